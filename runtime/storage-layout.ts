@@ -1,0 +1,44 @@
+/**
+ * Object keys in the raw and curated buckets. The CDK stacks, the Lambda, the transform task and
+ * the local pipeline all name objects through these functions, so the layouts cannot drift apart.
+ *
+ * Raw bucket:
+ *   raw/<dataset>/ingest_date=YYYY-MM-DD/<objects>.gz      Firehose output (gzipped NDJSON)
+ *   errors/<dataset>/<error-type>/ingest_date=YYYY-MM-DD/   Firehose delivery errors
+ *   quarantine/<dataset>/ingest_date=YYYY-MM-DD/<run>-<n>.ndjson.gz   rows the fetcher could not load
+ *   checkpoints/<dataset>.json                               the fetcher's incremental checkpoint
+ * Curated bucket:
+ *   curated/<dataset>/...                                    curated table + marts (Parquet / Iceberg)
+ *   curated/_runs/<dataset>/<run-id>.json                       transform run summaries
+ *   curated/_state/<dataset>/...                               transform bookkeeping (processed partitions)
+ *   reports/<dataset>/<run-id>.html                          HTML run reports
+ */
+import type { DatasetConfig } from './dataset-config';
+
+type Named = Pick<DatasetConfig, 'name'>;
+
+export const rawPrefix = (d: Named): string => `raw/${d.name}/`;
+
+/** Firehose S3 prefix expression; `!{timestamp:...}` is the arrival time of the oldest record, UTC. */
+export const firehoseDataPrefix = (d: Named): string => `raw/${d.name}/ingest_date=!{timestamp:yyyy-MM-dd}/`;
+
+export const firehoseErrorPrefix = (d: Named): string =>
+  `errors/${d.name}/!{firehose:error-output-type}/ingest_date=!{timestamp:yyyy-MM-dd}/`;
+
+export const quarantinePrefix = (d: Named): string => `quarantine/${d.name}/`;
+
+export const quarantineKey = (d: Named, ingestDate: string, runId: string, sequence: number): string =>
+  `quarantine/${d.name}/ingest_date=${ingestDate}/${runId}-${String(sequence).padStart(5, '0')}.ndjson.gz`;
+
+export const checkpointKey = (d: Named): string => `checkpoints/${d.name}.json`;
+
+export const curatedPrefix = (d: Named): string => `curated/${d.name}/`;
+
+export const runSummaryKey = (d: Named, runId: string): string => `curated/_runs/${d.name}/${runId}.json`;
+
+export const transformStatePrefix = (d: Named): string => `curated/_state/${d.name}/`;
+
+export const reportKey = (d: Named, runId: string): string => `reports/${d.name}/${runId}.html`;
+
+/** Partition value Firehose's `!{timestamp:yyyy-MM-dd}` yields for a time (UTC). */
+export const ingestDateOf = (t: Date): string => t.toISOString().slice(0, 10);
