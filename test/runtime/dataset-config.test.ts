@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import {
+  DatasetConfigError,
+  curatedColumnNames,
+  loadDatasetDir,
+  loadDatasetFile,
+  parseDataset,
+  tableName,
+} from '../../runtime/dataset-config';
+
+const datasetsDir = path.join(import.meta.dirname, '..', '..', 'datasets');
+
+const minimal = {
+  name: 'tiny-set',
+  source: { domain: 'data.example.org', datasetId: 'abcd-1234' },
+  primaryKey: 'id',
+  eventTimeColumn: 'ts',
+  columns: [
+    { name: 'id', type: 'text' },
+    { name: 'ts', type: 'floating_timestamp' },
+    { name: 'location', type: 'point' },
+  ],
+};
+
+describe('dataset definitions', () => {
+  test('the shipped SF Fire Incidents definition declares all 66 real columns', () => {
+    const [fire] = loadDatasetDir(datasetsDir).filter((d) => d.name === 'sf-fire-incidents');
+    assert.ok(fire);
+    assert.equal(fire.columns.length, 66);
+    assert.equal(fire.primaryKey, 'id');
+    assert.equal(fire.eventTimeColumn, 'incident_date');
+    assert.equal(fire.source.datasetId, 'wr8u-xric');
+    const types = Object.fromEntries(fire.columns.map((c) => [c.name, c.type]));
+    assert.equal(types.point, 'point');
+    assert.equal(types.alarm_dttm, 'floating_timestamp');
+    assert.equal(types.estimated_property_loss, 'number');
+    assert.equal(types.automatic_extinguishing_sytem_perfomance, 'text'); // the real misspelling
+    assert.equal(tableName(fire), 'sf_fire_incidents');
+  });
+
+  test('defaults are applied', () => {
+    const d = parseDataset(minimal, 'inline');
+    assert.equal(d.changeCursor, ':updated_at');
+    assert.equal(d.fetch.pageSize, 2000);
+    assert.equal(d.delivery.bufferingIntervalSeconds, 60);
+    assert.deepEqual(d.dataTests, []);
+  });
+
+  test('curated columns expand points and append ingestion metadata', () => {
+    const d = parseDataset(minimal, 'inline');
+    assert.deepEqual(curatedColumnNames(d), [
+      'id', 'ts', 'location', 'location_longitude', 'location_latitude',
+      '_ingested_at', '_run_id', '_source_updated_at', '_source_id',
+    ]);
+  });
+
+  test('errors name the source and every bad field', () => {
+    const bad = { ...minimal, primaryKey: 'nope', eventTimeColumn: 'id', dataTests: [{ kind: 'not_null', column: 'ghost' }] };
+    assert.throws(
+      () => parseDataset(bad, 'datasets/tiny-set.json'),
+      (err: Error) =>
+        err instanceof DatasetConfigError &&
+        err.message.includes('datasets/tiny-set.json') &&
+        err.message.includes('primaryKey: "nope" is not one of the declared columns') &&
+        err.message.includes('eventTimeColumn: "id" must be a floating_timestamp column') &&
+        err.message.includes('dataTests.0.column: "ghost"'),
+    );
+    assert.throws(() => parseDataset({ ...minimal, fetch: { pageSize: 0 } }, 'x.json'), /fetch\.pageSize/);
+    assert.throws(() => parseDataset({ ...minimal, surprise: true }, 'x.json'), /surprise/);
+  });
+
+  test('a file must be JSON and its name must match the dataset name', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'datasets-'));
+    await writeFile(path.join(dir, 'broken.json'), '{ not json');
+    assert.throws(() => loadDatasetFile(path.join(dir, 'broken.json')), /broken\.json is not valid JSON/);
+    await writeFile(path.join(dir, 'other-name.json'), JSON.stringify(minimal));
+    assert.throws(() => loadDatasetFile(path.join(dir, 'other-name.json')), /must match the file name "other-name"/);
+  });
+});
