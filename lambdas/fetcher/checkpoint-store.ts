@@ -1,0 +1,74 @@
+/**
+ * The incremental checkpoint: the last (`:updated_at`, `:id`) pair whose row Firehose accepted,
+ * one small JSON object per dataset, written with a conditional write so two concurrent runs
+ * cannot silently overwrite each other's progress.
+ */
+import { checkpointKey } from '../../runtime/storage-layout';
+import { PreconditionFailedError, type ObjectStore } from '../../runtime/object-store';
+
+export interface KeysetPosition {
+  /** The row's `:updated_at` exactly as the source serves it. */
+  updatedAt: string;
+  id: string;
+}
+
+export interface Checkpoint extends KeysetPosition {
+  dataset: string;
+  runId: string;
+  writtenAt: string;
+}
+
+export class CheckpointConflictError extends Error {
+  override name = 'CheckpointConflictError';
+}
+
+export class CheckpointStore {
+  readonly key: string;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly datasetName: string,
+  ) {
+    this.key = checkpointKey({ name: datasetName });
+  }
+
+  /** The stored checkpoint and its etag (pass the etag back to `write`); undefined before the first run. */
+  async read(): Promise<{ checkpoint: Checkpoint; etag: string } | undefined> {
+    const obj = await this.store.get(this.key);
+    if (!obj) return undefined;
+    let value: Partial<Checkpoint>;
+    try {
+      value = JSON.parse(obj.body.toString('utf8')) as Partial<Checkpoint>;
+    } catch (err) {
+      throw new Error(`Checkpoint ${this.store.location}/${this.key} is not valid JSON; fix or delete it (a full refresh rewrites it)`, { cause: err });
+    }
+    if (typeof value.updatedAt !== 'string' || typeof value.id !== 'string') {
+      throw new Error(`Checkpoint ${this.store.location}/${this.key} lacks updatedAt/id strings; fix or delete it`);
+    }
+    return { checkpoint: value as Checkpoint, etag: obj.etag };
+  }
+
+  /**
+   * Writes the checkpoint if the stored one still has `expectedEtag` (or, with undefined, if none
+   * exists yet). Returns the new etag for the next write.
+   */
+  async write(checkpoint: Checkpoint, expectedEtag: string | undefined): Promise<string> {
+    try {
+      const res = await this.store.put(this.key, `${JSON.stringify(checkpoint, null, 2)}\n`, {
+        contentType: 'application/json',
+        ...(expectedEtag ? { ifMatch: expectedEtag } : { ifNoneMatch: '*' as const }),
+      });
+      return res.etag;
+    } catch (err) {
+      if (err instanceof PreconditionFailedError) {
+        throw new CheckpointConflictError(
+          `Checkpoint ${this.store.location}/${this.key} for dataset ${this.datasetName} was changed by another run ` +
+            `while run ${checkpoint.runId} was fetching; this run stops without overwriting it. ` +
+            'Make sure only one fetch per dataset runs at a time, then re-run.',
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+}

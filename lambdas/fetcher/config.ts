@@ -1,0 +1,85 @@
+/**
+ * The fetcher's configuration, read from the environment in this one place. The CDK sets exactly
+ * these variables from the dataset definition; the local pipeline sets the same ones.
+ */
+
+export interface FetcherConfig {
+  datasetName: string;
+  sourceDomain: string;
+  sourceDatasetId: string;
+  /** Base URL of the Socrata portal, without a trailing slash. */
+  sourceBaseUrl: string;
+  appTokenSecretName?: string;
+  primaryKey: string;
+  pointColumns: string[];
+  pageSize: number;
+  lookbackMinutes: number;
+  requestTimeoutMs: number;
+  maxAttempts: number;
+  deliveryStreamName: string;
+  /** `s3://bucket` or a local directory: where checkpoints and quarantine files go. */
+  stateLocation: string;
+  /** Stop starting new pages when less than this much invocation time is left. */
+  timeBudgetMarginMs: number;
+}
+
+/** A missing or malformed environment variable; the message names every bad one. */
+export class FetcherConfigError extends Error {
+  override name = 'FetcherConfigError';
+}
+
+export const DEFAULT_TIME_BUDGET_MARGIN_MS = 60_000;
+
+export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): FetcherConfig {
+  const problems: string[] = [];
+  const text = (name: string, optional = false): string => {
+    const v = env[name]?.trim();
+    if (!v) {
+      if (!optional) problems.push(`${name} is not set`);
+      return '';
+    }
+    return v;
+  };
+  const int = (name: string, min: number, max: number, fallback?: number): number => {
+    const raw = env[name]?.trim();
+    if (!raw) {
+      if (fallback !== undefined) return fallback;
+      problems.push(`${name} is not set`);
+      return 0;
+    }
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name}="${raw}" must be an integer between ${min} and ${max}`);
+      return 0;
+    }
+    return n;
+  };
+
+  const sourceDomain = text('SOURCE_DOMAIN');
+  const baseUrl = text('SOURCE_BASE_URL', true) || (sourceDomain ? `https://${sourceDomain}` : '');
+  if (baseUrl && !/^https?:\/\/[^/]+/.test(baseUrl)) problems.push(`SOURCE_BASE_URL="${baseUrl}" must be an http(s) URL`);
+  const config: FetcherConfig = {
+    datasetName: text('DATASET_NAME'),
+    sourceDomain,
+    sourceDatasetId: text('SOURCE_DATASET_ID'),
+    sourceBaseUrl: baseUrl.replace(/\/+$/, ''),
+    primaryKey: text('PRIMARY_KEY'),
+    pointColumns: (env.POINT_COLUMNS ?? '')
+      .split(',')
+      .map((c) => c.trim())
+      .filter(Boolean),
+    pageSize: int('PAGE_SIZE', 1, 50_000),
+    lookbackMinutes: int('LOOKBACK_MINUTES', 0, 60 * 24 * 366),
+    requestTimeoutMs: int('REQUEST_TIMEOUT_SECONDS', 1, 900) * 1000,
+    maxAttempts: int('MAX_ATTEMPTS', 1, 20),
+    deliveryStreamName: text('DELIVERY_STREAM_NAME'),
+    stateLocation: text('STATE_LOCATION'),
+    timeBudgetMarginMs: int('TIME_BUDGET_MARGIN_MS', 0, 15 * 60_000, DEFAULT_TIME_BUDGET_MARGIN_MS),
+  };
+  const secret = text('APP_TOKEN_SECRET_NAME', true);
+  if (secret) config.appTokenSecretName = secret;
+  if (problems.length) {
+    throw new FetcherConfigError(`Fetcher configuration is invalid:\n  - ${problems.join('\n  - ')}`);
+  }
+  return config;
+}

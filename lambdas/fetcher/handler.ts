@@ -1,0 +1,115 @@
+/**
+ * Lambda entry point: read the configuration, wire the collaborators, run one time-boxed slice of
+ * the fetch, publish metrics. The local pipeline imports and calls this same function.
+ */
+import { FirehoseClient } from '@aws-sdk/client-firehose';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { openObjectStore } from '../../runtime/object-store';
+import { getAppToken } from './app-token';
+import { CheckpointStore } from './checkpoint-store';
+import { readFetcherConfig } from './config';
+import { runFetch, type FetchCursor, type FetchMode, type FetchOutput, type FetchStats } from './fetch-run';
+import { FirehoseDelivery } from './firehose-delivery';
+import { logger, metrics, tracer } from './powertools';
+import { defaultRetryPolicy } from './retry-policy';
+import { SocrataClient } from './socrata-client';
+
+export interface FetcherEvent {
+  runId: string;
+  mode?: FetchMode;
+  cursor?: FetchCursor | null;
+}
+
+/** The part of the Lambda context the fetcher uses; the local runner provides just this. */
+export interface FetcherContext {
+  getRemainingTimeInMillis(): number;
+  awsRequestId: string;
+}
+
+// SDK clients are created once per process. They are keyed by the endpoint override so a local
+// process that starts several local endpoints (tests) never sends to a stale one.
+const clients = new Map<string, unknown>();
+function client<T>(kind: string, endpointVar: string, create: () => T): T {
+  const key = `${kind}|${process.env[endpointVar] ?? ''}`;
+  let c = clients.get(key) as T | undefined;
+  if (!c) {
+    c = tracer.captureAWSv3Client(create() as object) as T;
+    clients.set(key, c);
+  }
+  return c;
+}
+const firehose = () => client('firehose', 'AWS_ENDPOINT_URL_FIREHOSE', () => new FirehoseClient({}));
+const s3 = () => client('s3', 'AWS_ENDPOINT_URL_S3', () => new S3Client({}));
+const secrets = () => client('secrets', 'AWS_ENDPOINT_URL_SECRETS_MANAGER', () => new SecretsManagerClient({}));
+
+export async function handler(event: FetcherEvent, context: FetcherContext): Promise<FetchOutput> {
+  if (!event || typeof event.runId !== 'string' || !event.runId) {
+    throw new Error(`Fetcher input must be { runId, mode?, cursor? }; got ${JSON.stringify(event).slice(0, 200)}`);
+  }
+  if (event.mode !== undefined && event.mode !== 'incremental' && event.mode !== 'full-refresh') {
+    throw new Error(`Fetcher mode must be "incremental" or "full-refresh", not ${JSON.stringify(event.mode)}`);
+  }
+  const config = readFetcherConfig();
+  logger.appendKeys({ dataset: config.datasetName, runId: event.runId, requestId: context.awsRequestId });
+  metrics.addDimension('Dataset', config.datasetName);
+
+  let sourceRetries = 0;
+  const secretName = config.appTokenSecretName;
+  const source = new SocrataClient({
+    datasetName: config.datasetName,
+    baseUrl: config.sourceBaseUrl,
+    datasetId: config.sourceDatasetId,
+    timeoutMs: config.requestTimeoutMs,
+    retry: defaultRetryPolicy(config.maxAttempts),
+    ...(secretName ? { appToken: () => getAppToken(secrets(), secretName) } : {}),
+    onRetry: ({ attempt, delayMs, reason, url }) => {
+      sourceRetries++;
+      logger.warn('retrying Socrata request', { attempt, delayMs, reason, url });
+    },
+  });
+  const stateStore = openObjectStore(config.stateLocation, s3);
+  const before = event.cursor?.stats;
+  try {
+    const out = await runFetch(
+      { runId: event.runId, ...(event.mode ? { mode: event.mode } : {}), cursor: event.cursor ?? null },
+      config,
+      {
+        source,
+        delivery: new FirehoseDelivery(firehose(), config.deliveryStreamName, defaultRetryPolicy(8)),
+        checkpoints: new CheckpointStore(stateStore, config.datasetName),
+        stateStore,
+        clock: () => new Date(),
+        remainingTimeMs: () => context.getRemainingTimeInMillis(),
+        logger: {
+          info: (message, extra) => logger.info(message, extra ?? {}),
+          warn: (message, extra) => logger.warn(message, extra ?? {}),
+        },
+        sourceRetries: () => sourceRetries,
+      },
+    );
+    recordMetrics(out.stats, before);
+    return out;
+  } catch (err) {
+    logger.error('fetch failed; checkpoint left at the last fully delivered page', err as Error);
+    metrics.addMetric('FetchFailures', MetricUnit.Count, 1);
+    throw err;
+  } finally {
+    metrics.publishStoredMetrics();
+    logger.removeKeys(['dataset', 'runId', 'requestId']);
+  }
+}
+
+/** Metrics for this invocation only: the cursor carries cumulative totals. */
+function recordMetrics(after: FetchStats, before: FetchStats | undefined): void {
+  const delta = (k: keyof FetchStats): number => after[k] - (before?.[k] ?? 0);
+  metrics.addMetric('RowsFetched', MetricUnit.Count, delta('rowsFetched'));
+  metrics.addMetric('RowsDelivered', MetricUnit.Count, delta('rowsDelivered'));
+  metrics.addMetric('RowsQuarantined', MetricUnit.Count, delta('rowsQuarantined'));
+  metrics.addMetric('Pages', MetricUnit.Count, delta('pages'));
+  metrics.addMetric('FirehoseRecords', MetricUnit.Count, delta('firehoseRecords'));
+  metrics.addMetric('BytesDelivered', MetricUnit.Bytes, delta('bytesDelivered'));
+  metrics.addMetric('SourceRetries', MetricUnit.Count, delta('sourceRetries'));
+  metrics.addMetric('FirehoseRetriedRecords', MetricUnit.Count, delta('firehoseRetriedRecords'));
+}

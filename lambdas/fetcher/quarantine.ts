@@ -1,0 +1,41 @@
+/** Rows the pipeline cannot load are written, with the reason, to the quarantine prefix and counted. */
+import { gzipSync } from 'node:zlib';
+import { PreconditionFailedError, type ObjectStore } from '../../runtime/object-store';
+import { ingestDateOf, quarantineKey } from '../../runtime/storage-layout';
+import type { SourceRow } from './socrata-client';
+
+export type QuarantineReason = 'missing_primary_key' | 'row_too_large';
+
+export interface QuarantinedRow {
+  reason: QuarantineReason;
+  detail: string;
+  row: SourceRow;
+}
+
+/**
+ * Writes one gzipped NDJSON object; returns its key and the sequence number used. Never
+ * overwrites (If-None-Match): a retried invocation that reuses a sequence takes the next free one.
+ */
+export async function writeQuarantine(
+  store: ObjectStore,
+  datasetName: string,
+  runId: string,
+  sequence: number,
+  now: Date,
+  rows: QuarantinedRow[],
+): Promise<{ key: string; sequence: number }> {
+  const body = rows
+    .map((r) => JSON.stringify({ reason: r.reason, detail: r.detail, quarantined_at: now.toISOString(), run_id: runId, row: r.row }))
+    .join('\n');
+  const data = gzipSync(`${body}\n`);
+  for (let seq = sequence; seq < sequence + 1000; seq++) {
+    const key = quarantineKey({ name: datasetName }, ingestDateOf(now), runId, seq);
+    try {
+      await store.put(key, data, { ifNoneMatch: '*', contentType: 'application/gzip' });
+      return { key, sequence: seq };
+    } catch (err) {
+      if (!(err instanceof PreconditionFailedError)) throw err;
+    }
+  }
+  throw new Error(`No free quarantine key for run ${runId} of dataset ${datasetName} near sequence ${sequence}`);
+}
