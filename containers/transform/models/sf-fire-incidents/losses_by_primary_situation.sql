@@ -1,0 +1,14 @@
+-- description: Estimated losses (USD) and casualties by primary situation.
+-- tests: [{"kind":"unique","columns":["primary_situation"]},{"kind":"range","column":"property_loss","min":0,"severity":"warn"}]
+-- chart: {"transform":[{"window":[{"op":"rank","as":"rank"}],"sort":[{"field":"property_loss","order":"descending"}]},{"filter":"datum.rank <= 15"}],"mark":"bar","encoding":{"y":{"field":"primary_situation","type":"nominal","sort":"-x","title":"Primary situation (top 15)"},"x":{"field":"property_loss","type":"quantitative","title":"Estimated property loss (USD)"}}}
+SELECT
+  coalesce(primary_situation, 'unknown') AS primary_situation,
+  count(*) AS incidents,
+  sum(coalesce(estimated_property_loss, 0)) AS property_loss,
+  sum(coalesce(estimated_contents_loss, 0)) AS contents_loss,
+  CAST(sum(coalesce(fire_fatalities, 0)) AS BIGINT) AS fire_fatalities,
+  CAST(sum(coalesce(civilian_fatalities, 0)) AS BIGINT) AS civilian_fatalities,
+  CAST(sum(coalesce(fire_injuries, 0)) AS BIGINT) AS fire_injuries,
+  CAST(sum(coalesce(civilian_injuries, 0)) AS BIGINT) AS civilian_injuries
+FROM {{ ref('curated') }}
+GROUP BY coalesce(primary_situation, 'unknown')

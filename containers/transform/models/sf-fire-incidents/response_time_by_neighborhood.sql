@@ -1,0 +1,18 @@
+-- description: Response time (arrival minus alarm, seconds) percentiles by neighborhood; rows with arrival before alarm are left out.
+-- tests: [{"kind":"unique","columns":["neighborhood_district"]},{"kind":"expression","name":"percentiles_ordered","expression":"p50_seconds <= p90_seconds"}]
+-- chart: {"mark":{"type":"bar"},"encoding":{"y":{"field":"neighborhood_district","type":"nominal","sort":"-x","title":"Neighborhood"},"x":{"field":"p90_seconds","type":"quantitative","title":"p90 response (s)"}}}
+WITH responses AS (
+  SELECT
+    coalesce(neighborhood_district, 'unknown') AS neighborhood_district,
+    CAST(date_diff('second', alarm_dttm, arrival_dttm) AS DOUBLE) AS response_seconds
+  FROM {{ ref('curated') }}
+  WHERE alarm_dttm IS NOT NULL AND arrival_dttm IS NOT NULL AND arrival_dttm >= alarm_dttm
+)
+SELECT
+  neighborhood_district,
+  count(*) AS incidents,
+  {{ percentile('response_seconds', 0.5) }} AS p50_seconds,
+  {{ percentile('response_seconds', 0.9) }} AS p90_seconds,
+  {{ percentile('response_seconds', 0.99) }} AS p99_seconds
+FROM responses
+GROUP BY neighborhood_district

@@ -1,0 +1,59 @@
+/** The interface both engines implement; the transform (transform.ts) drives it. */
+import type { Dialect } from './dialect';
+
+export type Row = Record<string, unknown>;
+
+export interface BatchStats {
+  /** Lines read from the new raw objects (malformed ones included). */
+  rowsRead: number;
+  /** Lines that were not a JSON object: counted, skipped. */
+  malformedRows: number;
+  /** Rows without a primary key value: counted, skipped. */
+  rowsWithoutKey: number;
+  /** Older versions of a key within the batch, dropped before the merge. */
+  duplicatesRemoved: number;
+  /** Keys new to the curated table. */
+  rowsInserted: number;
+  /** Keys whose curated row was replaced by a newer version. */
+  rowsUpdated: number;
+  /** Keys already curated at the same or a newer version. */
+  rowsUnchanged: number;
+  /** Per column: raw values present that did not cast to the column's type (now NULL). */
+  castFailures: Record<string, number>;
+  /** Event-time partitions (years) rewritten. */
+  partitionsWritten: number;
+}
+
+export interface TransformEngine {
+  readonly dialect: Dialect;
+  /** Where the curated table lives, for messages. */
+  readonly curatedLocation: string;
+  /** Make sure the curated table exists and is queryable (before any batch). */
+  prepare(): Promise<void>;
+  /** Stage these raw objects (keys in the raw store) and merge them into the curated table. */
+  mergeBatch(rawKeys: string[]): Promise<BatchStats>;
+  /** The table reference models use for 'curated' or a mart name. */
+  tableRef(model: string): string;
+  /** Materialize a mart from its rendered SELECT; returns its row count. */
+  materializeMart(name: string, selectSql: string): Promise<number>;
+  /** Distinct primary keys over these raw objects (reconciliation). */
+  rawDistinctKeys(rawKeys: string[]): Promise<number>;
+  /** Run a query and return its rows (numbers as numbers, timestamps as ISO strings). */
+  rows(sql: string): Promise<Row[]>;
+  close(): Promise<void>;
+}
+
+/** First column of the first row as a number (count queries). */
+export async function scalar(engine: TransformEngine, sql: string): Promise<number> {
+  const rows = await engine.rows(sql);
+  const first = rows[0];
+  const value = first ? Object.values(first)[0] : undefined;
+  return value === null || value === undefined ? 0 : Number(value);
+}
+
+/** Normalize a driver value for JSON: bigint → number, Date → ISO string. */
+export function plainValue(v: unknown): unknown {
+  if (typeof v === 'bigint') return Number(v);
+  if (v instanceof Date) return v.toISOString();
+  return v;
+}

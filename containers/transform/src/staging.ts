@@ -1,0 +1,124 @@
+/**
+ * The staging model, generated from the dataset's declared columns: every raw value arrives as a
+ * string (or a GeoJSON object for points); staging casts each to its curated type, keeps the
+ * ingestion metadata, and keeps exactly one row per primary key (newest `_source_updated_at`,
+ * then newest `_ingested_at`). One definition, rendered by a Dialect for DuckDB or Athena.
+ */
+import {
+  INGESTION_METADATA,
+  pointFieldNames,
+  type DatasetConfig,
+} from '../../../runtime/dataset-config';
+import { curatedTypeOf, ident, type CuratedType, type Dialect } from './dialect';
+
+export interface RawColumn {
+  name: string;
+  /** How the raw reader must declare it: scalars as text, point columns as JSON (a nested object). */
+  kind: 'text' | 'json';
+}
+
+export interface CuratedColumn {
+  name: string;
+  type: CuratedType;
+  /** The raw column the value comes from (same name). */
+  source: string;
+  /** Whether a non-null raw value can fail to cast (text columns cannot). */
+  castable: boolean;
+}
+
+/** Columns of the raw rows as the fetcher writes them, declared explicitly so absent columns read as NULL. */
+export function rawColumns(dataset: DatasetConfig): RawColumn[] {
+  const cols: RawColumn[] = [];
+  for (const c of dataset.columns) {
+    cols.push({ name: c.name, kind: c.type === 'point' ? 'json' : 'text' });
+    if (c.type === 'point') {
+      const p = pointFieldNames(c.name);
+      cols.push({ name: p.longitude, kind: 'text' }, { name: p.latitude, kind: 'text' });
+    }
+  }
+  for (const m of Object.values(INGESTION_METADATA)) cols.push({ name: m, kind: 'text' });
+  return cols;
+}
+
+/** Columns of the curated table in order (same names as curatedColumnNames()). */
+export function curatedColumns(dataset: DatasetConfig): CuratedColumn[] {
+  const cols: CuratedColumn[] = [];
+  for (const c of dataset.columns) {
+    const type = curatedTypeOf(c.type);
+    cols.push({ name: c.name, type, source: c.name, castable: c.type !== 'text' && c.type !== 'point' });
+    if (c.type === 'point') {
+      const p = pointFieldNames(c.name);
+      cols.push(
+        { name: p.longitude, type: 'DOUBLE', source: p.longitude, castable: true },
+        { name: p.latitude, type: 'DOUBLE', source: p.latitude, castable: true },
+      );
+    }
+  }
+  cols.push(
+    { name: INGESTION_METADATA.ingestedAt, type: 'TIMESTAMP', source: INGESTION_METADATA.ingestedAt, castable: true },
+    { name: INGESTION_METADATA.runId, type: 'VARCHAR', source: INGESTION_METADATA.runId, castable: false },
+    { name: INGESTION_METADATA.sourceUpdatedAt, type: 'TIMESTAMP', source: INGESTION_METADATA.sourceUpdatedAt, castable: true },
+    { name: INGESTION_METADATA.sourceId, type: 'VARCHAR', source: INGESTION_METADATA.sourceId, castable: false },
+  );
+  return cols;
+}
+
+function castExpr(col: CuratedColumn, dialect: Dialect): string {
+  const src = `CAST(${ident(col.source)} AS ${dialect.typeName('VARCHAR')})`;
+  return col.type === 'VARCHAR' ? src : dialect.tryCast(src, col.type);
+}
+
+/** A raw row is malformed when nothing in it could be read (the JSON readers yield an all-NULL row). */
+export function malformedCondition(dataset: DatasetConfig): string {
+  return `(${rawColumns(dataset)
+    .map((c) => `${ident(c.name)} IS NULL`)
+    .join(' AND ')})`;
+}
+
+/**
+ * Counts over a batch of raw rows: rows, malformed lines, rows without a key, and per castable
+ * column the values present in raw that did not cast (`cast_failures__<column>`).
+ */
+export function batchProfileSql(dataset: DatasetConfig, dialect: Dialect, source: string): string {
+  const pk = ident(dataset.primaryKey);
+  const malformed = malformedCondition(dataset);
+  const parts = [
+    'count(*) AS rows_read',
+    `count_if(${malformed}) AS malformed_rows`,
+    `count_if(NOT ${malformed} AND ${pk} IS NULL) AS rows_without_key`,
+    `count(DISTINCT ${pk}) AS distinct_keys`,
+  ];
+  for (const c of curatedColumns(dataset).filter((c) => c.castable)) {
+    parts.push(
+      `count_if(${ident(c.source)} IS NOT NULL AND ${castExpr(c, dialect)} IS NULL) AS ${ident(`cast_failures__${c.name}`)}`,
+    );
+  }
+  return `SELECT\n  ${parts.join(',\n  ')}\nFROM ${source}`;
+}
+
+/**
+ * Typed, deduplicated rows of a raw batch: one row per primary key, the newest source version
+ * winning. `tieBreaker` (a raw expression, e.g. the source object's name, compared descending)
+ * makes exact ties deterministic.
+ */
+export function stagingSql(dataset: DatasetConfig, dialect: Dialect, source: string, tieBreaker?: string): string {
+  const cols = curatedColumns(dataset);
+  const select = cols.map((c) => `${castExpr(c, dialect)} AS ${ident(c.name)}`).join(',\n      ');
+  const names = cols.map((c) => ident(c.name)).join(', ');
+  const tie = ident('__tie');
+  return `SELECT ${names}
+FROM (
+  SELECT ${names},
+    row_number() OVER (
+      PARTITION BY ${ident(dataset.primaryKey)}
+      ORDER BY ${ident(INGESTION_METADATA.sourceUpdatedAt)} DESC NULLS LAST, ${ident(INGESTION_METADATA.ingestedAt)} DESC NULLS LAST${tieBreaker ? `, ${tie} DESC` : ''}
+    ) AS ${ident('__version_rank')}
+  FROM (
+    SELECT
+      ${select}${tieBreaker ? `,\n      ${tieBreaker} AS ${tie}` : ''}
+    FROM ${source}
+    WHERE NOT ${malformedCondition(dataset)} AND ${ident(dataset.primaryKey)} IS NOT NULL
+  ) AS typed
+) AS ranked
+WHERE ${ident('__version_rank')} = 1`;
+}
