@@ -1,0 +1,115 @@
+/**
+ * Per-environment configuration, typed and validated. `cdk synth|deploy -c env=<name>` picks one;
+ * nothing environment-specific lives in the stacks themselves.
+ */
+import { z } from 'zod';
+import { devConfig } from './dev';
+import { prodConfig } from './prod';
+
+/** Retention periods CloudWatch Logs accepts; anything else fails synth instead of deploy. */
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+
+export const environmentSchema = z
+  .strictObject({
+    /** Short name, part of every stack and resource name (`SocrataPipeline-<name>-...`). */
+    name: z.string().regex(/^[a-z][a-z0-9]{1,11}$/, 'must be 2-12 lower-case letters/digits'),
+    /** Target account and region; unset means env-agnostic (CDK_DEFAULT_ACCOUNT/REGION at deploy). */
+    account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id').optional(),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1').optional(),
+    /** Whether each dataset's EventBridge schedule is enabled (runs can always be started by hand). */
+    scheduleEnabled: z.boolean(),
+    /** `retain` keeps buckets, key and catalog when a stack is deleted; `destroy` removes them. */
+    removalPolicy: z.enum(['retain', 'destroy']),
+    logRetentionDays: z.number().refine((n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), {
+      message: `must be one of ${LOG_RETENTION_DAYS.join(', ')}`,
+    }),
+    /** Alarm and run notifications go here (an SNS e-mail subscription, confirmed by the recipient). */
+    alarmEmail: z.email().optional(),
+    data: z.strictObject({
+      /** Raw objects move to S3 Standard-IA after this many days (S3 requires at least 30). */
+      rawInfrequentAccessAfterDays: z.number().int().min(30),
+      /** Raw objects expire after this many days; unset keeps them forever. */
+      rawExpireAfterDays: z.number().int().min(1).optional(),
+      /** Noncurrent versions of raw objects (the raw bucket is versioned) expire after this many days. */
+      rawNoncurrentExpireAfterDays: z.number().int().min(1),
+      /** Athena query results expire after this many days. */
+      athenaResultsExpireAfterDays: z.number().int().min(1),
+      /** S3 server access logs expire after this many days. */
+      accessLogsExpireAfterDays: z.number().int().min(1),
+    }),
+    athena: z.strictObject({
+      /** Per-query bytes-scanned cutoff of the workgroup (Athena's minimum is 10 MB). */
+      bytesScannedCutoffPerQuery: z.number().int().min(10_000_000),
+    }),
+    fetcher: z.strictObject({
+      memoryMiB: z.number().int().min(128).max(10_240),
+      /** Each invocation works until close to this limit, then returns a cursor. */
+      timeoutSeconds: z.number().int().min(30).max(900),
+    }),
+    transform: z.strictObject({
+      /** Fargate CPU units and memory; must be a valid Fargate combination. */
+      cpu: z.union([z.literal(256), z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096)]),
+      memoryMiB: z.number().int().min(512).max(30_720),
+    }),
+    orchestration: z.strictObject({
+      /** A whole run (fetch loop, crawler, transform) fails after this long. */
+      runTimeoutMinutes: z.number().int().min(10).max(24 * 60),
+      /** Data-freshness alarm threshold on Firehose delivery to S3. */
+      freshnessAlarmSeconds: z.number().int().min(60),
+    }),
+  });
+
+export type EnvironmentConfig = z.infer<typeof environmentSchema>;
+
+/** The GitHub side of CI/CD: which repository's workflows may assume the deploy roles. */
+export const cicdSchema = z.strictObject({
+  /** `owner/name` of the GitHub repository. */
+  repository: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be owner/name'),
+  /** CDK bootstrap qualifier the deploy roles may assume roles of (`cdk bootstrap --qualifier`). */
+  bootstrapQualifier: z.string().regex(/^[a-z0-9]{1,10}$/),
+});
+export type CicdConfig = z.infer<typeof cicdSchema>;
+
+export const cicdConfig: CicdConfig = {
+  // Change to your fork (or pass -c githubRepository=owner/name) before deploying the CI/CD stack.
+  repository: 'example-org/socrata-athena-pipeline',
+  bootstrapQualifier: 'hnb659fds',
+};
+
+const ENVIRONMENTS: Record<string, unknown> = { dev: devConfig, prod: prodConfig };
+
+export const ENVIRONMENT_NAMES = Object.keys(ENVIRONMENTS);
+
+/** Thrown for an unknown environment name or a configuration that does not validate. */
+export class EnvironmentConfigError extends Error {
+  override name = 'EnvironmentConfigError';
+}
+
+/** Validate one environment's configuration; the message names the environment and each bad field. */
+export function parseEnvironment(value: unknown, source: string): EnvironmentConfig {
+  const result = environmentSchema.safeParse(value);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  - ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
+    throw new EnvironmentConfigError(`Invalid environment configuration ${source}:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+/** The validated configuration of a named environment. */
+export function loadEnvironment(name: string): EnvironmentConfig {
+  const value = ENVIRONMENTS[name];
+  if (value === undefined) {
+    throw new EnvironmentConfigError(`Unknown environment "${name}": use -c env=<${ENVIRONMENT_NAMES.join('|')}>`);
+  }
+  return parseEnvironment(value, `"${name}" (lib/config/${name}.ts)`);
+}
+
+/** Validate the CI/CD configuration. */
+export function parseCicd(value: unknown): CicdConfig {
+  const result = cicdSchema.safeParse(value);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new EnvironmentConfigError(`Invalid CI/CD configuration:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,103 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../config/environment-config';
+
+export interface DataLakeBucketsProps {
+  /** Lifecycle periods of the environment. */
+  readonly data: EnvironmentConfig['data'];
+  /** RETAIN in production; DESTROY elsewhere (buckets must be emptied first). */
+  readonly removalPolicy: RemovalPolicy;
+}
+
+/**
+ * The stateful heart of the pipeline: one KMS key and the four buckets. Every bucket blocks
+ * public access, refuses plain HTTP and sends its server access logs to the access-log bucket.
+ */
+export class DataLakeBuckets extends Construct {
+  /** Encrypts the raw, curated and results buckets, the Firehose stream and Athena results. */
+  readonly key: kms.Key;
+  /** Firehose output, fetcher checkpoints and quarantine (versioned). */
+  readonly raw: s3.Bucket;
+  /** Curated Iceberg tables, marts, run summaries and reports. */
+  readonly curated: s3.Bucket;
+  /** Athena query results (short-lived). */
+  readonly athenaResults: s3.Bucket;
+  /** S3 server access logs of the three data buckets. */
+  readonly accessLogs: s3.Bucket;
+
+  constructor(scope: Construct, id: string, props: DataLakeBucketsProps) {
+    super(scope, id);
+    const { data, removalPolicy } = props;
+
+    this.key = new kms.Key(this, 'DataKey', {
+      description: 'Encrypts the Socrata pipeline data: raw, curated, Athena results, Firehose',
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+
+    // Server access log delivery does not support SSE-KMS destinations: S3-managed keys here.
+    this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy,
+      lifecycleRules: [
+        { id: 'expire-access-logs', expiration: Duration.days(data.accessLogsExpireAfterDays), abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+    });
+
+    const common = (logPrefix: string): s3.BucketProps => ({
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: this.key,
+      bucketKeyEnabled: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      serverAccessLogsBucket: this.accessLogs,
+      serverAccessLogsPrefix: logPrefix,
+      removalPolicy,
+    });
+
+    this.raw = new s3.Bucket(this, 'Raw', {
+      ...common('raw/'),
+      versioned: true,
+      lifecycleRules: [
+        {
+          id: 'raw-to-infrequent-access',
+          transitions: [
+            { storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(data.rawInfrequentAccessAfterDays) },
+          ],
+          ...(data.rawExpireAfterDays ? { expiration: Duration.days(data.rawExpireAfterDays) } : {}),
+          noncurrentVersionExpiration: Duration.days(data.rawNoncurrentExpireAfterDays),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+      ],
+    });
+
+    this.curated = new s3.Bucket(this, 'Curated', {
+      ...common('curated/'),
+      lifecycleRules: [{ id: 'abort-multipart', abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+    });
+
+    this.athenaResults = new s3.Bucket(this, 'AthenaResults', {
+      ...common('athena-results/'),
+      lifecycleRules: [
+        { id: 'expire-results', expiration: Duration.days(data.athenaResultsExpireAfterDays), abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+    });
+
+    // Glue crawler and Firehose CloudWatch logs may be encrypted with this key.
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchLogs',
+        principals: [new iam.ServicePrincipal('logs.amazonaws.com')],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+      }),
+    );
+  }
+}

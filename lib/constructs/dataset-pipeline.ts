@@ -1,0 +1,107 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as athena from 'aws-cdk-lib/aws-athena';
+import type * as glue from 'aws-cdk-lib/aws-glue';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { type DatasetConfig } from '../../runtime/dataset-config';
+import type { EnvironmentConfig } from '../config/environment-config';
+import { FetcherFunction } from './fetcher-function';
+import { IngestionSchedule } from './ingestion-schedule';
+import { IngestionStateMachine } from './ingestion-state-machine';
+import type { PipelineMonitoring } from './pipeline-monitoring';
+import { RawDeliveryStream } from './raw-delivery-stream';
+import { RawTable } from './raw-table';
+import type { TransformNetwork } from './transform-network';
+import { TransformTask } from './transform-task';
+
+export interface DatasetPipelineProps {
+  readonly dataset: DatasetConfig;
+  readonly config: EnvironmentConfig;
+  readonly rawBucket: s3.IBucket;
+  readonly curatedBucket: s3.IBucket;
+  readonly resultsBucket: s3.IBucket;
+  readonly key: kms.IKey;
+  readonly rawDatabase: glue.IDatabase;
+  readonly curatedDatabase: glue.IDatabase;
+  readonly workgroup: athena.CfnWorkGroup;
+  readonly network: TransformNetwork;
+  readonly monitoring: PipelineMonitoring;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/** Everything one dataset file adds: stream, fetcher, raw table + crawler, transform, run, schedule, alarms. */
+export class DatasetPipeline extends Construct {
+  readonly delivery: RawDeliveryStream;
+  readonly fetcher: FetcherFunction;
+  readonly rawTable: RawTable;
+  readonly transform: TransformTask;
+  readonly run: IngestionStateMachine;
+  readonly schedule: IngestionSchedule;
+
+  constructor(scope: Construct, id: string, props: DatasetPipelineProps) {
+    super(scope, id);
+    const { dataset, config } = props;
+
+    this.delivery = new RawDeliveryStream(this, 'Delivery', {
+      dataset,
+      rawBucket: props.rawBucket,
+      key: props.key,
+      logRetention: props.logRetention,
+    });
+    this.fetcher = new FetcherFunction(this, 'Fetcher', {
+      dataset,
+      deliveryStream: this.delivery.deliveryStream,
+      rawBucket: props.rawBucket,
+      key: props.key,
+      environmentName: config.name,
+      memoryMiB: config.fetcher.memoryMiB,
+      timeoutSeconds: config.fetcher.timeoutSeconds,
+      logRetention: props.logRetention,
+    });
+    this.rawTable = new RawTable(this, 'RawTable', {
+      dataset,
+      rawBucket: props.rawBucket,
+      key: props.key,
+      databaseName: props.rawDatabase.databaseName,
+    });
+    this.transform = new TransformTask(this, 'Transform', {
+      dataset,
+      rawBucket: props.rawBucket,
+      curatedBucket: props.curatedBucket,
+      resultsBucket: props.resultsBucket,
+      key: props.key,
+      rawDatabase: props.rawDatabase,
+      curatedDatabase: props.curatedDatabase,
+      workgroup: props.workgroup,
+      cpu: config.transform.cpu,
+      memoryMiB: config.transform.memoryMiB,
+      logRetention: props.logRetention,
+    });
+    this.run = new IngestionStateMachine(this, 'Run', {
+      dataset,
+      stateMachineName: `socrata-${config.name}-${dataset.name}`,
+      fetcher: this.fetcher.function,
+      crawlerName: this.rawTable.crawlerName,
+      cluster: props.network.cluster,
+      taskDefinition: this.transform.taskDefinition,
+      container: this.transform.container,
+      securityGroup: props.network.securityGroup,
+      topic: props.monitoring.topic,
+      timeout: Duration.minutes(config.orchestration.runTimeoutMinutes),
+      logRetention: props.logRetention,
+    });
+    this.schedule = new IngestionSchedule(this, 'Schedule', {
+      dataset,
+      stateMachine: this.run.stateMachine,
+      enabled: config.scheduleEnabled,
+    });
+    props.monitoring.addDataset({
+      name: dataset.name,
+      fetcher: this.fetcher.function,
+      deliveryStream: this.delivery.deliveryStream,
+      stateMachine: this.run.stateMachine,
+    });
+  }
+}

@@ -1,0 +1,39 @@
+import { type DatasetConfig } from '../../runtime/dataset-config';
+
+export interface FetcherEnvironmentInput {
+  readonly dataset: DatasetConfig;
+  readonly deliveryStreamName: string;
+  /** `s3://<raw bucket>`: checkpoints and quarantine. */
+  readonly stateLocation: string;
+  readonly metricsNamespace: string;
+}
+
+/**
+ * The fetcher's environment: exactly the variables `lambdas/fetcher/config.ts` reads. Only
+ * scalars, never the whole dataset JSON (a Lambda environment is limited to 4 KB), never a secret
+ * value (only the secret's name).
+ */
+export function fetcherEnvironment(input: FetcherEnvironmentInput): Record<string, string> {
+  const { dataset } = input;
+  const env: Record<string, string> = {
+    DATASET_NAME: dataset.name,
+    SOURCE_DOMAIN: dataset.source.domain,
+    SOURCE_DATASET_ID: dataset.source.datasetId,
+    PRIMARY_KEY: dataset.primaryKey,
+    POINT_COLUMNS: dataset.columns
+      .filter((c) => c.type === 'point')
+      .map((c) => c.name)
+      .join(','),
+    PAGE_SIZE: String(dataset.fetch.pageSize),
+    LOOKBACK_MINUTES: String(dataset.fetch.lookbackMinutes),
+    REQUEST_TIMEOUT_SECONDS: String(dataset.fetch.requestTimeoutSeconds),
+    MAX_ATTEMPTS: String(dataset.fetch.maxAttempts),
+    DELIVERY_STREAM_NAME: input.deliveryStreamName,
+    STATE_LOCATION: input.stateLocation,
+    POWERTOOLS_SERVICE_NAME: `fetcher-${dataset.name}`,
+    POWERTOOLS_METRICS_NAMESPACE: input.metricsNamespace,
+    POWERTOOLS_LOG_LEVEL: 'INFO',
+  };
+  if (dataset.source.appTokenSecretName) env.APP_TOKEN_SECRET_NAME = dataset.source.appTokenSecretName;
+  return env;
+}

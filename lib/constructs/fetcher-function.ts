@@ -1,0 +1,110 @@
+import path from 'node:path';
+import { Duration } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kinesisfirehose from 'aws-cdk-lib/aws-kinesisfirehose';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { type DatasetConfig } from '../../runtime/dataset-config';
+import { checkpointKey, quarantinePrefix } from '../../runtime/storage-layout';
+import { fetcherEnvironment } from './fetcher-environment';
+
+const REPO_ROOT = path.join(import.meta.dirname, '..', '..');
+export const FETCHER_ENTRY = path.join(REPO_ROOT, 'lambdas', 'fetcher', 'handler.ts');
+
+export interface FetcherFunctionProps {
+  readonly dataset: DatasetConfig;
+  readonly deliveryStream: kinesisfirehose.IDeliveryStream;
+  /** Holds the checkpoint and the quarantine files. */
+  readonly rawBucket: s3.IBucket;
+  readonly key: kms.IKey;
+  /** e.g. `dev`; goes into the Powertools namespace. */
+  readonly environmentName: string;
+  readonly memoryMiB: number;
+  readonly timeoutSeconds: number;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/**
+ * The Socrata → Firehose fetcher of one dataset: Node.js 22 on ARM64, bundled locally by esbuild.
+ * It may write only its own checkpoint and quarantine prefix, put only to its own stream and read
+ * only its own app-token secret.
+ */
+export class FetcherFunction extends Construct {
+  readonly function: nodejs.NodejsFunction;
+
+  constructor(scope: Construct, id: string, props: FetcherFunctionProps) {
+    super(scope, id);
+    const { dataset } = props;
+    const logGroup = new logs.LogGroup(this, 'LogGroup', { retention: props.logRetention });
+
+    this.function = new nodejs.NodejsFunction(this, 'Function', {
+      description: `Fetches ${dataset.source.domain}/${dataset.source.datasetId} (${dataset.name}) into Firehose`,
+      entry: FETCHER_ENTRY,
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memoryMiB,
+      timeout: Duration.seconds(props.timeoutSeconds),
+      tracing: lambda.Tracing.ACTIVE,
+      logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      environment: fetcherEnvironment({
+        dataset,
+        deliveryStreamName: props.deliveryStream.deliveryStreamName,
+        stateLocation: `s3://${props.rawBucket.bucketName}`,
+        metricsNamespace: `SocrataPipeline/${props.environmentName}`,
+      }),
+      depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
+      projectRoot: REPO_ROOT,
+      bundling: {
+        format: nodejs.OutputFormat.ESM,
+        target: 'node22',
+        minify: true,
+        sourceMap: true,
+        // ESM bundles need a require() for the CommonJS dependencies esbuild inlines.
+        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        // The Lambda Node.js 22 runtime ships AWS SDK v3; bundling it anyway pins the version we test with.
+        externalModules: [],
+      },
+    });
+
+    props.deliveryStream.grantPutRecords(this.function);
+
+    const bucket = props.rawBucket;
+    const checkpoint = checkpointKey(dataset);
+    const quarantine = quarantinePrefix(dataset);
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'CheckpointAndQuarantineObjects',
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: [bucket.arnForObjects(checkpoint), bucket.arnForObjects(`${quarantine}*`)],
+      }),
+    );
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ListOwnStateOnly',
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [checkpoint, `${quarantine}*`] } },
+      }),
+    );
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'UseDataKey',
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:Encrypt'],
+        resources: [props.key.keyArn],
+      }),
+    );
+
+    if (dataset.source.appTokenSecretName) {
+      const secret = secretsmanager.Secret.fromSecretNameV2(this, 'AppToken', dataset.source.appTokenSecretName);
+      secret.grantRead(this.function);
+    }
+
+  }
+}

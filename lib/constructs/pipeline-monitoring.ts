@@ -1,0 +1,127 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+
+export interface PipelineMonitoringProps {
+  /** e.g. `SocrataPipeline-dev`: names the dashboard. */
+  readonly namePrefix: string;
+  /** Receives alarms and run notifications; unset: subscribe later by hand. */
+  readonly alarmEmail?: string;
+  /** Firehose DataFreshness above this many seconds raises an alarm. */
+  readonly freshnessAlarmSeconds: number;
+}
+
+export interface MonitoredDataset {
+  readonly name: string;
+  readonly fetcher: lambda.IFunction;
+  readonly deliveryStream: firehose.IDeliveryStream;
+  readonly stateMachine: sfn.IStateMachine;
+}
+
+/**
+ * The SNS topic every alarm and run notification goes to, and one dashboard. `addDataset` adds a
+ * dataset's alarms (fetcher errors, Firehose delivery/freshness, failed or timed-out runs) and
+ * its row of graphs.
+ */
+export class PipelineMonitoring extends Construct {
+  readonly topic: sns.Topic;
+  readonly dashboard: cloudwatch.Dashboard;
+  readonly alarms: cloudwatch.Alarm[] = [];
+  private readonly freshnessAlarmSeconds: number;
+
+  constructor(scope: Construct, id: string, props: PipelineMonitoringProps) {
+    super(scope, id);
+    this.freshnessAlarmSeconds = props.freshnessAlarmSeconds;
+    // A customer-managed key: CloudWatch alarms cannot publish to a topic under the AWS-managed SNS key.
+    const key = new kms.Key(this, 'TopicKey', { description: 'Encrypts the pipeline notification topic', enableKeyRotation: true });
+    key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    this.topic = new sns.Topic(this, 'Topic', { displayName: `${props.namePrefix} alarms and runs`, masterKey: key, enforceSSL: true });
+    if (props.alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: props.namePrefix,
+      defaultInterval: Duration.days(7),
+    });
+  }
+
+  addDataset(d: MonitoredDataset): void {
+    const scope = new Construct(this, d.name);
+    const action = new actions.SnsAction(this.topic);
+    const alarm = (id: string, metric: cloudwatch.IMetric, opts: Omit<cloudwatch.CreateAlarmOptions, 'evaluationPeriods'> & { evaluationPeriods?: number }): cloudwatch.Alarm => {
+      const created = new cloudwatch.Alarm(scope, id, { metric, evaluationPeriods: 1, ...opts });
+      created.addAlarmAction(action);
+      this.alarms.push(created);
+      return created;
+    };
+
+    const fetcherErrors = d.fetcher.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' });
+    alarm('FetcherErrors', fetcherErrors, {
+      alarmDescription: `${d.name}: the fetcher Lambda failed (see its log group; the run retries, then fails)`,
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+
+    const deliverySuccess = d.deliveryStream.metric('DeliveryToS3.Success', { period: Duration.minutes(5), statistic: 'Minimum' });
+    alarm('DeliveryToS3Failed', deliverySuccess, {
+      alarmDescription: `${d.name}: Firehose could not deliver to S3 (key, bucket policy or prefix); records go to errors/`,
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+
+    const freshness = d.deliveryStream.metric('DeliveryToS3.DataFreshness', { period: Duration.minutes(5), statistic: 'Maximum' });
+    alarm('DeliveryFreshness', freshness, {
+      alarmDescription: `${d.name}: records wait more than ${this.freshnessAlarmSeconds}s in Firehose before reaching S3`,
+      threshold: this.freshnessAlarmSeconds,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+
+    const failed = d.stateMachine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' });
+    alarm('RunFailed', failed, {
+      alarmDescription: `${d.name}: an ingestion run failed (open the execution in Step Functions)`,
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const timedOut = d.stateMachine.metricTimedOut({ period: Duration.minutes(5), statistic: 'Sum' });
+    alarm('RunTimedOut', timedOut, {
+      alarmDescription: `${d.name}: an ingestion run hit the state machine timeout`,
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+
+    this.dashboard.addWidgets(
+      new cloudwatch.TextWidget({ markdown: `## ${d.name}`, width: 24, height: 1 }),
+      new cloudwatch.GraphWidget({
+        title: `${d.name}: runs`,
+        left: [d.stateMachine.metricSucceeded({ period: Duration.hours(1) }), d.stateMachine.metricFailed({ period: Duration.hours(1) }), d.stateMachine.metricTimedOut({ period: Duration.hours(1) })],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: `${d.name}: fetcher`,
+        left: [d.fetcher.metricInvocations({ period: Duration.hours(1) }), d.fetcher.metricErrors({ period: Duration.hours(1) })],
+        right: [d.fetcher.metricDuration({ period: Duration.hours(1), statistic: 'Maximum' })],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: `${d.name}: Firehose`,
+        left: [
+          d.deliveryStream.metric('IncomingRecords', { period: Duration.hours(1), statistic: 'Sum' }),
+          d.deliveryStream.metric('DeliveryToS3.Records', { period: Duration.hours(1), statistic: 'Sum' }),
+        ],
+        right: [freshness],
+        width: 8,
+      }),
+    );
+  }
+}

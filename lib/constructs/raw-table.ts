@@ -1,0 +1,135 @@
+import { Stack } from 'aws-cdk-lib';
+import * as glue from 'aws-cdk-lib/aws-glue';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { INGESTION_METADATA, pointFieldNames, tableName, type DatasetConfig } from '../../runtime/dataset-config';
+import { rawPrefix } from '../../runtime/storage-layout';
+
+export interface RawTableProps {
+  readonly dataset: DatasetConfig;
+  readonly rawBucket: s3.IBucket;
+  readonly key: kms.IKey;
+  readonly databaseName: string;
+}
+
+/** Glue column list of the raw table: Socrata serves every scalar as a string. */
+export function rawTableColumns(dataset: DatasetConfig): glue.CfnTable.ColumnProperty[] {
+  const columns: glue.CfnTable.ColumnProperty[] = [];
+  for (const c of dataset.columns) {
+    if (c.type === 'point') {
+      columns.push({ name: c.name, type: 'struct<type:string,coordinates:array<double>>', comment: 'GeoJSON point as served' });
+      const p = pointFieldNames(c.name);
+      columns.push({ name: p.longitude, type: 'double', comment: `longitude of ${c.name}` });
+      columns.push({ name: p.latitude, type: 'double', comment: `latitude of ${c.name}` });
+    } else {
+      columns.push({ name: c.name, type: 'string', comment: `Socrata ${c.type}, served as a string` });
+    }
+  }
+  columns.push(
+    { name: INGESTION_METADATA.ingestedAt, type: 'string', comment: 'ISO-8601 UTC time the fetcher read the row' },
+    { name: INGESTION_METADATA.runId, type: 'string', comment: 'Step Functions execution name of the run' },
+    { name: INGESTION_METADATA.sourceUpdatedAt, type: 'string', comment: "the row's Socrata :updated_at" },
+    { name: INGESTION_METADATA.sourceId, type: 'string', comment: "the row's Socrata :id" },
+  );
+  return columns;
+}
+
+/**
+ * The raw Glue table over the Firehose prefix (partition projection on `ingest_date`, so no
+ * partition is ever registered) and a crawler that merges new source columns into it.
+ */
+export class RawTable extends Construct {
+  readonly table: glue.CfnTable;
+  readonly tableName: string;
+  readonly crawler: glue.CfnCrawler;
+  readonly crawlerName: string;
+
+  constructor(scope: Construct, id: string, props: RawTableProps) {
+    super(scope, id);
+    const { dataset } = props;
+    const stack = Stack.of(this);
+    this.tableName = tableName(dataset);
+    const location = props.rawBucket.s3UrlForObject(rawPrefix(dataset));
+
+    this.table = new glue.CfnTable(this, 'Table', {
+      catalogId: stack.account,
+      databaseName: props.databaseName,
+      tableInput: {
+        name: this.tableName,
+        description: `Raw ${dataset.name} rows from ${dataset.source.domain}/${dataset.source.datasetId}`,
+        tableType: 'EXTERNAL_TABLE',
+        parameters: {
+          classification: 'json',
+          compressionType: 'gzip',
+          'projection.enabled': 'true',
+          'projection.ingest_date.type': 'date',
+          'projection.ingest_date.format': 'yyyy-MM-dd',
+          'projection.ingest_date.range': '2020-01-01,NOW',
+          'projection.ingest_date.interval': '1',
+          'projection.ingest_date.interval.unit': 'DAYS',
+          'storage.location.template': `${location}ingest_date=\${ingest_date}/`,
+        },
+        partitionKeys: [{ name: 'ingest_date', type: 'string', comment: 'UTC day Firehose received the rows' }],
+        storageDescriptor: {
+          location,
+          inputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
+          outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
+          compressed: true,
+          columns: rawTableColumns(dataset),
+          serdeInfo: {
+            serializationLibrary: 'org.openx.data.jsonserde.JsonSerDe',
+            // A truncated or corrupt line becomes a row of NULLs instead of failing the query.
+            parameters: { 'ignore.malformed.json': 'true', 'dots.in.keys': 'false', 'case.insensitive': 'true' },
+          },
+        },
+      },
+    });
+
+    const role = new iam.Role(this, 'CrawlerRole', {
+      assumedBy: new iam.ServicePrincipal('glue.amazonaws.com'),
+      description: `Glue crawler of the raw ${dataset.name} table`,
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSGlueServiceRole')],
+    });
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadRawPrefix',
+        actions: ['s3:GetObject'],
+        resources: [props.rawBucket.arnForObjects(`${rawPrefix(dataset)}*`)],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ListRawPrefix',
+        actions: ['s3:ListBucket'],
+        resources: [props.rawBucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${rawPrefix(dataset)}*`] } },
+      }),
+    );
+    role.addToPolicy(new iam.PolicyStatement({ sid: 'DecryptRaw', actions: ['kms:Decrypt'], resources: [props.key.keyArn] }));
+
+    this.crawlerName = `${stack.stackName}-${dataset.name}-raw`.slice(0, 255);
+    this.crawler = new glue.CfnCrawler(this, 'Crawler', {
+      name: this.crawlerName,
+      description: `Merges new columns of ${dataset.name} into the raw table; never removes or retypes columns`,
+      role: role.roleArn,
+      targets: { catalogTargets: [{ databaseName: props.databaseName, tables: [this.tableName] }] },
+      schemaChangePolicy: { updateBehavior: 'UPDATE_IN_DATABASE', deleteBehavior: 'LOG' },
+      configuration: JSON.stringify({
+        Version: 1.0,
+        CrawlerOutput: {
+          Partitions: { AddOrUpdateBehavior: 'InheritFromTable' },
+          Tables: { AddOrUpdateBehavior: 'MergeNewColumns' },
+        },
+        Grouping: { TableGroupingPolicy: 'CombineCompatibleSchemas' },
+      }),
+    });
+    this.crawler.node.addDependency(this.table);
+  }
+
+  /** ARN of the crawler, for state machine permissions. */
+  get crawlerArn(): string {
+    return Stack.of(this).formatArn({ service: 'glue', resource: 'crawler', resourceName: this.crawlerName });
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Builds the whole CDK app from configuration: which environment (`-c env=`, default dev), which
+ * dataset files (`-c datasetsDir=`, default `datasets/`), and the cdk-nag policy plugin. Shared by
+ * `bin/app.ts` and the tests, so both synthesize exactly the same app.
+ */
+import path from 'node:path';
+import { Tags, Validations, type App, type Environment } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { loadDatasetDir, type DatasetConfig } from '../runtime/dataset-config';
+import { cicdConfig, ENVIRONMENT_NAMES, loadEnvironment, parseCicd, type EnvironmentConfig } from './config/environment-config';
+import { acknowledgeFindings } from './nag-acknowledgements';
+import { CicdStack } from './stacks/cicd-stack';
+import { PipelineStack } from './stacks/pipeline-stack';
+import { StorageStack } from './stacks/storage-stack';
+
+export const DEFAULT_DATASETS_DIR = path.join(import.meta.dirname, '..', 'datasets');
+export const APP_NAME = 'SocrataPipeline';
+
+export interface PipelineApp {
+  readonly config: EnvironmentConfig;
+  readonly datasets: readonly DatasetConfig[];
+  readonly storage: StorageStack;
+  readonly pipeline: PipelineStack;
+  readonly cicd: CicdStack;
+}
+
+function contextString(app: App, key: string): string | undefined {
+  const value: unknown = app.node.tryGetContext(key);
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw new Error(`Context value "${key}" must be a string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** Stack names of an environment: `SocrataPipeline-<env>-Storage`, `-Pipeline`; CI/CD is shared. */
+export const stackNames = (env: string) => ({
+  storage: `${APP_NAME}-${env}-Storage`,
+  pipeline: `${APP_NAME}-${env}-Pipeline`,
+  cicd: `${APP_NAME}-CiCd`,
+});
+
+export function buildPipelineApp(app: App): PipelineApp {
+  const config = loadEnvironment(contextString(app, 'env') ?? 'dev');
+  const datasetsDir = path.resolve(contextString(app, 'datasetsDir') ?? DEFAULT_DATASETS_DIR);
+  const datasets = loadDatasetDir(datasetsDir);
+  if (datasets.length === 0) throw new Error(`No dataset definitions (*.json) in ${datasetsDir}`);
+  const repository = contextString(app, 'githubRepository');
+  const cicd = parseCicd(repository ? { ...cicdConfig, repository } : cicdConfig);
+
+  // Env-agnostic unless configured: synth needs no credentials and performs no lookups.
+  const account = config.account ?? process.env.CDK_DEFAULT_ACCOUNT;
+  const region = config.region ?? process.env.CDK_DEFAULT_REGION;
+  const env: Environment | undefined = config.account || config.region ? { account, region } : undefined;
+  const names = stackNames(config.name);
+
+  const storage = new StorageStack(app, names.storage, {
+    ...(env ? { env } : {}),
+    config,
+    description: `Socrata pipeline (${config.name}): key, buckets, Glue databases, Athena workgroup`,
+    terminationProtection: config.removalPolicy === 'retain',
+  });
+  const pipeline = new PipelineStack(app, names.pipeline, {
+    ...(env ? { env } : {}),
+    config,
+    datasets,
+    storage,
+    description: `Socrata pipeline (${config.name}): ${datasets.map((d) => d.name).join(', ')}`,
+  });
+  pipeline.addStackDependency(storage);
+  const cicdStack = new CicdStack(app, names.cicd, {
+    ...(env ? { env } : {}),
+    cicd,
+    environments: ENVIRONMENT_NAMES,
+    description: 'GitHub OIDC provider and per-environment deploy roles',
+  });
+
+  // Dashboards take no tags in the CloudFormation resource schema (cfn-lint E3002).
+  const tagOptions = { excludeResourceTypes: ['AWS::CloudWatch::Dashboard'] };
+  for (const stack of [storage, pipeline]) {
+    Tags.of(stack).add('project', 'socrata-pipeline', tagOptions);
+    Tags.of(stack).add('environment', config.name, tagOptions);
+  }
+  Tags.of(cicdStack).add('project', 'socrata-pipeline', tagOptions);
+
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  acknowledgeFindings({ storage, pipeline, cicd: cicdStack });
+  return { config, datasets, storage, pipeline, cicd: cicdStack };
+}

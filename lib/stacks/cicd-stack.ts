@@ -1,0 +1,59 @@
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { Construct } from 'constructs';
+import type { CicdConfig } from '../config/environment-config';
+
+export const GITHUB_OIDC_URL = 'https://token.actions.githubusercontent.com';
+const TOKEN_HOST = 'token.actions.githubusercontent.com';
+
+export interface CicdStackProps extends StackProps {
+  readonly cicd: CicdConfig;
+  /** Environments that get a deploy role (GitHub environments of the same names). */
+  readonly environments: readonly string[];
+}
+
+/**
+ * GitHub Actions → AWS without stored keys: the account's GitHub OIDC provider and one deploy
+ * role per environment, assumable only by workflow jobs of this repository running in the GitHub
+ * environment of that name. A deploy role may only assume the CDK bootstrap roles, which do the
+ * actual deployment (the same model as `cdk deploy` from a laptop).
+ */
+export class CicdStack extends Stack {
+  readonly provider: iam.OidcProviderNative;
+  readonly deployRoles: Record<string, iam.Role> = {};
+  readonly bootstrapQualifier: string;
+
+  constructor(scope: Construct, id: string, props: CicdStackProps) {
+    super(scope, id, props);
+    this.provider = new iam.OidcProviderNative(this, 'GitHubOidc', {
+      url: GITHUB_OIDC_URL,
+      clientIds: ['sts.amazonaws.com'],
+    });
+    const qualifier = props.cicd.bootstrapQualifier;
+    this.bootstrapQualifier = qualifier;
+    for (const env of props.environments) {
+      const role = new iam.Role(this, `DeployRole-${env}`, {
+        description: `GitHub Actions deploys of ${props.cicd.repository} to ${env}`,
+        maxSessionDuration: Duration.hours(1),
+        assumedBy: new iam.WebIdentityPrincipal(this.provider.oidcProviderArn, {
+          StringEquals: {
+            [`${TOKEN_HOST}:aud`]: 'sts.amazonaws.com',
+            [`${TOKEN_HOST}:sub`]: `repo:${props.cicd.repository}:environment:${env}`,
+          },
+        }),
+      });
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'AssumeCdkBootstrapRoles',
+          actions: ['sts:AssumeRole', 'sts:TagSession'],
+          resources: [`arn:${this.partition}:iam::${this.account}:role/cdk-${qualifier}-*`],
+        }),
+      );
+      this.deployRoles[env] = role;
+      new CfnOutput(this, `DeployRoleArn-${env}`, {
+        value: role.roleArn,
+        description: `Set as the AWS_DEPLOY_ROLE_ARN variable of the GitHub environment "${env}"`,
+      });
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Synthesizes the app the way `cdk synth -c env=<name>` does (cdk.json feature flags, cdk-nag
+ * plugin), once per environment and options per test process: synth is the slow part.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import { buildPipelineApp, type PipelineApp } from '../../lib/pipeline-app';
+
+export const REPO_ROOT = path.join(import.meta.dirname, '..', '..');
+const cdkJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+
+export interface SynthOptions {
+  readonly env?: string;
+  /** Bundle the fetcher with esbuild (slow); template tests skip bundling. */
+  readonly bundle?: boolean;
+  readonly datasetsDir?: string;
+}
+
+export interface SynthResult extends PipelineApp {
+  readonly assembly: CloudAssembly;
+  readonly outdir: string;
+  readonly templates: { storage: Template; pipeline: Template; cicd: Template };
+}
+
+/** A fresh App with the project's context plus test overrides. */
+export function newApp(options: SynthOptions = {}): App {
+  const outdir = mkdtempSync(path.join(os.tmpdir(), 'cdk-test-'));
+  return new App({
+    outdir,
+    context: {
+      ...cdkJson.context,
+      env: options.env ?? 'dev',
+      ...(options.datasetsDir ? { datasetsDir: options.datasetsDir } : {}),
+      ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }),
+    },
+  });
+}
+
+const cache = new Map<string, SynthResult>();
+
+export function synth(options: SynthOptions = {}): SynthResult {
+  const key = JSON.stringify(options);
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const app = newApp(options);
+  const built = buildPipelineApp(app);
+  const assembly = app.synth();
+  const result: SynthResult = {
+    ...built,
+    assembly,
+    outdir: assembly.directory,
+    templates: {
+      storage: Template.fromStack(built.storage),
+      pipeline: Template.fromStack(built.pipeline),
+      cicd: Template.fromStack(built.cicd),
+    },
+  };
+  cache.set(key, result);
+  return result;
+}
