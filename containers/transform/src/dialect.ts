@@ -16,6 +16,8 @@ export interface Dialect {
   percentile(expr: string, fraction: number): string;
   /** Year of a timestamp as an integer. */
   year(expr: string): string;
+  /** A raw point column (JSON in DuckDB's reader, a struct in the Glue raw table) as GeoJSON text. */
+  pointText(expr: string): string;
 }
 
 /** Quote an identifier the same way in both dialects (double quotes, doubled inside). */
@@ -30,6 +32,7 @@ export const duckdbDialect: Dialect = {
   tryCast: (expr, t) => `TRY_CAST(${expr} AS ${t})`,
   percentile: (expr, f) => `quantile_cont(${expr}, ${f})`,
   year: (expr) => `CAST(year(${expr}) AS INTEGER)`,
+  pointText: (expr) => `CAST(${expr} AS VARCHAR)`,
 };
 
 const trinoTypes: Record<CuratedType, string> = {
@@ -52,6 +55,7 @@ export const athenaDialect: Dialect = {
       : `TRY_CAST(${expr} AS ${trinoTypes[t]})`,
   percentile: (expr, f) => `approx_percentile(${expr}, ${f})`,
   year: (expr) => `CAST(year(${expr}) AS integer)`,
+  pointText: (expr) => `json_format(CAST(${expr} AS json))`,
 };
 
 export function dialectFor(engine: 'duckdb' | 'athena'): Dialect {

@@ -24,6 +24,8 @@ export interface CuratedColumn {
   source: string;
   /** Whether a non-null raw value can fail to cast (text columns cannot). */
   castable: boolean;
+  /** A point column, kept as its GeoJSON text. */
+  point?: boolean;
 }
 
 /** Columns of the raw rows as the fetcher writes them, declared explicitly so absent columns read as NULL. */
@@ -45,7 +47,7 @@ export function curatedColumns(dataset: DatasetConfig): CuratedColumn[] {
   const cols: CuratedColumn[] = [];
   for (const c of dataset.columns) {
     const type = curatedTypeOf(c.type);
-    cols.push({ name: c.name, type, source: c.name, castable: c.type !== 'text' && c.type !== 'point' });
+    cols.push({ name: c.name, type, source: c.name, castable: c.type !== 'text' && c.type !== 'point', point: c.type === 'point' });
     if (c.type === 'point') {
       const p = pointFieldNames(c.name);
       cols.push(
@@ -64,6 +66,7 @@ export function curatedColumns(dataset: DatasetConfig): CuratedColumn[] {
 }
 
 function castExpr(col: CuratedColumn, dialect: Dialect): string {
+  if (col.point) return dialect.pointText(ident(col.source));
   const src = `CAST(${ident(col.source)} AS ${dialect.typeName('VARCHAR')})`;
   return col.type === 'VARCHAR' ? src : dialect.tryCast(src, col.type);
 }

@@ -1,0 +1,4 @@
+/** Container entry point (bundled to dist/entry.mjs). */
+import { main } from './main';
+
+process.exitCode = await main(process.env);

@@ -1,0 +1,54 @@
+/**
+ * The container's environment, read and validated in one place. The CDK transform task sets
+ * exactly these variables; APP_TOKEN may be present but the transform never uses or logs it.
+ */
+import { parseDataset, type DatasetConfig } from '../../../runtime/dataset-config';
+
+export interface TransformEnv {
+  dataset: DatasetConfig;
+  engine: 'athena' | 'duckdb';
+  /** `s3://bucket` or a local directory mirroring the raw bucket. */
+  rawLocation: string;
+  /** `s3://bucket` or a local directory mirroring the curated bucket. */
+  curatedLocation: string;
+  runId: string;
+  /** Required when engine is athena. */
+  athena?: { workgroup: string; rawDatabase: string; curatedDatabase: string };
+}
+
+export class EnvError extends Error {
+  override name = 'EnvError';
+}
+
+/** Parse the environment; one error lists every missing or invalid variable. */
+export function readTransformEnv(env: NodeJS.ProcessEnv): TransformEnv {
+  const problems: string[] = [];
+  const need = (name: string): string => {
+    const v = env[name]?.trim();
+    if (!v) problems.push(`${name} is not set`);
+    return v ?? '';
+  };
+  const engine = need('ENGINE');
+  if (engine && engine !== 'athena' && engine !== 'duckdb') problems.push(`ENGINE must be "athena" or "duckdb", got "${engine}"`);
+  const rawLocation = need('RAW_LOCATION');
+  const curatedLocation = need('CURATED_LOCATION');
+  const runId = need('RUN_ID');
+  if (runId && !/^[A-Za-z0-9._:-]{1,128}$/.test(runId)) problems.push('RUN_ID must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+  const raw = need('DATASET_CONFIG');
+  let dataset: DatasetConfig | undefined;
+  if (raw) {
+    try {
+      dataset = parseDataset(JSON.parse(raw), 'DATASET_CONFIG');
+    } catch (err) {
+      problems.push(err instanceof SyntaxError ? `DATASET_CONFIG is not valid JSON: ${err.message}` : (err as Error).message);
+    }
+  }
+  let athena: TransformEnv['athena'];
+  if (engine === 'athena') {
+    athena = { workgroup: need('ATHENA_WORKGROUP'), rawDatabase: need('RAW_DATABASE'), curatedDatabase: need('CURATED_DATABASE') };
+  }
+  if (problems.length || !dataset) {
+    throw new EnvError(`Invalid transform environment:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+  return { dataset, engine: engine as TransformEnv['engine'], rawLocation, curatedLocation, runId, ...(athena ? { athena } : {}) };
+}
