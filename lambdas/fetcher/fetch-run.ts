@@ -169,18 +169,23 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
   let etag = cursor.checkpointEtag;
   let quarantineSequence = cursor.quarantineSequence;
 
-  const fetchAfter = (p: KeysetPosition | null): Promise<SourceRow[]> =>
-    deps.source.fetchPage({
+  const fetchAfter = (p: KeysetPosition | null): Promise<SourceRow[]> => {
+    const page = deps.source.fetchPage({
       select: SELECT_ALL,
       order: KEYSET_ORDER,
       limit: settings.pageSize,
       ...(p ? { where: keysetWhere(p) } : {}),
     });
+    // A prefetched page may fail while the current one is delivered: the failure is surfaced
+    // when the page is awaited, not as an unhandled rejection.
+    page.catch(() => undefined);
+    return page;
+  };
   const budgetLeft = (): boolean => deps.remainingTimeMs() > settings.timeBudgetMarginMs;
 
   let done = false;
   let pending: Promise<SourceRow[]> | undefined = fetchAfter(position);
-  try {
+  {
     while (pending) {
       const rows = await pending;
       pending = undefined;
@@ -231,9 +236,6 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       }
       if (!pending) break; // time budget spent
     }
-  } finally {
-    // A prefetched page we will not use must not surface as an unhandled rejection.
-    pending?.catch(() => undefined);
   }
   stats.sourceRetries += (deps.sourceRetries?.() ?? 0) - retriesBefore;
 

@@ -58,7 +58,9 @@ export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     u.searchParams.delete('$$app_token');
-    return decodeURI(u.toString());
+    // Decoded, so a person can read the SoQL in the message.
+    const query = [...u.searchParams].map(([k, v]) => `${k}=${v}`).join('&');
+    return `${u.origin}${u.pathname}${query ? `?${query}` : ''}`;
   } catch {
     return url.replace(/([?&])\$\$app_token=[^&]*/g, '$1');
   }

@@ -1,0 +1,112 @@
+/** Shared wiring for fetcher tests: the real fetch use case against the local Socrata server. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { FirehoseClient, PutRecordBatchCommand, type PutRecordBatchCommandInput } from '@aws-sdk/client-firehose';
+import { mockClient } from 'aws-sdk-client-mock';
+import { LocalObjectStore } from '../../runtime/object-store';
+import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
+import { runFetch, type FetchInput, type FetchOutput, type FetchSettings } from '../../lambdas/fetcher/fetch-run';
+import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
+import type { RetryPolicy } from '../../lambdas/fetcher/retry-policy';
+import { SocrataClient } from '../../lambdas/fetcher/socrata-client';
+import type { SocrataServer } from '../../local/socrata-server';
+
+export const firehoseMock = mockClient(FirehoseClient);
+
+/** Records the delays asked for and yields without waiting them out. */
+export function recordingRetry(maxAttempts: number, delays: number[] = []): RetryPolicy & { delays: number[] } {
+  return {
+    maxAttempts,
+    baseDelayMs: 100,
+    maxDelayMs: 5_000,
+    random: () => 0.5,
+    sleep: async (ms) => {
+      delays.push(ms);
+      await new Promise((r) => setImmediate(r));
+    },
+    delays,
+  };
+}
+
+/** Every row Firehose accepted, parsed, plus the raw records. */
+export interface Delivered {
+  rows: Record<string, unknown>[];
+  records: Buffer[];
+  calls: PutRecordBatchCommandInput[];
+}
+
+/** A Firehose mock that accepts every record (unless `decide` rejects it) and keeps what it accepted. */
+export function acceptingFirehose(decide?: (record: Buffer, call: number) => string | undefined): Delivered {
+  const delivered: Delivered = { rows: [], records: [], calls: [] };
+  firehoseMock.reset();
+  firehoseMock.on(PutRecordBatchCommand).callsFake((input: PutRecordBatchCommandInput) => {
+    delivered.calls.push(input);
+    const call = delivered.calls.length;
+    let failed = 0;
+    const responses = (input.Records ?? []).map((r) => {
+      const data = Buffer.from(r.Data!);
+      const error = decide?.(data, call);
+      if (error) {
+        failed++;
+        return { ErrorCode: error, ErrorMessage: 'injected' };
+      }
+      delivered.records.push(data);
+      for (const line of data.toString('utf8').split('\n')) if (line) delivered.rows.push(JSON.parse(line) as Record<string, unknown>);
+      return { RecordId: `r${delivered.records.length}` };
+    });
+    return { FailedPutCount: failed, Encrypted: false, RequestResponses: responses };
+  });
+  return delivered;
+}
+
+export interface Harness {
+  store: LocalObjectStore;
+  checkpoints: CheckpointStore;
+  settings: FetchSettings;
+  run(input: FetchInput, opts?: { remaining?: () => number; retry?: RetryPolicy; timeoutMs?: number }): Promise<FetchOutput>;
+}
+
+export function harness(server: SocrataServer, overrides: Partial<FetchSettings> = {}): Harness {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fetcher-test-'));
+  const store = new LocalObjectStore(dir);
+  const settings: FetchSettings = {
+    datasetName: 'sf-fire-incidents',
+    primaryKey: 'id',
+    pointColumns: ['point'],
+    pageSize: 500,
+    lookbackMinutes: 0,
+    timeBudgetMarginMs: 1_000,
+    ...overrides,
+  };
+  const checkpoints = new CheckpointStore(store, settings.datasetName);
+  return {
+    store,
+    checkpoints,
+    settings,
+    run: (input, opts = {}) => {
+      let retries = 0;
+      const source = new SocrataClient({
+        datasetName: settings.datasetName,
+        baseUrl: server.url,
+        datasetId: server.datasetId,
+        timeoutMs: opts.timeoutMs ?? 5_000,
+        retry: opts.retry ?? recordingRetry(6),
+        onRetry: () => retries++,
+      });
+      return runFetch(input, settings, {
+        source,
+        delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(6)),
+        checkpoints,
+        stateStore: store,
+        clock: () => new Date('2025-07-01T12:00:00.000Z'),
+        remainingTimeMs: opts.remaining ?? (() => 600_000),
+        sourceRetries: () => retries,
+      });
+    },
+  };
+}
+
+/** Ids sorted, for multiset comparison. */
+export const sortedIds = (rows: readonly Record<string, unknown>[], field: string): string[] =>
+  rows.map((r) => String(r[field])).sort();
