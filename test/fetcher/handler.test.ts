@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
+import { readFetcherConfig, FetcherConfigError } from '../../lambdas/fetcher/config';
+import { acceptingFirehose, sortedIds } from './harness';
+
+const TOKEN = 'tok-SECRET-1234567890';
+let server: SocrataServer;
+const secretsMock = mockClient(SecretsManagerClient);
+
+before(async () => {
+  server = await startSocrataServer({ rows: 700, seed: 21 });
+});
+after(() => server.close());
+
+function env(stateDir: string): Record<string, string> {
+  return {
+    AWS_REGION: 'us-east-1',
+    DATASET_NAME: 'sf-fire-incidents',
+    SOURCE_DOMAIN: 'data.sfgov.org',
+    SOURCE_DATASET_ID: server.datasetId,
+    SOURCE_BASE_URL: server.url,
+    APP_TOKEN_SECRET_NAME: 'socrata/app-token',
+    PRIMARY_KEY: 'id',
+    POINT_COLUMNS: 'point',
+    PAGE_SIZE: '250',
+    LOOKBACK_MINUTES: '0',
+    REQUEST_TIMEOUT_SECONDS: '5',
+    MAX_ATTEMPTS: '3',
+    DELIVERY_STREAM_NAME: 'sf-fire-incidents-raw',
+    STATE_LOCATION: stateDir,
+    TIME_BUDGET_MARGIN_MS: '1000',
+  };
+}
+
+test('handler: sends the app token from Secrets Manager, never logs it, loops on done like the state machine', async () => {
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'fetcher-handler-'));
+  Object.assign(process.env, env(stateDir));
+  secretsMock.reset();
+  secretsMock.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ appToken: TOKEN }) });
+  const delivered = acceptingFirehose();
+  // A server error makes the fetcher log a retry with the request URL.
+  server.setFaults([{ kind: 'status', status: 500, requests: [2] }]);
+
+  const captured: string[] = [];
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  const capture = (chunk: unknown): boolean => {
+    captured.push(String(chunk));
+    return true;
+  };
+  process.stdout.write = capture as typeof process.stdout.write;
+  process.stderr.write = capture as typeof process.stderr.write;
+  let result;
+  let invocations = 0;
+  try {
+    const { handler } = await import('../../lambdas/fetcher/handler');
+    let pagesLeft = 0;
+    const context = { awsRequestId: 'req-1', getRemainingTimeInMillis: () => (pagesLeft-- > 0 ? 60_000 : 0) };
+    let cursor = null;
+    do {
+      pagesLeft = 1;
+      result = await handler({ runId: 'run-handler', cursor }, context);
+      cursor = result.cursor;
+      invocations++;
+    } while (!result.done);
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+  assert.ok(invocations > 1);
+  assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(server.rows, ':id'));
+  const resourceRequests = server.requests.filter((r) => r.path.startsWith('/resource/'));
+  assert.ok(resourceRequests.every((r) => r.appToken === TOKEN), 'every request carries X-App-Token');
+  assert.equal(secretsMock.commandCalls(GetSecretValueCommand).length, 1, 'the secret is read once and cached');
+  const logs = captured.join('');
+  assert.match(logs, /retrying Socrata request/, 'logs were captured');
+  assert.match(logs, /"dataset":"sf-fire-incidents"/);
+  assert.ok(!logs.includes(TOKEN), 'the token never appears in logs');
+  assert.ok(!JSON.stringify(result).includes(TOKEN));
+});
+
+test('config: every missing or malformed variable is named in one error', () => {
+  assert.throws(
+    () => readFetcherConfig({ DATASET_NAME: 'x', PAGE_SIZE: 'lots' }),
+    (e: unknown) =>
+      e instanceof FetcherConfigError &&
+      /SOURCE_DATASET_ID is not set/.test(e.message) &&
+      /PAGE_SIZE="lots" must be an integer/.test(e.message) &&
+      /DELIVERY_STREAM_NAME is not set/.test(e.message) &&
+      /STATE_LOCATION is not set/.test(e.message),
+  );
+  const c = readFetcherConfig({ ...env('/tmp/x'), SOURCE_BASE_URL: '', POINT_COLUMNS: '' });
+  assert.equal(c.sourceBaseUrl, 'https://data.sfgov.org');
+  assert.deepEqual(c.pointColumns, []);
+  assert.equal(c.requestTimeoutMs, 5000);
+});
