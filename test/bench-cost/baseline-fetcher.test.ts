@@ -9,6 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { startFirehoseServer } from '../../local/firehose-server';
+import { startSocrataServer } from '../../local/socrata-server';
 import { runBaselineFetch } from '../../bench/baseline-fetcher';
 import { billedIngestionBytes, billedRecordBytes } from '../../bench/firehose-billing';
 
@@ -90,6 +91,36 @@ describe('baseline fetcher (the earlier design)', () => {
       const delivered = Buffer.concat(await Promise.all((await store.list('raw/')).map(async (k) => gunzipSync((await store.get(k))!.body)))).toString();
       const lines = delivered.split('\n').filter(Boolean);
       assert.equal(lines.length, 100_250 - 100);
+    } finally {
+      await firehose.close();
+      await source.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('baseline fetcher against the local Socrata server', () => {
+  test('delivers every generated row once (no concurrent changes) and bills each as at least 5 KB', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'baseline-socrata-'));
+    const source = await startSocrataServer({ rows: 3_000, seed: 7 });
+    const store = new LocalObjectStore(dir);
+    const firehose = await startFirehoseServer({
+      store,
+      streams: [{ name: 's', dataPrefix: 'raw/x/ingest_date=!{timestamp:yyyy-MM-dd}/', errorPrefix: 'errors/!{firehose:error-output-type}/', bufferingIntervalSeconds: 900, bufferingSizeMiB: 64 }],
+    });
+    try {
+      const client = new FirehoseClient({ endpoint: firehose.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+      const stats = await runBaselineFetch({ sourceUrl: source.url, datasetId: source.datasetId, firehose: client, streamName: 's' });
+      assert.equal(stats.rows, 3_000);
+      assert.equal(stats.pages, 1);
+      assert.equal(stats.putCalls, 6);
+      assert.ok(stats.billedBytes / stats.payloadBytes >= 2, `billed/payload ${(stats.billedBytes / stats.payloadBytes).toFixed(2)} on SF-shaped rows`);
+      await firehose.flush();
+      const delivered = Buffer.concat(await Promise.all((await store.list('raw/')).map(async (k) => gunzipSync((await store.get(k))!.body)))).toString();
+      const ids = delivered.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id);
+      const sourceIds = source.rows.map((r) => String(r.id));
+      assert.deepEqual([...ids].sort(), [...sourceIds].sort());
+      assert.equal(Buffer.byteLength(delivered), stats.payloadBytes);
     } finally {
       await firehose.close();
       await source.close();
