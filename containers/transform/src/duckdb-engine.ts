@@ -257,7 +257,11 @@ export class DuckDbEngine implements TransformEngine {
     return Number(rows[0]?.n ?? 0);
   }
 
+  private closed = false;
+
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     this.conn.closeSync();
     this.db.closeSync();
   }

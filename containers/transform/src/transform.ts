@@ -6,6 +6,7 @@
 import type { DatasetConfig } from '../../../runtime/dataset-config';
 import type { ObjectStore } from '../../../runtime/object-store';
 import { rawPrefix, reportKey, runSummaryKey } from '../../../runtime/storage-layout';
+import { registerCurated } from './catalog';
 import { curatedTests, testQuery, type DataTestResult } from './data-tests';
 import { DuckDbEngine } from './duckdb-engine';
 import { scalar, type BatchStats, type Row, type TransformEngine } from './engine';
@@ -53,6 +54,8 @@ export interface RunTransformOptions {
   /** Marts to build (default: the SQL files under models/<dataset>/). */
   marts?: MartModel[];
   modelsDir?: string;
+  /** DuckDB engine only: register the curated table and marts in this local catalog file. */
+  catalogPath?: string;
   /** Rows of each mart shown in the report (charts and tables). */
   reportRowLimit?: number;
   log?: (line: string) => void;
@@ -179,6 +182,10 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
     await curatedStore.put(reportKey(dataset, runId), await renderReport({ dataset, summary, marts: martRows }), {
       contentType: 'text/html; charset=utf-8',
     });
+    if (opts.catalogPath && opts.engine === 'duckdb') {
+      await engine.close();
+      await registerCurated({ dataset, curatedDir: curatedStore.location, catalogPath: opts.catalogPath });
+    }
     return summary;
   } finally {
     if (opts.engine === 'duckdb') await engine.close();
