@@ -62,3 +62,25 @@ export function synth(options: SynthOptions = {}): SynthResult {
   cache.set(key, result);
   return result;
 }
+
+/** A state machine's definition as an object; intrinsic parts become `<intrinsic>` placeholders. */
+export function stateMachineDefinition(template: Template): { StartAt: string; States: Record<string, Record<string, unknown>>; TimeoutSeconds?: number } {
+  const machines = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+  if (machines.length !== 1) throw new Error(`expected one state machine, found ${machines.length}`);
+  const def = (machines[0] as { Properties: { DefinitionString: unknown } }).Properties.DefinitionString;
+  const text =
+    typeof def === 'string'
+      ? def
+      : ((def as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : '<intrinsic>')).join(''));
+  return JSON.parse(text);
+}
+
+/** Every IAM policy statement attached to the role whose logical id contains `roleHint`. */
+export function statementsOfRole(template: Template, roleHint: string): Array<Record<string, unknown>> {
+  const policies = template.findResources('AWS::IAM::Policy');
+  const out: Array<Record<string, unknown>> = [];
+  for (const p of Object.values(policies) as Array<{ Properties: { Roles: Array<{ Ref: string }>; PolicyDocument: { Statement: Array<Record<string, unknown>> } } }>) {
+    if (p.Properties.Roles.some((r) => r.Ref.includes(roleHint))) out.push(...p.Properties.PolicyDocument.Statement);
+  }
+  return out;
+}

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { loadDatasetFile, pointFieldNames } from '../../runtime/dataset-config';
+import { ENVIRONMENT_NAMES, loadEnvironment, parseCicd, parseEnvironment } from '../../lib/config/environment-config';
+import { fetcherEnvironment } from '../../lib/constructs/fetcher-environment';
+import { rawTableColumns } from '../../lib/constructs/raw-table';
+
+const sfFire = loadDatasetFile(path.join(import.meta.dirname, '..', '..', 'datasets', 'sf-fire-incidents.json'));
+
+describe('environment configuration', () => {
+  test('dev and prod validate; prod retains data and runs on schedule, dev does not', () => {
+    assert.deepEqual([...ENVIRONMENT_NAMES].sort(), ['dev', 'prod']);
+    const dev = loadEnvironment('dev');
+    const prod = loadEnvironment('prod');
+    assert.equal(dev.scheduleEnabled, false);
+    assert.equal(dev.removalPolicy, 'destroy');
+    assert.equal(prod.scheduleEnabled, true);
+    assert.equal(prod.removalPolicy, 'retain');
+    assert.ok(prod.logRetentionDays > dev.logRetentionDays);
+  });
+
+  test('an unknown environment names the valid ones', () => {
+    assert.throws(() => loadEnvironment('staging'), /Unknown environment "staging": use -c env=<dev\|prod>/);
+  });
+
+  test('a bad value fails naming the field', () => {
+    const bad = { ...loadEnvironment('dev'), logRetentionDays: 15, alarmEmail: 'not-an-address' };
+    assert.throws(
+      () => parseEnvironment(bad, 'test'),
+      (err: Error) => /logRetentionDays: must be one of 1, 3, 5/.test(err.message) && /alarmEmail:/.test(err.message),
+    );
+    assert.throws(() => parseEnvironment({ ...loadEnvironment('dev'), data: { ...loadEnvironment('dev').data, rawInfrequentAccessAfterDays: 10 } }, 'test'), /data\.rawInfrequentAccessAfterDays/);
+  });
+
+  test('CI/CD repository must be owner/name', () => {
+    assert.throws(() => parseCicd({ repository: 'just-a-name', bootstrapQualifier: 'hnb659fds' }), /repository: must be owner\/name/);
+  });
+});
+
+describe('fetcher environment contract', () => {
+  test('exactly the variables lambdas/fetcher/config.ts reads, derived from the dataset', () => {
+    const env = fetcherEnvironment({ dataset: sfFire, deliveryStreamName: 'stream-1', stateLocation: 's3://raw-bucket', metricsNamespace: 'SocrataPipeline/dev' });
+    assert.deepEqual(Object.keys(env).sort(), [
+      'DATASET_NAME', 'DELIVERY_STREAM_NAME', 'LOOKBACK_MINUTES', 'MAX_ATTEMPTS', 'PAGE_SIZE', 'POINT_COLUMNS',
+      'POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME', 'PRIMARY_KEY',
+      'REQUEST_TIMEOUT_SECONDS', 'SOURCE_DATASET_ID', 'SOURCE_DOMAIN', 'STATE_LOCATION',
+    ]);
+    assert.equal(env.SOURCE_DOMAIN, 'data.sfgov.org');
+    assert.equal(env.SOURCE_DATASET_ID, 'wr8u-xric');
+    assert.equal(env.PRIMARY_KEY, 'id');
+    assert.equal(env.POINT_COLUMNS, 'point');
+    assert.equal(env.PAGE_SIZE, String(sfFire.fetch.pageSize));
+    assert.equal(env.STATE_LOCATION, 's3://raw-bucket');
+    // Lambda caps the whole environment at 4 KB.
+    assert.ok(Buffer.byteLength(JSON.stringify(env)) < 4096);
+  });
+
+  test('the app-token secret is passed by name only, and only when the dataset has one', () => {
+    const withToken = { ...sfFire, source: { ...sfFire.source, appTokenSecretName: 'socrata/app-token' } };
+    const env = fetcherEnvironment({ dataset: withToken, deliveryStreamName: 's', stateLocation: 's3://b', metricsNamespace: 'n' });
+    assert.equal(env.APP_TOKEN_SECRET_NAME, 'socrata/app-token');
+  });
+});
+
+describe('raw table columns', () => {
+  test('every declared column is a string except the point struct; coordinates and metadata follow', () => {
+    const columns = rawTableColumns(sfFire);
+    const byName = new Map(columns.map((c) => [c.name, c.type]));
+    assert.equal(byName.get('incident_date'), 'string');
+    assert.equal(byName.get('suppression_units'), 'string');
+    assert.equal(byName.get('point'), 'struct<type:string,coordinates:array<double>>');
+    const p = pointFieldNames('point');
+    assert.equal(byName.get(p.longitude), 'double');
+    assert.equal(byName.get(p.latitude), 'double');
+    for (const meta of ['_ingested_at', '_run_id', '_source_updated_at', '_source_id']) assert.equal(byName.get(meta), 'string');
+    assert.equal(columns.length, sfFire.columns.length + 2 + 4);
+  });
+});

@@ -1,0 +1,376 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- assertions navigate synthesized CloudFormation JSON ad hoc */
+/**
+ * Fine-grained assertions on the synthesized dev and prod templates, one describe per construct,
+ * plus cdk-nag (through the synth itself) and cfn-lint on every template. Two synths in total.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { Match } from 'aws-cdk-lib/assertions';
+import { REPO_ROOT, stateMachineDefinition, statementsOfRole, synth } from './app-fixture';
+
+const dev = synth({ env: 'dev' });
+const prod = synth({ env: 'prod' });
+const { storage, pipeline, cicd } = dev.templates;
+
+const actionsOf = (statements: Array<Record<string, unknown>>): string[] => statements.flatMap((s) => [s.Action].flat() as string[]);
+
+describe('every environment synthesizes with zero cdk-nag findings', () => {
+  for (const [name, result] of [['dev', dev], ['prod', prod]] as const) {
+    test(`${name}: no unacknowledged violation in the validation report`, () => {
+      const report = JSON.parse(readFileSync(path.join(result.outdir, 'validation-report.json'), 'utf8')) as {
+        pluginReports: Array<{ pluginName: string; violations: unknown[] }>;
+      };
+      for (const plugin of report.pluginReports) assert.deepEqual(plugin.violations, [], plugin.pluginName);
+      assert.deepEqual(result.assembly.stacks.map((s) => s.stackName).sort(), [
+        'SocrataPipeline-CiCd',
+        `SocrataPipeline-${name}-Pipeline`,
+        `SocrataPipeline-${name}-Storage`,
+      ]);
+    });
+  }
+
+  test('stacks are env-agnostic: no account or region baked in', () => {
+    for (const s of dev.assembly.stacks) assert.equal(s.environment.account, 'unknown-account');
+  });
+
+  test('the dev app has every resource the issue asks for', () => {
+    const all = { ...storage.toJSON().Resources, ...pipeline.toJSON().Resources, ...cicd.toJSON().Resources } as Record<string, { Type: string }>;
+    const types = new Set(Object.values(all).map((r) => r.Type));
+    for (const t of [
+      'AWS::Lambda::Function', 'AWS::KinesisFirehose::DeliveryStream', 'AWS::Glue::Database', 'AWS::Glue::Table',
+      'AWS::Glue::Crawler', 'AWS::Athena::WorkGroup', 'AWS::ECS::TaskDefinition', 'AWS::StepFunctions::StateMachine',
+      'AWS::Scheduler::Schedule', 'AWS::SNS::Topic', 'AWS::CloudWatch::Alarm', 'AWS::CloudWatch::Dashboard',
+      'AWS::KMS::Key', 'AWS::IAM::OIDCProvider', 'AWS::IAM::Role',
+    ]) assert.ok(types.has(t), `missing ${t}`);
+    assert.equal(types.has('AWS::EC2::NatGateway'), false, 'no NAT gateway');
+  });
+});
+
+describe('storage: key, buckets, catalog, workgroup', () => {
+  test('KMS key rotates; dev destroys, prod retains', () => {
+    storage.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    storage.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Delete' });
+    prod.templates.storage.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Retain' });
+    prod.templates.storage.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain' });
+  });
+
+  test('four buckets, all blocking public access; three under the data key, logging to the fourth', () => {
+    const buckets = storage.findResources('AWS::S3::Bucket');
+    assert.equal(Object.keys(buckets).length, 4);
+    for (const b of Object.values(buckets) as Array<{ Properties: Record<string, unknown> }>) {
+      assert.deepEqual(b.Properties.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    }
+    const kmsBuckets = storage.findResources('AWS::S3::Bucket', {
+      Properties: { BucketEncryption: { ServerSideEncryptionConfiguration: [Match.objectLike({ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: Match.anyValue() } })] }, LoggingConfiguration: Match.objectLike({ DestinationBucketName: Match.anyValue() }) },
+    });
+    assert.equal(Object.keys(kmsBuckets).length, 3);
+  });
+
+  test('every bucket policy denies plain HTTP', () => {
+    const policies = Object.values(storage.findResources('AWS::S3::BucketPolicy')) as Array<{ Properties: { PolicyDocument: { Statement: Array<Record<string, unknown>> } } }>;
+    assert.equal(policies.length, 4);
+    for (const p of policies) {
+      assert.ok(p.Properties.PolicyDocument.Statement.some((s) => s.Effect === 'Deny' && JSON.stringify(s.Condition) === '{"Bool":{"aws:SecureTransport":"false"}}'));
+    }
+  });
+
+  test('raw is versioned and moves to Standard-IA; results expire', () => {
+    storage.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }], NoncurrentVersionExpiration: { NoncurrentDays: 7 } })]) },
+    });
+    storage.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Id: 'expire-results', ExpirationInDays: 3 })]) },
+    });
+  });
+
+  test('Glue databases and an Athena v3 workgroup with enforced, encrypted results and a scan cutoff', () => {
+    storage.hasResourceProperties('AWS::Glue::Database', { DatabaseInput: { Name: 'socrata_dev_raw' } });
+    storage.hasResourceProperties('AWS::Glue::Database', { DatabaseInput: { Name: 'socrata_dev_curated' } });
+    storage.hasResourceProperties('AWS::Athena::WorkGroup', {
+      Name: 'socrata-dev',
+      WorkGroupConfiguration: {
+        EngineVersion: { SelectedEngineVersion: 'Athena engine version 3' },
+        EnforceWorkGroupConfiguration: true,
+        BytesScannedCutoffPerQuery: 10 * 1024 ** 3,
+        ResultConfiguration: { EncryptionConfiguration: { EncryptionOption: 'SSE_KMS', KmsKey: Match.anyValue() }, OutputLocation: Match.anyValue() },
+      },
+    });
+  });
+});
+
+describe('pipeline: Firehose delivery', () => {
+  test('prefixes from storage-layout, GZIP, KMS in stream and S3, buffering from the dataset, logging on', () => {
+    pipeline.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
+      DeliveryStreamType: 'DirectPut',
+      DeliveryStreamEncryptionConfigurationInput: { KeyType: 'CUSTOMER_MANAGED_CMK', KeyARN: Match.anyValue() },
+      ExtendedS3DestinationConfiguration: Match.objectLike({
+        Prefix: 'raw/sf-fire-incidents/ingest_date=!{timestamp:yyyy-MM-dd}/',
+        ErrorOutputPrefix: 'errors/sf-fire-incidents/!{firehose:error-output-type}/ingest_date=!{timestamp:yyyy-MM-dd}/',
+        CompressionFormat: 'GZIP',
+        BufferingHints: { IntervalInSeconds: 60, SizeInMBs: 64 },
+        EncryptionConfiguration: { KMSEncryptionConfig: { AWSKMSKeyARN: Match.anyValue() } },
+        CloudWatchLoggingOptions: Match.objectLike({ Enabled: true }),
+      }),
+    });
+  });
+});
+
+describe('pipeline: fetcher Lambda', () => {
+  test('Node.js 22 on ARM64, traced, env contract, no reserved concurrency', () => {
+    pipeline.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      TracingConfig: { Mode: 'Active' },
+      Environment: {
+        Variables: Match.objectLike({
+          DATASET_NAME: 'sf-fire-incidents',
+          SOURCE_DOMAIN: 'data.sfgov.org',
+          SOURCE_DATASET_ID: 'wr8u-xric',
+          PRIMARY_KEY: 'id',
+          POINT_COLUMNS: 'point',
+          DELIVERY_STREAM_NAME: Match.anyValue(),
+          STATE_LOCATION: { 'Fn::Join': ['', ['s3://', Match.anyValue()]] },
+          POWERTOOLS_SERVICE_NAME: 'fetcher-sf-fire-incidents',
+        }),
+      },
+    });
+    const fn = Object.values(pipeline.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }))[0] as { Properties: Record<string, unknown> };
+    assert.equal(fn.Properties.ReservedConcurrentExecutions, undefined);
+    assert.equal((fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables.APP_TOKEN_SECRET_NAME, undefined);
+  });
+
+  test('may touch only its checkpoint and quarantine prefix, and put only to its stream', () => {
+    const statements = statementsOfRole(pipeline, 'FetcherFunctionServiceRole');
+    const s3Objects = statements.find((s) => s.Sid === 'CheckpointAndQuarantineObjects')!;
+    assert.deepEqual(s3Objects.Action, ['s3:GetObject', 's3:PutObject']);
+    const resources = JSON.stringify(s3Objects.Resource);
+    assert.match(resources, /\/checkpoints\/sf-fire-incidents\.json"/);
+    assert.match(resources, /\/quarantine\/sf-fire-incidents\/\*"/);
+    assert.equal((s3Objects.Resource as unknown[]).length, 2);
+    const firehose = statements.find((s) => actionsOf([s]).includes('firehose:PutRecordBatch'))!;
+    assert.equal(JSON.stringify(firehose.Resource).includes('DeliveryStream'), true);
+    assert.equal(actionsOf(statements).some((a) => a === 's3:*' || a === 's3:DeleteObject*' || a.startsWith('secretsmanager:')), false);
+  });
+});
+
+describe('pipeline: raw Glue table and crawler', () => {
+  test('JSON SerDe tolerant of malformed lines, partition projection on ingest_date, raw prefix location', () => {
+    pipeline.hasResourceProperties('AWS::Glue::Table', {
+      TableInput: Match.objectLike({
+        Name: 'sf_fire_incidents',
+        PartitionKeys: [Match.objectLike({ Name: 'ingest_date', Type: 'string' })],
+        Parameters: Match.objectLike({
+          'projection.enabled': 'true',
+          'projection.ingest_date.type': 'date',
+          'projection.ingest_date.format': 'yyyy-MM-dd',
+          'projection.ingest_date.range': '2020-01-01,NOW',
+        }),
+        StorageDescriptor: Match.objectLike({
+          Location: { 'Fn::Join': ['', ['s3://', Match.anyValue(), '/raw/sf-fire-incidents/']] },
+          SerdeInfo: { SerializationLibrary: 'org.openx.data.jsonserde.JsonSerDe', Parameters: Match.objectLike({ 'ignore.malformed.json': 'true' }) },
+          Columns: Match.arrayWith([
+            { Name: 'point', Type: 'struct<type:string,coordinates:array<double>>', Comment: Match.anyValue() },
+            { Name: 'longitude', Type: 'double', Comment: Match.anyValue() },
+            { Name: '_source_updated_at', Type: 'string', Comment: Match.anyValue() },
+          ]),
+        }),
+      }),
+    });
+  });
+
+  test('crawler targets the raw table and only merges new columns', () => {
+    const crawler = Object.values(pipeline.findResources('AWS::Glue::Crawler'))[0] as { Properties: Record<string, any> };
+    assert.equal(crawler.Properties.Targets.CatalogTargets[0].Tables[0], 'sf_fire_incidents');
+    assert.equal(JSON.parse(crawler.Properties.Configuration).CrawlerOutput.Tables.AddOrUpdateBehavior, 'MergeNewColumns');
+    assert.equal(crawler.Properties.SchemaChangePolicy.DeleteBehavior, 'LOG');
+  });
+});
+
+describe('pipeline: transform task', () => {
+  test('ARM64 Fargate, read-only root filesystem, logging, the container environment contract', () => {
+    const td = Object.values(pipeline.findResources('AWS::ECS::TaskDefinition'))[0] as { Properties: Record<string, any> };
+    assert.deepEqual(td.Properties.RuntimePlatform, { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' });
+    assert.deepEqual(td.Properties.RequiresCompatibilities, ['FARGATE']);
+    const container = td.Properties.ContainerDefinitions[0];
+    assert.equal(container.ReadonlyRootFilesystem, true);
+    assert.equal(container.LogConfiguration.LogDriver, 'awslogs');
+    assert.deepEqual(container.MountPoints, [{ ContainerPath: '/tmp', ReadOnly: false, SourceVolume: 'scratch' }]);
+    const env = Object.fromEntries(container.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
+    assert.deepEqual(Object.keys(env).sort(), ['ATHENA_WORKGROUP', 'CURATED_DATABASE', 'CURATED_LOCATION', 'DATASET_CONFIG', 'ENGINE', 'RAW_DATABASE', 'RAW_LOCATION']);
+    assert.equal(env.ENGINE, 'athena');
+    assert.equal(JSON.parse(env.DATASET_CONFIG as string).name, 'sf-fire-incidents');
+    assert.equal(container.Secrets, undefined, 'no app token configured for this dataset');
+  });
+
+  test('the image is built from the repository root with the transform Dockerfile', () => {
+    const manifest = JSON.parse(readFileSync(path.join(dev.outdir, 'SocrataPipeline-dev-Pipeline.assets.json'), 'utf8')) as { dockerImages: Record<string, { source: { directory: string; dockerFile?: string; platform?: string } }> };
+    const images = Object.values(manifest.dockerImages);
+    assert.equal(images.length, 1);
+    assert.equal(images[0]!.source.dockerFile, 'containers/transform/Dockerfile');
+    assert.equal(images[0]!.source.platform, 'linux/arm64');
+    const staged = readdirSync(path.join(dev.outdir, images[0]!.source.directory));
+    for (const needed of ['runtime', 'containers', 'package.json', 'package-lock.json', 'datasets']) assert.ok(staged.includes(needed), `context lacks ${needed}`);
+    for (const excluded of ['node_modules', 'cdk.out', '.git', 'test', 'bench']) assert.ok(!staged.includes(excluded), `context includes ${excluded}`);
+  });
+
+  test('task role: Athena in its workgroup, Glue on the two databases, raw prefix read-only', () => {
+    const statements = statementsOfRole(pipeline, 'TransformTaskDefinitionTaskRole');
+    const athena = statements.find((s) => s.Sid === 'AthenaInWorkgroup')!;
+    assert.match(JSON.stringify(athena.Resource), /:workgroup\//);
+    const raw = statements.find((s) => s.Sid === 'ReadRawObjects')!;
+    assert.deepEqual(raw.Action, 's3:GetObject');
+    assert.match(JSON.stringify(raw.Resource), /\/raw\/sf-fire-incidents\/\*"/);
+    const curated = statements.find((s) => s.Sid === 'ManageCuratedTables')!;
+    assert.ok(actionsOf([curated]).includes('glue:CreateTable'));
+    assert.equal(actionsOf(statements).some((a) => a.endsWith('*')), false, 'no action wildcards');
+  });
+
+  test('no NAT gateway: public subnets, egress-only security group', () => {
+    pipeline.resourceCountIs('AWS::EC2::NatGateway', 0);
+    pipeline.resourceCountIs('AWS::EC2::Subnet', 2);
+    pipeline.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      GroupDescription: Match.stringLikeRegexp('no inbound'),
+      SecurityGroupEgress: [Match.objectLike({ CidrIp: '0.0.0.0/0', FromPort: 443, ToPort: 443, IpProtocol: 'tcp' })],
+      SecurityGroupIngress: Match.absent(),
+    });
+  });
+});
+
+describe('pipeline: state machine', () => {
+  const def = stateMachineDefinition(pipeline);
+  const s = def.States;
+
+  test('starts with the overlap guard, which ends the run when another execution is RUNNING', () => {
+    assert.equal(def.StartAt, 'ListRunningExecutions');
+    assert.match(String(s.ListRunningExecutions!.Resource), /aws-sdk:sfn:listExecutions/);
+    assert.equal((s.ListRunningExecutions!.Parameters as Record<string, unknown>).StatusFilter, 'RUNNING');
+    const choice = s.IsAnotherRunActive as { Choices: Array<Record<string, unknown>> };
+    assert.deepEqual(choice.Choices[0], { Variable: '$.overlap.running', NumericGreaterThan: 1, Next: 'SkipOverlappingRun' });
+  });
+
+  test('fetch loop: invoke, Choice on done, pass the cursor back', () => {
+    assert.deepEqual((s.FetchPage!.Parameters as Record<string, unknown>).Payload, { 'runId.$': '$$.Execution.Name', 'mode.$': '$.mode', 'cursor.$': '$.cursor' });
+    const done = s.FetchDone as { Choices: Array<Record<string, unknown>>; Default: string };
+    assert.deepEqual(done.Choices[0], { Variable: '$.fetch.done', BooleanEquals: true, Next: 'WaitForFirehoseFlush' });
+    assert.equal(done.Default, 'NextPage');
+    assert.equal(s.NextPage!.Next, 'FetchPage');
+    assert.equal((s.NextPage!.Parameters as Record<string, unknown>)['cursor.$'], '$.fetch.cursor');
+  });
+
+  test('waits for the Firehose buffer (interval + margin), then crawler polled until READY', () => {
+    assert.equal(s.WaitForFirehoseFlush!.Seconds, 60 + 60);
+    assert.equal(s.WaitForFirehoseFlush!.Next, 'StartCrawler');
+    assert.equal(s.StartCrawler!.Next, 'WaitForCrawler');
+    assert.equal(s.GetCrawler!.Next, 'CrawlerFinished');
+    const finished = s.CrawlerFinished as { Choices: Array<{ Next: string }>; Default: string };
+    assert.deepEqual(finished.Choices.map((c) => c.Next), ['NotifyFailure', 'RunTransform']);
+    assert.equal(finished.Default, 'WaitForCrawler');
+  });
+
+  test('transform runs as .sync and a non-zero exit code fails the run', () => {
+    assert.match(String(s.RunTransform!.Resource), /ecs:runTask\.sync$/);
+    const overrides = (s.RunTransform!.Parameters as { Overrides: { ContainerOverrides: Array<{ Environment: unknown[] }> } }).Overrides;
+    assert.deepEqual(overrides.ContainerOverrides[0]!.Environment, [{ Name: 'RUN_ID', 'Value.$': '$$.Execution.Name' }]);
+    const exit = s.TransformExitedZero as { Choices: Array<Record<string, unknown>>; Default: string };
+    assert.equal(exit.Choices[0]!.Next, 'NotifySuccess');
+    assert.equal(exit.Default, 'NotifyFailure');
+    assert.equal(s.NotifyFailure!.Next, 'RunFailed');
+    assert.equal(s.RunFailed!.Type, 'Fail');
+  });
+
+  test('every task retries with backoff and is caught into the failure notification', () => {
+    for (const name of ['FetchPage', 'StartCrawler', 'GetCrawler', 'RunTransform', 'ListRunningExecutions']) {
+      const state = s[name] as { Retry: Array<{ BackoffRate?: number }>; Catch: Array<{ Next: string }> };
+      assert.ok(state.Retry.some((r) => (r.BackoffRate ?? 1) >= 1.5), `${name} backoff`);
+      assert.equal(state.Catch[0]!.Next, 'NotifyFailure', name);
+    }
+  });
+
+  test('timeout, logging ALL and X-Ray', () => {
+    pipeline.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineName: 'socrata-dev-sf-fire-incidents',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: true }),
+    });
+    assert.equal(def.TimeoutSeconds, 180 * 60);
+  });
+
+  test('the overlap guard may list executions of this state machine only', () => {
+    const statements = statementsOfRole(pipeline, 'RunStateMachineRole');
+    const list = statements.find((st) => st.Action === 'states:ListExecutions')!;
+    assert.match(JSON.stringify(list.Resource), /:stateMachine:socrata-dev-sf-fire-incidents"/);
+  });
+});
+
+describe('pipeline: schedule and monitoring', () => {
+  test('schedule from the dataset, off in dev and on in prod, starting an incremental run', () => {
+    pipeline.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 6 * * ? *)',
+      ScheduleExpressionTimezone: 'America/Los_Angeles',
+      State: 'DISABLED',
+      Target: Match.objectLike({ Input: JSON.stringify({ mode: 'incremental' }) }),
+    });
+    prod.templates.pipeline.hasResourceProperties('AWS::Scheduler::Schedule', { State: 'ENABLED' });
+  });
+
+  test('alarms on fetcher errors, Firehose delivery and freshness, failed and timed-out runs, all to the topic', () => {
+    const alarms = Object.values(pipeline.findResources('AWS::CloudWatch::Alarm')) as Array<{ Properties: Record<string, any> }>;
+    const metrics = alarms.map((a) => `${a.Properties.Namespace}:${a.Properties.MetricName}`).sort();
+    assert.deepEqual(metrics, [
+      'AWS/Firehose:DeliveryToS3.DataFreshness',
+      'AWS/Firehose:DeliveryToS3.Success',
+      'AWS/Lambda:Errors',
+      'AWS/States:ExecutionsFailed',
+      'AWS/States:ExecutionsTimedOut',
+    ]);
+    for (const a of alarms) assert.equal(a.Properties.AlarmActions.length, 1);
+    pipeline.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    pipeline.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    pipeline.resourceCountIs('AWS::SNS::Subscription', 0);
+    prod.templates.pipeline.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'data-platform-alerts@example.org' });
+  });
+});
+
+describe('CI/CD stack', () => {
+  test('GitHub OIDC provider and one deploy role per environment, trust limited to the environment subject', () => {
+    cicd.hasResourceProperties('AWS::IAM::OIDCProvider', { Url: 'https://token.actions.githubusercontent.com', ClientIdList: ['sts.amazonaws.com'] });
+    for (const env of ['dev', 'prod']) {
+      cicd.hasResourceProperties('AWS::IAM::Role', {
+        AssumeRolePolicyDocument: {
+          Statement: [
+            Match.objectLike({
+              Action: 'sts:AssumeRoleWithWebIdentity',
+              Condition: {
+                StringEquals: {
+                  'token.actions.githubusercontent.com:aud': 'sts.amazonaws.com',
+                  'token.actions.githubusercontent.com:sub': `repo:example-org/socrata-athena-pipeline:environment:${env}`,
+                },
+              },
+            }),
+          ],
+        },
+      });
+    }
+    const policies = Object.values(cicd.findResources('AWS::IAM::Policy')) as Array<{ Properties: { PolicyDocument: { Statement: Array<Record<string, unknown>> } } }>;
+    assert.equal(policies.length, 2);
+    for (const p of policies) assert.deepEqual(p.Properties.PolicyDocument.Statement.map((st) => st.Action), [['sts:AssumeRole', 'sts:TagSession']]);
+  });
+});
+
+describe('cfn-lint on every synthesized template', () => {
+  const probe = spawnSync('cfn-lint', ['--version'], { encoding: 'utf8' });
+  const available = probe.status === 0;
+  test('no errors, and no warnings beyond .cfnlintrc.yaml', { skip: available ? false : 'cfn-lint is not installed (pip install cfn-lint): templates NOT linted' }, () => {
+    for (const result of [dev, prod]) {
+      const templates = readdirSync(result.outdir).filter((f) => f.endsWith('.template.json')).map((f) => path.join(result.outdir, f));
+      assert.equal(templates.length, 3);
+      const run = spawnSync('cfn-lint', ['--config-file', path.join(REPO_ROOT, '.cfnlintrc.yaml'), '--', ...templates], { encoding: 'utf8' });
+      assert.equal(run.status, 0, `cfn-lint findings:\n${run.stdout}${run.stderr}`);
+    }
+  });
+});
