@@ -66,6 +66,7 @@ export class FetcherFunction extends Construct {
         target: 'node22',
         minify: true,
         sourceMap: true,
+        sourcesContent: false,
         // ESM bundles need a require() for the CommonJS dependencies esbuild inlines.
         banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
         // The Lambda Node.js 22 runtime ships AWS SDK v3; bundling it anyway pins the version we test with.
