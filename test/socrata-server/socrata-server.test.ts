@@ -104,7 +104,8 @@ describe('local Socrata server', () => {
   });
 
   test('unsupported queries get a 400 in Socrata error shape', async () => {
-    for (const params of [{ $where: 'nope = 1' }, { $group: 'battalion' }, { $where: "battalion LIKE 'B%'" }, { $select: 'sum(ems_units)' }]) {
+    const bad: Record<string, string>[] = [{ $where: 'nope = 1' }, { $group: 'battalion' }, { $where: "battalion LIKE 'B%'" }, { $select: 'sum(ems_units)' }];
+    for (const params of bad) {
       const { status, body } = await get(params);
       assert.equal(status, 400, JSON.stringify(params));
       const b = body as { error: boolean; code: string; message: string };
