@@ -1,0 +1,229 @@
+/**
+ * `npm run local [-- options]`: run the whole pipeline on this machine.
+ * `npm run local -- serve`: start the local Socrata and Firehose endpoints alone.
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadDatasetDir, loadDatasetFile, type DatasetConfig } from '../runtime/dataset-config';
+import { sourceFor } from './dataset-rows';
+import { localStreamName, startLocalFirehose } from './firehose-server';
+import { runLocalPipeline, type FetchProgress, type LocalRunSummary } from './pipeline';
+import { startSocrataServer } from './socrata-server';
+
+const REPO_ROOT = path.join(import.meta.dirname, '..');
+const DATASETS_DIR = path.join(REPO_ROOT, 'datasets');
+
+const USAGE = `Usage:
+  npm run local [-- options]         fetch → deliver → crawl → transform → report, locally
+  npm run local -- serve [options]   start the local Socrata and Firehose endpoints only
+
+Options:
+  --dataset <name>        a dataset from datasets/ (default: sf-fire-incidents)
+  --dataset-file <path>   any dataset JSON (same schema as datasets/*.json)
+  --source <url>          fetch from this Socrata URL instead of the local server,
+                          e.g. https://data.sfgov.org/resource/wr8u-xric.json
+  --rows <n>              rows the local Socrata server generates (default 50000)
+  --data-dir <dir>        where buckets, checkpoints and the catalog live (default .local-data)
+  --fresh                 delete the data directory first (a full load from scratch)
+  --full-refresh          re-read the whole source, ignoring the checkpoint
+  --json                  print the run summary as one JSON object on the last line
+  --port <n>              (serve) Socrata port; Firehose listens on the next one (default: free ports)
+  -h, --help              this text`;
+
+class UsageError extends Error {}
+
+function parse(argv: string[]) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      dataset: { type: 'string' },
+      'dataset-file': { type: 'string' },
+      source: { type: 'string' },
+      rows: { type: 'string' },
+      'data-dir': { type: 'string' },
+      fresh: { type: 'boolean', default: false },
+      'full-refresh': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      port: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const command = positionals[0] ?? 'run';
+  if (!['run', 'serve'].includes(command) || positionals.length > 1) {
+    throw new UsageError(`Unknown command "${positionals.join(' ')}": expected no command (run) or "serve"`);
+  }
+  const int = (name: string, v: string | undefined, fallback: number, min: number): number => {
+    if (v === undefined) return fallback;
+    const n = Number(v.replace(/_/g, ''));
+    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number ≥ ${min}, got "${v}"`);
+    return n;
+  };
+  if (values.dataset && values['dataset-file']) throw new UsageError('Give --dataset or --dataset-file, not both');
+  return {
+    command,
+    help: values.help,
+    datasetName: values.dataset,
+    datasetFile: values['dataset-file'],
+    source: values.source,
+    rows: int('rows', values.rows, 50_000, 1),
+    dataDir: values['data-dir'] ?? path.join(process.cwd(), '.local-data'),
+    fresh: values.fresh,
+    fullRefresh: values['full-refresh'],
+    json: values.json,
+    port: int('port', values.port, 0, 0),
+  };
+}
+
+function loadDataset(name: string | undefined, file: string | undefined): DatasetConfig {
+  if (file) return loadDatasetFile(path.resolve(file));
+  const wanted = name ?? 'sf-fire-incidents';
+  const all = loadDatasetDir(DATASETS_DIR);
+  const found = all.find((d) => d.name === wanted);
+  if (!found) {
+    throw new UsageError(`No dataset "${wanted}" in ${DATASETS_DIR}; known: ${all.map((d) => d.name).join(', ')} (or use --dataset-file)`);
+  }
+  return found;
+}
+
+const fmt = (n: number): string => n.toLocaleString('en-US');
+
+/** One progress line on a terminal (rewritten in place); nothing when stderr is not a terminal. */
+function progressPrinter(): { update: (p: FetchProgress) => void; done: () => void } {
+  if (!process.stderr.isTTY) return { update: () => {}, done: () => {} };
+  let shown = false;
+  return {
+    update(p) {
+      const rate = p.elapsedMs ? Math.round((p.rowsFetched / p.elapsedMs) * 1000) : 0;
+      const total = p.expectedRows;
+      const frac = total ? Math.min(1, p.rowsFetched / total) : 0;
+      const width = 24;
+      const bar = total !== undefined ? `[${'#'.repeat(Math.round(frac * width)).padEnd(width, '.')}] ${Math.round(frac * 100)}% ` : '';
+      const of = total !== undefined ? `/${fmt(total)}` : '';
+      process.stderr.write(
+        `\r${bar}${fmt(p.rowsFetched)}${of} rows  ${fmt(rate)} rows/s  ${p.pages} pages  ${p.retries} retries  ${p.rowsQuarantined} quarantined `,
+      );
+      shown = true;
+    },
+    done() {
+      if (shown) process.stderr.write('\n');
+    },
+  };
+}
+
+function printTable(rows: Record<string, unknown>[]): string {
+  const first = rows[0];
+  if (!first) return '  (no rows)';
+  const cols = Object.keys(first);
+  const cell = (v: unknown): string => (v === null || v === undefined ? '' : typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(2) : String(v));
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (vals: string[]): string => `  ${vals.map((v, i) => v.padEnd(widths[i]!)).join('  ')}`;
+  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
+}
+
+function printSummary(s: LocalRunSummary): void {
+  const f = s.fetch;
+  const t = s.transform;
+  const out: string[] = [
+    '',
+    `Run ${s.runId} of ${s.dataset}`,
+    `  fetch      ${fmt(f.rowsFetched)} rows in ${f.pages} pages, ${(f.durationMs / 1000).toFixed(1)} s (${fmt(f.rowsPerSecond)} rows/s), ` +
+      `${f.invocations} invocation(s), ${f.sourceRetries} source retries`,
+    `  deliver    ${fmt(f.rowsDelivered)} rows in ${fmt(f.firehoseRecords)} Firehose records / ${f.firehoseCalls} calls ` +
+      `(${(f.bytesDelivered / 1e6).toFixed(1)} MB), ${f.firehoseRetriedRecords} records retried, ${s.firehose.objectsWritten} objects written`,
+    `  quarantine ${fmt(f.rowsQuarantined)} rows (${f.quarantinedMissingKey} without key, ${f.quarantinedTooLarge} too large)`,
+    `  checkpoint ${f.checkpoint ? `${f.checkpoint.updatedAt} ${f.checkpoint.id}` : '(none yet)'}`,
+    `  crawl      ${s.crawl.table}: ${s.crawl.objects} objects, ${s.crawl.columns} columns`,
+  ];
+  if (t) {
+    const casts = Object.values(t.castFailures).reduce((a, b) => a + b, 0);
+    out.push(
+      `  transform  ${fmt(t.rowsRead)} rows read from ${t.rawObjects.new} new objects, ${fmt(t.rowsInserted)} inserted, ${fmt(t.rowsUpdated)} updated, ` +
+        `${fmt(t.duplicatesRemoved)} duplicates removed, ${casts} cast failures, ${t.malformedRows} malformed`,
+      `  curated    ${fmt(t.curatedRows)} rows; marts: ${t.marts.map((m) => `${m.name} (${m.rows})`).join(', ')}`,
+      `  tests      ${t.tests.passed} passed, ${t.tests.failed} failed, ${t.tests.warned} warnings` +
+        (t.failedErrorTests.length ? ` — FAILED: ${t.failedErrorTests.join(', ')}` : ''),
+    );
+  }
+  if (s.sample) out.push('', `Sample: npm run query -- "${s.sample.sql}"`, printTable(s.sample.rows));
+  if (s.reportPath) out.push('', `Report: ${s.reportPath}`);
+  out.push(`Query:  npm run query -- "SELECT count(*) FROM curated.${s.dataset.replace(/-/g, '_')}"`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+async function run(opts: ReturnType<typeof parse>): Promise<number> {
+  const dataset = loadDataset(opts.datasetName, opts.datasetFile);
+  const progress = opts.json ? { update: () => {}, done: () => {} } : progressPrinter();
+  const summary = await runLocalPipeline({
+    dataset,
+    dataDir: opts.dataDir,
+    rows: opts.rows,
+    fresh: opts.fresh,
+    mode: opts.fullRefresh ? 'full-refresh' : 'incremental',
+    ...(opts.source ? { source: opts.source } : {}),
+    onProgress: progress.update,
+    log: opts.json ? () => {} : (line) => process.stderr.write(`${line}\n`),
+  }).finally(progress.done);
+  if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  else printSummary(summary);
+  return summary.transform?.failedErrorTests.length ? 3 : 0;
+}
+
+async function serve(opts: ReturnType<typeof parse>): Promise<void> {
+  const datasets = opts.datasetName || opts.datasetFile ? [loadDataset(opts.datasetName, opts.datasetFile)] : loadDatasetDir(DATASETS_DIR);
+  const primary = datasets[0]!;
+  const socrata = await startSocrataServer({ ...sourceFor(primary, opts.rows), port: opts.port });
+  const firehose = await startLocalFirehose({ dataDir: path.resolve(opts.dataDir), datasets, port: opts.port ? opts.port + 1 : 0 });
+  const stream = localStreamName(primary);
+  process.stdout.write(
+    [
+      `Socrata  ${socrata.url}/resource/${socrata.datasetId}.json  (${fmt(socrata.rows.length)} generated ${primary.name} rows)`,
+      `Firehose ${firehose.url}  streams: ${datasets.map(localStreamName).join(', ')} → ${path.resolve(opts.dataDir, 'buckets', 'raw')}`,
+      '',
+      'Try:',
+      `  curl '${socrata.url}/resource/${socrata.datasetId}.json?$select=:*,*&$order=:updated_at,:id&$limit=2'`,
+      `  AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x aws firehose put-record --region us-east-1 --endpoint-url ${firehose.url} \\`,
+      `    --delivery-stream-name ${stream} --record '{"Data":"eyJoZWxsbyI6MX0K"}'`,
+      'Ctrl-C stops both (buffers are flushed first).',
+      '',
+    ].join('\n'),
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await firehose.close();
+  await socrata.close();
+}
+
+async function cli(argv: string[]): Promise<number> {
+  // The SDK warns that Node 20 support ends in 2027; the deployed Lambda and task run Node 22.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  let opts: ReturnType<typeof parse>;
+  try {
+    opts = parse(argv);
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (opts.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  try {
+    if (opts.command === 'serve') {
+      await serve(opts);
+      return 0;
+    }
+    return await run(opts);
+  } catch (err) {
+    const e = err as Error;
+    const hint = e instanceof UsageError ? ' (see --help)' : e.name === 'DatasetConfigError' ? ' (fix the file and run again)' : '';
+    // One clear line; the details (cause chain) only with DEBUG=1.
+    process.stderr.write(`error: ${e.message.split('\n').join('\n  ')}${hint}\n`);
+    if (process.env.DEBUG) process.stderr.write(`${e.stack}\n`);
+    return e instanceof UsageError || e.name === 'DatasetConfigError' ? 2 : 1;
+  }
+}
+
+process.exitCode = await cli(process.argv.slice(2));

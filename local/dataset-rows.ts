@@ -1,0 +1,77 @@
+/**
+ * Source rows for the local Socrata server, for any dataset definition: SF Fire Incidents get the
+ * realistic generator; any other dataset gets rows generated from its declared column types, so a
+ * dataset added as a JSON file runs end to end locally with no code.
+ */
+import type { DatasetConfig } from '../runtime/dataset-config';
+import { FIRE_INCIDENT_COLUMNS, floating, seededRandom } from './fire-incidents-generator';
+import type { ColumnMeta, SocrataServerOptions } from './socrata-server';
+import type { Row } from './soql';
+
+export const FIRE_INCIDENTS_DATASET_ID = 'wr8u-xric';
+
+/** Options for `startSocrataServer` that serve `rows` generated rows of this dataset. */
+export function sourceFor(dataset: DatasetConfig, rows: number, seed = 1): SocrataServerOptions {
+  if (dataset.source.datasetId === FIRE_INCIDENTS_DATASET_ID) {
+    return { datasetId: dataset.source.datasetId, rows, seed, columns: FIRE_INCIDENT_COLUMNS, primaryKey: dataset.primaryKey };
+  }
+  return {
+    datasetId: dataset.source.datasetId,
+    rows: generateRows(dataset, rows, seed),
+    seed,
+    columns: columnMeta(dataset),
+    primaryKey: dataset.primaryKey,
+  };
+}
+
+/** Socrata column metadata for a dataset definition (`integer` is served as Socrata's `number`). */
+export function columnMeta(dataset: DatasetConfig): ColumnMeta[] {
+  return dataset.columns.map((c) => ({ fieldName: c.name, dataTypeName: c.type === 'integer' ? 'number' : c.type }));
+}
+
+/**
+ * Rows shaped like the API's: every scalar a string, a tenth of non-key values absent (nulls are
+ * omitted), points as GeoJSON around San Francisco, text from a small vocabulary per column so
+ * group-bys have something to group.
+ */
+export function generateRows(dataset: DatasetConfig, count: number, seed = 1): Row[] {
+  const rand = seededRandom(seed);
+  const start = Date.parse('2020-01-01T00:00:00Z');
+  const rows: Row[] = [];
+  for (let i = 0; i < count; i++) {
+    const row: Row = {};
+    const eventTime = start + Math.floor(rand() * 5 * 365 * 86_400_000);
+    for (const c of dataset.columns) {
+      if (c.name === dataset.primaryKey) {
+        row[c.name] = c.type === 'integer' || c.type === 'number' ? String(100_000 + i) : `${dataset.name}-${String(i).padStart(8, '0')}`;
+        continue;
+      }
+      if (c.name !== dataset.eventTimeColumn && rand() < 0.1) continue;
+      switch (c.type) {
+        case 'text':
+          row[c.name] = `${c.name} ${String.fromCharCode(65 + Math.floor(rand() * 8))}`;
+          break;
+        case 'number':
+          row[c.name] = (rand() * 1000).toFixed(2);
+          break;
+        case 'integer':
+          row[c.name] = String(Math.floor(rand() * 20));
+          break;
+        case 'floating_timestamp':
+          row[c.name] = floating(new Date(c.name === dataset.eventTimeColumn ? eventTime : eventTime + Math.floor(rand() * 3_600_000)));
+          break;
+        case 'point':
+          row[c.name] = {
+            type: 'Point',
+            coordinates: [Number((-122.51 + rand() * 0.14).toFixed(6)), Number((37.71 + rand() * 0.1).toFixed(6))],
+          };
+          break;
+        case 'checkbox':
+          row[c.name] = rand() < 0.5 ? 'true' : 'false';
+          break;
+      }
+    }
+    rows.push(row);
+  }
+  return rows;
+}

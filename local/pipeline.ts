@@ -1,0 +1,241 @@
+/**
+ * The embedded pipeline: the deployed state machine's steps, run on this machine with the same
+ * code. Local Socrata and Firehose endpoints over real HTTP, the real fetcher handler looping on
+ * `done`, a local "crawl" into the DuckDB catalog, the transform on DuckDB, and the HTML report.
+ */
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import axios from 'axios';
+import { tableName, type DatasetConfig } from '../runtime/dataset-config';
+import { LocalObjectStore } from '../runtime/object-store';
+import { checkpointKey } from '../runtime/storage-layout';
+import { crawlRaw, defaultCatalogPath, queryCatalog, type CrawlResult } from '../containers/transform/src/catalog';
+import { martTableName } from '../containers/transform/src/models';
+import { runTransform, type RunSummary } from '../containers/transform/src/transform';
+import { fetcherEnvironment } from '../lib/constructs/fetcher-environment';
+import type { FetchMode, FetchOutput } from '../lambdas/fetcher/fetch-run';
+import { sourceFor } from './dataset-rows';
+import { localStreamName, startLocalFirehose, type FirehoseServer } from './firehose-server';
+import { startSocrataServer, type SocrataServer } from './socrata-server';
+
+export interface FetchProgress {
+  rowsFetched: number;
+  rowsDelivered: number;
+  rowsQuarantined: number;
+  pages: number;
+  retries: number;
+  /** Rows the source holds past the checkpoint when the run started, if the source could say. */
+  expectedRows?: number;
+  elapsedMs: number;
+}
+
+export interface LocalRunOptions {
+  dataset: DatasetConfig;
+  /** Holds `buckets/raw`, `buckets/curated` and `catalog.duckdb`. */
+  dataDir: string;
+  /** A Socrata base or resource URL; default: start a local server with generated rows. */
+  source?: string;
+  /** Rows the local server generates (ignored with `source`). */
+  rows?: number;
+  seed?: number;
+  /** Delete the data directory first. */
+  fresh?: boolean;
+  mode?: FetchMode;
+  /** Pre-started endpoints (tests inject faults and mutate rows through them); closed by the caller. */
+  socrata?: SocrataServer;
+  firehose?: FirehoseServer;
+  /** Time budget of one simulated Lambda invocation; the loop resumes with the returned cursor. */
+  invocationBudgetMs?: number;
+  /** Stop starting pages when this little of the budget is left. */
+  budgetMarginMs?: number;
+  /** Stop the fetch loop after this many invocations (tests of an interrupted fetch). */
+  maxInvocations?: number;
+  runId?: string;
+  onProgress?: (p: FetchProgress) => void;
+  log?: (line: string) => void;
+}
+
+export interface LocalRunSummary {
+  dataset: string;
+  runId: string;
+  dataDir: string;
+  source: string;
+  fetch: FetchOutput['stats'] & { invocations: number; done: boolean; durationMs: number; rowsPerSecond: number };
+  firehose: { objectsWritten: number; recordsAccepted: number; recordsFailed: number; throttledCalls: number };
+  crawl: { table: string; objects: number; columns: number };
+  transform?: RunSummary;
+  /** Set when the fetch loop was stopped early (maxInvocations): the transform did not run. */
+  interrupted: boolean;
+  reportPath?: string;
+  sample?: { sql: string; rows: Record<string, unknown>[] };
+  timings: { fetchMs: number; flushMs: number; crawlMs: number; transformMs: number; totalMs: number };
+}
+
+/** A Socrata URL as base URL + dataset id: `https://host`, or `https://host/resource/abcd-1234.json`. */
+export function parseSourceUrl(source: string, fallbackDatasetId: string): { baseUrl: string; datasetId: string } {
+  let url: URL;
+  try {
+    url = new URL(source);
+  } catch {
+    throw new Error(`--source "${source}" is not a URL; give a Socrata base URL or resource URL, e.g. https://data.sfgov.org/resource/wr8u-xric.json`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`--source "${source}" must be an http(s) URL`);
+  const m = /\/resource\/([a-z0-9]{4}-[a-z0-9]{4})(\.json)?\/?$/.exec(url.pathname);
+  return { baseUrl: url.origin, datasetId: m ? m[1]! : fallbackDatasetId };
+}
+
+/** Environment for the fetcher handler: the CDK's variables, pointed at the local endpoints. */
+function localFetcherEnv(opts: {
+  dataset: DatasetConfig;
+  datasetId: string;
+  baseUrl: string;
+  firehoseUrl: string;
+  rawDir: string;
+  marginMs: number;
+}): Record<string, string> {
+  return {
+    ...fetcherEnvironment({
+      dataset: { ...opts.dataset, source: { ...opts.dataset.source, datasetId: opts.datasetId } },
+      deliveryStreamName: localStreamName(opts.dataset),
+      stateLocation: opts.rawDir,
+      metricsNamespace: 'SocrataPipelineLocal',
+    }),
+    SOURCE_BASE_URL: opts.baseUrl,
+    TIME_BUDGET_MARGIN_MS: String(opts.marginMs),
+    AWS_ENDPOINT_URL_FIREHOSE: opts.firehoseUrl,
+    AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+    // The local endpoints ignore credentials, but the SDK insists on having some.
+    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+    // Powertools would print every log line and EMF metric blob to the terminal.
+    POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'ERROR',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    POWERTOOLS_TRACE_ENABLED: 'false',
+  };
+}
+
+/** Rows past the checkpoint, asked of the source with `count(*)`; undefined where it cannot say. */
+async function expectedRows(baseUrl: string, datasetId: string, rawStore: LocalObjectStore, dataset: DatasetConfig, full: boolean): Promise<number | undefined> {
+  const params: Record<string, string> = { $select: 'count(*) AS n' };
+  if (!full) {
+    const obj = await rawStore.get(checkpointKey(dataset));
+    if (obj) {
+      const cp = JSON.parse(obj.body.toString()) as { updatedAt?: string };
+      if (cp.updatedAt) params.$where = `:updated_at >= '${cp.updatedAt.replace(/'/g, "''")}'`;
+    }
+  }
+  try {
+    const res = await axios.get<{ n?: string }[]>(`${baseUrl}/resource/${datasetId}.json`, { params, timeout: 10_000 });
+    const n = Number(res.data[0]?.n);
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunSummary> {
+  const t0 = Date.now();
+  const log = opts.log ?? (() => {});
+  const { dataset } = opts;
+  const dataDir = path.resolve(opts.dataDir);
+  if (opts.fresh) await rm(dataDir, { recursive: true, force: true });
+  const rawDir = path.join(dataDir, 'buckets', 'raw');
+  const curatedDir = path.join(dataDir, 'buckets', 'curated');
+  const rawStore = new LocalObjectStore(rawDir);
+  const curatedStore = new LocalObjectStore(curatedDir);
+  const runId = opts.runId ?? `local-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
+
+  const ownSocrata = !opts.socrata && !opts.source ? await startSocrataServer({ ...sourceFor(dataset, opts.rows ?? 50_000, opts.seed ?? 1) }) : undefined;
+  const socrata = opts.socrata ?? ownSocrata;
+  const ownFirehose = opts.firehose ? undefined : await startLocalFirehose({ dataDir, datasets: [dataset] });
+  const firehose = opts.firehose ?? ownFirehose!;
+  try {
+    const { baseUrl, datasetId } = opts.source
+      ? parseSourceUrl(opts.source, dataset.source.datasetId)
+      : { baseUrl: socrata!.url, datasetId: socrata!.datasetId };
+    log(`source ${baseUrl}/resource/${datasetId}.json → Firehose ${firehose.url} (${localStreamName(dataset)}) → ${rawDir}`);
+
+    // 1. Fetch: the real handler, looping on `done` like the state machine.
+    const env = localFetcherEnv({ dataset, datasetId, baseUrl, firehoseUrl: firehose.url, rawDir, marginMs: opts.budgetMarginMs ?? 0 });
+    Object.assign(process.env, env);
+    const { handler } = await import('../lambdas/fetcher/handler');
+    const mode = opts.mode ?? 'incremental';
+    const expected = await expectedRows(baseUrl, datasetId, rawStore, dataset, mode === 'full-refresh');
+    const budget = opts.invocationBudgetMs ?? 2_000;
+    const fetchStart = Date.now();
+    let out: FetchOutput | undefined;
+    let cursor: FetchOutput['cursor'] = null;
+    let invocations = 0;
+    for (;;) {
+      const deadline = Date.now() + budget;
+      out = await handler(
+        { runId, mode, cursor },
+        { getRemainingTimeInMillis: () => deadline - Date.now(), awsRequestId: `${runId}-${invocations}` },
+      );
+      invocations++;
+      const s = out.stats;
+      opts.onProgress?.({
+        rowsFetched: s.rowsFetched,
+        rowsDelivered: s.rowsDelivered,
+        rowsQuarantined: s.rowsQuarantined,
+        pages: s.pages,
+        retries: s.sourceRetries + s.firehoseRetriedRecords,
+        ...(expected !== undefined ? { expectedRows: expected } : {}),
+        elapsedMs: Date.now() - fetchStart,
+      });
+      if (out.done) break;
+      if (opts.maxInvocations !== undefined && invocations >= opts.maxInvocations) break;
+      cursor = out.cursor;
+    }
+    const fetchMs = Date.now() - fetchStart;
+    const interrupted = !out.done;
+
+    // 2. The state machine waits for Firehose's buffer; locally we flush it.
+    const flushStart = Date.now();
+    await firehose.flush();
+    const flushMs = Date.now() - flushStart;
+    const fc = firehose.counters();
+    const summary: LocalRunSummary = {
+      dataset: dataset.name,
+      runId,
+      dataDir,
+      source: `${baseUrl}/resource/${datasetId}.json`,
+      fetch: { ...out.stats, invocations, done: out.done, durationMs: fetchMs, rowsPerSecond: fetchMs ? Math.round((out.stats.rowsFetched / fetchMs) * 1000) : 0 },
+      firehose: { objectsWritten: fc.objectsWritten, recordsAccepted: fc.recordsAccepted, recordsFailed: fc.recordsFailed, throttledCalls: fc.throttledCalls },
+      crawl: { table: `raw.${tableName(dataset)}`, objects: 0, columns: 0 },
+      interrupted,
+      timings: { fetchMs, flushMs, crawlMs: 0, transformMs: 0, totalMs: 0 },
+    };
+    if (interrupted) {
+      log(`fetch stopped after ${invocations} invocation(s) with more to fetch; the checkpoint holds what was delivered`);
+      summary.timings.totalMs = Date.now() - t0;
+      return summary;
+    }
+
+    // 3. Crawl: register the raw zone in the local catalog, like the Glue crawler.
+    const catalogPath = defaultCatalogPath(dataDir);
+    const crawlStart = Date.now();
+    const crawl: CrawlResult = await crawlRaw({ dataset, rawDir, catalogPath });
+    summary.crawl = { table: crawl.table, objects: crawl.objects, columns: crawl.columns.length };
+    summary.timings.crawlMs = Date.now() - crawlStart;
+
+    // 4. Transform on DuckDB: staging, dedup, marts, data tests, run summary and report.
+    const transformStart = Date.now();
+    const transform = await runTransform({ dataset, engine: 'duckdb', rawStore, curatedStore, runId, catalogPath, log });
+    summary.timings.transformMs = Date.now() - transformStart;
+    summary.transform = transform;
+    summary.reportPath = transform.reportLocation;
+
+    const firstMart = transform.marts[0];
+    const sql = firstMart
+      ? `SELECT * FROM curated.${martTableName(tableName(dataset), firstMart.name)} LIMIT 5`
+      : `SELECT count(*) AS curated_rows FROM curated.${tableName(dataset)}`;
+    summary.sample = { sql, rows: (await queryCatalog(catalogPath, sql)).rows };
+    summary.timings.totalMs = Date.now() - t0;
+    return summary;
+  } finally {
+    await ownFirehose?.close();
+    await ownSocrata?.close();
+  }
+}
