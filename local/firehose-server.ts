@@ -19,7 +19,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
+import { billedRecordBytes } from '../bench/firehose-billing';
 import type { DatasetConfig } from '../runtime/dataset-config';
+import { seededRandom } from './fire-incidents-generator';
 import { LocalObjectStore, type ObjectStore } from '../runtime/object-store';
 import { firehoseDataPrefix, firehoseErrorPrefix } from '../runtime/storage-layout';
 import { evaluatePrefix, firehoseObjectName } from './firehose-prefix';
@@ -125,19 +127,6 @@ export function streamsFromDatasets(datasets: DatasetConfig[]): FirehoseStreamCo
 }
 
 /** Billed ingestion bytes of one record: rounded up to the next 5 KiB (see bench/firehose-billing.ts). */
-const billed = (n: number): number => Math.ceil(n / 5120) * 5120;
-
-/** mulberry32: small, fast, deterministic; enough for fault injection. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class ApiError extends Error {
   constructor(
@@ -303,7 +292,7 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
       append(state, data, arrival);
       counters.recordsAccepted += 1;
       counters.bytesAccepted += data.length;
-      counters.billedBytes += billed(data.length);
+      counters.billedBytes += billedRecordBytes(data.length);
       // The buffer is delivered as soon as it reaches the size hint, even mid-call.
       if (state.bytes >= threshold) writes.push(deliver(state));
       return { RecordId: randomUUID().replace(/-/g, '') };

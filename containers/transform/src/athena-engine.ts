@@ -19,7 +19,7 @@ import {
 } from './athena-sql';
 import { AthenaQueryRunner, type AthenaQueryOptions } from './athena-query';
 import { athenaDialect, ident } from './dialect';
-import type { BatchStats, Row, TransformEngine } from './engine';
+import { emptyBatchStats, type BatchStats, type Row, type TransformEngine } from './engine';
 import { martTableName } from './models';
 import { batchProfileSql } from './staging';
 
@@ -69,17 +69,7 @@ export class AthenaEngine implements TransformEngine {
   }
 
   async mergeBatch(rawKeys: string[]): Promise<BatchStats> {
-    const total: BatchStats = {
-      rowsRead: 0,
-      malformedRows: 0,
-      rowsWithoutKey: 0,
-      duplicatesRemoved: 0,
-      rowsInserted: 0,
-      rowsUpdated: 0,
-      rowsUnchanged: 0,
-      castFailures: {},
-      partitionsWritten: 0,
-    };
+    const total = emptyBatchStats();
     const rawTable = qualified(this.opts.rawDatabase, this.table);
     const bucket = this.opts.rawLocation.replace(/\/$/, '');
     const objects = rawKeys.map((key) => {

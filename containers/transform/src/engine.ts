@@ -24,6 +24,21 @@ export interface BatchStats {
   partitionsWritten: number;
 }
 
+/** Stats of a batch that read nothing; engines add to a fresh copy. */
+export function emptyBatchStats(): BatchStats {
+  return {
+    rowsRead: 0,
+    malformedRows: 0,
+    rowsWithoutKey: 0,
+    duplicatesRemoved: 0,
+    rowsInserted: 0,
+    rowsUpdated: 0,
+    rowsUnchanged: 0,
+    castFailures: {},
+    partitionsWritten: 0,
+  };
+}
+
 export interface TransformEngine {
   readonly dialect: Dialect;
   /** Where the curated table lives, for messages. */

@@ -9,7 +9,7 @@ import { rawPrefix, reportKey, runSummaryKey } from '../../../runtime/storage-la
 import { registerCurated } from './catalog';
 import { curatedTests, testQuery, type DataTestResult } from './data-tests';
 import { DuckDbEngine } from './duckdb-engine';
-import { scalar, type BatchStats, type Row, type TransformEngine } from './engine';
+import { emptyBatchStats, scalar, type Row, type TransformEngine } from './engine';
 import { loadMarts, renderMart, type MartModel } from './models';
 import { readProcessedObjects, writeProcessedObjects } from './processed-objects';
 import { renderReport } from './report';
@@ -76,18 +76,6 @@ export class TransformConfigError extends Error {
   override name = 'TransformConfigError';
 }
 
-const EMPTY_BATCH: BatchStats = {
-  rowsRead: 0,
-  malformedRows: 0,
-  rowsWithoutKey: 0,
-  duplicatesRemoved: 0,
-  rowsInserted: 0,
-  rowsUpdated: 0,
-  rowsUnchanged: 0,
-  castFailures: {},
-  partitionsWritten: 0,
-};
-
 export async function runTransform(opts: RunTransformOptions): Promise<RunSummary> {
   const now = opts.now ?? (() => new Date());
   const log = opts.log ?? (() => {});
@@ -109,7 +97,7 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
     const fresh = allRaw.filter((k) => !processed.keys.has(k));
     log(`${dataset.name}: ${fresh.length} new raw object(s) of ${allRaw.length}`);
 
-    const batch = fresh.length ? await engine.mergeBatch(fresh) : EMPTY_BATCH;
+    const batch = fresh.length ? await engine.mergeBatch(fresh) : emptyBatchStats();
     if (fresh.length) await writeProcessedObjects(curatedStore, dataset, processed, fresh, runId);
     log(
       `${dataset.name}: read ${batch.rowsRead} rows, ${batch.rowsInserted} inserted, ${batch.rowsUpdated} updated, ` +
