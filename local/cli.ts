@@ -133,7 +133,8 @@ function printSummary(s: LocalRunSummary): void {
       `(${(f.bytesDelivered / 1e6).toFixed(1)} MB), ${f.firehoseRetriedRecords} records retried, ${s.firehose.objectsWritten} objects written`,
     `  quarantine ${fmt(f.rowsQuarantined)} rows (${f.quarantinedMissingKey} without key, ${f.quarantinedTooLarge} too large)`,
     `  checkpoint ${f.checkpoint ? `${f.checkpoint.updatedAt} ${f.checkpoint.id}` : '(none yet)'}`,
-    `  crawl      ${s.crawl.table}: ${s.crawl.objects} objects, ${s.crawl.columns} columns`,
+    `  crawl      ${s.crawl.table}: ${s.crawl.objects} objects, ${s.crawl.columns} columns` +
+      (s.schemaDrift.undeclared.length ? `; NOT DECLARED (kept in raw only): ${s.schemaDrift.undeclared.join(', ')}` : ''),
   ];
   if (t) {
     const casts = Object.values(t.castFailures).reduce((a, b) => a + b, 0);

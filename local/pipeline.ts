@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import axios from 'axios';
-import { tableName, type DatasetConfig } from '../runtime/dataset-config';
+import { curatedColumnNames, tableName, type DatasetConfig } from '../runtime/dataset-config';
 import { LocalObjectStore } from '../runtime/object-store';
 import { checkpointKey } from '../runtime/storage-layout';
 import { crawlRaw, defaultCatalogPath, queryCatalog, type CrawlResult } from '../containers/transform/src/catalog';
@@ -64,6 +64,11 @@ export interface LocalRunSummary {
   fetch: FetchOutput['stats'] & { invocations: number; done: boolean; durationMs: number; rowsPerSecond: number };
   firehose: { objectsWritten: number; recordsAccepted: number; recordsFailed: number; throttledCalls: number };
   crawl: { table: string; objects: number; columns: number };
+  /**
+   * Columns the crawl found in the raw zone that the dataset definition does not declare: they stay
+   * in raw but are not loaded into curated until declared (the Glue crawler's job on AWS).
+   */
+  schemaDrift: { undeclared: string[] };
   transform?: RunSummary;
   /** Set when the fetch loop was stopped early (maxInvocations): the transform did not run. */
   interrupted: boolean;
@@ -86,7 +91,7 @@ export function parseSourceUrl(source: string, fallbackDatasetId: string): { bas
 }
 
 /** Environment for the fetcher handler: the CDK's variables, pointed at the local endpoints. */
-function localFetcherEnv(opts: {
+export function localFetcherEnv(opts: {
   dataset: DatasetConfig;
   datasetId: string;
   baseUrl: string;
@@ -204,6 +209,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
       fetch: { ...out.stats, invocations, done: out.done, durationMs: fetchMs, rowsPerSecond: fetchMs ? Math.round((out.stats.rowsFetched / fetchMs) * 1000) : 0 },
       firehose: { objectsWritten: fc.objectsWritten, recordsAccepted: fc.recordsAccepted, recordsFailed: fc.recordsFailed, throttledCalls: fc.throttledCalls },
       crawl: { table: `raw.${tableName(dataset)}`, objects: 0, columns: 0 },
+      schemaDrift: { undeclared: [] },
       interrupted,
       timings: { fetchMs, flushMs, crawlMs: 0, transformMs: 0, totalMs: 0 },
     };
@@ -218,6 +224,14 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     const crawlStart = Date.now();
     const crawl: CrawlResult = await crawlRaw({ dataset, rawDir, catalogPath });
     summary.crawl = { table: crawl.table, objects: crawl.objects, columns: crawl.columns.length };
+    const known = new Set(curatedColumnNames(dataset));
+    summary.schemaDrift.undeclared = crawl.columns.map((c) => c.name).filter((n) => !known.has(n));
+    if (summary.schemaDrift.undeclared.length) {
+      log(
+        `schema drift: the source has ${summary.schemaDrift.undeclared.length} column(s) not declared in the dataset definition ` +
+          `(${summary.schemaDrift.undeclared.join(', ')}); they are kept in raw, and loaded into curated once declared`,
+      );
+    }
     summary.timings.crawlMs = Date.now() - crawlStart;
 
     // 4. Transform on DuckDB: staging, dedup, marts, data tests, run summary and report.

@@ -220,6 +220,23 @@ describe('npm run local, end to end', () => {
     }
   });
 
+  test('columns the source has but the definition lacks are reported as schema drift, not lost', async () => {
+    const socrata = await startSocrataServer(sourceFor(smallPages, 300, 51));
+    try {
+      const withoutBox: DatasetConfig = { ...smallPages, columns: smallPages.columns.filter((c) => c.name !== 'box') };
+      const dataDir = dirFor('drift');
+      const s = await run(dataDir, socrata, { dataset: withoutBox });
+      assert.deepEqual(s.schemaDrift.undeclared, ['box']);
+      const catalog = defaultCatalogPath(dataDir);
+      const raw = (await queryCatalog(catalog, 'SELECT count(box) AS n FROM raw.sf_fire_incidents')).rows[0]!;
+      assert.equal(Number(raw.n), socrata.rows.filter((r) => r.box !== undefined).length, 'kept in raw');
+      const cols = (await queryCatalog(catalog, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'curated' AND table_name = 'sf_fire_incidents'")).rows.map((r) => r.column_name);
+      assert.ok(!cols.includes('box') && cols.includes('battalion'));
+    } finally {
+      await socrata.close();
+    }
+  });
+
   test('a second dataset defined only by a JSON file runs end to end', async () => {
     const file = path.join(root, 'city-permits.json');
     await writeFile(
