@@ -1,0 +1,245 @@
+/**
+ * `npm run bench -- [--rows N] [--json] [--cost] [--seed S] [--keep]`: speed, memory and AWS cost
+ * of this pipeline, measured side by side against the earlier design and the limit, on the local
+ * endpoints over loopback. Prints a table of targets with PASS/MISS and writes bench/results.json.
+ * See docs/bench.md for the method and what each number means.
+ */
+import { cpus, freemem, totalmem } from 'node:os';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { loadDatasetFile, type DatasetConfig } from '../runtime/dataset-config';
+import { bundleWorker } from './contenders';
+import { compareDesigns, DEFAULT_INPUTS, loadPrices, renderCostTable, type CostComparison, type CostInputs } from './cost';
+import { runFetchBench, type ContenderResult } from './fetch-bench';
+import { measureQueryBytes, type MartQueryBytes } from './query-bytes';
+import { runTransformBench, type TransformBenchResult } from './transform-bench';
+
+export interface BenchOptions {
+  rows: number;
+  seed: number;
+  /** Also price a month with the measured inputs (bench/cost.ts). */
+  cost: boolean;
+  /** Where contenders write; default a fresh temporary directory, removed at the end unless `keep`. */
+  workDir?: string;
+  keep?: boolean;
+  /** Write the results here (default bench/results.json); null: do not write. */
+  resultsPath?: string | null;
+  log?: (line: string) => void;
+}
+
+export interface Target {
+  name: string;
+  target: string;
+  measured: string;
+  pass: boolean;
+}
+
+export interface MachineInfo {
+  nproc: number;
+  cpuModel: string;
+  memoryGiB: number;
+  node: string;
+  platform: string;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  durationSeconds: number;
+  rows: number;
+  machine: MachineInfo;
+  fetch: { ours: ContenderResult; baseline: ContenderResult; limit: ContenderResult };
+  ratios: { oursToBaselineRowsPerSecond: number; oursToLimitRowsPerSecond: number };
+  memoryScaling: { rowsN: number; rows4N: number; peakRssN: number; peakRss4N: number; ratio: number; ours4N: ContenderResult };
+  transform: TransformBenchResult;
+  queryBytes: MartQueryBytes[];
+  cost?: CostComparison;
+  targets: Target[];
+}
+
+const MB = 1e6;
+
+export function machineInfo(): MachineInfo {
+  let cpuModel = cpus()[0]?.model ?? 'unknown';
+  try {
+    cpuModel = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpuModel;
+  } catch {
+    // Not Linux: os.cpus() already answered.
+  }
+  return {
+    nproc: cpus().length,
+    cpuModel,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+  };
+}
+
+/** The issue's targets, each with what was measured. */
+export function evaluateTargets(r: Omit<BenchResults, 'targets' | 'durationSeconds'>): Target[] {
+  const { ours, baseline } = r.fetch;
+  const f = (n: number, d = 2): string => n.toFixed(d);
+  const worstMart = r.queryBytes.reduce((a, b) => (b.reduction < a.reduction ? b : a));
+  return [
+    { name: 'Throughput ours ÷ limit', target: '≥ 0.5', measured: f(r.ratios.oursToLimitRowsPerSecond), pass: r.ratios.oursToLimitRowsPerSecond >= 0.5 },
+    { name: 'Throughput ours ÷ baseline', target: '≥ 3', measured: f(r.ratios.oursToBaselineRowsPerSecond), pass: r.ratios.oursToBaselineRowsPerSecond >= 3 },
+    { name: `Peak RSS ours at N (${r.memoryScaling.rowsN.toLocaleString('en-US')} rows)`, target: '< 200 MB', measured: `${f(r.memoryScaling.peakRssN / MB, 0)} MB`, pass: r.memoryScaling.peakRssN < 200 * MB },
+    { name: `Peak RSS ours at 4N (${r.memoryScaling.rows4N.toLocaleString('en-US')} rows)`, target: '< 200 MB', measured: `${f(r.memoryScaling.peakRss4N / MB, 0)} MB`, pass: r.memoryScaling.peakRss4N < 200 * MB },
+    { name: 'Peak RSS 4N ÷ N (flat)', target: '≤ 1.20', measured: f(r.memoryScaling.ratio), pass: r.memoryScaling.ratio <= 1.2 },
+    { name: 'Billed Firehose bytes ÷ payload, ours', target: '≤ 1.01', measured: f(ours.billedPerPayloadByte ?? NaN, 4), pass: (ours.billedPerPayloadByte ?? Infinity) <= 1.01 },
+    { name: 'Billed Firehose bytes ÷ payload, baseline', target: '≥ 2 (the problem)', measured: f(baseline.billedPerPayloadByte ?? NaN), pass: (baseline.billedPerPayloadByte ?? 0) >= 2 },
+    { name: 'PutRecordBatch calls, ours', target: `≤ rows / 2,000 = ${Math.floor(ours.rows / 2000)}`, measured: String(ours.firehose?.putRecordBatchCalls), pass: (ours.firehose?.putRecordBatchCalls ?? Infinity) <= ours.rows / 2000 },
+    { name: 'Transform ÷ plain COPY floor', target: '≤ 3', measured: f(r.transform.ratio), pass: r.transform.ratio <= 3 },
+    { name: `Mart bytes, raw JSON ÷ Parquet (worst: ${worstMart.mart})`, target: '≥ 20', measured: f(worstMart.reduction, 1), pass: r.queryBytes.every((q) => q.reduction >= 20) },
+  ];
+}
+
+/** Cost-model inputs from what the bench measured (see docs/bench.md for each choice). */
+export function measuredCostInputs(r: Pick<BenchResults, 'fetch' | 'transform' | 'queryBytes'>): Partial<CostInputs> {
+  const { ours, baseline, limit } = r.fetch;
+  const oursFh = ours.firehose!;
+  const meanMartBytes = r.queryBytes.reduce((a, q) => a + q.parquetBytes, 0) / r.queryBytes.length;
+  return {
+    // Bytes per row as the source serves it (with Socrata's system fields, which our fetcher asks for).
+    rowBytes: Math.round(limit.payloadBytes / limit.rows),
+    // What our raw row adds over the row as served: ingestion metadata and coordinates.
+    metadataBytesPerRow: Math.max(0, Math.round((ours.payloadBytes - baseline.payloadBytes) / ours.rows)),
+    packedRecordBytes: Math.round(oursFh.bytesAccepted / oursFh.recordsAccepted),
+    gzipRatio: oursFh.objectBytesWritten / oursFh.bytesAccepted,
+    parquetToJsonRatio: r.transform.curatedParquetBytes / oursFh.bytesAccepted,
+    // Loopback speed says nothing about an internet source, so the absolute stays the model's
+    // default; the earlier design gets the measured relative speed.
+    earlierFetchRowsPerSecond: Math.round(DEFAULT_INPUTS.fetchRowsPerSecond * (baseline.rowsPerSecond / ours.rowsPerSecond)),
+    curatedQueryScanFraction: meanMartBytes / r.transform.curatedParquetBytes,
+  };
+}
+
+export async function runBench(opts: BenchOptions): Promise<BenchResults> {
+  const log = opts.log ?? ((line: string) => console.error(line));
+  const t0 = performance.now();
+  const startedAt = new Date().toISOString();
+  const dataset: DatasetConfig = loadDatasetFile(path.join(import.meta.dirname, '..', 'datasets', 'sf-fire-incidents.json'));
+  const workDir = opts.workDir ?? (await mkdtemp(path.join(tmpdir(), 'socrata-bench-')));
+  const N = opts.rows;
+  try {
+    log(`bench: ${N.toLocaleString('en-US')} rows, work directory ${workDir}, ${Math.round(freemem() / 2 ** 20)} MiB free`);
+    const worker = await bundleWorker(path.join(workDir, 'worker'));
+
+    log(`fetch → deliver at N = ${N.toLocaleString('en-US')}`);
+    const atN = await runFetchBench({ dataset, rows: N, seed: opts.seed, workDir, contenders: ['limit', 'ours', 'baseline'], label: 'n', worker, log });
+    log(`memory scaling: ours at 4N = ${(4 * N).toLocaleString('en-US')}`);
+    const at4N = await runFetchBench({ dataset, rows: 4 * N, seed: opts.seed, workDir, contenders: ['ours'], label: '4n', worker, log });
+    await rm(at4N.ours!.dataDir!, { recursive: true, force: true });
+    const fetch = { ours: atN.ours!, baseline: atN.baseline!, limit: atN.limit! };
+
+    log('transform: runTransform vs plain COPY floor');
+    const transform = await runTransformBench({ dataset, dataDir: fetch.ours.dataDir!, log });
+    log('query cost: bytes read per mart');
+    const queryBytes = await measureQueryBytes({ dataset, curatedDir: transform.curatedDir, rawGzipBytes: transform.rawGzipBytes });
+
+    const partial: Omit<BenchResults, 'targets' | 'durationSeconds'> = {
+      startedAt,
+      rows: N,
+      machine: machineInfo(),
+      fetch,
+      ratios: {
+        oursToBaselineRowsPerSecond: fetch.ours.rowsPerSecond / fetch.baseline.rowsPerSecond,
+        oursToLimitRowsPerSecond: fetch.ours.rowsPerSecond / fetch.limit.rowsPerSecond,
+      },
+      memoryScaling: {
+        rowsN: N,
+        rows4N: 4 * N,
+        peakRssN: fetch.ours.peakRssBytes,
+        peakRss4N: at4N.ours!.peakRssBytes,
+        ratio: at4N.ours!.peakRssBytes / fetch.ours.peakRssBytes,
+        ours4N: at4N.ours!,
+      },
+      transform,
+      queryBytes,
+    };
+    if (opts.cost) partial.cost = compareDesigns({ ...DEFAULT_INPUTS, ...measuredCostInputs(partial) }, loadPrices());
+    const results: BenchResults = { ...partial, targets: evaluateTargets(partial), durationSeconds: (performance.now() - t0) / 1000 };
+    const resultsPath = opts.resultsPath === undefined ? path.join(import.meta.dirname, 'results.json') : opts.resultsPath;
+    if (resultsPath) await writeFile(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
+    return results;
+  } finally {
+    if (!opts.keep) await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+const n0 = (n: number): string => Math.round(n).toLocaleString('en-US');
+const mib = (b: number): string => `${(b / MB).toFixed(0)} MB`;
+
+/** The results as Markdown tables (docs/bench.md carries one). */
+export function renderResults(r: BenchResults): string {
+  const m = r.machine;
+  const out: string[] = [
+    `${n0(r.rows)} rows; ${m.nproc} × ${m.cpuModel}, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}; ${r.startedAt}; bench took ${r.durationSeconds.toFixed(0)} s.`,
+    '',
+    '| fetch → deliver | rows | rows/s | MB/s | peak RSS | Firehose records | PutRecordBatch calls | billed ÷ payload bytes |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  const names = { ours: 'this project', baseline: 'earlier design', limit: 'the limit (download only)' } as const;
+  for (const k of ['ours', 'baseline', 'limit'] as const) {
+    const c = r.fetch[k];
+    out.push(
+      `| ${names[k]} | ${n0(c.rows)} | ${n0(c.rowsPerSecond)} | ${c.mbPerSecond.toFixed(1)} | ${mib(c.peakRssBytes)} | ` +
+        `${c.firehose ? n0(c.firehose.recordsAccepted) : '–'} | ${c.firehose ? n0(c.firehose.putRecordBatchCalls) : '–'} | ` +
+        `${c.billedPerPayloadByte !== undefined ? c.billedPerPayloadByte.toFixed(4) : '–'} |`,
+    );
+  }
+  out.push(
+    '',
+    `Ratios (rows/s): ours ÷ baseline ${r.ratios.oursToBaselineRowsPerSecond.toFixed(2)}, ours ÷ limit ${r.ratios.oursToLimitRowsPerSecond.toFixed(2)}. ` +
+      `Memory: ours peaks at ${mib(r.memoryScaling.peakRssN)} at ${n0(r.memoryScaling.rowsN)} rows and ${mib(r.memoryScaling.peakRss4N)} at ${n0(r.memoryScaling.rows4N)} ` +
+      `(${r.memoryScaling.ratio.toFixed(2)}×; idle after imports ${mib(r.fetch.ours.idleRssBytes)}).`,
+    '',
+    `Transform: ${r.transform.transformSeconds.toFixed(2)} s for ${n0(r.transform.rowsRead)} raw rows vs plain COPY floor ${r.transform.copyFloorSeconds.toFixed(2)} s ` +
+      `(${r.transform.ratio.toFixed(2)}×); curated Parquet ${mib(r.transform.curatedParquetBytes)} from ${mib(r.transform.rawGzipBytes)} of gzipped raw JSON.`,
+    '',
+    '| mart query | columns read | bytes on Parquet | bytes on raw gzipped JSON | raw ÷ Parquet |',
+    '|---|---|---:|---:|---:|',
+  );
+  for (const q of r.queryBytes) {
+    out.push(`| ${q.mart} | ${q.columns.join(', ')} | ${n0(q.parquetBytes)} | ${n0(q.rawJsonGzipBytes)} | ${q.reduction.toFixed(1)} |`);
+  }
+  out.push('', '| target | wanted | measured | result |', '|---|---|---|---|');
+  for (const t of r.targets) out.push(`| ${t.name} | ${t.target} | ${t.measured} | ${t.pass ? 'PASS' : '**MISS**'} |`);
+  if (r.cost) out.push('', renderCostTable(r.cost));
+  return out.join('\n');
+}
+
+export function parseBenchArgs(argv: string[]): { rows: number; seed: number; json: boolean; cost: boolean; keep: boolean } {
+  const o = { rows: 100_000, seed: 1, json: false, cost: false, keep: false };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.includes('=') ? [argv[i]!.slice(0, argv[i]!.indexOf('=')), argv[i]!.slice(argv[i]!.indexOf('=') + 1)] : [argv[i]!, undefined];
+    if (flag === '--json') o.json = true;
+    else if (flag === '--cost') o.cost = true;
+    else if (flag === '--keep') o.keep = true;
+    else if (flag === '--rows' || flag === '--seed') {
+      const raw = inline ?? argv[++i];
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got "${raw ?? ''}"`);
+      if (flag === '--rows') o.rows = n;
+      else o.seed = n;
+    } else throw new Error(`Unknown option "${argv[i]}". Options: --rows N (default 100000) --seed S --json --cost --keep`);
+  }
+  return o;
+}
+
+async function main(): Promise<void> {
+  try {
+    const args = parseBenchArgs(process.argv.slice(2));
+    const results = await runBench({ rows: args.rows, seed: args.seed, cost: args.cost, keep: args.keep });
+    console.log(args.json ? JSON.stringify(results, null, 2) : renderResults(results));
+    const missed = results.targets.filter((t) => !t.pass);
+    if (missed.length) console.error(`bench: ${missed.length} target(s) missed: ${missed.map((t) => t.name).join('; ')} (see docs/bench.md)`);
+  } catch (err) {
+    console.error(`bench: ${(err as Error).stack ?? String(err)}`);
+    process.exitCode = 1;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) void main();

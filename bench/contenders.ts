@@ -1,0 +1,102 @@
+/**
+ * The three fetch → deliver contenders, each forked into its own process (bench/contender-worker.ts)
+ * against servers that stay in this (the parent) process. On 2 cores that puts the contender on
+ * one core and the Socrata + Firehose servers on the other, and keeps the servers' memory out of
+ * the contender's peak RSS.
+ */
+import { fork } from 'node:child_process';
+import path from 'node:path';
+
+export type ContenderKind = 'ours' | 'baseline' | 'limit';
+
+export interface ContenderSpec {
+  kind: ContenderKind;
+  /** Socrata base URL (the local server's). */
+  sourceUrl: string;
+  datasetId: string;
+  /** Rows per page (ours and the limit; the baseline uses its own 50,000). */
+  pageSize: number;
+  runId: string;
+  /** Time budget of one simulated Lambda invocation (ours loops on `done`). */
+  invocationBudgetMs: number;
+  /** Baseline only: the local Firehose endpoint and stream. */
+  firehoseUrl?: string;
+  streamName?: string;
+}
+
+/** What a contender counted itself, from the start of its work (after module loading). */
+export interface FetchCounts {
+  seconds: number;
+  /** RSS after imports, before the work: the floor every contender pays (Node, tsx, the SDK). */
+  idleRssBytes: number;
+  /** Rows delivered (the limit: rows downloaded). */
+  rows: number;
+  rowsFetched: number;
+  pages: number;
+  records: number;
+  putCalls: number;
+  /** Bytes sent to Firehose (the limit: bytes downloaded). */
+  payloadBytes: number;
+  invocations: number;
+}
+
+export interface ContenderReport extends FetchCounts {
+  kind: ContenderKind;
+  /** process.resourceUsage().maxRSS of the worker process, in bytes. */
+  peakRssBytes: number;
+}
+
+const REPO_ROOT = path.resolve(import.meta.dirname, '..');
+const WORKER_SOURCE = path.join(import.meta.dirname, 'contender-worker.ts');
+
+/**
+ * Bundle the worker the way the CDK bundles the fetcher Lambda (esbuild, ESM, minified, every
+ * dependency inlined), so the measured process runs what Lambda runs, on plain `node`: no tsx
+ * loader thread or on-the-fly compilation in its RSS. Code splitting keeps each contender's code
+ * in its own chunk, loaded only by the contender that imports it.
+ */
+export async function bundleWorker(outDir: string): Promise<string> {
+  const { build } = await import('esbuild');
+  await build({
+    entryPoints: { 'contender-worker': WORKER_SOURCE },
+    outdir: outDir,
+    bundle: true,
+    splitting: true,
+    platform: 'node',
+    format: 'esm',
+    target: `node${process.versions.node.split('.')[0]}`,
+    minify: true,
+    outExtension: { '.js': '.mjs' },
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    logLevel: 'error',
+  });
+  return path.join(outDir, 'contender-worker.mjs');
+}
+
+/**
+ * Run one contender in a fresh child process; `env` is added to this process's environment.
+ * `worker`: a bundle from bundleWorker(), or (default) the TypeScript source run through tsx.
+ */
+export function runContender(spec: ContenderSpec, env: Record<string, string> = {}, worker?: string): Promise<ContenderReport> {
+  return new Promise((resolve, reject) => {
+    const child = fork(worker ?? WORKER_SOURCE, [JSON.stringify(spec)], {
+      cwd: REPO_ROOT,
+      execArgv: worker ? [] : ['--import', 'tsx'],
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    });
+    let report: ContenderReport | undefined;
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('message', (m) => {
+      report = m as ContenderReport;
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0 && report) resolve(report);
+      else reject(new Error(`contender ${spec.kind} exited with ${signal ?? `code ${code}`}${stderr ? `:\n${stderr.trim().slice(-2000)}` : ''}`));
+    });
+  });
+}

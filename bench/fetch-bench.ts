@@ -1,0 +1,123 @@
+/**
+ * Fetch → deliver: the three contenders on the same generated rows, one after the other, each in
+ * its own process, against one local Socrata server and a fresh local Firehose per contender
+ * (so each contender's Firehose counters and raw objects are its own).
+ */
+import path from 'node:path';
+import type { DatasetConfig } from '../runtime/dataset-config';
+import { sourceFor } from '../local/dataset-rows';
+import { localStreamName, startLocalFirehose, type FirehoseCounters } from '../local/firehose-server';
+import { localFetcherEnv } from '../local/pipeline';
+import { startSocrataServer, type SocrataServer } from '../local/socrata-server';
+import { BASELINE_PAGE_SIZE } from './baseline-fetcher';
+import { runContender, type ContenderKind, type ContenderReport } from './contenders';
+
+export interface ContenderResult extends ContenderReport {
+  rowsPerSecond: number;
+  /** Payload MB per second: delivered to Firehose (ours, baseline) or downloaded (the limit). MB = 10^6 bytes. */
+  mbPerSecond: number;
+  /** What the local Firehose server counted for this contender (absent for the limit). */
+  firehose?: Pick<FirehoseCounters, 'putRecordBatchCalls' | 'recordsAccepted' | 'recordsFailed' | 'bytesAccepted' | 'billedBytes' | 'objectsWritten' | 'objectBytesWritten'>;
+  /** Firehose billed ingestion bytes ÷ payload bytes (server-side counters). */
+  billedPerPayloadByte?: number;
+  /** Directory holding this contender's raw bucket mirror (`buckets/raw`). */
+  dataDir?: string;
+}
+
+export interface FetchBenchOptions {
+  dataset: DatasetConfig;
+  rows: number;
+  seed: number;
+  /** Parent of every contender's data directory. */
+  workDir: string;
+  contenders: ContenderKind[];
+  /** Label in directory names and run ids (e.g. "n" or "4n"). */
+  label: string;
+  /** Worker bundle from bundleWorker(); default: the TypeScript worker through tsx. */
+  worker?: string;
+  log: (line: string) => void;
+}
+
+/** Ask for one row in each order the contenders use, so no contender pays the server's first sort. */
+async function warmUp(socrata: SocrataServer): Promise<void> {
+  for (const q of ['$select=:*,*&$order=:updated_at,:id&$limit=1', `$order=incident_number&$limit=1&$offset=0`]) {
+    const res = await fetch(`${socrata.resourceUrl}?${q}`);
+    if (res.status !== 200) throw new Error(`warm-up request ${q} failed with HTTP ${res.status}`);
+    await res.arrayBuffer();
+  }
+}
+
+export async function runFetchBench(opts: FetchBenchOptions): Promise<Record<string, ContenderResult>> {
+  const { dataset, log } = opts;
+  const started = Date.now();
+  const socrata = await startSocrataServer(sourceFor(dataset, opts.rows, opts.seed));
+  log(`  generated ${opts.rows.toLocaleString('en-US')} rows in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const results: Record<string, ContenderResult> = {};
+  try {
+    await warmUp(socrata);
+    for (const kind of opts.contenders) {
+      const dataDir = path.join(opts.workDir, `${kind}-${opts.label}`);
+      const firehose = kind === 'limit' ? undefined : await startLocalFirehose({ dataDir, datasets: [dataset] });
+      const runId = `bench-${kind}-${opts.label}`;
+      try {
+        const env =
+          kind === 'ours'
+            ? localFetcherEnv({
+                dataset,
+                datasetId: socrata.datasetId,
+                baseUrl: socrata.url,
+                firehoseUrl: firehose!.url,
+                rawDir: path.join(dataDir, 'buckets', 'raw'),
+                marginMs: 0,
+              })
+            : {};
+        const report = await runContender(
+          {
+            kind,
+            sourceUrl: socrata.url,
+            datasetId: socrata.datasetId,
+            pageSize: dataset.fetch.pageSize,
+            runId,
+            // One Lambda invocation's worth (15 minutes): the state machine's loop is not what is measured.
+            invocationBudgetMs: 900_000,
+            ...(firehose ? { firehoseUrl: firehose.url, streamName: localStreamName(dataset) } : {}),
+          },
+          env,
+          opts.worker,
+        );
+        const result: ContenderResult = {
+          ...report,
+          rowsPerSecond: report.rows / report.seconds,
+          mbPerSecond: report.payloadBytes / 1e6 / report.seconds,
+        };
+        if (firehose) {
+          await firehose.flush();
+          const c = firehose.counters();
+          result.firehose = {
+            putRecordBatchCalls: c.putRecordBatchCalls,
+            recordsAccepted: c.recordsAccepted,
+            recordsFailed: c.recordsFailed,
+            bytesAccepted: c.bytesAccepted,
+            billedBytes: c.billedBytes,
+            objectsWritten: c.objectsWritten,
+            objectBytesWritten: c.objectBytesWritten,
+          };
+          result.billedPerPayloadByte = c.bytesAccepted ? c.billedBytes / c.bytesAccepted : Number.NaN;
+          result.dataDir = dataDir;
+        }
+        results[kind] = result;
+        log(
+          `  ${kind.padEnd(8)} ${result.rows.toLocaleString('en-US')} rows in ${result.seconds.toFixed(2)} s: ` +
+            `${Math.round(result.rowsPerSecond).toLocaleString('en-US')} rows/s, peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
+        );
+      } finally {
+        await firehose?.close();
+      }
+    }
+  } finally {
+    await socrata.close();
+  }
+  return results;
+}
+
+export { BASELINE_PAGE_SIZE };
