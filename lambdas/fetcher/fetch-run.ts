@@ -9,8 +9,10 @@
 import type { ObjectStore } from '../../runtime/object-store';
 import type { Checkpoint, CheckpointStore, KeysetPosition } from './checkpoint-store';
 import type { DeliveryStats } from './firehose-delivery';
+
+const NO_DELIVERY: DeliveryStats = { records: 0, bytes: 0, calls: 0, retriedRecords: 0 };
 import { writeQuarantine, type QuarantinedRow } from './quarantine';
-import { toRawRow } from './raw-row';
+import { RawRowSerializer } from './raw-row';
 import { MAX_RECORD_BYTES, packRecords } from './record-packer';
 import type { PageQuery, SourceRow } from './socrata-client';
 
@@ -183,16 +185,48 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
   };
   const budgetLeft = (): boolean => deps.remainingTimeMs() > settings.timeBudgetMarginMs;
 
+  /** A page whose records are on their way to Firehose; its checkpoint waits for them. */
+  interface InFlight {
+    delivery: Promise<DeliveryStats>;
+    rows: number;
+    delivered: number;
+    position: KeysetPosition;
+    at: Date;
+  }
+  // Pages complete strictly in order, so the checkpoint only ever moves past delivered rows.
+  const complete = async (page: InFlight): Promise<void> => {
+    const d = await page.delivery;
+    stats.firehoseRecords += d.records;
+    stats.firehoseCalls += d.calls;
+    stats.bytesDelivered += d.bytes;
+    stats.firehoseRetriedRecords += d.retriedRecords;
+    stats.rowsDelivered += page.delivered;
+    stats.rowsFetched += page.rows;
+    stats.pages++;
+    // Every row of the page is now accepted by Firehose or quarantined: the checkpoint may move.
+    position = page.position;
+    const checkpoint: Checkpoint = {
+      dataset: settings.datasetName,
+      updatedAt: position.updatedAt,
+      id: position.id,
+      runId: input.runId,
+      writtenAt: page.at.toISOString(),
+    };
+    etag = await deps.checkpoints.write(checkpoint, etag ?? undefined);
+    logger?.info('page delivered', { page: stats.pages, rows: page.rows, rowsFetched: stats.rowsFetched, position });
+  };
+
   let done = false;
   let pending: Promise<SourceRow[]> | undefined = fetchAfter(position);
-  {
+  let inFlight: InFlight | undefined;
+  try {
     while (pending) {
       const rows = await pending;
       pending = undefined;
       const last = rows.length ? rows[rows.length - 1]! : undefined;
       const lastPosition = last ? positionOf(last, settings.datasetName) : undefined;
       const fullPage = rows.length >= settings.pageSize;
-      // Fetch the next page while this one is delivered: at most two pages in memory.
+      // Fetch the next page while this one is prepared and delivered.
       if (fullPage && lastPosition && budgetLeft()) pending = fetchAfter(lastPosition);
 
       if (rows.length) {
@@ -208,27 +242,17 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
           stats.quarantinedTooLarge += quarantined.filter((q) => q.reason === 'row_too_large').length;
           logger?.warn('rows quarantined', { count: quarantined.length, key });
         }
-        if (records.length) {
-          const d = await deps.delivery.deliver(records);
-          stats.firehoseRecords += d.records;
-          stats.firehoseCalls += d.calls;
-          stats.bytesDelivered += d.bytes;
-          stats.firehoseRetriedRecords += d.retriedRecords;
+        // This page's delivery overlaps the previous page's completion and the next page's preparation.
+        const delivery = records.length ? deps.delivery.deliver(records) : Promise.resolve(NO_DELIVERY);
+        delivery.catch(() => undefined); // surfaced when awaited in order
+        if (inFlight) {
+          // If this throws, the page just started is abandoned (never checkpointed): the
+          // checkpoint must not pass the page that failed.
+          const previous = inFlight;
+          inFlight = undefined;
+          await complete(previous);
         }
-        stats.rowsDelivered += delivered;
-        stats.rowsFetched += rows.length;
-        stats.pages++;
-        // Every row of the page is now accepted by Firehose or quarantined: the checkpoint may move.
-        position = lastPosition!;
-        const checkpoint: Checkpoint = {
-          dataset: settings.datasetName,
-          updatedAt: position.updatedAt,
-          id: position.id,
-          runId: input.runId,
-          writtenAt: now.toISOString(),
-        };
-        etag = await deps.checkpoints.write(checkpoint, etag ?? undefined);
-        logger?.info('page delivered', { page: stats.pages, rows: rows.length, rowsFetched: stats.rowsFetched, position });
+        inFlight = { delivery, rows: rows.length, delivered, position: lastPosition!, at: now };
       }
       if (!fullPage) {
         done = true;
@@ -236,6 +260,15 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       }
       if (!pending) break; // time budget spent
     }
+    const last = inFlight;
+    inFlight = undefined;
+    if (last) await complete(last);
+  } catch (err) {
+    // The newest page, whose delivery was under way when something after it failed (the next
+    // page's fetch, say), is checkpointed if its delivery succeeds, so the next run does not
+    // redo it. Every earlier page is already complete, or the failure was its own.
+    if (inFlight) await complete(inFlight).catch(() => undefined);
+    throw err;
   }
   stats.sourceRetries += (deps.sourceRetries?.() ?? 0) - retriesBefore;
 
@@ -257,8 +290,9 @@ function positionOf(row: SourceRow, datasetName: string): KeysetPosition {
 }
 
 function preparePage(rows: SourceRow[], settings: FetchSettings, runId: string, now: Date, maxRecordBytes: number) {
-  const ctx = { pointColumns: settings.pointColumns, runId, ingestedAt: now.toISOString() };
-  const lines: Buffer[] = [];
+  const serializer = new RawRowSerializer({ pointColumns: settings.pointColumns, runId, ingestedAt: now.toISOString() });
+  const lines: string[] = [];
+  const lengths: number[] = [];
   const quarantined: QuarantinedRow[] = [];
   for (const row of rows) {
     positionOf(row, settings.datasetName);
@@ -267,12 +301,14 @@ function preparePage(rows: SourceRow[], settings: FetchSettings, runId: string, 
       quarantined.push({ reason: 'missing_primary_key', detail: `primary key "${settings.primaryKey}" is absent`, row });
       continue;
     }
-    const line = Buffer.from(`${JSON.stringify(toRawRow(row, ctx))}\n`);
-    if (line.length > maxRecordBytes) {
-      quarantined.push({ reason: 'row_too_large', detail: `${line.length} bytes > Firehose record limit ${maxRecordBytes}`, row });
+    const line = serializer.line(row);
+    const length = Buffer.byteLength(line, 'utf8');
+    if (length > maxRecordBytes) {
+      quarantined.push({ reason: 'row_too_large', detail: `${length} bytes > Firehose record limit ${maxRecordBytes}`, row });
       continue;
     }
     lines.push(line);
+    lengths.push(length);
   }
-  return { records: packRecords(lines, maxRecordBytes), quarantined, delivered: lines.length };
+  return { records: packRecords(lines, lengths, maxRecordBytes), quarantined, delivered: lines.length };
 }

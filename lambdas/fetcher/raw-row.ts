@@ -39,3 +39,72 @@ export function toRawRow(row: SourceRow, ctx: RawRowContext): Record<string, unk
   out[INGESTION_METADATA.sourceId] = row[':id'];
   return out;
 }
+
+/**
+ * Serializes raw rows straight to NDJSON lines without building a new object per row. The source
+ * row is stringified natively (V8's fast path) and its system fields are cut off the front: Socrata
+ * serves them first with `$select=:*,*`, and the cut is checked against the exact text they
+ * stringify to, so a row shaped otherwise falls back to `toRawRow`. Coordinates and ingestion
+ * metadata are appended as text. Same content as `JSON.stringify(toRawRow(row))` at a fraction of
+ * the CPU and garbage, which is most of the fetcher's own work.
+ */
+export class RawRowSerializer {
+  /** Constant for the page: `,"_ingested_at":"…","_run_id":"…"`. */
+  private readonly suffix: string;
+  private readonly reserved: Set<string>;
+  private readonly points: { column: string; longitude: string; latitude: string }[];
+
+  constructor(private readonly ctx: RawRowContext) {
+    this.suffix =
+      `,${JSON.stringify(INGESTION_METADATA.ingestedAt)}:${JSON.stringify(ctx.ingestedAt)}` +
+      `,${JSON.stringify(INGESTION_METADATA.runId)}:${JSON.stringify(ctx.runId)}`;
+    this.points = ctx.pointColumns.map((column) => ({ column, ...pointFieldNames(column) }));
+    // Names the serializer writes itself: a source field of the same name is replaced, as in toRawRow.
+    this.reserved = new Set([...Object.values(INGESTION_METADATA), ...this.points.flatMap((p) => [p.longitude, p.latitude])]);
+  }
+
+  /** One line, ending in "\n". */
+  line(row: SourceRow): string {
+    const body = this.bodyWithoutSystemFields(row);
+    let extra = '';
+    for (const p of this.points) {
+      const coords = pointCoordinates(row[p.column]);
+      // A missing point stays missing: invented coordinates would pass every range check downstream.
+      if (coords) extra += `,"${p.longitude}":${JSON.stringify(coords[0])},"${p.latitude}":${JSON.stringify(coords[1])}`;
+    }
+    extra +=
+      `,${JSON.stringify(INGESTION_METADATA.sourceUpdatedAt)}:${JSON.stringify(row[':updated_at'])}` +
+      `,${JSON.stringify(INGESTION_METADATA.sourceId)}:${JSON.stringify(row[':id'])}${this.suffix}`;
+    return body === '{}' ? `{${extra.slice(1)}}\n` : `${body.slice(0, -1)}${extra}}\n`;
+  }
+
+  /** `JSON.stringify` of the row minus `:` fields (and reserved names), nulls dropped. */
+  private bodyWithoutSystemFields(row: SourceRow): string {
+    let prefix = '';
+    let systemDone = false;
+    for (const k in row) {
+      const v = row[k];
+      if (k.startsWith(':') && !systemDone) {
+        prefix += `${JSON.stringify(k)}:${JSON.stringify(v)},`;
+        continue;
+      }
+      systemDone = true;
+      if (k.startsWith(':') || this.reserved.has(k) || v === null) {
+        return JSON.stringify(toRawRowFields(row, this.reserved));
+      }
+    }
+    const text = JSON.stringify(row);
+    if (!prefix) return text;
+    if (!text.startsWith(prefix, 1)) return JSON.stringify(toRawRowFields(row, this.reserved));
+    return text.length === prefix.length + 1 ? '{}' : `{${text.slice(prefix.length + 1)}`;
+  }
+}
+
+/** The source fields a raw row keeps: no system fields, no nulls, none of the names the fetcher writes. */
+function toRawRowFields(row: SourceRow, reserved: ReadonlySet<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) {
+    if (!k.startsWith(':') && !reserved.has(k) && v !== null && v !== undefined) out[k] = v;
+  }
+  return out;
+}

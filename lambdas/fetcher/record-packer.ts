@@ -9,24 +9,29 @@ export const MAX_RECORD_BYTES = 1000 * 1024;
 export const MAX_BATCH_RECORDS = 500;
 export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
-/** Packs rows (each already ending in "\n") into records of at most `maxRecordBytes`; never splits a row. */
-export function packRecords(lines: readonly Buffer[], maxRecordBytes = MAX_RECORD_BYTES): Buffer[] {
+/**
+ * Packs rows (each already ending in "\n", with its UTF-8 length) into records of at most
+ * `maxRecordBytes`; never splits a row. Rows stay strings until a record is complete, so each
+ * record is encoded once instead of once per row and again on concatenation.
+ */
+export function packRecords(lines: readonly string[], byteLengths: readonly number[], maxRecordBytes = MAX_RECORD_BYTES): Buffer[] {
   const records: Buffer[] = [];
-  let parts: Buffer[] = [];
+  let start = 0;
   let size = 0;
-  for (const line of lines) {
-    if (line.length > maxRecordBytes) {
-      throw new Error(`A row of ${line.length} bytes exceeds the Firehose record limit; quarantine it before packing`);
+  const flush = (end: number): void => {
+    if (end > start) records.push(Buffer.from(lines.slice(start, end).join(''), 'utf8'));
+    start = end;
+    size = 0;
+  };
+  for (let i = 0; i < lines.length; i++) {
+    const length = byteLengths[i]!;
+    if (length > maxRecordBytes) {
+      throw new Error(`A row of ${length} bytes exceeds the Firehose record limit; quarantine it before packing`);
     }
-    if (size + line.length > maxRecordBytes) {
-      records.push(Buffer.concat(parts, size));
-      parts = [];
-      size = 0;
-    }
-    parts.push(line);
-    size += line.length;
+    if (size + length > maxRecordBytes) flush(i);
+    size += length;
   }
-  if (size > 0) records.push(Buffer.concat(parts, size));
+  flush(lines.length);
   return records;
 }
 

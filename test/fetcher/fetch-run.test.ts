@@ -252,6 +252,26 @@ describe('fetcher: Firehose delivery', () => {
     const out = await (acceptingFirehose(), h.run({ runId: 'resume' }));
     assert.equal(out.stats.rowsFetched, 400, 'the resumed run starts after the last delivered page');
   });
+  test('a page that fails delivery stops the checkpoint before it, even when later pages were delivered', async () => {
+    const h = harness(server, { pageSize: 200 });
+    const keyset = [...server.rows].sort((a, b) =>
+      String(a[':updated_at']) < String(b[':updated_at']) ? -1 : String(a[':updated_at']) > String(b[':updated_at']) ? 1 : String(a[':id']) < String(b[':id']) ? -1 : 1,
+    );
+    const secondPage = new Set(keyset.slice(200, 400).map((r) => String(r[':id'])));
+    let laterPagesDelivered = 0;
+    acceptingFirehose((record) => {
+      const ids = record.toString('utf8').trim().split('\n').map((l) => String((JSON.parse(l) as Record<string, unknown>)._source_id));
+      if (ids.some((id) => secondPage.has(id))) return 'InternalFailure';
+      if (ids.some((id) => keyset.findIndex((r) => r[':id'] === id) >= 400)) laterPagesDelivered++;
+      return undefined;
+    });
+    await assert.rejects(h.run({ runId: 'hole' }), /did not accept/);
+    assert.ok(laterPagesDelivered > 0, 'the next page was delivered while the failing one was retried');
+    const cp = await h.checkpoints.read();
+    assert.equal(cp?.checkpoint.id, keyset[199]![':id'], 'the checkpoint stays on the last page before the hole');
+    const out = await (acceptingFirehose(), h.run({ runId: 'fill' }));
+    assert.equal(out.stats.rowsFetched, 700, 'the next run re-reads from the hole on');
+  });
 });
 
 describe('fetcher: quarantine', () => {

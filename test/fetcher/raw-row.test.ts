@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { RawRowSerializer, toRawRow } from '../../lambdas/fetcher/raw-row';
+import { MAX_RECORD_BYTES, packRecords } from '../../lambdas/fetcher/record-packer';
+import { FireIncidentGenerator } from '../../local/fire-incidents-generator';
+
+const ctx = { pointColumns: ['point'], runId: 'run-1', ingestedAt: '2026-11-22T10:00:00.000Z' };
+
+describe('RawRowSerializer', () => {
+  test('each line parses to exactly what toRawRow builds, for realistic rows', () => {
+    const gen = new FireIncidentGenerator({ seed: 3 });
+    const rows = Array.from({ length: 2_000 }, () => gen.next());
+    assert.ok(rows.some((r) => r.point === undefined) && rows.some((r) => r.point !== undefined));
+    const s = new RawRowSerializer(ctx);
+    for (const row of rows) {
+      const line = s.line(row);
+      assert.ok(line.endsWith('}\n') && !line.slice(0, -1).includes('\n'));
+      assert.deepEqual(JSON.parse(line), toRawRow(row, ctx));
+    }
+  });
+
+  test('drops system fields wherever they stand, keeps nested objects whole, replaces reserved names, drops nulls, handles an empty row', () => {
+    const s = new RawRowSerializer(ctx);
+    const rows = [
+      {
+        ':id': 'row-aaaa-bbbb', ':updated_at': '2024-01-01T00:00:00.000Z', ':created_at': 'x', id: '1',
+        point: { type: 'Point', coordinates: [-122.4, 37.7] },
+        nested: { human_address: '{"city":"SF"}', inner: [{ deep: 'yes' }] },
+        longitude: 'a source column that the point replaces', _run_id: 'spoofed',
+      },
+      { ':id': 'row-cccc-dddd', ':updated_at': '2024-01-01T00:00:01.000Z' },
+      { id: '3', ':id': 'row-eeee-ffff', b: null, ':updated_at': '2024-01-01T00:00:02.000Z', c: 'x' },
+    ];
+    const first = JSON.parse(s.line(rows[0]!));
+    assert.deepEqual(first, toRawRow(rows[0]!, ctx));
+    assert.equal(first.longitude, -122.4);
+    assert.equal(first._run_id, 'run-1');
+    assert.deepEqual(first.nested, { human_address: '{"city":"SF"}', inner: [{ deep: 'yes' }] });
+    assert.equal(Object.keys(first).filter((k) => k.startsWith(':')).length, 0);
+    assert.deepEqual(JSON.parse(s.line(rows[2]!)), toRawRow(rows[2]!, ctx));
+    assert.deepEqual(Object.keys(JSON.parse(s.line(rows[2]!))).slice(0, 2), ['id', 'c']);
+    assert.deepEqual(JSON.parse(s.line(rows[1]!)), {
+      _source_updated_at: '2024-01-01T00:00:01.000Z', _source_id: 'row-cccc-dddd', _ingested_at: ctx.ingestedAt, _run_id: 'run-1',
+    });
+  });
+});
+
+describe('packRecords', () => {
+  test('records stay under the limit, never split a row, and concatenate back to the input', () => {
+    const lines = Array.from({ length: 3_000 }, (_, i) => `{"i":${i},"s":"${'é'.repeat(i % 700)}"}\n`);
+    const lengths = lines.map((l) => Buffer.byteLength(l));
+    const max = 64 * 1024;
+    const records = packRecords(lines, lengths, max);
+    assert.ok(records.length > 1);
+    for (const r of records) {
+      assert.ok(r.length <= max);
+      assert.equal(r.at(-1), 0x0a, 'a record ends at a row boundary');
+    }
+    assert.equal(Buffer.concat(records).toString('utf8'), lines.join(''));
+    assert.ok(packRecords(lines, lengths).every((r) => r.length <= MAX_RECORD_BYTES));
+    assert.throws(() => packRecords(['x'.repeat(11) + '\n'], [12], 10), /exceeds the Firehose record limit/);
+  });
+});
