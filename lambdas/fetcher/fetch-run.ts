@@ -226,12 +226,15 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       const last = rows.length ? rows[rows.length - 1]! : undefined;
       const lastPosition = last ? positionOf(last, settings.datasetName) : undefined;
       const fullPage = rows.length >= settings.pageSize;
-      // Fetch the next page while this one is prepared and delivered.
+      const now = deps.clock();
+      const { records, quarantined, delivered } = rows.length
+        ? preparePage(rows, settings, input.runId, now, maxRecordBytes)
+        : { records: [], quarantined: [], delivered: 0 };
+      // Fetch the next page while this one is delivered (not while it is serialized: that is CPU
+      // this process would not give the download anyway, and two parsed pages would be alive).
       if (fullPage && lastPosition && budgetLeft()) pending = fetchAfter(lastPosition);
 
       if (rows.length) {
-        const now = deps.clock();
-        const { records, quarantined, delivered } = preparePage(rows, settings, input.runId, now, maxRecordBytes);
         if (quarantined.length) {
           const { key, sequence } = await writeQuarantine(
             deps.stateStore, settings.datasetName, input.runId, quarantineSequence + 1, now, quarantined,
