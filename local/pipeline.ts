@@ -45,7 +45,7 @@ export interface LocalRunOptions {
   /** Pre-started endpoints (tests inject faults and mutate rows through them); closed by the caller. */
   socrata?: SocrataServer;
   firehose?: FirehoseServer;
-  /** Time budget of one simulated Lambda invocation; the loop resumes with the returned cursor. */
+  /** Time budget of one simulated Lambda invocation (default 60 s); the loop resumes with the returned cursor. */
   invocationBudgetMs?: number;
   /** Stop starting pages when this little of the budget is left. */
   budgetMarginMs?: number;
@@ -167,31 +167,61 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     const { handler } = await import('../lambdas/fetcher/handler');
     const mode = opts.mode ?? 'incremental';
     const expected = await expectedRows(baseUrl, datasetId, rawStore, dataset, mode === 'full-refresh');
-    const budget = opts.invocationBudgetMs ?? 2_000;
+    const budget = opts.invocationBudgetMs ?? 60_000;
     const fetchStart = Date.now();
+    // Live progress from the local server's own log of what it served (pages, rows, faults);
+    // with --source only the per-invocation stats are known.
+    const requestsBefore = socrata && !opts.source ? socrata.requests.length : 0;
+    let quarantinedSoFar = 0;
+    const served = (): FetchProgress | undefined => {
+      if (!socrata || opts.source) return undefined;
+      const reqs = socrata.requests.slice(requestsBefore).filter((r) => r.path.startsWith('/resource/') && r.params.$select !== 'count(*) AS n');
+      const ok = reqs.filter((r) => r.status === 200 && r.fault === undefined);
+      const rows = ok.reduce((a, r) => a + (r.rows ?? 0), 0);
+      return {
+        rowsFetched: rows,
+        rowsDelivered: 0,
+        rowsQuarantined: quarantinedSoFar,
+        pages: ok.length,
+        retries: reqs.length - ok.length,
+        ...(expected !== undefined ? { expectedRows: expected } : {}),
+        elapsedMs: Date.now() - fetchStart,
+      };
+    };
+    const ticker = opts.onProgress
+      ? setInterval(() => {
+          const p = served();
+          if (p) opts.onProgress!(p);
+        }, 250)
+      : undefined;
     let out: FetchOutput | undefined;
     let cursor: FetchOutput['cursor'] = null;
     let invocations = 0;
-    for (;;) {
-      const deadline = Date.now() + budget;
-      out = await handler(
-        { runId, mode, cursor },
-        { getRemainingTimeInMillis: () => deadline - Date.now(), awsRequestId: `${runId}-${invocations}` },
-      );
-      invocations++;
-      const s = out.stats;
-      opts.onProgress?.({
-        rowsFetched: s.rowsFetched,
-        rowsDelivered: s.rowsDelivered,
-        rowsQuarantined: s.rowsQuarantined,
-        pages: s.pages,
-        retries: s.sourceRetries + s.firehoseRetriedRecords,
-        ...(expected !== undefined ? { expectedRows: expected } : {}),
-        elapsedMs: Date.now() - fetchStart,
-      });
-      if (out.done) break;
-      if (opts.maxInvocations !== undefined && invocations >= opts.maxInvocations) break;
-      cursor = out.cursor;
+    try {
+      for (;;) {
+        const deadline = Date.now() + budget;
+        out = await handler(
+          { runId, mode, cursor },
+          { getRemainingTimeInMillis: () => deadline - Date.now(), awsRequestId: `${runId}-${invocations}` },
+        );
+        invocations++;
+        const s = out.stats;
+        quarantinedSoFar = s.rowsQuarantined;
+        opts.onProgress?.({
+          rowsFetched: s.rowsFetched,
+          rowsDelivered: s.rowsDelivered,
+          rowsQuarantined: s.rowsQuarantined,
+          pages: s.pages,
+          retries: s.sourceRetries + s.firehoseRetriedRecords,
+          ...(expected !== undefined ? { expectedRows: expected } : {}),
+          elapsedMs: Date.now() - fetchStart,
+        });
+        if (out.done) break;
+        if (opts.maxInvocations !== undefined && invocations >= opts.maxInvocations) break;
+        cursor = out.cursor;
+      }
+    } finally {
+      if (ticker) clearInterval(ticker);
     }
     const fetchMs = Date.now() - fetchStart;
     const interrupted = !out.done;

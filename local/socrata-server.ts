@@ -43,6 +43,8 @@ export interface RequestRecord {
   status: number;
   fault?: Fault['kind'];
   appToken?: string;
+  /** Rows in a 200 response of row data (not for count(*)). */
+  rows?: number;
 }
 
 export interface MutateOptions {
@@ -246,7 +248,7 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     }
     let chunks: string[];
     try {
-      chunks = query(params);
+      chunks = query(params, record);
     } catch (err) {
       if (err instanceof SoqlError) {
         record.status = 400;
@@ -265,7 +267,7 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     streamChunks(res, chunks);
   }
 
-  function query(params: Record<string, string>): string[] {
+  function query(params: Record<string, string>, record?: RequestRecord): string[] {
     for (const p of Object.keys(params)) {
       if (p.startsWith('$') && !SUPPORTED_PARAMS.has(p)) {
         throw new SoqlError(`Unsupported query parameter ${p} (supported: ${[...SUPPORTED_PARAMS].join(', ')})`, 'query.soql.unsupported');
@@ -319,6 +321,7 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
         out.push(JSON.stringify(projected));
       }
     }
+    if (record) record.rows = out.length;
     // Chunks of ~64 KiB keep writes few without building one huge string.
     const chunks: string[] = [];
     let buf = '[';

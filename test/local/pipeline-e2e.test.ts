@@ -52,7 +52,11 @@ describe('npm run local, end to end', () => {
     const socrata = await startSocrataServer(sourceFor(smallPages, ROWS, 7));
     try {
       const dataDir = dirFor('clean');
-      const s = await run(dataDir, socrata);
+      const progress: { rowsFetched: number; expectedRows?: number }[] = [];
+      const s = await run(dataDir, socrata, { onProgress: (p) => progress.push(p) });
+      assert.ok(progress.length >= 1);
+      assert.deepEqual(progress.at(-1), { ...progress.at(-1), rowsFetched: ROWS, expectedRows: ROWS });
+      assert.ok(progress.every((p, i) => i === 0 || p.rowsFetched >= progress[i - 1]!.rowsFetched), 'progress never goes back');
       assert.equal(s.fetch.done, true);
       assert.equal(s.fetch.rowsFetched, ROWS);
       assert.equal(s.fetch.rowsDelivered, ROWS);
