@@ -9,12 +9,13 @@ import { rawPrefix, reportKey, runSummaryKey } from '../../../runtime/storage-la
 import { registerCurated } from './catalog';
 import { curatedTests, testQuery, type DataTestResult } from './data-tests';
 import { DuckDbEngine } from './duckdb-engine';
-import { emptyBatchStats, scalar, type Row, type TransformEngine } from './engine';
+import { emptyBatchStats, scalar, type BatchStats, type Row, type TransformEngine } from './engine';
 import { loadMarts, renderMart, type MartModel } from './models';
 import { readProcessedObjects, writeProcessedObjects } from './processed-objects';
 import { renderReport } from './report';
 
-export interface RunSummary {
+/** A run's summary: the merged batch's stats (see BatchStats) plus the run's own facts. */
+export interface RunSummary extends BatchStats {
   dataset: string;
   runId: string;
   engine: 'duckdb' | 'athena';
@@ -24,18 +25,9 @@ export interface RunSummary {
   finishedAt: string;
   durationMs: number;
   rawObjects: { total: number; new: number; alreadyProcessed: number };
-  rowsRead: number;
-  malformedRows: number;
-  rowsWithoutKey: number;
-  duplicatesRemoved: number;
-  rowsInserted: number;
-  rowsUpdated: number;
-  rowsUnchanged: number;
   /** rowsInserted + rowsUpdated. */
   rowsWritten: number;
   curatedRows: number;
-  castFailures: Record<string, number>;
-  partitionsWritten: number;
   marts: { name: string; table: string; rows: number }[];
   tests: { passed: number; failed: number; warned: number; results: DataTestResult[] };
   /** Names of the error-severity tests that failed (why the run exits non-zero). */
