@@ -6,7 +6,6 @@ export const devConfig = {
   logRetentionDays: 14,
   data: {
     rawInfrequentAccessAfterDays: 30,
-    rawExpireAfterDays: 90,
     rawNoncurrentExpireAfterDays: 7,
     athenaResultsExpireAfterDays: 3,
     accessLogsExpireAfterDays: 30,

@@ -67,7 +67,10 @@ export class DataLakeBuckets extends Construct {
       versioned: true,
       lifecycleRules: [
         {
+          // Only the raw zone: checkpoints/ and quarantine/ live in this bucket too, and must
+          // neither move to an infrequent-access class nor expire with the data.
           id: 'raw-to-infrequent-access',
+          prefix: 'raw/',
           transitions: [
             { storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(data.rawInfrequentAccessAfterDays) },
           ],

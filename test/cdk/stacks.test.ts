@@ -77,11 +77,15 @@ describe('storage: key, buckets, catalog, workgroup', () => {
     }
   });
 
-  test('raw is versioned and moves to Standard-IA; results expire', () => {
+  test('raw is versioned and its raw/ zone (not checkpoints or quarantine) moves to Standard-IA and never expires; results expire', () => {
     storage.hasResourceProperties('AWS::S3::Bucket', {
       VersioningConfiguration: { Status: 'Enabled' },
-      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }], NoncurrentVersionExpiration: { NoncurrentDays: 7 } })]) },
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'raw/', Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }], NoncurrentVersionExpiration: { NoncurrentDays: 7 } })]) },
     });
+    const rawRules = Object.values(storage.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } }))
+      .flatMap((b) => (b as { Properties: { LifecycleConfiguration: { Rules: Record<string, unknown>[] } } }).Properties.LifecycleConfiguration.Rules);
+    assert.ok(rawRules.every((r) => r.Prefix === 'raw/' || (r.Transitions === undefined && r.ExpirationInDays === undefined)), JSON.stringify(rawRules));
+    assert.ok(rawRules.every((r) => r.ExpirationInDays === undefined), 'raw data never expires by default: reconciliation counts keys over all of it');
     storage.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Id: 'expire-results', ExpirationInDays: 3 })]) },
     });
