@@ -273,7 +273,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
 
     const firstMart = transform.marts[0];
     const sql = firstMart
-      ? `SELECT * FROM curated.${martTableName(tableName(dataset), firstMart.name)} LIMIT 5`
+      ? `SELECT * FROM curated.${martTableName(tableName(dataset), firstMart.name)} ORDER BY ALL LIMIT 5`
       : `SELECT count(*) AS curated_rows FROM curated.${tableName(dataset)}`;
     summary.sample = { sql, rows: (await queryCatalog(catalogPath, sql)).rows };
     summary.timings.totalMs = Date.now() - t0;
