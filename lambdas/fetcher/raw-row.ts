@@ -20,10 +20,22 @@ export function pointCoordinates(value: unknown): [number, number] | undefined {
   return [lon, lat];
 }
 
-export function toRawRow(row: SourceRow, ctx: RawRowContext): Record<string, unknown> {
+/** Names the fetcher writes itself: a source field of the same name is dropped, never mixed in. */
+export function writtenFieldNames(pointColumns: readonly string[]): Set<string> {
+  return new Set([
+    ...Object.values(INGESTION_METADATA),
+    ...pointColumns.flatMap((c) => {
+      const p = pointFieldNames(c);
+      return [p.longitude, p.latitude];
+    }),
+  ]);
+}
+
+/** The raw row as an object: the definition of the format (RawRowSerializer is its fast path). */
+export function toRawRow(row: SourceRow, ctx: RawRowContext, written = writtenFieldNames(ctx.pointColumns)): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(row)) {
-    if (!k.startsWith(':') && v !== null && v !== undefined) out[k] = v;
+    if (!k.startsWith(':') && !written.has(k) && v !== null && v !== undefined) out[k] = v;
   }
   for (const column of ctx.pointColumns) {
     const coords = pointCoordinates(row[column]);
@@ -44,14 +56,15 @@ export function toRawRow(row: SourceRow, ctx: RawRowContext): Record<string, unk
  * Serializes raw rows straight to NDJSON lines without building a new object per row. The source
  * row is stringified natively (V8's fast path) and its system fields are cut off the front: Socrata
  * serves them first with `$select=:*,*`, and the cut is checked against the exact text they
- * stringify to, so a row shaped otherwise falls back to `toRawRow`. Coordinates and ingestion
- * metadata are appended as text. Same content as `JSON.stringify(toRawRow(row))` at a fraction of
- * the CPU and garbage, which is most of the fetcher's own work.
+ * stringify to. A row shaped otherwise (system fields later, nulls, a field named like one the
+ * fetcher writes) goes through `toRawRow`. Coordinates and ingestion metadata are appended as
+ * text. Same content as `JSON.stringify(toRawRow(row))` at a fraction of the CPU and garbage,
+ * which is most of the fetcher's own work.
  */
 export class RawRowSerializer {
   /** Constant for the page: `,"_ingested_at":"…","_run_id":"…"`. */
   private readonly suffix: string;
-  private readonly reserved: Set<string>;
+  private readonly written: Set<string>;
   private readonly points: { column: string; longitude: string; latitude: string }[];
 
   constructor(private readonly ctx: RawRowContext) {
@@ -59,13 +72,13 @@ export class RawRowSerializer {
       `,${JSON.stringify(INGESTION_METADATA.ingestedAt)}:${JSON.stringify(ctx.ingestedAt)}` +
       `,${JSON.stringify(INGESTION_METADATA.runId)}:${JSON.stringify(ctx.runId)}`;
     this.points = ctx.pointColumns.map((column) => ({ column, ...pointFieldNames(column) }));
-    // Names the serializer writes itself: a source field of the same name is replaced, as in toRawRow.
-    this.reserved = new Set([...Object.values(INGESTION_METADATA), ...this.points.flatMap((p) => [p.longitude, p.latitude])]);
+    this.written = writtenFieldNames(ctx.pointColumns);
   }
 
   /** One line, ending in "\n". */
   line(row: SourceRow): string {
-    const body = this.bodyWithoutSystemFields(row);
+    const body = this.sourceFieldsText(row);
+    if (body === undefined) return `${JSON.stringify(toRawRow(row, this.ctx, this.written))}\n`;
     let extra = '';
     for (const p of this.points) {
       const coords = pointCoordinates(row[p.column]);
@@ -78,8 +91,8 @@ export class RawRowSerializer {
     return body === '{}' ? `{${extra.slice(1)}}\n` : `${body.slice(0, -1)}${extra}}\n`;
   }
 
-  /** `JSON.stringify` of the row minus `:` fields (and reserved names), nulls dropped. */
-  private bodyWithoutSystemFields(row: SourceRow): string {
+  /** The row's JSON minus its leading `:` fields; undefined when the row is not of that shape. */
+  private sourceFieldsText(row: SourceRow): string | undefined {
     let prefix = '';
     let systemDone = false;
     for (const k in row) {
@@ -89,22 +102,11 @@ export class RawRowSerializer {
         continue;
       }
       systemDone = true;
-      if (k.startsWith(':') || this.reserved.has(k) || v === null) {
-        return JSON.stringify(toRawRowFields(row, this.reserved));
-      }
+      if (k.startsWith(':') || this.written.has(k) || v === null) return undefined;
     }
     const text = JSON.stringify(row);
     if (!prefix) return text;
-    if (!text.startsWith(prefix, 1)) return JSON.stringify(toRawRowFields(row, this.reserved));
+    if (!text.startsWith(prefix, 1)) return undefined;
     return text.length === prefix.length + 1 ? '{}' : `{${text.slice(prefix.length + 1)}`;
   }
-}
-
-/** The source fields a raw row keeps: no system fields, no nulls, none of the names the fetcher writes. */
-function toRawRowFields(row: SourceRow, reserved: ReadonlySet<string>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(row)) {
-    if (!k.startsWith(':') && !reserved.has(k) && v !== null && v !== undefined) out[k] = v;
-  }
-  return out;
 }
