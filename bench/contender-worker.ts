@@ -9,6 +9,7 @@
  */
 import http from 'node:http';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
+import { invokeUntilDone } from '../local/fetch-loop';
 import type { ContenderReport, ContenderSpec, FetchCounts } from './contenders';
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as ContenderSpec;
@@ -18,31 +19,20 @@ async function runOurs(): Promise<FetchCounts> {
   const { handler } = await import('../lambdas/fetcher/handler');
   const idleRssBytes = process.memoryUsage().rss;
   const start = performance.now();
-  let cursor: Awaited<ReturnType<typeof handler>>['cursor'] = null;
-  let invocations = 0;
-  for (;;) {
-    const deadline = Date.now() + spec.invocationBudgetMs;
-    const out = await handler(
-      { runId: spec.runId, mode: 'full-refresh', cursor },
-      { getRemainingTimeInMillis: () => deadline - Date.now(), awsRequestId: `${spec.runId}-${invocations}` },
-    );
-    invocations++;
-    if (out.done) {
-      const s = out.stats;
-      return {
-        seconds: (performance.now() - start) / 1000,
-        idleRssBytes,
-        rows: s.rowsDelivered,
-        rowsFetched: s.rowsFetched,
-        pages: s.pages,
-        records: s.firehoseRecords,
-        putCalls: s.firehoseCalls,
-        payloadBytes: s.bytesDelivered,
-        invocations,
-      };
-    }
-    cursor = out.cursor;
-  }
+  // Looping on `done` like the state machine, through the same loop the local pipeline uses.
+  const { out, invocations } = await invokeUntilDone(handler, { runId: spec.runId, mode: 'full-refresh', budgetMs: spec.invocationBudgetMs });
+  const s = out.stats;
+  return {
+    seconds: (performance.now() - start) / 1000,
+    idleRssBytes,
+    rows: s.rowsDelivered,
+    rowsFetched: s.rowsFetched,
+    pages: s.pages,
+    records: s.firehoseRecords,
+    putCalls: s.firehoseCalls,
+    payloadBytes: s.bytesDelivered,
+    invocations,
+  };
 }
 
 async function runBaseline(): Promise<FetchCounts> {

@@ -16,6 +16,7 @@ import { runTransform, type RunSummary } from '../containers/transform/src/trans
 import { fetcherEnvironment } from '../lib/constructs/fetcher-environment';
 import type { FetchMode, FetchOutput } from '../lambdas/fetcher/fetch-run';
 import { sourceFor } from './dataset-rows';
+import { invokeUntilDone } from './fetch-loop';
 import { localStreamName, startLocalFirehose, type FirehoseServer } from './firehose-server';
 import { startSocrataServer, type SocrataServer } from './socrata-server';
 
@@ -194,35 +195,30 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
           if (p) opts.onProgress!(p);
         }, 250)
       : undefined;
-    let out: FetchOutput | undefined;
-    let cursor: FetchOutput['cursor'] = null;
-    let invocations = 0;
+    let loop: { out: FetchOutput; invocations: number };
     try {
-      for (;;) {
-        const deadline = Date.now() + budget;
-        out = await handler(
-          { runId, mode, cursor },
-          { getRemainingTimeInMillis: () => deadline - Date.now(), awsRequestId: `${runId}-${invocations}` },
-        );
-        invocations++;
-        const s = out.stats;
-        quarantinedSoFar = s.rowsQuarantined;
-        opts.onProgress?.({
-          rowsFetched: s.rowsFetched,
-          rowsDelivered: s.rowsDelivered,
-          rowsQuarantined: s.rowsQuarantined,
-          pages: s.pages,
-          retries: s.sourceRetries + s.firehoseRetriedRecords,
-          ...(expected !== undefined ? { expectedRows: expected } : {}),
-          elapsedMs: Date.now() - fetchStart,
-        });
-        if (out.done) break;
-        if (opts.maxInvocations !== undefined && invocations >= opts.maxInvocations) break;
-        cursor = out.cursor;
-      }
+      loop = await invokeUntilDone(handler, {
+        runId,
+        mode,
+        budgetMs: budget,
+        ...(opts.maxInvocations !== undefined ? { maxInvocations: opts.maxInvocations } : {}),
+        onInvocation: ({ stats: s }) => {
+          quarantinedSoFar = s.rowsQuarantined;
+          opts.onProgress?.({
+            rowsFetched: s.rowsFetched,
+            rowsDelivered: s.rowsDelivered,
+            rowsQuarantined: s.rowsQuarantined,
+            pages: s.pages,
+            retries: s.sourceRetries + s.firehoseRetriedRecords,
+            ...(expected !== undefined ? { expectedRows: expected } : {}),
+            elapsedMs: Date.now() - fetchStart,
+          });
+        },
+      });
     } finally {
       if (ticker) clearInterval(ticker);
     }
+    const { out, invocations } = loop;
     const fetchMs = Date.now() - fetchStart;
     const interrupted = !out.done;
 
