@@ -9,12 +9,12 @@ import path from 'node:path';
 import axios from 'axios';
 import { curatedColumnNames, tableName, type DatasetConfig } from '../runtime/dataset-config';
 import { LocalObjectStore } from '../runtime/object-store';
-import { checkpointKey } from '../runtime/storage-layout';
 import { crawlRaw, defaultCatalogPath, queryCatalog, type CrawlResult } from '../containers/transform/src/catalog';
 import { martTableName } from '../containers/transform/src/models';
 import { runTransform, type RunSummary } from '../containers/transform/src/transform';
 import { fetcherEnvironment } from '../lib/constructs/fetcher-environment';
-import type { FetchMode, FetchOutput } from '../lambdas/fetcher/fetch-run';
+import { CheckpointStore } from '../lambdas/fetcher/checkpoint-store';
+import { keysetWhere, type FetchMode, type FetchOutput } from '../lambdas/fetcher/fetch-run';
 import { sourceFor } from './dataset-rows';
 import { invokeUntilDone } from './fetch-loop';
 import { localStreamName, startLocalFirehose, type FirehoseServer } from './firehose-server';
@@ -121,16 +121,17 @@ export function localFetcherEnv(opts: {
   };
 }
 
-/** Rows past the checkpoint, asked of the source with `count(*)`; undefined where it cannot say. */
+/** The `$select` of the progress bar's count query (told apart from the fetcher's pages). */
+const COUNT_SELECT = 'count(*) AS n';
+
+/**
+ * Rows the fetch will read, asked of the source with `count(*)` and the fetcher's own keyset
+ * predicate after the stored checkpoint; undefined where the source cannot say.
+ */
 async function expectedRows(baseUrl: string, datasetId: string, rawStore: LocalObjectStore, dataset: DatasetConfig, full: boolean): Promise<number | undefined> {
-  const params: Record<string, string> = { $select: 'count(*) AS n' };
-  if (!full) {
-    const obj = await rawStore.get(checkpointKey(dataset));
-    if (obj) {
-      const cp = JSON.parse(obj.body.toString()) as { updatedAt?: string };
-      if (cp.updatedAt) params.$where = `:updated_at >= '${cp.updatedAt.replace(/'/g, "''")}'`;
-    }
-  }
+  const params: Record<string, string> = { $select: COUNT_SELECT };
+  const stored = full ? undefined : await new CheckpointStore(rawStore, dataset.name).read();
+  if (stored) params.$where = keysetWhere(stored.checkpoint);
   try {
     const res = await axios.get<{ n?: string }[]>(`${baseUrl}/resource/${datasetId}.json`, { params, timeout: 10_000 });
     const n = Number(res.data[0]?.n);
@@ -176,7 +177,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     let quarantinedSoFar = 0;
     const served = (): FetchProgress | undefined => {
       if (!socrata || opts.source) return undefined;
-      const reqs = socrata.requests.slice(requestsBefore).filter((r) => r.path.startsWith('/resource/') && r.params.$select !== 'count(*) AS n');
+      const reqs = socrata.requests.slice(requestsBefore).filter((r) => r.path.startsWith('/resource/') && r.params.$select !== COUNT_SELECT);
       const ok = reqs.filter((r) => r.status === 200 && r.fault === undefined);
       const rows = ok.reduce((a, r) => a + (r.rows ?? 0), 0);
       return {

@@ -124,7 +124,9 @@ describe('npm run local, end to end', () => {
       const dataDir = dirFor('incremental');
       await run(dataDir, socrata);
       const change = socrata.mutate({ update: 40, add: 15 });
-      const s = await run(dataDir, socrata);
+      let expected: number | undefined;
+      const s = await run(dataDir, socrata, { onProgress: (p) => (expected = p.expectedRows) });
+      assert.equal(expected, 55, 'the progress bar counts exactly the rows past the checkpoint');
       assert.equal(s.fetch.rowsFetched, 55, 'only the changed and added rows are fetched');
       assert.equal(s.transform?.rowsUpdated, 40);
       assert.equal(s.transform?.rowsInserted, 15);
