@@ -9,6 +9,7 @@ import { sourceFor } from './dataset-rows';
 import { localStreamName, startLocalFirehose } from './firehose-server';
 import { runLocalPipeline, type FetchProgress, type LocalRunSummary } from './pipeline';
 import { startSocrataServer } from './socrata-server';
+import { formatTable } from './text-table';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..');
 const DATASETS_DIR = path.join(REPO_ROOT, 'datasets');
@@ -111,16 +112,6 @@ function progressPrinter(): { update: (p: FetchProgress) => void; done: () => vo
   };
 }
 
-function printTable(rows: Record<string, unknown>[]): string {
-  const first = rows[0];
-  if (!first) return '  (no rows)';
-  const cols = Object.keys(first);
-  const cell = (v: unknown): string => (v === null || v === undefined ? '' : typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(2) : String(v));
-  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (vals: string[]): string => `  ${vals.map((v, i) => v.padEnd(widths[i]!)).join('  ')}`;
-  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
-}
-
 function printSummary(s: LocalRunSummary): void {
   const f = s.fetch;
   const t = s.transform;
@@ -146,7 +137,7 @@ function printSummary(s: LocalRunSummary): void {
         (t.failedErrorTests.length ? ` — FAILED: ${t.failedErrorTests.join(', ')}` : ''),
     );
   }
-  if (s.sample) out.push('', `Sample: npm run query -- "${s.sample.sql}"`, printTable(s.sample.rows));
+  if (s.sample) out.push('', `Sample: npm run query -- "${s.sample.sql}"`, formatTable(s.sample.columns, s.sample.rows).replace(/^/gm, '  '));
   if (s.reportPath) out.push('', `Report: ${s.reportPath}`);
   out.push(`Query:  npm run query -- "SELECT count(*) FROM curated.${s.dataset.replace(/-/g, '_')}"`);
   process.stdout.write(`${out.join('\n')}\n`);

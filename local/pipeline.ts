@@ -74,7 +74,7 @@ export interface LocalRunSummary {
   /** Set when the fetch loop was stopped early (maxInvocations): the transform did not run. */
   interrupted: boolean;
   reportPath?: string;
-  sample?: { sql: string; rows: Record<string, unknown>[] };
+  sample?: { sql: string; columns: string[]; rows: Record<string, unknown>[] };
   timings: { fetchMs: number; flushMs: number; crawlMs: number; transformMs: number; totalMs: number };
 }
 
@@ -272,7 +272,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     const sql = firstMart
       ? `SELECT * FROM curated.${martTableName(tableName(dataset), firstMart.name)} ORDER BY ALL LIMIT 5`
       : `SELECT count(*) AS curated_rows FROM curated.${tableName(dataset)}`;
-    summary.sample = { sql, rows: (await queryCatalog(catalogPath, sql)).rows };
+    summary.sample = { sql, ...(await queryCatalog(catalogPath, sql)) };
     summary.timings.totalMs = Date.now() - t0;
     return summary;
   } finally {
