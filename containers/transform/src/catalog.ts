@@ -12,6 +12,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { tableName, type DatasetConfig } from '../../../runtime/dataset-config';
+import { LocalObjectStore } from '../../../runtime/object-store';
 import { rawPrefix } from '../../../runtime/storage-layout';
 import { ident, literal } from './dialect';
 import { curatedParquetSelect, curatedTableDir, martDir } from './duckdb-engine';
@@ -43,7 +44,8 @@ export interface CrawlResult {
 export async function crawlRaw(opts: { dataset: DatasetConfig; rawDir: string; catalogPath: string }): Promise<CrawlResult> {
   const table = tableName(opts.dataset);
   const dir = path.join(opts.rawDir, rawPrefix(opts.dataset));
-  const files = existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).filter((f) => /ingest_date=[^/]+\/[^/]+$/.test(f.split(path.sep).join('/')) && !/\.(tmp|lock)$/.test(f)) : [];
+  // The raw objects as the transform lists them (the object store skips temp and lock files).
+  const files = (await new LocalObjectStore(opts.rawDir).list(rawPrefix(opts.dataset))).filter((k) => /\/ingest_date=[^/]+\/[^/]+$/.test(k));
   return withCatalog(opts.catalogPath, async (conn) => {
     const ref = `raw.${ident(table)}`;
     if (!files.length) {
