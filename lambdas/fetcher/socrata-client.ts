@@ -93,7 +93,9 @@ export class SocrataClient {
     if (token) headers['X-App-Token'] = token;
 
     let last = { reason: '', status: undefined as number | undefined, body: '' };
+    let attempts = 0;
     for (let attempt = 1; attempt <= retry.maxAttempts; attempt++) {
+      attempts = attempt;
       let retryAfterMs: number | undefined;
       try {
         const res = await this.http.get<string>(url, {
@@ -126,7 +128,7 @@ export class SocrataClient {
     const status = last.status !== undefined ? `status ${last.status}` : 'no response';
     throw new SocrataRequestError(
       `Socrata request for dataset ${this.options.datasetName} failed (${last.reason}; ${status}) ` +
-        `after ${retry.maxAttempts} attempt(s): GET ${shownUrl}` +
+        `after ${attempts} attempt(s): GET ${shownUrl}` +
         (last.body ? ` — body: ${last.body}` : '') +
         '. The checkpoint was not advanced; re-run to resume, or check the source portal and app token.',
       last.status,

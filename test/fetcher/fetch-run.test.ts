@@ -184,6 +184,26 @@ describe('fetcher: faults at the source', () => {
     }
   });
 
+  test('a client error (400) is not retried, and the error says one attempt was made', async () => {
+    const server = await startSocrataServer({ rows: 50, seed: 4 });
+    try {
+      acceptingFirehose();
+      const h = harness(server);
+      server.setFaults([{ kind: 'status', status: 400, body: 'query.soql.no-such-column', requests: [1] }]);
+      const err = await h.run({ runId: 'bad-query' }, { retry: recordingRetry(5) }).then(
+        () => assert.fail('expected the run to fail'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof SocrataRequestError);
+      assert.equal(err.status, 400);
+      assert.match(err.message, /after 1 attempt\(s\)/);
+      assert.equal(server.requests.filter((r) => r.path.startsWith('/resource/')).length, 1, 'not retried');
+      assert.equal(await h.checkpoints.read(), undefined);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a page that keeps failing ends the run with a clear error and leaves the checkpoint', async () => {
     const server = await startSocrataServer({ rows: 1_200, seed: 4 });
     try {
