@@ -40,7 +40,9 @@ function client<T>(kind: string, endpointVar: string, create: () => T): T {
   }
   return c;
 }
-const firehose = () => client('firehose', 'AWS_ENDPOINT_URL_FIREHOSE', () => new FirehoseClient({}));
+// One retry layer for Firehose: FirehoseDelivery re-sends only the failed entries with its own
+// backoff, so the SDK's retries (3 attempts by default) would multiply every wait.
+const firehose = () => client('firehose', 'AWS_ENDPOINT_URL_FIREHOSE', () => new FirehoseClient({ maxAttempts: 1 }));
 const s3 = () => client('s3', 'AWS_ENDPOINT_URL_S3', () => new S3Client({}));
 const secrets = () => client('secrets', 'AWS_ENDPOINT_URL_SECRETS_MANAGER', () => new SecretsManagerClient({}));
 
