@@ -6,6 +6,7 @@
  * Collaborators (Socrata client, delivery, checkpoint and state stores, clock, remaining time)
  * are arguments, so tests run this against real local servers without module mocking.
  */
+import { faultPoint } from '../../runtime/fault-points';
 import type { ObjectStore } from '../../runtime/object-store';
 import type { Checkpoint, CheckpointStore, KeysetPosition } from './checkpoint-store';
 import type { DeliveryStats } from './firehose-delivery';
@@ -213,6 +214,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       writtenAt: page.at.toISOString(),
     };
     etag = await deps.checkpoints.write(checkpoint, etag ?? undefined);
+    faultPoint('fetch:after-checkpoint-write');
     logger?.info('page delivered', { page: stats.pages, rows: page.rows, rowsFetched: stats.rowsFetched, position });
   };
 
