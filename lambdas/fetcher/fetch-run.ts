@@ -12,6 +12,7 @@ import type { Checkpoint, CheckpointStore, KeysetPosition } from './checkpoint-s
 import type { DeliveryStats } from './firehose-delivery';
 
 const NO_DELIVERY: DeliveryStats = { records: 0, bytes: 0, calls: 0, retriedRecords: 0 };
+import { pageProblem } from './page-invariants';
 import { writeQuarantine, type QuarantinedRow } from './quarantine';
 import { RawRowSerializer } from './raw-row';
 import { MAX_RECORD_BYTES, packRecords } from './record-packer';
@@ -178,6 +179,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       order: KEYSET_ORDER,
       limit: settings.pageSize,
       ...(p ? { where: keysetWhere(p) } : {}),
+      check: (rows) => pageProblem(rows, p, settings.pageSize),
     });
     // A prefetched page may fail while the current one is delivered: the failure is surfaced
     // when the page is awaited, not as an unhandled rejection.
@@ -227,14 +229,15 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       pending = undefined;
       const last = rows.length ? rows[rows.length - 1]! : undefined;
       const lastPosition = last ? positionOf(last, settings.datasetName) : undefined;
-      const fullPage = rows.length >= settings.pageSize;
       const now = deps.clock();
       const { records, quarantined, delivered } = rows.length
         ? preparePage(rows, settings, input.runId, now, maxRecordBytes)
         : { records: [], quarantined: [], delivered: 0 };
       // Fetch the next page while this one is delivered (not while it is serialized: that is CPU
       // this process would not give the download anyway, and two parsed pages would be alive).
-      if (fullPage && lastPosition && budgetLeft()) pending = fetchAfter(lastPosition);
+      // The end of the data is an empty page, not a short one: a portal may cap $limit below
+      // what was asked, so a short page is followed by one more request.
+      if (lastPosition && budgetLeft()) pending = fetchAfter(lastPosition);
 
       if (rows.length) {
         if (quarantined.length) {
@@ -259,7 +262,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
         }
         inFlight = { delivery, rows: rows.length, delivered, position: lastPosition!, at: now };
       }
-      if (!fullPage) {
+      if (!rows.length) {
         done = true;
         break;
       }

@@ -14,6 +14,11 @@ export interface PageQuery {
   where?: string;
   order: string;
   limit: number;
+  /**
+   * Why a parsed page is not an acceptable answer (see page-invariants.ts), or undefined. A page
+   * with a problem is a source error: re-requested like a truncated body, then the request fails.
+   */
+  check?: (rows: SourceRow[]) => string | undefined;
 }
 
 export interface SocrataClientOptions {
@@ -108,8 +113,11 @@ export class SocrataClient {
         });
         if (res.status === 200) {
           const rows = parseRows(res.data);
-          if (rows) return rows;
-          last = { reason: 'truncated or invalid JSON body', status: 200, body: excerpt(tail(res.data)) };
+          const problem = rows && query.check?.(rows);
+          if (rows && !problem) return rows;
+          last = problem
+            ? { reason: `the page breaks keyset paging: ${problem}`, status: 200, body: '' }
+            : { reason: 'truncated or invalid JSON body', status: 200, body: excerpt(tail(res.data)) };
         } else {
           last = { reason: `HTTP ${res.status}`, status: res.status, body: excerpt(res.data) };
           if (!RETRYABLE_STATUS.has(res.status)) break;
