@@ -21,6 +21,12 @@ export interface FetcherConfig {
   stateLocation: string;
   /** Stop starting new pages when less than this much invocation time is left. */
   timeBudgetMarginMs: number;
+  /** The source the checkpoint belongs to (domain + dataset id). */
+  source: { domain: string; datasetId: string };
+  /** A run whose quarantined rows exceed this share of fetched rows fails. */
+  maxQuarantineShare: number;
+  /** The dataset's declared source columns (schema drift is counted against them); undefined: not checked. */
+  declaredColumns?: string[];
 }
 
 /** A missing or malformed environment variable; the message names every bad one. */
@@ -29,6 +35,7 @@ export class FetcherConfigError extends Error {
 }
 
 export const DEFAULT_TIME_BUDGET_MARGIN_MS = 60_000;
+export const DEFAULT_MAX_QUARANTINE_SHARE = 0.05;
 
 export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): FetcherConfig {
   const problems: string[] = [];
@@ -55,13 +62,25 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
     return n;
   };
 
+  const share = (name: string, fallback: number): number => {
+    const raw = env[name]?.trim();
+    if (!raw) return fallback;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < 0 || n > 1) {
+      problems.push(`${name}="${raw}" must be a number between 0 and 1`);
+      return 0;
+    }
+    return n;
+  };
+
   const sourceDomain = text('SOURCE_DOMAIN');
+  const sourceDatasetId = text('SOURCE_DATASET_ID');
   const baseUrl = text('SOURCE_BASE_URL', true) || (sourceDomain ? `https://${sourceDomain}` : '');
   if (baseUrl && !/^https?:\/\/[^/]+/.test(baseUrl)) problems.push(`SOURCE_BASE_URL="${baseUrl}" must be an http(s) URL`);
   const config: FetcherConfig = {
     datasetName: text('DATASET_NAME'),
     sourceDomain,
-    sourceDatasetId: text('SOURCE_DATASET_ID'),
+    sourceDatasetId,
     sourceBaseUrl: baseUrl.replace(/\/+$/, ''),
     primaryKey: text('PRIMARY_KEY'),
     pointColumns: (env.POINT_COLUMNS ?? '')
@@ -75,7 +94,11 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
     deliveryStreamName: text('DELIVERY_STREAM_NAME'),
     stateLocation: text('STATE_LOCATION'),
     timeBudgetMarginMs: int('TIME_BUDGET_MARGIN_MS', 0, 15 * 60_000, DEFAULT_TIME_BUDGET_MARGIN_MS),
+    source: { domain: sourceDomain, datasetId: sourceDatasetId },
+    maxQuarantineShare: share('MAX_QUARANTINE_SHARE', DEFAULT_MAX_QUARANTINE_SHARE),
   };
+  const declared = env.DECLARED_COLUMNS?.trim();
+  if (declared) config.declaredColumns = declared.split(',').map((c) => c.trim()).filter(Boolean);
   const secret = text('APP_TOKEN_SECRET_NAME', true);
   if (secret) config.appTokenSecretName = secret;
   if (problems.length) {

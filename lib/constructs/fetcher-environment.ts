@@ -28,6 +28,11 @@ export function fetcherEnvironment(input: FetcherEnvironmentInput): Record<strin
     LOOKBACK_MINUTES: String(dataset.fetch.lookbackMinutes),
     REQUEST_TIMEOUT_SECONDS: String(dataset.fetch.requestTimeoutSeconds),
     MAX_ATTEMPTS: String(dataset.fetch.maxAttempts),
+    // `fetch.maxQuarantineShare` is added to the dataset schema (default 0.05) by the config
+    // change; read defensively so this file compiles with and without it.
+    MAX_QUARANTINE_SHARE: String((dataset.fetch as { maxQuarantineShare?: number }).maxQuarantineShare ?? 0.05),
+    // Names only (~20 bytes each): the fetcher reports source columns outside this list as schema drift.
+    DECLARED_COLUMNS: dataset.columns.map((c) => c.name).join(','),
     DELIVERY_STREAM_NAME: input.deliveryStreamName,
     STATE_LOCATION: input.stateLocation,
     POWERTOOLS_SERVICE_NAME: `fetcher-${dataset.name}`,

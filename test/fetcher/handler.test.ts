@@ -64,7 +64,8 @@ test('handler: sends the app token from Secrets Manager, never logs it, loops on
     const context = { awsRequestId: 'req-1', getRemainingTimeInMillis: () => (pagesLeft-- > 0 ? 60_000 : 0) };
     let cursor = null;
     do {
-      pagesLeft = 1;
+      // Two reads of the remaining time per invocation: one to prefetch a page, one to cover a retry wait.
+      pagesLeft = 2;
       result = await handler({ runId: 'run-handler', cursor }, context);
       cursor = result.cursor;
       invocations++;

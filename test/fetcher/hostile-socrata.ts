@@ -17,8 +17,8 @@ export type HostileMode =
   | { kind: 'cap-limit'; max: number }
   /** Sends the headers, then one byte of the body every `intervalMs`. */
   | { kind: 'slow-loris'; intervalMs: number }
-  /** Answers 500 with the request's headers (the app token among them) echoed in the body. */
-  | { kind: 'echo-headers-500' };
+  /** Answers 500 with the request's headers (the app token among them) echoed in the body; the first `times` requests, or all. */
+  | { kind: 'echo-headers-500'; times?: number };
 
 export interface HostileRequest {
   params: Record<string, string>;
@@ -41,7 +41,7 @@ export async function startHostileSocrata(upstream: SocrataServer, mode: Hostile
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       const params = Object.fromEntries(url.searchParams);
       if (url.pathname.startsWith('/resource/')) requests.push({ params, headers: req.headers });
-      if (mode.kind === 'echo-headers-500') {
+      if (mode.kind === 'echo-headers-500' && (mode.times === undefined || requests.length <= mode.times)) {
         res.writeHead(500, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify({ error: true, message: 'Internal error', request: { url: req.url, headers: req.headers } }));
         return;
