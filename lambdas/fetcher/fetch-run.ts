@@ -9,7 +9,7 @@
 import { faultPoint } from '../../runtime/fault-points';
 import type { ObjectStore } from '../../runtime/object-store';
 import { CheckpointConflictError, type Checkpoint, type CheckpointSource, type CheckpointStore, type KeysetPosition } from './checkpoint-store';
-import { emptyDeliveryStats, type DeliverOptions, type DeliveryStats } from './firehose-delivery';
+import { emptyDeliveryStats, partialDeliveryStats, type DeliverOptions, type DeliveryStats } from './firehose-delivery';
 import { compareKeyset, pageProblem } from './page-invariants';
 import { writeQuarantine, type QuarantinedRow } from './quarantine';
 import { RawRowSerializer } from './raw-row';
@@ -277,13 +277,21 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     at: Date;
   }
   // Pages complete strictly in order, so the checkpoint only ever moves past delivered rows.
-  const complete = async (page: InFlight): Promise<void> => {
-    const d = await page.delivery;
-    stats.firehoseRecords += d.records;
+  const countCalls = (d: DeliveryStats): void => {
     stats.firehoseCalls += d.calls;
-    stats.bytesDelivered += d.bytes;
     stats.firehoseRetriedRecords += d.retriedRecords;
     stats.firehoseThrottledCalls += d.throttledCalls;
+  };
+  const complete = async (page: InFlight): Promise<void> => {
+    const d = await page.delivery.catch((err: unknown) => {
+      // Calls and throttling of a failed or deferred delivery are still reported.
+      const partial = partialDeliveryStats(err);
+      if (partial) countCalls(partial);
+      throw err;
+    });
+    countCalls(d);
+    stats.firehoseRecords += d.records;
+    stats.bytesDelivered += d.bytes;
     if (d.rejected.length) {
       await quarantine(
         d.rejected.map((r) => ({ reason: 'firehose_rejected', detail: `${r.errorCode}: ${r.errorMessage}`, row: parseLine(r.line) })),

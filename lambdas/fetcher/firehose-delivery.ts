@@ -70,6 +70,9 @@ export interface DeliveryStats {
   rejected: RejectedRow[];
 }
 
+/** The stats of a delivery that threw, as far as it got. */
+export const partialDeliveryStats = (err: unknown): DeliveryStats | undefined => (err as { deliveryStats?: DeliveryStats } | undefined)?.deliveryStats;
+
 export const emptyDeliveryStats = (): DeliveryStats => ({ records: 0, bytes: 0, calls: 0, retriedRecords: 0, throttledCalls: 0, rejected: [] });
 
 export interface DeliverOptions {
@@ -97,7 +100,13 @@ export class FirehoseDelivery {
     const stats = emptyDeliveryStats();
     stats.records = records.length;
     for (const r of records) stats.bytes += r.length;
-    await this.deliverAll(records, stats, options.budgetMs);
+    try {
+      await this.deliverAll(records, stats, options.budgetMs);
+    } catch (err) {
+      // The calls and throttling so far still count in the run's stats (see fetch-run.ts).
+      if (err instanceof Error) Object.assign(err, { deliveryStats: stats });
+      throw err;
+    }
     return stats;
   }
 
