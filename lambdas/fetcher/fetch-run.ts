@@ -272,7 +272,8 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     delivery: Promise<DeliveryStats>;
     rows: number;
     delivered: number;
-    quarantined: number;
+    missingKey: number;
+    tooLarge: number;
     position: KeysetPosition;
     at: Date;
   }
@@ -300,7 +301,10 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       stats.rowsQuarantined += d.rejected.length;
       stats.quarantinedRejected += d.rejected.length;
     }
-    const quarantined = page.quarantined + d.rejected.length;
+    stats.rowsQuarantined += page.missingKey + page.tooLarge;
+    stats.quarantinedMissingKey += page.missingKey;
+    stats.quarantinedTooLarge += page.tooLarge;
+    const quarantined = page.missingKey + page.tooLarge + d.rejected.length;
     stats.rowsDelivered += page.delivered - d.rejected.length;
     stats.rowsFetched += page.rows;
     // The guard runs before the checkpoint moves: a wrong or broken source fails the run with
@@ -350,12 +354,8 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       // process would not give the download anyway, and two parsed pages would be alive).
       if (budgetLeft()) pending = fetchAfter(lastPosition);
 
-      if (quarantined.length) {
-        await quarantine(quarantined, now);
-        stats.rowsQuarantined += quarantined.length;
-        stats.quarantinedMissingKey += quarantined.filter((q) => q.reason === 'missing_primary_key').length;
-        stats.quarantinedTooLarge += quarantined.filter((q) => q.reason === 'row_too_large').length;
-      }
+      // Written now, counted when the page completes (with its fetched rows, for the share guard).
+      if (quarantined.length) await quarantine(quarantined, now);
       // This page's delivery overlaps the previous page's completion and the next page's preparation.
       const delivery = records.length ? deps.delivery.deliver(records, { budgetMs }) : Promise.resolve(emptyDeliveryStats());
       delivery.catch(() => undefined); // surfaced when awaited in order
@@ -366,7 +366,15 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
         inFlight = undefined;
         await complete(previous);
       }
-      inFlight = { delivery, rows: rows.length, delivered, quarantined: quarantined.length, position: lastPosition, at: now };
+      inFlight = {
+        delivery,
+        rows: rows.length,
+        delivered,
+        missingKey: quarantined.filter((q) => q.reason === 'missing_primary_key').length,
+        tooLarge: quarantined.filter((q) => q.reason === 'row_too_large').length,
+        position: lastPosition,
+        at: now,
+      };
       if (!pending) break; // time budget spent
     }
     const last = inFlight;

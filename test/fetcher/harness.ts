@@ -85,8 +85,9 @@ export function capturingLogger(): FetchLogger & { lines: string[] } {
   };
 }
 
-export function harness(server: Pick<SocrataServer, 'url' | 'datasetId'>, overrides: Partial<FetchSettings> = {}): Harness {
-  const dir = mkdtempSync(path.join(tmpdir(), 'fetcher-test-'));
+export function harness(server: Pick<SocrataServer, 'url' | 'datasetId'>, overrides: Partial<FetchSettings> = {}, opts: { dir?: string } = {}): Harness {
+  // A shared `dir` is the same raw bucket (checkpoints, quarantine) across harnesses.
+  const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'fetcher-test-'));
   const store = new LocalObjectStore(dir);
   const settings: FetchSettings = {
     datasetName: 'sf-fire-incidents',
