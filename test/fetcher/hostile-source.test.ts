@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
 import { MAX_STALLED_INVOCATIONS } from '../../lambdas/fetcher/fetch-run';
-import { REDACTED, redactor } from '../../lambdas/fetcher/redact';
+import { REDACTED, redactError, redactor } from '../../lambdas/fetcher/redact';
 import { SocrataRequestError } from '../../lambdas/fetcher/socrata-client';
 import { acceptingFirehose, capturingLogger, harness, recordingRetry, sortedIds } from './harness';
 import { startHostileSocrata, type HostileMode } from './hostile-socrata';
@@ -213,5 +213,10 @@ describe('fetcher: the app token never leaves the request header', () => {
     assert.equal(redact('x a/b+c"d=e-123 y'), `x ${REDACTED} y`);
     assert.equal(redact(`q=${encodeURIComponent('a/b+c"d=e-123')}`), `q=${REDACTED}`);
     assert.equal(redact(JSON.stringify({ t: 'a/b+c"d=e-123' })), `{"t":"${REDACTED}"}`);
+    // The handler's last line of defence: message, stack and causes of whatever was thrown.
+    const err = redactError(new Error('outer a/b+c"d=e-123', { cause: new Error('inner a/b+c"d=e-123') }), redact);
+    assert.equal(err.message, `outer ${REDACTED}`);
+    assert.ok(!err.stack!.includes('a/b+c"d=e-123'));
+    assert.equal((err.cause as Error).message, `inner ${REDACTED}`);
   });
 });
