@@ -13,7 +13,7 @@
 import { FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
 import { batchRecords } from './record-packer';
 import { backoffDelay, type RetryPolicy } from './retry-policy';
-import { assertBudget, type BudgetMs } from './time-budget';
+import { retryDeadline, type BudgetMs } from './time-budget';
 
 export interface RecordError {
   code: string;
@@ -127,12 +127,13 @@ export class FirehoseDelivery {
     let lastProblem: string;
     let failures = 0;
     let waits = 0;
+    let deadlineMs = this.callTimeoutMs;
     while (pending.length) {
       let retry: Buffer[] = [];
       let throttled = false;
       try {
         stats.calls++;
-        const { errors } = await putRecordBatch(this.client, this.streamName, pending, this.callTimeoutMs);
+        const { errors } = await putRecordBatch(this.client, this.streamName, pending, deadlineMs);
         const refused: { record: Buffer; error: RecordError }[] = [];
         const codes = new Set<string>();
         pending.forEach((record, i) => {
@@ -158,7 +159,7 @@ export class FirehoseDelivery {
         else if (!isTransient(err)) {
           throw new FirehoseDeliveryError(`PutRecordBatch to ${this.streamName} failed: ${name}: ${(err as Error).message}`, { cause: err });
         }
-        lastProblem = name === 'AbortError' || name === 'TimeoutError' ? `no answer within the ${this.callTimeoutMs / 1000} s call deadline` : `${name}: ${(err as Error).message}`;
+        lastProblem = name === 'AbortError' || name === 'TimeoutError' ? `no answer within the ${deadlineMs / 1000} s call deadline` : `${name}: ${(err as Error).message}`;
         retry = pending;
       }
       stats.retriedRecords += retry.length;
@@ -172,7 +173,7 @@ export class FirehoseDelivery {
       }
       waits++;
       const delayMs = backoffDelay(this.retry, Math.min(waits, 20));
-      assertBudget(budgetMs, delayMs + this.callTimeoutMs, `Firehose delivery to ${this.streamName} (${lastProblem})`);
+      deadlineMs = retryDeadline(budgetMs, delayMs, this.callTimeoutMs, `Firehose delivery to ${this.streamName} (${lastProblem})`);
       await this.retry.sleep(delayMs);
       pending = retry;
     }

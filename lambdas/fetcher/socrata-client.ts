@@ -6,7 +6,7 @@
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { redactor } from './redact';
 import { backoffDelay, type RetryPolicy } from './retry-policy';
-import { assertBudget, type BudgetMs } from './time-budget';
+import { retryDeadline, type BudgetMs } from './time-budget';
 
 /** One row as Socrata serves it with `$select=:*,*`. */
 export type SourceRow = Record<string, unknown>;
@@ -108,12 +108,12 @@ export class SocrataClient {
 
     let last = { reason: '', status: undefined as number | undefined, body: '' };
     let attempts = 0;
+    // The first attempt gets the whole timeout (a page is only started with at least
+    // TIME_BUDGET_MARGIN_MS left); a retried one what the budget leaves after the wait.
+    let deadlineMs = timeoutMs;
     for (let attempt = 1; attempt <= retry.maxAttempts; attempt++) {
       attempts = attempt;
       let retryAfterMs: number | undefined;
-      // The time budget is checked before each retry wait, not here: a page is only started with
-      // at least TIME_BUDGET_MARGIN_MS left, which covers one request's deadline.
-      const deadlineMs = timeoutMs;
       try {
         const res = await this.http.get<string>(url, {
           headers,
@@ -143,15 +143,16 @@ export class SocrataClient {
         // Timeouts, resets, refused connections, bodies cut mid-stream: all transient.
         const reason =
           err.code === 'ERR_CANCELED' || err.code === 'ECONNABORTED'
-            ? `no complete answer within the ${deadlineMs / 1000} s deadline`
+            ? `no complete answer within the ${(deadlineMs / 1000).toFixed(1).replace(/\.0$/, '')} s deadline`
             : `${err.code ?? 'network error'}: ${err.message}`;
         last = { reason: redact(reason), status: undefined, body: '' };
       }
       if (attempt === retry.maxAttempts) break;
       const delayMs = Math.max(retryAfterMs ?? 0, backoffDelay(retry, attempt));
-      assertBudget(
+      deadlineMs = retryDeadline(
         query.budgetMs,
-        delayMs + timeoutMs,
+        delayMs,
+        timeoutMs,
         `Socrata request for dataset ${this.options.datasetName} (${last.reason}, attempt ${attempt}, GET ${shownUrl})`,
       );
       this.options.onRetry?.({ attempt, delayMs, reason: last.reason, url: shownUrl });

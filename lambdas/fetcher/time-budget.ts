@@ -12,13 +12,22 @@ export class TimeBudgetExhaustedError extends Error {
   override name = 'TimeBudgetExhaustedError';
 }
 
-/** Throws TimeBudgetExhaustedError unless `needMs` (a wait plus the next attempt) fits in the budget. */
-export function assertBudget(budgetMs: BudgetMs | undefined, needMs: number, what: string): void {
+/** The shortest attempt worth waiting for: below this the attempt would only time out. */
+export const MIN_ATTEMPT_MS = 5_000;
+
+/**
+ * Before a retry wait of `delayMs`: the deadline of the attempt after it (its own timeout, cut to
+ * what the budget leaves after the wait), or TimeBudgetExhaustedError when the wait plus a useful
+ * attempt (MIN_ATTEMPT_MS, or the whole timeout if shorter) does not fit. Reads the budget once.
+ */
+export function retryDeadline(budgetMs: BudgetMs | undefined, delayMs: number, timeoutMs: number, what: string): number {
   const left = budgetMs?.() ?? Infinity;
-  if (needMs > left) {
+  const minAttempt = Math.min(timeoutMs, MIN_ATTEMPT_MS);
+  if (delayMs + minAttempt > left) {
     throw new TimeBudgetExhaustedError(
-      `${what}: the next attempt needs up to ${Math.round(needMs / 1000)} s but only ${Math.max(0, Math.round(left / 1000))} s ` +
-        "of the invocation's time budget are left; the run continues in the next invocation",
+      `${what}: a wait of ${(delayMs / 1000).toFixed(1)} s and an attempt of at least ${(minAttempt / 1000).toFixed(1)} s ` +
+        `do not fit in the ${Math.max(0, left / 1000).toFixed(1)} s left of the invocation's time budget; the run continues in the next invocation`,
     );
   }
+  return Math.min(timeoutMs, left - delayMs);
 }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
 import { MAX_STALLED_INVOCATIONS } from '../../lambdas/fetcher/fetch-run';
+import { retryDeadline } from '../../lambdas/fetcher/time-budget';
 import { REDACTED, redactError, redactor } from '../../lambdas/fetcher/redact';
 import { SocrataRequestError } from '../../lambdas/fetcher/socrata-client';
 import { acceptingFirehose, capturingLogger, harness, recordingRetry, sortedIds } from './harness';
@@ -140,6 +141,25 @@ describe('fetcher: deadlines and the time budget', () => {
     assert.equal(second.done, true);
     assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(upstream.rows, ':id'));
     assert.equal(second.stats.rowsDelivered, 600);
+  });
+
+  test('a budget no longer than the request timeout (the local default: 60 s and 60 s) still retries a short wait, with the attempt cut to fit', async () => {
+    const resourceRequests = (): number => upstream.requests.filter((r) => r.path.startsWith('/resource/')).length;
+    upstream.setFaults([{ kind: 'status', status: 429, retryAfter: '1', requests: [resourceRequests() + 2] }]);
+    const delivered = acceptingFirehose();
+    const retry = recordingRetry(6);
+    const out = await harness(upstream, { pageSize: 250, timeBudgetMarginMs: 0 }).run({ runId: 'tight' }, { retry, timeoutMs: 60_000, remaining: () => 60_000 });
+    assert.equal(out.done, true);
+    assert.equal(out.stats.timeBudgetDeferrals, 0);
+    assert.deepEqual(retry.delays, [1_000]);
+    assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(upstream.rows, ':id'));
+  });
+
+  test('retryDeadline: the attempt after a wait gets what the budget leaves, or the run defers', () => {
+    assert.equal(retryDeadline(() => 60_000, 1_000, 60_000, 'x'), 59_000);
+    assert.equal(retryDeadline(() => 600_000, 1_000, 60_000, 'x'), 60_000);
+    assert.equal(retryDeadline(undefined, 1_000, 60_000, 'x'), 60_000);
+    assert.throws(() => retryDeadline(() => 5_500, 1_000, 60_000, 'GET /x'), /GET \/x: a wait of 1\.0 s and an attempt of at least 5\.0 s do not fit in the 5\.5 s left/);
   });
 
   test('a source that throttles longer than any invocation can wait fails after a few stalled invocations, not forever', { timeout: 30_000 }, async () => {
