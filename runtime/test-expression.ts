@@ -38,15 +38,10 @@ export function validateTestExpression(expression: string): string | undefined {
   while (i < s.length) {
     const c = s[i]!;
     if (c === "'" || c === '"') {
-      // A literal or a quoted identifier; the quote character doubled stands for itself.
-      let j = i + 1;
-      for (;;) {
-        if (j >= s.length) return `has an unterminated ${c === "'" ? 'string literal' : 'quoted identifier'} starting at character ${i + 1}`;
-        if (s[j] === c) {
-          if (s[j + 1] === c) j += 2;
-          else break;
-        } else j++;
-      }
+      // A literal or a quoted identifier. A doubled quote inside one ('it''s') scans as two
+      // adjacent literals, which leaves exactly the same text outside literals.
+      const j = s.indexOf(c, i + 1);
+      if (j < 0) return `has an unterminated ${c === "'" ? 'string literal' : 'quoted identifier'} starting at character ${i + 1}`;
       i = j + 1;
       previousWord = '';
       continue;

@@ -18,6 +18,7 @@ const ACCEPTED = [
   'suppression_units BETWEEN 0 AND 500',
   "battalion IN ('B01', 'B02') OR battalion IS NULL",
   "address LIKE '%STREET%' AND NOT (city = 'it''s fine')",
+  "city <> 'it''s) OR (true'", // a doubled quote stays inside the literal: nothing escapes
   '"order" > 0',
   'arrival_dttm IS DISTINCT FROM alarm_dttm',
   'extract(year FROM alarm_dttm) >= 2000',
