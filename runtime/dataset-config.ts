@@ -101,7 +101,10 @@ export const datasetSchema = z
       /** The dataset's 4x4 id, e.g. wr8u-xric. */
       datasetId: z.string().regex(/^[a-z0-9]{4}-[a-z0-9]{4}$/, 'must be a Socrata 4x4 id such as wr8u-xric'),
       /** Secrets Manager secret holding the Socrata app token (plain string or {"appToken": "..."}). */
-      appTokenSecretName: z.string().min(1).optional(),
+      appTokenSecretName: z
+        .string()
+        .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'must be a Secrets Manager secret name (1-512 of A-Z a-z 0-9 / _ + = . @ -)')
+        .optional(),
     }),
     /** Column that identifies a row; the curated table holds exactly one row per value. */
     primaryKey: identifier,
@@ -169,16 +172,7 @@ export const datasetSchema = z
     } else if (event.type !== 'floating_timestamp') {
       ctx.addIssue({ code: 'custom', path: ['eventTimeColumn'], message: `"${d.eventTimeColumn}" must be a floating_timestamp column, not ${event.type}` });
     }
-    const testable = new Set(curatedColumnNames(d));
-    d.dataTests.forEach((t, i) => {
-      if ('column' in t && !testable.has(t.column)) {
-        ctx.addIssue({ code: 'custom', path: ['dataTests', i, 'column'], message: `"${t.column}" is not one of the declared columns` });
-      }
-      if (t.kind === 'expression') {
-        const problem = validateTestExpression(t.expression);
-        if (problem) ctx.addIssue({ code: 'custom', path: ['dataTests', i, 'expression'], message: `data test "${t.name}" ${problem}` });
-      }
-    });
+    checkDataTests(d, ctx);
   });
 
 /** Ingestion metadata every raw row carries, added by the fetcher. */
@@ -286,6 +280,57 @@ function checkColumnNames(columns: readonly ColumnConfig[], ctx: z.RefinementCtx
     }
   });
 }
+
+/** The type of each curated column, as the data tests see it (derived coordinates are numbers). */
+function curatedColumnTypes(columns: readonly ColumnConfig[]): Map<string, ColumnType> {
+  const types = new Map<string, ColumnType>();
+  for (const c of columns) {
+    types.set(c.name, c.type);
+    if (c.type === 'point') {
+      const p = pointFieldNamesOf(c);
+      types.set(p.longitude, 'number').set(p.latitude, 'number');
+    }
+  }
+  types.set(INGESTION_METADATA.ingestedAt, 'floating_timestamp').set(INGESTION_METADATA.runId, 'text');
+  types.set(INGESTION_METADATA.sourceUpdatedAt, 'floating_timestamp').set(INGESTION_METADATA.sourceId, 'text');
+  return types;
+}
+
+/**
+ * Data tests must run on both engines: a test that only Athena refuses (a numeric range on a
+ * text column, string values against a timestamp) would pass locally and fail after the deploy.
+ * Results are keyed by test name, so names must be unique.
+ */
+function checkDataTests(d: { columns: ColumnConfig[]; dataTests: DataTestConfig[] }, ctx: z.RefinementCtx): void {
+  const types = curatedColumnTypes(d.columns);
+  const names = new Map<string, number>();
+  d.dataTests.forEach((t, i) => {
+    const name = t.name ?? `${t.kind}_${'column' in t ? t.column : ''}`;
+    const first = names.get(name);
+    if (first !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['dataTests', i, 'name'], message: `data test "${name}" is already declared at dataTests.${first}; give this one a distinct "name"` });
+    } else names.set(name, i);
+    if (t.kind === 'expression') {
+      const problem = validateTestExpression(t.expression);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['dataTests', i, 'expression'], message: `data test "${t.name}" ${problem}` });
+      return;
+    }
+    const type = types.get(t.column);
+    if (!type) {
+      ctx.addIssue({ code: 'custom', path: ['dataTests', i, 'column'], message: `"${t.column}" is not one of the declared columns` });
+    } else if (t.kind === 'range' && type !== 'number' && type !== 'integer') {
+      ctx.addIssue({ code: 'custom', path: ['dataTests', i, 'column'], message: `a range test needs a number or integer column; "${t.column}" is ${type} (use an expression test)` });
+    } else if (t.kind === 'accepted_values' && !ACCEPTED_VALUES_TYPES.includes(type)) {
+      ctx.addIssue({ code: 'custom', path: ['dataTests', i, 'column'], message: `an accepted_values test needs a text, integer or checkbox column; "${t.column}" is ${type} (use a range or expression test)` });
+    }
+  });
+}
+
+/**
+ * The values of an accepted_values test are strings: compared as text they are exact for text,
+ * integer and checkbox columns only (a double or a timestamp prints differently on each engine).
+ */
+const ACCEPTED_VALUES_TYPES: readonly ColumnType[] = ['text', 'integer', 'checkbox'];
 
 /** A validated dataset definition, defaults applied. */
 export type DatasetConfig = z.infer<typeof datasetSchema>;

@@ -122,6 +122,37 @@ describe('names are validated where they are declared', () => {
   });
 });
 
+describe('data tests must run on both engines', () => {
+  test('range needs a numeric column, accepted_values a text, integer or checkbox one', () => {
+    assertRejected({ dataTests: [{ kind: 'range', column: 'id', min: 0 }] }, 'dataTests.0.column', 'range test needs a number or integer column; "id" is text');
+    assertRejected({ dataTests: [{ kind: 'range', column: 'ts', min: 0 }] }, 'dataTests.0.column', '"ts" is floating_timestamp');
+    assertRejected({ dataTests: [{ kind: 'accepted_values', column: 'ts', values: ['x'] }] }, 'dataTests.0.column', 'accepted_values test needs a text, integer or checkbox column');
+    assertRejected({ dataTests: [{ kind: 'not_null', column: 'ghost' }] }, 'dataTests.0.column', '"ghost" is not one of the declared columns');
+    // Derived coordinates are numbers; metadata columns are testable too.
+    const d = parseDataset(
+      { ...base, dataTests: [{ kind: 'range', column: 'latitude', min: -90, max: 90 }, { kind: 'accepted_values', column: '_run_id', values: ['r'] }, { kind: 'not_null', column: '_ingested_at' }] },
+      'inline',
+    );
+    assert.equal(d.dataTests.length, 3);
+  });
+
+  test('test names are unique, explicit or default', () => {
+    assertRejected({ dataTests: [{ kind: 'not_null', column: 'id' }, { kind: 'not_null', column: 'id' }] }, 'dataTests.1.name', 'data test "not_null_id" is already declared at dataTests.0');
+    assertRejected(
+      { dataTests: [{ kind: 'expression', name: 'same', expression: 'true' }, { kind: 'not_null', name: 'same', column: 'ts' }] },
+      'dataTests.1.name',
+      '"same" is already declared',
+    );
+  });
+});
+
+describe('the app token secret name is one Secrets Manager takes', () => {
+  test('names with spaces or other characters are refused', () => {
+    assertRejected({ source: { ...base.source, appTokenSecretName: 'my token' } }, 'source.appTokenSecretName', 'Secrets Manager secret name');
+    assert.equal(parseDataset({ ...base, source: { ...base.source, appTokenSecretName: 'socrata/app-token_1' } }, 'inline').source.appTokenSecretName, 'socrata/app-token_1');
+  });
+});
+
 describe('numeric settings are bounded by their real ranges', () => {
   test('lookbackMinutes at most 366 days, maxQuarantineShare within 0..1', () => {
     assertRejected({ fetch: { lookbackMinutes: 1e9 } }, 'fetch.lookbackMinutes', 'at most 527040 (366 days)');
