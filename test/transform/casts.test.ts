@@ -72,6 +72,23 @@ function normalize(value: unknown): string | number | boolean | null {
   return value as string | number | boolean;
 }
 
+const CASTS_DATASET = parseDataset(
+  {
+    name: 'casts-set',
+    source: { domain: 'data.example.org', datasetId: 'abcd-1234' },
+    primaryKey: 'id',
+    eventTimeColumn: 'ts',
+    columns: [
+      { name: 'id', type: 'text' },
+      { name: 'ts', type: 'floating_timestamp' },
+      { name: 'n', type: 'integer' },
+      { name: 'x', type: 'number' },
+      { name: 'b', type: 'checkbox' },
+    ],
+  },
+  'inline',
+);
+
 describe('cast contract', () => {
   test('DuckDB casts exactly the table: contract values cast, everything else is NULL', async () => {
     const conn = await duckdb();
@@ -132,23 +149,18 @@ describe('cast contract', () => {
     assert.equal(athenaDialect.tryCast('x', 'BOOLEAN'), `(CASE WHEN ${gate('BOOLEAN')} THEN TRY_CAST(x AS boolean) END)`);
   });
 
+  test('the generated Athena staging and profile SQL gate every castable column, and parse as Trino', () => {
+    const trino = new TrinoSQL();
+    const castable: [string, Cast][] = [['ts', 'TIMESTAMP'], ['n', 'BIGINT'], ['x', 'DOUBLE'], ['b', 'BOOLEAN'], ['_ingested_at', 'TIMESTAMP'], ['_source_updated_at', 'TIMESTAMP']];
+    for (const sql of [stagingSql(CASTS_DATASET, athenaDialect, 'raw'), batchProfileSql(CASTS_DATASET, athenaDialect, 'raw')]) {
+      assert.deepEqual(trino.validate(sql), [], sql);
+      for (const [column, type] of castable) {
+        assert.ok(sql.includes(athenaDialect.tryCast(`CAST("${column}" AS varchar)`, type)), `${column} is not cast under the contract in:\n${sql}`);
+      }
+    }
+  });
+
   test('the staging query uses the contract and counts every value outside it as a cast failure', async () => {
-    const dataset = parseDataset(
-      {
-        name: 'casts-set',
-        source: { domain: 'data.example.org', datasetId: 'abcd-1234' },
-        primaryKey: 'id',
-        eventTimeColumn: 'ts',
-        columns: [
-          { name: 'id', type: 'text' },
-          { name: 'ts', type: 'floating_timestamp' },
-          { name: 'n', type: 'integer' },
-          { name: 'x', type: 'number' },
-          { name: 'b', type: 'checkbox' },
-        ],
-      },
-      'inline',
-    );
     const conn = await duckdb();
     await conn.run(`CREATE TABLE raw (id VARCHAR, ts VARCHAR, n VARCHAR, x VARCHAR, b VARCHAR, _ingested_at VARCHAR, _run_id VARCHAR, _source_updated_at VARCHAR, _source_id VARCHAR)`);
     await conn.run(`INSERT INTO raw VALUES
@@ -156,13 +168,13 @@ describe('cast contract', () => {
       ('b', '2023-06-04 14:16:36', '0x10', 'NaN', 'true', '2026-01-01T00:00:00.000Z', 'r', '2026-01-01T00:00:00.000Z', 's2'),
       ('c', '2023-06-04T14:16:36+02:00', '12', '2.5', 'false', '2026-01-01T00:00:00.000Z', 'r', '2026-01-01T00:00:00.000Z', 's3'),
       ('d', NULL, NULL, NULL, NULL, '2026-01-01T00:00:00.000Z', 'r', '2026-01-01T00:00:00.000Z', 's4')`);
-    const [profile] = (await conn.runAndReadAll(batchProfileSql(dataset, duckdbDialect, 'raw'))).getRowObjectsJS();
+    const [profile] = (await conn.runAndReadAll(batchProfileSql(CASTS_DATASET, duckdbDialect, 'raw'))).getRowObjectsJS();
     assert.equal(profile!.cast_failures__n, 2n); // "2.5" (no longer rounded to 3) and "0x10"
     assert.equal(profile!.cast_failures__x, 1n); // "NaN"
     assert.equal(profile!.cast_failures__b, 1n); // "1"
     assert.equal(profile!.cast_failures__ts, 2n); // space separator, +02:00 offset
     assert.equal(profile!.cast_failures___ingested_at, 0n);
-    const rows = (await conn.runAndReadAll(`${stagingSql(dataset, duckdbDialect, 'raw')} ORDER BY id`)).getRowObjectsJS();
+    const rows = (await conn.runAndReadAll(`${stagingSql(CASTS_DATASET, duckdbDialect, 'raw')} ORDER BY id`)).getRowObjectsJS();
     assert.deepEqual(rows.map((r) => [r.id, normalize(r.n), normalize(r.x), normalize(r.b)]), [
       ['a', null, 1000, null],
       ['b', null, null, true],
