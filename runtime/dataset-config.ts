@@ -76,6 +76,10 @@ export const dataTestSchema = z.discriminatedUnion('kind', [
      */
     expression: z.string(),
     severity: z.enum(['error', 'warn']).default('error'),
+  }).superRefine((t, ctx) => {
+    // Checked here, not on the field, so the message names the test; mart tests reuse this schema.
+    const problem = validateTestExpression(t.expression);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['expression'], message: `data test "${t.name}" ${problem}` });
   }),
 ]);
 export type DataTestConfig = z.infer<typeof dataTestSchema>;
@@ -310,11 +314,7 @@ function checkDataTests(d: { columns: ColumnConfig[]; dataTests: DataTestConfig[
     if (first !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['dataTests', i, 'name'], message: `data test "${name}" is already declared at dataTests.${first}; give this one a distinct "name"` });
     } else names.set(name, i);
-    if (t.kind === 'expression') {
-      const problem = validateTestExpression(t.expression);
-      if (problem) ctx.addIssue({ code: 'custom', path: ['dataTests', i, 'expression'], message: `data test "${t.name}" ${problem}` });
-      return;
-    }
+    if (t.kind === 'expression') return; // checked by its own schema
     const type = types.get(t.column);
     if (!type) {
       ctx.addIssue({ code: 'custom', path: ['dataTests', i, 'column'], message: `"${t.column}" is not one of the declared columns` });
