@@ -28,6 +28,9 @@ export function validateTestExpression(expression: string): string | undefined {
   // Refused anywhere, even inside a literal: no legitimate test needs one, and it keeps the check
   // independent of each engine's string-escape rules (DuckDB's E'\'' strings, for one).
   if (expression.includes(';')) return 'contains ";": an expression test is one SQL expression, not statements';
+  // A backslash escapes a quote inside DuckDB's E'...' strings, which would make the engine see a
+  // literal end where this lexer does not; no row-level test needs one.
+  if (expression.includes('\\')) return 'contains "\\": backslash escapes are not allowed (use [0-9] rather than \\d in patterns)';
   // For each open parenthesis, the word before it: FROM is part of EXTRACT(year FROM ts) and
   // friends, and of IS DISTINCT FROM, but anywhere else it starts a (DuckDB FROM-first) query.
   const open: string[] = [];
@@ -56,7 +59,7 @@ export function validateTestExpression(expression: string): string | undefined {
       if (depth < 0) return `closes a parenthesis it did not open (character ${i + 1}): an expression cannot end the surrounding query`;
     } else if (c === ',' && depth === 0) {
       return `has a top-level "," (character ${i + 1}): give one expression, combine conditions with AND/OR`;
-    } else if ('$?`{}\\'.includes(c)) {
+    } else if ('$?`{}'.includes(c)) {
       return `contains "${c}" (character ${i + 1}), which no row-level expression needs`;
     } else if (/[A-Za-z_]/.test(c)) {
       let j = i + 1;

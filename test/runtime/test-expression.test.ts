@@ -46,6 +46,8 @@ const REJECTED: [string, RegExp][] = [
   ['"order > 0', /unterminated quoted identifier/],
   ['$$x$$ = 1', /contains "\$"/],
   ['city = ?', /contains "\?"/],
+  ["E'\\'' ) OR (true OR 'x' = E'\\''", /backslash/], // DuckDB E-strings escape quotes with \
+  ["regexp_matches(city, '\\d+')", /backslash/],
   ['   ', /is empty/],
   ['pragma_version() IS NOT NULL OR true', /^$/], // a function name is fine: only whole keywords are refused
 ];
