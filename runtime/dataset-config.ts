@@ -140,10 +140,15 @@ export const datasetSchema = z
         pageSize: z.number().int().min(1).max(50_000).default(2_000),
         /**
          * Re-read this many minutes before the checkpoint on every incremental run. At most 366 days:
-         * a longer window is a full refresh in disguise (use `{"mode":"full-refresh"}`), and larger
-         * values overflow date arithmetic.
+         * a longer window is a full refresh in disguise (use `{"mode":"full-refresh"}`), and a huge
+         * one reaches back before year 0, a `$where` timestamp Socrata cannot read.
          */
-        lookbackMinutes: z.number().int().min(0).max(MAX_LOOKBACK_MINUTES, `must be at most ${MAX_LOOKBACK_MINUTES} (366 days); for a full re-read run a full refresh`).default(0),
+        lookbackMinutes: z
+          .number()
+          .int()
+          .min(0)
+          .max(MAX_LOOKBACK_MINUTES, `must be at most ${MAX_LOOKBACK_MINUTES} (366 days); to re-read everything, run a full refresh instead`)
+          .default(0),
         /** Per-request deadline; a Lambda invocation lasts at most 900 s and must fit several. */
         requestTimeoutSeconds: z.number().int().min(1).max(300).default(60),
         maxAttempts: z.number().int().min(1).max(20).default(6),
