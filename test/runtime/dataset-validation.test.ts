@@ -11,7 +11,10 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { App } from 'aws-cdk-lib';
+import { TrinoSQL } from 'dt-sql-parser';
+import { testQuery } from '../../containers/transform/src/data-tests';
 import { buildPipelineApp } from '../../lib/pipeline-app';
 import { curatedColumnNames, loadDatasetFile, parseDataset, pointFieldNames, pointFieldNamesOf } from '../../runtime/dataset-config';
 
@@ -134,6 +137,17 @@ describe('data tests must run on both engines', () => {
       'inline',
     );
     assert.equal(d.dataTests.length, 3);
+  });
+
+  test('accepted_values compares as text, so integer and checkbox columns work on Athena too', async () => {
+    const t = testQuery({ kind: 'accepted_values', column: 'approved', values: ['true'], severity: 'error' }, 'curated', 't');
+    assert.match(t.sql, /CAST\("approved" AS VARCHAR\) NOT IN \('true'\)/);
+    assert.deepEqual(new TrinoSQL().validate(t.sql), []);
+    const conn = await (await DuckDBInstance.create(':memory:')).connect();
+    await conn.run(`CREATE TABLE t AS SELECT * FROM (VALUES (true), (false), (NULL)) AS v(approved)`);
+    const [row] = (await conn.runAndReadAll(t.sql)).getRowObjectsJS();
+    assert.equal(row!.failing, 1n);
+    conn.closeSync();
   });
 
   test('test names are unique, explicit or default', () => {
