@@ -77,9 +77,9 @@ const trinoTypes: Record<CuratedType, string> = {
 };
 
 /**
- * Trino's regexp_like searches rather than matches, and with Joni (Athena's regex library, Ruby
- * syntax) `^`/`$` match at every line break: "5\nx" would pass `^[0-9]+$`. `\A`/`\z` anchor at
- * the very start and end of the string in Joni and RE2J alike.
+ * Trino's regexp_like searches rather than matches, and compiles patterns with Joni in Java syntax,
+ * where `$` also matches before a final line break ("5\n" passes `^[0-9]+$`). `\A`/`\z` anchor
+ * at the very start and end of the string in Joni and RE2J alike.
  */
 const trinoFullMatch = (expr: string, pattern: string) => `regexp_like(${expr}, ${literal(`\\A(?:${pattern})\\z`)})`;
 
