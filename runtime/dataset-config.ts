@@ -172,8 +172,12 @@ export const datasetSchema = z
   .superRefine((d, ctx) => {
     const byName = new Map(d.columns.map((c) => [c.name, c]));
     checkColumnNames(d.columns, ctx);
-    if (!byName.has(d.primaryKey)) {
+    const key = byName.get(d.primaryKey);
+    if (!key) {
       ctx.addIssue({ code: 'custom', path: ['primaryKey'], message: `"${d.primaryKey}" is not one of the declared columns` });
+    } else if (key.type === 'point' || key.type === 'checkbox') {
+      // Two values (or a GeoJSON object) cannot identify rows: every upsert would collapse them.
+      ctx.addIssue({ code: 'custom', path: ['primaryKey'], message: `"${d.primaryKey}" is a ${key.type} column, which cannot identify a row; use a text, integer or number column` });
     }
     const event = byName.get(d.eventTimeColumn);
     if (!event) {

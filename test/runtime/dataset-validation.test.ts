@@ -117,6 +117,12 @@ describe('names are validated where they are declared', () => {
     assert.deepEqual(pointFieldNamesOf({ name: 'location', coordinates: { longitude: 'lng', latitude: 'lat' } }), { longitude: 'lng', latitude: 'lat' });
   });
 
+  test('the primary key must be a declared column that can identify a row', () => {
+    assertRejected({ primaryKey: 'point' }, 'primaryKey', '"point" is a point column, which cannot identify a row');
+    assertRejected({ primaryKey: 'flag', ...withColumns({ name: 'flag', type: 'checkbox' }) }, 'primaryKey', 'checkbox column');
+    assertRejected({ primaryKey: 'ghost' }, 'primaryKey', 'not one of the declared columns');
+  });
+
   test('dataset names Glue/Athena cannot take are refused', () => {
     const { file, message } = loadError({ name: 'cfg--x' });
     assert.ok(message.includes(file));
