@@ -2,6 +2,7 @@
  * The fetcher's configuration, read from the environment in this one place. The CDK sets exactly
  * these variables from the dataset definition; the local pipeline sets the same ones.
  */
+import type { PointColumnSpec } from './raw-row';
 
 export interface FetcherConfig {
   datasetName: string;
@@ -11,7 +12,8 @@ export interface FetcherConfig {
   sourceBaseUrl: string;
   appTokenSecretName?: string;
   primaryKey: string;
-  pointColumns: string[];
+  /** From `POINT_COLUMNS`: `name` (default derived names) or `name:longitude:latitude` (the column's `coordinates`). */
+  pointColumns: PointColumnSpec[];
   pageSize: number;
   lookbackMinutes: number;
   requestTimeoutMs: number;
@@ -86,7 +88,16 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
     pointColumns: (env.POINT_COLUMNS ?? '')
       .split(',')
       .map((c) => c.trim())
-      .filter(Boolean),
+      .filter(Boolean)
+      .map((c): PointColumnSpec => {
+        const [name, longitude, latitude, ...rest] = c.split(':');
+        if (longitude === undefined) return c;
+        if (!name || !longitude || !latitude || rest.length) {
+          problems.push(`POINT_COLUMNS entry "${c}" must be <column> or <column>:<longitude name>:<latitude name>`);
+          return c;
+        }
+        return { name, longitude, latitude };
+      }),
     pageSize: int('PAGE_SIZE', 1, 50_000),
     lookbackMinutes: int('LOOKBACK_MINUTES', 0, 60 * 24 * 366),
     requestTimeoutMs: int('REQUEST_TIMEOUT_SECONDS', 1, 900) * 1000,

@@ -12,7 +12,7 @@ import { CheckpointConflictError, type Checkpoint, type CheckpointSource, type C
 import { emptyDeliveryStats, partialDeliveryStats, type DeliverOptions, type DeliveryStats } from './firehose-delivery';
 import { compareKeyset, pageProblem } from './page-invariants';
 import { writeQuarantine, type QuarantinedRow } from './quarantine';
-import { RawRowSerializer } from './raw-row';
+import { RawRowSerializer, type PointColumnSpec } from './raw-row';
 import { MAX_RECORD_BYTES, packRecords } from './record-packer';
 import type { PageQuery, SourceRow } from './socrata-client';
 import { TimeBudgetExhaustedError } from './time-budget';
@@ -81,7 +81,8 @@ export interface FetchOutput {
 export interface FetchSettings {
   datasetName: string;
   primaryKey: string;
-  pointColumns: readonly string[];
+  /** Point columns: by name (default derived names) or with the dataset's `coordinates` names. */
+  pointColumns: readonly PointColumnSpec[];
   pageSize: number;
   lookbackMinutes: number;
   timeBudgetMarginMs: number;

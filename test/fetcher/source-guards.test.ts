@@ -180,4 +180,14 @@ describe('fetcher environment for the guards', () => {
     assert.equal(legacy.declaredColumns, undefined);
     void sortedIds;
   });
+
+  test('point coordinates named in the dataset reach the fetcher', () => {
+    const dataset = loadDatasetFile(path.join(import.meta.dirname, '../../datasets/sf-fire-incidents.json'));
+    const renamed = { ...dataset, columns: dataset.columns.map((c) => (c.type === 'point' ? { ...c, coordinates: { longitude: 'point_lon', latitude: 'point_lat' } } : c)) };
+    const env = fetcherEnvironment({ dataset: renamed, deliveryStreamName: 's', stateLocation: 's3://raw', metricsNamespace: 'ns' });
+    assert.equal(env.POINT_COLUMNS, 'point:point_lon:point_lat');
+    assert.deepEqual(readFetcherConfig(env).pointColumns, [{ name: 'point', longitude: 'point_lon', latitude: 'point_lat' }]);
+    assert.deepEqual(readFetcherConfig(fetcherEnvironment({ dataset, deliveryStreamName: 's', stateLocation: 's3://raw', metricsNamespace: 'ns' })).pointColumns, ['point']);
+    assert.throws(() => readFetcherConfig({ ...env, POINT_COLUMNS: 'point:only_lon' }), /POINT_COLUMNS entry "point:only_lon" must be <column> or <column>:<longitude name>:<latitude name>/);
+  });
 });
