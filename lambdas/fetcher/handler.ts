@@ -66,6 +66,8 @@ export async function handler(event: FetcherEvent, context: FetcherContext): Pro
   metrics.addDimension('Dataset', config.datasetName);
 
   let sourceRetries = 0;
+  // Kept only to redact it from a failure; never logged or returned.
+  let appToken: string | undefined;
   const secretName = config.appTokenSecretName;
   const source = new SocrataClient({
     datasetName: config.datasetName,
@@ -73,7 +75,7 @@ export async function handler(event: FetcherEvent, context: FetcherContext): Pro
     datasetId: config.sourceDatasetId,
     timeoutMs: config.requestTimeoutMs,
     retry: defaultRetryPolicy(config.maxAttempts),
-    ...(secretName ? { appToken: () => getAppToken(secrets(), secretName) } : {}),
+    ...(secretName ? { appToken: async () => (appToken = await getAppToken(secrets(), secretName)) } : {}),
     onRetry: ({ attempt, delayMs, reason, url }) => {
       sourceRetries++;
       logger.warn('retrying Socrata request', { attempt, delayMs, reason, url });
@@ -104,8 +106,7 @@ export async function handler(event: FetcherEvent, context: FetcherContext): Pro
   } catch (err) {
     // Last line of defence: whatever a source echoed into a message, the token does not reach
     // the log, the Step Functions error or the failure notice.
-    const token = secretName ? await getAppToken(secrets(), secretName).catch(() => undefined) : undefined;
-    redactError(err, redactor([token]));
+    redactError(err, redactor([appToken]));
     logger.error('fetch failed; checkpoint left at the last fully delivered page', err as Error);
     metrics.addMetric('FetchFailures', MetricUnit.Count, 1);
     throw err;
