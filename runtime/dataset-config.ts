@@ -149,7 +149,10 @@ export function pointFieldNames(column: string): { longitude: string; latitude: 
     : { longitude: `${column}_longitude`, latitude: `${column}_latitude` };
 }
 
-/** Columns of the curated table: declared columns, point coordinates, then ingestion metadata. */
+/** Column the transform adds to curated: a digest of the declared columns' typed values. */
+export const CONTENT_HASH_COLUMN = '_content_hash';
+
+/** Columns of the curated table: declared columns, point coordinates, ingestion metadata, content hash. */
 export function curatedColumnNames(dataset: Pick<DatasetConfig, 'columns'>): string[] {
   const names: string[] = [];
   for (const c of dataset.columns) {
@@ -159,7 +162,7 @@ export function curatedColumnNames(dataset: Pick<DatasetConfig, 'columns'>): str
       names.push(p.longitude, p.latitude);
     }
   }
-  return [...names, ...Object.values(INGESTION_METADATA)];
+  return [...names, ...Object.values(INGESTION_METADATA), CONTENT_HASH_COLUMN];
 }
 
 /** A validated dataset definition, defaults applied. */

@@ -81,28 +81,34 @@ export class AthenaEngine implements TransformEngine {
       const raw = rawBatchSql(rawTable, group);
       const [profile = {}] = await this.runner.execute(batchProfileSql(this.opts.dataset, this.dialect, raw), 'batch profile');
       const staged = stagedBatchSql(this.opts.dataset, raw);
-      const [preview = {}] = await this.runner.execute(mergePreviewSql(this.opts.dataset, staged, this.tableRef('curated')), 'merge preview');
-      const years = String(preview.years ?? '')
-        .split(',')
-        .filter(Boolean)
-        .map(Number);
+      const perObject = await this.runner.execute(mergePreviewSql(this.opts.dataset, staged, this.tableRef('curated')), 'merge preview');
+      const preview = { staged: 0, inserted: 0, updated: 0, unchanged: 0 };
+      const yearSet = new Set<number>();
+      for (const p of perObject) {
+        preview.staged += Number(p.staged ?? 0);
+        preview.inserted += Number(p.inserted ?? 0);
+        preview.updated += Number(p.updated ?? 0);
+        preview.unchanged += Number(p.unchanged ?? 0);
+        for (const y of String(p.years ?? '').split(',').filter(Boolean)) yearSet.add(Number(y));
+      }
+      const years = [...yearSet].sort((x, y) => x - y);
       const rowsRead = Number(profile.rows_read ?? 0);
       const malformed = Number(profile.malformed_rows ?? 0);
       const keyless = Number(profile.rows_without_key ?? 0);
       total.rowsRead += rowsRead;
       total.malformedRows += malformed;
       total.rowsWithoutKey += keyless;
-      total.duplicatesRemoved += rowsRead - malformed - keyless - Number(preview.staged ?? 0);
-      total.rowsInserted += Number(preview.inserted ?? 0);
-      total.rowsUpdated += Number(preview.updated ?? 0);
-      total.rowsUnchanged += Number(preview.unchanged ?? 0);
+      total.duplicatesRemoved += rowsRead - malformed - keyless - preview.staged;
+      total.rowsInserted += preview.inserted;
+      total.rowsUpdated += preview.updated;
+      total.rowsUnchanged += preview.unchanged;
       for (const [k, v] of Object.entries(profile)) {
         if (k.startsWith('cast_failures__') && Number(v) > 0) {
           const col = k.slice('cast_failures__'.length);
           total.castFailures[col] = (total.castFailures[col] ?? 0) + Number(v);
         }
       }
-      if (Number(preview.inserted ?? 0) + Number(preview.updated ?? 0) === 0) continue;
+      if (preview.inserted + preview.updated === 0) continue;
       for (const yearGroup of partitionGroups(years, this.opts.partitionsPerWrite ?? 100)) {
         await this.runner.execute(mergeSql(this.opts.dataset, staged, this.tableRef('curated'), yearGroup), 'merge');
         total.partitionsWritten += yearGroup.length;

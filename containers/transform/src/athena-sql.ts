@@ -2,8 +2,9 @@
  * The statements the Athena engine sends, as pure functions (tested against a Trino grammar).
  * Curated tables are Iceberg (MERGE INTO needs it), partitioned by year(event time), zstd Parquet.
  */
-import { INGESTION_METADATA, type DatasetConfig } from '../../../runtime/dataset-config';
+import type { DatasetConfig } from '../../../runtime/dataset-config';
 import { athenaDialect, ident, literal } from './dialect';
+import { mergePreviewSql as genericMergePreviewSql, mergeSql as genericMergeSql } from './merge-sql';
 import { curatedColumns, stagingSql } from './staging';
 
 export const qualified = (database: string, table: string): string => `${ident(database)}.${ident(table)}`;
@@ -40,46 +41,22 @@ export function rawBatchSql(rawTable: string, objects: { ingestDate: string; pat
     AND "$path" IN (${objects.map((o) => literal(o.path)).join(', ')}))`;
 }
 
-/** Source row `s` is a newer version than target row `t` (same order as the staging dedup). */
-export function newerCondition(s = 's', t = 't'): string {
-  const u = ident(INGESTION_METADATA.sourceUpdatedAt);
-  const i = ident(INGESTION_METADATA.ingestedAt);
-  const sameUpdated = `(${s}.${u} = ${t}.${u} OR (${s}.${u} IS NULL AND ${t}.${u} IS NULL))`;
-  return `(${s}.${u} > ${t}.${u} OR (${t}.${u} IS NULL AND ${s}.${u} IS NOT NULL) OR (${sameUpdated} AND (${s}.${i} > ${t}.${i} OR (${t}.${i} IS NULL AND ${s}.${i} IS NOT NULL))))`;
-}
-
 /** Staged (typed, one row per key) rows of a raw batch. */
 export function stagedBatchSql(dataset: DatasetConfig, rawBatch: string): string {
   return stagingSql(dataset, athenaDialect, rawBatch, ident('__source_object'));
 }
 
-/** How the staged batch compares with the curated table (before the merge). */
+/** How the staged batch compares with the curated table, per raw object (before the merge). */
 export function mergePreviewSql(dataset: DatasetConfig, staged: string, target: string): string {
-  const pk = ident(dataset.primaryKey);
-  const year = `coalesce(${athenaDialect.year(`s.${ident(dataset.eventTimeColumn)}`)}, -1)`;
-  return `SELECT
-  count(*) AS staged,
-  count_if(t.${pk} IS NULL) AS inserted,
-  count_if(t.${pk} IS NOT NULL AND ${newerCondition()}) AS updated,
-  count_if(t.${pk} IS NOT NULL AND NOT ${newerCondition()}) AS unchanged,
-  array_join(array_sort(array_agg(DISTINCT ${year})), ',') AS years
-FROM (${staged}) AS s
-LEFT JOIN ${target} AS t ON t.${pk} = s.${pk}`;
+  return genericMergePreviewSql(dataset, athenaDialect, staged, target);
 }
 
 /**
  * Upsert the staged rows whose event year is in `years` (one MERGE writes at most ~100
- * partitions, so callers pass bounded year groups). A key is replaced only by a newer version.
+ * partitions, so callers pass bounded year groups): the shared merge (merge-sql.ts) in Trino.
  */
 export function mergeSql(dataset: DatasetConfig, staged: string, target: string, years: number[]): string {
-  const cols = curatedColumns(dataset).map((c) => ident(c.name));
-  const pk = ident(dataset.primaryKey);
-  const year = `coalesce(${athenaDialect.year(ident(dataset.eventTimeColumn))}, -1)`;
-  return `MERGE INTO ${target} AS t
-USING (SELECT * FROM (${staged}) AS staged WHERE ${year} IN (${years.join(', ')})) AS s
-ON t.${pk} = s.${pk}
-WHEN MATCHED AND ${newerCondition()} THEN UPDATE SET ${cols.filter((c) => c !== pk).map((c) => `${c} = s.${c}`).join(', ')}
-WHEN NOT MATCHED THEN INSERT (${cols.join(', ')}) VALUES (${cols.map((c) => `s.${c}`).join(', ')})`;
+  return genericMergeSql(dataset, athenaDialect, staged, target, years);
 }
 
 /** DROP is Hive DDL on Athena: backtick quoting, not double quotes. */
