@@ -172,7 +172,9 @@ describe('Athena engine', () => {
         },
       });
       if (sql.includes('rows_read')) return result({ rows_read: '10', malformed_rows: '1', rows_without_key: '1', distinct_keys: '7', cast_failures__longitude: '2' });
-      if (sql.includes('AS staged')) return result({ staged: '7', inserted: '5', updated: '1', unchanged: '1', years: '2019,2020,2021,2022,2023' });
+      if (sql.includes('AS staged')) {
+        return result({ source_object: 's3://raw-bucket/raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz', staged: '7', inserted: '5', updated: '1', unchanged: '1', years: '2019,2020,2021,2022,2023' });
+      }
       return { ResultSet: { Rows: [] } };
     });
     const engine = new AthenaEngine({
@@ -190,7 +192,18 @@ describe('Athena engine', () => {
     const stats = await engine.mergeBatch(['raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz']);
     assert.deepEqual(
       { ...stats },
-      { rowsRead: 10, malformedRows: 1, rowsWithoutKey: 1, duplicatesRemoved: 1, rowsInserted: 5, rowsUpdated: 1, rowsUnchanged: 1, castFailures: { longitude: 2 }, partitionsWritten: 5 },
+      {
+        rowsRead: 10,
+        malformedRows: 1,
+        rowsWithoutKey: 1,
+        duplicatesRemoved: 1,
+        rowsInserted: 5,
+        rowsUpdated: 1,
+        rowsUnchanged: 1,
+        castFailures: { longitude: 2 },
+        partitionsWritten: 5,
+        contributions: { 'raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz': { keys: 7, inserted: 5 } },
+      },
     );
     const merges = sent.filter((s) => s.startsWith('MERGE INTO'));
     assert.equal(merges.length, 3);

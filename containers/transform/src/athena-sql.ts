@@ -78,3 +78,55 @@ export function partitionGroups<T>(values: T[], maxPerWrite = 100): T[][] {
   for (let i = 0; i < values.length; i += maxPerWrite) groups.push(values.slice(i, i + maxPerWrite));
   return groups;
 }
+
+/** Hive DDL identifiers on Athena (DROP, ALTER TABLE ... RENAME TO) take backticks, not double quotes. */
+const hiveQualified = (database: string, table: string): string => {
+  const bt = (n: string): string => `\`${n.replace(/`/g, '')}\``;
+  return `${bt(database)}.${bt(table)}`;
+};
+
+/** Rename an Iceberg table (the swap step of marts and rebuilds). */
+export function renameTableSql(database: string, from: string, to: string): string {
+  return `ALTER TABLE ${hiveQualified(database, from)} RENAME TO ${hiveQualified(database, to)}`;
+}
+
+/**
+ * Names of the tables the transform builds aside. `___` cannot occur in a dataset table (no
+ * `--` in dataset names) nor in a mart table (`<table>__<mart>`, mart names never start with
+ * `_`), so these never collide with a table readers use.
+ */
+export const asideTableName = (table: string, role: 'next' | 'old' | 'merged_keys'): string => `${table}___${role}`;
+
+/** The table recording the keys each batch merged (reconciliation reads it, never raw). */
+export function createMergedKeysTableSql(target: string, location: string): string {
+  return `CREATE TABLE ${target}
+WITH (table_type = 'ICEBERG', is_external = false, location = ${literal(location)}, format = 'PARQUET', write_compression = 'ZSTD') AS
+SELECT CAST(NULL AS varchar) AS ${ident('key')}, CAST(NULL AS varchar) AS ${ident('object')}, CAST(NULL AS varchar) AS ${ident('run_id')}
+WITH NO DATA`;
+}
+
+/** Record the keys of a staged batch (optionally only those of some event years). */
+export function recordMergedKeysSql(dataset: DatasetConfig, staged: string, keysTable: string, runId: string): string {
+  return `INSERT INTO ${keysTable} (${ident('key')}, ${ident('object')}, ${ident('run_id')})
+SELECT CAST(s.${ident(dataset.primaryKey)} AS varchar), s.${ident('__source_object')}, ${literal(runId)} FROM (${staged}) AS s`;
+}
+
+export function mergedKeysCountSql(keysTable: string): string {
+  return `SELECT count(DISTINCT ${ident('key')}) AS n FROM ${keysTable}`;
+}
+
+export function deleteAllSql(table: string): string {
+  return `DELETE FROM ${table}`;
+}
+
+/**
+ * Iceberg maintenance, Athena's own statements (not Trino syntax, so outside the grammar test):
+ * compact small files written by frequent MERGEs, then expire snapshots and remove orphan files.
+ */
+export function optimizeSql(target: string): string {
+  return `OPTIMIZE ${target} REWRITE DATA USING BIN_PACK`;
+}
+
+export function vacuumSql(target: string): string {
+  return `VACUUM ${target}`;
+}
