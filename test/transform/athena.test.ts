@@ -167,7 +167,7 @@ describe('Athena engine', () => {
       const sql = sent[Number(input.QueryExecutionId.slice(1))]!;
       const result = (cols: Record<string, string>) => ({
         ResultSet: {
-          ResultSetMetadata: { ColumnInfo: Object.keys(cols).map((c) => ({ Name: c, Type: c === 'years' ? 'varchar' : 'bigint' })) },
+          ResultSetMetadata: { ColumnInfo: Object.keys(cols).map((c) => ({ Name: c, Type: c === 'years' || c === 'source_object' ? 'varchar' : 'bigint' })) },
           Rows: [{ Data: Object.keys(cols).map((c) => ({ VarCharValue: c })) }, { Data: Object.values(cols).map((v) => ({ VarCharValue: v })) }],
         },
       });
