@@ -13,7 +13,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { loadDatasetFile } from '../../runtime/dataset-config';
 import { openObjectStore } from '../../runtime/object-store';
 import { MANIFEST_FILE, manifestFiles, readManifest } from '../../containers/transform/src/curated-manifest';
-import { curatedTableDir } from '../../containers/transform/src/duckdb-engine';
+import { curatedTableDir, DuckDbEngine } from '../../containers/transform/src/duckdb-engine';
 import { processedObjectsKey } from '../../containers/transform/src/processed-objects';
 import { runTransform, type RunSummary } from '../../containers/transform/src/transform';
 import { incident, writeRawObject } from './raw-fixture';
@@ -104,6 +104,12 @@ describe('curated commit survives SIGKILL at every transform fault point', () =>
       assert.deepEqual(seen.ids, visible === 'old' ? before : after);
       assert.equal(seen.battalion.get(idOf(0)), visible === 'old' ? incident(0).battalion : 'B77');
 
+      // The next run starts by removing what the crashed one left (before it commits anything).
+      const engine = await DuckDbEngine.open({ dataset: DATASET, rawDir: d.rawDir, curatedDir: d.curatedDir, runId: 'r3' });
+      await engine.prepare();
+      await engine.close();
+      assert.deepEqual(unreferencedVersions(d), [], 'the crashed run\'s files were cleaned at the start of the next run');
+
       const s = await run(d, 'r3');
       const end = await curated(d);
       assert.deepEqual(end.ids, after, 'curated == expected keys exactly, no duplicates');
@@ -112,7 +118,7 @@ describe('curated commit survives SIGKILL at every transform fault point', () =>
       assert.deepEqual(s.reconciliation, { mergedKeys: 25, curatedRows: 25 });
       // Re-merging an object the crashed run had already committed changes nothing.
       if (visible === 'new') assert.deepEqual([s.rowsInserted, s.rowsUpdated], [0, 0]);
-      assert.deepEqual(unreferencedVersions(d), [], 'the crashed run\'s files were cleaned');
+      assert.deepEqual(unreferencedVersions(d), []);
       assert.deepEqual(readdirSync(d.tableDir).filter((f) => f.endsWith('.tmp')), []);
     });
   }
