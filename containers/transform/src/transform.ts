@@ -73,6 +73,8 @@ export interface RunTransformOptions {
 }
 
 /** What to tell a person when curated and the merged keys disagree. */
+export const RECONCILIATION_TEST = 'reconciliation_merged_keys_equal_curated_rows';
+
 export const REBUILD_HINT =
   'rebuild curated from the raw zone without re-fetching: `npm run local -- --rebuild` locally, or start the transform task with REBUILD=true on AWS';
 
@@ -185,7 +187,7 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
     const unrecorded = rebuild ? 0 : [...processed.keys].filter((k) => !(k in processed.contributions)).length;
     const reconciled = mergedKeys === curatedRows;
     results.push({
-      name: 'reconciliation_merged_keys_equal_curated_rows',
+      name: RECONCILIATION_TEST,
       // A state written before merges recorded their keys cannot reconcile yet: warn until a rebuild.
       severity: unrecorded ? 'warn' : 'error',
       model: 'curated',
