@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -239,5 +239,62 @@ describe('data tests on DuckDB', () => {
     assert.deepEqual([warn.status, warn.severity, warn.failing], ['fail', 'warn', 1]);
     const recon = s.tests.results.find((r) => r.name === 'reconciliation_merged_keys_equal_curated_rows')!;
     assert.equal(recon.status, 'pass');
+  });
+});
+
+describe('content-aware upserts on DuckDB', () => {
+  test('a full replace with identical contents (new :updated_at and :id on every row) updates nothing; a changed row is updated', async () => {
+    const d = dirs();
+    const ids = Array.from({ length: 12 }, (_, i) => i);
+    writeRawObject(d.rawDir, NAME, '2024-03-01', 'a', ids.map((i) => incident(i)));
+    await run(d, 'r1');
+    const replaced = ids.map((i) => ({ ...incident(i, i === 7 ? { battalion: 'B55' } : {}, 1), _source_id: `row-new-${i}` }));
+    writeRawObject(d.rawDir, NAME, '2024-03-02', 'b', replaced);
+    const s = await run(d, 'r2');
+    assert.deepEqual([s.rowsInserted, s.rowsUpdated, s.rowsUnchanged, s.rowsWritten], [0, 1, 11, 1]);
+    const rows = await readCurated(d.curatedDir, (t) => `SELECT id, battalion, _source_id FROM ${t} WHERE id IN ('1000060', '1000070') ORDER BY id`);
+    assert.deepEqual(rows.map((r) => [r.id, r.battalion, r._source_id]), [['1000060', incident(6).battalion, 'row-6'], ['1000070', 'B55', 'row-new-7']]);
+  });
+});
+
+describe('curated layout migration and marts on DuckDB', () => {
+  test('a table written before manifests is read, then moves to the manifest layout at its next commit', async () => {
+    const d = dirs();
+    writeRawObject(d.rawDir, NAME, '2024-03-01', 'a', [incident(0), incident(1), incident(2)]);
+    await run(d, 'r1');
+    // Rewrite the table in the old layout: year directories directly under table/, no manifest.
+    const tableDir = path.join(d.curatedDir, 'curated', NAME, 'table');
+    const files = manifestFiles(tableDir);
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    const legacy = mkdtempSync(path.join(tmpdir(), 'legacy-'));
+    await conn.run(`COPY (SELECT * EXCLUDE (_content_hash) FROM read_parquet([${files.map((f) => `'${f}'`).join(', ')}], hive_partitioning = true)) TO '${legacy}' (FORMAT parquet, PARTITION_BY (event_year))`);
+    conn.closeSync();
+    db.closeSync();
+    rmSync(tableDir, { recursive: true, force: true });
+    cpSync(legacy, tableDir, { recursive: true });
+    assert.equal(readManifest(tableDir).version, 'legacy');
+
+    writeRawObject(d.rawDir, NAME, '2024-03-02', 'b', [incident(1, { battalion: 'B66' }, 1), incident(3)]);
+    const s = await run(d, 'r2');
+    assert.deepEqual([s.rowsInserted, s.rowsUpdated, s.curatedRows], [1, 1, 4]);
+    assert.ok(readManifest(tableDir).version.startsWith('v-'));
+    const rows = await readCurated(d.curatedDir, (t) => `SELECT id, battalion FROM ${t} ORDER BY id`);
+    assert.deepEqual(rows.map((r) => r.id), ['1000000', '1000010', '1000020', '1000030']);
+    assert.equal(rows[1]!.battalion, 'B66');
+  });
+
+  test('a mart whose query fails leaves the previous mart file in place', async () => {
+    const d = dirs();
+    writeRawObject(d.rawDir, NAME, '2024-03-01', 'a', [incident(0), incident(1)]);
+    const mart = (sql: string) => [{ name: 'by_battalion', file: 'x.sql', description: '', template: sql, dependsOn: [], tests: [] }];
+    await runTransform({ dataset: DATASET, engine: 'duckdb', rawStore: d.rawStore, curatedStore: d.curatedStore, runId: 'r1', marts: mart("SELECT battalion, count(*) AS n FROM {{ ref('curated') }} GROUP BY 1") });
+    const file = path.join(d.curatedDir, 'curated', NAME, 'marts', 'by_battalion', 'data.parquet');
+    const before = readFileSync(file);
+    await assert.rejects(
+      runTransform({ dataset: DATASET, engine: 'duckdb', rawStore: d.rawStore, curatedStore: d.curatedStore, runId: 'r2', marts: mart("SELECT no_such_column FROM {{ ref('curated') }}") }),
+      /no_such_column/,
+    );
+    assert.deepEqual(readFileSync(file), before);
   });
 });
