@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-athena';
 import { mockClient } from 'aws-sdk-client-mock';
 import { HiveSQL, TrinoSQL } from 'dt-sql-parser';
-import { loadDatasetFile } from '../../runtime/dataset-config';
+import { curatedColumnNames, loadDatasetFile } from '../../runtime/dataset-config';
 import { openObjectStore } from '../../runtime/object-store';
 import { AthenaEngine } from '../../containers/transform/src/athena-engine';
 import { AthenaQueryError, AthenaQueryRunner } from '../../containers/transform/src/athena-query';
@@ -27,6 +27,7 @@ import {
   rawBatchSql,
   recordMergedKeysSql,
   stagedBatchSql,
+  tableColumnsSql,
   tableExistsSql,
   vacuumSql,
 } from '../../containers/transform/src/athena-sql';
@@ -222,7 +223,7 @@ describe('Athena engine', () => {
 });
 
 /** An Athena mock answering by statement text; records every statement sent, in order. */
-function scriptedAthena(answer: (sql: string) => Record<string, string> | undefined | Error) {
+function scriptedAthena(answer: (sql: string) => Record<string, string> | Record<string, string>[] | undefined | Error) {
   const athena = mockClient(AthenaClient);
   const sent: string[] = [];
   athena.on(StartQueryExecutionCommand).callsFake((input: { QueryString: string }) => {
@@ -236,12 +237,14 @@ function scriptedAthena(answer: (sql: string) => Record<string, string> | undefi
       : { QueryExecution: { Status: { State: 'SUCCEEDED' } } };
   });
   athena.on(GetQueryResultsCommand).callsFake((input: { QueryExecutionId: string }) => {
-    const a = answer(sent[Number(input.QueryExecutionId.slice(1))]!);
-    if (!a || a instanceof Error) return { ResultSet: { Rows: [] } };
+    const answered = answer(sent[Number(input.QueryExecutionId.slice(1))]!);
+    if (!answered || answered instanceof Error) return { ResultSet: { Rows: [] } };
+    const rows = Array.isArray(answered) ? answered : [answered];
+    const a = rows[0] ?? {};
     return {
       ResultSet: {
         ResultSetMetadata: { ColumnInfo: Object.keys(a).map((c) => ({ Name: c, Type: /^(n|staged|inserted|updated|unchanged|rows_read|malformed_rows|rows_without_key|distinct_keys)$/.test(c) ? 'bigint' : 'varchar' })) },
-        Rows: [{ Data: Object.keys(a).map((c) => ({ VarCharValue: c })) }, { Data: Object.values(a).map((v) => ({ VarCharValue: v })) }],
+        Rows: [{ Data: Object.keys(a).map((c) => ({ VarCharValue: c })) }, ...rows.map((r) => ({ Data: Object.values(r).map((v) => ({ VarCharValue: v })) }))],
       },
     };
   });
@@ -317,6 +320,23 @@ describe('Athena marts, rebuild, reconciliation and maintenance', () => {
     assert.ok(at('DELETE FROM "curated_db"."sf_fire_incidents___merged_keys"') > at('DROP TABLE IF EXISTS `curated_db`.`sf_fire_incidents___old`'));
     assert.ok(!sent.some((s) => s.startsWith('MERGE INTO "curated_db"."sf_fire_incidents" ')), 'the live table is never merged into during a rebuild');
     for (const s of sent.filter((x) => /^(CREATE|INSERT|DELETE|MERGE|SELECT)/.test(x))) assertTrino(s, s.slice(0, 40));
+  });
+
+  test('a curated table created before _content_hash gets the column added, once', async () => {
+    const older = curatedColumnNames(DATASET).filter((c) => c !== '_content_hash');
+    const { engine, sent } = scriptedAthena((sql) =>
+      sql.includes('information_schema.columns') ? older.map((c) => ({ column_name: c })) : lookup(sql, ['sf_fire_incidents', 'sf_fire_incidents___merged_keys']),
+    );
+    await engine.prepare();
+    const alters = sent.filter((s) => s.startsWith('ALTER TABLE'));
+    assert.deepEqual(alters, ['ALTER TABLE `curated_db`.`sf_fire_incidents` ADD COLUMNS (`_content_hash` string)']);
+    assert.deepEqual(new HiveSQL().validate(alters[0]!), []);
+    assertTrino(tableColumnsSql('curated_db', 'sf_fire_incidents'), 'columns lookup');
+    const current = scriptedAthena((sql) =>
+      sql.includes('information_schema.columns') ? curatedColumnNames(DATASET).map((c) => ({ column_name: c })) : lookup(sql, ['sf_fire_incidents', 'sf_fire_incidents___merged_keys']),
+    );
+    await current.engine.prepare();
+    assert.ok(!current.sent.some((s) => s.startsWith('ALTER TABLE')));
   });
 
   test('reconciliation counts the recorded keys, never the raw table', async () => {

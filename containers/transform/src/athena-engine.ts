@@ -6,6 +6,7 @@ import type { AthenaClient } from '@aws-sdk/client-athena';
 import { tableName, type DatasetConfig } from '../../../runtime/dataset-config';
 import { curatedPrefix } from '../../../runtime/storage-layout';
 import {
+  addColumnsSql,
   asideTableName,
   createCuratedTableSql,
   createMergedKeysTableSql,
@@ -22,6 +23,7 @@ import {
   recordMergedKeysSql,
   renameTableSql,
   stagedBatchSql,
+  tableColumnsSql,
   tableExistsSql,
   vacuumSql,
 } from './athena-sql';
@@ -29,7 +31,7 @@ import { AthenaQueryRunner, type AthenaQueryOptions } from './athena-query';
 import { athenaDialect, ident, literal } from './dialect';
 import { emptyBatchStats, type MergeOptions, type MergeResult, type Row, type TransformEngine } from './engine';
 import { martTableName } from './models';
-import { batchProfileSql } from './staging';
+import { batchProfileSql, curatedColumns } from './staging';
 
 export interface AthenaEngineOptions extends AthenaQueryOptions {
   dataset: DatasetConfig;
@@ -86,6 +88,11 @@ export class AthenaEngine implements TransformEngine {
     await this.restoreAside(this.table);
     if (!(await this.exists(this.table))) {
       await this.runner.execute(createCuratedTableSql(this.opts.dataset, this.tableRef('curated'), this.curatedLocation), 'create curated table');
+    } else {
+      // A table created by an earlier version lacks newer curated columns (e.g. _content_hash).
+      const have = new Set((await this.runner.execute(tableColumnsSql(this.opts.curatedDatabase, this.table), 'curated columns')).map((r) => String(r.column_name)));
+      const missing = curatedColumns(this.opts.dataset).filter((c) => !have.has(c.name));
+      if (missing.length) await this.runner.execute(addColumnsSql(this.opts.curatedDatabase, this.table, missing), 'add curated columns');
     }
     if (!(await this.exists(asideTableName(this.table, 'merged_keys')))) {
       await this.runner.execute(createMergedKeysTableSql(this.keysTable, this.location('merged-keys')), 'create merged keys table');

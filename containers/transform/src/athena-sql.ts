@@ -3,7 +3,7 @@
  * Curated tables are Iceberg (MERGE INTO needs it), partitioned by year(event time), zstd Parquet.
  */
 import type { DatasetConfig } from '../../../runtime/dataset-config';
-import { athenaDialect, ident, literal } from './dialect';
+import { athenaDialect, ident, literal, type CuratedType } from './dialect';
 import { mergePreviewSql as genericMergePreviewSql, mergeSql as genericMergeSql } from './merge-sql';
 import { curatedColumns, stagingSql } from './staging';
 
@@ -129,4 +129,20 @@ export function optimizeSql(target: string): string {
 
 export function vacuumSql(target: string): string {
   return `VACUUM ${target}`;
+}
+
+/** The columns a table has (one row per column, `column_name`). */
+export function tableColumnsSql(database: string, table: string): string {
+  return `SELECT column_name FROM information_schema.columns WHERE table_schema = ${literal(database)} AND table_name = ${literal(table)}`;
+}
+
+const hiveTypes: Record<CuratedType, string> = { VARCHAR: 'string', DOUBLE: 'double', BIGINT: 'bigint', TIMESTAMP: 'timestamp', BOOLEAN: 'boolean' };
+
+/**
+ * Add curated columns a table created earlier lacks (`_content_hash`, columns declared later):
+ * Hive DDL on Athena; existing rows read NULL (a NULL hash differs from any, see merge-sql.ts).
+ */
+export function addColumnsSql(database: string, table: string, columns: { name: string; type: CuratedType }[]): string {
+  const bt = (n: string): string => `\`${n.replace(/`/g, '')}\``;
+  return `ALTER TABLE ${hiveQualified(database, table)} ADD COLUMNS (${columns.map((c) => `${bt(c.name)} ${hiveTypes[c.type]}`).join(', ')})`;
 }
