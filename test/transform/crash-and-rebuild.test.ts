@@ -155,6 +155,26 @@ describe('atomic switch', () => {
   });
 });
 
+describe('concurrent commits', () => {
+  test('a run whose curated was committed by another run meanwhile switches nothing and says to run again', async () => {
+    const d = dirs();
+    writeRawObject(d.rawDir, NAME, '2024-03-01', 'a', [incident(0), incident(1)]);
+    await run(d, 'r1');
+    const slow = await DuckDbEngine.open({ dataset: DATASET, rawDir: d.rawDir, curatedDir: d.curatedDir, runId: 'slow' });
+    try {
+      await slow.prepare();
+      const b = writeRawObject(d.rawDir, NAME, '2024-03-02', 'b', [incident(1, { battalion: 'B88' }, 1)]);
+      await run(d, 'fast');
+      const version = readManifest(d.tableDir).version;
+      await assert.rejects(slow.mergeBatch([b, 'raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz']), /committed by another run .*run the transform again/);
+      assert.equal(readManifest(d.tableDir).version, version);
+      assert.equal((await curated(d)).battalion.get(idOf(1)), 'B88');
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
 describe('raw objects that cannot be read whole', () => {
   test('a truncated .gz is quarantined, never marked processed, the run fails naming it; once replaced it is merged', async () => {
     const d = dirs();

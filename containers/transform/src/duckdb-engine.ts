@@ -84,6 +84,8 @@ export class DuckDbEngine implements TransformEngine {
   private readonly table: string;
   private readonly tableDir: string;
   private curatedKind: 'VIEW' | 'TABLE' | undefined;
+  /** Manifest version the loaded curated view reflects: a commit on top of another run's fails. */
+  private baseVersion: string | undefined;
 
   private constructor(
     private readonly opts: DuckDbEngineOptions,
@@ -127,7 +129,9 @@ export class DuckDbEngine implements TransformEngine {
   private async refreshCuratedView(): Promise<void> {
     const ref = this.tableRef('curated');
     if (this.curatedKind) await this.exec(`DROP ${this.curatedKind} ${ref}`);
-    const files = manifestFiles(this.tableDir);
+    const manifest = readManifest(this.tableDir);
+    this.baseVersion = manifest.version;
+    const files = manifestFiles(this.tableDir, manifest);
     if (files.length) {
       await this.exec(`CREATE VIEW ${ref} AS ${curatedParquetSelect(this.opts.dataset, this.tableDir, await this.parquetColumns(files), files)}`);
       this.curatedKind = 'VIEW';
@@ -290,6 +294,12 @@ export class DuckDbEngine implements TransformEngine {
     faultPoint('transform:after-scratch-write');
 
     const current = readManifest(this.tableDir);
+    if (current.version !== this.baseVersion) {
+      // Another run committed since this one read curated: switching now would drop its rows.
+      throw new Error(
+        `Curated ${this.tableDir} was committed by another run (version ${current.version}) while run ${this.opts.runId} was merging; nothing was switched, run the transform again`,
+      );
+    }
     const written = existsSync(versionDir) ? await readdir(versionDir) : [];
     const partitions: Record<string, string> = rebuild ? {} : { ...current.partitions };
     for (const y of years) delete partitions[`${PARTITION_COLUMN}=${y === -1 ? '__HIVE_DEFAULT_PARTITION__' : y}`];
