@@ -238,6 +238,20 @@ describe('reconciliation and rebuild', () => {
     assert.deepEqual([after.status, after.rawObjects.new, after.curatedRows], ['succeeded', 0, 25]);
   });
 
+  test('every merged object is recorded, also one that contributed no key, so reconciliation stays an error-severity test', async () => {
+    const d = dirs();
+    writeRawObject(d.rawDir, NAME, '2024-03-01', 'a', [incident(0, {}, 1)]);
+    writeRawObject(d.rawDir, NAME, '2024-03-01', 'b', ['not json', incident(0)]);
+    const s = await run(d, 'r1');
+    const recon = s.tests.results.find((r) => r.name === 'reconciliation_merged_keys_equal_curated_rows')!;
+    assert.deepEqual([recon.severity, recon.status], ['error', 'pass']);
+    const state = JSON.parse((await d.curatedStore.get(processedObjectsKey(DATASET)))!.body.toString());
+    assert.deepEqual(state.contributions, {
+      'raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz': { keys: 1, inserted: 1 },
+      'raw/sf-fire-incidents/ingest_date=2024-03-01/b.gz': { keys: 0, inserted: 0 },
+    });
+  });
+
   test('a rebuild that crashes before its commit leaves the old curated table in place', async () => {
     const d = dirs();
     await twoBatches(d);

@@ -121,7 +121,10 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
     log(`${dataset.name}: ${rebuild ? `rebuilding curated from all ${fresh.length} raw object(s)` : `${fresh.length} new raw object(s) of ${allRaw.length}`}`);
 
     const merged: MergeResult = fresh.length || rebuild ? await engine.mergeBatch(fresh, { rebuild }) : { ...emptyBatchStats(), contributions: {} };
-    const { contributions, ...batch } = merged;
+    const { contributions: staged, ...batch } = merged;
+    // Every merged object is recorded, also one whose rows all lost to newer versions elsewhere
+    // (or were all malformed): an object missing here would look merged before keys were recorded.
+    const contributions = Object.fromEntries(fresh.map((k) => [k, staged[k] ?? { keys: 0, inserted: 0 }]));
     log(
       `${dataset.name}: read ${batch.rowsRead} rows, ${batch.rowsInserted} inserted, ${batch.rowsUpdated} updated, ` +
         `${batch.rowsUnchanged} unchanged, ${batch.duplicatesRemoved} duplicates removed, ${batch.malformedRows} malformed`,
