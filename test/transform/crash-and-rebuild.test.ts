@@ -12,6 +12,7 @@ import { describe, test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { loadDatasetFile } from '../../runtime/dataset-config';
 import { openObjectStore } from '../../runtime/object-store';
+import { reportKey } from '../../runtime/storage-layout';
 import { MANIFEST_FILE, manifestFiles, readManifest } from '../../containers/transform/src/curated-manifest';
 import { curatedTableDir, DuckDbEngine } from '../../containers/transform/src/duckdb-engine';
 import { processedObjectsKey } from '../../containers/transform/src/processed-objects';
@@ -191,6 +192,8 @@ describe('raw objects that cannot be read whole', () => {
     assert.match(s.quarantinedObjects[0]!.error, /unexpected end of file/i);
     assert.equal(s.curatedRows, 5, 'no partial read of the truncated object');
     assert.ok(logs.some((l) => l.includes(badKey) && /cannot be read whole/.test(l)));
+    const html = (await d.curatedStore.get(reportKey(DATASET, 'r1')))!.body.toString();
+    assert.ok(html.includes(badKey), 'the HTML report names the quarantined object');
     const state = JSON.parse((await d.curatedStore.get(processedObjectsKey(DATASET)))!.body.toString());
     assert.ok(!state.objects.includes(badKey), 'not marked processed');
     assert.deepEqual(Object.keys(state.quarantined), [badKey]);
