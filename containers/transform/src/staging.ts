@@ -6,7 +6,7 @@
  */
 import {
   INGESTION_METADATA,
-  pointFieldNames,
+  pointFieldNamesOf,
   type DatasetConfig,
 } from '../../../runtime/dataset-config';
 import { CONTENT_HASH_COLUMN, contentHashSql } from './content-hash';
@@ -37,7 +37,7 @@ export function rawColumns(dataset: DatasetConfig): RawColumn[] {
   for (const c of dataset.columns) {
     cols.push({ name: c.name, kind: c.type === 'point' ? 'json' : 'text' });
     if (c.type === 'point') {
-      const p = pointFieldNames(c.name);
+      const p = pointFieldNamesOf(c);
       cols.push({ name: p.longitude, kind: 'text' }, { name: p.latitude, kind: 'text' });
     }
   }
@@ -52,7 +52,7 @@ export function curatedColumns(dataset: DatasetConfig): CuratedColumn[] {
     const type = curatedTypeOf(c.type);
     cols.push({ name: c.name, type, source: c.name, castable: c.type !== 'text' && c.type !== 'point', point: c.type === 'point' });
     if (c.type === 'point') {
-      const p = pointFieldNames(c.name);
+      const p = pointFieldNamesOf(c);
       cols.push(
         { name: p.longitude, type: 'DOUBLE', source: p.longitude, castable: true },
         { name: p.latitude, type: 'DOUBLE', source: p.latitude, castable: true },
