@@ -14,7 +14,7 @@ import { loadDatasetFile } from '../../runtime/dataset-config';
 import { openObjectStore } from '../../runtime/object-store';
 import { reportKey } from '../../runtime/storage-layout';
 import { MANIFEST_FILE, manifestFiles, readManifest } from '../../containers/transform/src/curated-manifest';
-import { curatedTableDir, DuckDbEngine } from '../../containers/transform/src/duckdb-engine';
+import { curatedTableDir, DuckDbEngine, mergedKeysDir } from '../../containers/transform/src/duckdb-engine';
 import { processedObjectsKey } from '../../containers/transform/src/processed-objects';
 import { runTransform, type RunSummary } from '../../containers/transform/src/transform';
 import { incident, writeRawObject } from './raw-fixture';
@@ -253,6 +253,24 @@ describe('reconciliation and rebuild', () => {
       'raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz': { keys: 1, inserted: 1 },
       'raw/sf-fire-incidents/ingest_date=2024-03-01/b.gz': { keys: 0, inserted: 0 },
     });
+  });
+
+  test('a state written before keys were recorded makes reconciliation a warning that asks for a rebuild, until one runs', async () => {
+    const d = dirs();
+    writeRawObject(d.rawDir, NAME, '2024-03-01', 'a', [incident(0), incident(1)]);
+    await run(d, 'r1');
+    // What an earlier version left: the object list only, no recorded keys.
+    const key = processedObjectsKey(DATASET);
+    const objects = JSON.parse((await d.curatedStore.get(key))!.body.toString()).objects;
+    writeFileSync(path.join(d.curatedDir, key), JSON.stringify({ dataset: NAME, lastRunId: 'old', objects }));
+    rmSync(mergedKeysDir(d.curatedDir, DATASET), { recursive: true, force: true });
+    const s = await run(d, 'r2');
+    const recon = s.tests.results.find((r) => r.name === 'reconciliation_merged_keys_equal_curated_rows')!;
+    assert.deepEqual([s.status, recon.severity, recon.status], ['succeeded', 'warn', 'fail']);
+    assert.match(recon.description, /1 raw object\(s\) were merged before keys were recorded.*--rebuild/);
+    const rebuilt = await run(d, 'r3', { rebuild: true });
+    const after = rebuilt.tests.results.find((r) => r.name === 'reconciliation_merged_keys_equal_curated_rows')!;
+    assert.deepEqual([rebuilt.status, after.severity, after.status], ['succeeded', 'error', 'pass']);
   });
 
   test('a rebuild that crashes before its commit leaves the old curated table in place', async () => {
