@@ -144,14 +144,14 @@ describe('content hash', () => {
   ];
   const rows = [
     ["'Nob Hill'", 42, 1000.5, "'2023-06-04 14:16:36.123'", 'true'],
-    ["'café 🔥, 3:x'", -7, -0.25, "'2023-06-04 14:16:36'", 'false'],
+    ["'café 🔥 \u{1F468}\u200D\u{1F469}\u200D\u{1F467} e\u0301, 3:x'", -7, -0.25, "'2023-06-04 14:16:36'", 'false'],
     ['NULL', 'NULL', 'NULL', 'NULL', 'NULL'],
     ["''", 0, 37.7749, "'1999-12-31 23:59:59.5'", 'NULL'],
     ["'-'", 'NULL', 0, 'NULL', 'true'],
   ];
   const js: { type: CuratedColumn['type']; value: unknown }[][] = [
     [{ type: 'VARCHAR', value: 'Nob Hill' }, { type: 'BIGINT', value: 42 }, { type: 'DOUBLE', value: 1000.5 }, { type: 'TIMESTAMP', value: '2023-06-04T14:16:36.123' }, { type: 'BOOLEAN', value: true }],
-    [{ type: 'VARCHAR', value: 'café 🔥, 3:x' }, { type: 'BIGINT', value: -7 }, { type: 'DOUBLE', value: -0.25 }, { type: 'TIMESTAMP', value: '2023-06-04T14:16:36' }, { type: 'BOOLEAN', value: false }],
+    [{ type: 'VARCHAR', value: 'café 🔥 \u{1F468}\u200D\u{1F469}\u200D\u{1F467} e\u0301, 3:x' }, { type: 'BIGINT', value: -7 }, { type: 'DOUBLE', value: -0.25 }, { type: 'TIMESTAMP', value: '2023-06-04T14:16:36' }, { type: 'BOOLEAN', value: false }],
     cols.map((c) => ({ type: c.type, value: null })),
     [{ type: 'VARCHAR', value: '' }, { type: 'BIGINT', value: 0 }, { type: 'DOUBLE', value: 37.7749 }, { type: 'TIMESTAMP', value: '1999-12-31T23:59:59.5' }, { type: 'BOOLEAN', value: null }],
     [{ type: 'VARCHAR', value: '-' }, { type: 'BIGINT', value: null }, { type: 'DOUBLE', value: 0 }, { type: 'TIMESTAMP', value: null }, { type: 'BOOLEAN', value: true }],
