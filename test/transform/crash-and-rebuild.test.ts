@@ -273,6 +273,22 @@ describe('reconciliation and rebuild', () => {
     assert.deepEqual([rebuilt.status, after.severity, after.status], ['succeeded', 'error', 'pass']);
   });
 
+  test('a curated directory deleted behind the pipeline\'s back fails reconciliation; an unreadable manifest fails the run; rebuild repairs both', async () => {
+    const d = dirs();
+    await twoBatches(d);
+    await run(d, 'r2');
+    const m = readManifest(d.tableDir);
+    rmSync(path.join(d.tableDir, Object.values(m.partitions)[0]!), { recursive: true });
+    const lost = await run(d, 'r3');
+    assert.deepEqual(lost.failedErrorTests, ['reconciliation_merged_keys_equal_curated_rows']);
+
+    writeFileSync(path.join(d.tableDir, MANIFEST_FILE), '{"version": "v-x", "partit');
+    await assert.rejects(run(d, 'r4'), /Curated manifest .* is not valid JSON.*npm run local -- --rebuild.*REBUILD=true/);
+    const rebuilt = await run(d, 'r5', { rebuild: true });
+    assert.equal(rebuilt.status, 'succeeded', JSON.stringify(rebuilt.failedErrorTests));
+    assert.deepEqual((await curated(d)).ids, range(0, 25).map(idOf).sort());
+  });
+
   test('a rebuild that crashes before its commit leaves the old curated table in place', async () => {
     const d = dirs();
     await twoBatches(d);

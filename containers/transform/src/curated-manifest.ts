@@ -32,6 +32,10 @@ export class CuratedManifestError extends Error {
   override name = 'CuratedManifestError';
 }
 
+const REBUILD = 'rebuild curated from the raw zone: `npm run local -- --rebuild` locally, or start the transform task with REBUILD=true on AWS';
+
+const EMPTY: CuratedManifest = { version: 'empty', partitions: {}, previous: {} };
+
 const isPartitionDir = (name: string): boolean => /^[A-Za-z_][A-Za-z0-9_]*=[^/]+$/.test(name);
 
 /**
@@ -45,13 +49,10 @@ export function readManifest(tableDir: string): CuratedManifest {
     try {
       doc = JSON.parse(readFileSync(file, 'utf8')) as Partial<CuratedManifest>;
     } catch (err) {
-      throw new CuratedManifestError(
-        `Curated manifest ${file} is not valid JSON (${(err as Error).message}); run the transform with --rebuild to rebuild curated from raw`,
-        { cause: err },
-      );
+      throw new CuratedManifestError(`Curated manifest ${file} is not valid JSON (${(err as Error).message}); ${REBUILD}`, { cause: err });
     }
     if (typeof doc.version !== 'string' || typeof doc.partitions !== 'object' || doc.partitions === null) {
-      throw new CuratedManifestError(`Curated manifest ${file} has no version/partitions; run the transform with --rebuild to rebuild curated from raw`);
+      throw new CuratedManifestError(`Curated manifest ${file} has no version/partitions; ${REBUILD}`);
     }
     return { version: doc.version, partitions: doc.partitions, previous: doc.previous ?? {} };
   }
@@ -59,16 +60,26 @@ export function readManifest(tableDir: string): CuratedManifest {
   return { version: legacy.length ? 'legacy' : 'empty', partitions: Object.fromEntries(legacy.map((d) => [d, d])), previous: {} };
 }
 
-/** Absolute paths of the Parquet files the manifest names (sorted; empty for an empty table). */
+/** The manifest, or an empty one when it cannot be read (a rebuild replaces it anyway). */
+export function readManifestForRebuild(tableDir: string): CuratedManifest {
+  try {
+    return readManifest(tableDir);
+  } catch (err) {
+    if (err instanceof CuratedManifestError) return EMPTY;
+    throw err;
+  }
+}
+
+/**
+ * Absolute paths of the Parquet files the manifest names (sorted; empty for an empty table). A
+ * named directory that has gone (deleted behind the pipeline's back) contributes nothing: the
+ * rows are missing, which the reconciliation test reports (with the rebuild that repairs it).
+ */
 export function manifestFiles(tableDir: string, manifest: CuratedManifest = readManifest(tableDir)): string[] {
   const files: string[] = [];
   for (const rel of Object.values(manifest.partitions)) {
     const dir = path.join(tableDir, rel);
-    if (!existsSync(dir)) {
-      throw new CuratedManifestError(
-        `Curated manifest ${path.join(tableDir, MANIFEST_FILE)} names ${dir}, which does not exist; run the transform with --rebuild to rebuild curated from raw`,
-      );
-    }
+    if (!existsSync(dir)) continue;
     for (const f of readdirSync(dir)) if (f.endsWith('.parquet')) files.push(path.join(dir, f));
   }
   return files.sort();

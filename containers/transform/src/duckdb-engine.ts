@@ -24,7 +24,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { tableName, type DatasetConfig } from '../../../runtime/dataset-config';
 import { faultPoint } from '../../../runtime/fault-points';
 import { curatedPrefix, transformStatePrefix } from '../../../runtime/storage-layout';
-import { collectGarbage, manifestFiles, readManifest, writeManifest, type CuratedManifest } from './curated-manifest';
+import { collectGarbage, CuratedManifestError, manifestFiles, readManifest, readManifestForRebuild, writeManifest, type CuratedManifest } from './curated-manifest';
 import { duckdbDialect, ident, literal } from './dialect';
 import { plainValue, type MergeOptions, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
 import { mergePreviewSql, mergeSql } from './merge-sql';
@@ -45,6 +45,8 @@ export interface DuckDbEngineOptions {
   runId: string;
   /** DuckDB memory limit, e.g. '2GB' (default: DuckDB's own, 80% of RAM). */
   memoryLimit?: string;
+  /** This run rebuilds curated: an unreadable manifest is replaced instead of failing the run. */
+  rebuild?: boolean;
   /** Tests only: render the merge statement (to prove a mutated merge is caught). */
   renderMerge?: typeof mergeSql;
 }
@@ -129,7 +131,7 @@ export class DuckDbEngine implements TransformEngine {
   private async refreshCuratedView(): Promise<void> {
     const ref = this.tableRef('curated');
     if (this.curatedKind) await this.exec(`DROP ${this.curatedKind} ${ref}`);
-    const manifest = readManifest(this.tableDir);
+    const manifest = this.readCurrentManifest();
     this.baseVersion = manifest.version;
     const files = manifestFiles(this.tableDir, manifest);
     if (files.length) {
@@ -141,6 +143,10 @@ export class DuckDbEngine implements TransformEngine {
     }
   }
 
+  private readCurrentManifest(): CuratedManifest {
+    return this.opts.rebuild ? readManifestForRebuild(this.tableDir) : readManifest(this.tableDir);
+  }
+
   private async parquetColumns(files: string[]): Promise<Set<string>> {
     const rows = await this.rows(`DESCRIBE SELECT * FROM read_parquet(${sqlList(files)}, hive_partitioning = true, union_by_name = true)`);
     return new Set(rows.map((r) => String(r.column_name)));
@@ -148,7 +154,12 @@ export class DuckDbEngine implements TransformEngine {
 
   /** Clean what a crashed run left (unnamed versions, old scratch), then open the table. */
   async prepare(): Promise<void> {
-    await collectGarbage(this.tableDir);
+    try {
+      await collectGarbage(this.tableDir, readManifest(this.tableDir));
+    } catch (err) {
+      // A rebuild over an unreadable manifest keeps every file until its own commit names the new ones.
+      if (!(this.opts.rebuild && err instanceof CuratedManifestError)) throw err;
+    }
     const legacyScratch = path.join(this.opts.curatedDir, '.transform-scratch');
     if (existsSync(legacyScratch)) {
       for (const e of await readdir(legacyScratch)) {
@@ -293,7 +304,7 @@ export class DuckDbEngine implements TransformEngine {
     const keysFile = await this.writeMergedKeys(version);
     faultPoint('transform:after-scratch-write');
 
-    const current = readManifest(this.tableDir);
+    const current = this.readCurrentManifest();
     if (current.version !== this.baseVersion) {
       // Another run committed since this one read curated: switching now would drop its rows.
       throw new Error(

@@ -103,7 +103,7 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
   const marts = opts.marts ?? loadMarts(dataset, opts.modelsDir);
   const engine: TransformEngine =
     opts.engine === 'duckdb'
-      ? await DuckDbEngine.open({ dataset, rawDir: localDir(rawStore, 'raw'), curatedDir: localDir(curatedStore, 'curated'), runId })
+      ? await DuckDbEngine.open({ dataset, rawDir: localDir(rawStore, 'raw'), curatedDir: localDir(curatedStore, 'curated'), runId, rebuild: opts.rebuild === true })
       : opts.engine;
   try {
     await engine.prepare();
