@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -36,6 +36,7 @@ import { athenaDialect, duckdbDialect } from '../../containers/transform/src/dia
 import { loadMarts, renderMart } from '../../containers/transform/src/models';
 import { batchProfileSql } from '../../containers/transform/src/staging';
 import { runTransform } from '../../containers/transform/src/transform';
+import { incident, writeRawObject } from './raw-fixture';
 
 const DATASET = loadDatasetFile(path.join(import.meta.dirname, '..', '..', 'datasets', 'sf-fire-incidents.json'));
 const trino = new TrinoSQL();
@@ -367,5 +368,21 @@ describe('Athena marts, rebuild, reconciliation and maintenance', () => {
     // Athena-only statements (no Trino grammar has them): their table reference parses.
     assertTrino(`SELECT * FROM ${optimizeSql(target).replace(/^OPTIMIZE (.*) REWRITE DATA USING BIN_PACK$/, '$1')}`, 'optimize target');
     assert.equal(vacuumSql(target), `VACUUM ${target}`);
+  });
+});
+
+describe('raw objects that cannot be read whole, on the Athena path', () => {
+  test('a truncated .gz is quarantined before any query reads it; the rest is merged', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'athena-raw-'));
+    const rawDir = path.join(root, 'raw');
+    const good = writeRawObject(rawDir, DATASET.name, '2024-03-01', 'good', [incident(0)]);
+    const bad = writeRawObject(rawDir, DATASET.name, '2024-03-01', 'bad', Array.from({ length: 300 }, (_, i) => incident(i + 1)));
+    truncateSync(path.join(rawDir, bad), Math.floor(statSync(path.join(rawDir, bad)).size / 2));
+    const { engine, sent } = scriptedAthena((sql) => lookup(sql, ['sf_fire_incidents', 'sf_fire_incidents___merged_keys']) ?? (/count\(/.test(sql) ? { n: '0' } : undefined));
+    const s = await runTransform({ dataset: DATASET, engine, rawStore: openObjectStore(rawDir), curatedStore: openObjectStore(path.join(root, 'curated')), runId: 'a1', marts: [] });
+    assert.deepEqual(s.quarantinedObjects.map((q) => q.key), [bad]);
+    assert.deepEqual(s.failedErrorTests, ['raw_objects_readable']);
+    const merged = sent.filter((q) => q.includes('"$path" IN'));
+    assert.ok(merged.length > 0 && merged.every((q) => q.includes(`${good}'`) && !q.includes(bad)), 'only the readable object is queried');
   });
 });

@@ -12,6 +12,7 @@ import { DuckDbEngine } from './duckdb-engine';
 import { emptyBatchStats, scalar, type BatchStats, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
 import { loadMarts, renderMart, type MartModel } from './models';
 import { readProcessedObjects, writeProcessedObjects, type Maintenance, type QuarantinedObject } from './processed-objects';
+import { unreadableInStore } from './raw-integrity';
 import { renderReport } from './report';
 
 /** A run's summary: the merged batch's stats (see BatchStats) plus the run's own facts. */
@@ -114,7 +115,7 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
     const candidates = rebuild ? allRaw : allRaw.filter((k) => !processed.keys.has(k));
     // An object that cannot be read whole is never merged as if complete: it stays unprocessed
     // (retried every run), is listed in the summary and state, and fails the run's data tests.
-    const unreadable = (await engine.unreadableObjects?.(candidates)) ?? [];
+    const unreadable = engine.unreadableObjects ? await engine.unreadableObjects(candidates) : await unreadableInStore(rawStore, candidates);
     const unreadableKeys = new Set(unreadable.map((u) => u.key));
     const fresh = candidates.filter((k) => !unreadableKeys.has(k));
     for (const u of unreadable) log(`${dataset.name}: raw object ${rawStore.location}/${u.key} cannot be read whole (${u.error}); quarantined, not merged`);
