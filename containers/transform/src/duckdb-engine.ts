@@ -15,6 +15,7 @@
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
@@ -100,7 +101,12 @@ export class DuckDbEngine implements TransformEngine {
   }
 
   static async open(opts: DuckDbEngineOptions): Promise<DuckDbEngine> {
-    const db = await DuckDBInstance.create(':memory:', opts.memoryLimit ? { memory_limit: opts.memoryLimit } : {});
+    // Spill to the OS temp directory (the container's writable /tmp scratch mount), not DuckDB's
+    // default `.tmp` in the working directory (read-only in the container, the repo locally).
+    const db = await DuckDBInstance.create(':memory:', {
+      temp_directory: path.join(tmpdir(), `duckdb-spill-${process.pid}`),
+      ...(opts.memoryLimit ? { memory_limit: opts.memoryLimit } : {}),
+    });
     const conn = await db.connect();
     await conn.run('CREATE SCHEMA IF NOT EXISTS curated');
     return new DuckDbEngine(opts, db, conn);
