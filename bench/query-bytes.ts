@@ -16,13 +16,12 @@
  * - Bytes on raw JSON: every gzipped raw object in full. Gzip is not splittable and JSON has no
  *   columns, so Athena reads (and bills) the whole objects for any query on them.
  */
-import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { DatasetConfig } from '../runtime/dataset-config';
 import { duckdbDialect, literal } from '../containers/transform/src/dialect';
+import { manifestFiles } from '../containers/transform/src/curated-manifest';
 import { curatedTableDir } from '../containers/transform/src/duckdb-engine';
 import { loadMarts, renderMart, type MartModel } from '../containers/transform/src/models';
-import { filesUnder } from './transform-bench';
 
 export interface MartQueryBytes {
   mart: string;
@@ -76,9 +75,10 @@ async function rows(conn: DuckDBConnection, sql: string): Promise<Record<string,
 
 export async function measureQueryBytes(opts: { dataset: DatasetConfig; curatedDir: string; rawGzipBytes: number }): Promise<MartQueryBytes[]> {
   const tableDir = curatedTableDir(opts.curatedDir, opts.dataset);
-  const files = (await filesUnder(tableDir, '.parquet')).map((f) => f.file);
+  // Only the files the curated manifest names (older versions may still be on disk).
+  const files = manifestFiles(tableDir);
   if (!files.length) throw new Error(`No curated Parquet under ${tableDir}: run the transform first`);
-  const glob = literal(path.join(tableDir, '**', '*.parquet'));
+  const glob = `[${files.map(literal).join(', ')}]`;
   const marts = loadMarts(opts.dataset);
   const db = await DuckDBInstance.create(':memory:');
   const conn = await db.connect();

@@ -232,12 +232,15 @@ export function pointFieldNames(column: string): { longitude: string; latitude: 
     : { longitude: `${column}_longitude`, latitude: `${column}_latitude` };
 }
 
+/** Column the transform adds to curated: a digest of the declared columns' typed values. */
+export const CONTENT_HASH_COLUMN = PIPELINE_COLUMNS.contentHash;
+
 /** The derived coordinate columns of a point column: its `coordinates`, else the defaults. */
 export function pointFieldNamesOf(column: Pick<ColumnConfig, 'name' | 'coordinates'>): { longitude: string; latitude: string } {
   return column.coordinates ? { ...column.coordinates } : pointFieldNames(column.name);
 }
 
-/** Columns of the curated table: declared columns, point coordinates, then ingestion metadata. */
+/** Columns of the curated table: declared columns, point coordinates, ingestion metadata, content hash. */
 export function curatedColumnNames(dataset: Pick<DatasetConfig, 'columns'>): string[] {
   const names: string[] = [];
   for (const c of dataset.columns) {
@@ -247,7 +250,7 @@ export function curatedColumnNames(dataset: Pick<DatasetConfig, 'columns'>): str
       names.push(p.longitude, p.latitude);
     }
   }
-  return [...names, ...Object.values(INGESTION_METADATA)];
+  return [...names, ...Object.values(INGESTION_METADATA), CONTENT_HASH_COLUMN];
 }
 
 /**

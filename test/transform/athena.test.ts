@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, statSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import {
@@ -10,23 +12,31 @@ import {
 } from '@aws-sdk/client-athena';
 import { mockClient } from 'aws-sdk-client-mock';
 import { HiveSQL, TrinoSQL } from 'dt-sql-parser';
-import { loadDatasetFile } from '../../runtime/dataset-config';
+import { curatedColumnNames, loadDatasetFile } from '../../runtime/dataset-config';
+import { openObjectStore } from '../../runtime/object-store';
 import { AthenaEngine } from '../../containers/transform/src/athena-engine';
 import { AthenaQueryError, AthenaQueryRunner } from '../../containers/transform/src/athena-query';
 import {
   createCuratedTableSql,
+  createMergedKeysTableSql,
   dropTableSql,
   martCtasSql,
   mergePreviewSql,
   mergeSql,
+  optimizeSql,
   rawBatchSql,
+  recordMergedKeysSql,
   stagedBatchSql,
+  tableColumnsSql,
   tableExistsSql,
+  vacuumSql,
 } from '../../containers/transform/src/athena-sql';
 import { curatedTests, testQuery } from '../../containers/transform/src/data-tests';
 import { athenaDialect, duckdbDialect } from '../../containers/transform/src/dialect';
 import { loadMarts, renderMart } from '../../containers/transform/src/models';
 import { batchProfileSql } from '../../containers/transform/src/staging';
+import { runTransform } from '../../containers/transform/src/transform';
+import { incident, writeRawObject } from './raw-fixture';
 
 const DATASET = loadDatasetFile(path.join(import.meta.dirname, '..', '..', 'datasets', 'sf-fire-incidents.json'));
 const trino = new TrinoSQL();
@@ -167,12 +177,14 @@ describe('Athena engine', () => {
       const sql = sent[Number(input.QueryExecutionId.slice(1))]!;
       const result = (cols: Record<string, string>) => ({
         ResultSet: {
-          ResultSetMetadata: { ColumnInfo: Object.keys(cols).map((c) => ({ Name: c, Type: c === 'years' ? 'varchar' : 'bigint' })) },
+          ResultSetMetadata: { ColumnInfo: Object.keys(cols).map((c) => ({ Name: c, Type: c === 'years' || c === 'source_object' ? 'varchar' : 'bigint' })) },
           Rows: [{ Data: Object.keys(cols).map((c) => ({ VarCharValue: c })) }, { Data: Object.values(cols).map((v) => ({ VarCharValue: v })) }],
         },
       });
       if (sql.includes('rows_read')) return result({ rows_read: '10', malformed_rows: '1', rows_without_key: '1', distinct_keys: '7', cast_failures__longitude: '2' });
-      if (sql.includes('AS staged')) return result({ staged: '7', inserted: '5', updated: '1', unchanged: '1', years: '2019,2020,2021,2022,2023' });
+      if (sql.includes('AS staged')) {
+        return result({ source_object: 's3://raw-bucket/raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz', staged: '7', inserted: '5', updated: '1', unchanged: '1', years: '2019,2020,2021,2022,2023' });
+      }
       return { ResultSet: { Rows: [] } };
     });
     const engine = new AthenaEngine({
@@ -190,12 +202,187 @@ describe('Athena engine', () => {
     const stats = await engine.mergeBatch(['raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz']);
     assert.deepEqual(
       { ...stats },
-      { rowsRead: 10, malformedRows: 1, rowsWithoutKey: 1, duplicatesRemoved: 1, rowsInserted: 5, rowsUpdated: 1, rowsUnchanged: 1, castFailures: { longitude: 2 }, partitionsWritten: 5 },
+      {
+        rowsRead: 10,
+        malformedRows: 1,
+        rowsWithoutKey: 1,
+        duplicatesRemoved: 1,
+        rowsInserted: 5,
+        rowsUpdated: 1,
+        rowsUnchanged: 1,
+        castFailures: { longitude: 2 },
+        partitionsWritten: 5,
+        contributions: { 'raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz': { keys: 7, inserted: 5 } },
+      },
     );
     const merges = sent.filter((s) => s.startsWith('MERGE INTO'));
     assert.equal(merges.length, 3);
     assert.match(merges[0]!, /IN \(2019, 2020\)\) AS s/);
     assert.match(merges[2]!, /IN \(2023\)\) AS s/);
     assert.ok(sent.every((s) => !s.includes('ingest_date') || s.includes("ingest_date IN ('2024-03-01')")));
+  });
+});
+
+/** An Athena mock answering by statement text; records every statement sent, in order. */
+function scriptedAthena(answer: (sql: string) => Record<string, string> | Record<string, string>[] | undefined | Error) {
+  const athena = mockClient(AthenaClient);
+  const sent: string[] = [];
+  athena.on(StartQueryExecutionCommand).callsFake((input: { QueryString: string }) => {
+    sent.push(input.QueryString);
+    return { QueryExecutionId: `q${sent.length - 1}` };
+  });
+  athena.on(GetQueryExecutionCommand).callsFake((input: { QueryExecutionId: string }) => {
+    const a = answer(sent[Number(input.QueryExecutionId.slice(1))]!);
+    return a instanceof Error
+      ? { QueryExecution: { Status: { State: 'FAILED', AthenaError: { ErrorMessage: a.message } } } }
+      : { QueryExecution: { Status: { State: 'SUCCEEDED' } } };
+  });
+  athena.on(GetQueryResultsCommand).callsFake((input: { QueryExecutionId: string }) => {
+    const answered = answer(sent[Number(input.QueryExecutionId.slice(1))]!);
+    if (!answered || answered instanceof Error) return { ResultSet: { Rows: [] } };
+    const rows = Array.isArray(answered) ? answered : [answered];
+    const a = rows[0] ?? {};
+    return {
+      ResultSet: {
+        ResultSetMetadata: { ColumnInfo: Object.keys(a).map((c) => ({ Name: c, Type: /^(n|staged|inserted|updated|unchanged|rows_read|malformed_rows|rows_without_key|distinct_keys)$/.test(c) ? 'bigint' : 'varchar' })) },
+        Rows: [{ Data: Object.keys(a).map((c) => ({ VarCharValue: c })) }, ...rows.map((r) => ({ Data: Object.values(r).map((v) => ({ VarCharValue: v })) }))],
+      },
+    };
+  });
+  const engine = new AthenaEngine({
+    dataset: DATASET,
+    client: athena as unknown as AthenaClient,
+    workgroup: 'wg',
+    rawDatabase: 'raw_db',
+    curatedDatabase: 'curated_db',
+    rawLocation: 's3://raw-bucket',
+    curatedLocation: 's3://curated-bucket',
+    runId: 'r9',
+    sleep: async () => {},
+  });
+  return { engine, sent };
+}
+
+/** Answers for table lookups: the tables in `existing` exist. */
+const lookup = (sql: string, existing: string[]): Record<string, string> | undefined => {
+  const m = /table_name = '([^']+)'/.exec(sql);
+  return m ? { n: existing.includes(m[1]!) ? '1' : '0' } : undefined;
+};
+
+describe('Athena marts, rebuild, reconciliation and maintenance', () => {
+  const mart = 'sf_fire_incidents__battalion_totals';
+
+  test('a mart is built aside and swapped in; the old one is dropped only once the new one is live', async () => {
+    const { engine, sent } = scriptedAthena((sql) => lookup(sql, [mart]) ?? (sql.startsWith('SELECT count(*) AS n FROM') ? { n: '4' } : undefined));
+    assert.equal(await engine.materializeMart('battalion_totals', 'SELECT 1 AS x'), 4);
+    const ddl = sent.filter((s) => !s.includes('information_schema'));
+    assert.deepEqual(ddl.map((s) => s.split('\n')[0]), [
+      `DROP TABLE IF EXISTS \`curated_db\`.\`${mart}___next\``,
+      `CREATE TABLE "curated_db"."${mart}___next"`,
+      `ALTER TABLE \`curated_db\`.\`${mart}\` RENAME TO \`curated_db\`.\`${mart}___old\``,
+      `ALTER TABLE \`curated_db\`.\`${mart}___next\` RENAME TO \`curated_db\`.\`${mart}\``,
+      `DROP TABLE IF EXISTS \`curated_db\`.\`${mart}___old\``,
+      `SELECT count(*) AS n FROM "curated_db"."${mart}"`,
+    ]);
+    assert.ok(!ddl.some((s) => s === `DROP TABLE IF EXISTS \`curated_db\`.\`${mart}\``), 'the live mart is never dropped');
+    for (const s of ddl.filter((x) => x.startsWith('ALTER') || x.startsWith('DROP'))) assert.deepEqual(new HiveSQL().validate(s), [], s);
+    for (const s of ddl.filter((x) => x.startsWith('ALTER'))) assertTrino(s, 'rename');
+  });
+
+  test('a failing CTAS leaves the previous mart in place', async () => {
+    const { engine, sent } = scriptedAthena((sql) => lookup(sql, [mart]) ?? (sql.startsWith('CREATE TABLE') ? new Error('HIVE_BAD_DATA: boom') : undefined));
+    await assert.rejects(engine.materializeMart('battalion_totals', 'SELECT 1 AS x'), /build mart battalion_totals .*FAILED: HIVE_BAD_DATA/);
+    assert.ok(!sent.some((s) => s.includes('RENAME') || s === `DROP TABLE IF EXISTS \`curated_db\`.\`${mart}\``), sent.join('\n'));
+  });
+
+  test('a swap interrupted between its renames is completed from the aside copy on the next run', async () => {
+    const { engine, sent } = scriptedAthena((sql) => lookup(sql, [`${mart}___old`]));
+    await engine.materializeMart('battalion_totals', 'SELECT 1 AS x');
+    assert.equal(sent.filter((s) => !s.includes('information_schema'))[0], `ALTER TABLE \`curated_db\`.\`${mart}___old\` RENAME TO \`curated_db\`.\`${mart}\``);
+  });
+
+  test('rebuild merges every object into a new table, swaps it in, then resets the recorded keys', async () => {
+    const { engine, sent } = scriptedAthena(
+      (sql) =>
+        lookup(sql, ['sf_fire_incidents', 'sf_fire_incidents___merged_keys']) ??
+        (sql.includes('rows_read') ? { rows_read: '3', malformed_rows: '0', rows_without_key: '0', distinct_keys: '3' } : undefined) ??
+        (sql.includes('AS staged') ? { source_object: 's3://raw-bucket/raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz', staged: '3', inserted: '3', updated: '0', unchanged: '0', years: '2022' } : undefined),
+    );
+    const stats = await engine.mergeBatch(['raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz'], { rebuild: true });
+    assert.equal(stats.rowsInserted, 3);
+    const steps = sent.filter((s) => !s.includes('information_schema')).map((s) => s.split('\n')[0]!);
+    const at = (prefix: string): number => steps.findIndex((s) => s.startsWith(prefix));
+    assert.ok(at('CREATE TABLE "curated_db"."sf_fire_incidents___next"') >= 0, steps.join('\n'));
+    assert.ok(at('MERGE INTO "curated_db"."sf_fire_incidents___next"') > at('CREATE TABLE "curated_db"."sf_fire_incidents___next"'));
+    assert.ok(at('INSERT INTO "curated_db"."sf_fire_incidents___merged_keys"') >= 0);
+    assert.ok(at('ALTER TABLE `curated_db`.`sf_fire_incidents` RENAME TO `curated_db`.`sf_fire_incidents___old`') > at('MERGE INTO'));
+    assert.ok(at('ALTER TABLE `curated_db`.`sf_fire_incidents___next` RENAME TO') > at('ALTER TABLE `curated_db`.`sf_fire_incidents` RENAME'));
+    assert.ok(at('DROP TABLE IF EXISTS `curated_db`.`sf_fire_incidents___old`') > at('ALTER TABLE `curated_db`.`sf_fire_incidents___next`'));
+    assert.ok(at('DELETE FROM "curated_db"."sf_fire_incidents___merged_keys"') > at('DROP TABLE IF EXISTS `curated_db`.`sf_fire_incidents___old`'));
+    assert.ok(!sent.some((s) => s.startsWith('MERGE INTO "curated_db"."sf_fire_incidents" ')), 'the live table is never merged into during a rebuild');
+    for (const s of sent.filter((x) => /^(CREATE|INSERT|DELETE|MERGE|SELECT)/.test(x))) assertTrino(s, s.slice(0, 40));
+  });
+
+  test('a curated table created before _content_hash gets the column added, once', async () => {
+    const older = curatedColumnNames(DATASET).filter((c) => c !== '_content_hash');
+    const { engine, sent } = scriptedAthena((sql) =>
+      sql.includes('information_schema.columns') ? older.map((c) => ({ column_name: c })) : lookup(sql, ['sf_fire_incidents', 'sf_fire_incidents___merged_keys']),
+    );
+    await engine.prepare();
+    const alters = sent.filter((s) => s.startsWith('ALTER TABLE'));
+    assert.deepEqual(alters, ['ALTER TABLE `curated_db`.`sf_fire_incidents` ADD COLUMNS (`_content_hash` string)']);
+    assert.deepEqual(new HiveSQL().validate(alters[0]!), []);
+    assertTrino(tableColumnsSql('curated_db', 'sf_fire_incidents'), 'columns lookup');
+    const current = scriptedAthena((sql) =>
+      sql.includes('information_schema.columns') ? curatedColumnNames(DATASET).map((c) => ({ column_name: c })) : lookup(sql, ['sf_fire_incidents', 'sf_fire_incidents___merged_keys']),
+    );
+    await current.engine.prepare();
+    assert.ok(!current.sent.some((s) => s.startsWith('ALTER TABLE')));
+  });
+
+  test('reconciliation counts the recorded keys, never the raw table', async () => {
+    const { engine, sent } = scriptedAthena((sql) => (sql.includes('count(DISTINCT') ? { n: '42' } : undefined));
+    assert.equal(await engine.mergedKeys(), 42);
+    assert.deepEqual(sent, ['SELECT count(DISTINCT "key") AS n FROM "curated_db"."sf_fire_incidents___merged_keys"']);
+    assertTrino(sent[0]!, 'reconciliation');
+    assertTrino(createMergedKeysTableSql('"curated_db"."k"', 's3://c/k/'), 'create keys table');
+    assertTrino(recordMergedKeysSql(DATASET, 'SELECT * FROM s', '"curated_db"."k"', 'r1'), 'record keys');
+  });
+
+  test('Iceberg maintenance runs on its cadence from the same runner, recorded in the transform state', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'maint-'));
+    const stores = { rawStore: openObjectStore(path.join(root, 'raw')), curatedStore: openObjectStore(path.join(root, 'curated')) };
+    const { engine, sent } = scriptedAthena((sql) => lookup(sql, ['sf_fire_incidents', 'sf_fire_incidents___merged_keys']) ?? (/count\(/.test(sql) ? { n: '0' } : undefined));
+    let t = Date.parse('2026-01-01T00:00:00Z');
+    const maintenanceRuns: string[][] = [];
+    for (let i = 0; i < 5; i++) {
+      const s = await runTransform({ dataset: DATASET, engine, ...stores, runId: `m${i}`, marts: [], maintenanceEveryRuns: 3, maintenanceIntervalHours: 24, now: () => new Date(t) });
+      maintenanceRuns.push(s.maintenance);
+      t += i === 3 ? 25 * 3_600_000 : 60_000;
+    }
+    // Run 0 starts the record; 3 runs later it is due; then a day passing makes it due again.
+    assert.deepEqual(maintenanceRuns.map((m) => m.length > 0), [false, false, false, true, true]);
+    const target = '"curated_db"."sf_fire_incidents"';
+    assert.deepEqual(maintenanceRuns[3], [`OPTIMIZE ${target} REWRITE DATA USING BIN_PACK`, `VACUUM ${target}`]);
+    assert.equal(sent.filter((s) => s.startsWith('OPTIMIZE')).length, 2);
+    // Athena-only statements (no Trino grammar has them): their table reference parses.
+    assertTrino(`SELECT * FROM ${optimizeSql(target).replace(/^OPTIMIZE (.*) REWRITE DATA USING BIN_PACK$/, '$1')}`, 'optimize target');
+    assert.equal(vacuumSql(target), `VACUUM ${target}`);
+  });
+});
+
+describe('raw objects that cannot be read whole, on the Athena path', () => {
+  test('a truncated .gz is quarantined before any query reads it; the rest is merged', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'athena-raw-'));
+    const rawDir = path.join(root, 'raw');
+    const good = writeRawObject(rawDir, DATASET.name, '2024-03-01', 'good', [incident(0)]);
+    const bad = writeRawObject(rawDir, DATASET.name, '2024-03-01', 'bad', Array.from({ length: 300 }, (_, i) => incident(i + 1)));
+    truncateSync(path.join(rawDir, bad), Math.floor(statSync(path.join(rawDir, bad)).size / 2));
+    const { engine, sent } = scriptedAthena((sql) => lookup(sql, ['sf_fire_incidents', 'sf_fire_incidents___merged_keys']) ?? (/count\(/.test(sql) ? { n: '0' } : undefined));
+    const s = await runTransform({ dataset: DATASET, engine, rawStore: openObjectStore(rawDir), curatedStore: openObjectStore(path.join(root, 'curated')), runId: 'a1', marts: [] });
+    assert.deepEqual(s.quarantinedObjects.map((q) => q.key), [bad]);
+    assert.deepEqual(s.failedErrorTests, ['raw_objects_readable']);
+    const merged = sent.filter((q) => q.includes('"$path" IN'));
+    assert.ok(merged.length > 0 && merged.every((q) => q.includes(`${good}'`) && !q.includes(bad)), 'only the readable object is queried');
   });
 });

@@ -100,6 +100,18 @@ describe('container entry (main)', () => {
     assert.doesNotMatch(JSON.stringify(logs), /secret-token-value/);
   });
 
+  test('REBUILD=true rebuilds curated from raw; any other value is a configuration error', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'main-'));
+    writeRawObject(path.join(dataDir, 'raw'), DATASET.name, '2024-03-01', 'a', [incident(0), incident(1)]);
+    const logs: Record<string, unknown>[] = [];
+    assert.equal(await main(env(dataDir), { log: (r) => logs.push(r) }), EXIT.ok);
+    assert.equal(await main({ ...env(dataDir), RUN_ID: 'run-2', REBUILD: 'true' }, { log: (r) => logs.push(r) }), EXIT.ok);
+    const summary = logs.at(-1)!.summary as { rebuild: boolean; rawObjects: { new: number }; curatedRows: number };
+    assert.deepEqual([summary.rebuild, summary.rawObjects.new, summary.curatedRows], [true, 1, 2]);
+    assert.equal(await main({ ...env(dataDir), REBUILD: 'yes' }, { log: (r) => logs.push(r) }), EXIT.config);
+    assert.match(String(logs.at(-1)!.message), /REBUILD must be "true" or "false", got "yes"/);
+  });
+
   test('the duckdb engine refuses S3 locations with a clear message (exit 2)', async () => {
     const logs: Record<string, unknown>[] = [];
     const code = await main({ ...env('/tmp/x'), RAW_LOCATION: 's3://raw-bucket' }, { log: (r) => logs.push(r) });

@@ -62,6 +62,8 @@ describe('transform container image (bundle + runtime layout, no Docker)', () =>
       'containers/transform/src/entry.ts', '--bundle', '--platform=node', '--target=node22', '--format=esm',
       '--external:@duckdb/node-api', 'node_modules/@duckdb/', 'node_modules/detect-libc/', 'COPY containers/transform/models/ models/',
       'USER node', 'ENTRYPOINT ["node", "dist/entry.mjs"]',
+      // ECS copies a VOLUME path's owner and mode into the bind mount at the same path (else root 0755).
+      'RUN chown node:node /tmp && chmod 1777 /tmp', 'VOLUME ["/tmp"]',
     ]) {
       assert.ok(dockerfile.includes(piece), `Dockerfile no longer contains ${piece}: update this test with it`);
     }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -7,6 +7,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { loadDatasetFile, parseDataset } from '../../runtime/dataset-config';
 import { openObjectStore } from '../../runtime/object-store';
 import { reportKey, runSummaryKey } from '../../runtime/storage-layout';
+import { manifestFiles, readManifest } from '../../containers/transform/src/curated-manifest';
 import { runTransform, type RunSummary } from '../../containers/transform/src/transform';
 import { incident, writeRawObject, type RawRow } from './raw-fixture';
 
@@ -17,7 +18,9 @@ async function readCurated(curatedDir: string, sql: (t: string) => string): Prom
   const db = await DuckDBInstance.create(':memory:');
   const conn = await db.connect();
   try {
-    const t = `read_parquet('${path.join(curatedDir, 'curated', NAME, 'table', '**', '*.parquet')}', hive_partitioning = true)`;
+    // Only what the manifest names is the table (older versions stay on disk until the next run).
+    const files = manifestFiles(path.join(curatedDir, 'curated', NAME, 'table'));
+    const t = `read_parquet([${files.map((f) => `'${f}'`).join(', ')}], hive_partitioning = true)`;
     const reader = await conn.runAndReadAll(sql(t));
     return reader.getRowObjectsJS() as Record<string, unknown>[];
   } finally {
@@ -95,7 +98,7 @@ describe('transform on DuckDB', () => {
     assert.equal(bad.alarm_dttm, null);
 
     // Partitioned by event year, zstd Parquet.
-    const years = readdirSync(path.join(d.curatedDir, 'curated', NAME, 'table')).sort();
+    const years = Object.keys(readManifest(path.join(d.curatedDir, 'curated', NAME, 'table')).partitions).sort();
     assert.deepEqual(years, ['event_year=2022', 'event_year=2023', 'event_year=2024']);
     const meta = await readCurated(d.curatedDir, () =>
       `SELECT DISTINCT compression FROM parquet_metadata('${path.join(d.curatedDir, 'curated', NAME, 'table', '**', '*.parquet')}')`);
@@ -234,7 +237,64 @@ describe('data tests on DuckDB', () => {
     assert.equal(known.failing, 2); // B03 and B10
     const warn = s.tests.results.find((r) => r.name === 'arrival_not_before_alarm')!;
     assert.deepEqual([warn.status, warn.severity, warn.failing], ['fail', 'warn', 1]);
-    const recon = s.tests.results.find((r) => r.name === 'reconciliation_raw_keys_equal_curated_rows')!;
+    const recon = s.tests.results.find((r) => r.name === 'reconciliation_merged_keys_equal_curated_rows')!;
     assert.equal(recon.status, 'pass');
+  });
+});
+
+describe('content-aware upserts on DuckDB', () => {
+  test('a full replace with identical contents (new :updated_at and :id on every row) updates nothing; a changed row is updated', async () => {
+    const d = dirs();
+    const ids = Array.from({ length: 12 }, (_, i) => i);
+    writeRawObject(d.rawDir, NAME, '2024-03-01', 'a', ids.map((i) => incident(i)));
+    await run(d, 'r1');
+    const replaced = ids.map((i) => ({ ...incident(i, i === 7 ? { battalion: 'B55' } : {}, 1), _source_id: `row-new-${i}` }));
+    writeRawObject(d.rawDir, NAME, '2024-03-02', 'b', replaced);
+    const s = await run(d, 'r2');
+    assert.deepEqual([s.rowsInserted, s.rowsUpdated, s.rowsUnchanged, s.rowsWritten], [0, 1, 11, 1]);
+    const rows = await readCurated(d.curatedDir, (t) => `SELECT id, battalion, _source_id FROM ${t} WHERE id IN ('1000060', '1000070') ORDER BY id`);
+    assert.deepEqual(rows.map((r) => [r.id, r.battalion, r._source_id]), [['1000060', incident(6).battalion, 'row-6'], ['1000070', 'B55', 'row-new-7']]);
+  });
+});
+
+describe('curated layout migration and marts on DuckDB', () => {
+  test('a table written before manifests is read, then moves to the manifest layout at its next commit', async () => {
+    const d = dirs();
+    writeRawObject(d.rawDir, NAME, '2024-03-01', 'a', [incident(0), incident(1), incident(2)]);
+    await run(d, 'r1');
+    // Rewrite the table in the old layout: year directories directly under table/, no manifest.
+    const tableDir = path.join(d.curatedDir, 'curated', NAME, 'table');
+    const files = manifestFiles(tableDir);
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    const legacy = mkdtempSync(path.join(tmpdir(), 'legacy-'));
+    await conn.run(`COPY (SELECT * EXCLUDE (_content_hash) FROM read_parquet([${files.map((f) => `'${f}'`).join(', ')}], hive_partitioning = true)) TO '${legacy}' (FORMAT parquet, PARTITION_BY (event_year))`);
+    conn.closeSync();
+    db.closeSync();
+    rmSync(tableDir, { recursive: true, force: true });
+    cpSync(legacy, tableDir, { recursive: true });
+    assert.equal(readManifest(tableDir).version, 'legacy');
+
+    writeRawObject(d.rawDir, NAME, '2024-03-02', 'b', [incident(1, { battalion: 'B66' }, 1), incident(3)]);
+    const s = await run(d, 'r2');
+    assert.deepEqual([s.rowsInserted, s.rowsUpdated, s.curatedRows], [1, 1, 4]);
+    assert.ok(readManifest(tableDir).version.startsWith('v-'));
+    const rows = await readCurated(d.curatedDir, (t) => `SELECT id, battalion FROM ${t} ORDER BY id`);
+    assert.deepEqual(rows.map((r) => r.id), ['1000000', '1000010', '1000020', '1000030']);
+    assert.equal(rows[1]!.battalion, 'B66');
+  });
+
+  test('a mart whose query fails leaves the previous mart file in place', async () => {
+    const d = dirs();
+    writeRawObject(d.rawDir, NAME, '2024-03-01', 'a', [incident(0), incident(1)]);
+    const mart = (sql: string) => [{ name: 'by_battalion', file: 'x.sql', description: '', template: sql, dependsOn: [], tests: [] }];
+    await runTransform({ dataset: DATASET, engine: 'duckdb', rawStore: d.rawStore, curatedStore: d.curatedStore, runId: 'r1', marts: mart("SELECT battalion, count(*) AS n FROM {{ ref('curated') }} GROUP BY 1") });
+    const file = path.join(d.curatedDir, 'curated', NAME, 'marts', 'by_battalion', 'data.parquet');
+    const before = readFileSync(file);
+    await assert.rejects(
+      runTransform({ dataset: DATASET, engine: 'duckdb', rawStore: d.rawStore, curatedStore: d.curatedStore, runId: 'r2', marts: mart("SELECT no_such_column FROM {{ ref('curated') }}") }),
+      /no_such_column/,
+    );
+    assert.deepEqual(readFileSync(file), before);
   });
 });

@@ -2,8 +2,9 @@
  * The statements the Athena engine sends, as pure functions (tested against a Trino grammar).
  * Curated tables are Iceberg (MERGE INTO needs it), partitioned by year(event time), zstd Parquet.
  */
-import { INGESTION_METADATA, type DatasetConfig } from '../../../runtime/dataset-config';
-import { athenaDialect, ident, literal } from './dialect';
+import type { DatasetConfig } from '../../../runtime/dataset-config';
+import { athenaDialect, ident, literal, type CuratedType } from './dialect';
+import { mergePreviewSql as genericMergePreviewSql, mergeSql as genericMergeSql } from './merge-sql';
 import { curatedColumns, stagingSql } from './staging';
 
 export const qualified = (database: string, table: string): string => `${ident(database)}.${ident(table)}`;
@@ -40,46 +41,22 @@ export function rawBatchSql(rawTable: string, objects: { ingestDate: string; pat
     AND "$path" IN (${objects.map((o) => literal(o.path)).join(', ')}))`;
 }
 
-/** Source row `s` is a newer version than target row `t` (same order as the staging dedup). */
-export function newerCondition(s = 's', t = 't'): string {
-  const u = ident(INGESTION_METADATA.sourceUpdatedAt);
-  const i = ident(INGESTION_METADATA.ingestedAt);
-  const sameUpdated = `(${s}.${u} = ${t}.${u} OR (${s}.${u} IS NULL AND ${t}.${u} IS NULL))`;
-  return `(${s}.${u} > ${t}.${u} OR (${t}.${u} IS NULL AND ${s}.${u} IS NOT NULL) OR (${sameUpdated} AND (${s}.${i} > ${t}.${i} OR (${t}.${i} IS NULL AND ${s}.${i} IS NOT NULL))))`;
-}
-
 /** Staged (typed, one row per key) rows of a raw batch. */
 export function stagedBatchSql(dataset: DatasetConfig, rawBatch: string): string {
   return stagingSql(dataset, athenaDialect, rawBatch, ident('__source_object'));
 }
 
-/** How the staged batch compares with the curated table (before the merge). */
+/** How the staged batch compares with the curated table, per raw object (before the merge). */
 export function mergePreviewSql(dataset: DatasetConfig, staged: string, target: string): string {
-  const pk = ident(dataset.primaryKey);
-  const year = `coalesce(${athenaDialect.year(`s.${ident(dataset.eventTimeColumn)}`)}, -1)`;
-  return `SELECT
-  count(*) AS staged,
-  count_if(t.${pk} IS NULL) AS inserted,
-  count_if(t.${pk} IS NOT NULL AND ${newerCondition()}) AS updated,
-  count_if(t.${pk} IS NOT NULL AND NOT ${newerCondition()}) AS unchanged,
-  array_join(array_sort(array_agg(DISTINCT ${year})), ',') AS years
-FROM (${staged}) AS s
-LEFT JOIN ${target} AS t ON t.${pk} = s.${pk}`;
+  return genericMergePreviewSql(dataset, athenaDialect, staged, target);
 }
 
 /**
  * Upsert the staged rows whose event year is in `years` (one MERGE writes at most ~100
- * partitions, so callers pass bounded year groups). A key is replaced only by a newer version.
+ * partitions, so callers pass bounded year groups): the shared merge (merge-sql.ts) in Trino.
  */
 export function mergeSql(dataset: DatasetConfig, staged: string, target: string, years: number[]): string {
-  const cols = curatedColumns(dataset).map((c) => ident(c.name));
-  const pk = ident(dataset.primaryKey);
-  const year = `coalesce(${athenaDialect.year(ident(dataset.eventTimeColumn))}, -1)`;
-  return `MERGE INTO ${target} AS t
-USING (SELECT * FROM (${staged}) AS staged WHERE ${year} IN (${years.join(', ')})) AS s
-ON t.${pk} = s.${pk}
-WHEN MATCHED AND ${newerCondition()} THEN UPDATE SET ${cols.filter((c) => c !== pk).map((c) => `${c} = s.${c}`).join(', ')}
-WHEN NOT MATCHED THEN INSERT (${cols.join(', ')}) VALUES (${cols.map((c) => `s.${c}`).join(', ')})`;
+  return genericMergeSql(dataset, athenaDialect, staged, target, years);
 }
 
 /** DROP is Hive DDL on Athena: backtick quoting, not double quotes. */
@@ -100,4 +77,72 @@ export function partitionGroups<T>(values: T[], maxPerWrite = 100): T[][] {
   const groups: T[][] = [];
   for (let i = 0; i < values.length; i += maxPerWrite) groups.push(values.slice(i, i + maxPerWrite));
   return groups;
+}
+
+/** Hive DDL identifiers on Athena (DROP, ALTER TABLE ... RENAME TO) take backticks, not double quotes. */
+const hiveQualified = (database: string, table: string): string => {
+  const bt = (n: string): string => `\`${n.replace(/`/g, '')}\``;
+  return `${bt(database)}.${bt(table)}`;
+};
+
+/** Rename an Iceberg table (the swap step of marts and rebuilds). */
+export function renameTableSql(database: string, from: string, to: string): string {
+  return `ALTER TABLE ${hiveQualified(database, from)} RENAME TO ${hiveQualified(database, to)}`;
+}
+
+/**
+ * Names of the tables the transform builds aside. `___` cannot occur in a dataset table (no
+ * `--` in dataset names) nor in a mart table (`<table>__<mart>`, mart names never start with
+ * `_`), so these never collide with a table readers use.
+ */
+export const asideTableName = (table: string, role: 'next' | 'old' | 'merged_keys'): string => `${table}___${role}`;
+
+/** The table recording the keys each batch merged (reconciliation reads it, never raw). */
+export function createMergedKeysTableSql(target: string, location: string): string {
+  return `CREATE TABLE ${target}
+WITH (table_type = 'ICEBERG', is_external = false, location = ${literal(location)}, format = 'PARQUET', write_compression = 'ZSTD') AS
+SELECT CAST(NULL AS varchar) AS ${ident('key')}, CAST(NULL AS varchar) AS ${ident('object')}, CAST(NULL AS varchar) AS ${ident('run_id')}
+WITH NO DATA`;
+}
+
+/** Record the keys of a staged batch (optionally only those of some event years). */
+export function recordMergedKeysSql(dataset: DatasetConfig, staged: string, keysTable: string, runId: string): string {
+  return `INSERT INTO ${keysTable} (${ident('key')}, ${ident('object')}, ${ident('run_id')})
+SELECT CAST(s.${ident(dataset.primaryKey)} AS varchar), s.${ident('__source_object')}, ${literal(runId)} FROM (${staged}) AS s`;
+}
+
+export function mergedKeysCountSql(keysTable: string): string {
+  return `SELECT count(DISTINCT ${ident('key')}) AS n FROM ${keysTable}`;
+}
+
+export function deleteAllSql(table: string): string {
+  return `DELETE FROM ${table}`;
+}
+
+/**
+ * Iceberg maintenance, Athena's own statements (not Trino syntax, so outside the grammar test):
+ * compact small files written by frequent MERGEs, then expire snapshots and remove orphan files.
+ */
+export function optimizeSql(target: string): string {
+  return `OPTIMIZE ${target} REWRITE DATA USING BIN_PACK`;
+}
+
+export function vacuumSql(target: string): string {
+  return `VACUUM ${target}`;
+}
+
+/** The columns a table has (one row per column, `column_name`). */
+export function tableColumnsSql(database: string, table: string): string {
+  return `SELECT column_name FROM information_schema.columns WHERE table_schema = ${literal(database)} AND table_name = ${literal(table)}`;
+}
+
+const hiveTypes: Record<CuratedType, string> = { VARCHAR: 'string', DOUBLE: 'double', BIGINT: 'bigint', TIMESTAMP: 'timestamp', BOOLEAN: 'boolean' };
+
+/**
+ * Add curated columns a table created earlier lacks (`_content_hash`, columns declared later):
+ * Hive DDL on Athena; existing rows read NULL (a NULL hash differs from any, see merge-sql.ts).
+ */
+export function addColumnsSql(database: string, table: string, columns: { name: string; type: CuratedType }[]): string {
+  const bt = (n: string): string => `\`${n.replace(/`/g, '')}\``;
+  return `ALTER TABLE ${hiveQualified(database, table)} ADD COLUMNS (${columns.map((c) => `${bt(c.name)} ${hiveTypes[c.type]}`).join(', ')})`;
 }

@@ -3,7 +3,7 @@
  * `raw` and `curated`, the local stand-in for the Glue databases.
  *   raw.<table>                 view over the raw gzipped NDJSON, schema inferred at crawl time
  *                               and then fixed (like the Glue crawler), plus `ingest_date`
- *   curated.<table>             view over the curated Parquet
+ *   curated.<table>             view over the curated Parquet files the table's manifest names
  *   curated.<table>__<mart>     view over each mart's Parquet
  * The file is opened only briefly, so `npm run query` can use it between runs.
  */
@@ -15,6 +15,7 @@ import { tableName, type DatasetConfig } from '../../../runtime/dataset-config';
 import { LocalObjectStore } from '../../../runtime/object-store';
 import { rawPrefix } from '../../../runtime/storage-layout';
 import { ident, literal } from './dialect';
+import { manifestFiles } from './curated-manifest';
 import { curatedParquetSelect, curatedTableDir, martDir } from './duckdb-engine';
 import { martTableName } from './models';
 
@@ -73,10 +74,17 @@ export async function registerCurated(opts: { dataset: DatasetConfig; curatedDir
   const martsRoot = path.dirname(martDir(opts.curatedDir, opts.dataset, 'x'));
   return withCatalog(opts.catalogPath, async (conn) => {
     const names: string[] = [];
-    const hasTable = existsSync(tableDir) && readdirSync(tableDir, { recursive: true }).some((f) => String(f).endsWith('.parquet'));
-    if (hasTable) {
-      await conn.run(`CREATE OR REPLACE VIEW curated.${ident(table)} AS ${curatedParquetSelect(opts.dataset, tableDir)}`);
+    // Only the files the curated manifest names: a crashed commit's files are never visible.
+    const files = manifestFiles(tableDir);
+    if (files.length) {
+      // Columns added to the dataset (or by the transform, like _content_hash) after older files
+      // were written read as NULL from those files.
+      const described = (await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet([${files.map(literal).join(', ')}], union_by_name = true)`)).getRowObjectsJS();
+      const present = new Set(described.map((r) => String(r.column_name)));
+      await conn.run(`CREATE OR REPLACE VIEW curated.${ident(table)} AS ${curatedParquetSelect(opts.dataset, tableDir, present, files)}`);
       names.push(`curated.${table}`);
+    } else {
+      await conn.run(`DROP VIEW IF EXISTS curated.${ident(table)}`);
     }
     const marts = existsSync(martsRoot) ? readdirSync(martsRoot).filter((m) => existsSync(path.join(martsRoot, m, 'data.parquet'))) : [];
     for (const m of marts.sort()) {

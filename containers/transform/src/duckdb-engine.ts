@@ -1,25 +1,41 @@
 /**
  * The embedded engine: DuckDB reads the raw zone's gzipped NDJSON from a local directory and keeps
- * the curated table as zstd Parquet, hive-partitioned by event-time year:
+ * the curated table as zstd Parquet, hive-partitioned by event-time year, committed atomically
+ * through a manifest (curated-manifest.ts):
  *
- *   <curated dir>/curated/<dataset>/table/event_year=YYYY/data_0.parquet
+ *   <curated dir>/curated/<dataset>/table/_manifest.json
+ *   <curated dir>/curated/<dataset>/table/v-<version>/event_year=YYYY/data_0.parquet
  *   <curated dir>/curated/<dataset>/marts/<mart>/data.parquet
+ *   <curated dir>/curated/_state/<dataset>/merged-keys/<version>.parquet   keys each batch merged
  *
- * A batch rewrites only the years it touches (the years of its rows and of the curated rows it
- * replaces), each swapped in by directory rename.
+ * A batch runs THE merge statement (merge-sql.ts, the one Athena runs) on the years it touches
+ * (the years of its rows and of the curated rows they may replace, since an event time can move)
+ * loaded into a DuckDB table, writes those years under a new version directory and switches the
+ * manifest.
  */
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { randomUUID } from 'node:crypto';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { tableName, type DatasetConfig } from '../../../runtime/dataset-config';
-import { curatedPrefix } from '../../../runtime/storage-layout';
+import { faultPoint } from '../../../runtime/fault-points';
+import { curatedPrefix, transformStatePrefix } from '../../../runtime/storage-layout';
+import { collectGarbage, CuratedManifestError, manifestFiles, readManifest, readManifestForRebuild, writeManifest, type CuratedManifest } from './curated-manifest';
 import { duckdbDialect, ident, literal } from './dialect';
-import { plainValue, type BatchStats, type Row, type TransformEngine } from './engine';
+import { plainValue, type MergeOptions, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
+import { mergePreviewSql, mergeSql } from './merge-sql';
 import { martTableName } from './models';
 import { batchProfileSql, curatedColumns, rawColumns, stagingSql } from './staging';
 
 export const PARTITION_COLUMN = 'event_year';
+
+/** Key files kept before they are folded into one. */
+const MERGED_KEYS_COMPACT_AT = 32;
 
 export interface DuckDbEngineOptions {
   dataset: DatasetConfig;
@@ -30,6 +46,10 @@ export interface DuckDbEngineOptions {
   runId: string;
   /** DuckDB memory limit, e.g. '2GB' (default: DuckDB's own, 80% of RAM). */
   memoryLimit?: string;
+  /** This run rebuilds curated: an unreadable manifest is replaced instead of failing the run. */
+  rebuild?: boolean;
+  /** Tests only: render the merge statement (to prove a mutated merge is caught). */
+  renderMerge?: typeof mergeSql;
 }
 
 /** Directory of the curated table and of a mart, under the curated root. */
@@ -37,6 +57,9 @@ export const curatedTableDir = (curatedDir: string, dataset: DatasetConfig): str
   path.join(curatedDir, curatedPrefix(dataset), 'table');
 export const martDir = (curatedDir: string, dataset: DatasetConfig, mart: string): string =>
   path.join(curatedDir, curatedPrefix(dataset), 'marts', mart);
+/** Where each batch records the keys it merged (reconciliation reads these, never raw). */
+export const mergedKeysDir = (curatedDir: string, dataset: DatasetConfig): string =>
+  path.join(curatedDir, transformStatePrefix(dataset), 'merged-keys');
 
 const sqlList = (values: string[]): string => `[${values.map(literal).join(', ')}]`;
 
@@ -51,11 +74,12 @@ async function isGzip(file: string): Promise<boolean> {
   }
 }
 
-async function hasParquet(dir: string): Promise<boolean> {
-  if (!existsSync(dir)) return false;
-  const entries = await readdir(dir, { recursive: true });
-  return entries.some((e) => String(e).endsWith('.parquet'));
+/** Decompress a gzip file to nowhere: rejects when it is truncated or corrupt. */
+async function checkGzip(file: string): Promise<void> {
+  await pipeline(createReadStream(file), createGunzip(), new Writable({ write: (_c, _e, cb) => cb() }));
 }
+
+const newVersion = (runId: string): string => `v-${Date.now().toString(36)}-${runId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40)}-${randomUUID().slice(0, 8)}`;
 
 export class DuckDbEngine implements TransformEngine {
   readonly dialect = duckdbDialect;
@@ -63,6 +87,8 @@ export class DuckDbEngine implements TransformEngine {
   private readonly table: string;
   private readonly tableDir: string;
   private curatedKind: 'VIEW' | 'TABLE' | undefined;
+  /** Manifest version the loaded curated view reflects: a commit on top of another run's fails. */
+  private baseVersion: string | undefined;
 
   private constructor(
     private readonly opts: DuckDbEngineOptions,
@@ -75,7 +101,12 @@ export class DuckDbEngine implements TransformEngine {
   }
 
   static async open(opts: DuckDbEngineOptions): Promise<DuckDbEngine> {
-    const db = await DuckDBInstance.create(':memory:', opts.memoryLimit ? { memory_limit: opts.memoryLimit } : {});
+    // Spill to the OS temp directory (the container's writable /tmp scratch mount), not DuckDB's
+    // default `.tmp` in the working directory (read-only in the container, the repo locally).
+    const db = await DuckDBInstance.create(':memory:', {
+      temp_directory: path.join(tmpdir(), `duckdb-spill-${process.pid}`),
+      ...(opts.memoryLimit ? { memory_limit: opts.memoryLimit } : {}),
+    });
     const conn = await db.connect();
     await conn.run('CREATE SCHEMA IF NOT EXISTS curated');
     return new DuckDbEngine(opts, db, conn);
@@ -102,12 +133,15 @@ export class DuckDbEngine implements TransformEngine {
       .join(', ');
   }
 
-  /** (Re)point curated.<table> at the Parquet files, or an empty typed table when there are none. */
+  /** (Re)point curated.<table> at the files the manifest names, or an empty typed table. */
   private async refreshCuratedView(): Promise<void> {
     const ref = this.tableRef('curated');
     if (this.curatedKind) await this.exec(`DROP ${this.curatedKind} ${ref}`);
-    if (await hasParquet(this.tableDir)) {
-      await this.exec(`CREATE VIEW ${ref} AS ${curatedParquetSelect(this.opts.dataset, this.tableDir, await this.parquetColumns())}`);
+    const manifest = this.readCurrentManifest();
+    this.baseVersion = manifest.version;
+    const files = manifestFiles(this.tableDir, manifest);
+    if (files.length) {
+      await this.exec(`CREATE VIEW ${ref} AS ${curatedParquetSelect(this.opts.dataset, this.tableDir, await this.parquetColumns(files), files)}`);
       this.curatedKind = 'VIEW';
     } else {
       await this.exec(`CREATE TABLE ${ref} (${this.columnDdl()})`);
@@ -115,19 +149,49 @@ export class DuckDbEngine implements TransformEngine {
     }
   }
 
-  private async parquetColumns(): Promise<Set<string>> {
-    const rows = await this.rows(
-      `DESCRIBE SELECT * FROM read_parquet(${literal(path.join(this.tableDir, '**', '*.parquet'))}, hive_partitioning = true, union_by_name = true)`,
-    );
+  private readCurrentManifest(): CuratedManifest {
+    return this.opts.rebuild ? readManifestForRebuild(this.tableDir) : readManifest(this.tableDir);
+  }
+
+  private async parquetColumns(files: string[]): Promise<Set<string>> {
+    const rows = await this.rows(`DESCRIBE SELECT * FROM read_parquet(${sqlList(files)}, hive_partitioning = true, union_by_name = true)`);
     return new Set(rows.map((r) => String(r.column_name)));
   }
 
+  /** Clean what a crashed run left (unnamed versions, old scratch), then open the table. */
   async prepare(): Promise<void> {
+    try {
+      await collectGarbage(this.tableDir, readManifest(this.tableDir));
+    } catch (err) {
+      // A rebuild over an unreadable manifest keeps every file until its own commit names the new ones.
+      if (!(this.opts.rebuild && err instanceof CuratedManifestError)) throw err;
+    }
+    const legacyScratch = path.join(this.opts.curatedDir, '.transform-scratch');
+    if (existsSync(legacyScratch)) {
+      for (const e of await readdir(legacyScratch)) {
+        if (e.startsWith(`${this.opts.dataset.name}-`)) await rm(path.join(legacyScratch, e), { recursive: true, force: true });
+      }
+    }
     await this.refreshCuratedView();
   }
 
   private rawPaths(rawKeys: string[]): string[] {
     return rawKeys.map((k) => path.join(this.opts.rawDir, k));
+  }
+
+  async unreadableObjects(rawKeys: string[]): Promise<UnreadableObject[]> {
+    const bad: UnreadableObject[] = [];
+    const check = async (key: string): Promise<void> => {
+      const file = path.join(this.opts.rawDir, key);
+      try {
+        if (await isGzip(file)) await checkGzip(file);
+      } catch (err) {
+        bad.push({ key, error: (err as Error).message });
+      }
+    };
+    // zlib works on libuv's thread pool: a few objects at a time use the cores the reader will.
+    for (let i = 0; i < rawKeys.length; i += 4) await Promise.all(rawKeys.slice(i, i + 4).map(check));
+    return bad.sort((a, b) => a.key.localeCompare(b.key));
   }
 
   /** A read_ndjson over raw objects with every column declared (absent columns read as NULL). */
@@ -147,11 +211,10 @@ export class DuckDbEngine implements TransformEngine {
     return parts.length ? `(${parts.join(' UNION ALL ')})` : `(SELECT ${columns.map((c) => `CAST(NULL AS VARCHAR) AS ${ident(c.name)}`).join(', ')}, '' AS __source_object WHERE FALSE)`;
   }
 
-  async mergeBatch(rawKeys: string[]): Promise<BatchStats> {
+  async mergeBatch(rawKeys: string[], options: MergeOptions = {}): Promise<MergeResult> {
     const d = this.opts.dataset;
     const pk = ident(d.primaryKey);
-    const cols = curatedColumns(d);
-    const names = cols.map((c) => ident(c.name)).join(', ');
+    const names = curatedColumns(d).map((c) => ident(c.name)).join(', ');
     const event = ident(d.eventTimeColumn);
 
     await this.exec(`CREATE OR REPLACE TEMP TABLE batch_raw AS SELECT * FROM ${await this.rawReader(rawKeys)}`);
@@ -172,40 +235,39 @@ export class DuckDbEngine implements TransformEngine {
 
     const existing = this.tableRef('curated');
     const year = (e: string): string => `coalesce(${this.dialect.year(e)}, -1)`;
-    // Years to rewrite: those of the batch rows and of the curated rows they replace (an event time can move).
+    // The merge target: the years of the batch rows and of the curated rows they may replace (an
+    // event time can move), so every curated row a batch key can match is in it. A rebuild starts
+    // from nothing.
     await this.exec(`CREATE OR REPLACE TEMP TABLE affected AS
       SELECT DISTINCT ${year(event)} AS y FROM batch
-      UNION SELECT DISTINCT ${year(`e.${event}`)} FROM ${existing} e SEMI JOIN batch b ON e.${pk} = b.${pk}`);
-    await this.exec(`CREATE OR REPLACE TEMP TABLE merged AS
-      SELECT ${names}, __origin FROM (
-        SELECT *, row_number() OVER (
-          PARTITION BY ${pk}
-          ORDER BY "_source_updated_at" DESC NULLS LAST, "_ingested_at" DESC NULLS LAST, __origin DESC
-        ) AS __rank
-        FROM (
-          SELECT ${names}, 1 AS __origin FROM ${existing} WHERE ${year(event)} IN (SELECT y FROM affected)
-          UNION ALL
-          SELECT ${names}, 0 AS __origin FROM batch
-        )
-      ) WHERE __rank = 1`);
-    const [counts] = await this.rows(`SELECT
-        count_if(b.${pk} IS NOT NULL AND e.${pk} IS NULL) AS inserted,
-        count_if(b.${pk} IS NOT NULL AND e.${pk} IS NOT NULL AND m.__origin = 0) AS updated,
-        count_if(b.${pk} IS NOT NULL AND e.${pk} IS NOT NULL AND m.__origin = 1) AS unchanged
-      FROM batch b
-      LEFT JOIN (SELECT ${pk} FROM ${existing}) e ON e.${pk} = b.${pk}
-      LEFT JOIN merged m ON m.${pk} = b.${pk}`);
-    const rowsInserted = Number(counts?.inserted ?? 0);
-    const rowsUpdated = Number(counts?.updated ?? 0);
-    const rowsUnchanged = Number(counts?.unchanged ?? 0);
+      ${options.rebuild ? '' : `UNION SELECT DISTINCT ${year(`e.${event}`)} FROM ${existing} e SEMI JOIN batch b ON e.${pk} = b.${pk}`}`);
+    await this.exec(`CREATE OR REPLACE TEMP TABLE merge_target AS
+      SELECT ${names} FROM ${existing} WHERE ${options.rebuild ? 'FALSE' : `${year(event)} IN (SELECT y FROM affected)`}`);
+
+    const staged = 'SELECT * FROM batch';
+    const perObject = await this.rows(mergePreviewSql(d, this.dialect, staged, 'merge_target'));
+    const contributions: MergeResult['contributions'] = {};
+    let rowsInserted = 0;
+    let rowsUpdated = 0;
+    let rowsUnchanged = 0;
+    for (const o of perObject) {
+      const key = path.relative(this.opts.rawDir, String(o.source_object));
+      contributions[key] = { keys: Number(o.staged ?? 0), inserted: Number(o.inserted ?? 0) };
+      rowsInserted += Number(o.inserted ?? 0);
+      rowsUpdated += Number(o.updated ?? 0);
+      rowsUnchanged += Number(o.unchanged ?? 0);
+    }
 
     const affected = (await this.rows('SELECT y FROM affected ORDER BY y')).map((r) => Number(r.y));
-    if (rowsInserted + rowsUpdated > 0) {
-      await this.writePartitions(affected, names, event);
+    const changed = rowsInserted + rowsUpdated > 0 || options.rebuild === true;
+    if (changed) {
+      await this.exec((this.opts.renderMerge ?? mergeSql)(d, this.dialect, staged, 'merge_target'));
+      await this.commit(affected, names, event, options.rebuild === true);
+    } else if (batchRows) {
+      // Nothing to write, but record the keys for reconciliation (an object of re-delivered rows).
+      await this.writeMergedKeys(newVersion(this.opts.runId));
     }
-    await this.exec('DROP TABLE IF EXISTS merged');
-    await this.exec('DROP TABLE IF EXISTS batch');
-    await this.exec('DROP TABLE IF EXISTS affected');
+    for (const t of ['merge_target', 'batch', 'affected']) await this.exec(`DROP TABLE IF EXISTS ${t}`);
     await this.refreshCuratedView();
     return {
       rowsRead,
@@ -216,29 +278,60 @@ export class DuckDbEngine implements TransformEngine {
       rowsUpdated,
       rowsUnchanged,
       castFailures,
-      partitionsWritten: rowsInserted + rowsUpdated > 0 ? affected.length : 0,
+      partitionsWritten: changed ? affected.length : 0,
+      contributions,
     };
   }
 
-  /** Write the merged rows of the affected years to a scratch directory, then swap each year in. */
-  private async writePartitions(years: number[], names: string, event: string): Promise<void> {
-    const scratch = path.join(this.opts.curatedDir, '.transform-scratch', `${this.opts.dataset.name}-${this.opts.runId}`);
-    await rm(scratch, { recursive: true, force: true });
-    await mkdir(path.dirname(scratch), { recursive: true });
+  private async writeMergedKeys(version: string): Promise<string> {
+    const dir = mergedKeysDir(this.opts.curatedDir, this.opts.dataset);
+    await mkdir(dir, { recursive: true });
+    const file = path.join(dir, `${version}.parquet`);
+    const tmp = `${file}.tmp`;
+    await this.exec(`COPY (SELECT CAST(${ident(this.opts.dataset.primaryKey)} AS VARCHAR) AS key, __source_object AS object FROM batch)
+      TO ${literal(tmp)} (FORMAT parquet, COMPRESSION zstd)`);
+    await rename(tmp, file);
+    return file;
+  }
+
+  /**
+   * Write the merged years under a new version directory, then switch the manifest: the affected
+   * years now point at the new files (a year left without rows disappears); a rebuild replaces
+   * every year. The keys this batch merged are recorded before the switch, so a crash after it
+   * never leaves merged keys unrecorded.
+   */
+  private async commit(years: number[], names: string, event: string, rebuild: boolean): Promise<void> {
+    const version = newVersion(this.opts.runId);
+    const versionDir = path.join(this.tableDir, version);
+    await mkdir(this.tableDir, { recursive: true });
     // Rows in event-time order: neighbouring timestamps compress far better (mart queries read
     // the time columns), and min/max statistics let engines skip row groups on time filters.
     const key = ident(this.opts.dataset.primaryKey);
-    await this.exec(`COPY (SELECT ${names}, ${this.dialect.year(event)} AS ${PARTITION_COLUMN} FROM merged ORDER BY ${event} NULLS LAST, ${key})
-      TO ${literal(scratch)} (FORMAT parquet, PARTITION_BY (${PARTITION_COLUMN}), COMPRESSION zstd, PARQUET_VERSION 'V2', OVERWRITE_OR_IGNORE)`);
-    await mkdir(this.tableDir, { recursive: true });
-    for (const y of years) {
-      const dir = `${PARTITION_COLUMN}=${y === -1 ? '__HIVE_DEFAULT_PARTITION__' : y}`;
-      const target = path.join(this.tableDir, dir);
-      const retired = path.join(scratch, `retired-${dir}`);
-      if (existsSync(target)) await rename(target, retired);
-      if (existsSync(path.join(scratch, dir))) await rename(path.join(scratch, dir), target);
+    await this.exec(`COPY (SELECT ${names}, ${this.dialect.year(event)} AS ${PARTITION_COLUMN} FROM merge_target ORDER BY ${event} NULLS LAST, ${key})
+      TO ${literal(versionDir)} (FORMAT parquet, PARTITION_BY (${PARTITION_COLUMN}), COMPRESSION zstd, PARQUET_VERSION 'V2')`);
+    const keysFile = await this.writeMergedKeys(version);
+    faultPoint('transform:after-scratch-write');
+
+    const current = this.readCurrentManifest();
+    if (current.version !== this.baseVersion) {
+      // Another run committed since this one read curated: switching now would drop its rows.
+      throw new Error(
+        `Curated ${this.tableDir} was committed by another run (version ${current.version}) while run ${this.opts.runId} was merging; nothing was switched, run the transform again`,
+      );
     }
-    await rm(scratch, { recursive: true, force: true });
+    const written = existsSync(versionDir) ? await readdir(versionDir) : [];
+    const partitions: Record<string, string> = rebuild ? {} : { ...current.partitions };
+    for (const y of years) delete partitions[`${PARTITION_COLUMN}=${y === -1 ? '__HIVE_DEFAULT_PARTITION__' : y}`];
+    for (const dir of written) partitions[dir] = path.join(version, dir);
+    const next: CuratedManifest = { version, partitions, previous: current.partitions };
+    await writeManifest(this.tableDir, next, () => faultPoint('transform:mid-commit'));
+    faultPoint('transform:after-commit');
+    await collectGarbage(this.tableDir, next);
+    if (rebuild) {
+      // The rebuild's key set replaces every earlier batch's.
+      const dir = path.dirname(keysFile);
+      for (const f of await readdir(dir)) if (path.join(dir, f) !== keysFile) await rm(path.join(dir, f), { force: true });
+    }
   }
 
   async materializeMart(name: string, selectSql: string): Promise<number> {
@@ -253,10 +346,22 @@ export class DuckDbEngine implements TransformEngine {
     return Number((await this.rows(`SELECT count(*) AS n FROM ${ref}`))[0]?.n ?? 0);
   }
 
-  async rawDistinctKeys(rawKeys: string[]): Promise<number> {
-    if (!rawKeys.length) return 0;
-    const pkOnly = [{ name: this.opts.dataset.primaryKey, kind: 'text' as const }];
-    const rows = await this.rows(`SELECT count(DISTINCT ${ident(this.opts.dataset.primaryKey)}) AS n FROM ${await this.rawReader(rawKeys, pkOnly)}`);
+  async mergedKeys(): Promise<number> {
+    const dir = mergedKeysDir(this.opts.curatedDir, this.opts.dataset);
+    const list = async (): Promise<string[]> =>
+      existsSync(dir) ? (await readdir(dir)).filter((f) => f.endsWith('.parquet')).map((f) => path.join(dir, f)).sort() : [];
+    let files = await list();
+    if (!files.length) return 0;
+    if (files.length > MERGED_KEYS_COMPACT_AT) {
+      // One file per batch adds up; fold them into one (a crash here leaves duplicates, which
+      // count(DISTINCT) ignores).
+      const merged = path.join(dir, `${newVersion(this.opts.runId)}.parquet`);
+      await this.exec(`COPY (SELECT DISTINCT key, object FROM read_parquet(${sqlList(files)})) TO ${literal(`${merged}.tmp`)} (FORMAT parquet, COMPRESSION zstd)`);
+      await rename(`${merged}.tmp`, merged);
+      for (const f of files) await rm(f, { force: true });
+      files = await list();
+    }
+    const rows = await this.rows(`SELECT count(DISTINCT key) AS n FROM read_parquet(${sqlList(files)})`);
     return Number(rows[0]?.n ?? 0);
   }
 
@@ -271,12 +376,13 @@ export class DuckDbEngine implements TransformEngine {
 }
 
 /**
- * SELECT of the curated columns over the Parquet files (the partition column left out); columns
- * added to the dataset after the files were written read as NULL.
+ * SELECT of the curated columns over the Parquet files the manifest names (the partition column
+ * left out); columns added to the dataset after the files were written read as NULL. Callers
+ * check that `files` is not empty (read_parquet of an empty list is an error).
  */
-export function curatedParquetSelect(dataset: DatasetConfig, tableDir: string, present?: Set<string>): string {
+export function curatedParquetSelect(dataset: DatasetConfig, tableDir: string, present?: Set<string>, files = manifestFiles(tableDir)): string {
   const cols = curatedColumns(dataset)
     .map((c) => (present && !present.has(c.name) ? `CAST(NULL AS ${c.type}) AS ${ident(c.name)}` : ident(c.name)))
     .join(', ');
-  return `SELECT ${cols} FROM read_parquet(${literal(path.join(tableDir, '**', '*.parquet'))}, hive_partitioning = true, union_by_name = true, hive_types = {'${PARTITION_COLUMN}': INTEGER})`;
+  return `SELECT ${cols} FROM read_parquet(${sqlList(files)}, hive_partitioning = true, union_by_name = true, hive_types = {'${PARTITION_COLUMN}': INTEGER})`;
 }

@@ -39,20 +39,46 @@ export function emptyBatchStats(): BatchStats {
   };
 }
 
+export interface MergeOptions {
+  /** Rebuild: merge into an empty table and replace curated with the result (see runTransform). */
+  rebuild?: boolean;
+}
+
+/** What one raw object contributed to a merge: keys staged from it, and of those, keys new to curated. */
+export interface ObjectContribution {
+  keys: number;
+  inserted: number;
+}
+
+export interface MergeResult extends BatchStats {
+  /** Per raw object key (objects that yielded no staged row are absent). */
+  contributions: Record<string, ObjectContribution>;
+}
+
+/** A raw object that cannot be read whole (truncated or corrupt gzip). */
+export interface UnreadableObject {
+  key: string;
+  error: string;
+}
+
 export interface TransformEngine {
   readonly dialect: Dialect;
   /** Where the curated table lives, for messages. */
   readonly curatedLocation: string;
   /** Make sure the curated table exists and is queryable (before any batch). */
   prepare(): Promise<void>;
+  /** Raw objects that cannot be read whole; they are quarantined, not merged (engines that cannot tell omit this). */
+  unreadableObjects?(rawKeys: string[]): Promise<UnreadableObject[]>;
   /** Stage these raw objects (keys in the raw store) and merge them into the curated table. */
-  mergeBatch(rawKeys: string[]): Promise<BatchStats>;
+  mergeBatch(rawKeys: string[], options?: MergeOptions): Promise<MergeResult>;
   /** The table reference models use for 'curated' or a mart name. */
   tableRef(model: string): string;
-  /** Materialize a mart from its rendered SELECT; returns its row count. */
+  /** Materialize a mart from its rendered SELECT, replacing the previous one only once built; returns its row count. */
   materializeMart(name: string, selectSql: string): Promise<number>;
-  /** Distinct primary keys over these raw objects (reconciliation). */
-  rawDistinctKeys(rawKeys: string[]): Promise<number>;
+  /** Distinct primary keys every merge so far recorded (reconciliation; never re-reads raw). */
+  mergedKeys(): Promise<number>;
+  /** Table maintenance (Athena: Iceberg OPTIMIZE + VACUUM); returns the statements run. */
+  maintain?(): Promise<string[]>;
   /** Run a query and return its rows (numbers as numbers, timestamps as ISO strings). */
   rows(sql: string): Promise<Row[]>;
   close(): Promise<void>;

@@ -1,6 +1,7 @@
 /**
  * The container's environment, read and validated in one place. The CDK transform task sets
- * exactly these variables; APP_TOKEN may be present but the transform never uses or logs it.
+ * these variables (REBUILD only when an operator starts a rebuild by hand); APP_TOKEN may be
+ * present but the transform never uses or logs it.
  */
 import { parseDataset, type DatasetConfig } from '../../../runtime/dataset-config';
 
@@ -12,6 +13,8 @@ export interface TransformEnv {
   /** `s3://bucket` or a local directory mirroring the curated bucket. */
   curatedLocation: string;
   runId: string;
+  /** REBUILD=true: rebuild curated from the whole raw zone (see runTransform's `rebuild`). */
+  rebuild: boolean;
   /** Required when engine is athena. */
   athena?: { workgroup: string; rawDatabase: string; curatedDatabase: string };
 }
@@ -34,6 +37,8 @@ export function readTransformEnv(env: NodeJS.ProcessEnv): TransformEnv {
   const curatedLocation = need('CURATED_LOCATION');
   const runId = need('RUN_ID');
   if (runId && !/^[A-Za-z0-9._:-]{1,128}$/.test(runId)) problems.push('RUN_ID must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+  const rebuildValue = env.REBUILD?.trim().toLowerCase() ?? '';
+  if (!['', 'true', 'false'].includes(rebuildValue)) problems.push(`REBUILD must be "true" or "false", got "${env.REBUILD}"`);
   const raw = need('DATASET_CONFIG');
   let dataset: DatasetConfig | undefined;
   if (raw) {
@@ -50,5 +55,13 @@ export function readTransformEnv(env: NodeJS.ProcessEnv): TransformEnv {
   if (problems.length || !dataset) {
     throw new EnvError(`Invalid transform environment:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
-  return { dataset, engine: engine as TransformEnv['engine'], rawLocation, curatedLocation, runId, ...(athena ? { athena } : {}) };
+  return {
+    dataset,
+    engine: engine as TransformEnv['engine'],
+    rawLocation,
+    curatedLocation,
+    runId,
+    rebuild: rebuildValue === 'true',
+    ...(athena ? { athena } : {}),
+  };
 }

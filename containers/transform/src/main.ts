@@ -13,7 +13,7 @@ import { openObjectStore } from '../../../runtime/object-store';
 import { AthenaEngine } from './athena-engine';
 import { EnvError, readTransformEnv } from './env';
 import { ModelError } from './models';
-import { runTransform, TransformConfigError, type RunSummary } from './transform';
+import { REBUILD_HINT, RECONCILIATION_TEST, runTransform, TransformConfigError, type RunSummary } from './transform';
 
 export const EXIT = { ok: 0, failed: 1, config: 2, testsFailed: 3 } as const;
 
@@ -44,13 +44,14 @@ export async function main(env: NodeJS.ProcessEnv, io: MainIo = defaultIo): Prom
             curatedLocation: cfg.curatedLocation,
             runId: cfg.runId,
           });
-    io.log({ level: 'info', message: 'transform started', dataset: cfg.dataset.name, runId: cfg.runId, engine: cfg.engine });
+    io.log({ level: 'info', message: 'transform started', dataset: cfg.dataset.name, runId: cfg.runId, engine: cfg.engine, rebuild: cfg.rebuild });
     summary = await runTransform({
       dataset: cfg.dataset,
       engine,
       rawStore,
       curatedStore,
       runId: cfg.runId,
+      rebuild: cfg.rebuild,
       log: (message) => io.log({ level: 'info', message, dataset: cfg.dataset.name, runId: cfg.runId }),
     });
   } catch (err) {
@@ -62,7 +63,9 @@ export async function main(env: NodeJS.ProcessEnv, io: MainIo = defaultIo): Prom
   if (summary.failedErrorTests.length) {
     io.log({
       level: 'error',
-      message: `data tests failed (severity error): ${summary.failedErrorTests.join(', ')}`,
+      message:
+        `data tests failed (severity error): ${summary.failedErrorTests.join(', ')}` +
+        (summary.failedErrorTests.includes(RECONCILIATION_TEST) ? `; to repair curated, ${REBUILD_HINT}` : ''),
       exitCode: EXIT.testsFailed,
     });
     return EXIT.testsFailed;

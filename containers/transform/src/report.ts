@@ -68,6 +68,10 @@ export async function renderReport(input: ReportInput): Promise<string> {
     ['Rows inserted / updated / unchanged', `${s.rowsInserted} / ${s.rowsUpdated} / ${s.rowsUnchanged}`],
     ['Curated rows', s.curatedRows],
     ['Cast failures', Object.entries(s.castFailures).map(([c, n]) => `${c}: ${n}`).join(', ') || 'none'],
+    ['Quarantined raw objects (cannot be read whole)', s.quarantinedObjects.map((q) => `${q.key}: ${q.error}`).join('; ') || 'none'],
+    ['Reconciliation (keys merged / curated rows)', `${s.reconciliation.mergedKeys} / ${s.reconciliation.curatedRows}`],
+    ...(s.rebuild ? [['Rebuild', 'curated rebuilt from the whole raw zone'] as [string, unknown]] : []),
+    ...(s.maintenance.length ? [['Table maintenance', s.maintenance.join('; ')] as [string, unknown]] : []),
   ];
   const tests = s.tests.results
     .map(

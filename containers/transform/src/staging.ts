@@ -6,9 +6,10 @@
  */
 import {
   INGESTION_METADATA,
-  pointFieldNames,
+  pointFieldNamesOf,
   type DatasetConfig,
 } from '../../../runtime/dataset-config';
+import { CONTENT_HASH_COLUMN, contentHashSql } from './content-hash';
 import { curatedTypeOf, ident, type CuratedType, type Dialect } from './dialect';
 
 export interface RawColumn {
@@ -26,6 +27,8 @@ export interface CuratedColumn {
   castable: boolean;
   /** A point column, kept as its GeoJSON text. */
   point?: boolean;
+  /** Computed by staging from the other typed columns (`_content_hash`), not read from raw. */
+  computed?: boolean;
 }
 
 /** Columns of the raw rows as the fetcher writes them, declared explicitly so absent columns read as NULL. */
@@ -34,7 +37,7 @@ export function rawColumns(dataset: DatasetConfig): RawColumn[] {
   for (const c of dataset.columns) {
     cols.push({ name: c.name, kind: c.type === 'point' ? 'json' : 'text' });
     if (c.type === 'point') {
-      const p = pointFieldNames(c.name);
+      const p = pointFieldNamesOf(c);
       cols.push({ name: p.longitude, kind: 'text' }, { name: p.latitude, kind: 'text' });
     }
   }
@@ -49,7 +52,7 @@ export function curatedColumns(dataset: DatasetConfig): CuratedColumn[] {
     const type = curatedTypeOf(c.type);
     cols.push({ name: c.name, type, source: c.name, castable: c.type !== 'text' && c.type !== 'point', point: c.type === 'point' });
     if (c.type === 'point') {
-      const p = pointFieldNames(c.name);
+      const p = pointFieldNamesOf(c);
       cols.push(
         { name: p.longitude, type: 'DOUBLE', source: p.longitude, castable: true },
         { name: p.latitude, type: 'DOUBLE', source: p.latitude, castable: true },
@@ -61,6 +64,7 @@ export function curatedColumns(dataset: DatasetConfig): CuratedColumn[] {
     { name: INGESTION_METADATA.runId, type: 'VARCHAR', source: INGESTION_METADATA.runId, castable: false },
     { name: INGESTION_METADATA.sourceUpdatedAt, type: 'TIMESTAMP', source: INGESTION_METADATA.sourceUpdatedAt, castable: true },
     { name: INGESTION_METADATA.sourceId, type: 'VARCHAR', source: INGESTION_METADATA.sourceId, castable: false },
+    { name: CONTENT_HASH_COLUMN, type: 'VARCHAR', source: CONTENT_HASH_COLUMN, castable: false, computed: true },
   );
   return cols;
 }
@@ -101,17 +105,20 @@ export function batchProfileSql(dataset: DatasetConfig, dialect: Dialect, source
 
 /**
  * Typed, deduplicated rows of a raw batch: one row per primary key, the newest source version
- * winning. `tieBreaker` (a raw expression, e.g. the source object's name, compared descending)
- * makes exact ties deterministic.
+ * winning, with its `_content_hash`. `tieBreaker` (a raw expression, e.g. the source object's
+ * name, compared descending) makes exact ties deterministic and is kept as `__source_object`, so
+ * the merge can say what each raw object contributed.
  */
 export function stagingSql(dataset: DatasetConfig, dialect: Dialect, source: string, tieBreaker?: string): string {
-  const cols = curatedColumns(dataset);
+  const all = curatedColumns(dataset);
+  const cols = all.filter((c) => !c.computed);
   const select = cols.map((c) => `${castExpr(c, dialect)} AS ${ident(c.name)}`).join(',\n      ');
   const names = cols.map((c) => ident(c.name)).join(', ');
   const tie = ident('__tie');
-  return `SELECT ${names}
+  return `SELECT ${names},
+  ${contentHashSql(all, dialect)} AS ${ident(CONTENT_HASH_COLUMN)}${tieBreaker ? `,\n  ${tie} AS ${ident('__source_object')}` : ''}
 FROM (
-  SELECT ${names},
+  SELECT ${names}${tieBreaker ? `, ${tie}` : ''},
     row_number() OVER (
       PARTITION BY ${ident(dataset.primaryKey)}
       ORDER BY ${ident(INGESTION_METADATA.sourceUpdatedAt)} DESC NULLS LAST, ${ident(INGESTION_METADATA.ingestedAt)} DESC NULLS LAST${tieBreaker ? `, ${tie} DESC` : ''}

@@ -1,0 +1,63 @@
+/**
+ * `_content_hash`: a digest of a row's declared columns as typed values, kept in curated so the
+ * merge can tell a new *version* of a key (`:updated_at` moved, e.g. a publisher's full replace)
+ * from new *content*. A row is updated only when it is newer AND its hash differs.
+ *
+ * Canonical serialization (identical on both engines for the same typed values):
+ *   each hashed column, in curated order, becomes `<length>:<text>` or `-` when NULL, joined by
+ *   `,`; the hash is the lowercase hex MD5 of the UTF-8 bytes of that string. `<text>` per type:
+ *     VARCHAR    the string itself
+ *     BIGINT     decimal digits (CAST AS varchar)
+ *     DOUBLE     CAST(CAST(x AS decimal(38, 9)) AS varchar), e.g. `1000.500000000`; a value
+ *                beyond decimal(38, 9) falls back to the engine's own double text (engines may
+ *                then disagree, which only matters when comparing hashes across engines)
+ *     TIMESTAMP  `YYYY-MM-DDTHH:MM:SS.ffffff` (microseconds)
+ *     BOOLEAN    `true` / `false`
+ *   The length prefix makes the encoding unambiguous (no separator can be forged by a value).
+ * Point columns are hashed through their longitude/latitude doubles: the GeoJSON text is
+ * formatted differently by each engine, the coordinates are not.
+ * DuckDB: md5(s) is already lowercase hex. Trino: lower(to_hex(md5(to_utf8(s)))).
+ */
+import { CONTENT_HASH_COLUMN, INGESTION_METADATA } from '../../../runtime/dataset-config';
+import { ident, type CuratedType, type Dialect } from './dialect';
+import type { CuratedColumn } from './staging';
+
+export { CONTENT_HASH_COLUMN };
+
+const METADATA: ReadonlySet<string> = new Set([...Object.values(INGESTION_METADATA), CONTENT_HASH_COLUMN]);
+
+/** The curated columns the hash covers: the declared ones (points by their coordinates). */
+export function hashedColumns(columns: CuratedColumn[]): CuratedColumn[] {
+  return columns.filter((c) => !METADATA.has(c.name) && !c.point);
+}
+
+/** Canonical text of a typed value (see the module comment); NULL stays NULL. */
+export function canonicalText(expr: string, type: CuratedType, dialect: Dialect): string {
+  const varchar = dialect.typeName('VARCHAR');
+  switch (type) {
+    case 'VARCHAR':
+      return expr;
+    case 'BIGINT':
+    case 'BOOLEAN':
+      return `CAST(${expr} AS ${varchar})`;
+    case 'DOUBLE':
+      return `coalesce(CAST(TRY_CAST(${expr} AS decimal(38, 9)) AS ${varchar}), CAST(${expr} AS ${varchar}))`;
+    case 'TIMESTAMP':
+      return dialect.name === 'duckdb'
+        ? `strftime(${expr}, '%Y-%m-%dT%H:%M:%S.%f')`
+        : `to_iso8601(CAST(${expr} AS timestamp(6)))`;
+  }
+}
+
+/** `<length>:<text>` or `-` for NULL. */
+function field(text: string, dialect: Dialect): string {
+  return `coalesce(CAST(length(${text}) AS ${dialect.typeName('VARCHAR')}) || ':' || ${text}, '-')`;
+}
+
+/** The hash expression over typed columns (`qualifier.` prefixes each column when given). */
+export function contentHashSql(columns: CuratedColumn[], dialect: Dialect, qualifier?: string): string {
+  const q = qualifier ? `${qualifier}.` : '';
+  const parts = hashedColumns(columns).map((c) => field(canonicalText(`${q}${ident(c.name)}`, c.type, dialect), dialect));
+  const serialized = parts.length ? parts.join(` || ',' || `) : `''`;
+  return dialect.name === 'duckdb' ? `md5(${serialized})` : `lower(to_hex(md5(to_utf8(${serialized}))))`;
+}
