@@ -14,6 +14,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
 import { openObjectStore, type ObjectStore } from '../../runtime/object-store';
 import { keysetPartKey, keysetSuccessKey, missingKeysKey } from '../../runtime/storage-layout';
+import { queryCatalog, registerCurated } from '../../containers/transform/src/catalog';
 import { manifestFiles } from '../../containers/transform/src/curated-manifest';
 import { deletionsDir } from '../../containers/transform/src/duckdb-engine';
 import { EXIT, main } from '../../containers/transform/src/main';
@@ -102,11 +103,20 @@ describe('deletions from the key scan (DuckDB)', () => {
     assert.equal(rec.status, 'pass');
     assert.ok(!s.tests.results.some((r) => r.name === RECONCILIATION_TEST), 'the source reconciliation replaces the recorded-keys one');
     assert.deepEqual(s.reconciliation.source && [s.reconciliation.source.sourceKeys, s.reconciliation.source.goneKeys, s.reconciliation.source.extraKeys], [37, 3, 0]);
+    const report = (await d.curatedStore.get(`reports/${NAME}/r1.html`))!.body.toString();
+    assert.match(report, /Rows deleted \(keys gone at the source\)<\/th><td>3</);
     // Marts are built after the deletions.
     const totals = await query(
       `SELECT sum(incidents) AS n FROM read_parquet('${path.join(d.curatedDir, 'curated', NAME, 'marts', 'battalion_totals', 'data.parquet')}')`,
     );
     assert.equal(Number(totals[0]!.n), 37);
+
+    // The local catalog shows the record as curated.<table>__deletions.
+    const catalogPath = path.join(d.curatedDir, '..', 'catalog.duckdb');
+    const names = await registerCurated({ dataset: DATASET, curatedDir: d.curatedDir, catalogPath });
+    assert.ok(names.includes('curated.sf_fire_incidents__deletions'), names.join(', '));
+    const viaCatalog = await queryCatalog(catalogPath, 'SELECT key FROM curated.sf_fire_incidents__deletions ORDER BY key');
+    assert.deepEqual(viaCatalog.rows.map((r) => r.key), [...gone].sort());
 
     // The next run without a key scan: the recorded keys lost the deleted ones, so it reconciles.
     const next = await run(d, 'r2');
