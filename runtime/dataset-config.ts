@@ -11,11 +11,35 @@ import { MAX_NAME_LENGTH, reservedBy } from './sql-names';
 import { validateTestExpression } from './test-expression';
 
 /**
- * Column types. The Socrata `dataTypeName`s we support, plus `integer`, a narrower `number`
- * for counts (the transform casts it to BIGINT instead of DOUBLE).
+ * Column types: how the pipeline reads a source field (docs/deploy.md, "Column types", maps every
+ * Socrata `dataTypeName` onto them).
+ * - `text`, `number` (DOUBLE), `floating_timestamp`, `point`, `checkbox`: Socrata's own types.
+ * - `integer`: a narrower `number` for counts (the transform casts it to BIGINT instead of DOUBLE).
+ * - `fixed_timestamp`: Socrata's instant type, served in UTC with a trailing `Z`; curated as the
+ *   UTC wall-clock TIMESTAMP (an offset other than Z is refused by the cast contract).
+ * - `geometry`: any GeoJSON shape other than a point (multipoint, line, multiline, polygon,
+ *   multipolygon), kept as its GeoJSON text.
+ * - `json`: a field Socrata serves as a JSON object (location, url, phone, document, photo), kept
+ *   as JSON text.
  */
-export const COLUMN_TYPES = ['text', 'number', 'integer', 'floating_timestamp', 'point', 'checkbox'] as const;
+export const COLUMN_TYPES = [
+  'text',
+  'number',
+  'integer',
+  'floating_timestamp',
+  'fixed_timestamp',
+  'point',
+  'geometry',
+  'json',
+  'checkbox',
+] as const;
 export type ColumnType = (typeof COLUMN_TYPES)[number];
+
+/** Types the event-time column may have: both are curated as TIMESTAMP (fixed ones in UTC). */
+export const EVENT_TIME_TYPES: readonly ColumnType[] = ['floating_timestamp', 'fixed_timestamp'];
+
+/** Types whose values are whole JSON documents: they cannot identify a row or be compared as values. */
+const DOCUMENT_TYPES: readonly ColumnType[] = ['point', 'geometry', 'json'];
 
 const MAX_LOOKBACK_MINUTES = 366 * 24 * 60;
 const DEFAULT_MAX_QUARANTINE_SHARE = 0.05;
@@ -86,6 +110,8 @@ export type DataTestConfig = z.infer<typeof dataTestSchema>;
 
 export const datasetSchema = z
   .strictObject({
+    /** The JSON Schema editors check the file against (`./dataset.schema.json`); ignored here. */
+    $schema: z.string().optional(),
     /** kebab-case; names the stack resources, S3 prefixes and (dashes → underscores) the tables. */
     name: z
       .string()
@@ -112,7 +138,7 @@ export const datasetSchema = z
     }),
     /** Column that identifies a row; the curated table holds exactly one row per value. */
     primaryKey: identifier,
-    /** Column giving the event time; partitions the curated table. Must be a floating_timestamp. */
+    /** Column giving the event time; partitions the curated table. A floating_ or fixed_timestamp. */
     eventTimeColumn: identifier,
     /** Socrata system field used as the incremental change cursor. */
     changeCursor: z.literal(':updated_at').default(':updated_at'),
@@ -175,15 +201,15 @@ export const datasetSchema = z
     const key = byName.get(d.primaryKey);
     if (!key) {
       ctx.addIssue({ code: 'custom', path: ['primaryKey'], message: `"${d.primaryKey}" is not one of the declared columns` });
-    } else if (key.type === 'point' || key.type === 'checkbox') {
-      // Two values (or a GeoJSON object) cannot identify rows: every upsert would collapse them.
+    } else if (key.type === 'checkbox' || DOCUMENT_TYPES.includes(key.type)) {
+      // Two values (or a JSON document) cannot identify rows: every upsert would collapse them.
       ctx.addIssue({ code: 'custom', path: ['primaryKey'], message: `"${d.primaryKey}" is a ${key.type} column, which cannot identify a row; use a text, integer or number column` });
     }
     const event = byName.get(d.eventTimeColumn);
     if (!event) {
       ctx.addIssue({ code: 'custom', path: ['eventTimeColumn'], message: `"${d.eventTimeColumn}" is not one of the declared columns` });
-    } else if (event.type !== 'floating_timestamp') {
-      ctx.addIssue({ code: 'custom', path: ['eventTimeColumn'], message: `"${d.eventTimeColumn}" must be a floating_timestamp column, not ${event.type}` });
+    } else if (!EVENT_TIME_TYPES.includes(event.type)) {
+      ctx.addIssue({ code: 'custom', path: ['eventTimeColumn'], message: `"${d.eventTimeColumn}" must be a floating_timestamp or fixed_timestamp column, not ${event.type}` });
     }
     checkDataTests(d, ctx);
   });
@@ -393,10 +419,13 @@ export function loadDatasetFile(file: string): DatasetConfig {
   return dataset;
 }
 
-/** Every `*.json` in a directory, validated, sorted by name. */
+/** The JSON Schema that sits beside the definitions (datasets/dataset.schema.json) is not one. */
+export const isDatasetFileName = (file: string): boolean => file.endsWith('.json') && !file.endsWith('.schema.json');
+
+/** Every `*.json` in a directory (but `*.schema.json`), validated, sorted by name. */
 export function loadDatasetDir(dir: string): DatasetConfig[] {
   const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
+    .filter(isDatasetFileName)
     .sort();
   return files.map((f) => loadDatasetFile(path.join(dir, f)));
 }
