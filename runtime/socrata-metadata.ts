@@ -276,13 +276,17 @@ function completeValues(c: SocrataColumn): string[] | undefined {
   // With a cardinality the list is complete when it has that many values; without one, only a
   // list shorter than Socrata's cut-off can be complete.
   const complete = cardinality !== undefined ? cardinality === values.length : values.length < SOCRATA_TOP_VALUES;
-  return complete ? values : undefined;
+  // A category repeats: when the values are not each used at least twice on average (ten rows,
+  // ten places), the list describes today's rows, not a closed set.
+  const nonNull = num(c.cachedContents?.non_null);
+  const repeats = nonNull === undefined || nonNull >= 2 * values.length;
+  return complete && repeats ? values : undefined;
 }
 
 /**
  * Proposed data tests, all `warn` so a new dataset never fails its first run on a guess:
  * not_null on the event time; accepted_values for a text column whose statistics list all of its
- * (at most 10) values; range min 0 for a number column named like a count whose smallest value
+ * (at most 10) values, each used at least twice on average; range min 0 for a number column named like a count whose smallest value
  * is not negative. (Every dataset already tests its primary key for not-null and unique.)
  */
 function proposeTests(columns: MappedColumn[], primaryKey: string, eventTime: string, notes: string[]): Record<string, unknown>[] {
