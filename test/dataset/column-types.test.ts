@@ -111,6 +111,29 @@ describe('column types on a real row of every Socrata type', () => {
     assert.equal(rows[1]!.at, null);
   });
 
+  test('validation: json and geometry columns cannot be the key or take value tests; a fixed timestamp can be the event time', () => {
+    const base = {
+      name: 'typed-set',
+      source: { domain: 'data.example.org', datasetId: 'abcd-1234' },
+      primaryKey: 'id',
+      eventTimeColumn: 'at',
+      columns: [
+        { name: 'id', type: 'text' },
+        { name: 'at', type: 'fixed_timestamp' },
+        { name: 'link', type: 'json' },
+        { name: 'shape', type: 'geometry' },
+      ],
+    };
+    assert.equal(parseDataset(base, 'inline').eventTimeColumn, 'at');
+    assert.throws(() => parseDataset({ ...base, primaryKey: 'link' }, 'inline'), /primaryKey: "link" is a json column, which cannot identify a row/);
+    assert.throws(() => parseDataset({ ...base, primaryKey: 'shape' }, 'inline'), /primaryKey: "shape" is a geometry column, which cannot identify a row/);
+    assert.throws(() => parseDataset({ ...base, eventTimeColumn: 'link' }, 'inline'), /eventTimeColumn: "link" must be a floating_timestamp or fixed_timestamp column, not json/);
+    assert.throws(
+      () => parseDataset({ ...base, dataTests: [{ kind: 'accepted_values', column: 'link', values: ['x'] }] }, 'inline'),
+      /an accepted_values test needs a text, integer or checkbox column; "link" is json/,
+    );
+  });
+
   test('the Athena staging and profile SQL for every new type parse as Trino and gate the fixed timestamp', () => {
     const trino = new TrinoSQL();
     for (const sql of [stagingSql(DATASET, athenaDialect, 'raw'), batchProfileSql(DATASET, athenaDialect, 'raw')]) {
