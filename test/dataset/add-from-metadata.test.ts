@@ -215,6 +215,37 @@ describe('type mapping and field names', () => {
     assert.deepEqual(loadDatasetFile(path.join(dir, 'synthetic.json')).columns.find((c) => c.name === 'point')?.coordinates, { longitude: 'point_lon', latitude: 'point_lat' });
   });
 
+  const keyOf = (v: SocrataView) => proposeDataset(v, { domain: 'data.example.org' }).definition.primaryKey;
+  const eventOf = (v: SocrataView) => proposeDataset(v, { domain: 'data.example.org' }).definition.eventTimeColumn;
+  const stats = (nonNull: number, cardinality: number, nulls = 0) => ({ cachedContents: { non_null: String(nonNull), cardinality: String(cardinality), null: String(nulls) } });
+
+  test('primary key evidence: a declared row identifier beats names; unique statistics beat names; statistics veto a name', () => {
+    const columns = [
+      { id: 1, fieldName: 'case_id', dataTypeName: 'text' },
+      { id: 2, fieldName: 'permit', dataTypeName: 'text' },
+      { id: 3, fieldName: 'ts', dataTypeName: 'calendar_date' },
+    ];
+    assert.equal(keyOf({ id: 'abcd-1234', name: 'k', rowIdentifierColumnId: 2, columns }), 'permit');
+    assert.equal(keyOf({ id: 'abcd-1234', name: 'k', metadata: { rowIdentifier: '2' }, columns }), 'permit');
+    assert.equal(keyOf({ id: 'abcd-1234', name: 'k', columns }), 'case_id');
+    const withStats = [
+      { fieldName: 'case_id', dataTypeName: 'text', ...stats(100, 60) },
+      { fieldName: 'permit', dataTypeName: 'text', ...stats(100, 100) },
+      { fieldName: 'ts', dataTypeName: 'calendar_date' },
+    ];
+    assert.equal(keyOf({ id: 'abcd-1234', name: 'k', columns: withStats }), 'permit');
+    const vetoed = [{ fieldName: 'case_id', dataTypeName: 'text', ...stats(90, 90, 10) }, { fieldName: 'ts', dataTypeName: 'calendar_date' }];
+    assert.throws(() => keyOf({ id: 'abcd-1234', name: 'k', columns: vetoed }), /no column looks like a row identifier/);
+  });
+
+  test('event time: an event-like name beats an earlier bookkeeping timestamp; floating beats fixed', () => {
+    const ts = (fieldName: string, dataTypeName = 'calendar_date') => ({ fieldName, dataTypeName });
+    const id = { fieldName: 'id', dataTypeName: 'text' };
+    assert.equal(eventOf({ id: 'abcd-1234', name: 'e', columns: [id, ts('data_as_of'), ts('last_updated'), ts('closed'), ts('incident_date')] }), 'incident_date');
+    assert.equal(eventOf({ id: 'abcd-1234', name: 'e', columns: [id, ts('data_loaded_at'), ts('closed')] }), 'closed');
+    assert.equal(eventOf({ id: 'abcd-1234', name: 'e', columns: [id, ts('received_date', 'date'), ts('reported_date')] }), 'reported_date');
+  });
+
   test('no identifier-like column: refused, pointing at --primary-key', () => {
     const v: SocrataView = { id: 'abcd-1234', name: 'No key', columns: [{ fieldName: 'label', dataTypeName: 'text' }, { fieldName: 'ts', dataTypeName: 'calendar_date' }] };
     assert.throws(() => proposeDataset(v, { domain: 'data.example.org' }), /no column looks like a row identifier.*--primary-key <field>/);
