@@ -224,9 +224,9 @@ export async function runDatasetCommand(argv: string[], deps: DatasetCommandDeps
         : err instanceof SocrataMetadataError
           ? [err.message, 2]
           : err instanceof DatasetConfigError
-            ? // The proposal failed validation: a bug in the proposal or an unusual dataset; the
-              // issues name the fields (multi-line by nature, like every definition error).
-              [err.message, 2]
+            ? // The proposal failed validation (a bad --name, an unusual dataset): the issues,
+              // one per field, joined into the one line every failure here is.
+              [err.message.replace(/:\n {2}- /, ': ').replace(/\n {2}- /g, '; '), 2]
             : (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
               ? [`${(err as Error).message}; see npm run dataset -- --help`, 2]
               : [(err as Error).message.split('\n')[0] ?? String(err), 1];

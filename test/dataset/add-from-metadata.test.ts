@@ -160,6 +160,14 @@ describe('npm run dataset -- add on real Socrata metadata', () => {
     assert.deepEqual(readdirSync(dir), []);
   });
 
+  test('a proposal the schema refuses (here a bad --name) is reported with the field, and nothing is written', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dataset-add-'));
+    const r = await run(['add', fixture('chicago-crimes-6zsd-86xi.json'), '--domain', 'data.cityofchicago.org', '--out-dir', dir, '--name', 'Chicago_Crimes']);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /^dataset: Invalid dataset definition proposed for data\.cityofchicago\.org\/6zsd-86xi: name: must be kebab-case, 3-42 characters\n$/);
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
   test('--primary-key and --event-time override the proposal, and are checked', async () => {
     const d = await add('chicago-crimes-6zsd-86xi.json', '--primary-key', 'case_number', '--event-time', 'updated_on', '--name', 'chicago-crimes');
     assert.equal(d.name, 'chicago-crimes');
