@@ -56,15 +56,20 @@ const columnName = identifier.superRefine((name, ctx) => {
 });
 
 export const columnSchema = z.strictObject({
-  name: columnName,
-  type: z.enum(COLUMN_TYPES),
-  description: z.string().optional(),
+  name: columnName.describe('The source field name (columns[].fieldName in the portal metadata); also the column name in every table'),
+  type: z
+    .enum(COLUMN_TYPES)
+    .describe('How the field is read: text, number (double), integer (bigint), floating_timestamp, fixed_timestamp (UTC), point, geometry (GeoJSON text), json (JSON text), checkbox (boolean)'),
+  description: z.string().optional().describe('What the column means (the portal description); documentation for people and catalogs'),
   /**
    * Point columns only: the names of the two derived coordinate columns (default `longitude`/
    * `latitude` for a column named `point`, `<name>_longitude`/`<name>_latitude` otherwise). Set
    * them when the source also has columns of the default names.
    */
-  coordinates: z.strictObject({ longitude: columnName, latitude: columnName }).optional(),
+  coordinates: z
+    .strictObject({ longitude: columnName, latitude: columnName })
+    .optional()
+    .describe('Point columns only: names of the derived longitude/latitude columns'),
 });
 export type ColumnConfig = z.infer<typeof columnSchema>;
 
@@ -123,33 +128,41 @@ export const datasetSchema = z
         const table = n.replace(/-/g, '_');
         const engines = reservedBy(table);
         if (engines) ctx.addIssue({ code: 'custom', message: `its table name "${table}" is a reserved word in ${engines}; choose another name` });
-      }),
-    description: z.string().default(''),
+      })
+      .describe('kebab-case, 3-42 characters, equal to the file name; tables are named with _ for -'),
+    description: z.string().default('').describe('What the dataset is'),
     source: z.strictObject({
       /** Socrata portal host name, e.g. data.sfgov.org (no scheme, no path). */
-      domain: z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, 'must be a host name such as data.sfgov.org'),
+      domain: z
+        .string()
+        .regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, 'must be a host name such as data.sfgov.org')
+        .describe('Socrata portal host name, e.g. data.sfgov.org'),
       /** The dataset's 4x4 id, e.g. wr8u-xric. */
-      datasetId: z.string().regex(/^[a-z0-9]{4}-[a-z0-9]{4}$/, 'must be a Socrata 4x4 id such as wr8u-xric'),
+      datasetId: z.string().regex(/^[a-z0-9]{4}-[a-z0-9]{4}$/, 'must be a Socrata 4x4 id such as wr8u-xric').describe('The dataset 4x4 id, e.g. wr8u-xric'),
       /** Secrets Manager secret holding the Socrata app token (plain string or {"appToken": "..."}). */
       appTokenSecretName: z
         .string()
         .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'must be a Secrets Manager secret name (1-512 of A-Z a-z 0-9 / _ + = . @ -)')
-        .optional(),
+        .optional()
+        .describe('Secrets Manager secret holding the Socrata app token (plain string or {"appToken": "..."})'),
     }),
     /** Column that identifies a row; the curated table holds exactly one row per value. */
-    primaryKey: identifier,
+    primaryKey: identifier.describe('Declared text, number or integer column identifying a row: the curated table holds one row per value'),
     /** Column giving the event time; partitions the curated table. A floating_ or fixed_timestamp. */
-    eventTimeColumn: identifier,
+    eventTimeColumn: identifier.describe('Declared floating_timestamp or fixed_timestamp column: when the event happened; partitions the curated table by year'),
     /** Socrata system field used as the incremental change cursor. */
     changeCursor: z.literal(':updated_at').default(':updated_at'),
-    columns: z.array(columnSchema).min(1),
+    columns: z.array(columnSchema).min(1).describe('The source fields the pipeline reads, with their types'),
     schedule: z
       .strictObject({
         /** EventBridge Scheduler expression: cron(...) (6 fields), rate(...) or at(...). */
-        expression: z.string().superRefine((expr, ctx) => {
-          const problem = validateScheduleExpression(expr);
-          if (problem) ctx.addIssue({ code: 'custom', message: problem });
-        }),
+        expression: z
+          .string()
+          .superRefine((expr, ctx) => {
+            const problem = validateScheduleExpression(expr);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          })
+          .describe('EventBridge Scheduler expression: cron(min hour day-of-month month day-of-week year), rate(n unit) or at(yyyy-mm-ddThh:mm:ss)'),
         /** IANA time zone the cron fields are read in. */
         timezone: z
           .string()
@@ -157,9 +170,11 @@ export const datasetSchema = z
           .superRefine((zone, ctx) => {
             const problem = validateTimeZone(zone);
             if (problem) ctx.addIssue({ code: 'custom', message: problem });
-          }),
+          })
+          .describe('IANA time zone the cron fields are read in, e.g. America/Los_Angeles'),
       })
-      .default({ expression: 'cron(0 6 * * ? *)', timezone: 'UTC' }),
+      .default({ expression: 'cron(0 6 * * ? *)', timezone: 'UTC' })
+      .describe('When the pipeline runs'),
     fetch: z
       .strictObject({
         /** Rows per Socrata request: a few MB per page for wide rows. */
@@ -193,7 +208,10 @@ export const datasetSchema = z
         bufferingSizeMiB: z.number().int().min(1).max(128).default(64),
       })
       .default({ bufferingIntervalSeconds: 60, bufferingSizeMiB: 64 }),
-    dataTests: z.array(dataTestSchema).default([]),
+    dataTests: z
+      .array(dataTestSchema)
+      .default([])
+      .describe('Tests beyond the built-in not-null and unique key: not_null, accepted_values, range, expression; each error or warn'),
   })
   .superRefine((d, ctx) => {
     const byName = new Map(d.columns.map((c) => [c.name, c]));
