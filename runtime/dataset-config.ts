@@ -276,6 +276,33 @@ export function pointFieldNames(column: string): { longitude: string; latitude: 
     : { longitude: `${column}_longitude`, latitude: `${column}_latitude` };
 }
 
+/** Glue's limit on a column comment (the Glue API's `Column.Comment`). */
+export const MAX_COMMENT_LENGTH = 255;
+
+const TYPE_COMMENTS: Record<ColumnType, string> = {
+  text: 'Socrata text',
+  number: 'Socrata number',
+  integer: 'Socrata number, whole',
+  floating_timestamp: 'Socrata floating timestamp (local wall clock, no zone)',
+  fixed_timestamp: 'Socrata fixed timestamp, in UTC',
+  point: 'GeoJSON point as served',
+  geometry: 'GeoJSON geometry as served',
+  json: 'JSON value as served (location, url, phone, document or photo)',
+  checkbox: 'Socrata checkbox (true/false)',
+};
+
+/**
+ * The catalog comment of a declared column: its description, else what its type holds. Glue
+ * refuses line breaks and other control characters in a comment and more than 255 characters,
+ * and portal descriptions have both, so they are folded to one line and cut.
+ */
+export function columnComment(column: Pick<ColumnConfig, 'type' | 'description'>): string {
+  // eslint-disable-next-line no-control-regex
+  const text = (column.description ?? '').replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/ {2,}/g, ' ').trim();
+  if (!text) return TYPE_COMMENTS[column.type];
+  return text.length <= MAX_COMMENT_LENGTH ? text : `${text.slice(0, MAX_COMMENT_LENGTH - 1).trimEnd()}…`;
+}
+
 /** The derived coordinate columns of a point column: its `coordinates`, else the defaults. */
 export function pointFieldNamesOf(column: Pick<ColumnConfig, 'name' | 'coordinates'>): { longitude: string; latitude: string } {
   return column.coordinates ? { ...column.coordinates } : pointFieldNames(column.name);
