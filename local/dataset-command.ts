@@ -192,7 +192,15 @@ async function add(argv: string[], deps: DatasetCommandDeps): Promise<number> {
 }
 
 function schema(argv: string[], deps: DatasetCommandDeps): number {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { check: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { check: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } },
+  });
+  if (values.help) {
+    deps.stdout(`${USAGE}\n`);
+    return 0;
+  }
   if (positionals.length) throw new CommandError(`schema takes no arguments, got "${positionals.join(' ')}"`, 2);
   const file = path.join(deps.repoRoot, DATASET_SCHEMA_PATH);
   const text = datasetJsonSchemaText();

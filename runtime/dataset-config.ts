@@ -147,7 +147,7 @@ export const datasetSchema = z
         .describe('Secrets Manager secret holding the Socrata app token (plain string or {"appToken": "..."})'),
     }),
     /** Column that identifies a row; the curated table holds exactly one row per value. */
-    primaryKey: identifier.describe('Declared text, number or integer column identifying a row: the curated table holds one row per value'),
+    primaryKey: identifier.describe('Declared column identifying a row (not checkbox, point, geometry or json): the curated table holds one row per value'),
     /** Column giving the event time; partitions the curated table. A floating_ or fixed_timestamp. */
     eventTimeColumn: identifier.describe('Declared floating_timestamp or fixed_timestamp column: when the event happened; partitions the curated table by year'),
     /** Socrata system field used as the incremental change cursor. */

@@ -37,7 +37,7 @@ const oneLine = (text: string) => assert.equal(text.trimEnd().split('\n').length
 
 describe('npm run dataset: command line', () => {
   test('--help exits 0 on the command and on add, printing the usage', () => {
-    for (const args of [['--help'], ['add', '--help']]) {
+    for (const args of [['--help'], ['add', '--help'], ['schema', '--help']]) {
       const r = cli(...args);
       assert.equal(r.code, 0, r.err);
       assert.match(r.out, /^usage: npm run dataset -- <command>/);
