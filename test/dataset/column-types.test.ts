@@ -17,6 +17,7 @@ import { athenaDialect, curatedTypeOf, duckdbDialect, literal } from '../../cont
 import { batchProfileSql, rawColumns, stagingSql } from '../../containers/transform/src/staging';
 import { COLUMN_TYPES, parseDataset } from '../../runtime/dataset-config';
 import { proposeDataset, readViewDocument } from '../../runtime/socrata-metadata';
+import { generateRows } from '../../local/dataset-rows';
 
 const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'socrata-views');
 const read = (f: string): unknown => JSON.parse(readFileSync(path.join(FIXTURES, f), 'utf8'));
@@ -132,6 +133,14 @@ describe('column types on a real row of every Socrata type', () => {
       () => parseDataset({ ...base, dataTests: [{ kind: 'accepted_values', column: 'link', values: ['x'] }] }, 'inline'),
       /an accepted_values test needs a text, integer or checkbox column; "link" is json/,
     );
+  });
+
+  test('the local generator serves every new type the way Socrata does (npm run local on a portal-made definition)', () => {
+    const rows = generateRows(DATASET, 50, 7);
+    const event = rows.map((r) => r.date_time_with_timezone_column);
+    assert.ok(event.every((v) => typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(v)), 'the event time is on every row, in UTC with Z');
+    const json = rows.map((r) => r.website_url_column).filter((v) => v !== undefined);
+    assert.ok(json.length > 30 && json.every((v) => typeof v === 'object' && v !== null), 'json columns are objects');
   });
 
   test('the Athena staging and profile SQL for every new type parse as Trino and gate the fixed timestamp', () => {
