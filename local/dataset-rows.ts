@@ -69,6 +69,18 @@ export function generateRows(dataset: DatasetConfig, count: number, seed = 1): R
         case 'checkbox':
           row[c.name] = rand() < 0.5 ? 'true' : 'false';
           break;
+        case 'fixed_timestamp':
+          // Socrata serves instants in UTC with a Z.
+          row[c.name] = `${floating(new Date(c.name === dataset.eventTimeColumn ? eventTime : eventTime + Math.floor(rand() * 3_600_000)))}Z`;
+          break;
+        case 'geometry': {
+          const [x, y] = [Number((-122.51 + rand() * 0.14).toFixed(6)), Number((37.71 + rand() * 0.1).toFixed(6))];
+          row[c.name] = { type: 'MultiPoint', coordinates: [[x, y], [x + 0.001, y + 0.001]] };
+          break;
+        }
+        case 'json':
+          row[c.name] = { url: `https://example.org/${c.name}/${i}`, description: null };
+          break;
       }
     }
     rows.push(row);
