@@ -56,6 +56,7 @@ function acknowledgeWildcards(scope: IConstruct, reasons: WildcardReason[]): voi
   });
 }
 
+const XRAY = 'X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) do not support resource-level permissions';
 const XRAY_AND_LOG_DELIVERY =
   'X-Ray PutTraceSegments/PutTelemetryRecords and the CloudWatch Logs delivery APIs (CreateLogDelivery, ...) do not support resource-level permissions';
 
@@ -66,13 +67,15 @@ function acknowledgeDataset(p: DatasetPipeline): void {
   const name = p.rawTable.tableName.replace(/_/g, '-');
   const ds = { name };
 
-  acknowledge(p.fetcher.function, 'AwsSolutions-L1', 'Pinned to Node.js 22, the runtime the fetcher bundle targets and is tested on (the contract of lambdas/fetcher); upgraded deliberately, not by the latest-runtime flag');
-  acknowledge(p.fetcher.function.role!, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'AWS-managed basic execution policy: CreateLogStream/PutLogEvents only, for the function’s own log group');
-  acknowledgeWildcards(p.fetcher.function, [
-    { finding: /^Resource::\*$/, reason: XRAY_AND_LOG_DELIVERY },
+  const NODE_22 = 'Pinned to Node.js 22, the runtime the bundle targets and is tested on; upgraded deliberately, not by the latest-runtime flag';
+  acknowledge(p.fetcher.function, 'AwsSolutions-L1', NODE_22);
+  acknowledge(p.runLease.function, 'AwsSolutions-L1', NODE_22);
+  acknowledgeWildcards(p.fetcher, [
+    { finding: /^Resource::\*$/, reason: XRAY },
     { finding: resourceEndingWith(`/${quarantinePrefix(ds)}*`), reason: 'Quarantine files are named per run and sequence under this dataset’s own quarantine prefix; nothing else in the bucket' },
     { finding: /^Resource::arn:<AWS::Partition>:secretsmanager:.*-\?\?\?\?\?\?$/, reason: 'Secrets Manager appends six random characters to a secret ARN; the grant names exactly one secret' },
   ]);
+  acknowledgeWildcards(p.runLease, [{ finding: /^Resource::\*$/, reason: XRAY }]);
 
   acknowledgeWildcards(p.delivery.deliveryStream, [
     { finding: WHOLE_BUCKET_OBJECTS, reason: 'Firehose writes objects under raw/ and errors/ with date-based keys; grant made by the DeliveryStream L2 on the raw bucket' },
@@ -99,7 +102,7 @@ function acknowledgeDataset(p: DatasetPipeline): void {
 
   acknowledgeWildcards(p.run.stateMachine, [
     { finding: /^Resource::\*$/, reason: XRAY_AND_LOG_DELIVERY },
-    { finding: /^Resource::<.*Fetcher.*\.Arn>:\*$/, reason: 'LambdaInvoke grants invoking any version/alias of this one fetcher function' },
+    { finding: /^Resource::<.*(Fetcher|RunLease).*\.Arn>:\*$/, reason: 'LambdaInvoke grants invoking any version/alias of this one function (the fetcher, the run lease)' },
     { finding: action('kms:GenerateDataKey*'), reason: 'Publishing to the KMS-encrypted topic (grantPublish) needs GenerateDataKey* on the topic key only' },
   ]);
 }
