@@ -117,7 +117,9 @@ export class IngestionStateMachine extends Construct {
       `Start a run with {} or {"mode": "incremental"} or {"mode": "full-refresh"}; "mode" must be one of ${RUN_MODES.join(', ')}`,
     );
     const checkInput = new sfn.Choice(this, 'CheckInput')
-      .when(sfn.Condition.isNotPresent('$.mode'), useIncrementalMode)
+      // not(isPresent) rather than isNotPresent: the same in Step Functions, and the form the
+      // test interpreter (aws-local-stepfunctions 3.0.0, which mis-evaluates IsPresent: false) runs right.
+      .when(sfn.Condition.not(sfn.Condition.isPresent('$.mode')), useIncrementalMode)
       .when(
         sfn.Condition.and(sfn.Condition.isString('$.mode'), sfn.Condition.or(...RUN_MODES.map((m) => sfn.Condition.stringEquals('$.mode', m)))),
         useRequestedMode,
@@ -235,27 +237,18 @@ export class IngestionStateMachine extends Construct {
     );
     nextPage.next(fetch);
     waitFlush.next(startCrawler).next(waitCrawler).next(getCrawler).next(
+      // Rules are tried in order, so each path is read only where an earlier rule proved it
+      // present (a Choice on a missing path is a States.Runtime error, which no Catch sees).
       new sfn.Choice(this, 'CrawlerFinished')
-        .when(
-          sfn.Condition.and(
-            sfn.Condition.stringEquals(crawlerState, 'READY'),
-            sfn.Condition.isPresent(lastCrawl),
-            sfn.Condition.stringEquals(lastCrawl, 'SUCCEEDED'),
-          ),
-          runTransform,
-        )
-        .when(sfn.Condition.stringEquals(crawlerState, 'READY'), crawlFailed)
-        .otherwise(waitCrawler),
+        .when(sfn.Condition.not(sfn.Condition.stringEquals(crawlerState, 'READY')), waitCrawler)
+        .when(sfn.Condition.not(sfn.Condition.isPresent(lastCrawl)), crawlFailed)
+        .when(sfn.Condition.stringEquals(lastCrawl, 'SUCCEEDED'), runTransform)
+        .otherwise(crawlFailed),
     );
     runTransform.next(
       new sfn.Choice(this, 'TransformExitedZero')
-        .when(
-          sfn.Condition.and(
-            sfn.Condition.isPresent('$.transform.containers[0].ExitCode'),
-            sfn.Condition.numberEquals('$.transform.containers[0].ExitCode', 0),
-          ),
-          releaseLease,
-        )
+        .when(sfn.Condition.not(sfn.Condition.isPresent('$.transform.containers[0].ExitCode')), transformFailed)
+        .when(sfn.Condition.numberEquals('$.transform.containers[0].ExitCode', 0), releaseLease)
         .otherwise(transformFailed),
     );
     releaseLease.next(notifySuccess);

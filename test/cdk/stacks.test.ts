@@ -149,7 +149,7 @@ describe('pipeline: fetcher Lambda', () => {
   });
 
   test('may touch only its checkpoint and quarantine prefix, and put only to its stream', () => {
-    const statements = statementsOfRole(pipeline, 'FetcherFunctionServiceRole');
+    const statements = statementsOfRole(pipeline, 'FetcherRole');
     const s3Objects = statements.find((s) => s.Sid === 'CheckpointAndQuarantineObjects')!;
     assert.deepEqual(s3Objects.Action, ['s3:GetObject', 's3:PutObject']);
     const resources = JSON.stringify(s3Objects.Resource);
@@ -249,12 +249,16 @@ describe('pipeline: state machine', () => {
   const def = stateMachineDefinition(pipeline);
   const s = def.States;
 
-  test('starts with the overlap guard, which ends the run when another execution is RUNNING', () => {
-    assert.equal(def.StartAt, 'ListRunningExecutions');
-    assert.match(String(s.ListRunningExecutions!.Resource), /aws-sdk:sfn:listExecutions/);
-    assert.equal((s.ListRunningExecutions!.Parameters as Record<string, unknown>).StatusFilter, 'RUNNING');
-    const choice = s.IsAnotherRunActive as { Choices: Array<Record<string, unknown>> };
-    assert.deepEqual(choice.Choices[0], { Variable: '$.overlap.running', NumericGreaterThan: 1, Next: 'SkipOverlappingRun' });
+  test('starts by checking the input, then takes the run lease; a held lease ends the run as SkippedOverlappingRun', () => {
+    assert.equal(def.StartAt, 'CheckInput');
+    assert.equal(s.UseRequestedMode!.Next, 'AcquireLease');
+    assert.equal(s.UseIncrementalMode!.Next, 'AcquireLease');
+    assert.deepEqual(s.AcquireLease!.Parameters, { action: 'acquire', 'runId.$': '$$.Execution.Name' });
+    const choice = s.HoldsRunLease as { Choices: Array<Record<string, unknown>>; Default: string };
+    assert.deepEqual(choice.Choices[0], { Variable: '$.lease.acquired', BooleanEquals: true, Next: 'FetchPage' });
+    assert.equal(choice.Default, 'SkippedOverlappingRun');
+    assert.equal(s.SkippedOverlappingRun!.Type, 'Succeed');
+    assert.equal(JSON.stringify(def).includes('listExecutions'), false, 'the eventually consistent ListExecutions guard is gone');
   });
 
   test('fetch loop: invoke, Choice on done, pass the cursor back', () => {
@@ -272,8 +276,8 @@ describe('pipeline: state machine', () => {
     assert.equal(s.StartCrawler!.Next, 'WaitForCrawler');
     assert.equal(s.GetCrawler!.Next, 'CrawlerFinished');
     const finished = s.CrawlerFinished as { Choices: Array<{ Next: string }>; Default: string };
-    assert.deepEqual(finished.Choices.map((c) => c.Next), ['NotifyFailure', 'RunTransform']);
-    assert.equal(finished.Default, 'WaitForCrawler');
+    assert.deepEqual(finished.Choices.map((c) => c.Next), ['WaitForCrawler', 'CrawlNotSucceeded', 'RunTransform']);
+    assert.equal(finished.Default, 'CrawlNotSucceeded');
   });
 
   test('transform runs as .sync and a non-zero exit code fails the run', () => {
@@ -281,14 +285,16 @@ describe('pipeline: state machine', () => {
     const overrides = (s.RunTransform!.Parameters as { Overrides: { ContainerOverrides: Array<{ Environment: unknown[] }> } }).Overrides;
     assert.deepEqual(overrides.ContainerOverrides[0]!.Environment, [{ Name: 'RUN_ID', 'Value.$': '$$.Execution.Name' }]);
     const exit = s.TransformExitedZero as { Choices: Array<Record<string, unknown>>; Default: string };
-    assert.equal(exit.Choices[0]!.Next, 'NotifySuccess');
-    assert.equal(exit.Default, 'NotifyFailure');
-    assert.equal(s.NotifyFailure!.Next, 'RunFailed');
+    assert.deepEqual(exit.Choices.map((c) => c.Next), ['TransformFailed', 'ReleaseLease']);
+    assert.equal(exit.Default, 'TransformFailed');
+    assert.equal(s.ReleaseLease!.Next, 'NotifySuccess');
+    assert.equal(s.NotifyFailure!.Next, 'ReleaseLeaseAfterFailure');
+    assert.equal(s.ReleaseLeaseAfterFailure!.Next, 'RunFailed');
     assert.equal(s.RunFailed!.Type, 'Fail');
   });
 
   test('every task retries with backoff and is caught into the failure notification', () => {
-    for (const name of ['FetchPage', 'StartCrawler', 'GetCrawler', 'RunTransform', 'ListRunningExecutions']) {
+    for (const name of ['AcquireLease', 'FetchPage', 'StartCrawler', 'GetCrawler', 'RunTransform', 'ReleaseLease']) {
       const state = s[name] as { Retry: Array<{ BackoffRate?: number }>; Catch: Array<{ Next: string }> };
       assert.ok(state.Retry.some((r) => (r.BackoffRate ?? 1) >= 1.5), `${name} backoff`);
       assert.equal(state.Catch[0]!.Next, 'NotifyFailure', name);
@@ -304,10 +310,12 @@ describe('pipeline: state machine', () => {
     assert.equal(def.TimeoutSeconds, 180 * 60);
   });
 
-  test('the overlap guard may list executions of this state machine only', () => {
+  test('the state machine may invoke its fetcher and run-lease functions, and list nothing', () => {
     const statements = statementsOfRole(pipeline, 'RunStateMachineRole');
-    const list = statements.find((st) => st.Action === 'states:ListExecutions')!;
-    assert.match(JSON.stringify(list.Resource), /:stateMachine:socrata-dev-sf-fire-incidents"/);
+    assert.equal(actionsOf(statements).some((a) => a.startsWith('states:')), false);
+    const invoke = JSON.stringify(statements.filter((st) => actionsOf([st]).includes('lambda:InvokeFunction')).map((st) => st.Resource));
+    assert.match(invoke, /Fetcher/);
+    assert.match(invoke, /RunLease/);
   });
 });
 
@@ -322,7 +330,7 @@ describe('pipeline: schedule and monitoring', () => {
     prod.templates.pipeline.hasResourceProperties('AWS::Scheduler::Schedule', { State: 'ENABLED' });
   });
 
-  test('alarms on fetcher errors, Firehose delivery and freshness, failed and timed-out runs, all to the topic', () => {
+  test('alarms on fetcher errors, Firehose delivery and freshness, failed, timed-out and skipped runs, all to the topic', () => {
     const alarms = Object.values(pipeline.findResources('AWS::CloudWatch::Alarm')) as Array<{ Properties: Record<string, any> }>;
     const metrics = alarms.map((a) => `${a.Properties.Namespace}:${a.Properties.MetricName}`).sort();
     assert.deepEqual(metrics, [
@@ -331,6 +339,7 @@ describe('pipeline: schedule and monitoring', () => {
       'AWS/Lambda:Errors',
       'AWS/States:ExecutionsFailed',
       'AWS/States:ExecutionsTimedOut',
+      'SocrataPipeline/dev:SkippedRuns',
     ]);
     for (const a of alarms) assert.equal(a.Properties.AlarmActions.length, 1);
     pipeline.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
