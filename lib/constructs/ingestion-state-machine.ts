@@ -1,6 +1,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -28,6 +29,23 @@ export const RUN_TASK_TRANSIENT_ERRORS = [
   'ECS.ThrottlingException',
   'ECS.LimitExceededException',
 ];
+
+/**
+ * EcsRunTask with ecs:DescribeTasks / ecs:StopTask (what .sync polls and, on abort, stops)
+ * scoped to tasks of its cluster; the construct grants them on `*`.
+ */
+class ScopedEcsRunTask extends tasks.EcsRunTask {
+  constructor(scope: Construct, id: string, props: tasks.EcsRunTaskProps) {
+    super(scope, id, props);
+    const policies = this.taskPolicies as iam.PolicyStatement[] | undefined;
+    const at = policies?.findIndex((p) => p.actions.includes('ecs:StopTask')) ?? -1;
+    if (!policies || at < 0) throw new Error('EcsRunTask no longer grants ecs:StopTask as expected: revisit ScopedEcsRunTask');
+    policies[at] = new iam.PolicyStatement({
+      actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
+      resources: [Stack.of(this).formatArn({ service: 'ecs', resource: 'task', resourceName: `${props.cluster.clusterName}/*` })],
+    });
+  }
+}
 
 export interface IngestionStateMachineProps {
   readonly dataset: DatasetConfig;
@@ -183,7 +201,7 @@ export class IngestionStateMachine extends Construct {
     getCrawler.addCatch(notifyFailure, onError);
     const crawlFailed = failWith('CrawlNotSucceeded', 'CrawlNotSucceeded', 'The crawl ended FAILED or CANCELLED (see $.crawl.crawler.LastCrawl and the crawler log)');
 
-    const runTransform = new tasks.EcsRunTask(this, 'RunTransform', {
+    const runTransform = new ScopedEcsRunTask(this, 'RunTransform', {
       integrationPattern: sfn.IntegrationPattern.RUN_JOB,
       cluster: props.cluster,
       taskDefinition: props.taskDefinition,

@@ -203,12 +203,14 @@ describe('pipeline: transform task', () => {
     const container = td.Properties.ContainerDefinitions[0];
     assert.equal(container.ReadonlyRootFilesystem, true);
     assert.equal(container.LogConfiguration.LogDriver, 'awslogs');
-    assert.deepEqual(container.MountPoints, [{ ContainerPath: '/tmp', ReadOnly: false, SourceVolume: 'scratch' }]);
+    // Nothing writes locally with the Athena engine: no volume, so nothing is writable at all.
+    assert.equal(container.MountPoints, undefined);
+    assert.equal(td.Properties.Volumes, undefined);
     const env = Object.fromEntries(container.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
     assert.deepEqual(Object.keys(env).sort(), ['ATHENA_WORKGROUP', 'CURATED_DATABASE', 'CURATED_LOCATION', 'DATASET_CONFIG', 'ENGINE', 'RAW_DATABASE', 'RAW_LOCATION']);
     assert.equal(env.ENGINE, 'athena');
     assert.equal(JSON.parse(env.DATASET_CONFIG as string).name, 'sf-fire-incidents');
-    assert.equal(container.Secrets, undefined, 'no app token configured for this dataset');
+    assert.equal(container.Secrets, undefined, 'the transform never reads the app token');
   });
 
   test('the image is built from the repository root with the transform Dockerfile', () => {
@@ -226,11 +228,12 @@ describe('pipeline: transform task', () => {
     const statements = statementsOfRole(pipeline, 'TransformTaskDefinitionTaskRole');
     const athena = statements.find((s) => s.Sid === 'AthenaInWorkgroup')!;
     assert.match(JSON.stringify(athena.Resource), /:workgroup\//);
-    const raw = statements.find((s) => s.Sid === 'ReadRawObjects')!;
+    const raw = statements.find((s) => s.Sid === 'ReadOwnRawObjects')!;
     assert.deepEqual(raw.Action, 's3:GetObject');
     assert.match(JSON.stringify(raw.Resource), /\/raw\/sf-fire-incidents\/\*"/);
-    const curated = statements.find((s) => s.Sid === 'ManageCuratedTables')!;
+    const curated = statements.find((s) => s.Sid === 'ManageOwnCuratedTables')!;
     assert.ok(actionsOf([curated]).includes('glue:CreateTable'));
+    assert.match(JSON.stringify(curated.Resource), /\/sf_fire_incidents__\*"/);
     assert.equal(actionsOf(statements).some((a) => a.endsWith('*')), false, 'no action wildcards');
   });
 

@@ -70,7 +70,7 @@ describe('stale-cursor retry with the real fetcher, executed by the synthesized 
         // after the first page is delivered and checkpointed.
         if (invocation === 2) socrata.setFaults([{ kind: 'status', status: 500, requests: [resourceRequests() + 2] }]);
         if (invocation === 3) socrata.setFaults([]);
-        const payload = (input as { Payload: Parameters<typeof handler>[0] }).Payload;
+        const payload = (input as unknown as { Payload: Parameters<typeof handler>[0] }).Payload;
         try {
           const out = await handler(JSON.parse(JSON.stringify(payload)), { getRemainingTimeInMillis: remaining, awsRequestId: `req-${invocation}` });
           return { StatusCode: 200, Payload: JSON.parse(JSON.stringify(out)) };

@@ -162,8 +162,7 @@ describe('run lease on S3 (moto_server)', { skip: motoAvailable ? false : 'moto_
       POWERTOOLS_LOG_LEVEL: 'ERROR',
     });
     const { handler } = await import('../../lambdas/run-lease/handler');
-    const a = await handler({ action: 'acquire', runId: 'exec-1' });
-    assert.equal(a.acquired === true, true);
+    assert.deepEqual(await handler({ action: 'acquire', runId: 'exec-1' }), { acquired: true, holder: 'exec-1', expiresAt: (await handler({ action: 'acquire', runId: 'exec-1' }) as { expiresAt: string }).expiresAt });
     assert.equal((await handler({ action: 'acquire', runId: 'exec-2' }) as { acquired: boolean; holder: string }).holder, 'exec-1');
     assert.deepEqual(await handler({ action: 'release', runId: 'exec-1' }), { released: true, reason: 'released' });
     const stored = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: 'raw-handler', Key: KEY }))).Body!.transformToString());
