@@ -80,7 +80,7 @@ function arnOf(logicalId: string, r: Resource): string {
     case 'AWS::ECS::Cluster':
       return `arn:aws:ecs:${R}:${A}:cluster/${name}`;
     case 'AWS::ECS::TaskDefinition':
-      return `arn:aws:ecs:${R}:${A}:task-definition/${logicalId}:1`;
+      return `arn:aws:ecs:${R}:${A}:task-definition/${r.Properties?.Family ?? logicalId}:1`;
     case 'AWS::SNS::Topic':
       return `arn:aws:sns:${R}:${A}:${name}`;
     case 'AWS::EC2::VPC':
