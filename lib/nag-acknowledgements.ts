@@ -113,6 +113,14 @@ export function acknowledgeFindings({ pipeline, cicd }: AcknowledgedStacks): voi
   // (used by Redshift/Splunk/HTTP destinations to allow-list Firehose); unused with S3.
   acknowledge(pipeline, 'CloudFormation-Validate::W7001', 'Unused Firehose CIDR mapping the Firehose L2 base class adds (here through DeliveryStream.fromDeliveryStreamAttributes, used for grants and metrics); only Redshift/Splunk/HTTP destinations use it');
 
+  for (const role of Object.values(cicd.diffRoles)) {
+    acknowledgeWildcards(role, [
+      {
+        finding: new RegExp(`^Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/cdk-${escape(cicd.bootstrapQualifier)}-lookup-role-\\*$`),
+        reason: 'The diff role may only assume the CDK bootstrap lookup role (read-only) of this account; its name ends in the account and region',
+      },
+    ]);
+  }
   for (const role of Object.values(cicd.deployRoles)) {
     acknowledgeWildcards(role, [
       {

@@ -373,8 +373,14 @@ describe('CI/CD stack', () => {
       });
     }
     const policies = Object.values(cicd.findResources('AWS::IAM::Policy')) as Array<{ Properties: { PolicyDocument: { Statement: Array<Record<string, unknown>> } } }>;
-    assert.equal(policies.length, 2);
+    assert.equal(policies.length, 4, 'a deploy role and a read-only diff role per environment');
     for (const p of policies) assert.deepEqual(p.Properties.PolicyDocument.Statement.map((st) => st.Action), [['sts:AssumeRole', 'sts:TagSession']]);
+    const diff = policies.filter((p) => p.Properties.PolicyDocument.Statement[0]!.Sid === 'AssumeCdkLookupRoleOnly');
+    assert.equal(diff.length, 2);
+    for (const p of diff) assert.match(JSON.stringify(p.Properties.PolicyDocument.Statement[0]!.Resource), /:role\/cdk-hnb659fds-lookup-role-\*"/);
+    cicd.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Condition: { StringEquals: Match.objectLike({ 'token.actions.githubusercontent.com:sub': 'repo:example-org/socrata-athena-pipeline:environment:prod-diff' }) } })] },
+    });
   });
 });
 
