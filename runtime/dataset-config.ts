@@ -6,6 +6,9 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { validateScheduleExpression, validateTimeZone } from './schedule-expression';
+import { MAX_NAME_LENGTH, reservedBy } from './sql-names';
+import { validateTestExpression } from './test-expression';
 
 /**
  * Column types. The Socrata `dataTypeName`s we support, plus `integer`, a narrower `number`
@@ -14,14 +17,30 @@ import { z } from 'zod';
 export const COLUMN_TYPES = ['text', 'number', 'integer', 'floating_timestamp', 'point', 'checkbox'] as const;
 export type ColumnType = (typeof COLUMN_TYPES)[number];
 
+const MAX_LOOKBACK_MINUTES = 366 * 24 * 60;
+const DEFAULT_MAX_QUARANTINE_SHARE = 0.05;
+
 const identifier = z
   .string()
-  .regex(/^[a-z_][a-z0-9_]*$/, 'must be a lower-case SQL identifier (a-z, 0-9, _; not starting with a digit)');
+  .regex(/^[a-z_][a-z0-9_]*$/, 'must be a lower-case SQL identifier (a-z, 0-9, _; not starting with a digit)')
+  .max(MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters (Glue's limit)`);
+
+/** A name the dataset gives a column: an identifier that neither engine reserves. */
+const columnName = identifier.superRefine((name, ctx) => {
+  const engines = reservedBy(name);
+  if (engines) ctx.addIssue({ code: 'custom', message: `"${name}" is a reserved word in ${engines}; it cannot be used as a column name` });
+});
 
 export const columnSchema = z.strictObject({
-  name: identifier,
+  name: columnName,
   type: z.enum(COLUMN_TYPES),
   description: z.string().optional(),
+  /**
+   * Point columns only: the names of the two derived coordinate columns (default `longitude`/
+   * `latitude` for a column named `point`, `<name>_longitude`/`<name>_latitude` otherwise). Set
+   * them when the source also has columns of the default names.
+   */
+  coordinates: z.strictObject({ longitude: columnName, latitude: columnName }).optional(),
 });
 export type ColumnConfig = z.infer<typeof columnSchema>;
 
@@ -51,9 +70,16 @@ export const dataTestSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('expression'),
     name: z.string().regex(/^[a-z0-9_]+$/, 'must be snake_case'),
-    /** A boolean SQL expression over curated columns that must hold for every row (NULL passes). */
-    expression: z.string().min(1),
+    /**
+     * One boolean SQL expression over curated columns that must hold for every row (NULL passes);
+     * no statements, comments or subqueries (see runtime/test-expression.ts).
+     */
+    expression: z.string(),
     severity: z.enum(['error', 'warn']).default('error'),
+  }).superRefine((t, ctx) => {
+    // Checked here, not on the field, so the message names the test; mart tests reuse this schema.
+    const problem = validateTestExpression(t.expression);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['expression'], message: `data test "${t.name}" ${problem}` });
   }),
 ]);
 export type DataTestConfig = z.infer<typeof dataTestSchema>;
@@ -61,7 +87,17 @@ export type DataTestConfig = z.infer<typeof dataTestSchema>;
 export const datasetSchema = z
   .strictObject({
     /** kebab-case; names the stack resources, S3 prefixes and (dashes → underscores) the tables. */
-    name: z.string().regex(/^[a-z][a-z0-9-]{1,40}[a-z0-9]$/, 'must be kebab-case, 3-42 characters'),
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{1,40}[a-z0-9]$/, 'must be kebab-case, 3-42 characters')
+      // The table name replaces '-' by '_', and '__' separates a dataset's table from its marts'
+      // and its side tables (`<table>__deletions`): `a--b` would be ambiguous.
+      .refine((n) => !n.includes('--'), 'must not contain "--" ("__" in table names separates the dataset from its mart tables)')
+      .superRefine((n, ctx) => {
+        const table = n.replace(/-/g, '_');
+        const engines = reservedBy(table);
+        if (engines) ctx.addIssue({ code: 'custom', message: `its table name "${table}" is a reserved word in ${engines}; choose another name` });
+      }),
     description: z.string().default(''),
     source: z.strictObject({
       /** Socrata portal host name, e.g. data.sfgov.org (no scheme, no path). */
@@ -69,7 +105,10 @@ export const datasetSchema = z
       /** The dataset's 4x4 id, e.g. wr8u-xric. */
       datasetId: z.string().regex(/^[a-z0-9]{4}-[a-z0-9]{4}$/, 'must be a Socrata 4x4 id such as wr8u-xric'),
       /** Secrets Manager secret holding the Socrata app token (plain string or {"appToken": "..."}). */
-      appTokenSecretName: z.string().min(1).optional(),
+      appTokenSecretName: z
+        .string()
+        .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'must be a Secrets Manager secret name (1-512 of A-Z a-z 0-9 / _ + = . @ -)')
+        .optional(),
     }),
     /** Column that identifies a row; the curated table holds exactly one row per value. */
     primaryKey: identifier,
@@ -80,24 +119,50 @@ export const datasetSchema = z
     columns: z.array(columnSchema).min(1),
     schedule: z
       .strictObject({
-        /** EventBridge Scheduler expression: cron(...) or rate(...). */
-        expression: z.string().regex(/^(cron|rate)\(.+\)$/, 'must be cron(...) or rate(...)'),
-        timezone: z.string().default('UTC'),
+        /** EventBridge Scheduler expression: cron(...) (6 fields), rate(...) or at(...). */
+        expression: z.string().superRefine((expr, ctx) => {
+          const problem = validateScheduleExpression(expr);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+        /** IANA time zone the cron fields are read in. */
+        timezone: z
+          .string()
+          .default('UTC')
+          .superRefine((zone, ctx) => {
+            const problem = validateTimeZone(zone);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          }),
       })
       .default({ expression: 'cron(0 6 * * ? *)', timezone: 'UTC' }),
     fetch: z
       .strictObject({
         /** Rows per Socrata request: a few MB per page for wide rows. */
         pageSize: z.number().int().min(1).max(50_000).default(2_000),
-        /** Re-read this many minutes before the checkpoint on every incremental run. */
-        lookbackMinutes: z.number().int().min(0).default(0),
-        /** Per-request timeout. */
+        /**
+         * Re-read this many minutes before the checkpoint on every incremental run. At most 366 days:
+         * a longer window is a full refresh in disguise (use `{"mode":"full-refresh"}`), and a huge
+         * one reaches back before year 0, a `$where` timestamp Socrata cannot read.
+         */
+        lookbackMinutes: z
+          .number()
+          .int()
+          .min(0)
+          .max(MAX_LOOKBACK_MINUTES, `must be at most ${MAX_LOOKBACK_MINUTES} (366 days); to re-read everything, run a full refresh instead`)
+          .default(0),
+        /** Per-request deadline; a Lambda invocation lasts at most 900 s and must fit several. */
         requestTimeoutSeconds: z.number().int().min(1).max(300).default(60),
         maxAttempts: z.number().int().min(1).max(20).default(6),
+        /**
+         * A run fails (after quarantining, without advancing the checkpoint past them) when its
+         * quarantined rows exceed this share of the rows fetched, or when any page is entirely
+         * quarantined: most rows not fitting the definition means a wrong or broken source.
+         */
+        maxQuarantineShare: z.number().min(0).max(1).default(DEFAULT_MAX_QUARANTINE_SHARE),
       })
-      .default({ pageSize: 2_000, lookbackMinutes: 0, requestTimeoutSeconds: 60, maxAttempts: 6 }),
+      .default({ pageSize: 2_000, lookbackMinutes: 0, requestTimeoutSeconds: 60, maxAttempts: 6, maxQuarantineShare: DEFAULT_MAX_QUARANTINE_SHARE }),
     delivery: z
       .strictObject({
+        // Firehose's own limits: interval 0-900 s, size 1-128 MiB.
         bufferingIntervalSeconds: z.number().int().min(0).max(900).default(60),
         bufferingSizeMiB: z.number().int().min(1).max(128).default(64),
       })
@@ -106,15 +171,13 @@ export const datasetSchema = z
   })
   .superRefine((d, ctx) => {
     const byName = new Map(d.columns.map((c) => [c.name, c]));
-    if (byName.size !== d.columns.length) {
-      const seen = new Set<string>();
-      d.columns.forEach((c, i) => {
-        if (seen.has(c.name)) ctx.addIssue({ code: 'custom', path: ['columns', i, 'name'], message: `duplicate column "${c.name}"` });
-        seen.add(c.name);
-      });
-    }
-    if (!byName.has(d.primaryKey)) {
+    checkColumnNames(d.columns, ctx);
+    const key = byName.get(d.primaryKey);
+    if (!key) {
       ctx.addIssue({ code: 'custom', path: ['primaryKey'], message: `"${d.primaryKey}" is not one of the declared columns` });
+    } else if (key.type === 'point' || key.type === 'checkbox') {
+      // Two values (or a GeoJSON object) cannot identify rows: every upsert would collapse them.
+      ctx.addIssue({ code: 'custom', path: ['primaryKey'], message: `"${d.primaryKey}" is a ${key.type} column, which cannot identify a row; use a text, integer or number column` });
     }
     const event = byName.get(d.eventTimeColumn);
     if (!event) {
@@ -122,12 +185,7 @@ export const datasetSchema = z
     } else if (event.type !== 'floating_timestamp') {
       ctx.addIssue({ code: 'custom', path: ['eventTimeColumn'], message: `"${d.eventTimeColumn}" must be a floating_timestamp column, not ${event.type}` });
     }
-    const testable = new Set(curatedColumnNames(d));
-    d.dataTests.forEach((t, i) => {
-      if ('column' in t && !testable.has(t.column)) {
-        ctx.addIssue({ code: 'custom', path: ['dataTests', i, 'column'], message: `"${t.column}" is not one of the declared columns` });
-      }
-    });
+    checkDataTests(d, ctx);
   });
 
 /** Ingestion metadata every raw row carries, added by the fetcher. */
@@ -139,14 +197,44 @@ export const INGESTION_METADATA = {
 } as const;
 
 /**
- * Where a point column's coordinates are exposed, in raw rows and curated tables: the column
- * named `point` becomes `longitude`/`latitude`, any other point column `c` becomes
- * `c_longitude`/`c_latitude`.
+ * Columns the pipeline adds or reserves, which no declared (or point-derived) column may take:
+ * the ingestion metadata, the transform's content hash, the curated partition column, any
+ * `_source_*` (the fetcher's namespace for source system fields) and any `__*` (internal names
+ * in generated SQL).
+ */
+export const PIPELINE_COLUMNS = {
+  ...INGESTION_METADATA,
+  contentHash: '_content_hash',
+  /** The year partition of the curated table (DuckDB layout `event_year=YYYY/`). */
+  partition: 'event_year',
+} as const;
+
+/** Why the pipeline reserves `name` ("is <this>"), for error messages; undefined when it does not. */
+export function pipelineColumnRole(name: string): string | undefined {
+  const n = name.toLowerCase();
+  if (n === PIPELINE_COLUMNS.partition) return "the curated table's partition column, which the pipeline adds";
+  if (n === PIPELINE_COLUMNS.contentHash) return "the transform's content hash column, which the pipeline adds";
+  if ((Object.values(INGESTION_METADATA) as string[]).includes(n)) return 'an ingestion metadata column, which the fetcher adds';
+  if (n.startsWith('_source_')) return 'in the _source_* namespace the pipeline reserves for source system fields';
+  if (n.startsWith('__')) return 'in the __* namespace the pipeline reserves for generated SQL';
+  return undefined;
+}
+
+/**
+ * Where a point column's coordinates are exposed by default, in raw rows and curated tables: the
+ * column named `point` becomes `longitude`/`latitude`, any other point column `c` becomes
+ * `c_longitude`/`c_latitude`. Callers holding the column's config should use pointFieldNamesOf,
+ * which honours `coordinates`.
  */
 export function pointFieldNames(column: string): { longitude: string; latitude: string } {
   return column === 'point'
     ? { longitude: 'longitude', latitude: 'latitude' }
     : { longitude: `${column}_longitude`, latitude: `${column}_latitude` };
+}
+
+/** The derived coordinate columns of a point column: its `coordinates`, else the defaults. */
+export function pointFieldNamesOf(column: Pick<ColumnConfig, 'name' | 'coordinates'>): { longitude: string; latitude: string } {
+  return column.coordinates ? { ...column.coordinates } : pointFieldNames(column.name);
 }
 
 /** Columns of the curated table: declared columns, point coordinates, then ingestion metadata. */
@@ -155,12 +243,103 @@ export function curatedColumnNames(dataset: Pick<DatasetConfig, 'columns'>): str
   for (const c of dataset.columns) {
     names.push(c.name);
     if (c.type === 'point') {
-      const p = pointFieldNames(c.name);
+      const p = pointFieldNamesOf(c);
       names.push(p.longitude, p.latitude);
     }
   }
   return [...names, ...Object.values(INGESTION_METADATA)];
 }
+
+/**
+ * Every name the curated table will hold must be unique (case-insensitively: Glue lower-cases,
+ * DuckDB compares case-insensitively) and none may take a name the pipeline adds. Checked here so
+ * a bad definition fails at synth or before the first fetch, never after the checkpoint moved.
+ */
+function checkColumnNames(columns: readonly ColumnConfig[], ctx: z.RefinementCtx): void {
+  const claimed = new Map<string, string>(); // lower-cased name -> where it was declared
+  // `subject` ends so that "is ..." completes the sentence: 'column "x"' or '... derives "y", which'.
+  const claim = (name: string, path: (string | number)[], subject: string, hint = '') => {
+    const key = name.toLowerCase();
+    const role = pipelineColumnRole(key);
+    if (role) {
+      ctx.addIssue({ code: 'custom', path, message: `${subject} is ${role}${hint || '; remove this column (undeclared source fields are reported as drift, never silently lost)'}` });
+      return;
+    }
+    const first = claimed.get(key);
+    if (first !== undefined) {
+      ctx.addIssue({ code: 'custom', path, message: `${subject} is already a column of the curated table (declared at ${first}; names are compared case-insensitively)${hint}` });
+      return;
+    }
+    claimed.set(key, path.join('.'));
+  };
+  // Declared names first, so a derived name is reported as the one that collides.
+  columns.forEach((c, i) => claim(c.name, ['columns', i, 'name'], `column "${c.name}"`));
+  columns.forEach((c, i) => {
+    if (c.type !== 'point') {
+      if (c.coordinates) ctx.addIssue({ code: 'custom', path: ['columns', i, 'coordinates'], message: `only point columns derive coordinates; "${c.name}" is ${c.type}` });
+      return;
+    }
+    const p = pointFieldNamesOf(c);
+    const path = c.coordinates ? ['columns', i, 'coordinates'] : ['columns', i, 'name'];
+    const hint = c.coordinates
+      ? '; choose other names in "coordinates"'
+      : `; name the derived columns with "coordinates": {"longitude": "${c.name}_lon", "latitude": "${c.name}_lat"} on this point column`;
+    for (const [axis, derived] of [['longitude', p.longitude], ['latitude', p.latitude]] as const) {
+      if (derived.length > MAX_NAME_LENGTH) {
+        ctx.addIssue({ code: 'custom', path, message: `point column "${c.name}" derives "${derived}", longer than ${MAX_NAME_LENGTH} characters (Glue's limit)${hint}` });
+        continue;
+      }
+      claim(derived, c.coordinates ? [...path, axis] : path, `point column "${c.name}" derives the ${axis} column "${derived}", which`, hint);
+    }
+  });
+}
+
+/** The type of each curated column, as the data tests see it (derived coordinates are numbers). */
+function curatedColumnTypes(columns: readonly ColumnConfig[]): Map<string, ColumnType> {
+  const types = new Map<string, ColumnType>();
+  for (const c of columns) {
+    types.set(c.name, c.type);
+    if (c.type === 'point') {
+      const p = pointFieldNamesOf(c);
+      types.set(p.longitude, 'number').set(p.latitude, 'number');
+    }
+  }
+  types.set(INGESTION_METADATA.ingestedAt, 'floating_timestamp').set(INGESTION_METADATA.runId, 'text');
+  types.set(INGESTION_METADATA.sourceUpdatedAt, 'floating_timestamp').set(INGESTION_METADATA.sourceId, 'text');
+  return types;
+}
+
+/**
+ * Data tests must run on both engines: a test that only Athena refuses (a numeric range on a
+ * text column, string values against a timestamp) would pass locally and fail after the deploy.
+ * Results are keyed by test name, so names must be unique.
+ */
+function checkDataTests(d: { columns: ColumnConfig[]; dataTests: DataTestConfig[] }, ctx: z.RefinementCtx): void {
+  const types = curatedColumnTypes(d.columns);
+  const names = new Map<string, number>();
+  d.dataTests.forEach((t, i) => {
+    const name = t.name ?? `${t.kind}_${'column' in t ? t.column : ''}`;
+    const first = names.get(name);
+    if (first !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['dataTests', i, 'name'], message: `data test "${name}" is already declared at dataTests.${first}; give this one a distinct "name"` });
+    } else names.set(name, i);
+    if (t.kind === 'expression') return; // checked by its own schema
+    const type = types.get(t.column);
+    if (!type) {
+      ctx.addIssue({ code: 'custom', path: ['dataTests', i, 'column'], message: `"${t.column}" is not one of the declared columns` });
+    } else if (t.kind === 'range' && type !== 'number' && type !== 'integer') {
+      ctx.addIssue({ code: 'custom', path: ['dataTests', i, 'column'], message: `a range test needs a number or integer column; "${t.column}" is ${type} (use an expression test)` });
+    } else if (t.kind === 'accepted_values' && !ACCEPTED_VALUES_TYPES.includes(type)) {
+      ctx.addIssue({ code: 'custom', path: ['dataTests', i, 'column'], message: `an accepted_values test needs a text, integer or checkbox column; "${t.column}" is ${type} (use a range or expression test)` });
+    }
+  });
+}
+
+/**
+ * The values of an accepted_values test are strings: compared as text they are exact for text,
+ * integer and checkbox columns only (a double or a timestamp prints differently on each engine).
+ */
+const ACCEPTED_VALUES_TYPES: readonly ColumnType[] = ['text', 'integer', 'checkbox'];
 
 /** A validated dataset definition, defaults applied. */
 export type DatasetConfig = z.infer<typeof datasetSchema>;

@@ -56,7 +56,8 @@ export function testQuery(t: DataTestConfig | MartTest, model: string, table: st
       return {
         ...base,
         description: `${t.column} in (${t.values.join(', ')}) (null passes)`,
-        sql: `SELECT count(*) AS failing FROM ${table} WHERE ${ident(t.column)} IS NOT NULL AND ${ident(t.column)} NOT IN (${t.values.map(literal).join(', ')})`,
+        // Compared as text: Trino refuses a bigint or boolean IN a list of strings (DuckDB casts).
+        sql: `SELECT count(*) AS failing FROM ${table} WHERE ${ident(t.column)} IS NOT NULL AND CAST(${ident(t.column)} AS VARCHAR) NOT IN (${t.values.map(literal).join(', ')})`,
       };
     case 'expression':
       return {

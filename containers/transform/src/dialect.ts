@@ -10,7 +10,10 @@ export interface Dialect {
   readonly name: 'duckdb' | 'athena';
   /** Column type name in DDL / casts. */
   typeName(type: CuratedType): string;
-  /** Cast a VARCHAR expression; a value that does not parse becomes NULL (never an error). */
+  /**
+   * Cast a VARCHAR expression under the cast contract (CAST_PATTERNS): a value outside it becomes
+   * NULL (never an error), and both dialects accept exactly the same strings.
+   */
   tryCast(expr: string, type: CuratedType): string;
   /** Continuous percentile aggregate of a numeric expression (exact in DuckDB, approximate in Athena). */
   percentile(expr: string, fraction: number): string;
@@ -26,10 +29,39 @@ export const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 /** A SQL string literal (single quotes doubled). */
 export const literal = (value: string): string => `'${value.replace(/'/g, "''")}'`;
 
+/**
+ * The cast contract (docs/transform.md, "Cast contract"): the strings each non-text curated type
+ * accepts, as a regular expression matched against the whole value. Each engine's own cast is
+ * laxer and the two disagree (DuckDB rounds "2.5" into an integer and reads "0x10" and "NaN";
+ * Trino reads Java's "1d" and "0x1p3" as doubles), so both dialects gate their cast with the same
+ * pattern. The patterns use only what RE2 (DuckDB), Joni (Trino) and JavaScript read alike:
+ * ASCII character classes, non-capturing groups, bounded repeats.
+ */
+export const CAST_PATTERNS: Readonly<Record<Exclude<CuratedType, 'VARCHAR'>, string>> = {
+  // Optional sign and decimal digits; bigint's range is then enforced by each engine's TRY_CAST.
+  BIGINT: '[+-]?[0-9]+',
+  // Decimal with optional fraction and exponent (at most 3 exponent digits); no hex, NaN,
+  // Infinity, separators or blanks. Overflow to infinity becomes NULL on both engines.
+  DOUBLE: '[+-]?(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?',
+  // Socrata's floating timestamp, fraction of at most 3 digits (Athena's from_iso8601_timestamp
+  // keeps milliseconds), optionally marked UTC with Z; other offsets are refused because DuckDB
+  // would silently drop them while Trino would apply them.
+  TIMESTAMP:
+    '[1-9][0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,3})?Z?',
+  BOOLEAN: 'true|false',
+};
+
 export const duckdbDialect: Dialect = {
   name: 'duckdb',
   typeName: (t) => t,
-  tryCast: (expr, t) => `TRY_CAST(${expr} AS ${t})`,
+  tryCast: (expr, t) => {
+    if (t === 'VARCHAR') return expr;
+    // regexp_full_match anchors at both ends of the whole string (RE2 full match).
+    const gate = `regexp_full_match(${expr}, ${literal(CAST_PATTERNS[t])})`;
+    // An overflowing "1e400" reads as NULL in a constant but as Infinity from a column: exclude it.
+    const finite = t === 'DOUBLE' ? ` AND isfinite(TRY_CAST(${expr} AS DOUBLE))` : '';
+    return `(CASE WHEN ${gate}${finite} THEN TRY_CAST(${expr} AS ${t}) END)`;
+  },
   percentile: (expr, f) => `quantile_cont(${expr}, ${f})`,
   year: (expr) => `CAST(year(${expr}) AS INTEGER)`,
   pointText: (expr) => `CAST(${expr} AS VARCHAR)`,
@@ -44,15 +76,36 @@ const trinoTypes: Record<CuratedType, string> = {
   BOOLEAN: 'boolean',
 };
 
+/**
+ * Trino's regexp_like searches rather than matches, and compiles patterns with Joni in Java syntax,
+ * where `$` also matches before a final line break ("5\n" passes `^[0-9]+$`). `\A`/`\z` anchor
+ * at the very start and end of the string in Joni and RE2J alike.
+ */
+const trinoFullMatch = (expr: string, pattern: string) => `regexp_like(${expr}, ${literal(`\\A(?:${pattern})\\z`)})`;
+
+function athenaTryCast(expr: string, t: CuratedType): string {
+  if (t === 'VARCHAR') return expr;
+  const gate = trinoFullMatch(expr, CAST_PATTERNS[t]);
+  switch (t) {
+    case 'TIMESTAMP': {
+      // The value is read as UTC whether or not it ends in Z (appending Z when absent), so the
+      // session time zone never shifts a floating timestamp; dropping the (UTC) zone then keeps
+      // the wall-clock value, exactly what DuckDB's cast yields. TRY turns Feb 30 into NULL.
+      const utc = `(CASE WHEN substr(${expr}, length(${expr})) = 'Z' THEN ${expr} ELSE concat(${expr}, 'Z') END)`;
+      return `(CASE WHEN ${gate} THEN TRY(CAST(from_iso8601_timestamp(${utc}) AS timestamp(6))) END)`;
+    }
+    case 'DOUBLE':
+      // Java's parser turns an overflowing "1e400" into Infinity: NULL, as in DuckDB.
+      return `(CASE WHEN ${gate} AND is_finite(TRY_CAST(${expr} AS double)) THEN TRY_CAST(${expr} AS double) END)`;
+    default:
+      return `(CASE WHEN ${gate} THEN TRY_CAST(${expr} AS ${trinoTypes[t]}) END)`;
+  }
+}
+
 export const athenaDialect: Dialect = {
   name: 'athena',
   typeName: (t) => trinoTypes[t],
-  tryCast: (expr, t) =>
-    t === 'TIMESTAMP'
-      ? // Socrata floating timestamps have no zone ("2023-06-04T14:16:36.000"); :updated_at ends in Z.
-        // from_iso8601_timestamp reads both (no zone = the session zone, UTC on Athena).
-        `TRY(CAST(from_iso8601_timestamp(${expr}) AS timestamp(6)))`
-      : `TRY_CAST(${expr} AS ${trinoTypes[t]})`,
+  tryCast: athenaTryCast,
   percentile: (expr, f) => `approx_percentile(${expr}, ${f})`,
   year: (expr) => `CAST(year(${expr}) AS integer)`,
   pointText: (expr) => `json_format(CAST(${expr} AS json))`,
