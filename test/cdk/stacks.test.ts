@@ -106,6 +106,27 @@ describe('storage: key, buckets, catalog, workgroup', () => {
   });
 });
 
+describe('storage: key policy and version expiry', () => {
+  test('the data key grants no service principal without a condition; CloudWatch Logs only for crawler log groups', () => {
+    const keys = Object.values(storage.findResources('AWS::KMS::Key')) as Array<{ Properties: { KeyPolicy: { Statement: Array<Record<string, any>> } } }>;
+    assert.equal(keys.length, 1);
+    const services = keys[0]!.Properties.KeyPolicy.Statement.filter((st) => st.Principal?.Service);
+    assert.equal(services.length, 1);
+    assert.match(JSON.stringify(services[0]!.Principal.Service), /logs\.".*\.amazonaws\.com|logs\.\$\{AWS::Region\}|"logs\.",\{"Ref":"AWS::Region"\}/);
+    assert.match(JSON.stringify(services[0]!.Condition.ArnLike['kms:EncryptionContext:aws:logs:arn']), /log-group:\/aws-glue\/crawlers-role\/\*/);
+  });
+
+  test('old versions of checkpoints and run leases expire (every write makes a version)', () => {
+    const rules = Object.values(storage.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } }))
+      .flatMap((b) => (b as { Properties: { LifecycleConfiguration: { Rules: Array<Record<string, any>> } } }).Properties.LifecycleConfiguration.Rules);
+    for (const prefix of ['checkpoints/', 'leases/']) {
+      const rule = rules.find((r) => r.Prefix === prefix);
+      assert.deepEqual(rule?.NoncurrentVersionExpiration, { NoncurrentDays: 7 }, prefix);
+      assert.equal(rule?.ExpirationInDays, undefined, `${prefix}: the current version never expires`);
+    }
+  });
+});
+
 describe('pipeline: Firehose delivery', () => {
   test('prefixes from storage-layout, GZIP, KMS in stream and S3, buffering from the dataset, logging on', () => {
     pipeline.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
