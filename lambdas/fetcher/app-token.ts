@@ -28,7 +28,8 @@ export function parseAppTokenSecret(secretString: string, secretName: string): s
 export function getAppToken(client: SecretsManagerClient, secretName: string): Promise<string> {
   let token = cache.get(secretName);
   if (!token) {
-    token = client.send(new GetSecretValueCommand({ SecretId: secretName })).then((res) => {
+    // A total deadline: a Secrets Manager endpoint that never answers must not hang the invocation.
+    token = client.send(new GetSecretValueCommand({ SecretId: secretName }), { abortSignal: AbortSignal.timeout(15_000) }).then((res) => {
       if (typeof res.SecretString !== 'string') throw new Error(`Secret ${secretName} has no SecretString (binary secrets are not supported)`);
       return parseAppTokenSecret(res.SecretString, secretName);
     });

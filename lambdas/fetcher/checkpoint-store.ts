@@ -12,10 +12,18 @@ export interface KeysetPosition {
   id: string;
 }
 
+/** The source a checkpoint's position belongs to: a position means nothing on another dataset. */
+export interface CheckpointSource {
+  domain: string;
+  datasetId: string;
+}
+
 export interface Checkpoint extends KeysetPosition {
   dataset: string;
   runId: string;
   writtenAt: string;
+  /** Absent in checkpoints written before sources were recorded. */
+  source?: CheckpointSource;
 }
 
 export class CheckpointConflictError extends Error {
@@ -24,6 +32,11 @@ export class CheckpointConflictError extends Error {
 
 export class CheckpointStore {
   readonly key: string;
+
+  /** `<store>/<key>`, for messages. */
+  get location(): string {
+    return `${this.store.location}/${this.key}`;
+  }
 
   constructor(
     private readonly store: ObjectStore,

@@ -2,6 +2,7 @@
  * The fetcher's configuration, read from the environment in this one place. The CDK sets exactly
  * these variables from the dataset definition; the local pipeline sets the same ones.
  */
+import type { PointColumnSpec } from './raw-row';
 
 export interface FetcherConfig {
   datasetName: string;
@@ -11,7 +12,8 @@ export interface FetcherConfig {
   sourceBaseUrl: string;
   appTokenSecretName?: string;
   primaryKey: string;
-  pointColumns: string[];
+  /** From `POINT_COLUMNS`: `name` (default derived names) or `name:longitude:latitude` (the column's `coordinates`). */
+  pointColumns: PointColumnSpec[];
   pageSize: number;
   lookbackMinutes: number;
   requestTimeoutMs: number;
@@ -21,6 +23,12 @@ export interface FetcherConfig {
   stateLocation: string;
   /** Stop starting new pages when less than this much invocation time is left. */
   timeBudgetMarginMs: number;
+  /** The source the checkpoint belongs to (domain + dataset id). */
+  source: { domain: string; datasetId: string };
+  /** A run whose quarantined rows exceed this share of fetched rows fails. */
+  maxQuarantineShare: number;
+  /** The dataset's declared source columns (schema drift is counted against them); undefined: not checked. */
+  declaredColumns?: string[];
 }
 
 /** A missing or malformed environment variable; the message names every bad one. */
@@ -29,6 +37,7 @@ export class FetcherConfigError extends Error {
 }
 
 export const DEFAULT_TIME_BUDGET_MARGIN_MS = 60_000;
+export const DEFAULT_MAX_QUARANTINE_SHARE = 0.05;
 
 export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): FetcherConfig {
   const problems: string[] = [];
@@ -55,19 +64,40 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
     return n;
   };
 
+  const share = (name: string, fallback: number): number => {
+    const raw = env[name]?.trim();
+    if (!raw) return fallback;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < 0 || n > 1) {
+      problems.push(`${name}="${raw}" must be a number between 0 and 1`);
+      return 0;
+    }
+    return n;
+  };
+
   const sourceDomain = text('SOURCE_DOMAIN');
+  const sourceDatasetId = text('SOURCE_DATASET_ID');
   const baseUrl = text('SOURCE_BASE_URL', true) || (sourceDomain ? `https://${sourceDomain}` : '');
   if (baseUrl && !/^https?:\/\/[^/]+/.test(baseUrl)) problems.push(`SOURCE_BASE_URL="${baseUrl}" must be an http(s) URL`);
   const config: FetcherConfig = {
     datasetName: text('DATASET_NAME'),
     sourceDomain,
-    sourceDatasetId: text('SOURCE_DATASET_ID'),
+    sourceDatasetId,
     sourceBaseUrl: baseUrl.replace(/\/+$/, ''),
     primaryKey: text('PRIMARY_KEY'),
     pointColumns: (env.POINT_COLUMNS ?? '')
       .split(',')
       .map((c) => c.trim())
-      .filter(Boolean),
+      .filter(Boolean)
+      .map((c): PointColumnSpec => {
+        const [name, longitude, latitude, ...rest] = c.split(':');
+        if (longitude === undefined) return c;
+        if (!name || !longitude || !latitude || rest.length) {
+          problems.push(`POINT_COLUMNS entry "${c}" must be <column> or <column>:<longitude name>:<latitude name>`);
+          return c;
+        }
+        return { name, longitude, latitude };
+      }),
     pageSize: int('PAGE_SIZE', 1, 50_000),
     lookbackMinutes: int('LOOKBACK_MINUTES', 0, 60 * 24 * 366),
     requestTimeoutMs: int('REQUEST_TIMEOUT_SECONDS', 1, 900) * 1000,
@@ -75,7 +105,11 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
     deliveryStreamName: text('DELIVERY_STREAM_NAME'),
     stateLocation: text('STATE_LOCATION'),
     timeBudgetMarginMs: int('TIME_BUDGET_MARGIN_MS', 0, 15 * 60_000, DEFAULT_TIME_BUDGET_MARGIN_MS),
+    source: { domain: sourceDomain, datasetId: sourceDatasetId },
+    maxQuarantineShare: share('MAX_QUARANTINE_SHARE', DEFAULT_MAX_QUARANTINE_SHARE),
   };
+  const declared = env.DECLARED_COLUMNS?.trim();
+  if (declared) config.declaredColumns = declared.split(',').map((c) => c.trim()).filter(Boolean);
   const secret = text('APP_TOKEN_SECRET_NAME', true);
   if (secret) config.appTokenSecretName = secret;
   if (problems.length) {

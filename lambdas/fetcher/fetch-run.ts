@@ -8,14 +8,14 @@
  */
 import { faultPoint } from '../../runtime/fault-points';
 import type { ObjectStore } from '../../runtime/object-store';
-import type { Checkpoint, CheckpointStore, KeysetPosition } from './checkpoint-store';
-import type { DeliveryStats } from './firehose-delivery';
-
-const NO_DELIVERY: DeliveryStats = { records: 0, bytes: 0, calls: 0, retriedRecords: 0 };
+import { CheckpointConflictError, type Checkpoint, type CheckpointSource, type CheckpointStore, type KeysetPosition } from './checkpoint-store';
+import { emptyDeliveryStats, partialDeliveryStats, type DeliverOptions, type DeliveryStats } from './firehose-delivery';
+import { compareKeyset, pageProblem } from './page-invariants';
 import { writeQuarantine, type QuarantinedRow } from './quarantine';
-import { RawRowSerializer } from './raw-row';
+import { RawRowSerializer, type PointColumnSpec } from './raw-row';
 import { MAX_RECORD_BYTES, packRecords } from './record-packer';
 import type { PageQuery, SourceRow } from './socrata-client';
+import { TimeBudgetExhaustedError } from './time-budget';
 
 export type FetchMode = 'incremental' | 'full-refresh';
 
@@ -31,8 +31,23 @@ export interface FetchStats {
   firehoseCalls: number;
   bytesDelivered: number;
   firehoseRetriedRecords: number;
+  /** PutRecordBatch calls answered with throttling (whole or for some entries). */
+  firehoseThrottledCalls: number;
+  /** Rows Firehose permanently refused (e.g. InvalidArgument), quarantined with the error code. */
+  quarantinedRejected: number;
   sourceRetries: number;
+  /** Invocations that stopped early because a retry wait did not fit the time budget. */
+  timeBudgetDeferrals: number;
+  /** Source columns the dataset does not declare (schema drift), sorted, at most MAX_UNDECLARED_SHOWN. */
+  undeclaredColumns: string[];
 }
+
+export type CountStat = Exclude<keyof FetchStats, 'undeclaredColumns'>;
+
+export const MAX_UNDECLARED_SHOWN = 50;
+/** Invocations in a row that may end by the time budget without completing a page. */
+export const MAX_STALLED_INVOCATIONS = 3;
+export const DEFAULT_MAX_QUARANTINE_SHARE = 0.05;
 
 /** Everything the next invocation needs; a few hundred bytes, far below the 256 KiB state limit. */
 export interface FetchCursor {
@@ -45,6 +60,8 @@ export interface FetchCursor {
   quarantineSequence: number;
   startedAt: string;
   stats: FetchStats;
+  /** Consecutive invocations that ran out of time budget before completing a page. */
+  stalledInvocations?: number;
 }
 
 export interface FetchInput {
@@ -64,11 +81,18 @@ export interface FetchOutput {
 export interface FetchSettings {
   datasetName: string;
   primaryKey: string;
-  pointColumns: readonly string[];
+  /** Point columns: by name (default derived names) or with the dataset's `coordinates` names. */
+  pointColumns: readonly PointColumnSpec[];
   pageSize: number;
   lookbackMinutes: number;
   timeBudgetMarginMs: number;
   maxRecordBytes?: number;
+  /** The source the checkpoint belongs to; a checkpoint of another source is refused. */
+  source?: CheckpointSource;
+  /** Fail when quarantined rows exceed this share of fetched rows (default 0.05). */
+  maxQuarantineShare?: number;
+  /** The dataset's declared columns; source columns outside them are reported as schema drift. */
+  declaredColumns?: readonly string[];
 }
 
 export interface FetchLogger {
@@ -78,7 +102,7 @@ export interface FetchLogger {
 
 export interface FetchDeps {
   source: { fetchPage(query: PageQuery): Promise<SourceRow[]> };
-  delivery: { deliver(records: Buffer[]): Promise<DeliveryStats> };
+  delivery: { deliver(records: Buffer[], options?: DeliverOptions): Promise<DeliveryStats> };
   checkpoints: CheckpointStore;
   /** Where quarantine files go (the raw bucket or its local mirror). */
   stateStore: ObjectStore;
@@ -112,11 +136,25 @@ export const emptyStats = (): FetchStats => ({
   firehoseCalls: 0,
   bytesDelivered: 0,
   firehoseRetriedRecords: 0,
+  firehoseThrottledCalls: 0,
+  quarantinedRejected: 0,
   sourceRetries: 0,
+  timeBudgetDeferrals: 0,
+  undeclaredColumns: [],
 });
 
 export class InvalidCursorError extends Error {
   override name = 'InvalidCursorError';
+}
+
+/** The stored checkpoint was read from another source (domain or dataset id). */
+export class CheckpointSourceMismatchError extends Error {
+  override name = 'CheckpointSourceMismatchError';
+}
+
+/** Too many rows quarantined: the source is probably the wrong one, or broken. */
+export class QuarantineShareError extends Error {
+  override name = 'QuarantineShareError';
 }
 
 function validateCursor(c: unknown): FetchCursor {
@@ -144,40 +182,78 @@ export function startPosition(checkpoint: KeysetPosition | undefined, lookbackMi
   return { updatedAt: new Date(t - lookbackMinutes * 60_000).toISOString(), id: '' };
 }
 
+const showSource = (s: CheckpointSource): string => `${s.domain}/${s.datasetId}`;
+
 export async function runFetch(input: FetchInput, settings: FetchSettings, deps: FetchDeps): Promise<FetchOutput> {
   const { logger } = deps;
   const maxRecordBytes = settings.maxRecordBytes ?? MAX_RECORD_BYTES;
+  const maxShare = settings.maxQuarantineShare ?? DEFAULT_MAX_QUARANTINE_SHARE;
+  const stored = await deps.checkpoints.read();
+  if (stored?.checkpoint.source && settings.source && showSource(stored.checkpoint.source) !== showSource(settings.source)) {
+    throw new CheckpointSourceMismatchError(
+      `Checkpoint ${deps.checkpoints.location} of dataset ${settings.datasetName} was written reading ${showSource(stored.checkpoint.source)}, ` +
+        `but the dataset now reads ${showSource(settings.source)}; its position means nothing there. If the new source is right, ` +
+        'start it in a new data directory (locally: --fresh or another --data-dir) or delete the checkpoint (and the old raw data) ' +
+        'before a full refresh; if not, fix source.domain/source.datasetId in the dataset file.',
+    );
+  }
   let cursor: FetchCursor;
+  let position: KeysetPosition | null;
+  let etag: string | null;
   if (input.cursor) {
     cursor = validateCursor(input.cursor);
+    position = cursor.position;
+    etag = cursor.checkpointEtag;
+    if ((stored?.etag ?? null) !== etag) {
+      // A retried invocation (Step Functions retries with the same input) gets the cursor of the
+      // attempt before the one that failed; that attempt may have moved the checkpoint. Its
+      // position is ours if this run wrote it and it is not behind the cursor: continue from there.
+      const mine = stored && stored.checkpoint.runId === input.runId && (position === null || compareKeyset(stored.checkpoint, position) >= 0);
+      if (!mine) {
+        throw new CheckpointConflictError(
+          `Checkpoint ${deps.checkpoints.location} for dataset ${settings.datasetName} was changed by another run ` +
+            `(${stored ? `run ${stored.checkpoint.runId}` : 'it was deleted'}) while run ${input.runId} was fetching; this run stops ` +
+            'without overwriting it. Make sure only one fetch per dataset runs at a time, then re-run.',
+        );
+      }
+      logger?.info('resuming from the checkpoint an earlier attempt of this run wrote', { cursorPosition: position, checkpoint: stored.checkpoint });
+      position = { updatedAt: stored.checkpoint.updatedAt, id: stored.checkpoint.id };
+      etag = stored.etag;
+    }
   } else {
     const mode = input.mode ?? 'incremental';
-    const stored = await deps.checkpoints.read();
-    const position = mode === 'full-refresh' ? null : startPosition(stored?.checkpoint, settings.lookbackMinutes);
+    position = mode === 'full-refresh' ? null : startPosition(stored?.checkpoint, settings.lookbackMinutes);
+    etag = stored?.etag ?? null;
     cursor = {
       version: 1,
       mode,
       position,
-      checkpointEtag: stored?.etag ?? null,
+      checkpointEtag: etag,
       quarantineSequence: 0,
       startedAt: deps.clock().toISOString(),
       stats: emptyStats(),
     };
     logger?.info('fetch started', { mode, from: position, checkpoint: stored?.checkpoint ?? null });
   }
-  const stats = { ...emptyStats(), ...cursor.stats };
+  const stats: FetchStats = { ...emptyStats(), ...cursor.stats };
   stats.invocations++;
+  const pagesBefore = stats.pages;
   const retriesBefore = deps.sourceRetries?.() ?? 0;
-  let position = cursor.position;
-  let etag = cursor.checkpointEtag;
   let quarantineSequence = cursor.quarantineSequence;
+  const declared = settings.declaredColumns ? new Set(settings.declaredColumns) : undefined;
+  const undeclared = new Set(stats.undeclaredColumns);
 
+  // Retry waits may use the time left minus half the margin: the other half finishes the pages
+  // already delivered (their checkpoint writes) before the Lambda's own limit.
+  const budgetMs = (): number => deps.remainingTimeMs() - settings.timeBudgetMarginMs / 2;
   const fetchAfter = (p: KeysetPosition | null): Promise<SourceRow[]> => {
     const page = deps.source.fetchPage({
       select: SELECT_ALL,
       order: KEYSET_ORDER,
       limit: settings.pageSize,
       ...(p ? { where: keysetWhere(p) } : {}),
+      check: (rows) => pageProblem(rows, p, settings.pageSize),
+      budgetMs,
     });
     // A prefetched page may fail while the current one is delivered: the failure is surfaced
     // when the page is awaited, not as an unhandled rejection.
@@ -186,83 +262,120 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
   };
   const budgetLeft = (): boolean => deps.remainingTimeMs() > settings.timeBudgetMarginMs;
 
+  const quarantine = async (rows: QuarantinedRow[], now: Date): Promise<void> => {
+    const { key, sequence } = await writeQuarantine(deps.stateStore, settings.datasetName, input.runId, quarantineSequence + 1, now, rows);
+    quarantineSequence = sequence;
+    logger?.warn('rows quarantined', { count: rows.length, key });
+  };
+
   /** A page whose records are on their way to Firehose; its checkpoint waits for them. */
   interface InFlight {
     delivery: Promise<DeliveryStats>;
     rows: number;
     delivered: number;
+    missingKey: number;
+    tooLarge: number;
     position: KeysetPosition;
     at: Date;
   }
   // Pages complete strictly in order, so the checkpoint only ever moves past delivered rows.
-  const complete = async (page: InFlight): Promise<void> => {
-    const d = await page.delivery;
-    stats.firehoseRecords += d.records;
+  const countCalls = (d: DeliveryStats): void => {
     stats.firehoseCalls += d.calls;
-    stats.bytesDelivered += d.bytes;
     stats.firehoseRetriedRecords += d.retriedRecords;
-    stats.rowsDelivered += page.delivered;
+    stats.firehoseThrottledCalls += d.throttledCalls;
+  };
+  const complete = async (page: InFlight): Promise<void> => {
+    const d = await page.delivery.catch((err: unknown) => {
+      // Calls and throttling of a failed or deferred delivery are still reported.
+      const partial = partialDeliveryStats(err);
+      if (partial) countCalls(partial);
+      throw err;
+    });
+    countCalls(d);
+    stats.firehoseRecords += d.records;
+    stats.bytesDelivered += d.bytes;
+    if (d.rejected.length) {
+      await quarantine(
+        d.rejected.map((r) => ({ reason: 'firehose_rejected', detail: `${r.errorCode}: ${r.errorMessage}`, row: parseLine(r.line) })),
+        page.at,
+      );
+      stats.rowsQuarantined += d.rejected.length;
+      stats.quarantinedRejected += d.rejected.length;
+    }
+    stats.rowsQuarantined += page.missingKey + page.tooLarge;
+    stats.quarantinedMissingKey += page.missingKey;
+    stats.quarantinedTooLarge += page.tooLarge;
+    const quarantined = page.missingKey + page.tooLarge + d.rejected.length;
+    stats.rowsDelivered += page.delivered - d.rejected.length;
     stats.rowsFetched += page.rows;
+    // The guard runs before the checkpoint moves: a wrong or broken source fails the run with
+    // its rows in quarantine and the checkpoint still before them.
+    if (quarantined && (quarantined === page.rows || stats.rowsQuarantined > maxShare * stats.rowsFetched)) {
+      throw new QuarantineShareError(
+        `Dataset ${settings.datasetName}: ${quarantined === page.rows ? `every row of a page (${page.rows}) was quarantined` : `${stats.rowsQuarantined} of ${stats.rowsFetched} fetched rows were quarantined`}, ` +
+          `above fetch.maxQuarantineShare ${maxShare} (missing primary key ${stats.quarantinedMissingKey}, too large ${stats.quarantinedTooLarge}, ` +
+          `refused by Firehose ${stats.quarantinedRejected}). The source is probably the wrong one or broken: check source.domain/datasetId ` +
+          `and primaryKey, and the rows under ${deps.stateStore.location}/quarantine/${settings.datasetName}/; the checkpoint was not moved past them.`,
+      );
+    }
     stats.pages++;
     // Every row of the page is now accepted by Firehose or quarantined: the checkpoint may move.
-    position = page.position;
     const checkpoint: Checkpoint = {
       dataset: settings.datasetName,
-      updatedAt: position.updatedAt,
-      id: position.id,
+      updatedAt: page.position.updatedAt,
+      id: page.position.id,
       runId: input.runId,
       writtenAt: page.at.toISOString(),
+      ...(settings.source ? { source: settings.source } : {}),
     };
     etag = await deps.checkpoints.write(checkpoint, etag ?? undefined);
+    position = page.position;
     faultPoint('fetch:after-checkpoint-write');
     logger?.info('page delivered', { page: stats.pages, rows: page.rows, rowsFetched: stats.rowsFetched, position });
   };
 
   let done = false;
+  let deferred: TimeBudgetExhaustedError | undefined;
   let pending: Promise<SourceRow[]> | undefined = fetchAfter(position);
   let inFlight: InFlight | undefined;
   try {
     while (pending) {
       const rows = await pending;
       pending = undefined;
-      const last = rows.length ? rows[rows.length - 1]! : undefined;
-      const lastPosition = last ? positionOf(last, settings.datasetName) : undefined;
-      const fullPage = rows.length >= settings.pageSize;
-      const now = deps.clock();
-      const { records, quarantined, delivered } = rows.length
-        ? preparePage(rows, settings, input.runId, now, maxRecordBytes)
-        : { records: [], quarantined: [], delivered: 0 };
-      // Fetch the next page while this one is delivered (not while it is serialized: that is CPU
-      // this process would not give the download anyway, and two parsed pages would be alive).
-      if (fullPage && lastPosition && budgetLeft()) pending = fetchAfter(lastPosition);
-
-      if (rows.length) {
-        if (quarantined.length) {
-          const { key, sequence } = await writeQuarantine(
-            deps.stateStore, settings.datasetName, input.runId, quarantineSequence + 1, now, quarantined,
-          );
-          quarantineSequence = sequence;
-          stats.rowsQuarantined += quarantined.length;
-          stats.quarantinedMissingKey += quarantined.filter((q) => q.reason === 'missing_primary_key').length;
-          stats.quarantinedTooLarge += quarantined.filter((q) => q.reason === 'row_too_large').length;
-          logger?.warn('rows quarantined', { count: quarantined.length, key });
-        }
-        // This page's delivery overlaps the previous page's completion and the next page's preparation.
-        const delivery = records.length ? deps.delivery.deliver(records) : Promise.resolve(NO_DELIVERY);
-        delivery.catch(() => undefined); // surfaced when awaited in order
-        if (inFlight) {
-          // If this throws, the page just started is abandoned (never checkpointed): the
-          // checkpoint must not pass the page that failed.
-          const previous = inFlight;
-          inFlight = undefined;
-          await complete(previous);
-        }
-        inFlight = { delivery, rows: rows.length, delivered, position: lastPosition!, at: now };
-      }
-      if (!fullPage) {
+      if (!rows.length) {
         done = true;
         break;
       }
+      const lastPosition = positionOf(rows[rows.length - 1]!, settings.datasetName);
+      const now = deps.clock();
+      const { records, quarantined, delivered } = preparePage(rows, settings, input.runId, now, maxRecordBytes, declared, undeclared);
+      // The end of the data is an empty page, not a short one: a portal may cap $limit below
+      // what was asked, so a short page is followed by one more request. The next page is
+      // fetched while this one is delivered (not while it is serialized: that is CPU this
+      // process would not give the download anyway, and two parsed pages would be alive).
+      if (budgetLeft()) pending = fetchAfter(lastPosition);
+
+      // Written now, counted when the page completes (with its fetched rows, for the share guard).
+      if (quarantined.length) await quarantine(quarantined, now);
+      // This page's delivery overlaps the previous page's completion and the next page's preparation.
+      const delivery = records.length ? deps.delivery.deliver(records, { budgetMs }) : Promise.resolve(emptyDeliveryStats());
+      delivery.catch(() => undefined); // surfaced when awaited in order
+      if (inFlight) {
+        // If this throws, the page just started is abandoned (never checkpointed): the
+        // checkpoint must not pass the page that failed.
+        const previous = inFlight;
+        inFlight = undefined;
+        await complete(previous);
+      }
+      inFlight = {
+        delivery,
+        rows: rows.length,
+        delivered,
+        missingKey: quarantined.filter((q) => q.reason === 'missing_primary_key').length,
+        tooLarge: quarantined.filter((q) => q.reason === 'row_too_large').length,
+        position: lastPosition,
+        at: now,
+      };
       if (!pending) break; // time budget spent
     }
     const last = inFlight;
@@ -272,14 +385,48 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     // The newest page, whose delivery was under way when something after it failed (the next
     // page's fetch, say), is checkpointed if its delivery succeeds, so the next run does not
     // redo it. Every earlier page is already complete, or the failure was its own.
-    if (inFlight) await complete(inFlight).catch(() => undefined);
-    throw err;
+    const last = inFlight as InFlight | undefined;
+    if (!(err instanceof TimeBudgetExhaustedError)) {
+      if (last) await complete(last).catch(() => undefined);
+      throw err;
+    }
+    // Out of time for a retry wait: keep what is complete and hand the rest to the next invocation.
+    deferred = err;
+    if (last) {
+      await complete(last).catch((e: unknown) => {
+        if (!(e instanceof TimeBudgetExhaustedError)) throw e;
+      });
+    }
   }
   stats.sourceRetries += (deps.sourceRetries?.() ?? 0) - retriesBefore;
+  stats.undeclaredColumns = [...undeclared].sort().slice(0, MAX_UNDECLARED_SHOWN);
 
-  const nextCursor: FetchCursor = { ...cursor, position, checkpointEtag: etag, quarantineSequence, stats };
+  let stalledInvocations = 0;
+  if (deferred) {
+    stats.timeBudgetDeferrals++;
+    stalledInvocations = stats.pages === pagesBefore ? (cursor.stalledInvocations ?? 0) + 1 : 0;
+    logger?.warn('time budget cannot cover the next retry wait; returning the cursor', { reason: deferred.message, stalledInvocations });
+    if (stalledInvocations >= MAX_STALLED_INVOCATIONS) {
+      throw new Error(
+        `Dataset ${settings.datasetName}: ${stalledInvocations} invocations in a row ran out of time budget without completing a page ` +
+          `(last: ${deferred.message}). The source or Firehose keeps asking to wait longer than an invocation can; ` +
+          'the checkpoint holds every delivered row, re-run later.',
+        { cause: deferred },
+      );
+    }
+  }
+  const nextCursor: FetchCursor = { ...cursor, position, checkpointEtag: etag, quarantineSequence, stats, stalledInvocations };
   logger?.info(done ? 'fetch finished' : 'time budget reached; returning cursor', { stats, position });
   return { runId: input.runId, done, cursor: done ? null : nextCursor, stats: { ...stats, checkpoint: position } };
+}
+
+/** A refused raw line back as an object for the quarantine file (kept as text if it does not parse). */
+function parseLine(line: string): SourceRow {
+  try {
+    return JSON.parse(line) as SourceRow;
+  } catch {
+    return { _unparsed_line: line };
+  }
 }
 
 function positionOf(row: SourceRow, datasetName: string): KeysetPosition {
@@ -294,13 +441,23 @@ function positionOf(row: SourceRow, datasetName: string): KeysetPosition {
   return { updatedAt, id };
 }
 
-function preparePage(rows: SourceRow[], settings: FetchSettings, runId: string, now: Date, maxRecordBytes: number) {
+function preparePage(
+  rows: SourceRow[],
+  settings: FetchSettings,
+  runId: string,
+  now: Date,
+  maxRecordBytes: number,
+  declared: ReadonlySet<string> | undefined,
+  undeclared: Set<string>,
+) {
   const serializer = new RawRowSerializer({ pointColumns: settings.pointColumns, runId, ingestedAt: now.toISOString() });
   const lines: string[] = [];
   const lengths: number[] = [];
   const quarantined: QuarantinedRow[] = [];
   for (const row of rows) {
     positionOf(row, settings.datasetName);
+    // Schema drift from the rows already parsed: a key lookup per field, no extra parsing.
+    if (declared) for (const k in row) if (!declared.has(k) && k.charCodeAt(0) !== 58 /* ':' */) undeclared.add(k);
     const key = row[settings.primaryKey];
     if (key === undefined || key === null || key === '') {
       quarantined.push({ reason: 'missing_primary_key', detail: `primary key "${settings.primaryKey}" is absent`, row });

@@ -1,39 +1,83 @@
 /**
  * Delivers packed records to a Firehose stream. PutRecordBatch can answer 200 with
- * FailedPutCount > 0; only the failed entries are sent again, with backoff, until every record
- * is accepted or the attempts run out (then the caller must not advance its checkpoint).
+ * FailedPutCount > 0; only the failed entries are sent again, with backoff:
+ * - throttling (`ServiceUnavailableException` & co., whole call or per entry) is retried for as
+ *   long as the invocation's time budget allows (a first full load in a 1 MiB/s region is
+ *   throttled for minutes), then the run returns its cursor rather than failing;
+ * - other transient failures (`InternalFailure`, 5xx, resets, deadlines) get `maxAttempts`;
+ * - permanent rejections (`InvalidArgument` for one entry, or a whole call refused with
+ *   `InvalidArgumentException`) are narrowed down to the rows that cause them, which are handed
+ *   back as rejected (the caller quarantines them) so one bad row cannot block a dataset forever.
+ * Every call has a total deadline, so an endpoint that never answers fails in bounded time.
  */
 import { FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
 import { batchRecords } from './record-packer';
 import { backoffDelay, type RetryPolicy } from './retry-policy';
+import { retryDeadline, type BudgetMs } from './time-budget';
+
+export interface RecordError {
+  code: string;
+  message: string;
+}
 
 export interface PutBatchResult {
-  /** Per input record: undefined when accepted, else the error code. */
-  errors: (string | undefined)[];
+  /** Per input record: undefined when accepted, else its error. */
+  errors: (RecordError | undefined)[];
 }
 
 /** The one AWS call, as a small adapter the delivery logic is tested through. */
-export async function putRecordBatch(client: FirehoseClient, streamName: string, records: Buffer[]): Promise<PutBatchResult> {
+export async function putRecordBatch(client: FirehoseClient, streamName: string, records: Buffer[], timeoutMs = 30_000): Promise<PutBatchResult> {
   const res = await client.send(
     new PutRecordBatchCommand({ DeliveryStreamName: streamName, Records: records.map((Data) => ({ Data })) }),
+    // The handler's requestTimeout stops at the response headers; this bounds the whole call.
+    { abortSignal: AbortSignal.timeout(timeoutMs) },
   );
   const responses = res.RequestResponses ?? [];
   if (!res.FailedPutCount) return { errors: records.map(() => undefined) };
   // Entries answer in request order; a missing entry is treated as failed, never as accepted.
-  return { errors: records.map((_, i) => (responses[i] ? responses[i].ErrorCode || undefined : 'MissingResponseEntry')) };
+  return {
+    errors: records.map((_, i) => {
+      const r = responses[i];
+      if (!r) return { code: 'MissingResponseEntry', message: 'no response entry for this record' };
+      return r.ErrorCode ? { code: r.ErrorCode, message: r.ErrorMessage ?? '' } : undefined;
+    }),
+  };
 }
 
 export class FirehoseDeliveryError extends Error {
   override name = 'FirehoseDeliveryError';
 }
 
-const THROTTLING = new Set(['ServiceUnavailableException', 'ThrottlingException', 'LimitExceededException']);
+/** Codes that mean "slow down": retried for as long as the time budget lasts. */
+const THROTTLING = new Set(['ServiceUnavailableException', 'ThrottlingException', 'LimitExceededException', 'KMSThrottlingException']);
+/** Per-entry codes that are transient without being throttling. Every other code is permanent. */
+const TRANSIENT_RECORD_CODES = new Set(['InternalFailure', 'MissingResponseEntry']);
+
+/** A row Firehose permanently refused: its NDJSON line (without "\n") and the error. */
+export interface RejectedRow {
+  line: string;
+  errorCode: string;
+  errorMessage: string;
+}
 
 export interface DeliveryStats {
   records: number;
   bytes: number;
   calls: number;
   retriedRecords: number;
+  /** Calls answered with throttling, whole or for some entries. */
+  throttledCalls: number;
+  rejected: RejectedRow[];
+}
+
+/** The stats of a delivery that threw, as far as it got. */
+export const partialDeliveryStats = (err: unknown): DeliveryStats | undefined => (err as { deliveryStats?: DeliveryStats } | undefined)?.deliveryStats;
+
+export const emptyDeliveryStats = (): DeliveryStats => ({ records: 0, bytes: 0, calls: 0, retriedRecords: 0, throttledCalls: 0, rejected: [] });
+
+export interface DeliverOptions {
+  /** What the invocation's time budget leaves for calls and waits; without it throttling gets `maxAttempts` too. */
+  budgetMs?: BudgetMs;
 }
 
 export class FirehoseDelivery {
@@ -43,58 +87,128 @@ export class FirehoseDelivery {
     private readonly retry: RetryPolicy,
     /** Batches sent concurrently: bounded so one invocation cannot flood the stream's quota. */
     private readonly maxInFlight = 4,
+    /** Total deadline of one PutRecordBatch call. */
+    private readonly callTimeoutMs = 30_000,
   ) {}
 
-  /** Sends every record; resolves once all are accepted, else throws FirehoseDeliveryError. */
-  async deliver(records: Buffer[]): Promise<DeliveryStats> {
-    const stats: DeliveryStats = { records: records.length, bytes: 0, calls: 0, retriedRecords: 0 };
+  /**
+   * Sends every record; resolves once each row is accepted or permanently rejected (listed in
+   * `rejected`). Throws FirehoseDeliveryError when transient failures outlast the attempts, and
+   * TimeBudgetExhaustedError when the budget cannot cover the next wait.
+   */
+  async deliver(records: Buffer[], options: DeliverOptions = {}): Promise<DeliveryStats> {
+    const stats = emptyDeliveryStats();
+    stats.records = records.length;
     for (const r of records) stats.bytes += r.length;
+    try {
+      await this.deliverAll(records, stats, options.budgetMs);
+    } catch (err) {
+      // The calls and throttling so far still count in the run's stats (see fetch-run.ts).
+      if (err instanceof Error) Object.assign(err, { deliveryStats: stats });
+      throw err;
+    }
+    return stats;
+  }
+
+  private async deliverAll(records: Buffer[], stats: DeliveryStats, budgetMs: BudgetMs | undefined): Promise<void> {
     const batches = batchRecords(records);
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < batches.length) {
         const batch = batches[next++]!;
-        await this.deliverBatch(batch, stats);
+        await this.deliverBatch(batch, stats, budgetMs);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.maxInFlight, batches.length) }, worker));
-    return stats;
   }
 
-  private async deliverBatch(batch: Buffer[], stats: DeliveryStats): Promise<void> {
+  private async deliverBatch(batch: Buffer[], stats: DeliveryStats, budgetMs: BudgetMs | undefined): Promise<void> {
     let pending = batch;
-    let lastProblem = '';
-    for (let attempt = 1; attempt <= this.retry.maxAttempts; attempt++) {
+    let lastProblem: string;
+    let failures = 0;
+    let waits = 0;
+    let deadlineMs = this.callTimeoutMs;
+    while (pending.length) {
+      let retry: Buffer[] = [];
+      let throttled = false;
       try {
         stats.calls++;
-        const { errors } = await putRecordBatch(this.client, this.streamName, pending);
-        const failed = pending.filter((_, i) => errors[i] !== undefined);
-        if (!failed.length) return;
-        const codes = [...new Set(errors.filter(Boolean))].join(', ');
-        lastProblem = `${failed.length} of ${pending.length} records failed (${codes})`;
-        stats.retriedRecords += failed.length;
-        pending = failed;
+        const { errors } = await putRecordBatch(this.client, this.streamName, pending, deadlineMs);
+        const refused: { record: Buffer; error: RecordError }[] = [];
+        const codes = new Set<string>();
+        pending.forEach((record, i) => {
+          const error = errors[i];
+          if (!error) return;
+          if (THROTTLING.has(error.code) || TRANSIENT_RECORD_CODES.has(error.code)) {
+            throttled ||= THROTTLING.has(error.code);
+            codes.add(error.code);
+            retry.push(record);
+          } else refused.push({ record, error });
+        });
+        for (const { record, error } of refused) await this.narrowDown([record], error, stats, budgetMs);
+        if (!retry.length) return;
+        lastProblem = `${retry.length} of ${pending.length} records failed (${[...codes].join(', ')})`;
       } catch (err) {
         const name = (err as Error).name;
-        if (!THROTTLING.has(name) && !isTransient(err)) {
-          throw new FirehoseDeliveryError(
-            `PutRecordBatch to ${this.streamName} failed: ${name}: ${(err as Error).message}`,
-            { cause: err },
-          );
+        if (name === 'InvalidArgumentException') {
+          // The whole call was refused for what one record holds: find it instead of failing forever.
+          await this.narrowDown(pending, { code: name, message: (err as Error).message }, stats, budgetMs);
+          return;
         }
-        lastProblem = `${name}: ${(err as Error).message}`;
-        stats.retriedRecords += pending.length;
+        if (THROTTLING.has(name)) throttled = true;
+        else if (!isTransient(err)) {
+          throw new FirehoseDeliveryError(`PutRecordBatch to ${this.streamName} failed: ${name}: ${(err as Error).message}`, { cause: err });
+        }
+        lastProblem = name === 'AbortError' || name === 'TimeoutError' ? `no answer within the ${deadlineMs / 1000} s call deadline` : `${name}: ${(err as Error).message}`;
+        retry = pending;
       }
-      if (attempt < this.retry.maxAttempts) await this.retry.sleep(backoffDelay(this.retry, attempt));
+      stats.retriedRecords += retry.length;
+      if (throttled) stats.throttledCalls++;
+      // Throttling is bounded by the time budget (when there is one), everything else by attempts.
+      if (!throttled || !budgetMs) failures++;
+      if (failures >= this.retry.maxAttempts) {
+        throw new FirehoseDeliveryError(
+          `Firehose stream ${this.streamName} did not accept ${retry.length} record(s) after ${this.retry.maxAttempts} attempts: ${lastProblem}`,
+        );
+      }
+      waits++;
+      const delayMs = backoffDelay(this.retry, Math.min(waits, 20));
+      deadlineMs = retryDeadline(budgetMs, delayMs, this.callTimeoutMs, `Firehose delivery to ${this.streamName} (${lastProblem})`);
+      await this.retry.sleep(delayMs);
+      pending = retry;
     }
-    throw new FirehoseDeliveryError(
-      `Firehose stream ${this.streamName} did not accept ${pending.length} record(s) after ${this.retry.maxAttempts} attempts: ${lastProblem}`,
-    );
+  }
+
+  /**
+   * Permanently refused records: halve a refused call until single records, then split a
+   * record into one record per row, so only the rows Firehose itself refuses are rejected.
+   */
+  private async narrowDown(records: Buffer[], error: RecordError, stats: DeliveryStats, budgetMs: BudgetMs | undefined): Promise<void> {
+    if (records.length > 1) {
+      const half = Math.ceil(records.length / 2);
+      await this.deliverBatch(records.slice(0, half), stats, budgetMs);
+      await this.deliverBatch(records.slice(half), stats, budgetMs);
+      return;
+    }
+    const record = records[0]!;
+    const lines = record.toString('utf8').split('\n').filter(Boolean);
+    if (lines.length > 1) {
+      await this.deliverAll(lines.map((l) => Buffer.from(`${l}\n`, 'utf8')), stats, budgetMs);
+      return;
+    }
+    stats.rejected.push({ line: lines[0] ?? '', errorCode: error.code, errorMessage: error.message });
   }
 }
 
 function isTransient(err: unknown): boolean {
-  const e = err as { $retryable?: unknown; $metadata?: { httpStatusCode?: number }; code?: string };
+  const e = err as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number }; code?: string };
   const status = e.$metadata?.httpStatusCode;
-  return Boolean(e.$retryable) || (status !== undefined && status >= 500) || ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE'].includes(e.code ?? '');
+  return (
+    Boolean(e.$retryable) ||
+    (status !== undefined && status >= 500) ||
+    // Our own per-call deadline and the handler's connection/request timeouts.
+    e.name === 'AbortError' ||
+    e.name === 'TimeoutError' ||
+    ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE'].includes(e.code ?? '')
+  );
 }

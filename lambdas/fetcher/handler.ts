@@ -8,9 +8,10 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { openObjectStore } from '../../runtime/object-store';
 import { getAppToken } from './app-token';
+import { redactError, redactor } from './redact';
 import { CheckpointStore } from './checkpoint-store';
 import { readFetcherConfig } from './config';
-import { runFetch, type FetchCursor, type FetchMode, type FetchOutput, type FetchStats } from './fetch-run';
+import { runFetch, type CountStat, type FetchCursor, type FetchMode, type FetchOutput, type FetchStats } from './fetch-run';
 import { FirehoseDelivery } from './firehose-delivery';
 import { logger, metrics, tracer } from './powertools';
 import { defaultRetryPolicy } from './retry-policy';
@@ -42,9 +43,16 @@ function client<T>(kind: string, endpointVar: string, create: () => T): T {
 }
 // One retry layer for Firehose: FirehoseDelivery re-sends only the failed entries with its own
 // backoff, so the SDK's retries (3 attempts by default) would multiply every wait.
-const firehose = () => client('firehose', 'AWS_ENDPOINT_URL_FIREHOSE', () => new FirehoseClient({ maxAttempts: 1 }));
-const s3 = () => client('s3', 'AWS_ENDPOINT_URL_S3', () => new S3Client({}));
-const secrets = () => client('secrets', 'AWS_ENDPOINT_URL_SECRETS_MANAGER', () => new SecretsManagerClient({}));
+// Every client gets connection and request timeouts (the SDK has none by default: an endpoint
+// that accepts the connection and never answers would hang the invocation until Lambda kills it).
+// requestTimeout ends at the response headers and socketTimeout bounds idle bodies; calls that
+// matter also pass an abortSignal deadline (firehose-delivery.ts, app-token.ts).
+const requestHandler = (requestTimeout: number) => ({ connectionTimeout: 5_000, requestTimeout, socketTimeout: requestTimeout, throwOnRequestTimeout: true });
+const firehose = () => client('firehose', 'AWS_ENDPOINT_URL_FIREHOSE', () => new FirehoseClient({ maxAttempts: 1, requestHandler: requestHandler(FIREHOSE_CALL_TIMEOUT_MS) }));
+const s3 = () => client('s3', 'AWS_ENDPOINT_URL_S3', () => new S3Client({ requestHandler: requestHandler(15_000) }));
+const secrets = () => client('secrets', 'AWS_ENDPOINT_URL_SECRETS_MANAGER', () => new SecretsManagerClient({ requestHandler: requestHandler(10_000) }));
+
+const FIREHOSE_CALL_TIMEOUT_MS = 30_000;
 
 export async function handler(event: FetcherEvent, context: FetcherContext): Promise<FetchOutput> {
   if (!event || typeof event.runId !== 'string' || !event.runId) {
@@ -58,6 +66,8 @@ export async function handler(event: FetcherEvent, context: FetcherContext): Pro
   metrics.addDimension('Dataset', config.datasetName);
 
   let sourceRetries = 0;
+  // Kept only to redact it from a failure; never logged or returned.
+  let appToken: string | undefined;
   const secretName = config.appTokenSecretName;
   const source = new SocrataClient({
     datasetName: config.datasetName,
@@ -65,7 +75,7 @@ export async function handler(event: FetcherEvent, context: FetcherContext): Pro
     datasetId: config.sourceDatasetId,
     timeoutMs: config.requestTimeoutMs,
     retry: defaultRetryPolicy(config.maxAttempts),
-    ...(secretName ? { appToken: () => getAppToken(secrets(), secretName) } : {}),
+    ...(secretName ? { appToken: async () => (appToken = await getAppToken(secrets(), secretName)) } : {}),
     onRetry: ({ attempt, delayMs, reason, url }) => {
       sourceRetries++;
       logger.warn('retrying Socrata request', { attempt, delayMs, reason, url });
@@ -79,7 +89,7 @@ export async function handler(event: FetcherEvent, context: FetcherContext): Pro
       config,
       {
         source,
-        delivery: new FirehoseDelivery(firehose(), config.deliveryStreamName, defaultRetryPolicy(8)),
+        delivery: new FirehoseDelivery(firehose(), config.deliveryStreamName, defaultRetryPolicy(8), 4, FIREHOSE_CALL_TIMEOUT_MS),
         checkpoints: new CheckpointStore(stateStore, config.datasetName),
         stateStore,
         clock: () => new Date(),
@@ -94,6 +104,9 @@ export async function handler(event: FetcherEvent, context: FetcherContext): Pro
     recordMetrics(out.stats, before);
     return out;
   } catch (err) {
+    // Last line of defence: whatever a source echoed into a message, the token does not reach
+    // the log, the Step Functions error or the failure notice.
+    redactError(err, redactor([appToken]));
     logger.error('fetch failed; checkpoint left at the last fully delivered page', err as Error);
     metrics.addMetric('FetchFailures', MetricUnit.Count, 1);
     throw err;
@@ -105,7 +118,7 @@ export async function handler(event: FetcherEvent, context: FetcherContext): Pro
 
 /** Metrics for this invocation only: the cursor carries cumulative totals. */
 function recordMetrics(after: FetchStats, before: FetchStats | undefined): void {
-  const delta = (k: keyof FetchStats): number => after[k] - (before?.[k] ?? 0);
+  const delta = (k: CountStat): number => after[k] - (before?.[k] ?? 0);
   metrics.addMetric('RowsFetched', MetricUnit.Count, delta('rowsFetched'));
   metrics.addMetric('RowsDelivered', MetricUnit.Count, delta('rowsDelivered'));
   metrics.addMetric('RowsQuarantined', MetricUnit.Count, delta('rowsQuarantined'));
@@ -114,4 +127,9 @@ function recordMetrics(after: FetchStats, before: FetchStats | undefined): void 
   metrics.addMetric('BytesDelivered', MetricUnit.Bytes, delta('bytesDelivered'));
   metrics.addMetric('SourceRetries', MetricUnit.Count, delta('sourceRetries'));
   metrics.addMetric('FirehoseRetriedRecords', MetricUnit.Count, delta('firehoseRetriedRecords'));
+  metrics.addMetric('FirehoseThrottledCalls', MetricUnit.Count, delta('firehoseThrottledCalls'));
+  metrics.addMetric('RowsRejectedByFirehose', MetricUnit.Count, delta('quarantinedRejected'));
+  metrics.addMetric('TimeBudgetDeferrals', MetricUnit.Count, delta('timeBudgetDeferrals'));
+  // A level, not a delta: how many undeclared source columns the run has seen (alarm on > 0).
+  metrics.addMetric('UndeclaredColumns', MetricUnit.Count, after.undeclaredColumns.length);
 }

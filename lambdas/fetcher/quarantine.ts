@@ -4,7 +4,7 @@ import { PreconditionFailedError, type ObjectStore } from '../../runtime/object-
 import { ingestDateOf, quarantineKey } from '../../runtime/storage-layout';
 import type { SourceRow } from './socrata-client';
 
-export type QuarantineReason = 'missing_primary_key' | 'row_too_large';
+export type QuarantineReason = 'missing_primary_key' | 'row_too_large' | 'firehose_rejected';
 
 export interface QuarantinedRow {
   reason: QuarantineReason;

@@ -2,8 +2,20 @@
 import { INGESTION_METADATA, pointFieldNames } from '../../runtime/dataset-config';
 import type { SourceRow } from './socrata-client';
 
+/** A point column with the names of its derived coordinate columns (the dataset's `coordinates`). */
+export interface PointColumn {
+  name: string;
+  longitude: string;
+  latitude: string;
+}
+
+/** A point column by name (default derived names, `pointFieldNames`) or with explicit names. */
+export type PointColumnSpec = string | PointColumn;
+
+export const pointColumnOf = (c: PointColumnSpec): PointColumn => (typeof c === 'string' ? { name: c, ...pointFieldNames(c) } : c);
+
 export interface RawRowContext {
-  pointColumns: readonly string[];
+  pointColumns: readonly PointColumnSpec[];
   runId: string;
   /** ISO-8601 UTC. */
   ingestedAt: string;
@@ -21,11 +33,11 @@ export function pointCoordinates(value: unknown): [number, number] | undefined {
 }
 
 /** Names the fetcher writes itself: a source field of the same name is dropped, never mixed in. */
-export function writtenFieldNames(pointColumns: readonly string[]): Set<string> {
+export function writtenFieldNames(pointColumns: readonly PointColumnSpec[]): Set<string> {
   return new Set([
     ...Object.values(INGESTION_METADATA),
     ...pointColumns.flatMap((c) => {
-      const p = pointFieldNames(c);
+      const p = pointColumnOf(c);
       return [p.longitude, p.latitude];
     }),
   ]);
@@ -37,11 +49,11 @@ export function toRawRow(row: SourceRow, ctx: RawRowContext, written = writtenFi
   for (const [k, v] of Object.entries(row)) {
     if (!k.startsWith(':') && !written.has(k) && v !== null && v !== undefined) out[k] = v;
   }
-  for (const column of ctx.pointColumns) {
-    const coords = pointCoordinates(row[column]);
+  for (const spec of ctx.pointColumns) {
+    const names = pointColumnOf(spec);
+    const coords = pointCoordinates(row[names.name]);
     // A missing point stays missing: invented coordinates would pass every range check downstream.
     if (!coords) continue;
-    const names = pointFieldNames(column);
     out[names.longitude] = coords[0];
     out[names.latitude] = coords[1];
   }
@@ -71,7 +83,10 @@ export class RawRowSerializer {
     this.suffix =
       `,${JSON.stringify(INGESTION_METADATA.ingestedAt)}:${JSON.stringify(ctx.ingestedAt)}` +
       `,${JSON.stringify(INGESTION_METADATA.runId)}:${JSON.stringify(ctx.runId)}`;
-    this.points = ctx.pointColumns.map((column) => ({ column, ...pointFieldNames(column) }));
+    this.points = ctx.pointColumns.map((c) => {
+      const p = pointColumnOf(c);
+      return { column: p.name, longitude: p.longitude, latitude: p.latitude };
+    });
     this.written = writtenFieldNames(ctx.pointColumns);
   }
 

@@ -4,7 +4,9 @@
  * truncated or invalid bodies, and an error after the last attempt that says what failed.
  */
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import { redactor } from './redact';
 import { backoffDelay, type RetryPolicy } from './retry-policy';
+import { retryDeadline, type BudgetMs } from './time-budget';
 
 /** One row as Socrata serves it with `$select=:*,*`. */
 export type SourceRow = Record<string, unknown>;
@@ -14,6 +16,13 @@ export interface PageQuery {
   where?: string;
   order: string;
   limit: number;
+  /**
+   * Why a parsed page is not an acceptable answer (see page-invariants.ts), or undefined. A page
+   * with a problem is a source error: re-requested like a truncated body, then the request fails.
+   */
+  check?: (rows: SourceRow[]) => string | undefined;
+  /** What the invocation's time budget leaves for this request and its retry waits. */
+  budgetMs?: BudgetMs;
 }
 
 export interface SocrataClientOptions {
@@ -81,26 +90,37 @@ export class SocrataClient {
     this.resourceUrl = `${options.baseUrl}/resource/${options.datasetId}.json`;
   }
 
-  /** One page of rows; throws SocrataRequestError once every attempt failed. */
+  /**
+   * One page of rows; throws SocrataRequestError once every attempt failed, or
+   * TimeBudgetExhaustedError when the invocation's budget cannot cover the next attempt.
+   */
   async fetchPage(query: PageQuery): Promise<SourceRow[]> {
     const params: Record<string, string> = { $select: query.select, $order: query.order, $limit: String(query.limit) };
     if (query.where) params.$where = query.where;
     const url = `${this.resourceUrl}?${new URLSearchParams(params).toString()}`;
     const shownUrl = redactUrl(url);
-    const { retry } = this.options;
+    const { retry, timeoutMs } = this.options;
     const token = await this.options.appToken?.();
+    // A source can echo the X-App-Token header in an error body: nothing it sends back is shown unredacted.
+    const redact = redactor([token]);
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (token) headers['X-App-Token'] = token;
 
     let last = { reason: '', status: undefined as number | undefined, body: '' };
     let attempts = 0;
+    // The first attempt gets the whole timeout (a page is only started with at least
+    // TIME_BUDGET_MARGIN_MS left); a retried one what the budget leaves after the wait.
+    let deadlineMs = timeoutMs;
     for (let attempt = 1; attempt <= retry.maxAttempts; attempt++) {
       attempts = attempt;
       let retryAfterMs: number | undefined;
       try {
         const res = await this.http.get<string>(url, {
           headers,
-          timeout: this.options.timeoutMs,
+          // `timeout` only fires on an idle socket; the signal is the total deadline, so a source
+          // trickling one byte at a time cannot hold the request past it.
+          timeout: deadlineMs,
+          signal: AbortSignal.timeout(deadlineMs),
           responseType: 'text',
           // Parse ourselves: a truncated body must be a retryable error, not a string.
           transformResponse: (data: unknown) => data,
@@ -108,20 +128,33 @@ export class SocrataClient {
         });
         if (res.status === 200) {
           const rows = parseRows(res.data);
-          if (rows) return rows;
-          last = { reason: 'truncated or invalid JSON body', status: 200, body: excerpt(tail(res.data)) };
+          const problem = rows && query.check?.(rows);
+          if (rows && !problem) return rows;
+          last = problem
+            ? { reason: `the page breaks keyset paging: ${redact(problem)}`, status: 200, body: '' }
+            : { reason: 'truncated or invalid JSON body', status: 200, body: excerpt(redact(tail(res.data))) };
         } else {
-          last = { reason: `HTTP ${res.status}`, status: res.status, body: excerpt(res.data) };
+          last = { reason: `HTTP ${res.status}`, status: res.status, body: excerpt(redact(String(res.data ?? ''))) };
           if (!RETRYABLE_STATUS.has(res.status)) break;
           retryAfterMs = parseRetryAfter(res.headers['retry-after']);
         }
       } catch (err) {
         if (!isAxiosError(err)) throw err;
         // Timeouts, resets, refused connections, bodies cut mid-stream: all transient.
-        last = { reason: `${err.code ?? 'network error'}: ${err.message}`, status: undefined, body: '' };
+        const reason =
+          err.code === 'ERR_CANCELED' || err.code === 'ECONNABORTED'
+            ? `no complete answer within the ${(deadlineMs / 1000).toFixed(1).replace(/\.0$/, '')} s deadline`
+            : `${err.code ?? 'network error'}: ${err.message}`;
+        last = { reason: redact(reason), status: undefined, body: '' };
       }
       if (attempt === retry.maxAttempts) break;
       const delayMs = Math.max(retryAfterMs ?? 0, backoffDelay(retry, attempt));
+      deadlineMs = retryDeadline(
+        query.budgetMs,
+        delayMs,
+        timeoutMs,
+        `Socrata request for dataset ${this.options.datasetName} (${last.reason}, attempt ${attempt}, GET ${shownUrl})`,
+      );
       this.options.onRetry?.({ attempt, delayMs, reason: last.reason, url: shownUrl });
       await retry.sleep(delayMs);
     }
@@ -130,7 +163,7 @@ export class SocrataClient {
       `Socrata request for dataset ${this.options.datasetName} failed (${last.reason}; ${status}) ` +
         `after ${attempts} attempt(s): GET ${shownUrl}` +
         (last.body ? ` — body: ${last.body}` : '') +
-        '. The checkpoint was not advanced; re-run to resume, or check the source portal and app token.',
+        '. The checkpoint was not advanced past the last delivered page; re-run to resume, or check the source portal, its URL and the app token.',
       last.status,
       shownUrl,
     );

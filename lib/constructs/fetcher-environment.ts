@@ -20,14 +20,18 @@ export function fetcherEnvironment(input: FetcherEnvironmentInput): Record<strin
     SOURCE_DOMAIN: dataset.source.domain,
     SOURCE_DATASET_ID: dataset.source.datasetId,
     PRIMARY_KEY: dataset.primaryKey,
+    // `name`, or `name:longitude:latitude` when the column renames its derived coordinates.
     POINT_COLUMNS: dataset.columns
       .filter((c) => c.type === 'point')
-      .map((c) => c.name)
+      .map((c) => (c.coordinates ? `${c.name}:${c.coordinates.longitude}:${c.coordinates.latitude}` : c.name))
       .join(','),
     PAGE_SIZE: String(dataset.fetch.pageSize),
     LOOKBACK_MINUTES: String(dataset.fetch.lookbackMinutes),
     REQUEST_TIMEOUT_SECONDS: String(dataset.fetch.requestTimeoutSeconds),
     MAX_ATTEMPTS: String(dataset.fetch.maxAttempts),
+    MAX_QUARANTINE_SHARE: String(dataset.fetch.maxQuarantineShare),
+    // Names only (~20 bytes each): the fetcher reports source columns outside this list as schema drift.
+    DECLARED_COLUMNS: dataset.columns.map((c) => c.name).join(','),
     DELIVERY_STREAM_NAME: input.deliveryStreamName,
     STATE_LOCATION: input.stateLocation,
     POWERTOOLS_SERVICE_NAME: `fetcher-${dataset.name}`,

@@ -132,6 +132,28 @@ describe('fetcher against the local Socrata server', () => {
     await assert.rejects(h.run({ runId: 'mine', cursor: first.cursor }), CheckpointConflictError);
     assert.equal((await h.checkpoints.read())!.checkpoint.runId, 'theirs');
   });
+
+  test('a stale cursor resumes only from a checkpoint of its own run that is not behind it', async () => {
+    acceptingFirehose();
+    const h = harness(server, { pageSize: 500 });
+    let n = 0;
+    const first = await h.run({ runId: 'own' }, { remaining: () => (++n <= 1 ? 60_000 : 10) });
+    assert.equal(first.done, false);
+    const stored = await h.checkpoints.read();
+    const ordered = [...server.rows].sort((a, b) => (String(a[':updated_at']) + String(a[':id']) < String(b[':updated_at']) + String(b[':id']) ? -1 : 1));
+    // Same run id, but behind the cursor's position: never resume backwards over a moved checkpoint.
+    const behind = ordered[10]!;
+    await h.checkpoints.write({ ...stored!.checkpoint, updatedAt: String(behind[':updated_at']), id: String(behind[':id']) }, stored!.etag);
+    await assert.rejects(h.run({ runId: 'own', cursor: first.cursor }), CheckpointConflictError);
+    // Same run id and ahead: continue from there with its etag.
+    const now = await h.checkpoints.read();
+    const ahead = ordered[1_499]!;
+    await h.checkpoints.write({ ...now!.checkpoint, updatedAt: String(ahead[':updated_at']), id: String(ahead[':id']) }, now!.etag);
+    const delivered = acceptingFirehose();
+    const out = await h.run({ runId: 'own', cursor: first.cursor });
+    assert.equal(out.done, true);
+    assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(ordered.slice(1_500), ':id'));
+  });
 });
 
 describe('fetcher: equal :updated_at across a page boundary', () => {

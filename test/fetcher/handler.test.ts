@@ -50,8 +50,11 @@ test('handler: sends the app token from Secrets Manager, never logs it, loops on
   const captured: string[] = [];
   const out = process.stdout.write.bind(process.stdout);
   const err = process.stderr.write.bind(process.stderr);
+  // Only the handler's JSON log lines are kept; anything else (the test runner's own reports) passes through.
   const capture = (chunk: unknown): boolean => {
-    captured.push(String(chunk));
+    const text = String(chunk);
+    if (text.startsWith('{') || text.includes('Warning')) captured.push(text);
+    else out(chunk as string);
     return true;
   };
   process.stdout.write = capture as typeof process.stdout.write;
@@ -64,7 +67,8 @@ test('handler: sends the app token from Secrets Manager, never logs it, loops on
     const context = { awsRequestId: 'req-1', getRemainingTimeInMillis: () => (pagesLeft-- > 0 ? 60_000 : 0) };
     let cursor = null;
     do {
-      pagesLeft = 1;
+      // Two reads of the remaining time per invocation: one to prefetch a page, one to cover a retry wait.
+      pagesLeft = 2;
       result = await handler({ runId: 'run-handler', cursor }, context);
       cursor = result.cursor;
       invocations++;
@@ -99,4 +103,42 @@ test('config: every missing or malformed variable is named in one error', () => 
   assert.equal(c.sourceBaseUrl, 'https://data.sfgov.org');
   assert.deepEqual(c.pointColumns, []);
   assert.equal(c.requestTimeoutMs, 5000);
+});
+
+test('handler: a source echoing the token in every 500 body fails with no token in the error, the logs or the metrics', async () => {
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'fetcher-handler-echo-'));
+  Object.assign(process.env, env(stateDir), { MAX_ATTEMPTS: '2' });
+  secretsMock.reset();
+  secretsMock.on(GetSecretValueCommand).resolves({ SecretString: TOKEN });
+  acceptingFirehose();
+  const n = server.requests.filter((r) => r.path.startsWith('/resource/')).length;
+  server.setFaults([{ kind: 'status', status: 500, body: `{"error":"upstream","headers":{"X-App-Token":"${TOKEN}"}}`, requests: [n + 1, n + 2] }]);
+  const captured: string[] = [];
+  const out = process.stdout.write.bind(process.stdout);
+  const errWrite = process.stderr.write.bind(process.stderr);
+  // Only the handler's JSON log lines are kept; anything else (the test runner's own reports) passes through.
+  const capture = (chunk: unknown): boolean => {
+    const text = String(chunk);
+    if (text.startsWith('{') || text.includes('Warning')) captured.push(text);
+    else out(chunk as string);
+    return true;
+  };
+  process.stdout.write = capture as typeof process.stdout.write;
+  process.stderr.write = capture as typeof process.stderr.write;
+  let error: unknown;
+  try {
+    const { handler } = await import('../../lambdas/fetcher/handler');
+    await handler({ runId: 'run-echo' }, { awsRequestId: 'req-echo', getRemainingTimeInMillis: () => 600_000 }).catch((e: unknown) => {
+      error = e;
+    });
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = errWrite;
+  }
+  assert.ok(error instanceof Error, 'the run failed');
+  assert.match(error.message, /HTTP 500/);
+  assert.match(error.message, /\[REDACTED\]/, 'the echoed body is shown, redacted');
+  const logs = captured.join('');
+  assert.match(logs, /fetch failed/);
+  for (const text of [error.message, error.stack ?? '', logs]) assert.ok(!text.includes(TOKEN));
 });

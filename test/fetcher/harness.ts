@@ -6,7 +6,7 @@ import { FirehoseClient, PutRecordBatchCommand, type PutRecordBatchCommandInput 
 import { mockClient } from 'aws-sdk-client-mock';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
-import { runFetch, type FetchInput, type FetchOutput, type FetchSettings } from '../../lambdas/fetcher/fetch-run';
+import { runFetch, type FetchInput, type FetchLogger, type FetchOutput, type FetchSettings } from '../../lambdas/fetcher/fetch-run';
 import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
 import type { RetryPolicy } from '../../lambdas/fetcher/retry-policy';
 import { SocrataClient } from '../../lambdas/fetcher/socrata-client';
@@ -64,11 +64,30 @@ export interface Harness {
   store: LocalObjectStore;
   checkpoints: CheckpointStore;
   settings: FetchSettings;
-  run(input: FetchInput, opts?: { remaining?: () => number; retry?: RetryPolicy; timeoutMs?: number }): Promise<FetchOutput>;
+  run(input: FetchInput, opts?: RunOptions): Promise<FetchOutput>;
 }
 
-export function harness(server: SocrataServer, overrides: Partial<FetchSettings> = {}): Harness {
-  const dir = mkdtempSync(path.join(tmpdir(), 'fetcher-test-'));
+export interface RunOptions {
+  remaining?: () => number;
+  retry?: RetryPolicy;
+  timeoutMs?: number;
+  appToken?: string;
+  logger?: FetchLogger;
+}
+
+/** A logger that keeps every line, to assert on what would reach CloudWatch. */
+export function capturingLogger(): FetchLogger & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    info: (message, extra) => lines.push(`INFO ${message} ${JSON.stringify(extra ?? {})}`),
+    warn: (message, extra) => lines.push(`WARN ${message} ${JSON.stringify(extra ?? {})}`),
+  };
+}
+
+export function harness(server: Pick<SocrataServer, 'url' | 'datasetId'>, overrides: Partial<FetchSettings> = {}, opts: { dir?: string } = {}): Harness {
+  // A shared `dir` is the same raw bucket (checkpoints, quarantine) across harnesses.
+  const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'fetcher-test-'));
   const store = new LocalObjectStore(dir);
   const settings: FetchSettings = {
     datasetName: 'sf-fire-incidents',
@@ -92,7 +111,11 @@ export function harness(server: SocrataServer, overrides: Partial<FetchSettings>
         datasetId: server.datasetId,
         timeoutMs: opts.timeoutMs ?? 5_000,
         retry: opts.retry ?? recordingRetry(6),
-        onRetry: () => retries++,
+        ...(opts.appToken ? { appToken: () => Promise.resolve(opts.appToken) } : {}),
+        onRetry: (info) => {
+          retries++;
+          opts.logger?.warn('retrying Socrata request', { ...info });
+        },
       });
       return runFetch(input, settings, {
         source,
@@ -102,6 +125,7 @@ export function harness(server: SocrataServer, overrides: Partial<FetchSettings>
         clock: () => new Date('2025-07-01T12:00:00.000Z'),
         remainingTimeMs: opts.remaining ?? (() => 600_000),
         sourceRetries: () => retries,
+        ...(opts.logger ? { logger: opts.logger } : {}),
       });
     },
   };

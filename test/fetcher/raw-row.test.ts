@@ -61,3 +61,19 @@ describe('packRecords', () => {
     assert.throws(() => packRecords(['x'.repeat(11) + '\n'], [12], 10), /exceeds the Firehose record limit/);
   });
 });
+
+describe('point columns with their own coordinate names', () => {
+  test('the dataset\'s `coordinates` names are written; a source column with the default name is then kept', () => {
+    const named = { pointColumns: [{ name: 'point', longitude: 'point_lon', latitude: 'point_lat' }], runId: 'r', ingestedAt: '2026-11-22T10:00:00.000Z' };
+    const row = { ':id': 'row-aaaa-bbbb', ':updated_at': '2024-01-01T00:00:00.000Z', id: '1', longitude: '-122.5', latitude: '37.8', point: { type: 'Point', coordinates: [-122.4, 37.7] } };
+    const line = JSON.parse(new RawRowSerializer(named).line(row)) as Record<string, unknown>;
+    assert.deepEqual(line, toRawRow(row, named));
+    assert.equal(line.point_lon, -122.4);
+    assert.equal(line.point_lat, 37.7);
+    assert.equal(line.longitude, '-122.5', "the source's own longitude survives");
+    assert.equal(line.latitude, '37.8');
+    // By name: the default derived names, which replace a source column of that name.
+    const byName = JSON.parse(new RawRowSerializer({ ...named, pointColumns: ['point'] }).line(row)) as Record<string, unknown>;
+    assert.equal(byName.longitude, -122.4);
+  });
+});

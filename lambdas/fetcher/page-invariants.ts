@@ -1,0 +1,56 @@
+/**
+ * What a keyset page must look like, checked before any of its rows is delivered. A source that
+ * ignores `$order`, `$where` or `$limit`, or serves a page reversed, would otherwise make the
+ * fetcher skip rows (a checkpoint past rows never seen) or loop forever (the same page again).
+ *
+ * Positions compare the way Socrata orders `:updated_at, :id` (and the local server, local/soql.ts):
+ * `:updated_at` by instant (a zone-less timestamp read as UTC), `:id` as text.
+ */
+import type { KeysetPosition } from './checkpoint-store';
+import type { SourceRow } from './socrata-client';
+
+function instantOf(ts: string): number | undefined {
+  const t = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(ts) || ts.length <= 10 ? ts : `${ts}Z`);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+/** < 0 when `a` comes before `b` in `:updated_at, :id` order, 0 when equal, > 0 after. */
+export function compareKeyset(a: KeysetPosition, b: KeysetPosition): number {
+  if (a.updatedAt !== b.updatedAt) {
+    const ta = instantOf(a.updatedAt);
+    const tb = instantOf(b.updatedAt);
+    // Two spellings of one instant are equal; only unparseable timestamps fall back to text.
+    if (ta === undefined || tb === undefined) return a.updatedAt < b.updatedAt ? -1 : 1;
+    if (ta !== tb) return ta < tb ? -1 : 1;
+  }
+  return a.id === b.id ? 0 : a.id < b.id ? -1 : 1;
+}
+
+/** The row's keyset position; undefined when its system fields are missing. */
+export function rowPosition(row: SourceRow): KeysetPosition | undefined {
+  const updatedAt = row[':updated_at'];
+  const id = row[':id'];
+  return typeof updatedAt === 'string' && typeof id === 'string' ? { updatedAt, id } : undefined;
+}
+
+const show = (p: KeysetPosition): string => `(:updated_at ${p.updatedAt}, :id ${p.id})`;
+
+/**
+ * Why this page cannot be the answer to "up to `limit` rows strictly after `after`, in keyset
+ * order"; undefined when it can. Every non-empty page that passes moves the position forward.
+ */
+export function pageProblem(rows: readonly SourceRow[], after: KeysetPosition | null, limit: number): string | undefined {
+  if (rows.length > limit) return `${rows.length} rows for $limit=${limit} (the source ignored $limit)`;
+  let previous = after;
+  for (let i = 0; i < rows.length; i++) {
+    const p = rowPosition(rows[i]!);
+    if (!p) return `row ${i + 1} has no :updated_at/:id system fields (the request asks for them with $select=:*,*)`;
+    if (previous && compareKeyset(p, previous) <= 0) {
+      return i === 0
+        ? `row 1 ${show(p)} is not after the requested position ${show(previous)} (the source ignored $where)`
+        : `row ${i + 1} ${show(p)} is not after row ${i} ${show(previous)} (the page is not in :updated_at,:id order: the source ignored $order)`;
+    }
+    previous = p;
+  }
+  return undefined;
+}
