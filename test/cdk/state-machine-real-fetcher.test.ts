@@ -52,10 +52,9 @@ describe('stale-cursor retry with the real fetcher, executed by the synthesized 
     process.env = savedEnv;
   });
 
-  // Fails on the cdk branch alone (the retry throws CheckpointConflictError, exactly issue 9
-  // item 3): the fix is the fetcher helper's, in lambdas/fetcher. The lead removes the todo after
-  // merging both branches.
-  test('the retried invocation resumes from the stored checkpoint and the run completes, every row delivered once', { todo: 'needs fetcher stale-cursor fix' }, async () => {
+  // Without the fetcher's stale-cursor resume (lambdas/fetcher) every retry throws
+  // CheckpointConflictError and the run fails: exactly issue 9 item 3.
+  test('the retried invocation resumes from the stored checkpoint and the run completes, every row delivered once', async () => {
     const { handler } = await import('../../lambdas/fetcher/handler');
     const resourceRequests = () => socrata.requests.filter((r) => r.path.startsWith('/resource/')).length;
     const invocationErrors: string[] = [];
