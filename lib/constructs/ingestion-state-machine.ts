@@ -134,7 +134,19 @@ export class IngestionStateMachine extends Construct {
       'InvalidInput',
       `Start a run with {} or {"mode": "incremental"} or {"mode": "full-refresh"}; "mode" must be one of ${RUN_MODES.join(', ')}`,
     );
+    // A bare string, number, boolean or null (e.g. --input '"full-refresh"') is no run request
+    // either; it replaces the state, since a path cannot be set inside a scalar.
+    const rejectScalarInput = new sfn.Pass(this, 'RejectNonObjectInput', {
+      result: sfn.Result.fromObject({
+        error: { Error: 'InvalidInput', Cause: 'The input must be a JSON object: {} or {"mode": "incremental"} or {"mode": "full-refresh"}' },
+      }),
+    });
+    rejectScalarInput.next(notifyFailure);
     const checkInput = new sfn.Choice(this, 'CheckInput')
+      .when(
+        sfn.Condition.or(sfn.Condition.isString('$'), sfn.Condition.isNumeric('$'), sfn.Condition.isBoolean('$'), sfn.Condition.isNull('$')),
+        rejectScalarInput,
+      )
       // not(isPresent) rather than isNotPresent: the same in Step Functions, and the form the
       // test interpreter (aws-local-stepfunctions 3.0.0, which mis-evaluates IsPresent: false) runs right.
       .when(sfn.Condition.not(sfn.Condition.isPresent('$.mode')), useIncrementalMode)

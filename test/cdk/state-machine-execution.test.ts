@@ -69,6 +69,19 @@ describe('input: every way a run is started', () => {
   }
 });
 
+describe('input that is not an object', () => {
+  // (A null input is rejected by the same rule in Step Functions; the interpreter cannot evaluate
+  // any path on a null document, so it is not run here.)
+  for (const input of ['full-refresh', 5, true]) {
+    test(`${JSON.stringify(input)} fails with an InvalidInput notice instead of running`, async () => {
+      const r = await execute(input, happyHandlers());
+      assertFailed(r, 'InvalidInput');
+      assert.deepEqual(r.path, ['CheckInput', 'RejectNonObjectInput', ...FAILURE_TAIL]);
+      assert.equal(r.calls.FetchPage, undefined);
+    });
+  }
+});
+
 describe('fetch loop', () => {
   test('done:false twice, then true: three invocations, each given the cursor the previous returned', async () => {
     const pages = [
