@@ -7,6 +7,7 @@
  *   errors/<dataset>/<error-type>/ingest_date=YYYY-MM-DD/   Firehose delivery errors
  *   quarantine/<dataset>/ingest_date=YYYY-MM-DD/<run>-<n>.ndjson.gz   rows the fetcher could not load
  *   checkpoints/<dataset>.json                               the fetcher's incremental checkpoint
+ *   leases/<dataset>.json                                    the run lease (one ingestion run at a time)
  * Curated bucket:
  *   curated/<dataset>/...                                    curated table + marts (Parquet / Iceberg)
  *   curated/_runs/<dataset>/<run-id>.json                       transform run summaries
@@ -42,3 +43,6 @@ export const reportKey = (d: Named, runId: string): string => `reports/${d.name}
 
 /** Partition value Firehose's `!{timestamp:yyyy-MM-dd}` yields for a time (UTC). */
 export const ingestDateOf = (t: Date): string => t.toISOString().slice(0, 10);
+
+/** The run lease of a dataset (raw bucket): at most one ingestion run holds it at a time. */
+export const leaseKey = (d: Named): string => `leases/${d.name}.json`;
