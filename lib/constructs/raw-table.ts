@@ -5,7 +5,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { CRAWLER_LOG_GROUP_PREFIX } from './data-lake-buckets';
-import { INGESTION_METADATA, pointFieldNamesOf, tableName, type DatasetConfig } from '../../runtime/dataset-config';
+import { columnComment, INGESTION_METADATA, pointFieldNamesOf, tableName, type DatasetConfig } from '../../runtime/dataset-config';
 import { rawPrefix } from '../../runtime/storage-layout';
 
 export interface RawTableProps {
@@ -20,12 +20,12 @@ export function rawTableColumns(dataset: DatasetConfig): glue.CfnTable.ColumnPro
   const columns: glue.CfnTable.ColumnProperty[] = [];
   for (const c of dataset.columns) {
     if (c.type === 'point') {
-      columns.push({ name: c.name, type: 'struct<type:string,coordinates:array<double>>', comment: 'GeoJSON point as served' });
+      columns.push({ name: c.name, type: 'struct<type:string,coordinates:array<double>>', comment: columnComment(c) });
       const p = pointFieldNamesOf(c);
       columns.push({ name: p.longitude, type: 'double', comment: `longitude of ${c.name}` });
       columns.push({ name: p.latitude, type: 'double', comment: `latitude of ${c.name}` });
     } else {
-      columns.push({ name: c.name, type: 'string', comment: `Socrata ${c.type}, served as a string` });
+      columns.push({ name: c.name, type: 'string', comment: columnComment(c) });
     }
   }
   columns.push(

@@ -52,3 +52,27 @@ describe('column comments', () => {
     assert.ok(described > 10, 'the fixtures carry real descriptions');
   });
 });
+
+describe('descriptions reach the Glue raw table', () => {
+  test('a described column carries its description as the Glue comment; an undescribed one says its type', async () => {
+    const { rawTableColumns } = await import('../../lib/constructs/raw-table');
+    const dataset = parseDataset(
+      {
+        name: 'comments-demo',
+        source: { domain: 'data.example.org', datasetId: 'abcd-1234' },
+        primaryKey: 'id',
+        eventTimeColumn: 'opened_at',
+        columns: [
+          { name: 'id', type: 'text', description: 'Permit number,\nunique per permit' },
+          { name: 'opened_at', type: 'floating_timestamp' },
+          { name: 'location', type: 'point', description: 'Where the work happens' },
+        ],
+      },
+      'inline',
+    );
+    const byName = new Map(rawTableColumns(dataset).map((c) => [c.name, c.comment]));
+    assert.equal(byName.get('id'), 'Permit number, unique per permit');
+    assert.equal(byName.get('opened_at'), columnComment({ type: 'floating_timestamp' }));
+    assert.equal(byName.get('location'), 'Where the work happens');
+  });
+});
