@@ -1,6 +1,6 @@
 /**
  * One fetch contender, run in its own child process (forked by bench/contenders.ts) so that its
- * peak RSS is `process.resourceUsage().maxRSS` of the process doing the work and nothing else:
+ * peak RSS is that of the process doing the work and nothing else (bench/peak-rss.ts):
  * the local Socrata and Firehose servers live in the parent process, on the other core.
  *
  * Input: a ContenderSpec as JSON in argv[2]; the fetcher's environment comes through the process
@@ -11,6 +11,7 @@ import http from 'node:http';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
 import { invokeUntilDone } from '../local/fetch-loop';
 import type { ContenderReport, ContenderSpec, FetchCounts } from './contenders';
+import { ownPeakRssBytes } from './peak-rss';
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as ContenderSpec;
 
@@ -131,7 +132,7 @@ async function runLimit(): Promise<FetchCounts> {
 async function main(): Promise<void> {
   const run = spec.kind === 'ours' ? runOurs : spec.kind === 'baseline' ? runBaseline : runLimit;
   const counts = await run();
-  const report: ContenderReport = { kind: spec.kind, ...counts, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+  const report: ContenderReport = { kind: spec.kind, ...counts, peakRssBytes: ownPeakRssBytes() };
   await new Promise<void>((resolve, reject) => process.send!(report, (err: Error | null) => (err ? reject(err) : resolve())));
 }
 

@@ -44,7 +44,7 @@ export interface FetchCounts {
 
 export interface ContenderReport extends FetchCounts {
   kind: ContenderKind;
-  /** process.resourceUsage().maxRSS of the worker process, in bytes. */
+  /** Peak RSS of the worker process itself (VmHWM; bench/peak-rss.ts explains why not maxRSS), in bytes. */
   peakRssBytes: number;
 }
 

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FireIncidentGenerator } from '../local/fire-incidents-generator';
 import { RowStreamParser } from '../lambdas/fetcher/row-stream';
+import { ownPeakRssBytes } from './peak-rss';
 
 const CONTENDERS = ['scanner', 'streamparser', 'stream-json', 'whole-page'] as const;
 type Contender = (typeof CONTENDERS)[number];
@@ -112,7 +113,7 @@ async function measure(contender: Contender, file: string, parsersDir: string): 
   await work();
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  return { contender, rows, points, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssBytes: process.resourceUsage().maxRSS * 1024, idleRssBytes };
+  return { contender, rows, points, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssBytes: ownPeakRssBytes(), idleRssBytes };
 }
 
 function runChild(contender: Contender, file: string, parsersDir: string): Promise<Measured> {
