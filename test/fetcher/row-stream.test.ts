@@ -4,9 +4,12 @@
  * out the complete rows and then fails "truncated"; malformed bodies fail clearly.
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import http from 'node:http';
+import { after, before, describe, test } from 'node:test';
 import { RowStreamError, RowStreamParser, streamRows, type StreamedRow } from '../../lambdas/fetcher/row-stream';
 import { generateFireIncidents } from '../../local/fire-incidents-generator';
+import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
+import { startSourceProfileProxy, type SourceProfileProxy } from '../../local/source-profile';
 
 /** Rows chosen to hit every trap of a framing scanner. */
 const TRICKY_ROWS: string[] = [
@@ -303,3 +306,102 @@ describe('RowStreamParser: malformed bodies fail with a clear error', () => {
     assert.equal(parseSplit(big, chunked(big, 1000), new RowStreamParser({ maxRowBytes: 5010 })).rows.length, 1);
   });
 });
+
+describe('streamRows over real HTTP: the local Socrata server behind a 2 MB/s source profile', { timeout: 60_000 }, () => {
+  let socrata: SocrataServer;
+  let proxy: SourceProfileProxy;
+  const query = '$select=:*,*&$order=:updated_at,:id&$limit=400';
+  before(async () => {
+    socrata = await startSocrataServer({ rows: 400, seed: 11 });
+    proxy = await startSourceProfileProxy(socrata.url, { name: '10 ms + 2 MB/s', latencyMs: 10, bandwidthBytesPerSecond: 2e6 });
+  });
+  after(async () => {
+    await proxy.close();
+    await socrata.close();
+  });
+
+  /**
+   * GET through the proxy: the body as the socket delivers it, counting bytes; `dropAfterBytes`:
+   * the connection is destroyed once that many bytes arrived, as a reset would.
+   */
+  async function get(dropAfterBytes?: number): Promise<{ body: AsyncIterable<Buffer>; received: () => number }> {
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      http.get(`${proxy.url}/resource/${socrata.datasetId}.json?${query}`, resolve).on('error', reject);
+    });
+    let received = 0;
+    async function* body(): AsyncGenerator<Buffer> {
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        received += chunk.length;
+        yield chunk;
+        if (dropAfterBytes !== undefined && received >= dropAfterBytes) res.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+      }
+    }
+    return { body: body(), received: () => received };
+  }
+
+  async function direct(): Promise<{ text: string; rows: unknown[] }> {
+    const text = await (await fetch(`${socrata.url}/resource/${socrata.datasetId}.json?${query}`)).text();
+    return { text, rows: JSON.parse(text) as unknown[] };
+  }
+
+  test('every row, equal to JSON.parse of the whole body, the first one long before the body ends', async () => {
+    const { text, rows: expected } = await direct();
+    const { body, received } = await get();
+    const got: StreamedRow[] = [];
+    let receivedAtFirstRow = -1;
+    for await (const r of streamRows(body)) {
+      if (got.length === 0) receivedAtFirstRow = received();
+      got.push(r);
+    }
+    assert.equal(got.length, 400);
+    assert.deepEqual(
+      got.map((r) => r.row),
+      expected,
+    );
+    for (const r of got.slice(0, 20)) assert.ok(text.includes(r.raw.toString('utf8')), 'raw bytes are the served text');
+    assert.ok(receivedAtFirstRow > 0 && receivedAtFirstRow < Buffer.byteLength(text) / 4, `first row after ${receivedAtFirstRow} of ${Buffer.byteLength(text)} bytes`);
+  });
+
+  test('a connection dropped mid-page: the complete rows, then "truncated" naming how many', async () => {
+    const { rows: expected } = await direct();
+    const { body } = await get(100_000);
+    const got: StreamedRow[] = [];
+    const err = await (async () => {
+      try {
+        for await (const r of streamRows(body, { context: `dataset ${socrata.datasetId}` })) got.push(r);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    assert.ok(err instanceof RowStreamError, String(err));
+    assert.equal(err.kind, 'truncated');
+    assert.equal(err.rowsComplete, got.length);
+    assert.ok(got.length > 10 && got.length < 400, `${got.length} rows before the drop`);
+    assert.deepEqual(
+      got.map((r) => r.row),
+      expected.slice(0, got.length),
+      'the rows before the drop are the first rows of the page, complete',
+    );
+    assert.match(err.message, new RegExp(`^dataset ${socrata.datasetId}: connection failed .*after ${got.length} complete rows.*ECONNRESET`));
+  });
+
+  test('a body the server cut short (truncate fault): the complete rows, then "truncated"', async () => {
+    const { rows: expected } = await direct();
+    socrata.setFaults([{ kind: 'truncate', times: 1 }]);
+    const { body } = await get();
+    const got: StreamedRow[] = [];
+    await assert.rejects(
+      async () => {
+        for await (const r of streamRows(body)) got.push(r);
+      },
+      (e: unknown) => e instanceof RowStreamError && e.kind === 'truncated' && e.rowsComplete === got.length,
+    );
+    assert.ok(got.length > 100 && got.length < 400, `${got.length} rows before the cut`);
+    assert.deepEqual(
+      got.map((r) => r.row),
+      expected.slice(0, got.length),
+    );
+  });
+});
+
