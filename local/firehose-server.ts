@@ -123,7 +123,7 @@ export interface FirehoseServer {
   setFaults(faults: FirehoseFaults): void;
   /** Deliver every buffer now and wait for the writes; rethrows any delivery failure. */
   flush(): Promise<void>;
-  /** Flush, then stop listening. */
+  /** Refuse new Put calls, finish those under way, flush, then stop listening. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -481,8 +481,15 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     return Buffer.concat(parts).toString('utf8');
   }
 
+  /** Set by close(): Put calls are refused from then on, so the final flush delivers every record answered with 200. */
+  let closing = false;
+  const inFlight = new Set<Promise<void>>();
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
+      if (closing && /\.PutRecord(Batch)?$/.test(String(req.headers['x-amz-target'] ?? ''))) {
+        throw new ApiError('ServiceUnavailableException', 'The local Firehose endpoint is shutting down.', 503);
+      }
       if (req.method !== 'POST') throw new ApiError('UnknownOperationException', `${req.method} is not supported; the Firehose API is POST /.`);
       const text = await readBody(req);
       let body: unknown;
@@ -517,7 +524,11 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     await drain();
   }
 
-  const server: Server = createServer((req, res) => void handle(req, res));
+  const server: Server = createServer((req, res) => {
+    const handling = handle(req, res);
+    inFlight.add(handling);
+    void handling.finally(() => inFlight.delete(handling));
+  });
   // Requests may be large and slow on a busy machine; never cut a producer off mid-call.
   server.requestTimeout = 0;
   await new Promise<void>((resolve, reject) => {
@@ -542,6 +553,7 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     }
   }
 
+  let closed: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -549,14 +561,20 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     objectKeys: () => [...keys],
     setFaults,
     flush,
-    async close() {
-      try {
-        await flush();
-      } finally {
-        for (const state of streams.values()) await state.journal?.close();
-        server.closeIdleConnections();
-        await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
-      }
+    close() {
+      closed ??= (async () => {
+        closing = true;
+        // Calls already being handled are answered first; their records are then in the buffer.
+        while (inFlight.size > 0) await Promise.all([...inFlight]);
+        try {
+          await flush();
+        } finally {
+          for (const state of streams.values()) await state.journal?.close();
+          server.closeIdleConnections();
+          await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+        }
+      })();
+      return closed;
     },
   };
 }

@@ -43,6 +43,11 @@ export interface LocalRunOptions {
   /** Delete the data directory first. */
   fresh?: boolean;
   mode?: FetchMode;
+  /**
+   * Rebuild curated from the whole raw zone (no re-fetch): the repair when reconciliation fails.
+   * Passed to the transform as `rebuild: true` (RunTransformOptions.rebuild, the transform's own).
+   */
+  rebuild?: boolean;
   /** Pre-started endpoints (tests inject faults and mutate rows through them); closed by the caller. */
   socrata?: SocrataServer;
   firehose?: FirehoseServer;
@@ -263,7 +268,17 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
 
     // 4. Transform on DuckDB: staging, dedup, marts, data tests, run summary and report.
     const transformStart = Date.now();
-    const transform = await runTransform({ dataset, engine: 'duckdb', rawStore, curatedStore, runId, catalogPath, log });
+    // `rebuild` belongs to the transform's options; spread so the call compiles against either version of them.
+    const transform = await runTransform({
+      dataset,
+      engine: 'duckdb',
+      rawStore,
+      curatedStore,
+      runId,
+      catalogPath,
+      log,
+      ...((opts.rebuild ? { rebuild: true } : {}) as Record<string, never>),
+    });
     summary.timings.transformMs = Date.now() - transformStart;
     summary.transform = transform;
     summary.reportPath = transform.reportLocation;
