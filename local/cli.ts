@@ -152,6 +152,19 @@ function printSummary(s: LocalRunSummary): void {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
+/**
+ * Leftovers of a run killed mid-write: LocalObjectStore's per-object lock files (a crash inside a
+ * checkpoint write leaves one, and the next write would wait on it) and half-written `.tmp` files.
+ * Safe only because this run holds the data directory: no other process is writing in it.
+ */
+async function removeCrashLeftovers(dataDir: string, log: (line: string) => void): Promise<void> {
+  const buckets = path.join(dataDir, 'buckets');
+  const entries = await readdir(buckets, { recursive: true, withFileTypes: true }).catch(() => []);
+  const leftovers = entries.filter((e) => e.isFile() && (e.name.endsWith('.lock') || e.name.endsWith('.tmp')));
+  for (const e of leftovers) await rm(path.join(e.parentPath, e.name), { force: true });
+  if (leftovers.length) log(`removed ${leftovers.length} lock/temporary file(s) left by an interrupted run`);
+}
+
 /** `--fresh`: empty the data directory, keeping the lock this run holds on it. */
 async function emptyDataDir(dataDir: string): Promise<void> {
   for (const name of await readdir(dataDir)) if (name !== LOCK_FILE) await rm(path.join(dataDir, name), { recursive: true, force: true });
@@ -208,6 +221,7 @@ async function run(opts: ReturnType<typeof parse>): Promise<number> {
   try {
     if (lock.tookOverFrom !== undefined) log(`data directory ${dataDir} was locked by PID ${lock.tookOverFrom}, which is no longer running: lock taken over`);
     if (opts.fresh) await emptyDataDir(dataDir);
+    else await removeCrashLeftovers(dataDir, log);
     // Started here, not by the pipeline, so a signal can flush it. Starting it delivers what a
     // crashed run's endpoint had accepted but not delivered (its journal).
     const firehose = await startLocalFirehose({ dataDir, datasets: [dataset] });
