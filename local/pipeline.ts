@@ -15,10 +15,10 @@ import { runTransform, type RunSummary } from '../containers/transform/src/trans
 import { fetcherEnvironment } from '../lib/constructs/fetcher-environment';
 import { CheckpointStore } from '../lambdas/fetcher/checkpoint-store';
 import { keysetWhere, type FetchMode, type FetchOutput } from '../lambdas/fetcher/fetch-run';
-import { sourceFor } from './dataset-rows';
+import { startLocalSource } from './dataset-rows';
 import { invokeUntilDone } from './fetch-loop';
 import { localStreamName, startLocalFirehose, type FirehoseServer } from './firehose-server';
-import { startSocrataServer, type SocrataServer } from './socrata-server';
+import type { SocrataServer } from './socrata-server';
 
 export interface FetchProgress {
   rowsFetched: number;
@@ -158,7 +158,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
   const curatedStore = new LocalObjectStore(curatedDir);
   const runId = opts.runId ?? `local-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
 
-  const ownSocrata = !opts.socrata && !opts.source ? await startSocrataServer({ ...sourceFor(dataset, opts.rows ?? 50_000, opts.seed ?? 1) }) : undefined;
+  const ownSocrata = !opts.socrata && !opts.source ? await startLocalSource(dataset, dataDir, opts.rows ?? 50_000, opts.seed ?? 1) : undefined;
   const socrata = opts.socrata ?? ownSocrata;
   const ownFirehose = opts.firehose ? undefined : await startLocalFirehose({ dataDir, datasets: [dataset] });
   const firehose = opts.firehose ?? ownFirehose!;
