@@ -227,6 +227,8 @@ export class StreamJournal {
     const done = this.segments.filter((s) => s.refs.every(([a, b]) => this.delivered.covers(a, b)));
     if (done.length === 0) return;
     if (this.current && done.includes(this.current.segment)) await this.closeCurrent();
+    // Oldest first: an intent is never in an older segment than its records, so a crash halfway
+    // leaves intents without records (harmless), never records without their intent (re-delivered twice).
     for (const s of done) await rm(s.file, { force: true });
     this.segments = this.segments.filter((s) => !done.includes(s));
     await syncDir(this.dir);
