@@ -82,12 +82,6 @@ describe('npm run local survives SIGKILL at any step', () => {
     transformHas('transform:mid-commit') ? {} : { todo: 'needs transform atomic commit' },
     () => crashThenRun('mid-commit', 'transform:mid-commit'),
   );
-
-  test(
-    'after the curated commit, before its bookkeeping',
-    transformHas('transform:after-commit') ? {} : { todo: 'needs transform atomic commit' },
-    () => crashThenRun('after-commit', 'transform:after-commit'),
-  );
 });
 
 describe('repair', () => {
