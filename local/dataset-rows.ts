@@ -32,6 +32,8 @@ interface SourceHistory {
   dataset: string;
   seed: number;
   rows: number[];
+  /** The port it was served on: reused when free, so the source URL stays the same across runs. */
+  port?: number;
 }
 
 /**
@@ -50,14 +52,18 @@ export async function startLocalSource(dataset: DatasetConfig, dataDir: string, 
   const same = previous?.dataset === dataset.name && previous.seed === seed && Array.isArray(previous.rows) && previous.rows.length > 0;
   const last = same ? previous.rows.at(-1)! : 0;
   const history = !same || rows < last ? [rows] : rows > last ? [...previous.rows, rows] : previous.rows;
-  const server = await startSocrataServer(sourceFor(dataset, history[0]!, seed));
+  const options = sourceFor(dataset, history[0]!, seed);
+  const server = await startSocrataServer({ ...options, port: previous?.port ?? 0 }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EADDRINUSE') return startSocrataServer(options);
+    throw err;
+  });
   // Replaying each growth gives the same rows and `:updated_at`s on every run.
   for (let i = 1; i < history.length; i++) {
     const add = history[i]! - history[i - 1]!;
     if (dataset.source.datasetId === FIRE_INCIDENTS_DATASET_ID) server.mutate({ add });
     else server.mutate({ addRows: generateRows(dataset, history[i]!, seed).slice(history[i - 1]) });
   }
-  await writeFileDurably(file, `${JSON.stringify({ dataset: dataset.name, seed, rows: history } satisfies SourceHistory)}\n`);
+  await writeFileDurably(file, `${JSON.stringify({ dataset: dataset.name, seed, rows: history, port: Number(new URL(server.url).port) } satisfies SourceHistory)}\n`);
   return server;
 }
 

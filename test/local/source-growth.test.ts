@@ -34,5 +34,9 @@ test('growing the source with --rows: every new row is fetched by the next incre
   // The same data directory replays the same growth: a third run finds nothing new.
   const third = await runLocalPipeline({ dataset, dataDir, rows: 1_300 });
   assert.equal(third.fetch.rowsFetched, 0);
-  assert.deepEqual(JSON.parse(await readFile(path.join(dataDir, 'local-source.json'), 'utf8')).rows, [1_000, 1_300]);
+  const state = JSON.parse(await readFile(path.join(dataDir, 'local-source.json'), 'utf8'));
+  assert.deepEqual(state.rows, [1_000, 1_300]);
+  // The same URL each run (a free port is reused), so the source a checkpoint belongs to stays the same.
+  assert.equal(third.source, second.source);
+  assert.equal(third.source, `http://127.0.0.1:${state.port}/resource/wr8u-xric.json`);
 });
