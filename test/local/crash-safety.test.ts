@@ -6,10 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { curatedIds, generatedSource, rawIds, readCheckpoint, REPO, rowsUpTo, runCli } from './local-run-fixture';
 
 const ROWS = 4_000;
@@ -91,12 +92,22 @@ describe('repair', () => {
     async () => {
       const dataDir = path.join(root, 'rebuild');
       assert.equal((await runCli(args(dataDir))).code, 0);
-      // Lose curated data behind the pipeline's back: every curated Parquet file of the table.
+      // Lose curated rows behind the pipeline's back: each Parquet file of the table rewritten
+      // with only its first row (still valid files, whatever the table's layout).
       const tableDir = path.join(dataDir, 'buckets', 'curated', 'curated', 'sf-fire-incidents');
-      const { readdir } = await import('node:fs/promises');
       const parquet = (await readdir(tableDir, { recursive: true })).filter((f) => f.endsWith('.parquet') && !f.startsWith('marts'));
       assert.ok(parquet.length > 0);
-      await rm(path.join(tableDir, parquet[0]!));
+      const db = await DuckDBInstance.create(':memory:');
+      const conn = await db.connect();
+      try {
+        for (const f of parquet) {
+          const file = path.join(tableDir, f);
+          await conn.run(`COPY (SELECT * FROM read_parquet('${file}') LIMIT 1) TO '${file}.cut' (FORMAT parquet)`);
+          await rename(`${file}.cut`, file);
+        }
+      } finally {
+        conn.closeSync();
+      }
       const broken = await runCli(args(dataDir));
       assert.notEqual(broken.code, 0, 'a curated table that lost rows is not reported as success');
       assert.match(broken.stderr, /npm run local -- --rebuild/);
