@@ -184,7 +184,7 @@ function stopOnSignal(firehose: FirehoseServer, lock: DataDirLock, rawDir: strin
   const handler = (signal: NodeJS.Signals): void => {
     const code = signal === 'SIGINT' ? 130 : 143;
     // One Ctrl-C reaches this process twice under `npm run local`: from the terminal (the whole
-    // process group) and relayed by the tsx wrapper. Only a later signal means "stop now".
+    // process group) and relayed by npm. Only a later signal means "stop now".
     if (stopping && Date.now() - firstAt < 1_000) return;
     if (stopping) {
       process.stderr.write(`\n${signal} again: stopping now; accepted records not yet in raw/ stay in the Firehose journal and are delivered by the next run\n`);
