@@ -268,7 +268,6 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
 
     // 4. Transform on DuckDB: staging, dedup, marts, data tests, run summary and report.
     const transformStart = Date.now();
-    // `rebuild` belongs to the transform's options; spread so the call compiles against either version of them.
     const transform = await runTransform({
       dataset,
       engine: 'duckdb',
@@ -277,7 +276,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
       runId,
       catalogPath,
       log,
-      ...((opts.rebuild ? { rebuild: true } : {}) as Record<string, never>),
+      rebuild: opts.rebuild ?? false,
     });
     summary.timings.transformMs = Date.now() - transformStart;
     summary.transform = transform;
