@@ -10,7 +10,7 @@
 import { CfnResource, Validations } from 'aws-cdk-lib';
 import { rules } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { quarantinePrefix, rawPrefix } from '../runtime/storage-layout';
+import { curatedPrefix, quarantinePrefix, rawPrefix, transformStatePrefix } from '../runtime/storage-layout';
 import type { DatasetPipeline } from './constructs/dataset-pipeline';
 import type { CicdStack } from './stacks/cicd-stack';
 import type { PipelineStack } from './stacks/pipeline-stack';
@@ -56,50 +56,52 @@ function acknowledgeWildcards(scope: IConstruct, reasons: WildcardReason[]): voi
   });
 }
 
+const XRAY = 'X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) do not support resource-level permissions';
 const XRAY_AND_LOG_DELIVERY =
   'X-Ray PutTraceSegments/PutTelemetryRecords and the CloudWatch Logs delivery APIs (CreateLogDelivery, ...) do not support resource-level permissions';
-
-/** Any object ARN of a bucket from the storage stack (`<bucket arn>/*`). */
-const WHOLE_BUCKET_OBJECTS = /^Resource::\{"Fn::GetStackOutput".*\}\/\*$/;
 
 function acknowledgeDataset(p: DatasetPipeline): void {
   const name = p.rawTable.tableName.replace(/_/g, '-');
   const ds = { name };
 
-  acknowledge(p.fetcher.function, 'AwsSolutions-L1', 'Pinned to Node.js 22, the runtime the fetcher bundle targets and is tested on (the contract of lambdas/fetcher); upgraded deliberately, not by the latest-runtime flag');
-  acknowledge(p.fetcher.function.role!, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'AWS-managed basic execution policy: CreateLogStream/PutLogEvents only, for the function’s own log group');
-  acknowledgeWildcards(p.fetcher.function, [
-    { finding: /^Resource::\*$/, reason: XRAY_AND_LOG_DELIVERY },
+  const NODE_22 = 'Pinned to Node.js 22, the runtime the bundle targets and is tested on; upgraded deliberately, not by the latest-runtime flag';
+  acknowledge(p.fetcher.function, 'AwsSolutions-L1', NODE_22);
+  acknowledge(p.runLease.function, 'AwsSolutions-L1', NODE_22);
+  acknowledgeWildcards(p.fetcher, [
+    { finding: /^Resource::\*$/, reason: XRAY },
     { finding: resourceEndingWith(`/${quarantinePrefix(ds)}*`), reason: 'Quarantine files are named per run and sequence under this dataset’s own quarantine prefix; nothing else in the bucket' },
     { finding: /^Resource::arn:<AWS::Partition>:secretsmanager:.*-\?\?\?\?\?\?$/, reason: 'Secrets Manager appends six random characters to a secret ARN; the grant names exactly one secret' },
   ]);
+  acknowledgeWildcards(p.runLease, [{ finding: /^Resource::\*$/, reason: XRAY }]);
 
-  acknowledgeWildcards(p.delivery.deliveryStream, [
-    { finding: WHOLE_BUCKET_OBJECTS, reason: 'Firehose writes objects under raw/ and errors/ with date-based keys; grant made by the DeliveryStream L2 on the raw bucket' },
-    ...['s3:Abort*', 's3:DeleteObject*', 's3:GetBucket*', 's3:GetObject*', 's3:List*', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'].map((a) => ({
-      finding: action(a),
-      reason: 'Action set granted by the DeliveryStream L2 for S3 delivery (multipart uploads) and SSE-KMS, scoped to the raw bucket and the data key',
-    })),
+  acknowledgeWildcards(p.delivery, [
+    { finding: resourceEndingWith(`/${rawPrefix(ds)}*`), reason: 'Firehose names its objects by arrival date and a random suffix under this dataset’s raw prefix' },
+    { finding: resourceEndingWith(`/errors/${name}/*`), reason: 'Firehose writes records it could not deliver under this dataset’s errors prefix, by error type and date' },
   ]);
 
-  acknowledge(p.rawTable.crawler, 'AwsSolutions-GL1', 'The crawler only reads the catalog table definition and object schemas; its logs hold table and column names, no data');
-  acknowledge(p.rawTable, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSGlueServiceRole]', 'AWS-managed Glue service role policy required by crawlers (catalog updates, own logs); data access is granted separately and per prefix');
   acknowledgeWildcards(p.rawTable, [
     { finding: resourceEndingWith(`/${rawPrefix(ds)}*`), reason: 'The crawler reads every object under this dataset’s raw prefix (date partitions)' },
+    { finding: /^Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:\/aws-glue\/crawlers-role\/\*-.*$/, reason: 'Glue names the crawler log group /aws-glue/crawlers-role/<role name>-<security configuration>; the role name is generated, the security configuration is this crawler’s own' },
   ]);
 
-  acknowledge(p.transform.taskDefinition, 'AwsSolutions-ECS2', 'Environment holds only non-secret configuration (dataset definition, bucket, database and workgroup names); the app token is an ECS secret');
+  acknowledge(p.transform.taskDefinition, 'AwsSolutions-ECS2', 'Environment holds only non-secret configuration (dataset definition, bucket, database and workgroup names); the task receives no secret at all');
+  const table = p.rawTable.tableName;
   acknowledgeWildcards(p.transform.taskDefinition, [
     { finding: /^Resource::\*$/, reason: 'ecr:GetAuthorizationToken (execution role) does not support resource-level permissions' },
     { finding: resourceEndingWith(`/${rawPrefix(ds)}*`), reason: 'The transform reads every raw object of this dataset (date partitions)' },
-    { finding: /^Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table\/.*\/\*$/, reason: 'The transform reads raw tables and creates/replaces curated Iceberg tables and marts whose names come from the models' },
-    { finding: WHOLE_BUCKET_OBJECTS, reason: 'Curated bucket (Iceberg data/metadata files, run summaries, reports) and Athena results bucket: object keys are generated per query and per run' },
-    { finding: /^Resource::\*$/, reason: XRAY_AND_LOG_DELIVERY },
+    { finding: resourceEndingWith(`}/${table}__*`), reason: 'This dataset’s marts (<table>__<mart>) and the tables they are built in before the swap; names come from the models' },
+    { finding: /^Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table\/.*\}\/\*$/, reason: 'glue:GetTables only (information_schema lookup of the curated database); Glue authorizes GetTables on the database’s table/* resource' },
+    ...[curatedPrefix(ds), `curated/_runs/${name}/`, transformStatePrefix(ds), `reports/${name}/`].map((prefix) => ({
+      finding: resourceEndingWith(`/${prefix}*`),
+      reason: 'Objects of this dataset only (Iceberg data and metadata, run summaries, bookkeeping, reports), named per query and per run',
+    })),
+    { finding: resourceEndingWith('/athena/*'), reason: 'Athena writes each query’s results under the workgroup output location, named by query id' },
   ]);
 
   acknowledgeWildcards(p.run.stateMachine, [
     { finding: /^Resource::\*$/, reason: XRAY_AND_LOG_DELIVERY },
-    { finding: /^Resource::<.*Fetcher.*\.Arn>:\*$/, reason: 'LambdaInvoke grants invoking any version/alias of this one fetcher function' },
+    { finding: /^Resource::<.*(Fetcher|RunLease).*\.Arn>:\*$/, reason: 'LambdaInvoke grants invoking any version/alias of this one function (the fetcher, the run lease)' },
+    { finding: /^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\/<.*Cluster.*>\/\*$/, reason: 'ecs:DescribeTasks/StopTask of the transform task .sync waits on: task ids are generated, the cluster is this pipeline’s' },
     { finding: action('kms:GenerateDataKey*'), reason: 'Publishing to the KMS-encrypted topic (grantPublish) needs GenerateDataKey* on the topic key only' },
   ]);
 }
@@ -109,8 +111,16 @@ export function acknowledgeFindings({ pipeline, cicd }: AcknowledgedStacks): voi
 
   // CloudFormation's own template validation: the Firehose L2 always adds a region → CIDR mapping
   // (used by Redshift/Splunk/HTTP destinations to allow-list Firehose); unused with S3.
-  acknowledge(pipeline, 'CloudFormation-Validate::W7001', 'Unused Firehose CIDR mapping added by the DeliveryStream L2; harmless');
+  acknowledge(pipeline, 'CloudFormation-Validate::W7001', 'Unused Firehose CIDR mapping the Firehose L2 base class adds (here through DeliveryStream.fromDeliveryStreamAttributes, used for grants and metrics); only Redshift/Splunk/HTTP destinations use it');
 
+  for (const role of Object.values(cicd.diffRoles)) {
+    acknowledgeWildcards(role, [
+      {
+        finding: new RegExp(`^Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/cdk-${escape(cicd.bootstrapQualifier)}-lookup-role-\\*$`),
+        reason: 'The diff role may only assume the CDK bootstrap lookup role (read-only) of this account; its name ends in the account and region',
+      },
+    ]);
+  }
   for (const role of Object.values(cicd.deployRoles)) {
     acknowledgeWildcards(role, [
       {

@@ -11,11 +11,35 @@ import { MAX_NAME_LENGTH, reservedBy } from './sql-names';
 import { validateTestExpression } from './test-expression';
 
 /**
- * Column types. The Socrata `dataTypeName`s we support, plus `integer`, a narrower `number`
- * for counts (the transform casts it to BIGINT instead of DOUBLE).
+ * Column types: how the pipeline reads a source field (docs/deploy.md, "Column types", maps every
+ * Socrata `dataTypeName` onto them).
+ * - `text`, `number` (DOUBLE), `floating_timestamp`, `point`, `checkbox`: Socrata's own types.
+ * - `integer`: a narrower `number` for counts (the transform casts it to BIGINT instead of DOUBLE).
+ * - `fixed_timestamp`: Socrata's instant type, served in UTC with a trailing `Z`; curated as the
+ *   UTC wall-clock TIMESTAMP (an offset other than Z is refused by the cast contract).
+ * - `geometry`: any GeoJSON shape other than a point (multipoint, line, multiline, polygon,
+ *   multipolygon), kept as its GeoJSON text.
+ * - `json`: a field Socrata serves as a JSON object (location, url, phone, document, photo), kept
+ *   as JSON text.
  */
-export const COLUMN_TYPES = ['text', 'number', 'integer', 'floating_timestamp', 'point', 'checkbox'] as const;
+export const COLUMN_TYPES = [
+  'text',
+  'number',
+  'integer',
+  'floating_timestamp',
+  'fixed_timestamp',
+  'point',
+  'geometry',
+  'json',
+  'checkbox',
+] as const;
 export type ColumnType = (typeof COLUMN_TYPES)[number];
+
+/** Types the event-time column may have: both are curated as TIMESTAMP (fixed ones in UTC). */
+export const EVENT_TIME_TYPES: readonly ColumnType[] = ['floating_timestamp', 'fixed_timestamp'];
+
+/** Types whose values are whole JSON documents: they cannot identify a row or be compared as values. */
+const DOCUMENT_TYPES: readonly ColumnType[] = ['point', 'geometry', 'json'];
 
 const MAX_LOOKBACK_MINUTES = 366 * 24 * 60;
 const DEFAULT_MAX_QUARANTINE_SHARE = 0.05;
@@ -33,15 +57,20 @@ const columnName = identifier.superRefine((name, ctx) => {
 });
 
 export const columnSchema = z.strictObject({
-  name: columnName,
-  type: z.enum(COLUMN_TYPES),
-  description: z.string().optional(),
+  name: columnName.describe('The source field name (columns[].fieldName in the portal metadata); also the column name in every table'),
+  type: z
+    .enum(COLUMN_TYPES)
+    .describe('How the field is read: text, number (double), integer (bigint), floating_timestamp, fixed_timestamp (UTC), point, geometry (GeoJSON text), json (JSON text), checkbox (boolean)'),
+  description: z.string().optional().describe('What the column means (the portal description); documentation for people and catalogs'),
   /**
    * Point columns only: the names of the two derived coordinate columns (default `longitude`/
    * `latitude` for a column named `point`, `<name>_longitude`/`<name>_latitude` otherwise). Set
    * them when the source also has columns of the default names.
    */
-  coordinates: z.strictObject({ longitude: columnName, latitude: columnName }).optional(),
+  coordinates: z
+    .strictObject({ longitude: columnName, latitude: columnName })
+    .optional()
+    .describe('Point columns only: names of the derived longitude/latitude columns'),
 });
 export type ColumnConfig = z.infer<typeof columnSchema>;
 
@@ -87,6 +116,8 @@ export type DataTestConfig = z.infer<typeof dataTestSchema>;
 
 export const datasetSchema = z
   .strictObject({
+    /** The JSON Schema editors check the file against (`./dataset.schema.json`); ignored here. */
+    $schema: z.string().optional(),
     /** kebab-case; names the stack resources, S3 prefixes and (dashes → underscores) the tables. */
     name: z
       .string()
@@ -98,33 +129,41 @@ export const datasetSchema = z
         const table = n.replace(/-/g, '_');
         const engines = reservedBy(table);
         if (engines) ctx.addIssue({ code: 'custom', message: `its table name "${table}" is a reserved word in ${engines}; choose another name` });
-      }),
-    description: z.string().default(''),
+      })
+      .describe('kebab-case, 3-42 characters, equal to the file name; tables are named with _ for -'),
+    description: z.string().default('').describe('What the dataset is'),
     source: z.strictObject({
       /** Socrata portal host name, e.g. data.sfgov.org (no scheme, no path). */
-      domain: z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, 'must be a host name such as data.sfgov.org'),
+      domain: z
+        .string()
+        .regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, 'must be a host name such as data.sfgov.org')
+        .describe('Socrata portal host name, e.g. data.sfgov.org'),
       /** The dataset's 4x4 id, e.g. wr8u-xric. */
-      datasetId: z.string().regex(/^[a-z0-9]{4}-[a-z0-9]{4}$/, 'must be a Socrata 4x4 id such as wr8u-xric'),
+      datasetId: z.string().regex(/^[a-z0-9]{4}-[a-z0-9]{4}$/, 'must be a Socrata 4x4 id such as wr8u-xric').describe('The dataset 4x4 id, e.g. wr8u-xric'),
       /** Secrets Manager secret holding the Socrata app token (plain string or {"appToken": "..."}). */
       appTokenSecretName: z
         .string()
         .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'must be a Secrets Manager secret name (1-512 of A-Z a-z 0-9 / _ + = . @ -)')
-        .optional(),
+        .optional()
+        .describe('Secrets Manager secret holding the Socrata app token (plain string or {"appToken": "..."})'),
     }),
     /** Column that identifies a row; the curated table holds exactly one row per value. */
-    primaryKey: identifier,
-    /** Column giving the event time; partitions the curated table. Must be a floating_timestamp. */
-    eventTimeColumn: identifier,
+    primaryKey: identifier.describe('Declared column identifying a row (not checkbox, point, geometry or json): the curated table holds one row per value'),
+    /** Column giving the event time; partitions the curated table. A floating_ or fixed_timestamp. */
+    eventTimeColumn: identifier.describe('Declared floating_timestamp or fixed_timestamp column: when the event happened; partitions the curated table by year'),
     /** Socrata system field used as the incremental change cursor. */
     changeCursor: z.literal(':updated_at').default(':updated_at'),
-    columns: z.array(columnSchema).min(1),
+    columns: z.array(columnSchema).min(1).describe('The source fields the pipeline reads, with their types'),
     schedule: z
       .strictObject({
         /** EventBridge Scheduler expression: cron(...) (6 fields), rate(...) or at(...). */
-        expression: z.string().superRefine((expr, ctx) => {
-          const problem = validateScheduleExpression(expr);
-          if (problem) ctx.addIssue({ code: 'custom', message: problem });
-        }),
+        expression: z
+          .string()
+          .superRefine((expr, ctx) => {
+            const problem = validateScheduleExpression(expr);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          })
+          .describe('EventBridge Scheduler expression: cron(min hour day-of-month month day-of-week year), rate(n unit) or at(yyyy-mm-ddThh:mm:ss)'),
         /** IANA time zone the cron fields are read in. */
         timezone: z
           .string()
@@ -132,9 +171,11 @@ export const datasetSchema = z
           .superRefine((zone, ctx) => {
             const problem = validateTimeZone(zone);
             if (problem) ctx.addIssue({ code: 'custom', message: problem });
-          }),
+          })
+          .describe('IANA time zone the cron fields are read in, e.g. America/Los_Angeles'),
       })
-      .default({ expression: 'cron(0 6 * * ? *)', timezone: 'UTC' }),
+      .default({ expression: 'cron(0 6 * * ? *)', timezone: 'UTC' })
+      .describe('When the pipeline runs'),
     fetch: z
       .strictObject({
         /** Rows per Socrata request: a few MB per page for wide rows. */
@@ -185,7 +226,10 @@ export const datasetSchema = z
         bufferingSizeMiB: z.number().int().min(1).max(128).default(64),
       })
       .default({ bufferingIntervalSeconds: 60, bufferingSizeMiB: 64 }),
-    dataTests: z.array(dataTestSchema).default([]),
+    dataTests: z
+      .array(dataTestSchema)
+      .default([])
+      .describe('Tests beyond the built-in not-null and unique key: not_null, accepted_values, range, expression; each error or warn'),
   })
   .superRefine((d, ctx) => {
     const byName = new Map(d.columns.map((c) => [c.name, c]));
@@ -193,15 +237,15 @@ export const datasetSchema = z
     const key = byName.get(d.primaryKey);
     if (!key) {
       ctx.addIssue({ code: 'custom', path: ['primaryKey'], message: `"${d.primaryKey}" is not one of the declared columns` });
-    } else if (key.type === 'point' || key.type === 'checkbox') {
-      // Two values (or a GeoJSON object) cannot identify rows: every upsert would collapse them.
+    } else if (key.type === 'checkbox' || DOCUMENT_TYPES.includes(key.type)) {
+      // Two values (or a JSON document) cannot identify rows: every upsert would collapse them.
       ctx.addIssue({ code: 'custom', path: ['primaryKey'], message: `"${d.primaryKey}" is a ${key.type} column, which cannot identify a row; use a text, integer or number column` });
     }
     const event = byName.get(d.eventTimeColumn);
     if (!event) {
       ctx.addIssue({ code: 'custom', path: ['eventTimeColumn'], message: `"${d.eventTimeColumn}" is not one of the declared columns` });
-    } else if (event.type !== 'floating_timestamp') {
-      ctx.addIssue({ code: 'custom', path: ['eventTimeColumn'], message: `"${d.eventTimeColumn}" must be a floating_timestamp column, not ${event.type}` });
+    } else if (!EVENT_TIME_TYPES.includes(event.type)) {
+      ctx.addIssue({ code: 'custom', path: ['eventTimeColumn'], message: `"${d.eventTimeColumn}" must be a floating_timestamp or fixed_timestamp column, not ${event.type}` });
     }
     checkDataTests(d, ctx);
   });
@@ -252,6 +296,33 @@ export function pointFieldNames(column: string): { longitude: string; latitude: 
 
 /** Column the transform adds to curated: a digest of the declared columns' typed values. */
 export const CONTENT_HASH_COLUMN = PIPELINE_COLUMNS.contentHash;
+
+/** Glue's limit on a column comment (the Glue API's `Column.Comment`). */
+export const MAX_COMMENT_LENGTH = 255;
+
+const TYPE_COMMENTS: Record<ColumnType, string> = {
+  text: 'Socrata text',
+  number: 'Socrata number',
+  integer: 'Socrata number, whole',
+  floating_timestamp: 'Socrata floating timestamp (local wall clock, no zone)',
+  fixed_timestamp: 'Socrata fixed timestamp, in UTC',
+  point: 'GeoJSON point as served',
+  geometry: 'GeoJSON geometry as served',
+  json: 'JSON value as served (location, url, phone, document or photo)',
+  checkbox: 'Socrata checkbox (true/false)',
+};
+
+/**
+ * The catalog comment of a declared column: its description, else what its type holds. Glue
+ * refuses line breaks and other control characters in a comment and more than 255 characters,
+ * and portal descriptions have both, so they are folded to one line and cut.
+ */
+export function columnComment(column: Pick<ColumnConfig, 'type' | 'description'>): string {
+  // eslint-disable-next-line no-control-regex
+  const text = (column.description ?? '').replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/ {2,}/g, ' ').trim();
+  if (!text) return TYPE_COMMENTS[column.type];
+  return text.length <= MAX_COMMENT_LENGTH ? text : `${text.slice(0, MAX_COMMENT_LENGTH - 1).trimEnd()}…`;
+}
 
 /** The derived coordinate columns of a point column: its `coordinates`, else the defaults. */
 export function pointFieldNamesOf(column: Pick<ColumnConfig, 'name' | 'coordinates'>): { longitude: string; latitude: string } {
@@ -414,10 +485,13 @@ export function loadDatasetFile(file: string): DatasetConfig {
   return dataset;
 }
 
-/** Every `*.json` in a directory, validated, sorted by name. */
+/** The JSON Schema that sits beside the definitions (datasets/dataset.schema.json) is not one. */
+export const isDatasetFileName = (file: string): boolean => file.endsWith('.json') && !file.endsWith('.schema.json');
+
+/** Every `*.json` in a directory (but `*.schema.json`), validated, sorted by name. */
 export function loadDatasetDir(dir: string): DatasetConfig[] {
   const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
+    .filter(isDatasetFileName)
     .sort();
   return files.map((f) => loadDatasetFile(path.join(dir, f)));
 }

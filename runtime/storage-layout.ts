@@ -11,6 +11,7 @@
  *   keysets/<dataset>/<run-id>/_SUCCESS.json                 written only when the scan completed
  *   keysets/<dataset>/<run-id>/missing-keys.txt.gz           source keys curated lacks (transform → repair)
  *   keysets/<dataset>/_latest.json                           copy of the last _SUCCESS (scan cadence)
+ *   leases/<dataset>.json                                    the run lease (one ingestion run at a time)
  * Curated bucket:
  *   curated/<dataset>/...                                    curated table + marts (Parquet / Iceberg)
  *   curated/_runs/<dataset>/<run-id>.json                       transform run summaries
@@ -60,3 +61,6 @@ export const reportKey = (d: Named, runId: string): string => `reports/${d.name}
 
 /** Partition value Firehose's `!{timestamp:yyyy-MM-dd}` yields for a time (UTC). */
 export const ingestDateOf = (t: Date): string => t.toISOString().slice(0, 10);
+
+/** The run lease of a dataset (raw bucket): at most one ingestion run holds it at a time. */
+export const leaseKey = (d: Named): string => `leases/${d.name}.json`;

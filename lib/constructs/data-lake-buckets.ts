@@ -1,9 +1,12 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../config/environment-config';
+
+/** Glue writes the logs of a crawler with a security configuration under this prefix. */
+export const CRAWLER_LOG_GROUP_PREFIX = '/aws-glue/crawlers-role/';
 
 export interface DataLakeBucketsProps {
   /** Lifecycle periods of the environment. */
@@ -78,6 +81,13 @@ export class DataLakeBuckets extends Construct {
           noncurrentVersionExpiration: Duration.days(data.rawNoncurrentExpireAfterDays),
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
+        // Every checkpoint advance and lease change writes a new version of the same small
+        // object: keep the old ones long enough to inspect a run, not forever.
+        ...(['checkpoints/', 'leases/'] as const).map((prefix) => ({
+          id: `expire-old-${prefix.slice(0, -1)}`,
+          prefix,
+          noncurrentVersionExpiration: Duration.days(data.rawNoncurrentExpireAfterDays),
+        })),
       ],
     });
 
@@ -93,13 +103,26 @@ export class DataLakeBuckets extends Construct {
       ],
     });
 
-    // Glue crawler and Firehose CloudWatch logs may be encrypted with this key.
+    // The crawlers' CloudWatch Logs are encrypted with this key (their Glue security
+    // configurations): CloudWatch Logs may use it for those log groups only, per the encryption
+    // context it sends. Nothing else is granted to a service principal.
+    const stack = Stack.of(this);
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({
-        sid: 'AllowCloudWatchLogs',
-        principals: [new iam.ServicePrincipal('logs.amazonaws.com')],
+        sid: 'CrawlerLogsOnly',
+        principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
         actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
         resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': stack.formatArn({
+              service: 'logs',
+              resource: 'log-group',
+              resourceName: `${CRAWLER_LOG_GROUP_PREFIX}*`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
       }),
     );
   }

@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import type * as athena from 'aws-cdk-lib/aws-athena';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as glue from 'aws-cdk-lib/aws-glue';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
@@ -13,8 +14,12 @@ import { IngestionStateMachine } from './ingestion-state-machine';
 import type { PipelineMonitoring } from './pipeline-monitoring';
 import { RawDeliveryStream } from './raw-delivery-stream';
 import { RawTable } from './raw-table';
+import { RunLeaseFunction } from './run-lease-function';
 import type { TransformNetwork } from './transform-network';
 import { TransformTask } from './transform-task';
+
+/** A run lease outlives the state machine timeout by this much. */
+export const RUN_LEASE_MARGIN_MINUTES = 10;
 
 export interface DatasetPipelineProps {
   readonly dataset: DatasetConfig;
@@ -37,6 +42,7 @@ export class DatasetPipeline extends Construct {
   readonly fetcher: FetcherFunction;
   readonly rawTable: RawTable;
   readonly transform: TransformTask;
+  readonly runLease: RunLeaseFunction;
   readonly run: IngestionStateMachine;
   readonly schedule: IngestionSchedule;
 
@@ -79,17 +85,28 @@ export class DatasetPipeline extends Construct {
       memoryMiB: config.transform.memoryMiB,
       logRetention: props.logRetention,
     });
+    const runTimeout = Duration.minutes(config.orchestration.runTimeoutMinutes);
+    this.runLease = new RunLeaseFunction(this, 'RunLease', {
+      dataset,
+      rawBucket: props.rawBucket,
+      key: props.key,
+      environmentName: config.name,
+      // A run killed by the timeout never reaches its release step: its lease must outlive it.
+      leaseDuration: runTimeout.plus(Duration.minutes(RUN_LEASE_MARGIN_MINUTES)),
+      logRetention: props.logRetention,
+    });
     this.run = new IngestionStateMachine(this, 'Run', {
       dataset,
       stateMachineName: `socrata-${config.name}-${dataset.name}`,
       fetcher: this.fetcher.function,
+      runLease: this.runLease.function,
       crawlerName: this.rawTable.crawlerName,
       cluster: props.network.cluster,
       taskDefinition: this.transform.taskDefinition,
       container: this.transform.container,
       securityGroup: props.network.securityGroup,
       topic: props.monitoring.topic,
-      timeout: Duration.minutes(config.orchestration.runTimeoutMinutes),
+      timeout: runTimeout,
       logRetention: props.logRetention,
     });
     this.schedule = new IngestionSchedule(this, 'Schedule', {
@@ -102,6 +119,14 @@ export class DatasetPipeline extends Construct {
       fetcher: this.fetcher.function,
       deliveryStream: this.delivery.deliveryStream,
       stateMachine: this.run.stateMachine,
+      // Powertools Metrics adds the `service` dimension to every metric it publishes.
+      skippedRuns: new cloudwatch.Metric({
+        namespace: `SocrataPipeline/${config.name}`,
+        metricName: 'SkippedRuns',
+        dimensionsMap: { service: `run-lease-${dataset.name}`, Dataset: dataset.name },
+        statistic: 'Sum',
+        period: Duration.hours(1),
+      }),
     });
   }
 }

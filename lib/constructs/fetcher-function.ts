@@ -12,6 +12,7 @@ import { Construct } from 'constructs';
 import { type DatasetConfig } from '../../runtime/dataset-config';
 import { checkpointKey, quarantinePrefix } from '../../runtime/storage-layout';
 import { fetcherEnvironment } from './fetcher-environment';
+import { functionRole } from './function-role';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..', '..');
 export const FETCHER_ENTRY = path.join(REPO_ROOT, 'lambdas', 'fetcher', 'handler.ts');
@@ -41,6 +42,7 @@ export class FetcherFunction extends Construct {
     super(scope, id);
     const { dataset } = props;
     const logGroup = new logs.LogGroup(this, 'LogGroup', { retention: props.logRetention });
+    const role = functionRole(this, 'Role', logGroup, `Fetcher of ${dataset.name}`);
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       description: `Fetches ${dataset.source.domain}/${dataset.source.datasetId} (${dataset.name}) into Firehose`,
@@ -51,6 +53,7 @@ export class FetcherFunction extends Construct {
       memorySize: props.memoryMiB,
       timeout: Duration.seconds(props.timeoutSeconds),
       tracing: lambda.Tracing.ACTIVE,
+      role,
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
       environment: fetcherEnvironment({
@@ -97,7 +100,8 @@ export class FetcherFunction extends Construct {
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'UseDataKey',
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:Encrypt'],
+        // SSE-KMS: GetObject decrypts, PutObject generates a data key; nothing calls Encrypt.
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
         resources: [props.key.keyArn],
       }),
     );
@@ -106,6 +110,5 @@ export class FetcherFunction extends Construct {
       const secret = secretsmanager.Secret.fromSecretNameV2(this, 'AppToken', dataset.source.appTokenSecretName);
       secret.grantRead(this.function);
     }
-
   }
 }

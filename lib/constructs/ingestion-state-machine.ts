@@ -1,6 +1,7 @@
-import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -13,12 +14,46 @@ import { type DatasetConfig } from '../../runtime/dataset-config';
 export const FIREHOSE_FLUSH_MARGIN_SECONDS = 60;
 /** Poll interval of the crawler state. */
 export const CRAWLER_POLL_SECONDS = 30;
+/** The run modes the fetcher accepts; any other `mode` fails the run before it fetches. */
+export const RUN_MODES = ['incremental', 'full-refresh'] as const;
+/**
+ * Error names RunTask (.sync) fails with when Fargate cannot place the task now: the API's
+ * exceptions, and `AmazonECS.Unknown`, the name Step Functions gives a non-empty `Failures`
+ * answer (e.g. capacity). All are transient and retried; a task that ran and exited non-zero
+ * is not an error of the state (the exit code is checked after it).
+ */
+export const RUN_TASK_TRANSIENT_ERRORS = [
+  'ECS.AmazonECSException',
+  'AmazonECS.Unknown',
+  'ECS.ServerException',
+  'ECS.ThrottlingException',
+  'ECS.LimitExceededException',
+];
+
+/**
+ * EcsRunTask with ecs:DescribeTasks / ecs:StopTask (what .sync polls and, on abort, stops)
+ * scoped to tasks of its cluster; the construct grants them on `*`.
+ */
+class ScopedEcsRunTask extends tasks.EcsRunTask {
+  constructor(scope: Construct, id: string, props: tasks.EcsRunTaskProps) {
+    super(scope, id, props);
+    const policies = this.taskPolicies as iam.PolicyStatement[] | undefined;
+    const at = policies?.findIndex((p) => p.actions.includes('ecs:StopTask')) ?? -1;
+    if (!policies || at < 0) throw new Error('EcsRunTask no longer grants ecs:StopTask as expected: revisit ScopedEcsRunTask');
+    policies[at] = new iam.PolicyStatement({
+      actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
+      resources: [Stack.of(this).formatArn({ service: 'ecs', resource: 'task', resourceName: `${props.cluster.clusterName}/*` })],
+    });
+  }
+}
 
 export interface IngestionStateMachineProps {
   readonly dataset: DatasetConfig;
-  /** Physical name; fixed so the state machine's own ARN can be named in its policy (overlap check). */
+  /** Physical name, so operators can start runs by a predictable ARN. */
   readonly stateMachineName: string;
   readonly fetcher: lambda.IFunction;
+  /** Acquires / releases the dataset's run lease (lambdas/run-lease). */
+  readonly runLease: lambda.IFunction;
   readonly crawlerName: string;
   readonly cluster: ecs.ICluster;
   readonly taskDefinition: ecs.FargateTaskDefinition;
@@ -30,9 +65,11 @@ export interface IngestionStateMachineProps {
 }
 
 /**
- * One run of a dataset: overlap guard → fetch loop (cursor passed back until `done`) → wait for
- * Firehose to flush → crawler (polled until READY) → transform task (.sync, exit code checked)
- * → SNS success or failure. Every failure path ends in a notification and a failed execution.
+ * One run of a dataset: input check → run lease (one run at a time) → fetch loop (cursor passed
+ * back until `done`) → wait for Firehose to flush → crawler (polled until READY, last crawl
+ * SUCCEEDED) → transform task (.sync, exit code checked) → lease released → SNS success.
+ * Every failure, bad input included, ends in the failure notification, a lease release and a
+ * failed execution. A run that finds the lease held ends as `SkippedOverlappingRun`.
  */
 export class IngestionStateMachine extends Construct {
   readonly stateMachine: sfn.StateMachine;
@@ -41,13 +78,25 @@ export class IngestionStateMachine extends Construct {
     super(scope, id);
     const { dataset } = props;
     const stack = Stack.of(this);
-    const ownArn = stack.formatArn({
-      service: 'states',
-      resource: 'stateMachine',
-      resourceName: props.stateMachineName,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
+    const lambdaServiceErrors = ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'];
 
+    const leaseCall = (id: string, action: 'acquire' | 'release', resultPath: string): tasks.LambdaInvoke => {
+      const call = new tasks.LambdaInvoke(this, id, {
+        lambdaFunction: props.runLease,
+        payload: sfn.TaskInput.fromObject({ action, runId: sfn.JsonPath.executionName }),
+        payloadResponseOnly: true,
+        resultPath,
+        retryOnServiceExceptions: false,
+      });
+      call.addRetry({ errors: [...lambdaServiceErrors, sfn.Errors.TASKS_FAILED], interval: Duration.seconds(2), maxAttempts: 4, backoffRate: 2 });
+      return call;
+    };
+
+    const runFailed = new sfn.Fail(this, 'RunFailed', { error: 'IngestionRunFailed', cause: 'See the failure notification and the execution history' });
+    // The failure path releases the lease too; release is a no-op for a run that does not hold it.
+    const releaseAfterFailure = leaseCall('ReleaseLeaseAfterFailure', 'release', '$.leaseRelease');
+    releaseAfterFailure.addCatch(runFailed, { errors: [sfn.Errors.ALL], resultPath: '$.leaseReleaseError' });
+    releaseAfterFailure.next(runFailed);
     const notifyFailure = new tasks.SnsPublish(this, 'NotifyFailure', {
       topic: props.topic,
       subject: `Socrata pipeline ${dataset.name}: run FAILED`,
@@ -55,33 +104,62 @@ export class IngestionStateMachine extends Construct {
         dataset: dataset.name,
         status: 'FAILED',
         execution: sfn.JsonPath.executionId,
+        error: sfn.JsonPath.objectAt('$.error'),
         detail: sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$')),
       }),
       resultPath: sfn.JsonPath.DISCARD,
     });
-    notifyFailure.next(new sfn.Fail(this, 'RunFailed', { error: 'IngestionRunFailed', cause: 'See the failure notification and the execution history' }));
+    notifyFailure.addRetry({ errors: [sfn.Errors.TASKS_FAILED], interval: Duration.seconds(5), maxAttempts: 2, backoffRate: 2 });
+    notifyFailure.addCatch(releaseAfterFailure, { errors: [sfn.Errors.ALL], resultPath: '$.notifyError' });
+    notifyFailure.next(releaseAfterFailure);
     const onError = { resultPath: '$.error', errors: [sfn.Errors.ALL] };
+    /** A failure decided by a Choice: sets `$.error` like a caught error, then notifies. */
+    const failWith = (id: string, error: string, cause: string): sfn.Pass => {
+      const pass = new sfn.Pass(this, id, { result: sfn.Result.fromObject({ Error: error, Cause: cause }), resultPath: '$.error' });
+      pass.next(notifyFailure);
+      return pass;
+    };
 
-    // Overlap guard: Step Functions has no per-state-machine concurrency limit, so a run that
-    // finds another RUNNING execution of this state machine (besides itself) ends at once.
-    const checkOverlap = new tasks.CallAwsService(this, 'ListRunningExecutions', {
-      service: 'sfn',
-      action: 'listExecutions',
-      iamAction: 'states:ListExecutions',
-      iamResources: [ownArn],
-      parameters: { StateMachineArn: sfn.JsonPath.stringAt('$$.StateMachine.Id'), StatusFilter: 'RUNNING', MaxResults: 10 },
-      resultSelector: { running: sfn.JsonPath.arrayLength(sfn.JsonPath.listAt('$.Executions')) },
-      resultPath: '$.overlap',
-    });
-    checkOverlap.addRetry({ errors: [sfn.Errors.TASKS_FAILED], interval: Duration.seconds(5), maxAttempts: 3, backoffRate: 2 });
-    checkOverlap.addCatch(notifyFailure, onError);
-    const skip = new sfn.Succeed(this, 'SkipOverlappingRun', { comment: 'Another execution of this dataset is running' });
-
+    // Input: {} or {"mode": "incremental" | "full-refresh"}. Both paths build { mode, cursor: null }
+    // (CDK drops a null in Pass parameters, so the null comes from an intrinsic), so FetchPage
+    // always finds $.cursor; any other mode fails the run, with a notice, before it takes the lease.
     const useRequestedMode = new sfn.Pass(this, 'UseRequestedMode', {
-      parameters: { mode: sfn.JsonPath.stringAt('$.mode'), cursor: null },
+      parameters: { mode: sfn.JsonPath.stringAt('$.mode'), cursor: sfn.JsonPath.stringToJson('null') },
     });
     const useIncrementalMode = new sfn.Pass(this, 'UseIncrementalMode', {
       result: sfn.Result.fromObject({ mode: 'incremental', cursor: null }),
+    });
+    const rejectInput = failWith(
+      'RejectInput',
+      'InvalidInput',
+      `Start a run with {} or {"mode": "incremental"} or {"mode": "full-refresh"}; "mode" must be one of ${RUN_MODES.join(', ')}`,
+    );
+    // A bare string, number, boolean or null (e.g. --input '"full-refresh"') is no run request
+    // either; it replaces the state, since a path cannot be set inside a scalar.
+    const rejectScalarInput = new sfn.Pass(this, 'RejectNonObjectInput', {
+      result: sfn.Result.fromObject({
+        error: { Error: 'InvalidInput', Cause: 'The input must be a JSON object: {} or {"mode": "incremental"} or {"mode": "full-refresh"}' },
+      }),
+    });
+    rejectScalarInput.next(notifyFailure);
+    const checkInput = new sfn.Choice(this, 'CheckInput')
+      .when(
+        sfn.Condition.or(sfn.Condition.isString('$'), sfn.Condition.isNumeric('$'), sfn.Condition.isBoolean('$'), sfn.Condition.isNull('$')),
+        rejectScalarInput,
+      )
+      // not(isPresent) rather than isNotPresent: the same in Step Functions, and the form the
+      // test interpreter (aws-local-stepfunctions 3.0.0, which mis-evaluates IsPresent: false) runs right.
+      .when(sfn.Condition.not(sfn.Condition.isPresent('$.mode')), useIncrementalMode)
+      .when(
+        sfn.Condition.and(sfn.Condition.isString('$.mode'), sfn.Condition.or(...RUN_MODES.map((m) => sfn.Condition.stringEquals('$.mode', m)))),
+        useRequestedMode,
+      )
+      .otherwise(rejectInput);
+
+    const acquireLease = leaseCall('AcquireLease', 'acquire', '$.lease');
+    acquireLease.addCatch(notifyFailure, onError);
+    const skipped = new sfn.Succeed(this, 'SkippedOverlappingRun', {
+      comment: 'Another run of this dataset holds the lease (see $.lease.holder); counted in the SkippedRuns metric',
     });
 
     const fetch = new tasks.LambdaInvoke(this, 'FetchPage', {
@@ -99,7 +177,8 @@ export class IngestionStateMachine extends Construct {
       resultPath: '$.fetch',
       retryOnServiceExceptions: true,
     });
-    // A failed invocation resumes from the same cursor; rows re-sent are deduplicated downstream.
+    // A failed invocation is retried with the same cursor; the fetcher re-reads its checkpoint and
+    // continues from whichever is further (rows re-sent are deduplicated downstream).
     fetch.addRetry({ errors: [sfn.Errors.TASKS_FAILED, sfn.Errors.TIMEOUT], interval: Duration.seconds(30), maxAttempts: 2, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
     fetch.addCatch(notifyFailure, onError);
 
@@ -115,7 +194,9 @@ export class IngestionStateMachine extends Construct {
       crawlerName: props.crawlerName,
       resultPath: sfn.JsonPath.DISCARD,
     });
-    startCrawler.addRetry({ errors: ['Glue.CrawlerRunningException'], interval: Duration.seconds(60), maxAttempts: 10, backoffRate: 1.5 });
+    // Already running (a crawl started by hand, or by an earlier run): wait for it to end, then
+    // start ours, so the crawl we wait for has seen this run's objects.
+    startCrawler.addRetry({ errors: ['Glue.CrawlerRunningException'], interval: Duration.seconds(60), maxAttempts: 10, backoffRate: 1.5, maxDelay: Duration.minutes(10) });
     startCrawler.addRetry({ errors: ['Glue.ThrottlingException', 'Glue.OperationTimeoutException', 'Glue.InternalServiceException'], interval: Duration.seconds(10), maxAttempts: 5, backoffRate: 2 });
     startCrawler.addCatch(notifyFailure, onError);
 
@@ -130,8 +211,9 @@ export class IngestionStateMachine extends Construct {
     });
     getCrawler.addRetry({ errors: [sfn.Errors.TASKS_FAILED], interval: Duration.seconds(10), maxAttempts: 5, backoffRate: 2 });
     getCrawler.addCatch(notifyFailure, onError);
+    const crawlFailed = failWith('CrawlNotSucceeded', 'CrawlNotSucceeded', 'The crawl ended FAILED or CANCELLED (see $.crawl.crawler.LastCrawl and the crawler log)');
 
-    const runTransform = new tasks.EcsRunTask(this, 'RunTransform', {
+    const runTransform = new ScopedEcsRunTask(this, 'RunTransform', {
       integrationPattern: sfn.IntegrationPattern.RUN_JOB,
       cluster: props.cluster,
       taskDefinition: props.taskDefinition,
@@ -146,8 +228,14 @@ export class IngestionStateMachine extends Construct {
       resultSelector: { containers: sfn.JsonPath.listAt('$.Containers'), taskArn: sfn.JsonPath.stringAt('$.TaskArn') },
       resultPath: '$.transform',
     });
-    runTransform.addRetry({ errors: ['ECS.AmazonECSException', 'ECS.ServerException', 'ECS.ThrottlingException'], interval: Duration.seconds(30), maxAttempts: 3, backoffRate: 2 });
+    // Capacity can stay short for minutes: 60 s, then doubling, about half an hour in all.
+    runTransform.addRetry({ errors: RUN_TASK_TRANSIENT_ERRORS, interval: Duration.seconds(60), maxAttempts: 5, backoffRate: 2, maxDelay: Duration.minutes(15), jitterStrategy: sfn.JitterType.FULL });
     runTransform.addCatch(notifyFailure, onError);
+    const transformFailed = failWith('TransformFailed', 'TransformFailed', 'The transform task exited non-zero or never started (see $.transform and the task log)');
+
+    const releaseLease = leaseCall('ReleaseLease', 'release', '$.leaseRelease');
+    // A lease left held would skip the next runs until it expires: fail loudly instead.
+    releaseLease.addCatch(notifyFailure, onError);
 
     const notifySuccess = new tasks.SnsPublish(this, 'NotifySuccess', {
       topic: props.topic,
@@ -160,21 +248,18 @@ export class IngestionStateMachine extends Construct {
       }),
       resultPath: sfn.JsonPath.DISCARD,
     });
-    notifySuccess.addCatch(new sfn.Succeed(this, 'SucceededWithoutNotification'), { errors: [sfn.Errors.ALL] });
+    notifySuccess.addRetry({ errors: [sfn.Errors.TASKS_FAILED], interval: Duration.seconds(5), maxAttempts: 2, backoffRate: 2 });
+    notifySuccess.addCatch(new sfn.Succeed(this, 'SucceededWithoutNotification', { comment: 'The data is in; only the success notice could not be sent' }), { errors: [sfn.Errors.ALL], resultPath: '$.notifyError' });
 
     const crawlerState = '$.crawl.crawler.State';
     const lastCrawl = '$.crawl.crawler.LastCrawl.Status';
-    const definition = checkOverlap.next(
-      new sfn.Choice(this, 'IsAnotherRunActive')
-        .when(sfn.Condition.numberGreaterThan('$.overlap.running', 1), skip)
-        .otherwise(
-          new sfn.Choice(this, 'HasRequestedMode')
-            .when(sfn.Condition.isPresent('$.mode'), useRequestedMode)
-            .otherwise(useIncrementalMode),
-        ),
+    useRequestedMode.next(acquireLease);
+    useIncrementalMode.next(acquireLease);
+    acquireLease.next(
+      new sfn.Choice(this, 'HoldsRunLease')
+        .when(sfn.Condition.booleanEquals('$.lease.acquired', true), fetch)
+        .otherwise(skipped),
     );
-    useRequestedMode.next(fetch);
-    useIncrementalMode.next(fetch);
     fetch.next(
       new sfn.Choice(this, 'FetchDone')
         .when(sfn.Condition.booleanEquals('$.fetch.done', true), waitFlush)
@@ -182,34 +267,26 @@ export class IngestionStateMachine extends Construct {
     );
     nextPage.next(fetch);
     waitFlush.next(startCrawler).next(waitCrawler).next(getCrawler).next(
+      // Rules are tried in order, so each path is read only where an earlier rule proved it
+      // present (a Choice on a missing path is a States.Runtime error, which no Catch sees).
       new sfn.Choice(this, 'CrawlerFinished')
-        .when(
-          sfn.Condition.and(
-            sfn.Condition.stringEquals(crawlerState, 'READY'),
-            sfn.Condition.isPresent(lastCrawl),
-            sfn.Condition.stringEquals(lastCrawl, 'FAILED'),
-          ),
-          notifyFailure,
-        )
-        .when(sfn.Condition.stringEquals(crawlerState, 'READY'), runTransform)
-        .otherwise(waitCrawler),
+        .when(sfn.Condition.not(sfn.Condition.stringEquals(crawlerState, 'READY')), waitCrawler)
+        .when(sfn.Condition.not(sfn.Condition.isPresent(lastCrawl)), crawlFailed)
+        .when(sfn.Condition.stringEquals(lastCrawl, 'SUCCEEDED'), runTransform)
+        .otherwise(crawlFailed),
     );
     runTransform.next(
       new sfn.Choice(this, 'TransformExitedZero')
-        .when(
-          sfn.Condition.and(
-            sfn.Condition.isPresent('$.transform.containers[0].ExitCode'),
-            sfn.Condition.numberEquals('$.transform.containers[0].ExitCode', 0),
-          ),
-          notifySuccess,
-        )
-        .otherwise(notifyFailure),
+        .when(sfn.Condition.not(sfn.Condition.isPresent('$.transform.containers[0].ExitCode')), transformFailed)
+        .when(sfn.Condition.numberEquals('$.transform.containers[0].ExitCode', 0), releaseLease)
+        .otherwise(transformFailed),
     );
+    releaseLease.next(notifySuccess);
 
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: props.stateMachineName,
       comment: `Ingestion run of ${dataset.name}`,
-      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      definitionBody: sfn.DefinitionBody.fromChainable(checkInput),
       timeout: props.timeout,
       tracingEnabled: true,
       logs: {
@@ -221,4 +298,3 @@ export class IngestionStateMachine extends Construct {
     props.topic.grantPublish(this.stateMachine);
   }
 }
-

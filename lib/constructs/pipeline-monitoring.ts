@@ -24,6 +24,8 @@ export interface MonitoredDataset {
   readonly fetcher: lambda.IFunction;
   readonly deliveryStream: firehose.IDeliveryStream;
   readonly stateMachine: sfn.IStateMachine;
+  /** Runs that ended as SkippedOverlappingRun (published by the run-lease function). */
+  readonly skippedRuns: cloudwatch.IMetric;
 }
 
 /**
@@ -100,11 +102,18 @@ export class PipelineMonitoring extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
+    alarm('RunSkipped', d.skippedRuns, {
+      alarmDescription: `${d.name}: a run was skipped because the previous one still held the run lease (a run longer than the schedule period, or a lease left by a killed run until it expires)`,
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+
     this.dashboard.addWidgets(
       new cloudwatch.TextWidget({ markdown: `## ${d.name}`, width: 24, height: 1 }),
       new cloudwatch.GraphWidget({
         title: `${d.name}: runs`,
-        left: [d.stateMachine.metricSucceeded({ period: Duration.hours(1) }), d.stateMachine.metricFailed({ period: Duration.hours(1) }), d.stateMachine.metricTimedOut({ period: Duration.hours(1) })],
+        left: [d.stateMachine.metricSucceeded({ period: Duration.hours(1) }), d.stateMachine.metricFailed({ period: Duration.hours(1) }), d.stateMachine.metricTimedOut({ period: Duration.hours(1) }), d.skippedRuns],
         width: 8,
       }),
       new cloudwatch.GraphWidget({

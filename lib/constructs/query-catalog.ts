@@ -4,6 +4,7 @@ import * as glue from 'aws-cdk-lib/aws-glue';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { ATHENA_RESULTS_PREFIX } from './transform-task';
 
 export interface QueryCatalogProps {
   /** Prefix of the database and workgroup names, e.g. `socrata_dev`. */
@@ -48,7 +49,7 @@ export class QueryCatalog extends Construct {
         publishCloudWatchMetricsEnabled: true,
         bytesScannedCutoffPerQuery: props.bytesScannedCutoffPerQuery,
         resultConfiguration: {
-          outputLocation: props.resultsBucket.s3UrlForObject('athena/'),
+          outputLocation: props.resultsBucket.s3UrlForObject(ATHENA_RESULTS_PREFIX),
           encryptionConfiguration: { encryptionOption: 'SSE_KMS', kmsKey: props.key.keyArn },
         },
       },

@@ -1,10 +1,11 @@
-import { Stack } from 'aws-cdk-lib';
+import { ArnFormat, Stack } from 'aws-cdk-lib';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { INGESTION_METADATA, pointFieldNames, tableName, type DatasetConfig } from '../../runtime/dataset-config';
+import { CRAWLER_LOG_GROUP_PREFIX } from './data-lake-buckets';
+import { columnComment, INGESTION_METADATA, pointFieldNamesOf, tableName, type DatasetConfig } from '../../runtime/dataset-config';
 import { rawPrefix } from '../../runtime/storage-layout';
 
 export interface RawTableProps {
@@ -19,12 +20,12 @@ export function rawTableColumns(dataset: DatasetConfig): glue.CfnTable.ColumnPro
   const columns: glue.CfnTable.ColumnProperty[] = [];
   for (const c of dataset.columns) {
     if (c.type === 'point') {
-      columns.push({ name: c.name, type: 'struct<type:string,coordinates:array<double>>', comment: 'GeoJSON point as served' });
-      const p = pointFieldNames(c.name);
+      columns.push({ name: c.name, type: 'struct<type:string,coordinates:array<double>>', comment: columnComment(c) });
+      const p = pointFieldNamesOf(c);
       columns.push({ name: p.longitude, type: 'double', comment: `longitude of ${c.name}` });
       columns.push({ name: p.latitude, type: 'double', comment: `latitude of ${c.name}` });
     } else {
-      columns.push({ name: c.name, type: 'string', comment: `Socrata ${c.type}, served as a string` });
+      columns.push({ name: c.name, type: 'string', comment: columnComment(c) });
     }
   }
   columns.push(
@@ -45,6 +46,7 @@ export class RawTable extends Construct {
   readonly tableName: string;
   readonly crawler: glue.CfnCrawler;
   readonly crawlerName: string;
+  readonly securityConfiguration: glue.CfnSecurityConfiguration;
 
   constructor(scope: Construct, id: string, props: RawTableProps) {
     super(scope, id);
@@ -87,11 +89,58 @@ export class RawTable extends Construct {
       },
     });
 
+    this.crawlerName = `${stack.stackName}-${dataset.name}-raw`.slice(0, 255);
+    // Crawler logs are encrypted with the data key (its key policy lets CloudWatch Logs use it).
+    // Glue writes them to /aws-glue/crawlers-role/<role name>-<security configuration name>.
+    const securityConfigurationName = `${stack.stackName}-${dataset.name}-crawler`.slice(0, 255);
+    this.securityConfiguration = new glue.CfnSecurityConfiguration(this, 'SecurityConfiguration', {
+      name: securityConfigurationName,
+      encryptionConfiguration: {
+        cloudWatchEncryption: { cloudWatchEncryptionMode: 'SSE-KMS', kmsKeyArn: props.key.keyArn },
+        // The crawler writes nothing to S3 and has no job bookmarks.
+        s3Encryptions: [{ s3EncryptionMode: 'DISABLED' }],
+        jobBookmarksEncryption: { jobBookmarksEncryptionMode: 'DISABLED' },
+      },
+    });
+
     const role = new iam.Role(this, 'CrawlerRole', {
       assumedBy: new iam.ServicePrincipal('glue.amazonaws.com'),
       description: `Glue crawler of the raw ${dataset.name} table`,
-      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSGlueServiceRole')],
     });
+    // What AWSGlueServiceRole grants a crawler (glue:* and s3 on *), cut down to this one table.
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'UpdateOwnRawTable',
+        actions: [
+          'glue:GetDatabase',
+          'glue:GetTable',
+          'glue:UpdateTable',
+          'glue:GetPartition',
+          'glue:GetPartitions',
+          'glue:BatchGetPartition',
+          'glue:CreatePartition',
+          'glue:BatchCreatePartition',
+          'glue:UpdatePartition',
+          'glue:BatchUpdatePartition',
+        ],
+        resources: [
+          stack.formatArn({ service: 'glue', resource: 'catalog' }),
+          stack.formatArn({ service: 'glue', resource: 'database', resourceName: props.databaseName }),
+          stack.formatArn({ service: 'glue', resource: 'table', resourceName: `${props.databaseName}/${this.tableName}` }),
+        ],
+      }),
+    );
+    const crawlerLogGroup = `${CRAWLER_LOG_GROUP_PREFIX}*-${securityConfigurationName}`;
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'OwnEncryptedCrawlerLogs',
+        actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:AssociateKmsKey'],
+        resources: [
+          stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: crawlerLogGroup, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+          stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: `${crawlerLogGroup}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+        ],
+      }),
+    );
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'ReadRawPrefix',
@@ -109,11 +158,11 @@ export class RawTable extends Construct {
     );
     role.addToPolicy(new iam.PolicyStatement({ sid: 'DecryptRaw', actions: ['kms:Decrypt'], resources: [props.key.keyArn] }));
 
-    this.crawlerName = `${stack.stackName}-${dataset.name}-raw`.slice(0, 255);
     this.crawler = new glue.CfnCrawler(this, 'Crawler', {
       name: this.crawlerName,
       description: `Merges new columns of ${dataset.name} into the raw table; never removes or retypes columns`,
       role: role.roleArn,
+      crawlerSecurityConfiguration: this.securityConfiguration.ref,
       targets: { catalogTargets: [{ databaseName: props.databaseName, tables: [this.tableName] }] },
       schemaChangePolicy: { updateBehavior: 'UPDATE_IN_DATABASE', deleteBehavior: 'LOG' },
       configuration: JSON.stringify({
@@ -125,7 +174,7 @@ export class RawTable extends Construct {
         Grouping: { TableGroupingPolicy: 'CombineCompatibleSchemas' },
       }),
     });
-    this.crawler.node.addDependency(this.table);
+    this.crawler.node.addDependency(this.table, role);
   }
 
   /** ARN of the crawler, for state machine permissions. */

@@ -8,10 +8,12 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { type DatasetConfig } from '../../runtime/dataset-config';
-import { rawPrefix } from '../../runtime/storage-layout';
+import { tableName, type DatasetConfig } from '../../runtime/dataset-config';
+import { curatedPrefix, rawPrefix, transformStatePrefix } from '../../runtime/storage-layout';
+
+/** Where the workgroup writes query results in the results bucket (query-catalog.ts). */
+export const ATHENA_RESULTS_PREFIX = 'athena/';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..', '..');
 export const TRANSFORM_DOCKERFILE = 'containers/transform/Dockerfile';
@@ -51,9 +53,14 @@ export interface TransformTaskProps {
 }
 
 /**
- * The Fargate task definition of one dataset's transform (ARM64, read-only root filesystem,
- * a scratch volume on /tmp). The dataset definition travels in DATASET_CONFIG; the app token,
- * when there is one, only as an ECS secret.
+ * The Fargate task definition of one dataset's transform (ARM64, read-only root filesystem, no
+ * writable volume: the Athena engine writes only to S3). The dataset definition travels in
+ * DATASET_CONFIG. The task never receives the Socrata app token: only the fetcher reads it.
+ *
+ * The task role may touch this dataset only: its raw table and prefix, its curated tables
+ * (`<table>`, marts `<table>__<mart>` and their build/swap tables) and curated/report prefixes,
+ * plus what Athena itself checks on the caller's behalf (the default database, the results
+ * location, the data key).
  */
 export class TransformTask extends Construct {
   readonly taskDefinition: ecs.FargateTaskDefinition;
@@ -70,14 +77,7 @@ export class TransformTask extends Construct {
       cpu: props.cpu,
       memoryLimitMiB: props.memoryMiB,
       runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.ARM64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
-      volumes: [{ name: 'scratch' }],
     });
-
-    const secrets: Record<string, ecs.Secret> = {};
-    if (dataset.source.appTokenSecretName) {
-      const secret = secretsmanager.Secret.fromSecretNameV2(this, 'AppToken', dataset.source.appTokenSecretName);
-      secrets.APP_TOKEN = ecs.Secret.fromSecretsManager(secret);
-    }
 
     this.container = this.taskDefinition.addContainer('Transform', {
       containerName: TransformTask.CONTAINER_NAME,
@@ -100,86 +100,126 @@ export class TransformTask extends Construct {
         RAW_DATABASE: props.rawDatabase.databaseName,
         CURATED_DATABASE: props.curatedDatabase.databaseName,
       },
-      secrets,
     });
-    this.container.addMountPoints({ containerPath: '/tmp', sourceVolume: 'scratch', readOnly: false });
 
     const role = this.taskDefinition.taskRole;
+    const table = tableName(dataset);
+    const glueArn = (resource: string, resourceName?: string): string =>
+      stack.formatArn({ service: 'glue', resource, ...(resourceName ? { resourceName } : {}) });
+    const catalogArn = glueArn('catalog');
     const workgroupArn = stack.formatArn({ service: 'athena', resource: 'workgroup', resourceName: props.workgroup.ref });
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'AthenaInWorkgroup',
-        actions: [
-          'athena:StartQueryExecution',
-          'athena:GetQueryExecution',
-          'athena:GetQueryResults',
-          'athena:StopQueryExecution',
-          'athena:GetWorkGroup',
-        ],
+        actions: ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:GetQueryResults', 'athena:StopQueryExecution', 'athena:GetWorkGroup'],
         resources: [workgroupArn],
       }),
     );
-    const catalogArn = stack.formatArn({ service: 'glue', resource: 'catalog' });
-    const dbArn = (db: glue.IDatabase): string => stack.formatArn({ service: 'glue', resource: 'database', resourceName: db.databaseName });
-    const tablesArn = (db: glue.IDatabase): string => stack.formatArn({ service: 'glue', resource: 'table', resourceName: `${db.databaseName}/*` });
+    // Athena looks up (and would create) the default database for every query, even one that
+    // names other databases: the statement the Athena user guide marks as required.
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'ReadRawCatalog',
-        actions: ['glue:GetDatabase', 'glue:GetTable', 'glue:GetTables', 'glue:GetPartition', 'glue:GetPartitions'],
-        resources: [catalogArn, dbArn(props.rawDatabase), tablesArn(props.rawDatabase)],
+        sid: 'AthenaDefaultDatabase',
+        actions: ['glue:GetDatabase', 'glue:GetDatabases', 'glue:CreateDatabase'],
+        resources: [catalogArn, glueArn('database', 'default')],
       }),
     );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'ManageCuratedTables',
+        sid: 'ReadOwnRawTable',
+        actions: ['glue:GetDatabase', 'glue:GetTable', 'glue:GetPartition', 'glue:GetPartitions', 'glue:BatchGetPartition'],
+        resources: [catalogArn, glueArn('database', props.rawDatabase.databaseName), glueArn('table', `${props.rawDatabase.databaseName}/${table}`)],
+      }),
+    );
+    // MERGE / CTAS / DROP / rename-swap / OPTIMIZE / VACUUM on this dataset's curated tables.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ManageOwnCuratedTables',
         actions: [
           'glue:GetDatabase',
           'glue:GetTable',
-          'glue:GetTables',
           'glue:CreateTable',
           'glue:UpdateTable',
           'glue:DeleteTable',
           'glue:GetPartition',
           'glue:GetPartitions',
+          'glue:BatchGetPartition',
           'glue:BatchCreatePartition',
           'glue:BatchDeletePartition',
         ],
-        resources: [catalogArn, dbArn(props.curatedDatabase), tablesArn(props.curatedDatabase)],
+        resources: [
+          catalogArn,
+          glueArn('database', props.curatedDatabase.databaseName),
+          glueArn('table', `${props.curatedDatabase.databaseName}/${table}`),
+          glueArn('table', `${props.curatedDatabase.databaseName}/${table}__*`),
+        ],
       }),
+    );
+    // information_schema.tables (does the curated table exist yet?) lists the database's tables.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ListCuratedTables',
+        actions: ['glue:GetTables'],
+        resources: [catalogArn, glueArn('database', props.curatedDatabase.databaseName), glueArn('table', `${props.curatedDatabase.databaseName}/*`)],
+      }),
+    );
+    const raw = rawPrefix(dataset);
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ReadOwnRawObjects', actions: ['s3:GetObject'], resources: [props.rawBucket.arnForObjects(`${raw}*`)] }),
     );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'ReadRawObjects',
-        actions: ['s3:GetObject'],
-        resources: [props.rawBucket.arnForObjects(`${rawPrefix(dataset)}*`)],
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ListRawPrefix',
-        actions: ['s3:ListBucket', 's3:GetBucketLocation'],
+        sid: 'ListOwnRawPrefix',
+        actions: ['s3:ListBucket'],
         resources: [props.rawBucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${raw}*`] } },
       }),
     );
+    const curatedPrefixes = [curatedPrefix(dataset), `curated/_runs/${dataset.name}/`, transformStatePrefix(dataset), `reports/${dataset.name}/`];
+    const resultsPrefix = ATHENA_RESULTS_PREFIX;
     // Explicit actions instead of grantReadWrite(): no action wildcards on the task role.
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'ReadWriteCuratedAndResults',
-        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
-        resources: [props.curatedBucket.arnForObjects('*'), props.resultsBucket.arnForObjects('*')],
+        sid: 'ReadWriteOwnCuratedObjects',
+        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+        resources: curatedPrefixes.map((p) => props.curatedBucket.arnForObjects(`${p}*`)),
       }),
     );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'ListCuratedAndResults',
-        actions: ['s3:ListBucket', 's3:GetBucketLocation', 's3:ListBucketMultipartUploads'],
-        resources: [props.curatedBucket.bucketArn, props.resultsBucket.bucketArn],
+        sid: 'ListOwnCuratedPrefixes',
+        actions: ['s3:ListBucket'],
+        resources: [props.curatedBucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': curatedPrefixes.map((p) => `${p}*`) } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'AthenaResultsObjects',
+        actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+        resources: [props.resultsBucket.arnForObjects(`${resultsPrefix}*`)],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'AthenaResultsBucket',
+        actions: ['s3:ListBucket'],
+        resources: [props.resultsBucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${resultsPrefix}*`] } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'BucketLocations',
+        actions: ['s3:GetBucketLocation', 's3:ListBucketMultipartUploads'],
+        resources: [props.rawBucket.bucketArn, props.curatedBucket.bucketArn, props.resultsBucket.bucketArn],
       }),
     );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'UseDataKey',
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:Encrypt'],
+        // SSE-KMS objects and results: decrypt to read, a data key to write.
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
         resources: [props.key.keyArn],
       }),
     );

@@ -21,6 +21,8 @@ export interface CicdStackProps extends StackProps {
 export class CicdStack extends Stack {
   readonly provider: iam.OidcProviderNative;
   readonly deployRoles: Record<string, iam.Role> = {};
+  /** Per environment, a role for `cdk diff` only (GitHub environment `<env>-diff`, no reviewers). */
+  readonly diffRoles: Record<string, iam.Role> = {};
   readonly bootstrapQualifier: string;
 
   constructor(scope: Construct, id: string, props: CicdStackProps) {
@@ -53,6 +55,32 @@ export class CicdStack extends Stack {
       new CfnOutput(this, `DeployRoleArn-${env}`, {
         value: role.roleArn,
         description: `Set as the AWS_DEPLOY_ROLE_ARN variable of the GitHub environment "${env}"`,
+      });
+
+      // The diff shown to an approver before the gated deploy: read-only, so its GitHub
+      // environment needs no reviewers. It may assume only the bootstrap lookup role (ReadOnly).
+      const diffEnv = `${env}-diff`;
+      const diffRole = new iam.Role(this, `DiffRole-${env}`, {
+        description: `GitHub Actions cdk diff of ${props.cicd.repository} against ${env} (read-only)`,
+        maxSessionDuration: Duration.hours(1),
+        assumedBy: new iam.WebIdentityPrincipal(this.provider.oidcProviderArn, {
+          StringEquals: {
+            [`${TOKEN_HOST}:aud`]: 'sts.amazonaws.com',
+            [`${TOKEN_HOST}:sub`]: `repo:${props.cicd.repository}:environment:${diffEnv}`,
+          },
+        }),
+      });
+      diffRole.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'AssumeCdkLookupRoleOnly',
+          actions: ['sts:AssumeRole', 'sts:TagSession'],
+          resources: [`arn:${this.partition}:iam::${this.account}:role/cdk-${qualifier}-lookup-role-*`],
+        }),
+      );
+      this.diffRoles[env] = diffRole;
+      new CfnOutput(this, `DiffRoleArn-${env}`, {
+        value: diffRole.roleArn,
+        description: `Set as the AWS_DEPLOY_ROLE_ARN variable of the GitHub environment "${diffEnv}"`,
       });
     }
   }

@@ -47,7 +47,8 @@ describe('dataset definitions drive the pipelines', () => {
     t.resourceCountIs('AWS::Glue::Crawler', 2);
     t.resourceCountIs('AWS::ECS::TaskDefinition', 2);
     t.resourceCountIs('AWS::Scheduler::Schedule', 2);
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 10);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 12);
+    t.resourceCountIs('AWS::Lambda::Function', 2 * 2 + 1); // fetcher and run lease per dataset, plus the VPC default-SG custom resource
     // Shared: one network, one cluster, one topic, one dashboard.
     t.resourceCountIs('AWS::ECS::Cluster', 1);
     t.resourceCountIs('AWS::SNS::Topic', 1);
@@ -64,17 +65,18 @@ describe('dataset definitions drive the pipelines', () => {
     const schedule = Object.values(json.Resources).find((r) => r.Type === 'AWS::Scheduler::Schedule' && r.Properties.ScheduleExpression === 'rate(6 hours)')!;
     assert.equal(schedule.Properties.ScheduleExpressionTimezone, 'UTC');
 
-    // The app token: the secret's name for the fetcher, an ECS secret for the transform, never a value.
-    const fns = Object.values(json.Resources).filter((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment?.Variables?.DATASET_NAME === 'chicago-crimes');
+    // The app token: the secret's name for the fetcher, never a value; the transform gets nothing.
+    const fns = Object.values(json.Resources).filter((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME === 'fetcher-chicago-crimes');
     assert.equal(fns.length, 1);
     assert.equal(fns[0]!.Properties.Environment.Variables.APP_TOKEN_SECRET_NAME, 'socrata/chicago-app-token');
     assert.equal(fns[0]!.Properties.Environment.Variables.POINT_COLUMNS, 'location');
     const task = Object.values(json.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition' && JSON.stringify(r.Properties.ContainerDefinitions[0].Environment).includes('chicago-crimes'))!;
     const container = task.Properties.ContainerDefinitions[0];
-    assert.equal(container.Secrets.length, 1);
-    assert.equal(container.Secrets[0].Name, 'APP_TOKEN');
-    assert.match(JSON.stringify(container.Secrets[0].ValueFrom), /secret:socrata\/chicago-app-token/);
-    assert.equal(container.Environment.some((e: { Name: string }) => e.Name === 'APP_TOKEN'), false);
+    assert.equal(container.Secrets, undefined, 'the transform never reads the app token');
+    // (Its name is in DATASET_CONFIG, like the rest of the definition; neither task role may read it.)
+    const taskRolePolicies = Object.entries(json.Resources).filter(([id, r]) => r.Type === 'AWS::IAM::Policy' && /Transform/.test(id));
+    assert.ok(taskRolePolicies.length >= 2);
+    for (const [, p] of taskRolePolicies) assert.doesNotMatch(JSON.stringify(p.Properties.PolicyDocument), /secretsmanager/);
 
     // The fetcher may read only its own secret.
     const policies = Object.values(json.Resources).filter((r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.PolicyDocument).includes('secretsmanager:GetSecretValue'));
@@ -107,5 +109,22 @@ describe('dataset definitions drive the pipelines', () => {
     const built = buildPipelineApp(app);
     new s3.Bucket(built.storage, 'UnencryptedScratch', {});
     assert.throws(() => app.synth(), /AwsSolutions-S10|AwsSolutions-S1\b|Validation failed/);
+  });
+});
+
+describe('raw table columns of a point column', () => {
+  test('named by the column’s `coordinates` when it sets them, else the defaults', async () => {
+    const { rawTableColumns } = await import('../../lib/constructs/raw-table');
+    const { loadDatasetFile } = await import('../../runtime/dataset-config');
+    const base = loadDatasetFile(path.join(REPO_ROOT, 'datasets', 'sf-fire-incidents.json'));
+    const names = (d: typeof base) => rawTableColumns(d).map((c) => c.name);
+    assert.ok(names(base).includes('longitude') && names(base).includes('latitude'));
+    const renamed = {
+      ...base,
+      columns: base.columns.map((c) => (c.type === 'point' ? { ...c, coordinates: { longitude: 'point_lon', latitude: 'point_lat' } } : c)),
+    };
+    const cols = rawTableColumns(renamed);
+    assert.deepEqual(cols.filter((c) => c.type === 'double').map((c) => c.name), ['point_lon', 'point_lat']);
+    assert.equal(names(renamed).includes('longitude'), false);
   });
 });

@@ -106,6 +106,27 @@ describe('storage: key, buckets, catalog, workgroup', () => {
   });
 });
 
+describe('storage: key policy and version expiry', () => {
+  test('the data key grants no service principal without a condition; CloudWatch Logs only for crawler log groups', () => {
+    const keys = Object.values(storage.findResources('AWS::KMS::Key')) as Array<{ Properties: { KeyPolicy: { Statement: Array<Record<string, any>> } } }>;
+    assert.equal(keys.length, 1);
+    const services = keys[0]!.Properties.KeyPolicy.Statement.filter((st) => st.Principal?.Service);
+    assert.equal(services.length, 1);
+    assert.match(JSON.stringify(services[0]!.Principal.Service), /logs\.".*\.amazonaws\.com|logs\.\$\{AWS::Region\}|"logs\.",\{"Ref":"AWS::Region"\}/);
+    assert.match(JSON.stringify(services[0]!.Condition.ArnLike['kms:EncryptionContext:aws:logs:arn']), /log-group:\/aws-glue\/crawlers-role\/\*/);
+  });
+
+  test('old versions of checkpoints and run leases expire (every write makes a version)', () => {
+    const rules = Object.values(storage.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } }))
+      .flatMap((b) => (b as { Properties: { LifecycleConfiguration: { Rules: Array<Record<string, any>> } } }).Properties.LifecycleConfiguration.Rules);
+    for (const prefix of ['checkpoints/', 'leases/']) {
+      const rule = rules.find((r) => r.Prefix === prefix);
+      assert.deepEqual(rule?.NoncurrentVersionExpiration, { NoncurrentDays: 7 }, prefix);
+      assert.equal(rule?.ExpirationInDays, undefined, `${prefix}: the current version never expires`);
+    }
+  });
+});
+
 describe('pipeline: Firehose delivery', () => {
   test('prefixes from storage-layout, GZIP, KMS in stream and S3, buffering from the dataset, logging on', () => {
     pipeline.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
@@ -149,7 +170,7 @@ describe('pipeline: fetcher Lambda', () => {
   });
 
   test('may touch only its checkpoint and quarantine prefix, and put only to its stream', () => {
-    const statements = statementsOfRole(pipeline, 'FetcherFunctionServiceRole');
+    const statements = statementsOfRole(pipeline, 'FetcherRole');
     const s3Objects = statements.find((s) => s.Sid === 'CheckpointAndQuarantineObjects')!;
     assert.deepEqual(s3Objects.Action, ['s3:GetObject', 's3:PutObject']);
     const resources = JSON.stringify(s3Objects.Resource);
@@ -203,12 +224,14 @@ describe('pipeline: transform task', () => {
     const container = td.Properties.ContainerDefinitions[0];
     assert.equal(container.ReadonlyRootFilesystem, true);
     assert.equal(container.LogConfiguration.LogDriver, 'awslogs');
-    assert.deepEqual(container.MountPoints, [{ ContainerPath: '/tmp', ReadOnly: false, SourceVolume: 'scratch' }]);
+    // Nothing writes locally with the Athena engine: no volume, so nothing is writable at all.
+    assert.equal(container.MountPoints, undefined);
+    assert.equal(td.Properties.Volumes, undefined);
     const env = Object.fromEntries(container.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
     assert.deepEqual(Object.keys(env).sort(), ['ATHENA_WORKGROUP', 'CURATED_DATABASE', 'CURATED_LOCATION', 'DATASET_CONFIG', 'ENGINE', 'RAW_DATABASE', 'RAW_LOCATION']);
     assert.equal(env.ENGINE, 'athena');
     assert.equal(JSON.parse(env.DATASET_CONFIG as string).name, 'sf-fire-incidents');
-    assert.equal(container.Secrets, undefined, 'no app token configured for this dataset');
+    assert.equal(container.Secrets, undefined, 'the transform never reads the app token');
   });
 
   test('the image is built from the repository root with the transform Dockerfile', () => {
@@ -226,11 +249,12 @@ describe('pipeline: transform task', () => {
     const statements = statementsOfRole(pipeline, 'TransformTaskDefinitionTaskRole');
     const athena = statements.find((s) => s.Sid === 'AthenaInWorkgroup')!;
     assert.match(JSON.stringify(athena.Resource), /:workgroup\//);
-    const raw = statements.find((s) => s.Sid === 'ReadRawObjects')!;
+    const raw = statements.find((s) => s.Sid === 'ReadOwnRawObjects')!;
     assert.deepEqual(raw.Action, 's3:GetObject');
     assert.match(JSON.stringify(raw.Resource), /\/raw\/sf-fire-incidents\/\*"/);
-    const curated = statements.find((s) => s.Sid === 'ManageCuratedTables')!;
+    const curated = statements.find((s) => s.Sid === 'ManageOwnCuratedTables')!;
     assert.ok(actionsOf([curated]).includes('glue:CreateTable'));
+    assert.match(JSON.stringify(curated.Resource), /\/sf_fire_incidents__\*"/);
     assert.equal(actionsOf(statements).some((a) => a.endsWith('*')), false, 'no action wildcards');
   });
 
@@ -249,12 +273,16 @@ describe('pipeline: state machine', () => {
   const def = stateMachineDefinition(pipeline);
   const s = def.States;
 
-  test('starts with the overlap guard, which ends the run when another execution is RUNNING', () => {
-    assert.equal(def.StartAt, 'ListRunningExecutions');
-    assert.match(String(s.ListRunningExecutions!.Resource), /aws-sdk:sfn:listExecutions/);
-    assert.equal((s.ListRunningExecutions!.Parameters as Record<string, unknown>).StatusFilter, 'RUNNING');
-    const choice = s.IsAnotherRunActive as { Choices: Array<Record<string, unknown>> };
-    assert.deepEqual(choice.Choices[0], { Variable: '$.overlap.running', NumericGreaterThan: 1, Next: 'SkipOverlappingRun' });
+  test('starts by checking the input, then takes the run lease; a held lease ends the run as SkippedOverlappingRun', () => {
+    assert.equal(def.StartAt, 'CheckInput');
+    assert.equal(s.UseRequestedMode!.Next, 'AcquireLease');
+    assert.equal(s.UseIncrementalMode!.Next, 'AcquireLease');
+    assert.deepEqual(s.AcquireLease!.Parameters, { action: 'acquire', 'runId.$': '$$.Execution.Name' });
+    const choice = s.HoldsRunLease as { Choices: Array<Record<string, unknown>>; Default: string };
+    assert.deepEqual(choice.Choices[0], { Variable: '$.lease.acquired', BooleanEquals: true, Next: 'FetchPage' });
+    assert.equal(choice.Default, 'SkippedOverlappingRun');
+    assert.equal(s.SkippedOverlappingRun!.Type, 'Succeed');
+    assert.equal(JSON.stringify(def).includes('listExecutions'), false, 'the eventually consistent ListExecutions guard is gone');
   });
 
   test('fetch loop: invoke, Choice on done, pass the cursor back', () => {
@@ -272,8 +300,8 @@ describe('pipeline: state machine', () => {
     assert.equal(s.StartCrawler!.Next, 'WaitForCrawler');
     assert.equal(s.GetCrawler!.Next, 'CrawlerFinished');
     const finished = s.CrawlerFinished as { Choices: Array<{ Next: string }>; Default: string };
-    assert.deepEqual(finished.Choices.map((c) => c.Next), ['NotifyFailure', 'RunTransform']);
-    assert.equal(finished.Default, 'WaitForCrawler');
+    assert.deepEqual(finished.Choices.map((c) => c.Next), ['WaitForCrawler', 'CrawlNotSucceeded', 'RunTransform']);
+    assert.equal(finished.Default, 'CrawlNotSucceeded');
   });
 
   test('transform runs as .sync and a non-zero exit code fails the run', () => {
@@ -281,14 +309,16 @@ describe('pipeline: state machine', () => {
     const overrides = (s.RunTransform!.Parameters as { Overrides: { ContainerOverrides: Array<{ Environment: unknown[] }> } }).Overrides;
     assert.deepEqual(overrides.ContainerOverrides[0]!.Environment, [{ Name: 'RUN_ID', 'Value.$': '$$.Execution.Name' }]);
     const exit = s.TransformExitedZero as { Choices: Array<Record<string, unknown>>; Default: string };
-    assert.equal(exit.Choices[0]!.Next, 'NotifySuccess');
-    assert.equal(exit.Default, 'NotifyFailure');
-    assert.equal(s.NotifyFailure!.Next, 'RunFailed');
+    assert.deepEqual(exit.Choices.map((c) => c.Next), ['TransformFailed', 'ReleaseLease']);
+    assert.equal(exit.Default, 'TransformFailed');
+    assert.equal(s.ReleaseLease!.Next, 'NotifySuccess');
+    assert.equal(s.NotifyFailure!.Next, 'ReleaseLeaseAfterFailure');
+    assert.equal(s.ReleaseLeaseAfterFailure!.Next, 'RunFailed');
     assert.equal(s.RunFailed!.Type, 'Fail');
   });
 
   test('every task retries with backoff and is caught into the failure notification', () => {
-    for (const name of ['FetchPage', 'StartCrawler', 'GetCrawler', 'RunTransform', 'ListRunningExecutions']) {
+    for (const name of ['AcquireLease', 'FetchPage', 'StartCrawler', 'GetCrawler', 'RunTransform', 'ReleaseLease']) {
       const state = s[name] as { Retry: Array<{ BackoffRate?: number }>; Catch: Array<{ Next: string }> };
       assert.ok(state.Retry.some((r) => (r.BackoffRate ?? 1) >= 1.5), `${name} backoff`);
       assert.equal(state.Catch[0]!.Next, 'NotifyFailure', name);
@@ -304,10 +334,12 @@ describe('pipeline: state machine', () => {
     assert.equal(def.TimeoutSeconds, 180 * 60);
   });
 
-  test('the overlap guard may list executions of this state machine only', () => {
+  test('the state machine may invoke its fetcher and run-lease functions, and list nothing', () => {
     const statements = statementsOfRole(pipeline, 'RunStateMachineRole');
-    const list = statements.find((st) => st.Action === 'states:ListExecutions')!;
-    assert.match(JSON.stringify(list.Resource), /:stateMachine:socrata-dev-sf-fire-incidents"/);
+    assert.equal(actionsOf(statements).some((a) => a.startsWith('states:')), false);
+    const invoke = JSON.stringify(statements.filter((st) => actionsOf([st]).includes('lambda:InvokeFunction')).map((st) => st.Resource));
+    assert.match(invoke, /Fetcher/);
+    assert.match(invoke, /RunLease/);
   });
 });
 
@@ -322,7 +354,7 @@ describe('pipeline: schedule and monitoring', () => {
     prod.templates.pipeline.hasResourceProperties('AWS::Scheduler::Schedule', { State: 'ENABLED' });
   });
 
-  test('alarms on fetcher errors, Firehose delivery and freshness, failed and timed-out runs, all to the topic', () => {
+  test('alarms on fetcher errors, Firehose delivery and freshness, failed, timed-out and skipped runs, all to the topic', () => {
     const alarms = Object.values(pipeline.findResources('AWS::CloudWatch::Alarm')) as Array<{ Properties: Record<string, any> }>;
     const metrics = alarms.map((a) => `${a.Properties.Namespace}:${a.Properties.MetricName}`).sort();
     assert.deepEqual(metrics, [
@@ -331,6 +363,7 @@ describe('pipeline: schedule and monitoring', () => {
       'AWS/Lambda:Errors',
       'AWS/States:ExecutionsFailed',
       'AWS/States:ExecutionsTimedOut',
+      'SocrataPipeline/dev:SkippedRuns',
     ]);
     for (const a of alarms) assert.equal(a.Properties.AlarmActions.length, 1);
     pipeline.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
@@ -361,8 +394,14 @@ describe('CI/CD stack', () => {
       });
     }
     const policies = Object.values(cicd.findResources('AWS::IAM::Policy')) as Array<{ Properties: { PolicyDocument: { Statement: Array<Record<string, unknown>> } } }>;
-    assert.equal(policies.length, 2);
+    assert.equal(policies.length, 4, 'a deploy role and a read-only diff role per environment');
     for (const p of policies) assert.deepEqual(p.Properties.PolicyDocument.Statement.map((st) => st.Action), [['sts:AssumeRole', 'sts:TagSession']]);
+    const diff = policies.filter((p) => p.Properties.PolicyDocument.Statement[0]!.Sid === 'AssumeCdkLookupRoleOnly');
+    assert.equal(diff.length, 2);
+    for (const p of diff) assert.match(JSON.stringify(p.Properties.PolicyDocument.Statement[0]!.Resource), /:role\/cdk-hnb659fds-lookup-role-\*"/);
+    cicd.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Condition: { StringEquals: Match.objectLike({ 'token.actions.githubusercontent.com:sub': 'repo:example-org/socrata-athena-pipeline:environment:prod-diff' }) } })] },
+    });
   });
 });
 

@@ -66,7 +66,7 @@ describe('dataset definitions', () => {
         err instanceof DatasetConfigError &&
         err.message.includes('datasets/tiny-set.json') &&
         err.message.includes('primaryKey: "nope" is not one of the declared columns') &&
-        err.message.includes('eventTimeColumn: "id" must be a floating_timestamp column') &&
+        err.message.includes('eventTimeColumn: "id" must be a floating_timestamp or fixed_timestamp column, not text') &&
         err.message.includes('dataTests.0.column: "ghost"'),
     );
     assert.throws(() => parseDataset({ ...minimal, fetch: { pageSize: 0 } }, 'x.json'), /fetch\.pageSize/);

@@ -35,12 +35,16 @@ const CASES: Record<Cast, Case[]> = {
     ['1e1000', null], ['1e0005', null], // more than 3 exponent digits
     ['NaN', null], ['nan', null], ['Infinity', null], ['-inf', null], ['0x10', null], ['0x1p3', null], ['1d', null], ['1f', null],
     ['1,000.5', null], [' 1', null], ['1 ', null], ['', null], ['.', null], ['+', null], ['1e', null], ['e3', null], ['1.2.3', null],
+    // money and percent columns (column type number) as Socrata serves them, and as a UI shows them
+    ['1000000', 1000000], ['66', 66], ['$1,000,000.00', null], ['66%', null],
   ],
   TIMESTAMP: [
     ['2023-06-04T14:16:36.000', '2023-06-04T14:16:36.000Z'],
     ['2023-06-04T14:16:36', '2023-06-04T14:16:36.000Z'],
     ['2023-06-04T14:16:36.5', '2023-06-04T14:16:36.500Z'],
     ['2023-06-04T14:16:36.000Z', '2023-06-04T14:16:36.000Z'], // UTC marker: same wall-clock value
+    ['2014-10-14T07:00:00.000Z', '2014-10-14T07:00:00.000Z'], // a fixed_timestamp as Socrata serves it (always UTC)
+    ['2014-10-13T00:00:00.000', '2014-10-13T00:00:00.000Z'], // a calendar_date (floating timestamp at midnight)
     ['1999-12-31T23:59:59.999', '1999-12-31T23:59:59.999Z'],
     ['2024-02-29T00:00:00', '2024-02-29T00:00:00.000Z'],
     ['2023-02-29T00:00:00', null], ['2023-02-30T00:00:00', null], ['2023-04-31T00:00:00', null], // impossible dates

@@ -115,17 +115,24 @@ export function dialectFor(engine: 'duckdb' | 'athena'): Dialect {
   return engine === 'duckdb' ? duckdbDialect : athenaDialect;
 }
 
-/** Curated type of a declared column type (point columns keep their GeoJSON as text). */
+/**
+ * Curated type of a declared column type. Point, geometry and json columns keep their JSON as
+ * text; a fixed timestamp passes the same gate as a floating one (Socrata serves it in UTC, with
+ * a Z), so both become the UTC wall-clock TIMESTAMP.
+ */
 export function curatedTypeOf(type: ColumnType): CuratedType {
   switch (type) {
     case 'text':
     case 'point':
+    case 'geometry':
+    case 'json':
       return 'VARCHAR';
     case 'number':
       return 'DOUBLE';
     case 'integer':
       return 'BIGINT';
     case 'floating_timestamp':
+    case 'fixed_timestamp':
       return 'TIMESTAMP';
     case 'checkbox':
       return 'BOOLEAN';

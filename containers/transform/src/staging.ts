@@ -50,7 +50,7 @@ export function curatedColumns(dataset: DatasetConfig): CuratedColumn[] {
   const cols: CuratedColumn[] = [];
   for (const c of dataset.columns) {
     const type = curatedTypeOf(c.type);
-    cols.push({ name: c.name, type, source: c.name, castable: c.type !== 'text' && c.type !== 'point', point: c.type === 'point' });
+    cols.push({ name: c.name, type, source: c.name, castable: type !== 'VARCHAR', point: c.type === 'point' });
     if (c.type === 'point') {
       const p = pointFieldNamesOf(c);
       cols.push(

@@ -1,0 +1,244 @@
+/**
+ * `npm run dataset -- <command>`: add a dataset definition from its portal's metadata, or
+ * regenerate the dataset JSON Schema. The logic lives here, with its collaborators (HTTP, output
+ * streams, directories) passed in, so tests run it in-process; local/dataset-cli.ts only wires it.
+ * Exit codes: 0 done, 1 could not fetch or write, 2 bad usage or input (URL, file, dataset).
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import axios from 'axios';
+import { DatasetConfigError, parseDataset } from '../runtime/dataset-config';
+import { DATASET_SCHEMA_PATH, datasetJsonSchemaText } from '../runtime/dataset-json-schema';
+import { proposeDataset, readViewDocument, SocrataMetadataError } from '../runtime/socrata-metadata';
+
+const REPO_ROOT = path.join(import.meta.dirname, '..');
+
+export const USAGE = `usage: npm run dataset -- <command> [options]
+
+commands:
+  add <portal URL | metadata file>   write datasets/<name>.json from the dataset's Socrata metadata
+      URL: https://<portal>/d/<id>, .../resource/<id>.json, .../api/views/<id>.json or the dataset page
+      file: a saved https://<portal>/api/views/<id>.json, or a rows.json export
+    --name <name>          dataset name, kebab-case (default: from the portal title)
+    --domain <host>        portal host for a file that does not name it, e.g. data.sfgov.org
+    --primary-key <field>  use this column as the primary key instead of the proposed one
+    --event-time <field>   use this timestamp column as the event time instead of the proposed one
+    --exclude <f1,f2,...>  leave these source fields out (repeatable)
+    --force                overwrite an existing definition
+    --dry-run              print the definition instead of writing it
+    --out-dir <dir>        write there instead of datasets/
+  schema [--check]         regenerate ${DATASET_SCHEMA_PATH} from the zod schema
+                           (--check: exit 1 if the committed file is out of date)
+  --help                   this text
+
+exit codes: 0 done, 1 could not fetch or write, 2 bad usage or input`;
+
+export interface DatasetCommandDeps {
+  /** GET a URL and return its parsed JSON body; throws an axios-shaped error on failure. */
+  fetchJson(url: string): Promise<unknown>;
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Repository root: datasets/ and the schema file live under it. */
+  repoRoot: string;
+}
+
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export const defaultDeps: DatasetCommandDeps = {
+  async fetchJson(url) {
+    // A portal answers anonymous metadata requests; an app token only raises the rate limit.
+    const token = process.env.SOCRATA_APP_TOKEN;
+    const res = await axios.get<unknown>(url, {
+      timeout: REQUEST_TIMEOUT_MS,
+      responseType: 'json',
+      headers: { Accept: 'application/json', ...(token ? { 'X-App-Token': token } : {}) },
+    });
+    return res.data;
+  },
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  repoRoot: REPO_ROOT,
+};
+
+/** A failure with its exit code; the message is one line. */
+class CommandError extends Error {
+  constructor(message: string, readonly exitCode: 1 | 2) {
+    super(message);
+  }
+}
+
+/**
+ * The portal host and 4x4 id of a dataset URL: /d/<id>, /resource/<id>[.json], /api/views/<id>
+ * [.json][/rows.json], or the dataset page /<category>/<title>/<id>[/about_data].
+ */
+export function parsePortalUrl(text: string): { domain: string; datasetId: string } {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new CommandError(`"${text}" is not a URL`, 2);
+  }
+  const example = 'e.g. https://data.sfgov.org/d/wr8u-xric';
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new CommandError(`${url.protocol} URLs are not supported: give the dataset's https:// URL, ${example}`, 2);
+  if (!/^[a-z0-9.-]+\.[a-z]{2,}$/i.test(url.hostname)) throw new CommandError(`"${url.hostname}" is not a portal host name: give the dataset's URL, ${example}`, 2);
+  const segments = url.pathname.split('/').filter(Boolean).map((s) => s.replace(/\.(json|csv|geojson|xml)$/, ''));
+  const is4x4 = (s: string | undefined) => s !== undefined && /^[a-z0-9]{4}-[a-z0-9]{4}$/.test(s);
+  const marker = segments.findIndex((s, i) => ['d', 'resource', 'views'].includes(s) && is4x4(segments[i + 1]));
+  const datasetId = marker >= 0 ? segments[marker + 1] : [...segments].reverse().find(is4x4);
+  if (!datasetId) throw new CommandError(`${url.origin}${url.pathname} names no Socrata dataset id (a 4x4 such as wr8u-xric): give the dataset's URL, ${example}`, 2);
+  return { domain: url.hostname.toLowerCase(), datasetId };
+}
+
+/** One line for a failed metadata request; a missing dataset is the caller's input (2), the rest is the network's (1). */
+function fetchFailure(url: string, err: unknown): CommandError {
+  const e = err as { response?: { status?: number }; code?: string; message?: string };
+  const status = e.response?.status;
+  if (status === 404) return new CommandError(`no dataset at ${url} (HTTP 404): check the dataset id in the URL`, 2);
+  if (status === 401 || status === 403) return new CommandError(`${url} answered HTTP ${status}: the dataset is private (set SOCRATA_APP_TOKEN for a token that may read it) or the URL is wrong`, 1);
+  if (status !== undefined) return new CommandError(`${url} answered HTTP ${status}: try again later, or save that URL's JSON from a browser and pass the file`, 1);
+  const host = new URL(url).hostname;
+  const why = e.code ?? e.message ?? String(err);
+  return new CommandError(`cannot reach ${host} (${why}) for ${url}: check the host name and the network, or save that URL's JSON and pass the file`, 1);
+}
+
+async function readMetadata(source: string, domainFlag: string | undefined, deps: DatasetCommandDeps) {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
+    const { domain, datasetId } = parsePortalUrl(source);
+    const url = `https://${domain}/api/views/${datasetId}.json`;
+    let body: unknown;
+    try {
+      body = await deps.fetchJson(url);
+    } catch (err) {
+      throw fetchFailure(url, err);
+    }
+    const view = readViewDocument(body, url);
+    if (view.id !== datasetId) throw new CommandError(`${url} describes dataset ${view.id}, not ${datasetId}: give the dataset's own URL`, 2);
+    return { view, domain: domainFlag ?? domain };
+  }
+  let text: string;
+  try {
+    text = readFileSync(source, 'utf8');
+  } catch (err) {
+    const hint = /^[a-z0-9.-]+\.[a-z]{2,}\//i.test(source) ? ' (for a portal URL, start it with https://)' : '';
+    throw new CommandError(`cannot read metadata file ${source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}${hint}`, 2);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new CommandError(`${source} is not JSON (${(err as Error).message}): save the JSON of https://<portal>/api/views/<id>.json`, 2);
+  }
+  const view = readViewDocument(value, source);
+  const domain = domainFlag ?? view.domainCName;
+  if (!domain) throw new CommandError(`${source} does not name its portal: pass --domain <portal host>, e.g. --domain data.sfgov.org`, 2);
+  return { view, domain };
+}
+
+async function add(argv: string[], deps: DatasetCommandDeps): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      name: { type: 'string' },
+      domain: { type: 'string' },
+      'primary-key': { type: 'string' },
+      'event-time': { type: 'string' },
+      exclude: { type: 'string', multiple: true },
+      force: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      'out-dir': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    deps.stdout(`${USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new CommandError(`add takes one portal URL or metadata file, got ${positionals.length}; see npm run dataset -- --help`, 2);
+  const { view, domain } = await readMetadata(positionals[0]!, values.domain, deps);
+  const exclude = (values.exclude ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  const { definition, notes } = proposeDataset(view, {
+    domain,
+    ...(values.name ? { name: values.name } : {}),
+    ...(values['primary-key'] ? { primaryKey: values['primary-key'] } : {}),
+    ...(values['event-time'] ? { eventTimeColumn: values['event-time'] } : {}),
+    exclude,
+  });
+  // The proposal goes through the same validation as every definition at synth and before a run.
+  parseDataset(definition, `proposed for ${domain}/${view.id}`);
+  const text = `${JSON.stringify(definition, null, 2)}\n`;
+  const name = String(definition.name);
+  if (values['dry-run']) {
+    deps.stdout(text);
+    for (const note of notes) deps.stderr(`  ${note}\n`);
+    return 0;
+  }
+  const dir = path.resolve(values['out-dir'] ?? path.join(deps.repoRoot, 'datasets'));
+  const file = path.join(dir, `${name}.json`);
+  if (existsSync(file) && !values.force) throw new CommandError(`${file} already exists: pass --force to overwrite it, or --name <another-name>`, 2);
+  try {
+    mkdirSync(dir, { recursive: true });
+    // Written aside and renamed, so an interrupted run never leaves half a definition for synth to trip on.
+    writeFileSync(`${file}.tmp`, text);
+    renameSync(`${file}.tmp`, file);
+  } catch (err) {
+    throw new CommandError(`cannot write ${file}: ${(err as Error).message}`, 1);
+  }
+  deps.stdout(`wrote ${path.relative(process.cwd(), file) || file}: ${view.name} (${domain}/${view.id}), ${(definition.columns as unknown[]).length} columns\n`);
+  for (const note of notes) deps.stdout(`  ${note}\n`);
+  deps.stdout('  review it (descriptions, tests, schedule), then run npm run local -- --dataset ' + name + ' or npx cdk synth\n');
+  return 0;
+}
+
+function schema(argv: string[], deps: DatasetCommandDeps): number {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { check: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } },
+  });
+  if (values.help) {
+    deps.stdout(`${USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length) throw new CommandError(`schema takes no arguments, got "${positionals.join(' ')}"`, 2);
+  const file = path.join(deps.repoRoot, DATASET_SCHEMA_PATH);
+  const text = datasetJsonSchemaText();
+  if (values.check) {
+    const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    if (current === text) return 0;
+    throw new CommandError(`${DATASET_SCHEMA_PATH} is out of date with runtime/dataset-config.ts: run npm run dataset -- schema and commit it`, 1);
+  }
+  writeFileSync(file, text);
+  deps.stdout(`wrote ${DATASET_SCHEMA_PATH}\n`);
+  return 0;
+}
+
+/** Runs one command; every failure is printed as one line on stderr. */
+export async function runDatasetCommand(argv: string[], deps: DatasetCommandDeps = defaultDeps): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      deps.stdout(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    }
+    if (command === 'add') return await add(rest, deps);
+    if (command === 'schema') return schema(rest, deps);
+    throw new CommandError(`unknown command "${command}": use add or schema (npm run dataset -- --help)`, 2);
+  } catch (err) {
+    const [message, code] =
+      err instanceof CommandError
+        ? [err.message, err.exitCode]
+        : err instanceof SocrataMetadataError
+          ? [err.message, 2]
+          : err instanceof DatasetConfigError
+            ? // The proposal failed validation (a bad --name, an unusual dataset): the issues,
+              // one per field, joined into the one line every failure here is.
+              [err.message.replace(/:\n {2}- /, ': ').replace(/\n {2}- /g, '; '), 2]
+            : (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+              ? [`${(err as Error).message}; see npm run dataset -- --help`, 2]
+              : [(err as Error).message.split('\n')[0] ?? String(err), 1];
+    deps.stderr(`dataset: ${message}\n`);
+    return code;
+  }
+}

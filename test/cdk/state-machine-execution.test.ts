@@ -1,0 +1,273 @@
+/**
+ * The synthesized ingestion state machine, EXECUTED in an independent ASL interpreter
+ * (aws-local-stepfunctions), case by case: which states ran, how the execution ended, which
+ * notice was sent, what each task was called with.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { EXECUTION_NAME, TaskError, execute, happyHandlers, synthesizedStateMachine, type RunResult } from './state-machine-harness';
+
+const fetchPayloads = (r: RunResult) => (r.calls.FetchPage ?? []).map((c) => (c as { Payload: Record<string, unknown> }).Payload);
+const statuses = (r: RunResult) => r.notices.map((n) => n.message.status);
+const noticeError = (r: RunResult) => (r.notices[0]?.message.error as { Error?: string } | undefined)?.Error;
+const ran = (r: RunResult, state: string) => r.path.includes(state);
+
+/** The tail every successful run ends with. */
+const SUCCESS_TAIL = ['RunTransform', 'TransformExitedZero', 'ReleaseLease', 'NotifySuccess'];
+/** The tail every failed run ends with. */
+const FAILURE_TAIL = ['NotifyFailure', 'ReleaseLeaseAfterFailure', 'RunFailed'];
+
+function assertSucceeded(r: RunResult): void {
+  assert.equal(r.status, 'SUCCEEDED', `${r.error}: ${r.cause}\npath: ${r.path.join(' > ')}`);
+  assert.deepEqual(r.path.slice(-SUCCESS_TAIL.length), SUCCESS_TAIL);
+  assert.deepEqual(statuses(r), ['SUCCEEDED']);
+  assert.equal(r.calls.ReleaseLease?.length, 1, 'lease released once');
+}
+
+function assertFailed(r: RunResult, error: string): void {
+  assert.equal(r.status, 'FAILED', `path: ${r.path.join(' > ')}`);
+  assert.equal(r.error, 'IngestionRunFailed');
+  assert.deepEqual(r.path.slice(-FAILURE_TAIL.length), FAILURE_TAIL);
+  assert.deepEqual(statuses(r), ['FAILED']);
+  assert.equal(noticeError(r), error, JSON.stringify(r.notices[0]?.message.error));
+  assert.deepEqual(r.calls.ReleaseLeaseAfterFailure, [{ action: 'release', runId: EXECUTION_NAME }]);
+  assert.equal(ran(r, 'NotifySuccess'), false);
+}
+
+describe('input: every way a run is started', () => {
+  test("the schedule's exact input runs to success as an incremental run", async () => {
+    const { scheduleInput } = synthesizedStateMachine();
+    assert.deepEqual(scheduleInput, { mode: 'incremental' });
+    const r = await execute(scheduleInput, happyHandlers());
+    assertSucceeded(r);
+    assert.deepEqual(r.path.slice(0, 5), ['CheckInput', 'UseRequestedMode', 'AcquireLease', 'HoldsRunLease', 'FetchPage']);
+    assert.deepEqual(fetchPayloads(r), [{ runId: EXECUTION_NAME, mode: 'incremental', cursor: null }]);
+    assert.deepEqual(r.calls.AcquireLease, [{ action: 'acquire', runId: EXECUTION_NAME }]);
+  });
+
+  test('{} runs incrementally', async () => {
+    const r = await execute({}, happyHandlers());
+    assertSucceeded(r);
+    assert.ok(ran(r, 'UseIncrementalMode'));
+    assert.deepEqual(fetchPayloads(r), [{ runId: EXECUTION_NAME, mode: 'incremental', cursor: null }]);
+  });
+
+  test('{"mode":"full-refresh"} runs a full refresh', async () => {
+    const r = await execute({ mode: 'full-refresh' }, happyHandlers());
+    assertSucceeded(r);
+    assert.deepEqual(fetchPayloads(r), [{ runId: EXECUTION_NAME, mode: 'full-refresh', cursor: null }]);
+  });
+
+  for (const mode of ['full', 'INCREMENTAL', 5, null]) {
+    test(`a bad mode (${JSON.stringify(mode)}) fails before the lease, with an InvalidInput notice`, async () => {
+      const r = await execute({ mode }, happyHandlers());
+      assertFailed(r, 'InvalidInput');
+      assert.deepEqual(r.path, ['CheckInput', 'RejectInput', ...FAILURE_TAIL]);
+      assert.equal(r.calls.AcquireLease, undefined);
+      assert.equal(r.calls.FetchPage, undefined);
+    });
+  }
+});
+
+describe('input that is not an object', () => {
+  // (A null input is rejected by the same rule in Step Functions; the interpreter cannot evaluate
+  // any path on a null document, so it is not run here.)
+  for (const input of ['full-refresh', 5, true]) {
+    test(`${JSON.stringify(input)} fails with an InvalidInput notice instead of running`, async () => {
+      const r = await execute(input, happyHandlers());
+      assertFailed(r, 'InvalidInput');
+      assert.deepEqual(r.path, ['CheckInput', 'RejectNonObjectInput', ...FAILURE_TAIL]);
+      assert.equal(r.calls.FetchPage, undefined);
+    });
+  }
+});
+
+describe('fetch loop', () => {
+  test('done:false twice, then true: three invocations, each given the cursor the previous returned', async () => {
+    const pages = [
+      { done: false, cursor: { page: 1 } },
+      { done: false, cursor: { page: 2 } },
+      { done: true, cursor: null },
+    ];
+    const r = await execute({}, happyHandlers({
+      FetchPage: (_i, n) => ({ StatusCode: 200, Payload: { runId: EXECUTION_NAME, ...pages[n - 1]!, stats: { pages: n } } }),
+    }));
+    assertSucceeded(r);
+    assert.deepEqual(fetchPayloads(r).map((p) => p.cursor), [null, { page: 1 }, { page: 2 }]);
+    assert.deepEqual(fetchPayloads(r).map((p) => p.mode), ['incremental', 'incremental', 'incremental']);
+    assert.equal(r.path.filter((s) => s === 'NextPage').length, 2);
+    assert.deepEqual(r.notices[0]!.message.lastFetchStats, { pages: 3 });
+  });
+
+  for (const error of ['Lambda.ServiceException', 'Lambda.TooManyRequestsException', 'Error']) {
+    test(`a transient Lambda error (${error}) is retried with the same cursor, then the run succeeds`, async () => {
+      const r = await execute({}, happyHandlers({
+        FetchPage: (_i, n) => {
+          if (n === 1) throw new TaskError(error, 'socket hang up');
+          return happyHandlers().FetchPage!(_i, n);
+        },
+      }));
+      assertSucceeded(r);
+      assert.equal(r.calls.FetchPage!.length, 2);
+      assert.deepEqual(fetchPayloads(r)[1], fetchPayloads(r)[0]);
+    });
+  }
+
+  test('a fetch that keeps failing ends in the failure notice with the fetch error', async () => {
+    const r = await execute({}, happyHandlers({
+      FetchPage: () => {
+        throw new TaskError('SocrataRequestError', 'data.example.org answered 500 three times');
+      },
+    }));
+    assertFailed(r, 'SocrataRequestError');
+    assert.equal(r.calls.FetchPage!.length, 3, 'first try and two retries');
+  });
+});
+
+describe('crawler', () => {
+  test('already running: StartCrawler is retried until the running crawl ends, then ours runs', async () => {
+    const r = await execute({}, happyHandlers({
+      StartCrawler: (_i, n) => {
+        if (n <= 2) throw new TaskError('Glue.CrawlerRunningException', 'Crawler with name x has already started');
+        return {};
+      },
+    }));
+    assertSucceeded(r);
+    assert.equal(r.calls.StartCrawler!.length, 3);
+  });
+
+  test('polled while RUNNING / STOPPING, the transform runs once READY with a SUCCEEDED crawl', async () => {
+    const states = ['RUNNING', 'STOPPING', 'READY'];
+    const r = await execute({}, happyHandlers({
+      GetCrawler: (_i, n) => ({ Crawler: { State: states[n - 1]!, ...(n === 3 ? { LastCrawl: { Status: 'SUCCEEDED' } } : {}) } }),
+    }));
+    assertSucceeded(r);
+    assert.equal(r.calls.GetCrawler!.length, 3);
+    assert.equal(r.path.filter((s) => s === 'WaitForCrawler').length, 3);
+  });
+
+  for (const status of ['FAILED', 'CANCELLED']) {
+    test(`crawl ${status}: no transform, failure notice CrawlNotSucceeded`, async () => {
+      const r = await execute({}, happyHandlers({
+        GetCrawler: () => ({ Crawler: { State: 'READY', LastCrawl: { Status: status, ErrorMessage: 'x' } } }),
+      }));
+      assertFailed(r, 'CrawlNotSucceeded');
+      assert.equal(r.calls.RunTransform, undefined);
+      assert.ok(ran(r, 'CrawlNotSucceeded'));
+    });
+  }
+
+  test('READY without a last crawl (never crawled) is not a success either', async () => {
+    const r = await execute({}, happyHandlers({ GetCrawler: () => ({ Crawler: { State: 'READY' } }) }));
+    assertFailed(r, 'CrawlNotSucceeded');
+  });
+});
+
+describe('transform task', () => {
+  test('exit 0: success notice, lease released', async () => {
+    const r = await execute({}, happyHandlers());
+    assertSucceeded(r);
+    const run = r.calls.RunTransform![0] as { Overrides: { ContainerOverrides: Array<{ Environment: unknown[] }> } };
+    assert.deepEqual(run.Overrides.ContainerOverrides[0]!.Environment, [{ Name: 'RUN_ID', Value: EXECUTION_NAME }]);
+  });
+
+  test('exit 3: failure notice TransformFailed, lease released on the failure path', async () => {
+    const r = await execute({}, happyHandlers({
+      RunTransform: () => ({ TaskArn: 't', Containers: [{ Name: 'transform', ExitCode: 3 }] }),
+    }));
+    assertFailed(r, 'TransformFailed');
+    assert.equal(r.calls.ReleaseLease, undefined);
+  });
+
+  test('a task that never started (no exit code) fails the run', async () => {
+    const r = await execute({}, happyHandlers({
+      RunTransform: () => ({ TaskArn: 't', Containers: [{ Name: 'transform', Reason: 'CannotPullContainerError' }], StoppedReason: 'CannotPullContainerError' }),
+    }));
+    assertFailed(r, 'TransformFailed');
+  });
+
+  for (const error of ['AmazonECS.Unknown', 'ECS.AmazonECSException']) {
+    test(`RunTask capacity failure (${error}) is retried, then the run succeeds`, async () => {
+      const r = await execute({}, happyHandlers({
+        RunTransform: (i, n) => {
+          if (n <= 2) throw new TaskError(error, 'Failures: [{"reason":"Capacity is unavailable at this time"}]');
+          return happyHandlers().RunTransform!(i, n);
+        },
+      }));
+      assertSucceeded(r);
+      assert.equal(r.calls.RunTransform!.length, 3);
+    });
+  }
+
+  test('RunTask capacity failure that persists ends in the failure notice', async () => {
+    const r = await execute({}, happyHandlers({
+      RunTransform: () => {
+        throw new TaskError('AmazonECS.Unknown', 'Capacity is unavailable at this time');
+      },
+    }));
+    assertFailed(r, 'AmazonECS.Unknown');
+    assert.equal(r.calls.RunTransform!.length, 6, 'first try and five retries');
+  });
+});
+
+describe('run lease', () => {
+  test('another run holds the lease: SkippedOverlappingRun, nothing fetched, no notice, the lease left alone', async () => {
+    const r = await execute({ mode: 'incremental' }, happyHandlers({
+      AcquireLease: () => ({ acquired: false, holder: 'run-earlier', expiresAt: '2026-01-01T09:00:00.000Z' }),
+    }));
+    assert.equal(r.status, 'SUCCEEDED');
+    assert.deepEqual(r.path, ['CheckInput', 'UseRequestedMode', 'AcquireLease', 'HoldsRunLease', 'SkippedOverlappingRun']);
+    assert.equal(r.calls.FetchPage, undefined);
+    assert.equal(r.calls.ReleaseLease, undefined);
+    assert.equal(r.calls.ReleaseLeaseAfterFailure, undefined);
+    assert.deepEqual(r.notices, []);
+    assert.deepEqual((r.output as { lease: unknown }).lease, { acquired: false, holder: 'run-earlier', expiresAt: '2026-01-01T09:00:00.000Z' });
+  });
+
+  test('the lease Lambda failing for good fails the run with a notice', async () => {
+    const r = await execute({}, happyHandlers({
+      AcquireLease: () => {
+        throw new TaskError('Lambda.ServiceException', 'Service unavailable');
+      },
+    }));
+    assertFailed(r, 'Lambda.ServiceException');
+    assert.equal(r.calls.AcquireLease!.length, 5);
+  });
+
+  test('a release that fails after a good transform fails the run loudly (the next runs would skip)', async () => {
+    const r = await execute({}, happyHandlers({
+      ReleaseLease: () => {
+        throw new TaskError('PreconditionFailedError', 'lease rewritten');
+      },
+    }));
+    assertFailed(r, 'PreconditionFailedError');
+  });
+});
+
+describe('SNS failures', () => {
+  test('success notice cannot be sent: the run still succeeds (data is in), ending SucceededWithoutNotification', async () => {
+    const r = await execute({}, happyHandlers({
+      NotifySuccess: () => {
+        throw new TaskError('SNS.KMSAccessDeniedException', 'key disabled');
+      },
+    }));
+    assert.equal(r.status, 'SUCCEEDED');
+    assert.deepEqual(r.path.slice(-3), ['ReleaseLease', 'NotifySuccess', 'SucceededWithoutNotification']);
+    assert.equal(r.calls.NotifySuccess!.length, 3, 'first try and two retries');
+    assert.deepEqual(r.notices, []);
+  });
+
+  test('failure notice cannot be sent: the lease is still released and the run still fails', async () => {
+    const r = await execute({}, happyHandlers({
+      RunTransform: () => ({ TaskArn: 't', Containers: [{ ExitCode: 3 }] }),
+      NotifyFailure: () => {
+        throw new TaskError('SNS.AuthorizationErrorException', 'not authorized');
+      },
+    }));
+    assert.equal(r.status, 'FAILED');
+    assert.equal(r.error, 'IngestionRunFailed');
+    assert.deepEqual(r.path.slice(-3), ['NotifyFailure', 'ReleaseLeaseAfterFailure', 'RunFailed']);
+    assert.equal(r.calls.ReleaseLeaseAfterFailure!.length, 1);
+    assert.deepEqual(r.notices, []);
+  });
+});
