@@ -65,6 +65,8 @@ export interface TransformTaskProps {
 export class TransformTask extends Construct {
   readonly taskDefinition: ecs.FargateTaskDefinition;
   readonly container: ecs.ContainerDefinition;
+  /** The task's JSON log lines (metric filters read them, e.g. MassDeleteRefused). */
+  readonly logGroup: logs.LogGroup;
   /** Container name, for run-time overrides. */
   static readonly CONTAINER_NAME = 'transform';
 
@@ -73,6 +75,7 @@ export class TransformTask extends Construct {
     const { dataset } = props;
     const stack = Stack.of(this);
 
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention });
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
       cpu: props.cpu,
       memoryLimitMiB: props.memoryMiB,
@@ -89,7 +92,7 @@ export class TransformTask extends Construct {
       readonlyRootFilesystem: true,
       logging: ecs.LogDrivers.awsLogs({
         streamPrefix: dataset.name,
-        logGroup: new logs.LogGroup(this, 'Logs', { retention: props.logRetention }),
+        logGroup: this.logGroup,
       }),
       environment: {
         DATASET_CONFIG: JSON.stringify(dataset),

@@ -364,7 +364,7 @@ describe('pipeline: schedule and monitoring', () => {
     prod.templates.pipeline.hasResourceProperties('AWS::Scheduler::Schedule', { State: 'ENABLED' });
   });
 
-  test('alarms on fetcher errors, Firehose delivery and freshness, failed, timed-out and skipped runs, all to the topic', () => {
+  test('alarms on fetcher errors, Firehose delivery and freshness, failed, timed-out and skipped runs, refused mass deletes, all to the topic', () => {
     const alarms = Object.values(pipeline.findResources('AWS::CloudWatch::Alarm')) as Array<{ Properties: Record<string, any> }>;
     const metrics = alarms.map((a) => `${a.Properties.Namespace}:${a.Properties.MetricName}`).sort();
     assert.deepEqual(metrics, [
@@ -373,8 +373,14 @@ describe('pipeline: schedule and monitoring', () => {
       'AWS/Lambda:Errors',
       'AWS/States:ExecutionsFailed',
       'AWS/States:ExecutionsTimedOut',
+      'SocrataPipeline/dev:MassDeleteRefused',
       'SocrataPipeline/dev:SkippedRuns',
     ]);
+    // MassDeleteRefused comes from the transform's exit-4 log line, per dataset.
+    pipeline.hasResourceProperties('AWS::Logs::MetricFilter', {
+      FilterPattern: '{ $.error = "MassDeleteRefusedError" }',
+      MetricTransformations: [Match.objectLike({ MetricNamespace: 'SocrataPipeline/dev', MetricName: 'MassDeleteRefused', MetricValue: '1', Dimensions: [{ Key: 'Dataset', Value: '$.dataset' }] })],
+    });
     for (const a of alarms) assert.equal(a.Properties.AlarmActions.length, 1);
     pipeline.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     pipeline.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });

@@ -148,7 +148,7 @@ describe('deletions from the key scan (DuckDB)', () => {
     );
     assert.equal(code, EXIT.massDeleteRefused);
     assert.equal(code, 4);
-    assert.ok(logs.some((l) => l.error === 'MassDeleteRefusedError'));
+    assert.ok(logs.some((l) => l.error === 'MassDeleteRefusedError' && l.dataset === NAME), 'the line the MassDeleteRefused metric filter matches');
     // Raised for one run, the same deletion goes through.
     const s = await run(d, 'r1', { ...DATASET, deletions: { ...DATASET.deletions, maxDeleteShare: 0.2 } });
     assert.equal(s.rowsDeleted, 5);

@@ -32,8 +32,10 @@ const defaultIo: MainIo = { log: (r) => process.stdout.write(`${JSON.stringify(r
 
 export async function main(env: NodeJS.ProcessEnv, io: MainIo = defaultIo): Promise<number> {
   let summary: RunSummary;
+  let datasetName: string | undefined;
   try {
     const cfg = readTransformEnv(env);
+    datasetName = cfg.dataset.name;
     const rawStore = openObjectStore(cfg.rawLocation);
     const curatedStore = openObjectStore(cfg.curatedLocation);
     const engine =
@@ -61,7 +63,8 @@ export async function main(env: NodeJS.ProcessEnv, io: MainIo = defaultIo): Prom
     });
   } catch (err) {
     if (err instanceof MassDeleteRefusedError) {
-      io.log({ level: 'error', message: err.message, error: err.name, exitCode: EXIT.massDeleteRefused });
+      // `dataset` and `error` feed the MassDeleteRefused metric filter on the task's log group.
+      io.log({ level: 'error', message: err.message, error: err.name, dataset: datasetName, exitCode: EXIT.massDeleteRefused });
       return EXIT.massDeleteRefused;
     }
     const config = err instanceof EnvError || err instanceof DatasetConfigError || err instanceof ModelError || err instanceof TransformConfigError;
