@@ -19,6 +19,9 @@ import { keyChunks, runRepair, type RepairOutput } from '../../lambdas/fetcher/r
 import type { FetchSettings } from '../../lambdas/fetcher/fetch-run';
 import { SocrataClient } from '../../lambdas/fetcher/socrata-client';
 import { acceptingFirehose, recordingRetry, sortedIds } from './harness';
+import { loadDatasetFile } from '../../runtime/dataset-config';
+import { fetcherEnvironment } from '../../lib/constructs/fetcher-environment';
+import { readFetcherConfig } from '../../lambdas/fetcher/config';
 
 const DATASET = 'sf-fire-incidents';
 const source = { domain: 'data.sfgov.org', datasetId: 'wr8u-xric' };
@@ -205,4 +208,12 @@ describe('repair', () => {
     assert.deepEqual(back, keys);
     assert.throws(() => keyChunks('id', ['x'.repeat(2_000)], 1_000), /too long to fetch by key/);
   });
+});
+
+test('the CDK passes the dataset\'s deletions cadence to the fetcher in exactly the variables it reads', () => {
+  const fire = loadDatasetFile(path.join(import.meta.dirname, '..', '..', 'datasets', 'sf-fire-incidents.json'));
+  const env = (deletions: typeof fire.deletions) =>
+    readFetcherConfig(fetcherEnvironment({ dataset: { ...fire, deletions }, deliveryStreamName: 's', stateLocation: 's3://raw', metricsNamespace: 'ns' }));
+  assert.deepEqual(env({ detect: false, scanEveryHours: 12, maxDeleteShare: 0.3 }).deletions, { detect: false, scanEveryHours: 12 });
+  assert.deepEqual(env(fire.deletions).deletions, { detect: true, scanEveryHours: 0 });
 });
