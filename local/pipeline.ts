@@ -124,7 +124,7 @@ export function localFetcherEnv(opts: {
     // Powertools would print every log line and EMF metric blob to the terminal, and a failed run's
     // error as a JSON blob with its stack before the CLI's own one-line message: silent locally
     // (DEBUG=1 prints the stack; POWERTOOLS_LOG_LEVEL=ERROR brings the JSON lines back).
-    POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'SILENT',
+    POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL || 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
     POWERTOOLS_TRACE_ENABLED: 'false',
   };
