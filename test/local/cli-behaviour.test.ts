@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { progressPrinter } from '../../local/cli-progress';
-import type { FetchProgress } from '../../local/pipeline';
+import { runLocalPipeline, type FetchProgress } from '../../local/pipeline';
+import { loadDatasetFile } from '../../runtime/dataset-config';
 import { formatTable } from '../../local/text-table';
 
 const REPO = path.join(import.meta.dirname, '..', '..');
@@ -122,6 +123,21 @@ const at = (rows: number, extra: Partial<FetchProgress> = {}): FetchProgress => 
 });
 
 describe('progress printer', () => {
+  test('the pipeline reports done on its last progress update only (what lets the bar reach 100%)', async () => {
+    const updates: FetchProgress[] = [];
+    const summary = await runLocalPipeline({
+      dataset: loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json')),
+      dataDir: path.join(root, 'done-flag'),
+      rows: 3000,
+      onProgress: (p) => updates.push(p),
+    });
+    assert.equal(summary.fetch.rowsFetched, 3000);
+    assert.ok(updates.length >= 1);
+    assert.equal(updates.at(-1)!.done, true);
+    assert.equal(updates.at(-1)!.rowsFetched, 3000);
+    assert.equal(updates.filter((u) => u.done).length, 1, 'done exactly once');
+  });
+
   test('on a terminal: a later log line starts on a new line, and 100% shows only when the fetch is done', () => {
     let out = '';
     const p = progressPrinter({ isTTY: true, write: (t) => (out += t) }, 5_000);
