@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { loadDatasetFile, pointFieldNames } from '../../runtime/dataset-config';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { App } from 'aws-cdk-lib';
@@ -66,6 +67,16 @@ describe('environment configuration', () => {
         if (saved.a !== undefined) process.env.ALARM_EMAIL = saved.a;
         if (saved.g !== undefined) process.env.GITHUB_REPOSITORY = saved.g;
       }
+    });
+
+    test('bin/app.ts (what `cdk synth` runs) prints that message as one line, no stack, and exits 2', () => {
+      const env: Record<string, string | undefined> = { ...process.env, CDK_CONTEXT_JSON: JSON.stringify({ env: 'prod' }), CDK_OUTDIR: mkdtempSync(path.join(tmpdir(), 'cdk-out-')) };
+      delete env.ALARM_EMAIL;
+      delete env.GITHUB_REPOSITORY;
+      const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '..', '..', 'bin', 'app.ts')], { env, encoding: 'utf8', timeout: 120_000 });
+      assert.equal(r.status, 2, r.stderr);
+      assert.deepEqual(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /^Environment "prod" needs alarmEmail and githubRepository/);
     });
 
     test('from environment variables (as GitHub Actions passes them), context winning over them', () => {
