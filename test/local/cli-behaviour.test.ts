@@ -42,6 +42,7 @@ const COMMANDS: { name: string; file: string; args: string[]; usage: RegExp }[] 
   { name: 'npm run query', file: 'local/query-cli.ts', args: [], usage: /usage: npm run query --/ },
   { name: 'npm run dataset', file: 'local/dataset-cli.ts', args: [], usage: /usage: npm run dataset --/ },
   { name: 'npm run bench', file: 'bench/bench.ts', args: [], usage: /usage: npm run bench --/ },
+  { name: 'npm run cost', file: 'bench/cost.ts', args: [], usage: /usage: npm run cost --/ },
 ];
 
 describe('--help and usage errors on every command', () => {
