@@ -1,6 +1,6 @@
 /**
  * One fetch contender, run in its own child process (forked by bench/contenders.ts) so that its
- * peak RSS is `process.resourceUsage().maxRSS` of the process doing the work and nothing else:
+ * peak RSS is that of the process doing the work and nothing else (bench/peak-rss.ts):
  * the local Socrata and Firehose servers live in the parent process, on the other core.
  *
  * Input: a ContenderSpec as JSON in argv[2]; the fetcher's environment comes through the process
@@ -11,19 +11,30 @@ import http from 'node:http';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
 import { invokeUntilDone } from '../local/fetch-loop';
 import type { ContenderReport, ContenderSpec, FetchCounts } from './contenders';
+import { ownPeakRssBytes } from './peak-rss';
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as ContenderSpec;
+
+/** Wall and CPU time from now: started after module loading, like every contender's timer. */
+function startClock(): () => { seconds: number; cpuSeconds: number } {
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  return () => {
+    const cpu = process.cpuUsage(cpu0);
+    return { seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  };
+}
 
 async function runOurs(): Promise<FetchCounts> {
   // The Lambda's own entry point: the same modules, the same environment variables.
   const { handler } = await import('../lambdas/fetcher/handler');
   const idleRssBytes = process.memoryUsage().rss;
-  const start = performance.now();
+  const stop = startClock();
   // Looping on `done` like the state machine, through the same loop the local pipeline uses.
   const { out, invocations } = await invokeUntilDone(handler, { runId: spec.runId, mode: 'full-refresh', budgetMs: spec.invocationBudgetMs });
   const s = out.stats;
   return {
-    seconds: (performance.now() - start) / 1000,
+    ...stop(),
     idleRssBytes,
     rows: s.rowsDelivered,
     rowsFetched: s.rowsFetched,
@@ -43,10 +54,10 @@ async function runBaseline(): Promise<FetchCounts> {
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   const idleRssBytes = process.memoryUsage().rss;
-  const start = performance.now();
+  const stop = startClock();
   const s = await runBaselineFetch({ sourceUrl: spec.sourceUrl, datasetId: spec.datasetId, firehose, streamName: spec.streamName! });
   return {
-    seconds: (performance.now() - start) / 1000,
+    ...stop(),
     idleRssBytes,
     rows: s.rows,
     rowsFetched: s.rows,
@@ -78,21 +89,25 @@ async function runLimit(): Promise<FetchCounts> {
           }
           let bytes = 0;
           let newlines = 0;
-          let tail: Buffer = Buffer.alloc(0);
+          // The last chunks, enough to hold the last row: kept by reference, not copied per chunk
+          // (a copy per chunk made garbage faster than the body arrived, inflating peak RSS).
+          const tail: Buffer[] = [];
+          let tailBytes = 0;
           res.on('data', (chunk: Buffer) => {
             bytes += chunk.length;
             for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) newlines++;
-            // Keep only enough of the end of the body to hold the last row.
-            tail = chunk.length >= 262_144 ? chunk.subarray(chunk.length - 262_144) : Buffer.concat([tail, chunk]).subarray(-262_144);
+            tail.push(chunk);
+            tailBytes += chunk.length;
+            while (tail.length > 1 && tailBytes - tail[0]!.length >= 262_144) tailBytes -= tail.shift()!.length;
           });
-          res.on('end', () => resolve({ bytes, newlines, tail: tail.toString('utf8') }));
+          res.on('end', () => resolve({ bytes, newlines, tail: Buffer.concat(tail).toString('utf8') }));
           res.on('error', reject);
         })
         .on('error', reject);
     });
 
   const idleRssBytes = process.memoryUsage().rss;
-  const start = performance.now();
+  const stop = startClock();
   let position: { updatedAt: string; id: string } | null = null;
   let rows = 0;
   let pages = 0;
@@ -111,13 +126,13 @@ async function runLimit(): Promise<FetchCounts> {
     position = { updatedAt: String(last[':updated_at']), id: String(last[':id']) };
   }
   agent.destroy();
-  return { seconds: (performance.now() - start) / 1000, idleRssBytes, rows, rowsFetched: rows, pages, records: 0, putCalls: 0, payloadBytes: bytes, invocations: 1 };
+  return { ...stop(), idleRssBytes, rows, rowsFetched: rows, pages, records: 0, putCalls: 0, payloadBytes: bytes, invocations: 1 };
 }
 
 async function main(): Promise<void> {
   const run = spec.kind === 'ours' ? runOurs : spec.kind === 'baseline' ? runBaseline : runLimit;
   const counts = await run();
-  const report: ContenderReport = { kind: spec.kind, ...counts, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+  const report: ContenderReport = { kind: spec.kind, ...counts, peakRssBytes: ownPeakRssBytes() };
   await new Promise<void>((resolve, reject) => process.send!(report, (err: Error | null) => (err ? reject(err) : resolve())));
 }
 

@@ -14,7 +14,7 @@ export interface ContenderSpec {
   /** Socrata base URL (the local server's). */
   sourceUrl: string;
   datasetId: string;
-  /** Rows per page (ours and the limit; the baseline uses its own 50,000). */
+  /** Rows per page (the limit; ours reads its dataset's page size, the baseline uses its own 50,000). */
   pageSize: number;
   runId: string;
   /** Time budget of one simulated Lambda invocation (ours loops on `done`). */
@@ -27,6 +27,8 @@ export interface ContenderSpec {
 /** What a contender counted itself, from the start of its work (after module loading). */
 export interface FetchCounts {
   seconds: number;
+  /** CPU time (user + system) of the contender's process over the same span as `seconds`. */
+  cpuSeconds: number;
   /** RSS after imports, before the work: the floor every contender pays (Node, tsx, the SDK). */
   idleRssBytes: number;
   /** Rows delivered (the limit: rows downloaded). */
@@ -42,7 +44,7 @@ export interface FetchCounts {
 
 export interface ContenderReport extends FetchCounts {
   kind: ContenderKind;
-  /** process.resourceUsage().maxRSS of the worker process, in bytes. */
+  /** Peak RSS of the worker process itself (VmHWM; bench/peak-rss.ts explains why not maxRSS), in bytes. */
   peakRssBytes: number;
 }
 

@@ -9,6 +9,7 @@ import { sourceFor } from '../local/dataset-rows';
 import { localStreamName, startLocalFirehose, type FirehoseCounters } from '../local/firehose-server';
 import { localFetcherEnv } from '../local/pipeline';
 import { startSocrataServer, type SocrataServer } from '../local/socrata-server';
+import { isLoopback, startSourceProfileProxy, type SourceProfile } from '../local/source-profile';
 import { BASELINE_PAGE_SIZE } from './baseline-fetcher';
 import { runContender, type ContenderKind, type ContenderReport } from './contenders';
 
@@ -22,6 +23,8 @@ export interface ContenderResult extends ContenderReport {
   billedPerPayloadByte?: number;
   /** Directory holding this contender's raw bucket mirror (`buckets/raw`). */
   dataDir?: string;
+  /** Requests that went through the source-profile proxy (absent over loopback). */
+  sourceRequests?: number;
 }
 
 export interface FetchBenchOptions {
@@ -36,10 +39,19 @@ export interface FetchBenchOptions {
   /** Worker bundle from bundleWorker(); default: the TypeScript worker through tsx. */
   worker?: string;
   log: (line: string) => void;
+  /** Serve from this server (with `rows` rows, already warmed up) instead of starting one; the caller closes it. */
+  socrata?: SocrataServer;
+  /**
+   * Put a shaping proxy with this source profile between every contender and the Socrata server
+   * (local/source-profile.ts); a fresh proxy per contender, so each has the link to itself.
+   */
+  profile?: SourceProfile;
+  /** The limit's page size; default the dataset's. `rows + 1`: one request for all rows. */
+  limitPageSize?: number;
 }
 
 /** Ask for one row in each order the contenders use, so no contender pays the server's first sort. */
-async function warmUp(socrata: SocrataServer): Promise<void> {
+export async function warmUp(socrata: SocrataServer): Promise<void> {
   for (const q of ['$select=:*,*&$order=:updated_at,:id&$limit=1', `$order=incident_number&$limit=1&$offset=0`]) {
     const res = await fetch(`${socrata.resourceUrl}?${q}`);
     if (res.status !== 200) throw new Error(`warm-up request ${q} failed with HTTP ${res.status}`);
@@ -50,14 +62,16 @@ async function warmUp(socrata: SocrataServer): Promise<void> {
 export async function runFetchBench(opts: FetchBenchOptions): Promise<Record<string, ContenderResult>> {
   const { dataset, log } = opts;
   const started = Date.now();
-  const socrata = await startSocrataServer(sourceFor(dataset, opts.rows, opts.seed));
-  log(`  generated ${opts.rows.toLocaleString('en-US')} rows in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const socrata = opts.socrata ?? (await startSocrataServer(sourceFor(dataset, opts.rows, opts.seed)));
+  if (!opts.socrata) log(`  generated ${opts.rows.toLocaleString('en-US')} rows in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const results: Record<string, ContenderResult> = {};
   try {
-    await warmUp(socrata);
+    if (!opts.socrata) await warmUp(socrata);
     for (const kind of opts.contenders) {
       const dataDir = path.join(opts.workDir, `${kind}-${opts.label}`);
       const firehose = kind === 'limit' ? undefined : await startLocalFirehose({ dataDir, datasets: [dataset] });
+      const proxy = opts.profile && !isLoopback(opts.profile) ? await startSourceProfileProxy(socrata.url, opts.profile) : undefined;
+      const sourceUrl = proxy?.url ?? socrata.url;
       const runId = `bench-${kind}-${opts.label}`;
       try {
         const env =
@@ -65,7 +79,7 @@ export async function runFetchBench(opts: FetchBenchOptions): Promise<Record<str
             ? localFetcherEnv({
                 dataset,
                 datasetId: socrata.datasetId,
-                baseUrl: socrata.url,
+                baseUrl: sourceUrl,
                 firehoseUrl: firehose!.url,
                 rawDir: path.join(dataDir, 'buckets', 'raw'),
                 marginMs: 0,
@@ -74,9 +88,9 @@ export async function runFetchBench(opts: FetchBenchOptions): Promise<Record<str
         const report = await runContender(
           {
             kind,
-            sourceUrl: socrata.url,
+            sourceUrl,
             datasetId: socrata.datasetId,
-            pageSize: dataset.fetch.pageSize,
+            pageSize: kind === 'limit' && opts.limitPageSize ? opts.limitPageSize : dataset.fetch.pageSize,
             runId,
             // One Lambda invocation's worth (15 minutes): the state machine's loop is not what is measured.
             invocationBudgetMs: 900_000,
@@ -90,6 +104,7 @@ export async function runFetchBench(opts: FetchBenchOptions): Promise<Record<str
           rowsPerSecond: report.rows / report.seconds,
           mbPerSecond: report.payloadBytes / 1e6 / report.seconds,
         };
+        if (proxy) result.sourceRequests = proxy.counters().requests;
         if (firehose) {
           await firehose.flush();
           const c = firehose.counters();
@@ -108,14 +123,16 @@ export async function runFetchBench(opts: FetchBenchOptions): Promise<Record<str
         results[kind] = result;
         log(
           `  ${kind.padEnd(8)} ${result.rows.toLocaleString('en-US')} rows in ${result.seconds.toFixed(2)} s: ` +
-            `${Math.round(result.rowsPerSecond).toLocaleString('en-US')} rows/s, peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
+            `${Math.round(result.rowsPerSecond).toLocaleString('en-US')} rows/s, peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB` +
+            (proxy ? `, ${proxy.counters().requests} requests through ${proxy.profile.name}` : ''),
         );
       } finally {
+        await proxy?.close();
         await firehose?.close();
       }
     }
   } finally {
-    await socrata.close();
+    if (!opts.socrata) await socrata.close();
   }
   return results;
 }

@@ -1,18 +1,34 @@
 /**
  * Smoke test of `npm run bench` at a tiny N: every field of the table is present and the counts
- * are consistent with each other. Never a timing assertion: speed belongs to the bench itself.
+ * are consistent with each other, over loopback and through one source profile (50 ms latency).
+ * Never a timing assertion: speed belongs to the bench itself.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { describe, test } from 'node:test';
-import { parseBenchArgs, renderResults, runBench, type BenchResults } from '../../bench/bench';
+import {
+  CPU_TOLERANCE,
+  OURS_CPU_SECONDS_PER_100K_BEFORE_STREAMING,
+  parseBenchArgs,
+  profileTargets,
+  renderResults,
+  runBench,
+  UsageError,
+  type BenchResults,
+  type ProfileResult,
+} from '../../bench/bench';
+import type { ContenderResult } from '../../bench/fetch-bench';
+import { BENCH_PROFILES, type SourceProfile } from '../../local/source-profile';
 
 const ROWS = 2_000;
+const PROFILES: SourceProfile[] = [BENCH_PROFILES[0]!, { name: '50 ms + 10 MB/s', latencyMs: 50, bandwidthBytesPerSecond: 10e6 }];
 
 describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
   let results: BenchResults;
 
   test('runs every part and reports the same rows for every contender', async () => {
-    results = await runBench({ rows: ROWS, seed: 7, cost: true, resultsPath: null, log: () => {} });
+    results = await runBench({ rows: ROWS, seed: 7, cost: true, resultsPath: null, log: () => {}, profiles: PROFILES });
     const { ours, baseline, limit } = results.fetch;
     assert.equal(ours.rows, ROWS);
     assert.equal(baseline.rows, ROWS);
@@ -69,9 +85,55 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
     assert.ok(r.cost.inputs.gzipRatio > 0 && r.cost.inputs.gzipRatio < 1);
   });
 
+  test('the profile table: every contender delivers every row through every profile', () => {
+    assert.deepEqual(
+      results.profiles.map((p) => p.profile.name),
+      PROFILES.map((p) => p.name),
+    );
+    for (const p of results.profiles) {
+      for (const c of [p.ours, p.baseline, p.limit]) {
+        assert.equal(c.rows, ROWS, `${p.profile.name}: ${c.kind} rows`);
+        assert.ok(c.rowsPerSecond > 0 && c.cpuSeconds > 0 && c.peakRssBytes > 0, `${p.profile.name}: ${c.kind} measured`);
+      }
+      // The limit is ONE request for all rows here (the loopback table's limit pages like ours).
+      assert.equal(p.limit.pages, 1, `${p.profile.name}: the limit made one request`);
+      assert.equal(p.ours.firehose!.recordsAccepted, p.ours.records, `${p.profile.name}: ours delivered what it counted`);
+      assert.equal(p.baseline.firehose!.recordsAccepted, ROWS);
+      assert.ok(Math.abs(p.oursCpuSecondsPer100kRows - (p.ours.cpuSeconds / ROWS) * 100_000) < 1e-9);
+      assert.ok(Math.abs(p.oursToLimitRowsPerSecond - p.ours.rowsPerSecond / p.limit.rowsPerSecond) < 1e-9);
+    }
+    // Through the profile, every request went through the shaping proxy; over loopback none did.
+    const shaped = results.profiles[1]!;
+    assert.equal(shaped.limit.sourceRequests, 1);
+    assert.ok(shaped.ours.sourceRequests! >= shaped.ours.pages, `ours: ${shaped.ours.sourceRequests} requests through the proxy for ${shaped.ours.pages} pages`);
+    assert.ok(shaped.baseline.sourceRequests! >= shaped.baseline.pages);
+    assert.equal(results.profiles[0]!.limit.sourceRequests, undefined);
+    // Loopback reuses the N run for ours and the baseline; the profile run is a run of its own.
+    assert.equal(results.profiles[0]!.ours, results.fetch.ours);
+    assert.notEqual(results.profiles[1]!.ours, results.fetch.ours);
+    assert.ok(results.fetch.limit.pages > 1, 'the loopback table keeps its paged limit');
+    const table = renderResults(results);
+    assert.match(table, /\| source profile \| ours rows\/s/);
+    for (const p of PROFILES) assert.match(table, new RegExp(`^\\| ${p.name.replace(/[.+]/g, '\\$&')} \\|`, 'm'));
+  });
+
   test('the table lists every target with PASS or MISS', () => {
     const names = results.targets.map((t) => t.name).join('\n');
-    for (const want of ['ours ÷ limit', 'ours ÷ baseline', 'Peak RSS ours at N', 'Peak RSS ours at 4N', '4N ÷ N', 'payload, ours', 'PutRecordBatch', 'COPY floor', 'raw JSON ÷ Parquet']) {
+    for (const want of [
+      'ours ÷ limit',
+      'ours ÷ baseline',
+      'Peak RSS ours at N',
+      'Peak RSS ours at 4N',
+      '4N ÷ N',
+      'payload, ours',
+      'PutRecordBatch',
+      'COPY floor',
+      'raw JSON ÷ Parquet',
+      'Profile loopback: ours ÷ baseline',
+      'Profile 50 ms + 10 MB/s: ours ÷ baseline',
+      'Peak RSS ours, every profile',
+      'CPU-s per 100k rows, ours',
+    ]) {
       assert.ok(names.includes(want), `target "${want}" is in the table`);
     }
     // Targets that do not depend on timing must hold even at this size.
@@ -84,10 +146,81 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
   });
 
   test('argument parsing', () => {
-    assert.deepEqual(parseBenchArgs([]), { rows: 100_000, seed: 1, json: false, cost: false, keep: false });
+    assert.deepEqual(parseBenchArgs([]), { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, help: false });
+    assert.equal(parseBenchArgs(['--no-profiles']).profiles, false);
+    assert.equal(parseBenchArgs(['--profiles']).profiles, true);
+    assert.equal(parseBenchArgs(['--help']).help, true);
+    assert.throws(() => parseBenchArgs(['--seed']), UsageError);
     assert.equal(parseBenchArgs(['--rows', '5000', '--json']).rows, 5000);
     assert.equal(parseBenchArgs(['--rows=42']).rows, 42);
     assert.throws(() => parseBenchArgs(['--rows', 'x']), /positive integer/);
     assert.throws(() => parseBenchArgs(['--fast']), /Unknown option/);
+  });
+
+  test('the command line: --help prints usage and exits 0; a bad option exits 2 with one line', () => {
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '..', '..', 'bench', 'bench.ts'), ...args], { encoding: 'utf8', timeout: 60_000 });
+    const help = run('--help');
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /^usage: npm run bench -- \[options\]/);
+    assert.match(help.stdout, /--no-profiles/);
+    const bad = run('--fast');
+    assert.equal(bad.status, 2);
+    assert.equal(bad.stdout, '');
+    assert.match(bad.stderr, /^bench: Unknown option "--fast"\. .*--help for usage\)\n$/);
+    assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+  });
+});
+
+describe('issue 12 targets over the profiles', () => {
+  const contender = (rowsPerSecond: number, peakRssBytes = 150e6): ContenderResult =>
+    ({ rowsPerSecond, peakRssBytes }) as ContenderResult;
+  const profile = (i: number, ours: number, baseline: number, limit: number, cpu = 1): ProfileResult => ({
+    profile: BENCH_PROFILES[i]!,
+    ours: contender(ours),
+    baseline: contender(baseline),
+    limit: contender(limit),
+    oursToBaselineRowsPerSecond: ours / baseline,
+    oursToLimitRowsPerSecond: ours / limit,
+    oursCpuSecondsPer100kRows: cpu,
+  });
+  const byName = (targets: ReturnType<typeof profileTargets>) => Object.fromEntries(targets.map((t) => [t.name, t.pass]));
+
+  test('which targets apply to which profile, and where each passes', () => {
+    const t = byName(profileTargets([profile(0, 100, 90, 300), profile(1, 80, 79, 100), profile(2, 200, 100, 250), profile(3, 99, 100, 124)]));
+    assert.deepEqual(t, {
+      'Profile loopback: ours ÷ baseline': true,
+      'Profile 0.1 s + 10 MB/s: ours ÷ limit': true,
+      'Profile 0.1 s + 10 MB/s: ours ÷ baseline': true,
+      'Profile 0.5 s + 10 MB/s: ours ÷ limit': true,
+      'Profile 0.5 s + 10 MB/s: ours ÷ baseline': true,
+      'Profile 2 s + 10 MB/s: ours ÷ limit': false,
+      'Profile 2 s + 10 MB/s: ours ÷ baseline': false,
+      'Peak RSS ours, every profile (worst: loopback)': true,
+      'CPU-s per 100k rows, ours (loopback)': true,
+    });
+  });
+
+  test('0.5 s needs 2x the earlier design; the limit ratio is not a target over loopback', () => {
+    const t = byName(profileTargets([profile(0, 10, 90, 300), profile(2, 199, 100, 240)]));
+    assert.equal(t['Profile loopback: ours ÷ baseline'], false);
+    assert.equal(t['Profile loopback: ours ÷ limit'], undefined);
+    assert.equal(t['Profile 0.5 s + 10 MB/s: ours ÷ baseline'], false);
+    assert.equal(t['Profile 0.5 s + 10 MB/s: ours ÷ limit'], true);
+  });
+
+  test('peak RSS takes the worst profile; CPU-seconds are compared over loopback, like the reference', () => {
+    const limit = OURS_CPU_SECONDS_PER_100K_BEFORE_STREAMING * CPU_TOLERANCE;
+    const worse = profile(3, 100, 10, 100, limit + 1);
+    worse.ours = contender(100, 201e6);
+    let t = byName(profileTargets([profile(0, 100, 10, 100, limit - 0.01), profile(1, 100, 10, 100), worse]));
+    assert.equal(t['Peak RSS ours, every profile (worst: 2 s + 10 MB/s)'], false);
+    assert.equal(t['CPU-s per 100k rows, ours (loopback)'], true);
+    t = byName(profileTargets([profile(0, 100, 10, 100, limit + 0.01), profile(1, 100, 10, 100)]));
+    assert.equal(t['Peak RSS ours, every profile (worst: loopback)'], true);
+    assert.equal(t['CPU-s per 100k rows, ours (loopback)'], false);
+    // Without a loopback run there is nothing comparable to the reference.
+    assert.equal(byName(profileTargets([profile(1, 100, 10, 100)]))['CPU-s per 100k rows, ours (loopback)'], undefined);
+    assert.deepEqual(profileTargets([]), []);
   });
 });
