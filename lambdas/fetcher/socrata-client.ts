@@ -43,8 +43,8 @@ export interface StreamQuery {
   budgetMs?: BudgetMs;
   /**
    * Called once per row, in order, after it passed the page invariants; awaited (backpressure:
-   * the socket is not read while it runs). Return false to stop the page at this row boundary
-   * (the response is aborted).
+   * the socket is not read while it runs). Return false to stop the page at this row boundary,
+   * after this row (the response is aborted).
    */
   onRow: (row: SourceRow, position: KeysetPosition) => boolean | void | Promise<boolean | void>;
 }
@@ -52,7 +52,7 @@ export interface StreamQuery {
 export interface StreamPageResult {
   /** Rows handed to onRow. */
   rows: number;
-  /** True when onRow stopped the page before its end. */
+  /** True when onRow stopped the page before its end (not on its `limit`-th row). */
   stopped: boolean;
   /** Requests made after the first because the connection dropped mid-page. */
   resumes: number;
@@ -298,7 +298,8 @@ export class SocrataClient {
             }
           }
           stream.destroy();
-          if (stopped) return { rows: received, stopped: true, resumes };
+          // Stopped on the page's last row: the page is whole, not cut.
+          if (stopped) return { rows: received, stopped: received < query.limit, resumes };
           if (!problem) return { rows: received, stopped: false, resumes };
           last = { reason: `the page breaks keyset paging: ${redact(problem)}`, status: 200, body: '' };
           if (rowsThisRequest > 0 || received > 0) {

@@ -97,35 +97,40 @@ describe('fetcher against the local Socrata server', () => {
     assert.equal(again.rows.length, server.rows.length, 'a lookback longer than the data re-reads every row');
   });
 
-  test('time budget: returns a small cursor and resumes with no gap or duplicate', async () => {
+  test('time budget: cuts a page at a row boundary, returns a small cursor and resumes with no gap or duplicate', async () => {
     const delivered = acceptingFirehose();
     const h = harness(server, { pageSize: 300 });
     let calls = 0;
-    // The budget is checked before each prefetch: two checks pass, so each invocation does three pages.
+    // The budget is read before each page and after each row: 700 reads pass, so each invocation
+    // takes about 700 rows and stops inside a page (700 is not a multiple of 300).
     const invocation = () => {
       let n = 0;
-      return () => (++n <= 2 ? 60_000 : 10);
+      return () => (++n <= 700 ? 60_000 : 10);
     };
     let out = await h.run({ runId: 'budget' }, { remaining: invocation() });
     calls++;
+    const cut = out.cursor!.position!;
+    const cp = (await h.checkpoints.read())!.checkpoint;
+    assert.notEqual(cut.id, cp.id, 'the cursor is past the checkpoint: the page was cut mid-way');
     while (!out.done) {
       assert.ok(JSON.stringify(out).length < 2_000, 'the output stays tiny');
       const cursor = JSON.parse(JSON.stringify(out.cursor)); // through the state machine: plain JSON
       out = await h.run({ runId: 'budget', cursor }, { remaining: invocation() });
       calls++;
     }
-    assert.equal(calls, Math.ceil(out.stats.pages / 3));
     assert.ok(calls >= 3, `expected several invocations, got ${calls}`);
     assert.equal(out.stats.invocations, calls);
-    assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(server.rows, ':id'));
+    assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(server.rows, ':id'), 'every row once: the cut page is not re-read');
     assert.equal(out.stats.rowsDelivered, server.rows.length);
+    assert.equal(out.stats.rowsFetched, server.rows.length);
   });
 
   test('a checkpoint changed by another run stops this one instead of overwriting it', async () => {
     acceptingFirehose();
     const h = harness(server, { pageSize: 1_000 });
     let n = 0;
-    const first = await h.run({ runId: 'mine' }, { remaining: () => (++n <= 1 ? 60_000 : 10) });
+    // One budget read before the page and one after each of its rows: the budget ends on its last row.
+    const first = await h.run({ runId: 'mine' }, { remaining: () => (++n <= 1_001 ? 60_000 : 10) });
     assert.equal(first.done, false);
     const theirs = await h.checkpoints.read();
     await h.checkpoints.write({ ...theirs!.checkpoint, runId: 'theirs' }, theirs!.etag);
@@ -137,7 +142,7 @@ describe('fetcher against the local Socrata server', () => {
     acceptingFirehose();
     const h = harness(server, { pageSize: 500 });
     let n = 0;
-    const first = await h.run({ runId: 'own' }, { remaining: () => (++n <= 1 ? 60_000 : 10) });
+    const first = await h.run({ runId: 'own' }, { remaining: () => (++n <= 501 ? 60_000 : 10) });
     assert.equal(first.done, false);
     const stored = await h.checkpoints.read();
     const ordered = [...server.rows].sort((a, b) => (String(a[':updated_at']) + String(a[':id']) < String(b[':updated_at']) + String(b[':id']) ? -1 : 1));
