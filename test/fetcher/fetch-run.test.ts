@@ -99,7 +99,7 @@ describe('fetcher against the local Socrata server', () => {
 
   test('time budget: cuts a page at a row boundary, returns a small cursor and resumes with no gap or duplicate', async () => {
     const delivered = acceptingFirehose();
-    const h = harness(server, { pageSize: 300 });
+    const h = harness(server, { pageSize: 300, budgetCheckEveryRows: 1 });
     let calls = 0;
     // The budget is read before each page and after each row: 700 reads pass, so each invocation
     // takes about 700 rows and stops inside a page (700 is not a multiple of 300).
@@ -127,7 +127,7 @@ describe('fetcher against the local Socrata server', () => {
 
   test('a checkpoint changed by another run stops this one instead of overwriting it', async () => {
     acceptingFirehose();
-    const h = harness(server, { pageSize: 1_000 });
+    const h = harness(server, { pageSize: 1_000, budgetCheckEveryRows: 1 });
     let n = 0;
     // One budget read before the page and one after each of its rows: the budget ends on its last row.
     const first = await h.run({ runId: 'mine' }, { remaining: () => (++n <= 1_001 ? 60_000 : 10) });
@@ -140,7 +140,7 @@ describe('fetcher against the local Socrata server', () => {
 
   test('a stale cursor resumes only from a checkpoint of its own run that is not behind it', async () => {
     acceptingFirehose();
-    const h = harness(server, { pageSize: 500 });
+    const h = harness(server, { pageSize: 500, budgetCheckEveryRows: 1 });
     let n = 0;
     const first = await h.run({ runId: 'own' }, { remaining: () => (++n <= 501 ? 60_000 : 10) });
     assert.equal(first.done, false);
