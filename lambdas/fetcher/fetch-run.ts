@@ -344,12 +344,14 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     await sendBatch(page);
     flushQuarantine(page);
   };
-  const takeRow = async (page: Page, row: SourceRow, at: KeysetPosition): Promise<void> => {
+  /** Takes one row; a promise only when a closed record has to wait for a batch slot. */
+  const takeRow = (page: Page, row: SourceRow, at: KeysetPosition): Promise<void> | undefined => {
     page.rows++;
     page.position = at;
     // Schema drift from the rows already parsed: a key lookup per field, no extra parsing.
     if (declared) for (const k in row) if (!declared.has(k) && k.charCodeAt(0) !== 58 /* ':' */) undeclared.add(k);
     const key = row[settings.primaryKey];
+    let waiting: Promise<void> | undefined;
     if (key === undefined || key === null || key === '') {
       page.missingKey++;
       page.quarantined.push({ reason: 'missing_primary_key', detail: `primary key "${settings.primaryKey}" is absent`, row });
@@ -362,11 +364,12 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       } else {
         page.delivered++;
         const record = page.packer.add(line, length);
-        if (record) await addRecord(page, record);
+        if (record) waiting = addRecord(page, record);
       }
     }
     // Quarantined rows are written in slices, so a page of them is not held whole either.
     if (page.quarantined.length >= QUARANTINE_SLICE_ROWS) flushQuarantine(page);
+    return waiting;
   };
 
   const countCalls = (d: DeliveryStats): void => {
@@ -465,9 +468,10 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
         after: readFrom,
         where: keysetWhere,
         budgetMs,
-        onRow: async (row, at) => {
-          await takeRow(page, row, at);
-          return page.rows % budgetCheckEveryRows !== 0 || budgetLeft();
+        onRow: (row, at) => {
+          const keep = (): boolean => page.rows % budgetCheckEveryRows !== 0 || budgetLeft();
+          const waiting = takeRow(page, row, at);
+          return waiting ? waiting.then(keep) : keep();
         },
       });
       await finishPage(page);

@@ -8,7 +8,7 @@ import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import type { KeysetPosition } from './checkpoint-store';
 import { rowProblem, rowPosition } from './page-invariants';
 import { redactor } from './redact';
-import { RowStreamError, streamRows } from './row-stream';
+import { RowStreamError, RowStreamParser } from './row-stream';
 import { backoffDelay, type RetryPolicy } from './retry-policy';
 import { retryDeadline, type BudgetMs } from './time-budget';
 
@@ -284,17 +284,40 @@ export class SocrataClient {
           const context = `dataset ${this.options.datasetName}, GET ${shownUrl}`;
           let problem: string | undefined;
           let stopped = false;
-          for await (const { row } of streamRows(stream, { context })) {
-            problem = rowProblem(row, received, after, query.limit);
-            if (problem) break;
-            const position = rowPosition(row)!;
-            const keep = await query.onRow(row, position);
-            received++;
-            rowsThisRequest++;
-            after = position;
-            if (keep === false) {
-              stopped = true;
+          // Chunks are awaited, rows are not: the rows a chunk completed are handed out in a plain
+          // loop, and onRow's promise is awaited only when it returns one (a batch to wait for).
+          const parser = new RowStreamParser({ context });
+          const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+          read: for (;;) {
+            let next: IteratorResult<Buffer>;
+            try {
+              next = await chunks.next();
+            } catch (err) {
+              throw new RowStreamError(
+                'truncated',
+                `${context}: connection failed after ${parser.rowsComplete} complete rows (${parser.bytesConsumed} bytes): ${(err as Error).message}`,
+                parser.rowsComplete,
+                parser.bytesConsumed,
+                { cause: err },
+              );
+            }
+            if (next.done) {
+              parser.end();
               break;
+            }
+            for (const { row } of parser.push(next.value)) {
+              problem = rowProblem(row, received, after, query.limit);
+              if (problem) break read;
+              const position = rowPosition(row)!;
+              const taken = query.onRow(row, position);
+              const keep = taken instanceof Promise ? await taken : taken;
+              received++;
+              rowsThisRequest++;
+              after = position;
+              if (keep === false) {
+                stopped = true;
+                break read;
+              }
             }
           }
           stream.destroy();

@@ -67,8 +67,9 @@ test('handler: sends the app token from Secrets Manager, never logs it, loops on
     const context = { awsRequestId: 'req-1', getRemainingTimeInMillis: () => (pagesLeft-- > 0 ? 60_000 : 0) };
     let cursor = null;
     do {
-      // Two reads of the remaining time per invocation: one to prefetch a page, one to cover a retry wait.
-      pagesLeft = 2;
+      // Three reads of the remaining time per invocation: one before each of two pages, one to cover
+      // a retry wait (pages of 250 rows are shorter than the 1,000 rows between reads inside a page).
+      pagesLeft = 3;
       result = await handler({ runId: 'run-handler', cursor }, context);
       cursor = result.cursor;
       invocations++;
