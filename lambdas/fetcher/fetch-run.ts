@@ -549,15 +549,3 @@ function parseLine(line: string): SourceRow {
     return { _unparsed_line: line };
   }
 }
-
-function positionOf(row: SourceRow, datasetName: string): KeysetPosition {
-  const updatedAt = row[':updated_at'];
-  const id = row[':id'];
-  if (typeof updatedAt !== 'string' || typeof id !== 'string') {
-    throw new Error(
-      `Dataset ${datasetName}: the source returned a row without :updated_at/:id system fields ` +
-        `(${JSON.stringify(row).slice(0, 200)}); the request must use $select=:*,*`,
-    );
-  }
-  return { updatedAt, id };
-}

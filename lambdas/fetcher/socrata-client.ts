@@ -246,8 +246,8 @@ export class SocrataClient {
     let resumes = 0;
     let attempt = 0;
     let deadlineMs = timeoutMs;
-    let shownUrl = '';
-    let last = { reason: '', status: undefined as number | undefined, body: '' };
+    let shownUrl: string;
+    let last: { reason: string; status: number | undefined; body: string };
     for (;;) {
       attempt++;
       const limit = query.limit - received;
