@@ -457,8 +457,9 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
   let previous: Promise<void> | undefined;
   let current: Page | undefined;
   try {
-    // The next page starts only with the margin left; the budget also cuts a page at a row.
-    while (budgetLeft()) {
+    // An invocation always starts its first page (it was invoked with at least the margin); a
+    // further page starts only with the margin left, and the budget also cuts a page at a row.
+    for (let first = true; first || budgetLeft(); first = false) {
       const page = newPage(deps.clock());
       current = page;
       const result = await deps.source.streamPage({

@@ -101,8 +101,8 @@ describe('fetcher against the local Socrata server', () => {
     const delivered = acceptingFirehose();
     const h = harness(server, { pageSize: 300, budgetCheckEveryRows: 1 });
     let calls = 0;
-    // The budget is read before each page and after each row: 700 reads pass, so each invocation
-    // takes about 700 rows and stops inside a page (700 is not a multiple of 300).
+    // The budget is read after each row and before each page but the first: 700 reads pass, so
+    // each invocation takes about 700 rows and stops inside a page (700 is not a multiple of 300).
     const invocation = () => {
       let n = 0;
       return () => (++n <= 700 ? 60_000 : 10);
@@ -129,9 +129,9 @@ describe('fetcher against the local Socrata server', () => {
     acceptingFirehose();
     const h = harness(server, { pageSize: 1_000, budgetCheckEveryRows: 1 });
     let n = 0;
-    // One budget read before the page and one after each of its rows: the budget ends on its last
-    // row, which completes the page (a stop on the $limit-th row is not a cut).
-    const first = await h.run({ runId: 'mine' }, { remaining: () => (++n <= 1_000 ? 60_000 : 10) });
+    // One budget read after each row of the first page: the budget ends on its last row, which
+    // completes the page (a stop on the $limit-th row is not a cut).
+    const first = await h.run({ runId: 'mine' }, { remaining: () => (++n <= 999 ? 60_000 : 10) });
     assert.equal(first.done, false);
     const theirs = await h.checkpoints.read();
     await h.checkpoints.write({ ...theirs!.checkpoint, runId: 'theirs' }, theirs!.etag);
@@ -143,7 +143,7 @@ describe('fetcher against the local Socrata server', () => {
     acceptingFirehose();
     const h = harness(server, { pageSize: 500, budgetCheckEveryRows: 1 });
     let n = 0;
-    const first = await h.run({ runId: 'own' }, { remaining: () => (++n <= 500 ? 60_000 : 10) });
+    const first = await h.run({ runId: 'own' }, { remaining: () => (++n <= 499 ? 60_000 : 10) });
     assert.equal(first.done, false);
     const stored = await h.checkpoints.read();
     const ordered = [...server.rows].sort((a, b) => (String(a[':updated_at']) + String(a[':id']) < String(b[':updated_at']) + String(b[':id']) ? -1 : 1));

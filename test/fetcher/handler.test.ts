@@ -67,9 +67,8 @@ test('handler: sends the app token from Secrets Manager, never logs it, loops on
     const context = { awsRequestId: 'req-1', getRemainingTimeInMillis: () => (pagesLeft-- > 0 ? 60_000 : 0) };
     let cursor = null;
     do {
-      // Three reads of the remaining time per invocation: one before each of two pages, one to cover
-      // a retry wait (pages of 250 rows are shorter than the 1,000 rows between reads inside a page).
-      pagesLeft = 3;
+      // Two reads of the remaining time per invocation: one to prefetch a page, one to cover a retry wait.
+      pagesLeft = 2;
       result = await handler({ runId: 'run-handler', cursor }, context);
       cursor = result.cursor;
       invocations++;
