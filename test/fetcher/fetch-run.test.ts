@@ -112,10 +112,17 @@ describe('fetcher against the local Socrata server', () => {
     const cut = out.cursor!.position!;
     const cp = (await h.checkpoints.read())!.checkpoint;
     assert.notEqual(cut.id, cp.id, 'the cursor is past the checkpoint: the page was cut mid-way');
+    const requestsBefore = server.requests.length;
     while (!out.done) {
       assert.ok(JSON.stringify(out).length < 2_000, 'the output stays tiny');
       const cursor = JSON.parse(JSON.stringify(out.cursor)); // through the state machine: plain JSON
       out = await h.run({ runId: 'budget', cursor }, { remaining: invocation() });
+      if (calls === 1) {
+        // The next invocation asks for the rows after the cut row, not for the cut page again.
+        const resumed = server.requests[requestsBefore]!.params;
+        assert.match(resumed.$where!, new RegExp(`:id > '${cut.id}'`));
+        assert.equal(resumed.$limit, '300');
+      }
       calls++;
     }
     assert.ok(calls >= 3, `expected several invocations, got ${calls}`);
