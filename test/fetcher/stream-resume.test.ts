@@ -78,6 +78,27 @@ describe('fetcher: a connection dropped mid-page resumes after the last row rece
     });
   }
 
+  test('a drop whose resume does not fit the time budget: the rows received are delivered, the cursor moves past them, the next invocation resumes there', { timeout: 30_000 }, async () => {
+    await withSource({ kind: 'cut-body', cuts: { 1: 150_000 }, how: 'reset' }, async (source) => {
+      const delivered = acceptingFirehose();
+      const h = harness(source, { pageSize: PAGE, timeBudgetMarginMs: 1_000 });
+      // 3 s left: enough to start the page, not for a resume's 5 s minimum attempt.
+      const first = await h.run({ runId: 'cut-budget' }, { remaining: () => 3_000, timeoutMs: 5_000 });
+      assert.equal(first.done, false);
+      assert.equal(first.stats.timeBudgetDeferrals, 1);
+      const received = first.stats.rowsFetched;
+      assert.ok(received > 0 && received < PAGE, `the rows before the cut (${received})`);
+      assert.equal(delivered.rows.length, received, 'delivered before returning');
+      const order = keysetOrder(upstream.rows);
+      assert.equal(first.cursor!.position!.id, order[received - 1]![':id']);
+      assert.equal(await h.checkpoints.read(), undefined, 'the cut page did not move the checkpoint');
+      const second = await h.run({ runId: 'cut-budget', cursor: JSON.parse(JSON.stringify(first.cursor)) });
+      assert.equal(second.done, true);
+      assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(upstream.rows, ':id'));
+      assert.equal(source.requests.length, 1 + 4, 'the cut request, then the rest of page 1, pages 2 and 3, the empty end');
+    });
+  });
+
   test('resumes that bring no new row fail after the attempts, naming what was received; no checkpoint', { timeout: 30_000 }, async () => {
     // Page 1 is cut mid-way (progress: resumed at once); its resumes are cut before any row.
     await withSource({ kind: 'cut-body', cuts: { 1: 150_000, 2: 5, 3: 5, 4: 5 }, how: 'end' }, async (source) => {
