@@ -2,11 +2,13 @@
  * `npm run local [-- options]`: run the whole pipeline on this machine.
  * `npm run local -- serve`: start the local Socrata and Firehose endpoints alone.
  */
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadDatasetDir, loadDatasetFile, type DatasetConfig } from '../runtime/dataset-config';
+import { LOCK_FILE, lockDataDir, type DataDirLock } from './data-dir-lock';
 import { sourceFor } from './dataset-rows';
-import { localStreamName, startLocalFirehose } from './firehose-server';
+import { localStreamName, startLocalFirehose, type FirehoseServer } from './firehose-server';
 import { runLocalPipeline, type FetchProgress, type LocalRunSummary } from './pipeline';
 import { startSocrataServer } from './socrata-server';
 import { formatTable } from './text-table';
@@ -18,6 +20,9 @@ const USAGE = `Usage:
   npm run local [-- options]         fetch → deliver → crawl → transform → report, locally
   npm run local -- serve [options]   start the local Socrata and Firehose endpoints only
 
+One run at a time per data directory. Ctrl-C (SIGINT) or SIGTERM delivers what the local
+Firehose accepted to the raw zone and stops (exit 130 / 143); the next run continues.
+
 Options:
   --dataset <name>        a dataset from datasets/ (default: sf-fire-incidents)
   --dataset-file <path>   any dataset JSON (same schema as datasets/*.json)
@@ -27,6 +32,8 @@ Options:
   --data-dir <dir>        where buckets, checkpoints and the catalog live (default .local-data)
   --fresh                 delete the data directory first (a full load from scratch)
   --full-refresh          re-read the whole source, ignoring the checkpoint
+  --rebuild               rebuild curated from the whole raw zone, without re-fetching
+                          (the repair when the reconciliation test fails)
   --json                  print the run summary as one JSON object on the last line
   --port <n>              (serve) Socrata port; Firehose listens on the next one (default: free ports)
   -h, --help              this text`;
@@ -45,6 +52,7 @@ function parse(argv: string[]) {
       'data-dir': { type: 'string' },
       fresh: { type: 'boolean', default: false },
       'full-refresh': { type: 'boolean', default: false },
+      rebuild: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       port: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -71,6 +79,7 @@ function parse(argv: string[]) {
     dataDir: values['data-dir'] ?? path.join(process.cwd(), '.local-data'),
     fresh: values.fresh,
     fullRefresh: values['full-refresh'],
+    rebuild: values.rebuild,
     json: values.json,
     port: int('port', values.port, 0, 0),
   };
@@ -143,27 +152,124 @@ function printSummary(s: LocalRunSummary): void {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
+/**
+ * Leftovers of a run killed mid-write: LocalObjectStore's per-object lock files (a crash inside a
+ * checkpoint write leaves one, and the next write would wait on it) and half-written `.tmp` files.
+ * Safe only because this run holds the data directory: no other process is writing in it.
+ */
+async function removeCrashLeftovers(dataDir: string, log: (line: string) => void): Promise<void> {
+  const buckets = path.join(dataDir, 'buckets');
+  const entries = await readdir(buckets, { recursive: true, withFileTypes: true }).catch(() => []);
+  const leftovers = entries.filter((e) => e.isFile() && (e.name.endsWith('.lock') || e.name.endsWith('.tmp')));
+  for (const e of leftovers) await rm(path.join(e.parentPath, e.name), { force: true });
+  if (leftovers.length) log(`removed ${leftovers.length} lock/temporary file(s) left by an interrupted run`);
+}
+
+/** `--fresh`: empty the data directory, keeping the lock this run holds on it. */
+async function emptyDataDir(dataDir: string): Promise<void> {
+  for (const name of await readdir(dataDir)) if (name !== LOCK_FILE) await rm(path.join(dataDir, name), { recursive: true, force: true });
+}
+
+/** Set once a stop signal is being handled: the run's own outcome is no longer reported. */
+let stopping = false;
+
+/**
+ * SIGINT (Ctrl-C) / SIGTERM: stop the local Firehose endpoint taking calls, deliver its buffer to
+ * raw/ (durably), free the data directory and exit 130 / 143 with one line. Everything the
+ * endpoint accepted is already in its journal, so a second signal (or a SIGKILL) loses nothing
+ * either: the next run delivers it.
+ */
+function stopOnSignal(firehose: FirehoseServer, lock: DataDirLock, rawDir: string): () => void {
+  let firstAt = 0;
+  const handler = (signal: NodeJS.Signals): void => {
+    const code = signal === 'SIGINT' ? 130 : 143;
+    // One Ctrl-C reaches this process twice under `npm run local`: from the terminal (the whole
+    // process group) and relayed by npm. Only a later signal means "stop now".
+    if (stopping && Date.now() - firstAt < 1_000) return;
+    if (stopping) {
+      process.stderr.write(`\n${signal} again: stopping now; accepted records not yet in raw/ stay in the Firehose journal and are delivered by the next run\n`);
+      process.exit(code);
+    }
+    stopping = true;
+    firstAt = Date.now();
+    // The fetcher's calls refused from now on fail its current page: the checkpoint stays behind it.
+    void firehose
+      .close()
+      .then(
+        () => `stopped by ${signal}: every record the local Firehose accepted is in ${rawDir}; the checkpoint marks what was delivered; run again to continue`,
+        (err: unknown) =>
+          `stopped by ${signal}: the local Firehose buffer could not be written to ${rawDir} (${(err as Error).message.split('\n')[0]}); ` +
+          'its records stay in the journal and are delivered by the next run',
+      )
+      .then(async (message) => {
+        await lock.release();
+        process.stderr.write(`\n${message}\n`);
+        process.exit(code);
+      });
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}
+
+const REBUILD_HINT = (dataDir: string): string =>
+  `curated does not match the raw zone: run \`npm run local -- --rebuild --data-dir ${dataDir}\` to rebuild curated from raw without re-fetching`;
+
 async function run(opts: ReturnType<typeof parse>): Promise<number> {
   const dataset = loadDataset(opts.datasetName, opts.datasetFile);
-  const progress = opts.json ? { update: () => {}, done: () => {} } : progressPrinter();
-  const summary = await runLocalPipeline({
-    dataset,
-    dataDir: opts.dataDir,
-    rows: opts.rows,
-    fresh: opts.fresh,
-    mode: opts.fullRefresh ? 'full-refresh' : 'incremental',
-    ...(opts.source ? { source: opts.source } : {}),
-    onProgress: progress.update,
-    log: opts.json ? () => {} : (line) => process.stderr.write(`${line}\n`),
-  }).finally(progress.done);
-  if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  else printSummary(summary);
-  return summary.transform?.failedErrorTests.length ? 3 : 0;
+  const dataDir = path.resolve(opts.dataDir);
+  const log = opts.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
+  const lock = await lockDataDir(dataDir);
+  try {
+    if (lock.tookOverFrom !== undefined) log(`data directory ${dataDir} was locked by PID ${lock.tookOverFrom}, which is no longer running: lock taken over`);
+    if (opts.fresh) await emptyDataDir(dataDir);
+    else await removeCrashLeftovers(dataDir, log);
+    // Started here, not by the pipeline, so a signal can flush it. Starting it delivers what a
+    // crashed run's endpoint had accepted but not delivered (its journal).
+    const firehose = await startLocalFirehose({ dataDir, datasets: [dataset] });
+    if (firehose.counters().recordsReplayed > 0) {
+      log(`delivered ${fmt(firehose.counters().recordsReplayed)} Firehose records a previous run had accepted but not yet written to raw/`);
+    }
+    const stopHandlers = stopOnSignal(firehose, lock, path.join(dataDir, 'buckets', 'raw'));
+    const progress = opts.json ? { update: () => {}, done: () => {} } : progressPrinter();
+    let summary: LocalRunSummary;
+    try {
+      summary = await runLocalPipeline({
+        dataset,
+        dataDir,
+        rows: opts.rows,
+        firehose,
+        mode: opts.fullRefresh ? 'full-refresh' : 'incremental',
+        rebuild: opts.rebuild,
+        ...(opts.source ? { source: opts.source } : {}),
+        onProgress: progress.update,
+        log,
+      }).finally(progress.done);
+    } catch (err) {
+      // The signal handler exits the process once the buffer is delivered.
+      if (stopping) await new Promise<never>(() => {});
+      if (/reconcil/i.test((err as Error).message)) (err as Error).message += `\n${REBUILD_HINT(dataDir)}`;
+      throw err;
+    } finally {
+      await firehose.close();
+      stopHandlers();
+    }
+    if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    else printSummary(summary);
+    if (summary.transform?.failedErrorTests.some((t) => /reconcil/i.test(t))) process.stderr.write(`${REBUILD_HINT(dataDir)}\n`);
+    return summary.transform?.failedErrorTests.length ? 3 : 0;
+  } finally {
+    await lock.release();
+  }
 }
 
 async function serve(opts: ReturnType<typeof parse>): Promise<void> {
   const datasets = opts.datasetName || opts.datasetFile ? [loadDataset(opts.datasetName, opts.datasetFile)] : loadDatasetDir(DATASETS_DIR);
   const primary = datasets[0]!;
+  const lock = await lockDataDir(path.resolve(opts.dataDir));
   const socrata = await startSocrataServer({ ...sourceFor(primary, opts.rows), port: opts.port });
   const firehose = await startLocalFirehose({ dataDir: path.resolve(opts.dataDir), datasets, port: opts.port ? opts.port + 1 : 0 });
   const stream = localStreamName(primary);
@@ -186,6 +292,7 @@ async function serve(opts: ReturnType<typeof parse>): Promise<void> {
   });
   await firehose.close();
   await socrata.close();
+  await lock.release();
 }
 
 async function cli(argv: string[]): Promise<number> {

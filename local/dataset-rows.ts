@@ -3,9 +3,12 @@
  * realistic generator; any other dataset gets rows generated from its declared column types, so a
  * dataset added as a JSON file runs end to end locally with no code.
  */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { DatasetConfig } from '../runtime/dataset-config';
+import { writeFileDurably } from './durable-file';
 import { FIRE_INCIDENT_COLUMNS, floating, seededRandom } from './fire-incidents-generator';
-import type { ColumnMeta, SocrataServerOptions } from './socrata-server';
+import { startSocrataServer, type ColumnMeta, type SocrataServer, type SocrataServerOptions } from './socrata-server';
 import type { Row } from './soql';
 
 export const FIRE_INCIDENTS_DATASET_ID = 'wr8u-xric';
@@ -22,6 +25,46 @@ export function sourceFor(dataset: DatasetConfig, rows: number, seed = 1): Socra
     columns: columnMeta(dataset),
     primaryKey: dataset.primaryKey,
   };
+}
+
+/** What a data directory's generated source has been: its row count after each growth. */
+interface SourceHistory {
+  dataset: string;
+  seed: number;
+  rows: number[];
+  /** The port it was served on: reused when free, so the source URL stays the same across runs. */
+  port?: number;
+}
+
+/**
+ * The generated source of `npm run local`, remembered per data directory so that it behaves like
+ * a real one across runs: growing it (`--rows` larger than last time) inserts the new rows with a
+ * NEW `:updated_at`, after every row already served, as a publisher's insert would; regenerating
+ * them would give them the `:updated_at` of the last load batch, where rows whose `:id` sorts
+ * before the checkpoint would never be fetched. A smaller `--rows` starts a fresh, smaller source.
+ */
+export async function startLocalSource(dataset: DatasetConfig, dataDir: string, rows: number, seed = 1): Promise<SocrataServer> {
+  const file = path.join(dataDir, 'local-source.json');
+  const previous = await readFile(file, 'utf8').then(
+    (text) => JSON.parse(text) as SourceHistory,
+    () => undefined,
+  );
+  const same = previous?.dataset === dataset.name && previous.seed === seed && Array.isArray(previous.rows) && previous.rows.length > 0;
+  const last = same ? previous.rows.at(-1)! : 0;
+  const history = !same || rows < last ? [rows] : rows > last ? [...previous.rows, rows] : previous.rows;
+  const options = sourceFor(dataset, history[0]!, seed);
+  const server = await startSocrataServer({ ...options, port: previous?.port ?? 0 }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EADDRINUSE') return startSocrataServer(options);
+    throw err;
+  });
+  // Replaying each growth gives the same rows and `:updated_at`s on every run.
+  for (let i = 1; i < history.length; i++) {
+    const add = history[i]! - history[i - 1]!;
+    if (dataset.source.datasetId === FIRE_INCIDENTS_DATASET_ID) server.mutate({ add });
+    else server.mutate({ addRows: generateRows(dataset, history[i]!, seed).slice(history[i - 1]) });
+  }
+  await writeFileDurably(file, `${JSON.stringify({ dataset: dataset.name, seed, rows: history, port: Number(new URL(server.url).port) } satisfies SourceHistory)}\n`);
+  return server;
 }
 
 /** Socrata column metadata for a dataset definition (`integer` is served as Socrata's `number`). */

@@ -189,9 +189,14 @@ export class FireIncidentGenerator {
     this.seed = options.seed ?? 1;
     this.rand = seededRandom(this.seed);
     this.incidentTime = (options.start ?? new Date('2018-01-01T00:00:00Z')).getTime();
+    this.firstIncidentTime = this.incidentTime;
     this.minutes = options.minutesBetweenIncidents ?? 16;
     this.loadTime = (options.loadedAt ?? new Date('2024-01-02T03:04:05.000Z')).getTime();
+    this.horizon = this.loadTime;
   }
+  private readonly firstIncidentTime: number;
+  /** Incidents happen before the data is loaded: never in the future, whatever the row count. */
+  private readonly horizon: number;
   private readonly minutes: number;
 
   private pick<T>(xs: readonly T[]): T {
@@ -233,6 +238,9 @@ export class FireIncidentGenerator {
 
   private incident(system: Record<string, string>): Record<string, unknown> {
     this.incidentTime += Math.round((0.2 + this.rand() * 1.6) * this.minutes * 60_000);
+    // Past the load time (about 200,000 incidents at the default pace), start over at the first
+    // year; incident numbers stay unique because each year's sequence keeps counting.
+    if (this.incidentTime >= this.horizon) this.incidentTime = this.firstIncidentTime + (this.incidentTime - this.horizon);
     const alarm = new Date(Math.floor(this.incidentTime / 1000) * 1000);
     const year = alarm.getUTCFullYear();
     const seq = (this.yearSeq.get(year) ?? 0) + 1;

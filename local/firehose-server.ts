@@ -10,10 +10,15 @@
  *   concatenated with no delimiter added (the producer must add newlines, as on AWS);
  * - S3 keys from the same prefix expressions as the deployed stream (runtime/storage-layout.ts),
  *   `!{timestamp:...}` being the arrival time of the oldest record in the object, UTC;
- * - fault injection for tests: per-record failures (FailedPutCount > 0) and throttling.
+ * - fault injection for tests: per-record failures (FailedPutCount > 0) and throttling;
+ * - with `journal`, Firehose's durability promise: an accepted call's records are journaled and
+ *   fsynced before the 200, objects are written crash-safely (temporary name, fsync, rename, fsync
+ *   dir), and at start the records a crashed process accepted but never delivered are delivered
+ *   (./firehose-journal.ts).
  * Also DescribeDeliveryStream and ListDeliveryStreams, minimally, for the AWS CLI.
  */
 import { randomUUID } from 'node:crypto';
+import { access } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -22,8 +27,11 @@ import { gzip as gzipCallback } from 'node:zlib';
 import { billedRecordBytes } from '../bench/firehose-billing';
 import type { DatasetConfig } from '../runtime/dataset-config';
 import { seededRandom } from './fire-incidents-generator';
+import { faultPoint } from '../runtime/fault-points';
 import { LocalObjectStore, type ObjectStore } from '../runtime/object-store';
 import { firehoseDataPrefix, firehoseErrorPrefix } from '../runtime/storage-layout';
+import { writeFileDurably } from './durable-file';
+import { StreamJournal, type SyncFile } from './firehose-journal';
 import { evaluatePrefix, firehoseObjectName } from './firehose-prefix';
 
 const gzip = promisify(gzipCallback);
@@ -75,6 +83,12 @@ export interface FirehoseServerOptions {
   faults?: FirehoseFaults;
   region?: string;
   accountId?: string;
+  /**
+   * Keep Firehose's durability promise: journal accepted records under `dir` (one subdirectory
+   * per stream) before answering, and deliver at start what a previous process left undelivered.
+   * `sync` replaces fsync (tests hold it to see that the endpoint waits for it).
+   */
+  journal?: { dir: string; sync?: SyncFile };
 }
 
 export interface FirehoseCounters {
@@ -94,6 +108,8 @@ export interface FirehoseCounters {
   objectsWritten: number;
   /** Compressed bytes written to the store. */
   objectBytesWritten: number;
+  /** Records a previous process journaled but had not delivered, delivered at start. */
+  recordsReplayed: number;
 }
 
 export interface FirehoseServer {
@@ -107,7 +123,7 @@ export interface FirehoseServer {
   setFaults(faults: FirehoseFaults): void;
   /** Deliver every buffer now and wait for the writes; rethrows any delivery failure. */
   flush(): Promise<void>;
-  /** Flush, then stop listening. */
+  /** Refuse new Put calls, finish those under way, flush, then stop listening. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -143,8 +159,14 @@ interface StreamState {
   chunks: Buffer[];
   bytes: number;
   oldestArrival: Date | undefined;
+  /** Journal sequence numbers of the first and last buffered records (0 without a journal). */
+  firstSeq: number;
+  lastSeq: number;
   timer: NodeJS.Timeout | undefined;
   createdAt: Date;
+  journal: StreamJournal | undefined;
+  /** Objects are written one after another, in buffer order, so the journal's deliveries are too. */
+  writes: Promise<void>;
 }
 
 export async function startFirehoseServer(options: FirehoseServerOptions): Promise<FirehoseServer> {
@@ -159,7 +181,18 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     if (config.bufferingIntervalSeconds < 0 || config.bufferingIntervalSeconds > 900) {
       throw new Error(`Stream ${config.name}: bufferingIntervalSeconds must be 0-900, got ${config.bufferingIntervalSeconds}`);
     }
-    streams.set(config.name, { config, chunks: [], bytes: 0, oldestArrival: undefined, timer: undefined, createdAt: clock() });
+    streams.set(config.name, {
+      config,
+      chunks: [],
+      bytes: 0,
+      oldestArrival: undefined,
+      firstSeq: 0,
+      lastSeq: 0,
+      timer: undefined,
+      createdAt: clock(),
+      journal: undefined,
+      writes: Promise.resolve(),
+    });
   }
 
   const counters: FirehoseCounters = {
@@ -174,6 +207,7 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     billedBytes: 0,
     objectsWritten: 0,
     objectBytesWritten: 0,
+    recordsReplayed: 0,
   };
   const keys: string[] = [];
   let faults: FirehoseFaults = {};
@@ -188,20 +222,36 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
   setFaults(options.faults ?? {});
 
   const pending = new Set<Promise<void>>();
+  const threshold = (state: StreamState): number => state.config.bufferingSizeMiB * 1024 * 1024;
   const deliveryErrors: Error[] = [];
 
   const arn = (name: string): string => `arn:aws:firehose:${region}:${accountId}:deliverystream/${name}`;
 
-  async function writeObject(state: StreamState, chunks: Buffer[], oldest: Date): Promise<void> {
+  const localStore = options.store instanceof LocalObjectStore ? options.store : undefined;
+
+  /** Object writes are durable when they resolve: a journaled delivery relies on it. */
+  async function putObject(key: string, body: Buffer, gzipped: boolean): Promise<void> {
+    if (localStore) await writeFileDurably(path.join(localStore.location, key), body);
+    else await options.store.put(key, body, { contentType: 'application/octet-stream', ...(gzipped ? { contentEncoding: 'gzip' } : {}) });
+    faultPoint('firehose:after-object-write');
+  }
+
+  async function objectExists(key: string): Promise<boolean> {
+    if (!localStore) return (await options.store.get(key)) !== undefined;
+    return access(path.join(localStore.location, key)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async function writeObject(state: StreamState, chunks: Buffer[], oldest: Date, firstSeq: number, lastSeq: number): Promise<void> {
     const { config } = state;
     const body = Buffer.concat(chunks);
     const compressed = config.compression === 'UNCOMPRESSED' ? body : await gzip(body);
     const extension = config.compression === 'UNCOMPRESSED' ? '' : '.gz';
     const key = evaluatePrefix(config.dataPrefix, { timestamp: oldest }) + firehoseObjectName(config.name, 1, oldest, randomUUID(), extension);
-    await options.store.put(key, compressed, {
-      contentType: 'application/octet-stream',
-      ...(extension ? { contentEncoding: 'gzip' } : {}),
-    });
+    if (state.journal) await state.journal.deliver(firstSeq, lastSeq, key, () => putObject(key, compressed, extension !== ''));
+    else await putObject(key, compressed, extension !== '');
     keys.push(key);
     counters.objectsWritten += 1;
     counters.objectBytesWritten += compressed.length;
@@ -214,25 +264,32 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     if (state.bytes === 0 || !state.oldestArrival) return Promise.resolve();
     const chunks = state.chunks;
     const oldest = state.oldestArrival;
+    const { firstSeq, lastSeq } = state;
     state.chunks = [];
     state.bytes = 0;
     state.oldestArrival = undefined;
-    const write = writeObject(state, chunks, oldest).catch((err: unknown) => {
-      // Kept, not swallowed: flush() and close() rethrow it. AWS would retry delivery for 24 h.
-      deliveryErrors.push(
-        new Error(`Local Firehose ${state.config.name}: could not write to ${options.store.location}: ${(err as Error).message}`, { cause: err }),
-      );
-    });
+    const write = state.writes
+      .then(() => writeObject(state, chunks, oldest, firstSeq, lastSeq))
+      .catch((err: unknown) => {
+        // Kept, not swallowed: flush() and close() rethrow it. AWS would retry delivery for 24 h;
+        // with a journal the records stay in it and are delivered at the next start.
+        deliveryErrors.push(
+          new Error(`Local Firehose ${state.config.name}: could not write to ${options.store.location}: ${(err as Error).message}`, { cause: err }),
+        );
+      });
+    state.writes = write;
     pending.add(write);
     void write.finally(() => pending.delete(write));
     return write;
   }
 
-  function append(state: StreamState, data: Buffer, arrival: Date): void {
+  function append(state: StreamState, data: Buffer, arrival: Date, seq: number): void {
     state.chunks.push(data);
     state.bytes += data.length;
+    state.lastSeq = seq;
     if (!state.oldestArrival) {
       state.oldestArrival = arrival;
+      state.firstSeq = seq;
       const ms = state.config.bufferingIntervalSeconds * 1000;
       if (ms > 0) {
         state.timer = setTimeout(() => void deliver(state), ms);
@@ -282,25 +339,31 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
   /** Accept the decoded records of one call; returns per-record results in request order. */
   async function accept(state: StreamState, records: Buffer[]): Promise<Array<{ RecordId: string } | { ErrorCode: string; ErrorMessage: string }>> {
     const arrival = clock();
-    const threshold = state.config.bufferingSizeMiB * 1024 * 1024;
-    const writes: Promise<void>[] = [];
-    const results = records.map((data) => {
-      if (recordFails()) {
-        counters.recordsFailed += 1;
-        return { ErrorCode: 'ServiceUnavailableException', ErrorMessage: 'Slow down.' };
-      }
-      append(state, data, arrival);
+    const fails = records.map(() => recordFails());
+    counters.recordsFailed += fails.filter(Boolean).length;
+    const accepted = records.filter((_, i) => !fails[i]);
+    const buffer = (firstSeq: number): Promise<void>[] => {
+      const writes: Promise<void>[] = [];
+      accepted.forEach((data, i) => {
+        append(state, data, arrival, firstSeq + i);
+        // The buffer is delivered as soon as it reaches the size hint, even mid-call.
+        if (state.bytes >= threshold(state)) writes.push(deliver(state));
+      });
+      if (state.config.bufferingIntervalSeconds === 0) writes.push(deliver(state));
+      return writes;
+    };
+    // The promise behind the 200: the records are on disk before the producer hears "accepted".
+    const writes = !accepted.length ? [] : state.journal ? await state.journal.append(accepted, arrival, buffer) : buffer(0);
+    for (const data of accepted) {
       counters.recordsAccepted += 1;
       counters.bytesAccepted += data.length;
       counters.billedBytes += billedRecordBytes(data.length);
-      // The buffer is delivered as soon as it reaches the size hint, even mid-call.
-      if (state.bytes >= threshold) writes.push(deliver(state));
-      return { RecordId: randomUUID().replace(/-/g, '') };
-    });
-    if (state.config.bufferingIntervalSeconds === 0) writes.push(deliver(state));
+    }
     // Waiting for the writes before answering gives producers back-pressure and tests determinism.
     await Promise.all(writes);
-    return results;
+    return fails.map((failed) =>
+      failed ? { ErrorCode: 'ServiceUnavailableException', ErrorMessage: 'Slow down.' } : { RecordId: randomUUID().replace(/-/g, '') },
+    );
   }
 
   async function putRecordBatch(body: Record<string, unknown>): Promise<unknown> {
@@ -418,8 +481,15 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     return Buffer.concat(parts).toString('utf8');
   }
 
+  /** Set by close(): Put calls are refused from then on, so the final flush delivers every record answered with 200. */
+  let closing = false;
+  const inFlight = new Set<Promise<void>>();
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
+      if (closing && /\.PutRecord(Batch)?$/.test(String(req.headers['x-amz-target'] ?? ''))) {
+        throw new ApiError('ServiceUnavailableException', 'The local Firehose endpoint is shutting down.', 503);
+      }
       if (req.method !== 'POST') throw new ApiError('UnknownOperationException', `${req.method} is not supported; the Firehose API is POST /.`);
       const text = await readBody(req);
       let body: unknown;
@@ -439,7 +509,26 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     }
   }
 
-  const server: Server = createServer((req, res) => void handle(req, res));
+  // Before accepting anything: deliver what a previous process accepted but never delivered.
+  if (options.journal) {
+    for (const state of streams.values()) {
+      const { journal, undelivered } = await StreamJournal.open(path.join(options.journal.dir, state.config.name), objectExists, options.journal.sync);
+      state.journal = journal;
+      for (const r of undelivered) {
+        append(state, r.data, r.arrival, r.seq);
+        if (state.bytes >= threshold(state)) void deliver(state);
+      }
+      void deliver(state);
+      counters.recordsReplayed += undelivered.length;
+    }
+    await drain();
+  }
+
+  const server: Server = createServer((req, res) => {
+    const handling = handle(req, res);
+    inFlight.add(handling);
+    void handling.finally(() => inFlight.delete(handling));
+  });
   // Requests may be large and slow on a busy machine; never cut a producer off mid-call.
   server.requestTimeout = 0;
   await new Promise<void>((resolve, reject) => {
@@ -453,6 +542,10 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
 
   async function flush(): Promise<void> {
     for (const state of streams.values()) void deliver(state);
+    await drain();
+  }
+
+  async function drain(): Promise<void> {
     while (pending.size > 0) await Promise.all([...pending]);
     if (deliveryErrors.length > 0) {
       const errors = deliveryErrors.splice(0);
@@ -460,6 +553,7 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     }
   }
 
+  let closed: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -467,20 +561,31 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     objectKeys: () => [...keys],
     setFaults,
     flush,
-    async close() {
-      try {
-        await flush();
-      } finally {
-        server.closeIdleConnections();
-        await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
-      }
+    close() {
+      closed ??= (async () => {
+        closing = true;
+        // Calls already being handled are answered first; their records are then in the buffer.
+        while (inFlight.size > 0) await Promise.all([...inFlight]);
+        try {
+          await flush();
+        } finally {
+          for (const state of streams.values()) await state.journal?.close();
+          server.closeIdleConnections();
+          await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+        }
+      })();
+      return closed;
     },
   };
 }
 
+/** Where the local endpoint journals accepted records: `<dataDir>/firehose-journal/<stream>/`. */
+export const firehoseJournalDir = (dataDir: string): string => path.join(dataDir, 'firehose-journal');
+
 /**
  * The local default: one `<dataset>-raw` stream per dataset, writing into
- * `<dataDir>/buckets/raw` (the raw bucket's local mirror). `npm run local -- serve` calls this.
+ * `<dataDir>/buckets/raw` (the raw bucket's local mirror), journaled under
+ * `<dataDir>/firehose-journal`. `npm run local -- serve` calls this.
  */
 export async function startLocalFirehose(options: {
   dataDir: string;
@@ -492,6 +597,7 @@ export async function startLocalFirehose(options: {
   return startFirehoseServer({
     store: new LocalObjectStore(path.join(options.dataDir, 'buckets', 'raw')),
     streams: streamsFromDatasets(options.datasets),
+    journal: { dir: firehoseJournalDir(options.dataDir) },
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.faults ? { faults: options.faults } : {}),
     ...(options.clock ? { clock: options.clock } : {}),

@@ -15,10 +15,10 @@ import { runTransform, type RunSummary } from '../containers/transform/src/trans
 import { fetcherEnvironment } from '../lib/constructs/fetcher-environment';
 import { CheckpointStore } from '../lambdas/fetcher/checkpoint-store';
 import { keysetWhere, type FetchMode, type FetchOutput } from '../lambdas/fetcher/fetch-run';
-import { sourceFor } from './dataset-rows';
+import { startLocalSource } from './dataset-rows';
 import { invokeUntilDone } from './fetch-loop';
 import { localStreamName, startLocalFirehose, type FirehoseServer } from './firehose-server';
-import { startSocrataServer, type SocrataServer } from './socrata-server';
+import type { SocrataServer } from './socrata-server';
 
 export interface FetchProgress {
   rowsFetched: number;
@@ -43,6 +43,11 @@ export interface LocalRunOptions {
   /** Delete the data directory first. */
   fresh?: boolean;
   mode?: FetchMode;
+  /**
+   * Rebuild curated from the whole raw zone (no re-fetch): the repair when reconciliation fails.
+   * Passed to the transform as `rebuild: true` (RunTransformOptions.rebuild, the transform's own).
+   */
+  rebuild?: boolean;
   /** Pre-started endpoints (tests inject faults and mutate rows through them); closed by the caller. */
   socrata?: SocrataServer;
   firehose?: FirehoseServer;
@@ -153,7 +158,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
   const curatedStore = new LocalObjectStore(curatedDir);
   const runId = opts.runId ?? `local-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
 
-  const ownSocrata = !opts.socrata && !opts.source ? await startSocrataServer({ ...sourceFor(dataset, opts.rows ?? 50_000, opts.seed ?? 1) }) : undefined;
+  const ownSocrata = !opts.socrata && !opts.source ? await startLocalSource(dataset, dataDir, opts.rows ?? 50_000, opts.seed ?? 1) : undefined;
   const socrata = opts.socrata ?? ownSocrata;
   const ownFirehose = opts.firehose ? undefined : await startLocalFirehose({ dataDir, datasets: [dataset] });
   const firehose = opts.firehose ?? ownFirehose!;
@@ -263,7 +268,16 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
 
     // 4. Transform on DuckDB: staging, dedup, marts, data tests, run summary and report.
     const transformStart = Date.now();
-    const transform = await runTransform({ dataset, engine: 'duckdb', rawStore, curatedStore, runId, catalogPath, log });
+    const transform = await runTransform({
+      dataset,
+      engine: 'duckdb',
+      rawStore,
+      curatedStore,
+      runId,
+      catalogPath,
+      log,
+      rebuild: opts.rebuild ?? false,
+    });
     summary.timings.transformMs = Date.now() - transformStart;
     summary.transform = transform;
     summary.reportPath = transform.reportLocation;

@@ -56,6 +56,18 @@ export interface MutateOptions {
   addKeyless?: number;
   /** New rows whose JSON exceeds 1,000 KiB. */
   addOversize?: number;
+  /** These rows, added as they are (system fields set here): for datasets other than SF Fire Incidents. */
+  addRows?: Row[];
+  /** Rows to delete, chosen at random (deterministically). */
+  delete?: number;
+  /** Rows to delete, by primary key. */
+  deleteKeys?: string[];
+  /**
+   * A publisher's full replace, applied after the other operations: every row gets a new
+   * `:updated_at`; with `newIds` also a new `:id` and `:created_at` (a truncate-and-insert style
+   * replace); `change` rows, chosen at random, also get new values (as `update` does).
+   */
+  replace?: { newIds?: boolean; change?: number };
   /** The `:updated_at` of changed/added rows; default: one second after the newest row. */
   at?: Date;
 }
@@ -66,6 +78,11 @@ export interface MutateResult {
   added: string[];
   keyless: string[];
   oversize: string[];
+  /** Primary keys of the deleted rows. */
+  deleted: string[];
+  /** Rows a full replace rewrote (all of them), and the primary keys of those whose values changed. */
+  replaced: number;
+  replacedChanged: string[];
   updatedAt: string;
 }
 
@@ -361,18 +378,41 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
 
   function mutate(m: MutateOptions): MutateResult {
     const at = (m.at ?? new Date(newestUpdate() + 1000)).toISOString();
-    const result: MutateResult = { updated: [], added: [], keyless: [], oversize: [], updatedAt: at };
-    const n = Math.min(m.update ?? 0, dataset.rows.length);
-    const chosen = new Set<number>();
-    while (chosen.size < n) chosen.add(Math.floor(rand() * dataset.rows.length));
-    for (const i of [...chosen].sort((a, b) => a - b)) {
-      const old = dataset.rows[i]!;
-      // Replace the object: cached JSON and sort orders are keyed by identity.
+    const result: MutateResult = { updated: [], added: [], keyless: [], oversize: [], deleted: [], replaced: 0, replacedChanged: [], updatedAt: at };
+    let used: Set<string> | undefined;
+    /** A `:id` no row has had in this server (a replace or an insert never reuses one). */
+    const newSystemId = (): string => {
+      used ??= new Set(dataset.rows.map((r) => String(r[':id'])));
+      for (;;) {
+        const id = randomSystemId(rand);
+        if (!used.has(id)) {
+          used.add(id);
+          return id;
+        }
+      }
+    };
+    const pick = (count: number): number[] => {
+      const n = Math.min(count, dataset.rows.length);
+      const chosen = new Set<number>();
+      while (chosen.size < n) chosen.add(Math.floor(rand() * dataset.rows.length));
+      return [...chosen].sort((a, b) => a - b);
+    };
+    /** New values for a row (a copy: cached JSON and sort orders are keyed by identity). */
+    const changed = (old: Row): Row => {
       const row: Row = { ...old, ':updated_at': at };
-      const loss = Number(old.estimated_property_loss ?? 0);
-      row.estimated_property_loss = String(loss + 1000 + Math.floor(rand() * 50) * 100);
-      row.action_taken_secondary = '86 Investigate';
-      row.data_as_of = floating(new Date(at));
+      if (old.estimated_property_loss !== undefined || dataset.columns.some((c) => c.fieldName === 'estimated_property_loss')) {
+        row.estimated_property_loss = String(Number(old.estimated_property_loss ?? 0) + 1000 + Math.floor(rand() * 50) * 100);
+        row.action_taken_secondary = '86 Investigate';
+        row.data_as_of = floating(new Date(at));
+      } else {
+        // Any other dataset: change its first text column that is not the key.
+        const text = dataset.columns.find((c) => c.fieldName !== primaryKey && kindOfType(c.dataTypeName) === 'text');
+        if (text) row[text.fieldName] = `changed ${at}`;
+      }
+      return row;
+    };
+    for (const i of pick(m.update ?? 0)) {
+      const row = changed(dataset.rows[i]!);
       dataset.rows[i] = row;
       result.updated.push(String(row[':id']));
     }
@@ -392,6 +432,35 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     }
     for (let i = 0; i < (m.addOversize ?? 0); i++) {
       addRow((r) => ({ ...r, action_taken_other: `${'OVERSIZE '.repeat(125_000)}` }), result.oversize);
+    }
+    for (const r of m.addRows ?? []) {
+      const row: Row = { ...r, ':id': newSystemId(), ':created_at': at, ':updated_at': at };
+      dataset.rows.push(row);
+      result.added.push(String(row[':id']));
+    }
+
+    const doomed = new Set(pick(m.delete ?? 0));
+    if (m.deleteKeys?.length) {
+      const keys = new Set(m.deleteKeys);
+      dataset.rows.forEach((r, i) => keys.has(String(r[primaryKey])) && doomed.add(i));
+    }
+    if (doomed.size) {
+      for (const i of doomed) result.deleted.push(String(dataset.rows[i]![primaryKey]));
+      dataset.rows = dataset.rows.filter((_, i) => !doomed.has(i));
+    }
+
+    if (m.replace) {
+      const change = new Set(pick(m.replace.change ?? 0));
+      dataset.rows = dataset.rows.map((old, i) => {
+        const row: Row = change.has(i) ? changed(old) : { ...old, ':updated_at': at };
+        if (change.has(i)) result.replacedChanged.push(String(row[primaryKey]));
+        if (m.replace!.newIds) {
+          row[':id'] = newSystemId();
+          row[':created_at'] = at;
+        }
+        return row;
+      });
+      result.replaced = dataset.rows.length;
     }
     dataset.changed();
     return result;

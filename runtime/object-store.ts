@@ -13,6 +13,7 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import { boundedRequestHandler, S3_REQUEST_TIMEOUT_MS } from './aws-request-handler';
 
 export interface StoredObject {
   body: Buffer;
@@ -214,7 +215,7 @@ export class S3ObjectStore implements ObjectStore {
  * Open a store from a location string: `s3://bucket` (the S3 client honours
  * AWS_ENDPOINT_URL_S3) or a local directory path.
  */
-export function openObjectStore(location: string, s3: () => S3Client = () => new S3Client({})): ObjectStore {
+export function openObjectStore(location: string, s3: () => S3Client = () => new S3Client({ requestHandler: boundedRequestHandler(S3_REQUEST_TIMEOUT_MS) })): ObjectStore {
   const m = /^s3:\/\/([^/]+)\/?$/.exec(location);
   if (m) return new S3ObjectStore(s3(), m[1]!);
   if (location.startsWith('s3://')) {

@@ -6,6 +6,7 @@ import { FirehoseClient } from '@aws-sdk/client-firehose';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { boundedRequestHandler, S3_REQUEST_TIMEOUT_MS } from '../../runtime/aws-request-handler';
 import { openObjectStore } from '../../runtime/object-store';
 import { getAppToken } from './app-token';
 import { redactError, redactor } from './redact';
@@ -47,10 +48,9 @@ function client<T>(kind: string, endpointVar: string, create: () => T): T {
 // that accepts the connection and never answers would hang the invocation until Lambda kills it).
 // requestTimeout ends at the response headers and socketTimeout bounds idle bodies; calls that
 // matter also pass an abortSignal deadline (firehose-delivery.ts, app-token.ts).
-const requestHandler = (requestTimeout: number) => ({ connectionTimeout: 5_000, requestTimeout, socketTimeout: requestTimeout, throwOnRequestTimeout: true });
-const firehose = () => client('firehose', 'AWS_ENDPOINT_URL_FIREHOSE', () => new FirehoseClient({ maxAttempts: 1, requestHandler: requestHandler(FIREHOSE_CALL_TIMEOUT_MS) }));
-const s3 = () => client('s3', 'AWS_ENDPOINT_URL_S3', () => new S3Client({ requestHandler: requestHandler(15_000) }));
-const secrets = () => client('secrets', 'AWS_ENDPOINT_URL_SECRETS_MANAGER', () => new SecretsManagerClient({ requestHandler: requestHandler(10_000) }));
+const firehose = () => client('firehose', 'AWS_ENDPOINT_URL_FIREHOSE', () => new FirehoseClient({ maxAttempts: 1, requestHandler: boundedRequestHandler(FIREHOSE_CALL_TIMEOUT_MS) }));
+const s3 = () => client('s3', 'AWS_ENDPOINT_URL_S3', () => new S3Client({ requestHandler: boundedRequestHandler(S3_REQUEST_TIMEOUT_MS) }));
+const secrets = () => client('secrets', 'AWS_ENDPOINT_URL_SECRETS_MANAGER', () => new SecretsManagerClient({ requestHandler: boundedRequestHandler(10_000) }));
 
 const FIREHOSE_CALL_TIMEOUT_MS = 30_000;
 

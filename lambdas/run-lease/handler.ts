@@ -6,6 +6,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { boundedRequestHandler, S3_REQUEST_TIMEOUT_MS } from '../../runtime/aws-request-handler';
 import { openObjectStore } from '../../runtime/object-store';
 import { leaseKey } from '../../runtime/storage-layout';
 import { readRunLeaseConfig } from './config';
@@ -24,7 +25,7 @@ const s3Clients = new Map<string, S3Client>();
 const s3 = (): S3Client => {
   const key = process.env.AWS_ENDPOINT_URL_S3 ?? '';
   let c = s3Clients.get(key);
-  if (!c) s3Clients.set(key, (c = new S3Client({})));
+  if (!c) s3Clients.set(key, (c = new S3Client({ requestHandler: boundedRequestHandler(S3_REQUEST_TIMEOUT_MS) })));
   return c;
 };
 

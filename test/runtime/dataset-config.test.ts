@@ -50,11 +50,11 @@ describe('dataset definitions', () => {
     assert.deepEqual(d.dataTests, []);
   });
 
-  test('curated columns expand points and append ingestion metadata', () => {
+  test('curated columns expand points and append ingestion metadata, then the content hash', () => {
     const d = parseDataset(minimal, 'inline');
     assert.deepEqual(curatedColumnNames(d), [
       'id', 'ts', 'location', 'location_longitude', 'location_latitude',
-      '_ingested_at', '_run_id', '_source_updated_at', '_source_id',
+      '_ingested_at', '_run_id', '_source_updated_at', '_source_id', '_content_hash',
     ]);
   });
 

@@ -127,3 +127,97 @@ describe('local Socrata server', () => {
     assert.equal(server.rows.length, 4_004);
   });
 });
+
+describe('publisher mutations: deletes and full replaces', () => {
+  const all = async (s: SocrataServer): Promise<Record<string, unknown>[]> =>
+    (await (await fetch(`${s.resourceUrl}?$select=:*,*&$order=:updated_at,:id&$limit=100000`)).json()) as Record<string, unknown>[];
+
+  test('deleted rows are no longer served, by count or by key', async () => {
+    const s = await startSocrataServer({ rows: 500, seed: 3 });
+    try {
+      const keys = s.rows.map((r) => String(r.id));
+      const r = s.mutate({ delete: 7, deleteKeys: [keys[0]!, keys[499]!] });
+      assert.equal(r.deleted.length, 9);
+      assert.ok(r.deleted.includes(keys[0]!) && r.deleted.includes(keys[499]!));
+      const served = (await all(s)).map((x) => String(x.id));
+      assert.equal(served.length, 491);
+      assert.deepEqual(new Set(served), new Set(keys.filter((k) => !r.deleted.includes(k))));
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a full replace gives every row a new :updated_at (and with newIds a new :id and :created_at), values unchanged', async () => {
+    const s = await startSocrataServer({ rows: 300, seed: 4 });
+    try {
+      const before = new Map(s.rows.map((r) => [String(r.id), r]));
+      const r = s.mutate({ replace: { newIds: true } });
+      assert.equal(r.replaced, 300);
+      const after = await all(s);
+      assert.equal(after.length, 300);
+      for (const row of after) {
+        const old = before.get(String(row.id))!;
+        assert.equal(row[':updated_at'], r.updatedAt);
+        assert.equal(row[':created_at'], r.updatedAt);
+        assert.notEqual(row[':id'], old[':id']);
+        const strip = (x: Record<string, unknown>) => Object.fromEntries(Object.entries(x).filter(([k]) => !k.startsWith(':')));
+        assert.deepEqual(strip(row), strip(old), 'declared values unchanged');
+      }
+      assert.equal(new Set(after.map((x) => x[':id'])).size, 300, 'new :ids are unique');
+      assert.ok(after.every((x) => !before.has(String(x[':id']))));
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a replace keeping :ids, with some rows changed', async () => {
+    const s = await startSocrataServer({ rows: 200, seed: 5 });
+    try {
+      const before = new Map(s.rows.map((r) => [String(r.id), r]));
+      const r = s.mutate({ replace: { change: 5 } });
+      assert.equal(r.replacedChanged.length, 5);
+      for (const row of await all(s)) {
+        const old = before.get(String(row.id))!;
+        assert.equal(row[':id'], old[':id']);
+        assert.equal(row[':created_at'], old[':created_at']);
+        assert.equal(row[':updated_at'], r.updatedAt);
+        const differs = row.estimated_property_loss !== old.estimated_property_loss;
+        assert.equal(differs, r.replacedChanged.includes(String(row.id)), String(row.id));
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('rows of any dataset can be added as given; their changes touch a text column', async () => {
+    const s = await startSocrataServer({
+      datasetId: 'abcd-1234',
+      rows: [{ k: '1', t: 'a' }],
+      columns: [
+        { fieldName: 'k', dataTypeName: 'text' },
+        { fieldName: 't', dataTypeName: 'text' },
+      ],
+      primaryKey: 'k',
+    });
+    try {
+      const r = s.mutate({ addRows: [{ k: '2', t: 'b' }] });
+      assert.equal(r.added.length, 1);
+      s.mutate({ update: 2 });
+      const rows = await all(s);
+      assert.deepEqual(rows.map((x) => x.k).sort(), ['1', '2']);
+      assert.ok(rows.every((x) => String(x.t).startsWith('changed ')));
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('the generator over long runs', () => {
+  test('never dates an incident after the data was loaded, and keeps ids unique', () => {
+    // A fast pace crosses the load time many times within a few thousand rows.
+    const rows = generateFireIncidents({ rows: 3_000, seed: 9, minutesBetweenIncidents: 60 * 24 * 30 });
+    const loaded = Date.parse('2024-01-02T03:04:05.000Z');
+    for (const r of rows) assert.ok(Date.parse(`${String(r.alarm_dttm)}Z`) < loaded, `${String(r.alarm_dttm)} is before the load`);
+    assert.equal(new Set(rows.map((r) => r.id)).size, rows.length);
+  });
+});

@@ -9,6 +9,7 @@
  */
 import { AthenaClient } from '@aws-sdk/client-athena';
 import { DatasetConfigError } from '../../../runtime/dataset-config';
+import { ATHENA_REQUEST_TIMEOUT_MS, boundedRequestHandler } from '../../../runtime/aws-request-handler';
 import { openObjectStore } from '../../../runtime/object-store';
 import { AthenaEngine } from './athena-engine';
 import { EnvError, readTransformEnv } from './env';
@@ -36,7 +37,7 @@ export async function main(env: NodeJS.ProcessEnv, io: MainIo = defaultIo): Prom
         ? ('duckdb' as const)
         : new AthenaEngine({
             dataset: cfg.dataset,
-            client: io.athenaClient?.() ?? new AthenaClient({}),
+            client: io.athenaClient?.() ?? new AthenaClient({ requestHandler: boundedRequestHandler(ATHENA_REQUEST_TIMEOUT_MS) }),
             workgroup: cfg.athena!.workgroup,
             rawDatabase: cfg.athena!.rawDatabase,
             curatedDatabase: cfg.athena!.curatedDatabase,

@@ -1,0 +1,113 @@
+/**
+ * Crash safety of the embedded pipeline: `npm run local` SIGKILLed at deterministic fault points
+ * (runtime/fault-points.ts, PIPELINE_CRASH_AT), then one ordinary run on the same data directory
+ * must end with exit 0 and curated == the source's ids: none lost (a checkpoint past rows that
+ * were not durable would lose them for good, since the next run starts after it), none twice.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { curatedIds, generatedSource, rawIds, readCheckpoint, REPO, rowsUpTo, runCli } from './local-run-fixture';
+
+const ROWS = 4_000;
+const source = generatedSource(ROWS);
+const sourceIds = new Set(source.map((r) => r.id));
+
+let root: string;
+let datasetFile: string;
+before(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'local-crash-'));
+  // Small pages (16 checkpoints) and a 1 MiB Firehose buffer (several raw objects per run).
+  const base = JSON.parse(await readFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json'), 'utf8'));
+  datasetFile = path.join(root, 'datasets', 'sf-fire-incidents.json');
+  await mkdir(path.dirname(datasetFile), { recursive: true });
+  await writeFile(
+    datasetFile,
+    JSON.stringify({ ...base, fetch: { ...base.fetch, pageSize: 250 }, delivery: { ...base.delivery, bufferingSizeMiB: 1 } }),
+  );
+});
+after(() => rm(root, { recursive: true, force: true }));
+
+const args = (dataDir: string, ...more: string[]): string[] => ['--rows', String(ROWS), '--data-dir', dataDir, '--dataset-file', datasetFile, ...more];
+
+
+async function crashThenRun(name: string, crashAt: string): Promise<void> {
+  const dataDir = path.join(root, name);
+  const crashed = await runCli(args(dataDir), { PIPELINE_CRASH_AT: crashAt });
+  assert.equal(crashed.signal, 'SIGKILL', `expected a SIGKILL at ${crashAt}; exit ${crashed.code}, stderr:\n${crashed.stderr}`);
+  const [point, nth = '1'] = crashAt.split('#');
+  assert.ok(crashed.stderr.includes(`fault point ${point}#${nth}: SIGKILL`), crashed.stderr);
+  const checkpoint = await readCheckpoint(dataDir);
+
+  const again = await runCli(args(dataDir));
+  assert.equal(again.code, 0, again.stderr);
+  // What the crashed run's checkpoint covered was not fetched again: it must have been durable.
+  const raw = await rawIds(dataDir);
+  assert.deepEqual(
+    rowsUpTo(source, checkpoint).filter((r) => !raw.has(r.id)).map((r) => r.id),
+    [],
+    'every row behind the checkpoint reached raw/',
+  );
+  const curated = await curatedIds(dataDir);
+  assert.equal(curated.length, ROWS, 'curated has no duplicate keys');
+  assert.deepEqual(new Set(curated), sourceIds, 'curated keys == source ids');
+}
+
+describe('npm run local survives SIGKILL at any step', () => {
+  test('after the first checkpoint write (the accepted rows still in the Firehose buffer)', () =>
+    crashThenRun('first-checkpoint', 'fetch:after-checkpoint-write'));
+
+  test('mid-fetch, after the 5th checkpoint write', () => crashThenRun('mid-fetch', 'fetch:after-checkpoint-write#5'));
+
+  test('after a Firehose call is journaled, before it is answered', () => crashThenRun('after-journal', 'firehose:after-journal-append#3'));
+
+  test('right after the local Firehose wrote a raw object', () => crashThenRun('after-object', 'firehose:after-object-write'));
+
+  test(
+    "during the transform's scratch write",
+    () => crashThenRun('scratch-write', 'transform:after-scratch-write'),
+  );
+
+  test(
+    'inside the curated commit',
+    () => crashThenRun('mid-commit', 'transform:mid-commit'),
+  );
+});
+
+describe('repair', () => {
+  test(
+    'when curated lost rows, the run says to rebuild, and --rebuild restores it from raw without re-fetching',
+    async () => {
+      const dataDir = path.join(root, 'rebuild');
+      assert.equal((await runCli(args(dataDir))).code, 0);
+      // Lose curated rows behind the pipeline's back: each Parquet file of the table rewritten
+      // with only its first row (still valid files, whatever the table's layout).
+      const tableDir = path.join(dataDir, 'buckets', 'curated', 'curated', 'sf-fire-incidents');
+      const parquet = (await readdir(tableDir, { recursive: true })).filter((f) => f.endsWith('.parquet') && !f.startsWith('marts'));
+      assert.ok(parquet.length > 0);
+      const db = await DuckDBInstance.create(':memory:');
+      const conn = await db.connect();
+      try {
+        for (const f of parquet) {
+          const file = path.join(tableDir, f);
+          await conn.run(`COPY (SELECT * FROM read_parquet('${file}') LIMIT 1) TO '${file}.cut' (FORMAT parquet)`);
+          await rename(`${file}.cut`, file);
+        }
+      } finally {
+        conn.closeSync();
+      }
+      const broken = await runCli(args(dataDir));
+      assert.notEqual(broken.code, 0, 'a curated table that lost rows is not reported as success');
+      assert.match(broken.stderr, /npm run local -- --rebuild/);
+      const rebuilt = await runCli(args(dataDir, '--rebuild', '--json'));
+      assert.equal(rebuilt.code, 0, rebuilt.stderr);
+      assert.equal(JSON.parse(rebuilt.stdout.trim().split('\n').at(-1)!).fetch.rowsFetched, 0, 'nothing re-fetched');
+      const curated = await curatedIds(dataDir);
+      assert.equal(curated.length, ROWS);
+      assert.deepEqual(new Set(curated), sourceIds);
+    },
+  );
+});

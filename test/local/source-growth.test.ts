@@ -1,0 +1,42 @@
+/**
+ * The generated local source behaves like a real one across runs of a data directory: growing it
+ * with `--rows` inserts the new rows with a new `:updated_at`, after the checkpoint, so an
+ * incremental run picks up every one of them (regenerated, some would sort behind it and be lost).
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
+import { runLocalPipeline } from '../../local/pipeline';
+import { curatedIds, generatedSource, REPO } from './local-run-fixture';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+const fire = loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json'));
+const dataset: DatasetConfig = { ...fire, fetch: { ...fire.fetch, pageSize: 250 } };
+
+let root: string;
+before(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'local-growth-'));
+});
+after(() => rm(root, { recursive: true, force: true }));
+
+test('growing the source with --rows: every new row is fetched by the next incremental run', async () => {
+  const dataDir = path.join(root, 'grow');
+  const first = await runLocalPipeline({ dataset, dataDir, rows: 1_000 });
+  assert.equal(first.transform?.curatedRows, 1_000);
+  const second = await runLocalPipeline({ dataset, dataDir, rows: 1_300 });
+  assert.equal(second.fetch.rowsFetched, 300, 'exactly the new rows');
+  const curated = await curatedIds(dataDir);
+  assert.equal(curated.length, 1_300);
+  assert.deepEqual(new Set(curated), new Set(generatedSource(1_300).map((r) => r.id)));
+  // The same data directory replays the same growth: a third run finds nothing new.
+  const third = await runLocalPipeline({ dataset, dataDir, rows: 1_300 });
+  assert.equal(third.fetch.rowsFetched, 0);
+  const state = JSON.parse(await readFile(path.join(dataDir, 'local-source.json'), 'utf8'));
+  assert.deepEqual(state.rows, [1_000, 1_300]);
+  // The same URL each run (a free port is reused), so the source a checkpoint belongs to stays the same.
+  assert.equal(third.source, second.source);
+  assert.equal(third.source, `http://127.0.0.1:${state.port}/resource/wr8u-xric.json`);
+});
