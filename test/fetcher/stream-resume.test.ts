@@ -173,3 +173,40 @@ describe('fetcher: deliveries overlap the download, with a bounded number of bat
     assert.equal(out.stats.pages, 1);
   });
 });
+
+describe('SocrataClient.fetchPage (whole pages, kept for callers that need a page at once)', () => {
+  let upstream: SocrataServer;
+  before(async () => {
+    upstream = await startSocrataServer({ rows: 120, seed: 41 });
+  });
+  after(() => upstream.close());
+
+  test('retries a 500, returns the whole page, and refuses a page its check rejects after the attempts', { timeout: 30_000 }, async () => {
+    const resourceRequests = (): number => upstream.requests.filter((r) => r.path.startsWith('/resource/')).length;
+    upstream.setFaults([{ kind: 'status', status: 500, requests: [resourceRequests() + 1] }]);
+    const retries: string[] = [];
+    const client = new SocrataClient({
+      datasetName: 'sf-fire-incidents',
+      baseUrl: upstream.url,
+      datasetId: upstream.datasetId,
+      timeoutMs: 5_000,
+      retry: recordingRetry(3),
+      onRetry: ({ reason }) => retries.push(reason),
+    });
+    const rows = await client.fetchPage({ select: ':*,*', order: ':updated_at,:id', limit: 100 });
+    assert.equal(rows.length, 100);
+    assert.deepEqual(retries, ['HTTP 500']);
+    assert.deepEqual(
+      rows.map((r) => r[':id']),
+      keysetOrder(upstream.rows)
+        .slice(0, 100)
+        .map((r) => r[':id']),
+    );
+    const refused = await client.fetchPage({ select: ':*,*', order: ':updated_at,:id', limit: 10, check: () => 'always wrong' }).then(
+      () => assert.fail('expected a failure'),
+      (e: unknown) => e,
+    );
+    assert.ok(refused instanceof SocrataRequestError);
+    assert.match(refused.message, /the page breaks keyset paging: always wrong; status 200\) after 3 attempt\(s\)/);
+  });
+});
