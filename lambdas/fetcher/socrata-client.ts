@@ -200,6 +200,9 @@ export class SocrataClient {
             ? `no complete answer within the ${(deadlineMs / 1000).toFixed(1).replace(/\.0$/, '')} s deadline`
             : `${err.code ?? 'network error'}: ${err.message}`;
         last = { reason: redact(reason), status: undefined, body: '' };
+        // A host name that does not resolve will not resolve on retry (EAI_AGAIN, a DNS
+        // timeout, is retried as transient).
+        if (err.code === 'ENOTFOUND') break;
       }
       if (attempt === retry.maxAttempts) break;
       const delayMs = Math.max(retryAfterMs ?? 0, backoffDelay(retry, attempt));
@@ -349,6 +352,7 @@ export class SocrataClient {
                 ? `${err.code ?? 'network error'}: ${err.message}`
                 : `${(err as Error).name}: ${(err as Error).message}`;
           last = { reason: redact(reason), status: timedOut || !(err instanceof RowStreamError) ? undefined : 200, body: '' };
+          if (isAxiosError(err) && err.code === 'ENOTFOUND') break; // see fetchPage: DNS says no
         } else throw err;
       } finally {
         clearTimeout(timer);

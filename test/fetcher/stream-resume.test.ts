@@ -210,3 +210,33 @@ describe('SocrataClient.fetchPage (whole pages, kept for callers that need a pag
     assert.match(refused.message, /the page breaks keyset paging: always wrong; status 200\) after 3 attempt\(s\)/);
   });
 });
+
+describe('a host name that does not resolve', () => {
+  test('is not retried: one attempt, one clear error naming ENOTFOUND (whole and streamed pages)', { timeout: 30_000 }, async () => {
+    const retries: string[] = [];
+    const client = new SocrataClient({
+      datasetName: 'sf-fire-incidents',
+      // RFC 2606: .invalid never resolves.
+      baseUrl: 'http://no-such-portal.invalid',
+      datasetId: 'wr8u-xric',
+      timeoutMs: 5_000,
+      retry: recordingRetry(6),
+      onRetry: ({ reason }) => retries.push(reason),
+    });
+    const whole = await client.fetchPage({ select: ':*,*', order: ':updated_at,:id', limit: 10 }).then(
+      () => assert.fail('expected a failure'),
+      (e: unknown) => e,
+    );
+    assert.ok(whole instanceof SocrataRequestError);
+    assert.match(whole.message, /ENOTFOUND.*after 1 attempt\(s\)/);
+    const streamed = await client
+      .streamPage({ select: ':*,*', order: ':updated_at,:id', limit: 10, after: null, where: () => 'true', onRow: () => {} })
+      .then(
+        () => assert.fail('expected a failure'),
+        (e: unknown) => e,
+      );
+    assert.ok(streamed instanceof SocrataRequestError);
+    assert.match(streamed.message, /ENOTFOUND.*after 1 attempt\(s\)/);
+    assert.deepEqual(retries, []);
+  });
+});
