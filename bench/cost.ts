@@ -415,9 +415,30 @@ export function renderCostTable(c: CostComparison): string {
   return out.join('\n');
 }
 
+const USAGE = `usage: npm run cost -- [options]
+Prices one month of this pipeline against the earlier design (bench/prices.json; docs/cost.md).
+  ${Object.keys(FLAG_INPUTS).map((f) => `${f} <n>`).join('  ')}
+  --set <input>=<n>   any other input by name (${Object.keys(DEFAULT_INPUTS).join(', ')})
+  --json              inputs, both designs' lines and totals, ratio as JSON
+  -h, --help          this text`;
+
 function main(): void {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
+  let args: ReturnType<typeof parseCostArgs>;
   try {
-    const { inputs, json } = parseCostArgs(process.argv.slice(2));
+    args = parseCostArgs(argv);
+  } catch (err) {
+    // A usage error, as in every other command: exit 2.
+    console.error(`cost: ${(err as Error).message} (npm run cost -- --help)`);
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    const { inputs, json } = args;
     const comparison = compareDesigns(inputs, loadPrices());
     console.log(json ? JSON.stringify(comparison) : renderCostTable(comparison));
   } catch (err) {

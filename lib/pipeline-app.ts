@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Tags, Validations, type App, type Environment } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { loadDatasetDir, type DatasetConfig } from '../runtime/dataset-config';
-import { cicdConfig, ENVIRONMENT_NAMES, loadEnvironment, parseCicd, type EnvironmentConfig } from './config/environment-config';
+import { ENVIRONMENT_NAMES, resolveDeploySettings, type EnvironmentConfig } from './config/environment-config';
 import { acknowledgeFindings } from './nag-acknowledgements';
 import { CicdStack } from './stacks/cicd-stack';
 import { PipelineStack } from './stacks/pipeline-stack';
@@ -39,12 +39,10 @@ export const stackNames = (env: string) => ({
 });
 
 export function buildPipelineApp(app: App): PipelineApp {
-  const config = loadEnvironment(contextString(app, 'env') ?? 'dev');
+  const { config, cicd } = resolveDeploySettings(contextString(app, 'env') ?? 'dev', (key) => contextString(app, key));
   const datasetsDir = path.resolve(contextString(app, 'datasetsDir') ?? DEFAULT_DATASETS_DIR);
   const datasets = loadDatasetDir(datasetsDir);
   if (datasets.length === 0) throw new Error(`No dataset definitions (*.json) in ${datasetsDir}`);
-  const repository = contextString(app, 'githubRepository');
-  const cicd = parseCicd(repository ? { ...cicdConfig, repository } : cicdConfig);
 
   // Env-agnostic unless configured: synth needs no credentials and performs no lookups.
   const account = config.account ?? process.env.CDK_DEFAULT_ACCOUNT;

@@ -9,8 +9,9 @@ import { loadDatasetDir, loadDatasetFile, type DatasetConfig } from '../runtime/
 import { LOCK_FILE, lockDataDir, type DataDirLock } from './data-dir-lock';
 import { sourceFor } from './dataset-rows';
 import { localStreamName, startLocalFirehose, type FirehoseServer } from './firehose-server';
-import { runLocalPipeline, type FetchProgress, type LocalRunSummary } from './pipeline';
+import { runLocalPipeline, type LocalRunSummary } from './pipeline';
 import { startSocrataServer } from './socrata-server';
+import { progressPrinter } from './cli-progress';
 import { formatTable } from './text-table';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..');
@@ -85,6 +86,14 @@ function parse(argv: string[]) {
   };
 }
 
+/** How often a non-terminal stderr (CI, a pipe) gets a progress line; LOCAL_PROGRESS_INTERVAL_MS overrides it. */
+function progressIntervalMs(): number {
+  const v = process.env.LOCAL_PROGRESS_INTERVAL_MS;
+  const n = v === undefined ? 5_000 : Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`LOCAL_PROGRESS_INTERVAL_MS must be a whole number of milliseconds ≥ 1, got "${v}"`);
+  return n;
+}
+
 function loadDataset(name: string | undefined, file: string | undefined): DatasetConfig {
   if (file) return loadDatasetFile(path.resolve(file));
   const wanted = name ?? 'sf-fire-incidents';
@@ -97,29 +106,6 @@ function loadDataset(name: string | undefined, file: string | undefined): Datase
 }
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
-
-/** One progress line on a terminal (rewritten in place); nothing when stderr is not a terminal. */
-function progressPrinter(): { update: (p: FetchProgress) => void; done: () => void } {
-  if (!process.stderr.isTTY) return { update: () => {}, done: () => {} };
-  let shown = false;
-  return {
-    update(p) {
-      const rate = p.elapsedMs ? Math.round((p.rowsFetched / p.elapsedMs) * 1000) : 0;
-      const total = p.expectedRows;
-      const frac = total ? Math.min(1, p.rowsFetched / total) : 0;
-      const width = 24;
-      const bar = total !== undefined ? `[${'#'.repeat(Math.round(frac * width)).padEnd(width, '.')}] ${Math.round(frac * 100)}% ` : '';
-      const of = total !== undefined ? `/${fmt(total)}` : '';
-      process.stderr.write(
-        `\r${bar}${fmt(p.rowsFetched)}${of} rows  ${fmt(rate)} rows/s  ${p.pages} pages  ${p.retries} retries  ${p.rowsQuarantined} quarantined `,
-      );
-      shown = true;
-    },
-    done() {
-      if (shown) process.stderr.write('\n');
-    },
-  };
-}
 
 function printSummary(s: LocalRunSummary): void {
   const f = s.fetch;
@@ -223,7 +209,8 @@ const REBUILD_HINT = (dataDir: string): string =>
 async function run(opts: ReturnType<typeof parse>): Promise<number> {
   const dataset = loadDataset(opts.datasetName, opts.datasetFile);
   const dataDir = path.resolve(opts.dataDir);
-  const log = opts.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
+  const progress = opts.json ? { update: () => {}, log: () => {}, done: () => {} } : progressPrinter(process.stderr, progressIntervalMs());
+  const log = progress.log;
   const lock = await lockDataDir(dataDir);
   try {
     if (lock.tookOverFrom !== undefined) log(`data directory ${dataDir} was locked by PID ${lock.tookOverFrom}, which is no longer running: lock taken over`);
@@ -236,7 +223,6 @@ async function run(opts: ReturnType<typeof parse>): Promise<number> {
       log(`delivered ${fmt(firehose.counters().recordsReplayed)} Firehose records a previous run had accepted but not yet written to raw/`);
     }
     const stopHandlers = stopOnSignal(firehose, lock, path.join(dataDir, 'buckets', 'raw'));
-    const progress = opts.json ? { update: () => {}, done: () => {} } : progressPrinter();
     let summary: LocalRunSummary;
     try {
       summary = await runLocalPipeline({

@@ -31,6 +31,8 @@ export interface FetchProgress {
   /** Rows the source holds past the checkpoint when the run started, if the source could say. */
   expectedRows?: number;
   elapsedMs: number;
+  /** Set on the last report of the fetch: the source has nothing more (a progress bar shows 100% only then). */
+  done?: boolean;
 }
 
 export interface LocalRunOptions {
@@ -125,8 +127,10 @@ export function localFetcherEnv(opts: {
     // The local endpoints ignore credentials, but the SDK insists on having some.
     AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
     AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
-    // Powertools would print every log line and EMF metric blob to the terminal.
-    POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'ERROR',
+    // Powertools would print every log line and EMF metric blob to the terminal, and a failed run's
+    // error as a JSON blob with its stack before the CLI's own one-line message: silent locally
+    // (DEBUG=1 prints the stack; POWERTOOLS_LOG_LEVEL=ERROR brings the JSON lines back).
+    POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL || 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
     POWERTOOLS_TRACE_ENABLED: 'false',
   };
@@ -214,9 +218,10 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
         mode,
         budgetMs: budget,
         ...(opts.maxInvocations !== undefined ? { maxInvocations: opts.maxInvocations } : {}),
-        onInvocation: ({ stats: s }) => {
+        onInvocation: ({ stats: s, done }) => {
           quarantinedSoFar = s.rowsQuarantined;
           opts.onProgress?.({
+            ...(done ? { done } : {}),
             rowsFetched: s.rowsFetched,
             rowsDelivered: s.rowsDelivered,
             rowsQuarantined: s.rowsQuarantined,

@@ -178,8 +178,13 @@ export const datasetSchema = z
       .describe('When the pipeline runs'),
     fetch: z
       .strictObject({
-        /** Rows per Socrata request: a few MB per page for wide rows. */
-        pageSize: z.number().int().min(1).max(50_000).default(2_000),
+        /**
+         * Rows per Socrata request. The fetcher streams pages (memory does not grow with the page),
+         * so pages are sized for latency: each request pays a round trip and query planning. 50,000
+         * is what SODA 2.0 endpoints cap `$limit` at (a capped page is a short page, which the
+         * fetcher follows with one more request).
+         */
+        pageSize: z.number().int().min(1).max(50_000).default(50_000),
         /**
          * Re-read this many minutes before the checkpoint on every incremental run. At most 366 days:
          * a longer window is a full refresh in disguise (use `{"mode":"full-refresh"}`), and a huge
@@ -201,7 +206,7 @@ export const datasetSchema = z
          */
         maxQuarantineShare: z.number().min(0).max(1).default(DEFAULT_MAX_QUARANTINE_SHARE),
       })
-      .default({ pageSize: 2_000, lookbackMinutes: 0, requestTimeoutSeconds: 60, maxAttempts: 6, maxQuarantineShare: DEFAULT_MAX_QUARANTINE_SHARE }),
+      .default({ pageSize: 50_000, lookbackMinutes: 0, requestTimeoutSeconds: 60, maxAttempts: 6, maxQuarantineShare: DEFAULT_MAX_QUARANTINE_SHARE }),
     /**
      * Deletions at the source: a key scan (`$select=<primary key>, :id`, ids only) reads the
      * source's complete key set and the transform removes curated rows whose keys are gone.

@@ -9,12 +9,12 @@
 import { faultPoint } from '../../runtime/fault-points';
 import type { ObjectStore } from '../../runtime/object-store';
 import { CheckpointConflictError, type Checkpoint, type CheckpointSource, type CheckpointStore, type KeysetPosition } from './checkpoint-store';
-import { emptyDeliveryStats, partialDeliveryStats, type DeliverOptions, type DeliveryStats } from './firehose-delivery';
-import { compareKeyset, pageProblem } from './page-invariants';
+import { partialDeliveryStats, type DeliverOptions, type DeliveryStats, type RejectedRow } from './firehose-delivery';
+import { compareKeyset } from './page-invariants';
 import { writeQuarantine, type QuarantinedRow } from './quarantine';
 import { RawRowSerializer, type PointColumnSpec } from './raw-row';
-import { MAX_RECORD_BYTES, packRecords } from './record-packer';
-import type { PageQuery, SourceRow } from './socrata-client';
+import { MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, RecordPacker } from './record-packer';
+import type { SourceRow, StreamPageResult, StreamQuery } from './socrata-client';
 import { TimeBudgetExhaustedError } from './time-budget';
 
 export type FetchMode = 'incremental' | 'full-refresh';
@@ -48,6 +48,11 @@ export const MAX_UNDECLARED_SHOWN = 50;
 /** Invocations in a row that may end by the time budget without completing a page. */
 export const MAX_STALLED_INVOCATIONS = 3;
 export const DEFAULT_MAX_QUARANTINE_SHARE = 0.05;
+/** PutRecordBatch calls under way at once (each <= 500 records / 4 MiB): the fetcher's memory bound. */
+export const MAX_BATCHES_IN_FLIGHT = 4;
+export const DEFAULT_BUDGET_CHECK_ROWS = 1_000;
+/** Quarantined rows are written in files of at most this many rows. */
+const QUARANTINE_SLICE_ROWS = 1_000;
 
 /** Everything the next invocation needs; a few hundred bytes, far below the 256 KiB state limit. */
 export interface FetchCursor {
@@ -93,6 +98,12 @@ export interface FetchSettings {
   maxQuarantineShare?: number;
   /** The dataset's declared columns; source columns outside them are reported as schema drift. */
   declaredColumns?: readonly string[];
+  /**
+   * Inside a page the time budget is read after every this many rows (default 1,000): reading it
+   * per row would be a call per row, and 1,000 rows take well under a second even on a slow link,
+   * far inside TIME_BUDGET_MARGIN_MS.
+   */
+  budgetCheckEveryRows?: number;
 }
 
 export interface FetchLogger {
@@ -101,7 +112,7 @@ export interface FetchLogger {
 }
 
 export interface FetchDeps {
-  source: { fetchPage(query: PageQuery): Promise<SourceRow[]> };
+  source: { streamPage(query: StreamQuery): Promise<StreamPageResult> };
   delivery: { deliver(records: Buffer[], options?: DeliverOptions): Promise<DeliveryStats> };
   checkpoints: CheckpointStore;
   /** Where quarantine files go (the raw bucket or its local mirror). */
@@ -246,67 +257,162 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
   // Retry waits may use the time left minus half the margin: the other half finishes the pages
   // already delivered (their checkpoint writes) before the Lambda's own limit.
   const budgetMs = (): number => deps.remainingTimeMs() - settings.timeBudgetMarginMs / 2;
-  const fetchAfter = (p: KeysetPosition | null): Promise<SourceRow[]> => {
-    const page = deps.source.fetchPage({
-      select: SELECT_ALL,
-      order: KEYSET_ORDER,
-      limit: settings.pageSize,
-      ...(p ? { where: keysetWhere(p) } : {}),
-      check: (rows) => pageProblem(rows, p, settings.pageSize),
-      budgetMs,
-    });
-    // A prefetched page may fail while the current one is delivered: the failure is surfaced
-    // when the page is awaited, not as an unhandled rejection.
-    page.catch(() => undefined);
-    return page;
-  };
   const budgetLeft = (): boolean => deps.remainingTimeMs() > settings.timeBudgetMarginMs;
+  const budgetCheckEveryRows = Math.max(1, settings.budgetCheckEveryRows ?? DEFAULT_BUDGET_CHECK_ROWS);
 
-  const quarantine = async (rows: QuarantinedRow[], now: Date): Promise<void> => {
-    const { key, sequence } = await writeQuarantine(deps.stateStore, settings.datasetName, input.runId, quarantineSequence + 1, now, rows);
-    quarantineSequence = sequence;
-    logger?.warn('rows quarantined', { count: rows.length, key });
+  // Quarantine files are numbered in sequence: writes are chained so two never take one number.
+  let quarantineChain: Promise<void> = Promise.resolve();
+  const quarantine = (rows: QuarantinedRow[], now: Date): Promise<void> => {
+    const write = quarantineChain.then(async () => {
+      const { key, sequence } = await writeQuarantine(deps.stateStore, settings.datasetName, input.runId, quarantineSequence + 1, now, rows);
+      quarantineSequence = sequence;
+      logger?.warn('rows quarantined', { count: rows.length, key });
+    });
+    quarantineChain = write.catch(() => undefined);
+    return write;
   };
 
-  /** A page whose records are on their way to Firehose; its checkpoint waits for them. */
-  interface InFlight {
-    delivery: Promise<DeliveryStats>;
+  /**
+   * A page: its rows stream in and are packed into records; full PutRecordBatch batches go to
+   * Firehose while the download continues. Its checkpoint waits for every one of its batches.
+   */
+  interface Page {
     rows: number;
     delivered: number;
     missingKey: number;
     tooLarge: number;
-    position: KeysetPosition;
+    /** The last row received (and packed or quarantined). */
+    position: KeysetPosition | null;
     at: Date;
+    serializer: RawRowSerializer;
+    packer: RecordPacker;
+    batch: Buffer[];
+    batchBytes: number;
+    quarantined: QuarantinedRow[];
+    deliveries: Promise<DeliveryStats>[];
+    quarantines: Promise<void>[];
   }
-  // Pages complete strictly in order, so the checkpoint only ever moves past delivered rows.
+  const newPage = (at: Date): Page => ({
+    rows: 0,
+    delivered: 0,
+    missingKey: 0,
+    tooLarge: 0,
+    position: null,
+    at,
+    serializer: new RawRowSerializer({ pointColumns: settings.pointColumns, runId: input.runId, ingestedAt: at.toISOString() }),
+    packer: new RecordPacker(maxRecordBytes),
+    batch: [],
+    batchBytes: 0,
+    quarantined: [],
+    deliveries: [],
+    quarantines: [],
+  });
+
+  // Batches under way to Firehose, across pages. Bounded: a row that would need another batch
+  // waits (and with it the socket), so memory is a few batches, never a page.
+  const inFlight = new Set<Promise<void>>();
+  const sendBatch = async (page: Page): Promise<void> => {
+    if (!page.batch.length) return;
+    while (inFlight.size >= MAX_BATCHES_IN_FLIGHT) await Promise.race(inFlight);
+    const delivery = deps.delivery.deliver(page.batch, { budgetMs });
+    page.batch = [];
+    page.batchBytes = 0;
+    page.deliveries.push(delivery);
+    const settled = delivery.then(
+      () => undefined,
+      () => undefined, // surfaced when the page completes
+    );
+    inFlight.add(settled);
+    void settled.then(() => inFlight.delete(settled));
+  };
+  const addRecord = async (page: Page, record: Buffer): Promise<void> => {
+    if (page.batch.length >= MAX_BATCH_RECORDS || (page.batch.length && page.batchBytes + record.length > MAX_BATCH_BYTES)) await sendBatch(page);
+    page.batch.push(record);
+    page.batchBytes += record.length;
+  };
+  const flushQuarantine = (page: Page): void => {
+    if (!page.quarantined.length) return;
+    const write = quarantine(page.quarantined, page.at);
+    write.catch(() => undefined); // surfaced when the page completes
+    page.quarantines.push(write);
+    page.quarantined = [];
+  };
+  /** The page's stream ended (or was cut): its last record and quarantined rows go out. */
+  const finishPage = async (page: Page): Promise<void> => {
+    const last = page.packer.flush();
+    if (last) await addRecord(page, last);
+    await sendBatch(page);
+    flushQuarantine(page);
+  };
+  /** Takes one row; a promise only when a closed record has to wait for a batch slot. */
+  const takeRow = (page: Page, row: SourceRow, at: KeysetPosition): Promise<void> | undefined => {
+    page.rows++;
+    page.position = at;
+    // Schema drift from the rows already parsed: a key lookup per field, no extra parsing.
+    if (declared) for (const k in row) if (!declared.has(k) && k.charCodeAt(0) !== 58 /* ':' */) undeclared.add(k);
+    const key = row[settings.primaryKey];
+    let waiting: Promise<void> | undefined;
+    if (key === undefined || key === null || key === '') {
+      page.missingKey++;
+      page.quarantined.push({ reason: 'missing_primary_key', detail: `primary key "${settings.primaryKey}" is absent`, row });
+    } else {
+      const line = page.serializer.line(row);
+      const length = Buffer.byteLength(line, 'utf8');
+      if (length > maxRecordBytes) {
+        page.tooLarge++;
+        page.quarantined.push({ reason: 'row_too_large', detail: `${length} bytes > Firehose record limit ${maxRecordBytes}`, row });
+      } else {
+        page.delivered++;
+        const record = page.packer.add(line, length);
+        if (record) waiting = addRecord(page, record);
+      }
+    }
+    // Quarantined rows are written in slices, so a page of them is not held whole either.
+    if (page.quarantined.length >= QUARANTINE_SLICE_ROWS) flushQuarantine(page);
+    return waiting;
+  };
+
   const countCalls = (d: DeliveryStats): void => {
     stats.firehoseCalls += d.calls;
     stats.firehoseRetriedRecords += d.retriedRecords;
     stats.firehoseThrottledCalls += d.throttledCalls;
   };
-  const complete = async (page: InFlight): Promise<void> => {
-    const d = await page.delivery.catch((err: unknown) => {
-      // Calls and throttling of a failed or deferred delivery are still reported.
-      const partial = partialDeliveryStats(err);
-      if (partial) countCalls(partial);
-      throw err;
-    });
-    countCalls(d);
-    stats.firehoseRecords += d.records;
-    stats.bytesDelivered += d.bytes;
-    if (d.rejected.length) {
+  /**
+   * Every row of the page is accepted by Firehose or quarantined: count it, run the share guard,
+   * and move the checkpoint to its last row (or, for a page cut by the time budget, only the
+   * cursor: the rest of that page was never checked against the invariants).
+   */
+  const completePage = async (page: Page, writeCheckpoint: boolean): Promise<void> => {
+    await Promise.all(page.quarantines);
+    const rejected: RejectedRow[] = [];
+    let failure: unknown;
+    for (const result of await Promise.allSettled(page.deliveries)) {
+      if (result.status === 'fulfilled') {
+        countCalls(result.value);
+        stats.firehoseRecords += result.value.records;
+        stats.bytesDelivered += result.value.bytes;
+        rejected.push(...result.value.rejected);
+      } else {
+        // Calls and throttling of a failed or deferred delivery are still reported.
+        const partial = partialDeliveryStats(result.reason);
+        if (partial) countCalls(partial);
+        failure ??= result.reason;
+      }
+    }
+    if (failure) throw failure;
+    if (rejected.length) {
       await quarantine(
-        d.rejected.map((r) => ({ reason: 'firehose_rejected', detail: `${r.errorCode}: ${r.errorMessage}`, row: parseLine(r.line) })),
+        rejected.map((r) => ({ reason: 'firehose_rejected', detail: `${r.errorCode}: ${r.errorMessage}`, row: parseLine(r.line) })),
         page.at,
       );
-      stats.rowsQuarantined += d.rejected.length;
-      stats.quarantinedRejected += d.rejected.length;
+      stats.rowsQuarantined += rejected.length;
+      stats.quarantinedRejected += rejected.length;
     }
     stats.rowsQuarantined += page.missingKey + page.tooLarge;
     stats.quarantinedMissingKey += page.missingKey;
     stats.quarantinedTooLarge += page.tooLarge;
-    const quarantined = page.missingKey + page.tooLarge + d.rejected.length;
-    stats.rowsDelivered += page.delivered - d.rejected.length;
+    const quarantined = page.missingKey + page.tooLarge + rejected.length;
+    stats.rowsDelivered += page.delivered - rejected.length;
     stats.rowsFetched += page.rows;
     // The guard runs before the checkpoint moves: a wrong or broken source fails the run with
     // its rows in quarantine and the checkpoint still before them.
@@ -318,93 +424,109 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
           `and primaryKey, and the rows under ${deps.stateStore.location}/quarantine/${settings.datasetName}/; the checkpoint was not moved past them.`,
       );
     }
+    const last = page.position!;
+    if (!writeCheckpoint) {
+      position = last;
+      logger?.info('page cut by the time budget; rows so far delivered, cursor moved (the checkpoint stays on the last whole page)', { rows: page.rows, position });
+      return;
+    }
     stats.pages++;
-    // Every row of the page is now accepted by Firehose or quarantined: the checkpoint may move.
     const checkpoint: Checkpoint = {
       dataset: settings.datasetName,
-      updatedAt: page.position.updatedAt,
-      id: page.position.id,
+      updatedAt: last.updatedAt,
+      id: last.id,
       runId: input.runId,
       writtenAt: page.at.toISOString(),
       ...(settings.source ? { source: settings.source } : {}),
     };
     etag = await deps.checkpoints.write(checkpoint, etag ?? undefined);
-    position = page.position;
+    position = last;
     faultPoint('fetch:after-checkpoint-write');
     logger?.info('page delivered', { page: stats.pages, rows: page.rows, rowsFetched: stats.rowsFetched, position });
   };
 
   let done = false;
   let deferred: TimeBudgetExhaustedError | undefined;
-  let pending: Promise<SourceRow[]> | undefined = fetchAfter(position);
-  let inFlight: InFlight | undefined;
+  const rowsBefore = stats.rowsFetched;
+  // Where the next page is read from: the last row received, ahead of `position` (the last row
+  // completed) while a page's deliveries are still under way.
+  let readFrom = position;
+  // The completion of the last page whose stream ended; pages complete strictly in order, so the
+  // checkpoint only ever moves past delivered rows, and a failed page stops it before itself
+  // even when a later page was already delivered.
+  let previous: Promise<void> | undefined;
+  let current: Page | undefined;
   try {
-    while (pending) {
-      const rows = await pending;
-      pending = undefined;
-      if (!rows.length) {
+    // An invocation always starts its first page (it was invoked with at least the margin); a
+    // further page starts only with the margin left, and the budget also cuts a page at a row.
+    for (let first = true; first || budgetLeft(); first = false) {
+      const page = newPage(deps.clock());
+      current = page;
+      const result = await deps.source.streamPage({
+        select: SELECT_ALL,
+        order: KEYSET_ORDER,
+        limit: settings.pageSize,
+        after: readFrom,
+        where: keysetWhere,
+        budgetMs,
+        onRow: (row, at) => {
+          const keep = (): boolean => page.rows % budgetCheckEveryRows !== 0 || budgetLeft();
+          const waiting = takeRow(page, row, at);
+          return waiting ? waiting.then(keep) : keep();
+        },
+      });
+      await finishPage(page);
+      // The end of the data is an empty page, not a short one: a portal may cap $limit below
+      // what was asked, so a short page is followed by one more request.
+      if (!page.rows) {
+        current = undefined;
         done = true;
         break;
       }
-      const lastPosition = positionOf(rows[rows.length - 1]!, settings.datasetName);
-      const now = deps.clock();
-      const { records, quarantined, delivered } = preparePage(rows, settings, input.runId, now, maxRecordBytes, declared, undeclared);
-      // The end of the data is an empty page, not a short one: a portal may cap $limit below
-      // what was asked, so a short page is followed by one more request. The next page is
-      // fetched while this one is delivered (not while it is serialized: that is CPU this
-      // process would not give the download anyway, and two parsed pages would be alive).
-      if (budgetLeft()) pending = fetchAfter(lastPosition);
-
-      // Written now, counted when the page completes (with its fetched rows, for the share guard).
-      if (quarantined.length) await quarantine(quarantined, now);
-      // This page's delivery overlaps the previous page's completion and the next page's preparation.
-      const delivery = records.length ? deps.delivery.deliver(records, { budgetMs }) : Promise.resolve(emptyDeliveryStats());
-      delivery.catch(() => undefined); // surfaced when awaited in order
-      if (inFlight) {
-        // If this throws, the page just started is abandoned (never checkpointed): the
-        // checkpoint must not pass the page that failed.
-        const previous = inFlight;
-        inFlight = undefined;
-        await complete(previous);
-      }
-      inFlight = {
-        delivery,
-        rows: rows.length,
-        delivered,
-        missingKey: quarantined.filter((q) => q.reason === 'missing_primary_key').length,
-        tooLarge: quarantined.filter((q) => q.reason === 'row_too_large').length,
-        position: lastPosition,
-        at: now,
-      };
-      if (!pending) break; // time budget spent
+      readFrom = page.position;
+      // The previous page completes (its deliveries overlapped this page's download) before this one.
+      if (previous) await previous;
+      current = undefined;
+      const completion = completePage(page, !result.stopped);
+      completion.catch(() => undefined); // surfaced when awaited in order
+      previous = completion;
+      if (result.stopped) break; // time budget spent mid-page
     }
-    const last = inFlight;
-    inFlight = undefined;
-    if (last) await complete(last);
+    if (previous) await previous;
   } catch (err) {
-    // The newest page, whose delivery was under way when something after it failed (the next
-    // page's fetch, say), is checkpointed if its delivery succeeds, so the next run does not
-    // redo it. Every earlier page is already complete, or the failure was its own.
-    const last = inFlight as InFlight | undefined;
+    // The page before the one that failed (its delivery under way when the next page's stream
+    // failed, say) is still checkpointed if its delivery succeeds, so the next run does not redo it.
     if (!(err instanceof TimeBudgetExhaustedError)) {
-      if (last) await complete(last).catch(() => undefined);
+      if (previous) await previous.catch(() => undefined);
       throw err;
     }
     // Out of time for a retry wait: keep what is complete and hand the rest to the next invocation.
     deferred = err;
-    if (last) {
-      await complete(last).catch((e: unknown) => {
+    let previousComplete = true;
+    if (previous) {
+      await previous.catch((e: unknown) => {
+        if (!(e instanceof TimeBudgetExhaustedError)) throw e;
+        previousComplete = false;
+      });
+    }
+    // The page cut by the deferral: the rows it received are delivered, and the cursor (not the
+    // checkpoint) moves past them, so the next invocation does not request them again.
+    if (previousComplete && current?.rows) {
+      const cut = current;
+      await finishPage(cut);
+      await completePage(cut, false).catch((e: unknown) => {
         if (!(e instanceof TimeBudgetExhaustedError)) throw e;
       });
     }
   }
+
   stats.sourceRetries += (deps.sourceRetries?.() ?? 0) - retriesBefore;
   stats.undeclaredColumns = [...undeclared].sort().slice(0, MAX_UNDECLARED_SHOWN);
 
   let stalledInvocations = 0;
   if (deferred) {
     stats.timeBudgetDeferrals++;
-    stalledInvocations = stats.pages === pagesBefore ? (cursor.stalledInvocations ?? 0) + 1 : 0;
+    stalledInvocations = stats.pages === pagesBefore && stats.rowsFetched === rowsBefore ? (cursor.stalledInvocations ?? 0) + 1 : 0;
     logger?.warn('time budget cannot cover the next retry wait; returning the cursor', { reason: deferred.message, stalledInvocations });
     if (stalledInvocations >= MAX_STALLED_INVOCATIONS) {
       throw new Error(
@@ -427,50 +549,4 @@ export function parseLine(line: string): SourceRow {
   } catch {
     return { _unparsed_line: line };
   }
-}
-
-function positionOf(row: SourceRow, datasetName: string): KeysetPosition {
-  const updatedAt = row[':updated_at'];
-  const id = row[':id'];
-  if (typeof updatedAt !== 'string' || typeof id !== 'string') {
-    throw new Error(
-      `Dataset ${datasetName}: the source returned a row without :updated_at/:id system fields ` +
-        `(${JSON.stringify(row).slice(0, 200)}); the request must use $select=:*,*`,
-    );
-  }
-  return { updatedAt, id };
-}
-
-export function preparePage(
-  rows: SourceRow[],
-  settings: FetchSettings,
-  runId: string,
-  now: Date,
-  maxRecordBytes: number,
-  declared: ReadonlySet<string> | undefined,
-  undeclared: Set<string>,
-) {
-  const serializer = new RawRowSerializer({ pointColumns: settings.pointColumns, runId, ingestedAt: now.toISOString() });
-  const lines: string[] = [];
-  const lengths: number[] = [];
-  const quarantined: QuarantinedRow[] = [];
-  for (const row of rows) {
-    positionOf(row, settings.datasetName);
-    // Schema drift from the rows already parsed: a key lookup per field, no extra parsing.
-    if (declared) for (const k in row) if (!declared.has(k) && k.charCodeAt(0) !== 58 /* ':' */) undeclared.add(k);
-    const key = row[settings.primaryKey];
-    if (key === undefined || key === null || key === '') {
-      quarantined.push({ reason: 'missing_primary_key', detail: `primary key "${settings.primaryKey}" is absent`, row });
-      continue;
-    }
-    const line = serializer.line(row);
-    const length = Buffer.byteLength(line, 'utf8');
-    if (length > maxRecordBytes) {
-      quarantined.push({ reason: 'row_too_large', detail: `${length} bytes > Firehose record limit ${maxRecordBytes}`, row });
-      continue;
-    }
-    lines.push(line);
-    lengths.push(length);
-  }
-  return { records: packRecords(lines, lengths, maxRecordBytes), quarantined, delivered: lines.length };
 }

@@ -90,3 +90,19 @@ export function pageProblem(rows: readonly SourceRow[], after: KeysetPosition | 
 export function idPageProblem(rows: readonly SourceRow[], afterId: string | null, limit: number): string | undefined {
   return orderedPageProblem(rows, afterId, limit, ID_ONLY);
 }
+
+/**
+ * Why `row`, the page's row number `index + 1`, cannot come next: `previous` is the row before it
+ * (or the page's start position). The streaming form of pageProblem, checked as each row arrives.
+ */
+export function rowProblem(row: SourceRow, index: number, previous: KeysetPosition | null, limit: number): string | undefined {
+  if (index >= limit) return `more than ${limit} rows for $limit=${limit} (the source ignored $limit)`;
+  const p = rowPosition(row);
+  if (!p) return `row ${index + 1} has no :updated_at/:id system fields (the request asks for them with $select=:*,*)`;
+  if (previous && compareKeyset(p, previous) <= 0) {
+    return index === 0
+      ? `row 1 ${show(p)} is not after the requested position ${show(previous)} (the source ignored $where)`
+      : `row ${index + 1} ${show(p)} is not after row ${index} ${show(previous)} (the page is not in :updated_at,:id order: the source ignored $order)`;
+  }
+  return undefined;
+}

@@ -56,3 +56,34 @@ export function batchRecords<T extends { length: number }>(
   if (current.length) batches.push(current);
   return batches;
 }
+
+/**
+ * The streaming form of packRecords: rows go in one at a time as they arrive and a record comes
+ * out as soon as the next row would not fit, so only the record being filled is held.
+ */
+export class RecordPacker {
+  private lines: string[] = [];
+  private size = 0;
+
+  constructor(private readonly maxRecordBytes = MAX_RECORD_BYTES) {}
+
+  /** Adds a row ("\n"-terminated, with its UTF-8 length); returns the record it closed, if any. */
+  add(line: string, byteLength: number): Buffer | undefined {
+    if (byteLength > this.maxRecordBytes) {
+      throw new Error(`A row of ${byteLength} bytes exceeds the Firehose record limit; quarantine it before packing`);
+    }
+    const closed = this.size + byteLength > this.maxRecordBytes ? this.flush() : undefined;
+    this.lines.push(line);
+    this.size += byteLength;
+    return closed;
+  }
+
+  /** The record being filled, closed now (undefined when empty). */
+  flush(): Buffer | undefined {
+    if (!this.lines.length) return undefined;
+    const record = Buffer.from(this.lines.join(''), 'utf8');
+    this.lines = [];
+    this.size = 0;
+    return record;
+  }
+}

@@ -10,10 +10,11 @@ import type { ObjectStore } from '../../runtime/object-store';
 import { missingKeysKey } from '../../runtime/storage-layout';
 import type { KeysetPosition } from './checkpoint-store';
 import type { DeliverOptions, DeliveryStats } from './firehose-delivery';
-import { KEYSET_ORDER, keysetWhere, MAX_STALLED_INVOCATIONS, parseLine, preparePage, SELECT_ALL, type FetchLogger, type FetchSettings } from './fetch-run';
+import { KEYSET_ORDER, keysetWhere, MAX_STALLED_INVOCATIONS, parseLine, SELECT_ALL, type FetchLogger, type FetchSettings } from './fetch-run';
 import { pageProblem, rowPosition } from './page-invariants';
 import { writeQuarantine, type QuarantinedRow } from './quarantine';
-import { MAX_RECORD_BYTES } from './record-packer';
+import { RawRowSerializer } from './raw-row';
+import { MAX_RECORD_BYTES, packRecords } from './record-packer';
 import type { PageQuery, SourceRow } from './socrata-client';
 import { TimeBudgetExhaustedError } from './time-budget';
 
@@ -85,6 +86,33 @@ const emptyRepairStats = (): RepairStats => ({
 });
 
 const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+
+/**
+ * A fetched page of repaired rows as Firehose records, with the row fetch's rules: a row without
+ * the primary key, or larger than a Firehose record, is quarantined; the rest are raw rows.
+ */
+function preparePage(rows: SourceRow[], settings: FetchSettings, runId: string, now: Date, maxRecordBytes: number) {
+  const serializer = new RawRowSerializer({ pointColumns: settings.pointColumns, runId, ingestedAt: now.toISOString() });
+  const lines: string[] = [];
+  const lengths: number[] = [];
+  const quarantined: QuarantinedRow[] = [];
+  for (const row of rows) {
+    const key = row[settings.primaryKey];
+    if (key === undefined || key === null || key === '') {
+      quarantined.push({ reason: 'missing_primary_key', detail: `primary key "${settings.primaryKey}" is absent`, row });
+      continue;
+    }
+    const line = serializer.line(row);
+    const length = Buffer.byteLength(line, 'utf8');
+    if (length > maxRecordBytes) {
+      quarantined.push({ reason: 'row_too_large', detail: `${length} bytes > Firehose record limit ${maxRecordBytes}`, row });
+      continue;
+    }
+    lines.push(line);
+    lengths.push(length);
+  }
+  return { records: packRecords(lines, lengths, maxRecordBytes), quarantined, delivered: lines.length };
+}
 
 /** `<pk> in ('a', 'b', ...)` conditions whose URL-encoded form stays within `maxBytes` each. */
 export function keyChunks(primaryKey: string, keys: readonly string[], maxBytes = MAX_KEY_LIST_BYTES): string[] {
@@ -179,7 +207,7 @@ export async function runRepair(input: { runId: string; cursor?: RepairCursor | 
         continue;
       }
       const now = deps.clock();
-      const { records, quarantined, delivered } = preparePage(rows, settings, input.runId, now, maxRecordBytes, undefined, new Set());
+      const { records, quarantined, delivered } = preparePage(rows, settings, input.runId, now, maxRecordBytes);
       if (quarantined.length) await quarantine(quarantined, now);
       if (records.length) {
         const d = await deps.delivery.deliver(records, { budgetMs });

@@ -3,8 +3,12 @@
  * with backoff on throttling, server errors, 202 "still processing", connection failures and
  * truncated or invalid bodies, and an error after the last attempt that says what failed.
  */
+import type { Readable } from 'node:stream';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import type { KeysetPosition } from './checkpoint-store';
+import { rowProblem, rowPosition } from './page-invariants';
 import { redactor } from './redact';
+import { RowStreamError, RowStreamParser } from './row-stream';
 import { backoffDelay, type RetryPolicy } from './retry-policy';
 import { retryDeadline, type BudgetMs } from './time-budget';
 
@@ -23,6 +27,35 @@ export interface PageQuery {
   check?: (rows: SourceRow[]) => string | undefined;
   /** What the invocation's time budget leaves for this request and its retry waits. */
   budgetMs?: BudgetMs;
+}
+
+/** A keyset page read as a stream: rows are handed to `onRow` as they arrive. */
+export interface StreamQuery {
+  select: string;
+  order: string;
+  /** Rows of the whole page (a resumed request asks only for the rest). */
+  limit: number;
+  /** The page starts after this row; null: from the beginning. */
+  after: KeysetPosition | null;
+  /** `$where` selecting rows strictly after a position (fetch-run's keysetWhere). */
+  where: (after: KeysetPosition) => string;
+  /** What the invocation's time budget leaves for requests and retry waits. */
+  budgetMs?: BudgetMs;
+  /**
+   * Called once per row, in order, after it passed the page invariants; awaited (backpressure:
+   * the socket is not read while it runs). Return false to stop the page at this row boundary,
+   * after this row (the response is aborted).
+   */
+  onRow: (row: SourceRow, position: KeysetPosition) => boolean | void | Promise<boolean | void>;
+}
+
+export interface StreamPageResult {
+  /** Rows handed to onRow. */
+  rows: number;
+  /** True when onRow stopped the page before its end (not on its `limit`-th row). */
+  stopped: boolean;
+  /** Requests made after the first because the connection dropped mid-page. */
+  resumes: number;
 }
 
 export interface SocrataClientOptions {
@@ -80,6 +113,27 @@ const excerpt = (body: unknown): string => {
   const oneLine = text.replace(/\s+/g, ' ').trim();
   return oneLine.length > 300 ? `${oneLine.slice(0, 300)}…` : oneLine;
 };
+
+/** A 200 body is read at most this far for an error excerpt; the rest is discarded. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+async function readCapped(body: Readable): Promise<string> {
+  const parts: Buffer[] = [];
+  let bytes = 0;
+  try {
+    for await (const chunk of body) {
+      const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+      parts.push(b);
+      bytes += b.length;
+      if (bytes >= MAX_ERROR_BODY_BYTES) break;
+    }
+  } catch {
+    // An error body cut short is still worth its excerpt.
+  } finally {
+    body.destroy();
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
 
 export class SocrataClient {
   private readonly http: AxiosInstance;
@@ -146,6 +200,9 @@ export class SocrataClient {
             ? `no complete answer within the ${(deadlineMs / 1000).toFixed(1).replace(/\.0$/, '')} s deadline`
             : `${err.code ?? 'network error'}: ${err.message}`;
         last = { reason: redact(reason), status: undefined, body: '' };
+        // A host name that does not resolve will not resolve on retry (EAI_AGAIN, a DNS
+        // timeout, is retried as transient).
+        if (err.code === 'ENOTFOUND') break;
       }
       if (attempt === retry.maxAttempts) break;
       const delayMs = Math.max(retryAfterMs ?? 0, backoffDelay(retry, attempt));
@@ -168,7 +225,182 @@ export class SocrataClient {
       shownUrl,
     );
   }
+  /**
+   * One keyset page, streamed: each row is checked against the page invariants and handed to
+   * `query.onRow` as soon as it is complete, so memory holds one row plus one network chunk,
+   * never the page. Until the first row of a request arrives, failures are retried exactly as in
+   * fetchPage (status, 202/429/5xx, resets, deadline, a body that is not rows, a first row that
+   * breaks keyset paging). After rows arrived, a dropped connection (reset, truncated body, the
+   * request's total deadline) is resumed with a keyset `$where` after the last row handed out, for
+   * the rest of the page: rows already handed out are never requested again. A resume that brings
+   * no new row counts as a failed attempt; one that does starts the count again. A row that breaks
+   * the invariants after others were handed out fails at once: the source is not ordering, so the
+   * rest of its answer cannot be trusted, and retrying would hand out the same rows again.
+   */
+  async streamPage(query: StreamQuery): Promise<StreamPageResult> {
+    const { retry, timeoutMs } = this.options;
+    const token = await this.options.appToken?.();
+    const redact = redactor([token]);
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (token) headers['X-App-Token'] = token;
+
+    let after = query.after;
+    let received = 0;
+    let resumes = 0;
+    let attempt = 0;
+    let deadlineMs = timeoutMs;
+    let shownUrl: string;
+    let last: { reason: string; status: number | undefined; body: string };
+    for (;;) {
+      attempt++;
+      const limit = query.limit - received;
+      // The drop came after the page's last row, before its closing bracket: the page is whole.
+      if (limit <= 0) return { rows: received, stopped: false, resumes };
+      const params: Record<string, string> = { $select: query.select, $order: query.order, $limit: String(limit) };
+      if (after) params.$where = query.where(after);
+      const url = `${this.resourceUrl}?${new URLSearchParams(params).toString()}`;
+      shownUrl = redactUrl(url);
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(new DeadlineError()), deadlineMs);
+      let retryAfterMs: number | undefined;
+      let rowsThisRequest = 0;
+      let body: Readable | undefined;
+      try {
+        const res = await this.http.get<Readable>(url, {
+          headers,
+          // `timeout` only fires on an idle socket; the signal is the total deadline of the request.
+          timeout: deadlineMs,
+          signal: abort.signal,
+          responseType: 'stream',
+          validateStatus: () => true,
+        });
+        body = res.data;
+        if (res.status !== 200) {
+          const text = await readCapped(body);
+          last = { reason: `HTTP ${res.status}`, status: res.status, body: excerpt(redact(text)) };
+          if (!RETRYABLE_STATUS.has(res.status)) break;
+          retryAfterMs = parseRetryAfter(res.headers['retry-after']);
+        } else {
+          // Aborting the request does not always end a body already being read: end it here.
+          const stream = body;
+          abort.signal.addEventListener('abort', () => stream.destroy(abort.signal.reason as Error), { once: true });
+          const context = `dataset ${this.options.datasetName}, GET ${shownUrl}`;
+          let problem: string | undefined;
+          let stopped = false;
+          // Chunks are awaited, rows are not: the rows a chunk completed are handed out in a plain
+          // loop, and onRow's promise is awaited only when it returns one (a batch to wait for).
+          const parser = new RowStreamParser({ context });
+          const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+          read: for (;;) {
+            let next: IteratorResult<Buffer>;
+            try {
+              next = await chunks.next();
+            } catch (err) {
+              throw new RowStreamError(
+                'truncated',
+                `${context}: connection failed after ${parser.rowsComplete} complete rows (${parser.bytesConsumed} bytes): ${(err as Error).message}`,
+                parser.rowsComplete,
+                parser.bytesConsumed,
+                { cause: err },
+              );
+            }
+            if (next.done) {
+              parser.end();
+              break;
+            }
+            for (const { row } of parser.push(next.value)) {
+              problem = rowProblem(row, received, after, query.limit);
+              if (problem) break read;
+              const position = rowPosition(row)!;
+              const taken = query.onRow(row, position);
+              const keep = taken instanceof Promise ? await taken : taken;
+              received++;
+              rowsThisRequest++;
+              after = position;
+              if (keep === false) {
+                stopped = true;
+                break read;
+              }
+            }
+          }
+          stream.destroy();
+          // Stopped on the page's last row: the page is whole, not cut.
+          if (stopped) return { rows: received, stopped: received < query.limit, resumes };
+          if (!problem) return { rows: received, stopped: false, resumes };
+          last = { reason: `the page breaks keyset paging: ${redact(problem)}`, status: 200, body: '' };
+          if (rowsThisRequest > 0 || received > 0) {
+            throw new SocrataRequestError(
+              `Socrata request for dataset ${this.options.datasetName} failed (${last.reason}; status 200) after ${received} rows of the page: ` +
+                `GET ${shownUrl}. The source does not serve keyset order, so the rest of its answer cannot be trusted; ` +
+                'the checkpoint was not advanced past the last complete page. Check the source portal and its URL.',
+              200,
+              shownUrl,
+            );
+          }
+        }
+      } catch (err) {
+        if (err instanceof SocrataRequestError) throw err;
+        if (err instanceof RowStreamError || isAxiosError(err) || err instanceof DeadlineError || isStreamAbort(err)) {
+          const timedOut = abort.signal.aborted && abort.signal.reason instanceof DeadlineError;
+          const reason = timedOut
+            ? `no complete answer within the ${(deadlineMs / 1000).toFixed(1).replace(/\.0$/, '')} s deadline`
+            : err instanceof RowStreamError
+              ? err.kind === 'truncated'
+                ? `truncated body after ${err.rowsComplete} rows${err.cause ? ` (${(err.cause as Error).message})` : ''}`
+                : `invalid body: ${err.message}`
+              : isAxiosError(err)
+                ? `${err.code ?? 'network error'}: ${err.message}`
+                : `${(err as Error).name}: ${(err as Error).message}`;
+          last = { reason: redact(reason), status: timedOut || !(err instanceof RowStreamError) ? undefined : 200, body: '' };
+          if (isAxiosError(err) && err.code === 'ENOTFOUND') break; // see fetchPage: DNS says no
+        } else throw err;
+      } finally {
+        clearTimeout(timer);
+        body?.destroy();
+      }
+      if (rowsThisRequest > 0) {
+        // Progress: resume right away after the last row handed out, with a fresh attempt count.
+        resumes++;
+        attempt = 0;
+        this.options.onRetry?.({ attempt: 1, delayMs: 0, reason: `resuming mid-page after ${received} rows: ${last.reason}`, url: shownUrl });
+        deadlineMs = retryDeadline(query.budgetMs, 0, timeoutMs, `Socrata request for dataset ${this.options.datasetName} (${last.reason}, resuming mid-page, GET ${shownUrl})`);
+        continue;
+      }
+      if (attempt >= retry.maxAttempts) break;
+      const delayMs = Math.max(retryAfterMs ?? 0, backoffDelay(retry, attempt));
+      deadlineMs = retryDeadline(
+        query.budgetMs,
+        delayMs,
+        timeoutMs,
+        `Socrata request for dataset ${this.options.datasetName} (${last.reason}, attempt ${attempt}, GET ${shownUrl})`,
+      );
+      this.options.onRetry?.({ attempt, delayMs, reason: last.reason, url: shownUrl });
+      await retry.sleep(delayMs);
+    }
+    const status = last.status !== undefined ? `status ${last.status}` : 'no response';
+    throw new SocrataRequestError(
+      `Socrata request for dataset ${this.options.datasetName} failed (${last.reason}; ${status}) ` +
+        `after ${attempt} attempt(s)${received ? ` (${received} rows of the page received before)` : ''}: GET ${shownUrl}` +
+        (last.body ? ` — body: ${last.body}` : '') +
+        '. The checkpoint was not advanced past the last delivered page; re-run to resume, or check the source portal, its URL and the app token.',
+      last.status,
+      shownUrl,
+    );
+  }
 }
+
+/** The abort reason of a request's total deadline. */
+class DeadlineError extends Error {
+  override name = 'DeadlineError';
+  constructor() {
+    super('request deadline reached');
+  }
+}
+
+const isStreamAbort = (err: unknown): boolean => {
+  const e = err as { name?: string; code?: string };
+  return e?.name === 'AbortError' || e?.name === 'CanceledError' || ['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED', 'ERR_CANCELED'].includes(e?.code ?? '');
+};
 
 function tail(text: unknown): string {
   const s = typeof text === 'string' ? text : '';

@@ -23,8 +23,17 @@ export const environmentSchema = z
     logRetentionDays: z.number().refine((n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), {
       message: `must be one of ${LOG_RETENTION_DAYS.join(', ')}`,
     }),
-    /** Alarm and run notifications go here (an SNS e-mail subscription, confirmed by the recipient). */
+    /**
+     * Alarm and run notifications go here (an SNS e-mail subscription, confirmed by the recipient).
+     * Given at synth (`-c alarmEmail=` or ALARM_EMAIL), not committed: see `resolveDeploySettings`.
+     */
     alarmEmail: z.email().optional(),
+    /**
+     * Settings this environment cannot be synthesized without (no placeholder may reach it):
+     * `alarmEmail` (nobody would hear of a failed run) and `githubRepository` (the deploy roles
+     * would trust a repository that is not yours).
+     */
+    requiredSettings: z.array(z.enum(['alarmEmail', 'githubRepository'])).optional(),
     data: z.strictObject({
       /** Raw objects move to S3 Standard-IA after this many days (S3 requires at least 30). */
       rawInfrequentAccessAfterDays: z.number().int().min(30),
@@ -70,9 +79,15 @@ export const cicdSchema = z.strictObject({
 });
 export type CicdConfig = z.infer<typeof cicdSchema>;
 
+/**
+ * The repository an environment that does not require one (dev) uses when none is given: a
+ * placeholder, so synth works on a fresh clone; an environment with `githubRepository` in its
+ * `requiredSettings` (prod) refuses it.
+ */
+export const PLACEHOLDER_REPOSITORY = 'example-org/socrata-athena-pipeline';
+
 export const cicdConfig: CicdConfig = {
-  // Change to your fork (or pass -c githubRepository=owner/name) before deploying the CI/CD stack.
-  repository: 'example-org/socrata-athena-pipeline',
+  repository: PLACEHOLDER_REPOSITORY,
   bootstrapQualifier: 'hnb659fds',
 };
 
@@ -104,12 +119,53 @@ export function loadEnvironment(name: string): EnvironmentConfig {
   return parseEnvironment(value, `"${name}" (lib/config/${name}.ts)`);
 }
 
+/**
+ * Where each deploy setting can be given, first found wins: CDK context (`-c key=value`), then the
+ * environment variable (GITHUB_REPOSITORY is set by GitHub Actions on every run; the workflows pass
+ * ALARM_EMAIL from the repository variable `vars.ALARM_EMAIL`).
+ */
+export const DEPLOY_SETTINGS = {
+  alarmEmail: { context: 'alarmEmail', variable: 'ALARM_EMAIL', example: 'data-alerts@your-org.example' },
+  githubRepository: { context: 'githubRepository', variable: 'GITHUB_REPOSITORY', example: 'your-org/socrata-athena-pipeline' },
+} as const;
+export type DeploySetting = keyof typeof DEPLOY_SETTINGS;
+
+/**
+ * The environment and CI/CD configuration with the deploy settings applied. `context(key)` reads
+ * CDK context (undefined when absent or empty). Fails, naming the context key and the variable to
+ * set, when the environment requires a setting that was not given.
+ */
+export function resolveDeploySettings(
+  name: string,
+  context: (key: string) => string | undefined,
+  variables: Record<string, string | undefined> = process.env,
+): { config: EnvironmentConfig; cicd: CicdConfig } {
+  const given = (setting: DeploySetting): string | undefined => {
+    const { context: key, variable } = DEPLOY_SETTINGS[setting];
+    return context(key) || variables[variable] || undefined;
+  };
+  const base = loadEnvironment(name);
+  const missing = (base.requiredSettings ?? []).filter((s) => given(s) === undefined);
+  if (missing.length) {
+    const how = missing.map((s) => `-c ${DEPLOY_SETTINGS[s].context}=${DEPLOY_SETTINGS[s].example} (or ${DEPLOY_SETTINGS[s].variable})`).join(' and ');
+    throw new EnvironmentConfigError(
+      `Environment "${name}" needs ${missing.join(' and ')} (never committed): pass ${how} to cdk synth/deploy ` +
+        '(GitHub Actions: GITHUB_REPOSITORY is set for you; set the repository variable ALARM_EMAIL). See docs/deploy.md.',
+    );
+  }
+  const alarmEmail = given('alarmEmail');
+  const repository = given('githubRepository');
+  const config = alarmEmail ? parseEnvironment({ ...base, alarmEmail }, `"${name}" with alarmEmail "${alarmEmail}" (from -c alarmEmail or ALARM_EMAIL)`) : base;
+  const cicd = parseCicd(repository ? { ...cicdConfig, repository } : cicdConfig);
+  return { config, cicd };
+}
+
 /** Validate the CI/CD configuration. */
 export function parseCicd(value: unknown): CicdConfig {
   const result = cicdSchema.safeParse(value);
   if (!result.success) {
     const lines = result.error.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new EnvironmentConfigError(`Invalid CI/CD configuration:\n${lines.join('\n')}`);
+    throw new EnvironmentConfigError(`Invalid CI/CD configuration (githubRepository from -c githubRepository or GITHUB_REPOSITORY):\n${lines.join('\n')}`);
   }
   return result.data;
 }

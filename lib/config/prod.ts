@@ -4,8 +4,10 @@ export const prodConfig = {
   scheduleEnabled: true,
   removalPolicy: 'retain',
   logRetentionDays: 90,
-  // Set to a monitored mailbox; the subscription must be confirmed once from that mailbox.
-  alarmEmail: 'data-platform-alerts@example.org',
+  // No committed address and repository: synth fails until both are given
+  // (-c alarmEmail=... / ALARM_EMAIL, -c githubRepository=owner/name / GITHUB_REPOSITORY).
+  // The e-mail subscription must be confirmed once from that mailbox.
+  requiredSettings: ['alarmEmail', 'githubRepository'],
   data: {
     rawInfrequentAccessAfterDays: 30,
     rawNoncurrentExpireAfterDays: 30,

@@ -34,6 +34,10 @@ export function newApp(options: SynthOptions = {}): App {
     context: {
       ...cdkJson.context,
       env: options.env ?? 'dev',
+      // Prod refuses to synthesize without these (lib/config/prod.ts requiredSettings); tests give
+      // them as `cdk synth -c` would, and as context they win over GITHUB_REPOSITORY on GitHub CI.
+      githubRepository: 'example-org/socrata-athena-pipeline',
+      ...(options.env === 'prod' ? { alarmEmail: 'data-platform-alerts@example.org' } : {}),
       ...(options.datasetsDir ? { datasetsDir: options.datasetsDir } : {}),
       ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }),
     },

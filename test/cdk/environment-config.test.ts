@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { loadDatasetFile, pointFieldNames } from '../../runtime/dataset-config';
-import { ENVIRONMENT_NAMES, loadEnvironment, parseCicd, parseEnvironment } from '../../lib/config/environment-config';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { App } from 'aws-cdk-lib';
+import { ENVIRONMENT_NAMES, loadEnvironment, parseCicd, parseEnvironment, PLACEHOLDER_REPOSITORY, resolveDeploySettings } from '../../lib/config/environment-config';
+import { buildPipelineApp } from '../../lib/pipeline-app';
 import { fetcherEnvironment } from '../../lib/constructs/fetcher-environment';
 import { rawTableColumns } from '../../lib/constructs/raw-table';
 
@@ -31,6 +36,78 @@ describe('environment configuration', () => {
       (err: Error) => /logRetentionDays: must be one of 1, 3, 5/.test(err.message) && /alarmEmail:/.test(err.message),
     );
     assert.throws(() => parseEnvironment({ ...loadEnvironment('dev'), data: { ...loadEnvironment('dev').data, rawInfrequentAccessAfterDays: 10 } }, 'test'), /data\.rawInfrequentAccessAfterDays/);
+  });
+
+  describe('deploy settings (alarm e-mail, GitHub repository) come from context or environment variables', () => {
+    const noContext = (): undefined => undefined;
+    const context = (values: Record<string, string>) => (key: string) => values[key];
+
+    test('prod without them fails naming the context keys and variables to set', () => {
+      assert.throws(
+        () => resolveDeploySettings('prod', noContext, {}),
+        (err: Error) =>
+          err.name === 'EnvironmentConfigError' &&
+          /Environment "prod" needs alarmEmail and githubRepository/.test(err.message) &&
+          /-c alarmEmail=\S+ \(or ALARM_EMAIL\)/.test(err.message) &&
+          /-c githubRepository=\S+ \(or GITHUB_REPOSITORY\)/.test(err.message) &&
+          !err.message.includes('\n'),
+      );
+      // Only the one still missing is named.
+      assert.throws(() => resolveDeploySettings('prod', noContext, { GITHUB_REPOSITORY: 'acme/pipeline' }), (err: Error) => /needs alarmEmail \(never committed\)/.test(err.message) && !/githubRepository/.test(err.message.split(':')[0]!));
+    });
+
+    test('cdk synth -c env=prod (buildPipelineApp) fails the same way before building anything', () => {
+      const saved = { a: process.env.ALARM_EMAIL, g: process.env.GITHUB_REPOSITORY };
+      delete process.env.ALARM_EMAIL;
+      delete process.env.GITHUB_REPOSITORY;
+      try {
+        const app = new App({ outdir: mkdtempSync(path.join(tmpdir(), 'cdk-out-')), context: { env: 'prod' } });
+        assert.throws(() => buildPipelineApp(app), /Environment "prod" needs alarmEmail and githubRepository/);
+      } finally {
+        if (saved.a !== undefined) process.env.ALARM_EMAIL = saved.a;
+        if (saved.g !== undefined) process.env.GITHUB_REPOSITORY = saved.g;
+      }
+    });
+
+    test('bin/app.ts (what `cdk synth` runs) prints that message as one line, no stack, and exits 2', () => {
+      const env: Record<string, string | undefined> = { ...process.env, CDK_CONTEXT_JSON: JSON.stringify({ env: 'prod' }), CDK_OUTDIR: mkdtempSync(path.join(tmpdir(), 'cdk-out-')) };
+      delete env.ALARM_EMAIL;
+      delete env.GITHUB_REPOSITORY;
+      const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '..', '..', 'bin', 'app.ts')], { env, encoding: 'utf8', timeout: 120_000 });
+      assert.equal(r.status, 2, r.stderr);
+      assert.deepEqual(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /^Environment "prod" needs alarmEmail and githubRepository/);
+    });
+
+    test('from environment variables (as GitHub Actions passes them), context winning over them', () => {
+      const fromEnv = resolveDeploySettings('prod', noContext, { ALARM_EMAIL: 'ops@acme.test', GITHUB_REPOSITORY: 'acme/pipeline' });
+      assert.equal(fromEnv.config.alarmEmail, 'ops@acme.test');
+      assert.equal(fromEnv.cicd.repository, 'acme/pipeline');
+      const both = resolveDeploySettings('prod', context({ alarmEmail: 'oncall@acme.test', githubRepository: 'acme/fork' }), { ALARM_EMAIL: 'ops@acme.test', GITHUB_REPOSITORY: 'acme/pipeline' });
+      assert.equal(both.config.alarmEmail, 'oncall@acme.test');
+      assert.equal(both.cicd.repository, 'acme/fork');
+    });
+
+    test('a given value is validated like the rest of the configuration', () => {
+      assert.throws(() => resolveDeploySettings('prod', context({ alarmEmail: 'nobody', githubRepository: 'acme/pipeline' }), {}), /alarmEmail: /);
+      assert.throws(() => resolveDeploySettings('prod', context({ alarmEmail: 'ops@acme.test', githubRepository: 'acme' }), {}), /repository: must be owner\/name/);
+    });
+
+    test('both workflows give prod synth its alarm e-mail from the repository variable, and only prod', () => {
+      for (const file of ['ci.yml', 'deploy.yml']) {
+        const text = readFileSync(path.join(import.meta.dirname, '..', '..', '.github', 'workflows', file), 'utf8');
+        assert.match(text, /PROD_ALARM_EMAIL: \$\{\{ vars\.ALARM_EMAIL \}\}/, file);
+        assert.match(text, /ALARM_EMAIL="\$PROD_ALARM_EMAIL" npx cdk synth -c env=prod /, file);
+        assert.match(text, /^ {10}npx cdk synth -c env=dev /m, `${file}: dev is synthesized without it`);
+      }
+    });
+
+    test('dev needs neither: no alarm subscription, the placeholder repository until one is given', () => {
+      const dev = resolveDeploySettings('dev', noContext, {});
+      assert.equal(dev.config.alarmEmail, undefined);
+      assert.equal(dev.cicd.repository, PLACEHOLDER_REPOSITORY);
+      assert.equal(resolveDeploySettings('dev', noContext, { GITHUB_REPOSITORY: 'acme/pipeline' }).cicd.repository, 'acme/pipeline');
+    });
   });
 
   test('CI/CD repository must be owner/name', () => {

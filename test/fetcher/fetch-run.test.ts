@@ -97,35 +97,48 @@ describe('fetcher against the local Socrata server', () => {
     assert.equal(again.rows.length, server.rows.length, 'a lookback longer than the data re-reads every row');
   });
 
-  test('time budget: returns a small cursor and resumes with no gap or duplicate', async () => {
+  test('time budget: cuts a page at a row boundary, returns a small cursor and resumes with no gap or duplicate', async () => {
     const delivered = acceptingFirehose();
-    const h = harness(server, { pageSize: 300 });
+    const h = harness(server, { pageSize: 300, budgetCheckEveryRows: 1 });
     let calls = 0;
-    // The budget is checked before each prefetch: two checks pass, so each invocation does three pages.
+    // The budget is read after each row and before each page but the first: 700 reads pass, so
+    // each invocation takes about 700 rows and stops inside a page (700 is not a multiple of 300).
     const invocation = () => {
       let n = 0;
-      return () => (++n <= 2 ? 60_000 : 10);
+      return () => (++n <= 700 ? 60_000 : 10);
     };
     let out = await h.run({ runId: 'budget' }, { remaining: invocation() });
     calls++;
+    const cut = out.cursor!.position!;
+    const cp = (await h.checkpoints.read())!.checkpoint;
+    assert.notEqual(cut.id, cp.id, 'the cursor is past the checkpoint: the page was cut mid-way');
+    const requestsBefore = server.requests.length;
     while (!out.done) {
       assert.ok(JSON.stringify(out).length < 2_000, 'the output stays tiny');
       const cursor = JSON.parse(JSON.stringify(out.cursor)); // through the state machine: plain JSON
       out = await h.run({ runId: 'budget', cursor }, { remaining: invocation() });
+      if (calls === 1) {
+        // The next invocation asks for the rows after the cut row, not for the cut page again.
+        const resumed = server.requests[requestsBefore]!.params;
+        assert.match(resumed.$where!, new RegExp(`:id > '${cut.id}'`));
+        assert.equal(resumed.$limit, '300');
+      }
       calls++;
     }
-    assert.equal(calls, Math.ceil(out.stats.pages / 3));
     assert.ok(calls >= 3, `expected several invocations, got ${calls}`);
     assert.equal(out.stats.invocations, calls);
-    assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(server.rows, ':id'));
+    assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(server.rows, ':id'), 'every row once: the cut page is not re-read');
     assert.equal(out.stats.rowsDelivered, server.rows.length);
+    assert.equal(out.stats.rowsFetched, server.rows.length);
   });
 
   test('a checkpoint changed by another run stops this one instead of overwriting it', async () => {
     acceptingFirehose();
-    const h = harness(server, { pageSize: 1_000 });
+    const h = harness(server, { pageSize: 1_000, budgetCheckEveryRows: 1 });
     let n = 0;
-    const first = await h.run({ runId: 'mine' }, { remaining: () => (++n <= 1 ? 60_000 : 10) });
+    // One budget read after each row of the first page: the budget ends on its last row, which
+    // completes the page (a stop on the $limit-th row is not a cut).
+    const first = await h.run({ runId: 'mine' }, { remaining: () => (++n <= 999 ? 60_000 : 10) });
     assert.equal(first.done, false);
     const theirs = await h.checkpoints.read();
     await h.checkpoints.write({ ...theirs!.checkpoint, runId: 'theirs' }, theirs!.etag);
@@ -135,9 +148,9 @@ describe('fetcher against the local Socrata server', () => {
 
   test('a stale cursor resumes only from a checkpoint of its own run that is not behind it', async () => {
     acceptingFirehose();
-    const h = harness(server, { pageSize: 500 });
+    const h = harness(server, { pageSize: 500, budgetCheckEveryRows: 1 });
     let n = 0;
-    const first = await h.run({ runId: 'own' }, { remaining: () => (++n <= 1 ? 60_000 : 10) });
+    const first = await h.run({ runId: 'own' }, { remaining: () => (++n <= 499 ? 60_000 : 10) });
     assert.equal(first.done, false);
     const stored = await h.checkpoints.read();
     const ordered = [...server.rows].sort((a, b) => (String(a[':updated_at']) + String(a[':id']) < String(b[':updated_at']) + String(b[':id']) ? -1 : 1));

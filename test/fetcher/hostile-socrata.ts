@@ -17,6 +17,12 @@ export type HostileMode =
   | { kind: 'cap-limit'; max: number }
   /** Sends the headers, then one byte of the body every `intervalMs`. */
   | { kind: 'slow-loris'; intervalMs: number }
+  /**
+   * For the requests in `cuts` (1-based, counting resource requests: request number → bytes),
+   * sends only that many bytes of the body, then: `reset` destroys the connection, `end` ends the
+   * response cleanly (a truncated body), `stall` sends nothing more and keeps the connection open.
+   */
+  | { kind: 'cut-body'; cuts: Record<number, number>; how: 'reset' | 'end' | 'stall' }
   /** Answers 500 with the request's headers (the app token among them) echoed in the body; the first `times` requests, or all. */
   | { kind: 'echo-headers-500'; times?: number };
 
@@ -52,6 +58,15 @@ export async function startHostileSocrata(upstream: SocrataServer, mode: Hostile
       const answer = await fetch(`${upstream.url}${url.pathname}${url.search}`, { headers: { accept: 'application/json' } });
       let body = await answer.text();
       if (mode.kind === 'reverse-pages' && answer.status === 200) body = JSON.stringify((JSON.parse(body) as unknown[]).reverse());
+      const cut = mode.kind === 'cut-body' ? mode.cuts[requests.length] : undefined;
+      if (mode.kind === 'cut-body' && cut !== undefined && answer.status === 200) {
+        const bytes = Buffer.from(body, 'utf8');
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.write(bytes.subarray(0, cut));
+        if (mode.how === 'reset') setTimeout(() => res.socket?.destroy(), 20);
+        else if (mode.how === 'end') res.end();
+        return;
+      }
       if (mode.kind === 'slow-loris') {
         res.writeHead(answer.status, { 'Content-Type': 'application/json' });
         let i = 0;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { compareKeyset, pageProblem } from '../../lambdas/fetcher/page-invariants';
+import { compareKeyset, pageProblem, rowPosition, rowProblem } from '../../lambdas/fetcher/page-invariants';
 
 const row = (updatedAt: string, id: string): Record<string, unknown> => ({ ':updated_at': updatedAt, ':id': id, id: id.toUpperCase() });
 
@@ -26,5 +26,30 @@ describe('page invariants', () => {
     assert.match(pageProblem([...good].reverse(), null, 9)!, /^row 2 .* is not after row 1 .*ignored \$order/);
     assert.match(pageProblem([good[0]!, good[0]!], null, 9)!, /^row 2 .* is not after row 1/, 'a repeated row is not progress');
     assert.match(pageProblem([good[0]!, { id: 'X' }], null, 9)!, /^row 2 has no :updated_at\/:id system fields/);
+  });
+
+  test('rowProblem, row by row as a page streams in, agrees with pageProblem on every page above', () => {
+    const after = { updatedAt: '2024-01-01T00:00:00.000Z', id: 'row-m' };
+    const good = [row('2024-01-01T00:00:00.000Z', 'row-n'), row('2024-01-01T00:00:00.000Z', 'row-z'), row('2024-01-01T00:00:01.000Z', 'row-a')];
+    const streamed = (rows: Record<string, unknown>[], start: typeof after | null, limit: number): string | undefined => {
+      let previous = start;
+      for (let i = 0; i < rows.length; i++) {
+        const problem = rowProblem(rows[i]!, i, previous, limit);
+        if (problem) return problem;
+        previous = rowPosition(rows[i]!)!;
+      }
+      return undefined;
+    };
+    const cases: [Record<string, unknown>[], typeof after | null, number][] = [
+      [good, after, 3],
+      [good, null, 3],
+      [[row('2024-01-01T00:00:00.000Z', 'row-m'), ...good], after, 9],
+      [[...good].reverse(), null, 9],
+      [[good[0]!, good[0]!], null, 9],
+      [[good[0]!, { id: 'X' }], null, 9],
+    ];
+    for (const [rows, start, limit] of cases) assert.equal(streamed(rows, start, limit), pageProblem(rows, start, limit));
+    // $limit: the streamed check names the first row past it (the page's length is not known yet).
+    assert.match(streamed(good, after, 2)!, /^more than 2 rows for \$limit=2 \(the source ignored \$limit\)$/);
   });
 });

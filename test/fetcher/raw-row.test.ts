@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RawRowSerializer, toRawRow } from '../../lambdas/fetcher/raw-row';
-import { MAX_RECORD_BYTES, packRecords } from '../../lambdas/fetcher/record-packer';
+import { MAX_RECORD_BYTES, packRecords, RecordPacker } from '../../lambdas/fetcher/record-packer';
 import { FireIncidentGenerator } from '../../local/fire-incidents-generator';
 
 const ctx = { pointColumns: ['point'], runId: 'run-1', ingestedAt: '2026-11-22T10:00:00.000Z' };
@@ -59,6 +59,32 @@ describe('packRecords', () => {
     assert.equal(Buffer.concat(records).toString('utf8'), lines.join(''));
     assert.ok(packRecords(lines, lengths).every((r) => r.length <= MAX_RECORD_BYTES));
     assert.throws(() => packRecords(['x'.repeat(11) + '\n'], [12], 10), /exceeds the Firehose record limit/);
+  });
+});
+
+describe('RecordPacker (rows one at a time, as a page streams in)', () => {
+  test('closes exactly the records packRecords builds, each as soon as the next row would not fit', () => {
+    const lines = Array.from({ length: 3_000 }, (_, i) => `{"i":${i},"s":"${'é'.repeat((i * 7) % 900)}"}\n`);
+    const lengths = lines.map((l) => Buffer.byteLength(l));
+    const max = 64 * 1024;
+    const packer = new RecordPacker(max);
+    const streamed: Buffer[] = [];
+    let size = 0;
+    lines.forEach((line, i) => {
+      const closed = packer.add(line, lengths[i]!);
+      // A record closes on the row that would overflow it, never earlier.
+      assert.equal(closed !== undefined, size + lengths[i]! > max, `row ${i}`);
+      if (closed) {
+        streamed.push(closed);
+        size = 0;
+      }
+      size += lengths[i]!;
+    });
+    const last = packer.flush();
+    if (last) streamed.push(last);
+    assert.equal(packer.flush(), undefined, 'nothing is left after a flush');
+    assert.deepEqual(streamed, packRecords(lines, lengths, max));
+    assert.throws(() => new RecordPacker(10).add('x'.repeat(11) + '\n', 12), /exceeds the Firehose record limit/);
   });
 });
 
