@@ -127,6 +127,8 @@ function printSummary(s: LocalRunSummary): void {
     out.push(
       `  transform  ${fmt(t.rowsRead)} rows read from ${t.rawObjects.new} new objects, ${fmt(t.rowsInserted)} inserted, ${fmt(t.rowsUpdated)} updated, ` +
         `${fmt(t.duplicatesRemoved)} duplicates removed, ${casts} cast failures, ${t.malformedRows} malformed`,
+      `  deletions  ${t.keysetApplied ? `${fmt(t.rowsDeleted)} curated rows deleted (keys gone at the source), ${fmt(t.missingKeys)} source keys missing from curated` : `no key scan this run${s.keys?.skipped ? ` (${s.keys.skipped})` : ''}`}` +
+        (s.repair ? `; repaired ${fmt(s.repair.rowsDelivered)} of ${fmt(s.repair.keysRequested)} missing rows` : ''),
       `  curated    ${fmt(t.curatedRows)} rows; marts: ${t.marts.map((m) => `${m.name} (${m.rows})`).join(', ')}`,
       `  tests      ${t.tests.passed} passed, ${t.tests.failed} failed, ${t.tests.warned} warnings` +
         (t.failedErrorTests.length ? ` — FAILED: ${t.failedErrorTests.join(', ')}` : ''),
@@ -307,6 +309,8 @@ async function cli(argv: string[]): Promise<number> {
     // One clear line; the details (cause chain) only with DEBUG=1.
     process.stderr.write(`error: ${e.message.split('\n').join('\n  ')}${hint}\n`);
     if (process.env.DEBUG) process.stderr.write(`${e.stack}\n`);
+    // 4 like the transform container: a mass delete refused (nothing deleted) is not a crash.
+    if (e.name === 'MassDeleteRefusedError') return 4;
     return e instanceof UsageError || e.name === 'DatasetConfigError' ? 2 : 1;
   }
 }

@@ -4,7 +4,9 @@
  * benchmark both drive the real handler through this.
  */
 import type { FetchMode, FetchOutput } from '../lambdas/fetcher/fetch-run';
-import type { FetcherContext, FetcherEvent } from '../lambdas/fetcher/handler';
+import type { KeyScanOutput } from '../lambdas/fetcher/key-scan';
+import type { RepairOutput } from '../lambdas/fetcher/repair';
+import type { FetcherContext, FetcherEvent, FetcherOutput, KeyScanEvent, RepairEvent } from '../lambdas/fetcher/handler';
 
 export type FetcherHandler = (event: FetcherEvent, context: FetcherContext) => Promise<FetchOutput>;
 
@@ -28,6 +30,27 @@ export async function invokeUntilDone(handler: FetcherHandler, opts: FetchLoopOp
     );
     opts.onInvocation?.(out);
     if (out.done || (opts.maxInvocations !== undefined && invocations >= opts.maxInvocations)) return { out, invocations };
+    cursor = out.cursor;
+  }
+}
+
+/** The handler's other phases (key scan, repair), looped on `done` the same way. */
+export type PhaseHandler = <E extends KeyScanEvent | RepairEvent>(event: E, context: FetcherContext) => Promise<FetcherOutput<E>>;
+
+export async function invokePhaseUntilDone<P extends 'keys' | 'repair'>(
+  handler: PhaseHandler,
+  phase: P,
+  opts: { runId: string; budgetMs: number },
+): Promise<{ out: P extends 'keys' ? KeyScanOutput : RepairOutput; invocations: number }> {
+  let cursor: unknown = null;
+  for (let invocations = 1; ; invocations++) {
+    const deadline = Date.now() + opts.budgetMs;
+    const context = { getRemainingTimeInMillis: () => deadline - Date.now(), awsRequestId: `${opts.runId}-${phase}-${invocations}` };
+    const out =
+      phase === 'keys'
+        ? await handler({ runId: opts.runId, phase: 'keys', cursor: cursor as KeyScanOutput['cursor'] }, context)
+        : await handler({ runId: opts.runId, phase: 'repair', cursor: cursor as RepairOutput['cursor'] }, context);
+    if (out.done) return { out: out as P extends 'keys' ? KeyScanOutput : RepairOutput, invocations };
     cursor = out.cursor;
   }
 }

@@ -16,7 +16,9 @@ import { fetcherEnvironment } from '../lib/constructs/fetcher-environment';
 import { CheckpointStore } from '../lambdas/fetcher/checkpoint-store';
 import { keysetWhere, type FetchMode, type FetchOutput } from '../lambdas/fetcher/fetch-run';
 import { startLocalSource } from './dataset-rows';
-import { invokeUntilDone } from './fetch-loop';
+import { invokePhaseUntilDone, invokeUntilDone } from './fetch-loop';
+import type { KeyScanOutput } from '../lambdas/fetcher/key-scan';
+import type { RepairOutput } from '../lambdas/fetcher/repair';
 import { localStreamName, startLocalFirehose, type FirehoseServer } from './firehose-server';
 import type { SocrataServer } from './socrata-server';
 
@@ -77,6 +79,10 @@ export interface LocalRunSummary {
    * in raw but are not loaded into curated until declared (the Glue crawler's job on AWS).
    */
   schemaDrift: { undeclared: string[] };
+  /** The key scan (deletion detection) after the row fetch: keys listed, or why it was skipped. */
+  keys?: KeyScanOutput['stats'] & { skipped?: string };
+  /** The repair after a transform that found source keys missing from curated (then the transform ran again). */
+  repair?: RepairOutput['stats'];
   transform?: RunSummary;
   /** Set when the fetch loop was stopped early (maxInvocations): the transform did not run. */
   interrupted: boolean;
@@ -230,8 +236,16 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
       if (ticker) clearInterval(ticker);
     }
     const { out, invocations } = loop;
-    const fetchMs = Date.now() - fetchStart;
     const interrupted = !out.done;
+    // The key scan, as the state machine runs it after the row fetch: the source's complete key
+    // set for this run (deletions, reconciliation against the source). Not after an interrupted fetch.
+    let keys: LocalRunSummary['keys'];
+    if (!interrupted) {
+      const scan = await invokePhaseUntilDone(handler, 'keys', { runId, budgetMs: budget });
+      keys = { ...scan.out.stats, ...(scan.out.skipped ? { skipped: scan.out.skipped } : {}) };
+      log(scan.out.skipped ? `key scan skipped (${scan.out.skipped})` : `key scan: ${scan.out.stats.keys} source keys in ${scan.out.stats.pages} page(s)`);
+    }
+    const fetchMs = Date.now() - fetchStart;
 
     // 2. The state machine waits for Firehose's buffer; locally we flush it.
     const flushStart = Date.now();
@@ -248,6 +262,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
       crawl: { table: `raw.${tableName(dataset)}`, objects: 0, columns: 0 },
       schemaDrift: { undeclared: [] },
       interrupted,
+      ...(keys ? { keys } : {}),
       timings: { fetchMs, flushMs, crawlMs: 0, transformMs: 0, totalMs: 0 },
     };
     if (interrupted) {
@@ -273,16 +288,27 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
 
     // 4. Transform on DuckDB: staging, dedup, marts, data tests, run summary and report.
     const transformStart = Date.now();
-    const transform = await runTransform({
-      dataset,
-      engine: 'duckdb',
-      rawStore,
-      curatedStore,
-      runId,
-      catalogPath,
-      log,
-      rebuild: opts.rebuild ?? false,
-    });
+    const transformOnce = (): Promise<RunSummary> =>
+      runTransform({
+        dataset,
+        engine: 'duckdb',
+        rawStore,
+        curatedStore,
+        runId,
+        catalogPath,
+        log,
+        rebuild: opts.rebuild ?? false,
+      });
+    let transform = await transformOnce();
+    if (transform.repairNeeded) {
+      // Source keys curated lacks (e.g. rows added behind the checkpoint): fetch them by key, let
+      // Firehose deliver them, and transform again, once, like the state machine.
+      log(`${transform.missingKeys} source key(s) missing from curated: repairing`);
+      const repaired = await invokePhaseUntilDone(handler, 'repair', { runId, budgetMs: budget });
+      summary.repair = repaired.out.stats;
+      await firehose.flush();
+      transform = await transformOnce();
+    }
     summary.timings.transformMs = Date.now() - transformStart;
     summary.transform = transform;
     summary.reportPath = transform.reportLocation;

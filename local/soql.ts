@@ -1,6 +1,6 @@
 /**
  * The SoQL subset the local Socrata server understands: `$select` (`:*,*`, `*`, column lists,
- * `count(*)` [AS alias]), `$where` (comparisons, AND/OR/NOT, parentheses, IS [NOT] NULL),
+ * `count(*)` [AS alias]), `$where` (comparisons, AND/OR/NOT, parentheses, IS [NOT] NULL, IN (...)),
  * `$order` (several keys, ASC/DESC). Anything else is a SoqlError, served as Socrata's 400.
  */
 
@@ -24,7 +24,7 @@ type Token =
   | { t: 'op'; v: string }
   | { t: 'punct'; v: '(' | ')' | ',' | '*' };
 
-const KEYWORDS = new Set(['AND', 'OR', 'NOT', 'IS', 'NULL', 'ASC', 'DESC', 'AS']);
+const KEYWORDS = new Set(['AND', 'OR', 'NOT', 'IS', 'NULL', 'ASC', 'DESC', 'AS', 'IN']);
 
 export function tokenize(src: string): Token[] {
   const out: Token[] = [];
@@ -81,7 +81,8 @@ export type WhereNode =
   | { kind: 'and' | 'or'; args: WhereNode[] }
   | { kind: 'not'; arg: WhereNode }
   | { kind: 'cmp'; field: string; op: '=' | '!=' | '<' | '<=' | '>' | '>='; value: string | number }
-  | { kind: 'null'; field: string; negated: boolean };
+  | { kind: 'null'; field: string; negated: boolean }
+  | { kind: 'in'; field: string; values: (string | number)[] };
 
 class Parser {
   private pos = 0;
@@ -159,6 +160,27 @@ class Parser {
         this.fail('Expected NULL after IS');
       }
       return { kind: 'null', field, negated };
+    }
+    if (isKeyword(this.peek(), 'IN')) {
+      // `field IN ('a', 'b')`: the repair phase fetches rows by key this way.
+      this.next();
+      this.expectPunct('(');
+      const values: (string | number)[] = [];
+      for (;;) {
+        const lit = this.next();
+        if (lit?.t !== 'string' && lit?.t !== 'number') {
+          this.pos--;
+          this.fail('Expected a string or number literal in IN (...)');
+        }
+        values.push(lit.v);
+        const sep = this.next();
+        if (sep?.t === 'punct' && sep.v === ')') break;
+        if (sep?.t !== 'punct' || sep.v !== ',') {
+          this.pos--;
+          this.fail('Expected "," or ")" in IN (...)');
+        }
+      }
+      return { kind: 'in', field, values };
     }
     const op = this.next();
     if (op?.t !== 'op') {
@@ -327,6 +349,15 @@ function compileNode(node: WhereNode, kindOf: KindOf): (row: Row) => boolean | n
       const { field, negated } = node;
       kindOf(field);
       return (row) => (row[field] === undefined || row[field] === null) !== negated;
+    }
+    case 'in': {
+      const kind = kindOf(node.field);
+      const k = kind === 'other' ? 'text' : kind;
+      const set = new Set(node.values.map((v) => fieldValue(k, v)));
+      return (row) => {
+        const v = fieldValue(k, row[node.field]);
+        return v === undefined ? null : set.has(v);
+      };
     }
     case 'cmp': {
       const { field, op } = node;

@@ -43,6 +43,7 @@ const DOCUMENT_TYPES: readonly ColumnType[] = ['point', 'geometry', 'json'];
 
 const MAX_LOOKBACK_MINUTES = 366 * 24 * 60;
 const DEFAULT_MAX_QUARANTINE_SHARE = 0.05;
+export const DEFAULT_MAX_DELETE_SHARE = 0.1;
 
 const identifier = z
   .string()
@@ -206,6 +207,23 @@ export const datasetSchema = z
         maxQuarantineShare: z.number().min(0).max(1).default(DEFAULT_MAX_QUARANTINE_SHARE),
       })
       .default({ pageSize: 50_000, lookbackMinutes: 0, requestTimeoutSeconds: 60, maxAttempts: 6, maxQuarantineShare: DEFAULT_MAX_QUARANTINE_SHARE }),
+    /**
+     * Deletions at the source: a key scan (`$select=<primary key>, :id`, ids only) reads the
+     * source's complete key set and the transform removes curated rows whose keys are gone.
+     */
+    deletions: z
+      .strictObject({
+        /** Scan the source's keys and delete curated rows the source no longer has. */
+        detect: z.boolean().default(true),
+        /** Hours between key scans; 0 scans on every run. */
+        scanEveryHours: z.number().min(0).max(24 * 366).default(0),
+        /**
+         * A scan that would delete more than this share of curated rows deletes nothing and fails
+         * the run (an outage or a wrong URL must never empty curated).
+         */
+        maxDeleteShare: z.number().min(0).max(1).default(DEFAULT_MAX_DELETE_SHARE),
+      })
+      .default({ detect: true, scanEveryHours: 0, maxDeleteShare: DEFAULT_MAX_DELETE_SHARE }),
     delivery: z
       .strictObject({
         // Firehose's own limits: interval 0-900 s, size 1-128 MiB.

@@ -7,6 +7,10 @@
  *   errors/<dataset>/<error-type>/ingest_date=YYYY-MM-DD/   Firehose delivery errors
  *   quarantine/<dataset>/ingest_date=YYYY-MM-DD/<run>-<n>.ndjson.gz   rows the fetcher could not load
  *   checkpoints/<dataset>.json                               the fetcher's incremental checkpoint
+ *   keysets/<dataset>/<run-id>/part-NNNNN.txt.gz             the source's keys (one per line), key scan
+ *   keysets/<dataset>/<run-id>/_SUCCESS.json                 written only when the scan completed
+ *   keysets/<dataset>/<run-id>/missing-keys.txt.gz           source keys curated lacks (transform → repair)
+ *   keysets/<dataset>/_latest.json                           copy of the last _SUCCESS (scan cadence)
  *   leases/<dataset>.json                                    the run lease (one ingestion run at a time)
  * Curated bucket:
  *   curated/<dataset>/...                                    curated table + marts (Parquet / Iceberg)
@@ -32,6 +36,20 @@ export const quarantineKey = (d: Named, ingestDate: string, runId: string, seque
   `quarantine/${d.name}/ingest_date=${ingestDate}/${runId}-${String(sequence).padStart(5, '0')}.ndjson.gz`;
 
 export const checkpointKey = (d: Named): string => `checkpoints/${d.name}.json`;
+
+export const keysetPrefix = (d: Named): string => `keysets/${d.name}/`;
+
+/** The key scan of one run; Athena-readable: `_`-prefixed files are not data. */
+export const keysetRunPrefix = (d: Named, runId: string): string => `keysets/${d.name}/${runId}/`;
+
+export const keysetPartKey = (d: Named, runId: string, part: number): string =>
+  `${keysetRunPrefix(d, runId)}part-${String(part).padStart(5, '0')}.txt.gz`;
+
+export const keysetSuccessKey = (d: Named, runId: string): string => `${keysetRunPrefix(d, runId)}_SUCCESS.json`;
+
+export const keysetLatestKey = (d: Named): string => `${keysetPrefix(d)}_latest.json`;
+
+export const missingKeysKey = (d: Named, runId: string): string => `${keysetRunPrefix(d, runId)}missing-keys.txt.gz`;
 
 export const curatedPrefix = (d: Named): string => `curated/${d.name}/`;
 

@@ -29,6 +29,8 @@ export interface FetcherConfig {
   maxQuarantineShare: number;
   /** The dataset's declared source columns (schema drift is counted against them); undefined: not checked. */
   declaredColumns?: string[];
+  /** The key scan (phase "keys"): whether it runs, and hours between scans (0: every run). */
+  deletions: { detect: boolean; scanEveryHours: number };
 }
 
 /** A missing or malformed environment variable; the message names every bad one. */
@@ -75,6 +77,23 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
     return n;
   };
 
+  const flag = (name: string, fallback: boolean): boolean => {
+    const raw = env[name]?.trim().toLowerCase();
+    if (!raw) return fallback;
+    if (raw !== 'true' && raw !== 'false') problems.push(`${name}="${env[name]}" must be "true" or "false"`);
+    return raw === 'true';
+  };
+  const hours = (name: string): number => {
+    const raw = env[name]?.trim();
+    if (!raw) return 0;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < 0 || n > 24 * 366) {
+      problems.push(`${name}="${raw}" must be a number of hours between 0 and ${24 * 366}`);
+      return 0;
+    }
+    return n;
+  };
+
   const sourceDomain = text('SOURCE_DOMAIN');
   const sourceDatasetId = text('SOURCE_DATASET_ID');
   const baseUrl = text('SOURCE_BASE_URL', true) || (sourceDomain ? `https://${sourceDomain}` : '');
@@ -107,6 +126,7 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
     timeBudgetMarginMs: int('TIME_BUDGET_MARGIN_MS', 0, 15 * 60_000, DEFAULT_TIME_BUDGET_MARGIN_MS),
     source: { domain: sourceDomain, datasetId: sourceDatasetId },
     maxQuarantineShare: share('MAX_QUARANTINE_SHARE', DEFAULT_MAX_QUARANTINE_SHARE),
+    deletions: { detect: flag('DELETIONS_DETECT', true), scanEveryHours: hours('KEY_SCAN_EVERY_HOURS') },
   };
   const declared = env.DECLARED_COLUMNS?.trim();
   if (declared) config.declaredColumns = declared.split(',').map((c) => c.trim()).filter(Boolean);

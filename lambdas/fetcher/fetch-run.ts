@@ -543,7 +543,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
 }
 
 /** A refused raw line back as an object for the quarantine file (kept as text if it does not parse). */
-function parseLine(line: string): SourceRow {
+export function parseLine(line: string): SourceRow {
   try {
     return JSON.parse(line) as SourceRow;
   } catch {

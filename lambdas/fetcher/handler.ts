@@ -17,12 +17,40 @@ import { FirehoseDelivery } from './firehose-delivery';
 import { logger, metrics, tracer } from './powertools';
 import { defaultRetryPolicy } from './retry-policy';
 import { SocrataClient } from './socrata-client';
+import { runKeyScan, type KeyScanCursor, type KeyScanOutput } from './key-scan';
+import { runRepair, type RepairCursor, type RepairOutput } from './repair';
 
+/**
+ * `phase` (default "rows"): "rows" fetches changed rows from the checkpoint; "keys" scans the
+ * source's key set for deletion detection (key-scan.ts); "repair" fetches the rows the transform
+ * found missing from curated (repair.ts). Each returns `done` and a cursor to pass back.
+ */
+export type FetcherPhase = 'rows' | 'keys' | 'repair';
+
+/** The row fetch (the default phase). */
 export interface FetcherEvent {
   runId: string;
+  phase?: 'rows';
   mode?: FetchMode;
   cursor?: FetchCursor | null;
 }
+
+export interface KeyScanEvent {
+  runId: string;
+  phase: 'keys';
+  cursor?: KeyScanCursor | null;
+}
+
+export interface RepairEvent {
+  runId: string;
+  phase: 'repair';
+  cursor?: RepairCursor | null;
+}
+
+export type AnyFetcherEvent = FetcherEvent | KeyScanEvent | RepairEvent;
+
+/** Each phase's answer: callers that pass a row-fetch event get a FetchOutput back. */
+export type FetcherOutput<E extends AnyFetcherEvent = AnyFetcherEvent> = E extends KeyScanEvent ? KeyScanOutput : E extends RepairEvent ? RepairOutput : FetchOutput;
 
 /** The part of the Lambda context the fetcher uses; the local runner provides just this. */
 export interface FetcherContext {
@@ -54,12 +82,21 @@ const secrets = () => client('secrets', 'AWS_ENDPOINT_URL_SECRETS_MANAGER', () =
 
 const FIREHOSE_CALL_TIMEOUT_MS = 30_000;
 
-export async function handler(event: FetcherEvent, context: FetcherContext): Promise<FetchOutput> {
+export async function handler<E extends AnyFetcherEvent>(event: E, context: FetcherContext): Promise<FetcherOutput<E>> {
+  return (await handle(event, context)) as FetcherOutput<E>;
+}
+
+async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<FetcherOutput> {
   if (!event || typeof event.runId !== 'string' || !event.runId) {
-    throw new Error(`Fetcher input must be { runId, mode?, cursor? }; got ${JSON.stringify(event).slice(0, 200)}`);
+    throw new Error(`Fetcher input must be { runId, phase?, mode?, cursor? }; got ${JSON.stringify(event).slice(0, 200)}`);
   }
-  if (event.mode !== undefined && event.mode !== 'incremental' && event.mode !== 'full-refresh') {
-    throw new Error(`Fetcher mode must be "incremental" or "full-refresh", not ${JSON.stringify(event.mode)}`);
+  const phase = event.phase ?? 'rows';
+  if (phase !== 'rows' && phase !== 'keys' && phase !== 'repair') {
+    throw new Error(`Fetcher phase must be "rows", "keys" or "repair", not ${JSON.stringify(event.phase)}`);
+  }
+  const mode = 'mode' in event ? event.mode : undefined;
+  if (mode !== undefined && mode !== 'incremental' && mode !== 'full-refresh') {
+    throw new Error(`Fetcher mode must be "incremental" or "full-refresh", not ${JSON.stringify(mode)}`);
   }
   const config = readFetcherConfig();
   logger.appendKeys({ dataset: config.datasetName, runId: event.runId, requestId: context.awsRequestId });
@@ -82,10 +119,42 @@ export async function handler(event: FetcherEvent, context: FetcherContext): Pro
     },
   });
   const stateStore = openObjectStore(config.stateLocation, s3);
-  const before = event.cursor?.stats;
+  const settings = config;
+  const common = {
+    source,
+    clock: () => new Date(),
+    remainingTimeMs: () => context.getRemainingTimeInMillis(),
+    logger: {
+      info: (message: string, extra?: Record<string, unknown>) => logger.info(message, extra ?? {}),
+      warn: (message: string, extra?: Record<string, unknown>) => logger.warn(message, extra ?? {}),
+    },
+    sourceRetries: () => sourceRetries,
+  };
   try {
+    if (phase === 'keys') {
+      const out = await runKeyScan(
+        { runId: event.runId, cursor: (event.cursor as KeyScanCursor | null | undefined) ?? null },
+        { ...settings, detect: config.deletions.detect, scanEveryHours: config.deletions.scanEveryHours },
+        { ...common, store: stateStore },
+      );
+      const before = (event.cursor as KeyScanCursor | null | undefined)?.stats;
+      metrics.addMetric('KeysScanned', MetricUnit.Count, out.stats.keys - (before?.keys ?? 0));
+      if (out.done && !out.skipped) metrics.addMetric('KeyScansCompleted', MetricUnit.Count, 1);
+      return out;
+    }
+    if (phase === 'repair') {
+      const out = await runRepair({ runId: event.runId, cursor: (event.cursor as RepairCursor | null | undefined) ?? null }, settings, {
+        ...common,
+        delivery: new FirehoseDelivery(firehose(), config.deliveryStreamName, defaultRetryPolicy(8), 4, FIREHOSE_CALL_TIMEOUT_MS),
+        store: stateStore,
+      });
+      const before = (event.cursor as RepairCursor | null | undefined)?.stats;
+      metrics.addMetric('RowsRepaired', MetricUnit.Count, out.stats.rowsDelivered - (before?.rowsDelivered ?? 0));
+      return out;
+    }
+    const before = (event.cursor as FetchCursor | null | undefined)?.stats;
     const out = await runFetch(
-      { runId: event.runId, ...(event.mode ? { mode: event.mode } : {}), cursor: event.cursor ?? null },
+      { runId: event.runId, ...(mode ? { mode } : {}), cursor: (event.cursor as FetchCursor | null | undefined) ?? null },
       config,
       {
         source,

@@ -35,24 +35,60 @@ export function rowPosition(row: SourceRow): KeysetPosition | undefined {
 
 const show = (p: KeysetPosition): string => `(:updated_at ${p.updatedAt}, :id ${p.id})`;
 
+/** How one keyset order reads a row: its position, how positions compare, how to show one. */
+interface KeysetOrder<P> {
+  position(row: SourceRow): P | undefined;
+  compare(a: P, b: P): number;
+  show(p: P): string;
+  /** What a row lacks when `position` is undefined, and why the request should have it. */
+  missing: string;
+  order: string;
+}
+
+const UPDATED_AT_ID: KeysetOrder<KeysetPosition> = {
+  position: rowPosition,
+  compare: compareKeyset,
+  show,
+  missing: 'no :updated_at/:id system fields (the request asks for them with $select=:*,*)',
+  order: ':updated_at,:id',
+};
+
+/** The key scan's order: `:id` alone (text order, as Socrata and the local server sort it). */
+const ID_ONLY: KeysetOrder<string> = {
+  position: (row) => (typeof row[':id'] === 'string' ? row[':id'] : undefined),
+  compare: (a, b) => (a === b ? 0 : a < b ? -1 : 1),
+  show: (id) => `(:id ${id})`,
+  missing: 'no :id system field (the key scan asks for it in $select)',
+  order: ':id',
+};
+
+function orderedPageProblem<P>(rows: readonly SourceRow[], after: P | null, limit: number, o: KeysetOrder<P>): string | undefined {
+  if (rows.length > limit) return `${rows.length} rows for $limit=${limit} (the source ignored $limit)`;
+  let previous = after;
+  for (let i = 0; i < rows.length; i++) {
+    const p = o.position(rows[i]!);
+    if (p === undefined) return `row ${i + 1} has ${o.missing}`;
+    if (previous !== null && o.compare(p, previous) <= 0) {
+      return i === 0
+        ? `row 1 ${o.show(p)} is not after the requested position ${o.show(previous)} (the source ignored $where)`
+        : `row ${i + 1} ${o.show(p)} is not after row ${i} ${o.show(previous)} (the page is not in ${o.order} order: the source ignored $order)`;
+    }
+    previous = p;
+  }
+  return undefined;
+}
+
 /**
  * Why this page cannot be the answer to "up to `limit` rows strictly after `after`, in keyset
  * order"; undefined when it can. Every non-empty page that passes moves the position forward.
  */
 export function pageProblem(rows: readonly SourceRow[], after: KeysetPosition | null, limit: number): string | undefined {
-  if (rows.length > limit) return `${rows.length} rows for $limit=${limit} (the source ignored $limit)`;
-  let previous = after;
-  for (let i = 0; i < rows.length; i++) {
-    const p = rowPosition(rows[i]!);
-    if (!p) return `row ${i + 1} has no :updated_at/:id system fields (the request asks for them with $select=:*,*)`;
-    if (previous && compareKeyset(p, previous) <= 0) {
-      return i === 0
-        ? `row 1 ${show(p)} is not after the requested position ${show(previous)} (the source ignored $where)`
-        : `row ${i + 1} ${show(p)} is not after row ${i} ${show(previous)} (the page is not in :updated_at,:id order: the source ignored $order)`;
-    }
-    previous = p;
-  }
-  return undefined;
+  return orderedPageProblem(rows, after, limit, UPDATED_AT_ID);
+}
+
+/** The same invariants for a key-scan page: up to `limit` rows strictly after `afterId` in `:id` order. */
+export function idPageProblem(rows: readonly SourceRow[], afterId: string | null, limit: number): string | undefined {
+  return orderedPageProblem(rows, afterId, limit, ID_ONLY);
 }
 
 /**

@@ -83,6 +83,9 @@ export class DataLakeBuckets extends Construct {
         },
         // Every checkpoint advance and lease change writes a new version of the same small
         // object: keep the old ones long enough to inspect a run, not forever.
+        // Key scans are only read by their own run (and the last one's _latest.json by the next
+        // scan's cadence check): a few weeks are plenty.
+        { id: 'expire-keysets', prefix: 'keysets/', expiration: Duration.days(30), noncurrentVersionExpiration: Duration.days(1) },
         ...(['checkpoints/', 'leases/'] as const).map((prefix) => ({
           id: `expire-old-${prefix.slice(0, -1)}`,
           prefix,

@@ -3,7 +3,7 @@ import type * as athena from 'aws-cdk-lib/aws-athena';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as glue from 'aws-cdk-lib/aws-glue';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { type DatasetConfig } from '../../runtime/dataset-config';
@@ -114,7 +114,23 @@ export class DatasetPipeline extends Construct {
       stateMachine: this.run.stateMachine,
       enabled: config.scheduleEnabled,
     });
+    // The transform's exit-4 log line (containers/transform/src/main.ts) as a metric.
+    const massDeleteNamespace = `SocrataPipeline/${config.name}`;
+    this.transform.logGroup.addMetricFilter('MassDeleteRefused', {
+      filterPattern: logs.FilterPattern.stringValue('$.error', '=', 'MassDeleteRefusedError'),
+      metricNamespace: massDeleteNamespace,
+      metricName: 'MassDeleteRefused',
+      dimensions: { Dataset: '$.dataset' },
+      metricValue: '1',
+    });
     props.monitoring.addDataset({
+      massDeletesRefused: new cloudwatch.Metric({
+        namespace: massDeleteNamespace,
+        metricName: 'MassDeleteRefused',
+        dimensionsMap: { Dataset: dataset.name },
+        statistic: 'Sum',
+        period: Duration.hours(1),
+      }),
       name: dataset.name,
       fetcher: this.fetcher.function,
       deliveryStream: this.delivery.deliveryStream,

@@ -32,6 +32,9 @@ export function fetcherEnvironment(input: FetcherEnvironmentInput): Record<strin
     MAX_QUARANTINE_SHARE: String(dataset.fetch.maxQuarantineShare),
     // Names only (~20 bytes each): the fetcher reports source columns outside this list as schema drift.
     DECLARED_COLUMNS: dataset.columns.map((c) => c.name).join(','),
+    // The key scan's cadence (phase "keys"); maxDeleteShare is the transform's, in DATASET_CONFIG.
+    DELETIONS_DETECT: String(dataset.deletions.detect),
+    KEY_SCAN_EVERY_HOURS: String(dataset.deletions.scanEveryHours),
     DELIVERY_STREAM_NAME: input.deliveryStreamName,
     STATE_LOCATION: input.stateLocation,
     POWERTOOLS_SERVICE_NAME: `fetcher-${dataset.name}`,

@@ -10,7 +10,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DatasetConfig } from '../../runtime/dataset-config';
-import { checkpointKey, quarantinePrefix } from '../../runtime/storage-layout';
+import { checkpointKey, keysetPrefix, quarantinePrefix } from '../../runtime/storage-layout';
 import { fetcherEnvironment } from './fetcher-environment';
 import { functionRole } from './function-role';
 
@@ -82,11 +82,13 @@ export class FetcherFunction extends Construct {
     const bucket = props.rawBucket;
     const checkpoint = checkpointKey(dataset);
     const quarantine = quarantinePrefix(dataset);
+    // keysets/<dataset>/: the key scan's lists (phase "keys") and the missing keys it repairs (phase "repair").
+    const keysets = keysetPrefix(dataset);
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'CheckpointAndQuarantineObjects',
         actions: ['s3:GetObject', 's3:PutObject'],
-        resources: [bucket.arnForObjects(checkpoint), bucket.arnForObjects(`${quarantine}*`)],
+        resources: [bucket.arnForObjects(checkpoint), bucket.arnForObjects(`${quarantine}*`), bucket.arnForObjects(`${keysets}*`)],
       }),
     );
     this.function.addToRolePolicy(
@@ -94,7 +96,8 @@ export class FetcherFunction extends Construct {
         sid: 'ListOwnStateOnly',
         actions: ['s3:ListBucket'],
         resources: [bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': [checkpoint, `${quarantine}*`] } },
+        // Without it a missing object (no checkpoint, no scan yet) reads as 403 instead of 404.
+        conditions: { StringLike: { 's3:prefix': [checkpoint, `${quarantine}*`, `${keysets}*`] } },
       }),
     );
     this.function.addToRolePolicy(

@@ -66,8 +66,10 @@ export interface IngestionStateMachineProps {
 
 /**
  * One run of a dataset: input check → run lease (one run at a time) → fetch loop (cursor passed
- * back until `done`) → wait for Firehose to flush → crawler (polled until READY, last crawl
- * SUCCEEDED) → transform task (.sync, exit code checked) → lease released → SNS success.
+ * back until `done`) → key-scan loop (the fetcher's "keys" phase) → wait for Firehose to flush →
+ * crawler (polled until READY, last crawl SUCCEEDED) → transform task (.sync, exit code checked;
+ * exit 5 "repair needed": repair loop (the "repair" phase) → wait for the flush → transform
+ * again, once; exit 4: MassDeleteRefused) → lease released → SNS success.
  * Every failure, bad input included, ends in the failure notification, a lease release and a
  * failed execution. A run that finds the lease held ends as `SkippedOverlappingRun`.
  */
@@ -182,6 +184,50 @@ export class IngestionStateMachine extends Construct {
     fetch.addRetry({ errors: [sfn.Errors.TASKS_FAILED, sfn.Errors.TIMEOUT], interval: Duration.seconds(30), maxAttempts: 2, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
     fetch.addCatch(notifyFailure, onError);
 
+    // The key scan (deletion detection): the fetcher's "keys" phase, looped on `done` like the
+    // row fetch, its cursor in $.keyScan. A scan that is not due returns done at once.
+    const startKeyScan = new sfn.Pass(this, 'StartKeyScan', {
+      parameters: { cursor: sfn.JsonPath.stringToJson('null') },
+      resultPath: '$.keyScan',
+    });
+    const scanKeys = new tasks.LambdaInvoke(this, 'ScanKeys', {
+      lambdaFunction: props.fetcher,
+      payload: sfn.TaskInput.fromObject({ runId: sfn.JsonPath.executionName, phase: 'keys', cursor: sfn.JsonPath.objectAt('$.keyScan.cursor') }),
+      resultSelector: {
+        done: sfn.JsonPath.objectAt('$.Payload.done'),
+        cursor: sfn.JsonPath.objectAt('$.Payload.cursor'),
+        stats: sfn.JsonPath.objectAt('$.Payload.stats'),
+      },
+      resultPath: '$.keyScan',
+      retryOnServiceExceptions: true,
+    });
+    scanKeys.addRetry({ errors: [sfn.Errors.TASKS_FAILED, sfn.Errors.TIMEOUT], interval: Duration.seconds(30), maxAttempts: 2, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
+    scanKeys.addCatch(notifyFailure, onError);
+
+    // The repair (transform exit 5: curated lacks source keys): the fetcher's "repair" phase
+    // fetches them by key, Firehose flushes, the transform runs once more. $.repaired bounds it.
+    const startRepair = new sfn.Pass(this, 'StartRepair', {
+      parameters: { cursor: sfn.JsonPath.stringToJson('null') },
+      resultPath: '$.repair',
+    });
+    const repairRows = new tasks.LambdaInvoke(this, 'RepairRows', {
+      lambdaFunction: props.fetcher,
+      payload: sfn.TaskInput.fromObject({ runId: sfn.JsonPath.executionName, phase: 'repair', cursor: sfn.JsonPath.objectAt('$.repair.cursor') }),
+      resultSelector: {
+        done: sfn.JsonPath.objectAt('$.Payload.done'),
+        cursor: sfn.JsonPath.objectAt('$.Payload.cursor'),
+        stats: sfn.JsonPath.objectAt('$.Payload.stats'),
+      },
+      resultPath: '$.repair',
+      retryOnServiceExceptions: true,
+    });
+    repairRows.addRetry({ errors: [sfn.Errors.TASKS_FAILED, sfn.Errors.TIMEOUT], interval: Duration.seconds(30), maxAttempts: 2, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
+    repairRows.addCatch(notifyFailure, onError);
+    const markRepaired = new sfn.Pass(this, 'MarkRepaired', { result: sfn.Result.fromBoolean(true), resultPath: '$.repaired' });
+    const waitRepairFlush = new sfn.Wait(this, 'WaitForRepairFlush', {
+      time: sfn.WaitTime.duration(Duration.seconds(dataset.delivery.bufferingIntervalSeconds + FIREHOSE_FLUSH_MARGIN_SECONDS)),
+    });
+
     const nextPage = new sfn.Pass(this, 'NextPage', {
       parameters: { mode: sfn.JsonPath.stringAt('$.mode'), cursor: sfn.JsonPath.objectAt('$.fetch.cursor'), lastStats: sfn.JsonPath.objectAt('$.fetch.stats') },
     });
@@ -232,6 +278,16 @@ export class IngestionStateMachine extends Construct {
     runTransform.addRetry({ errors: RUN_TASK_TRANSIENT_ERRORS, interval: Duration.seconds(60), maxAttempts: 5, backoffRate: 2, maxDelay: Duration.minutes(15), jitterStrategy: sfn.JitterType.FULL });
     runTransform.addCatch(notifyFailure, onError);
     const transformFailed = failWith('TransformFailed', 'TransformFailed', 'The transform task exited non-zero or never started (see $.transform and the task log)');
+    const massDeleteRefused = failWith(
+      'MassDeleteRefused',
+      'MassDeleteRefused',
+      `The key scan would delete more than deletions.maxDeleteShare (${dataset.deletions.maxDeleteShare}) of curated; nothing was deleted (transform exit 4; see the task log). Check the source; if the rows really are gone, raise maxDeleteShare for one run`,
+    );
+    const repairDidNotReconcile = failWith(
+      'RepairDidNotReconcile',
+      'RepairDidNotReconcile',
+      'Source keys were still missing from curated after the repair (transform exit 5 twice; see keysets/<dataset>/<run>/missing-keys.txt.gz and the quarantine)',
+    );
 
     const releaseLease = leaseCall('ReleaseLease', 'release', '$.leaseRelease');
     // A lease left held would skip the next runs until it expires: fail loudly instead.
@@ -262,10 +318,22 @@ export class IngestionStateMachine extends Construct {
     );
     fetch.next(
       new sfn.Choice(this, 'FetchDone')
-        .when(sfn.Condition.booleanEquals('$.fetch.done', true), waitFlush)
+        .when(sfn.Condition.booleanEquals('$.fetch.done', true), startKeyScan)
         .otherwise(nextPage),
     );
     nextPage.next(fetch);
+    startKeyScan.next(scanKeys).next(
+      new sfn.Choice(this, 'KeyScanDone')
+        .when(sfn.Condition.booleanEquals('$.keyScan.done', true), waitFlush)
+        .otherwise(scanKeys),
+    );
+    startRepair.next(repairRows).next(
+      new sfn.Choice(this, 'RepairDone')
+        .when(sfn.Condition.booleanEquals('$.repair.done', true), markRepaired)
+        .otherwise(repairRows),
+    );
+    // No new crawl: repaired rows have the columns the crawl just saw.
+    markRepaired.next(waitRepairFlush).next(runTransform);
     waitFlush.next(startCrawler).next(waitCrawler).next(getCrawler).next(
       // Rules are tried in order, so each path is read only where an earlier rule proved it
       // present (a Choice on a missing path is a States.Runtime error, which no Catch sees).
@@ -279,6 +347,12 @@ export class IngestionStateMachine extends Construct {
       new sfn.Choice(this, 'TransformExitedZero')
         .when(sfn.Condition.not(sfn.Condition.isPresent('$.transform.containers[0].ExitCode')), transformFailed)
         .when(sfn.Condition.numberEquals('$.transform.containers[0].ExitCode', 0), releaseLease)
+        .when(sfn.Condition.numberEquals('$.transform.containers[0].ExitCode', 4), massDeleteRefused)
+        .when(
+          sfn.Condition.and(sfn.Condition.numberEquals('$.transform.containers[0].ExitCode', 5), sfn.Condition.not(sfn.Condition.isPresent('$.repaired'))),
+          startRepair,
+        )
+        .when(sfn.Condition.numberEquals('$.transform.containers[0].ExitCode', 5), repairDidNotReconcile)
         .otherwise(transformFailed),
     );
     releaseLease.next(notifySuccess);

@@ -26,6 +26,8 @@ export interface MonitoredDataset {
   readonly stateMachine: sfn.IStateMachine;
   /** Runs that ended as SkippedOverlappingRun (published by the run-lease function). */
   readonly skippedRuns: cloudwatch.IMetric;
+  /** Transforms that refused a mass delete (exit 4; a metric filter on the task's log group). */
+  readonly massDeletesRefused?: cloudwatch.IMetric;
 }
 
 /**
@@ -108,6 +110,15 @@ export class PipelineMonitoring extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
+
+    if (d.massDeletesRefused) {
+      alarm('MassDeleteRefused', d.massDeletesRefused, {
+        alarmDescription: `${d.name}: a key scan would have deleted more than deletions.maxDeleteShare of curated; nothing was deleted. Check the source (outage, wrong URL, publisher mistake); if the rows are really gone, raise maxDeleteShare for one run`,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    }
 
     this.dashboard.addWidgets(
       new cloudwatch.TextWidget({ markdown: `## ${d.name}`, width: 24, height: 1 }),

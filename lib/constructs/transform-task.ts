@@ -10,7 +10,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { tableName, type DatasetConfig } from '../../runtime/dataset-config';
-import { curatedPrefix, rawPrefix, transformStatePrefix } from '../../runtime/storage-layout';
+import { curatedPrefix, keysetPrefix, rawPrefix, transformStatePrefix } from '../../runtime/storage-layout';
 
 /** Where the workgroup writes query results in the results bucket (query-catalog.ts). */
 export const ATHENA_RESULTS_PREFIX = 'athena/';
@@ -65,6 +65,8 @@ export interface TransformTaskProps {
 export class TransformTask extends Construct {
   readonly taskDefinition: ecs.FargateTaskDefinition;
   readonly container: ecs.ContainerDefinition;
+  /** The task's JSON log lines (metric filters read them, e.g. MassDeleteRefused). */
+  readonly logGroup: logs.LogGroup;
   /** Container name, for run-time overrides. */
   static readonly CONTAINER_NAME = 'transform';
 
@@ -73,6 +75,7 @@ export class TransformTask extends Construct {
     const { dataset } = props;
     const stack = Stack.of(this);
 
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention });
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
       cpu: props.cpu,
       memoryLimitMiB: props.memoryMiB,
@@ -89,7 +92,7 @@ export class TransformTask extends Construct {
       readonlyRootFilesystem: true,
       logging: ecs.LogDrivers.awsLogs({
         streamPrefix: dataset.name,
-        logGroup: new logs.LogGroup(this, 'Logs', { retention: props.logRetention }),
+        logGroup: this.logGroup,
       }),
       environment: {
         DATASET_CONFIG: JSON.stringify(dataset),
@@ -167,12 +170,22 @@ export class TransformTask extends Construct {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: 'ReadOwnRawObjects', actions: ['s3:GetObject'], resources: [props.rawBucket.arnForObjects(`${raw}*`)] }),
     );
+    // The run's key scan (deletions; Athena reads it as the keyset table) and the missing keys
+    // the transform lists for the fetcher's repair phase.
+    const keysets = keysetPrefix(dataset);
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadKeysetsWriteMissingKeys',
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: [props.rawBucket.arnForObjects(`${keysets}*`)],
+      }),
+    );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'ListOwnRawPrefix',
         actions: ['s3:ListBucket'],
         resources: [props.rawBucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': [`${raw}*`] } },
+        conditions: { StringLike: { 's3:prefix': [`${raw}*`, `${keysets}*`] } },
       }),
     );
     const curatedPrefixes = [curatedPrefix(dataset), `curated/_runs/${dataset.name}/`, transformStatePrefix(dataset), `reports/${dataset.name}/`];

@@ -7,6 +7,7 @@
  * must be denied.
  */
 import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -104,6 +105,10 @@ before(async () => {
   assert.equal(first.done, true);
   socrata.mutate({ update: 5 });
   await fetch({ runId: `${RUN_ID}-2`, mode: 'incremental', cursor: null }, ctx);
+  // The key scan (keysets/: part files, _SUCCESS, _latest) and the repair of a listed missing key.
+  assert.equal((await fetch({ runId: RUN_ID, phase: 'keys', cursor: null }, ctx)).done, true);
+  recorder.objects.set(`${rawBucket}/keysets/${DS}/${RUN_ID}/missing-keys.txt.gz`, { body: gzipSync(`${String(socrata.rows[0]!.id)}\n`), etag: '"m"' });
+  assert.equal((await fetch({ runId: RUN_ID, phase: 'repair', cursor: null }, ctx)).stats.rowsDelivered, 1);
   add('fetcher', [...(recorder.requests.get('fetcher') ?? []), ...lambdaRuntime(fnLogGroup(/FetcherFunction/))]);
 
   // Run lease: take it, be refused as a second run, release it.
@@ -182,6 +187,9 @@ describe('fetcher role', () => {
     assert.ok(has('s3:PutObject', /\/quarantine\/sf-fire-incidents\/ingest_date=/), 'quarantine file');
     assert.ok(has('firehose:PutRecordBatch', new RegExp(`deliverystream/${deliveryStream}$`)));
     assert.ok(has('secretsmanager:GetSecretValue', /secret:socrata\/app-token-/));
+    assert.ok(has('s3:PutObject', /\/keysets\/sf-fire-incidents\/[^/]+\/part-00001\.txt\.gz$/), 'key scan part');
+    assert.ok(has('s3:PutObject', /\/keysets\/sf-fire-incidents\/[^/]+\/_SUCCESS\.json$/), 'key scan marker');
+    assert.ok(has('s3:GetObject', /\/keysets\/sf-fire-incidents\/[^/]+\/missing-keys\.txt\.gz$/), 'repair reads the missing keys');
   });
   test('every recorded call is allowed', async () => allowedAll('fetcher', calls.get('fetcher')!));
   test('nothing beyond its own state, stream and log group', async () => {
@@ -221,6 +229,9 @@ describe('transform task role', () => {
     assert.ok(queries.some((q) => /information_schema/.test(q)), 'table lookup');
     assert.ok(queries.some((q) => /^CREATE TABLE/.test(q)), 'curated table created');
     assert.ok(queries.some((q) => /^MERGE INTO/.test(q)), 'merge');
+    // The run's key scan (written by the fetcher above) is read: the keyset table over keysets/.
+    assert.ok(queries.some((q) => /^CREATE EXTERNAL TABLE IF NOT EXISTS .*___keyset/.test(q)), 'keyset table');
+    assert.ok(reqs.some((r) => r.action === 's3:GetObject' && r.resource.includes(`/keysets/${DS}/${RUN_ID}/_SUCCESS.json`)), 'keyset marker read');
     assert.ok(reqs.some((r) => r.action === 'athena:StartQueryExecution' && r.resource.endsWith(`workgroup/${taskEnv.ATHENA_WORKGROUP}`)));
     assert.ok(reqs.some((r) => r.action === 'glue:GetDatabase' && r.resource.endsWith('database/default')));
     assert.ok(reqs.some((r) => r.action === 's3:ListMultipartUploadParts'));

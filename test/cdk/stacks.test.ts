@@ -84,8 +84,11 @@ describe('storage: key, buckets, catalog, workgroup', () => {
     });
     const rawRules = Object.values(storage.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } }))
       .flatMap((b) => (b as { Properties: { LifecycleConfiguration: { Rules: Record<string, unknown>[] } } }).Properties.LifecycleConfiguration.Rules);
-    assert.ok(rawRules.every((r) => r.Prefix === 'raw/' || (r.Transitions === undefined && r.ExpirationInDays === undefined)), JSON.stringify(rawRules));
-    assert.ok(rawRules.every((r) => r.ExpirationInDays === undefined), 'raw data never expires by default: reconciliation counts keys over all of it');
+    // keysets/ (key scans, read only by their own run) is not raw data: the one prefix that expires.
+    const dataRules = rawRules.filter((r) => r.Prefix !== 'keysets/');
+    assert.ok(dataRules.every((r) => r.Prefix === 'raw/' || (r.Transitions === undefined && r.ExpirationInDays === undefined)), JSON.stringify(rawRules));
+    assert.ok(dataRules.every((r) => r.ExpirationInDays === undefined), 'raw data never expires by default: reconciliation counts keys over all of it');
+    assert.ok(rawRules.some((r) => r.Prefix === 'keysets/' && r.ExpirationInDays === 30));
     storage.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Id: 'expire-results', ExpirationInDays: 3 })]) },
     });
@@ -169,14 +172,15 @@ describe('pipeline: fetcher Lambda', () => {
     assert.equal((fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables.APP_TOKEN_SECRET_NAME, undefined);
   });
 
-  test('may touch only its checkpoint and quarantine prefix, and put only to its stream', () => {
+  test('may touch only its checkpoint, quarantine and keysets prefixes, and put only to its stream', () => {
     const statements = statementsOfRole(pipeline, 'FetcherRole');
     const s3Objects = statements.find((s) => s.Sid === 'CheckpointAndQuarantineObjects')!;
     assert.deepEqual(s3Objects.Action, ['s3:GetObject', 's3:PutObject']);
     const resources = JSON.stringify(s3Objects.Resource);
     assert.match(resources, /\/checkpoints\/sf-fire-incidents\.json"/);
     assert.match(resources, /\/quarantine\/sf-fire-incidents\/\*"/);
-    assert.equal((s3Objects.Resource as unknown[]).length, 2);
+    assert.match(resources, /\/keysets\/sf-fire-incidents\/\*"/);
+    assert.equal((s3Objects.Resource as unknown[]).length, 3);
     const firehose = statements.find((s) => actionsOf([s]).includes('firehose:PutRecordBatch'))!;
     assert.equal(JSON.stringify(firehose.Resource).includes('DeliveryStream'), true);
     assert.equal(actionsOf(statements).some((a) => a === 's3:*' || a === 's3:DeleteObject*' || a.startsWith('secretsmanager:')), false);
@@ -288,10 +292,15 @@ describe('pipeline: state machine', () => {
   test('fetch loop: invoke, Choice on done, pass the cursor back', () => {
     assert.deepEqual((s.FetchPage!.Parameters as Record<string, unknown>).Payload, { 'runId.$': '$$.Execution.Name', 'mode.$': '$.mode', 'cursor.$': '$.cursor' });
     const done = s.FetchDone as { Choices: Array<Record<string, unknown>>; Default: string };
-    assert.deepEqual(done.Choices[0], { Variable: '$.fetch.done', BooleanEquals: true, Next: 'WaitForFirehoseFlush' });
+    assert.deepEqual(done.Choices[0], { Variable: '$.fetch.done', BooleanEquals: true, Next: 'StartKeyScan' });
     assert.equal(done.Default, 'NextPage');
     assert.equal(s.NextPage!.Next, 'FetchPage');
     assert.equal((s.NextPage!.Parameters as Record<string, unknown>)['cursor.$'], '$.fetch.cursor');
+    // Then the key scan loop (the fetcher's "keys" phase), and only then the flush wait.
+    assert.deepEqual((s.ScanKeys!.Parameters as Record<string, unknown>).Payload, { 'runId.$': '$$.Execution.Name', phase: 'keys', 'cursor.$': '$.keyScan.cursor' });
+    const scanned = s.KeyScanDone as { Choices: Array<Record<string, unknown>>; Default: string };
+    assert.deepEqual(scanned.Choices[0], { Variable: '$.keyScan.done', BooleanEquals: true, Next: 'WaitForFirehoseFlush' });
+    assert.equal(scanned.Default, 'ScanKeys');
   });
 
   test('waits for the Firehose buffer (interval + margin), then crawler polled until READY', () => {
@@ -309,7 +318,8 @@ describe('pipeline: state machine', () => {
     const overrides = (s.RunTransform!.Parameters as { Overrides: { ContainerOverrides: Array<{ Environment: unknown[] }> } }).Overrides;
     assert.deepEqual(overrides.ContainerOverrides[0]!.Environment, [{ Name: 'RUN_ID', 'Value.$': '$$.Execution.Name' }]);
     const exit = s.TransformExitedZero as { Choices: Array<Record<string, unknown>>; Default: string };
-    assert.deepEqual(exit.Choices.map((c) => c.Next), ['TransformFailed', 'ReleaseLease']);
+    // Exit 4: mass delete refused; exit 5: repair (once), then RepairDidNotReconcile.
+    assert.deepEqual(exit.Choices.map((c) => c.Next), ['TransformFailed', 'ReleaseLease', 'MassDeleteRefused', 'StartRepair', 'RepairDidNotReconcile']);
     assert.equal(exit.Default, 'TransformFailed');
     assert.equal(s.ReleaseLease!.Next, 'NotifySuccess');
     assert.equal(s.NotifyFailure!.Next, 'ReleaseLeaseAfterFailure');
@@ -354,7 +364,7 @@ describe('pipeline: schedule and monitoring', () => {
     prod.templates.pipeline.hasResourceProperties('AWS::Scheduler::Schedule', { State: 'ENABLED' });
   });
 
-  test('alarms on fetcher errors, Firehose delivery and freshness, failed, timed-out and skipped runs, all to the topic', () => {
+  test('alarms on fetcher errors, Firehose delivery and freshness, failed, timed-out and skipped runs, refused mass deletes, all to the topic', () => {
     const alarms = Object.values(pipeline.findResources('AWS::CloudWatch::Alarm')) as Array<{ Properties: Record<string, any> }>;
     const metrics = alarms.map((a) => `${a.Properties.Namespace}:${a.Properties.MetricName}`).sort();
     assert.deepEqual(metrics, [
@@ -363,8 +373,14 @@ describe('pipeline: schedule and monitoring', () => {
       'AWS/Lambda:Errors',
       'AWS/States:ExecutionsFailed',
       'AWS/States:ExecutionsTimedOut',
+      'SocrataPipeline/dev:MassDeleteRefused',
       'SocrataPipeline/dev:SkippedRuns',
     ]);
+    // MassDeleteRefused comes from the transform's exit-4 log line, per dataset.
+    pipeline.hasResourceProperties('AWS::Logs::MetricFilter', {
+      FilterPattern: '{ $.error = "MassDeleteRefusedError" }',
+      MetricTransformations: [Match.objectLike({ MetricNamespace: 'SocrataPipeline/dev', MetricName: 'MassDeleteRefused', MetricValue: '1', Dimensions: [{ Key: 'Dataset', Value: '$.dataset' }] })],
+    });
     for (const a of alarms) assert.equal(a.Properties.AlarmActions.length, 1);
     pipeline.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     pipeline.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });

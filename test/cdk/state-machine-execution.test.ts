@@ -271,3 +271,75 @@ describe('SNS failures', () => {
     assert.deepEqual(r.notices, []);
   });
 });
+
+const payloadsOf = (r: RunResult, state: string) => (r.calls[state] ?? []).map((c) => (c as { Payload: Record<string, unknown> }).Payload);
+const exit = (code: number) => ({ TaskArn: 't', Containers: [{ Name: 'transform', ExitCode: code }] });
+
+describe('key scan and repair (deletions, issue 10)', () => {
+  test('key scan loop: after the row fetch, done:false twice then true, each call given the cursor the previous returned; then the flush wait', async () => {
+    const scans = [
+      { done: false, cursor: { afterId: 'a' } },
+      { done: false, cursor: { afterId: 'b' } },
+      { done: true, cursor: null },
+    ];
+    const r = await execute({}, happyHandlers({
+      ScanKeys: (_i, n) => ({ StatusCode: 200, Payload: { runId: EXECUTION_NAME, phase: 'keys', ...scans[n - 1]!, stats: { keys: n } } }),
+    }));
+    assertSucceeded(r);
+    const payloads = payloadsOf(r, 'ScanKeys');
+    assert.deepEqual(payloads.map((p) => p.cursor), [null, { afterId: 'a' }, { afterId: 'b' }]);
+    assert.ok(payloads.every((p) => p.phase === 'keys' && p.runId === EXECUTION_NAME));
+    const at = (s: string) => r.path.indexOf(s);
+    assert.ok(at('FetchDone') < at('StartKeyScan') && at('ScanKeys') < at('WaitForFirehoseFlush') && at('WaitForFirehoseFlush') < at('StartCrawler'), r.path.join(' > '));
+    assert.equal(ran(r, 'StartRepair'), false, 'exit 0: no repair');
+  });
+
+  test('a key scan that keeps failing ends in the failure notice; nothing is transformed', async () => {
+    const r = await execute({}, happyHandlers({
+      ScanKeys: () => {
+        throw new TaskError('SocrataRequestError', 'HTTP 503');
+      },
+    }));
+    assertFailed(r, 'SocrataRequestError');
+    assert.equal(r.calls.ScanKeys!.length, 3, 'first try and two retries');
+    assert.equal(ran(r, 'RunTransform'), false);
+  });
+
+  test('exit 5 (repair needed): the repair loop runs, Firehose flushes, the transform runs again and the run succeeds', async () => {
+    const repairs = [
+      { done: false, cursor: { chunk: 1 } },
+      { done: true, cursor: null },
+    ];
+    const r = await execute({}, happyHandlers({
+      RunTransform: (_i, n) => (n === 1 ? exit(5) : exit(0)),
+      RepairRows: (_i, n) => ({ StatusCode: 200, Payload: { runId: EXECUTION_NAME, phase: 'repair', ...repairs[n - 1]!, stats: { rowsDelivered: n } } }),
+    }));
+    assertSucceeded(r);
+    assert.equal(r.calls.RunTransform!.length, 2);
+    assert.deepEqual(payloadsOf(r, 'RepairRows').map((p) => [p.phase, p.cursor]), [['repair', null], ['repair', { chunk: 1 }]]);
+    const at = (s: string) => r.path.indexOf(s);
+    assert.ok(at('RepairRows') < at('WaitForRepairFlush') && at('WaitForRepairFlush') < r.path.lastIndexOf('RunTransform'), r.path.join(' > '));
+    assert.equal(r.path.filter((s) => s === 'StartCrawler').length, 1, 'no second crawl');
+  });
+
+  test('exit 5 again after the repair: bounded to once, failure notice RepairDidNotReconcile', async () => {
+    // Bounded here too: an unbounded repair loop ends with this error instead of hanging the test.
+    const r = await execute({}, happyHandlers({
+      RunTransform: (_i, n) => {
+        if (n > 2) throw new TaskError('TransformLoopedPastOneRepair');
+        return exit(5);
+      },
+    }));
+    assertFailed(r, 'RepairDidNotReconcile');
+    assert.equal(r.calls.RunTransform!.length, 2);
+    assert.equal(r.calls.RepairRows!.length, 1);
+  });
+
+  test('exit 4 (mass delete refused): failure notice MassDeleteRefused, no repair, lease released on the failure path', async () => {
+    const r = await execute({}, happyHandlers({ RunTransform: () => exit(4) }));
+    assertFailed(r, 'MassDeleteRefused');
+    assert.match(String((r.notices[0]!.message.error as { Cause?: string }).Cause), /nothing was deleted/);
+    assert.equal(ran(r, 'StartRepair'), false);
+    assert.equal(r.calls.ReleaseLease, undefined);
+  });
+});

@@ -105,6 +105,20 @@ test('config: every missing or malformed variable is named in one error', () => 
   assert.equal(c.requestTimeoutMs, 5000);
 });
 
+test('config: the key scan cadence from DELETIONS_DETECT / KEY_SCAN_EVERY_HOURS, named when malformed; phases are checked', async () => {
+  assert.deepEqual(readFetcherConfig(env('/tmp/x')).deletions, { detect: true, scanEveryHours: 0 });
+  assert.deepEqual(readFetcherConfig({ ...env('/tmp/x'), DELETIONS_DETECT: 'false', KEY_SCAN_EVERY_HOURS: '6' }).deletions, { detect: false, scanEveryHours: 6 });
+  assert.throws(
+    () => readFetcherConfig({ ...env('/tmp/x'), DELETIONS_DETECT: 'yes', KEY_SCAN_EVERY_HOURS: 'daily' }),
+    (e: unknown) => e instanceof FetcherConfigError && /DELETIONS_DETECT="yes" must be "true" or "false"/.test(e.message) && /KEY_SCAN_EVERY_HOURS="daily" must be a number of hours/.test(e.message),
+  );
+  const { handler } = await import('../../lambdas/fetcher/handler');
+  await assert.rejects(
+    handler({ runId: 'r', phase: 'delete-everything' } as never, { getRemainingTimeInMillis: () => 1_000, awsRequestId: 'x' }),
+    /Fetcher phase must be "rows", "keys" or "repair", not "delete-everything"/,
+  );
+});
+
 test('handler: a source echoing the token in every 500 body fails with no token in the error, the logs or the metrics', async () => {
   const stateDir = mkdtempSync(path.join(tmpdir(), 'fetcher-handler-echo-'));
   Object.assign(process.env, env(stateDir), { MAX_ATTEMPTS: '2' });

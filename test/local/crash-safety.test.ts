@@ -18,6 +18,8 @@ const sourceIds = new Set(source.map((r) => r.id));
 
 let root: string;
 let datasetFile: string;
+/** The same dataset without deletion detection (no key scan): curated is checked against the recorded keys only. */
+let noScanFile: string;
 before(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'local-crash-'));
   // Small pages (16 checkpoints) and a 1 MiB Firehose buffer (several raw objects per run).
@@ -28,10 +30,32 @@ before(async () => {
     datasetFile,
     JSON.stringify({ ...base, fetch: { ...base.fetch, pageSize: 250 }, delivery: { ...base.delivery, bufferingSizeMiB: 1 } }),
   );
+  noScanFile = path.join(root, 'datasets-no-scan', 'sf-fire-incidents.json');
+  await mkdir(path.dirname(noScanFile), { recursive: true });
+  await writeFile(noScanFile, JSON.stringify({ ...JSON.parse(await readFile(datasetFile, 'utf8')), deletions: { detect: false } }));
 });
 after(() => rm(root, { recursive: true, force: true }));
 
 const args = (dataDir: string, ...more: string[]): string[] => ['--rows', String(ROWS), '--data-dir', dataDir, '--dataset-file', datasetFile, ...more];
+const noScanArgs = (dataDir: string, ...more: string[]): string[] => ['--rows', String(ROWS), '--data-dir', dataDir, '--dataset-file', noScanFile, ...more];
+
+/** Lose curated rows behind the pipeline's back: each Parquet file of the table keeps only its first row. */
+async function loseCuratedRows(dataDir: string): Promise<void> {
+  const tableDir = path.join(dataDir, 'buckets', 'curated', 'curated', 'sf-fire-incidents');
+  const parquet = (await readdir(tableDir, { recursive: true })).filter((f) => f.endsWith('.parquet') && !f.startsWith('marts') && !f.startsWith('deletions'));
+  assert.ok(parquet.length > 0);
+  const db = await DuckDBInstance.create(':memory:');
+  const conn = await db.connect();
+  try {
+    for (const f of parquet) {
+      const file = path.join(tableDir, f);
+      await conn.run(`COPY (SELECT * FROM read_parquet('${file}') LIMIT 1) TO '${file}.cut' (FORMAT parquet)`);
+      await rename(`${file}.cut`, file);
+    }
+  } finally {
+    conn.closeSync();
+  }
+}
 
 
 async function crashThenRun(name: string, crashAt: string): Promise<void> {
@@ -79,32 +103,36 @@ describe('npm run local survives SIGKILL at any step', () => {
 
 describe('repair', () => {
   test(
-    'when curated lost rows, the run says to rebuild, and --rebuild restores it from raw without re-fetching',
+    'without a key scan, when curated lost rows the run says to rebuild, and --rebuild restores it from raw without re-fetching',
     async () => {
       const dataDir = path.join(root, 'rebuild');
-      assert.equal((await runCli(args(dataDir))).code, 0);
-      // Lose curated rows behind the pipeline's back: each Parquet file of the table rewritten
-      // with only its first row (still valid files, whatever the table's layout).
-      const tableDir = path.join(dataDir, 'buckets', 'curated', 'curated', 'sf-fire-incidents');
-      const parquet = (await readdir(tableDir, { recursive: true })).filter((f) => f.endsWith('.parquet') && !f.startsWith('marts'));
-      assert.ok(parquet.length > 0);
-      const db = await DuckDBInstance.create(':memory:');
-      const conn = await db.connect();
-      try {
-        for (const f of parquet) {
-          const file = path.join(tableDir, f);
-          await conn.run(`COPY (SELECT * FROM read_parquet('${file}') LIMIT 1) TO '${file}.cut' (FORMAT parquet)`);
-          await rename(`${file}.cut`, file);
-        }
-      } finally {
-        conn.closeSync();
-      }
-      const broken = await runCli(args(dataDir));
+      assert.equal((await runCli(noScanArgs(dataDir))).code, 0);
+      await loseCuratedRows(dataDir);
+      const broken = await runCli(noScanArgs(dataDir));
       assert.notEqual(broken.code, 0, 'a curated table that lost rows is not reported as success');
       assert.match(broken.stderr, /npm run local -- --rebuild/);
-      const rebuilt = await runCli(args(dataDir, '--rebuild', '--json'));
+      const rebuilt = await runCli(noScanArgs(dataDir, '--rebuild', '--json'));
       assert.equal(rebuilt.code, 0, rebuilt.stderr);
       assert.equal(JSON.parse(rebuilt.stdout.trim().split('\n').at(-1)!).fetch.rowsFetched, 0, 'nothing re-fetched');
+      const curated = await curatedIds(dataDir);
+      assert.equal(curated.length, ROWS);
+      assert.deepEqual(new Set(curated), sourceIds);
+    },
+  );
+
+  test(
+    'with the key scan (the default), curated rows lost behind the pipeline are found missing and repaired by key in the same run',
+    async () => {
+      const dataDir = path.join(root, 'repair-by-key');
+      assert.equal((await runCli(args(dataDir))).code, 0);
+      await loseCuratedRows(dataDir);
+      const repaired = await runCli(args(dataDir, '--json'));
+      assert.equal(repaired.code, 0, repaired.stderr);
+      const summary = JSON.parse(repaired.stdout.trim().split('\n').at(-1)!) as { fetch: { rowsFetched: number }; repair?: { keysRequested: number; rowsDelivered: number }; transform: { missingKeys: number; status: string } };
+      assert.equal(summary.fetch.rowsFetched, 0, 'nothing new after the checkpoint');
+      assert.ok(summary.repair && summary.repair.keysRequested > 0, 'the lost keys were listed and fetched');
+      assert.equal(summary.repair.rowsDelivered, summary.repair.keysRequested);
+      assert.deepEqual([summary.transform.missingKeys, summary.transform.status], [0, 'succeeded']);
       const curated = await curatedIds(dataDir);
       assert.equal(curated.length, ROWS);
       assert.deepEqual(new Set(curated), sourceIds);

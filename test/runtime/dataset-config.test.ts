@@ -48,6 +48,7 @@ describe('dataset definitions', () => {
     assert.equal(d.fetch.pageSize, 50_000);
     assert.equal(d.delivery.bufferingIntervalSeconds, 60);
     assert.deepEqual(d.dataTests, []);
+    assert.deepEqual(d.deletions, { detect: true, scanEveryHours: 0, maxDeleteShare: 0.1 });
   });
 
   test('curated columns expand points and append ingestion metadata, then the content hash', () => {
@@ -71,6 +72,8 @@ describe('dataset definitions', () => {
     );
     assert.throws(() => parseDataset({ ...minimal, fetch: { pageSize: 0 } }, 'x.json'), /fetch\.pageSize/);
     assert.throws(() => parseDataset({ ...minimal, surprise: true }, 'x.json'), /surprise/);
+    assert.throws(() => parseDataset({ ...minimal, deletions: { maxDeleteShare: 1.5 } }, 'x.json'), /x\.json.*deletions\.maxDeleteShare/s);
+    assert.throws(() => parseDataset({ ...minimal, deletions: { scanEveryHours: -1 } }, 'x.json'), /deletions\.scanEveryHours/);
   });
 
   test('a file must be JSON and its name must match the dataset name', async () => {

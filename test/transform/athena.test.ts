@@ -349,6 +349,52 @@ describe('Athena marts, rebuild, reconciliation and maintenance', () => {
     assertTrino(recordMergedKeysSql(DATASET, 'SELECT * FROM s', '"curated_db"."k"', 'r1'), 'record keys');
   });
 
+  test('a key scan: deletions recorded, then THE delete MERGE per year group, merged keys forgotten, missing keys listed', async () => {
+    const { engine, sent } = scriptedAthena(
+      (sql) =>
+        lookup(sql, ['sf_fire_incidents', 'sf_fire_incidents___merged_keys']) ??
+        (sql.includes('AS curated_rows') ? { curated_rows: '1000', source_keys: '990', gone: '12' } : undefined) ??
+        (sql.includes('AS y FROM') ? [{ y: '2021' }, { y: '2022' }, { y: '2023' }] : undefined) ??
+        (sql.startsWith('SELECT s.text AS key') ? [{ key: 'k1' }, { key: "k'2" }] : undefined) ??
+        (sql.startsWith('SELECT count(*) AS n FROM (SELECT c.') ? { n: '0' } : undefined),
+    );
+    (engine as unknown as { opts: { partitionsPerWrite: number } }).opts.partitionsPerWrite = 2;
+    const r = await engine.applyKeyset(
+      { partKeys: ['keysets/sf-fire-incidents/r1/part-00001.txt.gz', 'keysets/sf-fire-incidents/r1/part-00002.txt.gz'] },
+      { maxDeleteShare: 0.1, detectedAt: new Date('2026-01-02T03:04:05.678Z') },
+    );
+    assert.deepEqual(r, { sourceKeys: 990, curatedRowsBefore: 1000, goneKeys: 12, rowsDeleted: 12, refused: false, missingKeys: ['k1', "k'2"], extraKeys: 0 });
+    const steps = sent.filter((x) => !x.includes('information_schema'));
+    const first = steps.map((x) => x.split('\n')[0]!);
+    const at = (prefix: string): number => first.findIndex((x) => x.startsWith(prefix));
+    assert.match(steps[0]!, /^CREATE EXTERNAL TABLE IF NOT EXISTS `curated_db`\.`sf_fire_incidents___keyset` \(`key` string\)/);
+    assert.match(steps[0]!, /LOCATION 's3:\/\/raw-bucket\/keysets\/sf-fire-incidents\/'/);
+    assert.deepEqual(new HiveSQL().validate(steps[0]!), [], steps[0]);
+    assert.ok(at('CREATE TABLE "curated_db"."sf_fire_incidents__deletions"') > 0);
+    assert.ok(at('INSERT INTO "curated_db"."sf_fire_incidents__deletions"') > at('DELETE FROM "curated_db"."sf_fire_incidents__deletions"'));
+    const merges = steps.filter((x) => x.startsWith('MERGE INTO'));
+    assert.equal(merges.length, 2, 'years 2021, 2022 | 2023');
+    assert.ok(merges.every((m) => /WHEN MATCHED THEN DELETE$/.test(m)));
+    assert.match(merges[0]!, /IN \(2021, 2022\)/);
+    assert.ok(at('MERGE INTO') > at('INSERT INTO "curated_db"."sf_fire_incidents__deletions"'), 'recorded before deleted');
+    assert.ok(at('DELETE FROM "curated_db"."sf_fire_incidents___merged_keys"') > at('MERGE INTO'));
+    assert.ok(steps.some((x) => x.includes(`"$path" IN ('s3://raw-bucket/keysets/sf-fire-incidents/r1/part-00001.txt.gz', 's3://raw-bucket/keysets/sf-fire-incidents/r1/part-00002.txt.gz')`)));
+    assert.ok(steps.some((x) => x.includes("TIMESTAMP '2026-01-02 03:04:05.678'")));
+    for (const x of steps.filter((y) => /^(CREATE TABLE|INSERT|DELETE|MERGE|SELECT)/.test(y))) assertTrino(x, x.slice(0, 60));
+  });
+
+  test('a key scan over maxDeleteShare deletes nothing on Athena', async () => {
+    const { engine, sent } = scriptedAthena(
+      (sql) =>
+        lookup(sql, ['sf_fire_incidents', 'sf_fire_incidents___merged_keys', 'sf_fire_incidents__deletions']) ??
+        (sql.includes('AS curated_rows') ? { curated_rows: '1000', source_keys: '0', gone: '1000' } : undefined) ??
+        (sql.startsWith('SELECT count(*) AS n FROM (SELECT c.') ? { n: '1000' } : undefined),
+    );
+    const r = await engine.applyKeyset({ partKeys: ['keysets/sf-fire-incidents/r1/part-00001.txt.gz'] }, { maxDeleteShare: 0.1, detectedAt: new Date() });
+    assert.deepEqual([r.refused, r.rowsDeleted, r.extraKeys], [true, 0, 1000]);
+    assert.ok(!sent.some((x) => x.startsWith('MERGE') || x.startsWith('INSERT') || x.startsWith('DELETE')), sent.join('\n'));
+  });
+
   test('Iceberg maintenance runs on its cadence from the same runner, recorded in the transform state', async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'maint-'));
     const stores = { rawStore: openObjectStore(path.join(root, 'raw')), curatedStore: openObjectStore(path.join(root, 'curated')) };

@@ -4,12 +4,16 @@
  */
 import type { AthenaClient } from '@aws-sdk/client-athena';
 import { tableName, type DatasetConfig } from '../../../runtime/dataset-config';
-import { curatedPrefix } from '../../../runtime/storage-layout';
+import { curatedPrefix, keysetPrefix } from '../../../runtime/storage-layout';
 import {
   addColumnsSql,
   asideTableName,
   createCuratedTableSql,
+  createDeletionsTableSql,
+  createKeysetTableSql,
   createMergedKeysTableSql,
+  deletionsTableName,
+  keysetRawSql,
   deleteAllSql,
   dropTableSql,
   martCtasSql,
@@ -29,7 +33,9 @@ import {
 } from './athena-sql';
 import { AthenaQueryRunner, type AthenaQueryOptions } from './athena-query';
 import { athenaDialect, ident, literal } from './dialect';
-import { emptyBatchStats, type MergeOptions, type MergeResult, type Row, type TransformEngine } from './engine';
+import { emptyBatchStats, type Keyset, type KeysetOptions, type KeysetReconciliation, type MergeOptions, type MergeResult, type Row, type TransformEngine } from './engine';
+import { deletionRecordsSql, goneKeysSql, keysetCountsSql, missingKeysSql, sourceKeysSql } from './keyset-sql';
+import { deleteMergeSql } from './merge-sql';
 import { martTableName } from './models';
 import { batchProfileSql, curatedColumns } from './staging';
 
@@ -187,6 +193,52 @@ export class AthenaEngine implements TransformEngine {
       await this.runner.execute(`${deleteAllSql(this.keysTable)} WHERE ${ident('run_id')} <> ${literal(this.opts.runId)}`, 'reset merged keys');
     }
     return total;
+  }
+
+  async applyKeyset(keyset: Keyset, options: KeysetOptions): Promise<KeysetReconciliation> {
+    const d = this.opts.dataset;
+    const db = this.opts.curatedDatabase;
+    const bucket = this.opts.rawLocation.replace(/\/$/, '');
+    const keysetTable = asideTableName(this.table, 'keyset');
+    await this.runner.execute(createKeysetTableSql(db, keysetTable, `${bucket}/${keysetPrefix(d)}`), 'create keyset table');
+    const deletions = qualified(db, deletionsTableName(this.table));
+    if (!(await this.exists(deletionsTableName(this.table)))) {
+      await this.runner.execute(createDeletionsTableSql(deletions, this.location('deletions')), 'create deletions table');
+    }
+    const source = sourceKeysSql(d, this.dialect, keysetRawSql(qualified(db, keysetTable), keyset.partKeys.map((k) => `${bucket}/${k}`)));
+    const curated = this.tableRef('curated');
+    const [counts = {}] = await this.runner.execute(keysetCountsSql(d, this.dialect, curated, source), 'keyset counts');
+    const curatedRowsBefore = Number(counts.curated_rows ?? 0);
+    const goneKeys = Number(counts.gone ?? 0);
+    const refused = goneKeys > options.maxDeleteShare * curatedRowsBefore;
+    if (goneKeys && !refused) {
+      const gone = goneKeysSql(d, this.dialect, curated, source);
+      const years = (await this.runner.execute(`SELECT DISTINCT ${ident('__year')} AS y FROM (${gone}) AS g ORDER BY 1`, 'deletion years')).map((r) => Number(r.y));
+      // Recorded before the deletes, replacing this run's records: a retried run records each once.
+      await this.runner.execute(`${deleteAllSql(deletions)} WHERE ${ident('run_id')} = ${literal(this.opts.runId)}`, 'reset this run\'s deletion records');
+      await this.runner.execute(
+        `INSERT INTO ${deletions} (${ident('key')}, ${ident('detected_at')}, ${ident('run_id')})\n${deletionRecordsSql(d, this.dialect, gone, options.detectedAt, this.opts.runId)}`,
+        'record deletions',
+      );
+      for (const group of partitionGroups(years, this.opts.partitionsPerWrite ?? 100)) {
+        await this.runner.execute(deleteMergeSql(d, gone, curated, group), 'delete gone keys');
+      }
+      await this.runner.execute(
+        `${deleteAllSql(this.keysTable)} WHERE ${ident('key')} IN (SELECT ${ident('key')} FROM ${deletions} WHERE ${ident('run_id')} = ${literal(this.opts.runId)})`,
+        'forget deleted merged keys',
+      );
+    }
+    const missing = (await this.runner.execute(missingKeysSql(d, curated, source), 'missing keys')).map((r) => String(r.key));
+    const [after = {}] = await this.runner.execute(`SELECT count(*) AS n FROM (${goneKeysSql(d, this.dialect, curated, source)}) AS g`, 'extra keys');
+    return {
+      sourceKeys: Number(counts.source_keys ?? 0),
+      curatedRowsBefore,
+      goneKeys,
+      rowsDeleted: refused ? 0 : goneKeys,
+      refused,
+      missingKeys: missing,
+      extraKeys: Number(after.n ?? 0),
+    };
   }
 
   async materializeMart(name: string, selectSql: string): Promise<number> {

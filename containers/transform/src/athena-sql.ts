@@ -95,7 +95,35 @@ export function renameTableSql(database: string, from: string, to: string): stri
  * `--` in dataset names) nor in a mart table (`<table>__<mart>`, mart names never start with
  * `_`), so these never collide with a table readers use.
  */
-export const asideTableName = (table: string, role: 'next' | 'old' | 'merged_keys'): string => `${table}___${role}`;
+export const asideTableName = (table: string, role: 'next' | 'old' | 'merged_keys' | 'keyset'): string => `${table}___${role}`;
+
+/** `curated.<table>__deletions`: every curated row removed because the source no longer has its key. */
+export const deletionsTableName = (table: string): string => `${table}__deletions`;
+
+/**
+ * The key scans' lists (`keysets/<dataset>/`, gzipped text, one key per line) as a one-column
+ * text table; queries pick one run's parts by "$path". Hive DDL (backticks); `_SUCCESS.json` and
+ * `_latest.json` are not read (Athena skips `_` files).
+ */
+export function createKeysetTableSql(database: string, table: string, location: string): string {
+  return `CREATE EXTERNAL TABLE IF NOT EXISTS ${hiveQualified(database, table)} (\`key\` string)
+ROW FORMAT DELIMITED LINES TERMINATED BY '\\n'
+STORED AS TEXTFILE
+LOCATION ${literal(location)}`;
+}
+
+/** The one run's key lists in the keyset table. */
+export function keysetRawSql(keysetTable: string, partPaths: string[]): string {
+  return `SELECT ${ident('key')} FROM ${keysetTable} WHERE "$path" IN (${partPaths.map(literal).join(', ')})`;
+}
+
+/** The deletions table (Iceberg, so a crashed run's records can be replaced by run id). */
+export function createDeletionsTableSql(target: string, location: string): string {
+  return `CREATE TABLE ${target}
+WITH (table_type = 'ICEBERG', is_external = false, location = ${literal(location)}, format = 'PARQUET', write_compression = 'ZSTD') AS
+SELECT CAST(NULL AS varchar) AS ${ident('key')}, CAST(NULL AS timestamp(6)) AS ${ident('detected_at')}, CAST(NULL AS varchar) AS ${ident('run_id')}
+WITH NO DATA`;
+}
 
 /** The table recording the keys each batch merged (reconciliation reads it, never raw). */
 export function createMergedKeysTableSql(target: string, location: string): string {

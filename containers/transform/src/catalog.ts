@@ -5,6 +5,7 @@
  *                               and then fixed (like the Glue crawler), plus `ingest_date`
  *   curated.<table>             view over the curated Parquet files the table's manifest names
  *   curated.<table>__<mart>     view over each mart's Parquet
+ *   curated.<table>__deletions  view over the deletions record (rows removed because the source dropped their keys)
  * The file is opened only briefly, so `npm run query` can use it between runs.
  */
 import { existsSync, readdirSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { LocalObjectStore } from '../../../runtime/object-store';
 import { rawPrefix } from '../../../runtime/storage-layout';
 import { ident, literal } from './dialect';
 import { manifestFiles } from './curated-manifest';
-import { curatedParquetSelect, curatedTableDir, martDir } from './duckdb-engine';
+import { curatedParquetSelect, curatedTableDir, deletionsDir, martDir } from './duckdb-engine';
 import { martTableName } from './models';
 
 export const defaultCatalogPath = (dataDir: string): string => path.join(dataDir, 'catalog.duckdb');
@@ -85,6 +86,12 @@ export async function registerCurated(opts: { dataset: DatasetConfig; curatedDir
       names.push(`curated.${table}`);
     } else {
       await conn.run(`DROP VIEW IF EXISTS curated.${ident(table)}`);
+    }
+    const deletions = deletionsDir(opts.curatedDir, opts.dataset);
+    const deletionFiles = existsSync(deletions) ? readdirSync(deletions).filter((f) => f.endsWith('.parquet')).map((f) => path.join(deletions, f)).sort() : [];
+    if (deletionFiles.length) {
+      await conn.run(`CREATE OR REPLACE VIEW curated.${ident(`${table}__deletions`)} AS SELECT * FROM read_parquet([${deletionFiles.map(literal).join(', ')}])`);
+      names.push(`curated.${table}__deletions`);
     }
     const marts = existsSync(martsRoot) ? readdirSync(martsRoot).filter((m) => existsSync(path.join(martsRoot, m, 'data.parquet'))) : [];
     for (const m of marts.sort()) {

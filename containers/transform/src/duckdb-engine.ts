@@ -6,6 +6,7 @@
  *   <curated dir>/curated/<dataset>/table/_manifest.json
  *   <curated dir>/curated/<dataset>/table/v-<version>/event_year=YYYY/data_0.parquet
  *   <curated dir>/curated/<dataset>/marts/<mart>/data.parquet
+ *   <curated dir>/curated/<dataset>/deletions/<run-id>.parquet     curated.<table>__deletions
  *   <curated dir>/curated/_state/<dataset>/merged-keys/<version>.parquet   keys each batch merged
  *
  * A batch runs THE merge statement (merge-sql.ts, the one Athena runs) on the years it touches
@@ -14,12 +15,12 @@
  * manifest.
  */
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, gunzipSync } from 'node:zlib';
 import { randomUUID } from 'node:crypto';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { tableName, type DatasetConfig } from '../../../runtime/dataset-config';
@@ -27,8 +28,9 @@ import { faultPoint } from '../../../runtime/fault-points';
 import { curatedPrefix, transformStatePrefix } from '../../../runtime/storage-layout';
 import { collectGarbage, CuratedManifestError, manifestFiles, readManifest, readManifestForRebuild, writeManifest, type CuratedManifest } from './curated-manifest';
 import { duckdbDialect, ident, literal } from './dialect';
-import { plainValue, type MergeOptions, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
-import { mergePreviewSql, mergeSql } from './merge-sql';
+import { plainValue, type Keyset, type KeysetOptions, type KeysetReconciliation, type MergeOptions, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
+import { goneKeysSql, keysetCountsSql, deletionRecordsSql, missingKeysSql, sourceKeysSql } from './keyset-sql';
+import { deleteMergeSql, mergePreviewSql, mergeSql } from './merge-sql';
 import { martTableName } from './models';
 import { batchProfileSql, curatedColumns, rawColumns, stagingSql } from './staging';
 
@@ -57,6 +59,9 @@ export const curatedTableDir = (curatedDir: string, dataset: DatasetConfig): str
   path.join(curatedDir, curatedPrefix(dataset), 'table');
 export const martDir = (curatedDir: string, dataset: DatasetConfig, mart: string): string =>
   path.join(curatedDir, curatedPrefix(dataset), 'marts', mart);
+/** The deletions record (`curated.<table>__deletions`): one Parquet file per run that deleted rows. */
+export const deletionsDir = (curatedDir: string, dataset: DatasetConfig): string =>
+  path.join(curatedDir, curatedPrefix(dataset), 'deletions');
 /** Where each batch records the keys it merged (reconciliation reads these, never raw). */
 export const mergedKeysDir = (curatedDir: string, dataset: DatasetConfig): string =>
   path.join(curatedDir, transformStatePrefix(dataset), 'merged-keys');
@@ -300,7 +305,14 @@ export class DuckDbEngine implements TransformEngine {
    * every year. The keys this batch merged are recorded before the switch, so a crash after it
    * never leaves merged keys unrecorded.
    */
-  private async commit(years: number[], names: string, event: string, rebuild: boolean): Promise<void> {
+  private async commit(
+    years: number[],
+    names: string,
+    event: string,
+    rebuild: boolean,
+    recordKeys: (version: string) => Promise<string> = (v) => this.writeMergedKeys(v),
+    replaceKeys = rebuild,
+  ): Promise<void> {
     const version = newVersion(this.opts.runId);
     const versionDir = path.join(this.tableDir, version);
     await mkdir(this.tableDir, { recursive: true });
@@ -309,7 +321,7 @@ export class DuckDbEngine implements TransformEngine {
     const key = ident(this.opts.dataset.primaryKey);
     await this.exec(`COPY (SELECT ${names}, ${this.dialect.year(event)} AS ${PARTITION_COLUMN} FROM merge_target ORDER BY ${event} NULLS LAST, ${key})
       TO ${literal(versionDir)} (FORMAT parquet, PARTITION_BY (${PARTITION_COLUMN}), COMPRESSION zstd, PARQUET_VERSION 'V2')`);
-    const keysFile = await this.writeMergedKeys(version);
+    const keysFile = await recordKeys(version);
     faultPoint('transform:after-scratch-write');
 
     const current = this.readCurrentManifest();
@@ -327,11 +339,87 @@ export class DuckDbEngine implements TransformEngine {
     await writeManifest(this.tableDir, next, () => faultPoint('transform:mid-commit'));
     faultPoint('transform:after-commit');
     await collectGarbage(this.tableDir, next);
-    if (rebuild) {
-      // The rebuild's key set replaces every earlier batch's.
+    if (replaceKeys) {
+      // The rebuild's key set replaces every earlier batch's (a deletion's: the set without the gone keys).
       const dir = path.dirname(keysFile);
       for (const f of await readdir(dir)) if (path.join(dir, f) !== keysFile) await rm(path.join(dir, f), { force: true });
     }
+  }
+
+  private async mergedKeyFiles(): Promise<string[]> {
+    const dir = mergedKeysDir(this.opts.curatedDir, this.opts.dataset);
+    return existsSync(dir) ? (await readdir(dir)).filter((f) => f.endsWith('.parquet')).map((f) => path.join(dir, f)).sort() : [];
+  }
+
+  async applyKeyset(keyset: Keyset, options: KeysetOptions): Promise<KeysetReconciliation> {
+    const d = this.opts.dataset;
+    const pk = ident(d.primaryKey);
+    // The key lists are read here (gunzip, one key per line) rather than by a CSV reader: a key
+    // may hold any character but a line break, which no delimiter choice would survive.
+    await this.exec('CREATE OR REPLACE TABLE keyset_raw (key VARCHAR)');
+    const appender = await this.conn.createAppender('keyset_raw');
+    try {
+      for (const part of keyset.partKeys) {
+        const text = gunzipSync(await readFile(path.join(this.opts.rawDir, part))).toString('utf8');
+        for (const key of text.split('\n')) {
+          if (!key) continue;
+          appender.appendVarchar(key);
+          appender.endRow();
+        }
+      }
+      appender.flushSync();
+    } finally {
+      appender.closeSync();
+    }
+    await this.exec(`CREATE OR REPLACE TEMP TABLE source_keys AS ${sourceKeysSql(d, this.dialect, 'SELECT key FROM keyset_raw')}`);
+    await this.exec('DROP TABLE keyset_raw');
+    const curated = this.tableRef('curated');
+    const [counts = {}] = await this.rows(keysetCountsSql(d, this.dialect, curated, 'SELECT * FROM source_keys'));
+    const curatedRowsBefore = Number(counts.curated_rows ?? 0);
+    const goneKeys = Number(counts.gone ?? 0);
+    const refused = goneKeys > options.maxDeleteShare * curatedRowsBefore;
+    if (goneKeys && !refused) {
+      await this.exec(`CREATE OR REPLACE TEMP TABLE gone AS ${goneKeysSql(d, this.dialect, curated, 'SELECT * FROM source_keys')}`);
+      const years = (await this.rows(`SELECT DISTINCT ${ident('__year')} AS y FROM gone ORDER BY 1`)).map((r) => Number(r.y));
+      const names = curatedColumns(d).map((c) => ident(c.name)).join(', ');
+      const event = ident(d.eventTimeColumn);
+      await this.exec(`CREATE OR REPLACE TEMP TABLE merge_target AS
+        SELECT ${names} FROM ${curated} WHERE coalesce(${this.dialect.year(event)}, -1) IN (${years.join(', ')})`);
+      await this.exec(deleteMergeSql(d, 'SELECT * FROM gone', 'merge_target'));
+      // The record of each removal is written before the commit: a crash after it re-detects the
+      // same keys next run (rewriting this run's file), never loses a deletion without a trace.
+      const dir = deletionsDir(this.opts.curatedDir, d);
+      await mkdir(dir, { recursive: true });
+      const file = path.join(dir, `${this.opts.runId.replace(/[^A-Za-z0-9._-]/g, '_')}.parquet`);
+      await this.exec(`COPY (${deletionRecordsSql(d, this.dialect, 'SELECT * FROM gone', options.detectedAt, this.opts.runId)}) TO ${literal(`${file}.tmp`)} (FORMAT parquet, COMPRESSION zstd)`);
+      await rename(`${file}.tmp`, file);
+      // The merged-keys record loses the gone keys (a key that comes back is recorded again when merged).
+      const keyFiles = await this.mergedKeyFiles();
+      await this.commit(years, names, event, false, async (version) => {
+        const target = path.join(mergedKeysDir(this.opts.curatedDir, d), `${version}.parquet`);
+        await mkdir(path.dirname(target), { recursive: true });
+        const kept = keyFiles.length
+          ? `SELECT DISTINCT key, object FROM read_parquet(${sqlList(keyFiles)}) WHERE key NOT IN (SELECT CAST(${pk} AS VARCHAR) FROM gone)`
+          : `SELECT CAST(NULL AS VARCHAR) AS key, CAST(NULL AS VARCHAR) AS object WHERE FALSE`;
+        await this.exec(`COPY (${kept}) TO ${literal(`${target}.tmp`)} (FORMAT parquet, COMPRESSION zstd)`);
+        await rename(`${target}.tmp`, target);
+        return target;
+      }, true);
+      for (const t of ['merge_target', 'gone']) await this.exec(`DROP TABLE IF EXISTS ${t}`);
+      await this.refreshCuratedView();
+    }
+    const missing = (await this.rows(missingKeysSql(d, curated, 'SELECT * FROM source_keys'))).map((r) => String(r.key));
+    const [after = {}] = await this.rows(`SELECT count(*) AS n FROM (${goneKeysSql(d, this.dialect, curated, 'SELECT * FROM source_keys')}) AS g`);
+    await this.exec('DROP TABLE IF EXISTS source_keys');
+    return {
+      sourceKeys: Number(counts.source_keys ?? 0),
+      curatedRowsBefore,
+      goneKeys,
+      rowsDeleted: refused ? 0 : goneKeys,
+      refused,
+      missingKeys: missing,
+      extraKeys: Number(after.n ?? 0),
+    };
   }
 
   async materializeMart(name: string, selectSql: string): Promise<number> {

@@ -61,6 +61,36 @@ export interface UnreadableObject {
   error: string;
 }
 
+/** A completed key scan of the source (the fetcher's `keysets/<dataset>/<run-id>/`). */
+export interface Keyset {
+  /** Keys of the part files in the raw store (gzipped, one key per line). */
+  partKeys: string[];
+}
+
+export interface KeysetOptions {
+  /** More deletions than this share of curated rows: delete nothing (the mass-delete guard). */
+  maxDeleteShare: number;
+  detectedAt: Date;
+}
+
+/** Curated reconciled with the source's key set, after the deletions. */
+export interface KeysetReconciliation {
+  /** Distinct source keys (that cast to the key's type). */
+  sourceKeys: number;
+  /** Curated rows before the deletions. */
+  curatedRowsBefore: number;
+  /** Curated keys the source no longer has. */
+  goneKeys: number;
+  /** Rows removed (goneKeys, or 0 when the guard refused). */
+  rowsDeleted: number;
+  /** The mass-delete guard refused: nothing was deleted. */
+  refused: boolean;
+  /** Source keys curated lacks, as the source serves them (repair fetches these). */
+  missingKeys: string[];
+  /** Curated keys not in the source after the deletions (0 unless refused or a delete failed). */
+  extraKeys: number;
+}
+
 export interface TransformEngine {
   readonly dialect: Dialect;
   /** Where the curated table lives, for messages. */
@@ -77,6 +107,12 @@ export interface TransformEngine {
   materializeMart(name: string, selectSql: string): Promise<number>;
   /** Distinct primary keys every merge so far recorded (reconciliation; never re-reads raw). */
   mergedKeys(): Promise<number>;
+  /**
+   * Reconcile curated with a completed key scan: delete (THE delete MERGE, recorded in
+   * `<table>__deletions`) curated rows whose keys the source no longer has unless they exceed
+   * `maxDeleteShare`, and list the source keys curated lacks.
+   */
+  applyKeyset(keyset: Keyset, options: KeysetOptions): Promise<KeysetReconciliation>;
   /** Table maintenance (Athena: Iceberg OPTIMIZE + VACUUM); returns the statements run. */
   maintain?(): Promise<string[]>;
   /** Run a query and return its rows (numbers as numbers, timestamps as ISO strings). */

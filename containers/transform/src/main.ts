@@ -6,6 +6,11 @@
  *   1  the run failed (a query, an object read/write, the engine); the log line says what to do
  *   2  configuration error (environment variables, dataset definition, model files)
  *   3  an error-severity data test failed; the log names each failing test
+ *   4  mass delete refused: the key scan would delete more than deletions.maxDeleteShare of
+ *      curated; nothing was deleted (metric/alarm MassDeleteRefused)
+ *   5  repair needed: curated lacks source keys (listed in keysets/<dataset>/<run>/missing-keys.txt.gz)
+ *      and nothing else failed; the state machine runs the fetcher's repair phase, then the
+ *      transform again (once; a second 5 fails the run)
  */
 import { AthenaClient } from '@aws-sdk/client-athena';
 import { DatasetConfigError } from '../../../runtime/dataset-config';
@@ -14,9 +19,9 @@ import { openObjectStore } from '../../../runtime/object-store';
 import { AthenaEngine } from './athena-engine';
 import { EnvError, readTransformEnv } from './env';
 import { ModelError } from './models';
-import { REBUILD_HINT, RECONCILIATION_TEST, runTransform, TransformConfigError, type RunSummary } from './transform';
+import { MassDeleteRefusedError, REBUILD_HINT, RECONCILIATION_TEST, runTransform, TransformConfigError, type RunSummary } from './transform';
 
-export const EXIT = { ok: 0, failed: 1, config: 2, testsFailed: 3 } as const;
+export const EXIT = { ok: 0, failed: 1, config: 2, testsFailed: 3, massDeleteRefused: 4, repairNeeded: 5 } as const;
 
 export interface MainIo {
   /** One JSON object per line (CloudWatch Logs friendly). */
@@ -28,8 +33,10 @@ const defaultIo: MainIo = { log: (r) => process.stdout.write(`${JSON.stringify(r
 
 export async function main(env: NodeJS.ProcessEnv, io: MainIo = defaultIo): Promise<number> {
   let summary: RunSummary;
+  let datasetName: string | undefined;
   try {
     const cfg = readTransformEnv(env);
+    datasetName = cfg.dataset.name;
     const rawStore = openObjectStore(cfg.rawLocation);
     const curatedStore = openObjectStore(cfg.curatedLocation);
     const engine =
@@ -56,11 +63,24 @@ export async function main(env: NodeJS.ProcessEnv, io: MainIo = defaultIo): Prom
       log: (message) => io.log({ level: 'info', message, dataset: cfg.dataset.name, runId: cfg.runId }),
     });
   } catch (err) {
+    if (err instanceof MassDeleteRefusedError) {
+      // `dataset` and `error` feed the MassDeleteRefused metric filter on the task's log group.
+      io.log({ level: 'error', message: err.message, error: err.name, dataset: datasetName, exitCode: EXIT.massDeleteRefused });
+      return EXIT.massDeleteRefused;
+    }
     const config = err instanceof EnvError || err instanceof DatasetConfigError || err instanceof ModelError || err instanceof TransformConfigError;
     io.log({ level: 'error', message: (err as Error).message, error: (err as Error).name, exitCode: config ? EXIT.config : EXIT.failed });
     return config ? EXIT.config : EXIT.failed;
   }
   io.log({ level: summary.status === 'succeeded' ? 'info' : 'error', message: 'transform finished', summary });
+  if (summary.repairNeeded) {
+    io.log({
+      level: 'warn',
+      message: `${summary.missingKeys} source key(s) missing from curated (${summary.reconciliation.source?.missingKeysLocation}); repair needed: the fetcher's repair phase fetches them, then the transform runs again`,
+      exitCode: EXIT.repairNeeded,
+    });
+    return EXIT.repairNeeded;
+  }
   if (summary.failedErrorTests.length) {
     io.log({
       level: 'error',

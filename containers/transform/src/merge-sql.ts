@@ -71,3 +71,17 @@ FROM (${staged}) AS s
 LEFT JOIN ${target} AS t ON t.${pk} = s.${pk}
 GROUP BY s.${ident('__source_object')}`;
 }
+
+/**
+ * Delete the curated rows whose keys the source no longer has: `gone` selects the key column
+ * (named like the primary key) and `__year` (the row's event year, -1 when none). `years`
+ * (Athena: bounded groups, like the upsert) restricts it to those event years.
+ */
+export function deleteMergeSql(dataset: DatasetConfig, gone: string, target: string, years?: number[]): string {
+  const pk = ident(dataset.primaryKey);
+  const using = years ? `(SELECT * FROM (${gone}) AS gone WHERE ${ident('__year')} IN (${years.join(', ')}))` : `(${gone})`;
+  return `MERGE INTO ${target} AS t
+USING ${using} AS g
+ON t.${pk} = g.${pk}
+WHEN MATCHED THEN DELETE`;
+}

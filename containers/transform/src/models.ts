@@ -58,6 +58,9 @@ export function parseMart(name: string, file: string, text: string): MartModel {
   if (!MART_NAME.test(name)) {
     throw new ModelError(`${file}: mart name "${name}" must be snake_case without "__" (a-z, 0-9, single underscores)`);
   }
+  if (name === 'deletions') {
+    throw new ModelError(`${file}: mart name "deletions" is taken by the deletions record (<table>__deletions); rename the file`);
+  }
   const description = /^--\s*description:\s*(.+)$/m.exec(text)?.[1]?.trim() ?? '';
   let tests: MartTest[] = [];
   const testsLine = /^--\s*tests:\s*(.+)$/m.exec(text)?.[1];

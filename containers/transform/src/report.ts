@@ -69,7 +69,15 @@ export async function renderReport(input: ReportInput): Promise<string> {
     ['Curated rows', s.curatedRows],
     ['Cast failures', Object.entries(s.castFailures).map(([c, n]) => `${c}: ${n}`).join(', ') || 'none'],
     ['Quarantined raw objects (cannot be read whole)', s.quarantinedObjects.map((q) => `${q.key}: ${q.error}`).join('; ') || 'none'],
-    ['Reconciliation (keys merged / curated rows)', `${s.reconciliation.mergedKeys} / ${s.reconciliation.curatedRows}`],
+    ['Rows deleted (keys gone at the source)', s.keysetApplied ? s.rowsDeleted : 'no key scan this run'],
+    ...(s.reconciliation.source
+      ? [
+          [
+            'Reconciliation (source keys / curated rows / missing / extra)',
+            `${s.reconciliation.source.sourceKeys} / ${s.curatedRows} / ${s.reconciliation.source.missingKeys} / ${s.reconciliation.source.extraKeys}`,
+          ] as [string, unknown],
+        ]
+      : [['Reconciliation (keys merged / curated rows)', `${s.reconciliation.mergedKeys} / ${s.reconciliation.curatedRows}`] as [string, unknown]]),
     ...(s.rebuild ? [['Rebuild', 'curated rebuilt from the whole raw zone'] as [string, unknown]] : []),
     ...(s.maintenance.length ? [['Table maintenance', s.maintenance.join('; ')] as [string, unknown]] : []),
   ];

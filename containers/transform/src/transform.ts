@@ -5,11 +5,12 @@
  */
 import type { DatasetConfig } from '../../../runtime/dataset-config';
 import type { ObjectStore } from '../../../runtime/object-store';
-import { rawPrefix, reportKey, runSummaryKey } from '../../../runtime/storage-layout';
+import { gzipSync } from 'node:zlib';
+import { keysetRunPrefix, keysetSuccessKey, missingKeysKey, rawPrefix, reportKey, runSummaryKey } from '../../../runtime/storage-layout';
 import { registerCurated } from './catalog';
 import { curatedTests, testQuery, type DataTestResult } from './data-tests';
 import { DuckDbEngine } from './duckdb-engine';
-import { emptyBatchStats, scalar, type BatchStats, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
+import { emptyBatchStats, scalar, type BatchStats, type Keyset, type KeysetReconciliation, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
 import { loadMarts, renderMart, type MartModel } from './models';
 import { readProcessedObjects, writeProcessedObjects, type Maintenance, type QuarantinedObject } from './processed-objects';
 import { unreadableInStore } from './raw-integrity';
@@ -31,8 +32,19 @@ export interface RunSummary extends BatchStats {
   quarantinedObjects: UnreadableObject[];
   /** This run rebuilt curated from the whole raw zone. */
   rebuild: boolean;
-  /** Distinct keys the merges recorded vs rows in curated (the reconciliation test). */
-  reconciliation: { mergedKeys: number; curatedRows: number };
+  /**
+   * Distinct keys the merges recorded vs rows in curated; with a key scan for this run, also
+   * curated against the source's keys (`source`), which is then the reconciliation test.
+   */
+  reconciliation: { mergedKeys: number; curatedRows: number; source?: SourceReconciliation };
+  /** Curated rows removed because the source no longer has their keys (0 without a key scan). */
+  rowsDeleted: number;
+  /** Source keys curated lacks (0 without a key scan); listed in `missingKeysLocation` for repair. */
+  missingKeys: number;
+  /** The key scan of this run was read (deletions detected, reconciliation against the source). */
+  keysetApplied: boolean;
+  /** Keys are missing and nothing else failed: the repair phase should fetch them, then the transform run again. */
+  repairNeeded: boolean;
   /** Maintenance statements run this run (Athena: OPTIMIZE, VACUUM), if any. */
   maintenance: string[];
   /** rowsInserted + rowsUpdated. */
@@ -44,6 +56,20 @@ export interface RunSummary extends BatchStats {
   failedErrorTests: string[];
   summaryLocation: string;
   reportLocation: string;
+}
+
+/** Curated against the source's key set (see KeysetReconciliation). */
+export interface SourceReconciliation {
+  keysetRunId: string;
+  sourceKeys: number;
+  curatedRowsBefore: number;
+  /** Curated keys the source no longer has (deleted unless the mass-delete guard refused). */
+  goneKeys: number;
+  /** Source keys curated lacks. */
+  missingKeys: number;
+  /** Curated keys the source does not have, after the deletions. */
+  extraKeys: number;
+  missingKeysLocation?: string;
 }
 
 export interface RunTransformOptions {
@@ -75,6 +101,46 @@ export interface RunTransformOptions {
 
 /** What to tell a person when curated and the merged keys disagree. */
 export const RECONCILIATION_TEST = 'reconciliation_merged_keys_equal_curated_rows';
+/** With a key scan: curated holds exactly the source's keys. */
+export const SOURCE_RECONCILIATION_TEST = 'reconciliation_curated_keys_equal_source_keys';
+
+/** The key scan would delete more than deletions.maxDeleteShare of curated: nothing was deleted. */
+export class MassDeleteRefusedError extends Error {
+  override name = 'MassDeleteRefusedError';
+}
+
+/** The key scan's files do not match its _SUCCESS, or it was read from another source. */
+export class KeysetError extends Error {
+  override name = 'KeysetError';
+}
+
+/** This run's completed key scan, or undefined (no scan, or one that did not complete: nothing is deleted). */
+export async function readKeyset(rawStore: ObjectStore, dataset: DatasetConfig, runId: string): Promise<(Keyset & { keys: number }) | undefined> {
+  const key = keysetSuccessKey(dataset, runId);
+  const obj = await rawStore.get(key);
+  if (!obj) return undefined;
+  let success: { parts?: unknown; keys?: unknown; source?: { domain?: unknown; datasetId?: unknown } };
+  try {
+    success = JSON.parse(obj.body.toString('utf8')) as typeof success;
+  } catch (err) {
+    throw new KeysetError(`Key scan marker ${rawStore.location}/${key} is not valid JSON; delete it (the run then deletes nothing) or re-run the key scan`, { cause: err });
+  }
+  const src = success.source;
+  if (src?.domain !== dataset.source.domain || src?.datasetId !== dataset.source.datasetId) {
+    throw new KeysetError(
+      `Key scan ${rawStore.location}/${key} was read from ${String(src?.domain)}/${String(src?.datasetId)}, but dataset ${dataset.name} reads ` +
+        `${dataset.source.domain}/${dataset.source.datasetId}; its keys say nothing about this source and nothing was deleted. Re-run the key scan.`,
+    );
+  }
+  const partKeys = (await rawStore.list(keysetRunPrefix(dataset, runId))).filter((k) => /\/part-\d{5}\.txt\.gz$/.test(k));
+  if (partKeys.length !== success.parts) {
+    throw new KeysetError(
+      `Key scan ${rawStore.location}/${keysetRunPrefix(dataset, runId)} has ${partKeys.length} part file(s) but its _SUCCESS names ${String(success.parts)}; ` +
+        'nothing was deleted. Re-run the key scan for this run (or delete its _SUCCESS.json to run without deletions).',
+    );
+  }
+  return { partKeys, keys: Number(success.keys ?? 0) };
+}
 
 export const REBUILD_HINT =
   'rebuild curated from the raw zone without re-fetching: `npm run local -- --rebuild` locally, or start the transform task with REBUILD=true on AWS';
@@ -156,6 +222,33 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
       });
     }
 
+    // Deletions and reconciliation against the source, when this run's key scan completed. After
+    // the merge: rows the scan saw that this batch delivered are curated by now.
+    const keyset = dataset.deletions.detect ? await readKeyset(rawStore, dataset, runId) : undefined;
+    let source: KeysetReconciliation | undefined;
+    let missingKeysLocation: string | undefined;
+    if (keyset) {
+      source = await engine.applyKeyset(keyset, { maxDeleteShare: dataset.deletions.maxDeleteShare, detectedAt: now() });
+      if (source.refused) {
+        const share = source.curatedRowsBefore ? ((100 * source.goneKeys) / source.curatedRowsBefore).toFixed(1) : '100';
+        throw new MassDeleteRefusedError(
+          `Dataset ${dataset.name}: the key scan of run ${runId} (${source.sourceKeys} keys from ${dataset.source.domain}/${dataset.source.datasetId}) ` +
+            `would delete ${source.goneKeys} of ${source.curatedRowsBefore} curated rows (${share}%), above deletions.maxDeleteShare ${dataset.deletions.maxDeleteShare}; ` +
+            'nothing was deleted (this run\'s upserts are kept). An outage, a wrong source URL or a publisher\'s mistake looks like this: check the source. ' +
+            'If the rows really are gone, raise deletions.maxDeleteShare in the dataset file for one run.',
+        );
+      }
+      if (source.missingKeys.length) {
+        const key = missingKeysKey(dataset, runId);
+        await rawStore.put(key, gzipSync(`${source.missingKeys.join('\n')}\n`), { contentType: 'application/gzip' });
+        missingKeysLocation = `${rawStore.location}/${key}`;
+      }
+      log(
+        `${dataset.name}: key scan: ${source.sourceKeys} source keys, ${source.rowsDeleted} curated row(s) deleted, ` +
+          `${source.missingKeys.length} source key(s) missing from curated${missingKeysLocation ? ` (listed in ${missingKeysLocation})` : ''}`,
+      );
+    }
+
     const martResults: RunSummary['marts'] = [];
     for (const mart of marts) {
       const sql = renderMart(mart, engine.dialect, (ref) => engine.tableRef(ref));
@@ -186,11 +279,24 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
       });
     }
     // Reconciliation from what each merge recorded (never re-reading raw): every key a merge
-    // staged is in curated exactly once, and curated holds nothing else.
+    // staged is in curated exactly once, and curated holds nothing else. With a key scan, curated
+    // is reconciled against the source instead: what the pipeline is for.
     const mergedKeys = await engine.mergedKeys();
     const unrecorded = rebuild ? 0 : [...processed.keys].filter((k) => !(k in processed.contributions)).length;
-    const reconciled = mergedKeys === curatedRows;
-    results.push({
+    const reconciled = source ? source.missingKeys.length === 0 && source.extraKeys === 0 : mergedKeys === curatedRows;
+    if (source) {
+      results.push({
+        name: SOURCE_RECONCILIATION_TEST,
+        severity: 'error',
+        model: 'curated',
+        description:
+          `curated keys (${curatedRows}) == the source's keys in this run's key scan (${source.sourceKeys}): ` +
+          `${source.missingKeys.length} missing from curated, ${source.extraKeys} in curated but not at the source` +
+          (source.missingKeys.length ? `; missing keys listed in ${missingKeysLocation} for the repair phase` : ''),
+        status: reconciled ? 'pass' : 'fail',
+        failing: source.missingKeys.length + source.extraKeys,
+      });
+    } else results.push({
       name: RECONCILIATION_TEST,
       // A state written before merges recorded their keys cannot reconcile yet: warn until a rebuild.
       severity: unrecorded ? 'warn' : 'error',
@@ -206,7 +312,9 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
     for (const r of results.filter((x) => x.status === 'fail')) {
       log(`${dataset.name}: data test ${r.severity === 'error' ? 'FAILED' : 'warning'}: ${r.name} (${r.failing} failing: ${r.description})`);
     }
-    if (!reconciled) log(`${dataset.name}: reconciliation failed: curated has ${curatedRows} rows, the merges recorded ${mergedKeys} distinct keys; ${REBUILD_HINT}`);
+    if (!reconciled && !source) log(`${dataset.name}: reconciliation failed: curated has ${curatedRows} rows, the merges recorded ${mergedKeys} distinct keys; ${REBUILD_HINT}`);
+    const otherFailures = failedErrorTests.filter((n) => n !== SOURCE_RECONCILIATION_TEST);
+    const repairNeeded = !!source && source.missingKeys.length > 0 && source.extraKeys === 0 && otherFailures.length === 0;
 
     const finished = now();
     const summary: RunSummary = {
@@ -225,7 +333,27 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
       },
       quarantinedObjects: unreadable,
       rebuild,
-      reconciliation: { mergedKeys, curatedRows },
+      reconciliation: {
+        mergedKeys,
+        curatedRows,
+        ...(source
+          ? {
+              source: {
+                keysetRunId: runId,
+                sourceKeys: source.sourceKeys,
+                curatedRowsBefore: source.curatedRowsBefore,
+                goneKeys: source.goneKeys,
+                missingKeys: source.missingKeys.length,
+                extraKeys: source.extraKeys,
+                ...(missingKeysLocation ? { missingKeysLocation } : {}),
+              },
+            }
+          : {}),
+      },
+      rowsDeleted: source?.rowsDeleted ?? 0,
+      missingKeys: source?.missingKeys.length ?? 0,
+      keysetApplied: !!source,
+      repairNeeded,
       maintenance: maintenanceRun,
       ...batch,
       rowsWritten: batch.rowsInserted + batch.rowsUpdated,

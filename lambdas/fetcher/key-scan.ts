@@ -1,0 +1,237 @@
+/**
+ * The key scan: the source's complete key set, read cheaply (`$select=<primary key>, :id`, ids
+ * only, large pages keyset-paged on `:id`) and landed next to the raw zone as gzipped key lists,
+ * one key per line:
+ *
+ *   keysets/<dataset>/<run-id>/part-NNNNN.txt.gz   one file per page
+ *   keysets/<dataset>/<run-id>/_SUCCESS.json       only once the scan reached the end
+ *
+ * The transform deletes curated rows whose keys are not in a completed scan, and reports (for
+ * repair) source keys curated lacks. A scan that did not complete has no _SUCCESS and deletes
+ * nothing. Same client, page invariants, deadlines, redaction and time-budget cursor as the row
+ * fetch; it never touches the checkpoint.
+ */
+import { gzipSync } from 'node:zlib';
+import type { ObjectStore } from '../../runtime/object-store';
+import { keysetLatestKey, keysetPartKey, keysetSuccessKey } from '../../runtime/storage-layout';
+import type { CheckpointSource } from './checkpoint-store';
+import { MAX_STALLED_INVOCATIONS, type FetchLogger } from './fetch-run';
+import { idPageProblem } from './page-invariants';
+import type { PageQuery, SourceRow } from './socrata-client';
+import { TimeBudgetExhaustedError } from './time-budget';
+
+/** Keys per request: ids only, so a page of 50,000 is a few MB. */
+export const DEFAULT_KEY_PAGE_SIZE = 50_000;
+
+export interface KeyScanSettings {
+  datasetName: string;
+  primaryKey: string;
+  source: CheckpointSource;
+  timeBudgetMarginMs: number;
+  /** false: the dataset does not detect deletions; the phase returns at once. */
+  detect: boolean;
+  /** Hours between scans (0: every run); measured from the last completed scan. */
+  scanEveryHours: number;
+  keyPageSize?: number;
+}
+
+export interface KeyScanStats {
+  invocations: number;
+  pages: number;
+  keys: number;
+  /** Source rows without a primary key value (not keys; the row fetch quarantines them). */
+  rowsWithoutKey: number;
+  sourceRetries: number;
+  timeBudgetDeferrals: number;
+}
+
+export interface KeyScanCursor {
+  version: 1;
+  phase: 'keys';
+  /** The next page starts after this `:id`; null: from the beginning. */
+  afterId: string | null;
+  parts: number;
+  startedAt: string;
+  stats: KeyScanStats;
+  stalledInvocations?: number;
+}
+
+/** What `_SUCCESS.json` holds (also copied to `keysets/<dataset>/_latest.json`). */
+export interface KeysetSuccess {
+  dataset: string;
+  runId: string;
+  source: CheckpointSource;
+  keys: number;
+  parts: number;
+  startedAt: string;
+  completedAt: string;
+}
+
+export interface KeyScanOutput {
+  runId: string;
+  phase: 'keys';
+  done: boolean;
+  cursor: KeyScanCursor | null;
+  /** The scan was not run: the dataset does not detect deletions, or the last scan is recent. */
+  skipped?: 'disabled' | 'not due';
+  stats: KeyScanStats;
+}
+
+export interface KeyScanDeps {
+  source: { fetchPage(query: PageQuery): Promise<SourceRow[]> };
+  /** The raw bucket (or its local mirror): key lists go next to the raw zone. */
+  store: ObjectStore;
+  clock: () => Date;
+  remainingTimeMs: () => number;
+  logger?: FetchLogger;
+  sourceRetries?: () => number;
+}
+
+const emptyKeyStats = (): KeyScanStats => ({ invocations: 0, pages: 0, keys: 0, rowsWithoutKey: 0, sourceRetries: 0, timeBudgetDeferrals: 0 });
+
+const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+
+export class KeyScanError extends Error {
+  override name = 'KeyScanError';
+}
+
+function validateKeyCursor(c: unknown): KeyScanCursor {
+  const x = c as Partial<KeyScanCursor> | null;
+  if (!x || x.version !== 1 || x.phase !== 'keys' || typeof x.parts !== 'number' || typeof x.stats !== 'object' || (x.afterId !== null && typeof x.afterId !== 'string')) {
+    throw new KeyScanError(`Key scan cursor is not one this fetcher returned: ${JSON.stringify(c).slice(0, 300)}`);
+  }
+  return x as KeyScanCursor;
+}
+
+/** The last completed scan of a dataset, if any (its `_latest.json`). */
+export async function latestKeyset(store: ObjectStore, datasetName: string): Promise<KeysetSuccess | undefined> {
+  const obj = await store.get(keysetLatestKey({ name: datasetName }));
+  if (!obj) return undefined;
+  try {
+    const v = JSON.parse(obj.body.toString('utf8')) as Partial<KeysetSuccess>;
+    return typeof v.completedAt === 'string' ? (v as KeysetSuccess) : undefined;
+  } catch {
+    // An unreadable pointer only makes the next scan due: it never deletes anything by itself.
+    return undefined;
+  }
+}
+
+/** The key text of a row, or undefined when the row has none. */
+function keyOf(row: SourceRow, primaryKey: string, datasetName: string): string | undefined {
+  const v = row[primaryKey];
+  if (v === undefined || v === null || v === '') return undefined;
+  const key = typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
+  if (key === undefined || /[\r\n]/.test(key)) {
+    throw new KeyScanError(
+      `Dataset ${datasetName}: primary key "${primaryKey}" value ${JSON.stringify(v).slice(0, 100)} (row :id ${String(row[':id'])}) ` +
+        'is not a one-line text or number; the key scan cannot list it. Check primaryKey in the dataset file, or set deletions.detect to false.',
+    );
+  }
+  return key;
+}
+
+export async function runKeyScan(input: { runId: string; cursor?: KeyScanCursor | null }, settings: KeyScanSettings, deps: KeyScanDeps): Promise<KeyScanOutput> {
+  const { logger } = deps;
+  const named = { name: settings.datasetName };
+  if (!settings.detect) return { runId: input.runId, phase: 'keys', done: true, cursor: null, skipped: 'disabled', stats: emptyKeyStats() };
+
+  let cursor: KeyScanCursor;
+  if (input.cursor) {
+    cursor = validateKeyCursor(input.cursor);
+  } else {
+    // A retried first invocation of a scan that already completed: nothing to do again.
+    const existing = await deps.store.get(keysetSuccessKey(named, input.runId));
+    if (existing) {
+      const s = JSON.parse(existing.body.toString('utf8')) as KeysetSuccess;
+      return { runId: input.runId, phase: 'keys', done: true, cursor: null, stats: { ...emptyKeyStats(), keys: s.keys, pages: s.parts } };
+    }
+    if (settings.scanEveryHours > 0) {
+      const last = await latestKeyset(deps.store, settings.datasetName);
+      const sameSource = last && last.source?.domain === settings.source.domain && last.source?.datasetId === settings.source.datasetId;
+      const ageMs = last ? deps.clock().getTime() - Date.parse(last.completedAt) : Infinity;
+      if (sameSource && ageMs >= 0 && ageMs < settings.scanEveryHours * 3_600_000) {
+        logger?.info('key scan not due', { lastScan: last.runId, completedAt: last.completedAt, scanEveryHours: settings.scanEveryHours });
+        return { runId: input.runId, phase: 'keys', done: true, cursor: null, skipped: 'not due', stats: emptyKeyStats() };
+      }
+    }
+    cursor = { version: 1, phase: 'keys', afterId: null, parts: 0, startedAt: deps.clock().toISOString(), stats: emptyKeyStats() };
+    logger?.info('key scan started', {});
+  }
+  const stats: KeyScanStats = { ...emptyKeyStats(), ...cursor.stats };
+  stats.invocations++;
+  const pagesBefore = stats.pages;
+  const retriesBefore = deps.sourceRetries?.() ?? 0;
+  const limit = settings.keyPageSize ?? DEFAULT_KEY_PAGE_SIZE;
+  let afterId = cursor.afterId;
+  let parts = cursor.parts;
+  const budgetMs = (): number => deps.remainingTimeMs() - settings.timeBudgetMarginMs / 2;
+
+  let done = false;
+  let deferred: TimeBudgetExhaustedError | undefined;
+  try {
+    // The first page is always read (as the row fetch does): an invocation makes progress.
+    for (let first = true; first || deps.remainingTimeMs() > settings.timeBudgetMarginMs; first = false) {
+      const from = afterId;
+      const rows = await deps.source.fetchPage({
+        select: `${settings.primaryKey}, :id`,
+        order: ':id',
+        limit,
+        ...(from !== null ? { where: `:id > ${quote(from)}` } : {}),
+        check: (page) => idPageProblem(page, from, limit),
+        budgetMs,
+      });
+      if (!rows.length) {
+        done = true;
+        break;
+      }
+      const keys: string[] = [];
+      for (const r of rows) {
+        const k = keyOf(r, settings.primaryKey, settings.datasetName);
+        if (k === undefined) stats.rowsWithoutKey++;
+        else keys.push(k);
+      }
+      // The part's number is fixed by the cursor: a retried invocation rewrites the same part.
+      await deps.store.put(keysetPartKey(named, input.runId, parts + 1), gzipSync(keys.length ? `${keys.join('\n')}\n` : ''), { contentType: 'application/gzip' });
+      parts++;
+      stats.pages++;
+      stats.keys += keys.length;
+      afterId = String(rows[rows.length - 1]![':id']);
+    }
+  } catch (err) {
+    if (!(err instanceof TimeBudgetExhaustedError)) throw err;
+    deferred = err;
+  }
+  stats.sourceRetries += (deps.sourceRetries?.() ?? 0) - retriesBefore;
+
+  if (done) {
+    const success: KeysetSuccess = {
+      dataset: settings.datasetName,
+      runId: input.runId,
+      source: settings.source,
+      keys: stats.keys,
+      parts,
+      startedAt: cursor.startedAt,
+      completedAt: deps.clock().toISOString(),
+    };
+    const body = `${JSON.stringify(success, null, 2)}\n`;
+    // _SUCCESS last: its presence is what lets the transform delete.
+    await deps.store.put(keysetSuccessKey(named, input.runId), body, { contentType: 'application/json' });
+    await deps.store.put(keysetLatestKey(named), body, { contentType: 'application/json' });
+    logger?.info('key scan finished', { keys: stats.keys, parts });
+    return { runId: input.runId, phase: 'keys', done: true, cursor: null, stats };
+  }
+  let stalledInvocations = 0;
+  if (deferred) {
+    stats.timeBudgetDeferrals++;
+    stalledInvocations = stats.pages === pagesBefore ? (cursor.stalledInvocations ?? 0) + 1 : 0;
+    if (stalledInvocations >= MAX_STALLED_INVOCATIONS) {
+      throw new KeyScanError(
+        `Dataset ${settings.datasetName}: ${stalledInvocations} key-scan invocations in a row ran out of time budget without completing a page ` +
+          `(last: ${deferred.message}); the scan is incomplete, so nothing is deleted. Re-run later.`,
+        { cause: deferred },
+      );
+    }
+  }
+  logger?.info('key scan: time budget reached; returning cursor', { keys: stats.keys, parts });
+  return { runId: input.runId, phase: 'keys', done: false, cursor: { ...cursor, afterId, parts, stats, stalledInvocations }, stats };
+}

@@ -1,0 +1,254 @@
+/**
+ * The repair phase: rows the source has but curated lacks (the transform's
+ * `keysets/<dataset>/<run-id>/missing-keys.txt.gz`, from reconciling curated with the key scan)
+ * are fetched by key (`$where=<pk> in (...)`, `$select=:*,*`) and delivered to Firehose like any
+ * row; the transform then runs again and merges them. The checkpoint is never touched: these rows
+ * are out of `:updated_at` order, and the incremental position stays what the row fetch made it.
+ */
+import { gunzipSync } from 'node:zlib';
+import type { ObjectStore } from '../../runtime/object-store';
+import { missingKeysKey } from '../../runtime/storage-layout';
+import type { KeysetPosition } from './checkpoint-store';
+import type { DeliverOptions, DeliveryStats } from './firehose-delivery';
+import { KEYSET_ORDER, keysetWhere, MAX_STALLED_INVOCATIONS, parseLine, SELECT_ALL, type FetchLogger, type FetchSettings } from './fetch-run';
+import { pageProblem, rowPosition } from './page-invariants';
+import { writeQuarantine, type QuarantinedRow } from './quarantine';
+import { RawRowSerializer } from './raw-row';
+import { MAX_RECORD_BYTES, packRecords } from './record-packer';
+import type { PageQuery, SourceRow } from './socrata-client';
+import { TimeBudgetExhaustedError } from './time-budget';
+
+/**
+ * Bytes of the URL-encoded `$where` key list per request. With the resource URL, `$select`,
+ * `$order`, `$limit` and the keyset condition of a second page (together under 1.5 KB for a
+ * portal URL under 500 characters) a request stays below 8 KB, the URL length portals and
+ * proxies commonly accept.
+ */
+export const MAX_KEY_LIST_BYTES = 6_000;
+
+export interface RepairStats {
+  invocations: number;
+  keysRequested: number;
+  pages: number;
+  rowsFetched: number;
+  rowsDelivered: number;
+  rowsQuarantined: number;
+  firehoseRecords: number;
+  bytesDelivered: number;
+  sourceRetries: number;
+  timeBudgetDeferrals: number;
+}
+
+export interface RepairCursor {
+  version: 1;
+  phase: 'repair';
+  /** Index of the next key chunk to fetch. */
+  chunk: number;
+  /** Within that chunk, the next page starts after this row (a chunk's rows may span pages). */
+  position: KeysetPosition | null;
+  quarantineSequence: number;
+  stats: RepairStats;
+  stalledInvocations?: number;
+}
+
+export interface RepairOutput {
+  runId: string;
+  phase: 'repair';
+  done: boolean;
+  cursor: RepairCursor | null;
+  /** No missing-keys file for the run: nothing to repair. */
+  skipped?: 'nothing to repair';
+  stats: RepairStats;
+}
+
+export interface RepairDeps {
+  source: { fetchPage(query: PageQuery): Promise<SourceRow[]> };
+  delivery: { deliver(records: Buffer[], options?: DeliverOptions): Promise<DeliveryStats> };
+  /** The raw bucket: the missing-keys file and quarantine files. */
+  store: ObjectStore;
+  clock: () => Date;
+  remainingTimeMs: () => number;
+  logger?: FetchLogger;
+  sourceRetries?: () => number;
+}
+
+const emptyRepairStats = (): RepairStats => ({
+  invocations: 0,
+  keysRequested: 0,
+  pages: 0,
+  rowsFetched: 0,
+  rowsDelivered: 0,
+  rowsQuarantined: 0,
+  firehoseRecords: 0,
+  bytesDelivered: 0,
+  sourceRetries: 0,
+  timeBudgetDeferrals: 0,
+});
+
+const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+
+/**
+ * A fetched page of repaired rows as Firehose records, with the row fetch's rules: a row without
+ * the primary key, or larger than a Firehose record, is quarantined; the rest are raw rows.
+ */
+function preparePage(rows: SourceRow[], settings: FetchSettings, runId: string, now: Date, maxRecordBytes: number) {
+  const serializer = new RawRowSerializer({ pointColumns: settings.pointColumns, runId, ingestedAt: now.toISOString() });
+  const lines: string[] = [];
+  const lengths: number[] = [];
+  const quarantined: QuarantinedRow[] = [];
+  for (const row of rows) {
+    const key = row[settings.primaryKey];
+    if (key === undefined || key === null || key === '') {
+      quarantined.push({ reason: 'missing_primary_key', detail: `primary key "${settings.primaryKey}" is absent`, row });
+      continue;
+    }
+    const line = serializer.line(row);
+    const length = Buffer.byteLength(line, 'utf8');
+    if (length > maxRecordBytes) {
+      quarantined.push({ reason: 'row_too_large', detail: `${length} bytes > Firehose record limit ${maxRecordBytes}`, row });
+      continue;
+    }
+    lines.push(line);
+    lengths.push(length);
+  }
+  return { records: packRecords(lines, lengths, maxRecordBytes), quarantined, delivered: lines.length };
+}
+
+/** `<pk> in ('a', 'b', ...)` conditions whose URL-encoded form stays within `maxBytes` each. */
+export function keyChunks(primaryKey: string, keys: readonly string[], maxBytes = MAX_KEY_LIST_BYTES): string[] {
+  const encoded = (s: string): number => new URLSearchParams({ w: s }).toString().length - 2;
+  const head = encoded(`${primaryKey} in ()`);
+  const chunks: string[] = [];
+  let current: string[] = [];
+  let size = head;
+  for (const k of keys) {
+    const item = encoded(`${quote(k)}, `);
+    if (head + item > maxBytes) {
+      throw new Error(`Primary key value ${JSON.stringify(k.slice(0, 100))} is too long to fetch by key within ${maxBytes} URL bytes`);
+    }
+    if (current.length && size + item > maxBytes) {
+      chunks.push(`${primaryKey} in (${current.join(', ')})`);
+      current = [];
+      size = head;
+    }
+    current.push(quote(k));
+    size += item;
+  }
+  if (current.length) chunks.push(`${primaryKey} in (${current.join(', ')})`);
+  return chunks;
+}
+
+export class RepairError extends Error {
+  override name = 'RepairError';
+}
+
+function validateRepairCursor(c: unknown): RepairCursor {
+  const x = c as Partial<RepairCursor> | null;
+  if (!x || x.version !== 1 || x.phase !== 'repair' || typeof x.chunk !== 'number' || typeof x.quarantineSequence !== 'number' || typeof x.stats !== 'object') {
+    throw new RepairError(`Repair cursor is not one this fetcher returned: ${JSON.stringify(c).slice(0, 300)}`);
+  }
+  return x as RepairCursor;
+}
+
+/** The keys of a run's missing-keys file; undefined when the transform wrote none. */
+export async function readMissingKeys(store: ObjectStore, datasetName: string, runId: string): Promise<string[] | undefined> {
+  const key = missingKeysKey({ name: datasetName }, runId);
+  const obj = await store.get(key);
+  if (!obj) return undefined;
+  let text: string;
+  try {
+    text = gunzipSync(obj.body).toString('utf8');
+  } catch (err) {
+    throw new RepairError(`Missing-keys file ${store.location}/${key} is not gzip (${(err as Error).message}); run the transform again to rewrite it`, { cause: err });
+  }
+  return text.split('\n').filter((k) => k.length > 0);
+}
+
+export async function runRepair(input: { runId: string; cursor?: RepairCursor | null }, settings: FetchSettings, deps: RepairDeps): Promise<RepairOutput> {
+  const { logger } = deps;
+  const keys = await readMissingKeys(deps.store, settings.datasetName, input.runId);
+  if (!keys) {
+    return { runId: input.runId, phase: 'repair', done: true, cursor: null, skipped: 'nothing to repair', stats: emptyRepairStats() };
+  }
+  // The file is fixed for the run, so chunk indexes in the cursor stay valid across invocations.
+  const chunks = keyChunks(settings.primaryKey, keys);
+  const cursor: RepairCursor = input.cursor
+    ? validateRepairCursor(input.cursor)
+    : { version: 1, phase: 'repair', chunk: 0, position: null, quarantineSequence: 0, stats: { ...emptyRepairStats(), keysRequested: keys.length } };
+  const stats: RepairStats = { ...emptyRepairStats(), ...cursor.stats };
+  stats.invocations++;
+  const pagesBefore = stats.pages;
+  const retriesBefore = deps.sourceRetries?.() ?? 0;
+  let { chunk, position, quarantineSequence } = cursor;
+  const budgetMs = (): number => deps.remainingTimeMs() - settings.timeBudgetMarginMs / 2;
+  const maxRecordBytes = settings.maxRecordBytes ?? MAX_RECORD_BYTES;
+  const quarantine = async (rows: QuarantinedRow[], now: Date): Promise<void> => {
+    const { sequence } = await writeQuarantine(deps.store, settings.datasetName, `${input.runId}-repair`, quarantineSequence + 1, now, rows);
+    quarantineSequence = sequence;
+    stats.rowsQuarantined += rows.length;
+  };
+
+  let deferred: TimeBudgetExhaustedError | undefined;
+  try {
+    for (let first = true; chunk < chunks.length && (first || deps.remainingTimeMs() > settings.timeBudgetMarginMs); first = false) {
+      const inKeys = chunks[chunk]!;
+      const after = position;
+      const rows = await deps.source.fetchPage({
+        select: SELECT_ALL,
+        order: KEYSET_ORDER,
+        limit: settings.pageSize,
+        where: after ? `(${inKeys}) AND (${keysetWhere(after)})` : inKeys,
+        check: (page) => pageProblem(page, after, settings.pageSize),
+        budgetMs,
+      });
+      if (!rows.length) {
+        chunk++;
+        position = null;
+        continue;
+      }
+      const now = deps.clock();
+      const { records, quarantined, delivered } = preparePage(rows, settings, input.runId, now, maxRecordBytes);
+      if (quarantined.length) await quarantine(quarantined, now);
+      if (records.length) {
+        const d = await deps.delivery.deliver(records, { budgetMs });
+        stats.firehoseRecords += d.records;
+        stats.bytesDelivered += d.bytes;
+        if (d.rejected.length) {
+          await quarantine(
+            d.rejected.map((r) => ({ reason: 'firehose_rejected', detail: `${r.errorCode}: ${r.errorMessage}`, row: parseLine(r.line) })),
+            now,
+          );
+        }
+        stats.rowsDelivered += delivered - d.rejected.length;
+      }
+      stats.rowsFetched += rows.length;
+      stats.pages++;
+      // Only after delivery: a failure re-fetches this page, never skips it.
+      position = rowPosition(rows[rows.length - 1]!) ?? null;
+    }
+  } catch (err) {
+    if (!(err instanceof TimeBudgetExhaustedError)) throw err;
+    deferred = err;
+  }
+  stats.sourceRetries += (deps.sourceRetries?.() ?? 0) - retriesBefore;
+  const done = chunk >= chunks.length;
+  let stalledInvocations = 0;
+  if (deferred) {
+    stats.timeBudgetDeferrals++;
+    stalledInvocations = stats.pages === pagesBefore ? (cursor.stalledInvocations ?? 0) + 1 : 0;
+    if (stalledInvocations >= MAX_STALLED_INVOCATIONS) {
+      throw new RepairError(
+        `Dataset ${settings.datasetName}: ${stalledInvocations} repair invocations in a row ran out of time budget without completing a page (last: ${deferred.message}); re-run later`,
+        { cause: deferred },
+      );
+    }
+  }
+  logger?.info(done ? 'repair finished' : 'repair: time budget reached; returning cursor', { ...stats });
+  return {
+    runId: input.runId,
+    phase: 'repair',
+    done,
+    cursor: done ? null : { version: 1, phase: 'repair', chunk, position, quarantineSequence, stats, stalledInvocations },
+    stats,
+  };
+}

@@ -1,0 +1,219 @@
+/**
+ * The key scan and the repair phase against the local Socrata server, over real HTTP: the
+ * source's complete key set lands as gzipped key lists with _SUCCESS only when complete, the
+ * cadence skips a recent scan, and repair fetches missing rows by key into Firehose.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { FirehoseClient } from '@aws-sdk/client-firehose';
+import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
+import { LocalObjectStore } from '../../runtime/object-store';
+import { keysetLatestKey, keysetRunPrefix, keysetSuccessKey, missingKeysKey } from '../../runtime/storage-layout';
+import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
+import { runKeyScan, type KeyScanOutput, type KeyScanSettings, type KeysetSuccess } from '../../lambdas/fetcher/key-scan';
+import { keyChunks, runRepair, type RepairOutput } from '../../lambdas/fetcher/repair';
+import type { FetchSettings } from '../../lambdas/fetcher/fetch-run';
+import { SocrataClient } from '../../lambdas/fetcher/socrata-client';
+import { acceptingFirehose, recordingRetry, sortedIds } from './harness';
+import { loadDatasetFile } from '../../runtime/dataset-config';
+import { fetcherEnvironment } from '../../lib/constructs/fetcher-environment';
+import { readFetcherConfig } from '../../lambdas/fetcher/config';
+
+const DATASET = 'sf-fire-incidents';
+const source = { domain: 'data.sfgov.org', datasetId: 'wr8u-xric' };
+
+function client(server: SocrataServer, onRetry?: () => void): SocrataClient {
+  return new SocrataClient({
+    datasetName: DATASET,
+    baseUrl: server.url,
+    datasetId: server.datasetId,
+    timeoutMs: 5_000,
+    retry: recordingRetry(3),
+    ...(onRetry ? { onRetry } : {}),
+  });
+}
+
+const scanSettings = (o: Partial<KeyScanSettings> = {}): KeyScanSettings => ({
+  datasetName: DATASET,
+  primaryKey: 'id',
+  source,
+  timeBudgetMarginMs: 1_000,
+  detect: true,
+  scanEveryHours: 0,
+  keyPageSize: 400,
+  ...o,
+});
+
+async function keysOf(store: LocalObjectStore, runId: string): Promise<string[]> {
+  const parts = (await store.list(keysetRunPrefix({ name: DATASET }, runId))).filter((k) => /\/part-\d{5}\.txt\.gz$/.test(k));
+  const keys: string[] = [];
+  for (const p of parts) keys.push(...gunzipSync((await store.get(p))!.body).toString('utf8').split('\n').filter(Boolean));
+  return keys;
+}
+
+describe('key scan', () => {
+  let server: SocrataServer;
+  before(async () => {
+    server = await startSocrataServer({ rows: 1_234, seed: 11 });
+  });
+  after(() => server.close());
+
+  test('lists every source key once, ids only, keyset-paged on :id, and writes _SUCCESS last', async () => {
+    const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'keys-')));
+    const firstRequest = server.requests.length;
+    const out = await runKeyScan({ runId: 'r1' }, scanSettings(), { source: client(server), store, clock: () => new Date('2025-07-01T12:00:00Z'), remainingTimeMs: () => 600_000 });
+    assert.equal(out.done, true);
+    assert.equal(out.stats.keys, 1_234);
+    assert.deepEqual((await keysOf(store, 'r1')).sort(), sortedIds(server.rows, 'id'));
+    const success = JSON.parse((await store.get(keysetSuccessKey({ name: DATASET }, 'r1')))!.body.toString()) as KeysetSuccess;
+    assert.deepEqual({ keys: success.keys, parts: success.parts, source: success.source, runId: success.runId }, { keys: 1_234, parts: 4, source, runId: 'r1' });
+    assert.ok(await store.get(keysetLatestKey({ name: DATASET })), 'the cadence pointer is written');
+    const requests = server.requests.slice(firstRequest);
+    assert.equal(requests.length, 5, 'four pages and the empty page that ends the scan');
+    for (const r of requests) {
+      assert.equal(r.params.$select, 'id, :id', 'ids only');
+      assert.equal(r.params.$order, ':id');
+      assert.equal(r.params.$limit, '400');
+    }
+    assert.equal(requests[0]!.params.$where, undefined);
+    assert.match(requests[1]!.params.$where!, /^:id > '/);
+  });
+
+  test('a scan cut short by the time budget resumes from its cursor; no _SUCCESS until it completes', async () => {
+    const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'keys-')));
+    let remaining = 600_000;
+    const deps = { source: client(server), store, clock: () => new Date(), remainingTimeMs: () => remaining };
+    // After the first page the budget is gone: the invocation returns its cursor.
+    const realFetch = deps.source.fetchPage.bind(deps.source);
+    deps.source.fetchPage = async (q) => {
+      const rows = await realFetch(q);
+      remaining = 500;
+      return rows;
+    };
+    let out: KeyScanOutput = await runKeyScan({ runId: 'r2' }, scanSettings(), deps);
+    assert.equal(out.done, false);
+    assert.equal(out.stats.pages, 1);
+    assert.equal(await store.get(keysetSuccessKey({ name: DATASET }, 'r2')), undefined, 'an incomplete scan has no _SUCCESS');
+    let invocations = 1;
+    while (!out.done) {
+      remaining = 600_000;
+      out = await runKeyScan({ runId: 'r2', cursor: out.cursor }, scanSettings(), deps);
+      invocations++;
+    }
+    assert.equal(invocations, 5);
+    assert.deepEqual((await keysOf(store, 'r2')).sort(), sortedIds(server.rows, 'id'));
+    assert.ok(await store.get(keysetSuccessKey({ name: DATASET }, 'r2')));
+  });
+
+  test('a source failing mid-scan leaves the scan without _SUCCESS (it deletes nothing) and names the URL', async () => {
+    const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'keys-')));
+    const n = server.requests.length;
+    server.setFaults([{ kind: 'status', status: 503, requests: [n + 2, n + 3, n + 4] }]);
+    try {
+      await assert.rejects(
+        runKeyScan({ runId: 'r3' }, scanSettings(), { source: client(server), store, clock: () => new Date(), remainingTimeMs: () => 600_000 }),
+        /Socrata request for dataset sf-fire-incidents failed \(HTTP 503.*\$select=id, :id/,
+      );
+    } finally {
+      server.setFaults([]);
+    }
+    assert.equal(await store.get(keysetSuccessKey({ name: DATASET }, 'r3')), undefined);
+    assert.equal((await keysOf(store, 'r3')).length, 400, 'the first page was listed, nothing more');
+  });
+
+  test('a source that ignores $where on :id fails the page invariants instead of looping', async () => {
+    const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'keys-')));
+    const c = client(server);
+    const real = c.fetchPage.bind(c);
+    c.fetchPage = (q) => real({ ...q, where: undefined } as typeof q);
+    // Bounded, so a scan without the invariant ends (and fails the assertion) instead of hanging.
+    let calls = 0;
+    await assert.rejects(
+      runKeyScan({ runId: 'r4' }, scanSettings(), { source: c, store, clock: () => new Date(), remainingTimeMs: () => (++calls > 20 ? 0 : 600_000) }),
+      /breaks keyset paging: row 1 \(:id .*\) is not after the requested position/,
+    );
+  });
+
+  test('cadence: a scan younger than scanEveryHours is skipped quickly; an older one, another source, or detect false', async () => {
+    const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'keys-')));
+    const at = (iso: string) => ({ source: client(server), store, clock: () => new Date(iso), remainingTimeMs: () => 600_000 });
+    const s = scanSettings({ scanEveryHours: 24 });
+    assert.equal((await runKeyScan({ runId: 'a' }, s, at('2025-07-01T00:00:00Z'))).skipped, undefined, 'no scan yet: due');
+    const before = server.requests.length;
+    const skipped = await runKeyScan({ runId: 'b' }, s, at('2025-07-01T23:00:00Z'));
+    assert.deepEqual([skipped.done, skipped.skipped], [true, 'not due']);
+    assert.equal(server.requests.length, before, 'a skipped scan asks the source nothing');
+    assert.equal(await store.get(keysetSuccessKey({ name: DATASET }, 'b')), undefined);
+    assert.equal((await runKeyScan({ runId: 'c' }, s, at('2025-07-02T00:00:01Z'))).skipped, undefined, '24 hours later: due');
+    const other = scanSettings({ scanEveryHours: 24, source: { domain: 'data.example.org', datasetId: 'abcd-1234' } });
+    assert.equal((await runKeyScan({ runId: 'd' }, other, at('2025-07-02T00:00:02Z'))).skipped, undefined, 'a scan of another source does not count');
+    const off = await runKeyScan({ runId: 'e' }, scanSettings({ detect: false }), at('2025-07-03T00:00:00Z'));
+    assert.deepEqual([off.done, off.skipped], [true, 'disabled']);
+  });
+});
+
+describe('repair', () => {
+  let server: SocrataServer;
+  before(async () => {
+    server = await startSocrataServer({ rows: 900, seed: 12 });
+  });
+  after(() => server.close());
+
+  const settings: FetchSettings = { datasetName: DATASET, primaryKey: 'id', pointColumns: ['point'], pageSize: 50, lookbackMinutes: 0, timeBudgetMarginMs: 1_000 };
+
+  test('fetches exactly the missing keys by key, in URLs under 8 KB, into Firehose as raw rows; the checkpoint is not touched', async () => {
+    const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'repair-')));
+    const wanted = server.rows.filter((_, i) => i % 3 === 0).map((r) => String(r.id));
+    await store.put(missingKeysKey({ name: DATASET }, 'r1'), gzipSync(`${wanted.join('\n')}\n`));
+    const delivered = acceptingFirehose();
+    const n = server.requests.length;
+    let out: RepairOutput = await runRepair({ runId: 'r1' }, settings, {
+      source: client(server),
+      delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)),
+      store,
+      clock: () => new Date('2025-07-01T12:00:00Z'),
+      remainingTimeMs: () => 600_000,
+    });
+    assert.equal(out.done, true);
+    assert.equal(out.stats.keysRequested, 300);
+    assert.equal(out.stats.rowsDelivered, 300);
+    assert.deepEqual(sortedIds(delivered.rows, 'id'), [...wanted].sort());
+    assert.ok(delivered.rows.every((r) => r._run_id === 'r1' && typeof r._source_id === 'string'), 'raw rows like the row fetch writes');
+    const requests = server.requests.slice(n);
+    assert.ok(requests.length > 1, 'several key chunks');
+    for (const r of requests) {
+      const url = `${server.url}/resource/${server.datasetId}.json?${new URLSearchParams(r.params).toString()}`;
+      assert.ok(url.length < 8_192, `URL of ${url.length} bytes`);
+      assert.match(r.params.$where!, /^\(?id in \(/);
+      assert.equal(r.params.$select, ':*,*');
+    }
+    assert.deepEqual(await store.list('checkpoints/'), [], 'no checkpoint written');
+    // No file for a run: nothing to repair, no request.
+    const m = server.requests.length;
+    out = await runRepair({ runId: 'none' }, settings, { source: client(server), delivery: { deliver: () => assert.fail('no delivery') }, store, clock: () => new Date(), remainingTimeMs: () => 600_000 });
+    assert.deepEqual([out.done, out.skipped], [true, 'nothing to repair']);
+    assert.equal(server.requests.length, m);
+  });
+
+  test('key chunks: every key once, each chunk within the byte limit, quotes escaped', () => {
+    const keys = Array.from({ length: 2_000 }, (_, i) => `k'${i}`);
+    const chunks = keyChunks('id', keys, 1_000);
+    assert.ok(chunks.length > 10);
+    for (const c of chunks) assert.ok(new URLSearchParams({ w: c }).toString().length - 2 <= 1_000);
+    const back = chunks.flatMap((c) => [...c.matchAll(/'((?:[^']|'')*)'/g)].map((m) => m[1]!.replace(/''/g, "'")));
+    assert.deepEqual(back, keys);
+    assert.throws(() => keyChunks('id', ['x'.repeat(2_000)], 1_000), /too long to fetch by key/);
+  });
+});
+
+test('the CDK passes the dataset\'s deletions cadence to the fetcher in exactly the variables it reads', () => {
+  const fire = loadDatasetFile(path.join(import.meta.dirname, '..', '..', 'datasets', 'sf-fire-incidents.json'));
+  const env = (deletions: typeof fire.deletions) =>
+    readFetcherConfig(fetcherEnvironment({ dataset: { ...fire, deletions }, deliveryStreamName: 's', stateLocation: 's3://raw', metricsNamespace: 'ns' }));
+  assert.deepEqual(env({ detect: false, scanEveryHours: 12, maxDeleteShare: 0.3 }).deletions, { detect: false, scanEveryHours: 12 });
+  assert.deepEqual(env(fire.deletions).deletions, { detect: true, scanEveryHours: 0 });
+});
