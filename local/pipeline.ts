@@ -277,7 +277,10 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     const crawl: CrawlResult = await crawlRaw({ dataset, rawDir, catalogPath });
     summary.crawl = { table: crawl.table, objects: crawl.objects, columns: crawl.columns.length };
     const known = new Set(curatedColumnNames(dataset));
-    summary.schemaDrift.undeclared = crawl.columns.map((c) => c.name).filter((n) => !known.has(n));
+    // What the fetcher saw this run (as on AWS) and what the crawl finds in the whole raw zone.
+    summary.schemaDrift.undeclared = [
+      ...new Set([...(out.stats.undeclaredColumns ?? []), ...crawl.columns.map((c) => c.name).filter((n) => !known.has(n))]),
+    ].sort();
     if (summary.schemaDrift.undeclared.length) {
       log(
         `schema drift: the source has ${summary.schemaDrift.undeclared.length} column(s) not declared in the dataset definition ` +
@@ -298,6 +301,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
         catalogPath,
         log,
         rebuild: opts.rebuild ?? false,
+        undeclaredColumns: summary.schemaDrift.undeclared,
       });
     let transform = await transformOnce();
     if (transform.repairNeeded) {

@@ -143,6 +143,13 @@ export class DatasetPipeline extends Construct {
         statistic: 'Sum',
         period: Duration.hours(1),
       }),
+      undeclaredColumns: new cloudwatch.Metric({
+        namespace: `SocrataPipeline/${config.name}`,
+        metricName: 'UndeclaredColumns',
+        dimensionsMap: { service: `fetcher-${dataset.name}`, Dataset: dataset.name },
+        statistic: 'Maximum',
+        period: Duration.hours(1),
+      }),
     });
   }
 }

@@ -268,7 +268,14 @@ export class IngestionStateMachine extends Construct {
       subnets: { subnetType: ec2.SubnetType.PUBLIC },
       securityGroups: [props.securityGroup],
       containerOverrides: [
-        { containerDefinition: props.container, environment: [{ name: 'RUN_ID', value: sfn.JsonPath.executionName }] },
+        {
+          containerDefinition: props.container,
+          environment: [
+            { name: 'RUN_ID', value: sfn.JsonPath.executionName },
+            // The fetcher's schema drift (cumulative over the run's invocations), for the run summary and report.
+            { name: 'UNDECLARED_COLUMNS', value: sfn.JsonPath.jsonToString(sfn.JsonPath.listAt('$.fetch.stats.undeclaredColumns')) },
+          ],
+        },
       ],
       // Only fields that are always present: a task that never started has no exit code.
       resultSelector: { containers: sfn.JsonPath.listAt('$.Containers'), taskArn: sfn.JsonPath.stringAt('$.TaskArn') },

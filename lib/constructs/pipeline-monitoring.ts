@@ -26,6 +26,8 @@ export interface MonitoredDataset {
   readonly stateMachine: sfn.IStateMachine;
   /** Runs that ended as SkippedOverlappingRun (published by the run-lease function). */
   readonly skippedRuns: cloudwatch.IMetric;
+  /** Source columns the dataset does not declare, per fetcher invocation (schema drift). */
+  readonly undeclaredColumns?: cloudwatch.IMetric;
   /** Transforms that refused a mass delete (exit 4; a metric filter on the task's log group). */
   readonly massDeletesRefused?: cloudwatch.IMetric;
 }
@@ -110,6 +112,15 @@ export class PipelineMonitoring extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
+
+    if (d.undeclaredColumns) {
+      alarm('SchemaDrift', d.undeclaredColumns, {
+        alarmDescription: `${d.name}: the source serves columns the dataset does not declare; they are kept in raw but not loaded into curated. See the run summary's schemaDrift, then declare them (docs/operations.md, adding a column)`,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    }
 
     if (d.massDeletesRefused) {
       alarm('MassDeleteRefused', d.massDeletesRefused, {

@@ -47,7 +47,7 @@ describe('dataset definitions drive the pipelines', () => {
     t.resourceCountIs('AWS::Glue::Crawler', 2);
     t.resourceCountIs('AWS::ECS::TaskDefinition', 2);
     t.resourceCountIs('AWS::Scheduler::Schedule', 2);
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 12);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 16); // 8 per dataset
     t.resourceCountIs('AWS::Lambda::Function', 2 * 2 + 1); // fetcher and run lease per dataset, plus the VPC default-SG custom resource
     // Shared: one network, one cluster, one topic, one dashboard.
     t.resourceCountIs('AWS::ECS::Cluster', 1);

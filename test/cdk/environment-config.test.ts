@@ -119,7 +119,7 @@ describe('fetcher environment contract', () => {
   test('exactly the variables lambdas/fetcher/config.ts reads, derived from the dataset', () => {
     const env = fetcherEnvironment({ dataset: sfFire, deliveryStreamName: 'stream-1', stateLocation: 's3://raw-bucket', metricsNamespace: 'SocrataPipeline/dev' });
     assert.deepEqual(Object.keys(env).sort(), [
-      'DATASET_NAME', 'DECLARED_COLUMNS', 'DELIVERY_STREAM_NAME', 'LOOKBACK_MINUTES', 'MAX_ATTEMPTS', 'MAX_QUARANTINE_SHARE', 'PAGE_SIZE', 'POINT_COLUMNS',
+      'DATASET_NAME', 'DECLARED_COLUMNS', 'DELETIONS_DETECT', 'DELIVERY_STREAM_NAME', 'KEY_SCAN_EVERY_HOURS', 'LOOKBACK_MINUTES', 'MAX_ATTEMPTS', 'MAX_QUARANTINE_SHARE', 'PAGE_SIZE', 'POINT_COLUMNS',
       'POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME', 'PRIMARY_KEY',
       'REQUEST_TIMEOUT_SECONDS', 'SOURCE_DATASET_ID', 'SOURCE_DOMAIN', 'STATE_LOCATION',
     ]);

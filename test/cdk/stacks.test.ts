@@ -316,7 +316,10 @@ describe('pipeline: state machine', () => {
   test('transform runs as .sync and a non-zero exit code fails the run', () => {
     assert.match(String(s.RunTransform!.Resource), /ecs:runTask\.sync$/);
     const overrides = (s.RunTransform!.Parameters as { Overrides: { ContainerOverrides: Array<{ Environment: unknown[] }> } }).Overrides;
-    assert.deepEqual(overrides.ContainerOverrides[0]!.Environment, [{ Name: 'RUN_ID', 'Value.$': '$$.Execution.Name' }]);
+    assert.deepEqual(overrides.ContainerOverrides[0]!.Environment, [
+      { Name: 'RUN_ID', 'Value.$': '$$.Execution.Name' },
+      { Name: 'UNDECLARED_COLUMNS', 'Value.$': 'States.JsonToString($.fetch.stats.undeclaredColumns)' },
+    ]);
     const exit = s.TransformExitedZero as { Choices: Array<Record<string, unknown>>; Default: string };
     // Exit 4: mass delete refused; exit 5: repair (once), then RepairDidNotReconcile.
     assert.deepEqual(exit.Choices.map((c) => c.Next), ['TransformFailed', 'ReleaseLease', 'MassDeleteRefused', 'StartRepair', 'RepairDidNotReconcile']);
@@ -364,7 +367,7 @@ describe('pipeline: schedule and monitoring', () => {
     prod.templates.pipeline.hasResourceProperties('AWS::Scheduler::Schedule', { State: 'ENABLED' });
   });
 
-  test('alarms on fetcher errors, Firehose delivery and freshness, failed, timed-out and skipped runs, refused mass deletes, all to the topic', () => {
+  test('alarms on fetcher errors, Firehose delivery and freshness, failed, timed-out and skipped runs, schema drift, refused mass deletes, all to the topic', () => {
     const alarms = Object.values(pipeline.findResources('AWS::CloudWatch::Alarm')) as Array<{ Properties: Record<string, any> }>;
     const metrics = alarms.map((a) => `${a.Properties.Namespace}:${a.Properties.MetricName}`).sort();
     assert.deepEqual(metrics, [
@@ -375,7 +378,16 @@ describe('pipeline: schedule and monitoring', () => {
       'AWS/States:ExecutionsTimedOut',
       'SocrataPipeline/dev:MassDeleteRefused',
       'SocrataPipeline/dev:SkippedRuns',
+      'SocrataPipeline/dev:UndeclaredColumns',
     ]);
+    // Schema drift: the fetcher's own metric, with the dimensions Powertools publishes it under.
+    const drift = alarms.find((a) => a.Properties.MetricName === 'UndeclaredColumns')!;
+    assert.deepEqual(drift.Properties.Dimensions, [
+      { Name: 'Dataset', Value: 'sf-fire-incidents' },
+      { Name: 'service', Value: 'fetcher-sf-fire-incidents' },
+    ]);
+    assert.equal(drift.Properties.Statistic, 'Maximum');
+    assert.equal(drift.Properties.Threshold, 1);
     // MassDeleteRefused comes from the transform's exit-4 log line, per dataset.
     pipeline.hasResourceProperties('AWS::Logs::MetricFilter', {
       FilterPattern: '{ $.error = "MassDeleteRefusedError" }',

@@ -90,13 +90,18 @@ describe('fetch loop', () => {
       { done: true, cursor: null },
     ];
     const r = await execute({}, happyHandlers({
-      FetchPage: (_i, n) => ({ StatusCode: 200, Payload: { runId: EXECUTION_NAME, ...pages[n - 1]!, stats: { pages: n } } }),
+      FetchPage: (_i, n) => ({ StatusCode: 200, Payload: { runId: EXECUTION_NAME, ...pages[n - 1]!, stats: { pages: n, undeclaredColumns: n === 3 ? [':@computed_region_x', 'new_col'] : [] } } }),
     }));
     assertSucceeded(r);
     assert.deepEqual(fetchPayloads(r).map((p) => p.cursor), [null, { page: 1 }, { page: 2 }]);
     assert.deepEqual(fetchPayloads(r).map((p) => p.mode), ['incremental', 'incremental', 'incremental']);
     assert.equal(r.path.filter((s) => s === 'NextPage').length, 2);
-    assert.deepEqual(r.notices[0]!.message.lastFetchStats, { pages: 3 });
+    assert.deepEqual(r.notices[0]!.message.lastFetchStats, { pages: 3, undeclaredColumns: [':@computed_region_x', 'new_col'] });
+    // The last invocation's (cumulative) schema drift reaches the transform task as UNDECLARED_COLUMNS.
+    const overrides = (r.calls.RunTransform![0] as { Overrides: { ContainerOverrides: Array<{ Environment: Array<{ Name: string; Value: string }> }> } }).Overrides;
+    const env = Object.fromEntries(overrides.ContainerOverrides[0]!.Environment.map((e) => [e.Name, e.Value]));
+    assert.deepEqual(JSON.parse(env.UNDECLARED_COLUMNS!), [':@computed_region_x', 'new_col']);
+    assert.equal(env.RUN_ID, EXECUTION_NAME);
   });
 
   for (const error of ['Lambda.ServiceException', 'Lambda.TooManyRequestsException', 'Error']) {
@@ -168,7 +173,10 @@ describe('transform task', () => {
     const r = await execute({}, happyHandlers());
     assertSucceeded(r);
     const run = r.calls.RunTransform![0] as { Overrides: { ContainerOverrides: Array<{ Environment: unknown[] }> } };
-    assert.deepEqual(run.Overrides.ContainerOverrides[0]!.Environment, [{ Name: 'RUN_ID', Value: EXECUTION_NAME }]);
+    assert.deepEqual(run.Overrides.ContainerOverrides[0]!.Environment, [
+      { Name: 'RUN_ID', Value: EXECUTION_NAME },
+      { Name: 'UNDECLARED_COLUMNS', Value: '[]' },
+    ]);
   });
 
   test('exit 3: failure notice TransformFailed, lease released on the failure path', async () => {

@@ -100,6 +100,19 @@ describe('container entry (main)', () => {
     assert.doesNotMatch(JSON.stringify(logs), /secret-token-value/);
   });
 
+  test('UNDECLARED_COLUMNS (the fetcher schema drift) reaches the run summary and the HTML report; a malformed value is a configuration error', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'main-'));
+    writeRawObject(path.join(dataDir, 'raw'), DATASET.name, '2024-03-01', 'a', [incident(0)]);
+    const logs: Record<string, unknown>[] = [];
+    assert.equal(await main({ ...env(dataDir), UNDECLARED_COLUMNS: '["new_col",":@computed_region_x"]' }, { log: (r) => logs.push(r) }), EXIT.ok);
+    const summary = logs.at(-1)!.summary as { schemaDrift: { undeclared: string[] }; reportLocation: string };
+    assert.deepEqual(summary.schemaDrift.undeclared, [':@computed_region_x', 'new_col']);
+    const html = readFileSync(summary.reportLocation, 'utf8');
+    assert.match(html, /Schema drift[^<]*<\/th><td>:@computed_region_x, new_col<\/td>/);
+    assert.equal(await main({ ...env(dataDir), RUN_ID: 'run-2', UNDECLARED_COLUMNS: 'new_col' }, { log: (r) => logs.push(r) }), EXIT.config);
+    assert.match(String(logs.at(-1)!.message), /UNDECLARED_COLUMNS must be a JSON array of column names/);
+  });
+
   test('REBUILD=true rebuilds curated from raw; any other value is a configuration error', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'main-'));
     writeRawObject(path.join(dataDir, 'raw'), DATASET.name, '2024-03-01', 'a', [incident(0), incident(1)]);

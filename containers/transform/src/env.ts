@@ -15,6 +15,8 @@ export interface TransformEnv {
   runId: string;
   /** REBUILD=true: rebuild curated from the whole raw zone (see runTransform's `rebuild`). */
   rebuild: boolean;
+  /** UNDECLARED_COLUMNS: the fetcher's schema drift (a JSON array of column names), for the summary and report. */
+  undeclaredColumns: string[];
   /** Required when engine is athena. */
   athena?: { workgroup: string; rawDatabase: string; curatedDatabase: string };
 }
@@ -39,6 +41,18 @@ export function readTransformEnv(env: NodeJS.ProcessEnv): TransformEnv {
   if (runId && !/^[A-Za-z0-9._:-]{1,128}$/.test(runId)) problems.push('RUN_ID must be 1-128 characters of A-Z a-z 0-9 . _ : -');
   const rebuildValue = env.REBUILD?.trim().toLowerCase() ?? '';
   if (!['', 'true', 'false'].includes(rebuildValue)) problems.push(`REBUILD must be "true" or "false", got "${env.REBUILD}"`);
+  let undeclaredColumns: string[] = [];
+  const undeclaredValue = env.UNDECLARED_COLUMNS?.trim();
+  if (undeclaredValue) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(undeclaredValue);
+    } catch {
+      parsed = undefined;
+    }
+    if (Array.isArray(parsed) && parsed.every((c) => typeof c === 'string')) undeclaredColumns = parsed;
+    else problems.push(`UNDECLARED_COLUMNS must be a JSON array of column names, got ${JSON.stringify(undeclaredValue.slice(0, 100))}`);
+  }
   const raw = need('DATASET_CONFIG');
   let dataset: DatasetConfig | undefined;
   if (raw) {
@@ -62,6 +76,7 @@ export function readTransformEnv(env: NodeJS.ProcessEnv): TransformEnv {
     curatedLocation,
     runId,
     rebuild: rebuildValue === 'true',
+    undeclaredColumns,
     ...(athena ? { athena } : {}),
   };
 }

@@ -60,6 +60,7 @@ export async function main(env: NodeJS.ProcessEnv, io: MainIo = defaultIo): Prom
       curatedStore,
       runId: cfg.runId,
       rebuild: cfg.rebuild,
+      undeclaredColumns: cfg.undeclaredColumns,
       log: (message) => io.log({ level: 'info', message, dataset: cfg.dataset.name, runId: cfg.runId }),
     });
   } catch (err) {

@@ -68,6 +68,10 @@ export async function renderReport(input: ReportInput): Promise<string> {
     ['Rows inserted / updated / unchanged', `${s.rowsInserted} / ${s.rowsUpdated} / ${s.rowsUnchanged}`],
     ['Curated rows', s.curatedRows],
     ['Cast failures', Object.entries(s.castFailures).map(([c, n]) => `${c}: ${n}`).join(', ') || 'none'],
+    [
+      'Schema drift (source columns not declared: kept in raw, not in curated)',
+      s.schemaDrift.undeclared.join(', ') || 'none',
+    ],
     ['Quarantined raw objects (cannot be read whole)', s.quarantinedObjects.map((q) => `${q.key}: ${q.error}`).join('; ') || 'none'],
     ['Rows deleted (keys gone at the source)', s.keysetApplied ? s.rowsDeleted : 'no key scan this run'],
     ...(s.reconciliation.source

@@ -47,6 +47,11 @@ export interface RunSummary extends BatchStats {
   repairNeeded: boolean;
   /** Maintenance statements run this run (Athena: OPTIMIZE, VACUUM), if any. */
   maintenance: string[];
+  /**
+   * Source columns the dataset does not declare, as the fetcher saw them this run: kept in raw,
+   * not loaded into curated until declared.
+   */
+  schemaDrift: { undeclared: string[] };
   /** rowsInserted + rowsUpdated. */
   rowsWritten: number;
   curatedRows: number;
@@ -94,6 +99,8 @@ export interface RunTransformOptions {
    * Iceberg table swapped in), and the processed-objects state is rewritten.
    */
   rebuild?: boolean;
+  /** The fetcher's schema drift for this run (source columns not declared), reported as is. */
+  undeclaredColumns?: readonly string[];
   /** Table maintenance cadence (engines that have it): every N runs or after this many hours. */
   maintenanceEveryRuns?: number;
   maintenanceIntervalHours?: number;
@@ -355,6 +362,7 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
       keysetApplied: !!source,
       repairNeeded,
       maintenance: maintenanceRun,
+      schemaDrift: { undeclared: [...(opts.undeclaredColumns ?? [])].sort() },
       ...batch,
       rowsWritten: batch.rowsInserted + batch.rowsUpdated,
       curatedRows,
