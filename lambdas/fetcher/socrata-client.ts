@@ -148,6 +148,20 @@ export class SocrataClient {
    * One page of rows; throws SocrataRequestError once every attempt failed, or
    * TimeBudgetExhaustedError when the invocation's budget cannot cover the next attempt.
    */
+  /**
+   * The wait before attempt `attempt + 1` (backoff, or the source's Retry-After if longer), told to
+   * onRetry; returns the next attempt's deadline. Throws the time-budget deferral when the wait and
+   * a useful attempt do not fit what is left of the invocation (see time-budget.ts).
+   */
+  private async waitToRetry(attempt: number, retryAfterMs: number | undefined, budgetMs: BudgetMs | undefined, reason: string, shownUrl: string): Promise<number> {
+    const { retry, timeoutMs } = this.options;
+    const delayMs = Math.max(retryAfterMs ?? 0, backoffDelay(retry, attempt));
+    const deadlineMs = retryDeadline(budgetMs, delayMs, timeoutMs, `Socrata request for dataset ${this.options.datasetName} (${reason}, attempt ${attempt}, GET ${shownUrl})`);
+    this.options.onRetry?.({ attempt, delayMs, reason, url: shownUrl });
+    await retry.sleep(delayMs);
+    return deadlineMs;
+  }
+
   async fetchPage(query: PageQuery): Promise<SourceRow[]> {
     const params: Record<string, string> = { $select: query.select, $order: query.order, $limit: String(query.limit) };
     if (query.where) params.$where = query.where;
@@ -205,15 +219,7 @@ export class SocrataClient {
         if (err.code === 'ENOTFOUND') break;
       }
       if (attempt === retry.maxAttempts) break;
-      const delayMs = Math.max(retryAfterMs ?? 0, backoffDelay(retry, attempt));
-      deadlineMs = retryDeadline(
-        query.budgetMs,
-        delayMs,
-        timeoutMs,
-        `Socrata request for dataset ${this.options.datasetName} (${last.reason}, attempt ${attempt}, GET ${shownUrl})`,
-      );
-      this.options.onRetry?.({ attempt, delayMs, reason: last.reason, url: shownUrl });
-      await retry.sleep(delayMs);
+      deadlineMs = await this.waitToRetry(attempt, retryAfterMs, query.budgetMs, last.reason, shownUrl);
     }
     const status = last.status !== undefined ? `status ${last.status}` : 'no response';
     throw new SocrataRequestError(
@@ -367,15 +373,7 @@ export class SocrataClient {
         continue;
       }
       if (attempt >= retry.maxAttempts) break;
-      const delayMs = Math.max(retryAfterMs ?? 0, backoffDelay(retry, attempt));
-      deadlineMs = retryDeadline(
-        query.budgetMs,
-        delayMs,
-        timeoutMs,
-        `Socrata request for dataset ${this.options.datasetName} (${last.reason}, attempt ${attempt}, GET ${shownUrl})`,
-      );
-      this.options.onRetry?.({ attempt, delayMs, reason: last.reason, url: shownUrl });
-      await retry.sleep(delayMs);
+      deadlineMs = await this.waitToRetry(attempt, retryAfterMs, query.budgetMs, last.reason, shownUrl);
     }
     const status = last.status !== undefined ? `status ${last.status}` : 'no response';
     throw new SocrataRequestError(
