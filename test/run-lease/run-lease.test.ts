@@ -3,15 +3,14 @@
  * S3-protocol server (moto_server, which enforces If-None-Match / If-Match), through the handler.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CreateBucketCommand, GetObjectCommand, ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
 import { LocalObjectStore, S3ObjectStore, type ObjectStore } from '../../runtime/object-store';
 import { acquireLease, LeaseFormatError, releaseLease, type RunLeaseDeps } from '../../lambdas/run-lease/run-lease';
+import { motoAvailable, startMotoS3, type MotoS3 } from '../support/moto-s3';
 
 const KEY = 'leases/sf-fire-incidents.json';
 const T0 = Date.parse('2026-01-01T06:00:00.000Z');
@@ -90,43 +89,18 @@ describe('run lease on the local object store', () => {
   });
 });
 
-const motoAvailable = spawnSync('moto_server', ['--help'], { stdio: 'ignore' }).status === 0;
 if (!motoAvailable) console.warn('SKIPPED: moto_server is not installed; the S3 run-lease tests did not run');
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-
 describe('run lease on S3 (moto_server)', { skip: motoAvailable ? false : 'moto_server not installed' }, () => {
-  let moto: ChildProcess | undefined;
+  let moto: MotoS3 | undefined;
   let s3: S3Client;
   let endpoint = '';
   let bucketCount = 0;
   before(async () => {
-    const port = await freePort();
-    endpoint = `http://127.0.0.1:${port}`;
-    moto = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-    s3 = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      try {
-        await s3.send(new CreateBucketCommand({ Bucket: 'probe' }));
-        break;
-      } catch (err) {
-        if (Date.now() > deadline) throw new Error(`moto_server did not start on port ${port}`, { cause: err });
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    moto = await startMotoS3('probe');
+    ({ s3, endpoint } = moto);
   });
-  after(() => {
-    moto?.kill('SIGTERM');
-  });
+  after(() => moto?.stop());
 
   const freshBucket = (): ObjectStore => {
     const name = `raw-${++bucketCount}`;
