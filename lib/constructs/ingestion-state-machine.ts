@@ -184,45 +184,30 @@ export class IngestionStateMachine extends Construct {
     fetch.addRetry({ errors: [sfn.Errors.TASKS_FAILED, sfn.Errors.TIMEOUT], interval: Duration.seconds(30), maxAttempts: 2, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
     fetch.addCatch(notifyFailure, onError);
 
-    // The key scan (deletion detection): the fetcher's "keys" phase, looped on `done` like the
-    // row fetch, its cursor in $.keyScan. A scan that is not due returns done at once.
-    const startKeyScan = new sfn.Pass(this, 'StartKeyScan', {
-      parameters: { cursor: sfn.JsonPath.stringToJson('null') },
-      resultPath: '$.keyScan',
-    });
-    const scanKeys = new tasks.LambdaInvoke(this, 'ScanKeys', {
-      lambdaFunction: props.fetcher,
-      payload: sfn.TaskInput.fromObject({ runId: sfn.JsonPath.executionName, phase: 'keys', cursor: sfn.JsonPath.objectAt('$.keyScan.cursor') }),
-      resultSelector: {
-        done: sfn.JsonPath.objectAt('$.Payload.done'),
-        cursor: sfn.JsonPath.objectAt('$.Payload.cursor'),
-        stats: sfn.JsonPath.objectAt('$.Payload.stats'),
-      },
-      resultPath: '$.keyScan',
-      retryOnServiceExceptions: true,
-    });
-    scanKeys.addRetry({ errors: [sfn.Errors.TASKS_FAILED, sfn.Errors.TIMEOUT], interval: Duration.seconds(30), maxAttempts: 2, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
-    scanKeys.addCatch(notifyFailure, onError);
-
+    // A fetcher phase looped on `done` like the row fetch: a Pass that starts it with a null
+    // cursor at `path`, and the invocation that passes the cursor back, with the row fetch's retries.
+    const phaseLoop = (startId: string, id: string, phase: 'keys' | 'repair', path: '$.keyScan' | '$.repair') => {
+      const start = new sfn.Pass(this, startId, { parameters: { cursor: sfn.JsonPath.stringToJson('null') }, resultPath: path });
+      const invoke = new tasks.LambdaInvoke(this, id, {
+        lambdaFunction: props.fetcher,
+        payload: sfn.TaskInput.fromObject({ runId: sfn.JsonPath.executionName, phase, cursor: sfn.JsonPath.objectAt(`${path}.cursor`) }),
+        resultSelector: {
+          done: sfn.JsonPath.objectAt('$.Payload.done'),
+          cursor: sfn.JsonPath.objectAt('$.Payload.cursor'),
+          stats: sfn.JsonPath.objectAt('$.Payload.stats'),
+        },
+        resultPath: path,
+        retryOnServiceExceptions: true,
+      });
+      invoke.addRetry({ errors: [sfn.Errors.TASKS_FAILED, sfn.Errors.TIMEOUT], interval: Duration.seconds(30), maxAttempts: 2, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
+      invoke.addCatch(notifyFailure, onError);
+      return [start, invoke] as const;
+    };
+    // The key scan (deletion detection): the fetcher's "keys" phase. A scan that is not due returns done at once.
+    const [startKeyScan, scanKeys] = phaseLoop('StartKeyScan', 'ScanKeys', 'keys', '$.keyScan');
     // The repair (transform exit 5: curated lacks source keys): the fetcher's "repair" phase
     // fetches them by key, Firehose flushes, the transform runs once more. $.repaired bounds it.
-    const startRepair = new sfn.Pass(this, 'StartRepair', {
-      parameters: { cursor: sfn.JsonPath.stringToJson('null') },
-      resultPath: '$.repair',
-    });
-    const repairRows = new tasks.LambdaInvoke(this, 'RepairRows', {
-      lambdaFunction: props.fetcher,
-      payload: sfn.TaskInput.fromObject({ runId: sfn.JsonPath.executionName, phase: 'repair', cursor: sfn.JsonPath.objectAt('$.repair.cursor') }),
-      resultSelector: {
-        done: sfn.JsonPath.objectAt('$.Payload.done'),
-        cursor: sfn.JsonPath.objectAt('$.Payload.cursor'),
-        stats: sfn.JsonPath.objectAt('$.Payload.stats'),
-      },
-      resultPath: '$.repair',
-      retryOnServiceExceptions: true,
-    });
-    repairRows.addRetry({ errors: [sfn.Errors.TASKS_FAILED, sfn.Errors.TIMEOUT], interval: Duration.seconds(30), maxAttempts: 2, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
-    repairRows.addCatch(notifyFailure, onError);
+    const [startRepair, repairRows] = phaseLoop('StartRepair', 'RepairRows', 'repair', '$.repair');
     const markRepaired = new sfn.Pass(this, 'MarkRepaired', { result: sfn.Result.fromBoolean(true), resultPath: '$.repaired' });
     const waitRepairFlush = new sfn.Wait(this, 'WaitForRepairFlush', {
       time: sfn.WaitTime.duration(Duration.seconds(dataset.delivery.bufferingIntervalSeconds + FIREHOSE_FLUSH_MARGIN_SECONDS)),
