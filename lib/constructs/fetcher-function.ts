@@ -3,7 +3,6 @@ import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kinesisfirehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -12,7 +11,7 @@ import { Construct } from 'constructs';
 import { type DatasetConfig } from '../../runtime/dataset-config';
 import { checkpointKey, keysetPrefix, quarantinePrefix } from '../../runtime/storage-layout';
 import { fetcherEnvironment } from './fetcher-environment';
-import { functionRole } from './function-role';
+import { functionRole, houseFunctionProps } from './function-role';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..', '..');
 export const FETCHER_ENTRY = path.join(REPO_ROOT, 'lambdas', 'fetcher', 'handler.ts');
@@ -45,36 +44,17 @@ export class FetcherFunction extends Construct {
     const role = functionRole(this, 'Role', logGroup, `Fetcher of ${dataset.name}`);
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {
+      ...houseFunctionProps(role, logGroup),
       description: `Fetches ${dataset.source.domain}/${dataset.source.datasetId} (${dataset.name}) into Firehose`,
       entry: FETCHER_ENTRY,
-      handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
       memorySize: props.memoryMiB,
       timeout: Duration.seconds(props.timeoutSeconds),
-      tracing: lambda.Tracing.ACTIVE,
-      role,
-      logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
       environment: fetcherEnvironment({
         dataset,
         deliveryStreamName: props.deliveryStream.deliveryStreamName,
         stateLocation: `s3://${props.rawBucket.bucketName}`,
         metricsNamespace: `SocrataPipeline/${props.environmentName}`,
       }),
-      depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
-      projectRoot: REPO_ROOT,
-      bundling: {
-        format: nodejs.OutputFormat.ESM,
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        // ESM bundles need a require() for the CommonJS dependencies esbuild inlines.
-        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        // The Lambda Node.js 22 runtime ships AWS SDK v3; bundling it anyway pins the version we test with.
-        externalModules: [],
-      },
     });
 
     props.deliveryStream.grantPutRecords(this.function);

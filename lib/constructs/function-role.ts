@@ -1,6 +1,11 @@
+import path from 'node:path';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+
+const REPO_ROOT = path.join(import.meta.dirname, '..', '..');
 
 /**
  * An execution role for one Lambda function that may write logs to that function's own log group
@@ -19,4 +24,33 @@ export function functionRole(scope: Construct, id: string, logGroup: logs.ILogGr
     }),
   );
   return role;
+}
+
+/**
+ * What every Lambda function of the project shares: Node.js 22 on ARM64, active tracing, JSON logs
+ * to its own log group with the role above, and a local esbuild ESM bundle of its TypeScript entry.
+ */
+export function houseFunctionProps(role: iam.IRole, logGroup: logs.ILogGroup) {
+  return {
+    handler: 'handler',
+    runtime: lambda.Runtime.NODEJS_22_X,
+    architecture: lambda.Architecture.ARM_64,
+    tracing: lambda.Tracing.ACTIVE,
+    role,
+    logGroup,
+    loggingFormat: lambda.LoggingFormat.JSON,
+    depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
+    projectRoot: REPO_ROOT,
+    bundling: {
+      format: nodejs.OutputFormat.ESM,
+      target: 'node22',
+      minify: true,
+      sourceMap: true,
+      sourcesContent: false,
+      // ESM bundles need a require() for the CommonJS dependencies esbuild inlines.
+      banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+      // The Lambda Node.js 22 runtime ships AWS SDK v3; bundling it anyway pins the version we test with.
+      externalModules: [],
+    },
+  } satisfies Partial<nodejs.NodejsFunctionProps>;
 }

@@ -2,14 +2,13 @@ import path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { type DatasetConfig } from '../../runtime/dataset-config';
 import { leaseKey } from '../../runtime/storage-layout';
-import { functionRole } from './function-role';
+import { functionRole, houseFunctionProps } from './function-role';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..', '..');
 export const RUN_LEASE_ENTRY = path.join(REPO_ROOT, 'lambdas', 'run-lease', 'handler.ts');
@@ -39,17 +38,11 @@ export class RunLeaseFunction extends Construct {
     const role = functionRole(this, 'Role', logGroup, `Run lease of ${dataset.name}`);
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {
+      ...houseFunctionProps(role, logGroup),
       description: `Run lease of ${dataset.name}: one ingestion run at a time`,
       entry: RUN_LEASE_ENTRY,
-      handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
       memorySize: 256,
       timeout: Duration.seconds(30),
-      tracing: lambda.Tracing.ACTIVE,
-      role,
-      logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
       environment: {
         DATASET_NAME: dataset.name,
         STATE_LOCATION: `s3://${props.rawBucket.bucketName}`,
@@ -57,17 +50,6 @@ export class RunLeaseFunction extends Construct {
         POWERTOOLS_SERVICE_NAME: `run-lease-${dataset.name}`,
         POWERTOOLS_METRICS_NAMESPACE: `SocrataPipeline/${props.environmentName}`,
         POWERTOOLS_LOG_LEVEL: 'INFO',
-      },
-      depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
-      projectRoot: REPO_ROOT,
-      bundling: {
-        format: nodejs.OutputFormat.ESM,
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        externalModules: [],
       },
     });
 
