@@ -12,7 +12,7 @@ import { curatedTests, type DataTestResult } from './data-tests';
 import { DuckDbEngine } from './duckdb-engine';
 import { emptyBatchStats, scalar, type BatchStats, type Keyset, type KeysetReconciliation, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
 import { runModels, type SkippedModel } from './model-runner';
-import { loadProject, type MartModel, type ModelProject } from './models';
+import { loadProject, selectMarts, type MartModel, type ModelProject } from './models';
 import { readProcessedObjects, writeProcessedObjects, type Maintenance, type QuarantinedObject } from './processed-objects';
 import { unreadableInStore } from './raw-integrity';
 import { renderReport } from './report';
@@ -188,6 +188,8 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
   const testsOnly = opts.testsOnly === true;
   if (testsOnly && opts.rebuild) throw new TransformConfigError('--tests-only and a rebuild exclude each other: a tests-only run changes no table');
   const project: ModelProject = opts.marts ? { marts: opts.marts, curated: { columns: [], tests: curatedTests(dataset) } } : loadProject(dataset, opts.modelsDir);
+  // A wrong --select is a usage error before anything is merged.
+  if (opts.select) selectMarts(project.marts, opts.select);
   const engine: TransformEngine =
     opts.engine === 'duckdb'
       ? await DuckDbEngine.open({ dataset, rawDir: localDir(rawStore, 'raw'), curatedDir: localDir(curatedStore, 'curated'), runId, rebuild: opts.rebuild === true })
