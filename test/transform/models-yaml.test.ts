@@ -121,7 +121,7 @@ describe('YAML properties', () => {
       [FULL.replace('          error_after: { count: 7, period: day }\n', '          error_after: { count: 7, period: week }\n'), /:8:44: source "socrata": .*period/],
       [FULL.replace('        description: column a\n', '        description: column a\n        description: again\n'), /^models\/x\/p\.yml:24:9: Map keys must be unique \(not valid YAML\)/],
       ['version: 2\nmodels:\n  - name: m\n    tests: [not_null: {]\n', /^models\/x\/p\.yml:4:\d+: .*\(not valid YAML\)/],
-      [FULL.replace('tests:\n          - not_null\n', 'tests:\n          - not_null\n        data_tests: []\n'), /model "m": declare tests under "tests" or "data_tests", not both/],
+      [FULL.replace('    tests:\n      - dbt_utils', '    data_tests: []\n    tests:\n      - dbt_utils'), /p\.yml:32:5: model "m": declare tests under "tests" or "data_tests", not both/],
     ];
     for (const [text, re] of cases) assert.match(errorOf(text), re);
   });
