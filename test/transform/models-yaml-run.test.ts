@@ -53,7 +53,7 @@ function workspace(rows = 8) {
   return ws;
 }
 
-const BY_BATTALION = `SELECT battalion, count(*) AS incidents, CASE WHEN battalion = 'B10' THEN NULL ELSE battalion END AS code
+const BY_BATTALION = `SELECT battalion, count(*) AS incidents, CASE WHEN battalion IN ('B03', 'B10') THEN NULL ELSE battalion END AS code
 FROM {{ ref('curated') }} GROUP BY battalion`;
 const TWO_BATTALIONS = `SELECT 'B01' AS battalion UNION ALL SELECT 'B02' AS battalion`;
 
@@ -95,7 +95,7 @@ models:
           - relationships: { name: rel_two, to: "ref('two_battalions')", field: battalion }
           - relationships: { name: rel_curated, to: "source('socrata', 'curated')", field: battalion }
       - name: code
-        tests: [not_null]
+        tests: [not_null, unique]
       - name: incidents
         tests:
           - unique: { name: unique_incidents }
@@ -116,7 +116,8 @@ models:
     const m = 'by_battalion.';
     const expected: Record<string, [string, number]> = {
       not_null_battalion: ['pass', 0],
-      not_null_code: ['fail', 1],
+      not_null_code: ['fail', 2],
+      unique_code: ['pass', 0], // two nulls: unique ignores nulls, as dbt's does
       unique_battalion: ['pass', 0],
       unique_incidents: ['fail', 1], // one duplicated value (2), counted as one group
       av_all: ['pass', 0],
@@ -153,7 +154,7 @@ models:
     columns:
       - name: code
         tests:
-          - not_null: { name: where_filters, config: { where: "battalion <> 'B10'" } }
+          - not_null: { name: where_filters, config: { where: "battalion NOT IN ('B03', 'B10')" } }
       - name: battalion
         tests:
 ${av('error_if_above_3', 'error_if: ">3"')}${av('error_if_above_2', 'error_if: ">2"')}${av('warn_ignores_error_if', 'severity: warn, error_if: ">0"')}${av('both_above_5', 'warn_if: ">5", error_if: ">5"')}${av('warn_band', 'warn_if: ">=3", error_if: ">10"')}${av('severity_upper_case', 'severity: WARN')}`,
@@ -382,7 +383,7 @@ models:
     assert.equal(t.curatedRows, 8);
     assert.deepEqual(t.selection, { testsOnly: true });
     // Nothing is skipped in tests-only mode: battalion_rank is tested although by_battalion failed.
-    assert.deepEqual(outcome(t, 'by_battalion.not_null_code'), ['fail', 1]);
+    assert.deepEqual(outcome(t, 'by_battalion.not_null_code'), ['fail', 2]);
     assert.deepEqual(outcome(t, 'battalion_rank.unique_incidents'), ['fail', 1]);
     assert.deepEqual(t.skippedModels, []);
     assert.equal(t.status, 'tests_failed');
