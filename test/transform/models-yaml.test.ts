@@ -106,6 +106,7 @@ describe('YAML properties', () => {
     const cases: [string, RegExp][] = [
       [FULL.replace('store_failures: true', 'store_failure: true'), /^models\/x\/p\.yml:27:93: model "m": unknown key "store_failure" in models\[0\]\.columns\[0\]\.tests\[1\]\.unique\.config/],
       [FULL.replace('    description: " a mart "', '    descripton: " a mart "'), /^models\/x\/p\.yml:17:5: model "m": unknown key "descripton" in models\[0\]/],
+      [FULL.replace('        description: column a\n', '        description: column a\n        data_type: int\n'), /^models\/x\/p\.yml:24:9: model "m": unknown key "data_type" in models\[0\]\.columns\[0\]/],
       [`${FULL}seeds: []\n`, /^models\/x\/p\.yml:36:1: unknown key "seeds"/],
       [FULL.replace('warn_if: ">10"', 'warn_if: "more than 10"'), /^models\/x\/p\.yml:27:66: model "m": models\[0\]\.columns\[0\]\.tests\[1\]\.unique\.config\.warn_if: must be a comparison/],
       [FULL.replace('severity: warn, warn_if', 'severity: fatal, warn_if'), /^models\/x\/p\.yml:27:51: model "m": .*severity/],
@@ -198,6 +199,11 @@ describe('Athena SQL of every test kind', () => {
       ok(martCtasSql(`"curated_db"."t__${failuresModelName(t)}"`, 's3://c/x/', failuresSql(t, ref)), `store_failures ${t.name}`);
     }
     ok(freshnessSql({ loadedAtField: '_source_updated_at', filter: 'battalion IS NOT NULL' }, '"curated_db"."t"'), 'freshness');
+    // Trino compares only like types: quoted values compare the column as text, unquoted ones as is.
+    const quoted = p.source!.tests.find((t) => t.check.kind === 'accepted_values')!;
+    const unquoted = p.models[0]!.tests.find((t) => t.check.kind === 'accepted_values')!;
+    assert.match(countSql(quoted, ref), /CAST\("battalion" AS VARCHAR\) NOT IN \('B01', 'B02'\)/);
+    assert.match(countSql(unquoted, ref), /"a" IS NOT NULL AND "a" NOT IN \(1, 2, TRUE\)/);
     // The check can fail.
     assert.notDeepEqual(trino.validate(countSql({ ...all[0]!, config: { ...all[0]!.config, where: 'a >' } }, ref)), []);
   });
