@@ -313,7 +313,13 @@ describe('Athena marts, rebuild, reconciliation and maintenance', () => {
     assert.ok(sent.some((q) => q.startsWith(`ALTER TABLE \`curated_db\`.\`${failures}___next\` RENAME TO`)));
     assert.equal(await engine.existingModel('battalion_totals'), true);
     assert.equal(await engine.existingModel('losses_by_primary_situation'), false);
-    const f = await runFreshness(engine, { loadedAtField: '_source_updated_at', warnAfter: { count: 1, period: 'day' } }, new Date('2024-02-03T00:00:00.000Z'));
+    // Athena prints timestamps without a zone; they are UTC whatever the task's time zone.
+    const tz = process.env.TZ;
+    process.env.TZ = 'America/Los_Angeles';
+    const f = await runFreshness(engine, { loadedAtField: '_source_updated_at', warnAfter: { count: 1, period: 'day' } }, new Date('2024-02-03T00:00:00.000Z')).finally(() => {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    });
     assert.deepEqual([f.status, f.freshness?.newest, f.freshness?.lagSeconds], ['warn', '2024-02-01T00:00:00.000Z', 2 * 86_400]);
     assertTrino(sent.find((q) => q.startsWith('SELECT max('))!, 'freshness');
   });
