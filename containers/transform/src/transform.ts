@@ -58,12 +58,15 @@ export interface RunSummary extends BatchStats {
   curatedRows: number;
   /** Marts built this run. */
   marts: { name: string; table: string; rows: number }[];
-  /** Selected marts not built because an upstream error-severity test failed (their tests are skipped too). */
-  skippedModels: SkippedModel[];
-  /** What this run was asked to do: `--select` terms (absent: every mart) and `--tests-only`. */
-  selection: { select?: string[]; testsOnly: boolean };
-  /** failed: error tests that failed; warned: tests whose warn threshold was met; skipped: not run. */
-  tests: { passed: number; failed: number; warned: number; skipped: number; results: DataTestResult[] };
+  /**
+   * Selected marts not built because an upstream error-severity test failed (their tests are
+   * skipped too). Always written now; optional because summaries of earlier runs lack it.
+   */
+  skippedModels?: SkippedModel[];
+  /** What this run was asked to do: `--select` terms (absent: every mart) and `--tests-only` (optional: see skippedModels). */
+  selection?: { select?: string[]; testsOnly: boolean };
+  /** failed: error tests that failed; warned: tests whose warn threshold was met; skipped: not run (optional: see skippedModels). */
+  tests: { passed: number; failed: number; warned: number; skipped?: number; results: DataTestResult[] };
   /** Names of the error-severity tests that failed (why the run exits non-zero). */
   failedErrorTests: string[];
   summaryLocation: string;
