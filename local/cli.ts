@@ -129,8 +129,9 @@ function printSummary(s: LocalRunSummary): void {
         `${fmt(t.duplicatesRemoved)} duplicates removed, ${casts} cast failures, ${t.malformedRows} malformed`,
       `  deletions  ${t.keysetApplied ? `${fmt(t.rowsDeleted)} curated rows deleted (keys gone at the source), ${fmt(t.missingKeys)} source keys missing from curated` : `no key scan this run${s.keys?.skipped ? ` (${s.keys.skipped})` : ''}`}` +
         (s.repair ? `; repaired ${fmt(s.repair.rowsDelivered)} of ${fmt(s.repair.keysRequested)} missing rows` : ''),
-      `  curated    ${fmt(t.curatedRows)} rows; marts: ${t.marts.map((m) => `${m.name} (${m.rows})`).join(', ')}`,
-      `  tests      ${t.tests.passed} passed, ${t.tests.failed} failed, ${t.tests.warned} warnings` +
+      `  curated    ${fmt(t.curatedRows)} rows; marts: ${t.marts.map((m) => `${m.name} (${m.rows})`).join(', ')}` +
+        (t.skippedModels?.length ? `; SKIPPED (an upstream test failed): ${t.skippedModels.map((m) => m.name).join(', ')}` : ''),
+      `  tests      ${t.tests.passed} passed, ${t.tests.failed} failed, ${t.tests.warned} warnings${t.tests.skipped ? `, ${t.tests.skipped} skipped` : ''}` +
         (t.failedErrorTests.length ? ` — FAILED: ${t.failedErrorTests.join(', ')}` : ''),
     );
   }
