@@ -4,12 +4,12 @@
  * skip-dependents rule, --select and --tests-only.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { loadDatasetFile } from '../../runtime/dataset-config';
+import { loadDatasetFile, parseDataset } from '../../runtime/dataset-config';
 import { openObjectStore } from '../../runtime/object-store';
 import { martDir } from '../../containers/transform/src/duckdb-engine';
 import { runTransform, type RunSummary } from '../../containers/transform/src/transform';
@@ -140,6 +140,24 @@ models:
     assert.ok(s.failedErrorTests.includes('by_battalion.av_two'));
     // Declared on the source: the curated table's own tests run through the same machinery.
     assert.deepEqual(outcome(s, 'primary_key_unique_id'), ['pass', 0]);
+  });
+
+  test('the dataset JSON dataTests run on the same machinery: range is an inclusive accepted_range', async () => {
+    const ws = workspace();
+    const dataset = parseDataset(
+      {
+        ...JSON.parse(readFileSync(path.join(import.meta.dirname, '..', '..', 'datasets', 'sf-fire-incidents.json'), 'utf8')),
+        // suppression_units is i % 4: 0..3, both bounds present.
+        dataTests: [
+          { kind: 'range', column: 'suppression_units', min: 0, max: 3, name: 'units_in_range' },
+          { kind: 'range', column: 'suppression_units', min: 1, name: 'units_at_least_one', severity: 'warn' },
+        ],
+      },
+      'test',
+    );
+    const s = await ws.run({ dataset, marts: [] });
+    assert.deepEqual(outcome(s, 'units_in_range'), ['pass', 0]);
+    assert.deepEqual(outcome(s, 'units_at_least_one'), ['warn', 2]);
   });
 
   test('where, severity, warn_if and error_if decide pass / warn / fail as dbt does', async () => {
@@ -277,7 +295,9 @@ models:
   - name: by_neighborhood
     columns:
       - name: neighborhood_district
-        tests: [unique]
+        tests:
+          - unique
+          - relationships: { name: rel_failed_parent, to: "ref('by_battalion')", field: battalion }
 `,
     });
     const s = await ws.run();
@@ -290,7 +310,10 @@ models:
     assert.deepEqual([rank.status, rank.skipReason], ['skipped', 'skipped: error test by_battalion.not_null_code failed on by_battalion']);
     assert.equal(byName(s).get('top_battalion.not_null_incidents')!.status, 'skipped');
     assert.deepEqual(outcome(s, 'by_neighborhood.unique_neighborhood_district'), ['pass', 0]);
-    assert.equal(s.tests.skipped, 2);
+    // A relationships test reads its parent: skipped when the parent failed, its own mart still built.
+    const rel = byName(s).get('by_neighborhood.rel_failed_parent')!;
+    assert.deepEqual([rel.status, rel.skipReason], ['skipped', 'skipped: by_battalion failed a test (error test by_battalion.not_null_code failed on by_battalion)']);
+    assert.equal(s.tests.skipped, 3);
     assert.equal(s.status, 'tests_failed');
     assert.deepEqual(s.failedErrorTests, ['by_battalion.not_null_code']);
 
