@@ -215,6 +215,8 @@ export interface BuiltChart {
   spec: TopLevelSpec;
   /** Caption lines: what was left out or grouped, so nothing is hidden silently. */
   notes: string[];
+  /** line: the last period, left out of the chart because the data ends inside it. */
+  partialPeriod?: string;
 }
 
 const timeUnit = { year: 'utcyear', month: 'utcyearmonth', day: 'utcyearmonthdate' } as const;
@@ -226,7 +228,7 @@ const humanize = (name: string): string => name.replace(/_/g, ' ').replace(/^./,
 
 /** The Vega-Lite spec (with its data inlined) for one mart's chart. */
 export function buildChart(chart: ChartSpec, rows: Row[], options: ChartOptions = {}): BuiltChart {
-  const width = options.width ?? 1100;
+  const width = options.width ?? 1300;
   const notes: string[] = [];
   const yTitle = axisTitle(chart.yTitle ?? humanize(chart.y), chart.unit);
   const base = {
@@ -234,7 +236,7 @@ export function buildChart(chart: ChartSpec, rows: Row[], options: ChartOptions 
     ...(chart.title ? { title: chart.title } : {}),
     config: {
       font: 'system-ui, sans-serif',
-      axis: { labelFontSize: 11, titleFontSize: 12, labelLimit: 260 },
+      axis: { labelFontSize: 11, titleFontSize: 12, labelLimit: 400 },
       header: { labelFontSize: 12 },
       view: { stroke: '#ddd' },
     },
@@ -258,7 +260,7 @@ export function buildChart(chart: ChartSpec, rows: Row[], options: ChartOptions 
         data: { values: bars },
         mark: { type: 'bar', color: '#4c78a8', tooltip: true },
         encoding: {
-          y: { field: 'category', type: 'nominal', sort: null, title: chart.xTitle ?? humanize(chart.x), axis: { labelLimit: 280 } },
+          y: { field: 'category', type: 'nominal', sort: null, title: chart.xTitle ?? humanize(chart.x), axis: { labelLimit: 400 } },
           x: { field: 'value', type: 'quantitative', title: yTitle, axis: { format: ',~r', tickCount: 6, labelOverlap: true } },
         },
       } as TopLevelSpec,
@@ -285,18 +287,21 @@ export function buildChart(chart: ChartSpec, rows: Row[], options: ChartOptions 
     const columns = Math.min(4, series.length);
     return {
       notes,
+      ...(droppedPartial ? { partialPeriod: droppedPartial } : {}),
       spec: {
         ...base,
         data: { values },
         facet: { field: 'series', type: 'nominal', sort: series, title: null, header: { labelFontWeight: 'bold' } },
         columns,
-        spec: { width: Math.floor((width - 60 * columns) / columns), height: 110, mark, encoding: { x, y } },
-        resolve: { axis: { x: 'independent', y: 'independent' }, scale: { y: 'shared' } },
+        // One y title for the grid (above it), not one per row of panels.
+        title: { text: `${yTitle} by ${humanize(chart.series!).toLowerCase()}`, anchor: 'start', fontSize: 13 },
+        spec: { width: Math.floor((width - 60 * columns) / columns), height: 110, mark, encoding: { x, y: { ...y, title: null } } },
       } as TopLevelSpec,
     };
   }
   return {
     notes,
+    ...(droppedPartial ? { partialPeriod: droppedPartial } : {}),
     spec: {
       ...base,
       width,

@@ -6,7 +6,8 @@
 import type { DatasetConfig } from '../../../runtime/dataset-config';
 import type { ObjectStore } from '../../../runtime/object-store';
 import { gzipSync } from 'node:zlib';
-import { keysetRunPrefix, keysetSuccessKey, missingKeysKey, rawPrefix, reportKey, runSummaryKey } from '../../../runtime/storage-layout';
+import { readFetchFigures, type FetchFigures } from '../../../runtime/fetch-run-stats';
+import { historyKey, keysetRunPrefix, keysetSuccessKey, missingKeysKey, rawPrefix, reportKey, runSummaryKey } from '../../../runtime/storage-layout';
 import { registerCurated } from './catalog';
 import { curatedTests, testQuery, type DataTestResult } from './data-tests';
 import { DuckDbEngine } from './duckdb-engine';
@@ -14,7 +15,10 @@ import { emptyBatchStats, scalar, type BatchStats, type Keyset, type KeysetRecon
 import { loadMarts, renderMart, type MartModel } from './models';
 import { readProcessedObjects, writeProcessedObjects, type Maintenance, type QuarantinedObject } from './processed-objects';
 import { unreadableInStore } from './raw-integrity';
+import { measureFreshness, type Freshness } from './freshness';
+import { writeHistory } from './history';
 import { renderReport } from './report';
+import { validateMartCharts } from './report-charts';
 
 /** A run's summary: the merged batch's stats (see BatchStats) plus the run's own facts. */
 export interface RunSummary extends BatchStats {
@@ -61,6 +65,12 @@ export interface RunSummary extends BatchStats {
   failedErrorTests: string[];
   summaryLocation: string;
   reportLocation: string;
+  /** The history page across runs (rebuilt by every run); absent in summaries written before it existed. */
+  historyLocation?: string;
+  /** The fetcher's figures for this run (runs/<dataset>/<run-id>/ in raw); absent when it left none. */
+  fetch?: FetchFigures;
+  /** Newest change and event in curated after this run, and the lag behind now and the source. */
+  freshness?: Freshness;
 }
 
 /** Curated against the source's key set (see KeysetReconciliation). */
@@ -175,6 +185,7 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
     throw new TransformConfigError(`Dataset name "${dataset.name}" contains "--": "__" separates dataset and mart table names`);
   }
   const marts = opts.marts ?? loadMarts(dataset, opts.modelsDir);
+  validateMartCharts(marts);
   const engine: TransformEngine =
     opts.engine === 'duckdb'
       ? await DuckDbEngine.open({ dataset, rawDir: localDir(rawStore, 'raw'), curatedDir: localDir(curatedStore, 'curated'), runId, rebuild: opts.rebuild === true })
@@ -323,6 +334,8 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
     const otherFailures = failedErrorTests.filter((n) => n !== SOURCE_RECONCILIATION_TEST);
     const repairNeeded = !!source && source.missingKeys.length > 0 && source.extraKeys === 0 && otherFailures.length === 0;
 
+    const fetchFigures = await readFetchFigures(rawStore, dataset.name, runId);
+    const freshness = await measureFreshness(engine, dataset, fetchFigures, now());
     const finished = now();
     const summary: RunSummary = {
       dataset: dataset.name,
@@ -362,7 +375,8 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
       keysetApplied: !!source,
       repairNeeded,
       maintenance: maintenanceRun,
-      schemaDrift: { undeclared: [...(opts.undeclaredColumns ?? [])].sort() },
+      // As the state machine passed it, and as the fetcher recorded it for this run.
+      schemaDrift: { undeclared: [...new Set([...(opts.undeclaredColumns ?? []), ...(fetchFigures?.rows?.undeclaredColumns ?? [])])].sort() },
       ...batch,
       rowsWritten: batch.rowsInserted + batch.rowsUpdated,
       curatedRows,
@@ -376,6 +390,9 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
       failedErrorTests,
       summaryLocation: `${curatedStore.location}/${runSummaryKey(dataset, runId)}`,
       reportLocation: `${curatedStore.location}/${reportKey(dataset, runId)}`,
+      historyLocation: `${curatedStore.location}/${historyKey(dataset)}`,
+      ...(fetchFigures ? { fetch: fetchFigures } : {}),
+      freshness,
     };
 
     const martRows: { mart: MartModel; rows: Row[] }[] = [];
@@ -386,6 +403,7 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
     await curatedStore.put(reportKey(dataset, runId), await renderReport({ dataset, summary, marts: martRows }), {
       contentType: 'text/html; charset=utf-8',
     });
+    await writeHistory(curatedStore, dataset, summary, log);
     if (opts.catalogPath && opts.engine === 'duckdb') {
       await engine.close();
       await registerCurated({ dataset, curatedDir: curatedStore.location, catalogPath: opts.catalogPath });
