@@ -150,7 +150,7 @@ describe('run report and history page', () => {
     for (const id of linked.filter((x) => x !== 'old-run')) assert.ok(await d.curatedStore.get(reportKey(DATASET, id!)), `report of ${id} exists beside the page`);
     const rowOf = (id: string) => new RegExp(`<a href="${id}\\.html">[\\s\\S]*?</tr>`).exec(html)![0];
     assert.match(rowOf('run-a'), /<td class="num">12,345<\/td>/, 'rows fetched of run-a');
-    assert.match(rowOf('run-a'), /<td class="num">60<\/td><td class="num">60<\/td>/, 'read and inserted');
+    assert.match(rowOf('run-a'), /<td class="num">60<\/td><td class="num">60 \/ 0<\/td>/, 'read, inserted / updated');
     assert.match(rowOf('run-b'), /<td class="num">–<\/td>/, 'no fetch figures: a dash, not 0');
     assert.equal((html.match(/<svg/g) ?? []).length, 5, 'five charts over time');
     const index = JSON.parse((await d.curatedStore.get(historyIndexKey(DATASET)))!.body.toString()) as { runs: { runId: string }[] };

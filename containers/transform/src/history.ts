@@ -138,7 +138,7 @@ function overTime(rows: HistoryRow[], measures: { field: keyof HistoryRow; title
     data: { values },
     mark: { type: 'line', point: { size: 20, filled: true }, strokeWidth: 1.5 },
     encoding: {
-      x: { field: 't', type: 'temporal', scale: { type: 'utc' }, title: 'Run start (UTC)', axis: { labelOverlap: true, tickCount: 5, format: '%Y-%m-%d' } },
+      x: { field: 't', type: 'temporal', scale: { type: 'utc' }, title: 'Run start (UTC)', axis: { labelOverlap: true, tickCount: 5, format: '%m-%d %H:%M' } },
       y: { field: 'value', type: 'quantitative', title: unit, axis: { format: ',~r', tickCount: 4 } },
       color: { field: 'measure', type: 'nominal', title: null, sort: measures.map((m) => m.title), legend: { orient: 'top' } },
     },
@@ -190,7 +190,7 @@ export async function renderHistory(dataset: DatasetConfig, rows: HistoryRow[], 
       (r) =>
         `<tr class="${r.status === 'succeeded' ? '' : 'fail'}"><td><a href="${encodeURIComponent(r.runId)}.html">${escapeHtml(r.runId)}</a></td>` +
         `<td>${escapeHtml(formatInstant(r.startedAt))}</td><td>${escapeHtml(r.status === 'succeeded' ? 'succeeded' : `tests failed: ${r.failedErrorTests.join(', ')}`)}</td>` +
-        `${cell(r.rowsFetched)}${cell(r.rowsRead)}${cell(r.rowsInserted)}${cell(r.rowsUpdated)}` +
+        `${cell(r.rowsFetched)}${cell(r.rowsRead)}<td class="num">${formatNumber(r.rowsInserted)} / ${formatNumber(r.rowsUpdated)}</td>` +
         `<td class="num">${r.keysetApplied ? formatNumber(r.rowsDeleted) : '<span class="muted">no scan</span>'}</td>` +
         `${cell(r.castFailures)}${cell(r.rowsQuarantined)}${cell(r.curatedRows)}` +
         `<td class="num">${formatNumber(r.testsPassed)} / ${formatNumber(r.testsFailed)} / ${formatNumber(r.testsWarned)}</td>` +
@@ -207,16 +207,16 @@ h1{margin:.2rem 0}.muted{color:#777}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:1rem;margin:1rem 0}
 .charts svg{max-width:100%;height:auto}
 .scroll{overflow-x:auto}
-table{border-collapse:collapse;font-size:13px;width:100%}td,th{border-bottom:1px solid #e4e4e4;padding:4px 8px;text-align:left;white-space:nowrap}
-th{background:#f4f4f4;position:sticky;top:0;white-space:normal;vertical-align:bottom}.num{text-align:right;font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;font-size:12px;width:100%}td,th{border-bottom:1px solid #e4e4e4;padding:4px 6px;text-align:left;white-space:nowrap}
+th{background:#f4f4f4;position:sticky;top:0;vertical-align:bottom;white-space:normal}.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.fail td{background:#fde8e8}
 </style></head><body>
 <h1>${escapeHtml(dataset.name)}: run history</h1>
 <p class="muted">${escapeHtml(dataset.description)} ${rows.length < totalRuns ? `The newest ${formatNumber(rows.length)} of ${formatNumber(totalRuns)} runs.` : `${formatNumber(rows.length)} run(s).`} Each run id links to its report.</p>
 <div class="charts">${charts.map((svg) => `<figure>${svg}</figure>`).join('\n')}</div>
-<div class="scroll"><table><thead><tr><th>Run</th><th>Started</th><th>Status</th><th class="num">Fetched</th><th class="num">Read</th><th class="num">Inserted</th>
-<th class="num">Updated</th><th class="num">Deleted</th><th class="num">Cast failures</th><th class="num">Quarantined</th><th class="num">Curated rows</th>
-<th class="num">Tests pass / fail / warn</th><th class="num">Transform</th></tr></thead>
+<div class="scroll"><table><thead><tr><th>Run</th><th>Started</th><th>Status</th><th class="num">Fetched</th><th class="num">Read</th><th class="num">Inserted / updated</th>
+<th class="num">Deleted</th><th class="num">Cast failures</th><th class="num">Quarantined</th><th class="num">Curated rows</th>
+<th class="num">Tests pass/fail/warn</th><th class="num">Transform</th></tr></thead>
 <tbody>${body}</tbody></table></div>
 </body></html>
 `;

@@ -255,12 +255,15 @@ export function buildChart(chart: ChartSpec, rows: Row[], options: ChartOptions 
       notes,
       spec: {
         ...base,
+        title: { text: chart.title ?? `${yTitle} by ${(chart.xTitle ?? humanize(chart.x)).toLowerCase()}`, anchor: 'start', fontSize: 13 },
         width: Math.min(width, 900),
         height: { step: 20 },
         data: { values: bars },
         mark: { type: 'bar', color: '#4c78a8', tooltip: true },
         encoding: {
-          y: { field: 'category', type: 'nominal', sort: null, title: chart.xTitle ?? humanize(chart.x), axis: { labelLimit: 400 } },
+          // The category axis has no title (it is in the chart title): the title's offset is computed
+          // from label widths estimated in Node, which long labels in the browser's font overrun.
+          y: { field: 'category', type: 'nominal', sort: null, title: null, axis: { labelLimit: 1000 } },
           x: { field: 'value', type: 'quantitative', title: yTitle, axis: { format: ',~r', tickCount: 6, labelOverlap: true } },
         },
       } as TopLevelSpec,
@@ -281,10 +284,12 @@ export function buildChart(chart: ChartSpec, rows: Row[], options: ChartOptions 
   const x = { field: 't', type: 'temporal', timeUnit: timeUnit[grain], title: chart.xTitle ?? humanize(chart.x), axis: { labelOverlap: true, tickCount: 6 } };
   const y = { field: 'value', type: 'quantitative', title: yTitle, axis: { format: ',~r', tickCount: 4 } };
   // Null values break the line (a gap) and are kept out of the scales.
-  const mark = { type: 'line', point: { size: 14, filled: true }, strokeWidth: 1.5, invalid: 'break-paths-filter-domains', tooltip: true };
+  const mark = { type: 'line', point: { size: 24, filled: true }, strokeWidth: 1.5, invalid: 'break-paths-filter-domains', tooltip: true };
   const facet = chart.series && chart.layout === 'facet' && series.length > 1;
   if (facet) {
-    const columns = Math.min(4, series.length);
+    // 3 to 5 panels a row, whichever leaves the fewest empty cells (wider rows win ties): empty
+    // cells still get an x axis under them.
+    const columns = series.length <= 5 ? series.length : [5, 4, 3].reduce((best, c) => ((c - (series.length % c)) % c < (best - (series.length % best)) % best ? c : best));
     return {
       notes,
       ...(droppedPartial ? { partialPeriod: droppedPartial } : {}),

@@ -39,7 +39,8 @@ export function formatDuration(ms: number): string {
   const h = Math.floor(m / 60);
   if (h < 48) return `${h} h ${m - h * 60} min`;
   const d = Math.floor(h / 24);
-  return `${formatNumber(d)} d ${h - d * 24} h`;
+  // Past ten days the hours are noise.
+  return d >= 10 ? `${formatNumber(d)} d` : `${formatNumber(d)} d ${h - d * 24} h`;
 }
 
 const TIMESTAMP = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
