@@ -284,7 +284,9 @@ export function buildChart(chart: ChartSpec, rows: Row[], options: ChartOptions 
   const x = { field: 't', type: 'temporal', timeUnit: timeUnit[grain], title: chart.xTitle ?? humanize(chart.x), axis: { labelOverlap: true, tickCount: 6 } };
   const y = { field: 'value', type: 'quantitative', title: yTitle, axis: { format: ',~r', tickCount: 4 } };
   // Null values break the line (a gap): Vega-Lite's default for lines, asserted by the tests.
-  const mark = { type: 'line', point: { size: 24, filled: true }, strokeWidth: 1.5, tooltip: true };
+  // Points stay visible (a single-period series is only a point) but small when periods are many.
+  const periodCount = new Set(points.map((p) => p.period)).size;
+  const mark = { type: 'line', point: { size: periodCount > 48 ? 8 : 24, filled: true }, strokeWidth: periodCount > 48 ? 1 : 1.5, tooltip: true };
   const facet = chart.series && chart.layout === 'facet' && series.length > 1;
   if (facet) {
     // 3 to 5 panels a row, whichever leaves the fewest empty cells (wider rows win ties): empty
