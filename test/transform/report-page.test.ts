@@ -16,7 +16,7 @@ import { fetchStatsRecord, FetchStatsError, readFetchFigures, writeFetchStats } 
 import { openObjectStore } from '../../runtime/object-store';
 import { historyKey, reportKey, runSummaryKey } from '../../runtime/storage-layout';
 import { historyIndexKey } from '../../containers/transform/src/history';
-import { sortTests } from '../../containers/transform/src/report';
+import { renderReport, sortTests } from '../../containers/transform/src/report';
 import { runTransform, type RunSummary } from '../../containers/transform/src/transform';
 import { incident, writeRawObject } from './raw-fixture';
 
@@ -120,6 +120,13 @@ describe('run report and history page', () => {
     assert.deepEqual(months, [...months].sort().reverse());
     assert.doesNotMatch(html, /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z<\/td>/, 'no ISO instants in tables');
     assert.doesNotMatch(html, /<script/);
+  });
+
+  test('a run with only the row fetch (no key scan) shows its figures', async () => {
+    const s = runs[0]!;
+    const html = await renderReport({ dataset: DATASET, summary: { ...s, fetch: { rows: s.fetch!.rows!, objects: 2 } }, marts: [] });
+    assert.match(html, /<th>Rows fetched<\/th><td[^>]*>12,345</);
+    assert.doesNotMatch(html, /no fetch figures|Key scan and repair/);
   });
 
   test('without fetch figures the report says so', async () => {
