@@ -27,7 +27,7 @@ type Fact = [label: string, value: string, tone?: 'bad' | 'warn' | 'good'];
 const n = formatNumber;
 const card = (title: string, facts: Fact[], note?: string): string =>
   `<section class="card"><h3>${escapeHtml(title)}</h3><table class="facts">${facts
-    .map(([k, v, tone]) => `<tr><th>${escapeHtml(k)}</th><td class="${tone ?? ''}">${v}</td></tr>`)
+    .map(([k, v, tone]) => `<tr><th>${escapeHtml(k)}</th><td${tone ? ` class="${tone}"` : ''}>${v}</td></tr>`)
     .join('')}</table>${note ? `<p class="muted">${note}</p>` : ''}</section>`;
 
 /** A value already formatted; text is escaped. */
