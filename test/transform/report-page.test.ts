@@ -80,6 +80,13 @@ describe('fetch figures', () => {
     const d = dirs();
     await d.rawStore.put(`runs/${NAME}/r2/fetch-rows-00001.json`, '{"version":1,"phase":"rows"}');
     await assert.rejects(readFetchFigures(d.rawStore, NAME, 'r2'), (e: Error) => e instanceof FetchStatsError && e.message.includes(`runs/${NAME}/r2/fetch-rows-00001.json`));
+    // The transform reads them before it changes anything: the run fails with nothing written.
+    writeRawObject(d.rawDir, NAME, '2024-02-01', 'a-1', [incident(1)]);
+    await assert.rejects(
+      runTransform({ dataset: DATASET, engine: 'duckdb', rawStore: d.rawStore, curatedStore: d.curatedStore, runId: 'r2' }),
+      (e: Error) => e instanceof FetchStatsError,
+    );
+    assert.deepEqual(await d.curatedStore.list(''), []);
   });
 });
 

@@ -186,6 +186,8 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
   }
   const marts = opts.marts ?? loadMarts(dataset, opts.modelsDir);
   validateMartCharts(marts);
+  // Read first: a stats object that does not parse fails the run before it changes anything.
+  const fetchFigures = await readFetchFigures(rawStore, dataset.name, runId);
   const engine: TransformEngine =
     opts.engine === 'duckdb'
       ? await DuckDbEngine.open({ dataset, rawDir: localDir(rawStore, 'raw'), curatedDir: localDir(curatedStore, 'curated'), runId, rebuild: opts.rebuild === true })
@@ -334,7 +336,6 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
     const otherFailures = failedErrorTests.filter((n) => n !== SOURCE_RECONCILIATION_TEST);
     const repairNeeded = !!source && source.missingKeys.length > 0 && source.extraKeys === 0 && otherFailures.length === 0;
 
-    const fetchFigures = await readFetchFigures(rawStore, dataset.name, runId);
     const freshness = await measureFreshness(engine, dataset, fetchFigures, now());
     const finished = now();
     const summary: RunSummary = {
