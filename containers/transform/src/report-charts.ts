@@ -17,6 +17,7 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { z } from 'zod';
 import type { Row } from './engine';
+import { ModelError } from './models';
 
 const field = z.string().regex(/^[a-z_][a-z0-9_]*$/, 'a column name of the mart (lower snake_case)');
 
@@ -52,7 +53,8 @@ export const chartSpecSchema = z
   });
 export type ChartSpec = z.infer<typeof chartSpecSchema>;
 
-export class ChartSpecError extends Error {
+/** A ModelError: the container reports it as a configuration error (exit 2), like a bad mart file. */
+export class ChartSpecError extends ModelError {
   override name = 'ChartSpecError';
 }
 

@@ -186,13 +186,13 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
   }
   const marts = opts.marts ?? loadMarts(dataset, opts.modelsDir);
   validateMartCharts(marts);
-  // Read first: a stats object that does not parse fails the run before it changes anything.
-  const fetchFigures = await readFetchFigures(rawStore, dataset.name, runId);
   const engine: TransformEngine =
     opts.engine === 'duckdb'
       ? await DuckDbEngine.open({ dataset, rawDir: localDir(rawStore, 'raw'), curatedDir: localDir(curatedStore, 'curated'), runId, rebuild: opts.rebuild === true })
       : opts.engine;
   try {
+    // Read first: a stats object that does not parse fails the run before it changes anything.
+    const fetchFigures = await readFetchFigures(rawStore, dataset.name, runId);
     await engine.prepare();
 
     const rebuild = opts.rebuild === true;
