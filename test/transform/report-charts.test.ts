@@ -11,7 +11,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { barData, buildChart, ChartSpecError, lineData, parseChartSpec, periodOf, renderSvg, type ChartSpec } from '../../containers/transform/src/report-charts';
 import { formatNumber, martTable, sortMartRows } from '../../containers/transform/src/report-format';
-import { defaultModelsDir, parseMart } from '../../containers/transform/src/models';
+import { defaultModelsDir, ModelError, parseMart } from '../../containers/transform/src/models';
 import { runTransform } from '../../containers/transform/src/transform';
 import { loadDatasetFile } from '../../runtime/dataset-config';
 import { openObjectStore } from '../../runtime/object-store';
@@ -22,7 +22,8 @@ describe('chart spec', () => {
   test('a bad spec fails with the mart file and the field named', () => {
     assert.throws(
       () => parseChartSpec({ type: 'line', x: 'month', y: 'incidents' }, 'models/ds/by_month.sql'),
-      (e: Error) => e instanceof ChartSpecError && /^models\/ds\/by_month\.sql: invalid chart spec: time: a line chart needs "time"/.test(e.message),
+      // A ModelError: the container exits 2 (configuration), as for any bad mart file.
+      (e: Error) => e instanceof ChartSpecError && e instanceof ModelError && /^models\/ds\/by_month\.sql: invalid chart spec: time: a line chart needs "time"/.test(e.message),
     );
     assert.throws(() => parseChartSpec({ type: 'pie', x: 'a', y: 'b' }, 'm.sql'), { message: /^m\.sql: invalid chart spec: type:/ });
     assert.throws(() => parseChartSpec({ type: 'bar', x: 'a', y: 'b', colour: 'red' }, 'm.sql'), { message: /^m\.sql: invalid chart spec: .*colour/ });
