@@ -149,8 +149,9 @@ function printSummary(s: LocalRunSummary): void {
     );
   }
   if (s.sample) out.push('', `Sample: npm run query -- "${s.sample.sql}"`, formatTable(s.sample.columns, s.sample.rows).replace(/^/gm, '  '));
-  if (s.reportPath) out.push('', `Report: ${s.reportPath}`);
-  out.push(`Query:  npm run query -- "SELECT count(*) FROM curated.${s.dataset.replace(/-/g, '_')}"`);
+  if (s.reportPath) out.push('', `Report:  ${s.reportPath}`);
+  if (t?.historyLocation) out.push(`History: ${t.historyLocation}`);
+  out.push(`Query:   npm run query -- "SELECT count(*) FROM curated.${s.dataset.replace(/-/g, '_')}"`);
   process.stdout.write(`${out.join('\n')}\n`);
 }
 

@@ -147,7 +147,7 @@ describe('YAML properties', () => {
     assert.match(err({ 'a.sql': sql, 'a.yml': 'version: 2\nmodels:\n  - name: a\n  - name: b\n' }), /a\.yml:4:5: model "b" has no SQL file \(.*b\.sql\); create it or remove the entry/);
     assert.match(err({ 'a.sql': sql, 'a.yml': 'version: 2\nmodels:\n  - name: a\n', 'b.yml': 'version: 2\nmodels:\n  - name: a\n' }), /b\.yml:3:5: model "a" is already described at .*a\.yml:3:5; keep one entry/);
     assert.match(err({ 'a.sql': `-- description: old style\n${sql}` }), /a\.sql:1: "-- description:" lines are no longer read; declare the model's description in YAML beside the SQL/);
-    assert.match(err({ 'a.sql': `-- chart: {}\n-- tests: []\n${sql}` }), /a\.sql:2: "-- tests:" lines/);
+    assert.match(err({ 'a.sql': `-- a comment\n-- tests: []\n${sql}` }), /a\.sql:2: "-- tests:" lines/);
     assert.match(
       err({ 'a.sql': sql, 'a.yml': 'version: 2\nmodels:\n  - name: a\n    tests:\n      - not_null: { column_name: x, name: t }\n      - unique: { column_name: x, name: t }\n' }),
       /a\.yml:6:9: test "a\.t" is already declared at .*a\.yml:5:9; give one of them a distinct name/,
@@ -166,9 +166,11 @@ describe('YAML properties', () => {
       /s\.yml:5:9: loaded_at_field "battalion" must be a timestamp column of curated \(it is VARCHAR\)/,
     );
     assert.match(err({ 'a.sql': sql, 'a.yml': 'version: 2\nmodels:\n  - name: a\n    columns:\n      - name: battalion\n        tests:\n          - relationships: { to: "ref(\'zz\')", field: x }\n' }), /refers to "zz", which is not a model/);
-    // The -- chart: line still works, and meta.chart wins over it.
-    const root = write({ 'a.sql': `-- chart: {"mark":"line"}\n${sql}`, 'b.sql': `-- chart: {"mark":"line"}\n${sql}`, 'b.yml': 'version: 2\nmodels:\n  - name: b\n    meta: { chart: { mark: bar } }\n' });
-    assert.deepEqual(loadMarts(DATASET, root).map((m) => [m.name, m.chart]), [['a', { mark: 'line' }], ['b', { mark: 'bar' }]]);
+    // Charts are YAML only: a -- chart: line is refused, meta.chart is validated where it is written.
+    assert.match(err({ 'a.sql': `-- chart: {"type":"bar","x":"a","y":"b"}\n${sql}` }), /a\.sql:1: "-- chart:" lines are no longer read; declare the model's chart in YAML beside the SQL \(models: \[\{ name: a, meta: \{ chart: \.\.\. \} \}\]/);
+    assert.match(err({ 'a.sql': sql, 'a.yml': 'version: 2\nmodels:\n  - name: a\n    meta: { chart: { type: pie, x: a, y: b } }\n' }), /a\.yml:3:5 \(meta\.chart\): invalid chart spec: type:/);
+    const root = write({ 'a.sql': sql, 'b.sql': sql, 'b.yml': 'version: 2\nmodels:\n  - name: b\n    meta: { chart: { type: bar, x: battalion, y: n } }\n' });
+    assert.deepEqual(loadMarts(DATASET, root).map((m) => [m.name, m.chart?.type]), [['a', undefined], ['b', 'bar']]);
   });
 
   test('the shipped marts are described in YAML, with tests and a freshness rule on the default :updated_at column', () => {
@@ -178,7 +180,7 @@ describe('YAML properties', () => {
       assert.ok(m.description.length > 20, m.name);
       assert.ok(m.tests.length > 0, m.name);
       assert.ok(m.chart, m.name);
-      assert.doesNotMatch(m.template, /^--\s*(description|tests):/m);
+      assert.doesNotMatch(m.template, /^--\s*(description|tests|chart):/m);
     }
     assert.equal(p.curated.freshness?.loadedAtField, '_source_updated_at');
     assert.ok(p.curated.tests.some((t) => t.name === 'primary_key_unique_id'));

@@ -14,7 +14,7 @@
  *       description: ...
  *       columns: [{ name: battalion, description: ..., tests: [not_null, unique] }]
  *       tests: [{ dbt_utils.unique_combination_of_columns: { combination_of_columns: [a, b] } }]
- *       meta: { chart: { <Vega-Lite spec without data> } }
+ *       meta: { chart: { type: bar, x: battalion, y: incidents } }   # the report's chart spec (report-charts.ts)
  *
  * Validation is strict (unknown keys are errors) and every error names file:line:column and
  * the model. The supported subset is documented in docs/transform.md ("Models and tests").

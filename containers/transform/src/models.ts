@@ -4,19 +4,18 @@
  *   {{ ref('curated') }}         the dataset's curated table
  *   {{ ref('<mart>') }}          another mart of the same dataset (ordered before this one)
  *   {{ percentile('<expr>', p) }} a continuous percentile (exact on DuckDB, approximate on Athena)
- *   -- chart: {<json>}           a Vega-Lite view (mark, encoding, ...) drawn over the mart's rows
- *                                (YAML `meta.chart` wins when both are given)
  *
- * Descriptions, column docs and tests live in dbt-shaped YAML beside the SQL (model-yaml.ts),
- * as does the curated source's freshness; `-- description:` / `-- tests:` lines are refused so
- * there is one way to declare them.
+ * Descriptions, column docs, tests and the report's chart (`meta.chart`, a chart spec: see
+ * chart-spec.ts) live in dbt-shaped YAML beside the SQL (model-yaml.ts), as does the curated
+ * source's freshness; `-- description:` / `-- tests:` / `-- chart:` lines are refused so there is
+ * one way to declare them.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
 import { INGESTION_METADATA, type DatasetConfig } from '../../../runtime/dataset-config';
 import { curatedTests, failuresModelName, type ModelTest, type SourceFreshness } from './data-tests';
 import type { Dialect } from './dialect';
+import { parseChartSpec } from './chart-spec';
 import { ModelError } from './model-error';
 import { parsePropertiesFile, type ColumnDoc, type PropertiesFile } from './model-yaml';
 import { curatedColumns } from './staging';
@@ -36,7 +35,7 @@ export interface MartModel {
   tests: ModelTest[];
   /** Column docs from the YAML. */
   columns?: ColumnDoc[];
-  /** Vega-Lite spec fragment (without data) for the report, if the mart declares one. */
+  /** The report's chart spec (YAML `meta.chart`, validated by chart-spec.ts), if the mart declares one. */
   chart?: Record<string, unknown>;
 }
 
@@ -73,27 +72,18 @@ export function parseMart(name: string, file: string, text: string): MartModel {
   if (name === 'deletions') {
     throw new ModelError(`${file}: mart name "deletions" is taken by the deletions record (<table>__deletions); rename the file`);
   }
-  const legacy = /^--\s*(description|tests):/m.exec(text);
+  const legacy = /^--\s*(description|tests|chart):/m.exec(text);
   if (legacy) {
     const line = text.slice(0, legacy.index).split('\n').length;
     throw new ModelError(
       `${file}:${line}: "-- ${legacy[1]}:" lines are no longer read; declare the model's ${legacy[1]} in YAML beside the SQL ` +
-        `(models: [{ name: ${name}, ${legacy[1]}: ... }], see docs/transform.md "Models and tests")`,
+        `(models: [{ name: ${name}, ${legacy[1] === 'chart' ? 'meta: { chart: ... }' : `${legacy[1]}: ...`} }], see docs/transform.md "Models and tests")`,
     );
-  }
-  let chart: Record<string, unknown> | undefined;
-  const chartLine = /^--\s*chart:\s*(.+)$/m.exec(text)?.[1];
-  if (chartLine) {
-    try {
-      chart = z.record(z.string(), z.unknown()).parse(JSON.parse(chartLine));
-    } catch (err) {
-      throw new ModelError(`${file}: the "-- chart:" line must be a JSON object: ${(err as Error).message}`);
-    }
   }
   const dependsOn = [...new Set([...text.matchAll(REF)].map((m) => m[1]!).filter((r) => r !== 'curated'))];
   const leftover = text.replace(/^\s*--.*$/gm, '').replace(REF, '').replace(PERCENTILE, '');
   if (/\{\{|\}\}/.test(leftover)) throw new ModelError(`${file}: unknown template call (only ref('...') and percentile('...', p))`);
-  return { name, file, description: '', template: text, dependsOn, tests: [], ...(chart ? { chart } : {}) };
+  return { name, file, description: '', template: text, dependsOn, tests: [] };
 }
 
 /** Every mart of a dataset, in dependency order. A dataset without a models folder has no marts. */
@@ -129,8 +119,8 @@ export function loadProject(dataset: DatasetConfig, modelsDir = defaultModelsDir
     mart.description = doc.description ?? '';
     mart.tests = doc.tests;
     mart.columns = doc.columns;
-    // meta.chart in the YAML wins over a `-- chart:` line (charts are moving to the YAML).
-    if (doc.chart) mart.chart = doc.chart;
+    // Checked here, so a bad spec is reported at its place in the YAML (file:line:column).
+    if (doc.chart) mart.chart = parseChartSpec(doc.chart, `${doc.origin} (meta.chart)`);
   }
 
   const sources = props.filter((p) => p.source);

@@ -6,7 +6,8 @@
 import type { DatasetConfig } from '../../../runtime/dataset-config';
 import type { ObjectStore } from '../../../runtime/object-store';
 import { gzipSync } from 'node:zlib';
-import { keysetRunPrefix, keysetSuccessKey, missingKeysKey, rawPrefix, reportKey, runSummaryKey } from '../../../runtime/storage-layout';
+import { readFetchFigures, type FetchFigures } from '../../../runtime/fetch-run-stats';
+import { historyKey, keysetRunPrefix, keysetSuccessKey, missingKeysKey, rawPrefix, reportKey, runSummaryKey } from '../../../runtime/storage-layout';
 import { registerCurated } from './catalog';
 import { curatedTests, type DataTestResult } from './data-tests';
 import { DuckDbEngine } from './duckdb-engine';
@@ -15,7 +16,10 @@ import { runModels, type SkippedModel } from './model-runner';
 import { loadProject, selectMarts, type MartModel, type ModelProject } from './models';
 import { readProcessedObjects, writeProcessedObjects, type Maintenance, type QuarantinedObject } from './processed-objects';
 import { unreadableInStore } from './raw-integrity';
+import { measureFreshness, type Freshness } from './freshness';
+import { writeHistory } from './history';
 import { renderReport } from './report';
+import { validateMartCharts } from './report-charts';
 
 /** A run's summary: the merged batch's stats (see BatchStats) plus the run's own facts. */
 export interface RunSummary extends BatchStats {
@@ -71,6 +75,12 @@ export interface RunSummary extends BatchStats {
   failedErrorTests: string[];
   summaryLocation: string;
   reportLocation: string;
+  /** The history page across runs (rebuilt by every run); absent in summaries written before it existed. */
+  historyLocation?: string;
+  /** The fetcher's figures for this run (runs/<dataset>/<run-id>/ in raw); absent when it left none. */
+  fetch?: FetchFigures;
+  /** Newest change and event in curated after this run, and the lag behind now and the source. */
+  freshness?: Freshness;
 }
 
 /** Curated against the source's key set (see KeysetReconciliation). */
@@ -193,11 +203,14 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
   const project: ModelProject = opts.marts ? { marts: opts.marts, curated: { columns: [], tests: curatedTests(dataset) } } : loadProject(dataset, opts.modelsDir);
   // A wrong --select is a usage error before anything is merged.
   if (opts.select) selectMarts(project.marts, opts.select);
+  validateMartCharts(project.marts);
   const engine: TransformEngine =
     opts.engine === 'duckdb'
       ? await DuckDbEngine.open({ dataset, rawDir: localDir(rawStore, 'raw'), curatedDir: localDir(curatedStore, 'curated'), runId, rebuild: opts.rebuild === true })
       : opts.engine;
   try {
+    // Read first: a stats object that does not parse fails the run before it changes anything.
+    const fetchFigures = await readFetchFigures(rawStore, dataset.name, runId);
     await engine.prepare();
 
     const rebuild = opts.rebuild === true;
@@ -337,6 +350,7 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
     const otherFailures = failedErrorTests.filter((n) => n !== SOURCE_RECONCILIATION_TEST);
     const repairNeeded = !!source && source.missingKeys.length > 0 && source.extraKeys === 0 && otherFailures.length === 0;
 
+    const freshness = await measureFreshness(engine, dataset, fetchFigures, now());
     const finished = now();
     const summary: RunSummary = {
       dataset: dataset.name,
@@ -376,7 +390,8 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
       keysetApplied: !!source,
       repairNeeded,
       maintenance: maintenanceRun,
-      schemaDrift: { undeclared: [...(opts.undeclaredColumns ?? [])].sort() },
+      // As the state machine passed it, and as the fetcher recorded it for this run.
+      schemaDrift: { undeclared: [...new Set([...(opts.undeclaredColumns ?? []), ...(fetchFigures?.rows?.undeclaredColumns ?? [])])].sort() },
       ...batch,
       rowsWritten: batch.rowsInserted + batch.rowsUpdated,
       curatedRows,
@@ -393,6 +408,9 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
       failedErrorTests,
       summaryLocation: `${curatedStore.location}/${runSummaryKey(dataset, runId)}`,
       reportLocation: `${curatedStore.location}/${reportKey(dataset, runId)}`,
+      historyLocation: `${curatedStore.location}/${historyKey(dataset)}`,
+      ...(fetchFigures ? { fetch: fetchFigures } : {}),
+      freshness,
     };
 
     const martRows: { mart: MartModel; rows: Row[] }[] = [];
@@ -403,6 +421,7 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
     await curatedStore.put(reportKey(dataset, runId), await renderReport({ dataset, summary, marts: martRows }), {
       contentType: 'text/html; charset=utf-8',
     });
+    await writeHistory(curatedStore, dataset, summary, log);
     if (opts.catalogPath && opts.engine === 'duckdb') {
       await engine.close();
       await registerCurated({ dataset, curatedDir: curatedStore.location, catalogPath: opts.catalogPath });

@@ -1,4 +1,3 @@
--- chart: {"mark":"bar","encoding":{"x":{"field":"battalion","type":"nominal","sort":"-y"},"y":{"field":"incidents","type":"quantitative","title":"Incidents"}}}
 SELECT
   battalion,
   CAST(sum(incidents) AS BIGINT) AS incidents,

@@ -1,4 +1,3 @@
--- chart: {"mark":"line","encoding":{"x":{"field":"month","type":"temporal","title":"Month"},"y":{"field":"incidents","type":"quantitative","title":"Incidents"},"color":{"field":"battalion","type":"nominal"}}}
 SELECT
   date_trunc('month', incident_date) AS month,
   coalesce(battalion, 'unknown') AS battalion,

@@ -1,4 +1,3 @@
--- chart: {"transform":[{"window":[{"op":"rank","as":"rank"}],"sort":[{"field":"property_loss","order":"descending"}]},{"filter":"datum.rank <= 15"}],"mark":"bar","encoding":{"y":{"field":"primary_situation","type":"nominal","sort":"-x","title":"Primary situation (top 15)"},"x":{"field":"property_loss","type":"quantitative","title":"Estimated property loss (USD)"}}}
 SELECT
   coalesce(primary_situation, 'unknown') AS primary_situation,
   count(*) AS incidents,

@@ -1,4 +1,3 @@
--- chart: {"mark":{"type":"bar"},"encoding":{"y":{"field":"neighborhood_district","type":"nominal","sort":"-x","title":"Neighborhood"},"x":{"field":"p90_seconds","type":"quantitative","title":"p90 response (s)"}}}
 WITH responses AS (
   SELECT
     coalesce(neighborhood_district, 'unknown') AS neighborhood_district,
