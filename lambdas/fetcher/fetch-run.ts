@@ -48,8 +48,13 @@ export const MAX_UNDECLARED_SHOWN = 50;
 /** Invocations in a row that may end by the time budget without completing a page. */
 export const MAX_STALLED_INVOCATIONS = 3;
 export const DEFAULT_MAX_QUARANTINE_SHARE = 0.05;
-/** PutRecordBatch calls under way at once (each <= 500 records / 4 MiB): the fetcher's memory bound. */
-export const MAX_BATCHES_IN_FLIGHT = 4;
+/**
+ * PutRecordBatch calls under way at once (each <= 500 records / 4 MiB): the fetcher's memory bound.
+ * Two keep Firehose far ahead of a source (8 MiB per call round trip: 40 MB/s at 200 ms a call,
+ * against ~10 MB/s from Socrata), and each call in flight holds ~10 MB (its records and body);
+ * four measured ~16 MB more peak RSS for no speed (docs/bench.md).
+ */
+export const MAX_BATCHES_IN_FLIGHT = 2;
 export const DEFAULT_BUDGET_CHECK_ROWS = 1_000;
 /** Quarantined rows are written in files of at most this many rows. */
 const QUARANTINE_SLICE_ROWS = 1_000;

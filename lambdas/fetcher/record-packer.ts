@@ -69,7 +69,7 @@ export class RecordBufferPool {
 
   constructor(
     readonly bufferBytes = MAX_RECORD_BYTES,
-    /** Buffers kept for reuse at most: the records of MAX_BATCHES_IN_FLIGHT + 1 full batches fit. */
+    /** Buffers kept for reuse at most: more than the records of MAX_BATCHES_IN_FLIGHT + 1 full batches (~4 each). */
     private readonly maxFree = 32,
   ) {}
 
