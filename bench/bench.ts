@@ -34,7 +34,13 @@ export interface BenchOptions {
   log?: (line: string) => void;
   /** Source profiles of the profile table (default BENCH_PROFILES; empty: no profile table). */
   profiles?: SourceProfile[];
+  /** Also each profile with latency again with gzipped bodies (`--gzip`; informational, no targets). */
+  gzip?: boolean;
 }
+
+/** The profiles with latency, again with gzipped bodies (Socrata gzips when asked; ours asks through axios). */
+export const gzipProfiles = (profiles: SourceProfile[]): SourceProfile[] =>
+  profiles.filter((p) => !isLoopback(p)).map((p) => ({ ...p, name: `${p.name}, gzip`, gzip: true }));
 
 /** The three contenders through one source profile, at N rows. */
 export interface ProfileResult {
@@ -145,7 +151,9 @@ export function evaluateTargets(r: Omit<BenchResults, 'targets' | 'durationSecon
 const rowsAndPages = (rows: number, pageSize: number): string => `${rows.toLocaleString('en-US')} rows, ${pageSize.toLocaleString('en-US')}-row pages`;
 
 /** Issue 12's targets over the source profiles (none without a profile table). */
-export function profileTargets(profiles: ProfileResult[]): Target[] {
+export function profileTargets(all: ProfileResult[]): Target[] {
+  // The gzip profiles (--gzip) are measured for information: the issue's targets are set without them.
+  const profiles = all.filter((p) => !p.profile.gzip);
   if (!profiles.length) return [];
   const f = (n: number, d = 2): string => n.toFixed(d);
   const out: Target[] = [];
@@ -243,7 +251,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       await warmUp(socrata);
       const common = { dataset, rows: N, seed: opts.seed, workDir, worker, log, socrata };
       atN = await runFetchBench({ ...common, contenders: ['limit', 'ours', 'baseline'], label: 'n' });
-      const profileList = opts.profiles ?? BENCH_PROFILES;
+      const profileList = [...(opts.profiles ?? BENCH_PROFILES), ...(opts.gzip ? gzipProfiles(opts.profiles ?? BENCH_PROFILES) : [])];
       for (const [i, profile] of profileList.entries()) {
         log(`source profile ${profile.name}`);
         // The limit here is ONE request for all rows (issue 12), through the same profile.
@@ -384,6 +392,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --seed S        seed of the generated rows (default 1)
   --profiles      the source-profile table (the default): loopback, 0.1 s, 0.5 s, 2 s + 10 MB/s
   --no-profiles   skip the source-profile table (a quicker run)
+  --gzip          also each profile with latency with gzipped bodies (informational rows)
   --cost          also price a month with the measured inputs (bench/cost.ts)
   --json          the full results as JSON on stdout instead of tables
   --keep          keep the temporary work directory
@@ -401,11 +410,12 @@ export interface BenchArgs {
   cost: boolean;
   keep: boolean;
   profiles: boolean;
+  gzip: boolean;
   help: boolean;
 }
 
 export function parseBenchArgs(argv: string[]): BenchArgs {
-  const o: BenchArgs = { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, help: false };
+  const o: BenchArgs = { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, gzip: false, help: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.includes('=') ? [argv[i]!.slice(0, argv[i]!.indexOf('=')), argv[i]!.slice(argv[i]!.indexOf('=') + 1)] : [argv[i]!, undefined];
     if (flag === '--json') o.json = true;
@@ -413,6 +423,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     else if (flag === '--keep') o.keep = true;
     else if (flag === '--profiles') o.profiles = true;
     else if (flag === '--no-profiles') o.profiles = false;
+    else if (flag === '--gzip') o.gzip = true;
     else if (flag === '--help' || flag === '-h') o.help = true;
     else if (flag === '--rows' || flag === '--seed') {
       const raw = inline ?? argv[++i];
@@ -420,7 +431,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} needs a positive integer, got "${raw ?? ''}"`);
       if (flag === '--rows') o.rows = n;
       else o.seed = n;
-    } else throw new UsageError(`Unknown option "${argv[i]}". Options: --rows N (default 100000) --seed S --profiles --no-profiles --json --cost --keep --help`);
+    } else throw new UsageError(`Unknown option "${argv[i]}". Options: --rows N (default 100000) --seed S --profiles --no-profiles --gzip --json --cost --keep --help`);
   }
   return o;
 }
@@ -440,7 +451,7 @@ async function main(): Promise<void> {
     return;
   }
   try {
-    const results = await runBench({ rows: args.rows, seed: args.seed, cost: args.cost, keep: args.keep, ...(args.profiles ? {} : { profiles: [] }) });
+    const results = await runBench({ rows: args.rows, seed: args.seed, cost: args.cost, keep: args.keep, gzip: args.gzip, ...(args.profiles ? {} : { profiles: [] }) });
     console.log(args.json ? JSON.stringify(results, null, 2) : renderResults(results));
     const missed = results.targets.filter((t) => !t.pass);
     if (missed.length) console.error(`bench: ${missed.length} target(s) missed: ${missed.map((t) => t.name).join('; ')} (see docs/bench.md)`);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import {
   CPU_TOLERANCE,
+  gzipProfiles,
   OURS_CPU_SECONDS_PER_100K_BEFORE_STREAMING,
   parseBenchArgs,
   profileTargets,
@@ -158,7 +159,8 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
   });
 
   test('argument parsing', () => {
-    assert.deepEqual(parseBenchArgs([]), { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, help: false });
+    assert.deepEqual(parseBenchArgs([]), { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, gzip: false, help: false });
+    assert.equal(parseBenchArgs(['--gzip']).gzip, true);
     assert.equal(parseBenchArgs(['--no-profiles']).profiles, false);
     assert.equal(parseBenchArgs(['--profiles']).profiles, true);
     assert.equal(parseBenchArgs(['--help']).help, true);
@@ -222,6 +224,16 @@ describe('issue 12 targets over the profiles', () => {
     assert.equal(t['Profile loopback: ours ÷ limit'], undefined);
     assert.equal(t['Profile 0.5 s + 10 MB/s: ours ÷ baseline'], false);
     assert.equal(t['Profile 0.5 s + 10 MB/s: ours ÷ limit'], true);
+  });
+
+  test('gzip profiles (--gzip) are measured for information only: no target is set on them', () => {
+    const gz = profile(3, 10, 100, 1_000);
+    gz.profile = gzipProfiles([BENCH_PROFILES[3]!])[0]!;
+    assert.equal(gz.profile.name, '2 s + 10 MB/s, gzip');
+    const names = profileTargets([profile(3, 99, 100, 124), gz]).map((x) => x.name);
+    assert.ok(names.length > 0);
+    assert.ok(names.every((n) => !n.includes('gzip')), names.join('; '));
+    assert.deepEqual(gzipProfiles(BENCH_PROFILES).map((p) => p.latencyMs), [100, 500, 2000], 'every profile with latency, not loopback');
   });
 
   test('peak RSS takes the worst profile; CPU-seconds are compared over loopback, like the reference', () => {
