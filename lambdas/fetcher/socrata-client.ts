@@ -220,7 +220,8 @@ export class SocrataClient {
     const token = await this.options.appToken?.();
     // A source can echo the X-App-Token header in an error body: nothing it sends back is shown unredacted.
     const redact = redactor([token]);
-    const headers: Record<string, string> = { Accept: 'application/json' };
+    // Socrata gzips when asked: ~8x fewer bytes on the link (docs/bench.md, gzip profiles); axios gunzips the stream.
+    const headers: Record<string, string> = { Accept: 'application/json', 'Accept-Encoding': 'gzip' };
     if (token) headers['X-App-Token'] = token;
 
     let last: { reason: string; status: number | undefined; body: string; hint?: string } = { reason: '', status: undefined, body: '' };
@@ -305,7 +306,8 @@ export class SocrataClient {
     const { retry, timeoutMs } = this.options;
     const token = await this.options.appToken?.();
     const redact = redactor([token]);
-    const headers: Record<string, string> = { Accept: 'application/json' };
+    // Socrata gzips when asked: ~8x fewer bytes on the link (docs/bench.md, gzip profiles); axios gunzips the stream.
+    const headers: Record<string, string> = { Accept: 'application/json', 'Accept-Encoding': 'gzip' };
     if (token) headers['X-App-Token'] = token;
 
     let after = query.after;

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
+import { startSourceProfileProxy } from '../../local/source-profile';
 import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
 import { MAX_BATCHES_IN_FLIGHT, runFetch } from '../../lambdas/fetcher/fetch-run';
 import { emptyDeliveryStats, type DeliveryStats } from '../../lambdas/fetcher/firehose-delivery';
@@ -238,5 +239,30 @@ describe('a host name that does not resolve', () => {
     assert.ok(streamed instanceof SocrataRequestError);
     assert.match(streamed.message, /ENOTFOUND.*after 1 attempt\(s\)/);
     assert.deepEqual(retries, []);
+  });
+});
+
+describe('fetcher: gzipped pages', () => {
+  let upstream: SocrataServer;
+  before(async () => {
+    upstream = await startSocrataServer({ rows: 1_500, seed: 37 });
+  });
+  after(() => upstream.close());
+
+  // Socrata gzips an answer when asked (`Vary: Accept-Encoding`); the client asks by default
+  // (axios's Accept-Encoding) and the stream is parsed as it is gunzipped.
+  test('a source that gzips when asked: the client asks, every row arrives once, the wire carries compressed bytes', { timeout: 30_000 }, async () => {
+    const proxy = await startSourceProfileProxy(upstream.url, { name: 'gzip', latencyMs: 0, bandwidthBytesPerSecond: 1e9, gzip: true });
+    try {
+      const delivered = acceptingFirehose();
+      const out = await harness({ url: proxy.url, datasetId: upstream.datasetId }, { pageSize: 600 }).run({ runId: 'gzip' });
+      assert.equal(out.done, true);
+      assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(upstream.rows, ':id'));
+      assert.equal(proxy.counters().requests, Math.ceil(1_500 / 600) + 1);
+      // ~1,250 bytes a row as JSON; gzipped it is several times smaller.
+      assert.ok(proxy.counters().bodyBytes < (1_500 * 1_250) / 3, `${proxy.counters().bodyBytes} bytes on the wire for 1,500 rows`);
+    } finally {
+      await proxy.close();
+    }
   });
 });
