@@ -8,6 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { MAX_PAGE_SIZE } from '../../runtime/dataset-config';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
 import { startSourceProfileProxy } from '../../local/source-profile';
@@ -98,6 +99,29 @@ describe('fetcher: a connection dropped mid-page resumes after the last row rece
       assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(upstream.rows, ':id'));
       assert.equal(source.requests.length, 1 + 4, 'the cut request, then the rest of page 1, pages 2 and 3, the empty end');
     });
+  });
+
+  test('the largest page a dataset may ask for (all rows in one page) is still cut by the time budget at a row, and the next invocation goes on from there', { timeout: 30_000 }, async () => {
+    const delivered = acceptingFirehose();
+    const h = harness(upstream, { pageSize: MAX_PAGE_SIZE, budgetCheckEveryRows: 100 });
+    let reads = 0;
+    // The budget is read every 100 rows: the sixth read finds it spent.
+    const first = await h.run({ runId: 'huge-page' }, { remaining: () => (++reads <= 5 ? 600_000 : 0) });
+    assert.equal(first.done, false);
+    const received = first.stats.rowsFetched;
+    assert.ok(received > 0 && received < 2_345 && received % 100 === 0, `cut at a budget check, mid-page (${received} rows)`);
+    assert.equal(delivered.rows.length, received);
+    assert.equal(first.cursor!.position!.id, keysetOrder(upstream.rows)[received - 1]![':id']);
+    assert.equal(await h.checkpoints.read(), undefined, 'the cut page did not move the checkpoint');
+    const before = upstream.requests.length;
+    const second = await h.run({ runId: 'huge-page', cursor: JSON.parse(JSON.stringify(first.cursor)) });
+    assert.equal(second.done, true);
+    assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(upstream.rows, ':id'), 'every row exactly once');
+    const resumed = upstream.requests.slice(before).filter((r) => r.path.startsWith('/resource/'));
+    assert.equal(resumed.length, 2, 'the rest in one page, then the empty end');
+    assert.equal(resumed[0]!.params.$limit, String(MAX_PAGE_SIZE));
+    assert.match(resumed[0]!.params.$where ?? '', /^:updated_at > /, 'from the cut row, not from the start');
+    assert.equal((await h.checkpoints.read())!.checkpoint.id, keysetOrder(upstream.rows).at(-1)![':id']);
   });
 
   test('resumes that bring no new row fail after the attempts, naming what was received; no checkpoint', { timeout: 30_000 }, async () => {
