@@ -91,6 +91,7 @@ export async function runFetchBench(opts: FetchBenchOptions): Promise<Record<str
             sourceUrl,
             datasetId: socrata.datasetId,
             pageSize: kind === 'limit' && opts.limitPageSize ? opts.limitPageSize : dataset.fetch.pageSize,
+            ...(kind === 'limit' && opts.profile?.gzip ? { acceptGzip: true } : {}),
             runId,
             // One Lambda invocation's worth (15 minutes): the state machine's loop is not what is measured.
             invocationBudgetMs: 900_000,
