@@ -20,7 +20,7 @@ import { invokePhaseUntilDone, invokeUntilDone } from './fetch-loop';
 import type { KeyScanOutput } from '../lambdas/fetcher/key-scan';
 import type { RepairOutput } from '../lambdas/fetcher/repair';
 import { localStreamName, startLocalFirehose, type FirehoseServer } from './firehose-server';
-import type { SocrataServer } from './socrata-server';
+import type { SocrataEndpoint } from './socrata-process';
 
 export interface FetchProgress {
   rowsFetched: number;
@@ -53,7 +53,7 @@ export interface LocalRunOptions {
    */
   rebuild?: boolean;
   /** Pre-started endpoints (tests inject faults and mutate rows through them); closed by the caller. */
-  socrata?: SocrataServer;
+  socrata?: SocrataEndpoint;
   firehose?: FirehoseServer;
   /** Time budget of one simulated Lambda invocation (default 60 s); the loop resumes with the returned cursor. */
   invocationBudgetMs?: number;
@@ -168,10 +168,21 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
   const curatedStore = new LocalObjectStore(curatedDir);
   const runId = opts.runId ?? `local-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
 
+  // The generated source runs in a child process (its rows never share this heap); if it dies,
+  // the run fails with its one-line reason rather than with the fetcher's connection errors.
   const ownSocrata = !opts.socrata && !opts.source ? await startLocalSource(dataset, dataDir, opts.rows ?? 50_000, opts.seed ?? 1) : undefined;
   const socrata = opts.socrata ?? ownSocrata;
-  const ownFirehose = opts.firehose ? undefined : await startLocalFirehose({ dataDir, datasets: [dataset] });
+  let ownFirehose: FirehoseServer | undefined;
+  try {
+    ownFirehose = opts.firehose ? undefined : await startLocalFirehose({ dataDir, datasets: [dataset] });
+  } catch (err) {
+    await ownSocrata?.close();
+    throw err;
+  }
   const firehose = opts.firehose ?? ownFirehose!;
+  // DuckDB spills into the data directory (containers/transform/src/duckdb-resources.ts), removed after the run.
+  const duckdbTemp = path.join(dataDir, 'duckdb-tmp');
+  process.env.DUCKDB_TEMP_DIRECTORY = duckdbTemp;
   try {
     const { baseUrl, datasetId } = opts.source
       ? parseSourceUrl(opts.source, dataset.source.datasetId)
@@ -324,8 +335,12 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     summary.sample = { sql, ...(await queryCatalog(catalogPath, sql)) };
     summary.timings.totalMs = Date.now() - t0;
     return summary;
+  } catch (err) {
+    if (ownSocrata?.failure) throw new Error(ownSocrata.failure, { cause: err });
+    throw err;
   } finally {
     await ownFirehose?.close();
     await ownSocrata?.close();
+    await rm(duckdbTemp, { recursive: true, force: true });
   }
 }

@@ -112,6 +112,8 @@ export interface SocrataServerOptions {
    * exposes only the system fields and the primary key of each row.
    */
   storageDir?: string;
+  /** Called with each request's record once its response is finished (the child-process host relays them). */
+  onRequest?: (record: RequestRecord) => void;
 }
 
 export interface SocrataServer {
@@ -419,6 +421,7 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     const token = req.headers['x-app-token'];
     if (typeof token === 'string') record.appToken = token;
     requests.push(record);
+    if (options.onRequest) res.once('close', () => options.onRequest!(record));
 
     if (req.method !== 'GET') {
       record.status = 405;
