@@ -64,7 +64,14 @@ export interface LocalRunOptions {
   runId?: string;
   onProgress?: (p: FetchProgress) => void;
   log?: (line: string) => void;
+  /**
+   * Called as each phase starts (the full-size bench measures time and memory per phase), with the
+   * PID of the local Socrata child process once there is one.
+   */
+  onPhase?: (phase: PipelinePhase, info: { socrataPid?: number }) => void;
 }
+
+export type PipelinePhase = 'source' | 'fetch' | 'flush' | 'crawl' | 'transform' | 'sample' | 'done';
 
 export interface LocalRunSummary {
   dataset: string;
@@ -170,6 +177,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
 
   // The generated source runs in a child process (its rows never share this heap); if it dies,
   // the run fails with its one-line reason rather than with the fetcher's connection errors.
+  opts.onPhase?.('source', {});
   const ownSocrata = !opts.socrata && !opts.source ? await startLocalSource(dataset, dataDir, opts.rows ?? 50_000, opts.seed ?? 1) : undefined;
   const socrata = opts.socrata ?? ownSocrata;
   let ownFirehose: FirehoseServer | undefined;
@@ -180,6 +188,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     throw err;
   }
   const firehose = opts.firehose ?? ownFirehose!;
+  const phase = (p: PipelinePhase): void => opts.onPhase?.(p, ownSocrata ? { socrataPid: ownSocrata.pid } : {});
   // DuckDB spills into the data directory (containers/transform/src/duckdb-resources.ts), removed after the run.
   const duckdbTemp = path.join(dataDir, 'duckdb-tmp');
   process.env.DUCKDB_TEMP_DIRECTORY = duckdbTemp;
@@ -190,6 +199,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     log(`source ${baseUrl}/resource/${datasetId}.json → Firehose ${firehose.url} (${localStreamName(dataset)}) → ${rawDir}`);
 
     // 1. Fetch: the real handler, looping on `done` like the state machine.
+    phase('fetch');
     const env = localFetcherEnv({ dataset, datasetId, baseUrl, firehoseUrl: firehose.url, rawDir, marginMs: opts.budgetMarginMs ?? 0 });
     Object.assign(process.env, env);
     const { handler } = await import('../lambdas/fetcher/handler');
@@ -259,6 +269,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     const fetchMs = Date.now() - fetchStart;
 
     // 2. The state machine waits for Firehose's buffer; locally we flush it.
+    phase('flush');
     const flushStart = Date.now();
     await firehose.flush();
     const flushMs = Date.now() - flushStart;
@@ -283,6 +294,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     }
 
     // 3. Crawl: register the raw zone in the local catalog, like the Glue crawler.
+    phase('crawl');
     const catalogPath = defaultCatalogPath(dataDir);
     const crawlStart = Date.now();
     const crawl: CrawlResult = await crawlRaw({ dataset, rawDir, catalogPath });
@@ -301,6 +313,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     summary.timings.crawlMs = Date.now() - crawlStart;
 
     // 4. Transform on DuckDB: staging, dedup, marts, data tests, run summary and report.
+    phase('transform');
     const transformStart = Date.now();
     const transformOnce = (): Promise<RunSummary> =>
       runTransform({
@@ -328,12 +341,14 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     summary.transform = transform;
     summary.reportPath = transform.reportLocation;
 
+    phase('sample');
     const firstMart = transform.marts[0];
     const sql = firstMart
       ? `SELECT * FROM curated.${martTableName(tableName(dataset), firstMart.name)} ORDER BY ALL LIMIT 5`
       : `SELECT count(*) AS curated_rows FROM curated.${tableName(dataset)}`;
     summary.sample = { sql, ...(await queryCatalog(catalogPath, sql)) };
     summary.timings.totalMs = Date.now() - t0;
+    phase('done');
     return summary;
   } catch (err) {
     if (ownSocrata?.failure) throw new Error(ownSocrata.failure, { cause: err });

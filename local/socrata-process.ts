@@ -9,7 +9,6 @@
  * crashes), and a child that fails says why in one line (`failure`, and the error of `start`).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DatasetConfig } from '../runtime/dataset-config';
 import type { FaultRule, MutateOptions, MutateResult, RequestRecord, SocrataServerOptions } from './socrata-server';
@@ -50,8 +49,6 @@ export interface SocrataProcess extends SocrataEndpoint {
   readonly failure: string | undefined;
   mutate(m: MutateOptions): Promise<MutateResult>;
   setFaults(rules: FaultRule[]): Promise<void>;
-  /** The child's peak resident memory so far (VmHWM), in bytes; undefined where /proc is not available. */
-  peakRssBytes(): number | undefined;
 }
 
 const CHILD = path.join(import.meta.dirname, 'socrata-child.ts');
@@ -155,14 +152,6 @@ export async function startSocrataProcess(spec: SocrataProcessSpec, opts: StartS
     mutate: (m) => call<MutateResult>('mutate', m),
     setFaults: async (rules) => {
       await call<null>('setFaults', rules);
-    },
-    peakRssBytes: () => {
-      try {
-        const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-        return hwm ? Number(hwm[1]) * 1024 : undefined;
-      } catch {
-        return undefined;
-      }
     },
     close: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
