@@ -15,7 +15,7 @@
  * Default memory limit: 1 GB locally; in a container with a memory limit (a Fargate task running
  * ENGINE=duckdb), 75% of that limit, leaving the rest to Node and the page cache.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -70,11 +70,13 @@ export function duckDbResources(opts: { memoryLimit?: string } = {}, env: NodeJS
   if (order !== 'true' && order !== 'false') throw new DuckDbResourcesError(`DUCKDB_PRESERVE_INSERTION_ORDER must be true or false, got "${env.DUCKDB_PRESERVE_INSERTION_ORDER}"`);
 
   // One directory per process: two transforms sharing a temp directory would delete each other's spill files.
-  const tempBase = env.DUCKDB_TEMP_DIRECTORY?.trim() || tmpdir();
+  const tempDirectory = path.join(env.DUCKDB_TEMP_DIRECTORY?.trim() || tmpdir(), `duckdb-spill-${process.pid}`);
+  // DuckDB creates the last level only, and only once it spills: a missing parent fails the query then.
+  mkdirSync(tempDirectory, { recursive: true });
   return {
     memory_limit: memoryLimit,
     threads: String(threads),
-    temp_directory: path.join(tempBase, `duckdb-spill-${process.pid}`),
+    temp_directory: tempDirectory,
     preserve_insertion_order: order,
   };
 }
