@@ -1,7 +1,8 @@
 /**
  * The pipeline process of `npm run bench -- --full-size` (forked by ./full-size-bench.ts, never
  * run by hand): one `npm run local -- --fresh` run at the given size, with wall time and peak RSS
- * (VmHWM, reset at each phase boundary) of this process and of the local Socrata child per phase.
+ * (VmHWM, reset at each phase boundary) of this process and of its two children (the local
+ * Socrata server, the crawl + transform) per phase.
  */
 import path from 'node:path';
 import { loadDatasetFile } from '../runtime/dataset-config';
@@ -26,8 +27,10 @@ const LABEL: Record<PipelinePhase | 'marts', string> = {
 async function run(req: FullSizeRunRequest): Promise<FullSizeRunResult> {
   const dataset = loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json'));
   const phases: PhaseSample[] = [];
-  let current: { phase: PipelinePhase | 'marts'; start: number } | undefined;
+  /** The phase running, and which children were already running when it started (only theirs are its figures). */
+  let current: { phase: PipelinePhase | 'marts'; start: number; socrata: boolean; transform: boolean } | undefined;
   let socrataPid: number | undefined;
+  let transformPid: number | undefined;
   let resetsWork = true;
   const reset = (pid: number | 'self'): void => {
     resetsWork = resetPeakRss(pid) && resetsWork;
@@ -35,16 +38,18 @@ async function run(req: FullSizeRunRequest): Promise<FullSizeRunResult> {
   const mark = (next: PipelinePhase | 'marts'): void => {
     const now = performance.now();
     if (current) {
-      const s = socrataPid !== undefined ? peakRssOf(socrataPid) : undefined;
+      const s = current.socrata ? peakRssOf(socrataPid!) : undefined;
+      const t = current.transform ? peakRssOf(transformPid!) : undefined;
       phases.push({
         phase: LABEL[current.phase],
         seconds: (now - current.start) / 1000,
-        peakRss: { pipeline: peakRssOf('self') ?? 0, ...(s !== undefined ? { socrata: s } : {}) },
+        peakRss: { pipeline: peakRssOf('self') ?? 0, ...(s !== undefined ? { socrata: s } : {}), ...(t !== undefined ? { transform: t } : {}) },
       });
     }
     reset('self');
     if (socrataPid !== undefined) reset(socrataPid);
-    current = { phase: next, start: performance.now() };
+    if (transformPid !== undefined) reset(transformPid);
+    current = { phase: next, start: performance.now(), socrata: socrataPid !== undefined, transform: transformPid !== undefined };
   };
   const started = performance.now();
   const summary = await runLocalPipeline({
@@ -55,6 +60,7 @@ async function run(req: FullSizeRunRequest): Promise<FullSizeRunResult> {
     fresh: true,
     onPhase: (p, info) => {
       socrataPid ??= info.socrataPid;
+      transformPid ??= info.transformPid;
       mark(p);
     },
     log: (line) => {

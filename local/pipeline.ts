@@ -9,9 +9,10 @@ import path from 'node:path';
 import axios from 'axios';
 import { curatedColumnNames, tableName, type DatasetConfig } from '../runtime/dataset-config';
 import { LocalObjectStore } from '../runtime/object-store';
-import { crawlRaw, defaultCatalogPath, queryCatalog, type CrawlResult } from '../containers/transform/src/catalog';
+import { defaultCatalogPath, queryCatalog, type CrawlResult } from '../containers/transform/src/catalog';
 import { martTableName } from '../containers/transform/src/models';
-import { runTransform, type RunSummary } from '../containers/transform/src/transform';
+import type { RunSummary } from '../containers/transform/src/transform';
+import { startTransformProcess, type TransformProcess } from './transform-process';
 import { fetcherEnvironment } from '../lib/constructs/fetcher-environment';
 import { CheckpointStore } from '../lambdas/fetcher/checkpoint-store';
 import { keysetWhere, type FetchMode, type FetchOutput } from '../lambdas/fetcher/fetch-run';
@@ -66,9 +67,9 @@ export interface LocalRunOptions {
   log?: (line: string) => void;
   /**
    * Called as each phase starts (the full-size bench measures time and memory per phase), with the
-   * PID of the local Socrata child process once there is one.
+   * PIDs of the local Socrata and transform child processes once they run.
    */
-  onPhase?: (phase: PipelinePhase, info: { socrataPid?: number }) => void;
+  onPhase?: (phase: PipelinePhase, info: { socrataPid?: number; transformPid?: number }) => void;
 }
 
 export type PipelinePhase = 'source' | 'fetch' | 'flush' | 'crawl' | 'transform' | 'sample' | 'done';
@@ -172,7 +173,6 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
   const rawDir = path.join(dataDir, 'buckets', 'raw');
   const curatedDir = path.join(dataDir, 'buckets', 'curated');
   const rawStore = new LocalObjectStore(rawDir);
-  const curatedStore = new LocalObjectStore(curatedDir);
   const runId = opts.runId ?? `local-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
 
   // The generated source runs in a child process (its rows never share this heap); if it dies,
@@ -188,7 +188,9 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     throw err;
   }
   const firehose = opts.firehose ?? ownFirehose!;
-  const phase = (p: PipelinePhase): void => opts.onPhase?.(p, ownSocrata ? { socrataPid: ownSocrata.pid } : {});
+  let transformProcess: TransformProcess | undefined;
+  const phase = (p: PipelinePhase): void =>
+    opts.onPhase?.(p, { ...(ownSocrata ? { socrataPid: ownSocrata.pid } : {}), ...(transformProcess ? { transformPid: transformProcess.pid } : {}) });
   // DuckDB spills into the data directory (containers/transform/src/duckdb-resources.ts), removed after the run.
   const duckdbTemp = path.join(dataDir, 'duckdb-tmp');
   process.env.DUCKDB_TEMP_DIRECTORY = duckdbTemp;
@@ -294,10 +296,12 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     }
 
     // 3. Crawl: register the raw zone in the local catalog, like the Glue crawler.
-    phase('crawl');
     const catalogPath = defaultCatalogPath(dataDir);
     const crawlStart = Date.now();
-    const crawl: CrawlResult = await crawlRaw({ dataset, rawDir, catalogPath });
+    // The crawl and the transform run in a child process of their own (./transform-process.ts).
+    transformProcess = startTransformProcess(log);
+    phase('crawl');
+    const crawl: CrawlResult = await transformProcess.crawl({ dataset, rawDir, catalogPath });
     summary.crawl = { table: crawl.table, objects: crawl.objects, columns: crawl.columns.length };
     const known = new Set(curatedColumnNames(dataset));
     // What the fetcher saw this run (as on AWS) and what the crawl finds in the whole raw zone.
@@ -316,14 +320,12 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     phase('transform');
     const transformStart = Date.now();
     const transformOnce = (): Promise<RunSummary> =>
-      runTransform({
+      transformProcess!.transform({
         dataset,
-        engine: 'duckdb',
-        rawStore,
-        curatedStore,
+        rawDir,
+        curatedDir,
         runId,
         catalogPath,
-        log,
         rebuild: opts.rebuild ?? false,
         undeclaredColumns: summary.schemaDrift.undeclared,
       });
@@ -354,6 +356,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     if (ownSocrata?.failure) throw new Error(ownSocrata.failure, { cause: err });
     throw err;
   } finally {
+    await transformProcess?.close();
     await ownFirehose?.close();
     await ownSocrata?.close();
     await rm(duckdbTemp, { recursive: true, force: true });
