@@ -30,6 +30,8 @@ export interface PhaseSample {
   seconds: number;
   /** Peak RSS during this phase, bytes, per process (the children once they run). */
   peakRss: { pipeline: number; socrata?: number; transform?: number };
+  /** CPU-seconds (user + system) used during this phase, per process. */
+  cpuSeconds: { pipeline: number; socrata?: number; transform?: number };
 }
 
 export interface FullSizeRunResult {
@@ -124,13 +126,20 @@ export async function runFullSizeBench(opts: { rows: number; seed: number; keep?
 
 export function renderFullSize(r: FullSizeResults): string {
   const mb = (b: number | undefined): string => (b === undefined ? '' : `${(b / MB).toFixed(0)} MB`);
+  const cpu = (s: number | undefined): string => (s === undefined ? '' : s.toFixed(1));
+  const sum = (f: (p: PhaseSample) => number | undefined): number => r.phases.reduce((a, p) => a + (f(p) ?? 0), 0);
   const out = [
     `Whole pipeline at ${r.rows.toLocaleString('en-US')} rows (npm run local -- --fresh): ${r.machine.nproc} × ${r.machine.cpuModel}; ${r.startedAt}`,
     '',
-    '| phase | wall s | peak RSS: pipeline process | Socrata child | crawl + transform child |',
-    '|---|---:|---:|---:|---:|',
-    ...r.phases.map((p) => `| ${p.phase} | ${p.seconds.toFixed(1)} | ${mb(p.peakRss.pipeline)} | ${mb(p.peakRss.socrata)} | ${mb(p.peakRss.transform)} |`),
-    `| **whole run** (process start to result) | ${r.wallSeconds.toFixed(1)} | ${mb(r.peakRss.pipeline)} | ${mb(r.peakRss.socrata)} | ${mb(r.peakRss.transform)} |`,
+    '| phase | wall s | peak RSS: pipeline process | Socrata child | crawl + transform child | CPU-s: pipeline | Socrata | transform |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...r.phases.map(
+      (p) =>
+        `| ${p.phase} | ${p.seconds.toFixed(1)} | ${mb(p.peakRss.pipeline)} | ${mb(p.peakRss.socrata)} | ${mb(p.peakRss.transform)} | ` +
+        `${cpu(p.cpuSeconds.pipeline)} | ${cpu(p.cpuSeconds.socrata)} | ${cpu(p.cpuSeconds.transform)} |`,
+    ),
+    `| **whole run** (process start to result) | ${r.wallSeconds.toFixed(1)} | ${mb(r.peakRss.pipeline)} | ${mb(r.peakRss.socrata)} | ${mb(r.peakRss.transform)} | ` +
+      `${cpu(sum((p) => p.cpuSeconds.pipeline))} | ${cpu(sum((p) => p.cpuSeconds.socrata))} | ${cpu(sum((p) => p.cpuSeconds.transform))} |`,
     '',
     `Curated rows ${r.curatedRows.toLocaleString('en-US')}; failed data tests: ${r.failedTests.length ? r.failedTests.join(', ') : 'none'}.` +
       (r.peakResetsWork ? '' : ' (The kernel refused to reset peak RSS per phase: each phase figure is the peak since the process started.)'),

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { loadDatasetFile } from '../runtime/dataset-config';
 import { runLocalPipeline, type PipelinePhase } from '../local/pipeline';
-import { peakRssOf, resetPeakRss } from './process-memory';
+import { cpuSecondsOf, peakRssOf, resetPeakRss } from './process-memory';
 import type { FullSizeRunRequest, FullSizeRunResult, PhaseSample } from './full-size-bench';
 
 const REPO = path.join(import.meta.dirname, '..');
@@ -27,8 +27,12 @@ const LABEL: Record<PipelinePhase | 'marts', string> = {
 async function run(req: FullSizeRunRequest): Promise<FullSizeRunResult> {
   const dataset = loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json'));
   const phases: PhaseSample[] = [];
-  /** The phase running, and which children were already running when it started (only theirs are its figures). */
-  let current: { phase: PipelinePhase | 'marts'; start: number; socrata: boolean; transform: boolean } | undefined;
+  let current: { phase: PipelinePhase | 'marts'; start: number; cpu: { pipeline: number; socrata: number; transform: number } } | undefined;
+  const cpuNow = (): { pipeline: number; socrata: number; transform: number } => ({
+    pipeline: cpuSecondsOf('self') ?? 0,
+    socrata: socrataPid !== undefined ? (cpuSecondsOf(socrataPid) ?? 0) : 0,
+    transform: transformPid !== undefined ? (cpuSecondsOf(transformPid) ?? 0) : 0,
+  });
   let socrataPid: number | undefined;
   let transformPid: number | undefined;
   let resetsWork = true;
@@ -38,18 +42,25 @@ async function run(req: FullSizeRunRequest): Promise<FullSizeRunResult> {
   const mark = (next: PipelinePhase | 'marts'): void => {
     const now = performance.now();
     if (current) {
-      const s = current.socrata ? peakRssOf(socrataPid!) : undefined;
-      const t = current.transform ? peakRssOf(transformPid!) : undefined;
+      // A child started during this phase has lived only in it: its peak so far is this phase's.
+      const s = socrataPid !== undefined ? peakRssOf(socrataPid) : undefined;
+      const t = transformPid !== undefined ? peakRssOf(transformPid) : undefined;
+      const cpu = cpuNow();
       phases.push({
         phase: LABEL[current.phase],
         seconds: (now - current.start) / 1000,
         peakRss: { pipeline: peakRssOf('self') ?? 0, ...(s !== undefined ? { socrata: s } : {}), ...(t !== undefined ? { transform: t } : {}) },
+        cpuSeconds: {
+          pipeline: cpu.pipeline - current.cpu.pipeline,
+          ...(socrataPid !== undefined ? { socrata: cpu.socrata - current.cpu.socrata } : {}),
+          ...(transformPid !== undefined ? { transform: cpu.transform - current.cpu.transform } : {}),
+        },
       });
     }
     reset('self');
     if (socrataPid !== undefined) reset(socrataPid);
     if (transformPid !== undefined) reset(transformPid);
-    current = { phase: next, start: performance.now(), socrata: socrataPid !== undefined, transform: transformPid !== undefined };
+    current = { phase: next, start: performance.now(), cpu: cpuNow() };
   };
   const started = performance.now();
   const summary = await runLocalPipeline({

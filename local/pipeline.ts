@@ -299,8 +299,8 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     const catalogPath = defaultCatalogPath(dataDir);
     const crawlStart = Date.now();
     // The crawl and the transform run in a child process of their own (./transform-process.ts).
-    transformProcess = startTransformProcess(log);
     phase('crawl');
+    transformProcess = startTransformProcess(log);
     const crawl: CrawlResult = await transformProcess.crawl({ dataset, rawDir, catalogPath });
     summary.crawl = { table: crawl.table, objects: crawl.objects, columns: crawl.columns.length };
     const known = new Set(curatedColumnNames(dataset));
