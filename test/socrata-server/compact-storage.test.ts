@@ -63,6 +63,19 @@ describe('compact storage answers like the in-memory server', { timeout: 120_000
     assert.equal(all.filter((r) => r[':updated_at'] === all.at(-1)![':updated_at']).length, 700, 'the growth rows share one new :updated_at');
   });
 
+  test('a page larger than what is generated so far waits for its rows', async () => {
+    const big = await startSocrataServer({ rows: 40_000, seed: 6, storageDir: dir });
+    try {
+      assert.ok(big.rows.length < 40_000, `still generating (${big.rows.length} rows so far)`);
+      const page = await body(big, { $select: ':*,*', $order: ':updated_at,:id', $limit: '40000' });
+      assert.equal((JSON.parse(page.text) as unknown[]).length, 40_000, 'not cut short at the rows generated when it was asked');
+      const count = await body(big, { $select: 'count(*) AS n' });
+      assert.equal(count.text, '[{"n":"40000"}]');
+    } finally {
+      await big.close();
+    }
+  });
+
   const shapes: [string, Record<string, string>][] = [
     ['count of everything', { $select: 'count(*) AS n' }],
     ['count after a keyset position', { $select: 'count(*) AS n', $where: ":updated_at > '2024-01-05T00:00:00.000Z'" }],
