@@ -20,6 +20,9 @@ function fail(what: string, err: unknown): never {
 }
 
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C reaches the whole process group: the parent decides (it delivers the Firehose buffer and
+// exits, and this process follows through 'disconnect'), so the source stays up until then.
+process.on('SIGINT', () => {});
 process.on('uncaughtException', (err) => fail('local Socrata server crashed', err));
 process.on('unhandledRejection', (err) => fail('local Socrata server crashed', err));
 

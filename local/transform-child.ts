@@ -14,6 +14,8 @@ const send = (m: TransformChildMessage): void => {
 };
 
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C reaches the whole process group: the parent decides what stops and when.
+process.on('SIGINT', () => {});
 
 process.on('message', (m: TransformParentMessage) => {
   if (m.type === 'close') process.exit(0);

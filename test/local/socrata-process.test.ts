@@ -73,8 +73,12 @@ describe('the local Socrata server in a child process', { timeout: 120_000 }, ()
     assert.equal(child.failure, undefined, 'a requested close is not a failure');
   });
 
-  test('dies with its parent: a SIGKILLed parent leaves no server behind', async () => {
-    const parent = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'test', 'local', 'socrata-parent-fixture.ts')], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+  test('dies with its parent: a SIGKILLed parent leaves no server and no row file behind', async () => {
+    const storageDir = path.join(root, 'orphan-store');
+    const parent = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'test', 'local', 'socrata-parent-fixture.ts'), storageDir], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     parent.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     await until('the parent to report its child', () => out.includes('\n'), 60_000);
@@ -82,7 +86,9 @@ describe('the local Socrata server in a child process', { timeout: 120_000 }, ()
     assert.ok(alive(pid));
     assert.equal((await fetch(`${url}/api/views/wr8u-xric.json`)).status, 200);
     parent.kill('SIGKILL');
+    assert.equal((await readdir(storageDir)).length, 1, 'its row file');
     await until(`child ${pid} to exit after its parent was killed`, () => !alive(pid));
+    assert.deepEqual(await readdir(storageDir), [], 'and the row file went with it');
   });
 
   test('a server that cannot start says why in one line', async () => {
