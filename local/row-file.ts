@@ -34,6 +34,8 @@ export class RowFile {
 
   /** Appends one row's text; returns where it is: [offset, byte length]. */
   append(json: string): [number, number] {
+    // A closed file's descriptor number may already belong to another file: never write through it.
+    if (this.closed) throw new Error(`local Socrata row file ${this.file} is closed`);
     const len = Buffer.byteLength(json);
     const off = this.size;
     this.pending.push(json);

@@ -576,7 +576,9 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     let sent = 0;
     const items = function* (): Generator<string | Buffer> {
       let skipped = 0;
-      for (let i = start; i < rows.length && sent < limit; i++) {
+      // The rows as they were when asked: rows generated while this page is sent belong to later pages.
+      const end = rows.length;
+      for (let i = start; i < end && sent < limit; i++) {
         const row = rows[i]!;
         if (check && !check(values(row))) continue;
         if (skipped < offset) {
@@ -730,9 +732,14 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     if (!closed && dataset.generateSome(2_000)) setImmediate(generate);
   };
   if (dataset.pending) setImmediate(generate);
+  // A process that exits without closing the server (its parent gone) still deletes the row file.
+  const removeFile = (): void => file?.close();
+  if (file) process.once('exit', removeFile);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => {
+      // Not listening: stop the background generation before its file goes.
+      closed = true;
       file?.close();
       reject(err);
     });
@@ -759,6 +766,7 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
         server.closeAllConnections();
         server.close((err) => {
           file?.close();
+          process.off('exit', removeFile);
           if (err) reject(err);
           else resolve();
         });

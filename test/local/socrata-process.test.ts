@@ -5,12 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadDatasetFile } from '../../runtime/dataset-config';
+import { startLocalSource } from '../../local/dataset-rows';
 import { runLocalPipeline } from '../../local/pipeline';
 import { startSocrataProcess } from '../../local/socrata-process';
 import { startSocrataServer } from '../../local/socrata-server';
@@ -104,6 +105,27 @@ describe('the local Socrata server in a child process', { timeout: 120_000 }, ()
       assert.match(err.message, /^local Socrata server \(PID \d+\) stopped: local Socrata server did not start: listen EADDRINUSE.*:\d+$/);
       assert.ok(!err.message.includes('\n'), 'one line');
     } finally {
+      blocker.close();
+    }
+  });
+
+  test('the remembered port taken: the source starts on another one and serves every row', async () => {
+    const fire = loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json'));
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    const dataDir = path.join(root, 'port-taken');
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(path.join(dataDir, 'local-source.json'), JSON.stringify({ dataset: fire.name, seed: 1, rows: [30_000], port }));
+    const source = await startLocalSource(fire, dataDir, 30_000);
+    try {
+      assert.notEqual(new URL(source.url).port, String(port));
+      // Generation of the first, failed attempt must not have outlived it (it would crash the child).
+      const page = await fetch(`${source.resourceUrl}?${new URLSearchParams({ $select: ':*,*', $order: ':updated_at,:id', $limit: '30000' })}`);
+      assert.equal(((await page.json()) as unknown[]).length, 30_000);
+      assert.equal(source.failure, undefined);
+    } finally {
+      await source.close();
       blocker.close();
     }
   });
