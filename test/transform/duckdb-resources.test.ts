@@ -56,7 +56,7 @@ function bytes(s: string): number {
 }
 const near = (a: number, b: number): boolean => Math.abs(a - b) / b < 0.01;
 
-test('defaults: 700 MB, every core, spill into the OS temp directory, insertion order not kept', async () => {
+test('defaults: 600 MB, every core, spill into the OS temp directory, insertion order not kept', async () => {
   const s = await settings();
   assert.ok(near(bytes(String(s.memory_limit)), bytes(DEFAULT_LOCAL_MEMORY_LIMIT)), `memory_limit ${s.memory_limit}`);
   assert.equal(Number(s.threads), availableParallelism());

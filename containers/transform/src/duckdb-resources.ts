@@ -12,7 +12,7 @@
  *                                   order has ORDER BY, and keeping insertion order makes large
  *                                   scans and COPYs buffer rows)
  *
- * Default memory limit: 700 MB locally (measured: DuckDB's RSS overshoots memory_limit by ~0.4 GB
+ * Default memory limit: 600 MB locally (measured: DuckDB's RSS overshoots memory_limit by 0.4-0.5 GB
  * at 650,000 rows, and the transform process has ~0.2 GB besides); in a container with a memory limit (a Fargate task running
  * ENGINE=duckdb), 75% of that limit, leaving the rest to Node and the page cache.
  */
@@ -20,7 +20,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 
-export const DEFAULT_LOCAL_MEMORY_LIMIT = '700MB';
+export const DEFAULT_LOCAL_MEMORY_LIMIT = '600MB';
 /** Share of a container's memory limit DuckDB may take. */
 export const CONTAINER_MEMORY_SHARE = 0.75;
 
