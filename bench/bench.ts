@@ -18,6 +18,7 @@ import { sourceFor } from '../local/dataset-rows';
 import { startSocrataServer } from '../local/socrata-server';
 import { BENCH_PROFILES, isLoopback, type SourceProfile } from '../local/source-profile';
 import { runFetchBench, warmUp, type ContenderResult } from './fetch-bench';
+import { FULL_SIZE_ROWS, renderFullSize, runFullSizeBench } from './full-size-bench';
 import { measureQueryBytes, type MartQueryBytes } from './query-bytes';
 import { runTransformBench, type TransformBenchResult } from './transform-bench';
 
@@ -396,6 +397,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --cost          also price a month with the measured inputs (bench/cost.ts)
   --json          the full results as JSON on stdout instead of tables
   --keep          keep the temporary work directory
+  --full-size     instead: the whole local pipeline once at --rows (default 650000),
+                  wall time and peak RSS per phase and per process (docs/bench.md)
   --help          this text
 
 Progress goes to stderr, tables to stdout, results to bench/results.json (docs/bench.md).`;
@@ -412,10 +415,14 @@ export interface BenchArgs {
   profiles: boolean;
   gzip: boolean;
   help: boolean;
+  /** The whole-pipeline run at real size (bench/full-size-bench.ts) instead of the fetch/transform bench. */
+  fullSize: boolean;
+  /** --rows was given (the full-size mode's default differs). */
+  rowsGiven: boolean;
 }
 
 export function parseBenchArgs(argv: string[]): BenchArgs {
-  const o: BenchArgs = { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, gzip: false, help: false };
+  const o: BenchArgs = { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, gzip: false, help: false, fullSize: false, rowsGiven: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.includes('=') ? [argv[i]!.slice(0, argv[i]!.indexOf('=')), argv[i]!.slice(argv[i]!.indexOf('=') + 1)] : [argv[i]!, undefined];
     if (flag === '--json') o.json = true;
@@ -425,13 +432,17 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     else if (flag === '--no-profiles') o.profiles = false;
     else if (flag === '--gzip') o.gzip = true;
     else if (flag === '--help' || flag === '-h') o.help = true;
+    else if (flag === '--full-size') o.fullSize = true;
     else if (flag === '--rows' || flag === '--seed') {
       const raw = inline ?? argv[++i];
       const n = Number(raw);
       if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} needs a positive integer, got "${raw ?? ''}"`);
-      if (flag === '--rows') o.rows = n;
+      if (flag === '--rows') {
+        o.rows = n;
+        o.rowsGiven = true;
+      }
       else o.seed = n;
-    } else throw new UsageError(`Unknown option "${argv[i]}". Options: --rows N (default 100000) --seed S --profiles --no-profiles --gzip --json --cost --keep --help`);
+    } else throw new UsageError(`Unknown option "${argv[i]}". Options: --rows N (default 100000) --seed S --profiles --no-profiles --gzip --json --cost --keep --full-size --help`);
   }
   return o;
 }
@@ -448,6 +459,18 @@ async function main(): Promise<void> {
   }
   if (args.help) {
     console.log(USAGE);
+    return;
+  }
+  if (args.fullSize) {
+    try {
+      const r = await runFullSizeBench({ rows: args.rowsGiven ? args.rows : FULL_SIZE_ROWS, seed: args.seed, keep: args.keep });
+      console.log(args.json ? JSON.stringify(r, null, 2) : renderFullSize(r));
+      const missed = r.targets.filter((t) => !t.pass);
+      if (missed.length) console.error(`bench: ${missed.length} target(s) missed: ${missed.map((t) => t.name).join('; ')} (see docs/bench.md)`);
+    } catch (err) {
+      console.error(`bench --full-size: ${(err as Error).message}`);
+      process.exitCode = 1;
+    }
     return;
   }
   try {
