@@ -14,10 +14,8 @@ import { pathToFileURL } from 'node:url';
 import { loadDatasetFile, MAX_PAGE_SIZE, type DatasetConfig } from '../runtime/dataset-config';
 import { bundleWorker } from './contenders';
 import { compareDesigns, DEFAULT_INPUTS, loadPrices, renderCostTable, type CostComparison, type CostInputs } from './cost';
-import { sourceFor } from '../local/dataset-rows';
-import { startSocrataServer } from '../local/socrata-server';
 import { BENCH_PROFILES, isLoopback, type SourceProfile } from '../local/source-profile';
-import { runFetchBench, warmUp, type ContenderResult } from './fetch-bench';
+import { runFetchBench, startBenchSource, warmUp, type ContenderResult } from './fetch-bench';
 import { FULL_SIZE_ROWS, renderFullSize, runFullSizeBench } from './full-size-bench';
 import { measureQueryBytes, type MartQueryBytes } from './query-bytes';
 import { runTransformBench, type TransformBenchResult } from './transform-bench';
@@ -244,7 +242,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
     log(`fetch → deliver at N = ${N.toLocaleString('en-US')}`);
     const generating = performance.now();
     // One server at N for the loopback run and every profile: generating rows is not what is measured.
-    const socrata = await startSocrataServer(sourceFor(dataset, N, opts.seed));
+    const socrata = await startBenchSource(dataset, N, opts.seed, path.join(workDir, 'source-n'));
     log(`  generated ${N.toLocaleString('en-US')} rows in ${((performance.now() - generating) / 1000).toFixed(1)} s`);
     const profiles: ProfileResult[] = [];
     let atN: Record<string, ContenderResult>;
@@ -271,7 +269,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       await socrata.close();
     }
     log(`memory scaling: ours at 4N = ${(4 * N).toLocaleString('en-US')}, with ${dataset.fetch.pageSize.toLocaleString('en-US')}-row pages and with ${MAX_PAGE_SIZE.toLocaleString('en-US')}-row pages`);
-    const socrata4N = await startSocrataServer(sourceFor(dataset, 4 * N, opts.seed));
+    const socrata4N = await startBenchSource(dataset, 4 * N, opts.seed, path.join(workDir, 'source-4n'));
     let at4N: Record<string, ContenderResult>;
     let at4NMaxPage: Record<string, ContenderResult>;
     try {

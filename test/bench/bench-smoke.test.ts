@@ -159,7 +159,7 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
   });
 
   test('argument parsing', () => {
-    assert.deepEqual(parseBenchArgs([]), { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, gzip: false, help: false });
+    assert.deepEqual(parseBenchArgs([]), { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, gzip: false, help: false, fullSize: false, rowsGiven: false });
     assert.equal(parseBenchArgs(['--gzip']).gzip, true);
     assert.equal(parseBenchArgs(['--no-profiles']).profiles, false);
     assert.equal(parseBenchArgs(['--profiles']).profiles, true);
