@@ -7,7 +7,7 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { DatasetConfig } from '../runtime/dataset-config';
 import { writeFileDurably } from './durable-file';
-import { FIRE_INCIDENT_COLUMNS, floating, seededRandom } from './fire-incidents-generator';
+import { FIRE_INCIDENT_COLUMNS, FireIncidentGenerator, floating, seededRandom } from './fire-incidents-generator';
 import type { ColumnMeta, SocrataServerOptions } from './socrata-server';
 import { startSocrataProcess, type SocrataProcess, type StartSocrataProcessOptions } from './socrata-process';
 import type { Row } from './soql';
@@ -35,6 +35,20 @@ interface SourceHistory {
   rows: number[];
   /** The port it was served on: reused when free, so the source URL stays the same across runs. */
   port?: number;
+  /** When the source was created (ISO): its first load's `:updated_at` (see localLoadedAt). */
+  loadedAt?: string;
+  /** When each growth happened (ISO, one per `rows` entry after the first): the new rows' `:updated_at`. */
+  grownAt?: string[];
+}
+
+/**
+ * The first load time of a new local source: far enough before now that its newest generated
+ * `:updated_at` is in the past (never a future date), close enough that the freshly created source
+ * looks fresh (the source freshness test measures the lag behind the newest `:updated_at`).
+ */
+export function localLoadedAt(dataset: DatasetConfig, rows: number, now = new Date()): string {
+  const spanMs = dataset.source.datasetId === FIRE_INCIDENTS_DATASET_ID ? FireIncidentGenerator.loadSpanBoundMs(rows) : Math.ceil(rows / 100) * 1000 + 3_600_000;
+  return new Date(now.getTime() - spanMs).toISOString();
 }
 
 /**
@@ -62,12 +76,24 @@ export async function startLocalSource(
   );
   const same = previous?.dataset === dataset.name && previous.seed === seed && Array.isArray(previous.rows) && previous.rows.length > 0;
   const last = same ? previous.rows.at(-1)! : 0;
-  const history = !same || rows < last ? [rows] : rows > last ? [...previous.rows, rows] : previous.rows;
+  const now = new Date();
+  // A new source is anchored near now; a grown one keeps its anchor and records when it grew.
+  const fresh = !same || rows < last;
+  const history = fresh ? [rows] : rows > last ? [...previous.rows, rows] : previous.rows;
+  const loadedAt = fresh || !previous.loadedAt ? localLoadedAt(dataset, history[0]!, now) : previous.loadedAt;
+  const earlierGrowth = !fresh && previous.loadedAt ? (previous.grownAt ?? []) : [];
+  const grownAt = history.length > 1 ? [...earlierGrowth, ...(rows > last && !fresh ? [now.toISOString()] : [])].slice(0, history.length - 1) : [];
   const storageDir = path.join(dataDir, 'local-source');
   await rm(storageDir, { recursive: true, force: true });
   // Replaying each growth gives the same rows and `:updated_at`s on every run.
-  const server = await startSocrataProcess({ kind: 'dataset', dataset, history, seed, port: previous?.port ?? 0, storageDir }, processOptions);
-  await writeFileDurably(file, `${JSON.stringify({ dataset: dataset.name, seed, rows: history, port: Number(new URL(server.url).port) } satisfies SourceHistory)}\n`);
+  const server = await startSocrataProcess(
+    { kind: 'dataset', dataset, history, seed, port: previous?.port ?? 0, storageDir, loadedAt, ...(grownAt.length === history.length - 1 ? { grownAt } : {}) },
+    processOptions,
+  );
+  await writeFileDurably(
+    file,
+    `${JSON.stringify({ dataset: dataset.name, seed, rows: history, port: Number(new URL(server.url).port), loadedAt, ...(grownAt.length ? { grownAt } : {}) } satisfies SourceHistory)}\n`,
+  );
   return server;
 }
 

@@ -206,6 +206,16 @@ export class FireIncidentGenerator {
     return min + Math.floor(this.rand() * (max - min + 1));
   }
 
+  /**
+   * A bound on how far the `:updated_at`s of `rows` generated rows spread past `loadedAt`: load
+   * batches of 1..400 rows (mean 200.5) each 1..120 s (+ <1 s) after the previous one, so on
+   * average ~0.304 s a row; 25% over the mean plus an hour covers the spread of the random draws
+   * (the sum of thousands of draws stays within a few percent of its mean; small counts have the hour).
+   */
+  static loadSpanBoundMs(rows: number): number {
+    return Math.ceil(rows * (61_000 / 200.5) * 1.25) + 3_600_000;
+  }
+
   /** System fields for a new row: rows are loaded in batches that share one `:updated_at`. */
   private system(): { ':id': string; ':created_at': string; ':updated_at': string } {
     if (this.loadBatchLeft <= 0) {

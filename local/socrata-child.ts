@@ -29,13 +29,14 @@ process.on('unhandledRejection', (err) => fail('local Socrata server crashed', e
 async function start(spec: SocrataProcessSpec): Promise<SocrataServer> {
   const onRequest = (record: SocrataServer['requests'][number]): void => send({ type: 'request', record });
   if (spec.kind === 'options') return startSocrataServer({ ...spec.options, onRequest });
-  const { dataset, history, seed, storageDir } = spec;
+  const { dataset, history, seed, storageDir, loadedAt, grownAt } = spec;
   const fire = dataset.source.datasetId === FIRE_INCIDENTS_DATASET_ID;
   const options = {
     ...sourceFor(dataset, history[0]!, seed),
     // Generated fire incidents grow (and are generated) inside the compact store; other datasets' rows
     // are replayed below as the publisher's inserts.
-    ...(fire ? { growth: history.slice(1).map((n, i) => n - history[i]!), storageDir } : { storageDir }),
+    ...(fire ? { growth: history.slice(1).map((n, i) => n - history[i]!), storageDir, ...(grownAt ? { growthAt: grownAt } : {}) } : { storageDir }),
+    ...(loadedAt ? { loadedAt } : {}),
     onRequest,
   };
   const server = await startSocrataServer({ ...options, port: spec.port }).catch((err: NodeJS.ErrnoException) => {
@@ -43,7 +44,14 @@ async function start(spec: SocrataProcessSpec): Promise<SocrataServer> {
     if (err.code === 'EADDRINUSE' && spec.port) return startSocrataServer(options);
     throw err;
   });
-  if (!fire) for (let i = 1; i < history.length; i++) server.mutate({ addRows: generateRows(dataset, history[i]!, seed).slice(history[i - 1]) });
+  if (!fire) {
+    for (let i = 1; i < history.length; i++) {
+      // Inserted at the growth's own time when that is after every row (mutate's default is one second after the newest).
+      const at = grownAt?.[i - 1] ? new Date(grownAt[i - 1]!) : undefined;
+      const newest = Math.max(0, ...server.rows.map((r) => Date.parse(String(r[':updated_at']))));
+      server.mutate({ addRows: generateRows(dataset, history[i]!, seed).slice(history[i - 1]), ...(at && at.getTime() > newest ? { at } : {}) });
+    }
+  }
   return server;
 }
 

@@ -30,7 +30,7 @@ export type SocrataProcessSpec =
    * A dataset's generated source with its growth history (`history[0]` rows, then grown to each
    * later count), stored compactly under `storageDir`.
    */
-  | { kind: 'dataset'; dataset: DatasetConfig; history: number[]; seed: number; port: number; storageDir: string };
+  | { kind: 'dataset'; dataset: DatasetConfig; history: number[]; seed: number; port: number; storageDir: string; loadedAt?: string; grownAt?: string[] };
 
 export type ParentMessage =
   | { type: 'start'; spec: SocrataProcessSpec }

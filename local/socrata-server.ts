@@ -106,6 +106,17 @@ export interface SocrataServerOptions {
    */
   growth?: number[];
   /**
+   * When the generated source was first loaded (ISO): the first load batch's `:updated_at`, and the
+   * horizon no incident passes. Default 2024-01-02T03:04:05Z (tests rely on fixed values);
+   * `npm run local` anchors it near the time the local source was created, so it looks fresh.
+   */
+  loadedAt?: string;
+  /**
+   * When each growth step happened (ISO, same length as `growth`): its rows' `:updated_at` is this
+   * time, or one second after the newest row if that is later (never behind a checkpoint).
+   */
+  growthAt?: string[];
+  /**
    * Store rows compactly in a file in this directory (deleted on close) instead of as objects:
    * memory no longer grows with the row count (about 130 bytes a row instead of ~3 KB), and
    * generated rows are produced in the background while the first pages are served. `rows` then
@@ -150,7 +161,7 @@ type StoredRow = Row & { [OFFSET]?: number; [LENGTH]?: number };
 interface PendingRows {
   generator: FireIncidentGenerator;
   /** Row counts still to generate: the first with the generator's own load batches, later ones as growth. */
-  segments: { rows: number; growth: boolean }[];
+  segments: { rows: number; growth: boolean; at?: string }[];
   /** `:updated_at` of a growth segment (all its rows share it, as a publisher's insert would). */
   at?: string;
   /** The current load batch (rows sharing one `:updated_at`), sorted by `:id` once complete. */
@@ -266,7 +277,11 @@ class Dataset {
           break;
         }
         // Growth: new rows get one new `:updated_at` after every row already there, like mutate({ add }).
-        if (p.segments[0]!.growth) p.at = new Date(Date.parse(String(this.rows.at(-1)?.[':updated_at'] ?? 0)) + 1000).toISOString();
+        const next = p.segments[0]!;
+        if (next.growth) {
+          const afterNewest = Date.parse(String(this.rows.at(-1)?.[':updated_at'] ?? 0)) + 1000;
+          p.at = new Date(Math.max(afterNewest, next.at ? Date.parse(next.at) : 0)).toISOString();
+        }
         continue;
       }
       const dense = p.generator.nextDense();
@@ -363,7 +378,7 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
   const primaryKey = options.primaryKey ?? 'id';
   const file = options.storageDir ? new RowFile(path.join(options.storageDir, `rows-${process.pid}-${randomUUID().slice(0, 8)}.jsonl`)) : undefined;
   const dataset = new Dataset(options.columns ?? FIRE_INCIDENT_COLUMNS, primaryKey, file);
-  const generator = new FireIncidentGenerator({ seed });
+  const generator = new FireIncidentGenerator({ seed, ...(options.loadedAt ? { loadedAt: new Date(options.loadedAt) } : {}) });
   const rand = seededRandom(seed ^ 0x5bd1e995);
   const requests: RequestRecord[] = [];
   let faults: FaultRule[] = [];
@@ -377,7 +392,7 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
       const growth = options.growth ?? [];
       dataset.pending = {
         generator,
-        segments: [{ rows: n, growth: false }, ...growth.map((g) => ({ rows: g, growth: true }))],
+        segments: [{ rows: n, growth: false }, ...growth.map((g, i) => ({ rows: g, growth: true, ...(options.growthAt?.[i] ? { at: options.growthAt[i] } : {}) }))],
         batch: [],
         total: n + growth.reduce((a, b) => a + b, 0),
       };
@@ -387,7 +402,7 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     }
   } else {
     if (options.growth?.length) throw new Error('growth applies to generated rows (rows: a count), not to given rows');
-    const base = Date.parse('2024-01-02T03:04:05.000Z');
+    const base = Date.parse(options.loadedAt ?? '2024-01-02T03:04:05.000Z');
     dataset.rows = options.rows.map((r, i) => {
       if (typeof r[':id'] === 'string' && typeof r[':updated_at'] === 'string') return dataset.intern(r);
       const at = new Date(base + Math.floor(i / 100) * 1000).toISOString();

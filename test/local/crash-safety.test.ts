@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { curatedIds, generatedSource, rawIds, readCheckpoint, REPO, rowsUpTo, runCli } from './local-run-fixture';
+import { curatedIds, generatedSource, generatedSourceIn, rawIds, readCheckpoint, REPO, rowsUpTo, runCli } from './local-run-fixture';
 
 const ROWS = 4_000;
 const source = generatedSource(ROWS);
@@ -71,7 +71,7 @@ async function crashThenRun(name: string, crashAt: string): Promise<void> {
   // What the crashed run's checkpoint covered was not fetched again: it must have been durable.
   const raw = await rawIds(dataDir);
   assert.deepEqual(
-    rowsUpTo(source, checkpoint).filter((r) => !raw.has(r.id)).map((r) => r.id),
+    rowsUpTo(await generatedSourceIn(dataDir, ROWS), checkpoint).filter((r) => !raw.has(r.id)).map((r) => r.id),
     [],
     'every row behind the checkpoint reached raw/',
   );

@@ -60,14 +60,23 @@ export interface SourceRow {
 }
 
 /** The rows the CLI's local Socrata server generates for SF Fire Incidents (`--rows n`, seed 1), in keyset order. */
-export function generatedSource(rows: number, seed = 1): SourceRow[] {
-  const gen = new FireIncidentGenerator({ seed });
+export function generatedSource(rows: number, seed = 1, loadedAt?: string): SourceRow[] {
+  const gen = new FireIncidentGenerator({ seed, ...(loadedAt ? { loadedAt: new Date(loadedAt) } : {}) });
   const out: SourceRow[] = [];
   for (let i = 0; i < rows; i++) {
     const r = gen.next();
     out.push({ id: String(r.id), sysId: String(r[':id']), updatedAt: String(r[':updated_at']) });
   }
   return out.sort(keysetCompare);
+}
+
+/**
+ * The rows `npm run local` generated in this data directory: its source is anchored at the time it
+ * was created (`loadedAt` in local-source.json), so the `:updated_at`s depend on the directory.
+ */
+export async function generatedSourceIn(dataDir: string, rows: number, seed = 1): Promise<SourceRow[]> {
+  const { loadedAt } = JSON.parse(await readFile(path.join(dataDir, 'local-source.json'), 'utf8')) as { loadedAt?: string };
+  return generatedSource(rows, seed, loadedAt);
 }
 
 function keysetCompare(a: { updatedAt: string; sysId: string }, b: { updatedAt: string; sysId: string }): number {

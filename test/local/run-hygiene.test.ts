@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { curatedIds, generatedSource, rawIds, readCheckpoint, rowsUpTo, runCli, spawnCli } from './local-run-fixture';
+import { curatedIds, generatedSource, generatedSourceIn, rawIds, readCheckpoint, rowsUpTo, runCli, spawnCli } from './local-run-fixture';
 
 let root: string;
 before(async () => {
@@ -105,7 +105,7 @@ describe('Ctrl-C and SIGTERM', () => {
 
       // Before any restart: raw/ holds every row up to the checkpoint, and the journal is empty.
       const checkpoint = await readCheckpoint(dataDir);
-      const promised = rowsUpTo(source, checkpoint);
+      const promised = rowsUpTo(await generatedSourceIn(dataDir, ROWS), checkpoint);
       assert.ok(promised.length > 0, 'the run was interrupted after at least one checkpoint');
       const raw = await rawIds(dataDir);
       const missing = promised.filter((row) => !raw.has(row.id));
