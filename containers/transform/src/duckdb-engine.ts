@@ -32,7 +32,7 @@ import { plainValue, type Keyset, type KeysetOptions, type KeysetReconciliation,
 import { goneKeysSql, keysetCountsSql, deletionRecordsSql, missingKeysSql, sourceKeysSql } from './keyset-sql';
 import { deleteMergeSql, mergePreviewSql, mergeSql } from './merge-sql';
 import { martTableName } from './models';
-import { batchProfileSql, curatedColumns, rawColumns, stagingSql } from './staging';
+import { curatedColumns, rawColumns, typedBatchSql, typedProfileSql, typedStagedSql } from './staging';
 
 export const PARTITION_COLUMN = 'event_year';
 
@@ -222,8 +222,10 @@ export class DuckDbEngine implements TransformEngine {
     const names = curatedColumns(d).map((c) => ident(c.name)).join(', ');
     const event = ident(d.eventTimeColumn);
 
-    await this.exec(`CREATE OR REPLACE TEMP TABLE batch_raw AS SELECT * FROM ${await this.rawReader(rawKeys)}`);
-    const [profile] = await this.rows(batchProfileSql(d, this.dialect, 'batch_raw'));
+    // One pass over the raw objects types every row (with its content hash and the flags the
+    // profile counts); the version ranking runs only when some key occurs more than once.
+    await this.exec(`CREATE OR REPLACE TEMP TABLE batch_typed AS ${typedBatchSql(d, this.dialect, await this.rawReader(rawKeys), '__source_object')}`);
+    const [profile] = await this.rows(typedProfileSql(d, 'batch_typed'));
     const p = profile ?? {};
     const castFailures: Record<string, number> = {};
     for (const [k, v] of Object.entries(p)) {
@@ -232,10 +234,18 @@ export class DuckDbEngine implements TransformEngine {
     const rowsRead = Number(p.rows_read ?? 0);
     const malformedRows = Number(p.malformed_rows ?? 0);
     const rowsWithoutKey = Number(p.rows_without_key ?? 0);
+    const keyedRows = Number(p.keyed_rows ?? 0);
+    const unique = Number(p.key_partitions ?? 0) === keyedRows;
 
-    await this.exec(`CREATE OR REPLACE TEMP TABLE batch AS ${stagingSql(d, this.dialect, 'batch_raw', '__source_object')}`);
-    await this.exec('DROP TABLE batch_raw');
-    const batchRows = Number((await this.rows('SELECT count(*) AS n FROM batch'))[0]?.n ?? 0);
+    let batchRows: number;
+    if (unique) {
+      await this.exec(`CREATE OR REPLACE TEMP VIEW batch AS ${typedStagedSql(d, 'batch_typed', true)}`);
+      batchRows = keyedRows;
+    } else {
+      await this.exec(`CREATE OR REPLACE TEMP TABLE batch AS ${typedStagedSql(d, 'batch_typed', false)}`);
+      await this.exec('DROP TABLE batch_typed');
+      batchRows = Number((await this.rows('SELECT count(*) AS n FROM batch'))[0]?.n ?? 0);
+    }
     const duplicatesRemoved = rowsRead - malformedRows - rowsWithoutKey - batchRows;
 
     const existing = this.tableRef('curated');
@@ -266,13 +276,21 @@ export class DuckDbEngine implements TransformEngine {
     const affected = (await this.rows('SELECT y FROM affected ORDER BY y')).map((r) => Number(r.y));
     const changed = rowsInserted + rowsUpdated > 0 || options.rebuild === true;
     if (changed) {
-      await this.exec((this.opts.renderMerge ?? mergeSql)(d, this.dialect, staged, 'merge_target'));
-      await this.commit(affected, names, event, options.rebuild === true);
+      if (rowsInserted === batchRows) {
+        // No staged key matched a curated row (a first load, a rebuild, a batch of new keys): the
+        // merge would insert every staged row and touch nothing else, so the merged years are the
+        // target's rows and the staged ones, written without copying them into the target first.
+        await this.commit(affected, names, event, options.rebuild === true, undefined, undefined, `(SELECT ${names} FROM merge_target UNION ALL SELECT ${names} FROM batch)`);
+      } else {
+        await this.exec((this.opts.renderMerge ?? mergeSql)(d, this.dialect, staged, 'merge_target'));
+        await this.commit(affected, names, event, options.rebuild === true);
+      }
     } else if (batchRows) {
       // Nothing to write, but record the keys for reconciliation (an object of re-delivered rows).
       await this.writeMergedKeys(newVersion(this.opts.runId));
     }
-    for (const t of ['merge_target', 'batch', 'affected']) await this.exec(`DROP TABLE IF EXISTS ${t}`);
+    await this.exec(`DROP ${unique ? 'VIEW' : 'TABLE'} batch`);
+    for (const t of ['merge_target', 'batch_typed', 'affected']) await this.exec(`DROP TABLE IF EXISTS ${t}`);
     await this.refreshCuratedView();
     return {
       rowsRead,
@@ -300,7 +318,8 @@ export class DuckDbEngine implements TransformEngine {
   }
 
   /**
-   * Write the merged years under a new version directory, then switch the manifest: the affected
+   * Write the merged years (`rows`: the merge target, or a query giving the merged rows) under a
+   * new version directory, then switch the manifest: the affected
    * years now point at the new files (a year left without rows disappears); a rebuild replaces
    * every year. The keys this batch merged are recorded before the switch, so a crash after it
    * never leaves merged keys unrecorded.
@@ -312,6 +331,7 @@ export class DuckDbEngine implements TransformEngine {
     rebuild: boolean,
     recordKeys: (version: string) => Promise<string> = (v) => this.writeMergedKeys(v),
     replaceKeys = rebuild,
+    rows = 'merge_target',
   ): Promise<void> {
     const version = newVersion(this.opts.runId);
     const versionDir = path.join(this.tableDir, version);
@@ -319,7 +339,7 @@ export class DuckDbEngine implements TransformEngine {
     // Rows in event-time order: neighbouring timestamps compress far better (mart queries read
     // the time columns), and min/max statistics let engines skip row groups on time filters.
     const key = ident(this.opts.dataset.primaryKey);
-    await this.exec(`COPY (SELECT ${names}, ${this.dialect.year(event)} AS ${PARTITION_COLUMN} FROM merge_target ORDER BY ${event} NULLS LAST, ${key})
+    await this.exec(`COPY (SELECT ${names}, ${this.dialect.year(event)} AS ${PARTITION_COLUMN} FROM ${rows} AS merged ORDER BY ${event} NULLS LAST, ${key})
       TO ${literal(versionDir)} (FORMAT parquet, PARTITION_BY (${PARTITION_COLUMN}), COMPRESSION zstd, PARQUET_VERSION 'V2')`);
     const keysFile = await recordKeys(version);
     faultPoint('transform:after-scratch-write');
