@@ -94,6 +94,8 @@ export class DuckDbEngine implements TransformEngine {
   private curatedKind: 'VIEW' | 'TABLE' | undefined;
   /** Manifest version the loaded curated view reflects: a commit on top of another run's fails. */
   private baseVersion: string | undefined;
+  /** Objects unreadableObjects loaded into `batch_typed` while checking them (see there). */
+  private preloaded: { keys: Set<string>; loaded: boolean } | undefined;
 
   private constructor(
     private readonly opts: DuckDbEngineOptions,
@@ -184,7 +186,20 @@ export class DuckDbEngine implements TransformEngine {
     return rawKeys.map((k) => path.join(this.opts.rawDir, k));
   }
 
+  /**
+   * Objects that cannot be read whole. DuckDB reads a truncated or corrupt gzip partly and without
+   * an error (it stops at the damage; the trailer's CRC is not checked), so each object is
+   * decompressed here to its end, and meanwhile DuckDB already types the rows of all of them
+   * (the load mergeBatch needs): the two reads overlap instead of following each other.
+   * mergeBatch drops the rows of any object left out before anything is derived from them.
+   */
   async unreadableObjects(rawKeys: string[]): Promise<UnreadableObject[]> {
+    // A load that fails (an object DuckDB cannot even open) is simply redone by mergeBatch
+    // without the objects found unreadable; an error it then still meets is reported there.
+    const load = this.loadTyped(rawKeys).then(
+      () => true,
+      () => false,
+    );
     const bad: UnreadableObject[] = [];
     const check = async (key: string): Promise<void> => {
       const file = path.join(this.opts.rawDir, key);
@@ -194,9 +209,35 @@ export class DuckDbEngine implements TransformEngine {
         bad.push({ key, error: (err as Error).message });
       }
     };
-    // zlib works on libuv's thread pool: a few objects at a time use the cores the reader will.
-    for (let i = 0; i < rawKeys.length; i += 4) await Promise.all(rawKeys.slice(i, i + 4).map(check));
+    try {
+      // zlib works on libuv's thread pool: a few objects at a time use the cores the reader will.
+      for (let i = 0; i < rawKeys.length; i += 4) await Promise.all(rawKeys.slice(i, i + 4).map(check));
+    } finally {
+      this.preloaded = { keys: new Set(rawKeys), loaded: await load };
+    }
     return bad.sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  /** `batch_typed`: every row of the objects typed once, with its content hash and profile flags. */
+  private async loadTyped(rawKeys: string[]): Promise<void> {
+    await this.exec(`CREATE OR REPLACE TEMP TABLE batch_typed AS ${typedBatchSql(this.opts.dataset, this.dialect, await this.rawReader(rawKeys), '__source_object')}`);
+  }
+
+  /**
+   * Make `batch_typed` hold exactly the rows of `rawKeys`: the load unreadableObjects started,
+   * without the objects left out (quarantined), or a new load.
+   */
+  private async typedBatch(rawKeys: string[]): Promise<void> {
+    const pre = this.preloaded;
+    this.preloaded = undefined;
+    if (!pre?.loaded || !rawKeys.every((k) => pre.keys.has(k))) {
+      await this.loadTyped(rawKeys);
+      return;
+    }
+    if (rawKeys.length < pre.keys.size) {
+      const kept = rawKeys.length ? sqlList(this.rawPaths(rawKeys)) : '[]';
+      await this.exec(`DELETE FROM batch_typed WHERE NOT list_contains(${kept}, __source_object)`);
+    }
   }
 
   /** A read_ndjson over raw objects with every column declared (absent columns read as NULL). */
@@ -224,7 +265,7 @@ export class DuckDbEngine implements TransformEngine {
 
     // One pass over the raw objects types every row (with its content hash and the flags the
     // profile counts); the version ranking runs only when some key occurs more than once.
-    await this.exec(`CREATE OR REPLACE TEMP TABLE batch_typed AS ${typedBatchSql(d, this.dialect, await this.rawReader(rawKeys), '__source_object')}`);
+    await this.typedBatch(rawKeys);
     const [profile] = await this.rows(typedProfileSql(d, 'batch_typed'));
     const p = profile ?? {};
     const castFailures: Record<string, number> = {};
