@@ -52,6 +52,8 @@ export interface DuckDbEngineOptions {
   rebuild?: boolean;
   /** Tests only: render the merge statement (to prove a mutated merge is caught). */
   renderMerge?: typeof mergeSql;
+  /** Called after each statement with its wall time (the transform bench's per-phase profile). */
+  onStatement?: (sql: string, ms: number) => void;
 }
 
 /** Directory of the curated table and of a mart, under the curated root. */
@@ -119,12 +121,22 @@ export class DuckDbEngine implements TransformEngine {
     return new DuckDbEngine(opts, db, conn);
   }
 
+  private async timed<T>(sql: string, run: () => Promise<T>): Promise<T> {
+    if (!this.opts.onStatement) return run();
+    const start = performance.now();
+    try {
+      return await run();
+    } finally {
+      this.opts.onStatement(sql, performance.now() - start);
+    }
+  }
+
   private async exec(sql: string): Promise<void> {
-    await this.conn.run(sql);
+    await this.timed(sql, () => this.conn.run(sql));
   }
 
   async rows(sql: string): Promise<Row[]> {
-    const reader = await this.conn.runAndReadAll(sql);
+    const reader = await this.timed(sql, () => this.conn.runAndReadAll(sql));
     return reader.getRowObjectsJS().map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, plainValue(v)])));
   }
 
