@@ -10,7 +10,7 @@
 import { CfnResource, Validations } from 'aws-cdk-lib';
 import { rules } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { curatedPrefix, keysetPrefix, quarantinePrefix, rawPrefix, transformStatePrefix } from '../runtime/storage-layout';
+import { curatedPrefix, fetchRunsPrefix, keysetPrefix, quarantinePrefix, rawPrefix, transformStatePrefix } from '../runtime/storage-layout';
 import type { DatasetPipeline } from './constructs/dataset-pipeline';
 import type { CicdStack } from './stacks/cicd-stack';
 import type { PipelineStack } from './stacks/pipeline-stack';
@@ -71,6 +71,7 @@ function acknowledgeDataset(p: DatasetPipeline): void {
     { finding: /^Resource::\*$/, reason: XRAY },
     { finding: resourceEndingWith(`/${quarantinePrefix(ds)}*`), reason: 'Quarantine files are named per run and sequence under this dataset’s own quarantine prefix; nothing else in the bucket' },
     { finding: resourceEndingWith(`/${keysetPrefix(ds)}*`), reason: 'Key-scan lists, markers and missing-key files are named per run under this dataset’s own keysets prefix' },
+    { finding: resourceEndingWith(`/${fetchRunsPrefix(ds)}*`), reason: 'Per-invocation fetch figures (PutObject only), named per run, phase and invocation under this dataset’s own runs prefix' },
     { finding: /^Resource::arn:<AWS::Partition>:secretsmanager:.*-\?\?\?\?\?\?$/, reason: 'Secrets Manager appends six random characters to a secret ARN; the grant names exactly one secret' },
   ]);
   acknowledgeWildcards(p.runLease, [{ finding: /^Resource::\*$/, reason: XRAY }]);
@@ -91,6 +92,7 @@ function acknowledgeDataset(p: DatasetPipeline): void {
     { finding: /^Resource::\*$/, reason: 'ecr:GetAuthorizationToken (execution role) does not support resource-level permissions' },
     { finding: resourceEndingWith(`/${rawPrefix(ds)}*`), reason: 'The transform reads every raw object of this dataset (date partitions)' },
     { finding: resourceEndingWith(`/${keysetPrefix(ds)}*`), reason: 'The run’s key scan (read, also by Athena as the keyset table) and its missing-keys file (written), named per run under this dataset’s keysets prefix' },
+    { finding: resourceEndingWith(`/${fetchRunsPrefix(ds)}*`), reason: 'The fetcher’s figures of each run (GetObject only, for the run report), named per run, phase and invocation under this dataset’s runs prefix' },
     { finding: resourceEndingWith(`}/${table}__*`), reason: 'This dataset’s marts (<table>__<mart>) and the tables they are built in before the swap; names come from the models' },
     { finding: /^Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table\/.*\}\/\*$/, reason: 'glue:GetTables only (information_schema lookup of the curated database); Glue authorizes GetTables on the database’s table/* resource' },
     ...[curatedPrefix(ds), `curated/_runs/${name}/`, transformStatePrefix(ds), `reports/${name}/`].map((prefix) => ({

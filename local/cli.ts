@@ -13,6 +13,8 @@ import { runLocalPipeline, type LocalRunSummary } from './pipeline';
 import { startSocrataServer } from './socrata-server';
 import { progressPrinter } from './cli-progress';
 import { formatTable } from './text-table';
+import { checkTransformable, runLocalTransformOnly, transformOnlyLines } from './transform-only';
+import { ModelError } from '../containers/transform/src/models';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..');
 const DATASETS_DIR = path.join(REPO_ROOT, 'datasets');
@@ -35,6 +37,9 @@ Options:
   --full-refresh          re-read the whole source, ignoring the checkpoint
   --rebuild               rebuild curated from the whole raw zone, without re-fetching
                           (the repair when the reconciliation test fails)
+  --select <models>       transform only, on the data already in --data-dir (no fetch): build and
+                          test these marts (<model>, +<model>, <model>+; comma separated)
+  --tests-only            transform only, no fetch: run the data tests on the existing tables
   --json                  print the run summary as one JSON object on the last line
   --port <n>              (serve) Socrata port; Firehose listens on the next one (default: free ports)
   -h, --help              this text`;
@@ -54,6 +59,8 @@ function parse(argv: string[]) {
       fresh: { type: 'boolean', default: false },
       'full-refresh': { type: 'boolean', default: false },
       rebuild: { type: 'boolean', default: false },
+      select: { type: 'string', multiple: true },
+      'tests-only': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       port: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -70,6 +77,10 @@ function parse(argv: string[]) {
     return n;
   };
   if (values.dataset && values['dataset-file']) throw new UsageError('Give --dataset or --dataset-file, not both');
+  if (values.select || values['tests-only']) {
+    const clash = (['fresh', 'full-refresh', 'rebuild', 'source'] as const).filter((f) => values[f]);
+    if (clash.length) throw new UsageError(`--select / --tests-only run the transform alone on existing data; drop --${clash.join(', --')}`);
+  }
   return {
     command,
     help: values.help,
@@ -81,6 +92,8 @@ function parse(argv: string[]) {
     fresh: values.fresh,
     fullRefresh: values['full-refresh'],
     rebuild: values.rebuild,
+    select: values.select?.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean),
+    testsOnly: values['tests-only'],
     json: values.json,
     port: int('port', values.port, 0, 0),
   };
@@ -129,14 +142,16 @@ function printSummary(s: LocalRunSummary): void {
         `${fmt(t.duplicatesRemoved)} duplicates removed, ${casts} cast failures, ${t.malformedRows} malformed`,
       `  deletions  ${t.keysetApplied ? `${fmt(t.rowsDeleted)} curated rows deleted (keys gone at the source), ${fmt(t.missingKeys)} source keys missing from curated` : `no key scan this run${s.keys?.skipped ? ` (${s.keys.skipped})` : ''}`}` +
         (s.repair ? `; repaired ${fmt(s.repair.rowsDelivered)} of ${fmt(s.repair.keysRequested)} missing rows` : ''),
-      `  curated    ${fmt(t.curatedRows)} rows; marts: ${t.marts.map((m) => `${m.name} (${m.rows})`).join(', ')}`,
-      `  tests      ${t.tests.passed} passed, ${t.tests.failed} failed, ${t.tests.warned} warnings` +
+      `  curated    ${fmt(t.curatedRows)} rows; marts: ${t.marts.map((m) => `${m.name} (${m.rows})`).join(', ')}` +
+        (t.skippedModels?.length ? `; SKIPPED (an upstream test failed): ${t.skippedModels.map((m) => m.name).join(', ')}` : ''),
+      `  tests      ${t.tests.passed} passed, ${t.tests.failed} failed, ${t.tests.warned} warnings${t.tests.skipped ? `, ${t.tests.skipped} skipped` : ''}` +
         (t.failedErrorTests.length ? ` — FAILED: ${t.failedErrorTests.join(', ')}` : ''),
     );
   }
   if (s.sample) out.push('', `Sample: npm run query -- "${s.sample.sql}"`, formatTable(s.sample.columns, s.sample.rows).replace(/^/gm, '  '));
-  if (s.reportPath) out.push('', `Report: ${s.reportPath}`);
-  out.push(`Query:  npm run query -- "SELECT count(*) FROM curated.${s.dataset.replace(/-/g, '_')}"`);
+  if (s.reportPath) out.push('', `Report:  ${s.reportPath}`);
+  if (t?.historyLocation) out.push(`History: ${t.historyLocation}`);
+  out.push(`Query:   npm run query -- "SELECT count(*) FROM curated.${s.dataset.replace(/-/g, '_')}"`);
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
@@ -211,6 +226,17 @@ async function run(opts: ReturnType<typeof parse>): Promise<number> {
   const dataDir = path.resolve(opts.dataDir);
   const progress = opts.json ? { update: () => {}, log: () => {}, done: () => {} } : progressPrinter(process.stderr, progressIntervalMs());
   const log = progress.log;
+  if (opts.select || opts.testsOnly) {
+    checkTransformable(dataDir);
+    const lock = await lockDataDir(dataDir);
+    try {
+      const s = await runLocalTransformOnly({ dataset, dataDir, ...(opts.select ? { select: opts.select } : {}), testsOnly: opts.testsOnly, log });
+      process.stdout.write(opts.json ? `${JSON.stringify(s)}\n` : `${transformOnlyLines(s).join('\n')}\n`);
+      return s.failedErrorTests.length ? 3 : 0;
+    } finally {
+      await lock.release();
+    }
+  }
   const lock = await lockDataDir(dataDir);
   try {
     if (lock.tookOverFrom !== undefined) log(`data directory ${dataDir} was locked by PID ${lock.tookOverFrom}, which is no longer running: lock taken over`);
@@ -311,7 +337,8 @@ async function cli(argv: string[]): Promise<number> {
     if (process.env.DEBUG) process.stderr.write(`${e.stack}\n`);
     // 4 like the transform container: a mass delete refused (nothing deleted) is not a crash.
     if (e.name === 'MassDeleteRefusedError') return 4;
-    return e instanceof UsageError || e.name === 'DatasetConfigError' ? 2 : 1;
+    // A model file or a --select naming no model is fixed like a usage error.
+    return e instanceof UsageError || e instanceof ModelError || e.name === 'DatasetConfigError' || e.name === 'NothingToTransformError' ? 2 : 1;
   }
 }
 

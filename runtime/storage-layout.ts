@@ -12,11 +12,13 @@
  *   keysets/<dataset>/<run-id>/missing-keys.txt.gz           source keys curated lacks (transform → repair)
  *   keysets/<dataset>/_latest.json                           copy of the last _SUCCESS (scan cadence)
  *   leases/<dataset>.json                                    the run lease (one ingestion run at a time)
+ *   runs/<dataset>/<run-id>/fetch-<phase>-NNNNN.json         the fetcher's figures per invocation (→ run report)
  * Curated bucket:
  *   curated/<dataset>/...                                    curated table + marts (Parquet / Iceberg)
  *   curated/_runs/<dataset>/<run-id>.json                       transform run summaries
  *   curated/_state/<dataset>/...                               transform bookkeeping (processed partitions)
  *   reports/<dataset>/<run-id>.html                          HTML run reports
+ *   reports/<dataset>/index.html                             history page across runs (rebuilt every run)
  */
 import type { DatasetConfig } from './dataset-config';
 
@@ -53,11 +55,26 @@ export const missingKeysKey = (d: Named, runId: string): string => `${keysetRunP
 
 export const curatedPrefix = (d: Named): string => `curated/${d.name}/`;
 
-export const runSummaryKey = (d: Named, runId: string): string => `curated/_runs/${d.name}/${runId}.json`;
+export const runSummaryKey = (d: Named, runId: string): string => `${runSummaryPrefix(d)}${runId}.json`;
 
 export const transformStatePrefix = (d: Named): string => `curated/_state/${d.name}/`;
 
-export const reportKey = (d: Named, runId: string): string => `reports/${d.name}/${runId}.html`;
+export const runSummaryPrefix = (d: Named): string => `curated/_runs/${d.name}/`;
+
+export const reportPrefix = (d: Named): string => `reports/${d.name}/`;
+
+export const reportKey = (d: Named, runId: string): string => `${reportPrefix(d)}${runId}.html`;
+
+/** The history page of a dataset: one row per run, each linking to its report (a sibling file). */
+export const historyKey = (d: Named): string => `${reportPrefix(d)}index.html`;
+
+/** The fetcher's per-run figures (raw bucket); the transform reads them into the run summary. */
+export const fetchRunsPrefix = (d: Named): string => `runs/${d.name}/`;
+
+export const fetchStatsPrefix = (d: Named, runId: string): string => `${fetchRunsPrefix(d)}${runId}/`;
+
+export const fetchStatsKey = (d: Named, runId: string, phase: string, invocation: number): string =>
+  `${fetchStatsPrefix(d, runId)}fetch-${phase}-${String(invocation).padStart(5, '0')}.json`;
 
 /** Partition value Firehose's `!{timestamp:yyyy-MM-dd}` yields for a time (UTC). */
 export const ingestDateOf = (t: Date): string => t.toISOString().slice(0, 10);

@@ -7,6 +7,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { boundedRequestHandler, S3_REQUEST_TIMEOUT_MS } from '../../runtime/aws-request-handler';
+import { fetchStatsRecord, writeFetchStats, type FetchPhase, type PhaseOutcome } from '../../runtime/fetch-run-stats';
 import { openObjectStore } from '../../runtime/object-store';
 import { getAppToken } from './app-token';
 import { redactError, redactor } from './redact';
@@ -120,6 +121,12 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
   });
   const stateStore = openObjectStore(config.stateLocation, s3);
   const settings = config;
+  // The invocation's figures for the run report, written once its work is delivered: a failure
+  // here fails the invocation (retried with the same cursor, which rewrites the same object).
+  const recordRun = async <T extends PhaseOutcome>(out: T, p: FetchPhase): Promise<T> => {
+    await writeFetchStats(stateStore, fetchStatsRecord(config.datasetName, event.runId, p, out, new Date()));
+    return out;
+  };
   const common = {
     source,
     clock: () => new Date(),
@@ -140,7 +147,7 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
       const before = (event.cursor as KeyScanCursor | null | undefined)?.stats;
       metrics.addMetric('KeysScanned', MetricUnit.Count, out.stats.keys - (before?.keys ?? 0));
       if (out.done && !out.skipped) metrics.addMetric('KeyScansCompleted', MetricUnit.Count, 1);
-      return out;
+      return await recordRun(out, 'keys');
     }
     if (phase === 'repair') {
       const out = await runRepair({ runId: event.runId, cursor: (event.cursor as RepairCursor | null | undefined) ?? null }, settings, {
@@ -150,7 +157,7 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
       });
       const before = (event.cursor as RepairCursor | null | undefined)?.stats;
       metrics.addMetric('RowsRepaired', MetricUnit.Count, out.stats.rowsDelivered - (before?.rowsDelivered ?? 0));
-      return out;
+      return await recordRun(out, 'repair');
     }
     const before = (event.cursor as FetchCursor | null | undefined)?.stats;
     const out = await runFetch(
@@ -171,7 +178,7 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
       },
     );
     recordMetrics(out.stats, before);
-    return out;
+    return await recordRun(out, 'rows');
   } catch (err) {
     // Last line of defence: whatever a source echoed into a message, the token does not reach
     // the log, the Step Functions error or the failure notice.

@@ -106,6 +106,7 @@ export class DatasetPipeline extends Construct {
       container: this.transform.container,
       securityGroup: props.network.securityGroup,
       topic: props.monitoring.topic,
+      curatedBucketName: props.curatedBucket.bucketName,
       timeout: runTimeout,
       logRetention: props.logRetention,
     });

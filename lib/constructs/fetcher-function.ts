@@ -9,7 +9,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DatasetConfig } from '../../runtime/dataset-config';
-import { checkpointKey, keysetPrefix, quarantinePrefix } from '../../runtime/storage-layout';
+import { checkpointKey, fetchRunsPrefix, keysetPrefix, quarantinePrefix } from '../../runtime/storage-layout';
 import { fetcherEnvironment } from './fetcher-environment';
 import { functionRole, houseFunctionProps } from './function-role';
 
@@ -78,6 +78,14 @@ export class FetcherFunction extends Construct {
         resources: [bucket.bucketArn],
         // Without it a missing object (no checkpoint, no scan yet) reads as 403 instead of 404.
         conditions: { StringLike: { 's3:prefix': [checkpoint, `${quarantine}*`, `${keysets}*`] } },
+      }),
+    );
+    // runs/<dataset>/: each invocation's figures for the run report; written, never read back.
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteRunFetchStats',
+        actions: ['s3:PutObject'],
+        resources: [bucket.arnForObjects(`${fetchRunsPrefix(dataset)}*`)],
       }),
     );
     this.function.addToRolePolicy(

@@ -9,6 +9,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { type DatasetConfig } from '../../runtime/dataset-config';
+import { historyKey, reportKey } from '../../runtime/storage-layout';
 
 /** Extra wait after Firehose's buffering interval before the crawler and transform read raw/. */
 export const FIREHOSE_FLUSH_MARGIN_SECONDS = 60;
@@ -60,6 +61,8 @@ export interface IngestionStateMachineProps {
   readonly container: ecs.ContainerDefinition;
   readonly securityGroup: ec2.ISecurityGroup;
   readonly topic: sns.ITopic;
+  /** Where the transform writes the run report and history page (named in the success notice). */
+  readonly curatedBucketName: string;
   readonly timeout: Duration;
   readonly logRetention: logs.RetentionDays;
 }
@@ -293,6 +296,10 @@ export class IngestionStateMachine extends Construct {
         status: 'SUCCEEDED',
         execution: sfn.JsonPath.executionId,
         lastFetchStats: sfn.JsonPath.objectAt('$.fetch.stats'),
+        // The transform names the report by run id (the execution name), through the same layout
+        // function: reports/<dataset>/<run-id>.html, beside the history page.
+        report: sfn.JsonPath.format(`s3://${props.curatedBucketName}/${reportKey(dataset, '{}')}`, sfn.JsonPath.executionName),
+        history: `s3://${props.curatedBucketName}/${historyKey(dataset)}`,
       }),
       resultPath: sfn.JsonPath.DISCARD,
     });

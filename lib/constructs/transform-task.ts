@@ -10,7 +10,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { tableName, type DatasetConfig } from '../../runtime/dataset-config';
-import { curatedPrefix, keysetPrefix, rawPrefix, transformStatePrefix } from '../../runtime/storage-layout';
+import { curatedPrefix, fetchRunsPrefix, keysetPrefix, rawPrefix, reportPrefix, runSummaryPrefix, transformStatePrefix } from '../../runtime/storage-layout';
 
 /** Where the workgroup writes query results in the results bucket (query-catalog.ts). */
 export const ATHENA_RESULTS_PREFIX = 'athena/';
@@ -180,15 +180,20 @@ export class TransformTask extends Construct {
         resources: [props.rawBucket.arnForObjects(`${keysets}*`)],
       }),
     );
+    // The fetcher's per-invocation figures of the run, summed into the run summary and report.
+    const fetchRuns = fetchRunsPrefix(dataset);
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ReadRunFetchStats', actions: ['s3:GetObject'], resources: [props.rawBucket.arnForObjects(`${fetchRuns}*`)] }),
+    );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'ListOwnRawPrefix',
         actions: ['s3:ListBucket'],
         resources: [props.rawBucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': [`${raw}*`, `${keysets}*`] } },
+        conditions: { StringLike: { 's3:prefix': [`${raw}*`, `${keysets}*`, `${fetchRuns}*`] } },
       }),
     );
-    const curatedPrefixes = [curatedPrefix(dataset), `curated/_runs/${dataset.name}/`, transformStatePrefix(dataset), `reports/${dataset.name}/`];
+    const curatedPrefixes = [curatedPrefix(dataset), runSummaryPrefix(dataset), transformStatePrefix(dataset), reportPrefix(dataset)];
     const resultsPrefix = ATHENA_RESULTS_PREFIX;
     // Explicit actions instead of grantReadWrite(): no action wildcards on the task role.
     role.addToPrincipalPolicy(

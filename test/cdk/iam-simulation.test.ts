@@ -190,6 +190,9 @@ describe('fetcher role', () => {
     assert.ok(has('s3:PutObject', /\/keysets\/sf-fire-incidents\/[^/]+\/part-00001\.txt\.gz$/), 'key scan part');
     assert.ok(has('s3:PutObject', /\/keysets\/sf-fire-incidents\/[^/]+\/_SUCCESS\.json$/), 'key scan marker');
     assert.ok(has('s3:GetObject', /\/keysets\/sf-fire-incidents\/[^/]+\/missing-keys\.txt\.gz$/), 'repair reads the missing keys');
+    for (const phase of ['rows', 'keys', 'repair']) {
+      assert.ok(has('s3:PutObject', new RegExp(`/runs/sf-fire-incidents/${RUN_ID}/fetch-${phase}-00001\\.json$`)), `the ${phase} phase's figures for the run report`);
+    }
   });
   test('every recorded call is allowed', async () => allowedAll('fetcher', calls.get('fetcher')!));
   test('nothing beyond its own state, stream and log group', async () => {
@@ -197,6 +200,8 @@ describe('fetcher role', () => {
     await denied('fetcher', 's3:PutObject', raw('checkpoints/other-dataset.json'));
     await denied('fetcher', 's3:DeleteObject', raw(`checkpoints/${DS}.json`));
     await denied('fetcher', 's3:PutObject', raw(`raw/${DS}/ingest_date=2026-01-01/x.gz`));
+    await denied('fetcher', 's3:PutObject', raw(`runs/other-dataset/${RUN_ID}/fetch-rows-00001.json`));
+    await denied('fetcher', 's3:GetObject', raw(`runs/${DS}/${RUN_ID}/fetch-rows-00001.json`));
     await denied('fetcher', 'firehose:PutRecordBatch', `arn:aws:firehose:${R}:${A}:deliverystream/other-stream`);
     await denied('fetcher', 'secretsmanager:GetSecretValue', `arn:aws:secretsmanager:${R}:${A}:secret:other-AbCdEf`);
     // Lambda logs: its own log group only (AWSLambdaBasicExecutionRole allowed every group).
@@ -236,6 +241,12 @@ describe('transform task role', () => {
     assert.ok(reqs.some((r) => r.action === 'glue:GetDatabase' && r.resource.endsWith('database/default')));
     assert.ok(reqs.some((r) => r.action === 's3:ListMultipartUploadParts'));
     assert.ok(reqs.some((r) => r.action === 's3:PutObject' && r.resource.includes(`/curated/_runs/${DS}/`)), 'run summary written');
+    // The fetcher's figures of the run (written above) are listed and read for the report.
+    assert.ok(reqs.some((r) => r.action === 's3:ListBucket' && r.context?.['s3:prefix'] === `runs/${DS}/${RUN_ID}/`), 'fetch figures listed');
+    assert.ok(reqs.some((r) => r.action === 's3:GetObject' && r.resource.endsWith(`/runs/${DS}/${RUN_ID}/fetch-rows-00001.json`)), 'fetch figures read');
+    // The history page: the run summaries listed, the page and its index written.
+    assert.ok(reqs.some((r) => r.action === 's3:ListBucket' && r.context?.['s3:prefix'] === `curated/_runs/${DS}/`), 'run summaries listed');
+    assert.ok(reqs.some((r) => r.action === 's3:PutObject' && r.resource.endsWith(`/reports/${DS}/index.html`)), 'history page written');
   });
   test('every recorded call (and Athena’s on its behalf) is allowed', async () => allowedAll('transform', calls.get('transform')!));
   test('this dataset only: other datasets’ tables and objects, checkpoints and secrets are denied', async () => {
@@ -251,6 +262,9 @@ describe('transform task role', () => {
     await denied('transform', 's3:GetObject', raw('raw/other-dataset/ingest_date=2026-01-01/x.gz'));
     await denied('transform', 's3:GetObject', raw(`checkpoints/${DS}.json`));
     await denied('transform', 's3:PutObject', raw(`raw/${DS}/ingest_date=2026-01-01/x.gz`));
+    await denied('transform', 's3:PutObject', raw(`runs/${DS}/${RUN_ID}/fetch-rows-00001.json`));
+    await denied('transform', 's3:GetObject', raw(`runs/other-dataset/${RUN_ID}/fetch-rows-00001.json`));
+    await denied('transform', 's3:ListBucket', `arn:aws:s3:::${rawBucket}`, { 's3:prefix': 'runs/other-dataset/' });
     await denied('transform', 's3:ListBucket', `arn:aws:s3:::${rawBucket}`, { 's3:prefix': 'checkpoints/' });
     await denied('transform', 'secretsmanager:GetSecretValue', `arn:aws:secretsmanager:${R}:${A}:secret:${SECRET}-AbCdEf`);
     await denied('transform', 'kms:Encrypt', dataKeyArn);

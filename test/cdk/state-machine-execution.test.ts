@@ -97,6 +97,10 @@ describe('fetch loop', () => {
     assert.deepEqual(fetchPayloads(r).map((p) => p.mode), ['incremental', 'incremental', 'incremental']);
     assert.equal(r.path.filter((s) => s === 'NextPage').length, 2);
     assert.deepEqual(r.notices[0]!.message.lastFetchStats, { pages: 3, undeclaredColumns: [':@computed_region_x', 'new_col'] });
+    // The notice links the run's report (named by the execution) and the dataset's history page.
+    assert.match(String(r.notices[0]!.message.report), new RegExp(`^s3://[a-z0-9.-]+/reports/sf-fire-incidents/${EXECUTION_NAME}\\.html$`));
+    assert.match(String(r.notices[0]!.message.history), /^s3:\/\/[a-z0-9.-]+\/reports\/sf-fire-incidents\/index\.html$/);
+    assert.equal(String(r.notices[0]!.message.report).split('/')[2], String(r.notices[0]!.message.history).split('/')[2], 'same bucket');
     // The last invocation's (cumulative) schema drift reaches the transform task as UNDECLARED_COLUMNS.
     const overrides = (r.calls.RunTransform![0] as { Overrides: { ContainerOverrides: Array<{ Environment: Array<{ Name: string; Value: string }> }> } }).Overrides;
     const env = Object.fromEntries(overrides.ContainerOverrides[0]!.Environment.map((e) => [e.Name, e.Value]));

@@ -72,6 +72,10 @@ describe('npm run local (CLI)', () => {
     assert.match(r.stdout, /fetch\s+0 rows/);
     assert.match(r.stdout, /curated\s+1,500 rows/);
     assert.match(r.stdout, /Report: .*\.html/);
+    // The history page beside the reports, listing both runs of this data directory.
+    const history = /History: (.*index\.html)/.exec(r.stdout)?.[1];
+    assert.ok(history, r.stdout);
+    assert.equal((await readFile(history, 'utf8')).match(/<a href="local-[^"]+\.html">/g)?.length, 2);
   });
 
   test('bad input is one clear line and a usage exit code', async () => {

@@ -14,7 +14,7 @@ import { describe, test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { App } from 'aws-cdk-lib';
 import { TrinoSQL } from 'dt-sql-parser';
-import { testQuery } from '../../containers/transform/src/data-tests';
+import { countSql, fromDatasetTest } from '../../containers/transform/src/data-tests';
 import { buildPipelineApp } from '../../lib/pipeline-app';
 import { curatedColumnNames, loadDatasetFile, parseDataset, pointFieldNames, pointFieldNamesOf } from '../../runtime/dataset-config';
 
@@ -146,7 +146,7 @@ describe('data tests must run on both engines', () => {
   });
 
   test('accepted_values compares as text, so integer and checkbox columns work on Athena too', async () => {
-    const t = testQuery({ kind: 'accepted_values', column: 'approved', values: ['true'], severity: 'error' }, 'curated', 't');
+    const t = { sql: countSql(fromDatasetTest({ kind: 'accepted_values', column: 'approved', values: ['true'], severity: 'error' }, 'test'), () => 't') };
     assert.match(t.sql, /CAST\("approved" AS VARCHAR\) NOT IN \('true'\)/);
     assert.deepEqual(new TrinoSQL().validate(t.sql), []);
     const conn = await (await DuckDBInstance.create(':memory:')).connect();

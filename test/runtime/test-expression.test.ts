@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { TrinoSQL } from 'dt-sql-parser';
-import { parseMart } from '../../containers/transform/src/models';
+import { parsePropertiesFile } from '../../containers/transform/src/model-yaml';
 import { validateTestExpression } from '../../runtime/test-expression';
 
 /** The query the transform builds around a test expression (containers/transform/src/data-tests.ts). */
@@ -86,7 +86,7 @@ describe('data-test expressions', () => {
 
   test('mart tests get the same check, naming the mart file and the test', () => {
     const attack = "1=1); COPY (SELECT 1) TO '/tmp/x.csv'; SELECT (1";
-    const text = `-- tests: [${JSON.stringify({ kind: 'expression', name: 'evil', expression: attack })}]\nSELECT 1 AS a FROM {{ ref('curated') }}`;
-    assert.throws(() => parseMart('m', 'models/x/m.sql', text), /models\/x\/m\.sql: .*expression: data test "evil" contains ";"/);
+    const text = `version: 2\nmodels:\n  - name: m\n    tests:\n      - expression_is_true:\n          name: evil\n          expression: ${JSON.stringify(attack)}\n`;
+    assert.throws(() => parsePropertiesFile('models/x/m.yml', text), /models\/x\/m\.yml:7:23: model "m": expression test "evil" contains ";"/);
   });
 });

@@ -108,7 +108,7 @@ describe('container entry (main)', () => {
     const summary = logs.at(-1)!.summary as { schemaDrift: { undeclared: string[] }; reportLocation: string };
     assert.deepEqual(summary.schemaDrift.undeclared, [':@computed_region_x', 'new_col']);
     const html = readFileSync(summary.reportLocation, 'utf8');
-    assert.match(html, /Schema drift[^<]*<\/th><td>:@computed_region_x, new_col<\/td>/);
+    assert.match(html, /Undeclared source columns<\/th><td[^>]*>:@computed_region_x, new_col<\/td>/);
     assert.equal(await main({ ...env(dataDir), RUN_ID: 'run-2', UNDECLARED_COLUMNS: 'new_col' }, { log: (r) => logs.push(r) }), EXIT.config);
     assert.match(String(logs.at(-1)!.message), /UNDECLARED_COLUMNS must be a JSON array of column names/);
   });

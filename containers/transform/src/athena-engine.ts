@@ -254,6 +254,13 @@ export class AthenaEngine implements TransformEngine {
     return Number(count?.n ?? 0);
   }
 
+  async existingModel(name: string): Promise<boolean> {
+    const live = martTableName(this.table, name);
+    // A swap interrupted by a crash leaves the mart aside; put it back before looking.
+    await this.restoreAside(live);
+    return this.exists(live);
+  }
+
   async mergedKeys(): Promise<number> {
     const [r] = await this.runner.execute(mergedKeysCountSql(this.keysTable), 'reconciliation');
     return Number(r?.n ?? 0);

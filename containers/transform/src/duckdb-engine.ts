@@ -507,6 +507,13 @@ export class DuckDbEngine implements TransformEngine {
     return Number((await this.rows(`SELECT count(*) AS n FROM ${ref}`))[0]?.n ?? 0);
   }
 
+  async existingModel(name: string): Promise<boolean> {
+    const file = path.join(martDir(this.opts.curatedDir, this.opts.dataset, name), 'data.parquet');
+    if (!existsSync(file)) return false;
+    await this.exec(`CREATE OR REPLACE VIEW ${this.tableRef(name)} AS SELECT * FROM read_parquet(${literal(file)})`);
+    return true;
+  }
+
   async mergedKeys(): Promise<number> {
     const dir = mergedKeysDir(this.opts.curatedDir, this.opts.dataset);
     const list = async (): Promise<string[]> =>

@@ -105,6 +105,11 @@ export interface TransformEngine {
   tableRef(model: string): string;
   /** Materialize a mart from its rendered SELECT, replacing the previous one only once built; returns its row count. */
   materializeMart(name: string, selectSql: string): Promise<number>;
+  /**
+   * Make an existing mart table (built by an earlier run) readable as tableRef(name), for a run
+   * that tests it or reads it without rebuilding it (--tests-only, --select); false if there is none.
+   */
+  existingModel?(name: string): Promise<boolean>;
   /** Distinct primary keys every merge so far recorded (reconciliation; never re-reads raw). */
   mergedKeys(): Promise<number>;
   /**

@@ -17,6 +17,10 @@ export interface TransformEnv {
   rebuild: boolean;
   /** UNDECLARED_COLUMNS: the fetcher's schema drift (a JSON array of column names), for the summary and report. */
   undeclaredColumns: string[];
+  /** SELECT: marts to build and test (`--select` terms, comma or space separated); absent: every mart. */
+  select?: string[];
+  /** TESTS_ONLY=true: merge and build nothing, run the tests on the existing tables. */
+  testsOnly: boolean;
   /** Required when engine is athena. */
   athena?: { workgroup: string; rawDatabase: string; curatedDatabase: string };
 }
@@ -41,6 +45,11 @@ export function readTransformEnv(env: NodeJS.ProcessEnv): TransformEnv {
   if (runId && !/^[A-Za-z0-9._:-]{1,128}$/.test(runId)) problems.push('RUN_ID must be 1-128 characters of A-Z a-z 0-9 . _ : -');
   const rebuildValue = env.REBUILD?.trim().toLowerCase() ?? '';
   if (!['', 'true', 'false'].includes(rebuildValue)) problems.push(`REBUILD must be "true" or "false", got "${env.REBUILD}"`);
+  const testsOnlyValue = env.TESTS_ONLY?.trim().toLowerCase() ?? '';
+  if (!['', 'true', 'false'].includes(testsOnlyValue)) problems.push(`TESTS_ONLY must be "true" or "false", got "${env.TESTS_ONLY}"`);
+  if (testsOnlyValue === 'true' && rebuildValue === 'true') problems.push('TESTS_ONLY and REBUILD exclude each other: a tests-only run changes no table');
+  const selectValue = env.SELECT?.trim();
+  const select = selectValue ? selectValue.split(/[\s,]+/).filter(Boolean) : undefined;
   let undeclaredColumns: string[] = [];
   const undeclaredValue = env.UNDECLARED_COLUMNS?.trim();
   if (undeclaredValue) {
@@ -77,6 +86,8 @@ export function readTransformEnv(env: NodeJS.ProcessEnv): TransformEnv {
     runId,
     rebuild: rebuildValue === 'true',
     undeclaredColumns,
+    ...(select ? { select } : {}),
+    testsOnly: testsOnlyValue === 'true',
     ...(athena ? { athena } : {}),
   };
 }

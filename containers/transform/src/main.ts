@@ -11,7 +11,11 @@
  *   5  repair needed: curated lacks source keys (listed in keysets/<dataset>/<run>/missing-keys.txt.gz)
  *      and nothing else failed; the state machine runs the fetcher's repair phase, then the
  *      transform again (once; a second 5 fails the run)
+ *
+ * Flags (`node dist/entry.mjs [--select <models>] [--tests-only]`, or the SELECT / TESTS_ONLY
+ * variables; a flag wins over its variable): see USAGE. `--help` exits 0, a usage error 2.
  */
+import { parseArgs } from 'node:util';
 import { AthenaClient } from '@aws-sdk/client-athena';
 import { DatasetConfigError } from '../../../runtime/dataset-config';
 import { ATHENA_REQUEST_TIMEOUT_MS, boundedRequestHandler } from '../../../runtime/aws-request-handler';
@@ -23,15 +27,69 @@ import { MassDeleteRefusedError, REBUILD_HINT, RECONCILIATION_TEST, runTransform
 
 export const EXIT = { ok: 0, failed: 1, config: 2, testsFailed: 3, massDeleteRefused: 4, repairNeeded: 5 } as const;
 
+export const USAGE = `Usage: node dist/entry.mjs [--select <model>[,<model>...]] [--tests-only] [--help]
+
+Runs one transform: merge the new raw objects into curated, build the marts, run the data tests.
+Configuration comes from the environment (DATASET_CONFIG, ENGINE, RAW_LOCATION, CURATED_LOCATION,
+RUN_ID, ...; see docs/transform.md "Container").
+
+  --select <models>  build and test only these marts (comma or space separated; env SELECT):
+                     <model>, +<model> (and its ancestors), <model>+ (and its descendants),
+                     +<model>+; "curated" alone builds no mart. Curated is always merged and tested.
+  --tests-only       merge and build nothing: run the tests on the existing tables (env TESTS_ONLY=true)
+  --help             print this help and exit 0
+
+Exit codes: 0 ok, 1 run failed, 2 configuration or usage error, 3 an error-severity test failed,
+4 mass delete refused, 5 repair needed.`;
+
 export interface MainIo {
   /** One JSON object per line (CloudWatch Logs friendly). */
   log: (record: Record<string, unknown>) => void;
   athenaClient?: () => AthenaClient;
+  /** Plain text for a person (--help, usage errors); default stdout / stderr. */
+  print?: (text: string, stream: 'stdout' | 'stderr') => void;
 }
+
+/** Command-line flags as the environment variables they stand for; `help` or a usage error instead. */
+export function parseFlags(argv: readonly string[]): { env: NodeJS.ProcessEnv } | { help: true } | { usageError: string } {
+  let values: { select?: string[]; 'tests-only'?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: { select: { type: 'string', multiple: true }, 'tests-only': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    return { usageError: (err as Error).message };
+  }
+  if (values.help) return { help: true };
+  return {
+    env: {
+      ...(values.select ? { SELECT: values.select.join(',') } : {}),
+      ...(values['tests-only'] ? { TESTS_ONLY: 'true' } : {}),
+    },
+  };
+}
+
+const defaultPrint = (text: string, stream: 'stdout' | 'stderr'): void => {
+  (stream === 'stdout' ? process.stdout : process.stderr).write(`${text}\n`);
+};
 
 const defaultIo: MainIo = { log: (r) => process.stdout.write(`${JSON.stringify(r)}\n`) };
 
-export async function main(env: NodeJS.ProcessEnv, io: MainIo = defaultIo): Promise<number> {
+export async function main(baseEnv: NodeJS.ProcessEnv, io: MainIo = defaultIo, argv: readonly string[] = []): Promise<number> {
+  const flags = parseFlags(argv);
+  const print = io.print ?? defaultPrint;
+  if ('help' in flags) {
+    print(USAGE, 'stdout');
+    return EXIT.ok;
+  }
+  if ('usageError' in flags) {
+    print(`${flags.usageError}\n\n${USAGE}`, 'stderr');
+    return EXIT.config;
+  }
+  const env = { ...baseEnv, ...flags.env };
   let summary: RunSummary;
   let datasetName: string | undefined;
   try {
@@ -52,7 +110,7 @@ export async function main(env: NodeJS.ProcessEnv, io: MainIo = defaultIo): Prom
             curatedLocation: cfg.curatedLocation,
             runId: cfg.runId,
           });
-    io.log({ level: 'info', message: 'transform started', dataset: cfg.dataset.name, runId: cfg.runId, engine: cfg.engine, rebuild: cfg.rebuild });
+    io.log({ level: 'info', message: 'transform started', dataset: cfg.dataset.name, runId: cfg.runId, engine: cfg.engine, rebuild: cfg.rebuild, select: cfg.select, testsOnly: cfg.testsOnly });
     summary = await runTransform({
       dataset: cfg.dataset,
       engine,
@@ -61,6 +119,8 @@ export async function main(env: NodeJS.ProcessEnv, io: MainIo = defaultIo): Prom
       runId: cfg.runId,
       rebuild: cfg.rebuild,
       undeclaredColumns: cfg.undeclaredColumns,
+      ...(cfg.select ? { select: cfg.select } : {}),
+      testsOnly: cfg.testsOnly,
       log: (message) => io.log({ level: 'info', message, dataset: cfg.dataset.name, runId: cfg.runId }),
     });
   } catch (err) {

@@ -1,123 +1,293 @@
 /**
- * The HTML run report: run summary, data-test results, and each mart as a chart and a table.
- * Charts are Vega-Lite specs rendered to SVG here in Node, so the page is one self-contained file
- * with no script and no network access; it renders the same from S3 or from disk.
+ * The HTML run report: run status, the fetch / deliver / transform / reconcile figures, freshness,
+ * schema drift, deletions, data tests, and each mart as a chart and a sorted, formatted table.
+ * Charts are declared per mart as data (report-charts.ts), compiled to Vega-Lite and rendered to
+ * SVG here in Node, so the page is one self-contained file with no script and no network access;
+ * it renders the same from S3 or from disk.
  */
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
 import type { DatasetConfig } from '../../../runtime/dataset-config';
+import type { PhaseFigures } from '../../../runtime/fetch-run-stats';
 import type { Row } from './engine';
 import type { MartModel } from './models';
+import { buildChart, parseChartSpec, renderSvg, type ChartSpec } from './report-charts';
+import { escapeHtml, formatBytes, formatDuration, formatInstant, formatNumber, formatTimestamp, martTable } from './report-format';
 import type { RunSummary } from './transform';
+import type { DataTestResult } from './data-tests';
 
 export interface ReportInput {
   dataset: DatasetConfig;
   summary: RunSummary;
-  marts: { mart: Pick<MartModel, 'name' | 'description' | 'chart'>; rows: Row[] }[];
+  marts: { mart: Pick<MartModel, 'name' | 'description' | 'chart' | 'file'>; rows: Row[] }[];
   /** Rows of each mart shown as a table (charts use every row given). */
   tableRows?: number;
 }
 
-const escapeHtml = (v: unknown): string =>
-  String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+type Fact = [label: string, value: string, tone?: 'bad' | 'warn' | 'good'];
 
-/** Render a Vega-Lite spec fragment over rows to an SVG string. */
-export async function renderChartSvg(chart: Record<string, unknown>, rows: Row[], title: string): Promise<string> {
-  const spec = {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title,
-    width: 640,
-    height: 280,
-    ...chart,
-    data: { values: rows },
-  } as unknown as TopLevelSpec;
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
+const n = formatNumber;
+const card = (title: string, facts: Fact[], note?: string): string =>
+  `<section class="card"><h3>${escapeHtml(title)}</h3><table class="facts">${facts
+    .map(([k, v, tone]) => `<tr><th>${escapeHtml(k)}</th><td${tone ? ` class="${tone}"` : ''}>${v}</td></tr>`)
+    .join('')}</table>${note ? `<p class="muted">${note}</p>` : ''}</section>`;
+
+/** A value already formatted; text is escaped. */
+const t = (v: unknown): string => escapeHtml(v);
+
+function fetchCards(s: RunSummary): string[] {
+  const f = s.fetch;
+  if (!f?.rows && !f?.keys && !f?.repair) {
+    return [
+      card(
+        'Fetch',
+        [['Figures', t('no fetch figures for this run')]],
+        escapeHtml('The fetcher left no figures under runs/<dataset>/<run-id>/ in the raw bucket: a transform started by hand, or a run from before they were recorded.'),
+      ),
+    ];
   }
+  const cards: string[] = [];
+  const c = (p: PhaseFigures | undefined, k: string): number => p?.counts[k] ?? 0;
+  const r = f.rows;
+  if (r) {
+    const quarantined = c(r, 'rowsQuarantined');
+    cards.push(
+      card('Fetch', [
+        ['Rows fetched', t(n(c(r, 'rowsFetched')))],
+        ['Pages / invocations', t(`${n(c(r, 'pages'))} / ${n(r.invocations)}`)],
+        ['Reached the end of the source', t(r.done ? 'yes' : 'no (more to fetch next run)'), r.done ? undefined : 'warn'],
+        ['Source retries', t(n(c(r, 'sourceRetries'))), c(r, 'sourceRetries') ? 'warn' : undefined],
+        ['Time-budget deferrals', t(n(c(r, 'timeBudgetDeferrals')))],
+        [
+          'Rows quarantined',
+          t(
+            quarantined
+              ? `${n(quarantined)} (no key ${n(c(r, 'quarantinedMissingKey'))}, too large ${n(c(r, 'quarantinedTooLarge'))}, refused by Firehose ${n(c(r, 'quarantinedRejected'))})`
+              : '0',
+          ),
+          quarantined ? 'bad' : undefined,
+        ],
+        ['Checkpoint', r.checkpoint ? `${t(formatInstant(r.checkpoint.updatedAt))} <span class="muted">id ${t(r.checkpoint.id)}</span>` : t('none yet')],
+      ]),
+    );
+    cards.push(
+      card('Deliver', [
+        ['Rows delivered to Firehose', t(n(c(r, 'rowsDelivered')))],
+        ['Firehose records / calls', t(`${n(c(r, 'firehoseRecords'))} / ${n(c(r, 'firehoseCalls'))}`)],
+        ['Bytes delivered', t(formatBytes(c(r, 'bytesDelivered')))],
+        ['Records retried / throttled calls', t(`${n(c(r, 'firehoseRetriedRecords'))} / ${n(c(r, 'firehoseThrottledCalls'))}`), c(r, 'firehoseThrottledCalls') ? 'warn' : undefined],
+        ['Raw objects merged (new / total)', t(`${n(s.rawObjects.new)} / ${n(s.rawObjects.total)}`)],
+      ]),
+    );
+  }
+  const k = f.keys;
+  const rp = f.repair;
+  if (k || rp) {
+    const facts: Fact[] = [];
+    if (k) {
+      facts.push(['Key scan', t(k.skipped ? `skipped (${k.skipped})` : `${n(c(k, 'keys'))} source keys in ${n(c(k, 'pages'))} page(s)`)]);
+      if (c(k, 'rowsWithoutKey')) facts.push(['Source rows without a key', t(n(c(k, 'rowsWithoutKey'))), 'warn']);
+    }
+    if (rp) facts.push(['Repair', t(rp.skipped ? `skipped (${rp.skipped})` : `${n(c(rp, 'rowsDelivered'))} of ${n(c(rp, 'keysRequested'))} missing rows fetched again`)]);
+    cards.push(card('Key scan and repair', facts));
+  }
+  return cards;
 }
 
-function table(rows: Row[], limit: number): string {
-  const first = rows[0];
-  if (!first) return '<p class="muted">No rows.</p>';
-  const cols = Object.keys(first);
-  const fmt = (v: unknown): string => (typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(2) : escapeHtml(v));
-  const body = rows
-    .slice(0, limit)
-    .map((r) => `<tr>${cols.map((c) => `<td>${fmt(r[c])}</td>`).join('')}</tr>`)
+function freshnessCard(s: RunSummary): string {
+  const f = s.freshness;
+  if (!f) return card('Freshness', [['Measured', t('not measured in this run')]]);
+  const ago = (ms: number | undefined): string => (ms === undefined ? '' : ` <span class="muted">(${t(formatDuration(ms))} before the run ended)</span>`);
+  return card('Freshness', [
+    ['Newest :updated_at in curated', f.newestUpdatedAt ? t(formatInstant(f.newestUpdatedAt)) + ago(f.lagMs) : t('none (curated is empty)')],
+    ['Newest event time (wall clock)', t(f.newestEventTime ? formatTimestamp(f.newestEventTime) : 'none')],
+    [
+      'Behind the source',
+      f.behindSourceMs === undefined
+        ? t('unknown (the fetch did not read to the end of the source)')
+        : t(f.behindSourceMs === 0 ? 'no: curated holds the source’s newest change' : formatDuration(f.behindSourceMs)),
+      f.behindSourceMs ? 'warn' : undefined,
+    ],
+  ]);
+}
+
+function transformCards(s: RunSummary, dataset: DatasetConfig): string[] {
+  const casts = Object.entries(s.castFailures).filter(([, v]) => v > 0);
+  const transform = card('Transform', [
+    ['Engine / duration', t(`${s.engine} / ${formatDuration(s.durationMs)}`)],
+    ['Rows read', t(n(s.rowsRead))],
+    ['Inserted / updated / unchanged', t(`${n(s.rowsInserted)} / ${n(s.rowsUpdated)} / ${n(s.rowsUnchanged)}`)],
+    ['Duplicates removed', t(n(s.duplicatesRemoved))],
+    ['Malformed lines / rows without key', t(`${n(s.malformedRows)} / ${n(s.rowsWithoutKey)}`), s.malformedRows || s.rowsWithoutKey ? 'warn' : undefined],
+    ['Cast failures (kept as null)', t(casts.map(([col, v]) => `${col}: ${n(v)}`).join(', ') || '0'), casts.length ? 'warn' : undefined],
+    [
+      'Raw objects quarantined',
+      t(s.quarantinedObjects.map((q) => `${q.key}: ${q.error}`).join('; ') || '0'),
+      s.quarantinedObjects.length ? 'bad' : undefined,
+    ],
+    ['Curated rows', t(n(s.curatedRows))],
+    ...(s.rebuild ? ([['Rebuild', t('curated rebuilt from the whole raw zone')]] as Fact[]) : []),
+    ...(s.maintenance.length ? ([['Table maintenance', t(s.maintenance.join('; '))]] as Fact[]) : []),
+  ]);
+  const src = s.reconciliation.source;
+  const reconcile = src
+    ? card('Reconcile (against the source’s keys)', [
+        ['Source keys', t(n(src.sourceKeys))],
+        ['Curated rows', t(n(s.curatedRows))],
+        ['Missing from curated', t(n(src.missingKeys)), src.missingKeys ? 'bad' : 'good'],
+        ['In curated, not at the source', t(n(src.extraKeys)), src.extraKeys ? 'bad' : 'good'],
+        ...(src.missingKeysLocation ? ([['Missing keys listed in', t(src.missingKeysLocation)]] as Fact[]) : []),
+      ])
+    : card('Reconcile (merged keys)', [
+        ['Distinct keys merged', t(n(s.reconciliation.mergedKeys))],
+        ['Curated rows', t(n(s.reconciliation.curatedRows))],
+        ['Agree', t(s.reconciliation.mergedKeys === s.reconciliation.curatedRows ? 'yes' : 'NO'), s.reconciliation.mergedKeys === s.reconciliation.curatedRows ? 'good' : 'bad'],
+      ], escapeHtml('No key scan this run: curated is checked against what the merges recorded, not against the source.'));
+  const guard = `${n(dataset.deletions.maxDeleteShare * 100, 1)}% of curated`;
+  const deletions = card(
+    'Deletions',
+    dataset.deletions.detect
+      ? s.keysetApplied
+        ? [
+            ['Rows deleted (keys gone at the source)', t(n(s.rowsDeleted)), s.rowsDeleted ? 'warn' : undefined],
+            ['Curated rows before', t(n(src?.curatedRowsBefore ?? s.curatedRows))],
+            ['Guard', t(`a scan that would delete more than ${guard} deletes nothing and fails the run`)],
+          ]
+        : [
+            ['Rows deleted', t('no key scan this run')],
+            ['Guard', t(`a scan that would delete more than ${guard} deletes nothing and fails the run`)],
+          ]
+      : [['Detection', t('off (deletions.detect is false): rows deleted at the source stay in curated')]],
+  );
+  const drift = card(
+    'Schema drift',
+    [['Undeclared source columns', t(s.schemaDrift.undeclared.join(', ') || 'none'), s.schemaDrift.undeclared.length ? 'warn' : 'good']],
+    s.schemaDrift.undeclared.length ? escapeHtml('Kept in raw, not loaded into curated until declared in the dataset file.') : undefined,
+  );
+  return [transform, reconcile, deletions, drift];
+}
+
+/** Failed errors first, then warnings, then skipped, then passes; by model and name within each. */
+export function sortTests(results: readonly DataTestResult[]): DataTestResult[] {
+  const rank = (r: DataTestResult): number =>
+    r.status === 'pass' ? 3 : r.status === 'skipped' ? 2 : r.status === 'warn' || r.severity === 'warn' ? 1 : 0;
+  return [...results].sort((a, b) => rank(a) - rank(b) || a.model.localeCompare(b.model) || a.name.localeCompare(b.name));
+}
+
+const DAY_S = 86_400;
+/** A lag in the unit a reader thinks in: minutes, hours or days. */
+function lagText(seconds: number): string {
+  if (seconds < 3_600) return `${n(Math.round(seconds / 60))} min`;
+  if (seconds < 2 * DAY_S) return `${n(Math.round((seconds / 3_600) * 10) / 10)} h`;
+  return `${n(Math.round((seconds / DAY_S) * 10) / 10)} d`;
+}
+
+/** What the test measured, beyond its rule: the failing rows' table, the freshness lag, why it was skipped. */
+function testDetail(r: DataTestResult): string {
+  const parts: string[] = [t(r.description)];
+  const f = r.freshness;
+  if (f) {
+    const limits = [f.warnAfterSeconds !== undefined ? `warn after ${lagText(f.warnAfterSeconds)}` : '', f.errorAfterSeconds !== undefined ? `error after ${lagText(f.errorAfterSeconds)}` : '']
+      .filter(Boolean)
+      .join(', ');
+    parts.push(`<br><span class="muted">newest ${t(f.loadedAtField)}: ${t(f.newest ?? 'no rows')}${f.lagSeconds !== null ? `, ${t(lagText(f.lagSeconds))} ago` : ''}${limits ? ` (${t(limits)})` : ''}</span>`);
+  }
+  if (r.skipReason) parts.push(`<br><span class="muted">not run: ${t(r.skipReason)}</span>`);
+  if (r.failuresTable && r.status !== 'pass') parts.push(`<br><span class="muted">failing rows kept in <code>${t(r.failuresTable)}</code></span>`);
+  return parts.join('');
+}
+
+function testsSection(s: RunSummary): string {
+  const rows = sortTests(s.tests.results)
+    .map((r) => {
+      // A failed warn-severity test is a warning whatever status it was recorded with (summaries
+      // before dbt's vocabulary said 'fail').
+      const warned = r.status === 'warn' || (r.status === 'fail' && r.severity === 'warn');
+      const cls = r.status === 'pass' ? 'pass' : r.status === 'skipped' ? 'skip' : warned ? 'warn' : 'fail';
+      const result = r.status === 'pass' ? 'pass' : r.status === 'skipped' ? 'skipped' : warned ? 'warn' : 'FAIL';
+      return `<tr class="${cls}"><td>${t(result)}</td><td>${t(r.name)}</td><td>${t(r.model)}</td><td>${t(r.severity)}</td><td class="num">${r.status === 'skipped' ? '' : t(n(r.failing))}</td><td>${testDetail(r)}</td></tr>`;
+    })
     .join('\n');
-  const more = rows.length > limit ? `<p class="muted">First ${limit} of ${rows.length} rows.</p>` : '';
-  return `<table><thead><tr>${cols.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>${body}</tbody></table>${more}`;
+  const skippedModels = s.skippedModels ?? [];
+  const skippedNote = skippedModels.length
+    ? `<p class="warn-c">Models not built (an upstream error test failed): ${skippedModels.map((m) => `<b>${t(m.name)}</b> (${t(m.reason)})`).join('; ')}</p>`
+    : '';
+  return (
+    `<h2 id="tests">Data tests <span class="counts"><span class="fail-c">${n(s.tests.failed)} failed</span> · <span class="warn-c">${n(s.tests.warned)} warnings</span> · ` +
+    `${s.tests.skipped ? `<span class="muted">${n(s.tests.skipped)} skipped</span> · ` : ''}<span class="pass-c">${n(s.tests.passed)} passed</span></span></h2>` +
+    skippedNote +
+    `<div class="scroll"><table class="tests"><thead><tr><th>Result</th><th>Test</th><th>Model</th><th>Severity</th><th class="num">Failing</th><th>Rule</th></tr></thead><tbody>${rows}</tbody></table></div>`
+  );
+}
+
+async function martSection(mart: ReportInput['marts'][number]['mart'], rows: Row[], asOf: string | undefined, tableRows: number): Promise<string> {
+  let spec: ChartSpec | undefined;
+  let chart = '';
+  let notes: string[] = [];
+  let partial: string | undefined;
+  if (mart.chart) {
+    spec = parseChartSpec(mart.chart, mart.file);
+    if (rows.length) {
+      const built = buildChart(spec, rows, asOf ? { asOf } : {});
+      notes = built.notes;
+      partial = built.partialPeriod;
+      chart = await renderSvg(built.spec);
+    }
+  }
+  return (
+    `<section class="mart" id="mart-${t(mart.name)}"><h3>${t(mart.name)}</h3><p>${t(mart.description)}</p>` +
+    (chart ? `<figure class="chart">${chart}${notes.length ? `<figcaption>${notes.map(t).join(' ')}</figcaption>` : ''}</figure>` : '') +
+    `${martTable(rows, tableRows, spec, partial)}</section>`
+  );
 }
 
 export async function renderReport(input: ReportInput): Promise<string> {
-  const { dataset, summary } = input;
-  const s = summary;
-  const facts: [string, unknown][] = [
-    ['Status', s.status === 'succeeded' ? 'succeeded' : `data tests failed: ${s.failedErrorTests.join(', ')}`],
-    ['Engine', s.engine],
-    ['Started', s.startedAt],
-    ['Duration', `${(s.durationMs / 1000).toFixed(1)} s`],
-    ['Raw objects (new / total)', `${s.rawObjects.new} / ${s.rawObjects.total}`],
-    ['Rows read', s.rowsRead],
-    ['Malformed lines skipped', s.malformedRows],
-    ['Rows without key skipped', s.rowsWithoutKey],
-    ['Duplicates removed', s.duplicatesRemoved],
-    ['Rows inserted / updated / unchanged', `${s.rowsInserted} / ${s.rowsUpdated} / ${s.rowsUnchanged}`],
-    ['Curated rows', s.curatedRows],
-    ['Cast failures', Object.entries(s.castFailures).map(([c, n]) => `${c}: ${n}`).join(', ') || 'none'],
-    [
-      'Schema drift (source columns not declared: kept in raw, not in curated)',
-      s.schemaDrift.undeclared.join(', ') || 'none',
-    ],
-    ['Quarantined raw objects (cannot be read whole)', s.quarantinedObjects.map((q) => `${q.key}: ${q.error}`).join('; ') || 'none'],
-    ['Rows deleted (keys gone at the source)', s.keysetApplied ? s.rowsDeleted : 'no key scan this run'],
-    ...(s.reconciliation.source
-      ? [
-          [
-            'Reconciliation (source keys / curated rows / missing / extra)',
-            `${s.reconciliation.source.sourceKeys} / ${s.curatedRows} / ${s.reconciliation.source.missingKeys} / ${s.reconciliation.source.extraKeys}`,
-          ] as [string, unknown],
-        ]
-      : [['Reconciliation (keys merged / curated rows)', `${s.reconciliation.mergedKeys} / ${s.reconciliation.curatedRows}`] as [string, unknown]]),
-    ...(s.rebuild ? [['Rebuild', 'curated rebuilt from the whole raw zone'] as [string, unknown]] : []),
-    ...(s.maintenance.length ? [['Table maintenance', s.maintenance.join('; ')] as [string, unknown]] : []),
+  const { dataset, summary: s } = input;
+  const ok = s.status === 'succeeded';
+  const banner = ok
+    ? `Succeeded${s.tests.warned ? ` with ${n(s.tests.warned)} warning(s)` : ''}`
+    : `Data tests FAILED: ${s.failedErrorTests.join(', ')}`;
+  const tiles: [string, string][] = [
+    ['curated rows', n(s.curatedRows)],
+    ['inserted', n(s.rowsInserted)],
+    ['updated', n(s.rowsUpdated)],
+    ['deleted', s.keysetApplied ? n(s.rowsDeleted) : '–'],
+    ['rows fetched', s.fetch?.rows ? n(s.fetch.rows.counts.rowsFetched ?? 0) : '–'],
+    ['newest change', s.freshness?.lagMs !== undefined ? `${formatDuration(s.freshness.lagMs)} ago` : '–'],
   ];
-  const tests = s.tests.results
-    .map(
-      (r) =>
-        `<tr class="${r.status === 'pass' ? 'pass' : r.severity === 'error' ? 'fail' : 'warn'}"><td>${escapeHtml(r.name)}</td>` +
-        `<td>${escapeHtml(r.model)}</td><td>${r.severity}</td><td>${r.status === 'pass' ? 'pass' : 'FAIL'}</td>` +
-        `<td>${r.failing}</td><td>${escapeHtml(r.description)}</td></tr>`,
-    )
-    .join('\n');
   const sections: string[] = [];
-  for (const { mart, rows } of input.marts) {
-    const chart = mart.chart && rows.length ? await renderChartSvg(mart.chart, rows, mart.name) : '';
-    sections.push(
-      `<section class="mart" id="mart-${escapeHtml(mart.name)}"><h3>${escapeHtml(mart.name)}</h3>` +
-        `<p>${escapeHtml(mart.description)}</p><figure class="chart">${chart}</figure>${table(rows, input.tableRows ?? 25)}</section>`,
-    );
-  }
+  const asOf = s.freshness?.newestEventTime;
+  for (const { mart, rows } of input.marts) sections.push(await martSection(mart, rows, asOf, input.tableRows ?? 25));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(dataset.name)} transform run ${escapeHtml(s.runId)}</title>
+<title>${t(dataset.name)} run ${t(s.runId)}</title>
 <style>
-body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#222}
-table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
-th{background:#f4f4f4}.pass td:nth-child(4){color:#176f2c}.fail td{background:#fde8e8}.warn td{background:#fff6dd}
-.muted{color:#777}figure.chart{margin:0;overflow-x:auto}
+body{font:14px/1.45 system-ui,sans-serif;margin:1.5rem 2rem;color:#222}
+h1{margin:.2rem 0;font-size:1.6rem}h2{margin:1.8rem 0 .6rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}h3{margin:.2rem 0 .4rem}
+a{color:#1f5fa8}.muted{color:#777}.scroll{overflow-x:auto}
+.banner{padding:.7rem 1rem;border-radius:6px;font-size:1.1rem;font-weight:600;margin:.8rem 0}
+.banner.ok{background:#e3f4e6;color:#145a24;border:1px solid #9bd3a6}.banner.bad{background:#fde8e8;color:#8a1c1c;border:1px solid #f0a8a8}
+.tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:.6rem;margin:.8rem 0}
+.tile{background:#f6f7f9;border-radius:6px;padding:.5rem .8rem}.tile b{display:block;font-size:1.35rem;font-variant-numeric:tabular-nums}.tile span{color:#666}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(380px,1fr));gap:.8rem}
+.card{border:1px solid #e2e2e2;border-radius:6px;padding:.6rem .8rem}
+table{border-collapse:collapse;font-size:13px}td,th{padding:3px 8px;text-align:left;vertical-align:top}
+table.facts th{font-weight:normal;color:#555;width:45%}table.facts td{font-variant-numeric:tabular-nums}
+td.bad{color:#a11;font-weight:600}td.warn{color:#8a5a00;font-weight:600}td.good{color:#176f2c}
+table.tests{width:100%}table.mart{min-width:50%}table.tests td,table.tests th,table.mart td,table.mart th{border-bottom:1px solid #e8e8e8}
+table.tests th,table.mart th{background:#f4f4f4}.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.fail td{background:#fde8e8}tr.warn td{background:#fff6dd}tr.skip td{color:#666;background:#f3f3f3}tr.pass td:first-child{color:#176f2c}
+.counts{font-size:.9rem;font-weight:normal}.fail-c{color:#a11}.warn-c{color:#8a5a00}.pass-c{color:#176f2c}
+section.mart{margin:1.5rem 0 2rem}figure.chart{margin:.5rem 0;overflow-x:auto}figure.chart svg{max-width:100%;height:auto}
+figcaption{color:#666;font-size:12px}td.null{color:#aaa;text-align:center}
 </style></head><body>
-<h1>${escapeHtml(dataset.name)}: transform run ${escapeHtml(s.runId)}</h1>
-<p>${escapeHtml(dataset.description)}</p>
-<h2>Run summary</h2>
-<table class="summary">${facts.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('\n')}</table>
-<h2>Data tests (${s.tests.passed} passed, ${s.tests.failed} failed, ${s.tests.warned} warnings)</h2>
-<table class="tests"><thead><tr><th>Test</th><th>Model</th><th>Severity</th><th>Result</th><th>Failing</th><th>Rule</th></tr></thead>
-<tbody>${tests}</tbody></table>
+<p class="muted"><a href="index.html">← all runs of ${t(dataset.name)}</a></p>
+<h1>${t(dataset.name)}: run ${t(s.runId)}</h1>
+<p class="muted">${t(dataset.description)} Source ${t(dataset.source.domain)}/${t(dataset.source.datasetId)}. Started ${t(formatInstant(s.startedAt))}, finished ${t(formatInstant(s.finishedAt))}.</p>
+<div class="banner ${ok ? 'ok' : 'bad'}">${t(banner)}</div>
+<div class="tiles">${tiles.map(([k, v]) => `<div class="tile"><b>${t(v)}</b><span>${t(k)}</span></div>`).join('')}</div>
+<h2>Run</h2>
+<div class="cards">${[...fetchCards(s), ...transformCards(s, dataset), freshnessCard(s)].join('\n')}</div>
+${testsSection(s)}
 <h2>Marts</h2>
 ${sections.join('\n') || '<p class="muted">This dataset has no marts.</p>'}
 </body></html>

@@ -6,15 +6,20 @@
 import type { DatasetConfig } from '../../../runtime/dataset-config';
 import type { ObjectStore } from '../../../runtime/object-store';
 import { gzipSync } from 'node:zlib';
-import { keysetRunPrefix, keysetSuccessKey, missingKeysKey, rawPrefix, reportKey, runSummaryKey } from '../../../runtime/storage-layout';
+import { readFetchFigures, type FetchFigures } from '../../../runtime/fetch-run-stats';
+import { historyKey, keysetRunPrefix, keysetSuccessKey, missingKeysKey, rawPrefix, reportKey, runSummaryKey } from '../../../runtime/storage-layout';
 import { registerCurated } from './catalog';
-import { curatedTests, testQuery, type DataTestResult } from './data-tests';
+import { curatedTests, type DataTestResult } from './data-tests';
 import { DuckDbEngine } from './duckdb-engine';
 import { emptyBatchStats, scalar, type BatchStats, type Keyset, type KeysetReconciliation, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
-import { loadMarts, renderMart, type MartModel } from './models';
+import { runModels, type SkippedModel } from './model-runner';
+import { loadProject, selectMarts, type MartModel, type ModelProject } from './models';
 import { readProcessedObjects, writeProcessedObjects, type Maintenance, type QuarantinedObject } from './processed-objects';
 import { unreadableInStore } from './raw-integrity';
+import { measureFreshness, type Freshness } from './freshness';
+import { writeHistory } from './history';
 import { renderReport } from './report';
+import { validateMartCharts } from './report-charts';
 
 /** A run's summary: the merged batch's stats (see BatchStats) plus the run's own facts. */
 export interface RunSummary extends BatchStats {
@@ -55,12 +60,27 @@ export interface RunSummary extends BatchStats {
   /** rowsInserted + rowsUpdated. */
   rowsWritten: number;
   curatedRows: number;
+  /** Marts built this run. */
   marts: { name: string; table: string; rows: number }[];
-  tests: { passed: number; failed: number; warned: number; results: DataTestResult[] };
+  /**
+   * Selected marts not built because an upstream error-severity test failed (their tests are
+   * skipped too). Always written now; optional because summaries of earlier runs lack it.
+   */
+  skippedModels?: SkippedModel[];
+  /** What this run was asked to do: `--select` terms (absent: every mart) and `--tests-only` (optional: see skippedModels). */
+  selection?: { select?: string[]; testsOnly: boolean };
+  /** failed: error tests that failed; warned: tests whose warn threshold was met; skipped: not run (optional: see skippedModels). */
+  tests: { passed: number; failed: number; warned: number; skipped?: number; results: DataTestResult[] };
   /** Names of the error-severity tests that failed (why the run exits non-zero). */
   failedErrorTests: string[];
   summaryLocation: string;
   reportLocation: string;
+  /** The history page across runs (rebuilt by every run); absent in summaries written before it existed. */
+  historyLocation?: string;
+  /** The fetcher's figures for this run (runs/<dataset>/<run-id>/ in raw); absent when it left none. */
+  fetch?: FetchFigures;
+  /** Newest change and event in curated after this run, and the lag behind now and the source. */
+  freshness?: Freshness;
 }
 
 /** Curated against the source's key set (see KeysetReconciliation). */
@@ -84,8 +104,12 @@ export interface RunTransformOptions {
   rawStore: ObjectStore;
   curatedStore: ObjectStore;
   runId: string;
-  /** Marts to build (default: the SQL files under models/<dataset>/). */
+  /** Marts to build (default: the SQL files under models/<dataset>/); given, the YAML source tests and freshness are not read. */
   marts?: MartModel[];
+  /** `--select`: build (and test) these marts only; see selectMarts for the graph operators. */
+  select?: string[];
+  /** `--tests-only`: merge and build nothing; run the tests on the existing tables. */
+  testsOnly?: boolean;
   modelsDir?: string;
   /** DuckDB engine only: register the curated table and marts in this local catalog file. */
   catalogPath?: string;
@@ -174,18 +198,26 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
   if (dataset.name.includes('--')) {
     throw new TransformConfigError(`Dataset name "${dataset.name}" contains "--": "__" separates dataset and mart table names`);
   }
-  const marts = opts.marts ?? loadMarts(dataset, opts.modelsDir);
+  const testsOnly = opts.testsOnly === true;
+  if (testsOnly && opts.rebuild) throw new TransformConfigError('--tests-only and a rebuild exclude each other: a tests-only run changes no table');
+  const project: ModelProject = opts.marts ? { marts: opts.marts, curated: { columns: [], tests: curatedTests(dataset) } } : loadProject(dataset, opts.modelsDir);
+  // A wrong --select is a usage error before anything is merged.
+  if (opts.select) selectMarts(project.marts, opts.select);
+  validateMartCharts(project.marts);
   const engine: TransformEngine =
     opts.engine === 'duckdb'
       ? await DuckDbEngine.open({ dataset, rawDir: localDir(rawStore, 'raw'), curatedDir: localDir(curatedStore, 'curated'), runId, rebuild: opts.rebuild === true })
       : opts.engine;
   try {
+    // Read first: a stats object that does not parse fails the run before it changes anything.
+    const fetchFigures = await readFetchFigures(rawStore, dataset.name, runId);
     await engine.prepare();
 
     const rebuild = opts.rebuild === true;
     const allRaw = (await rawStore.list(rawPrefix(dataset))).filter((k) => !k.endsWith('/'));
     const processed = await readProcessedObjects(curatedStore, dataset);
-    const candidates = rebuild ? allRaw : allRaw.filter((k) => !processed.keys.has(k));
+    // Tests only: nothing is merged (new raw objects wait for the next full run).
+    const candidates = testsOnly ? [] : rebuild ? allRaw : allRaw.filter((k) => !processed.keys.has(k));
     // An object that cannot be read whole is never merged as if complete: it stays unprocessed
     // (retried every run), is listed in the summary and state, and fails the run's data tests.
     const unreadable = engine.unreadableObjects ? await engine.unreadableObjects(candidates) : await unreadableInStore(rawStore, candidates);
@@ -206,7 +238,7 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
 
     const maintenanceRun: string[] = [];
     let maintenance: Maintenance | undefined;
-    if (engine.maintain) {
+    if (engine.maintain && !testsOnly) {
       const last = processed.maintenance;
       const everyRuns = opts.maintenanceEveryRuns ?? 24;
       const intervalMs = (opts.maintenanceIntervalHours ?? 24) * 3_600_000;
@@ -220,7 +252,7 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
     const quarantined: Record<string, QuarantinedObject> = Object.fromEntries(
       unreadable.map((u) => [u.key, { error: u.error, firstRunId: processed.quarantined[u.key]?.firstRunId ?? runId, lastRunId: runId }]),
     );
-    if (fresh.length || rebuild || unreadable.length || Object.keys(processed.quarantined).length || maintenance) {
+    if (!testsOnly && (fresh.length || rebuild || unreadable.length || Object.keys(processed.quarantined).length || maintenance)) {
       await writeProcessedObjects(curatedStore, dataset, processed, fresh, runId, {
         contributions,
         quarantined,
@@ -231,7 +263,7 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
 
     // Deletions and reconciliation against the source, when this run's key scan completed. After
     // the merge: rows the scan saw that this batch delivered are curated by now.
-    const keyset = dataset.deletions.detect ? await readKeyset(rawStore, dataset, runId) : undefined;
+    const keyset = dataset.deletions.detect && !testsOnly ? await readKeyset(rawStore, dataset, runId) : undefined;
     let source: KeysetReconciliation | undefined;
     let missingKeysLocation: string | undefined;
     if (keyset) {
@@ -256,25 +288,20 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
       );
     }
 
-    const martResults: RunSummary['marts'] = [];
-    for (const mart of marts) {
-      const sql = renderMart(mart, engine.dialect, (ref) => engine.tableRef(ref));
-      const rows = await engine.materializeMart(mart.name, sql);
-      martResults.push({ name: mart.name, table: engine.tableRef(mart.name), rows });
-      log(`${dataset.name}: mart ${mart.name}: ${rows} rows`);
-    }
+    // Curated's tests, then each selected mart and its tests (see model-runner.ts).
+    const models = await runModels({
+      engine,
+      project,
+      ...(opts.select ? { select: opts.select } : {}),
+      testsOnly,
+      now: now(),
+      log: (line) => log(`${dataset.name}: ${line}`),
+    });
+    const martResults: RunSummary['marts'] = models.built;
+    const results: DataTestResult[] = [...models.results];
 
     const curatedRef = engine.tableRef('curated');
     const curatedRows = await scalar(engine, `SELECT count(*) AS n FROM ${curatedRef}`);
-    const queries = [
-      ...curatedTests(dataset, curatedRef),
-      ...marts.flatMap((m) => m.tests.map((t) => testQuery(t, m.name, engine.tableRef(m.name)))),
-    ];
-    const results: DataTestResult[] = [];
-    for (const q of queries) {
-      const failing = await scalar(engine, q.sql);
-      results.push({ name: q.name, severity: q.severity, model: q.model, description: q.description, status: failing ? 'fail' : 'pass', failing });
-    }
     if (unreadable.length) {
       results.push({
         name: 'raw_objects_readable',
@@ -312,17 +339,18 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
         `distinct keys merged (${mergedKeys}) == rows in curated (${curatedRows})` +
         (unrecorded ? `; ${unrecorded} raw object(s) were merged before keys were recorded` : '') +
         (reconciled ? '' : `; to repair, ${REBUILD_HINT}`),
-      status: reconciled ? 'pass' : 'fail',
+      status: reconciled ? 'pass' : unrecorded ? 'warn' : 'fail',
       failing: Math.abs(mergedKeys - curatedRows),
     });
-    const failedErrorTests = results.filter((r) => r.status === 'fail' && r.severity === 'error').map((r) => r.name);
-    for (const r of results.filter((x) => x.status === 'fail')) {
-      log(`${dataset.name}: data test ${r.severity === 'error' ? 'FAILED' : 'warning'}: ${r.name} (${r.failing} failing: ${r.description})`);
+    const failedErrorTests = results.filter((r) => r.status === 'fail').map((r) => r.name);
+    for (const r of results.filter((x) => x.status === 'fail' || x.status === 'warn')) {
+      log(`${dataset.name}: data test ${r.status === 'fail' ? 'FAILED' : 'warning'}: ${r.name} (${r.failing} failing: ${r.description})`);
     }
     if (!reconciled && !source) log(`${dataset.name}: reconciliation failed: curated has ${curatedRows} rows, the merges recorded ${mergedKeys} distinct keys; ${REBUILD_HINT}`);
     const otherFailures = failedErrorTests.filter((n) => n !== SOURCE_RECONCILIATION_TEST);
     const repairNeeded = !!source && source.missingKeys.length > 0 && source.extraKeys === 0 && otherFailures.length === 0;
 
+    const freshness = await measureFreshness(engine, dataset, fetchFigures, now());
     const finished = now();
     const summary: RunSummary = {
       dataset: dataset.name,
@@ -362,30 +390,38 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
       keysetApplied: !!source,
       repairNeeded,
       maintenance: maintenanceRun,
-      schemaDrift: { undeclared: [...(opts.undeclaredColumns ?? [])].sort() },
+      // As the state machine passed it, and as the fetcher recorded it for this run.
+      schemaDrift: { undeclared: [...new Set([...(opts.undeclaredColumns ?? []), ...(fetchFigures?.rows?.undeclaredColumns ?? [])])].sort() },
       ...batch,
       rowsWritten: batch.rowsInserted + batch.rowsUpdated,
       curatedRows,
       marts: martResults,
+      skippedModels: models.skipped,
+      selection: { ...(opts.select ? { select: [...opts.select] } : {}), testsOnly },
       tests: {
         passed: results.filter((r) => r.status === 'pass').length,
-        failed: results.filter((r) => r.status === 'fail' && r.severity === 'error').length,
-        warned: results.filter((r) => r.status === 'fail' && r.severity === 'warn').length,
+        failed: results.filter((r) => r.status === 'fail').length,
+        warned: results.filter((r) => r.status === 'warn').length,
+        skipped: results.filter((r) => r.status === 'skipped').length,
         results,
       },
       failedErrorTests,
       summaryLocation: `${curatedStore.location}/${runSummaryKey(dataset, runId)}`,
       reportLocation: `${curatedStore.location}/${reportKey(dataset, runId)}`,
+      historyLocation: `${curatedStore.location}/${historyKey(dataset)}`,
+      ...(fetchFigures ? { fetch: fetchFigures } : {}),
+      freshness,
     };
 
     const martRows: { mart: MartModel; rows: Row[] }[] = [];
-    for (const mart of marts) {
+    for (const mart of models.shown) {
       martRows.push({ mart, rows: await engine.rows(`SELECT * FROM ${engine.tableRef(mart.name)} LIMIT ${opts.reportRowLimit ?? 5000}`) });
     }
     await curatedStore.put(runSummaryKey(dataset, runId), JSON.stringify(summary, null, 2), { contentType: 'application/json' });
     await curatedStore.put(reportKey(dataset, runId), await renderReport({ dataset, summary, marts: martRows }), {
       contentType: 'text/html; charset=utf-8',
     });
+    await writeHistory(curatedStore, dataset, summary, log);
     if (opts.catalogPath && opts.engine === 'duckdb') {
       await engine.close();
       await registerCurated({ dataset, curatedDir: curatedStore.location, catalogPath: opts.catalogPath });

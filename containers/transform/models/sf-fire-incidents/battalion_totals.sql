@@ -1,6 +1,3 @@
--- description: Per battalion: total incidents, months with incidents and the busiest month, from the monthly mart.
--- tests: [{"kind":"unique","columns":["battalion"]}]
--- chart: {"mark":"bar","encoding":{"x":{"field":"battalion","type":"nominal","sort":"-y"},"y":{"field":"incidents","type":"quantitative","title":"Incidents"}}}
 SELECT
   battalion,
   CAST(sum(incidents) AS BIGINT) AS incidents,

@@ -1,6 +1,3 @@
--- description: Incidents per calendar month and battalion (incidents without a battalion count as "unknown").
--- tests: [{"kind":"unique","columns":["month","battalion"]},{"kind":"not_null","column":"month"},{"kind":"range","column":"incidents","min":1}]
--- chart: {"mark":"line","encoding":{"x":{"field":"month","type":"temporal","title":"Month"},"y":{"field":"incidents","type":"quantitative","title":"Incidents"},"color":{"field":"battalion","type":"nominal"}}}
 SELECT
   date_trunc('month', incident_date) AS month,
   coalesce(battalion, 'unknown') AS battalion,

@@ -1,6 +1,3 @@
--- description: Estimated losses (USD) and casualties by primary situation.
--- tests: [{"kind":"unique","columns":["primary_situation"]},{"kind":"range","column":"property_loss","min":0,"severity":"warn"}]
--- chart: {"transform":[{"window":[{"op":"rank","as":"rank"}],"sort":[{"field":"property_loss","order":"descending"}]},{"filter":"datum.rank <= 15"}],"mark":"bar","encoding":{"y":{"field":"primary_situation","type":"nominal","sort":"-x","title":"Primary situation (top 15)"},"x":{"field":"property_loss","type":"quantitative","title":"Estimated property loss (USD)"}}}
 SELECT
   coalesce(primary_situation, 'unknown') AS primary_situation,
   count(*) AS incidents,

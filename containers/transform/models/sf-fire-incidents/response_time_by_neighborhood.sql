@@ -1,6 +1,3 @@
--- description: Response time (arrival minus alarm, seconds) percentiles by neighborhood; rows with arrival before alarm are left out.
--- tests: [{"kind":"unique","columns":["neighborhood_district"]},{"kind":"expression","name":"percentiles_ordered","expression":"p50_seconds <= p90_seconds"}]
--- chart: {"mark":{"type":"bar"},"encoding":{"y":{"field":"neighborhood_district","type":"nominal","sort":"-x","title":"Neighborhood"},"x":{"field":"p90_seconds","type":"quantitative","title":"p90 response (s)"}}}
 WITH responses AS (
   SELECT
     coalesce(neighborhood_district, 'unknown') AS neighborhood_district,

@@ -1,0 +1,52 @@
+/**
+ * How fresh curated is after a run: the newest `:updated_at` it holds (the source's change time)
+ * and the newest event time, how far the former lags behind now, and, when this run's fetch read
+ * to the end of the source, how far curated is behind the source's newest change.
+ */
+import { INGESTION_METADATA, type DatasetConfig } from '../../../runtime/dataset-config';
+import type { FetchFigures } from '../../../runtime/fetch-run-stats';
+import { ident } from './dialect';
+import type { TransformEngine } from './engine';
+
+export interface Freshness {
+  /** Newest source `:updated_at` in curated (UTC instant, ISO). */
+  newestUpdatedAt?: string;
+  /** Newest value of the dataset's event-time column in curated, as the engine prints it (wall clock). */
+  newestEventTime?: string;
+  /** The source's newest `:updated_at`, known when this run's fetch read to the end (its checkpoint). */
+  sourceNewestUpdatedAt?: string;
+  /** measuredAt − newestUpdatedAt. */
+  lagMs?: number;
+  /** sourceNewestUpdatedAt − newestUpdatedAt (0 when curated holds the source's newest change). */
+  behindSourceMs?: number;
+  measuredAt: string;
+}
+
+/** Engine text of a timestamp ("2024-01-01 12:00:00[.000]") or ISO, as a UTC instant; undefined if not one. */
+export function instantOf(v: unknown): Date | undefined {
+  if (typeof v !== 'string' || !v) return undefined;
+  const iso = /^\d{4}-\d{2}-\d{2} \d/.test(v) ? `${v.replace(' ', 'T')}${/(Z|[+-]\d{2}:?\d{2})$/.test(v) ? '' : 'Z'}` : v;
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
+export async function measureFreshness(engine: TransformEngine, dataset: DatasetConfig, fetch: FetchFigures | undefined, now: Date): Promise<Freshness> {
+  const [row] = await engine.rows(
+    `SELECT CAST(max(${ident(INGESTION_METADATA.sourceUpdatedAt)}) AS VARCHAR) AS newest_updated_at, ` +
+      `CAST(max(${ident(dataset.eventTimeColumn)}) AS VARCHAR) AS newest_event FROM ${engine.tableRef('curated')}`,
+  );
+  return freshnessOf(row?.newest_updated_at, row?.newest_event, fetch, now);
+}
+
+export function freshnessOf(newestUpdated: unknown, newestEvent: unknown, fetch: FetchFigures | undefined, now: Date): Freshness {
+  const newest = instantOf(newestUpdated);
+  const rows = fetch?.rows;
+  const source = rows?.done && rows.checkpoint ? instantOf(rows.checkpoint.updatedAt) : undefined;
+  return {
+    ...(newest ? { newestUpdatedAt: newest.toISOString(), lagMs: Math.max(0, now.getTime() - newest.getTime()) } : {}),
+    ...(typeof newestEvent === 'string' && newestEvent ? { newestEventTime: newestEvent } : {}),
+    ...(source ? { sourceNewestUpdatedAt: source.toISOString() } : {}),
+    ...(source && newest ? { behindSourceMs: Math.max(0, source.getTime() - newest.getTime()) } : {}),
+    measuredAt: now.toISOString(),
+  };
+}

@@ -1,0 +1,4 @@
+/** A model or model-properties file is wrong: the message names the file (and line) and what to change. */
+export class ModelError extends Error {
+  override name = 'ModelError';
+}
