@@ -206,6 +206,7 @@ export class DuckDbEngine implements TransformEngine {
    * mergeBatch drops the rows of any object left out before anything is derived from them.
    */
   async unreadableObjects(rawKeys: string[]): Promise<UnreadableObject[]> {
+    if (!rawKeys.length) return [];
     // A load that fails (an object DuckDB cannot even open) is simply redone by mergeBatch
     // without the objects found unreadable; an error it then still meets is reported there.
     const load = this.loadTyped(rawKeys).then(
