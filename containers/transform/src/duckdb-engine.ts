@@ -81,9 +81,13 @@ async function isGzip(file: string): Promise<boolean> {
   }
 }
 
+const GUNZIP_CHUNK_BYTES = 1 << 18;
+
 /** Decompress a gzip file to nowhere: rejects when it is truncated or corrupt. */
 async function checkGzip(file: string): Promise<void> {
-  await pipeline(createReadStream(file), createGunzip(), new Writable({ write: (_c, _e, cb) => cb() }));
+  // 1 MiB reads and 256 KiB output chunks: with the stream defaults (64 KiB in, 16 KiB out) the
+  // per-chunk JavaScript cost was more than half of the check (263 vs 98 CPU-ms for 100,000 rows).
+  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }), new Writable({ write: (_c, _e, cb) => cb() }));
 }
 
 const newVersion = (runId: string): string => `v-${Date.now().toString(36)}-${runId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40)}-${randomUUID().slice(0, 8)}`;
