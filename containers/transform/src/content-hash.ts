@@ -50,11 +50,12 @@ export function canonicalText(expr: string, type: CuratedType, dialect: Dialect)
 }
 
 /**
- * `<length>:<text>` or `-` for NULL, as two arguments of the one flat concat (see contentHashSql):
- * `<length>:` or `-`, then the text or ''.
+ * `<length>:<text>` or `-` for NULL, as three arguments of the one flat concat (see
+ * contentHashSql): the length or '', then `:` or `-`, then the text or ''. No piece is built by
+ * concatenating smaller ones (that costs a string per piece per row).
  */
 function field(text: string, dialect: Dialect): string[] {
-  return [`coalesce(CAST(length(${text}) AS ${dialect.typeName('VARCHAR')}) || ':', '-')`, `coalesce(${text}, '')`];
+  return [`coalesce(CAST(length(${text}) AS ${dialect.typeName('VARCHAR')}), '')`, `CASE WHEN ${text} IS NULL THEN '-' ELSE ':' END`, `coalesce(${text}, '')`];
 }
 
 /** Trino's concat takes at most 254 arguments: longer lists are concatenated in groups. */
