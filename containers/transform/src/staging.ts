@@ -144,7 +144,7 @@ WHERE ${ident('__version_rank')} = 1`;
  * once. Here one pass types every raw row once, with its content hash and the flags the profile
  * needs; the profile is then plain counts over the typed rows, and the version ranking runs only
  * when some key occurs more than once (otherwise it would keep every row). Same rows, same
- * counters: test/transform/casts.test.ts compares both forms on one batch.
+ * counters: test/transform/staging-two-step.test.ts compares both forms on one batch.
  */
 const MALFORMED = ident('__malformed');
 const KEYED = ident('__keyed');
