@@ -8,6 +8,7 @@
  * Output: one IPC message, a ContenderReport.
  */
 import http from 'node:http';
+import { createGunzip } from 'node:zlib';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
 import { invokeUntilDone } from '../local/fetch-loop';
 import type { ContenderReport, ContenderSpec, FetchCounts } from './contenders';
@@ -81,12 +82,15 @@ async function runLimit(): Promise<FetchCounts> {
   const get = (url: string): Promise<{ bytes: number; newlines: number; tail: string }> =>
     new Promise((resolve, reject) => {
       http
-        .get(url, { agent, headers: { Accept: 'application/json' } }, (res) => {
-          if (res.statusCode !== 200) {
-            res.resume();
-            reject(new Error(`limit contender: HTTP ${res.statusCode} for ${url}`));
+        .get(url, { agent, headers: { Accept: 'application/json', ...(spec.acceptGzip ? { 'Accept-Encoding': 'gzip' } : {}) } }, (raw) => {
+          if (raw.statusCode !== 200) {
+            raw.resume();
+            reject(new Error(`limit contender: HTTP ${raw.statusCode} for ${url}`));
             return;
           }
+          // Bytes and rows are counted as decoded, like every contender's payload.
+          const res = raw.headers['content-encoding'] === 'gzip' ? raw.pipe(createGunzip()) : raw;
+          if (res !== raw) raw.on('error', (err) => res.destroy(err));
           let bytes = 0;
           let newlines = 0;
           // The last chunks, enough to hold the last row: kept by reference, not copied per chunk

@@ -17,6 +17,8 @@ export interface ContenderSpec {
   /** Rows per page (the limit; ours reads its dataset's page size, the baseline uses its own 50,000). */
   pageSize: number;
   runId: string;
+  /** The limit only: ask for a gzipped body (`Accept-Encoding: gzip`) and gunzip it, as ours does through axios. */
+  acceptGzip?: boolean;
   /** Time budget of one simulated Lambda invocation (ours loops on `done`). */
   invocationBudgetMs: number;
   /** Baseline only: the local Firehose endpoint and stream. */

@@ -8,7 +8,7 @@ import type { DatasetConfig } from '../runtime/dataset-config';
 import { sourceFor } from '../local/dataset-rows';
 import { localStreamName, startLocalFirehose, type FirehoseCounters } from '../local/firehose-server';
 import { localFetcherEnv } from '../local/pipeline';
-import { startSocrataServer, type SocrataServer } from '../local/socrata-server';
+import { startSocrataProcess, type SocrataEndpoint } from '../local/socrata-process';
 import { isLoopback, startSourceProfileProxy, type SourceProfile } from '../local/source-profile';
 import { BASELINE_PAGE_SIZE } from './baseline-fetcher';
 import { runContender, type ContenderKind, type ContenderReport } from './contenders';
@@ -40,7 +40,7 @@ export interface FetchBenchOptions {
   worker?: string;
   log: (line: string) => void;
   /** Serve from this server (with `rows` rows, already warmed up) instead of starting one; the caller closes it. */
-  socrata?: SocrataServer;
+  socrata?: SocrataEndpoint;
   /**
    * Put a shaping proxy with this source profile between every contender and the Socrata server
    * (local/source-profile.ts); a fresh proxy per contender, so each has the link to itself.
@@ -51,7 +51,19 @@ export interface FetchBenchOptions {
 }
 
 /** Ask for one row in each order the contenders use, so no contender pays the server's first sort. */
-export async function warmUp(socrata: SocrataServer): Promise<void> {
+/**
+ * The generated source for a bench run: the local Socrata server in a child process of its own,
+ * rows stored compactly under `storageDir` (as `npm run local` serves them). In the bench's own
+ * process the rows would be ~3 KB of objects each (1.2 GB at 400,000 rows) on the event loop that
+ * also runs the local Firehose, so its garbage collections would show up as source latency.
+ */
+export async function startBenchSource(dataset: DatasetConfig, rows: number, seed: number, storageDir: string): Promise<SocrataEndpoint> {
+  const options = sourceFor(dataset, rows, seed);
+  if (typeof options.rows !== 'number') throw new Error(`bench: dataset ${dataset.name} has no generator (only the SF Fire Incidents rows are generated)`);
+  return startSocrataProcess({ kind: 'options', options: { ...options, rows: options.rows, storageDir } });
+}
+
+export async function warmUp(socrata: SocrataEndpoint): Promise<void> {
   for (const q of ['$select=:*,*&$order=:updated_at,:id&$limit=1', `$order=incident_number&$limit=1&$offset=0`]) {
     const res = await fetch(`${socrata.resourceUrl}?${q}`);
     if (res.status !== 200) throw new Error(`warm-up request ${q} failed with HTTP ${res.status}`);
@@ -62,7 +74,7 @@ export async function warmUp(socrata: SocrataServer): Promise<void> {
 export async function runFetchBench(opts: FetchBenchOptions): Promise<Record<string, ContenderResult>> {
   const { dataset, log } = opts;
   const started = Date.now();
-  const socrata = opts.socrata ?? (await startSocrataServer(sourceFor(dataset, opts.rows, opts.seed)));
+  const socrata = opts.socrata ?? (await startBenchSource(dataset, opts.rows, opts.seed, path.join(opts.workDir, `source-${opts.label}`)));
   if (!opts.socrata) log(`  generated ${opts.rows.toLocaleString('en-US')} rows in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const results: Record<string, ContenderResult> = {};
   try {
@@ -91,6 +103,7 @@ export async function runFetchBench(opts: FetchBenchOptions): Promise<Record<str
             sourceUrl,
             datasetId: socrata.datasetId,
             pageSize: kind === 'limit' && opts.limitPageSize ? opts.limitPageSize : dataset.fetch.pageSize,
+            ...(kind === 'limit' && opts.profile?.gzip ? { acceptGzip: true } : {}),
             runId,
             // One Lambda invocation's worth (15 minutes): the state machine's loop is not what is measured.
             invocationBudgetMs: 900_000,

@@ -284,12 +284,13 @@ async function serve(opts: ReturnType<typeof parse>): Promise<void> {
   const datasets = opts.datasetName || opts.datasetFile ? [loadDataset(opts.datasetName, opts.datasetFile)] : loadDatasetDir(DATASETS_DIR);
   const primary = datasets[0]!;
   const lock = await lockDataDir(path.resolve(opts.dataDir));
-  const socrata = await startSocrataServer({ ...sourceFor(primary, opts.rows), port: opts.port });
+  // Rows stored compactly in the data directory, as `npm run local` does, so a large --rows fits.
+  const socrata = await startSocrataServer({ ...sourceFor(primary, opts.rows), port: opts.port, storageDir: path.join(path.resolve(opts.dataDir), 'local-source') });
   const firehose = await startLocalFirehose({ dataDir: path.resolve(opts.dataDir), datasets, port: opts.port ? opts.port + 1 : 0 });
   const stream = localStreamName(primary);
   process.stdout.write(
     [
-      `Socrata  ${socrata.url}/resource/${socrata.datasetId}.json  (${fmt(socrata.rows.length)} generated ${primary.name} rows)`,
+      `Socrata  ${socrata.url}/resource/${socrata.datasetId}.json  (${fmt(opts.rows)} generated ${primary.name} rows)`,
       `Firehose ${firehose.url}  streams: ${datasets.map(localStreamName).join(', ')} → ${path.resolve(opts.dataDir, 'buckets', 'raw')}`,
       '',
       'Try:',

@@ -3,12 +3,13 @@
  * realistic generator; any other dataset gets rows generated from its declared column types, so a
  * dataset added as a JSON file runs end to end locally with no code.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { DatasetConfig } from '../runtime/dataset-config';
 import { writeFileDurably } from './durable-file';
 import { FIRE_INCIDENT_COLUMNS, floating, seededRandom } from './fire-incidents-generator';
-import { startSocrataServer, type ColumnMeta, type SocrataServer, type SocrataServerOptions } from './socrata-server';
+import type { ColumnMeta, SocrataServerOptions } from './socrata-server';
+import { startSocrataProcess, type SocrataProcess, type StartSocrataProcessOptions } from './socrata-process';
 import type { Row } from './soql';
 
 export const FIRE_INCIDENTS_DATASET_ID = 'wr8u-xric';
@@ -42,8 +43,18 @@ interface SourceHistory {
  * NEW `:updated_at`, after every row already served, as a publisher's insert would; regenerating
  * them would give them the `:updated_at` of the last load batch, where rows whose `:id` sorts
  * before the checkpoint would never be fetched. A smaller `--rows` starts a fresh, smaller source.
+ *
+ * The server runs in a child process and stores its rows compactly in `<dataDir>/local-source/`
+ * (deleted when it stops; a killed run's leftovers are removed here), so neither its memory nor its
+ * generation time lands in the pipeline's process.
  */
-export async function startLocalSource(dataset: DatasetConfig, dataDir: string, rows: number, seed = 1): Promise<SocrataServer> {
+export async function startLocalSource(
+  dataset: DatasetConfig,
+  dataDir: string,
+  rows: number,
+  seed = 1,
+  processOptions: StartSocrataProcessOptions = {},
+): Promise<SocrataProcess> {
   const file = path.join(dataDir, 'local-source.json');
   const previous = await readFile(file, 'utf8').then(
     (text) => JSON.parse(text) as SourceHistory,
@@ -52,17 +63,10 @@ export async function startLocalSource(dataset: DatasetConfig, dataDir: string, 
   const same = previous?.dataset === dataset.name && previous.seed === seed && Array.isArray(previous.rows) && previous.rows.length > 0;
   const last = same ? previous.rows.at(-1)! : 0;
   const history = !same || rows < last ? [rows] : rows > last ? [...previous.rows, rows] : previous.rows;
-  const options = sourceFor(dataset, history[0]!, seed);
-  const server = await startSocrataServer({ ...options, port: previous?.port ?? 0 }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'EADDRINUSE') return startSocrataServer(options);
-    throw err;
-  });
+  const storageDir = path.join(dataDir, 'local-source');
+  await rm(storageDir, { recursive: true, force: true });
   // Replaying each growth gives the same rows and `:updated_at`s on every run.
-  for (let i = 1; i < history.length; i++) {
-    const add = history[i]! - history[i - 1]!;
-    if (dataset.source.datasetId === FIRE_INCIDENTS_DATASET_ID) server.mutate({ add });
-    else server.mutate({ addRows: generateRows(dataset, history[i]!, seed).slice(history[i - 1]) });
-  }
+  const server = await startSocrataProcess({ kind: 'dataset', dataset, history, seed, port: previous?.port ?? 0, storageDir }, processOptions);
   await writeFileDurably(file, `${JSON.stringify({ dataset: dataset.name, seed, rows: history, port: Number(new URL(server.url).port) } satisfies SourceHistory)}\n`);
   return server;
 }

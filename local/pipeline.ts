@@ -9,9 +9,10 @@ import path from 'node:path';
 import axios from 'axios';
 import { curatedColumnNames, tableName, type DatasetConfig } from '../runtime/dataset-config';
 import { LocalObjectStore } from '../runtime/object-store';
-import { crawlRaw, defaultCatalogPath, queryCatalog, type CrawlResult } from '../containers/transform/src/catalog';
+import { defaultCatalogPath, queryCatalog, type CrawlResult } from '../containers/transform/src/catalog';
 import { martTableName } from '../containers/transform/src/models';
-import { runTransform, type RunSummary } from '../containers/transform/src/transform';
+import type { RunSummary } from '../containers/transform/src/transform';
+import { startTransformProcess, type TransformProcess } from './transform-process';
 import { fetcherEnvironment } from '../lib/constructs/fetcher-environment';
 import { CheckpointStore } from '../lambdas/fetcher/checkpoint-store';
 import { keysetWhere, type FetchMode, type FetchOutput } from '../lambdas/fetcher/fetch-run';
@@ -20,7 +21,7 @@ import { invokePhaseUntilDone, invokeUntilDone } from './fetch-loop';
 import type { KeyScanOutput } from '../lambdas/fetcher/key-scan';
 import type { RepairOutput } from '../lambdas/fetcher/repair';
 import { localStreamName, startLocalFirehose, type FirehoseServer } from './firehose-server';
-import type { SocrataServer } from './socrata-server';
+import type { SocrataEndpoint } from './socrata-process';
 
 export interface FetchProgress {
   rowsFetched: number;
@@ -53,7 +54,7 @@ export interface LocalRunOptions {
    */
   rebuild?: boolean;
   /** Pre-started endpoints (tests inject faults and mutate rows through them); closed by the caller. */
-  socrata?: SocrataServer;
+  socrata?: SocrataEndpoint;
   firehose?: FirehoseServer;
   /** Time budget of one simulated Lambda invocation (default 60 s); the loop resumes with the returned cursor. */
   invocationBudgetMs?: number;
@@ -64,7 +65,14 @@ export interface LocalRunOptions {
   runId?: string;
   onProgress?: (p: FetchProgress) => void;
   log?: (line: string) => void;
+  /**
+   * Called as each phase starts (the full-size bench measures time and memory per phase), with the
+   * PIDs of the local Socrata and transform child processes once they run.
+   */
+  onPhase?: (phase: PipelinePhase, info: { socrataPid?: number; transformPid?: number }) => void;
 }
+
+export type PipelinePhase = 'source' | 'fetch' | 'flush' | 'crawl' | 'transform' | 'sample' | 'done';
 
 export interface LocalRunSummary {
   dataset: string;
@@ -165,13 +173,27 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
   const rawDir = path.join(dataDir, 'buckets', 'raw');
   const curatedDir = path.join(dataDir, 'buckets', 'curated');
   const rawStore = new LocalObjectStore(rawDir);
-  const curatedStore = new LocalObjectStore(curatedDir);
   const runId = opts.runId ?? `local-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
 
+  // The generated source runs in a child process (its rows never share this heap); if it dies,
+  // the run fails with its one-line reason rather than with the fetcher's connection errors.
+  opts.onPhase?.('source', {});
   const ownSocrata = !opts.socrata && !opts.source ? await startLocalSource(dataset, dataDir, opts.rows ?? 50_000, opts.seed ?? 1) : undefined;
   const socrata = opts.socrata ?? ownSocrata;
-  const ownFirehose = opts.firehose ? undefined : await startLocalFirehose({ dataDir, datasets: [dataset] });
+  let ownFirehose: FirehoseServer | undefined;
+  try {
+    ownFirehose = opts.firehose ? undefined : await startLocalFirehose({ dataDir, datasets: [dataset] });
+  } catch (err) {
+    await ownSocrata?.close();
+    throw err;
+  }
   const firehose = opts.firehose ?? ownFirehose!;
+  let transformProcess: TransformProcess | undefined;
+  const phase = (p: PipelinePhase): void =>
+    opts.onPhase?.(p, { ...(ownSocrata ? { socrataPid: ownSocrata.pid } : {}), ...(transformProcess ? { transformPid: transformProcess.pid } : {}) });
+  // DuckDB spills into the data directory (containers/transform/src/duckdb-resources.ts), removed after the run.
+  const duckdbTemp = path.join(dataDir, 'duckdb-tmp');
+  process.env.DUCKDB_TEMP_DIRECTORY = duckdbTemp;
   try {
     const { baseUrl, datasetId } = opts.source
       ? parseSourceUrl(opts.source, dataset.source.datasetId)
@@ -179,6 +201,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     log(`source ${baseUrl}/resource/${datasetId}.json → Firehose ${firehose.url} (${localStreamName(dataset)}) → ${rawDir}`);
 
     // 1. Fetch: the real handler, looping on `done` like the state machine.
+    phase('fetch');
     const env = localFetcherEnv({ dataset, datasetId, baseUrl, firehoseUrl: firehose.url, rawDir, marginMs: opts.budgetMarginMs ?? 0 });
     Object.assign(process.env, env);
     const { handler } = await import('../lambdas/fetcher/handler');
@@ -248,6 +271,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     const fetchMs = Date.now() - fetchStart;
 
     // 2. The state machine waits for Firehose's buffer; locally we flush it.
+    phase('flush');
     const flushStart = Date.now();
     await firehose.flush();
     const flushMs = Date.now() - flushStart;
@@ -274,7 +298,10 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     // 3. Crawl: register the raw zone in the local catalog, like the Glue crawler.
     const catalogPath = defaultCatalogPath(dataDir);
     const crawlStart = Date.now();
-    const crawl: CrawlResult = await crawlRaw({ dataset, rawDir, catalogPath });
+    // The crawl and the transform run in a child process of their own (./transform-process.ts).
+    phase('crawl');
+    transformProcess = startTransformProcess(log);
+    const crawl: CrawlResult = await transformProcess.crawl({ dataset, rawDir, catalogPath });
     summary.crawl = { table: crawl.table, objects: crawl.objects, columns: crawl.columns.length };
     const known = new Set(curatedColumnNames(dataset));
     // What the fetcher saw this run (as on AWS) and what the crawl finds in the whole raw zone.
@@ -290,16 +317,15 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     summary.timings.crawlMs = Date.now() - crawlStart;
 
     // 4. Transform on DuckDB: staging, dedup, marts, data tests, run summary and report.
+    phase('transform');
     const transformStart = Date.now();
     const transformOnce = (): Promise<RunSummary> =>
-      runTransform({
+      transformProcess!.transform({
         dataset,
-        engine: 'duckdb',
-        rawStore,
-        curatedStore,
+        rawDir,
+        curatedDir,
         runId,
         catalogPath,
-        log,
         rebuild: opts.rebuild ?? false,
         undeclaredColumns: summary.schemaDrift.undeclared,
       });
@@ -317,15 +343,22 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     summary.transform = transform;
     summary.reportPath = transform.reportLocation;
 
+    phase('sample');
     const firstMart = transform.marts[0];
     const sql = firstMart
       ? `SELECT * FROM curated.${martTableName(tableName(dataset), firstMart.name)} ORDER BY ALL LIMIT 5`
       : `SELECT count(*) AS curated_rows FROM curated.${tableName(dataset)}`;
     summary.sample = { sql, ...(await queryCatalog(catalogPath, sql)) };
     summary.timings.totalMs = Date.now() - t0;
+    phase('done');
     return summary;
+  } catch (err) {
+    if (ownSocrata?.failure) throw new Error(ownSocrata.failure, { cause: err });
+    throw err;
   } finally {
+    await transformProcess?.close();
     await ownFirehose?.close();
     await ownSocrata?.close();
+    await rm(duckdbTemp, { recursive: true, force: true });
   }
 }

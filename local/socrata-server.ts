@@ -5,8 +5,10 @@
  * next mutation), binary-searches keyset `$where`s, caches each row's JSON and streams responses.
  * Faults (429/500/202, slow, truncated, reset) and row mutations are injectable and deterministic.
  */
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { FIRE_INCIDENT_COLUMNS, FireIncidentGenerator, floating, seededRandom, type FireIncidentRow } from './fire-incidents-generator';
 import {
   compareKeys,
@@ -20,7 +22,9 @@ import {
   type FieldKind,
   type OrderKey,
   type Row,
+  type WhereNode,
 } from './soql';
+import { RowFile } from './row-file';
 
 export interface ColumnMeta {
   fieldName: string;
@@ -96,13 +100,30 @@ export interface SocrataServerOptions {
   columns?: ColumnMeta[];
   primaryKey?: string;
   port?: number;
+  /**
+   * Growth of a generated source, replayed after `rows`: each step adds that many generated rows
+   * with one new `:updated_at` after every row already there (what `mutate({ add })` does).
+   */
+  growth?: number[];
+  /**
+   * Store rows compactly in a file in this directory (deleted on close) instead of as objects:
+   * memory no longer grows with the row count (about 130 bytes a row instead of ~3 KB), and
+   * generated rows are produced in the background while the first pages are served. `rows` then
+   * exposes only the system fields and the primary key of each row.
+   */
+  storageDir?: string;
+  /** Called with each request's record once its response is finished (the child-process host relays them). */
+  onRequest?: (record: RequestRecord) => void;
 }
 
 export interface SocrataServer {
   url: string;
   datasetId: string;
   resourceUrl: string;
-  /** Current rows as served with `$select=:*,*`, in insertion order. */
+  /**
+   * Current rows as served with `$select=:*,*`, in insertion order (with `storageDir`: only their
+   * system fields and primary key, and only the rows generated so far).
+   */
   readonly rows: readonly Row[];
   /** Every request received, in order. */
   readonly requests: readonly RequestRecord[];
@@ -120,15 +141,43 @@ function kindOfType(t: string): FieldKind {
   return 'other';
 }
 
+/** Where a compactly stored row's text is in the row file (symbol keys: invisible to JSON and Object.keys). */
+const OFFSET = Symbol('row file offset');
+const LENGTH = Symbol('row file length');
+type StoredRow = Row & { [OFFSET]?: number; [LENGTH]?: number };
+
+/** Generated rows not yet produced: the compact server generates them in the background while it serves. */
+interface PendingRows {
+  generator: FireIncidentGenerator;
+  /** Row counts still to generate: the first with the generator's own load batches, later ones as growth. */
+  segments: { rows: number; growth: boolean }[];
+  /** `:updated_at` of a growth segment (all its rows share it, as a publisher's insert would). */
+  at?: string;
+  /** The current load batch (rows sharing one `:updated_at`), sorted by `:id` once complete. */
+  batch: Row[];
+  total: number;
+}
+
 class Dataset {
   rows: Row[] = [];
   private readonly kinds: Map<string, FieldKind>;
   private sorted = new Map<string, Row[]>();
   private readonly jsonAll = new WeakMap<Row, string>();
   private readonly jsonPlain = new WeakMap<Row, string>();
+  /** Compact mode only: the fields kept in memory; every other one is read from the row file. */
+  private readonly light: Set<string>;
+  /** Compact mode: `rows` is in `:updated_at, :id` order (generated and grown rows are), so that order needs no sort. */
+  keysetSorted = false;
+  pending: PendingRows | undefined;
+  private waiters: (() => void)[] = [];
 
-  constructor(readonly columns: ColumnMeta[]) {
+  constructor(
+    readonly columns: ColumnMeta[],
+    primaryKey: string,
+    private readonly file?: RowFile,
+  ) {
     this.kinds = new Map(columns.map((c) => [c.fieldName, kindOfType(c.dataTypeName)]));
+    this.light = new Set([':id', ':created_at', ':updated_at', primaryKey]);
   }
 
   kindOf = (field: string): FieldKind => {
@@ -141,12 +190,45 @@ class Dataset {
     this.sorted.clear();
   }
 
+  /** A row as the dataset holds it: in compact mode its text goes to the file and only the light fields stay. */
+  intern(full: Row): Row {
+    if (!this.file) return full;
+    const [off, len] = this.file.append(JSON.stringify(full));
+    const row: StoredRow = {};
+    for (const f of this.light) if (full[f] !== undefined && full[f] !== null) row[f] = full[f];
+    row[OFFSET] = off;
+    row[LENGTH] = len;
+    return row;
+  }
+
+  /** Every field of a row (compact mode reads it back from the file). */
+  full(row: Row): Row {
+    if (!this.file) return row;
+    return JSON.parse(this.text(row).toString('utf8')) as Row;
+  }
+
+  private text(row: StoredRow): Buffer {
+    return this.file!.read(row[OFFSET]!, row[LENGTH]!);
+  }
+
+  /** Whether comparing/projecting these fields needs the whole row (compact mode, a field not kept in memory). */
+  needsFull(fields: Iterable<string>): boolean {
+    if (!this.file) return false;
+    for (const f of fields) if (!this.light.has(f)) return true;
+    return false;
+  }
+
   sortedBy(order: OrderKey[]): Row[] {
     const key = order.map((o) => `${o.field} ${o.desc ? 'd' : 'a'}`).join(',');
+    if (this.keysetSorted && key === ':updated_at a,:id a') return this.rows;
     let rows = this.sorted.get(key);
     if (!rows) {
       const kinds = order.map((o) => this.kindOf(o.field));
-      const decorated = this.rows.map((row) => ({ row, keys: order.map((o, i) => fieldValue(kinds[i]!, row[o.field])) }));
+      const whole = this.needsFull(order.map((o) => o.field));
+      const decorated = this.rows.map((row) => {
+        const values = whole ? this.full(row) : row;
+        return { row, keys: order.map((o, i) => fieldValue(kinds[i]!, values[o.field])) };
+      });
       decorated.sort((a, b) => compareKeys(a.keys, b.keys, order));
       rows = decorated.map((d) => d.row);
       this.sorted.set(key, rows);
@@ -154,20 +236,118 @@ class Dataset {
     return rows;
   }
 
-  json(row: Row, system: boolean): string {
+  json(row: Row, system: boolean): string | Buffer {
+    if (this.file) return system ? this.text(row) : plainJson(this.full(row));
     const cache = system ? this.jsonAll : this.jsonPlain;
     let s = cache.get(row);
     if (s === undefined) {
-      if (system) s = JSON.stringify(row);
-      else {
-        const plain: Row = {};
-        for (const [k, v] of Object.entries(row)) if (!k.startsWith(':')) plain[k] = v;
-        s = JSON.stringify(plain);
-      }
+      s = system ? JSON.stringify(row) : plainJson(row);
       cache.set(row, s);
     }
     return s;
   }
+
+  /** Rows the dataset will hold once generation is done. */
+  get plannedRows(): number {
+    return this.pending ? this.pending.total : this.rows.length;
+  }
+
+  /** Generates up to `max` more pending rows; false when there is nothing left. */
+  generateSome(max: number): boolean {
+    const p = this.pending;
+    if (!p) return false;
+    for (let n = 0; n < max; n++) {
+      const seg = p.segments[0];
+      if (!seg || seg.rows === 0) {
+        if (seg) p.segments.shift();
+        this.flushBatch();
+        if (!p.segments.length) {
+          this.pending = undefined;
+          break;
+        }
+        // Growth: new rows get one new `:updated_at` after every row already there, like mutate({ add }).
+        if (p.segments[0]!.growth) p.at = new Date(Date.parse(String(this.rows.at(-1)?.[':updated_at'] ?? 0)) + 1000).toISOString();
+        continue;
+      }
+      const dense = p.generator.nextDense();
+      if (seg.growth) {
+        dense[':created_at'] = p.at;
+        dense[':updated_at'] = p.at;
+      }
+      seg.rows--;
+      const row = this.intern(dense);
+      if (p.batch.length && p.batch[0]![':updated_at'] !== row[':updated_at']) this.flushBatch();
+      p.batch.push(row);
+    }
+    this.sorted.clear();
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+    return this.pending !== undefined;
+  }
+
+  private flushBatch(): void {
+    const batch = this.pending?.batch;
+    if (!batch?.length) return;
+    batch.sort((a, b) => (String(a[':id']) < String(b[':id']) ? -1 : 1));
+    for (const r of batch) this.rows.push(r);
+    this.pending!.batch = [];
+  }
+
+  /** Waits until `ready()` holds or generation is done. */
+  async until(ready: () => boolean): Promise<void> {
+    while (this.pending && !ready()) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  generateAll(): void {
+    while (this.generateSome(10_000));
+  }
+}
+
+function plainJson(row: Row): string {
+  const plain: Row = {};
+  for (const [k, v] of Object.entries(row)) if (!k.startsWith(':')) plain[k] = v;
+  return JSON.stringify(plain);
+}
+
+/** Field names a `$where` tree reads. */
+function whereFields(node: WhereNode, into: Set<string> = new Set()): Set<string> {
+  switch (node.kind) {
+    case 'and':
+    case 'or':
+      for (const a of node.args) whereFields(a, into);
+      break;
+    case 'not':
+      whereFields(node.arg, into);
+      break;
+    default:
+      into.add(node.field);
+  }
+  return into;
+}
+
+/** A JSON array body in ~64 KiB chunks, built as it is sent (a large page is never one string). */
+function* jsonArrayChunks(items: Iterable<string | Buffer>): Generator<string | Buffer> {
+  let parts: (string | Buffer)[] = ['['];
+  let size = 1;
+  let strings = true;
+  let first = true;
+  const take = (): string | Buffer => {
+    const out = strings ? (parts as string[]).join('') : Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
+    parts = [];
+    size = 0;
+    strings = true;
+    return out;
+  };
+  for (const item of items) {
+    parts.push(first ? '\n' : ',\n', item);
+    first = false;
+    size += 2 + item.length;
+    if (typeof item !== 'string') strings = false;
+    if (size > 65_536) yield take();
+  }
+  parts.push('\n]');
+  yield take();
 }
 
 const SUPPORTED_PARAMS = new Set(['$select', '$where', '$order', '$limit', '$offset', '$$app_token']);
@@ -181,22 +361,37 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
   const datasetId = options.datasetId ?? 'wr8u-xric';
   const seed = options.seed ?? 1;
   const primaryKey = options.primaryKey ?? 'id';
-  const dataset = new Dataset(options.columns ?? FIRE_INCIDENT_COLUMNS);
+  const file = options.storageDir ? new RowFile(path.join(options.storageDir, `rows-${process.pid}-${randomUUID().slice(0, 8)}.jsonl`)) : undefined;
+  const dataset = new Dataset(options.columns ?? FIRE_INCIDENT_COLUMNS, primaryKey, file);
   const generator = new FireIncidentGenerator({ seed });
   const rand = seededRandom(seed ^ 0x5bd1e995);
   const requests: RequestRecord[] = [];
   let faults: FaultRule[] = [];
   let resourceRequests = 0;
+  let closed = false;
 
   if (typeof options.rows === 'number' || options.rows === undefined) {
     const n = options.rows ?? 1000;
-    for (let i = 0; i < n; i++) dataset.rows.push(generator.next());
+    if (file) {
+      // Generated lazily, in keyset order: a page is served as soon as the rows it needs exist.
+      const growth = options.growth ?? [];
+      dataset.pending = {
+        generator,
+        segments: [{ rows: n, growth: false }, ...growth.map((g) => ({ rows: g, growth: true }))],
+        batch: [],
+        total: n + growth.reduce((a, b) => a + b, 0),
+      };
+      dataset.keysetSorted = true;
+    } else {
+      for (let i = 0; i < n; i++) dataset.rows.push(generator.next());
+    }
   } else {
+    if (options.growth?.length) throw new Error('growth applies to generated rows (rows: a count), not to given rows');
     const base = Date.parse('2024-01-02T03:04:05.000Z');
     dataset.rows = options.rows.map((r, i) => {
-      if (typeof r[':id'] === 'string' && typeof r[':updated_at'] === 'string') return r;
+      if (typeof r[':id'] === 'string' && typeof r[':updated_at'] === 'string') return dataset.intern(r);
       const at = new Date(base + Math.floor(i / 100) * 1000).toISOString();
-      return { ':id': randomSystemId(rand), ':created_at': at, ':updated_at': at, ...r };
+      return dataset.intern({ ':id': randomSystemId(rand), ':created_at': at, ':updated_at': at, ...r });
     });
   }
 
@@ -226,6 +421,7 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     const token = req.headers['x-app-token'];
     if (typeof token === 'string') record.appToken = token;
     requests.push(record);
+    if (options.onRequest) res.once('close', () => options.onRequest!(record));
 
     if (req.method !== 'GET') {
       record.status = 405;
@@ -246,12 +442,18 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     record.n = ++resourceRequests;
     const fault = takeFault(record.n);
     if (fault) record.fault = fault.kind;
-    const respond = (): void => serveResource(res, params, record, fault);
+    const respond = (): void => {
+      serveResource(res, params, record, fault).catch((err: unknown) => {
+        record.status = 500;
+        if (!res.headersSent) sendJson(res, 500, { code: 'internal', error: true, message: (err as Error).message });
+        else res.destroy();
+      });
+    };
     if (fault?.kind === 'slow') setTimeout(respond, fault.delayMs);
     else respond();
   });
 
-  function serveResource(res: http.ServerResponse, params: Record<string, string>, record: RequestRecord, fault: Fault | undefined): void {
+  async function serveResource(res: http.ServerResponse, params: Record<string, string>, record: RequestRecord, fault: Fault | undefined): Promise<void> {
     if (fault?.kind === 'status') {
       record.status = fault.status;
       const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'Retry-After': fault.retryAfter } : {};
@@ -263,9 +465,14 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
       res.socket?.destroy();
       return;
     }
-    let chunks: string[];
+    let body: Iterable<string | Buffer>;
     try {
-      chunks = query(params, record);
+      const q = parseQuery(params);
+      await untilServable(q);
+      body = query(q, record);
+      // In memory, the page is what the rows were when asked (a mutation during a slow send does not
+      // change it); compact pages are built as they are sent (the rows only grow while they are).
+      if (!file) body = [...body];
     } catch (err) {
       if (err instanceof SoqlError) {
         record.status = 400;
@@ -274,17 +481,30 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
       throw err;
     }
     if (fault?.kind === 'truncate') {
-      const full = chunks.join('');
+      const full = Buffer.concat([...body].map((c) => (typeof c === 'string' ? Buffer.from(c) : c))).toString('utf8');
       const cut = full.slice(0, Math.max(1, Math.floor(full.length / 2)));
       res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
       res.end(cut);
       return;
     }
     res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'X-SODA2-Fields': '[]' });
-    streamChunks(res, chunks);
+    streamChunks(res, body[Symbol.iterator]());
   }
 
-  function query(params: Record<string, string>, record?: RequestRecord): string[] {
+  interface ParsedQuery {
+    select: ReturnType<typeof parseSelect>;
+    where: WhereNode | undefined;
+    order: OrderKey[];
+    limit: number;
+    offset: number;
+    predicate: ((row: Row) => boolean) | undefined;
+    /** The keyset lower bound of `where` on the leading order keys (binary-searched). */
+    bound: WhereNode | undefined;
+    /** The predicate reads fields the compact store keeps only in its file. */
+    wholeRows: boolean;
+  }
+
+  function parseQuery(params: Record<string, string>): ParsedQuery {
     for (const p of Object.keys(params)) {
       if (p.startsWith('$') && !SUPPORTED_PARAMS.has(p)) {
         throw new SoqlError(`Unsupported query parameter ${p} (supported: ${[...SUPPORTED_PARAMS].join(', ')})`, 'query.soql.unsupported');
@@ -299,68 +519,103 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     if (!Number.isInteger(offset) || offset < 0) throw new SoqlError(`$offset must be a non-negative integer, not "${params.$offset}"`);
     if (select.kind === 'columns') for (const c of select.columns) dataset.kindOf(c.field);
     const predicate = where ? compileWhere(where, dataset.kindOf) : undefined;
-
     const effectiveOrder = order.length ? order : [{ field: ':id', desc: false }];
-    const rows = dataset.sortedBy(effectiveOrder);
-    let start = 0;
-    const bound = where ? keysetLowerBound(where, effectiveOrder) : undefined;
-    if (bound && SYSTEM_KIND[effectiveOrder[0]!.field]) {
-      // Rows matching a keyset lower bound form a suffix of the sorted rows: binary-search its start.
-      const test = compileWhere(bound, dataset.kindOf);
-      let lo = 0;
-      let hi = rows.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (test(rows[mid]!)) hi = mid;
-        else lo = mid + 1;
-      }
-      start = lo;
+    const bound = where && SYSTEM_KIND[effectiveOrder[0]!.field] ? keysetLowerBound(where, effectiveOrder) : undefined;
+    return { select, where, order: effectiveOrder, limit, offset, predicate, bound, wholeRows: where ? dataset.needsFull(whereFields(where)) : false };
+  }
+
+  /** Index of the first sorted row matching the keyset lower bound: those rows form a suffix. */
+  function suffixStart(rows: Row[], bound: WhereNode | undefined): number {
+    if (!bound) return 0;
+    const compiled = compileWhere(bound, dataset.kindOf);
+    const test = dataset.needsFull(whereFields(bound)) ? (row: Row) => compiled(dataset.full(row)) : compiled;
+    let lo = 0;
+    let hi = rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (test(rows[mid]!)) hi = mid;
+      else lo = mid + 1;
     }
+    return lo;
+  }
+
+  /**
+   * While rows are still being generated: a keyset page (the fetcher's query) waits only for the
+   * rows it needs, a plain count is known in advance, anything else waits for every row.
+   */
+  async function untilServable(q: ParsedQuery): Promise<void> {
+    if (!dataset.pending) return;
+    if (q.select.kind === 'count' && !q.where) return;
+    const keysetPage =
+      q.select.kind !== 'count' && q.offset === 0 && q.order.length === 2 &&
+      q.order[0]!.field === ':updated_at' && !q.order[0]!.desc && q.order[1]!.field === ':id' && !q.order[1]!.desc &&
+      (!q.where || q.bound === q.where);
+    if (keysetPage) {
+      await dataset.until(() => dataset.rows.length - suffixStart(dataset.rows, q.bound) >= q.limit);
+      return;
+    }
+    await dataset.until(() => false);
+  }
+
+  function* query(q: ParsedQuery, record?: RequestRecord): Generator<string | Buffer> {
+    const { select, predicate, limit, offset } = q;
+    const rows = dataset.sortedBy(q.order);
+    const start = suffixStart(rows, q.bound);
+    // The bound alone needs no check past `start`; a fuller $where is checked row by row.
+    const check = predicate && q.bound !== q.where ? predicate : undefined;
+    const values = (row: Row): Row => (q.wholeRows ? dataset.full(row) : row);
 
     if (select.kind === 'count') {
       let n = 0;
-      for (let i = start; i < rows.length; i++) if (!predicate || predicate(rows[i]!)) n++;
-      return [JSON.stringify([{ [select.alias]: String(n) }])];
+      if (!q.where && dataset.pending) n = dataset.plannedRows;
+      else for (let i = start; i < rows.length; i++) if (!check || check(values(rows[i]!))) n++;
+      yield JSON.stringify([{ [select.alias]: String(n) }]);
+      return;
     }
-    const out: string[] = [];
-    let skipped = 0;
-    for (let i = start; i < rows.length && out.length < limit; i++) {
-      const row = rows[i]!;
-      if (predicate && !predicate(row)) continue;
-      if (skipped < offset) {
-        skipped++;
-        continue;
+    const wholeForColumns = select.kind === 'columns' && dataset.needsFull(select.columns.map((c) => c.field));
+    let sent = 0;
+    const items = function* (): Generator<string | Buffer> {
+      let skipped = 0;
+      // The rows as they were when asked: rows generated while this page is sent belong to later pages.
+      const end = rows.length;
+      for (let i = start; i < end && sent < limit; i++) {
+        const row = rows[i]!;
+        if (check && !check(values(row))) continue;
+        if (skipped < offset) {
+          skipped++;
+          continue;
+        }
+        sent++;
+        if (record) record.rows = sent;
+        if (select.kind === 'all') yield dataset.json(row, select.system);
+        else if (select.kind === 'columns') {
+          const v = wholeForColumns ? dataset.full(row) : row;
+          const projected: Row = {};
+          for (const c of select.columns) if (v[c.field] !== undefined && v[c.field] !== null) projected[c.alias] = v[c.field];
+          yield JSON.stringify(projected);
+        }
       }
-      if (select.kind === 'all') out.push(dataset.json(row, select.system));
-      else {
-        const projected: Row = {};
-        for (const c of select.columns) if (row[c.field] !== undefined && row[c.field] !== null) projected[c.alias] = row[c.field];
-        out.push(JSON.stringify(projected));
-      }
-    }
-    if (record) record.rows = out.length;
-    // Chunks of ~64 KiB keep writes few without building one huge string.
-    const chunks: string[] = [];
-    let buf = '[';
-    for (let i = 0; i < out.length; i++) {
-      buf += (i ? ',\n' : '\n') + out[i];
-      if (buf.length > 65_536) {
-        chunks.push(buf);
-        buf = '';
-      }
-    }
-    chunks.push(`${buf}\n]`);
-    return chunks;
+    };
+    if (record) record.rows = 0;
+    yield* jsonArrayChunks(items());
   }
 
-  function streamChunks(res: http.ServerResponse, chunks: string[]): void {
-    let i = 0;
+  function streamChunks(res: http.ServerResponse, chunks: Iterator<string | Buffer>): void {
     const pump = (): void => {
-      while (i < chunks.length) {
-        if (!res.write(chunks[i++]!)) {
-          res.once('drain', pump);
-          return;
+      try {
+        for (;;) {
+          const next = chunks.next();
+          if (next.done) break;
+          if (!res.write(next.value)) {
+            res.once('drain', pump);
+            return;
+          }
         }
+      } catch (err) {
+        // A failure mid-body (the row file gone): the client sees a cut response, the server says why.
+        process.stderr.write(`local Socrata server: response cut: ${(err as Error).message}\n`);
+        res.destroy();
+        return;
       }
       res.end();
     };
@@ -377,6 +632,10 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
   };
 
   function mutate(m: MutateOptions): MutateResult {
+    // A mutation picks among, and comes after, every row: generate the rest first. Compact rows are
+    // read whole from the file where values are needed and written back as new text.
+    dataset.generateAll();
+    dataset.keysetSorted = false;
     const at = (m.at ?? new Date(newestUpdate() + 1000)).toISOString();
     const result: MutateResult = { updated: [], added: [], keyless: [], oversize: [], deleted: [], replaced: 0, replacedChanged: [], updatedAt: at };
     let used: Set<string> | undefined;
@@ -412,15 +671,15 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
       return row;
     };
     for (const i of pick(m.update ?? 0)) {
-      const row = changed(dataset.rows[i]!);
-      dataset.rows[i] = row;
+      const row = changed(dataset.full(dataset.rows[i]!));
+      dataset.rows[i] = dataset.intern(row);
       result.updated.push(String(row[':id']));
     }
     const addRow = (build: (r: FireIncidentRow) => Row, into: string[]): void => {
       const r = build(generator.next());
       r[':created_at'] = at;
       r[':updated_at'] = at;
-      dataset.rows.push(r);
+      dataset.rows.push(dataset.intern(r));
       into.push(String(r[':id']));
     };
     for (let i = 0; i < (m.add ?? 0); i++) addRow((r) => r, result.added);
@@ -435,7 +694,7 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     }
     for (const r of m.addRows ?? []) {
       const row: Row = { ...r, ':id': newSystemId(), ':created_at': at, ':updated_at': at };
-      dataset.rows.push(row);
+      dataset.rows.push(dataset.intern(row));
       result.added.push(String(row[':id']));
     }
 
@@ -451,14 +710,15 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
 
     if (m.replace) {
       const change = new Set(pick(m.replace.change ?? 0));
-      dataset.rows = dataset.rows.map((old, i) => {
+      dataset.rows = dataset.rows.map((stored, i) => {
+        const old = dataset.full(stored);
         const row: Row = change.has(i) ? changed(old) : { ...old, ':updated_at': at };
         if (change.has(i)) result.replacedChanged.push(String(row[primaryKey]));
         if (m.replace!.newIds) {
           row[':id'] = newSystemId();
           row[':created_at'] = at;
         }
-        return row;
+        return dataset.intern(row);
       });
       result.replaced = dataset.rows.length;
     }
@@ -466,8 +726,23 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     return result;
   }
 
+  if (!file) for (const add of options.growth ?? []) mutate({ add });
+  // Background generation, a slice at a time so requests are served in between.
+  const generate = (): void => {
+    if (!closed && dataset.generateSome(2_000)) setImmediate(generate);
+  };
+  if (dataset.pending) setImmediate(generate);
+  // A process that exits without closing the server (its parent gone) still deletes the row file.
+  const removeFile = (): void => file?.close();
+  if (file) process.once('exit', removeFile);
+
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => {
+      // Not listening: stop the background generation before its file goes.
+      closed = true;
+      file?.close();
+      reject(err);
+    });
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
@@ -486,8 +761,15 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     mutate,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        if (closed) return resolve();
+        closed = true;
         server.closeAllConnections();
-        server.close((err) => (err ? reject(err) : resolve()));
+        server.close((err) => {
+          file?.close();
+          process.off('exit', removeFile);
+          if (err) reject(err);
+          else resolve();
+        });
       }),
   };
 }

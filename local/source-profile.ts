@@ -10,6 +10,7 @@
  * holds a whole body.
  */
 import http from 'node:http';
+import { createGzip } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -24,6 +25,12 @@ export interface SourceProfile {
   jitterMs?: number;
   /** Seed of the jitter (default 1). */
   seed?: number;
+  /**
+   * Gzip 200 bodies for clients that send `Accept-Encoding: gzip`, as Socrata does (`Vary:
+   * Accept-Encoding`), so the link carries compressed bytes. Level 1: the real server compresses
+   * on its own hardware, and the proxy, on the parent's one core, must not become the bottleneck.
+   */
+  gzip?: boolean;
 }
 
 export interface SourceProfileProxy {
@@ -125,10 +132,19 @@ export async function startSourceProfileProxy(target: string, profile: SourcePro
       const upstreamReq = http.request(
         { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...forwardHeaders(req.headers), host: upstream.host }, agent },
         (upstreamRes) => {
-          res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, forwardHeaders(upstreamRes.headers));
+          const headers = forwardHeaders(upstreamRes.headers);
+          const gzip = profile.gzip && upstreamRes.statusCode === 200 && !upstreamRes.headers['content-encoding'] && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+          if (gzip) {
+            delete headers['content-length'];
+            headers['content-encoding'] = 'gzip';
+            headers.vary = 'Accept-Encoding';
+          }
+          res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, headers);
           // A body the server cut short (the iteration throws "aborted") must reach the client cut
           // short too, never looking complete.
-          void pump(upstreamRes, res).catch(() => res.destroy());
+          const body = gzip ? upstreamRes.pipe(createGzip({ level: 1 })) : upstreamRes;
+          if (gzip) upstreamRes.on('aborted', () => body.destroy(new Error('aborted')));
+          void pump(body, res).catch(() => res.destroy());
         },
       );
       upstreamReq.on('error', (err) => {
@@ -148,7 +164,7 @@ export async function startSourceProfileProxy(target: string, profile: SourcePro
   });
 
   /** Copy the body piece by piece at the link's pace, waiting for the client when it is slow. */
-  async function pump(from: http.IncomingMessage, to: http.ServerResponse): Promise<void> {
+  async function pump(from: NodeJS.ReadableStream & { destroy(): void }, to: http.ServerResponse): Promise<void> {
     for await (const chunk of from as AsyncIterable<Buffer>) {
       for (let off = 0; off < chunk.length; off += PIECE_BYTES) {
         const piece = chunk.subarray(off, off + PIECE_BYTES);

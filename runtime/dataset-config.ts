@@ -43,6 +43,23 @@ const DOCUMENT_TYPES: readonly ColumnType[] = ['point', 'geometry', 'json'];
 
 const MAX_LOOKBACK_MINUTES = 366 * 24 * 60;
 const DEFAULT_MAX_QUARANTINE_SHARE = 0.05;
+
+/**
+ * Rows per Socrata request by default. A keyset fetcher pays one request (query planning + round
+ * trip, 0.1-2 s and more on a real portal) per page plus the empty page that ends the data, while
+ * the body costs ~1,246 bytes a row (`$select=:*,*`), 0.125 ms a row at 10 MB/s. A 200,000-row page
+ * is ~25 s of body there, so even a 2 s request adds under 8%, and the real dataset (~650,000
+ * rows) takes 5 requests (one request for all rows is the floor). Memory does not grow with the
+ * page: pages are streamed (docs/fetcher.md, docs/bench.md "Source profiles").
+ */
+export const DEFAULT_PAGE_SIZE = 200_000;
+/**
+ * The largest page a dataset may ask for. SODA 2.1 has no `$limit` cap; this bound only catches a
+ * mistyped number: 1,000,000 rows (~1.2 GB of body) is already the whole of most datasets in one
+ * request, beyond it a page saves nothing measurable, and the request deadline
+ * (`requestTimeoutSeconds`) would cut such a body anyway (the stream then resumes mid-page).
+ */
+export const MAX_PAGE_SIZE = 1_000_000;
 export const DEFAULT_MAX_DELETE_SHARE = 0.1;
 
 const identifier = z
@@ -179,12 +196,12 @@ export const datasetSchema = z
     fetch: z
       .strictObject({
         /**
-         * Rows per Socrata request. The fetcher streams pages (memory does not grow with the page),
-         * so pages are sized for latency: each request pays a round trip and query planning. 50,000
-         * is what SODA 2.0 endpoints cap `$limit` at (a capped page is a short page, which the
-         * fetcher follows with one more request).
+         * Rows per Socrata request (DEFAULT_PAGE_SIZE explains the default). The fetcher streams
+         * pages (memory does not grow with the page), so pages are sized for latency: each request
+         * pays a round trip and query planning. A SODA 2.0 endpoint refuses a `$limit` above 50,000
+         * with HTTP 400: the fetcher then asks again at 50,000 and says to set this to 50,000.
          */
-        pageSize: z.number().int().min(1).max(50_000).default(50_000),
+        pageSize: z.number().int().min(1).max(MAX_PAGE_SIZE).default(DEFAULT_PAGE_SIZE),
         /**
          * Re-read this many minutes before the checkpoint on every incremental run. At most 366 days:
          * a longer window is a full refresh in disguise (use `{"mode":"full-refresh"}`), and a huge
@@ -206,7 +223,7 @@ export const datasetSchema = z
          */
         maxQuarantineShare: z.number().min(0).max(1).default(DEFAULT_MAX_QUARANTINE_SHARE),
       })
-      .default({ pageSize: 50_000, lookbackMinutes: 0, requestTimeoutSeconds: 60, maxAttempts: 6, maxQuarantineShare: DEFAULT_MAX_QUARANTINE_SHARE }),
+      .default({ pageSize: DEFAULT_PAGE_SIZE, lookbackMinutes: 0, requestTimeoutSeconds: 60, maxAttempts: 6, maxQuarantineShare: DEFAULT_MAX_QUARANTINE_SHARE }),
     /**
      * Deletions at the source: a key scan (`$select=<primary key>, :id`, ids only) reads the
      * source's complete key set and the transform removes curated rows whose keys are gone.

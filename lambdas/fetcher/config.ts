@@ -2,6 +2,7 @@
  * The fetcher's configuration, read from the environment in this one place. The CDK sets exactly
  * these variables from the dataset definition; the local pipeline sets the same ones.
  */
+import { MAX_PAGE_SIZE } from '../../runtime/dataset-config';
 import type { PointColumnSpec } from './raw-row';
 
 export interface FetcherConfig {
@@ -117,7 +118,7 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
         }
         return { name, longitude, latitude };
       }),
-    pageSize: int('PAGE_SIZE', 1, 50_000),
+    pageSize: int('PAGE_SIZE', 1, MAX_PAGE_SIZE),
     lookbackMinutes: int('LOOKBACK_MINUTES', 0, 60 * 24 * 366),
     requestTimeoutMs: int('REQUEST_TIMEOUT_SECONDS', 1, 900) * 1000,
     maxAttempts: int('MAX_ATTEMPTS', 1, 20),

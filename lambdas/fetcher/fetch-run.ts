@@ -13,7 +13,7 @@ import { partialDeliveryStats, type DeliverOptions, type DeliveryStats, type Rej
 import { compareKeyset } from './page-invariants';
 import { writeQuarantine, type QuarantinedRow } from './quarantine';
 import { RawRowSerializer, type PointColumnSpec } from './raw-row';
-import { MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, RecordPacker } from './record-packer';
+import { MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, RecordBufferPool, RecordPacker } from './record-packer';
 import type { SourceRow, StreamPageResult, StreamQuery } from './socrata-client';
 import { TimeBudgetExhaustedError } from './time-budget';
 
@@ -48,8 +48,13 @@ export const MAX_UNDECLARED_SHOWN = 50;
 /** Invocations in a row that may end by the time budget without completing a page. */
 export const MAX_STALLED_INVOCATIONS = 3;
 export const DEFAULT_MAX_QUARANTINE_SHARE = 0.05;
-/** PutRecordBatch calls under way at once (each <= 500 records / 4 MiB): the fetcher's memory bound. */
-export const MAX_BATCHES_IN_FLIGHT = 4;
+/**
+ * PutRecordBatch calls under way at once (each <= 500 records / 4 MiB): the fetcher's memory bound.
+ * Two keep Firehose far ahead of a source (8 MiB per call round trip: 40 MB/s at 200 ms a call,
+ * against ~10 MB/s from Socrata), and each call in flight holds ~10 MB (its records and body);
+ * four measured ~16 MB more peak RSS for no speed (docs/bench.md).
+ */
+export const MAX_BATCHES_IN_FLIGHT = 2;
 export const DEFAULT_BUDGET_CHECK_ROWS = 1_000;
 /** Quarantined rows are written in files of at most this many rows. */
 const QUARANTINE_SLICE_ROWS = 1_000;
@@ -292,6 +297,8 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     deliveries: Promise<DeliveryStats>[];
     quarantines: Promise<void>[];
   }
+  // Record buffers are reused once their batch is accepted (record-packer.ts says why).
+  const recordBuffers = new RecordBufferPool(maxRecordBytes);
   const newPage = (at: Date): Page => ({
     rows: 0,
     delivered: 0,
@@ -300,7 +307,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     position: null,
     at,
     serializer: new RawRowSerializer({ pointColumns: settings.pointColumns, runId: input.runId, ingestedAt: at.toISOString() }),
-    packer: new RecordPacker(maxRecordBytes),
+    packer: new RecordPacker(maxRecordBytes, recordBuffers),
     batch: [],
     batchBytes: 0,
     quarantined: [],
@@ -314,12 +321,15 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
   const sendBatch = async (page: Page): Promise<void> => {
     if (!page.batch.length) return;
     while (inFlight.size >= MAX_BATCHES_IN_FLIGHT) await Promise.race(inFlight);
-    const delivery = deps.delivery.deliver(page.batch, { budgetMs });
+    const records = page.batch;
+    const delivery = deps.delivery.deliver(records, { budgetMs });
     page.batch = [];
     page.batchBytes = 0;
     page.deliveries.push(delivery);
     const settled = delivery.then(
-      () => undefined,
+      // Accepted (or refused rows handed back as text): nothing reads these buffers again. A
+      // failed delivery's are left to the GC, since a retry of it might still be under way.
+      () => recordBuffers.release(records),
       () => undefined, // surfaced when the page completes
     );
     inFlight.add(settled);

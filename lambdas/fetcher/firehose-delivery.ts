@@ -11,7 +11,7 @@
  * Every call has a total deadline, so an endpoint that never answers fails in bounded time.
  */
 import { FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
-import { batchRecords } from './record-packer';
+import { batchRecords, MAX_BATCH_BYTES, MAX_BATCH_RECORDS } from './record-packer';
 import { backoffDelay, type RetryPolicy } from './retry-policy';
 import { retryDeadline, type BudgetMs } from './time-budget';
 
@@ -25,13 +25,112 @@ export interface PutBatchResult {
   errors: (RecordError | undefined)[];
 }
 
+/**
+ * Bytes of a record encoded per base64 call: a multiple of 3 (no padding mid-record) whose 64 KiB
+ * of text stays a young-generation string, collected at the next scavenge.
+ */
+const BASE64_SLICE_BYTES = 3 * 16_384;
+const DATA_OPEN = '{"Data":"';
+const DATA_CLOSE = '"}';
+
+/**
+ * PutRecordBatch's JSON body (`{"DeliveryStreamName":…,"Records":[{"Data":"<base64>"},…]}`, what
+ * the SDK's own serializer writes), built once at its exact size with Node's native base64. The
+ * SDK's serializer (@smithy/core JSON codec v2) base64-encodes byte by byte in JavaScript into a
+ * buffer that starts at 2 KiB and doubles: ~16 MB of buffers for a 4 MiB batch, and per-byte CPU.
+ * Those buffers outlive the call's network round trip, so they reach the old generation and stay
+ * until a full collection: they were most of the fetcher's peak RSS (docs/bench.md).
+ */
+export function putRecordBatchBody(streamName: string, records: readonly Uint8Array[], bodies?: BatchBodyBuffers): Buffer {
+  const head = `{"DeliveryStreamName":${JSON.stringify(streamName)},"Records":[`;
+  let size = Buffer.byteLength(head, 'utf8') + 2 + Math.max(0, records.length - 1);
+  for (const r of records) size += DATA_OPEN.length + 4 * Math.ceil(r.length / 3) + DATA_CLOSE.length;
+  const body = bodies ? bodies.take(size) : Buffer.allocUnsafe(size);
+  let at = body.write(head, 0, 'utf8');
+  records.forEach((r, i) => {
+    if (i) at = body.write(',', at, 'latin1') + at;
+    at += body.write(DATA_OPEN, at, 'latin1');
+    const bytes = Buffer.isBuffer(r) ? r : Buffer.from(r.buffer, r.byteOffset, r.byteLength);
+    for (let from = 0; from < bytes.length; from += BASE64_SLICE_BYTES) {
+      at += body.write(bytes.toString('base64', from, Math.min(bytes.length, from + BASE64_SLICE_BYTES)), at, 'latin1');
+    }
+    at += body.write(DATA_CLOSE, at, 'latin1');
+  });
+  at += body.write(']}', at, 'latin1');
+  if (at !== size) throw new Error(`PutRecordBatch body for ${streamName}: wrote ${at} bytes, sized ${size}`);
+  return body;
+}
+
+/**
+ * Reusable request bodies, for the same reason as record-packer.ts RecordBufferPool: a body lives
+ * for its call's round trip, long enough to reach the old generation. One buffer per call in
+ * flight, each large enough for the largest batch (4 MiB of records is ~5.6 MB of base64 JSON).
+ */
+export class BatchBodyBuffers {
+  private readonly free: Buffer[] = [];
+
+  constructor(
+    readonly capacity = Math.ceil((4 * MAX_BATCH_BYTES) / 3) + MAX_BATCH_RECORDS * 16 + 1024,
+    private readonly maxFree = 8,
+  ) {}
+
+  /** A body of `size` bytes: a view of a reused buffer, or a new buffer when it does not fit. */
+  take(size: number): Buffer {
+    if (size > this.capacity) return Buffer.allocUnsafe(size);
+    return (this.free.pop() ?? Buffer.allocUnsafeSlow(this.capacity)).subarray(0, size);
+  }
+
+  /** Buffers waiting for reuse (for tests). */
+  get available(): number {
+    return this.free.length;
+  }
+
+  /** A body whose call was answered (so nothing writes or reads it any more) is reused. */
+  release(body: Buffer): void {
+    if (this.free.length < this.maxFree && body.byteOffset === 0 && body.buffer.byteLength === this.capacity) this.free.push(Buffer.from(body.buffer, 0, this.capacity));
+  }
+}
+
+/**
+ * The command with its body from putRecordBatchBody: the SDK serializes an empty record list (its
+ * headers, endpoint and signing stay its own) and the body is swapped in before content-length and
+ * the signature are computed. The command's input keeps its records, so anything that reads the
+ * input (aws-sdk-client-mock in tests) sees the call as it is.
+ */
+export function putRecordBatchCommand(streamName: string, records: readonly Buffer[], onBody?: (body: Buffer) => void, bodies?: BatchBodyBuffers): PutRecordBatchCommand {
+  const command = new PutRecordBatchCommand({ DeliveryStreamName: streamName, Records: records.map((Data) => ({ Data })) });
+  command.middlewareStack.add(
+    (next) => (args) => next({ ...args, input: { DeliveryStreamName: streamName, Records: [] } }),
+    { step: 'initialize', priority: 'low', name: 'fetcherEmptyRecordsForSerializer' },
+  );
+  command.middlewareStack.add(
+    (next) => (args) => {
+      const request = args.request as { body?: unknown; headers?: Record<string, string> };
+      const body = putRecordBatchBody(streamName, records, bodies);
+      onBody?.(body);
+      request.body = body;
+      if (request.headers) {
+        for (const h of Object.keys(request.headers)) if (h.toLowerCase() === 'content-length') delete request.headers[h];
+        request.headers['content-length'] = String(body.length);
+      }
+      return next(args);
+    },
+    { step: 'build', priority: 'high', name: 'fetcherNativeRecordBatchBody' },
+  );
+  return command;
+}
+
 /** The one AWS call, as a small adapter the delivery logic is tested through. */
-export async function putRecordBatch(client: FirehoseClient, streamName: string, records: Buffer[], timeoutMs = 30_000): Promise<PutBatchResult> {
+export async function putRecordBatch(client: FirehoseClient, streamName: string, records: Buffer[], timeoutMs = 30_000, bodies?: BatchBodyBuffers): Promise<PutBatchResult> {
+  let body: Buffer | undefined;
   const res = await client.send(
-    new PutRecordBatchCommand({ DeliveryStreamName: streamName, Records: records.map((Data) => ({ Data })) }),
+    putRecordBatchCommand(streamName, records, (b) => (body = b), bodies),
     // The handler's requestTimeout stops at the response headers; this bounds the whole call.
     { abortSignal: AbortSignal.timeout(timeoutMs) },
   );
+  // Answered: the body was sent whole. (After a failure it is left to the GC: an aborted request
+  // may still be writing it.)
+  if (body) bodies?.release(body);
   const responses = res.RequestResponses ?? [];
   if (!res.FailedPutCount) return { errors: records.map(() => undefined) };
   // Entries answer in request order; a missing entry is treated as failed, never as accepted.
@@ -81,6 +180,8 @@ export interface DeliverOptions {
 }
 
 export class FirehoseDelivery {
+  private readonly bodies = new BatchBodyBuffers();
+
   constructor(
     private readonly client: FirehoseClient,
     private readonly streamName: string,
@@ -133,7 +234,7 @@ export class FirehoseDelivery {
       let throttled = false;
       try {
         stats.calls++;
-        const { errors } = await putRecordBatch(this.client, this.streamName, pending, deadlineMs);
+        const { errors } = await putRecordBatch(this.client, this.streamName, pending, deadlineMs, this.bodies);
         const refused: { record: Buffer; error: RecordError }[] = [];
         const codes = new Set<string>();
         pending.forEach((record, i) => {

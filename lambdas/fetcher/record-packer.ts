@@ -58,14 +58,57 @@ export function batchRecords<T extends { length: number }>(
 }
 
 /**
- * The streaming form of packRecords: rows go in one at a time as they arrive and a record comes
- * out as soon as the next row would not fit, so only the record being filled is held.
+ * Reusable record buffers. A record lives from the row that opens it until Firehose accepted its
+ * batch, long enough to be promoted to V8's old generation: freed per record, each ~1 MB buffer
+ * would wait for a full mark-compact, and those collections only come when tens of MB of such
+ * external memory have piled up (the fetcher's peak RSS was mostly that garbage; docs/bench.md).
+ * Handing accepted records back keeps a fixed set of buffers, about the records in flight.
+ */
+export class RecordBufferPool {
+  private readonly free: Buffer[] = [];
+
+  constructor(
+    readonly bufferBytes = MAX_RECORD_BYTES,
+    /** Buffers kept for reuse at most: more than the records of MAX_BATCHES_IN_FLIGHT + 1 full batches (~4 each). */
+    private readonly maxFree = 32,
+  ) {}
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.bufferBytes);
+  }
+
+  /**
+   * Records nothing refers to any more (their batch was accepted, so neither Firehose retries nor
+   * the SDK read them again): their buffers are reused. Buffers not from this pool are ignored.
+   */
+  release(records: readonly Buffer[]): void {
+    for (const r of records) {
+      if (this.free.length >= this.maxFree) return;
+      if (r.byteOffset === 0 && r.buffer.byteLength === this.bufferBytes) this.free.push(Buffer.from(r.buffer, 0, this.bufferBytes));
+    }
+  }
+
+  /** Buffers waiting for reuse (for tests). */
+  get available(): number {
+    return this.free.length;
+  }
+}
+
+/**
+ * The streaming form of packRecords: rows go in one at a time as they arrive and are written
+ * straight into the record's buffer (no joined string, no copy); a record comes out as soon as the
+ * next row would not fit, so only the record being filled is held.
  */
 export class RecordPacker {
-  private lines: string[] = [];
+  private buffer: Buffer | undefined;
   private size = 0;
+  private readonly maxRecordBytes: number;
+  private readonly pool: RecordBufferPool;
 
-  constructor(private readonly maxRecordBytes = MAX_RECORD_BYTES) {}
+  constructor(maxRecordBytes = MAX_RECORD_BYTES, pool?: RecordBufferPool) {
+    this.maxRecordBytes = maxRecordBytes;
+    this.pool = pool && pool.bufferBytes >= maxRecordBytes ? pool : new RecordBufferPool(maxRecordBytes);
+  }
 
   /** Adds a row ("\n"-terminated, with its UTF-8 length); returns the record it closed, if any. */
   add(line: string, byteLength: number): Buffer | undefined {
@@ -73,16 +116,16 @@ export class RecordPacker {
       throw new Error(`A row of ${byteLength} bytes exceeds the Firehose record limit; quarantine it before packing`);
     }
     const closed = this.size + byteLength > this.maxRecordBytes ? this.flush() : undefined;
-    this.lines.push(line);
-    this.size += byteLength;
+    this.buffer ??= this.pool.take();
+    this.size += this.buffer.write(line, this.size, byteLength, 'utf8');
     return closed;
   }
 
-  /** The record being filled, closed now (undefined when empty). */
+  /** The record being filled, closed now (undefined when empty): a view of its buffer, exactly its bytes. */
   flush(): Buffer | undefined {
-    if (!this.lines.length) return undefined;
-    const record = Buffer.from(this.lines.join(''), 'utf8');
-    this.lines = [];
+    if (!this.size) return undefined;
+    const record = this.buffer!.subarray(0, this.size);
+    this.buffer = undefined;
     this.size = 0;
     return record;
   }

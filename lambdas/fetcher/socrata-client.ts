@@ -83,6 +83,14 @@ export class SocrataRequestError extends Error {
 }
 
 const RETRYABLE_STATUS = new Set([202, 408, 429, 500, 502, 503, 504]);
+
+/**
+ * SODA 2.0 endpoints refuse a `$limit` above this with HTTP 400 (the body says e.g. "length must
+ * be <= 50000"); 2.1 endpoints have no cap. See `limitRefused`.
+ */
+export const SODA_2_0_MAX_LIMIT = 50_000;
+/** A 400 body that speaks of the page length: `$limit`, or Socrata's "length must be <= N". */
+const LIMIT_REFUSAL = /\$limit|\blimit\b|length must be/i;
 const MAX_RETRY_AFTER_MS = 120_000;
 
 /** Retry-After as seconds or an HTTP date; undefined when absent or unparseable. */
@@ -138,6 +146,11 @@ async function readCapped(body: Readable): Promise<string> {
 export class SocrataClient {
   private readonly http: AxiosInstance;
   readonly resourceUrl: string;
+  /**
+   * The largest `$limit` the endpoint accepts, once it refused a larger one (a SODA 2.0 endpoint);
+   * kept for the client's lifetime (the Lambda container), so only the first request pays the refusal.
+   */
+  private limitCap: number | undefined;
 
   constructor(private readonly options: SocrataClientOptions) {
     this.http = options.http ?? axios.create();
@@ -162,25 +175,65 @@ export class SocrataClient {
     return deadlineMs;
   }
 
+  /** The `$limit` to ask for: the caller's, capped once the endpoint refused a larger one. */
+  private requestLimit(limit: number): number {
+    return this.limitCap !== undefined ? Math.min(limit, this.limitCap) : limit;
+  }
+
+  /**
+   * A 400 that refuses a `$limit` above SODA 2.0's cap: cap every later request of this client at
+   * what the body names (else 50,000) and tell onRetry why, so the caller asks again at once. Safe
+   * because the fetcher never takes a short page for the end of the data: the capped page is
+   * followed by another request, and the end is still an empty page. False (the 400 stands) for
+   * any other 400, or when the cap is already in force.
+   */
+  private limitRefused(status: number, body: string, asked: number, attempt: number, shownUrl: string): boolean {
+    if (status !== 400 || asked <= SODA_2_0_MAX_LIMIT || this.limitCap !== undefined || !LIMIT_REFUSAL.test(body)) return false;
+    const named = Number(/<=\s*([\d,]+)/.exec(body)?.[1]?.replace(/,/g, ''));
+    this.limitCap = Number.isInteger(named) && named >= 1 && named < asked ? named : SODA_2_0_MAX_LIMIT;
+    this.options.onRetry?.({
+      attempt,
+      delayMs: 0,
+      reason:
+        `the endpoint refused $limit=${asked} (HTTP 400: ${excerpt(body)}); it is probably a SODA 2.0 endpoint, which caps $limit at ${this.limitCap}. ` +
+        `Asking again with $limit=${this.limitCap}; set fetch.pageSize to ${this.limitCap} in the dataset ${this.options.datasetName} definition to skip this refused request`,
+      url: shownUrl,
+    });
+    return true;
+  }
+
+  /** The hint an error adds when a 400 speaks of the page length. */
+  private limitHint(status: number | undefined, body: string): string {
+    return status === 400 && LIMIT_REFUSAL.test(body)
+      ? ` The endpoint refuses the page length: set fetch.pageSize to ${SODA_2_0_MAX_LIMIT} (the SODA 2.0 cap) or lower in the dataset ${this.options.datasetName} definition.`
+      : '';
+  }
+
   async fetchPage(query: PageQuery): Promise<SourceRow[]> {
-    const params: Record<string, string> = { $select: query.select, $order: query.order, $limit: String(query.limit) };
-    if (query.where) params.$where = query.where;
-    const url = `${this.resourceUrl}?${new URLSearchParams(params).toString()}`;
-    const shownUrl = redactUrl(url);
     const { retry, timeoutMs } = this.options;
+    const pageUrl = (limit: number): string => {
+      const params: Record<string, string> = { $select: query.select, $order: query.order, $limit: String(limit) };
+      if (query.where) params.$where = query.where;
+      return `${this.resourceUrl}?${new URLSearchParams(params).toString()}`;
+    };
+    let shownUrl = '';
     const token = await this.options.appToken?.();
     // A source can echo the X-App-Token header in an error body: nothing it sends back is shown unredacted.
     const redact = redactor([token]);
-    const headers: Record<string, string> = { Accept: 'application/json' };
+    // Socrata gzips when asked: ~8x fewer bytes on the link (docs/bench.md, gzip profiles); axios gunzips the stream.
+    const headers: Record<string, string> = { Accept: 'application/json', 'Accept-Encoding': 'gzip' };
     if (token) headers['X-App-Token'] = token;
 
-    let last = { reason: '', status: undefined as number | undefined, body: '' };
+    let last: { reason: string; status: number | undefined; body: string; hint?: string } = { reason: '', status: undefined, body: '' };
     let attempts = 0;
     // The first attempt gets the whole timeout (a page is only started with at least
     // TIME_BUDGET_MARGIN_MS left); a retried one what the budget leaves after the wait.
     let deadlineMs = timeoutMs;
     for (let attempt = 1; attempt <= retry.maxAttempts; attempt++) {
       attempts = attempt;
+      const asked = this.requestLimit(query.limit);
+      const url = pageUrl(asked);
+      shownUrl = redactUrl(url);
       let retryAfterMs: number | undefined;
       try {
         const res = await this.http.get<string>(url, {
@@ -202,7 +255,12 @@ export class SocrataClient {
             ? { reason: `the page breaks keyset paging: ${redact(problem)}`, status: 200, body: '' }
             : { reason: 'truncated or invalid JSON body', status: 200, body: excerpt(redact(tail(res.data))) };
         } else {
-          last = { reason: `HTTP ${res.status}`, status: res.status, body: excerpt(redact(String(res.data ?? ''))) };
+          const text = redact(String(res.data ?? ''));
+          if (this.limitRefused(res.status, text, asked, attempt, shownUrl)) {
+            attempt--; // the refusal is the endpoint's version, not a failed attempt
+            continue;
+          }
+          last = { reason: `HTTP ${res.status}`, status: res.status, body: excerpt(text), hint: this.limitHint(res.status, text) };
           if (!RETRYABLE_STATUS.has(res.status)) break;
           retryAfterMs = parseRetryAfter(res.headers['retry-after']);
         }
@@ -226,7 +284,8 @@ export class SocrataClient {
       `Socrata request for dataset ${this.options.datasetName} failed (${last.reason}; ${status}) ` +
         `after ${attempts} attempt(s): GET ${shownUrl}` +
         (last.body ? ` — body: ${last.body}` : '') +
-        '. The checkpoint was not advanced past the last delivered page; re-run to resume, or check the source portal, its URL and the app token.',
+        '. The checkpoint was not advanced past the last delivered page; re-run to resume, or check the source portal, its URL and the app token.' +
+        (last.hint ?? ''),
       last.status,
       shownUrl,
     );
@@ -247,7 +306,8 @@ export class SocrataClient {
     const { retry, timeoutMs } = this.options;
     const token = await this.options.appToken?.();
     const redact = redactor([token]);
-    const headers: Record<string, string> = { Accept: 'application/json' };
+    // Socrata gzips when asked: ~8x fewer bytes on the link (docs/bench.md, gzip profiles); axios gunzips the stream.
+    const headers: Record<string, string> = { Accept: 'application/json', 'Accept-Encoding': 'gzip' };
     if (token) headers['X-App-Token'] = token;
 
     let after = query.after;
@@ -256,12 +316,14 @@ export class SocrataClient {
     let attempt = 0;
     let deadlineMs = timeoutMs;
     let shownUrl: string;
-    let last: { reason: string; status: number | undefined; body: string };
+    let last: { reason: string; status: number | undefined; body: string; hint?: string };
     for (;;) {
       attempt++;
-      const limit = query.limit - received;
+      const rest = query.limit - received;
       // The drop came after the page's last row, before its closing bracket: the page is whole.
-      if (limit <= 0) return { rows: received, stopped: false, resumes };
+      if (rest <= 0) return { rows: received, stopped: false, resumes };
+      // Capped on a SODA 2.0 endpoint: the page then ends short, and fetch-run asks for the next.
+      const limit = this.requestLimit(rest);
       const params: Record<string, string> = { $select: query.select, $order: query.order, $limit: String(limit) };
       if (after) params.$where = query.where(after);
       const url = `${this.resourceUrl}?${new URLSearchParams(params).toString()}`;
@@ -282,8 +344,12 @@ export class SocrataClient {
         });
         body = res.data;
         if (res.status !== 200) {
-          const text = await readCapped(body);
-          last = { reason: `HTTP ${res.status}`, status: res.status, body: excerpt(redact(text)) };
+          const text = redact(await readCapped(body));
+          if (this.limitRefused(res.status, text, limit, attempt, shownUrl)) {
+            attempt--; // the refusal is the endpoint's version, not a failed attempt
+            continue;
+          }
+          last = { reason: `HTTP ${res.status}`, status: res.status, body: excerpt(text), hint: this.limitHint(res.status, text) };
           if (!RETRYABLE_STATUS.has(res.status)) break;
           retryAfterMs = parseRetryAfter(res.headers['retry-after']);
         } else {
@@ -380,7 +446,8 @@ export class SocrataClient {
       `Socrata request for dataset ${this.options.datasetName} failed (${last.reason}; ${status}) ` +
         `after ${attempt} attempt(s)${received ? ` (${received} rows of the page received before)` : ''}: GET ${shownUrl}` +
         (last.body ? ` — body: ${last.body}` : '') +
-        '. The checkpoint was not advanced past the last delivered page; re-run to resume, or check the source portal, its URL and the app token.',
+        '. The checkpoint was not advanced past the last delivered page; re-run to resume, or check the source portal, its URL and the app token.' +
+        (last.hint ?? ''),
       last.status,
       shownUrl,
     );

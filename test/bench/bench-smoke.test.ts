@@ -9,6 +9,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import {
   CPU_TOLERANCE,
+  gzipProfiles,
   OURS_CPU_SECONDS_PER_100K_BEFORE_STREAMING,
   parseBenchArgs,
   profileTargets,
@@ -20,7 +21,7 @@ import {
 } from '../../bench/bench';
 import type { ContenderResult } from '../../bench/fetch-bench';
 import { BENCH_PROFILES, type SourceProfile } from '../../local/source-profile';
-import { loadDatasetFile } from '../../runtime/dataset-config';
+import { loadDatasetFile, MAX_PAGE_SIZE } from '../../runtime/dataset-config';
 
 const ROWS = 2_000;
 const PROFILES: SourceProfile[] = [BENCH_PROFILES[0]!, { name: '50 ms + 10 MB/s', latencyMs: 50, bandwidthBytesPerSecond: 10e6 }];
@@ -35,12 +36,13 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
     assert.equal(baseline.rows, ROWS);
     assert.equal(limit.rows, ROWS);
     assert.equal(results.memoryScaling.ours4N.rows, 4 * ROWS);
+    assert.equal(results.memoryScaling.ours4NMaxPage.rows, 4 * ROWS);
     assert.equal(results.transform.curatedRows, ROWS);
     assert.equal(results.transform.rowsRead, ROWS);
   });
 
   test('Firehose counts agree between each contender and the server, and within the service limits', () => {
-    for (const c of [results.fetch.ours, results.fetch.baseline, results.memoryScaling.ours4N]) {
+    for (const c of [results.fetch.ours, results.fetch.baseline, results.memoryScaling.ours4N, results.memoryScaling.ours4NMaxPage]) {
       const fh = c.firehose!;
       assert.ok(fh, `${c.kind} has Firehose counters`);
       assert.equal(fh.recordsAccepted, c.records, `${c.kind}: records sent = records the server accepted`);
@@ -62,11 +64,18 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
 
   test('memory, ratios, transform and query bytes are present and sane', () => {
     const r = results;
-    for (const c of [r.fetch.ours, r.fetch.baseline, r.fetch.limit, r.memoryScaling.ours4N]) {
+    for (const c of [r.fetch.ours, r.fetch.baseline, r.fetch.limit, r.memoryScaling.ours4N, r.memoryScaling.ours4NMaxPage]) {
       assert.ok(c.peakRssBytes >= c.idleRssBytes && c.idleRssBytes > 0, `${c.kind}: peak RSS ≥ idle RSS > 0`);
       assert.ok(c.rowsPerSecond > 0 && c.mbPerSecond > 0 && c.seconds > 0);
     }
     assert.equal(r.memoryScaling.peakRssN, r.fetch.ours.peakRssBytes);
+    // The second 4N run is the same rows in the largest pages a dataset may ask for.
+    assert.equal(r.memoryScaling.maxPageSize, MAX_PAGE_SIZE);
+    assert.equal(r.memoryScaling.peakRss4NMaxPage, r.memoryScaling.ours4NMaxPage.peakRssBytes);
+    assert.equal(r.memoryScaling.ours4NMaxPage.pages, 1, 'all 4N rows in one (short) page');
+    // The same rows delivered; only the run id in each raw row differs in length.
+    const runIdBytes = (label: string): number => `bench-ours-${label}`.length;
+    assert.equal(r.memoryScaling.ours4NMaxPage.payloadBytes - r.memoryScaling.ours4N.payloadBytes, 4 * ROWS * (runIdBytes('4n-max-page') - runIdBytes('4n')));
     assert.ok(Math.abs(r.ratios.oursToBaselineRowsPerSecond - r.fetch.ours.rowsPerSecond / r.fetch.baseline.rowsPerSecond) < 1e-9);
     assert.ok(r.transform.transformSeconds > 0 && r.transform.copyFloorSeconds > 0);
     assert.ok(r.transform.curatedParquetBytes > 0 && r.transform.rawGzipBytes > 0);
@@ -127,6 +136,7 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
       'ours ÷ baseline',
       'Peak RSS ours at N',
       'Peak RSS ours at 4N',
+      '-row pages, the largest allowed)',
       '4N ÷ N',
       'payload, ours',
       'PutRecordBatch',
@@ -149,7 +159,8 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
   });
 
   test('argument parsing', () => {
-    assert.deepEqual(parseBenchArgs([]), { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, help: false });
+    assert.deepEqual(parseBenchArgs([]), { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, gzip: false, help: false, fullSize: false, rowsGiven: false });
+    assert.equal(parseBenchArgs(['--gzip']).gzip, true);
     assert.equal(parseBenchArgs(['--no-profiles']).profiles, false);
     assert.equal(parseBenchArgs(['--profiles']).profiles, true);
     assert.equal(parseBenchArgs(['--help']).help, true);
@@ -204,12 +215,25 @@ describe('issue 12 targets over the profiles', () => {
     });
   });
 
-  test('0.5 s needs 2x the earlier design; the limit ratio is not a target over loopback', () => {
-    const t = byName(profileTargets([profile(0, 10, 90, 300), profile(2, 199, 100, 240)]));
+  test('0.5 s needs 2x the earlier design, and says what the limit allows; the limit ratio is not a target over loopback', () => {
+    const targets = profileTargets([profile(0, 10, 90, 300), profile(2, 199, 100, 240)]);
+    // Ours cannot beat the limit, so ours ÷ earlier ≤ limit ÷ earlier = 240 ÷ 100.
+    assert.equal(targets.find((x) => x.name === 'Profile 0.5 s + 10 MB/s: ours ÷ baseline')!.target, '≥ 2 (at most limit ÷ earlier = 2.40 here)');
+    const t = byName(targets);
     assert.equal(t['Profile loopback: ours ÷ baseline'], false);
     assert.equal(t['Profile loopback: ours ÷ limit'], undefined);
     assert.equal(t['Profile 0.5 s + 10 MB/s: ours ÷ baseline'], false);
     assert.equal(t['Profile 0.5 s + 10 MB/s: ours ÷ limit'], true);
+  });
+
+  test('gzip profiles (--gzip) are measured for information only: no target is set on them', () => {
+    const gz = profile(3, 10, 100, 1_000);
+    gz.profile = gzipProfiles([BENCH_PROFILES[3]!])[0]!;
+    assert.equal(gz.profile.name, '2 s + 10 MB/s, gzip');
+    const names = profileTargets([profile(3, 99, 100, 124), gz]).map((x) => x.name);
+    assert.ok(names.length > 0);
+    assert.ok(names.every((n) => !n.includes('gzip')), names.join('; '));
+    assert.deepEqual(gzipProfiles(BENCH_PROFILES).map((p) => p.latencyMs), [100, 500, 2000], 'every profile with latency, not loopback');
   });
 
   test('peak RSS takes the worst profile; CPU-seconds are compared over loopback, like the reference', () => {

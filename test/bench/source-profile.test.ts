@@ -7,11 +7,14 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { startSourceProfileProxy, type SourceProfile, type SourceProfileProxy } from '../../local/source-profile';
 
 const MB1 = 1_000_000;
 const body1MB = randomBytes(MB1);
+/** A compressible body shaped like a page of rows (~1 MB). */
+const rowsBody = Buffer.from(`[${Array.from({ length: 8_000 }, (_, i) => JSON.stringify({ id: String(i), battalion: `B0${i % 10}`, address: `${i} Market St` })).join(',\n')}]`);
 
 interface Upstream {
   url: string;
@@ -52,6 +55,9 @@ async function startUpstream(): Promise<Upstream> {
       // Chunked (no Content-Length), so only the missing last chunk tells that the body is cut.
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.write(Buffer.alloc(500, 0x62), () => res.socket?.destroy());
+    } else if (req.url === '/rows') {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': rowsBody.length });
+      res.end(rowsBody);
     } else if (req.url === '/small') {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.end('[]');
@@ -80,11 +86,11 @@ interface Got {
   totalMs: number;
 }
 
-function get(url: string): Promise<Got> {
+function get(url: string, headers: http.OutgoingHttpHeaders = {}): Promise<Got> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     http
-      .get(url, (res) => {
+      .get(url, { headers }, (res) => {
         const firstByteMs = performance.now() - t0;
         const parts: Buffer[] = [];
         res.on('data', (c: Buffer) => parts.push(c));
@@ -125,6 +131,21 @@ describe('source profile proxy', { timeout: 60_000 }, () => {
     // 0.2 s + (1 MB - one 16 KiB piece sent at once) / 2 MB/s ≈ 0.69 s; asserted with slack.
     assert.ok(got.totalMs >= 600, `1 MB took ${got.totalMs.toFixed(0)} ms, at least ~690 ms expected`);
     assert.equal(p.counters().bodyBytes, MB1);
+  });
+
+  test('a gzip profile gzips a 200 body for a client that asks, so the link carries fewer bytes; not otherwise', async () => {
+    const p = await proxy({ name: '10 ms, gzip', latencyMs: 10, bandwidthBytesPerSecond: 50 * MB1, gzip: true });
+    const zipped = await get(`${p.url}/rows`, { 'Accept-Encoding': 'gzip, deflate' });
+    assert.equal(zipped.headers['content-encoding'], 'gzip');
+    assert.equal(zipped.headers['content-length'], undefined);
+    assert.equal(sha(gunzipSync(zipped.body)), sha(rowsBody));
+    assert.ok(p.counters().bodyBytes < rowsBody.length / 3, `${p.counters().bodyBytes} bytes crossed the link for ${rowsBody.length}`);
+    const plain = await get(`${p.url}/rows`);
+    assert.equal(plain.headers['content-encoding'], undefined);
+    assert.equal(sha(plain.body), sha(rowsBody));
+    // Without the profile's gzip, a client that asks still gets the body as the server sent it.
+    const q = await proxy({ name: '10 ms', latencyMs: 10 });
+    assert.equal((await get(`${q.url}/rows`, { 'Accept-Encoding': 'gzip' })).headers['content-encoding'], undefined);
   });
 
   test('without a bandwidth cap the body is still streamed whole and identical', async () => {

@@ -99,6 +99,9 @@ test('config: every missing or malformed variable is named in one error', () => 
       /DELIVERY_STREAM_NAME is not set/.test(e.message) &&
       /STATE_LOCATION is not set/.test(e.message),
   );
+  // Pages above SODA 2.0's 50,000 are allowed (2.1 has no cap), up to the dataset schema's bound.
+  assert.equal(readFetcherConfig({ ...env('/tmp/x'), PAGE_SIZE: '1000000' }).pageSize, 1_000_000);
+  assert.throws(() => readFetcherConfig({ ...env('/tmp/x'), PAGE_SIZE: '1000001' }), /PAGE_SIZE="1000001" must be an integer between 1 and 1000000/);
   const c = readFetcherConfig({ ...env('/tmp/x'), SOURCE_BASE_URL: '', POINT_COLUMNS: '' });
   assert.equal(c.sourceBaseUrl, 'https://data.sfgov.org');
   assert.deepEqual(c.pointColumns, []);

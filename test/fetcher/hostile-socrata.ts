@@ -15,6 +15,8 @@ export type HostileMode =
   | { kind: 'ignore-where' }
   /** Serves at most `max` rows whatever `$limit` asks (as SODA 2.0 endpoints cap at 50,000). */
   | { kind: 'cap-limit'; max: number }
+  /** Refuses a `$limit` above `max` with HTTP 400, as SODA 2.0 endpoints do above 50,000 ("length must be <= 50000"). */
+  | { kind: 'refuse-limit'; max: number }
   /** Sends the headers, then one byte of the body every `intervalMs`. */
   | { kind: 'slow-loris'; intervalMs: number }
   /**
@@ -50,6 +52,12 @@ export async function startHostileSocrata(upstream: SocrataServer, mode: Hostile
       if (mode.kind === 'echo-headers-500' && (mode.times === undefined || requests.length <= mode.times)) {
         res.writeHead(500, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify({ error: true, message: 'Internal error', request: { url: req.url, headers: req.headers } }));
+        return;
+      }
+      if (mode.kind === 'refuse-limit' && Number(url.searchParams.get('$limit') ?? 1000) > mode.max) {
+        // The body of a real refusal (sodapy issue #54): a 400 whose message names the cap.
+        res.writeHead(400, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ code: 'query.soql.invalid', error: true, message: `length must be <= ${mode.max}` }));
         return;
       }
       if (mode.kind === 'ignore-order') url.searchParams.delete('$order');

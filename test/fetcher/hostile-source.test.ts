@@ -9,7 +9,7 @@ import { startSocrataServer, type SocrataServer } from '../../local/socrata-serv
 import { MAX_STALLED_INVOCATIONS } from '../../lambdas/fetcher/fetch-run';
 import { retryDeadline } from '../../lambdas/fetcher/time-budget';
 import { REDACTED, redactError, redactor } from '../../lambdas/fetcher/redact';
-import { SocrataRequestError } from '../../lambdas/fetcher/socrata-client';
+import { SocrataClient, SocrataRequestError } from '../../lambdas/fetcher/socrata-client';
 import { acceptingFirehose, capturingLogger, harness, recordingRetry, sortedIds } from './harness';
 import { startHostileSocrata, type HostileMode } from './hostile-socrata';
 
@@ -82,6 +82,45 @@ describe('fetcher: hostile sources', () => {
       assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(firstPage, ':id'));
       assert.equal((await h.checkpoints.read())!.checkpoint.id, firstPage.at(-1)![':id']);
       assert.equal(source.requests.length, 4, 'one good page, then three refused attempts: no loop');
+    });
+  });
+
+  test('refuse-limit (a SODA 2.0 endpoint): a page above 50,000 is asked again at the cap the 400 names, with a warning; every row once', { timeout: 30_000 }, async () => {
+    await withSource({ kind: 'refuse-limit', max: 120 }, async (source) => {
+      const delivered = acceptingFirehose();
+      const logger = capturingLogger();
+      const h = harness(source, { pageSize: 60_000 });
+      const out = await h.run({ runId: 'refused' }, { logger });
+      assert.equal(out.done, true);
+      assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(upstream.rows, ':id'));
+      const limits = source.requests.map((r) => r.params.$limit);
+      // One refusal, then capped pages (short, so never taken for the end) and the empty page.
+      assert.deepEqual(limits, ['60000', ...Array<string>(Math.ceil(900 / 120) + 1).fill('120')]);
+      const warning = logger.lines.filter((l) => l.includes('refused $limit'));
+      assert.equal(warning.length, 1, 'warned once, not per page');
+      assert.match(warning[0]!, /SODA 2\.0 endpoint.*set fetch\.pageSize to 120 in the dataset sf-fire-incidents definition/);
+      assert.equal((await h.checkpoints.read())!.checkpoint.id, keysetOrder(upstream.rows).at(-1)![':id']);
+    });
+  });
+
+  test('refuse-limit: the whole-page reader (repair) falls back the same way', { timeout: 30_000 }, async () => {
+    await withSource({ kind: 'refuse-limit', max: 50_000 }, async (source) => {
+      const client = new SocrataClient({ datasetName: 'sf-fire-incidents', baseUrl: source.url, datasetId: source.datasetId, timeoutMs: 5_000, retry: recordingRetry(1) });
+      const rows = await client.fetchPage({ select: ':*,*', order: ':updated_at,:id', limit: 60_000 });
+      assert.equal(rows.length, 900);
+      assert.deepEqual(source.requests.map((r) => r.params.$limit), ['60000', '50000']);
+    });
+  });
+
+  test('a 400 about the page length at or below 50,000 fails with what to set, without a retry loop', { timeout: 30_000 }, async () => {
+    await withSource({ kind: 'refuse-limit', max: 120 }, async (source) => {
+      acceptingFirehose();
+      const h = harness(source, { pageSize: 500 });
+      const err = await failure(h.run({ runId: 'refused-small' }));
+      assert.equal(err.status, 400);
+      assert.match(err.message, /HTTP 400.*length must be <= 120.*set fetch\.pageSize to 50000 \(the SODA 2\.0 cap\) or lower in the dataset sf-fire-incidents definition/);
+      assert.equal(source.requests.length, 1);
+      assert.equal(await h.checkpoints.read(), undefined);
     });
   });
 

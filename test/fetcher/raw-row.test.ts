@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RawRowSerializer, toRawRow } from '../../lambdas/fetcher/raw-row';
-import { MAX_RECORD_BYTES, packRecords, RecordPacker } from '../../lambdas/fetcher/record-packer';
+import { MAX_RECORD_BYTES, packRecords, RecordBufferPool, RecordPacker } from '../../lambdas/fetcher/record-packer';
 import { FireIncidentGenerator } from '../../local/fire-incidents-generator';
 
 const ctx = { pointColumns: ['point'], runId: 'run-1', ingestedAt: '2026-11-22T10:00:00.000Z' };
@@ -85,6 +85,30 @@ describe('RecordPacker (rows one at a time, as a page streams in)', () => {
     assert.equal(packer.flush(), undefined, 'nothing is left after a flush');
     assert.deepEqual(streamed, packRecords(lines, lengths, max));
     assert.throws(() => new RecordPacker(10).add('x'.repeat(11) + '\n', 12), /exceeds the Firehose record limit/);
+  });
+});
+
+describe('RecordBufferPool (record buffers reused once their batch is accepted)', () => {
+  test('a released record\'s buffer is reused, and the next record holds exactly its own rows', () => {
+    const pool = new RecordBufferPool(64);
+    const packer = new RecordPacker(64, pool);
+    const long = `{"a":"${'x'.repeat(52)}"}\n`; // 61 bytes: the next row closes the record
+    assert.equal(packer.add(long, long.length), undefined);
+    const first = packer.add('{"b":1}\n', 8)!;
+    assert.equal(first.toString(), long);
+    pool.release([first]);
+    assert.equal(pool.available, 1);
+    const second = packer.flush()!;
+    assert.equal(second.toString(), '{"b":1}\n');
+    assert.notEqual(second.buffer, first.buffer, 'taken before the release');
+    packer.add('{"c":2}\n', 8);
+    const third = packer.flush()!;
+    assert.equal(third.buffer, first.buffer, 'the released buffer is reused');
+    assert.equal(third.toString(), '{"c":2}\n', 'none of the earlier record\'s bytes show');
+    assert.equal(pool.available, 0);
+    // Buffers that are not the pool's (a Buffer the caller made) are not taken in.
+    pool.release([Buffer.from('{"d":3}\n')]);
+    assert.equal(pool.available, 0);
   });
 });
 

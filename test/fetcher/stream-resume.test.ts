@@ -8,8 +8,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { MAX_PAGE_SIZE } from '../../runtime/dataset-config';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
+import { startSourceProfileProxy } from '../../local/source-profile';
 import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
 import { MAX_BATCHES_IN_FLIGHT, runFetch } from '../../lambdas/fetcher/fetch-run';
 import { emptyDeliveryStats, type DeliveryStats } from '../../lambdas/fetcher/firehose-delivery';
@@ -97,6 +99,29 @@ describe('fetcher: a connection dropped mid-page resumes after the last row rece
       assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(upstream.rows, ':id'));
       assert.equal(source.requests.length, 1 + 4, 'the cut request, then the rest of page 1, pages 2 and 3, the empty end');
     });
+  });
+
+  test('the largest page a dataset may ask for (all rows in one page) is still cut by the time budget at a row, and the next invocation goes on from there', { timeout: 30_000 }, async () => {
+    const delivered = acceptingFirehose();
+    const h = harness(upstream, { pageSize: MAX_PAGE_SIZE, budgetCheckEveryRows: 100 });
+    let reads = 0;
+    // The budget is read every 100 rows: the sixth read finds it spent.
+    const first = await h.run({ runId: 'huge-page' }, { remaining: () => (++reads <= 5 ? 600_000 : 0) });
+    assert.equal(first.done, false);
+    const received = first.stats.rowsFetched;
+    assert.ok(received > 0 && received < 2_345 && received % 100 === 0, `cut at a budget check, mid-page (${received} rows)`);
+    assert.equal(delivered.rows.length, received);
+    assert.equal(first.cursor!.position!.id, keysetOrder(upstream.rows)[received - 1]![':id']);
+    assert.equal(await h.checkpoints.read(), undefined, 'the cut page did not move the checkpoint');
+    const before = upstream.requests.length;
+    const second = await h.run({ runId: 'huge-page', cursor: JSON.parse(JSON.stringify(first.cursor)) });
+    assert.equal(second.done, true);
+    assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(upstream.rows, ':id'), 'every row exactly once');
+    const resumed = upstream.requests.slice(before).filter((r) => r.path.startsWith('/resource/'));
+    assert.equal(resumed.length, 2, 'the rest in one page, then the empty end');
+    assert.equal(resumed[0]!.params.$limit, String(MAX_PAGE_SIZE));
+    assert.match(resumed[0]!.params.$where ?? '', /^:updated_at > /, 'from the cut row, not from the start');
+    assert.equal((await h.checkpoints.read())!.checkpoint.id, keysetOrder(upstream.rows).at(-1)![':id']);
   });
 
   test('resumes that bring no new row fail after the attempts, naming what was received; no checkpoint', { timeout: 30_000 }, async () => {
@@ -238,5 +263,30 @@ describe('a host name that does not resolve', () => {
     assert.ok(streamed instanceof SocrataRequestError);
     assert.match(streamed.message, /ENOTFOUND.*after 1 attempt\(s\)/);
     assert.deepEqual(retries, []);
+  });
+});
+
+describe('fetcher: gzipped pages', () => {
+  let upstream: SocrataServer;
+  before(async () => {
+    upstream = await startSocrataServer({ rows: 1_500, seed: 37 });
+  });
+  after(() => upstream.close());
+
+  // Socrata gzips an answer when asked (`Vary: Accept-Encoding`); the client asks by default
+  // (axios's Accept-Encoding) and the stream is parsed as it is gunzipped.
+  test('a source that gzips when asked: the client asks, every row arrives once, the wire carries compressed bytes', { timeout: 30_000 }, async () => {
+    const proxy = await startSourceProfileProxy(upstream.url, { name: 'gzip', latencyMs: 0, bandwidthBytesPerSecond: 1e9, gzip: true });
+    try {
+      const delivered = acceptingFirehose();
+      const out = await harness({ url: proxy.url, datasetId: upstream.datasetId }, { pageSize: 600 }).run({ runId: 'gzip' });
+      assert.equal(out.done, true);
+      assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(upstream.rows, ':id'));
+      assert.equal(proxy.counters().requests, Math.ceil(1_500 / 600) + 1);
+      // ~1,250 bytes a row as JSON; gzipped it is several times smaller.
+      assert.ok(proxy.counters().bodyBytes < (1_500 * 1_250) / 3, `${proxy.counters().bodyBytes} bytes on the wire for 1,500 rows`);
+    } finally {
+      await proxy.close();
+    }
   });
 });

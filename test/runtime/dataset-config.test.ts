@@ -45,7 +45,8 @@ describe('dataset definitions', () => {
   test('defaults are applied', () => {
     const d = parseDataset(minimal, 'inline');
     assert.equal(d.changeCursor, ':updated_at');
-    assert.equal(d.fetch.pageSize, 50_000);
+    // Sized for latency (streamed pages): above SODA 2.0's 50,000 cap, which the client falls back to.
+    assert.equal(d.fetch.pageSize, 200_000);
     assert.equal(d.delivery.bufferingIntervalSeconds, 60);
     assert.deepEqual(d.dataTests, []);
     assert.deepEqual(d.deletions, { detect: true, scanEveryHours: 0, maxDeleteShare: 0.1 });

@@ -179,7 +179,9 @@ describe('numeric settings are bounded by their real ranges', () => {
     assert.equal(parseDataset({ ...base, fetch: { lookbackMinutes: 527_040 } }, 'inline').fetch.lookbackMinutes, 527_040);
     assertRejected({ fetch: { maxQuarantineShare: 1.5 } }, 'fetch.maxQuarantineShare');
     assertRejected({ fetch: { maxQuarantineShare: -0.1 } }, 'fetch.maxQuarantineShare');
-    assertRejected({ fetch: { pageSize: 50_001 } }, 'fetch.pageSize');
+    assertRejected({ fetch: { pageSize: 1_000_001 } }, 'fetch.pageSize');
+    // SODA 2.1 has no $limit cap: pages above 2.0's 50,000 are accepted up to the bound.
+    assert.equal(parseDataset({ ...base, fetch: { pageSize: 1_000_000 } }, 'inline').fetch.pageSize, 1_000_000);
     assertRejected({ fetch: { requestTimeoutSeconds: 301 } }, 'fetch.requestTimeoutSeconds');
     assertRejected({ delivery: { bufferingIntervalSeconds: 901 } }, 'delivery.bufferingIntervalSeconds');
     assertRejected({ delivery: { bufferingSizeMiB: 129 } }, 'delivery.bufferingSizeMiB');

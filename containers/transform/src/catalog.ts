@@ -18,13 +18,15 @@ import { rawPrefix } from '../../../runtime/storage-layout';
 import { ident, literal } from './dialect';
 import { manifestFiles } from './curated-manifest';
 import { curatedParquetSelect, curatedTableDir, deletionsDir, martDir } from './duckdb-engine';
+import { duckDbResources } from './duckdb-resources';
 import { martTableName } from './models';
 
 export const defaultCatalogPath = (dataDir: string): string => path.join(dataDir, 'catalog.duckdb');
 
 export async function withCatalog<T>(catalogPath: string, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
   await mkdir(path.dirname(path.resolve(catalogPath)), { recursive: true });
-  const db = await DuckDBInstance.create(catalogPath);
+  // The crawl reads every raw object: bounded like the transform's own instance.
+  const db = await DuckDBInstance.create(catalogPath, { ...duckDbResources() });
   const conn = await db.connect();
   try {
     await conn.run('CREATE SCHEMA IF NOT EXISTS raw');

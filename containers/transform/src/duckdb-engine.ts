@@ -16,7 +16,6 @@
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
@@ -31,6 +30,7 @@ import { duckdbDialect, ident, literal } from './dialect';
 import { plainValue, type Keyset, type KeysetOptions, type KeysetReconciliation, type MergeOptions, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
 import { goneKeysSql, keysetCountsSql, deletionRecordsSql, missingKeysSql, sourceKeysSql } from './keyset-sql';
 import { deleteMergeSql, mergePreviewSql, mergeSql } from './merge-sql';
+import { duckDbResources } from './duckdb-resources';
 import { martTableName } from './models';
 import { curatedColumns, rawColumns, typedBatchSql, typedProfileSql, typedStagedSql } from './staging';
 
@@ -114,12 +114,9 @@ export class DuckDbEngine implements TransformEngine {
   }
 
   static async open(opts: DuckDbEngineOptions): Promise<DuckDbEngine> {
-    // Spill to the OS temp directory (the container's writable /tmp scratch mount), not DuckDB's
-    // default `.tmp` in the working directory (read-only in the container, the repo locally).
-    const db = await DuckDBInstance.create(':memory:', {
-      temp_directory: path.join(tmpdir(), `duckdb-spill-${process.pid}`),
-      ...(opts.memoryLimit ? { memory_limit: opts.memoryLimit } : {}),
-    });
+    // Bounded memory, threads and a spill directory (never DuckDB's `.tmp` in the working
+    // directory, read-only in the container): see duckdb-resources.ts.
+    const db = await DuckDBInstance.create(':memory:', { ...duckDbResources({ ...(opts.memoryLimit ? { memoryLimit: opts.memoryLimit } : {}) }) });
     const conn = await db.connect();
     await conn.run('CREATE SCHEMA IF NOT EXISTS curated');
     return new DuckDbEngine(opts, db, conn);
