@@ -11,6 +11,7 @@ import type { DatasetConfig } from '../runtime/dataset-config';
 import { LocalObjectStore } from '../runtime/object-store';
 import { rawPrefix } from '../runtime/storage-layout';
 import { literal } from '../containers/transform/src/dialect';
+import { DuckDbEngine } from '../containers/transform/src/duckdb-engine';
 import { runTransform, type RunSummary } from '../containers/transform/src/transform';
 
 export interface TransformBenchResult {
@@ -33,6 +34,37 @@ export interface TransformBenchResult {
   floorParquetBytes: number;
   curatedDir: string;
   status: RunSummary['status'];
+  /**
+   * Where runTransform's time went: its stages (between its log lines) and, inside them, the
+   * DuckDB statements by kind. Seconds of wall time; the load statement runs while zlib checks
+   * the same objects, so the first stage is not the sum of its parts.
+   */
+  profile: TransformProfile;
+}
+
+export interface TransformProfile {
+  stages: { stage: string; seconds: number }[];
+  statements: { kind: string; count: number; seconds: number }[];
+}
+
+/** What a DuckDB statement of the transform does (the bench's profile groups by this). */
+export function statementKind(sql: string): string {
+  const s = sql.replace(/\s+/g, ' ').trim();
+  const rules: [RegExp, string][] = [
+    [/TEMP TABLE batch_typed AS/, 'load: read raw, cast, content hash (one pass)'],
+    [/^DELETE FROM batch_typed/, 'load: drop rows of quarantined objects'],
+    [/AS rows_read/, 'batch profile (counts)'],
+    [/TEMP (VIEW|TABLE) batch AS/, 'staged rows (ranking only when a key repeats)'],
+    [/TEMP TABLE (affected|merge_target) AS|AS source_object, count\(\*\) AS staged|^SELECT y FROM affected|^SELECT count\(\*\) AS n FROM batch$/, 'merge target + preview'],
+    [/^MERGE INTO/, 'MERGE statement'],
+    [/PARTITION_BY/, 'write curated Parquet (sorted, per year)'],
+    [/AS key, __source_object AS object/, 'record merged keys'],
+    [/^COPY \(SELECT DISTINCT key, object|count\(DISTINCT key\)/, 'merged keys: fold + count'],
+    [/\.data-.*\.parquet\.tmp|^CREATE OR REPLACE VIEW curated\./, 'marts'],
+    [/AS failing/, 'data tests'],
+    [/^DESCRIBE|^(CREATE|DROP) (VIEW|TABLE) curated\./, 'curated view refresh'],
+  ];
+  return rules.find(([re]) => re.test(s))?.[1] ?? 'other statements';
 }
 
 /** Every file under `dir`, recursively, with its size. */
@@ -79,16 +111,39 @@ export async function runTransformBench(opts: { dataset: DatasetConfig; dataDir:
   opts.log(`  COPY floor ${copyFloorRuns.map((s) => s.toFixed(2)).join(' s, ')} s`);
 
   await rm(curatedDir, { recursive: true, force: true });
+  const statements = new Map<string, { count: number; ms: number }>();
+  const marks: { line: string; at: number }[] = [];
   const start = performance.now();
-  const summary = await runTransform({
+  const engine = await DuckDbEngine.open({
     dataset,
-    engine: 'duckdb',
-    rawStore: new LocalObjectStore(rawDir),
-    curatedStore: new LocalObjectStore(curatedDir),
+    rawDir,
+    curatedDir,
     runId: 'bench-transform',
+    onStatement: (sql, ms) => {
+      const kind = statementKind(sql);
+      const k = statements.get(kind) ?? { count: 0, ms: 0 };
+      statements.set(kind, { count: k.count + 1, ms: k.ms + ms });
+    },
   });
-  const transformSeconds = (performance.now() - start) / 1000;
+  let summary: RunSummary;
+  try {
+    summary = await runTransform({
+      dataset,
+      engine,
+      rawStore: new LocalObjectStore(rawDir),
+      curatedStore: new LocalObjectStore(curatedDir),
+      runId: 'bench-transform',
+      log: (line) => marks.push({ line, at: performance.now() }),
+    });
+  } finally {
+    await engine.close();
+  }
+  const end = performance.now();
+  const transformSeconds = (end - start) / 1000;
   opts.log(`  transform ${transformSeconds.toFixed(2)} s (${summary.curatedRows.toLocaleString('en-US')} curated rows, ${summary.status})`);
+  const profile = transformProfile(start, end, marks, statements);
+  for (const p of profile.stages) opts.log(`    ${p.seconds.toFixed(2).padStart(6)} s  ${p.stage}`);
+  for (const p of profile.statements) opts.log(`    ${p.seconds.toFixed(2).padStart(6)} s  SQL: ${p.kind} (${p.count})`);
 
   const curated = await filesUnder(path.join(curatedDir, 'curated', dataset.name, 'table'), '.parquet');
   const [floor] = await filesUnder(dataDir, 'copy-floor.parquet');
@@ -106,5 +161,25 @@ export async function runTransformBench(opts: { dataset: DatasetConfig; dataDir:
     floorParquetBytes: floor?.bytes ?? 0,
     curatedDir,
     status: summary.status,
+    profile,
+  };
+}
+
+/** runTransform's stages, cut at its log lines, and its statements by kind, slowest first. */
+function transformProfile(start: number, end: number, marks: { line: string; at: number }[], statements: Map<string, { count: number; ms: number }>): TransformProfile {
+  const at = (re: RegExp, fallback: number): number => marks.find((m) => re.test(m.line))?.at ?? fallback;
+  const checked = at(/new raw object|rebuilding curated/, start);
+  const merged = at(/: read \d+ rows/, checked);
+  const martLines = marks.filter((m) => /: mart /.test(m.line));
+  const marts = martLines.at(-1)?.at ?? merged;
+  const stages = [
+    { stage: 'open, list, state; gzip check with the load running alongside', seconds: (checked - start) / 1000 },
+    { stage: 'merge: profile, staged rows, preview, write, commit', seconds: (merged - checked) / 1000 },
+    { stage: 'key scan (when present) and marts', seconds: (marts - merged) / 1000 },
+    { stage: 'data tests, reconciliation, summary, report', seconds: (end - marts) / 1000 },
+  ];
+  return {
+    stages,
+    statements: [...statements].map(([kind, v]) => ({ kind, count: v.count, seconds: v.ms / 1000 })).sort((a, b) => b.seconds - a.seconds),
   };
 }

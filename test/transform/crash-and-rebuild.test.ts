@@ -206,6 +206,28 @@ describe('raw objects that cannot be read whole', () => {
     const state2 = JSON.parse((await d.curatedStore.get(processedObjectsKey(DATASET)))!.body.toString());
     assert.deepEqual(state2.quarantined, {});
   });
+
+  test('a .gz corrupt mid-stream (DuckDB reads it partly, silently) and one with trailing garbage (DuckDB refuses the whole read) are quarantined; the rest is merged', async () => {
+    const d = dirs();
+    writeRawObject(d.rawDir, NAME, '2024-03-01', 'good', range(0, 5).map((i) => incident(i)));
+    const flippedKey = writeRawObject(d.rawDir, NAME, '2024-03-01', 'flipped', range(100, 600).map((i) => incident(i)));
+    const flipped = readFileSync(path.join(d.rawDir, flippedKey));
+    flipped[Math.floor(flipped.length / 2)]! ^= 0x55;
+    writeFileSync(path.join(d.rawDir, flippedKey), flipped);
+    const s = await run(d, 'r1');
+    assert.deepEqual(s.quarantinedObjects.map((q) => q.key), [flippedKey]);
+    assert.deepEqual(s.failedErrorTests, ['raw_objects_readable']);
+    assert.equal(s.rowsRead, 5, 'nothing of the damaged object is read');
+    assert.equal(s.curatedRows, 5);
+
+    const tailKey = writeRawObject(d.rawDir, NAME, '2024-03-02', 'tail', range(600, 700).map((i) => incident(i)));
+    writeFileSync(path.join(d.rawDir, tailKey), Buffer.concat([readFileSync(path.join(d.rawDir, tailKey)), Buffer.from('garbage')]));
+    writeRawObject(d.rawDir, NAME, '2024-03-02', 'good2', range(700, 710).map((i) => incident(i)));
+    const s2 = await run(d, 'r2');
+    assert.deepEqual(s2.quarantinedObjects.map((q) => q.key), [flippedKey, tailKey]);
+    assert.equal(s2.rowsRead, 10, 'the new readable object is merged');
+    assert.equal(s2.curatedRows, 15);
+  });
 });
 
 describe('reconciliation and rebuild', () => {

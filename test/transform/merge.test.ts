@@ -187,4 +187,45 @@ describe('content hash', () => {
     for (const c of ['battalion', 'incident_date', 'longitude', 'latitude']) assert.ok(sql.includes(`"${c}"`), c);
     for (const c of ['_ingested_at', '_source_updated_at', '_source_id', '_run_id', '_content_hash', '"point"']) assert.ok(!sql.includes(c.startsWith('"') ? c : `"${c}"`), c);
   });
+
+  test('a wide row (more pieces than one Trino concat takes) hashes the same serialization', async () => {
+    // 90 columns: 269 concat arguments, past Trino's 254, so the expression is grouped.
+    const wide: CuratedColumn[] = Array.from({ length: 90 }, (_, i) => ({ name: `c${i}`, type: i % 2 ? 'BIGINT' : 'VARCHAR', source: `c${i}`, castable: i % 2 === 1 }));
+    const value = (i: number): unknown => (i % 7 === 3 ? null : i % 2 ? i * 11 : `v,${i}:-`);
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    try {
+      await conn.run(`CREATE TABLE x AS SELECT ${wide.map((c, i) => `CAST(${value(i) === null ? 'NULL' : typeof value(i) === 'string' ? `'${String(value(i))}'` : String(value(i))} AS ${c.type}) AS ${c.name}`).join(', ')}`);
+      const [row] = (await conn.runAndReadAll(`SELECT ${contentHashSql(wide, duckdbDialect)} AS h FROM x`)).getRowObjectsJS();
+      assert.equal(row!.h, referenceHash(wide.map((c, i) => ({ type: c.type, value: value(i) }))));
+    } finally {
+      conn.closeSync();
+      db.closeSync();
+    }
+    const athena = contentHashSql(wide, athenaDialect);
+    assert.deepEqual(new TrinoSQL().validate(`SELECT ${athena} AS h FROM x`), []);
+    const maxArgs = Math.max(...[...athena.matchAll(/concat\(/g)].map((m) => topLevelArgs(athena, m.index + 'concat('.length)));
+    assert.ok(maxArgs <= 254, `a concat with ${maxArgs} arguments (Trino takes at most 254)`);
+  });
 });
+
+/** Number of top-level comma-separated arguments of the call whose argument list starts at `start`. */
+function topLevelArgs(sql: string, start: number): number {
+  let depth = 0;
+  let inString = false;
+  let args = 1;
+  for (let i = start; i < sql.length; i++) {
+    const ch = sql[i];
+    if (inString) {
+      if (ch === "'") inString = false;
+      continue;
+    }
+    if (ch === "'") inString = true;
+    else if (ch === '(') depth++;
+    else if (ch === ')') {
+      if (depth === 0) return args;
+      depth--;
+    } else if (ch === ',' && depth === 0) args++;
+  }
+  return args;
+}

@@ -103,6 +103,11 @@ export function batchProfileSql(dataset: DatasetConfig, dialect: Dialect, source
   return `SELECT\n  ${parts.join(',\n  ')}\nFROM ${source}`;
 }
 
+/** Newest version first: the staging dedup's order (and the merge's "newer", merge-sql.ts). */
+function versionOrder(tie?: string): string {
+  return `${ident(INGESTION_METADATA.sourceUpdatedAt)} DESC NULLS LAST, ${ident(INGESTION_METADATA.ingestedAt)} DESC NULLS LAST${tie ? `, ${tie} DESC` : ''}`;
+}
+
 /**
  * Typed, deduplicated rows of a raw batch: one row per primary key, the newest source version
  * winning, with its `_content_hash`. `tieBreaker` (a raw expression, e.g. the source object's
@@ -121,7 +126,7 @@ FROM (
   SELECT ${names}${tieBreaker ? `, ${tie}` : ''},
     row_number() OVER (
       PARTITION BY ${ident(dataset.primaryKey)}
-      ORDER BY ${ident(INGESTION_METADATA.sourceUpdatedAt)} DESC NULLS LAST, ${ident(INGESTION_METADATA.ingestedAt)} DESC NULLS LAST${tieBreaker ? `, ${tie} DESC` : ''}
+      ORDER BY ${versionOrder(tieBreaker ? tie : undefined)}
     ) AS ${ident('__version_rank')}
   FROM (
     SELECT
@@ -129,6 +134,79 @@ FROM (
     FROM ${source}
     WHERE NOT ${malformedCondition(dataset)} AND ${ident(dataset.primaryKey)} IS NOT NULL
   ) AS typed
+) AS ranked
+WHERE ${ident('__version_rank')} = 1`;
+}
+
+/*
+ * The same staging in two steps (the DuckDB engine): stagingSql reads the raw rows twice (the
+ * profile's casts, then the staging's) and ranks every key's versions even when each key occurs
+ * once. Here one pass types every raw row once, with its content hash and the flags the profile
+ * needs; the profile is then plain counts over the typed rows, and the version ranking runs only
+ * when some key occurs more than once (otherwise it would keep every row). Same rows, same
+ * counters: test/transform/staging-two-step.test.ts compares both forms on one batch.
+ */
+const MALFORMED = ident('__malformed');
+const KEYED = ident('__keyed');
+const presentFlag = (c: CuratedColumn): string => ident(`__present__${c.name}`);
+
+/**
+ * Every raw row of `source` typed (malformed and keyless rows too, flagged): the curated columns
+ * with `_content_hash`, `tieBreaker` as `__source_object`, `__malformed`, `__keyed` (a raw
+ * primary key is present) and, per castable column, `__present__<column>` (a raw value is present:
+ * present but NULL once typed is a cast failure).
+ */
+export function typedBatchSql(dataset: DatasetConfig, dialect: Dialect, source: string, tieBreaker: string): string {
+  const all = curatedColumns(dataset);
+  const cols = all.filter((c) => !c.computed);
+  const select = [
+    ...cols.map((c) => `${castExpr(c, dialect)} AS ${ident(c.name)}`),
+    `${tieBreaker} AS ${ident('__source_object')}`,
+    `${malformedCondition(dataset)} AS ${MALFORMED}`,
+    `${ident(dataset.primaryKey)} IS NOT NULL AS ${KEYED}`,
+    ...cols.filter((c) => c.castable).map((c) => `${ident(c.source)} IS NOT NULL AS ${presentFlag(c)}`),
+  ];
+  return `SELECT *, ${contentHashSql(all, dialect)} AS ${ident(CONTENT_HASH_COLUMN)}
+FROM (
+  SELECT
+    ${select.join(',\n    ')}
+  FROM ${source}
+) AS typed`;
+}
+
+/**
+ * The batch profile (batchProfileSql's counters) over typed rows, plus what decides whether the
+ * version ranking is needed: `keyed_rows` (rows with a raw key) and `key_partitions` (the groups
+ * the ranking would form: distinct typed keys, keys that do not cast being one NULL group).
+ */
+export function typedProfileSql(dataset: DatasetConfig, typed: string): string {
+  const pk = ident(dataset.primaryKey);
+  const parts = [
+    'count(*) AS rows_read',
+    `count_if(${MALFORMED}) AS malformed_rows`,
+    `count_if(NOT ${MALFORMED} AND NOT ${KEYED}) AS rows_without_key`,
+    `count_if(${KEYED}) AS keyed_rows`,
+    `count(DISTINCT ${pk}) FILTER (WHERE ${KEYED}) + CASE WHEN count_if(${KEYED} AND ${pk} IS NULL) > 0 THEN 1 ELSE 0 END AS key_partitions`,
+  ];
+  for (const c of curatedColumns(dataset).filter((c) => c.castable)) {
+    parts.push(`count_if(${presentFlag(c)} AND ${ident(c.name)} IS NULL) AS ${ident(`cast_failures__${c.name}`)}`);
+  }
+  return `SELECT\n  ${parts.join(',\n  ')}\nFROM ${typed}`;
+}
+
+/**
+ * The staged rows (stagingSql's result) from typed rows: the keyed rows, and when `unique` (every
+ * key occurs once: key_partitions = keyed_rows) nothing else, else the newest version of each key.
+ */
+export function typedStagedSql(dataset: DatasetConfig, typed: string, unique: boolean): string {
+  const names = [...curatedColumns(dataset).map((c) => ident(c.name)), ident('__source_object')].join(', ');
+  if (unique) return `SELECT ${names} FROM ${typed} WHERE ${KEYED}`;
+  return `SELECT ${names}
+FROM (
+  SELECT ${names},
+    row_number() OVER (PARTITION BY ${ident(dataset.primaryKey)} ORDER BY ${versionOrder(ident('__source_object'))}) AS ${ident('__version_rank')}
+  FROM ${typed}
+  WHERE ${KEYED}
 ) AS ranked
 WHERE ${ident('__version_rank')} = 1`;
 }
