@@ -13,6 +13,7 @@ import http from 'node:http';
 import { createGzip } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { seededRandom } from './fire-incidents-generator';
 
 export interface SourceProfile {
   /** Label in tables and logs, e.g. "0.5 s + 10 MB/s". */
@@ -84,17 +85,6 @@ class Link {
   }
 }
 
-function jitterSource(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function waitForDrainOrClose(res: http.ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
@@ -115,7 +105,7 @@ export async function startSourceProfileProxy(target: string, profile: SourcePro
     throw new Error(`source profile "${profile.name}": latencyMs and jitterMs must be ≥ 0, got ${profile.latencyMs} and ${profile.jitterMs}`);
   }
   const link = profile.bandwidthBytesPerSecond === undefined ? undefined : new Link(profile.bandwidthBytesPerSecond);
-  const jitter = jitterSource(profile.seed ?? 1);
+  const jitter = seededRandom(profile.seed ?? 1);
   const agent = new http.Agent({ keepAlive: true });
   let requests = 0;
   let bodyBytes = 0;

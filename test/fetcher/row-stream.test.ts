@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { RowStreamError, RowStreamParser, streamRows, type StreamedRow } from '../../lambdas/fetcher/row-stream';
-import { generateFireIncidents } from '../../local/fire-incidents-generator';
+import { generateFireIncidents, seededRandom } from '../../local/fire-incidents-generator';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
 import { startSourceProfileProxy, type SourceProfileProxy } from '../../local/source-profile';
 
@@ -69,18 +69,6 @@ function assertRows(got: StreamedRow[], texts: string[], label: string): void {
   );
 }
 
-/** Deterministic PRNG (mulberry32), so a failing case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('RowStreamParser: every split of a body gives the same rows', () => {
   const body = Buffer.from(bodyOf(TRICKY_ROWS));
   const expected = JSON.parse(body.toString('utf8')) as unknown[];
@@ -135,7 +123,8 @@ describe('RowStreamParser: every split of a body gives the same rows', () => {
   test('random rows with hostile strings, random chunkings (property, 300 cases)', () => {
     const alphabet = ['a', 'Z', '0', ' ', '"', '\\', '{', '}', '[', ']', ',', ':', '\n', '\t', '\u0001', 'é', '漢', '😀', '\u2028', '/'];
     for (let seed = 1; seed <= 300; seed++) {
-      const rand = prng(seed);
+      // Deterministic, so a failing case can be replayed.
+      const rand = seededRandom(seed);
       const pick = (): string => alphabet[Math.floor(rand() * alphabet.length)]!;
       const str = (): string => Array.from({ length: Math.floor(rand() * 12) }, pick).join('');
       const texts: string[] = [];
