@@ -143,6 +143,9 @@ async function readCapped(body: Readable): Promise<string> {
   return Buffer.concat(parts).toString('utf8');
 }
 
+/** Why a page request failed, for the error that ends the retries. */
+type PageFailure = { reason: string; status: number | undefined; body: string; hint?: string };
+
 export class SocrataClient {
   private readonly http: AxiosInstance;
   readonly resourceUrl: string;
@@ -209,6 +212,15 @@ export class SocrataClient {
       : '';
   }
 
+  /**
+   * What an answer other than 200 means for a page: 'again' when it refused a `$limit` above
+   * SODA 2.0's cap (limitRefused: ask again at once, no attempt spent), else the failure to report.
+   */
+  private notOk(status: number, text: string, asked: number, attempt: number, shownUrl: string): 'again' | PageFailure {
+    if (this.limitRefused(status, text, asked, attempt, shownUrl)) return 'again';
+    return { reason: `HTTP ${status}`, status, body: excerpt(text), hint: this.limitHint(status, text) };
+  }
+
   async fetchPage(query: PageQuery): Promise<SourceRow[]> {
     const { retry, timeoutMs } = this.options;
     const pageUrl = (limit: number): string => {
@@ -224,7 +236,7 @@ export class SocrataClient {
     const headers: Record<string, string> = { Accept: 'application/json', 'Accept-Encoding': 'gzip' };
     if (token) headers['X-App-Token'] = token;
 
-    let last: { reason: string; status: number | undefined; body: string; hint?: string } = { reason: '', status: undefined, body: '' };
+    let last: PageFailure = { reason: '', status: undefined, body: '' };
     let attempts = 0;
     // The first attempt gets the whole timeout (a page is only started with at least
     // TIME_BUDGET_MARGIN_MS left); a retried one what the budget leaves after the wait.
@@ -256,11 +268,12 @@ export class SocrataClient {
             : { reason: 'truncated or invalid JSON body', status: 200, body: excerpt(redact(tail(res.data))) };
         } else {
           const text = redact(String(res.data ?? ''));
-          if (this.limitRefused(res.status, text, asked, attempt, shownUrl)) {
+          const failure = this.notOk(res.status, text, asked, attempt, shownUrl);
+          if (failure === 'again') {
             attempt--; // the refusal is the endpoint's version, not a failed attempt
             continue;
           }
-          last = { reason: `HTTP ${res.status}`, status: res.status, body: excerpt(text), hint: this.limitHint(res.status, text) };
+          last = failure;
           if (!RETRYABLE_STATUS.has(res.status)) break;
           retryAfterMs = parseRetryAfter(res.headers['retry-after']);
         }
@@ -316,7 +329,7 @@ export class SocrataClient {
     let attempt = 0;
     let deadlineMs = timeoutMs;
     let shownUrl: string;
-    let last: { reason: string; status: number | undefined; body: string; hint?: string };
+    let last: PageFailure;
     for (;;) {
       attempt++;
       const rest = query.limit - received;
@@ -345,11 +358,12 @@ export class SocrataClient {
         body = res.data;
         if (res.status !== 200) {
           const text = redact(await readCapped(body));
-          if (this.limitRefused(res.status, text, limit, attempt, shownUrl)) {
+          const failure = this.notOk(res.status, text, limit, attempt, shownUrl);
+          if (failure === 'again') {
             attempt--; // the refusal is the endpoint's version, not a failed attempt
             continue;
           }
-          last = { reason: `HTTP ${res.status}`, status: res.status, body: excerpt(text), hint: this.limitHint(res.status, text) };
+          last = failure;
           if (!RETRYABLE_STATUS.has(res.status)) break;
           retryAfterMs = parseRetryAfter(res.headers['retry-after']);
         } else {
