@@ -9,6 +9,7 @@
 import type { DataTestConfig, DatasetConfig } from '../../../runtime/dataset-config';
 import { ident, literal } from './dialect';
 import { scalar, type TransformEngine } from './engine';
+import { instantOf } from './freshness';
 
 export type Severity = 'error' | 'warn';
 
@@ -292,20 +293,11 @@ export function freshnessSql(f: SourceFreshness, table: string): string {
   return `SELECT max(${ident(f.loadedAtField)}) AS newest FROM ${table}${f.filter ? ` WHERE ${f.filter}` : ''}`;
 }
 
-/** A timestamp as the engines return it (ISO, or Athena's `YYYY-MM-DD HH:MM:SS.fff`, both UTC). */
-function parseTimestamp(v: unknown): Date | undefined {
-  if (v === null || v === undefined) return undefined;
-  if (v instanceof Date) return v;
-  const text = String(v).trim().replace(' ', 'T');
-  const d = new Date(/(Z|[+-]\d\d:?\d\d)$/.test(text) ? text : `${text}Z`);
-  return Number.isNaN(d.getTime()) ? undefined : d;
-}
-
 /** Freshness of curated: now − max(loaded_at_field), judged against warn_after / error_after. */
 export async function runFreshness(engine: Pick<TransformEngine, 'rows' | 'tableRef'>, f: SourceFreshness, now: Date): Promise<DataTestResult> {
   const [row] = await engine.rows(freshnessSql(f, engine.tableRef('curated')));
   const raw = row?.newest;
-  const newest = parseTimestamp(raw);
+  const newest = instantOf(raw);
   if (raw !== null && raw !== undefined && !newest) {
     throw new Error(`source freshness: ${f.loadedAtField} returned ${JSON.stringify(raw)}, not a timestamp; point loaded_at_field at a timestamp column`);
   }

@@ -22,11 +22,17 @@ export interface Freshness {
   measuredAt: string;
 }
 
-/** Engine text of a timestamp ("2024-01-01 12:00:00[.000]") or ISO, as a UTC instant; undefined if not one. */
+/**
+ * A timestamp as the engines return it, as a UTC instant: a Date, ISO text, or the engines' text
+ * form (`YYYY-MM-DD HH:MM:SS[.fff]`, DuckDB's cast to VARCHAR and Athena's result rows); text
+ * without a zone is UTC (curated timestamps are), never the reader's local time. Undefined for
+ * null, blank or anything else.
+ */
 export function instantOf(v: unknown): Date | undefined {
-  if (typeof v !== 'string' || !v) return undefined;
-  const iso = /^\d{4}-\d{2}-\d{2} \d/.test(v) ? `${v.replace(' ', 'T')}${/(Z|[+-]\d{2}:?\d{2})$/.test(v) ? '' : 'Z'}` : v;
-  const d = new Date(iso);
+  if (v instanceof Date) return v;
+  if (typeof v !== 'string' || !v.trim()) return undefined;
+  const text = v.trim().replace(' ', 'T');
+  const d = new Date(/(Z|[+-]\d\d:?\d\d)$/.test(text) ? text : `${text}Z`);
   return Number.isNaN(d.getTime()) ? undefined : d;
 }
 
