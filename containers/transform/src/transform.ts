@@ -200,10 +200,11 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
   }
   const testsOnly = opts.testsOnly === true;
   if (testsOnly && opts.rebuild) throw new TransformConfigError('--tests-only and a rebuild exclude each other: a tests-only run changes no table');
+  // loadProject checks each chart where its YAML declares it; marts handed in are checked here.
+  if (opts.marts) validateMartCharts(opts.marts);
   const project: ModelProject = opts.marts ? { marts: opts.marts, curated: { columns: [], tests: curatedTests(dataset) } } : loadProject(dataset, opts.modelsDir);
   // A wrong --select is a usage error before anything is merged.
   if (opts.select) selectMarts(project.marts, opts.select);
-  validateMartCharts(project.marts);
   const engine: TransformEngine =
     opts.engine === 'duckdb'
       ? await DuckDbEngine.open({ dataset, rawDir: localDir(rawStore, 'raw'), curatedDir: localDir(curatedStore, 'curated'), runId, rebuild: opts.rebuild === true })
