@@ -81,8 +81,8 @@ export async function startLocalSource(
   const fresh = !same || rows < last;
   const history = fresh ? [rows] : rows > last ? [...previous.rows, rows] : previous.rows;
   const loadedAt = fresh || !previous.loadedAt ? localLoadedAt(dataset, history[0]!, now) : previous.loadedAt;
-  const earlierGrowth = !fresh && previous.loadedAt ? (previous.grownAt ?? []) : [];
-  const grownAt = history.length > 1 ? [...earlierGrowth, ...(rows > last && !fresh ? [now.toISOString()] : [])].slice(0, history.length - 1) : [];
+  // A source remembered without these times (an older file) grows as before: one second after its newest row.
+  const grownAt = fresh || !previous.loadedAt ? [] : [...(previous.grownAt ?? []), ...(rows > last ? [now.toISOString()] : [])];
   const storageDir = path.join(dataDir, 'local-source');
   await rm(storageDir, { recursive: true, force: true });
   // Replaying each growth gives the same rows and `:updated_at`s on every run.
