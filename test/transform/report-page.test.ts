@@ -165,7 +165,7 @@ describe('run report and history page', () => {
     });
     const row = (name: string) => new RegExp(`<tr class="(\\w+)"><td>(\\w+)</td><td>${name.replace('.', '\\.')}</td>[\\s\\S]*?</tr>`).exec(html);
     assert.deepEqual(row('source_freshness')?.slice(1, 3), ['warn', 'warn'], 'a warning is not shown as a failure');
-    assert.match(row('source_freshness')![0], /3 d ago \(warn after 2 d, error after 7 d\)/);
+    assert.match(row('source_freshness')![0], /3 d 0 h ago \(warn after 2 d 0 h, error after 7 d 0 h\)/);
     assert.deepEqual(row('m.unique_x')?.slice(1, 3), ['fail', 'FAIL']);
     assert.match(row('m.unique_x')![0], /failing rows kept in <code>curated\.t__m__dbt_test__unique_x<\/code>/);
     assert.deepEqual(row('n.not_null_y')?.slice(1, 3), ['skip', 'skipped']);

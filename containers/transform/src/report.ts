@@ -172,23 +172,15 @@ export function sortTests(results: readonly DataTestResult[]): DataTestResult[] 
   return [...results].sort((a, b) => rank(a) - rank(b) || a.model.localeCompare(b.model) || a.name.localeCompare(b.name));
 }
 
-const DAY_S = 86_400;
-/** A lag in the unit a reader thinks in: minutes, hours or days. */
-function lagText(seconds: number): string {
-  if (seconds < 3_600) return `${n(Math.round(seconds / 60))} min`;
-  if (seconds < 2 * DAY_S) return `${n(Math.round((seconds / 3_600) * 10) / 10)} h`;
-  return `${n(Math.round((seconds / DAY_S) * 10) / 10)} d`;
-}
-
 /** What the test measured, beyond its rule: the failing rows' table, the freshness lag, why it was skipped. */
 function testDetail(r: DataTestResult): string {
   const parts: string[] = [t(r.description)];
   const f = r.freshness;
   if (f) {
-    const limits = [f.warnAfterSeconds !== undefined ? `warn after ${lagText(f.warnAfterSeconds)}` : '', f.errorAfterSeconds !== undefined ? `error after ${lagText(f.errorAfterSeconds)}` : '']
+    const limits = [f.warnAfterSeconds !== undefined ? `warn after ${formatDuration(f.warnAfterSeconds * 1000)}` : '', f.errorAfterSeconds !== undefined ? `error after ${formatDuration(f.errorAfterSeconds * 1000)}` : '']
       .filter(Boolean)
       .join(', ');
-    parts.push(`<br><span class="muted">newest ${t(f.loadedAtField)}: ${t(f.newest ?? 'no rows')}${f.lagSeconds !== null ? `, ${t(lagText(f.lagSeconds))} ago` : ''}${limits ? ` (${t(limits)})` : ''}</span>`);
+    parts.push(`<br><span class="muted">newest ${t(f.loadedAtField)}: ${t(f.newest ?? 'no rows')}${f.lagSeconds !== null ? `, ${t(formatDuration(f.lagSeconds * 1000))} ago` : ''}${limits ? ` (${t(limits)})` : ''}</span>`);
   }
   if (r.skipReason) parts.push(`<br><span class="muted">not run: ${t(r.skipReason)}</span>`);
   if (r.failuresTable && r.status !== 'pass') parts.push(`<br><span class="muted">failing rows kept in <code>${t(r.failuresTable)}</code></span>`);
