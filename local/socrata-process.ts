@@ -8,9 +8,9 @@
  * The child dies with its parent (its IPC channel closes when the parent exits, is killed or
  * crashes), and a child that fails says why in one line (`failure`, and the error of `start`).
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { DatasetConfig } from '../runtime/dataset-config';
+import { forkChild } from './child-rpc';
 import type { FaultRule, MutateOptions, MutateResult, RequestRecord, SocrataServerOptions } from './socrata-server';
 
 /** What both the in-process server and this handle offer the pipeline. */
@@ -52,8 +52,6 @@ export interface SocrataProcess extends SocrataEndpoint {
 }
 
 const CHILD = path.join(import.meta.dirname, 'socrata-child.ts');
-/** The TypeScript loader the parent runs under, found from here so the child's working directory does not matter. */
-const TSX = import.meta.resolve('tsx');
 
 export interface StartSocrataProcessOptions {
   /** Give up starting after this long (default 60 s). */
@@ -63,21 +61,9 @@ export interface StartSocrataProcessOptions {
 }
 
 export async function startSocrataProcess(spec: SocrataProcessSpec, opts: StartSocrataProcessOptions = {}): Promise<SocrataProcess> {
-  const child: ChildProcess = fork(CHILD, [], {
-    execArgv: ['--import', TSX],
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    env: { ...process.env },
-  });
-  const pid = child.pid!;
-  let stderrTail = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    stderrTail = (stderrTail + d.toString()).slice(-4_000);
-    if (process.env.DEBUG) process.stderr.write(d);
-  });
+  const rpc = forkChild<ParentMessage>(CHILD, 4_000);
+  const { child, pid } = rpc;
   const requests: RequestRecord[] = [];
-  const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  let nextCall = 1;
-  let closing = false;
   let failure: string | undefined;
   let reported: string | undefined;
   let ready: ((m: { url: string; datasetId: string }) => void) | undefined;
@@ -87,26 +73,17 @@ export async function startSocrataProcess(spec: SocrataProcessSpec, opts: StartS
   child.on('message', (m: ChildMessage) => {
     if (m.type === 'request') requests.push(m.record);
     else if (m.type === 'ready') ready?.(m);
-    else if (m.type === 'result') {
-      const call = calls.get(m.id);
-      calls.delete(m.id);
-      if (m.error !== undefined) call?.reject(new Error(`local Socrata server (PID ${pid}): ${m.error}`));
-      else call?.resolve(m.value);
-    } else if (m.type === 'error') reported = m.message;
+    else if (m.type === 'result') rpc.settle(m.id, m.error !== undefined ? new Error(`local Socrata server (PID ${pid}): ${m.error}`) : undefined, m.value);
+    else if (m.type === 'error') reported = m.message;
   });
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      if (!closing) {
-        const why = reported ?? (lastLine(stderrTail) || (signal ? `killed by ${signal}` : `exit code ${code}`));
-        failure = `local Socrata server (PID ${pid}) stopped: ${why}`;
-        const err = new Error(failure);
-        startFailed?.(err);
-        for (const c of calls.values()) c.reject(err);
-        calls.clear();
-        opts.onFailure?.(failure);
-      }
-      resolve();
-    });
+  const exited = rpc.exited.then(({ code, signal }) => {
+    if (rpc.closing) return;
+    const why = reported ?? (lastLine(rpc.stderrTail()) || (signal ? `killed by ${signal}` : `exit code ${code}`));
+    failure = `local Socrata server (PID ${pid}) stopped: ${why}`;
+    const err = new Error(failure);
+    startFailed?.(err);
+    rpc.fail(err);
+    opts.onFailure?.(failure);
   });
   child.once('error', (err) => {
     failure = `local Socrata server could not be started: ${err.message}`;
@@ -117,7 +94,8 @@ export async function startSocrataProcess(spec: SocrataProcessSpec, opts: StartS
     const timeoutMs = opts.startTimeoutMs ?? 60_000;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`local Socrata server (PID ${pid}) did not start within ${timeoutMs / 1000} s${stderrTail ? `: ${lastLine(stderrTail)}` : ''}`));
+      const tail = rpc.stderrTail();
+      reject(new Error(`local Socrata server (PID ${pid}) did not start within ${timeoutMs / 1000} s${tail ? `: ${lastLine(tail)}` : ''}`));
     }, timeoutMs);
     ready = (m) => {
       clearTimeout(timer);
@@ -131,14 +109,7 @@ export async function startSocrataProcess(spec: SocrataProcessSpec, opts: StartS
   });
   startFailed = undefined;
 
-  const call = <T>(method: 'mutate' | 'setFaults', arg: unknown): Promise<T> => {
-    if (failure) return Promise.reject(new Error(failure));
-    return new Promise<T>((resolve, reject) => {
-      const id = nextCall++;
-      calls.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      child.send({ type: 'call', id, method, arg } satisfies ParentMessage);
-    });
-  };
+  const call = <T>(method: 'mutate' | 'setFaults', arg: unknown): Promise<T> => rpc.call<T>({ type: 'call', method, arg });
 
   return {
     pid,
@@ -153,14 +124,10 @@ export async function startSocrataProcess(spec: SocrataProcessSpec, opts: StartS
     setFaults: async (rules) => {
       await call<null>('setFaults', rules);
     },
+    // It closes its server (and deletes its row file) and exits; a hung child is killed.
     close: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      closing = true;
-      if (child.connected) child.send({ type: 'close' } satisfies ParentMessage);
-      // It closes its server (and deletes its row file) and exits; a hung child is killed.
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await rpc.close({ type: 'close' });
       await exited;
-      clearTimeout(timer);
     },
   };
 }

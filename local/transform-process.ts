@@ -9,11 +9,11 @@
  * run, as it was with the transform in process: the parent repeats the child's line and kills
  * itself the same way. Any other death of the child fails the run with one line.
  */
-import { fork } from 'node:child_process';
 import path from 'node:path';
 import type { DatasetConfig } from '../runtime/dataset-config';
 import type { CrawlResult } from '../containers/transform/src/catalog';
 import type { RunSummary } from '../containers/transform/src/transform';
+import { forkChild } from './child-rpc';
 
 export interface CrawlOptions {
   dataset: DatasetConfig;
@@ -48,69 +48,31 @@ export interface TransformProcess {
 }
 
 const CHILD = path.join(import.meta.dirname, 'transform-child.ts');
-const TSX = import.meta.resolve('tsx');
 const FAULT_POINT_LINE = /^fault point \S+: SIGKILL$/m;
 
 export function startTransformProcess(log: (line: string) => void): TransformProcess {
-  const child = fork(CHILD, [], { execArgv: ['--import', TSX], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-  const pid = child.pid!;
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-8_000);
-    if (process.env.DEBUG) process.stderr.write(d);
-  });
-  const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  let nextId = 1;
-  let closing = false;
-  let failure: Error | undefined;
+  const rpc = forkChild<TransformParentMessage>(CHILD, 8_000);
+  const { child, pid } = rpc;
   child.on('message', (m: TransformChildMessage) => {
     if (m.type === 'log') log(m.line);
-    else {
-      const call = calls.get(m.id);
-      calls.delete(m.id);
-      if (m.error) {
-        const err = new Error(m.error.message);
-        err.name = m.error.name;
-        call?.reject(err);
-      } else call?.resolve(m.value);
+    else rpc.settle(m.id, m.error ? Object.assign(new Error(m.error.message), { name: m.error.name }) : undefined, m.value);
+  });
+  void rpc.exited.then(({ code, signal }) => {
+    if (rpc.closing) return;
+    const stderr = rpc.stderrTail();
+    const faultLine = FAULT_POINT_LINE.exec(stderr)?.[0];
+    if (faultLine && signal === 'SIGKILL') {
+      process.stderr.write(`${faultLine}\n`);
+      process.kill(process.pid, 'SIGKILL');
     }
+    const last = stderr.trim().split('\n').filter(Boolean).at(-1);
+    const hint = signal === 'SIGKILL' ? ' (out of memory? DUCKDB_MEMORY_LIMIT bounds DuckDB, docs/transform.md)' : '';
+    rpc.fail(new Error(`transform process (PID ${pid}) stopped: ${signal ? `killed by ${signal}${hint}` : `exit code ${code}`}${last ? `: ${last}` : ''}`));
   });
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      if (!closing) {
-        const faultLine = FAULT_POINT_LINE.exec(stderr)?.[0];
-        if (faultLine && signal === 'SIGKILL') {
-          process.stderr.write(`${faultLine}\n`);
-          process.kill(process.pid, 'SIGKILL');
-        }
-        const last = stderr.trim().split('\n').filter(Boolean).at(-1);
-        const hint = signal === 'SIGKILL' ? ' (out of memory? DUCKDB_MEMORY_LIMIT bounds DuckDB, docs/transform.md)' : '';
-        failure = new Error(`transform process (PID ${pid}) stopped: ${signal ? `killed by ${signal}${hint}` : `exit code ${code}`}${last ? `: ${last}` : ''}`);
-        for (const c of calls.values()) c.reject(failure);
-        calls.clear();
-      }
-      resolve();
-    });
-  });
-  const call = <T>(msg: { type: 'crawl'; opts: CrawlOptions } | { type: 'transform'; opts: TransformOptions }): Promise<T> => {
-    if (failure) return Promise.reject(failure);
-    return new Promise<T>((resolve, reject) => {
-      const id = nextId++;
-      calls.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      child.send({ ...msg, id } as TransformParentMessage);
-    });
-  };
   return {
     pid,
-    crawl: (opts) => call<CrawlResult>({ type: 'crawl', opts }),
-    transform: (opts) => call<RunSummary>({ type: 'transform', opts }),
-    close: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      closing = true;
-      if (child.connected) child.send({ type: 'close' } satisfies TransformParentMessage);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    crawl: (opts) => rpc.call<CrawlResult>({ type: 'crawl', opts }),
+    transform: (opts) => rpc.call<RunSummary>({ type: 'transform', opts }),
+    close: () => rpc.close({ type: 'close' }),
   };
 }
