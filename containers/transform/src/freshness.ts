@@ -25,13 +25,14 @@ export interface Freshness {
 /**
  * A timestamp as the engines return it, as a UTC instant: a Date, ISO text, or the engines' text
  * form (`YYYY-MM-DD HH:MM:SS[.fff]`, DuckDB's cast to VARCHAR and Athena's result rows); text
- * without a zone is UTC (curated timestamps are), never the reader's local time. Undefined for
- * null, blank or anything else.
+ * without a zone is UTC (curated timestamps are), never the reader's local time; other values are
+ * read as their text. Undefined for null, blank or what does not parse.
  */
 export function instantOf(v: unknown): Date | undefined {
+  if (v === null || v === undefined) return undefined;
   if (v instanceof Date) return v;
-  if (typeof v !== 'string' || !v.trim()) return undefined;
-  const text = v.trim().replace(' ', 'T');
+  const text = String(v).trim().replace(' ', 'T');
+  if (!text) return undefined;
   const d = new Date(/(Z|[+-]\d\d:?\d\d)$/.test(text) ? text : `${text}Z`);
   return Number.isNaN(d.getTime()) ? undefined : d;
 }
