@@ -15,6 +15,7 @@ import { HiveSQL, TrinoSQL } from 'dt-sql-parser';
 import { curatedColumnNames, loadDatasetFile } from '../../runtime/dataset-config';
 import { openObjectStore } from '../../runtime/object-store';
 import { AthenaEngine } from '../../containers/transform/src/athena-engine';
+import { applyKeyset, mergeBatch } from '../../containers/transform/src/merge-algorithm';
 import { AthenaQueryError, AthenaQueryRunner } from '../../containers/transform/src/athena-query';
 import {
   createCuratedTableSql,
@@ -199,7 +200,7 @@ describe('Athena engine', () => {
       partitionsPerWrite: 2,
       sleep: async () => {},
     });
-    const stats = await engine.mergeBatch(['raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz']);
+    const stats = await mergeBatch(engine, ['raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz']);
     assert.deepEqual(
       { ...stats },
       {
@@ -343,7 +344,7 @@ describe('Athena marts, rebuild, reconciliation and maintenance', () => {
         (sql.includes('rows_read') ? { rows_read: '3', malformed_rows: '0', rows_without_key: '0', distinct_keys: '3' } : undefined) ??
         (sql.includes('AS staged') ? { source_object: 's3://raw-bucket/raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz', staged: '3', inserted: '3', updated: '0', unchanged: '0', years: '2022' } : undefined),
     );
-    const stats = await engine.mergeBatch(['raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz'], { rebuild: true });
+    const stats = await mergeBatch(engine, ['raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz'], { rebuild: true });
     assert.equal(stats.rowsInserted, 3);
     const steps = sent.filter((s) => !s.includes('information_schema')).map((s) => s.split('\n')[0]!);
     const at = (prefix: string): number => steps.findIndex((s) => s.startsWith(prefix));
@@ -394,9 +395,10 @@ describe('Athena marts, rebuild, reconciliation and maintenance', () => {
         (sql.startsWith('SELECT count(*) AS n FROM (SELECT c.') ? { n: '0' } : undefined),
     );
     (engine as unknown as { opts: { partitionsPerWrite: number } }).opts.partitionsPerWrite = 2;
-    const r = await engine.applyKeyset(
+    const r = await applyKeyset(
+      engine,
       { partKeys: ['keysets/sf-fire-incidents/r1/part-00001.txt.gz', 'keysets/sf-fire-incidents/r1/part-00002.txt.gz'] },
-      { maxDeleteShare: 0.1, detectedAt: new Date('2026-01-02T03:04:05.678Z') },
+      { maxDeleteShare: 0.1, detectedAt: new Date('2026-01-02T03:04:05.678Z'), runId: 'r1' },
     );
     assert.deepEqual(r, { sourceKeys: 990, curatedRowsBefore: 1000, goneKeys: 12, rowsDeleted: 12, refused: false, missingKeys: ['k1', "k'2"], extraKeys: 0 });
     const steps = sent.filter((x) => !x.includes('information_schema'));
@@ -425,7 +427,7 @@ describe('Athena marts, rebuild, reconciliation and maintenance', () => {
         (sql.includes('AS curated_rows') ? { curated_rows: '1000', source_keys: '0', gone: '1000' } : undefined) ??
         (sql.startsWith('SELECT count(*) AS n FROM (SELECT c.') ? { n: '1000' } : undefined),
     );
-    const r = await engine.applyKeyset({ partKeys: ['keysets/sf-fire-incidents/r1/part-00001.txt.gz'] }, { maxDeleteShare: 0.1, detectedAt: new Date() });
+    const r = await applyKeyset(engine, { partKeys: ['keysets/sf-fire-incidents/r1/part-00001.txt.gz'] }, { maxDeleteShare: 0.1, detectedAt: new Date(), runId: 'r1' });
     assert.deepEqual([r.refused, r.rowsDeleted, r.extraKeys], [true, 0, 1000]);
     assert.ok(!sent.some((x) => x.startsWith('MERGE') || x.startsWith('INSERT') || x.startsWith('DELETE')), sent.join('\n'));
   });

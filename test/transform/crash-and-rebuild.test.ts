@@ -15,6 +15,7 @@ import { openObjectStore } from '../../runtime/object-store';
 import { reportKey } from '../../runtime/storage-layout';
 import { MANIFEST_FILE, manifestFiles, readManifest } from '../../containers/transform/src/curated-manifest';
 import { curatedTableDir, DuckDbEngine, mergedKeysDir } from '../../containers/transform/src/duckdb-engine';
+import { mergeBatch } from '../../containers/transform/src/merge-algorithm';
 import { processedObjectsKey } from '../../containers/transform/src/processed-objects';
 import { runTransform, type RunSummary } from '../../containers/transform/src/transform';
 import { incident, writeRawObject } from './raw-fixture';
@@ -167,7 +168,7 @@ describe('concurrent commits', () => {
       const b = writeRawObject(d.rawDir, NAME, '2024-03-02', 'b', [incident(1, { battalion: 'B88' }, 1)]);
       await run(d, 'fast');
       const version = readManifest(d.tableDir).version;
-      await assert.rejects(slow.mergeBatch([b, 'raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz']), /committed by another run .*run the transform again/);
+      await assert.rejects(mergeBatch(slow, [b, 'raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz']), /committed by another run .*run the transform again/);
       assert.equal(readManifest(d.tableDir).version, version);
       assert.equal((await curated(d)).battalion.get(idOf(1)), 'B88');
     } finally {

@@ -17,11 +17,9 @@ import {
   deleteAllSql,
   dropTableSql,
   martCtasSql,
-  mergePreviewSql,
   mergedKeysCountSql,
   mergeSql,
   optimizeSql,
-  partitionGroups,
   qualified,
   rawBatchSql,
   recordMergedKeysSql,
@@ -33,8 +31,8 @@ import {
 } from './athena-sql';
 import { AthenaQueryRunner, type AthenaQueryOptions } from './athena-query';
 import { athenaDialect, ident, literal } from './dialect';
-import { emptyBatchStats, type Keyset, type KeysetOptions, type KeysetReconciliation, type MergeOptions, type MergeResult, type Row, type TransformEngine } from './engine';
-import { deletionRecordsSql, goneKeysSql, keysetCountsSql, missingKeysSql, sourceKeysSql } from './keyset-sql';
+import type { Keyset, Row, StagedGroup, TransformEngine } from './engine';
+import { partitionGroups } from './merge-algorithm';
 import { deleteMergeSql } from './merge-sql';
 import { martTableName } from './models';
 import { batchProfileSql, curatedColumns } from './staging';
@@ -53,6 +51,8 @@ export interface AthenaEngineOptions extends AthenaQueryOptions {
   objectsPerQuery?: number;
   /** Event-time partitions per MERGE (Athena writes at most 100 partitions per statement). */
   partitionsPerWrite?: number;
+  /** Tests only: render the merge statement (to prove a mutated merge is caught on Trino). */
+  renderMerge?: typeof mergeSql;
 }
 
 const INGEST_DATE = /\/ingest_date=(\d{4}-\d{2}-\d{2})\//;
@@ -130,116 +130,112 @@ export class AthenaEngine implements TransformEngine {
     if (hadLive) await this.runner.execute(dropTableSql(db, old), `drop old ${live}`);
   }
 
-  async mergeBatch(rawKeys: string[], options: MergeOptions = {}): Promise<MergeResult> {
-    const total: MergeResult = { ...emptyBatchStats(), contributions: {} };
+  // --- merge primitives (the algorithm is merge-algorithm.ts) ---
+
+  get dataset(): DatasetConfig {
+    return this.opts.dataset;
+  }
+
+  get partitionsPerWrite(): number {
+    return this.opts.partitionsPerWrite ?? 100;
+  }
+
+  private get bucket(): string {
+    return this.opts.rawLocation.replace(/\/$/, '');
+  }
+
+  rawKeyOf(sourceObject: string): string {
+    return sourceObject.replace(`${this.bucket}/`, '');
+  }
+
+  private get nextTable(): string {
+    return asideTableName(this.table, 'next');
+  }
+
+  /** A rebuild merges into an empty table built aside; readers keep the old curated table until the swap. */
+  async beginRebuild(): Promise<void> {
+    await this.runner.execute(dropTableSql(this.opts.curatedDatabase, this.nextTable), 'drop leftover rebuild table');
+    await this.runner.execute(
+      createCuratedTableSql(this.opts.dataset, qualified(this.opts.curatedDatabase, this.nextTable), this.location(`table-${this.opts.runId}`)),
+      'create rebuild table',
+    );
+  }
+
+  /** Groups of at most objectsPerQuery objects, read from the Glue raw table pruned by partition and path. */
+  async *stageGroups(rawKeys: string[]): AsyncIterable<StagedGroup> {
     const rawTable = qualified(this.opts.rawDatabase, this.table);
-    const bucket = this.opts.rawLocation.replace(/\/$/, '');
     const objects = rawKeys.map((key) => {
       const date = INGEST_DATE.exec(key)?.[1];
-      if (!date) throw new Error(`Raw object ${bucket}/${key} is outside an ingest_date=YYYY-MM-DD partition`);
-      return { ingestDate: date, path: `${bucket}/${key}` };
+      if (!date) throw new Error(`Raw object ${this.bucket}/${key} is outside an ingest_date=YYYY-MM-DD partition`);
+      return { ingestDate: date, path: `${this.bucket}/${key}` };
     });
-    // A rebuild merges everything into an empty table built aside, then swaps it in: readers keep
-    // the old curated table until the new one is complete.
-    const nextTable = asideTableName(this.table, 'next');
-    const target = options.rebuild ? qualified(this.opts.curatedDatabase, nextTable) : this.tableRef('curated');
-    if (options.rebuild) {
-      await this.runner.execute(dropTableSql(this.opts.curatedDatabase, nextTable), 'drop leftover rebuild table');
-      await this.runner.execute(createCuratedTableSql(this.opts.dataset, target, this.location(`table-${this.opts.runId}`)), 'create rebuild table');
-    }
     for (const group of partitionGroups(objects, this.opts.objectsPerQuery ?? 500)) {
       const raw = rawBatchSql(rawTable, group);
       const [profile = {}] = await this.runner.execute(batchProfileSql(this.opts.dataset, this.dialect, raw), 'batch profile');
-      const staged = stagedBatchSql(this.opts.dataset, raw);
-      const perObject = await this.runner.execute(mergePreviewSql(this.opts.dataset, staged, target), 'merge preview');
-      const preview = { staged: 0, inserted: 0, updated: 0, unchanged: 0 };
-      const yearSet = new Set<number>();
-      for (const p of perObject) {
-        preview.staged += Number(p.staged ?? 0);
-        preview.inserted += Number(p.inserted ?? 0);
-        preview.updated += Number(p.updated ?? 0);
-        preview.unchanged += Number(p.unchanged ?? 0);
-        for (const y of String(p.years ?? '').split(',').filter(Boolean)) yearSet.add(Number(y));
-        const key = String(p.source_object ?? '').replace(`${bucket}/`, '');
-        total.contributions[key] = { keys: Number(p.staged ?? 0), inserted: Number(p.inserted ?? 0) };
-      }
-      const years = [...yearSet].sort((x, y) => x - y);
-      const rowsRead = Number(profile.rows_read ?? 0);
-      const malformed = Number(profile.malformed_rows ?? 0);
-      const keyless = Number(profile.rows_without_key ?? 0);
-      total.rowsRead += rowsRead;
-      total.malformedRows += malformed;
-      total.rowsWithoutKey += keyless;
-      total.duplicatesRemoved += rowsRead - malformed - keyless - preview.staged;
-      total.rowsInserted += preview.inserted;
-      total.rowsUpdated += preview.updated;
-      total.rowsUnchanged += preview.unchanged;
-      for (const [k, v] of Object.entries(profile)) {
-        if (k.startsWith('cast_failures__') && Number(v) > 0) {
-          const col = k.slice('cast_failures__'.length);
-          total.castFailures[col] = (total.castFailures[col] ?? 0) + Number(v);
-        }
-      }
-      if (preview.staged > 0) await this.runner.execute(recordMergedKeysSql(this.opts.dataset, staged, this.keysTable, this.opts.runId), 'record merged keys');
-      if (preview.inserted + preview.updated === 0) continue;
-      for (const yearGroup of partitionGroups(years, this.opts.partitionsPerWrite ?? 100)) {
-        await this.runner.execute(mergeSql(this.opts.dataset, staged, target, yearGroup), 'merge');
-        total.partitionsWritten += yearGroup.length;
-      }
+      yield { staged: stagedBatchSql(this.opts.dataset, raw), profile };
     }
-    if (options.rebuild) {
-      await this.swapIn(this.table, nextTable);
-      // The rebuild's key set replaces every earlier run's (a crash before this only leaves duplicates).
-      await this.runner.execute(`${deleteAllSql(this.keysTable)} WHERE ${ident('run_id')} <> ${literal(this.opts.runId)}`, 'reset merged keys');
-    }
-    return total;
   }
 
-  async applyKeyset(keyset: Keyset, options: KeysetOptions): Promise<KeysetReconciliation> {
-    const d = this.opts.dataset;
-    const db = this.opts.curatedDatabase;
-    const bucket = this.opts.rawLocation.replace(/\/$/, '');
-    const keysetTable = asideTableName(this.table, 'keyset');
-    await this.runner.execute(createKeysetTableSql(db, keysetTable, `${bucket}/${keysetPrefix(d)}`), 'create keyset table');
-    const deletions = qualified(db, deletionsTableName(this.table));
-    if (!(await this.exists(deletionsTableName(this.table)))) {
-      await this.runner.execute(createDeletionsTableSql(deletions, this.location('deletions')), 'create deletions table');
-    }
-    const source = sourceKeysSql(d, this.dialect, keysetRawSql(qualified(db, keysetTable), keyset.partKeys.map((k) => `${bucket}/${k}`)));
-    const curated = this.tableRef('curated');
-    const [counts = {}] = await this.runner.execute(keysetCountsSql(d, this.dialect, curated, source), 'keyset counts');
-    const curatedRowsBefore = Number(counts.curated_rows ?? 0);
-    const goneKeys = Number(counts.gone ?? 0);
-    const refused = goneKeys > options.maxDeleteShare * curatedRowsBefore;
-    if (goneKeys && !refused) {
-      const gone = goneKeysSql(d, this.dialect, curated, source);
-      const years = (await this.runner.execute(`SELECT DISTINCT ${ident('__year')} AS y FROM (${gone}) AS g ORDER BY 1`, 'deletion years')).map((r) => Number(r.y));
-      // Recorded before the deletes, replacing this run's records: a retried run records each once.
-      await this.runner.execute(`${deleteAllSql(deletions)} WHERE ${ident('run_id')} = ${literal(this.opts.runId)}`, 'reset this run\'s deletion records');
-      await this.runner.execute(
-        `INSERT INTO ${deletions} (${ident('key')}, ${ident('detected_at')}, ${ident('run_id')})\n${deletionRecordsSql(d, this.dialect, gone, options.detectedAt, this.opts.runId)}`,
-        'record deletions',
-      );
-      for (const group of partitionGroups(years, this.opts.partitionsPerWrite ?? 100)) {
-        await this.runner.execute(deleteMergeSql(d, gone, curated, group), 'delete gone keys');
-      }
-      await this.runner.execute(
-        `${deleteAllSql(this.keysTable)} WHERE ${ident('key')} IN (SELECT ${ident('key')} FROM ${deletions} WHERE ${ident('run_id')} = ${literal(this.opts.runId)})`,
-        'forget deleted merged keys',
-      );
-    }
-    const missing = (await this.runner.execute(missingKeysSql(d, curated, source), 'missing keys')).map((r) => String(r.key));
-    const [after = {}] = await this.runner.execute(`SELECT count(*) AS n FROM (${goneKeysSql(d, this.dialect, curated, source)}) AS g`, 'extra keys');
-    return {
-      sourceKeys: Number(counts.source_keys ?? 0),
-      curatedRowsBefore,
-      goneKeys,
-      rowsDeleted: refused ? 0 : goneKeys,
-      refused,
-      missingKeys: missing,
-      extraKeys: Number(after.n ?? 0),
-    };
+  async mergeTarget(_group: StagedGroup, rebuild: boolean): Promise<string> {
+    return rebuild ? qualified(this.opts.curatedDatabase, this.nextTable) : this.tableRef('curated');
   }
+
+  async recordMergedKeys(group: StagedGroup): Promise<void> {
+    await this.runner.execute(recordMergedKeysSql(this.opts.dataset, group.staged, this.keysTable, this.opts.runId), 'record merged keys');
+  }
+
+  /** One MERGE per year group: Athena writes at most 100 partitions per statement. */
+  async upsert(group: StagedGroup, target: string, years: number[]): Promise<void> {
+    await this.runner.execute((this.opts.renderMerge ?? mergeSql)(this.opts.dataset, group.staged, target, years), 'merge');
+  }
+
+  /** Each MERGE committed its own Iceberg snapshot. */
+  async endGroup(): Promise<void> {}
+
+  async finishRebuild(): Promise<void> {
+    await this.swapIn(this.table, this.nextTable);
+    // The rebuild's key set replaces every earlier run's (a crash before this only leaves duplicates).
+    await this.runner.execute(`${deleteAllSql(this.keysTable)} WHERE ${ident('run_id')} <> ${literal(this.opts.runId)}`, 'reset merged keys');
+  }
+
+  // --- key-scan primitives ---
+
+  private get deletionsTable(): string {
+    return qualified(this.opts.curatedDatabase, deletionsTableName(this.table));
+  }
+
+  /** The scan's gzipped key lists through an external text table, this run's parts picked by "$path". */
+  async keysetLines(keyset: Keyset): Promise<string> {
+    const db = this.opts.curatedDatabase;
+    const keysetTable = asideTableName(this.table, 'keyset');
+    await this.runner.execute(createKeysetTableSql(db, keysetTable, `${this.bucket}/${keysetPrefix(this.opts.dataset)}`), 'create keyset table');
+    if (!(await this.exists(deletionsTableName(this.table)))) {
+      await this.runner.execute(createDeletionsTableSql(this.deletionsTable, this.location('deletions')), 'create deletions table');
+    }
+    return keysetRawSql(qualified(db, keysetTable), keyset.partKeys.map((k) => `${this.bucket}/${k}`));
+  }
+
+  /** Athena keeps nothing between statements: the query is used as it is. */
+  async scratch(_name: string, sql: string): Promise<string> {
+    return sql;
+  }
+
+  async recordDeletions(recordsSql: string): Promise<void> {
+    await this.runner.execute(`${deleteAllSql(this.deletionsTable)} WHERE ${ident('run_id')} = ${literal(this.opts.runId)}`, "reset this run's deletion records");
+    await this.runner.execute(`INSERT INTO ${this.deletionsTable} (${ident('key')}, ${ident('detected_at')}, ${ident('run_id')})\n${recordsSql}`, 'record deletions');
+  }
+
+  async deleteKeys(gone: string, years: number[]): Promise<void> {
+    for (const group of partitionGroups(years, this.partitionsPerWrite)) {
+      await this.runner.execute(deleteMergeSql(this.opts.dataset, gone, this.tableRef('curated'), group), 'delete gone keys');
+    }
+    await this.runner.execute(
+      `${deleteAllSql(this.keysTable)} WHERE ${ident('key')} IN (SELECT ${ident('key')} FROM ${this.deletionsTable} WHERE ${ident('run_id')} = ${literal(this.opts.runId)})`,
+      'forget deleted merged keys',
+    );
+  }
+
+  async dropScratch(): Promise<void> {}
 
   async materializeMart(name: string, selectSql: string): Promise<number> {
     const live = martTableName(this.table, name);

@@ -72,13 +72,6 @@ WITH (table_type = 'ICEBERG', is_external = false, location = ${literal(location
 AS ${select}`;
 }
 
-/** Split partition values into groups a single write may touch (Athena: at most 100 partitions). */
-export function partitionGroups<T>(values: T[], maxPerWrite = 100): T[][] {
-  const groups: T[][] = [];
-  for (let i = 0; i < values.length; i += maxPerWrite) groups.push(values.slice(i, i + maxPerWrite));
-  return groups;
-}
-
 /** Hive DDL identifiers on Athena (DROP, ALTER TABLE ... RENAME TO) take backticks, not double quotes. */
 const hiveQualified = (database: string, table: string): string => {
   const bt = (n: string): string => `\`${n.replace(/`/g, '')}\``;

@@ -27,9 +27,8 @@ import { faultPoint } from '../../../runtime/fault-points';
 import { curatedPrefix, transformStatePrefix } from '../../../runtime/storage-layout';
 import { collectGarbage, CuratedManifestError, manifestFiles, readManifest, readManifestForRebuild, writeManifest, type CuratedManifest } from './curated-manifest';
 import { duckdbDialect, ident, literal } from './dialect';
-import { plainValue, type Keyset, type KeysetOptions, type KeysetReconciliation, type MergeOptions, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
-import { goneKeysSql, keysetCountsSql, deletionRecordsSql, missingKeysSql, sourceKeysSql } from './keyset-sql';
-import { deleteMergeSql, mergePreviewSql, mergeSql } from './merge-sql';
+import { plainValue, type Keyset, type Row, type StagedGroup, type TransformEngine, type UnreadableObject } from './engine';
+import { deleteMergeSql, mergeSql } from './merge-sql';
 import { duckDbResources } from './duckdb-resources';
 import { martTableName } from './models';
 import { curatedColumns, rawColumns, typedBatchSql, typedProfileSql, typedStagedSql } from './staging';
@@ -94,10 +93,18 @@ const newVersion = (runId: string): string => `v-${Date.now().toString(36)}-${ru
 
 export class DuckDbEngine implements TransformEngine {
   readonly dialect = duckdbDialect;
+  /** One commit writes every year a batch touches. */
+  readonly partitionsPerWrite = Number.POSITIVE_INFINITY;
   readonly curatedLocation: string;
   private readonly table: string;
   private readonly tableDir: string;
   private curatedKind: 'VIEW' | 'TABLE' | undefined;
+  /** How the current group's `batch` was created (a view when every key is unique). */
+  private batchKind: 'VIEW' | 'TABLE' | undefined;
+  /** The current group's merge needs no MERGE: every staged key is new (see upsert). */
+  private allNew = false;
+  /** The merged-keys file written last (a rebuild or deletion keeps only it). */
+  private keysFile: string | undefined;
   /** Manifest version the loaded curated view reflects: a commit on top of another run's fails. */
   private baseVersion: string | undefined;
   /** Objects unreadableObjects loaded into `batch_typed` while checking them (see there). */
@@ -145,6 +152,18 @@ export class DuckDbEngine implements TransformEngine {
     return model === 'curated'
       ? `curated.${ident(this.table)}`
       : `curated.${ident(martTableName(this.table, model))}`;
+  }
+
+  get dataset(): DatasetConfig {
+    return this.opts.dataset;
+  }
+
+  rawKeyOf(sourceObject: string): string {
+    return path.relative(this.opts.rawDir, sourceObject);
+  }
+
+  private columnList(): string {
+    return curatedColumns(this.opts.dataset).map((c) => ident(c.name)).join(', ');
   }
 
   private columnDdl(): string {
@@ -271,95 +290,74 @@ export class DuckDbEngine implements TransformEngine {
     return parts.length ? `(${parts.join(' UNION ALL ')})` : `(SELECT ${columns.map((c) => `CAST(NULL AS VARCHAR) AS ${ident(c.name)}`).join(', ')}, '' AS __source_object WHERE FALSE)`;
   }
 
-  async mergeBatch(rawKeys: string[], options: MergeOptions = {}): Promise<MergeResult> {
+  // --- merge primitives (the algorithm is merge-algorithm.ts) ---
+
+  async beginRebuild(): Promise<void> {}
+
+  /**
+   * One group: every raw object typed in one pass (with its content hash and the flags the
+   * profile counts); the version ranking runs only when some key occurs more than once.
+   */
+  async *stageGroups(rawKeys: string[]): AsyncIterable<StagedGroup> {
     const d = this.opts.dataset;
-    const pk = ident(d.primaryKey);
-    const names = curatedColumns(d).map((c) => ident(c.name)).join(', ');
-    const event = ident(d.eventTimeColumn);
-
-    // One pass over the raw objects types every row (with its content hash and the flags the
-    // profile counts); the version ranking runs only when some key occurs more than once.
     await this.typedBatch(rawKeys);
-    const [profile] = await this.rows(typedProfileSql(d, 'batch_typed'));
-    const p = profile ?? {};
-    const castFailures: Record<string, number> = {};
-    for (const [k, v] of Object.entries(p)) {
-      if (k.startsWith('cast_failures__') && Number(v) > 0) castFailures[k.slice('cast_failures__'.length)] = Number(v);
-    }
-    const rowsRead = Number(p.rows_read ?? 0);
-    const malformedRows = Number(p.malformed_rows ?? 0);
-    const rowsWithoutKey = Number(p.rows_without_key ?? 0);
-    const keyedRows = Number(p.keyed_rows ?? 0);
-    const unique = Number(p.key_partitions ?? 0) === keyedRows;
-
-    let batchRows: number;
+    const [profile = {}] = await this.rows(typedProfileSql(d, 'batch_typed'));
+    const unique = Number(profile.key_partitions ?? 0) === Number(profile.keyed_rows ?? 0);
     if (unique) {
       await this.exec(`CREATE OR REPLACE TEMP VIEW batch AS ${typedStagedSql(d, 'batch_typed', true)}`);
-      batchRows = keyedRows;
     } else {
       await this.exec(`CREATE OR REPLACE TEMP TABLE batch AS ${typedStagedSql(d, 'batch_typed', false)}`);
       await this.exec('DROP TABLE batch_typed');
-      batchRows = Number((await this.rows('SELECT count(*) AS n FROM batch'))[0]?.n ?? 0);
     }
-    const duplicatesRemoved = rowsRead - malformedRows - rowsWithoutKey - batchRows;
+    this.batchKind = unique ? 'VIEW' : 'TABLE';
+    yield { staged: 'SELECT * FROM batch', profile };
+  }
 
+  /**
+   * The merge target: the years of the batch rows and of the curated rows they may replace (an
+   * event time can move), so every curated row a batch key can match is in it. A rebuild starts
+   * from nothing.
+   */
+  async mergeTarget(_group: StagedGroup, rebuild: boolean): Promise<string> {
+    const d = this.opts.dataset;
+    const pk = ident(d.primaryKey);
+    const event = ident(d.eventTimeColumn);
     const existing = this.tableRef('curated');
     const year = (e: string): string => `coalesce(${this.dialect.year(e)}, -1)`;
-    // The merge target: the years of the batch rows and of the curated rows they may replace (an
-    // event time can move), so every curated row a batch key can match is in it. A rebuild starts
-    // from nothing.
     await this.exec(`CREATE OR REPLACE TEMP TABLE affected AS
       SELECT DISTINCT ${year(event)} AS y FROM batch
-      ${options.rebuild ? '' : `UNION SELECT DISTINCT ${year(`e.${event}`)} FROM ${existing} e SEMI JOIN batch b ON e.${pk} = b.${pk}`}`);
+      ${rebuild ? '' : `UNION SELECT DISTINCT ${year(`e.${event}`)} FROM ${existing} e SEMI JOIN batch b ON e.${pk} = b.${pk}`}`);
     await this.exec(`CREATE OR REPLACE TEMP TABLE merge_target AS
-      SELECT ${names} FROM ${existing} WHERE ${options.rebuild ? 'FALSE' : `${year(event)} IN (SELECT y FROM affected)`}`);
+      SELECT ${this.columnList()} FROM ${existing} WHERE ${rebuild ? 'FALSE' : `${year(event)} IN (SELECT y FROM affected)`}`);
+    this.allNew = false;
+    return 'merge_target';
+  }
 
-    const staged = 'SELECT * FROM batch';
-    const perObject = await this.rows(mergePreviewSql(d, this.dialect, staged, 'merge_target'));
-    const contributions: MergeResult['contributions'] = {};
-    let rowsInserted = 0;
-    let rowsUpdated = 0;
-    let rowsUnchanged = 0;
-    for (const o of perObject) {
-      const key = path.relative(this.opts.rawDir, String(o.source_object));
-      contributions[key] = { keys: Number(o.staged ?? 0), inserted: Number(o.inserted ?? 0) };
-      rowsInserted += Number(o.inserted ?? 0);
-      rowsUpdated += Number(o.updated ?? 0);
-      rowsUnchanged += Number(o.unchanged ?? 0);
-    }
+  async recordMergedKeys(): Promise<void> {
+    this.keysFile = await this.writeMergedKeys(newVersion(this.opts.runId));
+  }
 
-    const affected = (await this.rows('SELECT y FROM affected ORDER BY y')).map((r) => Number(r.y));
-    const changed = rowsInserted + rowsUpdated > 0 || options.rebuild === true;
-    if (changed) {
-      if (rowsInserted === batchRows) {
-        // No staged key matched a curated row (a first load, a rebuild, a batch of new keys): the
-        // merge would insert every staged row and touch nothing else, so the merged years are the
-        // target's rows and the staged ones, written without copying them into the target first.
-        await this.commit(affected, names, event, options.rebuild === true, undefined, undefined, `(SELECT ${names} FROM merge_target UNION ALL SELECT ${names} FROM batch)`);
-      } else {
-        await this.exec((this.opts.renderMerge ?? mergeSql)(d, this.dialect, staged, 'merge_target'));
-        await this.commit(affected, names, event, options.rebuild === true);
-      }
-    } else if (batchRows) {
-      // Nothing to write, but record the keys for reconciliation (an object of re-delivered rows).
-      await this.writeMergedKeys(newVersion(this.opts.runId));
+  async upsert(group: StagedGroup, target: string, _years: number[], allNew: boolean): Promise<void> {
+    // No staged key matches a curated row (a first load, a rebuild, a batch of new keys): the
+    // merge would insert every staged row and touch nothing else, so the commit writes the
+    // target's rows and the staged ones without copying them into the target first.
+    if (allNew) this.allNew = true;
+    else await this.exec((this.opts.renderMerge ?? mergeSql)(this.opts.dataset, this.dialect, group.staged, target));
+  }
+
+  async endGroup(_group: StagedGroup, changed: boolean, rebuild: boolean): Promise<void> {
+    if (changed || rebuild) {
+      const affected = (await this.rows('SELECT y FROM affected ORDER BY y')).map((r) => Number(r.y));
+      const names = this.columnList();
+      const rows = this.allNew ? `(SELECT ${names} FROM merge_target UNION ALL SELECT ${names} FROM batch)` : 'merge_target';
+      await this.commit(affected, rebuild, rows);
     }
-    await this.exec(`DROP ${unique ? 'VIEW' : 'TABLE'} batch`);
+    await this.exec(`DROP ${this.batchKind ?? 'VIEW'} IF EXISTS batch`);
     for (const t of ['merge_target', 'batch_typed', 'affected']) await this.exec(`DROP TABLE IF EXISTS ${t}`);
     await this.refreshCuratedView();
-    return {
-      rowsRead,
-      malformedRows,
-      rowsWithoutKey,
-      duplicatesRemoved,
-      rowsInserted,
-      rowsUpdated,
-      rowsUnchanged,
-      castFailures,
-      partitionsWritten: changed ? affected.length : 0,
-      contributions,
-    };
   }
+
+  async finishRebuild(): Promise<void> {}
 
   private async writeMergedKeys(version: string): Promise<string> {
     const dir = mergedKeysDir(this.opts.curatedDir, this.opts.dataset);
@@ -374,29 +372,22 @@ export class DuckDbEngine implements TransformEngine {
 
   /**
    * Write the merged years (`rows`: the merge target, or a query giving the merged rows) under a
-   * new version directory, then switch the manifest: the affected
-   * years now point at the new files (a year left without rows disappears); a rebuild replaces
-   * every year. The keys this batch merged are recorded before the switch, so a crash after it
-   * never leaves merged keys unrecorded.
+   * new version directory, then switch the manifest: the affected years now point at the new
+   * files (a year left without rows disappears); a rebuild replaces every year. The keys were
+   * recorded before (recordMergedKeys, or `forgetKeys` for a deletion), so a crash after the
+   * switch never leaves merged keys unrecorded.
    */
-  private async commit(
-    years: number[],
-    names: string,
-    event: string,
-    rebuild: boolean,
-    recordKeys: (version: string) => Promise<string> = (v) => this.writeMergedKeys(v),
-    replaceKeys = rebuild,
-    rows = 'merge_target',
-  ): Promise<void> {
+  private async commit(years: number[], rebuild: boolean, rows = 'merge_target', forgetKeys?: (version: string) => Promise<string>): Promise<void> {
     const version = newVersion(this.opts.runId);
     const versionDir = path.join(this.tableDir, version);
     await mkdir(this.tableDir, { recursive: true });
+    const event = ident(this.opts.dataset.eventTimeColumn);
     // Rows in event-time order: neighbouring timestamps compress far better (mart queries read
     // the time columns), and min/max statistics let engines skip row groups on time filters.
     const key = ident(this.opts.dataset.primaryKey);
-    await this.exec(`COPY (SELECT ${names}, ${this.dialect.year(event)} AS ${PARTITION_COLUMN} FROM ${rows} AS merged ORDER BY ${event} NULLS LAST, ${key})
+    await this.exec(`COPY (SELECT ${this.columnList()}, ${this.dialect.year(event)} AS ${PARTITION_COLUMN} FROM ${rows} AS merged ORDER BY ${event} NULLS LAST, ${key})
       TO ${literal(versionDir)} (FORMAT parquet, PARTITION_BY (${PARTITION_COLUMN}), COMPRESSION zstd, PARQUET_VERSION 'V2')`);
-    const keysFile = await recordKeys(version);
+    if (forgetKeys) this.keysFile = await forgetKeys(version);
     faultPoint('transform:after-scratch-write');
 
     const current = this.readCurrentManifest();
@@ -414,10 +405,11 @@ export class DuckDbEngine implements TransformEngine {
     await writeManifest(this.tableDir, next, () => faultPoint('transform:mid-commit'));
     faultPoint('transform:after-commit');
     await collectGarbage(this.tableDir, next);
-    if (replaceKeys) {
+    if ((rebuild || forgetKeys) && this.keysFile) {
       // The rebuild's key set replaces every earlier batch's (a deletion's: the set without the gone keys).
-      const dir = path.dirname(keysFile);
-      for (const f of await readdir(dir)) if (path.join(dir, f) !== keysFile) await rm(path.join(dir, f), { force: true });
+      const keep = this.keysFile;
+      const dir = path.dirname(keep);
+      for (const f of await readdir(dir)) if (path.join(dir, f) !== keep) await rm(path.join(dir, f), { force: true });
     }
   }
 
@@ -426,11 +418,13 @@ export class DuckDbEngine implements TransformEngine {
     return existsSync(dir) ? (await readdir(dir)).filter((f) => f.endsWith('.parquet')).map((f) => path.join(dir, f)).sort() : [];
   }
 
-  async applyKeyset(keyset: Keyset, options: KeysetOptions): Promise<KeysetReconciliation> {
-    const d = this.opts.dataset;
-    const pk = ident(d.primaryKey);
-    // The key lists are read here (gunzip, one key per line) rather than by a CSV reader: a key
-    // may hold any character but a line break, which no delimiter choice would survive.
+  // --- key-scan primitives ---
+
+  /**
+   * The key lists are read here (gunzip, one key per line) rather than by a CSV reader: a key
+   * may hold any character but a line break, which no delimiter choice would survive.
+   */
+  async keysetLines(keyset: Keyset): Promise<string> {
     await this.exec('CREATE OR REPLACE TABLE keyset_raw (key VARCHAR)');
     const appender = await this.conn.createAppender('keyset_raw');
     try {
@@ -446,55 +440,48 @@ export class DuckDbEngine implements TransformEngine {
     } finally {
       appender.closeSync();
     }
-    await this.exec(`CREATE OR REPLACE TEMP TABLE source_keys AS ${sourceKeysSql(d, this.dialect, 'SELECT key FROM keyset_raw')}`);
-    await this.exec('DROP TABLE keyset_raw');
-    const curated = this.tableRef('curated');
-    const [counts = {}] = await this.rows(keysetCountsSql(d, this.dialect, curated, 'SELECT * FROM source_keys'));
-    const curatedRowsBefore = Number(counts.curated_rows ?? 0);
-    const goneKeys = Number(counts.gone ?? 0);
-    const refused = goneKeys > options.maxDeleteShare * curatedRowsBefore;
-    if (goneKeys && !refused) {
-      await this.exec(`CREATE OR REPLACE TEMP TABLE gone AS ${goneKeysSql(d, this.dialect, curated, 'SELECT * FROM source_keys')}`);
-      const years = (await this.rows(`SELECT DISTINCT ${ident('__year')} AS y FROM gone ORDER BY 1`)).map((r) => Number(r.y));
-      const names = curatedColumns(d).map((c) => ident(c.name)).join(', ');
-      const event = ident(d.eventTimeColumn);
-      await this.exec(`CREATE OR REPLACE TEMP TABLE merge_target AS
-        SELECT ${names} FROM ${curated} WHERE coalesce(${this.dialect.year(event)}, -1) IN (${years.join(', ')})`);
-      await this.exec(deleteMergeSql(d, 'SELECT * FROM gone', 'merge_target'));
-      // The record of each removal is written before the commit: a crash after it re-detects the
-      // same keys next run (rewriting this run's file), never loses a deletion without a trace.
-      const dir = deletionsDir(this.opts.curatedDir, d);
-      await mkdir(dir, { recursive: true });
-      const file = path.join(dir, `${this.opts.runId.replace(/[^A-Za-z0-9._-]/g, '_')}.parquet`);
-      await this.exec(`COPY (${deletionRecordsSql(d, this.dialect, 'SELECT * FROM gone', options.detectedAt, this.opts.runId)}) TO ${literal(`${file}.tmp`)} (FORMAT parquet, COMPRESSION zstd)`);
-      await rename(`${file}.tmp`, file);
-      // The merged-keys record loses the gone keys (a key that comes back is recorded again when merged).
-      const keyFiles = await this.mergedKeyFiles();
-      await this.commit(years, names, event, false, async (version) => {
-        const target = path.join(mergedKeysDir(this.opts.curatedDir, d), `${version}.parquet`);
-        await mkdir(path.dirname(target), { recursive: true });
-        const kept = keyFiles.length
-          ? `SELECT DISTINCT key, object FROM read_parquet(${sqlList(keyFiles)}) WHERE key NOT IN (SELECT CAST(${pk} AS VARCHAR) FROM gone)`
-          : `SELECT CAST(NULL AS VARCHAR) AS key, CAST(NULL AS VARCHAR) AS object WHERE FALSE`;
-        await this.exec(`COPY (${kept}) TO ${literal(`${target}.tmp`)} (FORMAT parquet, COMPRESSION zstd)`);
-        await rename(`${target}.tmp`, target);
-        return target;
-      }, true);
-      for (const t of ['merge_target', 'gone']) await this.exec(`DROP TABLE IF EXISTS ${t}`);
-      await this.refreshCuratedView();
-    }
-    const missing = (await this.rows(missingKeysSql(d, curated, 'SELECT * FROM source_keys'))).map((r) => String(r.key));
-    const [after = {}] = await this.rows(`SELECT count(*) AS n FROM (${goneKeysSql(d, this.dialect, curated, 'SELECT * FROM source_keys')}) AS g`);
-    await this.exec('DROP TABLE IF EXISTS source_keys');
-    return {
-      sourceKeys: Number(counts.source_keys ?? 0),
-      curatedRowsBefore,
-      goneKeys,
-      rowsDeleted: refused ? 0 : goneKeys,
-      refused,
-      missingKeys: missing,
-      extraKeys: Number(after.n ?? 0),
-    };
+    return 'SELECT key FROM keyset_raw';
+  }
+
+  async scratch(name: 'source_keys' | 'gone', sql: string): Promise<string> {
+    await this.exec(`CREATE OR REPLACE TEMP TABLE ${name} AS ${sql}`);
+    return `SELECT * FROM ${name}`;
+  }
+
+  /** One Parquet file per run (a retried run replaces its own). */
+  async recordDeletions(recordsSql: string): Promise<void> {
+    const dir = deletionsDir(this.opts.curatedDir, this.opts.dataset);
+    await mkdir(dir, { recursive: true });
+    const file = path.join(dir, `${this.opts.runId.replace(/[^A-Za-z0-9._-]/g, '_')}.parquet`);
+    await this.exec(`COPY (${recordsSql}) TO ${literal(`${file}.tmp`)} (FORMAT parquet, COMPRESSION zstd)`);
+    await rename(`${file}.tmp`, file);
+  }
+
+  async deleteKeys(gone: string, years: number[]): Promise<void> {
+    const d = this.opts.dataset;
+    const pk = ident(d.primaryKey);
+    const event = ident(d.eventTimeColumn);
+    await this.exec(`CREATE OR REPLACE TEMP TABLE merge_target AS
+      SELECT ${this.columnList()} FROM ${this.tableRef('curated')} WHERE coalesce(${this.dialect.year(event)}, -1) IN (${years.join(', ')})`);
+    await this.exec(deleteMergeSql(d, gone, 'merge_target'));
+    // The merged-keys record loses the gone keys (a key that comes back is recorded again when merged).
+    const keyFiles = await this.mergedKeyFiles();
+    await this.commit(years, false, 'merge_target', async (version) => {
+      const target = path.join(mergedKeysDir(this.opts.curatedDir, d), `${version}.parquet`);
+      await mkdir(path.dirname(target), { recursive: true });
+      const kept = keyFiles.length
+        ? `SELECT DISTINCT key, object FROM read_parquet(${sqlList(keyFiles)}) WHERE key NOT IN (SELECT CAST(${pk} AS VARCHAR) FROM (${gone}) AS g)`
+        : `SELECT CAST(NULL AS VARCHAR) AS key, CAST(NULL AS VARCHAR) AS object WHERE FALSE`;
+      await this.exec(`COPY (${kept}) TO ${literal(`${target}.tmp`)} (FORMAT parquet, COMPRESSION zstd)`);
+      await rename(`${target}.tmp`, target);
+      return target;
+    });
+    await this.exec('DROP TABLE IF EXISTS merge_target');
+    await this.refreshCuratedView();
+  }
+
+  async dropScratch(): Promise<void> {
+    for (const t of ['keyset_raw', 'source_keys', 'gone']) await this.exec(`DROP TABLE IF EXISTS ${t}`);
   }
 
   async materializeMart(name: string, selectSql: string): Promise<number> {

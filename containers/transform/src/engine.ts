@@ -1,4 +1,5 @@
 /** The interface both engines implement; the transform (transform.ts) drives it. */
+import type { DatasetConfig } from '../../../runtime/dataset-config';
 import type { Dialect } from './dialect';
 
 export type Row = Record<string, unknown>;
@@ -91,18 +92,65 @@ export interface KeysetReconciliation {
   extraKeys: number;
 }
 
-export interface TransformEngine {
+/** Raw objects staged together: the SQL of their staged rows and the profile of their raw rows. */
+export interface StagedGroup {
+  /** A query of the staged rows: typed, one per key, with `__source_object`. */
+  staged: string;
+  /** rows_read, malformed_rows, rows_without_key, cast_failures__<column> (see staging.ts). */
+  profile: Row;
+}
+
+/** What each engine supplies to the one merge and key-scan algorithm (merge-algorithm.ts). */
+export interface EnginePrimitives {
   readonly dialect: Dialect;
+  readonly dataset: DatasetConfig;
+  /** Event-year partitions one write may touch (Athena: 100; DuckDB: no limit). */
+  readonly partitionsPerWrite: number;
+  rows(sql: string, label?: string): Promise<Row[]>;
+  tableRef(model: string): string;
+  /** The raw-store key of a staged row's `__source_object`. */
+  rawKeyOf(sourceObject: string): string;
+
+  // --- merge ---
+  /** A rebuild starts: later groups merge into an empty table built aside. */
+  beginRebuild(): Promise<void>;
+  /** Stage the raw objects, in as many groups as the engine reads at once (at least one). */
+  stageGroups(rawKeys: string[]): AsyncIterable<StagedGroup>;
+  /** The table a group merges into; DuckDB loads the event years its keys can touch aside. */
+  mergeTarget(group: StagedGroup, rebuild: boolean): Promise<string>;
+  /** Record the group's staged keys (reconciliation reads these, never raw). */
+  recordMergedKeys(group: StagedGroup): Promise<void>;
+  /** Upsert the group's staged rows of these event years (THE merge statement); `allNew`: no staged key is curated. */
+  upsert(group: StagedGroup, target: string, years: number[], allNew: boolean): Promise<void>;
+  /** The group is merged (`changed`: rows were written): commit, drop what it staged. */
+  endGroup(group: StagedGroup, changed: boolean, rebuild: boolean): Promise<void>;
+  /** The rebuilt table replaces curated, and its merged keys every earlier run's. */
+  finishRebuild(): Promise<void>;
+
+  // --- key scan ---
+  /** The key scan's lines as a query of one VARCHAR column `key`. */
+  keysetLines(keyset: Keyset): Promise<string>;
+  /** Keep a query's rows for the statements that follow; returns a query of them (DuckDB: of a temp table; Athena: the query itself). */
+  scratch(name: 'source_keys' | 'gone', sql: string): Promise<string>;
+  /** Append the deletion records (key, detected_at, run_id), replacing this run's earlier ones. */
+  recordDeletions(recordsSql: string): Promise<void>;
+  /** Delete the curated rows `gone` (key + `__year`) selects, in these years, and forget their merged keys. */
+  deleteKeys(gone: string, years: number[]): Promise<void>;
+  /** Drop what scratch() kept. */
+  dropScratch(): Promise<void>;
+}
+
+/**
+ * What the transform needs of an engine: the merge and key-scan primitives (the algorithm is
+ * merge-algorithm.ts, once for both engines), marts, reads, maintenance.
+ */
+export interface TransformEngine extends EnginePrimitives {
   /** Where the curated table lives, for messages. */
   readonly curatedLocation: string;
   /** Make sure the curated table exists and is queryable (before any batch). */
   prepare(): Promise<void>;
   /** Raw objects that cannot be read whole; they are quarantined, not merged (engines that cannot tell omit this). */
   unreadableObjects?(rawKeys: string[]): Promise<UnreadableObject[]>;
-  /** Stage these raw objects (keys in the raw store) and merge them into the curated table. */
-  mergeBatch(rawKeys: string[], options?: MergeOptions): Promise<MergeResult>;
-  /** The table reference models use for 'curated' or a mart name. */
-  tableRef(model: string): string;
   /** Materialize a mart from its rendered SELECT, replacing the previous one only once built; returns its row count. */
   materializeMart(name: string, selectSql: string): Promise<number>;
   /**
@@ -112,16 +160,8 @@ export interface TransformEngine {
   existingModel?(name: string): Promise<boolean>;
   /** Distinct primary keys every merge so far recorded (reconciliation; never re-reads raw). */
   mergedKeys(): Promise<number>;
-  /**
-   * Reconcile curated with a completed key scan: delete (THE delete MERGE, recorded in
-   * `<table>__deletions`) curated rows whose keys the source no longer has unless they exceed
-   * `maxDeleteShare`, and list the source keys curated lacks.
-   */
-  applyKeyset(keyset: Keyset, options: KeysetOptions): Promise<KeysetReconciliation>;
   /** Table maintenance (Athena: Iceberg OPTIMIZE + VACUUM); returns the statements run. */
   maintain?(): Promise<string[]>;
-  /** Run a query and return its rows (numbers as numbers, timestamps as ISO strings). */
-  rows(sql: string): Promise<Row[]>;
   close(): Promise<void>;
 }
 

@@ -12,6 +12,7 @@ import { registerCurated } from './catalog';
 import { curatedTests, type DataTestResult } from './data-tests';
 import { DuckDbEngine } from './duckdb-engine';
 import { emptyBatchStats, scalar, type BatchStats, type Keyset, type KeysetReconciliation, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
+import { applyKeyset, mergeBatch } from './merge-algorithm';
 import { runModels, type SkippedModel } from './model-runner';
 import { loadProject, selectMarts, type MartModel, type ModelProject } from './models';
 import { readProcessedObjects, writeProcessedObjects, type Maintenance, type QuarantinedObject } from './processed-objects';
@@ -227,7 +228,7 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
     for (const u of unreadable) log(`${dataset.name}: raw object ${rawStore.location}/${u.key} cannot be read whole (${u.error}); quarantined, not merged`);
     log(`${dataset.name}: ${rebuild ? `rebuilding curated from all ${fresh.length} raw object(s)` : `${fresh.length} new raw object(s) of ${allRaw.length}`}`);
 
-    const merged: MergeResult = fresh.length || rebuild ? await engine.mergeBatch(fresh, { rebuild }) : { ...emptyBatchStats(), contributions: {} };
+    const merged: MergeResult = fresh.length || rebuild ? await mergeBatch(engine, fresh, { rebuild }) : { ...emptyBatchStats(), contributions: {} };
     const { contributions: staged, ...batch } = merged;
     // Every merged object is recorded, also one whose rows all lost to newer versions elsewhere
     // (or were all malformed): an object missing here would look merged before keys were recorded.
@@ -268,7 +269,7 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
     let source: KeysetReconciliation | undefined;
     let missingKeysLocation: string | undefined;
     if (keyset) {
-      source = await engine.applyKeyset(keyset, { maxDeleteShare: dataset.deletions.maxDeleteShare, detectedAt: now() });
+      source = await applyKeyset(engine, keyset, { maxDeleteShare: dataset.deletions.maxDeleteShare, detectedAt: now(), runId });
       if (source.refused) {
         const share = source.curatedRowsBefore ? ((100 * source.goneKeys) / source.curatedRowsBefore).toFixed(1) : '100';
         throw new MassDeleteRefusedError(

@@ -1,0 +1,55 @@
+/**
+ * Runs a command with a Trino server for it (TRINO_URL in its environment), then stops Trino:
+ * `tsx local/with-trino.ts <command> [args...]`. `npm test` runs the test suites through it.
+ * Where Trino is not installed the command still runs (its Trino-backed suites skip and say
+ * why), except in CI (CI=true), which fails at once: .ci/run installs Trino.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startTrino, trinoMissing } from './trino-server';
+
+async function main(): Promise<number> {
+  const [command, ...args] = process.argv.slice(2);
+  if (!command) {
+    process.stderr.write('usage: tsx local/with-trino.ts <command> [args...]\n');
+    return 2;
+  }
+  const missing = process.env.TRINO_URL ? undefined : trinoMissing();
+  if (missing && process.env.CI) {
+    process.stderr.write(`with-trino: ${missing}\n`);
+    return 1;
+  }
+  let stop = async (): Promise<void> => {};
+  const env = { ...process.env };
+  let stateDir: string | undefined;
+  if (missing) {
+    process.stderr.write(`with-trino: Trino-backed tests will skip: ${missing}\n`);
+  } else if (!process.env.TRINO_URL) {
+    stateDir = await mkdtemp(path.join(os.tmpdir(), 'trino-tests-'));
+    const started = Date.now();
+    const server = await startTrino({ stateDir });
+    process.stderr.write(`with-trino: Trino ready at ${server.url} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    env.TRINO_URL = server.url;
+    stop = server.stop;
+  }
+  const child = spawn(command, args, { stdio: 'inherit', env });
+  const forward = (signal: NodeJS.Signals): void => {
+    child.kill(signal);
+  };
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  const code = await new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+  await stop();
+  if (stateDir) await rm(stateDir, { recursive: true, force: true });
+  return code;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`with-trino: ${(err as Error).message}\n`);
+    process.exit(1);
+  },
+);
