@@ -15,7 +15,7 @@ export interface Dialect {
    * NULL (never an error), and both dialects accept exactly the same strings.
    */
   tryCast(expr: string, type: CuratedType): string;
-  /** Continuous percentile aggregate of a numeric expression (exact in DuckDB, approximate in Athena). */
+  /** Continuous percentile aggregate of a numeric expression: exact, with linear interpolation, in both. */
   percentile(expr: string, fraction: number): string;
   /** Year of a timestamp as an integer. */
   year(expr: string): string;
@@ -102,11 +102,30 @@ function athenaTryCast(expr: string, t: CuratedType): string {
   }
 }
 
+/**
+ * Exact continuous percentile in Trino SQL, computed as DuckDB's quantile_cont computes it: over
+ * the sorted non-NULL values v[0..n-1], at rank r = (n - 1) * f, v[floor r] + (v[ceil r] -
+ * v[floor r]) * (r - floor r), written lo * (1 - d) + hi * d as DuckDB evaluates it. Athena's approx_percentile would answer other numbers than the
+ * local run for the same data (a quantile digest); the sorted array is bound to `a` by a
+ * one-element transform, since Trino has no LET. DuckDB interpolates as lo * (1 - d) + hi * d
+ * (checked to the last bit on random groups: test/transform/percentile-trino.test.ts).
+ */
+function exactPercentile(expr: string, f: number): string {
+  // In double arithmetic, as DuckDB computes it (a bare 0.99 would be an exact DECIMAL in Trino).
+  const r = `((cardinality(a) - 1) * CAST(${f} AS double))`;
+  const d = `(${r} - floor(${r}))`;
+  const at = (i: string): string => `a[CAST(${i} AS bigint) + 1]`;
+  return (
+    `element_at(transform(ARRAY[array_sort(array_agg(CAST(${expr} AS double)) FILTER (WHERE ${expr} IS NOT NULL))], ` +
+    `a -> CASE WHEN a IS NULL OR cardinality(a) = 0 THEN NULL ELSE ${at(`floor(${r})`)} * (1 - ${d}) + ${at(`ceil(${r})`)} * ${d} END), 1)`
+  );
+}
+
 export const athenaDialect: Dialect = {
   name: 'athena',
   typeName: (t) => trinoTypes[t],
   tryCast: athenaTryCast,
-  percentile: (expr, f) => `approx_percentile(${expr}, ${f})`,
+  percentile: exactPercentile,
   year: (expr) => `CAST(year(${expr}) AS integer)`,
   pointText: (expr) => `json_format(CAST(${expr} AS json))`,
 };
