@@ -15,6 +15,7 @@ import { progressPrinter } from './cli-progress';
 import { formatTable } from './text-table';
 import { checkTransformable, runLocalTransformOnly, transformOnlyLines } from './transform-only';
 import { ModelError } from '../containers/transform/src/models';
+import { engineForRun, LocalEngineError, parseEngine, type LocalEngineName } from './local-engine';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..');
 const DATASETS_DIR = path.join(REPO_ROOT, 'datasets');
@@ -33,6 +34,9 @@ Options:
                           e.g. https://data.sfgov.org/resource/wr8u-xric.json
   --rows <n>              rows the local Socrata server generates (default 50000)
   --data-dir <dir>        where buckets, checkpoints and the catalog live (default .local-data)
+  --engine <name>         the transform's engine: duckdb (default) or athena, the deployed
+                          Athena SQL executed on a local Trino (install: bash scripts/install-trino.sh
+                          and a Java 24+ JDK); a data directory keeps the engine that built it
   --fresh                 delete the data directory first (a full load from scratch)
   --full-refresh          re-read the whole source, ignoring the checkpoint
   --rebuild               rebuild curated from the whole raw zone, without re-fetching
@@ -46,6 +50,14 @@ Options:
 
 class UsageError extends Error {}
 
+function parseEngineFlag(value: string | undefined): LocalEngineName | undefined {
+  try {
+    return parseEngine(value);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
 function parse(argv: string[]) {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -56,6 +68,7 @@ function parse(argv: string[]) {
       source: { type: 'string' },
       rows: { type: 'string' },
       'data-dir': { type: 'string' },
+      engine: { type: 'string' },
       fresh: { type: 'boolean', default: false },
       'full-refresh': { type: 'boolean', default: false },
       rebuild: { type: 'boolean', default: false },
@@ -89,6 +102,7 @@ function parse(argv: string[]) {
     source: values.source,
     rows: int('rows', values.rows, 50_000, 1),
     dataDir: values['data-dir'] ?? path.join(process.cwd(), '.local-data'),
+    engine: parseEngineFlag(values.engine),
     fresh: values.fresh,
     fullRefresh: values['full-refresh'],
     rebuild: values.rebuild,
@@ -226,11 +240,13 @@ async function run(opts: ReturnType<typeof parse>): Promise<number> {
   const dataDir = path.resolve(opts.dataDir);
   const progress = opts.json ? { update: () => {}, log: () => {}, done: () => {} } : progressPrinter(process.stderr, progressIntervalMs());
   const log = progress.log;
+  // Before anything runs: the other engine's data directory, or no Trino for athena, is one line.
+  const engine = engineForRun(dataDir, opts.engine, opts.fresh);
   if (opts.select || opts.testsOnly) {
     checkTransformable(dataDir);
     const lock = await lockDataDir(dataDir);
     try {
-      const s = await runLocalTransformOnly({ dataset, dataDir, ...(opts.select ? { select: opts.select } : {}), testsOnly: opts.testsOnly, log });
+      const s = await runLocalTransformOnly({ dataset, dataDir, engine, ...(opts.select ? { select: opts.select } : {}), testsOnly: opts.testsOnly, log });
       process.stdout.write(opts.json ? `${JSON.stringify(s)}\n` : `${transformOnlyLines(s).join('\n')}\n`);
       return s.failedErrorTests.length ? 3 : 0;
     } finally {
@@ -253,6 +269,7 @@ async function run(opts: ReturnType<typeof parse>): Promise<number> {
     try {
       summary = await runLocalPipeline({
         dataset,
+        engine,
         dataDir,
         rows: opts.rows,
         firehose,
@@ -339,7 +356,7 @@ async function cli(argv: string[]): Promise<number> {
     // 4 like the transform container: a mass delete refused (nothing deleted) is not a crash.
     if (e.name === 'MassDeleteRefusedError') return 4;
     // A model file or a --select naming no model is fixed like a usage error.
-    return e instanceof UsageError || e instanceof ModelError || e.name === 'DatasetConfigError' || e.name === 'NothingToTransformError' ? 2 : 1;
+    return e instanceof UsageError || e instanceof ModelError || e instanceof LocalEngineError || e.name === 'DatasetConfigError' || e.name === 'NothingToTransformError' ? 2 : 1;
   }
 }
 

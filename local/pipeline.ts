@@ -9,7 +9,8 @@ import path from 'node:path';
 import axios from 'axios';
 import { curatedColumnNames, tableName, type DatasetConfig } from '../runtime/dataset-config';
 import { LocalObjectStore } from '../runtime/object-store';
-import { defaultCatalogPath, queryCatalog, type CrawlResult } from '../containers/transform/src/catalog';
+import { defaultCatalogPath, type CrawlResult } from '../containers/transform/src/catalog';
+import { engineForRun, markEngine, type LocalEngineName } from './local-engine';
 import { martTableName } from '../containers/transform/src/models';
 import type { RunSummary } from '../containers/transform/src/transform';
 import { startTransformProcess, type TransformProcess } from './transform-process';
@@ -38,6 +39,8 @@ export interface FetchProgress {
 
 export interface LocalRunOptions {
   dataset: DatasetConfig;
+  /** The transform's engine (default: the one that built dataDir, else duckdb; see local-engine.ts). */
+  engine?: LocalEngineName;
   /** Holds `buckets/raw`, `buckets/curated` and `catalog.duckdb`. */
   dataDir: string;
   /** A Socrata base or resource URL; default: start a local server with generated rows. */
@@ -169,6 +172,8 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
   const log = opts.log ?? (() => {});
   const { dataset } = opts;
   const dataDir = path.resolve(opts.dataDir);
+  // Checked before anything runs: the other engine's data directory, or no Trino for athena.
+  const engine = engineForRun(dataDir, opts.engine, opts.fresh === true);
   if (opts.fresh) await rm(dataDir, { recursive: true, force: true });
   const rawDir = path.join(dataDir, 'buckets', 'raw');
   const curatedDir = path.join(dataDir, 'buckets', 'curated');
@@ -316,12 +321,16 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     }
     summary.timings.crawlMs = Date.now() - crawlStart;
 
-    // 4. Transform on DuckDB: staging, dedup, marts, data tests, run summary and report.
+    // 4. Transform (DuckDB, or the deployed Athena engine on a local Trino): staging, dedup,
+    // marts, data tests, run summary and report.
     phase('transform');
+    await markEngine(dataDir, engine);
     const transformStart = Date.now();
     const transformOnce = (): Promise<RunSummary> =>
       transformProcess!.transform({
         dataset,
+        engine,
+        dataDir,
         rawDir,
         curatedDir,
         runId,
@@ -346,9 +355,9 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     phase('sample');
     const firstMart = transform.marts[0];
     const sql = firstMart
-      ? `SELECT * FROM curated.${martTableName(tableName(dataset), firstMart.name)} ORDER BY ALL LIMIT 5`
+      ? `SELECT * FROM curated.${martTableName(tableName(dataset), firstMart.name)} ORDER BY 1 LIMIT 5`
       : `SELECT count(*) AS curated_rows FROM curated.${tableName(dataset)}`;
-    summary.sample = { sql, ...(await queryCatalog(catalogPath, sql)) };
+    summary.sample = { sql, ...(await transformProcess.query({ engine, dataDir, catalogPath, sql })) };
     summary.timings.totalMs = Date.now() - t0;
     phase('done');
     return summary;

@@ -10,9 +10,12 @@ import type { DatasetConfig } from '../runtime/dataset-config';
 import { openObjectStore } from '../runtime/object-store';
 import { defaultCatalogPath } from '../containers/transform/src/catalog';
 import { runTransform, type RunSummary } from '../containers/transform/src/transform';
+import { localAthenaRunEngine, openLocalAthena, type LocalEngineName } from './local-engine';
 
 export interface TransformOnlyOptions {
   dataset: DatasetConfig;
+  /** The engine that built dataDir (local-engine.ts). */
+  engine?: LocalEngineName;
   dataDir: string;
   select?: string[];
   testsOnly: boolean;
@@ -35,17 +38,23 @@ export async function runLocalTransformOnly(opts: TransformOnlyOptions): Promise
   checkTransformable(opts.dataDir);
   const rawDir = path.join(opts.dataDir, 'buckets', 'raw');
   const curatedDir = path.join(opts.dataDir, 'buckets', 'curated');
-  return runTransform({
-    dataset: opts.dataset,
-    engine: 'duckdb',
-    rawStore: openObjectStore(rawDir),
-    curatedStore: openObjectStore(curatedDir),
-    runId: `local-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`,
-    catalogPath: defaultCatalogPath(opts.dataDir),
-    ...(opts.select ? { select: opts.select } : {}),
-    testsOnly: opts.testsOnly,
-    log: opts.log,
-  });
+  const runId = `local-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
+  const athena = opts.engine === 'athena' ? await openLocalAthena(opts.dataDir, opts.dataset, opts.log) : undefined;
+  try {
+    return await runTransform({
+      dataset: opts.dataset,
+      engine: athena ? localAthenaRunEngine(athena, opts.dataDir, opts.dataset, runId) : 'duckdb',
+      rawStore: openObjectStore(rawDir),
+      curatedStore: openObjectStore(curatedDir),
+      runId,
+      catalogPath: defaultCatalogPath(opts.dataDir),
+      ...(opts.select ? { select: opts.select } : {}),
+      testsOnly: opts.testsOnly,
+      log: opts.log,
+    });
+  } finally {
+    await athena?.close();
+  }
 }
 
 /** The summary lines a person reads after a transform-only run. */

@@ -1,5 +1,6 @@
 /**
- * The crawl and the DuckDB transform of `npm run local`, in a child process of their own. The
+ * The crawl and the transform of `npm run local` (DuckDB, or the Athena engine on a local Trino the
+ * child starts and stops), in a child process of their own. The
  * fetch phase leaves the pipeline process holding ~600 MB at 650,000 rows (its heap, the local
  * Firehose's buffers), and DuckDB's bounded memory (containers/transform/src/duckdb-resources.ts)
  * on top of that would pass 1.5 GB; in a fresh process it does not (docs/bench.md, "The whole
@@ -14,6 +15,7 @@ import type { DatasetConfig } from '../runtime/dataset-config';
 import type { CrawlResult } from '../containers/transform/src/catalog';
 import type { RunSummary } from '../containers/transform/src/transform';
 import { forkChild } from './child-rpc';
+import type { LocalEngineName } from './local-engine';
 
 export interface CrawlOptions {
   dataset: DatasetConfig;
@@ -23,6 +25,9 @@ export interface CrawlOptions {
 
 export interface TransformOptions {
   dataset: DatasetConfig;
+  /** duckdb, or athena: the production AthenaEngine on a local Trino (state under dataDir). */
+  engine: LocalEngineName;
+  dataDir: string;
   rawDir: string;
   curatedDir: string;
   runId: string;
@@ -34,6 +39,7 @@ export interface TransformOptions {
 export type TransformParentMessage =
   | { type: 'crawl'; id: number; opts: CrawlOptions }
   | { type: 'transform'; id: number; opts: TransformOptions }
+  | { type: 'query'; id: number; opts: { engine: LocalEngineName; dataDir: string; catalogPath: string; sql: string } }
   | { type: 'close' };
 
 export type TransformChildMessage =
@@ -44,6 +50,8 @@ export interface TransformProcess {
   readonly pid: number;
   crawl(opts: CrawlOptions): Promise<CrawlResult>;
   transform(opts: TransformOptions): Promise<RunSummary>;
+  /** A query on the engine that built the data (the run's sample). */
+  query(opts: { engine: LocalEngineName; dataDir: string; catalogPath: string; sql: string }): Promise<{ columns: string[]; rows: Record<string, unknown>[] }>;
   close(): Promise<void>;
 }
 
@@ -73,6 +81,7 @@ export function startTransformProcess(log: (line: string) => void): TransformPro
     pid,
     crawl: (opts) => rpc.call<CrawlResult>({ type: 'crawl', opts }),
     transform: (opts) => rpc.call<RunSummary>({ type: 'transform', opts }),
+    query: (opts) => rpc.call({ type: 'query', opts }),
     close: () => rpc.close({ type: 'close' }),
   };
 }

@@ -14,6 +14,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { TrinoClient } from './trino-client';
 
 export const TRINO_VERSION = '476';
 /** Trino 476 runs on Java 24 or newer. */
@@ -98,6 +99,10 @@ function catalogs(metastoreDir: string): Record<string, string> {
       'hive.iceberg-catalog-name=iceberg',
       // S3 has no directories: a projected day without objects is empty there, never an error.
       'hive.ignore-absent-partitions=true',
+      // "Athena reads all data stored in the Amazon S3 folder that you specify" (Athena docs,
+      // "Table location in Amazon S3"), subfolders included: the key-scan table reads
+      // keysets/<dataset>/<run-id>/part-*.gz through its keysets/<dataset>/ location.
+      'hive.recursive-directories=true',
       'hive.non-managed-table-writes-enabled=true',
     ].join('\n'),
     iceberg: [
@@ -193,7 +198,8 @@ export async function startTrino(opts: StartTrinoOptions): Promise<TrinoServer> 
     if (exited !== undefined) throw new TrinoUnavailableError(`Trino exited with code ${exited} while starting:\n${tail}`);
     try {
       const info = (await (await fetch(`${url}/v1/info`)).json()) as { starting?: boolean };
-      if (info.starting === false) break;
+      // Started is not ready: until the node registers itself, a query fails with NO_NODES_AVAILABLE.
+      if (info.starting === false && !(await new TrinoClient(url).execute('SELECT 1')).error) break;
     } catch {
       // not listening yet
     }

@@ -1,5 +1,5 @@
 /**
- * Runs a command with a Trino server for it (TRINO_URL in its environment), then stops Trino:
+ * Runs a command with a Trino server for it (TRINO_URL and TRINO_METASTORE_DIR in its environment), then stops Trino:
  * `tsx local/with-trino.ts <command> [args...]`. `npm test` runs the test suites through it.
  * Where Trino is not installed the command still runs (its Trino-backed suites skip and say
  * why), except in CI (CI=true), which fails at once: .ci/run installs Trino.
@@ -32,6 +32,7 @@ async function main(): Promise<number> {
     const server = await startTrino({ stateDir });
     process.stderr.write(`with-trino: Trino ready at ${server.url} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     env.TRINO_URL = server.url;
+    env.TRINO_METASTORE_DIR = server.metastoreDir;
     stop = server.stop;
   }
   const child = spawn(command, args, { stdio: 'inherit', env });

@@ -47,11 +47,14 @@ export async function measureFreshness(engine: TransformEngine, dataset: Dataset
 
 export function freshnessOf(newestUpdated: unknown, newestEvent: unknown, fetch: FetchFigures | undefined, now: Date): Freshness {
   const newest = instantOf(newestUpdated);
+  // A wall-clock time, in one form whichever engine answered (DuckDB "2024-12-24 00:00:00",
+  // Trino "2024-12-24 00:00:00.000000"): "YYYY-MM-DD HH:MM:SS.mmm".
+  const event = instantOf(newestEvent);
   const rows = fetch?.rows;
   const source = rows?.done && rows.checkpoint ? instantOf(rows.checkpoint.updatedAt) : undefined;
   return {
     ...(newest ? { newestUpdatedAt: newest.toISOString(), lagMs: Math.max(0, now.getTime() - newest.getTime()) } : {}),
-    ...(typeof newestEvent === 'string' && newestEvent ? { newestEventTime: newestEvent } : {}),
+    ...(event ? { newestEventTime: event.toISOString().slice(0, 23).replace('T', ' ') } : {}),
     ...(source ? { sourceNewestUpdatedAt: source.toISOString() } : {}),
     ...(source && newest ? { behindSourceMs: Math.max(0, source.getTime() - newest.getTime()) } : {}),
     measuredAt: now.toISOString(),
