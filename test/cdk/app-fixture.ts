@@ -18,6 +18,8 @@ export interface SynthOptions {
   /** Bundle the fetcher with esbuild (slow); template tests skip bundling. */
   readonly bundle?: boolean;
   readonly datasetsDir?: string;
+  /** More `-c key=value` context (deploy settings such as githubOidcSubjectPrefix). */
+  readonly context?: Readonly<Record<string, string>>;
 }
 
 export interface SynthResult extends PipelineApp {
@@ -40,6 +42,7 @@ export function newApp(options: SynthOptions = {}): App {
       ...(options.env === 'prod' ? { alarmEmail: 'data-platform-alerts@example.org' } : {}),
       ...(options.datasetsDir ? { datasetsDir: options.datasetsDir } : {}),
       ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }),
+      ...options.context,
     },
   });
 }

@@ -85,6 +85,8 @@ function arnOf(logicalId: string, r: Resource): string {
       return `arn:aws:sns:${R}:${A}:${name}`;
     case 'AWS::EC2::VPC':
       return `arn:aws:ec2:${R}:${A}:vpc/vpc-${logicalId}`;
+    case 'AWS::IAM::OIDCProvider':
+      return `arn:aws:iam::${A}:oidc-provider/${String(r.Properties?.Url ?? logicalId).replace(/^https:\/\//, '')}`;
     default:
       return `arn:aws:fake:${R}:${A}:${r.Type}/${logicalId}`;
   }
@@ -96,6 +98,7 @@ function refOf(logicalId: string, r: Resource): string {
     case 'AWS::ECS::TaskDefinition':
     case 'AWS::StepFunctions::StateMachine':
     case 'AWS::IAM::ManagedPolicy':
+    case 'AWS::IAM::OIDCProvider':
       return arnOf(logicalId, r);
     case 'AWS::EC2::SecurityGroup':
       return `sg-${logicalId}`;
