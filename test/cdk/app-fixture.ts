@@ -25,7 +25,8 @@ export interface SynthOptions {
 export interface SynthResult extends PipelineApp {
   readonly assembly: CloudAssembly;
   readonly outdir: string;
-  readonly templates: { storage: Template; pipeline: Template; cicd: Template };
+  /** `dataset`: the stack of the first dataset file (the only one in `datasets/`). */
+  readonly templates: { storage: Template; shared: Template; dataset: Template; cicd: Template };
 }
 
 /** A fresh App with the project's context plus test overrides. */
@@ -62,7 +63,8 @@ export function synth(options: SynthOptions = {}): SynthResult {
     outdir: assembly.directory,
     templates: {
       storage: Template.fromStack(built.storage),
-      pipeline: Template.fromStack(built.pipeline),
+      shared: Template.fromStack(built.shared),
+      dataset: Template.fromStack(built.datasetStacks[0]!),
       cicd: Template.fromStack(built.cicd),
     },
   };

@@ -3,8 +3,8 @@
  * Resolves the intrinsic functions of the synthesized templates to fixed fake values (account
  * 123456789012, us-east-1), the way CloudFormation would at deploy time, so tests can execute the
  * synthesized state machine definition and evaluate the synthesized IAM policies as written,
- * never a hand-written copy. Cross-stack references (Fn::GetStackOutput) are followed into the
- * other stack's outputs.
+ * never a hand-written copy. Cross-stack references (Fn::ImportValue, and Fn::GetStackOutput
+ * should one appear) are followed into the exporting stack's outputs.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -18,7 +18,7 @@ interface Resource {
 }
 interface TemplateJson {
   Resources: Record<string, Resource>;
-  Outputs?: Record<string, { Value: unknown }>;
+  Outputs?: Record<string, { Value: unknown; Export?: { Name?: unknown } }>;
 }
 
 /** All templates of a cloud assembly directory, by stack name. */
@@ -178,8 +178,15 @@ export class CfnResolver {
           if (!output) throw new Error(`${arg.StackName} has no output ${arg.OutputName}`);
           return this.resolve(output.Value, arg.StackName);
         }
-        case 'Fn::ImportValue':
-          throw new Error('Fn::ImportValue is not used by this app');
+        case 'Fn::ImportValue': {
+          const name = this.resolve(arg, stack) as string;
+          for (const [other, template] of this.templates) {
+            for (const output of Object.values(template.Outputs ?? {})) {
+              if ((output as { Export?: { Name?: unknown } }).Export?.Name === name) return this.resolve(output.Value, other);
+            }
+          }
+          throw new Error(`${stack}: Fn::ImportValue of ${name}, which no stack exports`);
+        }
         default:
           break;
       }
