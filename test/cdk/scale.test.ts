@@ -23,7 +23,8 @@ export const STACK_QUOTAS = { resources: 500, outputs: 200, parameters: 60, temp
 /**
  * Account-level (per account and region) default quotas the pipeline's resources count against.
  * Defaults can be raised on request; a deployment must fit the defaults, with room for the
- * account's other workloads (half of each here).
+ * account's other workloads (half of each here). These are the defaults as the services' quota
+ * pages state them at the time of writing; Service Quotas shows an account's own values.
  */
 export const ACCOUNT_QUOTAS = {
   /** CloudFormation stacks per account and region (default 2,000). */
