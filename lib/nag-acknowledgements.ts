@@ -13,12 +13,12 @@ import type { IConstruct } from 'constructs';
 import { curatedPrefix, fetchRunsPrefix, keysetPrefix, quarantinePrefix, rawPrefix, transformStatePrefix } from '../runtime/storage-layout';
 import type { DatasetPipeline } from './constructs/dataset-pipeline';
 import type { CicdStack } from './stacks/cicd-stack';
-import type { PipelineStack } from './stacks/pipeline-stack';
+import type { DatasetStack } from './stacks/dataset-stack';
 import type { StorageStack } from './stacks/storage-stack';
 
 export interface AcknowledgedStacks {
   readonly storage: StorageStack;
-  readonly pipeline: PipelineStack;
+  readonly datasets: readonly DatasetStack[];
   readonly cicd: CicdStack;
 }
 
@@ -31,6 +31,8 @@ interface WildcardReason {
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** A resource finding ending in this literal suffix (the bucket part is a deploy-time reference). */
 const resourceEndingWith = (suffix: string): RegExp => new RegExp(`^Resource::.*${escape(suffix)}$`);
+/** How cdk-nag renders a reference: `<Id.Attr>` in its own stack, `<Stack>:ExportsOutputRef<Id>` imported. */
+const REF = String.raw`(?:<[^>]+>|\}|[\w-]+:ExportsOutput(?:Ref|FnGetAtt)[A-Za-z0-9]+)`;
 const action = (name: string): RegExp => new RegExp(`^Action::${escape(name)}$`);
 
 function acknowledge(scope: IConstruct, id: string, reason: string): void {
@@ -93,8 +95,8 @@ function acknowledgeDataset(p: DatasetPipeline): void {
     { finding: resourceEndingWith(`/${rawPrefix(ds)}*`), reason: 'The transform reads every raw object of this dataset (date partitions)' },
     { finding: resourceEndingWith(`/${keysetPrefix(ds)}*`), reason: 'The run’s key scan (read, also by Athena as the keyset table) and its missing-keys file (written), named per run under this dataset’s keysets prefix' },
     { finding: resourceEndingWith(`/${fetchRunsPrefix(ds)}*`), reason: 'The fetcher’s figures of each run (GetObject only, for the run report), named per run, phase and invocation under this dataset’s runs prefix' },
-    { finding: resourceEndingWith(`}/${table}__*`), reason: 'This dataset’s marts (<table>__<mart>) and the tables they are built in before the swap; names come from the models' },
-    { finding: /^Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table\/.*\}\/\*$/, reason: 'glue:GetTables only (information_schema lookup of the curated database); Glue authorizes GetTables on the database’s table/* resource' },
+    { finding: new RegExp(`^Resource::.*${REF}/${escape(`${table}__*`)}$`), reason: 'This dataset’s marts (<table>__<mart>) and the tables they are built in before the swap; names come from the models' },
+    { finding: new RegExp(`^Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/.*${REF}/\\*$`), reason: 'glue:GetTables only (information_schema lookup of the curated database); Glue authorizes GetTables on the database’s table/* resource' },
     ...[curatedPrefix(ds), `curated/_runs/${name}/`, transformStatePrefix(ds), `reports/${name}/`].map((prefix) => ({
       finding: resourceEndingWith(`/${prefix}*`),
       reason: 'Objects of this dataset only (Iceberg data and metadata, run summaries, bookkeeping, reports), named per query and per run',
@@ -105,17 +107,17 @@ function acknowledgeDataset(p: DatasetPipeline): void {
   acknowledgeWildcards(p.run.stateMachine, [
     { finding: /^Resource::\*$/, reason: XRAY_AND_LOG_DELIVERY },
     { finding: /^Resource::<.*(Fetcher|RunLease).*\.Arn>:\*$/, reason: 'LambdaInvoke grants invoking any version/alias of this one function (the fetcher, the run lease)' },
-    { finding: /^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\/<.*Cluster.*>\/\*$/, reason: 'ecs:DescribeTasks/StopTask of the transform task .sync waits on: task ids are generated, the cluster is this pipeline’s' },
+    { finding: new RegExp(`^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/(?:<[^>]*Cluster[^>]*>|[\\w-]+:ExportsOutputRefNetworkCluster[A-Za-z0-9]+)/\\*$`), reason: 'ecs:DescribeTasks/StopTask of the transform task .sync waits on: task ids are generated, the cluster is this pipeline’s' },
     { finding: action('kms:GenerateDataKey*'), reason: 'Publishing to the KMS-encrypted topic (grantPublish) needs GenerateDataKey* on the topic key only' },
   ]);
 }
 
-export function acknowledgeFindings({ pipeline, cicd }: AcknowledgedStacks): void {
-  for (const p of pipeline.pipelines) acknowledgeDataset(p);
+export function acknowledgeFindings({ datasets, cicd }: AcknowledgedStacks): void {
+  for (const stack of datasets) acknowledgeDataset(stack.pipeline);
 
   // CloudFormation's own template validation: the Firehose L2 always adds a region → CIDR mapping
   // (used by Redshift/Splunk/HTTP destinations to allow-list Firehose); unused with S3.
-  acknowledge(pipeline, 'CloudFormation-Validate::W7001', 'Unused Firehose CIDR mapping the Firehose L2 base class adds (here through DeliveryStream.fromDeliveryStreamAttributes, used for grants and metrics); only Redshift/Splunk/HTTP destinations use it');
+  for (const stack of datasets) acknowledge(stack, 'CloudFormation-Validate::W7001', 'Unused Firehose CIDR mapping the Firehose L2 base class adds (here through DeliveryStream.fromDeliveryStreamAttributes, used for grants and metrics); only Redshift/Splunk/HTTP destinations use it');
 
   for (const role of Object.values(cicd.diffRoles)) {
     acknowledgeWildcards(role, [

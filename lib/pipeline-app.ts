@@ -9,8 +9,10 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { loadDatasetDir, type DatasetConfig } from '../runtime/dataset-config';
 import { ENVIRONMENT_NAMES, resolveDeploySettings, type EnvironmentConfig } from './config/environment-config';
 import { acknowledgeFindings } from './nag-acknowledgements';
+import { dashboardRow } from './constructs/dataset-pipeline';
 import { CicdStack } from './stacks/cicd-stack';
-import { PipelineStack } from './stacks/pipeline-stack';
+import { DatasetStack } from './stacks/dataset-stack';
+import { SharedStack } from './stacks/shared-stack';
 import { StorageStack } from './stacks/storage-stack';
 
 export const DEFAULT_DATASETS_DIR = path.join(import.meta.dirname, '..', 'datasets');
@@ -20,7 +22,9 @@ export interface PipelineApp {
   readonly config: EnvironmentConfig;
   readonly datasets: readonly DatasetConfig[];
   readonly storage: StorageStack;
-  readonly pipeline: PipelineStack;
+  readonly shared: SharedStack;
+  /** One stack per dataset file, in the order of `datasets`. */
+  readonly datasetStacks: readonly DatasetStack[];
   readonly cicd: CicdStack;
 }
 
@@ -31,10 +35,14 @@ function contextString(app: App, key: string): string | undefined {
   return value;
 }
 
-/** Stack names of an environment: `SocrataPipeline-<env>-Storage`, `-Pipeline`; CI/CD is shared. */
+/**
+ * Stack names of an environment: `SocrataPipeline-<env>-Storage`, `-Shared`, one
+ * `-Dataset-<name>` per dataset file; CI/CD is shared by the environments.
+ */
 export const stackNames = (env: string) => ({
   storage: `${APP_NAME}-${env}-Storage`,
-  pipeline: `${APP_NAME}-${env}-Pipeline`,
+  shared: `${APP_NAME}-${env}-Shared`,
+  dataset: (name: string) => `${APP_NAME}-${env}-Dataset-${name}`,
   cicd: `${APP_NAME}-CiCd`,
 });
 
@@ -56,14 +64,28 @@ export function buildPipelineApp(app: App): PipelineApp {
     description: `Socrata pipeline (${config.name}): key, buckets, Glue databases, Athena workgroup`,
     terminationProtection: config.removalPolicy === 'retain',
   });
-  const pipeline = new PipelineStack(app, names.pipeline, {
+  const shared = new SharedStack(app, names.shared, {
     ...(env ? { env } : {}),
     config,
-    datasets,
-    storage,
-    description: `Socrata pipeline (${config.name}): ${datasets.map((d) => d.name).join(', ')}`,
+    datasets: datasets.map((d) => dashboardRow(config.name, d.name)),
+    description: `Socrata pipeline (${config.name}): transform network, notification topic, dashboard (${datasets.length} datasets)`,
   });
-  pipeline.addStackDependency(storage);
+  // One stack per dataset: its description names only its own dataset (a description that listed
+  // every dataset outgrew CloudFormation's 1,024 bytes at 50 datasets and made every dataset's
+  // change touch one template).
+  const datasetStacks = datasets.map((dataset) => {
+    const stack = new DatasetStack(app, names.dataset(dataset.name), {
+      ...(env ? { env } : {}),
+      config,
+      dataset,
+      storage,
+      shared,
+      description: `Socrata pipeline (${config.name}): dataset ${dataset.name} (${dataset.source.domain} ${dataset.source.datasetId})`,
+    });
+    stack.addStackDependency(storage);
+    stack.addStackDependency(shared);
+    return stack;
+  });
   const cicdStack = new CicdStack(app, names.cicd, {
     ...(env ? { env } : {}),
     cicd,
@@ -73,13 +95,13 @@ export function buildPipelineApp(app: App): PipelineApp {
 
   // Dashboards take no tags in the CloudFormation resource schema (cfn-lint E3002).
   const tagOptions = { excludeResourceTypes: ['AWS::CloudWatch::Dashboard'] };
-  for (const stack of [storage, pipeline]) {
+  for (const stack of [storage, shared, ...datasetStacks]) {
     Tags.of(stack).add('project', 'socrata-pipeline', tagOptions);
     Tags.of(stack).add('environment', config.name, tagOptions);
   }
   Tags.of(cicdStack).add('project', 'socrata-pipeline', tagOptions);
 
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  acknowledgeFindings({ storage, pipeline, cicd: cicdStack });
-  return { config, datasets, storage, pipeline, cicd: cicdStack };
+  acknowledgeFindings({ storage, datasets: datasetStacks, cicd: cicdStack });
+  return { config, datasets, storage, shared, datasetStacks, cicd: cicdStack };
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { validateScheduleExpression, validateTimeZone } from './schedule-expression';
 import { MAX_NAME_LENGTH, reservedBy } from './sql-names';
+import { RAW_PARTITION_KEY } from './storage-layout';
 import { validateTestExpression } from './test-expression';
 
 /**
@@ -282,7 +283,8 @@ export const INGESTION_METADATA = {
 
 /**
  * Columns the pipeline adds or reserves, which no declared (or point-derived) column may take:
- * the ingestion metadata, the transform's content hash, the curated partition column, any
+ * the ingestion metadata, the transform's content hash, the curated partition column, the raw
+ * table's partition key (Athena refuses a table with a column and a partition key of one name), any
  * `_source_*` (the fetcher's namespace for source system fields) and any `__*` (internal names
  * in generated SQL).
  */
@@ -291,12 +293,15 @@ export const PIPELINE_COLUMNS = {
   contentHash: '_content_hash',
   /** The year partition of the curated table (DuckDB layout `event_year=YYYY/`). */
   partition: 'event_year',
+  /** The raw table's partition key (`raw/<dataset>/ingest_date=YYYY-MM-DD/`). */
+  rawPartition: RAW_PARTITION_KEY,
 } as const;
 
 /** Why the pipeline reserves `name` ("is <this>"), for error messages; undefined when it does not. */
 export function pipelineColumnRole(name: string): string | undefined {
   const n = name.toLowerCase();
   if (n === PIPELINE_COLUMNS.partition) return "the curated table's partition column, which the pipeline adds";
+  if (n === PIPELINE_COLUMNS.rawPartition) return "the raw table's partition key (raw/<dataset>/ingest_date=.../), which the pipeline adds";
   if (n === PIPELINE_COLUMNS.contentHash) return "the transform's content hash column, which the pipeline adds";
   if ((Object.values(INGESTION_METADATA) as string[]).includes(n)) return 'an ingestion metadata column, which the fetcher adds';
   if (n.startsWith('_source_')) return 'in the _source_* namespace the pipeline reserves for source system fields';

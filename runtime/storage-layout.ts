@@ -24,10 +24,16 @@ import type { DatasetConfig } from './dataset-config';
 
 type Named = Pick<DatasetConfig, 'name'>;
 
+/**
+ * The partition key of the raw zone (`raw/<dataset>/ingest_date=YYYY-MM-DD/`), which the raw Glue
+ * table declares as its partition column: no declared column may take the name.
+ */
+export const RAW_PARTITION_KEY = 'ingest_date';
+
 export const rawPrefix = (d: Named): string => `raw/${d.name}/`;
 
 /** Firehose S3 prefix expression; `!{timestamp:...}` is the arrival time of the oldest record, UTC. */
-export const firehoseDataPrefix = (d: Named): string => `raw/${d.name}/ingest_date=!{timestamp:yyyy-MM-dd}/`;
+export const firehoseDataPrefix = (d: Named): string => `raw/${d.name}/${RAW_PARTITION_KEY}=!{timestamp:yyyy-MM-dd}/`;
 
 export const firehoseErrorPrefix = (d: Named): string =>
   `errors/${d.name}/!{firehose:error-output-type}/ingest_date=!{timestamp:yyyy-MM-dd}/`;

@@ -70,10 +70,36 @@ export const environmentSchema = z
 
 export type EnvironmentConfig = z.infer<typeof environmentSchema>;
 
+/**
+ * The start of the OIDC `sub` claim of one repository, in either format GitHub issues:
+ * `repo:<owner>/<name>` (repositories created before 2026-06-18 that did not opt in), or the
+ * immutable `repo:<owner>-<owner-id>/<name>-<repo-id>` (GitHub changelog 2026-04-23: repositories
+ * created, renamed or transferred after 2026-06-18, and those that opt in). No wildcard and no
+ * `:`: the roles compare the whole subject with StringEquals, so one prefix is one repository.
+ */
+export const OIDC_SUBJECT_PREFIX = /^repo:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
+
+/** ARN of an IAM OIDC provider for token.actions.githubusercontent.com that already exists. */
+export const OIDC_PROVIDER_ARN = /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/token\.actions\.githubusercontent\.com$/;
+
 /** The GitHub side of CI/CD: which repository's workflows may assume the deploy roles. */
 export const cicdSchema = z.strictObject({
   /** `owner/name` of the GitHub repository. */
   repository: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be owner/name'),
+  /**
+   * What the deploy and diff roles require the token's `sub` to start with (then
+   * `:environment:<env>`). Unset: `repo:<repository>`, today's format. Set it to the prefix
+   * GitHub's OIDC settings show for the repository when it uses the immutable format.
+   */
+  oidcSubjectPrefix: z
+    .string()
+    .regex(OIDC_SUBJECT_PREFIX, 'must be repo:<owner>/<name> or repo:<owner>-<owner-id>/<name>-<repo-id>, without wildcards or ":environment:..."')
+    .optional(),
+  /**
+   * The account's existing GitHub OIDC provider (an account holds one per URL). Unset: the CI/CD
+   * stack creates it.
+   */
+  oidcProviderArn: z.string().regex(OIDC_PROVIDER_ARN, 'must be arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com').optional(),
   /** CDK bootstrap qualifier the deploy roles may assume roles of (`cdk bootstrap --qualifier`). */
   bootstrapQualifier: z.string().regex(/^[a-z0-9]{1,10}$/),
 });
@@ -127,6 +153,8 @@ export function loadEnvironment(name: string): EnvironmentConfig {
 export const DEPLOY_SETTINGS = {
   alarmEmail: { context: 'alarmEmail', variable: 'ALARM_EMAIL', example: 'data-alerts@your-org.example' },
   githubRepository: { context: 'githubRepository', variable: 'GITHUB_REPOSITORY', example: 'your-org/socrata-athena-pipeline' },
+  githubOidcSubjectPrefix: { context: 'githubOidcSubjectPrefix', variable: 'GITHUB_OIDC_SUBJECT_PREFIX', example: 'repo:your-org-123456/socrata-athena-pipeline-456789' },
+  githubOidcProviderArn: { context: 'githubOidcProviderArn', variable: 'GITHUB_OIDC_PROVIDER_ARN', example: 'arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com' },
 } as const;
 export type DeploySetting = keyof typeof DEPLOY_SETTINGS;
 
@@ -155,8 +183,15 @@ export function resolveDeploySettings(
   }
   const alarmEmail = given('alarmEmail');
   const repository = given('githubRepository');
+  const oidcSubjectPrefix = given('githubOidcSubjectPrefix');
+  const oidcProviderArn = given('githubOidcProviderArn');
   const config = alarmEmail ? parseEnvironment({ ...base, alarmEmail }, `"${name}" with alarmEmail "${alarmEmail}" (from -c alarmEmail or ALARM_EMAIL)`) : base;
-  const cicd = parseCicd(repository ? { ...cicdConfig, repository } : cicdConfig);
+  const cicd = parseCicd({
+    ...cicdConfig,
+    ...(repository ? { repository } : {}),
+    ...(oidcSubjectPrefix ? { oidcSubjectPrefix } : {}),
+    ...(oidcProviderArn ? { oidcProviderArn } : {}),
+  });
   return { config, cicd };
 }
 
@@ -165,7 +200,14 @@ export function parseCicd(value: unknown): CicdConfig {
   const result = cicdSchema.safeParse(value);
   if (!result.success) {
     const lines = result.error.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new EnvironmentConfigError(`Invalid CI/CD configuration (githubRepository from -c githubRepository or GITHUB_REPOSITORY):\n${lines.join('\n')}`);
+    throw new EnvironmentConfigError(
+      `Invalid CI/CD configuration (from -c githubRepository / GITHUB_REPOSITORY, -c githubOidcSubjectPrefix / GITHUB_OIDC_SUBJECT_PREFIX, -c githubOidcProviderArn / GITHUB_OIDC_PROVIDER_ARN):\n${lines.join('\n')}`,
+    );
   }
   return result.data;
+}
+
+/** The `sub` claim a job of this repository running in GitHub environment `environment` presents. */
+export function oidcSubject(cicd: CicdConfig, environment: string): string {
+  return `${cicd.oidcSubjectPrefix ?? `repo:${cicd.repository}`}:environment:${environment}`;
 }

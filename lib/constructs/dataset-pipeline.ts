@@ -1,22 +1,54 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as athena from 'aws-cdk-lib/aws-athena';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as glue from 'aws-cdk-lib/aws-glue';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { createHash } from 'node:crypto';
 import { Construct } from 'constructs';
 import { type DatasetConfig } from '../../runtime/dataset-config';
 import type { EnvironmentConfig } from '../config/environment-config';
 import { FetcherFunction } from './fetcher-function';
 import { IngestionSchedule } from './ingestion-schedule';
 import { IngestionStateMachine } from './ingestion-state-machine';
-import type { PipelineMonitoring } from './pipeline-monitoring';
+import { DatasetAlarms, type DatasetDashboardRow } from './pipeline-monitoring';
 import { RawDeliveryStream } from './raw-delivery-stream';
 import { RawTable } from './raw-table';
 import { RunLeaseFunction } from './run-lease-function';
 import type { TransformNetwork } from './transform-network';
 import { TransformTask } from './transform-task';
+
+/** `base` if it fits in `max` characters, else cut with a hash of the whole, so names stay distinct. */
+function bounded(base: string, max: number): string {
+  if (base.length <= max) return base;
+  const hash = createHash('sha256').update(base).digest('hex').slice(0, 8);
+  return `${base.slice(0, max - hash.length - 1).replace(/-+$/, '')}-${hash}`;
+}
+
+/**
+ * Physical names of a dataset's resources that the shared dashboard graphs: fixed by environment
+ * and dataset, so the shared stack can name them without referring into the dataset's stack.
+ * Lambda and Firehose names are at most 64 characters; state machine names 80.
+ */
+export function datasetResourceNames(environmentName: string, datasetName: string): Omit<DatasetDashboardRow, 'metricsNamespace'> {
+  return {
+    name: datasetName,
+    stateMachineName: `socrata-${environmentName}-${datasetName}`,
+    fetcherFunctionName: bounded(`socrata-${environmentName}-${datasetName}-fetcher`, 64),
+    deliveryStreamName: bounded(`socrata-${environmentName}-${datasetName}`, 64),
+  };
+}
+
+/** The namespace of the pipeline's own metrics (SkippedRuns, UndeclaredColumns, MassDeleteRefused). */
+export const metricsNamespace = (environmentName: string): string => `SocrataPipeline/${environmentName}`;
+
+/** A dataset's row on the shared dashboard. */
+export const dashboardRow = (environmentName: string, datasetName: string): DatasetDashboardRow => ({
+  ...datasetResourceNames(environmentName, datasetName),
+  metricsNamespace: metricsNamespace(environmentName),
+});
 
 /** A run lease outlives the state machine timeout by this much. */
 export const RUN_LEASE_MARGIN_MINUTES = 10;
@@ -32,7 +64,8 @@ export interface DatasetPipelineProps {
   readonly curatedDatabase: glue.IDatabase;
   readonly workgroup: athena.CfnWorkGroup;
   readonly network: TransformNetwork;
-  readonly monitoring: PipelineMonitoring;
+  /** Alarms and run notifications go here. */
+  readonly topic: sns.ITopic;
   readonly logRetention: logs.RetentionDays;
 }
 
@@ -45,19 +78,23 @@ export class DatasetPipeline extends Construct {
   readonly runLease: RunLeaseFunction;
   readonly run: IngestionStateMachine;
   readonly schedule: IngestionSchedule;
+  readonly alarms: DatasetAlarms;
 
   constructor(scope: Construct, id: string, props: DatasetPipelineProps) {
     super(scope, id);
     const { dataset, config } = props;
+    const names = datasetResourceNames(config.name, dataset.name);
 
     this.delivery = new RawDeliveryStream(this, 'Delivery', {
       dataset,
+      deliveryStreamName: names.deliveryStreamName,
       rawBucket: props.rawBucket,
       key: props.key,
       logRetention: props.logRetention,
     });
     this.fetcher = new FetcherFunction(this, 'Fetcher', {
       dataset,
+      functionName: names.fetcherFunctionName,
       deliveryStream: this.delivery.deliveryStream,
       rawBucket: props.rawBucket,
       key: props.key,
@@ -97,7 +134,7 @@ export class DatasetPipeline extends Construct {
     });
     this.run = new IngestionStateMachine(this, 'Run', {
       dataset,
-      stateMachineName: `socrata-${config.name}-${dataset.name}`,
+      stateMachineName: names.stateMachineName,
       fetcher: this.fetcher.function,
       runLease: this.runLease.function,
       crawlerName: this.rawTable.crawlerName,
@@ -105,10 +142,11 @@ export class DatasetPipeline extends Construct {
       taskDefinition: this.transform.taskDefinition,
       container: this.transform.container,
       securityGroup: props.network.securityGroup,
-      topic: props.monitoring.topic,
+      topic: props.topic,
       curatedBucketName: props.curatedBucket.bucketName,
       timeout: runTimeout,
       logRetention: props.logRetention,
+      logRemovalPolicy: config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
     this.schedule = new IngestionSchedule(this, 'Schedule', {
       dataset,
@@ -116,7 +154,7 @@ export class DatasetPipeline extends Construct {
       enabled: config.scheduleEnabled,
     });
     // The transform's exit-4 log line (containers/transform/src/main.ts) as a metric.
-    const massDeleteNamespace = `SocrataPipeline/${config.name}`;
+    const massDeleteNamespace = metricsNamespace(config.name);
     this.transform.logGroup.addMetricFilter('MassDeleteRefused', {
       filterPattern: logs.FilterPattern.stringValue('$.error', '=', 'MassDeleteRefusedError'),
       metricNamespace: massDeleteNamespace,
@@ -124,7 +162,9 @@ export class DatasetPipeline extends Construct {
       dimensions: { Dataset: '$.dataset' },
       metricValue: '1',
     });
-    props.monitoring.addDataset({
+    this.alarms = new DatasetAlarms(this, 'Alarms', {
+      topic: props.topic,
+      freshnessAlarmSeconds: config.orchestration.freshnessAlarmSeconds,
       massDeletesRefused: new cloudwatch.Metric({
         namespace: massDeleteNamespace,
         metricName: 'MassDeleteRefused',
@@ -138,14 +178,14 @@ export class DatasetPipeline extends Construct {
       stateMachine: this.run.stateMachine,
       // Powertools Metrics adds the `service` dimension to every metric it publishes.
       skippedRuns: new cloudwatch.Metric({
-        namespace: `SocrataPipeline/${config.name}`,
+        namespace: metricsNamespace(config.name),
         metricName: 'SkippedRuns',
         dimensionsMap: { service: `run-lease-${dataset.name}`, Dataset: dataset.name },
         statistic: 'Sum',
         period: Duration.hours(1),
       }),
       undeclaredColumns: new cloudwatch.Metric({
-        namespace: `SocrataPipeline/${config.name}`,
+        namespace: metricsNamespace(config.name),
         metricName: 'UndeclaredColumns',
         dimensionsMap: { service: `fetcher-${dataset.name}`, Dataset: dataset.name },
         statistic: 'Maximum',

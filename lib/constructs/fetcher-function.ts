@@ -18,6 +18,8 @@ export const FETCHER_ENTRY = path.join(REPO_ROOT, 'lambdas', 'fetcher', 'handler
 
 export interface FetcherFunctionProps {
   readonly dataset: DatasetConfig;
+  /** Fixed, so the shared dashboard can graph the function by name. */
+  readonly functionName: string;
   readonly deliveryStream: kinesisfirehose.IDeliveryStream;
   /** Holds the checkpoint and the quarantine files. */
   readonly rawBucket: s3.IBucket;
@@ -45,6 +47,7 @@ export class FetcherFunction extends Construct {
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       ...houseFunctionProps(role, logGroup),
+      functionName: props.functionName,
       description: `Fetches ${dataset.source.domain}/${dataset.source.datasetId} (${dataset.name}) into Firehose`,
       entry: FETCHER_ENTRY,
       memorySize: props.memoryMiB,

@@ -1,4 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -48,6 +48,14 @@ class ScopedEcsRunTask extends tasks.EcsRunTask {
   }
 }
 
+/**
+ * Step Functions delivers execution logs as vended logs. Under `/aws/vendedlogs/` CloudWatch Logs
+ * authorizes the delivery without adding the group to the account's log resource policy (5,120
+ * characters per account and region, which every other group name would grow until state
+ * machines fail to create): Step Functions docs, "Logging using CloudWatch Logs" / bp-cwl.
+ */
+export const stateMachineLogGroupName = (stateMachineName: string): string => `/aws/vendedlogs/states/${stateMachineName}`;
+
 export interface IngestionStateMachineProps {
   readonly dataset: DatasetConfig;
   /** Physical name, so operators can start runs by a predictable ARN. */
@@ -65,6 +73,11 @@ export interface IngestionStateMachineProps {
   readonly curatedBucketName: string;
   readonly timeout: Duration;
   readonly logRetention: logs.RetentionDays;
+  /**
+   * What happens to the execution log group when the stack goes. It has a fixed name, so a
+   * retained group blocks re-creating the stack until it is deleted by hand.
+   */
+  readonly logRemovalPolicy: RemovalPolicy;
 }
 
 /**
@@ -363,7 +376,11 @@ export class IngestionStateMachine extends Construct {
       timeout: props.timeout,
       tracingEnabled: true,
       logs: {
-        destination: new logs.LogGroup(this, 'Logs', { retention: props.logRetention }),
+        destination: new logs.LogGroup(this, 'Logs', {
+          logGroupName: stateMachineLogGroupName(props.stateMachineName),
+          retention: props.logRetention,
+          removalPolicy: props.logRemovalPolicy,
+        }),
         level: sfn.LogLevel.ALL,
         includeExecutionData: true,
       },

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -11,16 +11,79 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 
 export interface PipelineMonitoringProps {
-  /** e.g. `SocrataPipeline-dev`: names the dashboard. */
+  /** e.g. `SocrataPipeline-dev`: names the dashboard and the topic. */
   readonly namePrefix: string;
   /** Receives alarms and run notifications; unset: subscribe later by hand. */
   readonly alarmEmail?: string;
-  /** Firehose DataFreshness above this many seconds raises an alarm. */
-  readonly freshnessAlarmSeconds: number;
 }
 
-export interface MonitoredDataset {
+/**
+ * A dataset's row on the shared dashboard, by the PHYSICAL NAMES of its resources: the dashboard
+ * lives in the shared stack, and a reference into a dataset stack would make the shared stack
+ * depend on every dataset stack (and each dataset stack already depends on it, for the topic).
+ */
+export interface DatasetDashboardRow {
   readonly name: string;
+  readonly metricsNamespace: string;
+  readonly fetcherFunctionName: string;
+  readonly deliveryStreamName: string;
+  readonly stateMachineName: string;
+}
+
+/** The SNS topic every alarm and run notification goes to, and one dashboard with a row per dataset. */
+export class PipelineMonitoring extends Construct {
+  readonly topic: sns.Topic;
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: PipelineMonitoringProps) {
+    super(scope, id);
+    // A customer-managed key: CloudWatch alarms cannot publish to a topic under the AWS-managed SNS key.
+    const key = new kms.Key(this, 'TopicKey', { description: 'Encrypts the pipeline notification topic', enableKeyRotation: true });
+    key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    this.topic = new sns.Topic(this, 'Topic', { displayName: `${props.namePrefix} alarms and runs`, masterKey: key, enforceSSL: true });
+    if (props.alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: props.namePrefix,
+      defaultInterval: Duration.days(7),
+    });
+  }
+
+  addDashboardRow(d: DatasetDashboardRow): void {
+    const hourly = { period: Duration.hours(1) };
+    const stateMachineArn = Stack.of(this).formatArn({ service: 'states', resource: 'stateMachine', resourceName: d.stateMachineName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    const run = (metricName: string) => new cloudwatch.Metric({ namespace: 'AWS/States', metricName, dimensionsMap: { StateMachineArn: stateMachineArn }, statistic: 'Sum', ...hourly });
+    const fetcher = (metricName: string, statistic: string) => new cloudwatch.Metric({ namespace: 'AWS/Lambda', metricName, dimensionsMap: { FunctionName: d.fetcherFunctionName }, statistic, ...hourly });
+    const firehose = (metricName: string, statistic: string) => new cloudwatch.Metric({ namespace: 'AWS/Firehose', metricName, dimensionsMap: { DeliveryStreamName: d.deliveryStreamName }, statistic, ...hourly });
+    const skippedRuns = new cloudwatch.Metric({ namespace: d.metricsNamespace, metricName: 'SkippedRuns', dimensionsMap: { service: `run-lease-${d.name}`, Dataset: d.name }, statistic: 'Sum', ...hourly });
+    this.dashboard.addWidgets(
+      new cloudwatch.TextWidget({ markdown: `## ${d.name}`, width: 24, height: 1 }),
+      new cloudwatch.GraphWidget({
+        title: `${d.name}: runs`,
+        left: [run('ExecutionsSucceeded'), run('ExecutionsFailed'), run('ExecutionsTimedOut'), skippedRuns],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: `${d.name}: fetcher`,
+        left: [fetcher('Invocations', 'Sum'), fetcher('Errors', 'Sum')],
+        right: [fetcher('Duration', 'Maximum')],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: `${d.name}: Firehose`,
+        left: [firehose('IncomingRecords', 'Sum'), firehose('DeliveryToS3.Records', 'Sum')],
+        right: [firehose('DeliveryToS3.DataFreshness', 'Maximum')],
+        width: 8,
+      }),
+    );
+  }
+}
+
+export interface DatasetAlarmsProps {
+  readonly name: string;
+  /** Where every alarm goes (the shared topic). */
+  readonly topic: sns.ITopic;
+  /** Firehose DataFreshness above this many seconds raises an alarm. */
+  readonly freshnessAlarmSeconds: number;
   readonly fetcher: lambda.IFunction;
   readonly deliveryStream: firehose.IDeliveryStream;
   readonly stateMachine: sfn.IStateMachine;
@@ -33,35 +96,17 @@ export interface MonitoredDataset {
 }
 
 /**
- * The SNS topic every alarm and run notification goes to, and one dashboard. `addDataset` adds a
- * dataset's alarms (fetcher errors, Firehose delivery/freshness, failed or timed-out runs) and
- * its row of graphs.
+ * A dataset's alarms (fetcher errors, Firehose delivery/freshness, failed, timed-out or skipped
+ * runs, schema drift, refused mass deletes), in the dataset's own stack, all to the shared topic.
  */
-export class PipelineMonitoring extends Construct {
-  readonly topic: sns.Topic;
-  readonly dashboard: cloudwatch.Dashboard;
+export class DatasetAlarms extends Construct {
   readonly alarms: cloudwatch.Alarm[] = [];
-  private readonly freshnessAlarmSeconds: number;
 
-  constructor(scope: Construct, id: string, props: PipelineMonitoringProps) {
+  constructor(scope: Construct, id: string, d: DatasetAlarmsProps) {
     super(scope, id);
-    this.freshnessAlarmSeconds = props.freshnessAlarmSeconds;
-    // A customer-managed key: CloudWatch alarms cannot publish to a topic under the AWS-managed SNS key.
-    const key = new kms.Key(this, 'TopicKey', { description: 'Encrypts the pipeline notification topic', enableKeyRotation: true });
-    key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
-    this.topic = new sns.Topic(this, 'Topic', { displayName: `${props.namePrefix} alarms and runs`, masterKey: key, enforceSSL: true });
-    if (props.alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
-    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      dashboardName: props.namePrefix,
-      defaultInterval: Duration.days(7),
-    });
-  }
-
-  addDataset(d: MonitoredDataset): void {
-    const scope = new Construct(this, d.name);
-    const action = new actions.SnsAction(this.topic);
-    const alarm = (id: string, metric: cloudwatch.IMetric, opts: Omit<cloudwatch.CreateAlarmOptions, 'evaluationPeriods'> & { evaluationPeriods?: number }): cloudwatch.Alarm => {
-      const created = new cloudwatch.Alarm(scope, id, { metric, evaluationPeriods: 1, ...opts });
+    const action = new actions.SnsAction(d.topic);
+    const alarm = (alarmId: string, metric: cloudwatch.IMetric, opts: Omit<cloudwatch.CreateAlarmOptions, 'evaluationPeriods'> & { evaluationPeriods?: number }): cloudwatch.Alarm => {
+      const created = new cloudwatch.Alarm(this, alarmId, { metric, evaluationPeriods: 1, ...opts });
       created.addAlarmAction(action);
       this.alarms.push(created);
       return created;
@@ -85,8 +130,8 @@ export class PipelineMonitoring extends Construct {
 
     const freshness = d.deliveryStream.metric('DeliveryToS3.DataFreshness', { period: Duration.minutes(5), statistic: 'Maximum' });
     alarm('DeliveryFreshness', freshness, {
-      alarmDescription: `${d.name}: records wait more than ${this.freshnessAlarmSeconds}s in Firehose before reaching S3`,
-      threshold: this.freshnessAlarmSeconds,
+      alarmDescription: `${d.name}: records wait more than ${d.freshnessAlarmSeconds}s in Firehose before reaching S3`,
+      threshold: d.freshnessAlarmSeconds,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
@@ -131,28 +176,5 @@ export class PipelineMonitoring extends Construct {
       });
     }
 
-    this.dashboard.addWidgets(
-      new cloudwatch.TextWidget({ markdown: `## ${d.name}`, width: 24, height: 1 }),
-      new cloudwatch.GraphWidget({
-        title: `${d.name}: runs`,
-        left: [d.stateMachine.metricSucceeded({ period: Duration.hours(1) }), d.stateMachine.metricFailed({ period: Duration.hours(1) }), d.stateMachine.metricTimedOut({ period: Duration.hours(1) }), d.skippedRuns],
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: `${d.name}: fetcher`,
-        left: [d.fetcher.metricInvocations({ period: Duration.hours(1) }), d.fetcher.metricErrors({ period: Duration.hours(1) })],
-        right: [d.fetcher.metricDuration({ period: Duration.hours(1), statistic: 'Maximum' })],
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: `${d.name}: Firehose`,
-        left: [
-          d.deliveryStream.metric('IncomingRecords', { period: Duration.hours(1), statistic: 'Sum' }),
-          d.deliveryStream.metric('DeliveryToS3.Records', { period: Duration.hours(1), statistic: 'Sum' }),
-        ],
-        right: [freshness],
-        width: 8,
-      }),
-    );
   }
 }

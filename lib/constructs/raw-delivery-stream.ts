@@ -10,6 +10,8 @@ import { firehoseDataPrefix, firehoseErrorPrefix, rawPrefix } from '../../runtim
 
 export interface RawDeliveryStreamProps {
   readonly dataset: DatasetConfig;
+  /** Fixed, so the shared dashboard can graph the stream by name. */
+  readonly deliveryStreamName: string;
   readonly rawBucket: s3.IBucket;
   readonly key: kms.IKey;
   readonly logRetention: logs.RetentionDays;
@@ -87,6 +89,7 @@ export class RawDeliveryStream extends Construct {
     // Stream-side encryption with the customer-managed key: Firehose creates a KMS grant with
     // the deploying principal's permissions (CreateDeliveryStream), so the role needs no key use.
     const stream = new firehose.CfnDeliveryStream(this, 'Stream', {
+      deliveryStreamName: props.deliveryStreamName,
       deliveryStreamType: 'DirectPut',
       deliveryStreamEncryptionConfigurationInput: { keyType: 'CUSTOMER_MANAGED_CMK', keyArn: props.key.keyArn },
       extendedS3DestinationConfiguration: {

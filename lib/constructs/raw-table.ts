@@ -6,7 +6,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { CRAWLER_LOG_GROUP_PREFIX } from './data-lake-buckets';
 import { columnComment, INGESTION_METADATA, pointFieldNamesOf, tableName, type DatasetConfig } from '../../runtime/dataset-config';
-import { rawPrefix } from '../../runtime/storage-layout';
+import { RAW_PARTITION_KEY, rawPrefix } from '../../runtime/storage-layout';
 
 export interface RawTableProps {
   readonly dataset: DatasetConfig;
@@ -66,14 +66,14 @@ export class RawTable extends Construct {
           classification: 'json',
           compressionType: 'gzip',
           'projection.enabled': 'true',
-          'projection.ingest_date.type': 'date',
-          'projection.ingest_date.format': 'yyyy-MM-dd',
-          'projection.ingest_date.range': '2020-01-01,NOW',
-          'projection.ingest_date.interval': '1',
-          'projection.ingest_date.interval.unit': 'DAYS',
-          'storage.location.template': `${location}ingest_date=\${ingest_date}/`,
+          [`projection.${RAW_PARTITION_KEY}.type`]: 'date',
+          [`projection.${RAW_PARTITION_KEY}.format`]: 'yyyy-MM-dd',
+          [`projection.${RAW_PARTITION_KEY}.range`]: '2020-01-01,NOW',
+          [`projection.${RAW_PARTITION_KEY}.interval`]: '1',
+          [`projection.${RAW_PARTITION_KEY}.interval.unit`]: 'DAYS',
+          'storage.location.template': `${location}${RAW_PARTITION_KEY}=\${${RAW_PARTITION_KEY}}/`,
         },
-        partitionKeys: [{ name: 'ingest_date', type: 'string', comment: 'UTC day Firehose received the rows' }],
+        partitionKeys: [{ name: RAW_PARTITION_KEY, type: 'string', comment: 'UTC day Firehose received the rows' }],
         storageDescriptor: {
           location,
           inputFormat: 'org.apache.hadoop.mapred.TextInputFormat',

@@ -1,7 +1,7 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
-import type { CicdConfig } from '../config/environment-config';
+import { oidcSubject, type CicdConfig } from '../config/environment-config';
 
 export const GITHUB_OIDC_URL = 'https://token.actions.githubusercontent.com';
 const TOKEN_HOST = 'token.actions.githubusercontent.com';
@@ -13,13 +13,14 @@ export interface CicdStackProps extends StackProps {
 }
 
 /**
- * GitHub Actions → AWS without stored keys: the account's GitHub OIDC provider and one deploy
- * role per environment, assumable only by workflow jobs of this repository running in the GitHub
- * environment of that name. A deploy role may only assume the CDK bootstrap roles, which do the
- * actual deployment (the same model as `cdk deploy` from a laptop).
+ * GitHub Actions → AWS without stored keys: the account's GitHub OIDC provider (created here, or
+ * the existing one given as `oidcProviderArn`) and one deploy role per environment, assumable only
+ * by workflow jobs of this repository running in the GitHub environment of that name. A deploy
+ * role may only assume the CDK bootstrap roles, which do the actual deployment (the same model as
+ * `cdk deploy` from a laptop).
  */
 export class CicdStack extends Stack {
-  readonly provider: iam.OidcProviderNative;
+  readonly provider: iam.IOidcProvider;
   readonly deployRoles: Record<string, iam.Role> = {};
   /** Per environment, a role for `cdk diff` only (GitHub environment `<env>-diff`, no reviewers). */
   readonly diffRoles: Record<string, iam.Role> = {};
@@ -27,22 +28,27 @@ export class CicdStack extends Stack {
 
   constructor(scope: Construct, id: string, props: CicdStackProps) {
     super(scope, id, props);
-    this.provider = new iam.OidcProviderNative(this, 'GitHubOidc', {
-      url: GITHUB_OIDC_URL,
-      clientIds: ['sts.amazonaws.com'],
-    });
+    // One provider per URL per account: an account that already has GitHub's reuses it.
+    this.provider = props.cicd.oidcProviderArn
+      ? iam.OidcProviderNative.fromOidcProviderArn(this, 'GitHubOidc', props.cicd.oidcProviderArn)
+      : new iam.OidcProviderNative(this, 'GitHubOidc', { url: GITHUB_OIDC_URL, clientIds: ['sts.amazonaws.com'] });
+    // The whole subject, compared exactly: the repository's prefix in whichever format GitHub
+    // issues it (see oidcSubjectPrefix), then the environment. No StringLike, so neither another
+    // repository nor another environment (nor `<name>-evil`) can match.
+    const trust = (environment: string) =>
+      new iam.WebIdentityPrincipal(this.provider.oidcProviderArn, {
+        StringEquals: {
+          [`${TOKEN_HOST}:aud`]: 'sts.amazonaws.com',
+          [`${TOKEN_HOST}:sub`]: oidcSubject(props.cicd, environment),
+        },
+      });
     const qualifier = props.cicd.bootstrapQualifier;
     this.bootstrapQualifier = qualifier;
     for (const env of props.environments) {
       const role = new iam.Role(this, `DeployRole-${env}`, {
         description: `GitHub Actions deploys of ${props.cicd.repository} to ${env}`,
         maxSessionDuration: Duration.hours(1),
-        assumedBy: new iam.WebIdentityPrincipal(this.provider.oidcProviderArn, {
-          StringEquals: {
-            [`${TOKEN_HOST}:aud`]: 'sts.amazonaws.com',
-            [`${TOKEN_HOST}:sub`]: `repo:${props.cicd.repository}:environment:${env}`,
-          },
-        }),
+        assumedBy: trust(env),
       });
       role.addToPolicy(
         new iam.PolicyStatement({
@@ -63,12 +69,7 @@ export class CicdStack extends Stack {
       const diffRole = new iam.Role(this, `DiffRole-${env}`, {
         description: `GitHub Actions cdk diff of ${props.cicd.repository} against ${env} (read-only)`,
         maxSessionDuration: Duration.hours(1),
-        assumedBy: new iam.WebIdentityPrincipal(this.provider.oidcProviderArn, {
-          StringEquals: {
-            [`${TOKEN_HOST}:aud`]: 'sts.amazonaws.com',
-            [`${TOKEN_HOST}:sub`]: `repo:${props.cicd.repository}:environment:${diffEnv}`,
-          },
-        }),
+        assumedBy: trust(diffEnv),
       });
       diffRole.addToPolicy(
         new iam.PolicyStatement({

@@ -18,12 +18,15 @@ export interface SynthOptions {
   /** Bundle the fetcher with esbuild (slow); template tests skip bundling. */
   readonly bundle?: boolean;
   readonly datasetsDir?: string;
+  /** More `-c key=value` context (deploy settings such as githubOidcSubjectPrefix). */
+  readonly context?: Readonly<Record<string, string>>;
 }
 
 export interface SynthResult extends PipelineApp {
   readonly assembly: CloudAssembly;
   readonly outdir: string;
-  readonly templates: { storage: Template; pipeline: Template; cicd: Template };
+  /** `dataset`: the stack of the first dataset file (the only one in `datasets/`). */
+  readonly templates: { storage: Template; shared: Template; dataset: Template; cicd: Template };
 }
 
 /** A fresh App with the project's context plus test overrides. */
@@ -40,6 +43,7 @@ export function newApp(options: SynthOptions = {}): App {
       ...(options.env === 'prod' ? { alarmEmail: 'data-platform-alerts@example.org' } : {}),
       ...(options.datasetsDir ? { datasetsDir: options.datasetsDir } : {}),
       ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }),
+      ...options.context,
     },
   });
 }
@@ -59,7 +63,8 @@ export function synth(options: SynthOptions = {}): SynthResult {
     outdir: assembly.directory,
     templates: {
       storage: Template.fromStack(built.storage),
-      pipeline: Template.fromStack(built.pipeline),
+      shared: Template.fromStack(built.shared),
+      dataset: Template.fromStack(built.datasetStacks[0]!),
       cicd: Template.fromStack(built.cicd),
     },
   };

@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import { synth } from './app-fixture';
 
 const result = synth({ env: 'dev', bundle: true });
-const functions = result.templates.pipeline.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }) as Record<string, { Properties: { Code: { S3Key: string } } }>;
-const manifest = JSON.parse(readFileSync(path.join(result.outdir, 'SocrataPipeline-dev-Pipeline.assets.json'), 'utf8')) as {
+const functions = result.templates.dataset.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }) as Record<string, { Properties: { Code: { S3Key: string } } }>;
+const manifest = JSON.parse(readFileSync(path.join(result.outdir, 'SocrataPipeline-dev-Dataset-sf-fire-incidents.assets.json'), 'utf8')) as {
   files: Record<string, { source: { path: string } }>;
 };
 

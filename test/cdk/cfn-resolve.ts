@@ -3,8 +3,8 @@
  * Resolves the intrinsic functions of the synthesized templates to fixed fake values (account
  * 123456789012, us-east-1), the way CloudFormation would at deploy time, so tests can execute the
  * synthesized state machine definition and evaluate the synthesized IAM policies as written,
- * never a hand-written copy. Cross-stack references (Fn::GetStackOutput) are followed into the
- * other stack's outputs.
+ * never a hand-written copy. Cross-stack references (Fn::ImportValue, and Fn::GetStackOutput
+ * should one appear) are followed into the exporting stack's outputs.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -18,7 +18,7 @@ interface Resource {
 }
 interface TemplateJson {
   Resources: Record<string, Resource>;
-  Outputs?: Record<string, { Value: unknown }>;
+  Outputs?: Record<string, { Value: unknown; Export?: { Name?: unknown } }>;
 }
 
 /** All templates of a cloud assembly directory, by stack name. */
@@ -85,6 +85,8 @@ function arnOf(logicalId: string, r: Resource): string {
       return `arn:aws:sns:${R}:${A}:${name}`;
     case 'AWS::EC2::VPC':
       return `arn:aws:ec2:${R}:${A}:vpc/vpc-${logicalId}`;
+    case 'AWS::IAM::OIDCProvider':
+      return `arn:aws:iam::${A}:oidc-provider/${String(r.Properties?.Url ?? logicalId).replace(/^https:\/\//, '')}`;
     default:
       return `arn:aws:fake:${R}:${A}:${r.Type}/${logicalId}`;
   }
@@ -96,6 +98,7 @@ function refOf(logicalId: string, r: Resource): string {
     case 'AWS::ECS::TaskDefinition':
     case 'AWS::StepFunctions::StateMachine':
     case 'AWS::IAM::ManagedPolicy':
+    case 'AWS::IAM::OIDCProvider':
       return arnOf(logicalId, r);
     case 'AWS::EC2::SecurityGroup':
       return `sg-${logicalId}`;
@@ -175,8 +178,15 @@ export class CfnResolver {
           if (!output) throw new Error(`${arg.StackName} has no output ${arg.OutputName}`);
           return this.resolve(output.Value, arg.StackName);
         }
-        case 'Fn::ImportValue':
-          throw new Error('Fn::ImportValue is not used by this app');
+        case 'Fn::ImportValue': {
+          const name = this.resolve(arg, stack) as string;
+          for (const [other, template] of this.templates) {
+            for (const output of Object.values(template.Outputs ?? {})) {
+              if ((output as { Export?: { Name?: unknown } }).Export?.Name === name) return this.resolve(output.Value, other);
+            }
+          }
+          throw new Error(`${stack}: Fn::ImportValue of ${name}, which no stack exports`);
+        }
         default:
           break;
       }

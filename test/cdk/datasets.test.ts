@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Template } from 'aws-cdk-lib/assertions';
 import { buildPipelineApp } from '../../lib/pipeline-app';
 import { newApp, REPO_ROOT, synth } from './app-fixture';
 
@@ -40,19 +41,23 @@ const secondDataset = {
 describe('dataset definitions drive the pipelines', () => {
   test('a second JSON file adds a second, independent pipeline', () => {
     const result = synth({ env: 'dev', datasetsDir: datasetsDir({ 'chicago-crimes.json': secondDataset }) });
-    const t = result.templates.pipeline;
-    t.resourceCountIs('AWS::KinesisFirehose::DeliveryStream', 2);
-    t.resourceCountIs('AWS::StepFunctions::StateMachine', 2);
-    t.resourceCountIs('AWS::Glue::Table', 2);
-    t.resourceCountIs('AWS::Glue::Crawler', 2);
-    t.resourceCountIs('AWS::ECS::TaskDefinition', 2);
-    t.resourceCountIs('AWS::Scheduler::Schedule', 2);
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 16); // 8 per dataset
-    t.resourceCountIs('AWS::Lambda::Function', 2 * 2 + 1); // fetcher and run lease per dataset, plus the VPC default-SG custom resource
-    // Shared: one network, one cluster, one topic, one dashboard.
-    t.resourceCountIs('AWS::ECS::Cluster', 1);
-    t.resourceCountIs('AWS::SNS::Topic', 1);
-    t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    // A stack per dataset, each with its own stream, fetcher, table, crawler, task, run, schedule, alarms.
+    assert.deepEqual(result.datasetStacks.map((st) => st.stackName), ['SocrataPipeline-dev-Dataset-chicago-crimes', 'SocrataPipeline-dev-Dataset-sf-fire-incidents']);
+    for (const stack of result.datasetStacks) {
+      const each = Template.fromStack(stack);
+      for (const type of ['AWS::KinesisFirehose::DeliveryStream', 'AWS::StepFunctions::StateMachine', 'AWS::Glue::Table', 'AWS::Glue::Crawler', 'AWS::ECS::TaskDefinition', 'AWS::Scheduler::Schedule']) each.resourceCountIs(type, 1);
+      each.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+      each.resourceCountIs('AWS::Lambda::Function', 2); // fetcher and run lease
+      for (const type of ['AWS::ECS::Cluster', 'AWS::SNS::Topic', 'AWS::CloudWatch::Dashboard', 'AWS::EC2::VPC']) each.resourceCountIs(type, 0);
+    }
+    // Shared: one network, one cluster, one topic, one dashboard with a row per dataset.
+    const shared = result.templates.shared;
+    shared.resourceCountIs('AWS::ECS::Cluster', 1);
+    shared.resourceCountIs('AWS::SNS::Topic', 1);
+    shared.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const body = JSON.stringify(shared.toJSON());
+    for (const name of ['chicago-crimes', 'sf-fire-incidents']) assert.ok(body.includes(`## ${name}`), `dashboard row for ${name}`);
+    const t = Template.fromStack(result.datasetStacks[0]!);
 
     const json = t.toJSON() as { Resources: Record<string, { Type: string; Properties: Record<string, any> }> };
     const streams = Object.values(json.Resources).filter((r) => r.Type === 'AWS::KinesisFirehose::DeliveryStream');

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { App } from 'aws-cdk-lib';
-import { ENVIRONMENT_NAMES, loadEnvironment, parseCicd, parseEnvironment, PLACEHOLDER_REPOSITORY, resolveDeploySettings } from '../../lib/config/environment-config';
+import { ENVIRONMENT_NAMES, loadEnvironment, oidcSubject, parseCicd, parseEnvironment, PLACEHOLDER_REPOSITORY, resolveDeploySettings } from '../../lib/config/environment-config';
 import { buildPipelineApp } from '../../lib/pipeline-app';
 import { fetcherEnvironment } from '../../lib/constructs/fetcher-environment';
 import { rawTableColumns } from '../../lib/constructs/raw-table';
@@ -112,6 +112,23 @@ describe('environment configuration', () => {
 
   test('CI/CD repository must be owner/name', () => {
     assert.throws(() => parseCicd({ repository: 'just-a-name', bootstrapQualifier: 'hnb659fds' }), /repository: must be owner\/name/);
+  });
+
+  test('the OIDC subject prefix: today’s format by default, the immutable one when given, never a pattern', () => {
+    const noContext = () => undefined;
+    assert.equal(oidcSubject(resolveDeploySettings('dev', noContext, { GITHUB_REPOSITORY: 'acme/pipeline' }).cicd, 'dev'), 'repo:acme/pipeline:environment:dev');
+    const immutable = resolveDeploySettings('dev', (k) => (k === 'githubOidcSubjectPrefix' ? 'repo:acme-123/pipeline-456' : undefined), { GITHUB_REPOSITORY: 'acme/pipeline' });
+    assert.equal(oidcSubject(immutable.cicd, 'prod-diff'), 'repo:acme-123/pipeline-456:environment:prod-diff');
+    assert.equal(oidcSubject(resolveDeploySettings('dev', noContext, { GITHUB_OIDC_SUBJECT_PREFIX: 'repo:acme-123/pipeline-456' }).cicd, 'dev'), 'repo:acme-123/pipeline-456:environment:dev');
+    for (const bad of ['repo:acme/*', 'repo:acme/pipeline:environment:dev', 'acme/pipeline', 'repo:acme/pipe?ine']) {
+      assert.throws(() => resolveDeploySettings('dev', (k) => (k === 'githubOidcSubjectPrefix' ? bad : undefined), {}), /oidcSubjectPrefix: must be repo:<owner>\/<name> or repo:<owner>-<owner-id>/, bad);
+    }
+  });
+
+  test('an existing OIDC provider is given by its ARN, for GitHub’s URL only', () => {
+    const arn = 'arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com';
+    assert.equal(resolveDeploySettings('dev', (k) => (k === 'githubOidcProviderArn' ? arn : undefined), {}).cicd.oidcProviderArn, arn);
+    assert.throws(() => resolveDeploySettings('dev', () => undefined, { GITHUB_OIDC_PROVIDER_ARN: 'arn:aws:iam::111122223333:oidc-provider/accounts.google.com' }), /oidcProviderArn: must be arn:aws:iam/);
   });
 });
 

@@ -2,7 +2,7 @@
  * The SYNTHESIZED identity policies of a role (intrinsics resolved to fake ARNs) and an offline
  * evaluation of one AWS call against them with @cloud-copilot/iam-simulate.
  */
-import { runSimulation } from '@cloud-copilot/iam-simulate';
+import { runSimulation, runUnsafeSimulation } from '@cloud-copilot/iam-simulate';
 import { FAKE, type CfnResolver } from './cfn-resolve';
 
 export interface PolicyDocument {
@@ -83,4 +83,42 @@ export async function decide(
     throw new Error(`iam-simulate rejected ${call.action} on ${call.resource}: ${JSON.stringify(response.errors)}`);
   }
   return response.overallResult as Decision;
+}
+
+/** The claims of a GitHub Actions OIDC token that a role trust policy can test. */
+export interface GitHubToken {
+  sub: string;
+  aud?: string;
+}
+
+/**
+ * `sts:AssumeRoleWithWebIdentity` with a GitHub token, evaluated against a role's SYNTHESIZED
+ * trust policy (its AssumeRolePolicyDocument, the resource policy of the role), the caller being
+ * the federated OIDC provider as STS presents it.
+ *
+ * runUnsafeSimulation, because iam-simulate's checked path keeps only the condition keys its IAM
+ * data lists for the action (Google, Cognito, Amazon, Facebook), so it drops
+ * `token.actions.githubusercontent.com:sub` and every token would be denied, the right one too.
+ * The tests therefore always include a token that must be ALLOWED. The trust policy goes in as
+ * iam-policy's "validated policy" shape only to carry a name: runUnsafeSimulation loads a bare
+ * resource policy without metadata and then reads its name.
+ */
+export function decideWebIdentity(trustPolicy: PolicyDocument, roleArn: string, providerArn: string, token: GitHubToken): Decision {
+  const host = 'token.actions.githubusercontent.com';
+  const result = runUnsafeSimulation(
+    {
+      resourcePolicy: { __validated: true, policyDocument: { Version: '2012-10-17', ...trustPolicy }, metadata: { name: 'trust-policy' }, errors: [] },
+      identityPolicies: [],
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+      request: {
+        action: 'sts:AssumeRoleWithWebIdentity',
+        principal: providerArn,
+        resource: { accountId: FAKE.account, resource: roleArn },
+        contextVariables: { [`${host}:sub`]: token.sub, [`${host}:aud`]: token.aud ?? 'sts.amazonaws.com' },
+      },
+    } as never,
+    {},
+  );
+  return result as Decision;
 }

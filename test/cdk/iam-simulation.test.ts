@@ -20,7 +20,8 @@ import { CfnResolver, FAKE, loadTemplates } from './cfn-resolve';
 import { decide, resourcePolicies, rolePolicies, type PolicyDocument } from './iam-policies';
 
 const { account: A, region: R } = FAKE;
-const STACK = 'SocrataPipeline-dev-Pipeline';
+const STACK = 'SocrataPipeline-dev-Dataset-sf-fire-incidents';
+const SHARED = 'SocrataPipeline-dev-Shared';
 const DS = 'sf-fire-incidents';
 const TABLE = 'sf_fire_incidents';
 const SECRET = 'socrata/app-token';
@@ -49,7 +50,7 @@ const ROLES = {
   stateMachine: logicalId('AWS::IAM::Role', /RunStateMachineRole/),
 } as const;
 type Caller = keyof typeof ROLES;
-const resourcePolicy = resourcePolicies(resolver, [STACK, 'SocrataPipeline-dev-Storage']);
+const resourcePolicy = resourcePolicies(resolver, [STACK, 'SocrataPipeline-dev-Storage', SHARED]);
 const policies = Object.fromEntries(Object.entries(ROLES).map(([k, id]) => [k, rolePolicies(resolver, STACK, id)])) as Record<Caller, PolicyDocument[]>;
 
 const fnEnv = (hint: RegExp): Record<string, string> => resolver.resolve(resources[logicalId('AWS::Lambda::Function', hint)]!.Properties!.Environment, STACK).Variables;
@@ -297,7 +298,7 @@ describe('Firehose delivery role (what Firehose does with it, per its S3-destina
 
 describe('crawler role (what the Glue crawler does with it)', () => {
   const rawDb = taskEnv.RAW_DATABASE!;
-  const logGroup = `/aws-glue/crawlers-role/${ROLES.crawler}-SocrataPipeline-dev-Pipeline-${DS}-crawler`;
+  const logGroup = `/aws-glue/crawlers-role/${ROLES.crawler}-${STACK}-${DS}-crawler`;
   const needs: IamRequest[] = [
     ...['glue:GetDatabase', 'glue:GetTable', 'glue:UpdateTable', 'glue:GetPartitions', 'glue:BatchCreatePartition', 'glue:BatchGetPartition'].map((action) => ({
       action,
@@ -332,8 +333,11 @@ describe('crawler role (what the Glue crawler does with it)', () => {
 describe('state machine role (the calls of every Task state of the synthesized definition)', () => {
   const machine = resolver.resources(STACK, 'AWS::StepFunctions::StateMachine')[0]!.properties;
   const states = (JSON.parse(machine.DefinitionString as string) as { States: Record<string, { Type: string; Resource?: string; Parameters?: Record<string, unknown> }> }).States;
-  const clusterName = resolver.resolve({ Ref: logicalId('AWS::ECS::Cluster', /Cluster/) }, STACK) as string;
-  const topicKey = resolver.arn(STACK, logicalId('AWS::KMS::Key', /TopicKey/));
+  // The cluster and the topic are the shared stack's, imported.
+  const shared = resolver.template(SHARED);
+  const sharedId = (type: string, hint: RegExp) => Object.keys(shared.Resources).find((id) => shared.Resources[id]!.Type === type && hint.test(id))!;
+  const clusterName = resolver.resolve({ Ref: sharedId('AWS::ECS::Cluster', /Cluster/) }, SHARED) as string;
+  const topicKey = resolver.arn(SHARED, sharedId('AWS::KMS::Key', /TopicKey/));
   const needs: IamRequest[] = [];
   for (const [name, s] of Object.entries(states)) {
     if (s.Type !== 'Task') continue;

@@ -13,7 +13,7 @@ import { REPO_ROOT, stateMachineDefinition, statementsOfRole, synth } from './ap
 
 const dev = synth({ env: 'dev' });
 const prod = synth({ env: 'prod' });
-const { storage, pipeline, cicd } = dev.templates;
+const { storage, shared, dataset, cicd } = dev.templates;
 
 const actionsOf = (statements: Array<Record<string, unknown>>): string[] => statements.flatMap((s) => [s.Action].flat() as string[]);
 
@@ -26,7 +26,8 @@ describe('every environment synthesizes with zero cdk-nag findings', () => {
       for (const plugin of report.pluginReports) assert.deepEqual(plugin.violations, [], plugin.pluginName);
       assert.deepEqual(result.assembly.stacks.map((s) => s.stackName).sort(), [
         'SocrataPipeline-CiCd',
-        `SocrataPipeline-${name}-Pipeline`,
+        `SocrataPipeline-${name}-Dataset-sf-fire-incidents`,
+        `SocrataPipeline-${name}-Shared`,
         `SocrataPipeline-${name}-Storage`,
       ]);
     });
@@ -37,7 +38,7 @@ describe('every environment synthesizes with zero cdk-nag findings', () => {
   });
 
   test('the dev app has every resource the issue asks for', () => {
-    const all = { ...storage.toJSON().Resources, ...pipeline.toJSON().Resources, ...cicd.toJSON().Resources } as Record<string, { Type: string }>;
+    const all = { ...storage.toJSON().Resources, ...shared.toJSON().Resources, ...dataset.toJSON().Resources, ...cicd.toJSON().Resources } as Record<string, { Type: string }>;
     const types = new Set(Object.values(all).map((r) => r.Type));
     for (const t of [
       'AWS::Lambda::Function', 'AWS::KinesisFirehose::DeliveryStream', 'AWS::Glue::Database', 'AWS::Glue::Table',
@@ -132,7 +133,7 @@ describe('storage: key policy and version expiry', () => {
 
 describe('pipeline: Firehose delivery', () => {
   test('prefixes from storage-layout, GZIP, KMS in stream and S3, buffering from the dataset, logging on', () => {
-    pipeline.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
+    dataset.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
       DeliveryStreamType: 'DirectPut',
       DeliveryStreamEncryptionConfigurationInput: { KeyType: 'CUSTOMER_MANAGED_CMK', KeyARN: Match.anyValue() },
       ExtendedS3DestinationConfiguration: Match.objectLike({
@@ -149,7 +150,7 @@ describe('pipeline: Firehose delivery', () => {
 
 describe('pipeline: fetcher Lambda', () => {
   test('Node.js 22 on ARM64, traced, env contract, no reserved concurrency', () => {
-    pipeline.hasResourceProperties('AWS::Lambda::Function', {
+    dataset.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
       Handler: 'index.handler',
@@ -167,13 +168,13 @@ describe('pipeline: fetcher Lambda', () => {
         }),
       },
     });
-    const fn = Object.values(pipeline.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }))[0] as { Properties: Record<string, unknown> };
+    const fn = Object.values(dataset.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }))[0] as { Properties: Record<string, unknown> };
     assert.equal(fn.Properties.ReservedConcurrentExecutions, undefined);
     assert.equal((fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables.APP_TOKEN_SECRET_NAME, undefined);
   });
 
   test('may touch only its checkpoint, quarantine and keysets prefixes, and put only to its stream', () => {
-    const statements = statementsOfRole(pipeline, 'FetcherRole');
+    const statements = statementsOfRole(dataset, 'FetcherRole');
     const s3Objects = statements.find((s) => s.Sid === 'CheckpointAndQuarantineObjects')!;
     assert.deepEqual(s3Objects.Action, ['s3:GetObject', 's3:PutObject']);
     const resources = JSON.stringify(s3Objects.Resource);
@@ -189,7 +190,7 @@ describe('pipeline: fetcher Lambda', () => {
 
 describe('pipeline: raw Glue table and crawler', () => {
   test('JSON SerDe tolerant of malformed lines, partition projection on ingest_date, raw prefix location', () => {
-    pipeline.hasResourceProperties('AWS::Glue::Table', {
+    dataset.hasResourceProperties('AWS::Glue::Table', {
       TableInput: Match.objectLike({
         Name: 'sf_fire_incidents',
         PartitionKeys: [Match.objectLike({ Name: 'ingest_date', Type: 'string' })],
@@ -213,7 +214,7 @@ describe('pipeline: raw Glue table and crawler', () => {
   });
 
   test('crawler targets the raw table and only merges new columns', () => {
-    const crawler = Object.values(pipeline.findResources('AWS::Glue::Crawler'))[0] as { Properties: Record<string, any> };
+    const crawler = Object.values(dataset.findResources('AWS::Glue::Crawler'))[0] as { Properties: Record<string, any> };
     assert.equal(crawler.Properties.Targets.CatalogTargets[0].Tables[0], 'sf_fire_incidents');
     assert.equal(JSON.parse(crawler.Properties.Configuration).CrawlerOutput.Tables.AddOrUpdateBehavior, 'MergeNewColumns');
     assert.equal(crawler.Properties.SchemaChangePolicy.DeleteBehavior, 'LOG');
@@ -222,7 +223,7 @@ describe('pipeline: raw Glue table and crawler', () => {
 
 describe('pipeline: transform task', () => {
   test('ARM64 Fargate, read-only root filesystem, logging, the container environment contract', () => {
-    const td = Object.values(pipeline.findResources('AWS::ECS::TaskDefinition'))[0] as { Properties: Record<string, any> };
+    const td = Object.values(dataset.findResources('AWS::ECS::TaskDefinition'))[0] as { Properties: Record<string, any> };
     assert.deepEqual(td.Properties.RuntimePlatform, { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' });
     assert.deepEqual(td.Properties.RequiresCompatibilities, ['FARGATE']);
     const container = td.Properties.ContainerDefinitions[0];
@@ -239,7 +240,7 @@ describe('pipeline: transform task', () => {
   });
 
   test('the image is built from the repository root with the transform Dockerfile', () => {
-    const manifest = JSON.parse(readFileSync(path.join(dev.outdir, 'SocrataPipeline-dev-Pipeline.assets.json'), 'utf8')) as { dockerImages: Record<string, { source: { directory: string; dockerFile?: string; platform?: string } }> };
+    const manifest = JSON.parse(readFileSync(path.join(dev.outdir, 'SocrataPipeline-dev-Dataset-sf-fire-incidents.assets.json'), 'utf8')) as { dockerImages: Record<string, { source: { directory: string; dockerFile?: string; platform?: string } }> };
     const images = Object.values(manifest.dockerImages);
     assert.equal(images.length, 1);
     assert.equal(images[0]!.source.dockerFile, 'containers/transform/Dockerfile');
@@ -250,7 +251,7 @@ describe('pipeline: transform task', () => {
   });
 
   test('task role: Athena in its workgroup, Glue on the two databases, raw prefix read-only', () => {
-    const statements = statementsOfRole(pipeline, 'TransformTaskDefinitionTaskRole');
+    const statements = statementsOfRole(dataset, 'TransformTaskDefinitionTaskRole');
     const athena = statements.find((s) => s.Sid === 'AthenaInWorkgroup')!;
     assert.match(JSON.stringify(athena.Resource), /:workgroup\//);
     const raw = statements.find((s) => s.Sid === 'ReadOwnRawObjects')!;
@@ -263,9 +264,9 @@ describe('pipeline: transform task', () => {
   });
 
   test('no NAT gateway: public subnets, egress-only security group', () => {
-    pipeline.resourceCountIs('AWS::EC2::NatGateway', 0);
-    pipeline.resourceCountIs('AWS::EC2::Subnet', 2);
-    pipeline.hasResourceProperties('AWS::EC2::SecurityGroup', {
+    shared.resourceCountIs('AWS::EC2::NatGateway', 0);
+    shared.resourceCountIs('AWS::EC2::Subnet', 2);
+    shared.hasResourceProperties('AWS::EC2::SecurityGroup', {
       GroupDescription: Match.stringLikeRegexp('no inbound'),
       SecurityGroupEgress: [Match.objectLike({ CidrIp: '0.0.0.0/0', FromPort: 443, ToPort: 443, IpProtocol: 'tcp' })],
       SecurityGroupIngress: Match.absent(),
@@ -274,7 +275,7 @@ describe('pipeline: transform task', () => {
 });
 
 describe('pipeline: state machine', () => {
-  const def = stateMachineDefinition(pipeline);
+  const def = stateMachineDefinition(dataset);
   const s = def.States;
 
   test('starts by checking the input, then takes the run lease; a held lease ends the run as SkippedOverlappingRun', () => {
@@ -339,16 +340,21 @@ describe('pipeline: state machine', () => {
   });
 
   test('timeout, logging ALL and X-Ray', () => {
-    pipeline.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+    dataset.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       StateMachineName: 'socrata-dev-sf-fire-incidents',
       TracingConfiguration: { Enabled: true },
       LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: true }),
     });
     assert.equal(def.TimeoutSeconds, 180 * 60);
+    // A vended-logs name, so the log delivery does not grow the account's 5,120-character
+    // CloudWatch Logs resource policy (one entry per other log group).
+    const machine = Object.values(dataset.findResources('AWS::StepFunctions::StateMachine'))[0] as { Properties: Record<string, any> };
+    const [groupId] = machine.Properties.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'] as [string];
+    assert.equal(dataset.toJSON().Resources[groupId].Properties.LogGroupName, '/aws/vendedlogs/states/socrata-dev-sf-fire-incidents');
   });
 
   test('the state machine may invoke its fetcher and run-lease functions, and list nothing', () => {
-    const statements = statementsOfRole(pipeline, 'RunStateMachineRole');
+    const statements = statementsOfRole(dataset, 'RunStateMachineRole');
     assert.equal(actionsOf(statements).some((a) => a.startsWith('states:')), false);
     const invoke = JSON.stringify(statements.filter((st) => actionsOf([st]).includes('lambda:InvokeFunction')).map((st) => st.Resource));
     assert.match(invoke, /Fetcher/);
@@ -358,17 +364,17 @@ describe('pipeline: state machine', () => {
 
 describe('pipeline: schedule and monitoring', () => {
   test('schedule from the dataset, off in dev and on in prod, starting an incremental run', () => {
-    pipeline.hasResourceProperties('AWS::Scheduler::Schedule', {
+    dataset.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(0 6 * * ? *)',
       ScheduleExpressionTimezone: 'America/Los_Angeles',
       State: 'DISABLED',
       Target: Match.objectLike({ Input: JSON.stringify({ mode: 'incremental' }) }),
     });
-    prod.templates.pipeline.hasResourceProperties('AWS::Scheduler::Schedule', { State: 'ENABLED' });
+    prod.templates.dataset.hasResourceProperties('AWS::Scheduler::Schedule', { State: 'ENABLED' });
   });
 
   test('alarms on fetcher errors, Firehose delivery and freshness, failed, timed-out and skipped runs, schema drift, refused mass deletes, all to the topic', () => {
-    const alarms = Object.values(pipeline.findResources('AWS::CloudWatch::Alarm')) as Array<{ Properties: Record<string, any> }>;
+    const alarms = Object.values(dataset.findResources('AWS::CloudWatch::Alarm')) as Array<{ Properties: Record<string, any> }>;
     const metrics = alarms.map((a) => `${a.Properties.Namespace}:${a.Properties.MetricName}`).sort();
     assert.deepEqual(metrics, [
       'AWS/Firehose:DeliveryToS3.DataFreshness',
@@ -389,15 +395,15 @@ describe('pipeline: schedule and monitoring', () => {
     assert.equal(drift.Properties.Statistic, 'Maximum');
     assert.equal(drift.Properties.Threshold, 1);
     // MassDeleteRefused comes from the transform's exit-4 log line, per dataset.
-    pipeline.hasResourceProperties('AWS::Logs::MetricFilter', {
+    dataset.hasResourceProperties('AWS::Logs::MetricFilter', {
       FilterPattern: '{ $.error = "MassDeleteRefusedError" }',
       MetricTransformations: [Match.objectLike({ MetricNamespace: 'SocrataPipeline/dev', MetricName: 'MassDeleteRefused', MetricValue: '1', Dimensions: [{ Key: 'Dataset', Value: '$.dataset' }] })],
     });
     for (const a of alarms) assert.equal(a.Properties.AlarmActions.length, 1);
-    pipeline.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
-    pipeline.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
-    pipeline.resourceCountIs('AWS::SNS::Subscription', 0);
-    prod.templates.pipeline.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'data-platform-alerts@example.org' });
+    shared.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    shared.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    shared.resourceCountIs('AWS::SNS::Subscription', 0);
+    prod.templates.shared.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'data-platform-alerts@example.org' });
   });
 });
 
@@ -439,7 +445,7 @@ describe('cfn-lint on every synthesized template', () => {
   test('no errors, and no warnings beyond .cfnlintrc.yaml', { skip: available ? false : 'cfn-lint is not installed (pip install cfn-lint): templates NOT linted' }, () => {
     for (const result of [dev, prod]) {
       const templates = readdirSync(result.outdir).filter((f) => f.endsWith('.template.json')).map((f) => path.join(result.outdir, f));
-      assert.equal(templates.length, 3);
+      assert.equal(templates.length, 4);
       const run = spawnSync('cfn-lint', ['--config-file', path.join(REPO_ROOT, '.cfnlintrc.yaml'), '--', ...templates], { encoding: 'utf8' });
       assert.equal(run.status, 0, `cfn-lint findings:\n${run.stdout}${run.stderr}`);
     }

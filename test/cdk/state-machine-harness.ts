@@ -45,7 +45,7 @@ export function synthesizedStateMachine(): Synthesized {
   if (cached) return cached;
   const { outdir } = synth({ env: 'dev' });
   const resolver = new CfnResolver(loadTemplates(outdir));
-  const stack = 'SocrataPipeline-dev-Pipeline';
+  const stack = 'SocrataPipeline-dev-Dataset-sf-fire-incidents';
   const machines = resolver.resources(stack, 'AWS::StepFunctions::StateMachine');
   if (machines.length !== 1) throw new Error(`expected one state machine, found ${machines.length}`);
   const schedules = resolver.resources(stack, 'AWS::Scheduler::Schedule');

@@ -70,10 +70,11 @@ describe('GitHub Actions workflows', () => {
 
   test('ci: typecheck, lint, test (with cfn-lint, moto and Chromium, as .ci/run) and synth of both environments; callable by deploy', () => {
     const text = read(WORKFLOWS[0]!);
+    assert.match(text, /run: \/usr\/bin\/chromium --version/, 'checks the image’s Chromium');
     assert.match(text, /^ {2}pull_request:/m);
     assert.match(text, /^ {2}push:/m);
     assert.match(text, /^ {2}workflow_call:/m);
-    for (const step of ['npm ci', 'npm run typecheck', 'npm run lint', 'npm test', 'cdk synth -c env=dev', 'cdk synth -c env=prod', 'cfn-lint', "moto[server]", 'chromium']) assert.ok(text.includes(step), step);
+    for (const step of ['npm ci', 'npm run typecheck', 'npm run lint', 'npm test', 'cdk synth -c env=dev', 'cdk synth -c env=prod', 'cfn-lint', "moto[server]"]) assert.ok(text.includes(step), step);
     assert.doesNotMatch(text, /id-token/);
   });
 
@@ -111,5 +112,59 @@ describe('GitHub Actions workflows', () => {
     assert.match(prodJob, /needs: \[deploy-dev, diff-prod\]/);
     assert.match(prodJob, /environment: prod\n/);
     assert.match(prodJob, /cdk deploy --app cdk\.out\/prod 'SocrataPipeline-prod-\*'/);
+  });
+
+  describe('the runner image facts (test/fixtures/runner-images/ubuntu-24.04.json, from its published software list)', () => {
+    const image = JSON.parse(readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'runner-images', 'ubuntu-24.04.json'), 'utf8')) as {
+      label: string;
+      commands: Record<string, { paths?: string[] }>;
+      notInUbuntuArchive: Record<string, string>;
+      availability: Record<string, string>;
+    };
+    const texts = WORKFLOWS.map((f) => [path.basename(f), read(f)] as const);
+
+    test('no workflow installs a system package: what they need is on the image, and Ubuntu has no `chromium` package', () => {
+      for (const [name, text] of texts) {
+        assert.doesNotMatch(text, /\bapt(-get)? +install\b|\bsnap +install\b/, name);
+        for (const pkg of Object.keys(image.notInUbuntuArchive)) assert.doesNotMatch(text, new RegExp(`install[^\\n]*\\b${pkg}\\b`), `${name} installs ${pkg}`);
+      }
+    });
+
+    test('the tools the steps call directly are on the image, at the paths the steps and tests use', () => {
+      const ci = texts[0]![1];
+      const chromium = /run: (\/usr\/bin\/chromium\S*) --version/.exec(ci)?.[1];
+      assert.ok(chromium && image.commands.chromium!.paths!.includes(chromium), `${chromium} is where the image links Chromium`);
+      // The report tests look Chromium up at these paths (test/local/cli-report.test.ts).
+      const lookup = /const CHROMIUM = (\[[^\]]+\])/.exec(read(path.join(REPO_ROOT, 'test', 'local', 'cli-report.test.ts')))?.[1];
+      assert.ok(lookup?.includes(`'${chromium}'`), 'the tests look where the image has it');
+      for (const [name, text] of texts) {
+        for (const tool of ['pipx', 'docker']) if (new RegExp(`^\\s+(run: )?${tool} `, 'm').test(text)) assert.ok(image.commands[tool], `${name}: ${tool} is on the image`);
+      }
+      assert.match(ci, /^ {10}pipx install cfn-lint==/m);
+      assert.ok(image.commands.pipx);
+    });
+
+    test('every job runs on a runner any repository gets unless a repository variable says otherwise; no hard-coded ARM label', () => {
+      const defaultLabel = `'${image.label}'`;
+      assert.match(image.availability[image.label]!, /private/);
+      for (const [name, text] of texts) {
+        const runsOn = [...text.matchAll(/^ {4}runs-on: (.+)$/gm)].map((m) => m[1]!);
+        assert.ok(runsOn.length >= 1, name);
+        for (const r of runsOn) assert.match(r, new RegExp(`^\\$\\{\\{ (vars\\.RUNNER_ARM64 \\|\\| )?vars\\.RUNNER_X64 \\|\\| ${defaultLabel} \\}\\}$`), `${name}: ${r}`);
+        assert.doesNotMatch(text, /runs-on: ubuntu-24\.04-arm/, name);
+      }
+    });
+
+    test('jobs that build the ARM64 image emulate ARM64 when the runner is not ARM64; the others need no ARM runner', () => {
+      const text = read(WORKFLOWS[1]!);
+      for (const job of ['deploy-dev', 'deploy-prod']) {
+        const block = jobBlock(text, job);
+        assert.match(block, /runs-on: \$\{\{ vars\.RUNNER_ARM64 \|\| vars\.RUNNER_X64 \|\| 'ubuntu-24\.04' \}\}/, job);
+        assert.match(block, /if: runner\.arch != 'ARM64'\n {8}uses: docker\/setup-qemu-action@[0-9a-f]{40} # v\d+\.\d+\.\d+\n {8}with:\n {10}platforms: arm64/, job);
+        assert.ok(block.indexOf('setup-qemu-action') < block.indexOf('cdk deploy'), `${job}: emulation before the image build`);
+      }
+      for (const job of ['synth', 'diff-prod']) assert.match(jobBlock(text, job), /runs-on: \$\{\{ vars\.RUNNER_X64 \|\| 'ubuntu-24\.04' \}\}/, job);
+      // The image is built for ARM64 whatever the runner (the asset manifest's platform, tested in stacks.test.ts).
+    });
   });
 });

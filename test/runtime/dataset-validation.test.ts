@@ -69,6 +69,8 @@ describe('names are validated where they are declared', () => {
     assertRejected(withColumns({ name: '_source_anything', type: 'text' }), 'columns.3.name', '_source_*');
     assertRejected(withColumns({ name: '_content_hash', type: 'text' }), 'columns.3.name', 'content hash');
     assertRejected(withColumns({ name: 'event_year', type: 'integer' }), 'columns.3.name', 'partition column');
+    assertRejected(withColumns({ name: 'ingest_date', type: 'text' }), 'columns.3.name', '"ingest_date"', "raw table's partition key");
+    assertRejected(withColumns({ name: 'spot', type: 'point', coordinates: { longitude: 'ingest_date', latitude: 'lat' } }), 'columns.3.coordinates.longitude', "raw table's partition key");
     assertRejected(withColumns({ name: '__tie', type: 'text' }), 'columns.3.name', '__*');
   });
 
