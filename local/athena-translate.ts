@@ -83,7 +83,7 @@ export const ATHENA_TRANSLATIONS: readonly TranslationRule[] = [
   },
   {
     id: 'vacuum',
-    athena: 'VACUUM t',
+    athena: 'VACUUM db.`t` (names bare or in backticks; double quotes are refused, as on Athena)',
     trino: "ALTER TABLE t EXECUTE expire_snapshots(retention_threshold => '5d'); ALTER TABLE t EXECUTE remove_orphan_files(retention_threshold => '5d')",
     icebergCatalog: false,
     notes:
@@ -405,7 +405,9 @@ const RULES: Record<string, Rule> = {
   vacuum: (c, _all, opts) => {
     if (!c.word('VACUUM')) return undefined;
     const table = c.name();
-    if (!table || !c.done()) return undefined;
+    // "Double quotes do not work in place of backticks" for VACUUM (Athena's VACUUM page): such a
+    // statement is left as it is, for Trino to refuse as Athena does.
+    if (!table || !c.done() || table.some((t) => t.kind === 'quoted')) return undefined;
     const seconds = opts.vacuumMaxSnapshotAgeSeconds ?? ATHENA_DEFAULT_VACUUM_MAX_SNAPSHOT_AGE_SECONDS;
     const threshold = seconds % 86_400 === 0 ? `${seconds / 86_400}d` : `${seconds}s`;
     return {

@@ -1,14 +1,15 @@
 /**
  * Runs a command with a Trino server for it (TRINO_URL and TRINO_METASTORE_DIR in its environment), then stops Trino:
  * `tsx local/with-trino.ts <command> [args...]`. `npm test` runs the test suites through it.
- * Where Trino is not installed the command still runs (its Trino-backed suites skip and say
- * why), except in CI (CI=true), which fails at once: .ci/run installs Trino.
+ * Where Trino is not installed it is installed first when Java 24+ and Maven are there; otherwise
+ * the command still runs (its Trino-backed suites skip and say why), except in CI (CI=true),
+ * which fails at once: .ci/run installs Trino.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startTrino, trinoMissing } from './trino-server';
+import { findJava, startTrino, trinoMissing } from './trino-server';
 
 async function main(): Promise<number> {
   const [command, ...args] = process.argv.slice(2);
@@ -16,7 +17,13 @@ async function main(): Promise<number> {
     process.stderr.write('usage: tsx local/with-trino.ts <command> [args...]\n');
     return 2;
   }
-  const missing = process.env.TRINO_URL ? undefined : trinoMissing();
+  let missing = process.env.TRINO_URL ? undefined : trinoMissing();
+  if (missing && findJava() && spawnSync('mvn', ['--version'], { stdio: 'ignore' }).status === 0) {
+    // A fresh clone: fetch the pinned Trino from Maven Central once (~800 MB, cached in ~/.cache).
+    process.stderr.write('with-trino: installing Trino (bash scripts/install-trino.sh)\n');
+    spawnSync('bash', [path.join(import.meta.dirname, '..', 'scripts', 'install-trino.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    missing = trinoMissing();
+  }
   if (missing && process.env.CI) {
     process.stderr.write(`with-trino: ${missing}\n`);
     return 1;

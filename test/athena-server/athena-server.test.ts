@@ -327,7 +327,7 @@ describe('local Athena endpoint: translated statements on Trino', { skip: trinoS
     const snapshots = async (): Promise<number> => Number((await rows(h, `SELECT count(*) FROM "${db}"."v$snapshots"`))[0]![0]);
     assert.equal(await snapshots(), 4);
     await new Promise((r) => setTimeout(r, 1500));
-    await run(h, vacuumSql(tableSql('v')));
+    await run(h, vacuumSql(db, 'v'));
     assert.equal(await snapshots(), 1);
     assert.equal((await rows(h, `SELECT count(*) FROM ${tableSql('v')}`))[0]![0], '3');
   });

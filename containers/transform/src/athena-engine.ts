@@ -264,7 +264,7 @@ export class AthenaEngine implements TransformEngine {
 
   /** Iceberg maintenance of the curated table (runTransform decides the cadence). */
   async maintain(): Promise<string[]> {
-    const statements = [optimizeSql(this.tableRef('curated')), vacuumSql(this.tableRef('curated'))];
+    const statements = [optimizeSql(this.tableRef('curated')), vacuumSql(this.opts.curatedDatabase, this.table)];
     await this.runner.execute(statements[0]!, 'optimize curated');
     await this.runner.execute(statements[1]!, 'vacuum curated');
     return statements;

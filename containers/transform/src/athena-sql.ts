@@ -148,8 +148,13 @@ export function optimizeSql(target: string): string {
   return `OPTIMIZE ${target} REWRITE DATA USING BIN_PACK`;
 }
 
-export function vacuumSql(target: string): string {
-  return `VACUUM ${target}`;
+/**
+ * VACUUM takes Hive-style names: "double quotes do not work in place of backticks", and a
+ * database prefix is not put in backticks (Athena docs, VACUUM). Database names are plain
+ * identifiers here (Glue databases of the Storage stack).
+ */
+export function vacuumSql(database: string, table: string): string {
+  return `VACUUM ${database}.\`${table.replace(/`/g, '')}\``;
 }
 
 /** The columns a table has (one row per column, `column_name`). */
