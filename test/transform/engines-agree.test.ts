@@ -5,7 +5,8 @@
  * both. Where the engines could differ by nature (percentiles), the Athena SQL is exact.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, truncateSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -160,6 +161,60 @@ describe('DuckDB and Athena (on Trino) agree', { skip: trinoSkip }, () => {
     const r = await pair.runAgreeing('r1');
     assert.equal(r.athena.curatedRows, 250);
     await assertTablesAgree(pair);
+  });
+
+  test('YAML models: every test kind, store_failures tables, source freshness, --select and --tests-only', async () => {
+    const pair = await EnginePair.create(athena, DATASET);
+    writeRawObject(pair.rawDir, NAME, '2024-03-01', 'a', Array.from({ length: 12 }, (_, i) => incident(i)));
+    const modelsDir = mkdtempSync(path.join(tmpdir(), 'agree-models-'));
+    const dir = path.join(modelsDir, NAME);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'by_battalion.sql'), `SELECT battalion, count(*) AS incidents, max(alarm_dttm) AS last_alarm FROM {{ ref('curated') }} GROUP BY battalion`);
+    writeFileSync(path.join(dir, 'top_battalion.sql'), `SELECT max(incidents) AS incidents FROM {{ ref('by_battalion') }}`);
+    writeFileSync(
+      path.join(dir, 'props.yml'),
+      `version: 2
+sources:
+  - name: socrata
+    tables:
+      - name: curated
+        freshness:
+          warn_after: { count: 1, period: day }
+          error_after: { count: 10, period: day }
+        columns:
+          - name: battalion
+            tests:
+              - accepted_values: { name: curated_known, values: [B01, B02], config: { store_failures: true, severity: warn } }
+models:
+  - name: by_battalion
+    columns:
+      - name: battalion
+        tests:
+          - unique
+          - not_null
+          - accepted_values: { name: known, values: [B01, B02, B03], config: { store_failures: true, severity: warn } }
+      - name: incidents
+        tests:
+          - dbt_utils.expression_is_true: { expression: "> 2", config: { warn_if: ">1", error_if: ">10" } }
+  - name: top_battalion
+    columns:
+      - name: incidents
+        tests:
+          - relationships: { to: "ref('by_battalion')", field: incidents }
+`,
+    );
+    const r1 = await pair.runAgreeing('r1', { modelsDir });
+    const known = r1.athena.tests.results.find((t) => t.name === 'by_battalion.known');
+    assert.deepEqual([known?.status, known?.failing], ['warn', 1]);
+    assert.deepEqual(r1.athena.tests.results.find((t) => t.name === 'source_freshness')?.freshness?.lagSeconds, 86_400);
+    await pair.agree((ref) => `SELECT * FROM ${ref('by_battalion')} ORDER BY battalion`, ['by_battalion']);
+    await pair.agree((ref) => `SELECT battalion FROM ${ref('by_battalion__dbt_test__known')}`, ['by_battalion__dbt_test__known']);
+    await pair.agree((ref) => `SELECT id, battalion FROM ${ref('dbt_test__curated_known')} ORDER BY id`, ['dbt_test__curated_known']);
+    // --select one mart (reading the other's existing table), then --tests-only.
+    const r2 = await pair.runAgreeing('r2', { modelsDir, select: ['top_battalion'] });
+    assert.deepEqual(r2.athena.marts.map((m) => m.name), ['top_battalion']);
+    const r3 = await pair.runAgreeing('r3', { modelsDir, testsOnly: true });
+    assert.deepEqual([r3.athena.marts.length, r3.athena.selection], [0, { testsOnly: true }]);
   });
 
   test('an older version delivered later never replaces the curated row on Trino', async () => {
