@@ -355,6 +355,11 @@ export function renderResults(r: BenchResults): string {
     '',
     `Transform: ${r.transform.transformSeconds.toFixed(2)} s for ${n0(r.transform.rowsRead)} raw rows vs plain COPY floor ${r.transform.copyFloorSeconds.toFixed(2)} s ` +
       `(${r.transform.ratio.toFixed(2)}×); curated Parquet ${mib(r.transform.curatedParquetBytes)} from ${mib(r.transform.rawGzipBytes)} of gzipped raw JSON.`,
+    'athena' in r.transform && 'transformSeconds' in r.transform.athena
+      ? `Side by side (informational): the deployed engine, AthenaEngine on a local Trino 476, ${r.transform.athena.transformSeconds.toFixed(2)} s for the same objects ` +
+        `(${(r.transform.athena.transformSeconds / r.transform.transformSeconds).toFixed(1)}× DuckDB; Trino start-up ${r.transform.athena.trinoStartSeconds.toFixed(1)} s not counted); ` +
+        `curated rows and mart row counts ${r.transform.athena.agrees ? 'equal' : 'DIFFER'}.`
+      : `Side by side: the Athena engine did not run (${'athena' in r.transform && 'skipped' in r.transform.athena ? r.transform.athena.skipped : 'no result'}).`,
     '',
     '| mart query | columns read | bytes on Parquet | bytes on raw gzipped JSON | raw ÷ Parquet |',
     '|---|---|---:|---:|---:|',

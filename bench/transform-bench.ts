@@ -2,8 +2,10 @@
  * Transform: our DuckDB transform (runTransform: staging, dedup, merge into the partitioned
  * curated table, marts, data tests, run summary and report) over the raw objects our fetcher
  * delivered, against the floor for touching all that data once: a plain DuckDB
- * `COPY (SELECT * FROM read_ndjson(<raw objects>)) TO parquet`.
+ * `COPY (SELECT * FROM read_ndjson(<raw objects>)) TO parquet`. Beside it, informational, the same
+ * transform on the deployed engine (AthenaEngine on a local Trino).
  */
+import { randomUUID } from 'node:crypto';
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -13,6 +15,8 @@ import { rawPrefix } from '../runtime/storage-layout';
 import { literal } from '../containers/transform/src/dialect';
 import { DuckDbEngine } from '../containers/transform/src/duckdb-engine';
 import { runTransform, type RunSummary } from '../containers/transform/src/transform';
+import { localAthenaEngine, prepareAthenaCatalog, startLocalAthena } from '../local/athena-local';
+import { trinoMissing } from '../local/trino-server';
 
 export interface TransformBenchResult {
   rawObjects: number;
@@ -40,6 +44,22 @@ export interface TransformBenchResult {
    * the same objects, so the first stage is not the sum of its parts.
    */
   profile: TransformProfile;
+  /**
+   * The same transform on the deployed engine (AthenaEngine through the local Athena endpoint on
+   * Trino), side by side, informational: or why it did not run (no Trino here).
+   */
+  athena: AthenaTransformBench | { skipped: string };
+}
+
+export interface AthenaTransformBench {
+  /** Trino start-up (not part of the transform; Athena has none). */
+  trinoStartSeconds: number;
+  transformSeconds: number;
+  stages: { stage: string; seconds: number }[];
+  curatedRows: number;
+  martRows: Record<string, number>;
+  /** The two engines' curated rows and mart row counts are equal. */
+  agrees: boolean;
 }
 
 export interface TransformProfile {
@@ -147,6 +167,8 @@ export async function runTransformBench(opts: { dataset: DatasetConfig; dataDir:
 
   const curated = await filesUnder(path.join(curatedDir, 'curated', dataset.name, 'table'), '.parquet');
   const [floor] = await filesUnder(dataDir, 'copy-floor.parquet');
+  const martRows = Object.fromEntries(summary.marts.map((m) => [m.name, m.rows]));
+  const athena = await runAthenaTransformBench({ dataset, dataDir, rawDir, log: opts.log, expect: { curatedRows: summary.curatedRows, martRows } });
   return {
     rawObjects: raw.length,
     rawGzipBytes: raw.reduce((a, r) => a + r.bytes, 0),
@@ -156,13 +178,60 @@ export async function runTransformBench(opts: { dataset: DatasetConfig; dataDir:
     ratio: transformSeconds / copyFloorSeconds,
     curatedRows: summary.curatedRows,
     rowsRead: summary.rowsRead,
-    martRows: Object.fromEntries(summary.marts.map((m) => [m.name, m.rows])),
+    martRows,
     curatedParquetBytes: curated.reduce((a, f) => a + f.bytes, 0),
     floorParquetBytes: floor?.bytes ?? 0,
     curatedDir,
     status: summary.status,
     profile,
+    athena,
   };
+}
+
+/** The transform over the same raw objects on the Athena engine (Trino), into a curated directory of its own. */
+async function runAthenaTransformBench(opts: {
+  dataset: DatasetConfig;
+  dataDir: string;
+  rawDir: string;
+  log: (line: string) => void;
+  expect: { curatedRows: number; martRows: Record<string, number> };
+}): Promise<AthenaTransformBench | { skipped: string }> {
+  const missing = trinoMissing();
+  if (missing) {
+    opts.log(`  athena engine: skipped (${missing})`);
+    return { skipped: missing };
+  }
+  const curatedDir = path.join(opts.dataDir, 'buckets', 'curated-athena');
+  await rm(curatedDir, { recursive: true, force: true });
+  const t0 = performance.now();
+  // A running Trino (the test run's) is used as it is; otherwise the bench starts its own.
+  const running = process.env.TRINO_URL && process.env.TRINO_METASTORE_DIR ? { url: process.env.TRINO_URL, metastoreDir: process.env.TRINO_METASTORE_DIR } : undefined;
+  const athena = await startLocalAthena({ resultsDir: path.join(opts.dataDir, 'buckets', 'athena-results'), trino: running ?? { stateDir: path.join(opts.dataDir, 'trino-bench') } });
+  try {
+    const trinoStartSeconds = (performance.now() - t0) / 1000;
+    const suffix = randomUUID().replace(/-/g, '').slice(0, 8);
+    const catalog = { dataset: opts.dataset, rawDir: opts.rawDir, curatedDir, rawDatabase: `raw_bench_${suffix}`, curatedDatabase: `curated_bench_${suffix}` };
+    await prepareAthenaCatalog(athena, catalog);
+    const marks: { line: string; at: number }[] = [];
+    const start = performance.now();
+    const summary = await runTransform({
+      dataset: opts.dataset,
+      engine: localAthenaEngine(athena, { ...catalog, runId: 'bench-transform' }),
+      rawStore: new LocalObjectStore(opts.rawDir),
+      curatedStore: new LocalObjectStore(curatedDir),
+      runId: 'bench-transform',
+      log: (line) => marks.push({ line, at: performance.now() }),
+    });
+    const end = performance.now();
+    const martRows = Object.fromEntries(summary.marts.map((m) => [m.name, m.rows]));
+    const agrees = summary.curatedRows === opts.expect.curatedRows && JSON.stringify(martRows) === JSON.stringify(opts.expect.martRows);
+    const stages = transformProfile(start, end, marks, new Map()).stages;
+    opts.log(`  athena engine (Trino): ${((end - start) / 1000).toFixed(2)} s (${summary.curatedRows.toLocaleString('en-US')} curated rows, ${agrees ? 'agrees with DuckDB' : 'DIFFERS from DuckDB'}); Trino started in ${trinoStartSeconds.toFixed(1)} s`);
+    for (const p of stages) opts.log(`    ${p.seconds.toFixed(2).padStart(6)} s  ${p.stage}`);
+    return { trinoStartSeconds, transformSeconds: (end - start) / 1000, stages, curatedRows: summary.curatedRows, martRows, agrees };
+  } finally {
+    await athena.close();
+  }
 }
 
 /** runTransform's stages, cut at its log lines, and its statements by kind, slowest first. */

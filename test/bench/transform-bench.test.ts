@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { runTransformBench, statementKind } from '../../bench/transform-bench';
+import { trinoUrl } from '../support/trino';
 import { loadDatasetFile } from '../../runtime/dataset-config';
 import { incident, writeRawObject } from '../transform/raw-fixture';
 
@@ -38,6 +39,12 @@ describe('transform bench', () => {
     assert.equal(kinds.get('marts'), 8, 'four marts: each written, then its view');
     assert.ok((kinds.get('data tests') ?? 0) > 0);
     assert.equal(kinds.get('MERGE statement'), undefined, 'a first load inserts every row: no MERGE copy');
+    // Side by side on the deployed engine, wherever Trino runs (always in CI, see test/support/trino.ts).
+    if (trinoUrl) {
+      assert.ok('agrees' in r.athena, JSON.stringify(r.athena));
+      assert.deepEqual([r.athena.agrees, r.athena.curatedRows], [true, 300]);
+      assert.ok(r.athena.transformSeconds > 0);
+    } else assert.match((r.athena as { skipped: string }).skipped, /install-trino/);
   });
 
   test('statements are grouped by what they do', () => {
