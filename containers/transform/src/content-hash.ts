@@ -43,9 +43,7 @@ export function canonicalText(expr: string, type: CuratedType, dialect: Dialect)
     case 'DOUBLE':
       return `coalesce(CAST(TRY_CAST(${expr} AS decimal(38, 9)) AS ${varchar}), CAST(${expr} AS ${varchar}))`;
     case 'TIMESTAMP':
-      return dialect.name === 'duckdb'
-        ? `strftime(${expr}, '%Y-%m-%dT%H:%M:%S.%f')`
-        : `to_iso8601(CAST(${expr} AS timestamp(6)))`;
+      return dialect.timestampText(expr);
   }
 }
 
@@ -78,5 +76,5 @@ export function contentHashSql(columns: CuratedColumn[], dialect: Dialect, quali
   const q = qualifier ? `${qualifier}.` : '';
   const args = hashedColumns(columns).flatMap((c, i) => [...(i ? [`','`] : []), ...field(canonicalText(`${q}${ident(c.name)}`, c.type, dialect), dialect)]);
   const serialized = args.length ? flatConcat(args) : `''`;
-  return dialect.name === 'duckdb' ? `md5(${serialized})` : `lower(to_hex(md5(to_utf8(${serialized}))))`;
+  return dialect.md5Hex(serialized);
 }

@@ -21,6 +21,12 @@ export interface Dialect {
   year(expr: string): string;
   /** A raw point column (JSON in DuckDB's reader, a struct in the Glue raw table) as GeoJSON text. */
   pointText(expr: string): string;
+  /** A timestamp as ISO text with microseconds, the same string in both (the content hash's form). */
+  timestampText(expr: string): string;
+  /** The MD5 of a text as lower-case hex. */
+  md5Hex(text: string): string;
+  /** Aggregate: the distinct values of an integer expression as one comma-separated text. */
+  distinctList(expr: string): string;
 }
 
 /** Quote an identifier the same way in both dialects (double quotes, doubled inside). */
@@ -65,6 +71,9 @@ export const duckdbDialect: Dialect = {
   percentile: (expr, f) => `quantile_cont(${expr}, ${f})`,
   year: (expr) => `CAST(year(${expr}) AS INTEGER)`,
   pointText: (expr) => `CAST(${expr} AS VARCHAR)`,
+  timestampText: (expr) => `strftime(${expr}, '%Y-%m-%dT%H:%M:%S.%f')`,
+  md5Hex: (text) => `md5(${text})`,
+  distinctList: (expr) => `string_agg(DISTINCT CAST(${expr} AS VARCHAR), ',')`,
 };
 
 const trinoTypes: Record<CuratedType, string> = {
@@ -128,6 +137,9 @@ export const athenaDialect: Dialect = {
   percentile: exactPercentile,
   year: (expr) => `CAST(year(${expr}) AS integer)`,
   pointText: (expr) => `json_format(CAST(${expr} AS json))`,
+  timestampText: (expr) => `to_iso8601(CAST(${expr} AS timestamp(6)))`,
+  md5Hex: (text) => `lower(to_hex(md5(to_utf8(${text}))))`,
+  distinctList: (expr) => `array_join(array_sort(array_agg(DISTINCT ${expr})), ',')`,
 };
 
 export function dialectFor(engine: 'duckdb' | 'athena'): Dialect {

@@ -56,10 +56,7 @@ WHEN NOT MATCHED THEN INSERT (${cols.join(', ')}) VALUES (${cols.map((c) => `s.$
 export function mergePreviewSql(dataset: DatasetConfig, dialect: Dialect, staged: string, target: string): string {
   const pk = ident(dataset.primaryKey);
   const year = yearOf(dataset, dialect, 's');
-  const years =
-    dialect.name === 'athena'
-      ? `array_join(array_sort(array_agg(DISTINCT ${year})), ',')`
-      : `string_agg(DISTINCT CAST(${year} AS VARCHAR), ',')`;
+  const years = dialect.distinctList(year);
   return `SELECT
   s.${ident('__source_object')} AS source_object,
   count(*) AS staged,

@@ -191,246 +191,344 @@ export class TransformConfigError extends Error {
   override name = 'TransformConfigError';
 }
 
+/** What every stage of a run reads. */
+interface RunContext {
+  opts: RunTransformOptions;
+  dataset: DatasetConfig;
+  engine: TransformEngine;
+  runId: string;
+  rebuild: boolean;
+  testsOnly: boolean;
+  log: (line: string) => void;
+  now: () => Date;
+}
+
+/**
+ * One run, as named stages: check the request, open the engine, pick the raw objects, merge them,
+ * maintain the tables, record what was processed, reconcile with the source's key scan, build
+ * and test the models, reconcile curated, summarize, write the summary, report and history.
+ */
 export async function runTransform(opts: RunTransformOptions): Promise<RunSummary> {
   const now = opts.now ?? (() => new Date());
-  const log = opts.log ?? (() => {});
   const started = now();
-  const { dataset, rawStore, curatedStore, runId } = opts;
-  if (dataset.name.includes('--')) {
-    throw new TransformConfigError(`Dataset name "${dataset.name}" contains "--": "__" separates dataset and mart table names`);
-  }
-  const testsOnly = opts.testsOnly === true;
-  if (testsOnly && opts.rebuild) throw new TransformConfigError('--tests-only and a rebuild exclude each other: a tests-only run changes no table');
-  // loadProject checks each chart where its YAML declares it; marts handed in are checked here.
-  if (opts.marts) validateMartCharts(opts.marts);
-  const project: ModelProject = opts.marts ? { marts: opts.marts, curated: { columns: [], tests: curatedTests(dataset) } } : loadProject(dataset, opts.modelsDir);
-  // A wrong --select is a usage error before anything is merged.
-  if (opts.select) selectMarts(project.marts, opts.select);
-  const engine: TransformEngine =
-    opts.engine === 'duckdb'
-      ? await DuckDbEngine.open({ dataset, rawDir: localDir(rawStore, 'raw'), curatedDir: localDir(curatedStore, 'curated'), runId, rebuild: opts.rebuild === true })
-      : opts.engine;
+  const project = checkRequest(opts);
+  const engine = await openEngine(opts);
+  const ctx: RunContext = { opts, dataset: opts.dataset, engine, runId: opts.runId, rebuild: opts.rebuild === true, testsOnly: opts.testsOnly === true, log: opts.log ?? (() => {}), now };
   try {
     // Read first: a stats object that does not parse fails the run before it changes anything.
-    const fetchFigures = await readFetchFigures(rawStore, dataset.name, runId);
+    const fetchFigures = await readFetchFigures(opts.rawStore, opts.dataset.name, opts.runId);
     await engine.prepare();
-
-    const rebuild = opts.rebuild === true;
-    const allRaw = (await rawStore.list(rawPrefix(dataset))).filter((k) => !k.endsWith('/'));
-    const processed = await readProcessedObjects(curatedStore, dataset);
-    // Tests only: nothing is merged (new raw objects wait for the next full run).
-    const candidates = testsOnly ? [] : rebuild ? allRaw : allRaw.filter((k) => !processed.keys.has(k));
-    // An object that cannot be read whole is never merged as if complete: it stays unprocessed
-    // (retried every run), is listed in the summary and state, and fails the run's data tests.
-    const unreadable = engine.unreadableObjects ? await engine.unreadableObjects(candidates) : await unreadableInStore(rawStore, candidates);
-    const unreadableKeys = new Set(unreadable.map((u) => u.key));
-    const fresh = candidates.filter((k) => !unreadableKeys.has(k));
-    for (const u of unreadable) log(`${dataset.name}: raw object ${rawStore.location}/${u.key} cannot be read whole (${u.error}); quarantined, not merged`);
-    log(`${dataset.name}: ${rebuild ? `rebuilding curated from all ${fresh.length} raw object(s)` : `${fresh.length} new raw object(s) of ${allRaw.length}`}`);
-
-    const merged: MergeResult = fresh.length || rebuild ? await mergeBatch(engine, fresh, { rebuild }) : { ...emptyBatchStats(), contributions: {} };
-    const { contributions: staged, ...batch } = merged;
-    // Every merged object is recorded, also one whose rows all lost to newer versions elsewhere
-    // (or were all malformed): an object missing here would look merged before keys were recorded.
-    const contributions = Object.fromEntries(fresh.map((k) => [k, staged[k] ?? { keys: 0, inserted: 0 }]));
-    log(
-      `${dataset.name}: read ${batch.rowsRead} rows, ${batch.rowsInserted} inserted, ${batch.rowsUpdated} updated, ` +
-        `${batch.rowsUnchanged} unchanged, ${batch.duplicatesRemoved} duplicates removed, ${batch.malformedRows} malformed`,
-    );
-
-    const maintenanceRun: string[] = [];
-    let maintenance: Maintenance | undefined;
-    if (engine.maintain && !testsOnly) {
-      const last = processed.maintenance;
-      const everyRuns = opts.maintenanceEveryRuns ?? 24;
-      const intervalMs = (opts.maintenanceIntervalHours ?? 24) * 3_600_000;
-      const due = last !== undefined && (last.runsSince + 1 >= everyRuns || now().getTime() - Date.parse(last.lastAt) >= intervalMs);
-      if (due) {
-        maintenanceRun.push(...(await engine.maintain()));
-        log(`${dataset.name}: table maintenance: ${maintenanceRun.join('; ')}`);
-      }
-      maintenance = !last || due ? { lastAt: now().toISOString(), runsSince: 0 } : { lastAt: last.lastAt, runsSince: last.runsSince + 1 };
-    }
-    const quarantined: Record<string, QuarantinedObject> = Object.fromEntries(
-      unreadable.map((u) => [u.key, { error: u.error, firstRunId: processed.quarantined[u.key]?.firstRunId ?? runId, lastRunId: runId }]),
-    );
-    if (!testsOnly && (fresh.length || rebuild || unreadable.length || Object.keys(processed.quarantined).length || maintenance)) {
-      await writeProcessedObjects(curatedStore, dataset, processed, fresh, runId, {
-        contributions,
-        quarantined,
-        replace: rebuild,
-        ...(maintenance ? { maintenance } : {}),
-      });
-    }
-
-    // Deletions and reconciliation against the source, when this run's key scan completed. After
-    // the merge: rows the scan saw that this batch delivered are curated by now.
-    const keyset = dataset.deletions.detect && !testsOnly ? await readKeyset(rawStore, dataset, runId) : undefined;
-    let source: KeysetReconciliation | undefined;
-    let missingKeysLocation: string | undefined;
-    if (keyset) {
-      source = await applyKeyset(engine, keyset, { maxDeleteShare: dataset.deletions.maxDeleteShare, detectedAt: now(), runId });
-      if (source.refused) {
-        const share = source.curatedRowsBefore ? ((100 * source.goneKeys) / source.curatedRowsBefore).toFixed(1) : '100';
-        throw new MassDeleteRefusedError(
-          `Dataset ${dataset.name}: the key scan of run ${runId} (${source.sourceKeys} keys from ${dataset.source.domain}/${dataset.source.datasetId}) ` +
-            `would delete ${source.goneKeys} of ${source.curatedRowsBefore} curated rows (${share}%), above deletions.maxDeleteShare ${dataset.deletions.maxDeleteShare}; ` +
-            'nothing was deleted (this run\'s upserts are kept). An outage, a wrong source URL or a publisher\'s mistake looks like this: check the source. ' +
-            'If the rows really are gone, raise deletions.maxDeleteShare in the dataset file for one run.',
-        );
-      }
-      if (source.missingKeys.length) {
-        const key = missingKeysKey(dataset, runId);
-        await rawStore.put(key, gzipSync(`${source.missingKeys.join('\n')}\n`), { contentType: 'application/gzip' });
-        missingKeysLocation = `${rawStore.location}/${key}`;
-      }
-      log(
-        `${dataset.name}: key scan: ${source.sourceKeys} source keys, ${source.rowsDeleted} curated row(s) deleted, ` +
-          `${source.missingKeys.length} source key(s) missing from curated${missingKeysLocation ? ` (listed in ${missingKeysLocation})` : ''}`,
-      );
-    }
-
-    // Curated's tests, then each selected mart and its tests (see model-runner.ts).
-    const models = await runModels({
-      engine,
-      project,
-      ...(opts.select ? { select: opts.select } : {}),
-      testsOnly,
-      now: now(),
-      log: (line) => log(`${dataset.name}: ${line}`),
-    });
-    const martResults: RunSummary['marts'] = models.built;
-    const results: DataTestResult[] = [...models.results];
-
-    const curatedRef = engine.tableRef('curated');
-    const curatedRows = await scalar(engine, `SELECT count(*) AS n FROM ${curatedRef}`);
-    if (unreadable.length) {
-      results.push({
-        name: 'raw_objects_readable',
-        severity: 'error',
-        model: 'raw',
-        description: `raw objects that cannot be read whole, quarantined and not merged (fix or remove them; they are retried every run): ${unreadable.map((u) => u.key).join(', ')}`,
-        status: 'fail',
-        failing: unreadable.length,
-      });
-    }
-    // Reconciliation from what each merge recorded (never re-reading raw): every key a merge
-    // staged is in curated exactly once, and curated holds nothing else. With a key scan, curated
-    // is reconciled against the source instead: what the pipeline is for.
-    const mergedKeys = await engine.mergedKeys();
-    const unrecorded = rebuild ? 0 : [...processed.keys].filter((k) => !(k in processed.contributions)).length;
-    const reconciled = source ? source.missingKeys.length === 0 && source.extraKeys === 0 : mergedKeys === curatedRows;
-    if (source) {
-      results.push({
-        name: SOURCE_RECONCILIATION_TEST,
-        severity: 'error',
-        model: 'curated',
-        description:
-          `curated keys (${curatedRows}) == the source's keys in this run's key scan (${source.sourceKeys}): ` +
-          `${source.missingKeys.length} missing from curated, ${source.extraKeys} in curated but not at the source` +
-          (source.missingKeys.length ? `; missing keys listed in ${missingKeysLocation} for the repair phase` : ''),
-        status: reconciled ? 'pass' : 'fail',
-        failing: source.missingKeys.length + source.extraKeys,
-      });
-    } else results.push({
-      name: RECONCILIATION_TEST,
-      // A state written before merges recorded their keys cannot reconcile yet: warn until a rebuild.
-      severity: unrecorded ? 'warn' : 'error',
-      model: 'curated',
-      description:
-        `distinct keys merged (${mergedKeys}) == rows in curated (${curatedRows})` +
-        (unrecorded ? `; ${unrecorded} raw object(s) were merged before keys were recorded` : '') +
-        (reconciled ? '' : `; to repair, ${REBUILD_HINT}`),
-      status: reconciled ? 'pass' : unrecorded ? 'warn' : 'fail',
-      failing: Math.abs(mergedKeys - curatedRows),
-    });
-    const failedErrorTests = results.filter((r) => r.status === 'fail').map((r) => r.name);
-    for (const r of results.filter((x) => x.status === 'fail' || x.status === 'warn')) {
-      log(`${dataset.name}: data test ${r.status === 'fail' ? 'FAILED' : 'warning'}: ${r.name} (${r.failing} failing: ${r.description})`);
-    }
-    if (!reconciled && !source) log(`${dataset.name}: reconciliation failed: curated has ${curatedRows} rows, the merges recorded ${mergedKeys} distinct keys; ${REBUILD_HINT}`);
-    const otherFailures = failedErrorTests.filter((n) => n !== SOURCE_RECONCILIATION_TEST);
-    const repairNeeded = !!source && source.missingKeys.length > 0 && source.extraKeys === 0 && otherFailures.length === 0;
-
-    const freshness = await measureFreshness(engine, dataset, fetchFigures, now());
-    const finished = now();
-    const summary: RunSummary = {
-      dataset: dataset.name,
-      runId,
-      engine: engine.dialect.name,
-      status: failedErrorTests.length ? 'tests_failed' : 'succeeded',
-      startedAt: started.toISOString(),
-      finishedAt: finished.toISOString(),
-      durationMs: finished.getTime() - started.getTime(),
-      rawObjects: {
-        total: allRaw.length,
-        new: fresh.length,
-        alreadyProcessed: rebuild ? 0 : allRaw.length - fresh.length - unreadable.length,
-        quarantined: unreadable.length,
-      },
-      quarantinedObjects: unreadable,
-      rebuild,
-      reconciliation: {
-        mergedKeys,
-        curatedRows,
-        ...(source
-          ? {
-              source: {
-                keysetRunId: runId,
-                sourceKeys: source.sourceKeys,
-                curatedRowsBefore: source.curatedRowsBefore,
-                goneKeys: source.goneKeys,
-                missingKeys: source.missingKeys.length,
-                extraKeys: source.extraKeys,
-                ...(missingKeysLocation ? { missingKeysLocation } : {}),
-              },
-            }
-          : {}),
-      },
-      rowsDeleted: source?.rowsDeleted ?? 0,
-      missingKeys: source?.missingKeys.length ?? 0,
-      keysetApplied: !!source,
-      repairNeeded,
-      maintenance: maintenanceRun,
-      // As the state machine passed it, and as the fetcher recorded it for this run.
-      schemaDrift: { undeclared: [...new Set([...(opts.undeclaredColumns ?? []), ...(fetchFigures?.rows?.undeclaredColumns ?? [])])].sort() },
-      ...batch,
-      rowsWritten: batch.rowsInserted + batch.rowsUpdated,
-      curatedRows,
-      marts: martResults,
-      skippedModels: models.skipped,
-      selection: { ...(opts.select ? { select: [...opts.select] } : {}), testsOnly },
-      tests: {
-        passed: results.filter((r) => r.status === 'pass').length,
-        failed: results.filter((r) => r.status === 'fail').length,
-        warned: results.filter((r) => r.status === 'warn').length,
-        skipped: results.filter((r) => r.status === 'skipped').length,
-        results,
-      },
-      failedErrorTests,
-      summaryLocation: `${curatedStore.location}/${runSummaryKey(dataset, runId)}`,
-      reportLocation: `${curatedStore.location}/${reportKey(dataset, runId)}`,
-      historyLocation: `${curatedStore.location}/${historyKey(dataset)}`,
-      ...(fetchFigures ? { fetch: fetchFigures } : {}),
-      freshness,
-    };
-
-    const martRows: { mart: MartModel; rows: Row[] }[] = [];
-    for (const mart of models.shown) {
-      martRows.push({ mart, rows: await engine.rows(`SELECT * FROM ${engine.tableRef(mart.name)} LIMIT ${opts.reportRowLimit ?? 5000}`) });
-    }
-    await curatedStore.put(runSummaryKey(dataset, runId), JSON.stringify(summary, null, 2), { contentType: 'application/json' });
-    await curatedStore.put(reportKey(dataset, runId), await renderReport({ dataset, summary, marts: martRows }), {
-      contentType: 'text/html; charset=utf-8',
-    });
-    await writeHistory(curatedStore, dataset, summary, log);
-    if (opts.catalogPath && opts.engine === 'duckdb') {
-      await engine.close();
-      await registerCurated({ dataset, curatedDir: curatedStore.location, catalogPath: opts.catalogPath });
-    }
+    const objects = await pickRawObjects(ctx);
+    const batch = await mergeObjects(ctx, objects.fresh);
+    const maintenance = await maintainTables(ctx, objects.processed);
+    await recordProcessed(ctx, objects, batch.contributions, maintenance);
+    const source = await reconcileWithSource(ctx);
+    const models = await runModels({ engine, project, ...(opts.select ? { select: opts.select } : {}), testsOnly: ctx.testsOnly, now: now(), log: (line) => ctx.log(`${opts.dataset.name}: ${line}`) });
+    const checks = await reconcileCurated(ctx, objects, models.results, source);
+    const freshness = await measureFreshness(engine, opts.dataset, fetchFigures, now());
+    const summary = summarize(ctx, { started, objects, batch, maintenance: maintenance.run, source, models, checks, fetchFigures, freshness });
+    await writeOutputs(ctx, summary, models.shown);
     return summary;
   } finally {
     if (opts.engine === 'duckdb') await engine.close();
   }
 }
 
+/** Refuse a bad request before anything runs; the models project to build. */
+function checkRequest(opts: RunTransformOptions): ModelProject {
+  const { dataset } = opts;
+  if (dataset.name.includes('--')) {
+    throw new TransformConfigError(`Dataset name "${dataset.name}" contains "--": "__" separates dataset and mart table names`);
+  }
+  if (opts.testsOnly && opts.rebuild) throw new TransformConfigError('--tests-only and a rebuild exclude each other: a tests-only run changes no table');
+  // loadProject checks each chart where its YAML declares it; marts handed in are checked here.
+  if (opts.marts) validateMartCharts(opts.marts);
+  const project: ModelProject = opts.marts ? { marts: opts.marts, curated: { columns: [], tests: curatedTests(dataset) } } : loadProject(dataset, opts.modelsDir);
+  // A wrong --select is a usage error before anything is merged.
+  if (opts.select) selectMarts(project.marts, opts.select);
+  return project;
+}
+
+async function openEngine(opts: RunTransformOptions): Promise<TransformEngine> {
+  if (opts.engine !== 'duckdb') return opts.engine;
+  return DuckDbEngine.open({
+    dataset: opts.dataset,
+    rawDir: localDir(opts.rawStore, 'raw'),
+    curatedDir: localDir(opts.curatedStore, 'curated'),
+    runId: opts.runId,
+    rebuild: opts.rebuild === true,
+  });
+}
+
+interface RawObjects {
+  allRaw: string[];
+  processed: Awaited<ReturnType<typeof readProcessedObjects>>;
+  /** Objects this run merges. */
+  fresh: string[];
+  unreadable: UnreadableObject[];
+}
+
+/** The raw objects to merge: new ones (all on a rebuild, none for tests only), less the unreadable. */
+async function pickRawObjects(ctx: RunContext): Promise<RawObjects> {
+  const { dataset, rawStore, curatedStore } = ctx.opts;
+  const allRaw = (await rawStore.list(rawPrefix(dataset))).filter((k) => !k.endsWith('/'));
+  const processed = await readProcessedObjects(curatedStore, dataset);
+  // Tests only: nothing is merged (new raw objects wait for the next full run).
+  const candidates = ctx.testsOnly ? [] : ctx.rebuild ? allRaw : allRaw.filter((k) => !processed.keys.has(k));
+  // An object that cannot be read whole is never merged as if complete: it stays unprocessed
+  // (retried every run), is listed in the summary and state, and fails the run's data tests.
+  const unreadable = ctx.engine.unreadableObjects ? await ctx.engine.unreadableObjects(candidates) : await unreadableInStore(rawStore, candidates);
+  const unreadableKeys = new Set(unreadable.map((u) => u.key));
+  const fresh = candidates.filter((k) => !unreadableKeys.has(k));
+  for (const u of unreadable) ctx.log(`${dataset.name}: raw object ${rawStore.location}/${u.key} cannot be read whole (${u.error}); quarantined, not merged`);
+  ctx.log(`${dataset.name}: ${ctx.rebuild ? `rebuilding curated from all ${fresh.length} raw object(s)` : `${fresh.length} new raw object(s) of ${allRaw.length}`}`);
+  return { allRaw, processed, fresh, unreadable };
+}
+
+/** THE merge (merge-algorithm.ts) of the picked objects; every one is recorded, also one that contributed nothing. */
+async function mergeObjects(ctx: RunContext, fresh: string[]): Promise<MergeResult> {
+  const merged: MergeResult = fresh.length || ctx.rebuild ? await mergeBatch(ctx.engine, fresh, { rebuild: ctx.rebuild }) : { ...emptyBatchStats(), contributions: {} };
+  // An object whose rows all lost to newer versions elsewhere (or were all malformed) is recorded
+  // too: an object missing here would look merged before keys were recorded.
+  const contributions = Object.fromEntries(fresh.map((k) => [k, merged.contributions[k] ?? { keys: 0, inserted: 0 }]));
+  ctx.log(
+    `${ctx.dataset.name}: read ${merged.rowsRead} rows, ${merged.rowsInserted} inserted, ${merged.rowsUpdated} updated, ` +
+      `${merged.rowsUnchanged} unchanged, ${merged.duplicatesRemoved} duplicates removed, ${merged.malformedRows} malformed`,
+  );
+  return { ...merged, contributions };
+}
+
+/** Table maintenance when due (engines that have it); the cadence record to keep. */
+async function maintainTables(ctx: RunContext, processed: RawObjects['processed']): Promise<{ run: string[]; record?: Maintenance }> {
+  const { engine, opts, now } = ctx;
+  if (!engine.maintain || ctx.testsOnly) return { run: [] };
+  const last = processed.maintenance;
+  const everyRuns = opts.maintenanceEveryRuns ?? 24;
+  const intervalMs = (opts.maintenanceIntervalHours ?? 24) * 3_600_000;
+  const due = last !== undefined && (last.runsSince + 1 >= everyRuns || now().getTime() - Date.parse(last.lastAt) >= intervalMs);
+  const run: string[] = [];
+  if (due) {
+    run.push(...(await engine.maintain()));
+    ctx.log(`${ctx.dataset.name}: table maintenance: ${run.join('; ')}`);
+  }
+  return { run, record: !last || due ? { lastAt: now().toISOString(), runsSince: 0 } : { lastAt: last.lastAt, runsSince: last.runsSince + 1 } };
+}
+
+/** The processed-objects state: merged objects with their contributions, quarantined ones, maintenance. */
+async function recordProcessed(ctx: RunContext, objects: RawObjects, contributions: MergeResult['contributions'], maintenance: { record?: Maintenance }): Promise<void> {
+  const { processed, fresh, unreadable } = objects;
+  const quarantined: Record<string, QuarantinedObject> = Object.fromEntries(
+    unreadable.map((u) => [u.key, { error: u.error, firstRunId: processed.quarantined[u.key]?.firstRunId ?? ctx.runId, lastRunId: ctx.runId }]),
+  );
+  if (ctx.testsOnly || !(fresh.length || ctx.rebuild || unreadable.length || Object.keys(processed.quarantined).length || maintenance.record)) return;
+  await writeProcessedObjects(ctx.opts.curatedStore, ctx.dataset, processed, fresh, ctx.runId, {
+    contributions,
+    quarantined,
+    replace: ctx.rebuild,
+    ...(maintenance.record ? { maintenance: maintenance.record } : {}),
+  });
+}
+
+interface SourceCheck {
+  result: KeysetReconciliation;
+  missingKeysLocation?: string;
+}
+
+/**
+ * Deletions and reconciliation against the source, when this run's key scan completed. After the
+ * merge: rows the scan saw that this batch delivered are curated by now.
+ */
+async function reconcileWithSource(ctx: RunContext): Promise<SourceCheck | undefined> {
+  const { dataset, rawStore } = ctx.opts;
+  const keyset = dataset.deletions.detect && !ctx.testsOnly ? await readKeyset(rawStore, dataset, ctx.runId) : undefined;
+  if (!keyset) return undefined;
+  const source = await applyKeyset(ctx.engine, keyset, { maxDeleteShare: dataset.deletions.maxDeleteShare, detectedAt: ctx.now(), runId: ctx.runId });
+  if (source.refused) {
+    const share = source.curatedRowsBefore ? ((100 * source.goneKeys) / source.curatedRowsBefore).toFixed(1) : '100';
+    throw new MassDeleteRefusedError(
+      `Dataset ${dataset.name}: the key scan of run ${ctx.runId} (${source.sourceKeys} keys from ${dataset.source.domain}/${dataset.source.datasetId}) ` +
+        `would delete ${source.goneKeys} of ${source.curatedRowsBefore} curated rows (${share}%), above deletions.maxDeleteShare ${dataset.deletions.maxDeleteShare}; ` +
+        'nothing was deleted (this run\'s upserts are kept). An outage, a wrong source URL or a publisher\'s mistake looks like this: check the source. ' +
+        'If the rows really are gone, raise deletions.maxDeleteShare in the dataset file for one run.',
+    );
+  }
+  let missingKeysLocation: string | undefined;
+  if (source.missingKeys.length) {
+    const key = missingKeysKey(dataset, ctx.runId);
+    await rawStore.put(key, gzipSync(`${source.missingKeys.join('\n')}\n`), { contentType: 'application/gzip' });
+    missingKeysLocation = `${rawStore.location}/${key}`;
+  }
+  ctx.log(
+    `${dataset.name}: key scan: ${source.sourceKeys} source keys, ${source.rowsDeleted} curated row(s) deleted, ` +
+      `${source.missingKeys.length} source key(s) missing from curated${missingKeysLocation ? ` (listed in ${missingKeysLocation})` : ''}`,
+  );
+  return { result: source, ...(missingKeysLocation ? { missingKeysLocation } : {}) };
+}
+
+interface CuratedChecks {
+  results: DataTestResult[];
+  curatedRows: number;
+  mergedKeys: number;
+  failedErrorTests: string[];
+  repairNeeded: boolean;
+}
+
+/**
+ * The run's own tests after the models': raw objects readable, and the reconciliation from what
+ * each merge recorded (never re-reading raw): every key a merge staged is in curated exactly once,
+ * and curated holds nothing else. With a key scan, curated is reconciled against the source
+ * instead: what the pipeline is for.
+ */
+async function reconcileCurated(ctx: RunContext, objects: RawObjects, modelResults: DataTestResult[], check: SourceCheck | undefined): Promise<CuratedChecks> {
+  const { dataset, engine } = ctx;
+  const results: DataTestResult[] = [...modelResults];
+  const curatedRows = await scalar(engine, `SELECT count(*) AS n FROM ${engine.tableRef('curated')}`);
+  const { unreadable, processed } = objects;
+  if (unreadable.length) {
+    results.push({
+      name: 'raw_objects_readable',
+      severity: 'error',
+      model: 'raw',
+      description: `raw objects that cannot be read whole, quarantined and not merged (fix or remove them; they are retried every run): ${unreadable.map((u) => u.key).join(', ')}`,
+      status: 'fail',
+      failing: unreadable.length,
+    });
+  }
+  const mergedKeys = await engine.mergedKeys();
+  const unrecorded = ctx.rebuild ? 0 : [...processed.keys].filter((k) => !(k in processed.contributions)).length;
+  const source = check?.result;
+  const reconciled = source ? source.missingKeys.length === 0 && source.extraKeys === 0 : mergedKeys === curatedRows;
+  if (source) {
+    results.push({
+      name: SOURCE_RECONCILIATION_TEST,
+      severity: 'error',
+      model: 'curated',
+      description:
+        `curated keys (${curatedRows}) == the source's keys in this run's key scan (${source.sourceKeys}): ` +
+        `${source.missingKeys.length} missing from curated, ${source.extraKeys} in curated but not at the source` +
+        (source.missingKeys.length ? `; missing keys listed in ${check.missingKeysLocation} for the repair phase` : ''),
+      status: reconciled ? 'pass' : 'fail',
+      failing: source.missingKeys.length + source.extraKeys,
+    });
+  } else results.push({
+    name: RECONCILIATION_TEST,
+    // A state written before merges recorded their keys cannot reconcile yet: warn until a rebuild.
+    severity: unrecorded ? 'warn' : 'error',
+    model: 'curated',
+    description:
+      `distinct keys merged (${mergedKeys}) == rows in curated (${curatedRows})` +
+      (unrecorded ? `; ${unrecorded} raw object(s) were merged before keys were recorded` : '') +
+      (reconciled ? '' : `; to repair, ${REBUILD_HINT}`),
+    status: reconciled ? 'pass' : unrecorded ? 'warn' : 'fail',
+    failing: Math.abs(mergedKeys - curatedRows),
+  });
+  const failedErrorTests = results.filter((r) => r.status === 'fail').map((r) => r.name);
+  for (const r of results.filter((x) => x.status === 'fail' || x.status === 'warn')) {
+    ctx.log(`${dataset.name}: data test ${r.status === 'fail' ? 'FAILED' : 'warning'}: ${r.name} (${r.failing} failing: ${r.description})`);
+  }
+  if (!reconciled && !source) ctx.log(`${dataset.name}: reconciliation failed: curated has ${curatedRows} rows, the merges recorded ${mergedKeys} distinct keys; ${REBUILD_HINT}`);
+  const otherFailures = failedErrorTests.filter((n) => n !== SOURCE_RECONCILIATION_TEST);
+  const repairNeeded = !!source && source.missingKeys.length > 0 && source.extraKeys === 0 && otherFailures.length === 0;
+  return { results, curatedRows, mergedKeys, failedErrorTests, repairNeeded };
+}
+
+function summarize(
+  ctx: RunContext,
+  r: {
+    started: Date;
+    objects: RawObjects;
+    batch: MergeResult;
+    maintenance: string[];
+    source: SourceCheck | undefined;
+    models: Awaited<ReturnType<typeof runModels>>;
+    checks: CuratedChecks;
+    fetchFigures: FetchFigures | undefined;
+    freshness: Freshness;
+  },
+): RunSummary {
+  const { dataset, runId, opts } = ctx;
+  const { curatedStore } = opts;
+  const { contributions: _contributions, ...batch } = r.batch;
+  const { allRaw, fresh, unreadable } = r.objects;
+  const { results, curatedRows, mergedKeys, failedErrorTests, repairNeeded } = r.checks;
+  const source = r.source?.result;
+  const finished = ctx.now();
+  return {
+    dataset: dataset.name,
+    runId,
+    engine: ctx.engine.dialect.name,
+    status: failedErrorTests.length ? 'tests_failed' : 'succeeded',
+    startedAt: r.started.toISOString(),
+    finishedAt: finished.toISOString(),
+    durationMs: finished.getTime() - r.started.getTime(),
+    rawObjects: {
+      total: allRaw.length,
+      new: fresh.length,
+      alreadyProcessed: ctx.rebuild ? 0 : allRaw.length - fresh.length - unreadable.length,
+      quarantined: unreadable.length,
+    },
+    quarantinedObjects: unreadable,
+    rebuild: ctx.rebuild,
+    reconciliation: {
+      mergedKeys,
+      curatedRows,
+      ...(source
+        ? {
+            source: {
+              keysetRunId: runId,
+              sourceKeys: source.sourceKeys,
+              curatedRowsBefore: source.curatedRowsBefore,
+              goneKeys: source.goneKeys,
+              missingKeys: source.missingKeys.length,
+              extraKeys: source.extraKeys,
+              ...(r.source?.missingKeysLocation ? { missingKeysLocation: r.source.missingKeysLocation } : {}),
+            },
+          }
+        : {}),
+    },
+    rowsDeleted: source?.rowsDeleted ?? 0,
+    missingKeys: source?.missingKeys.length ?? 0,
+    keysetApplied: !!source,
+    repairNeeded,
+    maintenance: r.maintenance,
+    // As the state machine passed it, and as the fetcher recorded it for this run.
+    schemaDrift: { undeclared: [...new Set([...(opts.undeclaredColumns ?? []), ...(r.fetchFigures?.rows?.undeclaredColumns ?? [])])].sort() },
+    ...batch,
+    rowsWritten: batch.rowsInserted + batch.rowsUpdated,
+    curatedRows,
+    marts: r.models.built,
+    skippedModels: r.models.skipped,
+    selection: { ...(opts.select ? { select: [...opts.select] } : {}), testsOnly: ctx.testsOnly },
+    tests: {
+      passed: results.filter((x) => x.status === 'pass').length,
+      failed: results.filter((x) => x.status === 'fail').length,
+      warned: results.filter((x) => x.status === 'warn').length,
+      skipped: results.filter((x) => x.status === 'skipped').length,
+      results,
+    },
+    failedErrorTests,
+    summaryLocation: `${curatedStore.location}/${runSummaryKey(dataset, runId)}`,
+    reportLocation: `${curatedStore.location}/${reportKey(dataset, runId)}`,
+    historyLocation: `${curatedStore.location}/${historyKey(dataset)}`,
+    ...(r.fetchFigures ? { fetch: r.fetchFigures } : {}),
+    freshness: r.freshness,
+  };
+}
+
+/** The run summary, the HTML report (with each shown mart's rows), the history page, and the local catalog. */
+async function writeOutputs(ctx: RunContext, summary: RunSummary, shown: MartModel[]): Promise<void> {
+  const { engine, dataset, runId, opts } = ctx;
+  const martRows: { mart: MartModel; rows: Row[] }[] = [];
+  for (const mart of shown) {
+    martRows.push({ mart, rows: await engine.rows(`SELECT * FROM ${engine.tableRef(mart.name)} LIMIT ${opts.reportRowLimit ?? 5000}`) });
+  }
+  await opts.curatedStore.put(runSummaryKey(dataset, runId), JSON.stringify(summary, null, 2), { contentType: 'application/json' });
+  await opts.curatedStore.put(reportKey(dataset, runId), await renderReport({ dataset, summary, marts: martRows }), {
+    contentType: 'text/html; charset=utf-8',
+  });
+  await writeHistory(opts.curatedStore, dataset, summary, ctx.log);
+  if (opts.catalogPath && opts.engine === 'duckdb') {
+    await engine.close();
+    await registerCurated({ dataset, curatedDir: opts.curatedStore.location, catalogPath: opts.catalogPath });
+  }
+}
