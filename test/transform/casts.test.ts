@@ -5,6 +5,7 @@
  * evaluated here with whole-string semantics, accepts exactly the inputs DuckDB casts. What the
  * pattern admits, both engines' casts read the same way (digits, decimals, ISO timestamps,
  * true/false); overflow and impossible dates become NULL on both (TRY_CAST / TRY / is_finite).
+ * The table is also executed on Trino through the Athena dialect (the last suite).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -13,6 +14,8 @@ import { TrinoSQL } from 'dt-sql-parser';
 import { parseDataset } from '../../runtime/dataset-config';
 import { athenaDialect, CAST_PATTERNS, duckdbDialect, literal, type CuratedType } from '../../containers/transform/src/dialect';
 import { batchProfileSql, stagingSql } from '../../containers/transform/src/staging';
+import { TrinoClient } from '../../local/trino-client';
+import { trinoSkip, trinoUrl } from '../support/trino';
 
 type Cast = Exclude<CuratedType, 'VARCHAR'>;
 /** [input, expected value, or null when the value is outside the contract]. */
@@ -186,5 +189,47 @@ describe('cast contract', () => {
       ['d', null, null, null],
     ]);
     conn.closeSync();
+  });
+});
+
+describe('cast contract executed on Trino (the Athena dialect)', { skip: trinoSkip }, () => {
+  test('Trino casts exactly the table, as DuckDB does: contract values cast, everything else is NULL', async () => {
+    const trino = new TrinoClient(trinoUrl!);
+    for (const [type, cases] of Object.entries(CASES) as [Cast, Case[]][]) {
+      const values = cases.map(([input], i) => `(${i}, ${literal(input)})`).join(', ');
+      const r = await trino.execute(`SELECT i, ${athenaDialect.tryCast('v', type)} AS c FROM (VALUES ${values}) AS t(i, v) ORDER BY i`);
+      assert.equal(r.error, undefined, r.error?.message);
+      const got = r.rows.map(([, c]) => {
+        if (c === null) return null;
+        if (type === 'BIGINT') return String(c);
+        if (type === 'TIMESTAMP') return `${String(c).replace(' ', 'T').slice(0, 23)}Z`;
+        return normalize(c);
+      });
+      for (let i = 0; i < cases.length; i++) {
+        assert.deepEqual(got[i], cases[i]![1], `${type} ${JSON.stringify(cases[i]![0])}: Trino gave ${String(got[i])}, the contract says ${String(cases[i]![1])}`);
+      }
+    }
+  });
+
+  test('the Athena staging and profile SQL, executed on Trino, count and cast as DuckDB does', async () => {
+    const trino = new TrinoClient(trinoUrl!);
+    const raw = `(SELECT * FROM (VALUES
+      ('a', '2023-06-04T14:16:36.000', '2.5', '1e3', '1', '2026-01-01T00:00:00.000Z', 'r', '2026-01-01T00:00:00.000Z', 's1'),
+      ('b', '2023-06-04 14:16:36', '0x10', 'NaN', 'true', '2026-01-01T00:00:00.000Z', 'r', '2026-01-01T00:00:00.000Z', 's2'),
+      ('c', '2023-06-04T14:16:36+02:00', '12', '2.5', 'false', '2026-01-01T00:00:00.000Z', 'r', '2026-01-01T00:00:00.000Z', 's3'),
+      ('d', NULL, NULL, NULL, NULL, '2026-01-01T00:00:00.000Z', 'r', '2026-01-01T00:00:00.000Z', 's4')
+    ) AS v(id, ts, n, x, b, _ingested_at, _run_id, _source_updated_at, _source_id))`;
+    const profile = await trino.execute(batchProfileSql(CASTS_DATASET, athenaDialect, raw));
+    assert.equal(profile.error, undefined, profile.error?.message);
+    const p = Object.fromEntries(profile.columns.map((c, i) => [c.name, profile.rows[0]![i]]));
+    assert.deepEqual([p.cast_failures__n, p.cast_failures__x, p.cast_failures__b, p.cast_failures__ts, p.cast_failures___ingested_at], [2, 1, 1, 2, 0]);
+    const staged = await trino.execute(`SELECT id, n, x, b FROM (${stagingSql(CASTS_DATASET, athenaDialect, raw)}) AS s ORDER BY id`);
+    assert.equal(staged.error, undefined, staged.error?.message);
+    assert.deepEqual(staged.rows, [
+      ['a', null, 1000, null],
+      ['b', null, null, true],
+      ['c', 12, 2.5, false],
+      ['d', null, null, null],
+    ]);
   });
 });
