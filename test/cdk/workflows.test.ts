@@ -144,6 +144,17 @@ describe('GitHub Actions workflows', () => {
       assert.ok(image.commands.pipx);
     });
 
+    test('ci executes the Athena SQL on Trino: Java 24+ set up (the image has none) and Trino installed with the image\'s Maven before npm test', () => {
+      const ci = texts[0]![1];
+      const javaMajors = (image as unknown as { java: { versions: string[] } }).java.versions.map((v) => Number(v.split('.')[0]));
+      assert.ok(javaMajors.every((m) => m < 24), 'the image has no Java Trino 476 runs on, so the workflow must bring one');
+      const java = /uses: actions\/setup-java@[0-9a-f]{40} # v\S+\n\s+with:\n\s+distribution: temurin\n\s+java-version: '(\d+)'/.exec(ci);
+      assert.ok(java && Number(java[1]) >= 24, 'actions/setup-java with Java 24 or newer');
+      assert.ok(image.commands.mvn, 'scripts/install-trino.sh uses the image\'s Maven');
+      const install = ci.indexOf('run: bash scripts/install-trino.sh');
+      assert.ok(install > ci.indexOf('actions/setup-java') && install < ci.indexOf('run: npm test'), 'Trino is installed after Java and before the tests');
+    });
+
     test('every job runs on a runner any repository gets unless a repository variable says otherwise; no hard-coded ARM label', () => {
       const defaultLabel = `'${image.label}'`;
       assert.match(image.availability[image.label]!, /private/);
