@@ -27,14 +27,13 @@ import {
   optimizeSql,
   rawBatchSql,
   recordMergedKeysSql,
-  stagedBatchSql,
   tableColumnsSql,
   tableExistsSql,
 } from '../../containers/transform/src/athena-sql';
 import { curatedTests, countSql, DEFAULT_CONFIG, runFreshness, runTest } from '../../containers/transform/src/data-tests';
-import { athenaDialect, duckdbDialect } from '../../containers/transform/src/dialect';
+import { athenaDialect, duckdbDialect, ident } from '../../containers/transform/src/dialect';
 import { loadMarts, renderMart } from '../../containers/transform/src/models';
-import { batchProfileSql } from '../../containers/transform/src/staging';
+import { typedBatchSql, typedProfileSql, typedStagedSql } from '../../containers/transform/src/staging';
 import { runTransform } from '../../containers/transform/src/transform';
 import { incident, writeRawObject } from './raw-fixture';
 
@@ -52,13 +51,18 @@ describe('Athena SQL', () => {
     { ingestDate: '2024-03-01', path: 's3://raw-bucket/raw/sf-fire-incidents/ingest_date=2024-03-01/x-1.gz' },
     { ingestDate: '2024-03-02', path: "s3://raw-bucket/raw/sf-fire-incidents/ingest_date=2024-03-02/o'brien.gz" },
   ]);
-  const staged = stagedBatchSql(DATASET, raw);
+  // The engine types each group once into a table beside curated, then reads it (staging.ts).
+  const typedSelect = typedBatchSql(DATASET, athenaDialect, raw, ident('__source_object'));
+  const typed = '"curated_db"."sf_fire_incidents___typed"';
+  const staged = typedStagedSql(DATASET, typed, false);
 
   test('every statement the engine sends parses with the Trino grammar', () => {
     assertTrino(tableExistsSql('curated_db', 'sf_fire_incidents'), 'table lookup');
     assertTrino(createCuratedTableSql(DATASET, target, 's3://curated/curated/sf-fire-incidents/table/'), 'create table');
-    assertTrino(batchProfileSql(DATASET, athenaDialect, raw), 'batch profile');
+    assertTrino(martCtasSql(typed, 's3://curated/curated/sf-fire-incidents/staging/r1-0/', typedSelect), 'type raw batch');
+    assertTrino(typedProfileSql(DATASET, typed), 'batch profile');
     assertTrino(staged, 'staging');
+    assertTrino(typedStagedSql(DATASET, typed, true), 'staging (unique keys)');
     assertTrino(mergePreviewSql(DATASET, staged, target), 'merge preview');
     assertTrino(mergeSql(DATASET, staged, target, [2022, 2023, -1]), 'merge');
     const marts = loadMarts(DATASET);
@@ -76,8 +80,8 @@ describe('Athena SQL', () => {
     assert.notDeepEqual(trino.validate('SELECT quantile_cont(x, 0.5) FROM t QUALIFY 1 = 1'), []);
     assert.match(renderMart(loadMarts(DATASET).find((m) => m.name === 'response_time_by_neighborhood')!, athenaDialect, () => 't'), /array_sort\(array_agg\(CAST\(response_seconds AS double\)\)/);
     assert.match(renderMart(loadMarts(DATASET).find((m) => m.name === 'response_time_by_neighborhood')!, duckdbDialect, () => 't'), /quantile_cont/);
-    assert.match(staged, /from_iso8601_timestamp/);
-    assert.match(staged, /json_format\(CAST\("point" AS json\)\)/);
+    assert.match(typedSelect, /from_iso8601_timestamp/);
+    assert.match(typedSelect, /json_format\(CAST\("point" AS json\)\)/);
     assert.match(raw, /'s3:\/\/raw-bucket\/raw\/sf-fire-incidents\/ingest_date=2024-03-02\/o''brien\.gz'/);
   });
 

@@ -1,7 +1,7 @@
 /**
- * The DuckDB engine stages in two steps (typedBatchSql, typedProfileSql, typedStagedSql: one cast
- * pass, the version ranking only when a key repeats); Athena runs the one-statement form
- * (stagingSql, batchProfileSql). Both must give the same rows and counters: this runs both on one
+ * Both engines stage in two steps (typedBatchSql, typedProfileSql, typedStagedSql: one cast pass,
+ * the version ranking only when a key repeats); the one-statement form (stagingSql,
+ * batchProfileSql) is the definition they must match. Same rows and counters: this runs both on one
  * batch holding every case (duplicates, ties between objects, keys that cast alike or not at all,
  * keyless and malformed rows, cast failures).
  */
@@ -83,7 +83,7 @@ async function profiles(conn: DuckDBConnection) {
   return { one: one!, two: two! };
 }
 
-describe('staging in two steps (DuckDB) = the one-statement staging (Athena)', () => {
+describe('staging in two steps (both engines) = the one-statement definition', () => {
   test('a batch with duplicates: same staged rows and counters; the keys are not unique', async () => {
     const db = await DuckDBInstance.create(':memory:');
     const conn = await db.connect();

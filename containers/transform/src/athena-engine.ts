@@ -24,7 +24,6 @@ import {
   rawBatchSql,
   recordMergedKeysSql,
   renameTableSql,
-  stagedBatchSql,
   tableColumnsSql,
   tableExistsSql,
   vacuumSql,
@@ -35,7 +34,7 @@ import type { Keyset, Row, StagedGroup, TransformEngine } from './engine';
 import { partitionGroups } from './merge-algorithm';
 import { deleteMergeSql } from './merge-sql';
 import { martTableName } from './models';
-import { batchProfileSql, curatedColumns } from './staging';
+import { curatedColumns, typedBatchSql, typedProfileSql, typedStagedSql } from './staging';
 
 export interface AthenaEngineOptions extends AthenaQueryOptions {
   dataset: DatasetConfig;
@@ -161,18 +160,35 @@ export class AthenaEngine implements TransformEngine {
     );
   }
 
-  /** Groups of at most objectsPerQuery objects, read from the Glue raw table pruned by partition and path. */
+  private get typedTable(): string {
+    return asideTableName(this.table, 'typed');
+  }
+
+  /**
+   * Groups of at most objectsPerQuery objects. Each group's raw rows (the Glue raw table, pruned by
+   * partition and path) are read and typed ONCE into an Iceberg table beside curated, as DuckDB
+   * types its batch (staging.ts typedBatchSql): the profile, the preview, the recorded keys and the
+   * MERGE then read typed Parquet, not the raw JSON four times over.
+   */
   async *stageGroups(rawKeys: string[]): AsyncIterable<StagedGroup> {
     const rawTable = qualified(this.opts.rawDatabase, this.table);
+    const db = this.opts.curatedDatabase;
+    const typed = qualified(db, this.typedTable);
     const objects = rawKeys.map((key) => {
       const date = INGEST_DATE.exec(key)?.[1];
       if (!date) throw new Error(`Raw object ${this.bucket}/${key} is outside an ingest_date=YYYY-MM-DD partition`);
       return { ingestDate: date, path: `${this.bucket}/${key}` };
     });
+    let n = 0;
     for (const group of partitionGroups(objects, this.opts.objectsPerQuery ?? 500)) {
-      const raw = rawBatchSql(rawTable, group);
-      const [profile = {}] = await this.runner.execute(batchProfileSql(this.opts.dataset, this.dialect, raw), 'batch profile');
-      yield { staged: stagedBatchSql(this.opts.dataset, raw), profile };
+      // A crashed run's typed table is only ever a leftover.
+      await this.runner.execute(dropTableSql(db, this.typedTable), 'drop leftover typed batch');
+      const select = typedBatchSql(this.opts.dataset, this.dialect, rawBatchSql(rawTable, group), ident('__source_object'));
+      await this.runner.execute(martCtasSql(typed, this.location('staging', `${this.opts.runId}-${n++}`), select), 'type raw batch');
+      const [profile = {}] = await this.runner.execute(typedProfileSql(this.opts.dataset, typed), 'batch profile');
+      // The version ranking only when some key occurs more than once (as on DuckDB).
+      const unique = Number(profile.key_partitions ?? 0) === Number(profile.keyed_rows ?? 0);
+      yield { staged: typedStagedSql(this.opts.dataset, typed, unique), profile };
     }
   }
 
@@ -189,8 +205,10 @@ export class AthenaEngine implements TransformEngine {
     await this.runner.execute((this.opts.renderMerge ?? mergeSql)(this.opts.dataset, group.staged, target, years), 'merge');
   }
 
-  /** Each MERGE committed its own Iceberg snapshot. */
-  async endGroup(): Promise<void> {}
+  /** Each MERGE committed its own Iceberg snapshot; the group's typed rows go. */
+  async endGroup(): Promise<void> {
+    await this.runner.execute(dropTableSql(this.opts.curatedDatabase, this.typedTable), 'drop typed batch');
+  }
 
   async finishRebuild(): Promise<void> {
     await this.swapIn(this.table, this.nextTable);

@@ -5,7 +5,7 @@
 import type { DatasetConfig } from '../../../runtime/dataset-config';
 import { athenaDialect, ident, literal, type CuratedType } from './dialect';
 import { mergePreviewSql as genericMergePreviewSql, mergeSql as genericMergeSql } from './merge-sql';
-import { curatedColumns, stagingSql } from './staging';
+import { curatedColumns } from './staging';
 
 export const qualified = (database: string, table: string): string => `${ident(database)}.${ident(table)}`;
 
@@ -39,11 +39,6 @@ export function rawBatchSql(rawTable: string, objects: { ingestDate: string; pat
   return `(SELECT *, "$path" AS ${ident('__source_object')} FROM ${rawTable}
   WHERE ingest_date IN (${dates.map(literal).join(', ')})
     AND "$path" IN (${objects.map((o) => literal(o.path)).join(', ')}))`;
-}
-
-/** Staged (typed, one row per key) rows of a raw batch. */
-export function stagedBatchSql(dataset: DatasetConfig, rawBatch: string): string {
-  return stagingSql(dataset, athenaDialect, rawBatch, ident('__source_object'));
 }
 
 /** How the staged batch compares with the curated table, per raw object (before the merge). */
@@ -88,7 +83,7 @@ export function renameTableSql(database: string, from: string, to: string): stri
  * `--` in dataset names) nor in a mart table (`<table>__<mart>`, mart names never start with
  * `_`), so these never collide with a table readers use.
  */
-export const asideTableName = (table: string, role: 'next' | 'old' | 'merged_keys' | 'keyset'): string => `${table}___${role}`;
+export const asideTableName = (table: string, role: 'next' | 'old' | 'merged_keys' | 'keyset' | 'typed'): string => `${table}___${role}`;
 
 /** `curated.<table>__deletions`: every curated row removed because the source no longer has its key. */
 export const deletionsTableName = (table: string): string => `${table}__deletions`;
