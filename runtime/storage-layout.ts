@@ -4,6 +4,7 @@
  *
  * Raw bucket:
  *   raw/<dataset>/ingest_date=YYYY-MM-DD/<objects>.gz      Firehose output (gzipped NDJSON)
+ *   raw/<dataset>/ingest_date=YYYY-MM-DD/large-row-<run>-<hash>.gz   one row too large for a Firehose record, written by the fetcher
  *   errors/<dataset>/<error-type>/ingest_date=YYYY-MM-DD/   Firehose delivery errors
  *   quarantine/<dataset>/ingest_date=YYYY-MM-DD/<run>-<n>.ndjson.gz   rows the fetcher could not load
  *   checkpoints/<dataset>.json                               the fetcher's incremental checkpoint
@@ -37,6 +38,17 @@ export const firehoseDataPrefix = (d: Named): string => `raw/${d.name}/${RAW_PAR
 
 export const firehoseErrorPrefix = (d: Named): string =>
   `errors/${d.name}/!{firehose:error-output-type}/ingest_date=!{timestamp:yyyy-MM-dd}/`;
+
+/**
+ * A row larger than a Firehose record, written whole by the fetcher beside Firehose's objects (the
+ * transform reads every object under the prefix). The name is fixed by the run and the row
+ * (`:id`, `:updated_at`), so a retried invocation overwrites its own object instead of adding one.
+ * Only `large-row-*` names are the fetcher's: its role may not write Firehose's objects.
+ */
+export const LARGE_ROW_OBJECT_PREFIX = 'large-row-';
+
+export const largeRowKey = (d: Named, ingestDate: string, runId: string, rowHash: string): string =>
+  `raw/${d.name}/${RAW_PARTITION_KEY}=${ingestDate}/${LARGE_ROW_OBJECT_PREFIX}${runId}-${rowHash}.gz`;
 
 export const quarantinePrefix = (d: Named): string => `quarantine/${d.name}/`;
 

@@ -83,7 +83,7 @@ const savedEnv = { ...process.env };
 before(async () => {
   recorder.install();
   socrata = await startSocrataServer({ rows: 300, seed: 4 });
-  socrata.mutate({ addKeyless: 2 });
+  socrata.mutate({ addKeyless: 2, addOversize: 1 });
   Object.assign(process.env, fetcherEnv, leaseEnv, {
     DATASET_NAME: DS,
     SOURCE_BASE_URL: socrata.url,
@@ -186,6 +186,7 @@ describe('fetcher role', () => {
     assert.ok(has('s3:PutObject', /\/checkpoints\/sf-fire-incidents\.json$/, 's3:if-none-match'), 'first checkpoint created with If-None-Match');
     assert.ok(has('s3:PutObject', /\/checkpoints\/sf-fire-incidents\.json$/, 's3:if-match'), 'checkpoint advanced with If-Match');
     assert.ok(has('s3:PutObject', /\/quarantine\/sf-fire-incidents\/ingest_date=/), 'quarantine file');
+    assert.ok(has('s3:PutObject', /\/raw\/sf-fire-incidents\/ingest_date=\d{4}-\d{2}-\d{2}\/large-row-[^/]+\.gz$/), 'a row too large for Firehose, written as its own raw object');
     assert.ok(has('firehose:PutRecordBatch', new RegExp(`deliverystream/${deliveryStream}$`)));
     assert.ok(has('secretsmanager:GetSecretValue', /secret:socrata\/app-token-/));
     assert.ok(has('s3:PutObject', /\/keysets\/sf-fire-incidents\/[^/]+\/part-00001\.txt\.gz$/), 'key scan part');
@@ -201,6 +202,8 @@ describe('fetcher role', () => {
     await denied('fetcher', 's3:PutObject', raw('checkpoints/other-dataset.json'));
     await denied('fetcher', 's3:DeleteObject', raw(`checkpoints/${DS}.json`));
     await denied('fetcher', 's3:PutObject', raw(`raw/${DS}/ingest_date=2026-01-01/x.gz`));
+    await denied('fetcher', 's3:PutObject', raw(`raw/other-dataset/ingest_date=2026-01-01/large-row-x.gz`));
+    await denied('fetcher', 's3:PutObject', raw(`raw/${DS}/large-row-x.gz`));
     await denied('fetcher', 's3:PutObject', raw(`runs/other-dataset/${RUN_ID}/fetch-rows-00001.json`));
     await denied('fetcher', 's3:GetObject', raw(`runs/${DS}/${RUN_ID}/fetch-rows-00001.json`));
     await denied('fetcher', 'firehose:PutRecordBatch', `arn:aws:firehose:${R}:${A}:deliverystream/other-stream`);

@@ -215,7 +215,7 @@ describe('npm run local, end to end', () => {
       const s = await run(dataDir, socrata);
       assert.equal(s.fetch.rowsQuarantined, 5);
       assert.equal(s.fetch.quarantinedMissingKey, 3);
-      assert.equal(s.fetch.quarantinedTooLarge, 2);
+      assert.equal(s.fetch.largeRowObjects, 2);
       assert.equal(s.fetch.rowsDelivered, 500);
       assert.equal(s.transform?.curatedRows, 500);
       const files = await new LocalObjectStore(path.join(dataDir, 'buckets', 'raw')).list(quarantinePrefix(smallPages));

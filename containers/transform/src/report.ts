@@ -60,7 +60,7 @@ function fetchCards(s: RunSummary): string[] {
           'Rows quarantined',
           t(
             quarantined
-              ? `${n(quarantined)} (no key ${n(c(r, 'quarantinedMissingKey'))}, too large ${n(c(r, 'quarantinedTooLarge'))}, refused by Firehose ${n(c(r, 'quarantinedRejected'))})`
+              ? `${n(quarantined)} (no key ${n(c(r, 'quarantinedMissingKey'))}, key not a scalar ${n(c(r, 'quarantinedInvalidKey'))}, refused by Firehose ${n(c(r, 'quarantinedRejected'))})`
               : '0',
           ),
           quarantined ? 'bad' : undefined,
