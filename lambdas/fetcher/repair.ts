@@ -1,12 +1,13 @@
 /**
  * The repair phase: rows the source has but curated lacks (the transform's
- * `keysets/<dataset>/<run-id>/missing-keys.txt.gz`, from reconciling curated with the key scan)
+ * `keysets/<dataset>/<run-id>/missing-keys.jsonl.gz`, a JSON string per line, from reconciling curated with the key scan)
  * are fetched by key (`$where=<pk> in (...)`, `$select=:*,*`) and delivered to Firehose like any
  * row; the transform then runs again and merges them. The checkpoint is never touched: these rows
  * are out of `:updated_at` order, and the incremental position stays what the row fetch made it.
  */
 import { gunzipSync } from 'node:zlib';
 import type { ObjectStore } from '../../runtime/object-store';
+import { decodeKeyList, keyListFormatOf } from '../../runtime/key-list';
 import { missingKeysKey } from '../../runtime/storage-layout';
 import type { KeysetPosition } from './checkpoint-store';
 import type { DeliverOptions, DeliveryStats } from './firehose-delivery';
@@ -158,8 +159,13 @@ function validateRepairCursor(c: unknown): RepairCursor {
 
 /** The keys of a run's missing-keys file; undefined when the transform wrote none. */
 export async function readMissingKeys(store: ObjectStore, datasetName: string, runId: string): Promise<string[] | undefined> {
-  const key = missingKeysKey({ name: datasetName }, runId);
-  const obj = await store.get(key);
+  // The earlier text format is read when no JSON-lines file exists (a run begun before the upgrade).
+  let key = missingKeysKey({ name: datasetName }, runId);
+  let obj = await store.get(key);
+  if (!obj) {
+    key = missingKeysKey({ name: datasetName }, runId, 'text-lines');
+    obj = await store.get(key);
+  }
   if (!obj) return undefined;
   let text: string;
   try {
@@ -167,7 +173,11 @@ export async function readMissingKeys(store: ObjectStore, datasetName: string, r
   } catch (err) {
     throw new RepairError(`Missing-keys file ${store.location}/${key} is not gzip (${(err as Error).message}); run the transform again to rewrite it`, { cause: err });
   }
-  return text.split('\n').filter((k) => k.length > 0);
+  try {
+    return decodeKeyList(text, keyListFormatOf(key), `${store.location}/${key}`);
+  } catch (err) {
+    throw new RepairError(`${(err as Error).message}; run the transform again to rewrite it`, { cause: err });
+  }
 }
 
 export async function runRepair(input: { runId: string; cursor?: RepairCursor | null }, settings: FetchSettings, deps: RepairDeps): Promise<RepairOutput> {

@@ -189,9 +189,10 @@ describe('fetcher role', () => {
     assert.ok(has('s3:PutObject', /\/raw\/sf-fire-incidents\/ingest_date=\d{4}-\d{2}-\d{2}\/large-row-[^/]+\.gz$/), 'a row too large for Firehose, written as its own raw object');
     assert.ok(has('firehose:PutRecordBatch', new RegExp(`deliverystream/${deliveryStream}$`)));
     assert.ok(has('secretsmanager:GetSecretValue', /secret:socrata\/app-token-/));
-    assert.ok(has('s3:PutObject', /\/keysets\/sf-fire-incidents\/[^/]+\/part-00001\.txt\.gz$/), 'key scan part');
+    assert.ok(has('s3:PutObject', /\/keysets\/sf-fire-incidents\/[^/]+\/part-00001\.jsonl\.gz$/), 'key scan part');
     assert.ok(has('s3:PutObject', /\/keysets\/sf-fire-incidents\/[^/]+\/_SUCCESS\.json$/), 'key scan marker');
-    assert.ok(has('s3:GetObject', /\/keysets\/sf-fire-incidents\/[^/]+\/missing-keys\.txt\.gz$/), 'repair reads the missing keys');
+    assert.ok(has('s3:GetObject', /\/keysets\/sf-fire-incidents\/[^/]+\/missing-keys\.jsonl\.gz$/), 'repair reads the missing keys');
+    assert.ok(has('s3:GetObject', /\/keysets\/sf-fire-incidents\/[^/]+\/missing-keys\.txt\.gz$/), 'and, without them, the earlier format\'s file');
     for (const phase of ['rows', 'keys', 'repair']) {
       assert.ok(has('s3:PutObject', new RegExp(`/runs/sf-fire-incidents/${RUN_ID}/fetch-${phase}-00001\\.json$`)), `the ${phase} phase's figures for the run report`);
     }

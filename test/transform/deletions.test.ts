@@ -13,6 +13,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
 import { openObjectStore, type ObjectStore } from '../../runtime/object-store';
+import { decodeKeyList, encodeKeyList } from '../../runtime/key-list';
 import { keysetPartKey, keysetSuccessKey, missingKeysKey } from '../../runtime/storage-layout';
 import { queryCatalog, registerCurated } from '../../containers/transform/src/catalog';
 import { manifestFiles } from '../../containers/transform/src/curated-manifest';
@@ -41,7 +42,7 @@ async function writeKeyset(store: ObjectStore, runId: string, keys: string[], o:
   const per = Math.ceil(keys.length / parts);
   for (let p = 0; p < parts; p++) {
     const slice = keys.slice(p * per, (p + 1) * per);
-    await store.put(keysetPartKey(DATASET, runId, p + 1), gzipSync(slice.length ? `${slice.join('\n')}\n` : ''));
+    await store.put(keysetPartKey(DATASET, runId, p + 1), gzipSync(encodeKeyList(slice)));
   }
   if (o.complete === false) return;
   const source = o.source ?? DATASET.source;
@@ -166,7 +167,7 @@ describe('deletions from the key scan (DuckDB)', () => {
     assert.equal(s.status, 'tests_failed');
     const rec = s.tests.results.find((r) => r.name === SOURCE_RECONCILIATION_TEST)!;
     assert.deepEqual([rec.status, rec.failing], ['fail', 2]);
-    const listed = gunzipSync((await d.rawStore.get(missingKeysKey(DATASET, 'r1')))!.body).toString('utf8').split('\n').filter(Boolean);
+    const listed = decodeKeyList(gunzipSync((await d.rawStore.get(missingKeysKey(DATASET, 'r1')))!.body).toString('utf8'), 'json-lines', 'missing keys');
     assert.deepEqual(listed.sort(), [...newAtSource].sort());
     const logs: Record<string, unknown>[] = [];
     const env = { ENGINE: 'duckdb', RAW_LOCATION: d.rawDir, CURATED_LOCATION: d.curatedDir, RUN_ID: 'r1', DATASET_CONFIG: JSON.stringify(DATASET) };

@@ -7,7 +7,8 @@ import type { DatasetConfig } from '../../../runtime/dataset-config';
 import type { ObjectStore } from '../../../runtime/object-store';
 import { gzipSync } from 'node:zlib';
 import { readFetchFigures, type FetchFigures } from '../../../runtime/fetch-run-stats';
-import { historyKey, keysetRunPrefix, keysetSuccessKey, missingKeysKey, rawPrefix, reportKey, runSummaryKey } from '../../../runtime/storage-layout';
+import { encodeKeyList } from '../../../runtime/key-list';
+import { historyKey, KEYSET_PART_PATTERN, keysetRunPrefix, keysetSuccessKey, missingKeysKey, rawPrefix, reportKey, runSummaryKey } from '../../../runtime/storage-layout';
 import { registerCurated } from './catalog';
 import { curatedTests, type DataTestResult } from './data-tests';
 import { DuckDbEngine } from './duckdb-engine';
@@ -164,7 +165,7 @@ export async function readKeyset(rawStore: ObjectStore, dataset: DatasetConfig, 
         `${dataset.source.domain}/${dataset.source.datasetId}; its keys say nothing about this source and nothing was deleted. Re-run the key scan.`,
     );
   }
-  const partKeys = (await rawStore.list(keysetRunPrefix(dataset, runId))).filter((k) => /\/part-\d{5}\.txt\.gz$/.test(k));
+  const partKeys = (await rawStore.list(keysetRunPrefix(dataset, runId))).filter((k) => KEYSET_PART_PATTERN.test(k));
   if (partKeys.length !== success.parts) {
     throw new KeysetError(
       `Key scan ${rawStore.location}/${keysetRunPrefix(dataset, runId)} has ${partKeys.length} part file(s) but its _SUCCESS names ${String(success.parts)}; ` +
@@ -355,7 +356,7 @@ async function reconcileWithSource(ctx: RunContext): Promise<SourceCheck | undef
   let missingKeysLocation: string | undefined;
   if (source.missingKeys.length) {
     const key = missingKeysKey(dataset, ctx.runId);
-    await rawStore.put(key, gzipSync(`${source.missingKeys.join('\n')}\n`), { contentType: 'application/gzip' });
+    await rawStore.put(key, gzipSync(encodeKeyList(source.missingKeys)), { contentType: 'application/gzip' });
     missingKeysLocation = `${rawStore.location}/${key}`;
   }
   ctx.log(
