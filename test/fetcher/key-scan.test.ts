@@ -223,9 +223,11 @@ describe('keys of any text, and keys that are no scalar', () => {
   // A newline, a NUL, a quote (SoQL's and JSON's), an emoji outside the BMP, a CR and Hive's \x01.
   const ODD_KEYS = ['pk-new\nline', 'pk-nul\u0000end', `pk-'quote"`, 'pk-emoji-\u{1F680}', 'pk-cr\r\x01'];
   let server: SocrataServer;
+  let oversize: string[] = [];
   before(async () => {
     server = await startSocrataServer({ rows: 40, seed: 21 });
     server.mutate({ addRows: [...ODD_KEYS.map((id) => ({ id, battalion: 'B01' })), { id: { k: 1 }, battalion: 'B02' }, { id: ['a'], battalion: 'B03' }] });
+    oversize = server.mutate({ addOversize: 1 }).oversize;
   });
   after(() => server.close());
   const settings: FetchSettings = { datasetName: DATASET, primaryKey: 'id', pointColumns: ['point'], pageSize: 50, lookbackMinutes: 0, timeBudgetMarginMs: 1_000 };
@@ -235,7 +237,7 @@ describe('keys of any text, and keys that are no scalar', () => {
     const scan = await runKeyScan({ runId: 'r1' }, scanSettings({ keyPageSize: 7 }), { source: client(server), store, clock: () => new Date('2025-07-01T12:00:00Z'), remainingTimeMs: () => 600_000 });
     assert.equal(scan.done, true, 'the scan completes');
     assert.equal(scan.stats.rowsWithInvalidKey, 2);
-    assert.equal(scan.stats.keys, 40 + ODD_KEYS.length);
+    assert.equal(scan.stats.keys, 41 + ODD_KEYS.length);
     const listed = await keysOf(store, 'r1');
     for (const k of ODD_KEYS) assert.equal(listed.filter((x) => x === k).length, 1, `key ${JSON.stringify(k)} listed exactly`);
     // Each part line is one JSON string: nothing a line reader splits on.
@@ -246,8 +248,10 @@ describe('keys of any text, and keys that are no scalar', () => {
       }
     }
 
-    // The transform lists the odd keys as missing; the repair fetches exactly those rows by key.
-    await store.put(missingKeysKey({ name: DATASET }, 'r1'), gzipSync(encodeKeyList(ODD_KEYS)));
+    // The transform lists the odd keys (and a row over a Firehose record) as missing; the repair
+    // fetches exactly those rows by key, the large one written whole as its own raw object.
+    const largeRow = server.rows.find((r) => r[':id'] === oversize[0])!;
+    await store.put(missingKeysKey({ name: DATASET }, 'r1'), gzipSync(encodeKeyList([...ODD_KEYS, String(largeRow.id)])));
     const delivered = acceptingFirehose();
     const out = await runRepair({ runId: 'r1' }, settings, {
       source: client(server),
@@ -257,8 +261,13 @@ describe('keys of any text, and keys that are no scalar', () => {
       remainingTimeMs: () => 600_000,
     });
     assert.equal(out.done, true);
-    assert.equal(out.stats.keysRequested, ODD_KEYS.length);
+    assert.equal(out.stats.keysRequested, ODD_KEYS.length + 1);
     assert.deepEqual(delivered.rows.map((r) => r.id as string).sort(), [...ODD_KEYS].sort());
+    assert.deepEqual([out.stats.largeRowObjects, out.stats.rowsDelivered, out.stats.rowsQuarantined], [1, ODD_KEYS.length + 1, 0]);
+    const objects = await store.list('raw/');
+    assert.equal(objects.length, 1);
+    assert.match(objects[0]!, /^raw\/sf-fire-incidents\/ingest_date=2025-07-01\/large-row-r1-[0-9a-f]{20}\.gz$/);
+    assert.equal((JSON.parse(gunzipSync(readFileSync(path.join(store.location, objects[0]!))).toString()) as { id: unknown }).id, largeRow.id);
 
     // A page the repair fetches with an object key in it (a source that matched it anyway): quarantined, counted.
     const objectRow = server.rows.find((r) => typeof r.id === 'object' && !Array.isArray(r.id))!;
