@@ -98,6 +98,7 @@ function acknowledgeDataset(p: DatasetPipeline): void {
     { finding: /^Resource::\*$/, reason: 'ecr:GetAuthorizationToken (execution role) does not support resource-level permissions' },
     { finding: resourceEndingWith(`/${rawPrefix(ds)}*`), reason: 'The transform reads every raw object of this dataset (date partitions)' },
     { finding: resourceEndingWith(`/${keysetPrefix(ds)}*`), reason: 'The run’s key scan (read, also by Athena as the keyset table) and its missing-keys file (written), named per run under this dataset’s keysets prefix' },
+    { finding: resourceEndingWith(`/${quarantinePrefix(ds)}*`), reason: 'The fetcher’s quarantine files of this dataset (GetObject only), named per run and sequence: the reconciliation reports the keys of rows it quarantined' },
     { finding: resourceEndingWith(`/${fetchRunsPrefix(ds)}*`), reason: 'The fetcher’s figures of each run (GetObject only, for the run report), named per run, phase and invocation under this dataset’s runs prefix' },
     { finding: new RegExp(`^Resource::.*${REF}/${escape(`${table}__*`)}$`), reason: 'This dataset’s marts (<table>__<mart>) and the tables they are built in before the swap; names come from the models' },
     { finding: new RegExp(`^Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/.*${REF}/\\*$`), reason: 'glue:GetTables only (information_schema lookup of the curated database); Glue authorizes GetTables on the database’s table/* resource' },

@@ -249,6 +249,9 @@ describe('transform task role', () => {
     // The fetcher's figures of the run (written above) are listed and read for the report.
     assert.ok(reqs.some((r) => r.action === 's3:ListBucket' && r.context?.['s3:prefix'] === `runs/${DS}/${RUN_ID}/`), 'fetch figures listed');
     assert.ok(reqs.some((r) => r.action === 's3:GetObject' && r.resource.endsWith(`/runs/${DS}/${RUN_ID}/fetch-rows-00001.json`)), 'fetch figures read');
+    // Source keys missing from curated: the run's quarantine files are listed and read (reported, not failed on).
+    assert.ok(reqs.some((r) => r.action === 's3:ListBucket' && r.context?.['s3:prefix'] === `quarantine/${DS}/`), 'quarantine listed');
+    assert.ok(reqs.some((r) => r.action === 's3:GetObject' && r.resource.includes(`/quarantine/${DS}/ingest_date=`)), 'quarantine file read');
     // The history page: the run summaries listed, the page and its index written.
     assert.ok(reqs.some((r) => r.action === 's3:ListBucket' && r.context?.['s3:prefix'] === `curated/_runs/${DS}/`), 'run summaries listed');
     assert.ok(reqs.some((r) => r.action === 's3:PutObject' && r.resource.endsWith(`/reports/${DS}/index.html`)), 'history page written');
@@ -258,6 +261,8 @@ describe('transform task role', () => {
     const curatedDb = taskEnv.CURATED_DATABASE!;
     const rawDb = taskEnv.RAW_DATABASE!;
     await denied('transform', 'glue:UpdateTable', glue(`table/${curatedDb}/other_dataset`));
+    await denied('transform', 's3:PutObject', raw(`quarantine/${DS}/ingest_date=2026-01-01/x-00001.ndjson.gz`));
+    await denied('transform', 's3:GetObject', raw(`quarantine/other-dataset/ingest_date=2026-01-01/x-00001.ndjson.gz`));
     await denied('transform', 'glue:DeleteTable', glue(`table/${curatedDb}/other_dataset__mart`));
     await denied('transform', 'glue:GetTable', glue(`table/${rawDb}/other_dataset`));
     await denied('transform', 'glue:UpdateTable', glue(`table/${rawDb}/${TABLE}`));
