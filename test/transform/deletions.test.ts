@@ -207,6 +207,18 @@ describe('deletions from the key scan (DuckDB)', () => {
     assert.doesNotMatch(JSON.stringify(logs), /--rebuild|REBUILD=true/);
   });
 
+  test('a key scan begun before the upgrade (a part in the earlier .txt.gz format beside a .jsonl.gz one) is read', async () => {
+    const { d, keys } = await seeded();
+    const gone = keys[5]!;
+    const rest = keys.filter((k) => k !== gone);
+    await d.rawStore.put(keysetPartKey(DATASET, 'r1', 1, 'text-lines'), gzipSync(`${rest.slice(0, 20).join('\n')}\n`));
+    await d.rawStore.put(keysetPartKey(DATASET, 'r1', 2), gzipSync(encodeKeyList(rest.slice(20))));
+    await d.rawStore.put(keysetSuccessKey(DATASET, 'r1'), JSON.stringify({ dataset: NAME, runId: 'r1', source: DATASET.source, keys: rest.length, parts: 2, startedAt: '', completedAt: '' }));
+    const s = await run(d, 'r1');
+    assert.deepEqual([s.status, s.rowsDeleted, s.missingKeys], ['succeeded', 1, 0]);
+    assert.deepEqual(await curatedKeys(d), [...rest].sort());
+  });
+
   test('an incomplete key scan (no _SUCCESS) deletes nothing; a scan of another source or with a lost part is refused', async () => {
     const { d, keys } = await seeded();
     await writeKeyset(d.rawStore, 'r1', keys.slice(0, 1), { complete: false });
