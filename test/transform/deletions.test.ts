@@ -188,6 +188,7 @@ describe('deletions from the key scan (DuckDB)', () => {
     ]);
     // Another run's quarantine of the other key does not account for it.
     await writeQuarantine(d.rawStore, NAME, 'r0', 1, new Date('2024-03-01T00:00:00Z'), [{ reason: 'firehose_rejected', detail: 'x', row: incident(601, { id: '3000001' }) }]);
+    await writeQuarantine(d.rawStore, NAME, 'r1-2', 1, new Date('2024-03-01T00:00:00Z'), [{ reason: 'firehose_rejected', detail: 'x', row: incident(601, { id: '3000001' }) }]);
     await writeKeyset(d.rawStore, 'r1', [...keys, quarantinedKey, '3000001']);
     const env = { ENGINE: 'duckdb', RAW_LOCATION: d.rawDir, CURATED_LOCATION: d.curatedDir, RUN_ID: 'r1', DATASET_CONFIG: JSON.stringify(DATASET) };
     assert.equal(await main(env, { log: () => undefined }), EXIT.repairNeeded, 'the key nobody quarantined is repaired');

@@ -17,7 +17,9 @@ export interface QuarantinedKeys {
 }
 
 export async function readQuarantinedKeys(rawStore: ObjectStore, dataset: DatasetConfig, runId: string): Promise<QuarantinedKeys> {
-  const ofRun = (k: string): boolean => (k.slice(k.lastIndexOf('/') + 1)).startsWith(`${runId}-`) && k.endsWith('.ndjson.gz');
+  // Exactly this run's names (row fetch and repair): run `r1` is not run `r1-2`.
+  const own = new RegExp(`^${runId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(?:repair-)?\\d{5}\\.ndjson\\.gz$`);
+  const ofRun = (k: string): boolean => own.test(k.slice(k.lastIndexOf('/') + 1));
   const files = (await rawStore.list(quarantinePrefix(dataset))).filter(ofRun);
   const keys = new Set<string>();
   for (const file of files) {
