@@ -10,7 +10,7 @@
 import { CfnResource, Validations } from 'aws-cdk-lib';
 import { rules } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { curatedPrefix, fetchRunsPrefix, keysetPrefix, quarantinePrefix, rawPrefix, transformStatePrefix } from '../runtime/storage-layout';
+import { curatedPrefix, fetchRunsPrefix, keysetPrefix, LARGE_ROW_OBJECT_PREFIX, quarantinePrefix, RAW_PARTITION_KEY, rawPrefix, transformStatePrefix } from '../runtime/storage-layout';
 import type { DatasetPipeline } from './constructs/dataset-pipeline';
 import type { CicdStack } from './stacks/cicd-stack';
 import type { DatasetStack } from './stacks/dataset-stack';
@@ -73,6 +73,10 @@ function acknowledgeDataset(p: DatasetPipeline): void {
     { finding: /^Resource::\*$/, reason: XRAY },
     { finding: resourceEndingWith(`/${quarantinePrefix(ds)}*`), reason: 'Quarantine files are named per run and sequence under this dataset’s own quarantine prefix; nothing else in the bucket' },
     { finding: resourceEndingWith(`/${keysetPrefix(ds)}*`), reason: 'Key-scan lists, markers and missing-key files are named per run under this dataset’s own keysets prefix' },
+    {
+      finding: resourceEndingWith(`/${rawPrefix(ds)}${RAW_PARTITION_KEY}=*/${LARGE_ROW_OBJECT_PREFIX}*`),
+      reason: 'Rows too large for a Firehose record (PutObject only), one object each, named per run and row, under any ingest_date partition of this dataset’s raw prefix; Firehose’s own objects are not matched',
+    },
     { finding: resourceEndingWith(`/${fetchRunsPrefix(ds)}*`), reason: 'Per-invocation fetch figures (PutObject only), named per run, phase and invocation under this dataset’s own runs prefix' },
     { finding: /^Resource::arn:<AWS::Partition>:secretsmanager:.*-\?\?\?\?\?\?$/, reason: 'Secrets Manager appends six random characters to a secret ARN; the grant names exactly one secret' },
   ]);
@@ -94,6 +98,7 @@ function acknowledgeDataset(p: DatasetPipeline): void {
     { finding: /^Resource::\*$/, reason: 'ecr:GetAuthorizationToken (execution role) does not support resource-level permissions' },
     { finding: resourceEndingWith(`/${rawPrefix(ds)}*`), reason: 'The transform reads every raw object of this dataset (date partitions)' },
     { finding: resourceEndingWith(`/${keysetPrefix(ds)}*`), reason: 'The run’s key scan (read, also by Athena as the keyset table) and its missing-keys file (written), named per run under this dataset’s keysets prefix' },
+    { finding: resourceEndingWith(`/${quarantinePrefix(ds)}*`), reason: 'The fetcher’s quarantine files of this dataset (GetObject only), named per run and sequence: the reconciliation reports the keys of rows it quarantined' },
     { finding: resourceEndingWith(`/${fetchRunsPrefix(ds)}*`), reason: 'The fetcher’s figures of each run (GetObject only, for the run report), named per run, phase and invocation under this dataset’s runs prefix' },
     { finding: new RegExp(`^Resource::.*${REF}/${escape(`${table}__*`)}$`), reason: 'This dataset’s marts (<table>__<mart>) and the tables they are built in before the swap; names come from the models' },
     { finding: new RegExp(`^Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/.*${REF}/\\*$`), reason: 'glue:GetTables only (information_schema lookup of the curated database); Glue authorizes GetTables on the database’s table/* resource' },

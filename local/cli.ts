@@ -144,7 +144,7 @@ function printSummary(s: LocalRunSummary): void {
       `${f.invocations} invocation(s), ${f.sourceRetries} source retries`,
     `  deliver    ${fmt(f.rowsDelivered)} rows in ${fmt(f.firehoseRecords)} Firehose records / ${f.firehoseCalls} calls ` +
       `(${(f.bytesDelivered / 1e6).toFixed(1)} MB), ${f.firehoseRetriedRecords} records retried, ${s.firehose.objectsWritten} objects written`,
-    `  quarantine ${fmt(f.rowsQuarantined)} rows (${f.quarantinedMissingKey} without key, ${f.quarantinedTooLarge} too large)`,
+    `  quarantine ${fmt(f.rowsQuarantined)} rows (${f.quarantinedMissingKey} without key, ${f.quarantinedInvalidKey} with a non-scalar key); ${fmt(f.largeRowObjects)} rows too large for a Firehose record written as their own raw objects`,
     `  checkpoint ${f.checkpoint ? `${f.checkpoint.updatedAt} ${f.checkpoint.id}` : '(none yet)'}`,
     `  crawl      ${s.crawl.table}: ${s.crawl.objects} objects, ${s.crawl.columns} columns` +
       (s.schemaDrift.undeclared.length ? `; NOT DECLARED (kept in raw only): ${s.schemaDrift.undeclared.join(', ')}` : ''),

@@ -4,12 +4,13 @@
  *
  * Raw bucket:
  *   raw/<dataset>/ingest_date=YYYY-MM-DD/<objects>.gz      Firehose output (gzipped NDJSON)
+ *   raw/<dataset>/ingest_date=YYYY-MM-DD/large-row-<run>-<hash>.gz   one row too large for a Firehose record, written by the fetcher
  *   errors/<dataset>/<error-type>/ingest_date=YYYY-MM-DD/   Firehose delivery errors
  *   quarantine/<dataset>/ingest_date=YYYY-MM-DD/<run>-<n>.ndjson.gz   rows the fetcher could not load
  *   checkpoints/<dataset>.json                               the fetcher's incremental checkpoint
- *   keysets/<dataset>/<run-id>/part-NNNNN.txt.gz             the source's keys (one per line), key scan
+ *   keysets/<dataset>/<run-id>/part-NNNNN.jsonl.gz           the source's keys (a JSON string per line, key-list.ts), key scan
  *   keysets/<dataset>/<run-id>/_SUCCESS.json                 written only when the scan completed
- *   keysets/<dataset>/<run-id>/missing-keys.txt.gz           source keys curated lacks (transform → repair)
+ *   keysets/<dataset>/<run-id>/missing-keys.jsonl.gz         source keys curated lacks (transform → repair), same encoding
  *   keysets/<dataset>/_latest.json                           copy of the last _SUCCESS (scan cadence)
  *   leases/<dataset>.json                                    the run lease (one ingestion run at a time)
  *   runs/<dataset>/<run-id>/fetch-<phase>-NNNNN.json         the fetcher's figures per invocation (→ run report)
@@ -21,6 +22,7 @@
  *   reports/<dataset>/index.html                             history page across runs (rebuilt every run)
  */
 import type { DatasetConfig } from './dataset-config';
+import { KEY_LIST_SUFFIX, type KeyListFormat } from './key-list';
 
 type Named = Pick<DatasetConfig, 'name'>;
 
@@ -38,6 +40,17 @@ export const firehoseDataPrefix = (d: Named): string => `raw/${d.name}/${RAW_PAR
 export const firehoseErrorPrefix = (d: Named): string =>
   `errors/${d.name}/!{firehose:error-output-type}/ingest_date=!{timestamp:yyyy-MM-dd}/`;
 
+/**
+ * A row larger than a Firehose record, written whole by the fetcher beside Firehose's objects (the
+ * transform reads every object under the prefix). The name is fixed by the run and the row
+ * (`:id`, `:updated_at`), so a retried invocation overwrites its own object instead of adding one.
+ * Only `large-row-*` names are the fetcher's: its role may not write Firehose's objects.
+ */
+export const LARGE_ROW_OBJECT_PREFIX = 'large-row-';
+
+export const largeRowKey = (d: Named, ingestDate: string, runId: string, rowHash: string): string =>
+  `raw/${d.name}/${RAW_PARTITION_KEY}=${ingestDate}/${LARGE_ROW_OBJECT_PREFIX}${runId}-${rowHash}.gz`;
+
 export const quarantinePrefix = (d: Named): string => `quarantine/${d.name}/`;
 
 export const quarantineKey = (d: Named, ingestDate: string, runId: string, sequence: number): string =>
@@ -50,14 +63,18 @@ export const keysetPrefix = (d: Named): string => `keysets/${d.name}/`;
 /** The key scan of one run; Athena-readable: `_`-prefixed files are not data. */
 export const keysetRunPrefix = (d: Named, runId: string): string => `keysets/${d.name}/${runId}/`;
 
-export const keysetPartKey = (d: Named, runId: string, part: number): string =>
-  `${keysetRunPrefix(d, runId)}part-${String(part).padStart(5, '0')}.txt.gz`;
+export const keysetPartKey = (d: Named, runId: string, part: number, format: KeyListFormat = 'json-lines'): string =>
+  `${keysetRunPrefix(d, runId)}part-${String(part).padStart(5, '0')}${KEY_LIST_SUFFIX[format]}`;
+
+/** A key-scan part file, of either format (key-list.ts). */
+export const KEYSET_PART_PATTERN = /\/part-\d{5}\.(?:jsonl|txt)\.gz$/;
 
 export const keysetSuccessKey = (d: Named, runId: string): string => `${keysetRunPrefix(d, runId)}_SUCCESS.json`;
 
 export const keysetLatestKey = (d: Named): string => `${keysetPrefix(d)}_latest.json`;
 
-export const missingKeysKey = (d: Named, runId: string): string => `${keysetRunPrefix(d, runId)}missing-keys.txt.gz`;
+export const missingKeysKey = (d: Named, runId: string, format: KeyListFormat = 'json-lines'): string =>
+  `${keysetRunPrefix(d, runId)}missing-keys${KEY_LIST_SUFFIX[format]}`;
 
 export const curatedPrefix = (d: Named): string => `curated/${d.name}/`;
 

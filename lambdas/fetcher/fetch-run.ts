@@ -1,6 +1,7 @@
 /**
  * The fetch use case: keyset-paged reads from Socrata, raw rows packed into Firehose records,
- * the checkpoint advanced only after Firehose accepted every row up to it, bad rows quarantined,
+ * rows larger than a record written whole as their own raw objects (large-row.ts), the checkpoint
+ * advanced only after every row up to it is in Firehose or the raw zone, bad rows quarantined,
  * and a cursor returned when the invocation's time budget runs out.
  *
  * Collaborators (Socrata client, delivery, checkpoint and state stores, clock, remaining time)
@@ -11,7 +12,8 @@ import type { ObjectStore } from '../../runtime/object-store';
 import { CheckpointConflictError, type Checkpoint, type CheckpointSource, type CheckpointStore, type KeysetPosition } from './checkpoint-store';
 import { partialDeliveryStats, type DeliverOptions, type DeliveryStats, type RejectedRow } from './firehose-delivery';
 import { compareKeyset } from './page-invariants';
-import { writeQuarantine, type QuarantinedRow } from './quarantine';
+import { writeLargeRow } from './large-row';
+import { keyProblem, writeQuarantine, type QuarantinedRow } from './quarantine';
 import { RawRowSerializer, type PointColumnSpec } from './raw-row';
 import { MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, RecordBufferPool, RecordPacker } from './record-packer';
 import type { SourceRow, StreamPageResult, StreamQuery } from './socrata-client';
@@ -26,7 +28,10 @@ export interface FetchStats {
   rowsDelivered: number;
   rowsQuarantined: number;
   quarantinedMissingKey: number;
-  quarantinedTooLarge: number;
+  /** Rows whose primary key is an object or array: no key the pipeline can store or look up. */
+  quarantinedInvalidKey: number;
+  /** Rows larger than a Firehose record, written as their own raw objects (counted in rowsDelivered too). */
+  largeRowObjects: number;
   firehoseRecords: number;
   firehoseCalls: number;
   bytesDelivered: number;
@@ -147,7 +152,8 @@ export const emptyStats = (): FetchStats => ({
   rowsDelivered: 0,
   rowsQuarantined: 0,
   quarantinedMissingKey: 0,
-  quarantinedTooLarge: 0,
+  quarantinedInvalidKey: 0,
+  largeRowObjects: 0,
   firehoseRecords: 0,
   firehoseCalls: 0,
   bytesDelivered: 0,
@@ -285,7 +291,8 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     rows: number;
     delivered: number;
     missingKey: number;
-    tooLarge: number;
+    invalidKey: number;
+    large: number;
     /** The last row received (and packed or quarantined). */
     position: KeysetPosition | null;
     at: Date;
@@ -296,6 +303,8 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     quarantined: QuarantinedRow[];
     deliveries: Promise<DeliveryStats>[];
     quarantines: Promise<void>[];
+    /** Writes of rows too large for a record; the checkpoint waits for them as for deliveries. */
+    largeWrites: Promise<unknown>[];
   }
   // Record buffers are reused once their batch is accepted (record-packer.ts says why).
   const recordBuffers = new RecordBufferPool(maxRecordBytes);
@@ -303,7 +312,8 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     rows: 0,
     delivered: 0,
     missingKey: 0,
-    tooLarge: 0,
+    invalidKey: 0,
+    large: 0,
     position: null,
     at,
     serializer: new RawRowSerializer({ pointColumns: settings.pointColumns, runId: input.runId, ingestedAt: at.toISOString() }),
@@ -313,6 +323,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     quarantined: [],
     deliveries: [],
     quarantines: [],
+    largeWrites: [],
   });
 
   // Batches under way to Firehose, across pages. Bounded: a row that would need another batch
@@ -360,17 +371,22 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     page.position = at;
     // Schema drift from the rows already parsed: a key lookup per field, no extra parsing.
     if (declared) for (const k in row) if (!declared.has(k) && k.charCodeAt(0) !== 58 /* ':' */) undeclared.add(k);
-    const key = row[settings.primaryKey];
     let waiting: Promise<void> | undefined;
-    if (key === undefined || key === null || key === '') {
-      page.missingKey++;
-      page.quarantined.push({ reason: 'missing_primary_key', detail: `primary key "${settings.primaryKey}" is absent`, row });
+    const problem = keyProblem(row, settings.primaryKey);
+    if (problem) {
+      if (problem.reason === 'missing_primary_key') page.missingKey++;
+      else page.invalidKey++;
+      page.quarantined.push(problem);
     } else {
       const line = page.serializer.line(row);
       const length = Buffer.byteLength(line, 'utf8');
       if (length > maxRecordBytes) {
-        page.tooLarge++;
-        page.quarantined.push({ reason: 'row_too_large', detail: `${length} bytes > Firehose record limit ${maxRecordBytes}`, row });
+        // Valid data, only too big for Firehose: written whole to the raw zone by itself.
+        page.large++;
+        page.delivered++;
+        const write = writeLargeRow(deps.stateStore, settings.datasetName, input.runId, row, line, page.at);
+        write.catch(() => undefined); // surfaced when the page completes
+        page.largeWrites.push(write);
       } else {
         page.delivered++;
         const record = page.packer.add(line, length);
@@ -394,6 +410,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
    */
   const completePage = async (page: Page, writeCheckpoint: boolean): Promise<void> => {
     await Promise.all(page.quarantines);
+    await Promise.all(page.largeWrites);
     const rejected: RejectedRow[] = [];
     let failure: unknown;
     for (const result of await Promise.allSettled(page.deliveries)) {
@@ -418,10 +435,11 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       stats.rowsQuarantined += rejected.length;
       stats.quarantinedRejected += rejected.length;
     }
-    stats.rowsQuarantined += page.missingKey + page.tooLarge;
+    stats.rowsQuarantined += page.missingKey + page.invalidKey;
     stats.quarantinedMissingKey += page.missingKey;
-    stats.quarantinedTooLarge += page.tooLarge;
-    const quarantined = page.missingKey + page.tooLarge + rejected.length;
+    stats.quarantinedInvalidKey += page.invalidKey;
+    stats.largeRowObjects += page.large;
+    const quarantined = page.missingKey + page.invalidKey + rejected.length;
     stats.rowsDelivered += page.delivered - rejected.length;
     stats.rowsFetched += page.rows;
     // The guard runs before the checkpoint moves: a wrong or broken source fails the run with
@@ -429,7 +447,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     if (quarantined && (quarantined === page.rows || stats.rowsQuarantined > maxShare * stats.rowsFetched)) {
       throw new QuarantineShareError(
         `Dataset ${settings.datasetName}: ${quarantined === page.rows ? `every row of a page (${page.rows}) was quarantined` : `${stats.rowsQuarantined} of ${stats.rowsFetched} fetched rows were quarantined`}, ` +
-          `above fetch.maxQuarantineShare ${maxShare} (missing primary key ${stats.quarantinedMissingKey}, too large ${stats.quarantinedTooLarge}, ` +
+          `above fetch.maxQuarantineShare ${maxShare} (missing primary key ${stats.quarantinedMissingKey}, primary key not a scalar ${stats.quarantinedInvalidKey}, ` +
           `refused by Firehose ${stats.quarantinedRejected}). The source is probably the wrong one or broken: check source.domain/datasetId ` +
           `and primaryKey, and the rows under ${deps.stateStore.location}/quarantine/${settings.datasetName}/; the checkpoint was not moved past them.`,
       );

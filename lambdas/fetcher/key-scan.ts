@@ -1,9 +1,9 @@
 /**
  * The key scan: the source's complete key set, read cheaply (`$select=<primary key>, :id`, ids
  * only, large pages keyset-paged on `:id`) and landed next to the raw zone as gzipped key lists,
- * one key per line:
+ * each key a JSON string on its own line (runtime/key-list.ts: any key text travels exactly):
  *
- *   keysets/<dataset>/<run-id>/part-NNNNN.txt.gz   one file per page
+ *   keysets/<dataset>/<run-id>/part-NNNNN.jsonl.gz one file per page
  *   keysets/<dataset>/<run-id>/_SUCCESS.json       only once the scan reached the end
  *
  * The transform deletes curated rows whose keys are not in a completed scan, and reports (for
@@ -12,11 +12,13 @@
  * fetch; it never touches the checkpoint.
  */
 import { gzipSync } from 'node:zlib';
+import { encodeKeyList } from '../../runtime/key-list';
 import type { ObjectStore } from '../../runtime/object-store';
 import { keysetLatestKey, keysetPartKey, keysetSuccessKey } from '../../runtime/storage-layout';
 import type { CheckpointSource } from './checkpoint-store';
 import { MAX_STALLED_INVOCATIONS, type FetchLogger } from './fetch-run';
 import { idPageProblem } from './page-invariants';
+import { keyProblem, keyText } from './quarantine';
 import type { PageQuery, SourceRow } from './socrata-client';
 import { TimeBudgetExhaustedError } from './time-budget';
 
@@ -41,6 +43,8 @@ export interface KeyScanStats {
   keys: number;
   /** Source rows without a primary key value (not keys; the row fetch quarantines them). */
   rowsWithoutKey: number;
+  /** Source rows whose primary key is an object or array (not keys; the row fetch quarantines them). */
+  rowsWithInvalidKey: number;
   sourceRetries: number;
   timeBudgetDeferrals: number;
 }
@@ -87,7 +91,7 @@ export interface KeyScanDeps {
   sourceRetries?: () => number;
 }
 
-const emptyKeyStats = (): KeyScanStats => ({ invocations: 0, pages: 0, keys: 0, rowsWithoutKey: 0, sourceRetries: 0, timeBudgetDeferrals: 0 });
+const emptyKeyStats = (): KeyScanStats => ({ invocations: 0, pages: 0, keys: 0, rowsWithoutKey: 0, rowsWithInvalidKey: 0, sourceRetries: 0, timeBudgetDeferrals: 0 });
 
 const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
@@ -114,20 +118,6 @@ export async function latestKeyset(store: ObjectStore, datasetName: string): Pro
     // An unreadable pointer only makes the next scan due: it never deletes anything by itself.
     return undefined;
   }
-}
-
-/** The key text of a row, or undefined when the row has none. */
-function keyOf(row: SourceRow, primaryKey: string, datasetName: string): string | undefined {
-  const v = row[primaryKey];
-  if (v === undefined || v === null || v === '') return undefined;
-  const key = typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
-  if (key === undefined || /[\r\n]/.test(key)) {
-    throw new KeyScanError(
-      `Dataset ${datasetName}: primary key "${primaryKey}" value ${JSON.stringify(v).slice(0, 100)} (row :id ${String(row[':id'])}) ` +
-        'is not a one-line text or number; the key scan cannot list it. Check primaryKey in the dataset file, or set deletions.detect to false.',
-    );
-  }
-  return key;
 }
 
 export async function runKeyScan(input: { runId: string; cursor?: KeyScanCursor | null }, settings: KeyScanSettings, deps: KeyScanDeps): Promise<KeyScanOutput> {
@@ -186,12 +176,15 @@ export async function runKeyScan(input: { runId: string; cursor?: KeyScanCursor 
       }
       const keys: string[] = [];
       for (const r of rows) {
-        const k = keyOf(r, settings.primaryKey, settings.datasetName);
-        if (k === undefined) stats.rowsWithoutKey++;
-        else keys.push(k);
+        // The row fetch's rule (keyProblem): a row it quarantines is no key here either, so it is
+        // neither missing from curated nor a reason to stop the scan.
+        const problem = keyProblem(r, settings.primaryKey);
+        if (problem?.reason === 'missing_primary_key') stats.rowsWithoutKey++;
+        else if (problem) stats.rowsWithInvalidKey++;
+        else keys.push(keyText(r, settings.primaryKey));
       }
       // The part's number is fixed by the cursor: a retried invocation rewrites the same part.
-      await deps.store.put(keysetPartKey(named, input.runId, parts + 1), gzipSync(keys.length ? `${keys.join('\n')}\n` : ''), { contentType: 'application/gzip' });
+      await deps.store.put(keysetPartKey(named, input.runId, parts + 1), gzipSync(encodeKeyList(keys)), { contentType: 'application/gzip' });
       parts++;
       stats.pages++;
       stats.keys += keys.length;

@@ -4,13 +4,31 @@ import { PreconditionFailedError, type ObjectStore } from '../../runtime/object-
 import { ingestDateOf, quarantineKey } from '../../runtime/storage-layout';
 import type { SourceRow } from './socrata-client';
 
-export type QuarantineReason = 'missing_primary_key' | 'row_too_large' | 'firehose_rejected';
+/** `row_too_large` is no longer written (large-row.ts); older quarantine files may hold it. */
+export type QuarantineReason = 'missing_primary_key' | 'invalid_primary_key' | 'row_too_large' | 'firehose_rejected';
 
 export interface QuarantinedRow {
   reason: QuarantineReason;
   detail: string;
   row: SourceRow;
 }
+
+/**
+ * Why a row's primary key cannot be loaded, or undefined when it can: absent (or null, or ''), or
+ * not a scalar (an object or array has no text the key scan, curated or a `$where` could hold).
+ * The row fetch, the key scan and the repair apply this one rule, so a row they skip is the same.
+ */
+export function keyProblem(row: SourceRow, primaryKey: string): QuarantinedRow | undefined {
+  const key = row[primaryKey];
+  if (key === undefined || key === null || key === '') return { reason: 'missing_primary_key', detail: `primary key "${primaryKey}" is absent`, row };
+  if (typeof key === 'object') {
+    return { reason: 'invalid_primary_key', detail: `primary key "${primaryKey}" is ${Array.isArray(key) ? 'an array' : 'an object'}, not a text or number: ${JSON.stringify(key).slice(0, 100)}`, row };
+  }
+  return undefined;
+}
+
+/** The key text of a row whose keyProblem is undefined (as the key scan lists it). */
+export const keyText = (row: SourceRow, primaryKey: string): string => String(row[primaryKey] as string | number | boolean);
 
 /**
  * Writes one gzipped NDJSON object; returns its key and the sequence number used. Never

@@ -1,18 +1,20 @@
 /**
  * The repair phase: rows the source has but curated lacks (the transform's
- * `keysets/<dataset>/<run-id>/missing-keys.txt.gz`, from reconciling curated with the key scan)
+ * `keysets/<dataset>/<run-id>/missing-keys.jsonl.gz`, a JSON string per line, from reconciling curated with the key scan)
  * are fetched by key (`$where=<pk> in (...)`, `$select=:*,*`) and delivered to Firehose like any
  * row; the transform then runs again and merges them. The checkpoint is never touched: these rows
  * are out of `:updated_at` order, and the incremental position stays what the row fetch made it.
  */
 import { gunzipSync } from 'node:zlib';
 import type { ObjectStore } from '../../runtime/object-store';
+import { decodeKeyList, keyListFormatOf } from '../../runtime/key-list';
 import { missingKeysKey } from '../../runtime/storage-layout';
 import type { KeysetPosition } from './checkpoint-store';
 import type { DeliverOptions, DeliveryStats } from './firehose-delivery';
 import { KEYSET_ORDER, keysetWhere, MAX_STALLED_INVOCATIONS, parseLine, SELECT_ALL, type FetchLogger, type FetchSettings } from './fetch-run';
 import { pageProblem, rowPosition } from './page-invariants';
-import { writeQuarantine, type QuarantinedRow } from './quarantine';
+import { writeLargeRow } from './large-row';
+import { keyProblem, writeQuarantine, type QuarantinedRow } from './quarantine';
 import { RawRowSerializer } from './raw-row';
 import { MAX_RECORD_BYTES, packRecords } from './record-packer';
 import type { PageQuery, SourceRow } from './socrata-client';
@@ -33,6 +35,8 @@ export interface RepairStats {
   rowsFetched: number;
   rowsDelivered: number;
   rowsQuarantined: number;
+  /** Rows larger than a Firehose record, written as their own raw objects (in rowsDelivered too). */
+  largeRowObjects: number;
   firehoseRecords: number;
   bytesDelivered: number;
   sourceRetries: number;
@@ -79,6 +83,7 @@ const emptyRepairStats = (): RepairStats => ({
   rowsFetched: 0,
   rowsDelivered: 0,
   rowsQuarantined: 0,
+  largeRowObjects: 0,
   firehoseRecords: 0,
   bytesDelivered: 0,
   sourceRetries: 0,
@@ -89,29 +94,31 @@ const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
 /**
  * A fetched page of repaired rows as Firehose records, with the row fetch's rules: a row without
- * the primary key, or larger than a Firehose record, is quarantined; the rest are raw rows.
+ * a scalar primary key is quarantined; one larger than a Firehose record is returned apart, to be
+ * written as its own raw object; the rest are raw rows.
  */
 function preparePage(rows: SourceRow[], settings: FetchSettings, runId: string, now: Date, maxRecordBytes: number) {
   const serializer = new RawRowSerializer({ pointColumns: settings.pointColumns, runId, ingestedAt: now.toISOString() });
   const lines: string[] = [];
   const lengths: number[] = [];
   const quarantined: QuarantinedRow[] = [];
+  const large: Array<{ row: SourceRow; line: string }> = [];
   for (const row of rows) {
-    const key = row[settings.primaryKey];
-    if (key === undefined || key === null || key === '') {
-      quarantined.push({ reason: 'missing_primary_key', detail: `primary key "${settings.primaryKey}" is absent`, row });
+    const problem = keyProblem(row, settings.primaryKey);
+    if (problem) {
+      quarantined.push(problem);
       continue;
     }
     const line = serializer.line(row);
     const length = Buffer.byteLength(line, 'utf8');
     if (length > maxRecordBytes) {
-      quarantined.push({ reason: 'row_too_large', detail: `${length} bytes > Firehose record limit ${maxRecordBytes}`, row });
+      large.push({ row, line });
       continue;
     }
     lines.push(line);
     lengths.push(length);
   }
-  return { records: packRecords(lines, lengths, maxRecordBytes), quarantined, delivered: lines.length };
+  return { records: packRecords(lines, lengths, maxRecordBytes), quarantined, large, delivered: lines.length };
 }
 
 /** `<pk> in ('a', 'b', ...)` conditions whose URL-encoded form stays within `maxBytes` each. */
@@ -152,8 +159,13 @@ function validateRepairCursor(c: unknown): RepairCursor {
 
 /** The keys of a run's missing-keys file; undefined when the transform wrote none. */
 export async function readMissingKeys(store: ObjectStore, datasetName: string, runId: string): Promise<string[] | undefined> {
-  const key = missingKeysKey({ name: datasetName }, runId);
-  const obj = await store.get(key);
+  // The earlier text format is read when no JSON-lines file exists (a run begun before the upgrade).
+  let key = missingKeysKey({ name: datasetName }, runId);
+  let obj = await store.get(key);
+  if (!obj) {
+    key = missingKeysKey({ name: datasetName }, runId, 'text-lines');
+    obj = await store.get(key);
+  }
   if (!obj) return undefined;
   let text: string;
   try {
@@ -161,7 +173,11 @@ export async function readMissingKeys(store: ObjectStore, datasetName: string, r
   } catch (err) {
     throw new RepairError(`Missing-keys file ${store.location}/${key} is not gzip (${(err as Error).message}); run the transform again to rewrite it`, { cause: err });
   }
-  return text.split('\n').filter((k) => k.length > 0);
+  try {
+    return decodeKeyList(text, keyListFormatOf(key), `${store.location}/${key}`);
+  } catch (err) {
+    throw new RepairError(`${(err as Error).message}; run the transform again to rewrite it`, { cause: err });
+  }
 }
 
 export async function runRepair(input: { runId: string; cursor?: RepairCursor | null }, settings: FetchSettings, deps: RepairDeps): Promise<RepairOutput> {
@@ -207,8 +223,12 @@ export async function runRepair(input: { runId: string; cursor?: RepairCursor | 
         continue;
       }
       const now = deps.clock();
-      const { records, quarantined, delivered } = preparePage(rows, settings, input.runId, now, maxRecordBytes);
+      const { records, quarantined, large, delivered } = preparePage(rows, settings, input.runId, now, maxRecordBytes);
       if (quarantined.length) await quarantine(quarantined, now);
+      // Before the position moves past them, like every row of the page.
+      for (const l of large) await writeLargeRow(deps.store, settings.datasetName, input.runId, l.row, l.line, now);
+      stats.largeRowObjects += large.length;
+      stats.rowsDelivered += large.length;
       if (records.length) {
         const d = await deps.delivery.deliver(records, { budgetMs });
         stats.firehoseRecords += d.records;

@@ -9,7 +9,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DatasetConfig } from '../../runtime/dataset-config';
-import { checkpointKey, fetchRunsPrefix, keysetPrefix, quarantinePrefix } from '../../runtime/storage-layout';
+import { checkpointKey, fetchRunsPrefix, keysetPrefix, LARGE_ROW_OBJECT_PREFIX, quarantinePrefix, RAW_PARTITION_KEY, rawPrefix } from '../../runtime/storage-layout';
 import { fetcherEnvironment } from './fetcher-environment';
 import { functionRole, houseFunctionProps } from './function-role';
 
@@ -81,6 +81,15 @@ export class FetcherFunction extends Construct {
         resources: [bucket.bucketArn],
         // Without it a missing object (no checkpoint, no scan yet) reads as 403 instead of 404.
         conditions: { StringLike: { 's3:prefix': [checkpoint, `${quarantine}*`, `${keysets}*`] } },
+      }),
+    );
+    // raw/<dataset>/<partition>/large-row-*: rows too large for a Firehose record, written whole.
+    // Only that name: Firehose's own objects stay out of the fetcher's reach.
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteLargeRowObjects',
+        actions: ['s3:PutObject'],
+        resources: [bucket.arnForObjects(`${rawPrefix(dataset)}${RAW_PARTITION_KEY}=*/${LARGE_ROW_OBJECT_PREFIX}*`)],
       }),
     );
     // runs/<dataset>/: each invocation's figures for the run report; written, never read back.

@@ -294,7 +294,7 @@ export class IngestionStateMachine extends Construct {
     const repairDidNotReconcile = failWith(
       'RepairDidNotReconcile',
       'RepairDidNotReconcile',
-      'Source keys were still missing from curated after the repair (transform exit 5 twice; see keysets/<dataset>/<run>/missing-keys.txt.gz and the quarantine)',
+      'Source keys were still missing from curated after the repair (transform exit 5 twice; see keysets/<dataset>/<run>/missing-keys.jsonl.gz and the quarantine)',
     );
 
     const releaseLease = leaseCall('ReleaseLease', 'release', '$.leaseRelease');

@@ -10,7 +10,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { tableName, type DatasetConfig } from '../../runtime/dataset-config';
-import { curatedPrefix, fetchRunsPrefix, keysetPrefix, rawPrefix, reportPrefix, runSummaryPrefix, transformStatePrefix } from '../../runtime/storage-layout';
+import { curatedPrefix, fetchRunsPrefix, keysetPrefix, quarantinePrefix, rawPrefix, reportPrefix, runSummaryPrefix, transformStatePrefix } from '../../runtime/storage-layout';
 
 /** Where the workgroup writes query results in the results bucket (query-catalog.ts). */
 export const ATHENA_RESULTS_PREFIX = 'athena/';
@@ -185,12 +185,18 @@ export class TransformTask extends Construct {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: 'ReadRunFetchStats', actions: ['s3:GetObject'], resources: [props.rawBucket.arnForObjects(`${fetchRuns}*`)] }),
     );
+    // The fetcher's quarantine files: source keys missing from curated because it quarantined
+    // their rows are reported, not failed on (read only).
+    const quarantine = quarantinePrefix(dataset);
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ReadQuarantine', actions: ['s3:GetObject'], resources: [props.rawBucket.arnForObjects(`${quarantine}*`)] }),
+    );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'ListOwnRawPrefix',
         actions: ['s3:ListBucket'],
         resources: [props.rawBucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': [`${raw}*`, `${keysets}*`, `${fetchRuns}*`] } },
+        conditions: { StringLike: { 's3:prefix': [`${raw}*`, `${keysets}*`, `${fetchRuns}*`, `${quarantine}*`] } },
       }),
     );
     const curatedPrefixes = [curatedPrefix(dataset), runSummaryPrefix(dataset), transformStatePrefix(dataset), reportPrefix(dataset)];

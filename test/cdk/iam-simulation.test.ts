@@ -83,7 +83,7 @@ const savedEnv = { ...process.env };
 before(async () => {
   recorder.install();
   socrata = await startSocrataServer({ rows: 300, seed: 4 });
-  socrata.mutate({ addKeyless: 2 });
+  socrata.mutate({ addKeyless: 2, addOversize: 1 });
   Object.assign(process.env, fetcherEnv, leaseEnv, {
     DATASET_NAME: DS,
     SOURCE_BASE_URL: socrata.url,
@@ -186,11 +186,13 @@ describe('fetcher role', () => {
     assert.ok(has('s3:PutObject', /\/checkpoints\/sf-fire-incidents\.json$/, 's3:if-none-match'), 'first checkpoint created with If-None-Match');
     assert.ok(has('s3:PutObject', /\/checkpoints\/sf-fire-incidents\.json$/, 's3:if-match'), 'checkpoint advanced with If-Match');
     assert.ok(has('s3:PutObject', /\/quarantine\/sf-fire-incidents\/ingest_date=/), 'quarantine file');
+    assert.ok(has('s3:PutObject', /\/raw\/sf-fire-incidents\/ingest_date=\d{4}-\d{2}-\d{2}\/large-row-[^/]+\.gz$/), 'a row too large for Firehose, written as its own raw object');
     assert.ok(has('firehose:PutRecordBatch', new RegExp(`deliverystream/${deliveryStream}$`)));
     assert.ok(has('secretsmanager:GetSecretValue', /secret:socrata\/app-token-/));
-    assert.ok(has('s3:PutObject', /\/keysets\/sf-fire-incidents\/[^/]+\/part-00001\.txt\.gz$/), 'key scan part');
+    assert.ok(has('s3:PutObject', /\/keysets\/sf-fire-incidents\/[^/]+\/part-00001\.jsonl\.gz$/), 'key scan part');
     assert.ok(has('s3:PutObject', /\/keysets\/sf-fire-incidents\/[^/]+\/_SUCCESS\.json$/), 'key scan marker');
-    assert.ok(has('s3:GetObject', /\/keysets\/sf-fire-incidents\/[^/]+\/missing-keys\.txt\.gz$/), 'repair reads the missing keys');
+    assert.ok(has('s3:GetObject', /\/keysets\/sf-fire-incidents\/[^/]+\/missing-keys\.jsonl\.gz$/), 'repair reads the missing keys');
+    assert.ok(has('s3:GetObject', /\/keysets\/sf-fire-incidents\/[^/]+\/missing-keys\.txt\.gz$/), 'and, without them, the earlier format\'s file');
     for (const phase of ['rows', 'keys', 'repair']) {
       assert.ok(has('s3:PutObject', new RegExp(`/runs/sf-fire-incidents/${RUN_ID}/fetch-${phase}-00001\\.json$`)), `the ${phase} phase's figures for the run report`);
     }
@@ -201,6 +203,8 @@ describe('fetcher role', () => {
     await denied('fetcher', 's3:PutObject', raw('checkpoints/other-dataset.json'));
     await denied('fetcher', 's3:DeleteObject', raw(`checkpoints/${DS}.json`));
     await denied('fetcher', 's3:PutObject', raw(`raw/${DS}/ingest_date=2026-01-01/x.gz`));
+    await denied('fetcher', 's3:PutObject', raw(`raw/other-dataset/ingest_date=2026-01-01/large-row-x.gz`));
+    await denied('fetcher', 's3:PutObject', raw(`raw/${DS}/large-row-x.gz`));
     await denied('fetcher', 's3:PutObject', raw(`runs/other-dataset/${RUN_ID}/fetch-rows-00001.json`));
     await denied('fetcher', 's3:GetObject', raw(`runs/${DS}/${RUN_ID}/fetch-rows-00001.json`));
     await denied('fetcher', 'firehose:PutRecordBatch', `arn:aws:firehose:${R}:${A}:deliverystream/other-stream`);
@@ -245,6 +249,9 @@ describe('transform task role', () => {
     // The fetcher's figures of the run (written above) are listed and read for the report.
     assert.ok(reqs.some((r) => r.action === 's3:ListBucket' && r.context?.['s3:prefix'] === `runs/${DS}/${RUN_ID}/`), 'fetch figures listed');
     assert.ok(reqs.some((r) => r.action === 's3:GetObject' && r.resource.endsWith(`/runs/${DS}/${RUN_ID}/fetch-rows-00001.json`)), 'fetch figures read');
+    // Source keys missing from curated: the run's quarantine files are listed and read (reported, not failed on).
+    assert.ok(reqs.some((r) => r.action === 's3:ListBucket' && r.context?.['s3:prefix'] === `quarantine/${DS}/`), 'quarantine listed');
+    assert.ok(reqs.some((r) => r.action === 's3:GetObject' && r.resource.includes(`/quarantine/${DS}/ingest_date=`)), 'quarantine file read');
     // The history page: the run summaries listed, the page and its index written.
     assert.ok(reqs.some((r) => r.action === 's3:ListBucket' && r.context?.['s3:prefix'] === `curated/_runs/${DS}/`), 'run summaries listed');
     assert.ok(reqs.some((r) => r.action === 's3:PutObject' && r.resource.endsWith(`/reports/${DS}/index.html`)), 'history page written');
@@ -254,6 +261,8 @@ describe('transform task role', () => {
     const curatedDb = taskEnv.CURATED_DATABASE!;
     const rawDb = taskEnv.RAW_DATABASE!;
     await denied('transform', 'glue:UpdateTable', glue(`table/${curatedDb}/other_dataset`));
+    await denied('transform', 's3:PutObject', raw(`quarantine/${DS}/ingest_date=2026-01-01/x-00001.ndjson.gz`));
+    await denied('transform', 's3:GetObject', raw(`quarantine/other-dataset/ingest_date=2026-01-01/x-00001.ndjson.gz`));
     await denied('transform', 'glue:DeleteTable', glue(`table/${curatedDb}/other_dataset__mart`));
     await denied('transform', 'glue:GetTable', glue(`table/${rawDb}/other_dataset`));
     await denied('transform', 'glue:UpdateTable', glue(`table/${rawDb}/${TABLE}`));

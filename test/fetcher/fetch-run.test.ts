@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
 import { MAX_BATCH_BYTES, MAX_RECORD_BYTES } from '../../lambdas/fetcher/record-packer';
@@ -329,25 +331,58 @@ describe('fetcher: Firehose delivery', () => {
   });
 });
 
-describe('fetcher: quarantine', () => {
-  test('keyless and oversize rows are quarantined with reasons and counted, the rest delivered', async () => {
+describe('fetcher: quarantine and large rows', () => {
+  test('keyless rows are quarantined with reasons and counted; rows over a Firehose record are written whole as their own raw objects', async () => {
     const server = await startSocrataServer({ rows: 600, seed: 5 });
     try {
       const bad = server.mutate({ addKeyless: 3, addOversize: 2 });
       const delivered = acceptingFirehose();
       const h = harness(server);
       const out = await h.run({ runId: 'q' });
-      assert.equal(out.stats.rowsQuarantined, 5);
+      assert.equal(out.stats.rowsQuarantined, 3);
       assert.equal(out.stats.quarantinedMissingKey, 3);
-      assert.equal(out.stats.quarantinedTooLarge, 2);
-      assert.equal(out.stats.rowsDelivered, 600);
-      assert.equal(delivered.rows.length, 600);
+      assert.equal(out.stats.largeRowObjects, 2);
+      assert.equal(out.stats.rowsDelivered, 602);
+      assert.equal(delivered.rows.length, 600, 'Firehose gets the rows that fit a record');
       const keys = await h.store.list('quarantine/sf-fire-incidents/');
       assert.equal(keys.length, 1);
       assert.match(keys[0]!, /^quarantine\/sf-fire-incidents\/ingest_date=2025-07-01\/q-00001\.ndjson\.gz$/);
       const lines = gunzipSync((await h.store.get(keys[0]!))!.body).toString().trim().split('\n').map((l) => JSON.parse(l) as { reason: string; row: Record<string, unknown> });
-      assert.deepEqual(lines.filter((l) => l.reason === 'missing_primary_key').map((l) => l.row[':id']).sort(), [...bad.keyless].sort());
-      assert.deepEqual(lines.filter((l) => l.reason === 'row_too_large').map((l) => l.row[':id']).sort(), [...bad.oversize].sort());
+      assert.deepEqual(lines.map((l) => l.reason), ['missing_primary_key', 'missing_primary_key', 'missing_primary_key']);
+      assert.deepEqual(lines.map((l) => l.row[':id']).sort(), [...bad.keyless].sort());
+      const large = await h.store.list('raw/sf-fire-incidents/');
+      assert.equal(large.length, 2);
+      for (const k of large) assert.match(k, /^raw\/sf-fire-incidents\/ingest_date=2025-07-01\/large-row-q-[0-9a-f]{20}\.gz$/);
+      const rows = await Promise.all(large.map(async (k) => JSON.parse(gunzipSync((await h.store.get(k))!.body).toString()) as Record<string, unknown>));
+      assert.deepEqual(rows.map((r) => r._source_id).sort(), [...bad.oversize].sort());
+      for (const r of rows) {
+        const src = server.rows.find((x) => x[':id'] === r._source_id)!;
+        assert.equal(r.action_taken_other, src.action_taken_other, 'the large value whole');
+        assert.ok(String(r.action_taken_other).length > 1_000_000);
+      }
+      // A retry of the run rewrites the same objects (names fixed by run and row), adds none.
+      await h.run({ runId: 'q', mode: 'full-refresh' });
+      assert.deepEqual(await h.store.list('raw/sf-fire-incidents/'), large);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('the checkpoint never moves past a large row whose object was not written', async () => {
+    const server = await startSocrataServer({ rows: 600, seed: 5 });
+    try {
+      server.mutate({ addOversize: 1 });
+      acceptingFirehose();
+      const h = harness(server);
+      // The partition path is a file: the large row's write fails.
+      mkdirSync(path.join(h.store.location, 'raw', 'sf-fire-incidents'), { recursive: true });
+      writeFileSync(path.join(h.store.location, 'raw', 'sf-fire-incidents', 'ingest_date=2025-07-01'), 'not a directory');
+      await assert.rejects(h.run({ runId: 'large-fails' }));
+      const keyset = [...server.rows].sort((a, b) =>
+        String(a[':updated_at']) < String(b[':updated_at']) ? -1 : String(a[':updated_at']) > String(b[':updated_at']) ? 1 : String(a[':id']) < String(b[':id']) ? -1 : 1,
+      );
+      const cp = await h.checkpoints.read();
+      assert.equal(cp?.checkpoint.id, keyset[499]![':id'], 'the checkpoint stays on the page before the large row');
     } finally {
       await server.close();
     }

@@ -4,18 +4,19 @@
  * cadence skips a recent scan, and repair fetches missing rows by key into Firehose.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
+import { encodeKeyList } from '../../runtime/key-list';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { keysetLatestKey, keysetRunPrefix, keysetSuccessKey, missingKeysKey } from '../../runtime/storage-layout';
 import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
 import { runKeyScan, type KeyScanOutput, type KeyScanSettings, type KeysetSuccess } from '../../lambdas/fetcher/key-scan';
-import { keyChunks, runRepair, type RepairOutput } from '../../lambdas/fetcher/repair';
+import { keyChunks, readMissingKeys, runRepair, type RepairOutput } from '../../lambdas/fetcher/repair';
 import type { FetchSettings } from '../../lambdas/fetcher/fetch-run';
 import { SocrataClient } from '../../lambdas/fetcher/socrata-client';
 import { acceptingFirehose, recordingRetry, sortedIds } from './harness';
@@ -49,9 +50,9 @@ const scanSettings = (o: Partial<KeyScanSettings> = {}): KeyScanSettings => ({
 });
 
 async function keysOf(store: LocalObjectStore, runId: string): Promise<string[]> {
-  const parts = (await store.list(keysetRunPrefix({ name: DATASET }, runId))).filter((k) => /\/part-\d{5}\.txt\.gz$/.test(k));
+  const parts = (await store.list(keysetRunPrefix({ name: DATASET }, runId))).filter((k) => /\/part-\d{5}\.jsonl\.gz$/.test(k));
   const keys: string[] = [];
-  for (const p of parts) keys.push(...gunzipSync((await store.get(p))!.body).toString('utf8').split('\n').filter(Boolean));
+  for (const p of parts) keys.push(...gunzipSync((await store.get(p))!.body).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as string));
   return keys;
 }
 
@@ -168,7 +169,7 @@ describe('repair', () => {
   test('fetches exactly the missing keys by key, in URLs under 8 KB, into Firehose as raw rows; the checkpoint is not touched', async () => {
     const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'repair-')));
     const wanted = server.rows.filter((_, i) => i % 3 === 0).map((r) => String(r.id));
-    await store.put(missingKeysKey({ name: DATASET }, 'r1'), gzipSync(`${wanted.join('\n')}\n`));
+    await store.put(missingKeysKey({ name: DATASET }, 'r1'), gzipSync(encodeKeyList(wanted)));
     const delivered = acceptingFirehose();
     const n = server.requests.length;
     let out: RepairOutput = await runRepair({ runId: 'r1' }, settings, {
@@ -216,4 +217,75 @@ test('the CDK passes the dataset\'s deletions cadence to the fetcher in exactly 
     readFetcherConfig(fetcherEnvironment({ dataset: { ...fire, deletions }, deliveryStreamName: 's', stateLocation: 's3://raw', metricsNamespace: 'ns' }));
   assert.deepEqual(env({ detect: false, scanEveryHours: 12, maxDeleteShare: 0.3 }).deletions, { detect: false, scanEveryHours: 12 });
   assert.deepEqual(env(fire.deletions).deletions, { detect: true, scanEveryHours: 0 });
+});
+
+describe('keys of any text, and keys that are no scalar', () => {
+  // A newline, a NUL, a quote (SoQL's and JSON's), an emoji outside the BMP, a CR and Hive's \x01.
+  const ODD_KEYS = ['pk-new\nline', 'pk-nul\u0000end', `pk-'quote"`, 'pk-emoji-\u{1F680}', 'pk-cr\r\x01'];
+  let server: SocrataServer;
+  let oversize: string[] = [];
+  before(async () => {
+    server = await startSocrataServer({ rows: 40, seed: 21 });
+    server.mutate({ addRows: [...ODD_KEYS.map((id) => ({ id, battalion: 'B01' })), { id: { k: 1 }, battalion: 'B02' }, { id: ['a'], battalion: 'B03' }] });
+    oversize = server.mutate({ addOversize: 1 }).oversize;
+  });
+  after(() => server.close());
+  const settings: FetchSettings = { datasetName: DATASET, primaryKey: 'id', pointColumns: ['point'], pageSize: 50, lookbackMinutes: 0, timeBudgetMarginMs: 1_000 };
+
+  test('travel exactly through the key scan and the repair; object and array keys are counted, never stop the scan, and are quarantined by the repair', async () => {
+    const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'odd-keys-')));
+    const scan = await runKeyScan({ runId: 'r1' }, scanSettings({ keyPageSize: 7 }), { source: client(server), store, clock: () => new Date('2025-07-01T12:00:00Z'), remainingTimeMs: () => 600_000 });
+    assert.equal(scan.done, true, 'the scan completes');
+    assert.equal(scan.stats.rowsWithInvalidKey, 2);
+    assert.equal(scan.stats.keys, 41 + ODD_KEYS.length);
+    const listed = await keysOf(store, 'r1');
+    for (const k of ODD_KEYS) assert.equal(listed.filter((x) => x === k).length, 1, `key ${JSON.stringify(k)} listed exactly`);
+    // Each part line is one JSON string: nothing a line reader splits on.
+    for (const p of (await store.list(keysetRunPrefix({ name: DATASET }, 'r1'))).filter((k) => k.includes('/part-'))) {
+      for (const line of gunzipSync((await store.get(p))!.body).toString('utf8').split('\n').filter(Boolean)) {
+        assert.ok(![...line].some((c) => c.charCodeAt(0) < 0x20), `no control character in ${line}`);
+        assert.equal(typeof JSON.parse(line), 'string');
+      }
+    }
+
+    // The transform lists the odd keys (and a row over a Firehose record) as missing; the repair
+    // fetches exactly those rows by key, the large one written whole as its own raw object.
+    const largeRow = server.rows.find((r) => r[':id'] === oversize[0])!;
+    await store.put(missingKeysKey({ name: DATASET }, 'r1'), gzipSync(encodeKeyList([...ODD_KEYS, String(largeRow.id)])));
+    const delivered = acceptingFirehose();
+    const out = await runRepair({ runId: 'r1' }, settings, {
+      source: client(server),
+      delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)),
+      store,
+      clock: () => new Date('2025-07-01T12:00:00Z'),
+      remainingTimeMs: () => 600_000,
+    });
+    assert.equal(out.done, true);
+    assert.equal(out.stats.keysRequested, ODD_KEYS.length + 1);
+    assert.deepEqual(delivered.rows.map((r) => r.id as string).sort(), [...ODD_KEYS].sort());
+    assert.deepEqual([out.stats.largeRowObjects, out.stats.rowsDelivered, out.stats.rowsQuarantined], [1, ODD_KEYS.length + 1, 0]);
+    const objects = await store.list('raw/');
+    assert.equal(objects.length, 1);
+    assert.match(objects[0]!, /^raw\/sf-fire-incidents\/ingest_date=2025-07-01\/large-row-r1-[0-9a-f]{20}\.gz$/);
+    assert.equal((JSON.parse(gunzipSync(readFileSync(path.join(store.location, objects[0]!))).toString()) as { id: unknown }).id, largeRow.id);
+
+    // A page the repair fetches with an object key in it (a source that matched it anyway): quarantined, counted.
+    const objectRow = server.rows.find((r) => typeof r.id === 'object' && !Array.isArray(r.id))!;
+    const okRow = server.rows.find((r) => r.id === ODD_KEYS[0])!;
+    const fake = { fetchPage: () => Promise.resolve(fake.pages.shift() ?? []), pages: [[okRow, objectRow]] as Record<string, unknown>[][] };
+    acceptingFirehose();
+    const repaired = await runRepair({ runId: 'r1' }, settings, { source: fake, delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)), store, clock: () => new Date('2025-07-01T12:00:00Z'), remainingTimeMs: () => 600_000 });
+    assert.equal(repaired.done, true);
+    assert.deepEqual([repaired.stats.rowsDelivered, repaired.stats.rowsQuarantined], [1, 1]);
+    const q = (await store.list('quarantine/')).filter((k) => k.includes('/r1-repair-'));
+    const lines = q.flatMap((k) => gunzipSync(readFileSync(path.join(store.location, k))).toString().trim().split('\n')).map((l) => JSON.parse(l) as { reason: string; row: { id: unknown } });
+    assert.deepEqual(lines.map((l) => [l.reason, l.row.id]), [['invalid_primary_key', { k: 1 }]]);
+  });
+
+  test('the earlier missing-keys format (.txt.gz, a key per line) is still read', async () => {
+    const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'old-keys-')));
+    const wanted = server.rows.slice(0, 3).map((r) => String(r.id));
+    await store.put(missingKeysKey({ name: DATASET }, 'r1', 'text-lines'), gzipSync(`${wanted.join('\n')}\n`));
+    assert.deepEqual(await readMissingKeys(store, DATASET, 'r1'), wanted);
+  });
 });

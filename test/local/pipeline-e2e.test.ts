@@ -19,6 +19,8 @@ import { startSocrataServer, type SocrataServer } from '../../local/socrata-serv
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 const ROWS = 3_000;
+/** The large-rows test's source size (issue 23 asks 20,000 if a test stays near 30 s). */
+const E2E_ROWS = 20_000;
 const fire = loadDatasetFile(path.join(import.meta.dirname, '..', '..', 'datasets', 'sf-fire-incidents.json'));
 /** Smaller pages than the default so a few thousand rows still cross several page boundaries. */
 const smallPages: DatasetConfig = { ...fire, fetch: { ...fire.fetch, pageSize: 400 } };
@@ -206,21 +208,59 @@ describe('npm run local, end to end', () => {
     }
   });
 
-  test('keyless and oversize rows are quarantined and counted, the rest loads', async () => {
+  test('keyless rows are quarantined and counted, oversize rows load as their own raw objects, the rest loads', async () => {
     const socrata = await startSocrataServer(sourceFor(smallPages, 500, 41));
     try {
       const dataDir = dirFor('quarantine');
       const bad = socrata.mutate({ addKeyless: 3, addOversize: 2 });
       assert.equal(bad.keyless.length + bad.oversize.length, 5);
       const s = await run(dataDir, socrata);
-      assert.equal(s.fetch.rowsQuarantined, 5);
+      assert.equal(s.fetch.rowsQuarantined, 3);
       assert.equal(s.fetch.quarantinedMissingKey, 3);
-      assert.equal(s.fetch.quarantinedTooLarge, 2);
-      assert.equal(s.fetch.rowsDelivered, 500);
-      assert.equal(s.transform?.curatedRows, 500);
+      assert.equal(s.fetch.largeRowObjects, 2);
+      assert.equal(s.fetch.rowsDelivered, 502);
+      assert.equal(s.transform?.curatedRows, 502);
       const files = await new LocalObjectStore(path.join(dataDir, 'buckets', 'raw')).list(quarantinePrefix(smallPages));
       assert.ok(files.length >= 1, 'quarantine objects written');
       assert.ok(s.fetch.checkpoint, 'the checkpoint moved past quarantined rows: they are stored, not lost');
+    } finally {
+      await socrata.close();
+    }
+  });
+
+  test('rows over a Firehose record reach curated, keys of any text load, keyless and object-key rows are quarantined; the next run exits 0', async () => {
+    const socrata = await startSocrataServer(sourceFor(smallPages, E2E_ROWS, 43));
+    try {
+      const dataDir = dirFor('large-rows');
+      const template = Object.fromEntries(Object.entries(socrata.rows[0]!).filter(([k]) => !k.startsWith(':')));
+      const big = (id: string, fill: string) => ({ ...template, id, action_taken_other: fill.repeat(1_500_000) });
+      const odd = ['pk-new\nline', 'pk-nul\u0000end', `pk-'quote"`, 'pk-emoji-\u{1F680}'];
+      socrata.mutate({
+        addRows: [big('large-1', 'a'), big('large-2', 'b'), ...odd.map((id) => ({ ...template, id })), { ...template, id: { k: 1 } }],
+        addKeyless: 7,
+      });
+      const keyed = new Set(socrata.rows.map((r) => r.id).filter((id): id is string => typeof id === 'string' && id !== ''));
+      assert.equal(keyed.size, E2E_ROWS + 2 + odd.length);
+
+      const first = await run(dataDir, socrata);
+      assert.equal(first.fetch.largeRowObjects, 2);
+      assert.deepEqual([first.fetch.rowsQuarantined, first.fetch.quarantinedMissingKey, first.fetch.quarantinedInvalidKey], [8, 7, 1]);
+      assert.deepEqual(first.transform?.failedErrorTests, []);
+      assert.equal(first.transform?.repairNeeded, false);
+      const catalog = defaultCatalogPath(dataDir);
+      const curatedIds = (await queryCatalog(catalog, 'SELECT id FROM curated.sf_fire_incidents')).rows.map((r) => r.id as string);
+      assert.equal(curatedIds.length, keyed.size);
+      assert.deepEqual(new Set(curatedIds), keyed, 'every keyed row, the large ones and the odd keys exactly');
+      const large = (await queryCatalog(catalog, "SELECT id, length(action_taken_other) AS n FROM curated.sf_fire_incidents WHERE id LIKE 'large-%' ORDER BY id")).rows;
+      assert.deepEqual(large.map((r) => [r.id, Number(r.n)]), [['large-1', 1_500_000], ['large-2', 1_500_000]]);
+
+      // The next run: key scan, reconciliation, nothing missing, exit 0 (the CLI exits 3 on a failed error test).
+      const second = await run(dataDir, socrata);
+      assert.equal(second.transform?.status, 'succeeded');
+      assert.deepEqual(second.transform?.failedErrorTests, []);
+      assert.equal(second.transform?.keysetApplied, true);
+      assert.deepEqual([second.transform?.missingKeys, second.transform?.repairNeeded], [0, false]);
+      assert.equal(second.transform?.curatedRows, keyed.size);
     } finally {
       await socrata.close();
     }

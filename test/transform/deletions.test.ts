@@ -13,6 +13,8 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
 import { openObjectStore, type ObjectStore } from '../../runtime/object-store';
+import { decodeKeyList, encodeKeyList } from '../../runtime/key-list';
+import { writeQuarantine } from '../../lambdas/fetcher/quarantine';
 import { keysetPartKey, keysetSuccessKey, missingKeysKey } from '../../runtime/storage-layout';
 import { queryCatalog, registerCurated } from '../../containers/transform/src/catalog';
 import { manifestFiles } from '../../containers/transform/src/curated-manifest';
@@ -41,7 +43,7 @@ async function writeKeyset(store: ObjectStore, runId: string, keys: string[], o:
   const per = Math.ceil(keys.length / parts);
   for (let p = 0; p < parts; p++) {
     const slice = keys.slice(p * per, (p + 1) * per);
-    await store.put(keysetPartKey(DATASET, runId, p + 1), gzipSync(slice.length ? `${slice.join('\n')}\n` : ''));
+    await store.put(keysetPartKey(DATASET, runId, p + 1), gzipSync(encodeKeyList(slice)));
   }
   if (o.complete === false) return;
   const source = o.source ?? DATASET.source;
@@ -166,7 +168,7 @@ describe('deletions from the key scan (DuckDB)', () => {
     assert.equal(s.status, 'tests_failed');
     const rec = s.tests.results.find((r) => r.name === SOURCE_RECONCILIATION_TEST)!;
     assert.deepEqual([rec.status, rec.failing], ['fail', 2]);
-    const listed = gunzipSync((await d.rawStore.get(missingKeysKey(DATASET, 'r1')))!.body).toString('utf8').split('\n').filter(Boolean);
+    const listed = decodeKeyList(gunzipSync((await d.rawStore.get(missingKeysKey(DATASET, 'r1')))!.body).toString('utf8'), 'json-lines', 'missing keys');
     assert.deepEqual(listed.sort(), [...newAtSource].sort());
     const logs: Record<string, unknown>[] = [];
     const env = { ENGINE: 'duckdb', RAW_LOCATION: d.rawDir, CURATED_LOCATION: d.curatedDir, RUN_ID: 'r1', DATASET_CONFIG: JSON.stringify(DATASET) };
@@ -175,6 +177,47 @@ describe('deletions from the key scan (DuckDB)', () => {
     writeRawObject(d.rawDir, NAME, '2024-03-02', 'repair', [incident(500, { id: '2000000' }), incident(501, { id: "20'0001" })]);
     assert.equal(await main(env, { log: (r) => logs.push(r) }), EXIT.ok);
     assert.deepEqual(await curatedKeys(d), [...keys.slice(1), ...newAtSource].sort());
+  });
+
+  test('source keys whose rows the fetcher quarantined this run are reported, not failed on or repaired: the run exits 0', async () => {
+    const { d, keys } = await seeded();
+    // Two source rows curated lacks: one the fetcher quarantined in this run's repair (Firehose refused it), one not.
+    const quarantinedKey = '3000000';
+    await writeQuarantine(d.rawStore, NAME, 'r1-repair', 1, new Date('2024-03-02T00:00:00Z'), [
+      { reason: 'firehose_rejected', detail: 'InvalidArgument: refused', row: incident(600, { id: quarantinedKey }) },
+    ]);
+    // Another run's quarantine of the other key does not account for it.
+    await writeQuarantine(d.rawStore, NAME, 'r0', 1, new Date('2024-03-01T00:00:00Z'), [{ reason: 'firehose_rejected', detail: 'x', row: incident(601, { id: '3000001' }) }]);
+    await writeQuarantine(d.rawStore, NAME, 'r1-2', 1, new Date('2024-03-01T00:00:00Z'), [{ reason: 'firehose_rejected', detail: 'x', row: incident(601, { id: '3000001' }) }]);
+    await writeKeyset(d.rawStore, 'r1', [...keys, quarantinedKey, '3000001']);
+    const env = { ENGINE: 'duckdb', RAW_LOCATION: d.rawDir, CURATED_LOCATION: d.curatedDir, RUN_ID: 'r1', DATASET_CONFIG: JSON.stringify(DATASET) };
+    assert.equal(await main(env, { log: () => undefined }), EXIT.repairNeeded, 'the key nobody quarantined is repaired');
+    const listed = decodeKeyList(gunzipSync((await d.rawStore.get(missingKeysKey(DATASET, 'r1')))!.body).toString('utf8'), 'json-lines', 'missing keys');
+    assert.deepEqual(listed, ['3000001'], 'the quarantined key is not sent to the repair again');
+    // The repair quarantines the other row too (say Firehose refused it again): the run now passes, reporting both.
+    await writeQuarantine(d.rawStore, NAME, 'r1-repair', 2, new Date('2024-03-02T00:00:00Z'), [{ reason: 'firehose_rejected', detail: 'x', row: incident(601, { id: '3000001' }) }]);
+    const logs: Record<string, unknown>[] = [];
+    assert.equal(await main(env, { log: (r) => logs.push(r) }), EXIT.ok, JSON.stringify(logs.filter((l) => l.level === 'error')));
+    const s = await run(d, 'r1');
+    assert.equal(s.status, 'succeeded');
+    assert.deepEqual([s.missingKeys, s.repairNeeded, s.reconciliation.source?.quarantinedKeys], [0, false, 2]);
+    const rec = s.tests.results.find((r) => r.name === SOURCE_RECONCILIATION_TEST)!;
+    assert.equal(rec.status, 'warn');
+    assert.match(rec.description, /2 more source row\(s\) quarantined by the fetcher.*quarantine\/sf-fire-incidents\//);
+    assert.doesNotMatch(rec.description, /--rebuild|REBUILD=true/, 'not the advice to rebuild');
+    assert.doesNotMatch(JSON.stringify(logs), /--rebuild|REBUILD=true/);
+  });
+
+  test('a key scan begun before the upgrade (a part in the earlier .txt.gz format beside a .jsonl.gz one) is read', async () => {
+    const { d, keys } = await seeded();
+    const gone = keys[5]!;
+    const rest = keys.filter((k) => k !== gone);
+    await d.rawStore.put(keysetPartKey(DATASET, 'r1', 1, 'text-lines'), gzipSync(`${rest.slice(0, 20).join('\n')}\n`));
+    await d.rawStore.put(keysetPartKey(DATASET, 'r1', 2), gzipSync(encodeKeyList(rest.slice(20))));
+    await d.rawStore.put(keysetSuccessKey(DATASET, 'r1'), JSON.stringify({ dataset: NAME, runId: 'r1', source: DATASET.source, keys: rest.length, parts: 2, startedAt: '', completedAt: '' }));
+    const s = await run(d, 'r1');
+    assert.deepEqual([s.status, s.rowsDeleted, s.missingKeys], ['succeeded', 1, 0]);
+    assert.deepEqual(await curatedKeys(d), [...rest].sort());
   });
 
   test('an incomplete key scan (no _SUCCESS) deletes nothing; a scan of another source or with a lost part is refused', async () => {

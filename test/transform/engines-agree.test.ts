@@ -9,9 +9,10 @@ import { mkdirSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFile
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { loadDatasetFile, parseDataset, type DatasetConfig } from '../../runtime/dataset-config';
-import { keysetPartKey, keysetSuccessKey } from '../../runtime/storage-layout';
+import { decodeKeyList, encodeKeyList } from '../../runtime/key-list';
+import { missingKeysKey, keysetPartKey, keysetSuccessKey } from '../../runtime/storage-layout';
 import { runTransform } from '../../containers/transform/src/transform';
 import { openObjectStore } from '../../runtime/object-store';
 import type { LocalAthena } from '../../local/athena-local';
@@ -33,7 +34,7 @@ async function assertTablesAgree(pair: EnginePair, dataset: DatasetConfig = pair
 }
 
 async function writeKeyset(pair: EnginePair, runId: string, keys: string[]): Promise<void> {
-  await pair.rawStore.put(keysetPartKey(DATASET, runId, 1), gzipSync(keys.length ? `${keys.join('\n')}\n` : ''));
+  await pair.rawStore.put(keysetPartKey(DATASET, runId, 1), gzipSync(encodeKeyList(keys)));
   await pair.rawStore.put(keysetSuccessKey(DATASET, runId), JSON.stringify({ dataset: NAME, runId, source: DATASET.source, keys: keys.length, parts: 1, startedAt: '', completedAt: '' }));
 }
 
@@ -88,9 +89,14 @@ describe('DuckDB and Athena (on Trino) agree', { skip: trinoSkip }, () => {
     await pair.runAgreeing('r1');
     const ids = Array.from({ length: 30 }, (_, i) => `${100000 + i}0`);
     // Two keys gone, two source keys curated lacks (the repair fetches them; the key is text, so any text is a key).
-    await writeKeyset(pair, 'r2', [...ids.filter((_, i) => i !== 4 && i !== 17), '9999990', 'not-a-number']);
+    // Keys of any text travel exactly: a newline, a NUL, quotes, a non-BMP character, a CR and Hive's \x01.
+    const odd = ['pk-new\nline', 'pk-nul\u0000end', `pk-'quote"`, 'pk-emoji-\u{1F680}', 'pk-cr\r\x01', '\\N'];
+    await writeKeyset(pair, 'r2', [...ids.filter((_, i) => i !== 4 && i !== 17), '9999990', 'not-a-number', ...odd]);
     const r2 = await pair.runAgreeing('r2');
-    assert.deepEqual([r2.athena.rowsDeleted, r2.athena.missingKeys, r2.athena.repairNeeded, r2.athena.curatedRows], [2, 2, true, 28]);
+    assert.deepEqual([r2.athena.rowsDeleted, r2.athena.missingKeys, r2.athena.repairNeeded, r2.athena.curatedRows], [2, 2 + odd.length, true, 28]);
+    // Athena ran last: its missing-keys file lists exactly the keys the scan listed.
+    const missing = decodeKeyList(gunzipSync((await pair.rawStore.get(missingKeysKey(DATASET, 'r2')))!.body).toString('utf8'), 'json-lines', 'missing keys');
+    assert.deepEqual([...missing].sort(), ['9999990', 'not-a-number', ...odd].sort());
     await assertTablesAgree(pair);
     const deletions = await pair.deletions();
     assert.deepEqual(deletions.athena, deletions.duckdb);

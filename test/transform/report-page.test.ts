@@ -45,7 +45,7 @@ async function fetcherFigures(d: ReturnType<typeof dirs>, runId: string): Promis
       rowsDelivered: rowsFetched - 3,
       rowsQuarantined: 3,
       quarantinedMissingKey: 2,
-      quarantinedTooLarge: 1,
+      quarantinedInvalidKey: 1,
       quarantinedRejected: 0,
       firehoseRecords: 40,
       firehoseCalls: 7,
@@ -112,7 +112,7 @@ describe('run report and history page', () => {
     assert.equal(fact('Rows fetched'), '12,345');
     assert.equal(fact('Pages / invocations'), '4 / 2');
     assert.equal(fact('Source retries'), '4');
-    assert.equal(fact('Rows quarantined'), '3 (no key 2, too large 1, refused by Firehose 0)');
+    assert.equal(fact('Rows quarantined'), '3 (no key 2, key not a scalar 1, refused by Firehose 0)');
     assert.equal(fact('Bytes delivered'), '2.3 MB');
     assert.equal(fact('Key scan'), 'skipped (not due)');
     assert.equal(fact('Newest :updated_at in curated'), '2024-02-01 00:00 UTC ');

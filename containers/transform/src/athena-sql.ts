@@ -89,7 +89,7 @@ export const asideTableName = (table: string, role: 'next' | 'old' | 'merged_key
 export const deletionsTableName = (table: string): string => `${table}__deletions`;
 
 /**
- * The key scans' lists (`keysets/<dataset>/`, gzipped text, one key per line) as a one-column
+ * The key scans' lists (`keysets/<dataset>/`, gzipped text, one encoded key per line) as a one-column
  * text table; queries pick one run's parts by "$path". Hive DDL (backticks); `_SUCCESS.json` and
  * `_latest.json` are not read (Athena skips `_` files).
  */
@@ -100,9 +100,14 @@ STORED AS TEXTFILE
 LOCATION ${literal(location)}`;
 }
 
-/** The one run's key lists in the keyset table. */
+/**
+ * The one run's key lists in the keyset table, decoded (runtime/key-list.ts): a `.jsonl.gz` line
+ * is a JSON string, CAST from JSON gives its exact text; a `.txt.gz` line (the earlier format) is
+ * the key itself.
+ */
 export function keysetRawSql(keysetTable: string, partPaths: string[]): string {
-  return `SELECT ${ident('key')} FROM ${keysetTable} WHERE "$path" IN (${partPaths.map(literal).join(', ')})`;
+  const k = ident('key');
+  return `SELECT CASE WHEN "$path" LIKE '%.jsonl.gz' THEN CAST(json_parse(${k}) AS VARCHAR) ELSE ${k} END AS ${k} FROM ${keysetTable} WHERE "$path" IN (${partPaths.map(literal).join(', ')})`;
 }
 
 /** The deletions table (Iceberg, so a crashed run's records can be replaced by run id). */

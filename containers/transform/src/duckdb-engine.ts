@@ -24,6 +24,7 @@ import { randomUUID } from 'node:crypto';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { tableName, type DatasetConfig } from '../../../runtime/dataset-config';
 import { faultPoint } from '../../../runtime/fault-points';
+import { decodeKeyList, keyListFormatOf } from '../../../runtime/key-list';
 import { curatedPrefix, transformStatePrefix } from '../../../runtime/storage-layout';
 import { collectGarbage, CuratedManifestError, manifestFiles, readManifest, readManifestForRebuild, writeManifest, type CuratedManifest } from './curated-manifest';
 import { duckdbDialect, ident, literal } from './dialect';
@@ -421,8 +422,8 @@ export class DuckDbEngine implements TransformEngine {
   // --- key-scan primitives ---
 
   /**
-   * The key lists are read here (gunzip, one key per line) rather than by a CSV reader: a key
-   * may hold any character but a line break, which no delimiter choice would survive.
+   * The key lists are read here (gunzip, decode: runtime/key-list.ts) rather than by a CSV
+   * reader: a key may hold any character, which no delimiter choice would survive.
    */
   async keysetLines(keyset: Keyset): Promise<string> {
     await this.exec('CREATE OR REPLACE TABLE keyset_raw (key VARCHAR)');
@@ -430,8 +431,7 @@ export class DuckDbEngine implements TransformEngine {
     try {
       for (const part of keyset.partKeys) {
         const text = gunzipSync(await readFile(path.join(this.opts.rawDir, part))).toString('utf8');
-        for (const key of text.split('\n')) {
-          if (!key) continue;
+        for (const key of decodeKeyList(text, keyListFormatOf(part), part)) {
           appender.appendVarchar(key);
           appender.endRow();
         }

@@ -8,7 +8,7 @@
  *   3  an error-severity data test failed; the log names each failing test
  *   4  mass delete refused: the key scan would delete more than deletions.maxDeleteShare of
  *      curated; nothing was deleted (metric/alarm MassDeleteRefused)
- *   5  repair needed: curated lacks source keys (listed in keysets/<dataset>/<run>/missing-keys.txt.gz)
+ *   5  repair needed: curated lacks source keys (listed in keysets/<dataset>/<run>/missing-keys.jsonl.gz)
  *      and nothing else failed; the state machine runs the fetcher's repair phase, then the
  *      transform again (once; a second 5 fails the run)
  *

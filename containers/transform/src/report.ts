@@ -60,7 +60,7 @@ function fetchCards(s: RunSummary): string[] {
           'Rows quarantined',
           t(
             quarantined
-              ? `${n(quarantined)} (no key ${n(c(r, 'quarantinedMissingKey'))}, too large ${n(c(r, 'quarantinedTooLarge'))}, refused by Firehose ${n(c(r, 'quarantinedRejected'))})`
+              ? `${n(quarantined)} (no key ${n(c(r, 'quarantinedMissingKey'))}, key not a scalar ${n(c(r, 'quarantinedInvalidKey'))}, refused by Firehose ${n(c(r, 'quarantinedRejected'))})`
               : '0',
           ),
           quarantined ? 'bad' : undefined,
@@ -135,6 +135,8 @@ function transformCards(s: RunSummary, dataset: DatasetConfig): string[] {
         ['Missing from curated', t(n(src.missingKeys)), src.missingKeys ? 'bad' : 'good'],
         ['In curated, not at the source', t(n(src.extraKeys)), src.extraKeys ? 'bad' : 'good'],
         ...(src.missingKeysLocation ? ([['Missing keys listed in', t(src.missingKeysLocation)]] as Fact[]) : []),
+        // Summaries written before quarantined keys were counted have no such field.
+        ...(src.quarantinedKeys ? ([['Not in curated: rows the fetcher quarantined', t(`${n(src.quarantinedKeys)} (${src.quarantineLocation ?? ''})`), 'warn']] as Fact[]) : []),
       ])
     : card('Reconcile (merged keys)', [
         ['Distinct keys merged', t(n(s.reconciliation.mergedKeys))],

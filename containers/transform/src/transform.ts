@@ -7,7 +7,9 @@ import type { DatasetConfig } from '../../../runtime/dataset-config';
 import type { ObjectStore } from '../../../runtime/object-store';
 import { gzipSync } from 'node:zlib';
 import { readFetchFigures, type FetchFigures } from '../../../runtime/fetch-run-stats';
-import { historyKey, keysetRunPrefix, keysetSuccessKey, missingKeysKey, rawPrefix, reportKey, runSummaryKey } from '../../../runtime/storage-layout';
+import { encodeKeyList } from '../../../runtime/key-list';
+import { readQuarantinedKeys } from './quarantined-keys';
+import { historyKey, quarantinePrefix, KEYSET_PART_PATTERN, keysetRunPrefix, keysetSuccessKey, missingKeysKey, rawPrefix, reportKey, runSummaryKey } from '../../../runtime/storage-layout';
 import { registerCurated } from './catalog';
 import { curatedTests, type DataTestResult } from './data-tests';
 import { DuckDbEngine } from './duckdb-engine';
@@ -96,6 +98,13 @@ export interface SourceReconciliation {
   /** Curated keys the source does not have, after the deletions. */
   extraKeys: number;
   missingKeysLocation?: string;
+  /**
+   * Source keys curated lacks because the fetcher quarantined their rows in this run (not in
+   * `missingKeys`, never repaired again: no re-fetch or rebuild can load them).
+   */
+  quarantinedKeys: number;
+  /** Where those rows are, when there are any. */
+  quarantineLocation?: string;
 }
 
 export interface RunTransformOptions {
@@ -164,7 +173,7 @@ export async function readKeyset(rawStore: ObjectStore, dataset: DatasetConfig, 
         `${dataset.source.domain}/${dataset.source.datasetId}; its keys say nothing about this source and nothing was deleted. Re-run the key scan.`,
     );
   }
-  const partKeys = (await rawStore.list(keysetRunPrefix(dataset, runId))).filter((k) => /\/part-\d{5}\.txt\.gz$/.test(k));
+  const partKeys = (await rawStore.list(keysetRunPrefix(dataset, runId))).filter((k) => KEYSET_PART_PATTERN.test(k));
   if (partKeys.length !== success.parts) {
     throw new KeysetError(
       `Key scan ${rawStore.location}/${keysetRunPrefix(dataset, runId)} has ${partKeys.length} part file(s) but its _SUCCESS names ${String(success.parts)}; ` +
@@ -330,8 +339,12 @@ async function recordProcessed(ctx: RunContext, objects: RawObjects, contributio
 }
 
 interface SourceCheck {
+  /** Its missingKeys are those not accounted for by the quarantine. */
   result: KeysetReconciliation;
   missingKeysLocation?: string;
+  /** Missing keys whose rows the fetcher quarantined in this run. */
+  quarantinedKeys: string[];
+  quarantineLocation?: string;
 }
 
 /**
@@ -352,17 +365,27 @@ async function reconcileWithSource(ctx: RunContext): Promise<SourceCheck | undef
         'If the rows really are gone, raise deletions.maxDeleteShare in the dataset file for one run.',
     );
   }
+  // Keys missing because the fetcher quarantined their rows are known, not lost: reported apart.
+  let quarantinedKeys: string[] = [];
+  let quarantineLocation: string | undefined;
+  if (source.missingKeys.length) {
+    const known = await readQuarantinedKeys(rawStore, dataset, ctx.runId);
+    quarantinedKeys = source.missingKeys.filter((k) => known.keys.has(k));
+    source.missingKeys = source.missingKeys.filter((k) => !known.keys.has(k));
+    if (quarantinedKeys.length) quarantineLocation = `${rawStore.location}/${quarantinePrefix(dataset)} (run ${ctx.runId}: ${known.files.length} file(s))`;
+  }
   let missingKeysLocation: string | undefined;
   if (source.missingKeys.length) {
     const key = missingKeysKey(dataset, ctx.runId);
-    await rawStore.put(key, gzipSync(`${source.missingKeys.join('\n')}\n`), { contentType: 'application/gzip' });
+    await rawStore.put(key, gzipSync(encodeKeyList(source.missingKeys)), { contentType: 'application/gzip' });
     missingKeysLocation = `${rawStore.location}/${key}`;
   }
   ctx.log(
     `${dataset.name}: key scan: ${source.sourceKeys} source keys, ${source.rowsDeleted} curated row(s) deleted, ` +
-      `${source.missingKeys.length} source key(s) missing from curated${missingKeysLocation ? ` (listed in ${missingKeysLocation})` : ''}`,
+      `${source.missingKeys.length} source key(s) missing from curated${missingKeysLocation ? ` (listed in ${missingKeysLocation})` : ''}` +
+      (quarantinedKeys.length ? `, ${quarantinedKeys.length} more whose rows the fetcher quarantined (${quarantineLocation})` : ''),
   );
-  return { result: source, ...(missingKeysLocation ? { missingKeysLocation } : {}) };
+  return { result: source, quarantinedKeys, ...(missingKeysLocation ? { missingKeysLocation } : {}), ...(quarantineLocation ? { quarantineLocation } : {}) };
 }
 
 interface CuratedChecks {
@@ -399,6 +422,7 @@ async function reconcileCurated(ctx: RunContext, objects: RawObjects, modelResul
   const source = check?.result;
   const reconciled = source ? source.missingKeys.length === 0 && source.extraKeys === 0 : mergedKeys === curatedRows;
   if (source) {
+    const quarantined = check.quarantinedKeys.length;
     results.push({
       name: SOURCE_RECONCILIATION_TEST,
       severity: 'error',
@@ -406,8 +430,13 @@ async function reconcileCurated(ctx: RunContext, objects: RawObjects, modelResul
       description:
         `curated keys (${curatedRows}) == the source's keys in this run's key scan (${source.sourceKeys}): ` +
         `${source.missingKeys.length} missing from curated, ${source.extraKeys} in curated but not at the source` +
-        (source.missingKeys.length ? `; missing keys listed in ${check.missingKeysLocation} for the repair phase` : ''),
-      status: reconciled ? 'pass' : 'fail',
+        (source.missingKeys.length ? `; missing keys listed in ${check.missingKeysLocation} for the repair phase` : '') +
+        (quarantined
+          ? `; ${quarantined} more source row(s) quarantined by the fetcher, so not in curated: see their reasons in ${check.quarantineLocation}; ` +
+            'they load once the source fixes them (re-fetching or a rebuild cannot load them)'
+          : ''),
+      // Known quarantined rows are reported, never a failure: they would fail every later run.
+      status: reconciled ? (quarantined ? 'warn' : 'pass') : 'fail',
       failing: source.missingKeys.length + source.extraKeys,
     });
   } else results.push({
@@ -482,6 +511,8 @@ function summarize(
               missingKeys: source.missingKeys.length,
               extraKeys: source.extraKeys,
               ...(r.source?.missingKeysLocation ? { missingKeysLocation: r.source.missingKeysLocation } : {}),
+              quarantinedKeys: r.source?.quarantinedKeys.length ?? 0,
+              ...(r.source?.quarantineLocation ? { quarantineLocation: r.source.quarantineLocation } : {}),
             },
           }
         : {}),
