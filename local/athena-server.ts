@@ -30,6 +30,8 @@ import type { TrinoClient, TrinoColumn, TrinoError, TrinoResult, TrinoStats, Tri
 /** StartQueryExecution's QueryString limit (API reference: length 1-262144). */
 export const ATHENA_MAX_QUERY_BYTES = 262_144;
 export const ATHENA_ENGINE_VERSION = 'Athena engine version 3';
+/** How long a statement Trino refused with NO_NODES_AVAILABLE (its start-up) is sent again. */
+const NO_NODES_RETRY_MS = 60_000;
 const MAX_HTTP_BODY_BYTES = 2 * 1024 * 1024;
 
 export interface AthenaWorkgroupConfig {
@@ -334,7 +336,7 @@ class LocalAthena {
     for (const sql of statements) {
       if (q.state === 'CANCELLED') return;
       let before = 0;
-      const result = await this.opts.trino.execute(sql, {
+      const execute = (): Promise<TrinoResult> => this.opts.trino.execute(sql, {
         catalog: q.catalog,
         schema: q.database,
         ...(sessionProperties ? { properties: sessionProperties } : {}),
@@ -354,6 +356,15 @@ class LocalAthena {
           }
         },
       });
+      let result = await execute();
+      // Right after Trino starts, a catalog's nodes are registered a moment after the server
+      // answers queries: a statement is then refused at scheduling, before it ran anything, with
+      // NO_NODES_AVAILABLE (seen ~1 s after start-up on two cores). Athena has no such start-up;
+      // the refused statement is sent again, for at most NO_NODES_RETRY_MS.
+      for (const until = Date.now() + NO_NODES_RETRY_MS; result.error?.errorName === 'NO_NODES_AVAILABLE' && Date.now() < until && (q.state as State) !== 'CANCELLED'; ) {
+        await new Promise((r) => setTimeout(r, 250));
+        result = await execute();
+      }
       scanned += before;
       // Stopped (or over the cutoff) meanwhile: state is mutated by the callbacks above.
       if ((q.state as State) === 'CANCELLED') return;
