@@ -198,7 +198,9 @@ export async function startTrino(opts: StartTrinoOptions): Promise<TrinoServer> 
     if (exited !== undefined) throw new TrinoUnavailableError(`Trino exited with code ${exited} while starting:\n${tail}`);
     try {
       const info = (await (await fetch(`${url}/v1/info`)).json()) as { starting?: boolean };
-      // Started is not ready: until the node registers itself, a query fails with NO_NODES_AVAILABLE.
+      // Started is not ready: SELECT 1 answers once the coordinator schedules queries. A catalog's
+      // node can still follow ~1 s later (a scan refused with NO_NODES_AVAILABLE): the local Athena
+      // endpoint sends such a statement again (athena-server.ts).
       if (info.starting === false && !(await new TrinoClient(url).execute('SELECT 1')).error) break;
     } catch {
       // not listening yet
