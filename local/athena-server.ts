@@ -24,6 +24,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { readBodyUpTo, sendAwsJson } from './aws-json-protocol';
 import { athenaStatementType, translateAthenaStatement, type AthenaStatementType } from './athena-translate';
 import type { TrinoClient, TrinoColumn, TrinoError, TrinoResult, TrinoStats, TrinoTypeSignature } from './trino-client';
 
@@ -479,25 +480,9 @@ class LocalAthena {
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_HTTP_BODY_BYTES) throw invalid(`The request body is over ${MAX_HTTP_BODY_BYTES} bytes.`);
-    parts.push(chunk as Buffer);
-  }
-  return Buffer.concat(parts).toString('utf8');
-}
-
-function send(res: ServerResponse, status: number, body: unknown, errorType?: string): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/x-amz-json-1.1',
-    'content-length': Buffer.byteLength(text),
-    'x-amzn-requestid': randomUUID(),
-    ...(errorType ? { 'x-amzn-errortype': errorType } : {}),
-  });
-  res.end(text);
+  const body = await readBodyUpTo(req, MAX_HTTP_BODY_BYTES);
+  if ('tooLarge' in body) throw invalid(`The request body is over ${MAX_HTTP_BODY_BYTES} bytes.`);
+  return body.text;
 }
 
 export async function startAthenaServer(opts: AthenaServerOptions): Promise<AthenaServer> {
@@ -516,11 +501,11 @@ export async function startAthenaServer(opts: AthenaServerOptions): Promise<Athe
       if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ApiError('SerializationException', 'The request body must be a JSON object.');
       const [service, op = ''] = target.split('.');
       if (service !== 'AmazonAthena') throw new ApiError('UnknownOperationException', `Unknown X-Amz-Target ${target || '(none)'}.`);
-      send(res, 200, await athena.dispatch(op, body as Record<string, unknown>));
+      sendAwsJson(res, 200, await athena.dispatch(op, body as Record<string, unknown>));
     } catch (err) {
       if (err instanceof ApiError) {
-        send(res, err.status, { __type: err.type, Message: err.message, ...(err.athenaErrorCode ? { AthenaErrorCode: err.athenaErrorCode } : {}) }, err.type);
-      } else send(res, 500, { __type: 'InternalServerException', Message: (err as Error).message }, 'InternalServerException');
+        sendAwsJson(res, err.status, { __type: err.type, Message: err.message, ...(err.athenaErrorCode ? { AthenaErrorCode: err.athenaErrorCode } : {}) }, err.type);
+      } else sendAwsJson(res, 500, { __type: 'InternalServerException', Message: (err as Error).message }, 'InternalServerException');
     }
   };
   const server: Server = createServer((req, res) => void handle(req, res));

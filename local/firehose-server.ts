@@ -31,6 +31,7 @@ import { faultPoint } from '../runtime/fault-points';
 import { LocalObjectStore, type ObjectStore } from '../runtime/object-store';
 import { firehoseDataPrefix, firehoseErrorPrefix } from '../runtime/storage-layout';
 import { writeFileDurably } from './durable-file';
+import { readBodyUpTo, sendAwsJson } from './aws-json-protocol';
 import { StreamJournal, type SyncFile } from './firehose-journal';
 import { evaluatePrefix, firehoseObjectName } from './firehose-prefix';
 
@@ -455,30 +456,10 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     }
   }
 
-  function send(res: ServerResponse, status: number, payload: unknown, errorType?: string): void {
-    const text = JSON.stringify(payload);
-    res.writeHead(status, {
-      'content-type': 'application/x-amz-json-1.1',
-      'content-length': Buffer.byteLength(text),
-      'x-amzn-requestid': randomUUID(),
-      ...(errorType ? { 'x-amzn-errortype': errorType } : {}),
-    });
-    res.end(text);
-  }
-
   async function readBody(req: IncomingMessage): Promise<string> {
-    const parts: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_HTTP_BODY_BYTES) tooLarge = true; // keep draining so the client sees our answer
-      else parts.push(chunk);
-    }
-    if (tooLarge) {
-      throw new ApiError('InvalidArgumentException', `Request body of ${size} bytes exceeds the 4 MiB per-call limit.`);
-    }
-    return Buffer.concat(parts).toString('utf8');
+    const body = await readBodyUpTo(req, MAX_HTTP_BODY_BYTES);
+    if ('tooLarge' in body) throw new ApiError('InvalidArgumentException', `Request body of ${body.tooLarge} bytes exceeds the 4 MiB per-call limit.`);
+    return body.text;
   }
 
   /** Set by close(): Put calls are refused from then on, so the final flush delivers every record answered with 200. */
@@ -500,12 +481,12 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
       }
       if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ApiError('SerializationException', 'The request body must be a JSON object.');
       const target = String(req.headers['x-amz-target'] ?? '');
-      send(res, 200, await dispatch(target, body as Record<string, unknown>));
+      sendAwsJson(res, 200, await dispatch(target, body as Record<string, unknown>));
     } catch (err) {
       const target = String(req.headers['x-amz-target'] ?? '');
       if (target.endsWith('.PutRecordBatch') || target.endsWith('.PutRecord')) counters.rejectedCalls += 1;
-      if (err instanceof ApiError) send(res, err.status, { __type: err.type, message: err.message }, err.type);
-      else send(res, 500, { __type: 'InternalFailure', message: (err as Error).message }, 'InternalFailure');
+      if (err instanceof ApiError) sendAwsJson(res, err.status, { __type: err.type, message: err.message }, err.type);
+      else sendAwsJson(res, 500, { __type: 'InternalFailure', message: (err as Error).message }, 'InternalFailure');
     }
   }
 
