@@ -5,7 +5,7 @@
  * both. Where the engines could differ by nature (percentiles), the Athena SQL is exact.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -138,6 +138,15 @@ describe('DuckDB and Athena (on Trino) agree', { skip: trinoSkip }, () => {
     });
     assert.deepEqual(m.maintenance.map((s) => s.split(' ')[0]), ['OPTIMIZE', 'VACUUM']);
     await assertTablesAgree(pair);
+  });
+
+  test('a rebuild after the raw zone was emptied: curated and the merged keys are empty on both (reconciliation passes)', async () => {
+    const pair = await EnginePair.create(athena, DATASET);
+    const key = writeRawObject(pair.rawDir, NAME, '2024-03-01', 'a', [incident(1), incident(2)]);
+    await pair.runAgreeing('r1', { marts: [] });
+    rmSync(path.join(pair.rawDir, key));
+    const r2 = await pair.runAgreeing('r2', { marts: [], rebuild: true });
+    assert.deepEqual([r2.athena.curatedRows, r2.athena.reconciliation.mergedKeys, r2.athena.status], [0, 0, 'succeeded']);
   });
 
   test('a column declared later: added to curated on both, NULL for rows merged before it', async () => {

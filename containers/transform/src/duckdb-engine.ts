@@ -406,11 +406,11 @@ export class DuckDbEngine implements TransformEngine {
     await writeManifest(this.tableDir, next, () => faultPoint('transform:mid-commit'));
     faultPoint('transform:after-commit');
     await collectGarbage(this.tableDir, next);
-    if ((rebuild || forgetKeys) && this.keysFile) {
-      // The rebuild's key set replaces every earlier batch's (a deletion's: the set without the gone keys).
-      const keep = this.keysFile;
-      const dir = path.dirname(keep);
-      for (const f of await readdir(dir)) if (path.join(dir, f) !== keep) await rm(path.join(dir, f), { force: true });
+    if (rebuild || forgetKeys) {
+      // The rebuild's key set replaces every earlier batch's (a deletion's: the set without the
+      // gone keys); a rebuild that staged no key leaves none.
+      const dir = mergedKeysDir(this.opts.curatedDir, this.opts.dataset);
+      if (existsSync(dir)) for (const f of await readdir(dir)) if (path.join(dir, f) !== this.keysFile) await rm(path.join(dir, f), { force: true });
     }
   }
 
