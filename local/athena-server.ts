@@ -24,7 +24,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { readBodyUpTo, sendAwsJson } from './aws-json-protocol';
+import { readJsonRequest, sendAwsJson } from './aws-json-protocol';
 import { athenaStatementType, translateAthenaStatement, type AthenaStatementType } from './athena-translate';
 import type { TrinoClient, TrinoColumn, TrinoError, TrinoResult, TrinoStats, TrinoTypeSignature } from './trino-client';
 
@@ -479,29 +479,18 @@ class LocalAthena {
   }
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  const body = await readBodyUpTo(req, MAX_HTTP_BODY_BYTES);
-  if ('tooLarge' in body) throw invalid(`The request body is over ${MAX_HTTP_BODY_BYTES} bytes.`);
-  return body.text;
-}
-
 export async function startAthenaServer(opts: AthenaServerOptions): Promise<AthenaServer> {
   const athena = new LocalAthena(opts);
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
       if (req.method !== 'POST') throw new ApiError('UnknownOperationException', `${req.method} is not supported; the Athena API is POST /.`);
       const target = String(req.headers['x-amz-target'] ?? '');
-      const text = await readBody(req);
-      let body: unknown;
-      try {
-        body = text ? JSON.parse(text) : {};
-      } catch {
-        throw new ApiError('SerializationException', 'The request body is not valid JSON.');
-      }
-      if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ApiError('SerializationException', 'The request body must be a JSON object.');
+      const request = await readJsonRequest(req, MAX_HTTP_BODY_BYTES);
+      if ('tooLarge' in request) throw invalid(`The request body is over ${MAX_HTTP_BODY_BYTES} bytes.`);
+      if ('notJson' in request) throw new ApiError('SerializationException', request.notJson);
       const [service, op = ''] = target.split('.');
       if (service !== 'AmazonAthena') throw new ApiError('UnknownOperationException', `Unknown X-Amz-Target ${target || '(none)'}.`);
-      sendAwsJson(res, 200, await athena.dispatch(op, body as Record<string, unknown>));
+      sendAwsJson(res, 200, await athena.dispatch(op, request.body));
     } catch (err) {
       if (err instanceof ApiError) {
         sendAwsJson(res, err.status, { __type: err.type, Message: err.message, ...(err.athenaErrorCode ? { AthenaErrorCode: err.athenaErrorCode } : {}) }, err.type);

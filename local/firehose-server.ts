@@ -31,7 +31,7 @@ import { faultPoint } from '../runtime/fault-points';
 import { LocalObjectStore, type ObjectStore } from '../runtime/object-store';
 import { firehoseDataPrefix, firehoseErrorPrefix } from '../runtime/storage-layout';
 import { writeFileDurably } from './durable-file';
-import { readBodyUpTo, sendAwsJson } from './aws-json-protocol';
+import { readJsonRequest, sendAwsJson } from './aws-json-protocol';
 import { StreamJournal, type SyncFile } from './firehose-journal';
 import { evaluatePrefix, firehoseObjectName } from './firehose-prefix';
 
@@ -456,11 +456,6 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     }
   }
 
-  async function readBody(req: IncomingMessage): Promise<string> {
-    const body = await readBodyUpTo(req, MAX_HTTP_BODY_BYTES);
-    if ('tooLarge' in body) throw new ApiError('InvalidArgumentException', `Request body of ${body.tooLarge} bytes exceeds the 4 MiB per-call limit.`);
-    return body.text;
-  }
 
   /** Set by close(): Put calls are refused from then on, so the final flush delivers every record answered with 200. */
   let closing = false;
@@ -472,16 +467,11 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
         throw new ApiError('ServiceUnavailableException', 'The local Firehose endpoint is shutting down.', 503);
       }
       if (req.method !== 'POST') throw new ApiError('UnknownOperationException', `${req.method} is not supported; the Firehose API is POST /.`);
-      const text = await readBody(req);
-      let body: unknown;
-      try {
-        body = text ? JSON.parse(text) : {};
-      } catch {
-        throw new ApiError('SerializationException', 'The request body is not valid JSON.');
-      }
-      if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ApiError('SerializationException', 'The request body must be a JSON object.');
+      const request = await readJsonRequest(req, MAX_HTTP_BODY_BYTES);
+      if ('tooLarge' in request) throw new ApiError('InvalidArgumentException', `Request body of ${request.tooLarge} bytes exceeds the 4 MiB per-call limit.`);
+      if ('notJson' in request) throw new ApiError('SerializationException', request.notJson);
       const target = String(req.headers['x-amz-target'] ?? '');
-      sendAwsJson(res, 200, await dispatch(target, body as Record<string, unknown>));
+      sendAwsJson(res, 200, await dispatch(target, request.body));
     } catch (err) {
       const target = String(req.headers['x-amz-target'] ?? '');
       if (target.endsWith('.PutRecordBatch') || target.endsWith('.PutRecord')) counters.rejectedCalls += 1;

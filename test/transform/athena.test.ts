@@ -16,13 +16,13 @@ import { curatedColumnNames, loadDatasetFile } from '../../runtime/dataset-confi
 import { openObjectStore } from '../../runtime/object-store';
 import { AthenaEngine } from '../../containers/transform/src/athena-engine';
 import { applyKeyset, mergeBatch } from '../../containers/transform/src/merge-algorithm';
+import { mergePreviewSql } from '../../containers/transform/src/merge-sql';
 import { AthenaQueryError, AthenaQueryRunner } from '../../containers/transform/src/athena-query';
 import {
   createCuratedTableSql,
   createMergedKeysTableSql,
   dropTableSql,
   martCtasSql,
-  mergePreviewSql,
   mergeSql,
   optimizeSql,
   rawBatchSql,
@@ -63,7 +63,7 @@ describe('Athena SQL', () => {
     assertTrino(typedProfileSql(DATASET, typed), 'batch profile');
     assertTrino(staged, 'staging');
     assertTrino(typedStagedSql(DATASET, typed, true), 'staging (unique keys)');
-    assertTrino(mergePreviewSql(DATASET, staged, target), 'merge preview');
+    assertTrino(mergePreviewSql(DATASET, athenaDialect, staged, target), 'merge preview');
     assertTrino(mergeSql(DATASET, staged, target, [2022, 2023, -1]), 'merge');
     const marts = loadMarts(DATASET);
     assert.ok(marts.length >= 3);

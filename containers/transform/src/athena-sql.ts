@@ -4,7 +4,7 @@
  */
 import type { DatasetConfig } from '../../../runtime/dataset-config';
 import { athenaDialect, ident, literal, type CuratedType } from './dialect';
-import { mergePreviewSql as genericMergePreviewSql, mergeSql as genericMergeSql } from './merge-sql';
+import { mergeSql as genericMergeSql } from './merge-sql';
 import { curatedColumns } from './staging';
 
 export const qualified = (database: string, table: string): string => `${ident(database)}.${ident(table)}`;
@@ -39,11 +39,6 @@ export function rawBatchSql(rawTable: string, objects: { ingestDate: string; pat
   return `(SELECT *, "$path" AS ${ident('__source_object')} FROM ${rawTable}
   WHERE ingest_date IN (${dates.map(literal).join(', ')})
     AND "$path" IN (${objects.map((o) => literal(o.path)).join(', ')}))`;
-}
-
-/** How the staged batch compares with the curated table, per raw object (before the merge). */
-export function mergePreviewSql(dataset: DatasetConfig, staged: string, target: string): string {
-  return genericMergePreviewSql(dataset, athenaDialect, staged, target);
 }
 
 /**
