@@ -102,14 +102,62 @@ export function columnMeta(dataset: DatasetConfig): ColumnMeta[] {
   return dataset.columns.map((c) => ({ fieldName: c.name, dataTypeName: c.type === 'integer' ? 'number' : c.type }));
 }
 
+/** What the declared data tests ask of each column's generated values. */
+interface ColumnRules {
+  /** A not_null test: the value is never left out. */
+  required: boolean;
+  /** An accepted_values test: only these (every test's list, when several name the column). */
+  accepted?: string[];
+  min?: number;
+  max?: number;
+}
+
+/**
+ * The column rules the dataset's declared tests imply, so generated rows pass them: a new dataset's
+ * first local run is green unless its definition is wrong. Expression tests cannot be read this way;
+ * their columns get the ordinary values.
+ */
+export function columnRules(dataset: DatasetConfig): Map<string, ColumnRules> {
+  const rules = new Map<string, ColumnRules>();
+  const of = (column: string) => rules.get(column) ?? rules.set(column, { required: false }).get(column)!;
+  for (const t of dataset.dataTests) {
+    if (t.kind === 'not_null') of(t.column).required = true;
+    else if (t.kind === 'accepted_values') {
+      const r = of(t.column);
+      r.accepted = r.accepted ? r.accepted.filter((v) => t.values.includes(v)) : [...t.values];
+    } else if (t.kind === 'range') {
+      const r = of(t.column);
+      if (t.min !== undefined) r.min = Math.max(r.min ?? -Infinity, t.min);
+      if (t.max !== undefined) r.max = Math.min(r.max ?? Infinity, t.max);
+    }
+  }
+  return rules;
+}
+
+/** A number in the tests' [min, max]; an open side reaches `span` beyond the other (from 0 where it can). */
+function bounded(rand: () => number, rules: ColumnRules, span: number, whole: boolean): string {
+  const lo = rules.min ?? (rules.max !== undefined ? Math.min(0, rules.max - span) : 0);
+  const hi = rules.max ?? lo + span;
+  if (whole) {
+    const [a, b] = [Math.ceil(lo), Math.floor(hi)];
+    return String(b >= a ? a + Math.floor(rand() * (b - a + 1)) : a);
+  }
+  // Two decimals, rounded inward so the printed value stays inside the bounds.
+  const v = lo + rand() * (hi - lo);
+  return String(Math.min(hi, Math.max(lo, Math.round(v * 100) / 100)));
+}
+
 /**
  * Rows shaped like the API's: every scalar a string, a tenth of non-key values absent (nulls are
  * omitted), points as GeoJSON around San Francisco, text from a small vocabulary per column so
- * group-bys have something to group.
+ * group-bys have something to group. Values obey the declared tests (columnRules): a not_null
+ * column is never absent, an accepted_values column takes only listed values, a range column
+ * stays inside its bounds.
  */
 export function generateRows(dataset: DatasetConfig, count: number, seed = 1): Row[] {
   const rand = seededRandom(seed);
   const start = Date.parse('2020-01-01T00:00:00Z');
+  const rules = columnRules(dataset);
   const rows: Row[] = [];
   for (let i = 0; i < count; i++) {
     const row: Row = {};
@@ -119,16 +167,23 @@ export function generateRows(dataset: DatasetConfig, count: number, seed = 1): R
         row[c.name] = c.type === 'integer' || c.type === 'number' ? String(100_000 + i) : `${dataset.name}-${String(i).padStart(8, '0')}`;
         continue;
       }
-      if (c.name !== dataset.eventTimeColumn && rand() < 0.1) continue;
+      const rule = rules.get(c.name);
+      // The draw happens for a not_null column too, so declaring the test reshuffles no other column.
+      if (c.name !== dataset.eventTimeColumn && rand() < 0.1 && !rule?.required) continue;
+      if (rule?.accepted) {
+        // An empty list (two tests that share no value) cannot be met: the row leaves the value out.
+        if (rule.accepted.length) row[c.name] = rule.accepted[Math.floor(rand() * rule.accepted.length)]!;
+        continue;
+      }
       switch (c.type) {
         case 'text':
           row[c.name] = `${c.name} ${String.fromCharCode(65 + Math.floor(rand() * 8))}`;
           break;
         case 'number':
-          row[c.name] = (rand() * 1000).toFixed(2);
+          row[c.name] = rule?.min !== undefined || rule?.max !== undefined ? bounded(rand, rule, 1000, false) : (rand() * 1000).toFixed(2);
           break;
         case 'integer':
-          row[c.name] = String(Math.floor(rand() * 20));
+          row[c.name] = rule?.min !== undefined || rule?.max !== undefined ? bounded(rand, rule, 20, true) : String(Math.floor(rand() * 20));
           break;
         case 'floating_timestamp':
           row[c.name] = floating(new Date(c.name === dataset.eventTimeColumn ? eventTime : eventTime + Math.floor(rand() * 3_600_000)));

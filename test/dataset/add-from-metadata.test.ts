@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { COLUMN_TYPES, loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
-import { proposeDataset, readViewDocument, SOCRATA_TYPES, type SocrataView } from '../../runtime/socrata-metadata';
+import { nameFromTitle, plainText, proposeDataset, readViewDocument, SOCRATA_TYPES, type SocrataView } from '../../runtime/socrata-metadata';
 import { runDatasetCommand, type DatasetCommandDeps } from '../../local/dataset-command';
 
 const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'socrata-views');
@@ -51,6 +51,8 @@ async function add(file: string, ...flags: string[]): Promise<DatasetConfig> {
 const typeOf = (d: DatasetConfig, column: string) => d.columns.find((c) => c.name === column)?.type;
 
 const INGESTIBLE = [
+  'nyc-311-service-requests-erm2-nwe9.json',
+  'chicago-food-inspections-4ijn-s7e5.json',
   'chicago-crimes-6zsd-86xi.json',
   'seattle-911-incident-response-3k2p-39jp.json',
   'all-column-types-2asz-g9qq.json',
@@ -73,7 +75,15 @@ describe('npm run dataset -- add on real Socrata metadata', () => {
       // Every column the fetcher delivers (no system, computed-region or hidden column) is declared, in order.
       const served = v.columns.filter((c) => SOCRATA_TYPES[c.dataTypeName] !== null && !c.fieldName.startsWith(':') && !c.flags?.includes('hidden'));
       assert.deepEqual(d.columns.map((c) => c.name), served.map((c) => c.fieldName));
-      for (const c of served) assert.equal(typeOf(d, c.fieldName), SOCRATA_TYPES[c.dataTypeName], c.fieldName);
+      for (const c of served) {
+        // A Socrata number becomes number, integer or text from its name and statistics (tested below).
+        const expected: (string | null | undefined)[] = c.dataTypeName === 'number' ? ['number', 'integer', 'text'] : [SOCRATA_TYPES[c.dataTypeName]];
+        assert.ok(expected.includes(typeOf(d, c.fieldName)), `${c.fieldName}: ${typeOf(d, c.fieldName)}`);
+      }
+      // The key is never a double: ids compared as doubles lose digits and print as 1.2E7.
+      assert.notEqual(typeOf(d, d.primaryKey), 'number');
+      // No HTML reaches the definition.
+      for (const text of [d.description, ...d.columns.map((c) => c.description ?? '')]) assert.doesNotMatch(text, /<\/?[a-z][^>]*>|&[a-z]+;/i);
     });
   }
 
@@ -149,6 +159,39 @@ describe('npm run dataset -- add on real Socrata metadata', () => {
     assert.equal(d.eventTimeColumn, 'designation_date');
     assert.equal(typeOf(d, 'designation_date'), 'fixed_timestamp');
     assert.equal(d.primaryKey, 'district_name');
+  });
+
+  test('NYC 311: created_date (not closed_date) is the event time, the name is derived and explained, HTML is stripped', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dataset-add-'));
+    const r = await run(['add', fixture('nyc-311-service-requests-erm2-nwe9.json'), '--domain', 'data.cityofnewyork.us', '--out-dir', dir]);
+    assert.equal(r.code, 0, r.err);
+    const d = loadDatasetFile(path.join(dir, 'cityofnewyork-311-service-requests.json'));
+    assert.equal(d.eventTimeColumn, 'created_date');
+    assert.equal(d.primaryKey, 'unique_key');
+    assert.equal(typeOf(d, 'unique_key'), 'text');
+    assert.equal(typeOf(d, 'incident_zip'), 'text');
+    assert.equal(d.description, 'NOTE: The 311 dataset is currently showing incorrect values in the "Agency Name" column. Please use the "Agency" column in the interim while this is being resolved.\n\nAll 311 Service Requests from 2010 to present. This information is automatically updated daily.');
+    // Each choice is one line that says why.
+    assert.match(r.out, /\n {2}name: cityofnewyork-311-service-requests \(from the title in kebab-case, "cityofnewyork" \(the portal's name\) in front because a table name cannot start with a digit, cut at a word .*--name\)\n/);
+    assert.match(r.out, /\n {2}event time: created_date \(a creation or occurrence time\); other timestamps: closed_date \(a closing or due time\), due_date \(a closing or due time\), resolution_action_updated_date \(an update or load time\); choose another with --event-time\n/);
+    assert.match(r.out, /\n {2}description: HTML markup removed/);
+    assert.equal(d.schedule.expression, 'cron(0 6 * * ? *)');
+  });
+
+  test('Chicago food inspections: inspection_date, an integer key, zip codes as text, no accepted_values for free text', async () => {
+    const d = await add('chicago-food-inspections-4ijn-s7e5.json');
+    assert.equal(d.name, 'food-inspections');
+    assert.equal(d.eventTimeColumn, 'inspection_date');
+    assert.equal(d.primaryKey, 'inspection_id');
+    assert.equal(typeOf(d, 'inspection_id'), 'integer');
+    assert.equal(typeOf(d, 'license_'), 'integer');
+    assert.equal(typeOf(d, 'zip'), 'text');
+    assert.equal(typeOf(d, 'latitude'), 'number');
+    // dba_name lists 2 of ~49,000 names and its own smallest/largest values are not among them.
+    const accepted = d.dataTests.filter((t) => t.kind === 'accepted_values');
+    assert.deepEqual(accepted.map((t) => t.column), ['risk', 'state', 'results']);
+    assert.deepEqual(accepted[0]!.kind === 'accepted_values' && accepted[0]!.values, ['Risk 2 (Medium)', 'Risk 3 (Low)', 'Risk 1 (High)', 'All']);
+    assert.equal(d.schedule.expression, 'cron(0 6 ? * MON *)', '"Data is updated weekly"');
   });
 
   test('Winnipeg pools (no timestamp column): refused in one line naming the dataset, exit 2, nothing written', async () => {
@@ -252,6 +295,90 @@ describe('type mapping and field names', () => {
     assert.equal(eventOf({ id: 'abcd-1234', name: 'e', columns: [id, ts('data_as_of'), ts('last_updated'), ts('closed'), ts('incident_date')] }), 'incident_date');
     assert.equal(eventOf({ id: 'abcd-1234', name: 'e', columns: [id, ts('data_loaded_at'), ts('closed')] }), 'closed');
     assert.equal(eventOf({ id: 'abcd-1234', name: 'e', columns: [id, ts('received_date', 'date'), ts('reported_date')] }), 'reported_date');
+  });
+
+  test('event time: creation/occurrence over closing/due over update; a mostly empty column loses; the null share is stated', () => {
+    const ts = (fieldName: string, nulls?: number) => ({ fieldName, dataTypeName: 'calendar_date', ...(nulls === undefined ? {} : { cachedContents: { null: nulls, non_null: 100 - nulls } }) });
+    const id = { fieldName: 'id', dataTypeName: 'text' };
+    const v = (...columns: object[]): SocrataView => ({ id: 'abcd-1234', name: 'e', columns: [id, ...columns] as SocrataView['columns'] });
+    assert.equal(eventOf(v(ts('closed_date'), ts('due_date'), ts('last_modified'), ts('created_date'))), 'created_date');
+    assert.equal(eventOf(v(ts('resolution_updated_date'), ts('closed_date'))), 'closed_date');
+    assert.equal(eventOf(v(ts('due_date'), ts('report_day'))), 'report_day', 'a neutral date beats a due date');
+    assert.equal(eventOf(v(ts('opened_at', 80), ts('closed_at', 5))), 'closed_at', 'an 80% empty column cannot partition the table');
+    assert.equal(eventOf(v(ts('incident_date', 30), ts('reported_date', 2))), 'reported_date', 'equal rank: the smaller null share');
+    const { notes } = proposeDataset(v(ts('incident_date', 30), ts('reported_date', 2)), { domain: 'data.example.org' });
+    assert.ok(notes.includes('event time: reported_date (a creation or occurrence time, 2.0% empty); other timestamps: incident_date (a creation or occurrence time, 30% empty); choose another with --event-time'), notes.join('\n'));
+  });
+
+  test('number columns: identifiers integer or text, zip codes text, whole-valued statistics integer, else double; each explained', () => {
+    const n = (fieldName: string, values?: string[]) => ({
+      fieldName,
+      dataTypeName: 'number',
+      ...(values ? { cachedContents: { smallest: values[0], largest: values.at(-1), top: values.map((item) => ({ item, count: '1' })) } } : {}),
+    });
+    const view: SocrataView = {
+      id: 'abcd-1234',
+      name: 'numbers',
+      columns: [
+        n('permit_id', ['10', '20', '30']),
+        n('case_number', ['10', '20.5']),
+        n('record_no'),
+        n('zip_code', ['60601', '60602', '60603']),
+        n('floors', ['1', '2', '7']),
+        n('stories', ['1', '2']),
+        n('amount', ['1', '2.25', '9']),
+        n('latitude', ['41', '42', '43']),
+        n('total'),
+        { fieldName: 'ts', dataTypeName: 'calendar_date' },
+      ],
+    };
+    const { definition, notes } = proposeDataset(view, { domain: 'data.example.org', primaryKey: 'permit_id' });
+    const types = Object.fromEntries((definition.columns as { name: string; type: string }[]).map((c) => [c.name, c.type]));
+    assert.deepEqual(types, {
+      permit_id: 'integer', case_number: 'text', record_no: 'text', zip_code: 'text', floors: 'integer', stories: 'number', amount: 'number', latitude: 'number', total: 'number', ts: 'floating_timestamp',
+    });
+    for (const column of Object.keys(types).filter((c) => c !== 'ts')) {
+      assert.equal(notes.filter((line) => line.startsWith(`type ${column}: `)).length, 1, `one line for ${column}`);
+    }
+    assert.ok(notes.includes('type floors: integer (only whole numbers in the portal\'s statistics: 3 distinct values, 1 to 7; a fraction later would be a counted cast failure, kept in raw)'), notes.join('\n'));
+    assert.ok(notes.every((line) => !line.includes('\n')), 'every note is one line');
+  });
+
+  test('accepted_values only for a list the statistics show complete', () => {
+    const text = (fieldName: string, cachedContents: SocrataView['columns'][number]['cachedContents']) => ({ fieldName, dataTypeName: 'text', cachedContents });
+    const top = (...items: [string, number][]) => items.map(([item, count]) => ({ item, count }));
+    const view: SocrataView = {
+      id: 'abcd-1234',
+      name: 'categories',
+      columns: [
+        { fieldName: 'id', dataTypeName: 'text' },
+        { fieldName: 'ts', dataTypeName: 'calendar_date' },
+        // Two top names of thousands: the smallest/largest values are elsewhere.
+        text('business', { non_null: 49489, smallest: "'C' Catering", largest: 'Zyggyz Grill', top: top(['SAFAH', 20], ['WOLCOTTS', 19]) }),
+        // The counts add up to every non-null row.
+        text('status', { non_null: 30, top: top(['Open', 20], ['Closed', 10]) }),
+        // Cardinality says there are more values than listed.
+        text('kind', { non_null: 100, cardinality: 4, top: top(['a', 50], ['b', 40], ['c', 9]) }),
+        // Short list holding both ends, no counts or cardinality: complete.
+        text('risk', { non_null: 100, smallest: 'High', largest: 'Low', top: top(['Low', 0], ['High', 0], ['Medium', 0]).map((t) => ({ item: t.item })) }),
+        // Short list holding only one end.
+        text('city', { non_null: 100, smallest: 'Alsip', largest: 'Worth', top: top(['Chicago', 90], ['Worth', 5]) }),
+      ],
+    };
+    const { definition, notes } = proposeDataset(view, { domain: 'data.example.org' });
+    const accepted = (definition.dataTests as { kind: string; column: string }[]).filter((t) => t.kind === 'accepted_values').map((t) => t.column);
+    assert.deepEqual(accepted, ['status', 'risk']);
+    assert.ok(notes.includes("test accepted_values status (the listed values' counts add up to all 30 non-null rows)"), notes.join('\n'));
+    assert.ok(notes.includes('no accepted_values for business, kind, city: the statistics do not show a complete list of at most 10 values'), notes.join('\n'));
+  });
+
+  test('names: kebab-case title cut at a word, the portal in front of a leading digit, HTML-free descriptions', () => {
+    assert.deepEqual(nameFromTitle('311 Service Requests from 2010 to Present', 'erm2-nwe9', 'data.cityofnewyork.us').name, 'cityofnewyork-311-service-requests');
+    assert.deepEqual(nameFromTitle('Crimes - 2001 to present', '6zsd-86xi', 'data.cityofchicago.org').name, 'crimes-2001-to-present');
+    assert.deepEqual(nameFromTitle('2020 Census', 'abcd-1234').name, 'socrata-abcd-1234');
+    assert.match(nameFromTitle('2020 Census', 'abcd-1234').rule, /no valid name/);
+    assert.equal(plainText('<b>NOTE:</b> A &amp; B&#39;s <i>data</i><br>next&nbsp;line\n<p>\nPara</p>'), "NOTE: A & B's data\nnext line\n\nPara");
+    assert.equal(plainText('  Date SR  was created\n'), 'Date SR  was created', 'text without markup is only trimmed');
   });
 
   test('no identifier-like column: refused, pointing at --primary-key', () => {
