@@ -168,7 +168,7 @@ export function generateRows(dataset: DatasetConfig, count: number, seed = 1): R
         continue;
       }
       const rule = rules.get(c.name);
-      // The draw happens for a not_null column too, so declaring the test reshuffles no other column.
+      // Drawn as before tests were read, so a dataset without tests keeps the rows it always had.
       if (c.name !== dataset.eventTimeColumn && rand() < 0.1 && !rule?.required) continue;
       if (rule?.accepted) {
         // An empty list (two tests that share no value) cannot be met: the row leaves the value out.
