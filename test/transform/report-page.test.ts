@@ -129,6 +129,13 @@ describe('run report and history page', () => {
     assert.doesNotMatch(html, /<script/);
   });
 
+  test('a run that succeeded with warnings is amber, not green', async () => {
+    const s = runs[0]!;
+    const html = await renderReport({ dataset: DATASET, summary: { ...s, tests: { ...s.tests, warned: 4 } }, marts: [] });
+    assert.match(html, /class="banner warn">Succeeded with 4 warning\(s\)</);
+    assert.doesNotMatch(html, /class="banner ok"/);
+  });
+
   test('a run with only the row fetch (no key scan) shows its figures', async () => {
     const s = runs[0]!;
     const html = await renderReport({ dataset: DATASET, summary: { ...s, fetch: { rows: s.fetch!.rows!, objects: 2 } }, marts: [] });

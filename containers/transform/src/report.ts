@@ -236,6 +236,7 @@ async function martSection(mart: ReportInput['marts'][number]['mart'], rows: Row
 export async function renderReport(input: ReportInput): Promise<string> {
   const { dataset, summary: s } = input;
   const ok = s.status === 'succeeded';
+  // A run with warnings succeeded but is not green: the banner says so in amber.
   const banner = ok
     ? `Succeeded${s.tests.warned ? ` with ${n(s.tests.warned)} warning(s)` : ''}`
     : `Data tests FAILED: ${s.failedErrorTests.join(', ')}`;
@@ -259,7 +260,7 @@ body{font:14px/1.45 system-ui,sans-serif;margin:1.5rem 2rem;color:#222}
 h1{margin:.2rem 0;font-size:1.6rem}h2{margin:1.8rem 0 .6rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}h3{margin:.2rem 0 .4rem}
 a{color:#1f5fa8}.muted{color:#777}.scroll{overflow-x:auto}
 .banner{padding:.7rem 1rem;border-radius:6px;font-size:1.1rem;font-weight:600;margin:.8rem 0}
-.banner.ok{background:#e3f4e6;color:#145a24;border:1px solid #9bd3a6}.banner.bad{background:#fde8e8;color:#8a1c1c;border:1px solid #f0a8a8}
+.banner.ok{background:#e3f4e6;color:#145a24;border:1px solid #9bd3a6}.banner.warn{background:#fff4d6;color:#6b4a00;border:1px solid #e6c46b}.banner.bad{background:#fde8e8;color:#8a1c1c;border:1px solid #f0a8a8}
 .tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:.6rem;margin:.8rem 0}
 .tile{background:#f6f7f9;border-radius:6px;padding:.5rem .8rem}.tile b{display:block;font-size:1.35rem;font-variant-numeric:tabular-nums}.tile span{color:#666}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(380px,1fr));gap:.8rem}
@@ -277,7 +278,7 @@ figcaption{color:#666;font-size:12px}td.null{color:#aaa;text-align:center}
 <p class="muted"><a href="index.html">← all runs of ${t(dataset.name)}</a></p>
 <h1>${t(dataset.name)}: run ${t(s.runId)}</h1>
 <p class="muted">${t(dataset.description)} Source ${t(dataset.source.domain)}/${t(dataset.source.datasetId)}. Started ${t(formatInstant(s.startedAt))}, finished ${t(formatInstant(s.finishedAt))}.</p>
-<div class="banner ${ok ? 'ok' : 'bad'}">${t(banner)}</div>
+<div class="banner ${ok ? (s.tests.warned ? 'warn' : 'ok') : 'bad'}">${t(banner)}</div>
 <div class="tiles">${tiles.map(([k, v]) => `<div class="tile"><b>${t(v)}</b><span>${t(k)}</span></div>`).join('')}</div>
 <h2>Run</h2>
 <div class="cards">${[...fetchCards(s), ...transformCards(s, dataset), freshnessCard(s)].join('\n')}</div>
