@@ -1,8 +1,9 @@
 /**
  * From a Socrata dataset's own metadata (`/api/views/<id>.json`, or the `meta.view` of a
  * `rows.json` export) to a proposed dataset definition: every column mapped to a column type,
- * a primary key, an event-time column, a schedule and a few data tests. The proposal is only a
- * starting point; `npm run dataset -- add` validates it with the real schema before writing it.
+ * a primary key, an event-time column, a schedule and a few data tests, meant to be accepted as is:
+ * each choice comes with a one-line note saying why, so a person reviews reasons, not guesses.
+ * `npm run dataset -- add` validates it with the real schema before writing it.
  * Each heuristic is documented in docs/deploy.md ("Add a dataset from its portal").
  */
 import {
@@ -301,7 +302,7 @@ function statsUnique(c: SocrataColumn): boolean | undefined {
 
 /**
  * The primary key, in order of evidence: the row identifier the portal declares; a column the
- * portal's statistics show unique and never null; an id-like name (`id`, `*_id`, `*_number`,
+ * portal's statistics show unique and never null; an id-like name (ID_NAME: `id`, `*_id`, `*_number`,
  * `*_no`, `*_key`) whose statistics do not contradict it. Only text/number columns qualify.
  */
 function choosePrimaryKey(view: SocrataView, columns: MappedColumn[], notes: string[]): string {
