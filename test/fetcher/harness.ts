@@ -159,3 +159,13 @@ export async function rawObjectRows(store: LocalObjectStore, datasetName = 'sf-f
   }
   return rows;
 }
+
+/** The planner's requests, sent to the local server directly. */
+export async function planRequest(server: Pick<SocrataServer, 'url' | 'datasetId'>, q: { select: string; where?: string; order?: string; limit: number; offset?: number }): Promise<Record<string, unknown>[]> {
+  const params = new URLSearchParams({ $select: q.select, $limit: String(q.limit) });
+  if (q.order) params.set('$order', q.order);
+  if (q.offset) params.set('$offset', String(q.offset));
+  if (q.where) params.set('$where', q.where);
+  const res = await fetch(`${server.url}/resource/${server.datasetId}.json?${params.toString()}`);
+  return (await res.json()) as Record<string, unknown>[];
+}

@@ -243,6 +243,10 @@ describe('npm run local, end to end', () => {
       assert.equal(keyed.size, E2E_ROWS + 2 + odd.length);
 
       const first = await run(dataDir, socrata);
+      // A first run of 20,000+ rows is a parallel backfill (fetch.streams 4 by default): the large
+      // rows, odd keys and quarantine go through the ranges and their direct raw objects.
+      assert.equal(first.fetch.streams, 4);
+      assert.ok(first.fetch.directObjects >= 4);
       assert.equal(first.fetch.largeRowObjects, 2);
       assert.deepEqual([first.fetch.rowsQuarantined, first.fetch.quarantinedMissingKey, first.fetch.quarantinedInvalidKey], [8, 7, 1]);
       assert.deepEqual(first.transform?.failedErrorTests, []);
