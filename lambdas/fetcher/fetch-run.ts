@@ -275,6 +275,8 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
         'before a full refresh; if not, fix source.domain/source.datasetId in the dataset file.',
     );
   }
+  // Retries of the plan's count and probes are this invocation's too.
+  const retriesBefore = deps.sourceRetries?.() ?? 0;
   const progressStore = new RangeProgressStore(deps.stateStore, settings.datasetName);
   const conflict = (who: string): CheckpointConflictError =>
     new CheckpointConflictError(
@@ -395,7 +397,6 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
   stats.streams = Math.max(stats.streams, ranges?.length ?? 1);
   const pagesBefore = stats.pages;
   const rowsBefore = stats.rowsFetched;
-  const retriesBefore = deps.sourceRetries?.() ?? 0;
   let quarantineSequence = cursor.quarantineSequence;
   const declared = settings.declaredColumns ? new Set(settings.declaredColumns) : undefined;
   const undeclared = new Set(stats.undeclaredColumns);

@@ -162,13 +162,14 @@ describe('npm run local, end to end', () => {
     const firehose = await startLocalFirehose({ dataDir: faultyDir, datasets: [smallPages] });
     try {
       await run(dirFor('faults-clean'), clean);
-      // Request 1 is the pipeline's own count(*) for the progress bar; the pages follow.
+      // Request 1 is the pipeline's own count(*) for the progress bar, request 2 the fetcher's
+      // (fewer rows than fetch.parallelMinRows: one stream); the pages follow.
       faulty.setFaults([
-        { kind: 'status', status: 429, retryAfter: '1', requests: [2] },
-        { kind: 'status', status: 500, requests: [3, 4] },
-        { kind: 'truncate', requests: [5] },
-        { kind: 'status', status: 202, requests: [6] },
-        { kind: 'reset', requests: [8] },
+        { kind: 'status', status: 429, retryAfter: '1', requests: [3] },
+        { kind: 'status', status: 500, requests: [4, 5] },
+        { kind: 'truncate', requests: [6] },
+        { kind: 'status', status: 202, requests: [7] },
+        { kind: 'reset', requests: [9] },
       ]);
       firehose.setFaults({ failEveryNthRecord: 3, throttleNextCalls: 2 });
       const s = await run(faultyDir, faulty, { firehose });
