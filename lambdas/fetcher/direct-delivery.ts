@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
+import { faultPoint } from '../../runtime/fault-points';
 import type { ObjectStore } from '../../runtime/object-store';
 import { directObjectKey, ingestDateOf } from '../../runtime/storage-layout';
 import { emptyDeliveryStats, type DeliveryStats } from './firehose-delivery';
@@ -50,6 +51,7 @@ export class DirectObjectDelivery {
     const hash = createHash('sha256').update(body).digest('hex').slice(0, 24);
     const key = directObjectKey({ name: this.datasetName }, ingestDateOf(this.clock()), this.runId, hash);
     await this.store.put(key, await gzipAsync(body, { level: GZIP_LEVEL }), { contentType: 'application/gzip' });
+    faultPoint('fetch:after-direct-object');
     stats.records = records.length;
     stats.bytes = body.length;
     stats.calls = 1;
