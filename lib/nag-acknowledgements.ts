@@ -10,7 +10,7 @@
 import { CfnResource, Validations } from 'aws-cdk-lib';
 import { rules } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { curatedPrefix, fetchRunsPrefix, keysetPrefix, LARGE_ROW_OBJECT_PREFIX, quarantinePrefix, RAW_PARTITION_KEY, rawPrefix, transformStatePrefix } from '../runtime/storage-layout';
+import { curatedPrefix, DIRECT_OBJECT_PREFIX, fetchRunsPrefix, keysetPrefix, LARGE_ROW_OBJECT_PREFIX, quarantinePrefix, RAW_PARTITION_KEY, rawPrefix, transformStatePrefix } from '../runtime/storage-layout';
 import type { DatasetPipeline } from './constructs/dataset-pipeline';
 import type { CicdStack } from './stacks/cicd-stack';
 import type { DatasetStack } from './stacks/dataset-stack';
@@ -76,6 +76,10 @@ function acknowledgeDataset(p: DatasetPipeline): void {
     {
       finding: resourceEndingWith(`/${rawPrefix(ds)}${RAW_PARTITION_KEY}=*/${LARGE_ROW_OBJECT_PREFIX}*`),
       reason: 'Rows too large for a Firehose record (PutObject only), one object each, named per run and row, under any ingest_date partition of this dataset’s raw prefix; Firehose’s own objects are not matched',
+    },
+    {
+      finding: resourceEndingWith(`/${rawPrefix(ds)}${RAW_PARTITION_KEY}=*/${DIRECT_OBJECT_PREFIX}*`),
+      reason: 'A parallel backfill’s rows (PutObject only), objects named per run and content hash, under any ingest_date partition of this dataset’s raw prefix; Firehose’s own objects are not matched',
     },
     { finding: resourceEndingWith(`/${fetchRunsPrefix(ds)}*`), reason: 'Per-invocation fetch figures (PutObject only), named per run, phase and invocation under this dataset’s own runs prefix' },
     { finding: /^Resource::arn:<AWS::Partition>:secretsmanager:.*-\?\?\?\?\?\?$/, reason: 'Secrets Manager appends six random characters to a secret ARN; the grant names exactly one secret' },

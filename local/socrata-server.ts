@@ -37,8 +37,12 @@ export type Fault =
   | { kind: 'truncate' }
   | { kind: 'reset' };
 
-/** A fault applied to resource requests by number (1-based, counted since start) or to the next `times` ones. */
-export type FaultRule = Fault & { requests?: number[]; times?: number };
+/**
+ * A fault applied to resource requests by number (1-based, counted since start) or to the next
+ * `times` ones; with `whereIncludes`, only to requests whose `$where` contains that text (one
+ * parallel range's requests, say, whatever order the ranges' requests arrive in).
+ */
+export type FaultRule = Fault & { requests?: number[]; times?: number; whereIncludes?: string };
 
 export interface RequestRecord {
   n: number;
@@ -410,8 +414,9 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     });
   }
 
-  const takeFault = (n: number): Fault | undefined => {
+  const takeFault = (n: number, where: string | undefined): Fault | undefined => {
     for (const rule of faults) {
+      if (rule.whereIncludes !== undefined && !where?.includes(rule.whereIncludes)) continue;
       if (rule.requests?.includes(n)) return rule;
       if (rule.times !== undefined && rule.times > 0) {
         rule.times--;
@@ -455,7 +460,7 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
       return sendJson(res, 404, { code: 'not_found', error: true, message: `No dataset at ${url.pathname}; this server serves /resource/${datasetId}.json` });
     }
     record.n = ++resourceRequests;
-    const fault = takeFault(record.n);
+    const fault = takeFault(record.n, params.$where);
     if (fault) record.fault = fault.kind;
     const respond = (): void => {
       serveResource(res, params, record, fault).catch((err: unknown) => {

@@ -22,6 +22,12 @@ export interface SourceProfile {
   latencyMs: number;
   /** Bytes per second of response body, shared by all concurrent responses (one link). Absent: unlimited. */
   bandwidthBytesPerSecond?: number;
+  /**
+   * Bytes per second of each response on its own, however fast the link: a portal serving one
+   * request at its own pace (data.sfgov.org measured ~2.4 MB/s a request, 2026-02), so that
+   * concurrent requests add up until the shared link is full. Absent: only the link limits.
+   */
+  perRequestBytesPerSecond?: number;
   /** Each request's latency gets a further uniform random 0..jitterMs (seeded, reproducible). */
   jitterMs?: number;
   /** Seed of the jitter (default 1). */
@@ -53,7 +59,7 @@ export const BENCH_PROFILES: SourceProfile[] = [
 
 /** True when the profile changes nothing (the benchmark then talks to the server directly). */
 export function isLoopback(profile: SourceProfile): boolean {
-  return profile.latencyMs <= 0 && !profile.jitterMs && profile.bandwidthBytesPerSecond === undefined;
+  return profile.latencyMs <= 0 && !profile.jitterMs && profile.bandwidthBytesPerSecond === undefined && profile.perRequestBytesPerSecond === undefined;
 }
 
 /** Largest piece written at once: small enough that pacing is smooth (1.6 ms at 10 MB/s). */
@@ -105,6 +111,8 @@ export async function startSourceProfileProxy(target: string, profile: SourcePro
     throw new Error(`source profile "${profile.name}": latencyMs and jitterMs must be ≥ 0, got ${profile.latencyMs} and ${profile.jitterMs}`);
   }
   const link = profile.bandwidthBytesPerSecond === undefined ? undefined : new Link(profile.bandwidthBytesPerSecond);
+  const perRequest = profile.perRequestBytesPerSecond;
+  if (perRequest !== undefined && !(perRequest > 0)) throw new Error(`source profile "${profile.name}": perRequestBytesPerSecond must be > 0, got ${perRequest}`);
   const jitter = seededRandom(profile.seed ?? 1);
   const agent = new http.Agent({ keepAlive: true });
   let requests = 0;
@@ -155,10 +163,14 @@ export async function startSourceProfileProxy(target: string, profile: SourcePro
 
   /** Copy the body piece by piece at the link's pace, waiting for the client when it is slow. */
   async function pump(from: NodeJS.ReadableStream & { destroy(): void }, to: http.ServerResponse): Promise<void> {
+    // This response's own pace, booked alongside the shared link's: a piece waits for the later of the two.
+    const own = perRequest === undefined ? undefined : new Link(perRequest);
     for await (const chunk of from as AsyncIterable<Buffer>) {
       for (let off = 0; off < chunk.length; off += PIECE_BYTES) {
         const piece = chunk.subarray(off, off + PIECE_BYTES);
-        if (link) await link.take(piece.length);
+        if (link && own) await Promise.all([link.take(piece.length), own.take(piece.length)]);
+        else if (link) await link.take(piece.length);
+        else if (own) await own.take(piece.length);
         if (to.destroyed) {
           from.destroy();
           return;

@@ -8,7 +8,9 @@
  * lookup and does nothing; it is never set in deployed environments.
  *
  * Names in use (keep this list in step with the calls):
- *   fetch:after-checkpoint-write     the fetcher wrote a checkpoint (Firehose had accepted the rows)
+ *   fetch:after-checkpoint-write     the fetcher wrote a checkpoint (Firehose had accepted the rows), or
+ *                                    in a parallel backfill a range's progress (its rows were in raw/)
+ *   fetch:after-direct-object        a parallel backfill wrote a raw object, before its range's progress
  *   firehose:after-journal-append    the local Firehose endpoint journaled a call, before answering
  *   firehose:after-object-write      the local Firehose endpoint delivered an object to raw/
  *   transform:after-scratch-write    the DuckDB engine wrote the new curated files, before commit

@@ -5,9 +5,11 @@
  * Raw bucket:
  *   raw/<dataset>/ingest_date=YYYY-MM-DD/<objects>.gz      Firehose output (gzipped NDJSON)
  *   raw/<dataset>/ingest_date=YYYY-MM-DD/large-row-<run>-<hash>.gz   one row too large for a Firehose record, written by the fetcher
+ *   raw/<dataset>/ingest_date=YYYY-MM-DD/direct-<run>-<hash>.gz       rows of a parallel backfill, written by the fetcher
  *   errors/<dataset>/<error-type>/ingest_date=YYYY-MM-DD/   Firehose delivery errors
  *   quarantine/<dataset>/ingest_date=YYYY-MM-DD/<run>-<n>.ndjson.gz   rows the fetcher could not load
  *   checkpoints/<dataset>.json                               the fetcher's incremental checkpoint
+ *   checkpoints/<dataset>.ranges.json                        a parallel backfill's ranges and their progress
  *   keysets/<dataset>/<run-id>/part-NNNNN.jsonl.gz           the source's keys (a JSON string per line, key-list.ts), key scan
  *   keysets/<dataset>/<run-id>/_SUCCESS.json                 written only when the scan completed
  *   keysets/<dataset>/<run-id>/missing-keys.jsonl.gz         source keys curated lacks (transform → repair), same encoding
@@ -51,12 +53,25 @@ export const LARGE_ROW_OBJECT_PREFIX = 'large-row-';
 export const largeRowKey = (d: Named, ingestDate: string, runId: string, rowHash: string): string =>
   `raw/${d.name}/${RAW_PARTITION_KEY}=${ingestDate}/${LARGE_ROW_OBJECT_PREFIX}${runId}-${rowHash}.gz`;
 
+/**
+ * Rows of a parallel backfill, written by the fetcher itself as gzipped NDJSON objects beside
+ * Firehose's (Firehose's 1 MiB/s default quota in most regions is below one source stream). The
+ * name holds the run and a hash of the object's content, so a retried write replaces itself.
+ */
+export const DIRECT_OBJECT_PREFIX = 'direct-';
+
+export const directObjectKey = (d: Named, ingestDate: string, runId: string, contentHash: string): string =>
+  `raw/${d.name}/${RAW_PARTITION_KEY}=${ingestDate}/${DIRECT_OBJECT_PREFIX}${runId}-${contentHash}.gz`;
+
 export const quarantinePrefix = (d: Named): string => `quarantine/${d.name}/`;
 
 export const quarantineKey = (d: Named, ingestDate: string, runId: string, sequence: number): string =>
   `quarantine/${d.name}/ingest_date=${ingestDate}/${runId}-${String(sequence).padStart(5, '0')}.ndjson.gz`;
 
 export const checkpointKey = (d: Named): string => `checkpoints/${d.name}.json`;
+
+/** A parallel backfill's ranges and how far each got; the checkpoint moves once all are done. */
+export const rangeProgressKey = (d: Named): string => `checkpoints/${d.name}.ranges.json`;
 
 export const keysetPrefix = (d: Named): string => `keysets/${d.name}/`;
 

@@ -2,7 +2,7 @@
  * The fetcher's configuration, read from the environment in this one place. The CDK sets exactly
  * these variables from the dataset definition; the local pipeline sets the same ones.
  */
-import { MAX_PAGE_SIZE } from '../../runtime/dataset-config';
+import { MAX_PAGE_SIZE, MAX_STREAMS } from '../../runtime/dataset-config';
 import type { PointColumnSpec } from './raw-row';
 
 export interface FetcherConfig {
@@ -32,6 +32,10 @@ export interface FetcherConfig {
   declaredColumns?: string[];
   /** The key scan (phase "keys"): whether it runs, and hours between scans (0: every run). */
   deletions: { detect: boolean; scanEveryHours: number };
+  /** Parallel backfills (fetch-run.ts): ranges (absent: 1, one stream), ranges at once, and the row count below which one stream reads. */
+  streams: number;
+  maxConcurrentStreams?: number;
+  parallelMinRows?: number;
 }
 
 /** A missing or malformed environment variable; the message names every bad one. */
@@ -128,7 +132,11 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
     source: { domain: sourceDomain, datasetId: sourceDatasetId },
     maxQuarantineShare: share('MAX_QUARANTINE_SHARE', DEFAULT_MAX_QUARANTINE_SHARE),
     deletions: { detect: flag('DELETIONS_DETECT', true), scanEveryHours: hours('KEY_SCAN_EVERY_HOURS') },
+    // Absent (an environment from before parallel backfills): one stream, as it read then.
+    streams: int('STREAMS', 1, MAX_STREAMS, 1),
   };
+  if (env.MAX_CONCURRENT_STREAMS?.trim()) config.maxConcurrentStreams = int('MAX_CONCURRENT_STREAMS', 1, MAX_STREAMS);
+  if (env.PARALLEL_MIN_ROWS?.trim()) config.parallelMinRows = int('PARALLEL_MIN_ROWS', 1, Number.MAX_SAFE_INTEGER);
   const declared = env.DECLARED_COLUMNS?.trim();
   if (declared) config.declaredColumns = declared.split(',').map((c) => c.trim()).filter(Boolean);
   const secret = text('APP_TOKEN_SECRET_NAME', true);

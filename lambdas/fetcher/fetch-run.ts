@@ -4,20 +4,35 @@
  * advanced only after every row up to it is in Firehose or the raw zone, bad rows quarantined,
  * and a cursor returned when the invocation's time budget runs out.
  *
+ * A backfill or full refresh with many rows to read is split into ranges of the keyset order
+ * (parallel-plan.ts), each read by its own stream inside this one invocation and delivered
+ * straight to the raw zone (direct-delivery.ts); each range's progress is kept beside the
+ * checkpoint (range-progress.ts) and the checkpoint moves once every range is complete.
+ * Concurrency inside the invocation rather than a Step Functions Map: the streams share one
+ * Lambda's network and CPU (a source stream is ~2.4 MB/s; a Lambda's link is many times that),
+ * the state machine stays one loop, and a failed stream stops only this invocation, whose retry
+ * resumes every range from its last delivered page (docs/fetcher.md measures and explains).
+ *
  * Collaborators (Socrata client, delivery, checkpoint and state stores, clock, remaining time)
  * are arguments, so tests run this against real local servers without module mocking.
  */
+import { DEFAULT_PARALLEL_MIN_ROWS, MAX_STREAMS } from '../../runtime/dataset-config';
 import { faultPoint } from '../../runtime/fault-points';
 import type { ObjectStore } from '../../runtime/object-store';
 import { CheckpointConflictError, type Checkpoint, type CheckpointSource, type CheckpointStore, type KeysetPosition } from './checkpoint-store';
 import { partialDeliveryStats, type DeliverOptions, type DeliveryStats, type RejectedRow } from './firehose-delivery';
 import { compareKeyset } from './page-invariants';
+import { planRanges } from './parallel-plan';
+import { isRangeState, RangeProgressStore, type RangeProgress, type RangeState } from './range-progress';
 import { writeLargeRow } from './large-row';
 import { keyProblem, writeQuarantine, type QuarantinedRow } from './quarantine';
 import { RawRowSerializer, type PointColumnSpec } from './raw-row';
 import { MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, RecordBufferPool, RecordPacker } from './record-packer';
-import type { SourceRow, StreamPageResult, StreamQuery } from './socrata-client';
+import type { PageQuery, SourceRow, StreamPageResult, StreamQuery } from './socrata-client';
 import { TimeBudgetExhaustedError } from './time-budget';
+import { KEYSET_ORDER, SELECT_ALL, keysetUntilWhere, keysetWhere } from './keyset';
+
+export { KEYSET_ORDER, SELECT_ALL, keysetWhere } from './keyset';
 
 export type FetchMode = 'incremental' | 'full-refresh';
 
@@ -43,6 +58,10 @@ export interface FetchStats {
   sourceRetries: number;
   /** Invocations that stopped early because a retry wait did not fit the time budget. */
   timeBudgetDeferrals: number;
+  /** Streams the run read with at most (1: one keyset stream; K: a parallel backfill of K ranges). */
+  streams: number;
+  /** Objects a parallel backfill wrote straight to the raw zone (their bytes are in bytesDelivered). */
+  directObjects: number;
   /** Source columns the dataset does not declare (schema drift), sorted, at most MAX_UNDECLARED_SHOWN. */
   undeclaredColumns: string[];
 }
@@ -61,6 +80,7 @@ export const DEFAULT_MAX_QUARANTINE_SHARE = 0.05;
  */
 export const MAX_BATCHES_IN_FLIGHT = 2;
 export const DEFAULT_BUDGET_CHECK_ROWS = 1_000;
+
 /** Quarantined rows are written in files of at most this many rows. */
 const QUARANTINE_SLICE_ROWS = 1_000;
 
@@ -77,6 +97,10 @@ export interface FetchCursor {
   stats: FetchStats;
   /** Consecutive invocations that ran out of time budget before completing a page. */
   stalledInvocations?: number;
+  /** A parallel backfill's ranges, each with how far it got (delivered rows, a cut page's too). */
+  ranges?: RangeState[];
+  /** Etag of the range progress object this run last wrote. */
+  rangesEtag?: string | null;
 }
 
 export interface FetchInput {
@@ -114,6 +138,12 @@ export interface FetchSettings {
    * far inside TIME_BUDGET_MARGIN_MS.
    */
   budgetCheckEveryRows?: number;
+  /** Ranges a first run or full refresh is split into (1: one stream). */
+  streams?: number;
+  /** Ranges read at once (default: all of them); the per-source concurrency limit. */
+  maxConcurrentStreams?: number;
+  /** Fewer rows to read than this: one stream, whatever `streams` says (DEFAULT_PARALLEL_MIN_ROWS). */
+  parallelMinRows?: number;
 }
 
 export interface FetchLogger {
@@ -121,9 +151,21 @@ export interface FetchLogger {
   warn(message: string, extra?: Record<string, unknown>): void;
 }
 
+/** Where packed records go: Firehose, or the raw zone directly (direct-delivery.ts). */
+export interface RecordDelivery {
+  deliver(records: Buffer[], options?: DeliverOptions): Promise<DeliveryStats>;
+  /** Batch size for this delivery; default Firehose's (500 records, 4 MiB). */
+  readonly batchLimits?: { readonly records: number; readonly bytes: number };
+  /** 'direct': counted as raw objects written, not Firehose records. */
+  readonly kind?: string;
+}
+
 export interface FetchDeps {
-  source: { streamPage(query: StreamQuery): Promise<StreamPageResult> };
-  delivery: { deliver(records: Buffer[], options?: DeliverOptions): Promise<DeliveryStats> };
+  /** `fetchPage` plans parallel ranges (count and probes); without it a run is one stream. */
+  source: { streamPage(query: StreamQuery): Promise<StreamPageResult>; fetchPage?(query: PageQuery): Promise<SourceRow[]> };
+  delivery: RecordDelivery;
+  /** Where parallel streams deliver; default `delivery`. */
+  parallelDelivery?: RecordDelivery;
   checkpoints: CheckpointStore;
   /** Where quarantine files go (the raw bucket or its local mirror). */
   stateStore: ObjectStore;
@@ -132,17 +174,6 @@ export interface FetchDeps {
   logger?: FetchLogger;
   /** Source retries observed so far (the client counts them); read at the end of each page. */
   sourceRetries?: () => number;
-}
-
-export const SELECT_ALL = ':*,*';
-export const KEYSET_ORDER = ':updated_at,:id';
-
-const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
-
-/** `$where` selecting rows strictly after a keyset position in `:updated_at, :id` order. */
-export function keysetWhere(p: KeysetPosition): string {
-  const t = quote(p.updatedAt);
-  return `:updated_at > ${t} OR (:updated_at = ${t} AND :id > ${quote(p.id)})`;
 }
 
 export const emptyStats = (): FetchStats => ({
@@ -162,6 +193,8 @@ export const emptyStats = (): FetchStats => ({
   quarantinedRejected: 0,
   sourceRetries: 0,
   timeBudgetDeferrals: 0,
+  streams: 0,
+  directObjects: 0,
   undeclaredColumns: [],
 });
 
@@ -187,7 +220,8 @@ function validateCursor(c: unknown): FetchCursor {
     (x.mode !== 'incremental' && x.mode !== 'full-refresh') ||
     typeof x.quarantineSequence !== 'number' ||
     typeof x.stats !== 'object' ||
-    (x.position !== null && (typeof x.position?.updatedAt !== 'string' || typeof x.position?.id !== 'string'))
+    (x.position !== null && (typeof x.position?.updatedAt !== 'string' || typeof x.position?.id !== 'string')) ||
+    (x.ranges !== undefined && (!Array.isArray(x.ranges) || !x.ranges.length || !x.ranges.every(isRangeState)))
   ) {
     throw new InvalidCursorError(`Fetcher cursor is not one this fetcher returned: ${JSON.stringify(c).slice(0, 300)}`);
   }
@@ -206,6 +240,28 @@ export function startPosition(checkpoint: KeysetPosition | undefined, lookbackMi
 
 const showSource = (s: CheckpointSource): string => `${s.domain}/${s.datasetId}`;
 
+/** How one keyset stream reads and where its progress goes (see runStream in runFetch). */
+interface StreamSpec {
+  /** Read after this row; null: from the beginning of the data. */
+  from: KeysetPosition | null;
+  /** The stream's last row (inclusive); null: to the end of the data. */
+  until: KeysetPosition | null;
+  delivery: RecordDelivery;
+  /** This stream's batches under way (MAX_BATCHES_IN_FLIGHT). */
+  inFlight: Set<Promise<void>>;
+  /** Every row of a whole page (read at `at`) is delivered or quarantined: move the durable position past it. */
+  commit(last: KeysetPosition, at: Date): Promise<void>;
+  /** A page cut short (time budget, or another stream failed) is delivered: move only the cursor. */
+  cut(last: KeysetPosition): void;
+  /** Another stream failed: stop at the next row boundary. */
+  stopped(): boolean;
+}
+
+const maxPosition = (positions: readonly (KeysetPosition | null)[]): KeysetPosition | null =>
+  positions.reduce<KeysetPosition | null>((m, p) => (p && (!m || compareKeyset(p, m) > 0) ? p : m), null);
+
+const furthest = (a: KeysetPosition | null, b: KeysetPosition | null): KeysetPosition | null => maxPosition([a, b]);
+
 export async function runFetch(input: FetchInput, settings: FetchSettings, deps: FetchDeps): Promise<FetchOutput> {
   const { logger } = deps;
   const maxRecordBytes = settings.maxRecordBytes ?? MAX_RECORD_BYTES;
@@ -219,25 +275,60 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
         'before a full refresh; if not, fix source.domain/source.datasetId in the dataset file.',
     );
   }
+  // Retries of the plan's count and probes are this invocation's too.
+  const retriesBefore = deps.sourceRetries?.() ?? 0;
+  const progressStore = new RangeProgressStore(deps.stateStore, settings.datasetName);
+  const conflict = (who: string): CheckpointConflictError =>
+    new CheckpointConflictError(
+      `Checkpoint ${deps.checkpoints.location} for dataset ${settings.datasetName} was changed by another run ` +
+        `(${who}) while run ${input.runId} was fetching; this run stops ` +
+        'without overwriting it. Make sure only one fetch per dataset runs at a time, then re-run.',
+    );
+  // Retry waits may use the time left minus half the margin: the other half finishes the pages
+  // already delivered (their checkpoint writes) before the Lambda's own limit.
+  const budgetMs = (): number => deps.remainingTimeMs() - settings.timeBudgetMarginMs / 2;
+  const budgetLeft = (): boolean => deps.remainingTimeMs() > settings.timeBudgetMarginMs;
+  const budgetCheckEveryRows = Math.max(1, settings.budgetCheckEveryRows ?? DEFAULT_BUDGET_CHECK_ROWS);
+
   let cursor: FetchCursor;
   let position: KeysetPosition | null;
   let etag: string | null;
+  /** A parallel backfill's ranges (cursor positions) and its progress object; undefined: one stream. */
+  let ranges: RangeState[] | undefined;
+  let progress: RangeProgress | undefined;
+  let progressEtag: string | undefined;
   if (input.cursor) {
     cursor = validateCursor(input.cursor);
     position = cursor.position;
     etag = cursor.checkpointEtag;
-    if ((stored?.etag ?? null) !== etag) {
+    if (cursor.ranges) {
+      // A parallel backfill writes the checkpoint once, at its end. A retried invocation whose
+      // earlier attempt got that far (checkpoint written, then failed) has nothing left to do.
+      const saved = await progressStore.read();
+      if ((stored?.etag ?? null) !== etag) {
+        if (stored?.checkpoint.runId === input.runId && saved?.progress.runId === input.runId && saved.progress.done) {
+          logger?.info('an earlier attempt of this run completed the parallel backfill', { checkpoint: stored.checkpoint });
+          const stats = { ...emptyStats(), ...cursor.stats };
+          const at: KeysetPosition = { updatedAt: stored.checkpoint.updatedAt, id: stored.checkpoint.id };
+          return { runId: input.runId, done: true, cursor: null, stats: { ...stats, checkpoint: at } };
+        }
+        throw conflict(stored ? `run ${stored.checkpoint.runId}` : 'it was deleted');
+      }
+      if (!saved || saved.progress.runId !== input.runId) throw conflict(saved ? `range progress taken by run ${saved.progress.runId}` : 'its range progress was deleted');
+      // The cursor of a retried invocation is the one before the attempt that failed: each range
+      // goes on from the further of its cursor position and its last saved page.
+      ranges = cursor.ranges.map((r, i) => {
+        const s = saved.progress.ranges[i];
+        return { ...r, position: furthest(r.position, s?.position ?? null), done: r.done || !!s?.done };
+      });
+      progress = saved.progress;
+      progressEtag = saved.etag;
+    } else if ((stored?.etag ?? null) !== etag) {
       // A retried invocation (Step Functions retries with the same input) gets the cursor of the
       // attempt before the one that failed; that attempt may have moved the checkpoint. Its
       // position is ours if this run wrote it and it is not behind the cursor: continue from there.
       const mine = stored && stored.checkpoint.runId === input.runId && (position === null || compareKeyset(stored.checkpoint, position) >= 0);
-      if (!mine) {
-        throw new CheckpointConflictError(
-          `Checkpoint ${deps.checkpoints.location} for dataset ${settings.datasetName} was changed by another run ` +
-            `(${stored ? `run ${stored.checkpoint.runId}` : 'it was deleted'}) while run ${input.runId} was fetching; this run stops ` +
-            'without overwriting it. Make sure only one fetch per dataset runs at a time, then re-run.',
-        );
-      }
+      if (!mine) throw conflict(stored ? `run ${stored.checkpoint.runId}` : 'it was deleted');
       logger?.info('resuming from the checkpoint an earlier attempt of this run wrote', { cursorPosition: position, checkpoint: stored.checkpoint });
       position = { updatedAt: stored.checkpoint.updatedAt, id: stored.checkpoint.id };
       etag = stored.etag;
@@ -255,21 +346,60 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       startedAt: deps.clock().toISOString(),
       stats: emptyStats(),
     };
-    logger?.info('fetch started', { mode, from: position, checkpoint: stored?.checkpoint ?? null });
+    const streams = settings.streams ?? 1;
+    if (streams > 1 && deps.source.fetchPage) {
+      const saved = await progressStore.read();
+      const now = deps.clock().toISOString();
+      const earlier = saved?.progress;
+      // A backfill an earlier run left unfinished goes on where each range stopped, as long as the
+      // checkpoint did not move since it was planned (it moves only when a backfill completes) and
+      // it covers what this run must read (a full refresh resumes only a full refresh's plan).
+      if (
+        earlier &&
+        !earlier.done &&
+        earlier.checkpointEtag === etag &&
+        (!earlier.source || !settings.source || showSource(earlier.source) === showSource(settings.source)) &&
+        (mode === 'incremental' || earlier.mode === 'full-refresh')
+      ) {
+        ranges = earlier.ranges.map((r) => ({ ...r }));
+        progress = { ...earlier, runId: input.runId, writtenAt: now };
+        progressEtag = await progressStore.write(progress, saved.etag);
+        cursor.mode = earlier.mode;
+        position = earlier.ranges[0]?.after ?? null;
+        logger?.info('resuming the parallel backfill an earlier run left unfinished', { plannedBy: earlier.plannedBy, ranges: ranges.length, rangesDone: ranges.filter((r) => r.done).length });
+      } else {
+        const plan = await planRanges({ fetchPage: (q) => deps.source.fetchPage!(q) }, position, Math.min(streams, MAX_STREAMS), settings.parallelMinRows ?? DEFAULT_PARALLEL_MIN_ROWS, budgetMs);
+        if (plan) {
+          ranges = plan.ranges.map((r) => ({ ...r, position: null, done: false }));
+          progress = {
+            version: 1,
+            dataset: settings.datasetName,
+            runId: input.runId,
+            plannedBy: input.runId,
+            mode,
+            ...(settings.source ? { source: settings.source } : {}),
+            checkpointEtag: etag,
+            rows: plan.rows,
+            plannedAt: now,
+            writtenAt: now,
+            ranges: ranges.map((r) => ({ ...r })),
+            done: false,
+          };
+          progressEtag = await progressStore.write(progress, saved?.etag);
+        }
+        logger?.info(plan ? 'parallel backfill planned' : 'one stream: few rows to read', { rows: plan?.rows, streams: plan?.ranges.length ?? 1 });
+      }
+    }
+    logger?.info('fetch started', { mode, from: position, checkpoint: stored?.checkpoint ?? null, streams: ranges?.length ?? 1 });
   }
   const stats: FetchStats = { ...emptyStats(), ...cursor.stats };
   stats.invocations++;
+  stats.streams = Math.max(stats.streams, ranges?.length ?? 1);
   const pagesBefore = stats.pages;
-  const retriesBefore = deps.sourceRetries?.() ?? 0;
+  const rowsBefore = stats.rowsFetched;
   let quarantineSequence = cursor.quarantineSequence;
   const declared = settings.declaredColumns ? new Set(settings.declaredColumns) : undefined;
   const undeclared = new Set(stats.undeclaredColumns);
-
-  // Retry waits may use the time left minus half the margin: the other half finishes the pages
-  // already delivered (their checkpoint writes) before the Lambda's own limit.
-  const budgetMs = (): number => deps.remainingTimeMs() - settings.timeBudgetMarginMs / 2;
-  const budgetLeft = (): boolean => deps.remainingTimeMs() > settings.timeBudgetMarginMs;
-  const budgetCheckEveryRows = Math.max(1, settings.budgetCheckEveryRows ?? DEFAULT_BUDGET_CHECK_ROWS);
 
   // Quarantine files are numbered in sequence: writes are chained so two never take one number.
   let quarantineChain: Promise<void> = Promise.resolve();
@@ -284,10 +414,11 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
   };
 
   /**
-   * A page: its rows stream in and are packed into records; full PutRecordBatch batches go to
-   * Firehose while the download continues. Its checkpoint waits for every one of its batches.
+   * A page: its rows stream in and are packed into records; full batches go to the stream's
+   * delivery while the download continues. Its checkpoint waits for every one of its batches.
    */
   interface Page {
+    stream: StreamSpec;
     rows: number;
     delivered: number;
     missingKey: number;
@@ -308,7 +439,8 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
   }
   // Record buffers are reused once their batch is accepted (record-packer.ts says why).
   const recordBuffers = new RecordBufferPool(maxRecordBytes);
-  const newPage = (at: Date): Page => ({
+  const newPage = (at: Date, stream: StreamSpec): Page => ({
+    stream,
     rows: 0,
     delivered: 0,
     missingKey: 0,
@@ -326,18 +458,18 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     largeWrites: [],
   });
 
-  // Batches under way to Firehose, across pages. Bounded: a row that would need another batch
-  // waits (and with it the socket), so memory is a few batches, never a page.
-  const inFlight = new Set<Promise<void>>();
+  // Batches under way, across a stream's pages. Bounded: a row that would need another batch
+  // waits (and with it the socket), so memory is a few batches a stream, never a page.
   const sendBatch = async (page: Page): Promise<void> => {
     if (!page.batch.length) return;
+    const { inFlight, delivery } = page.stream;
     while (inFlight.size >= MAX_BATCHES_IN_FLIGHT) await Promise.race(inFlight);
     const records = page.batch;
-    const delivery = deps.delivery.deliver(records, { budgetMs });
+    const sent = delivery.deliver(records, { budgetMs });
     page.batch = [];
     page.batchBytes = 0;
-    page.deliveries.push(delivery);
-    const settled = delivery.then(
+    page.deliveries.push(sent);
+    const settled = sent.then(
       // Accepted (or refused rows handed back as text): nothing reads these buffers again. A
       // failed delivery's are left to the GC, since a retry of it might still be under way.
       () => recordBuffers.release(records),
@@ -347,7 +479,10 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     void settled.then(() => inFlight.delete(settled));
   };
   const addRecord = async (page: Page, record: Buffer): Promise<void> => {
-    if (page.batch.length >= MAX_BATCH_RECORDS || (page.batch.length && page.batchBytes + record.length > MAX_BATCH_BYTES)) await sendBatch(page);
+    const limits = page.stream.delivery.batchLimits;
+    const maxRecords = limits?.records ?? MAX_BATCH_RECORDS;
+    const maxBytes = limits?.bytes ?? MAX_BATCH_BYTES;
+    if (page.batch.length >= maxRecords || (page.batch.length && page.batchBytes + record.length > maxBytes)) await sendBatch(page);
     page.batch.push(record);
     page.batchBytes += record.length;
   };
@@ -398,31 +533,33 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     return waiting;
   };
 
-  const countCalls = (d: DeliveryStats): void => {
-    stats.firehoseCalls += d.calls;
+  const countCalls = (d: DeliveryStats, direct: boolean): void => {
+    if (direct) stats.directObjects += d.calls;
+    else stats.firehoseCalls += d.calls;
     stats.firehoseRetriedRecords += d.retriedRecords;
     stats.firehoseThrottledCalls += d.throttledCalls;
   };
   /**
-   * Every row of the page is accepted by Firehose or quarantined: count it, run the share guard,
-   * and move the checkpoint to its last row (or, for a page cut by the time budget, only the
-   * cursor: the rest of that page was never checked against the invariants).
+   * Every row of the page is delivered or quarantined: count it, run the share guard, and move
+   * the stream's durable position (checkpoint or range progress) to its last row, or for a page
+   * cut short only the cursor: the rest of that page was never read.
    */
-  const completePage = async (page: Page, writeCheckpoint: boolean): Promise<void> => {
+  const completePage = async (page: Page, whole: boolean): Promise<void> => {
     await Promise.all(page.quarantines);
     await Promise.all(page.largeWrites);
+    const direct = page.stream.delivery.kind === 'direct';
     const rejected: RejectedRow[] = [];
     let failure: unknown;
     for (const result of await Promise.allSettled(page.deliveries)) {
       if (result.status === 'fulfilled') {
-        countCalls(result.value);
-        stats.firehoseRecords += result.value.records;
+        countCalls(result.value, direct);
+        if (!direct) stats.firehoseRecords += result.value.records;
         stats.bytesDelivered += result.value.bytes;
         rejected.push(...result.value.rejected);
       } else {
         // Calls and throttling of a failed or deferred delivery are still reported.
         const partial = partialDeliveryStats(result.reason);
-        if (partial) countCalls(partial);
+        if (partial) countCalls(partial, direct);
         failure ??= result.reason;
       }
     }
@@ -453,99 +590,219 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       );
     }
     const last = page.position!;
-    if (!writeCheckpoint) {
-      position = last;
-      logger?.info('page cut by the time budget; rows so far delivered, cursor moved (the checkpoint stays on the last whole page)', { rows: page.rows, position });
+    if (!whole) {
+      page.stream.cut(last);
+      logger?.info('page cut short; rows so far delivered, cursor moved (the checkpoint stays on the last whole page)', { rows: page.rows, position: last });
       return;
     }
     stats.pages++;
-    const checkpoint: Checkpoint = {
-      dataset: settings.datasetName,
-      updatedAt: last.updatedAt,
-      id: last.id,
-      runId: input.runId,
-      writtenAt: page.at.toISOString(),
-      ...(settings.source ? { source: settings.source } : {}),
-    };
-    etag = await deps.checkpoints.write(checkpoint, etag ?? undefined);
-    position = last;
+    await page.stream.commit(last, page.at);
     faultPoint('fetch:after-checkpoint-write');
-    logger?.info('page delivered', { page: stats.pages, rows: page.rows, rowsFetched: stats.rowsFetched, position });
+    logger?.info('page delivered', { page: stats.pages, rows: page.rows, rowsFetched: stats.rowsFetched, position: last });
   };
 
-  let done = false;
-  let deferred: TimeBudgetExhaustedError | undefined;
-  const rowsBefore = stats.rowsFetched;
-  // Where the next page is read from: the last row received, ahead of `position` (the last row
-  // completed) while a page's deliveries are still under way.
-  let readFrom = position;
-  // The completion of the last page whose stream ended; pages complete strictly in order, so the
-  // checkpoint only ever moves past delivered rows, and a failed page stops it before itself
-  // even when a later page was already delivered.
-  let previous: Promise<void> | undefined;
-  let current: Page | undefined;
-  try {
-    // An invocation always starts its first page (it was invoked with at least the margin); a
-    // further page starts only with the margin left, and the budget also cuts a page at a row.
-    for (let first = true; first || budgetLeft(); first = false) {
-      const page = newPage(deps.clock());
-      current = page;
-      const result = await deps.source.streamPage({
-        select: SELECT_ALL,
-        order: KEYSET_ORDER,
-        limit: settings.pageSize,
-        after: readFrom,
-        where: keysetWhere,
-        budgetMs,
-        onRow: (row, at) => {
-          const keep = (): boolean => page.rows % budgetCheckEveryRows !== 0 || budgetLeft();
-          const waiting = takeRow(page, row, at);
-          return waiting ? waiting.then(keep) : keep();
-        },
-      });
-      await finishPage(page);
-      // The end of the data is an empty page, not a short one: a portal may cap $limit below
-      // what was asked, so a short page is followed by one more request.
-      if (!page.rows) {
+  /**
+   * Reads one keyset stream page after page until its data ends, its time budget is spent or it
+   * is told to stop. Pages complete strictly in order, so the durable position only ever moves
+   * past delivered rows, and a failed page stops it before itself even when a later page was
+   * already delivered.
+   */
+  const runStream = async (spec: StreamSpec): Promise<{ done: boolean; deferred?: TimeBudgetExhaustedError }> => {
+    let done = false;
+    // Where the next page is read from: the last row received, ahead of the durable position
+    // while a page's deliveries are still under way.
+    let readFrom = spec.from;
+    let previous: Promise<void> | undefined;
+    let current: Page | undefined;
+    const until = spec.until ? { position: spec.until, where: keysetUntilWhere(spec.until) } : undefined;
+    try {
+      // An invocation always starts its first page (it was invoked with at least the margin); a
+      // further page starts only with the margin left, and the budget also cuts a page at a row.
+      for (let first = true; (first || budgetLeft()) && !spec.stopped(); first = false) {
+        const page = newPage(deps.clock(), spec);
+        current = page;
+        const result = await deps.source.streamPage({
+          select: SELECT_ALL,
+          order: KEYSET_ORDER,
+          limit: settings.pageSize,
+          after: readFrom,
+          where: keysetWhere,
+          ...(until ? { until } : {}),
+          budgetMs,
+          onRow: (row, at) => {
+            const keep = (): boolean => !spec.stopped() && (page.rows % budgetCheckEveryRows !== 0 || budgetLeft());
+            const waiting = takeRow(page, row, at);
+            return waiting ? waiting.then(keep) : keep();
+          },
+        });
+        await finishPage(page);
+        // The end of the data is an empty page, not a short one: a portal may cap $limit below
+        // what was asked, so a short page is followed by one more request.
+        if (!page.rows) {
+          current = undefined;
+          done = true;
+          break;
+        }
+        readFrom = page.position;
+        // The previous page completes (its deliveries overlapped this page's download) before this one.
+        if (previous) await previous;
         current = undefined;
-        done = true;
-        break;
+        const completion = completePage(page, !result.stopped);
+        completion.catch(() => undefined); // surfaced when awaited in order
+        previous = completion;
+        if (result.stopped) break; // time budget spent, or told to stop, mid-page
+        // The range's own last row: its end, without the request for an empty page to say so.
+        if (spec.until && compareKeyset(page.position!, spec.until) === 0) {
+          done = true;
+          break;
+        }
       }
-      readFrom = page.position;
-      // The previous page completes (its deliveries overlapped this page's download) before this one.
       if (previous) await previous;
-      current = undefined;
-      const completion = completePage(page, !result.stopped);
-      completion.catch(() => undefined); // surfaced when awaited in order
-      previous = completion;
-      if (result.stopped) break; // time budget spent mid-page
+      return { done };
+    } catch (err) {
+      // The page before the one that failed (its delivery under way when the next page's stream
+      // failed, say) is still completed if its delivery succeeds, so the next run does not redo it.
+      if (!(err instanceof TimeBudgetExhaustedError)) {
+        if (previous) await previous.catch(() => undefined);
+        throw err;
+      }
+      // Out of time for a retry wait: keep what is complete and hand the rest to the next invocation.
+      let previousComplete = true;
+      if (previous) {
+        await previous.catch((e: unknown) => {
+          if (!(e instanceof TimeBudgetExhaustedError)) throw e;
+          previousComplete = false;
+        });
+      }
+      // The page cut by the deferral: the rows it received are delivered, and the cursor (not the
+      // checkpoint) moves past them, so the next invocation does not request them again.
+      if (previousComplete && current?.rows) {
+        const cut = current;
+        await finishPage(cut);
+        await completePage(cut, false).catch((e: unknown) => {
+          if (!(e instanceof TimeBudgetExhaustedError)) throw e;
+        });
+      }
+      return { done: false, deferred: err };
     }
-    if (previous) await previous;
-  } catch (err) {
-    // The page before the one that failed (its delivery under way when the next page's stream
-    // failed, say) is still checkpointed if its delivery succeeds, so the next run does not redo it.
-    if (!(err instanceof TimeBudgetExhaustedError)) {
-      if (previous) await previous.catch(() => undefined);
-      throw err;
-    }
-    // Out of time for a retry wait: keep what is complete and hand the rest to the next invocation.
-    deferred = err;
-    let previousComplete = true;
-    if (previous) {
-      await previous.catch((e: unknown) => {
-        if (!(e instanceof TimeBudgetExhaustedError)) throw e;
-        previousComplete = false;
+  };
+
+  let done: boolean;
+  let deferred: TimeBudgetExhaustedError | undefined;
+  if (!ranges) {
+    const result = await runStream({
+      from: position,
+      until: null,
+      delivery: deps.delivery,
+      inFlight: new Set(),
+      commit: async (last, at) => {
+        const checkpoint: Checkpoint = {
+          dataset: settings.datasetName,
+          updatedAt: last.updatedAt,
+          id: last.id,
+          runId: input.runId,
+          writtenAt: at.toISOString(),
+          ...(settings.source ? { source: settings.source } : {}),
+        };
+        etag = await deps.checkpoints.write(checkpoint, etag ?? undefined);
+        position = last;
+      },
+      cut: (last) => {
+        position = last;
+      },
+      stopped: () => false,
+    });
+    done = result.done;
+    deferred = result.deferred;
+  } else {
+    ({ done, deferred } = await runRanges(ranges));
+  }
+
+  /**
+   * The parallel backfill: each unfinished range read by its own stream, at most
+   * maxConcurrentStreams at once. A stream's whole pages are saved in the range progress; the
+   * first stream to fail stops the others at their next row, and the invocation fails after
+   * what they delivered is saved, so its retry (or the next run) goes on from there.
+   */
+  async function runRanges(all: RangeState[]): Promise<{ done: boolean; deferred?: TimeBudgetExhaustedError }> {
+    const delivery = deps.parallelDelivery ?? deps.delivery;
+    // Whole pages saved so far, per range: what the progress object records.
+    const saved = all.map((r) => r.position);
+    let chain: Promise<void> = Promise.resolve();
+    const save = (): Promise<void> => {
+      const write = chain.then(async () => {
+        progress = {
+          ...progress!,
+          runId: input.runId,
+          writtenAt: deps.clock().toISOString(),
+          ranges: all.map((r, i) => ({ after: r.after, until: r.until, position: saved[i] ?? null, done: r.done })),
+        };
+        progressEtag = await progressStore.write(progress, progressEtag);
       });
-    }
-    // The page cut by the deferral: the rows it received are delivered, and the cursor (not the
-    // checkpoint) moves past them, so the next invocation does not request them again.
-    if (previousComplete && current?.rows) {
-      const cut = current;
-      await finishPage(cut);
-      await completePage(cut, false).catch((e: unknown) => {
-        if (!(e instanceof TimeBudgetExhaustedError)) throw e;
+      chain = write.catch(() => undefined);
+      return write;
+    };
+    let failure: { error: unknown } | undefined;
+    let deferredBy: TimeBudgetExhaustedError | undefined;
+    const todo = all.map((_, i) => i).filter((i) => !all[i]!.done);
+    const runOne = async (i: number): Promise<void> => {
+      const range = all[i]!;
+      const result = await runStream({
+        from: range.position ?? range.after,
+        until: range.until,
+        delivery,
+        inFlight: new Set(),
+        commit: async (last) => {
+          range.position = last;
+          saved[i] = last;
+          await save();
+        },
+        cut: (last) => {
+          range.position = last;
+        },
+        stopped: () => failure !== undefined,
       });
+      if (result.deferred) deferredBy ??= result.deferred;
+      if (result.done) {
+        range.done = true;
+        await save();
+      }
+    };
+    const width = Math.max(1, Math.min(settings.maxConcurrentStreams ?? todo.length, todo.length));
+    await Promise.all(
+      Array.from({ length: width }, async () => {
+        // Like a single stream's first page, each worker's first range starts whatever the budget says.
+        for (let i = todo.shift(), first = true; i !== undefined && !failure && !deferredBy && (first || budgetLeft()); i = todo.shift(), first = false) {
+          try {
+            await runOne(i);
+          } catch (error) {
+            failure ??= { error };
+          }
+        }
+      }),
+    );
+    if (failure) throw failure.error;
+    if (!all.every((r) => r.done)) return { done: false, ...(deferredBy ? { deferred: deferredBy } : {}) };
+    // Every range complete: the checkpoint moves to the furthest row read, then the plan is closed.
+    const last = maxPosition(all.map((r) => r.position));
+    if (last) {
+      etag = await deps.checkpoints.write(
+        {
+          dataset: settings.datasetName,
+          updatedAt: last.updatedAt,
+          id: last.id,
+          runId: input.runId,
+          writtenAt: deps.clock().toISOString(),
+          ...(settings.source ? { source: settings.source } : {}),
+        },
+        etag ?? undefined,
+      );
+      position = last;
     }
+    progress = { ...progress!, done: true };
+    await save();
+    logger?.info('parallel backfill complete', { ranges: all.length, checkpoint: position });
+    return { done: true };
   }
 
   stats.sourceRetries += (deps.sourceRetries?.() ?? 0) - retriesBefore;
@@ -565,7 +822,15 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       );
     }
   }
-  const nextCursor: FetchCursor = { ...cursor, position, checkpointEtag: etag, quarantineSequence, stats, stalledInvocations };
+  const nextCursor: FetchCursor = {
+    ...cursor,
+    position,
+    checkpointEtag: etag,
+    quarantineSequence,
+    stats,
+    stalledInvocations,
+    ...(ranges ? { ranges, rangesEtag: progressEtag ?? null } : {}),
+  };
   logger?.info(done ? 'fetch finished' : 'time budget reached; returning cursor', { stats, position });
   return { runId: input.runId, done, cursor: done ? null : nextCursor, stats: { ...stats, checkpoint: position } };
 }

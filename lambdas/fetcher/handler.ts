@@ -14,6 +14,7 @@ import { redactError, redactor } from './redact';
 import { CheckpointStore } from './checkpoint-store';
 import { readFetcherConfig } from './config';
 import { runFetch, type CountStat, type FetchCursor, type FetchMode, type FetchOutput, type FetchStats } from './fetch-run';
+import { DirectObjectDelivery } from './direct-delivery';
 import { FirehoseDelivery } from './firehose-delivery';
 import { logger, metrics, tracer } from './powertools';
 import { defaultRetryPolicy } from './retry-policy';
@@ -167,6 +168,8 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
         source,
         delivery: new FirehoseDelivery(firehose(), config.deliveryStreamName, defaultRetryPolicy(8), 4, FIREHOSE_CALL_TIMEOUT_MS),
         checkpoints: new CheckpointStore(stateStore, config.datasetName),
+        // A parallel backfill writes its rows to the raw zone itself (direct-delivery.ts says why).
+        parallelDelivery: new DirectObjectDelivery(stateStore, config.datasetName, event.runId),
         stateStore,
         clock: () => new Date(),
         remainingTimeMs: () => context.getRemainingTimeInMillis(),
@@ -200,6 +203,7 @@ function recordMetrics(after: FetchStats, before: FetchStats | undefined): void 
   metrics.addMetric('RowsQuarantined', MetricUnit.Count, delta('rowsQuarantined'));
   metrics.addMetric('Pages', MetricUnit.Count, delta('pages'));
   metrics.addMetric('FirehoseRecords', MetricUnit.Count, delta('firehoseRecords'));
+  metrics.addMetric('DirectObjects', MetricUnit.Count, delta('directObjects'));
   metrics.addMetric('BytesDelivered', MetricUnit.Bytes, delta('bytesDelivered'));
   metrics.addMetric('SourceRetries', MetricUnit.Count, delta('sourceRetries'));
   metrics.addMetric('FirehoseRetriedRecords', MetricUnit.Count, delta('firehoseRetriedRecords'));

@@ -93,9 +93,10 @@ export function idPageProblem(rows: readonly SourceRow[], afterId: string | null
 
 /**
  * Why `row`, the page's row number `index + 1`, cannot come next: `previous` is the row before it
- * (or the page's start position). The streaming form of pageProblem, checked as each row arrives.
+ * (or the page's start position), `until` the last position the request may return. The
+ * streaming form of pageProblem, checked as each row arrives.
  */
-export function rowProblem(row: SourceRow, index: number, previous: KeysetPosition | null, limit: number): string | undefined {
+export function rowProblem(row: SourceRow, index: number, previous: KeysetPosition | null, limit: number, until?: KeysetPosition): string | undefined {
   if (index >= limit) return `more than ${limit} rows for $limit=${limit} (the source ignored $limit)`;
   const p = rowPosition(row);
   if (!p) return `row ${index + 1} has no :updated_at/:id system fields (the request asks for them with $select=:*,*)`;
@@ -104,5 +105,7 @@ export function rowProblem(row: SourceRow, index: number, previous: KeysetPositi
       ? `row 1 ${show(p)} is not after the requested position ${show(previous)} (the source ignored $where)`
       : `row ${index + 1} ${show(p)} is not after row ${index} ${show(previous)} (the page is not in :updated_at,:id order: the source ignored $order)`;
   }
+  // A parallel range's rows past its end belong to the next range: taking them would deliver them twice.
+  if (until && compareKeyset(p, until) > 0) return `row ${index + 1} ${show(p)} is past the range's end ${show(until)} (the source ignored $where)`;
   return undefined;
 }

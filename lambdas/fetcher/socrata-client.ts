@@ -18,8 +18,11 @@ export type SourceRow = Record<string, unknown>;
 export interface PageQuery {
   select: string;
   where?: string;
-  order: string;
+  /** Absent for an aggregate (`count(*)`), which has no order. */
+  order?: string;
   limit: number;
+  /** Rows skipped first (`$offset`): the range planner's one-row probes at quantiles. */
+  offset?: number;
   /**
    * Why a parsed page is not an acceptable answer (see page-invariants.ts), or undefined. A page
    * with a problem is a source error: re-requested like a truncated body, then the request fails.
@@ -39,6 +42,12 @@ export interface StreamQuery {
   after: KeysetPosition | null;
   /** `$where` selecting rows strictly after a position (fetch-run's keysetWhere). */
   where: (after: KeysetPosition) => string;
+  /**
+   * The page ends at this row (inclusive) however many rows `limit` allows: a parallel range's
+   * upper edge. `where` is its `$where` (keyset.ts keysetUntilWhere), ANDed to the request's; a
+   * row past `position` breaks the page invariants like a row before `after`.
+   */
+  until?: { position: KeysetPosition; where: string };
   /** What the invocation's time budget leaves for requests and retry waits. */
   budgetMs?: BudgetMs;
   /**
@@ -224,7 +233,10 @@ export class SocrataClient {
   async fetchPage(query: PageQuery): Promise<SourceRow[]> {
     const { retry, timeoutMs } = this.options;
     const pageUrl = (limit: number): string => {
-      const params: Record<string, string> = { $select: query.select, $order: query.order, $limit: String(limit) };
+      const params: Record<string, string> = { $select: query.select };
+      if (query.order) params.$order = query.order;
+      params.$limit = String(limit);
+      if (query.offset) params.$offset = String(query.offset);
       if (query.where) params.$where = query.where;
       return `${this.resourceUrl}?${new URLSearchParams(params).toString()}`;
     };
@@ -338,7 +350,8 @@ export class SocrataClient {
       // Capped on a SODA 2.0 endpoint: the page then ends short, and fetch-run asks for the next.
       const limit = this.requestLimit(rest);
       const params: Record<string, string> = { $select: query.select, $order: query.order, $limit: String(limit) };
-      if (after) params.$where = query.where(after);
+      const where = [after ? query.where(after) : undefined, query.until?.where].filter((w): w is string => w !== undefined);
+      if (where.length) params.$where = where.length === 1 ? where[0]! : where.map((w) => `(${w})`).join(' AND ');
       const url = `${this.resourceUrl}?${new URLSearchParams(params).toString()}`;
       shownUrl = redactUrl(url);
       const abort = new AbortController();
@@ -395,7 +408,7 @@ export class SocrataClient {
               break;
             }
             for (const { row } of parser.push(next.value)) {
-              problem = rowProblem(row, received, after, query.limit);
+              problem = rowProblem(row, received, after, query.limit, query.until?.position);
               if (problem) break read;
               const position = rowPosition(row)!;
               const taken = query.onRow(row, position);

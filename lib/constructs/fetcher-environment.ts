@@ -30,6 +30,9 @@ export function fetcherEnvironment(input: FetcherEnvironmentInput): Record<strin
     REQUEST_TIMEOUT_SECONDS: String(dataset.fetch.requestTimeoutSeconds),
     MAX_ATTEMPTS: String(dataset.fetch.maxAttempts),
     MAX_QUARANTINE_SHARE: String(dataset.fetch.maxQuarantineShare),
+    // Parallel backfills (fetch-run.ts): ranges, how many at once, and the row count below which one stream reads.
+    STREAMS: String(dataset.fetch.streams),
+    PARALLEL_MIN_ROWS: String(dataset.fetch.parallelMinRows),
     // Names only (~20 bytes each): the fetcher reports source columns outside this list as schema drift.
     DECLARED_COLUMNS: dataset.columns.map((c) => c.name).join(','),
     // The key scan's cadence (phase "keys"); maxDeleteShare is the transform's, in DATASET_CONFIG.
@@ -41,6 +44,7 @@ export function fetcherEnvironment(input: FetcherEnvironmentInput): Record<strin
     POWERTOOLS_METRICS_NAMESPACE: input.metricsNamespace,
     POWERTOOLS_LOG_LEVEL: 'INFO',
   };
+  if (dataset.fetch.maxConcurrentStreams !== undefined) env.MAX_CONCURRENT_STREAMS = String(dataset.fetch.maxConcurrentStreams);
   if (dataset.source.appTokenSecretName) env.APP_TOKEN_SECRET_NAME = dataset.source.appTokenSecretName;
   return env;
 }

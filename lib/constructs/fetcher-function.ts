@@ -9,7 +9,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DatasetConfig } from '../../runtime/dataset-config';
-import { checkpointKey, fetchRunsPrefix, keysetPrefix, LARGE_ROW_OBJECT_PREFIX, quarantinePrefix, RAW_PARTITION_KEY, rawPrefix } from '../../runtime/storage-layout';
+import { checkpointKey, DIRECT_OBJECT_PREFIX, fetchRunsPrefix, keysetPrefix, LARGE_ROW_OBJECT_PREFIX, quarantinePrefix, RAW_PARTITION_KEY, rangeProgressKey, rawPrefix } from '../../runtime/storage-layout';
 import { fetcherEnvironment } from './fetcher-environment';
 import { functionRole, houseFunctionProps } from './function-role';
 
@@ -64,6 +64,8 @@ export class FetcherFunction extends Construct {
 
     const bucket = props.rawBucket;
     const checkpoint = checkpointKey(dataset);
+    // A parallel backfill's ranges and their progress, beside the checkpoint (range-progress.ts).
+    const ranges = rangeProgressKey(dataset);
     const quarantine = quarantinePrefix(dataset);
     // keysets/<dataset>/: the key scan's lists (phase "keys") and the missing keys it repairs (phase "repair").
     const keysets = keysetPrefix(dataset);
@@ -71,7 +73,7 @@ export class FetcherFunction extends Construct {
       new iam.PolicyStatement({
         sid: 'CheckpointAndQuarantineObjects',
         actions: ['s3:GetObject', 's3:PutObject'],
-        resources: [bucket.arnForObjects(checkpoint), bucket.arnForObjects(`${quarantine}*`), bucket.arnForObjects(`${keysets}*`)],
+        resources: [bucket.arnForObjects(checkpoint), bucket.arnForObjects(ranges), bucket.arnForObjects(`${quarantine}*`), bucket.arnForObjects(`${keysets}*`)],
       }),
     );
     this.function.addToRolePolicy(
@@ -80,16 +82,20 @@ export class FetcherFunction extends Construct {
         actions: ['s3:ListBucket'],
         resources: [bucket.bucketArn],
         // Without it a missing object (no checkpoint, no scan yet) reads as 403 instead of 404.
-        conditions: { StringLike: { 's3:prefix': [checkpoint, `${quarantine}*`, `${keysets}*`] } },
+        conditions: { StringLike: { 's3:prefix': [checkpoint, ranges, `${quarantine}*`, `${keysets}*`] } },
       }),
     );
-    // raw/<dataset>/<partition>/large-row-*: rows too large for a Firehose record, written whole.
-    // Only that name: Firehose's own objects stay out of the fetcher's reach.
+    // raw/<dataset>/<partition>/large-row-*: rows too large for a Firehose record, written whole;
+    // direct-*: a parallel backfill's rows (direct-delivery.ts). Only those names: Firehose's own
+    // objects stay out of the fetcher's reach.
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
-        sid: 'WriteLargeRowObjects',
+        sid: 'WriteOwnRawObjects',
         actions: ['s3:PutObject'],
-        resources: [bucket.arnForObjects(`${rawPrefix(dataset)}${RAW_PARTITION_KEY}=*/${LARGE_ROW_OBJECT_PREFIX}*`)],
+        resources: [
+          bucket.arnForObjects(`${rawPrefix(dataset)}${RAW_PARTITION_KEY}=*/${LARGE_ROW_OBJECT_PREFIX}*`),
+          bucket.arnForObjects(`${rawPrefix(dataset)}${RAW_PARTITION_KEY}=*/${DIRECT_OBJECT_PREFIX}*`),
+        ],
       }),
     );
     // runs/<dataset>/: each invocation's figures for the run report; written, never read back.

@@ -170,6 +170,20 @@ describe('source profile proxy', { timeout: 60_000 }, () => {
     assert.ok(total < n * 300, `${n} concurrent requests took ${total.toFixed(0)} ms: the proxy serialized them`);
   });
 
+  test('a per-request pace holds each response to it, while concurrent responses add up on a fast link', async () => {
+    const p = await proxy({ name: '2 MB/s a request', latencyMs: 0, perRequestBytesPerSecond: 2 * MB1, bandwidthBytesPerSecond: 100 * MB1 });
+    const t0 = performance.now();
+    const all = await Promise.all(Array.from({ length: 4 }, () => get(`${p.url}/one-mb`)));
+    const total = performance.now() - t0;
+    for (const g of all) {
+      assert.equal(sha(g.body), sha(body1MB));
+      // (1 MB - one piece sent at once) / 2 MB/s ≈ 0.49 s each, asserted with slack.
+      assert.ok(g.totalMs >= 420, `a 1 MB response took ${g.totalMs.toFixed(0)} ms at 2 MB/s a request`);
+    }
+    // One shared 2 MB/s pace would take 4 × 0.49 s; four requests at their own pace take ~0.5 s.
+    assert.ok(total < 1_500, `4 concurrent 1 MB responses took ${total.toFixed(0)} ms: the pace was shared, not per request`);
+  });
+
   test('jitter adds to the latency, never subtracts', async () => {
     const p = await proxy({ name: 'jitter', latencyMs: 100, jitterMs: 100, seed: 3 });
     for (let i = 0; i < 3; i++) assert.ok((await get(`${p.url}/small`)).firstByteMs >= 95);

@@ -106,6 +106,12 @@ before(async () => {
   assert.equal(first.done, true);
   socrata.mutate({ update: 5 });
   await fetch({ runId: `${RUN_ID}-2`, mode: 'incremental', cursor: null }, ctx);
+  // A full refresh read by parallel streams (the threshold lowered for 300 rows): range progress
+  // beside the checkpoint, rows written straight to the raw zone.
+  process.env.PARALLEL_MIN_ROWS = '100';
+  const parallel = await fetch({ runId: `${RUN_ID}-3`, mode: 'full-refresh', cursor: null }, ctx);
+  delete process.env.PARALLEL_MIN_ROWS;
+  assert.equal(parallel.stats.streams, Number(fetcherEnv.STREAMS));
   // The key scan (keysets/: part files, _SUCCESS, _latest) and the repair of a listed missing key.
   assert.equal((await fetch({ runId: RUN_ID, phase: 'keys', cursor: null }, ctx)).done, true);
   recorder.objects.set(`${rawBucket}/keysets/${DS}/${RUN_ID}/missing-keys.txt.gz`, { body: gzipSync(`${String(socrata.rows[0]!.id)}\n`), etag: '"m"' });
@@ -187,6 +193,10 @@ describe('fetcher role', () => {
     assert.ok(has('s3:PutObject', /\/checkpoints\/sf-fire-incidents\.json$/, 's3:if-match'), 'checkpoint advanced with If-Match');
     assert.ok(has('s3:PutObject', /\/quarantine\/sf-fire-incidents\/ingest_date=/), 'quarantine file');
     assert.ok(has('s3:PutObject', /\/raw\/sf-fire-incidents\/ingest_date=\d{4}-\d{2}-\d{2}\/large-row-[^/]+\.gz$/), 'a row too large for Firehose, written as its own raw object');
+    assert.ok(has('s3:PutObject', /\/raw\/sf-fire-incidents\/ingest_date=\d{4}-\d{2}-\d{2}\/direct-[^/]+\.gz$/), 'a parallel backfill\'s rows, written as raw objects');
+    assert.ok(has('s3:PutObject', /\/checkpoints\/sf-fire-incidents\.ranges\.json$/, 's3:if-none-match'), 'range progress created');
+    assert.ok(has('s3:PutObject', /\/checkpoints\/sf-fire-incidents\.ranges\.json$/, 's3:if-match'), 'range progress advanced');
+    assert.ok(has('s3:GetObject', /\/checkpoints\/sf-fire-incidents\.ranges\.json$/), 'range progress read');
     assert.ok(has('firehose:PutRecordBatch', new RegExp(`deliverystream/${deliveryStream}$`)));
     assert.ok(has('secretsmanager:GetSecretValue', /secret:socrata\/app-token-/));
     assert.ok(has('s3:PutObject', /\/keysets\/sf-fire-incidents\/[^/]+\/part-00001\.jsonl\.gz$/), 'key scan part');
@@ -205,6 +215,8 @@ describe('fetcher role', () => {
     await denied('fetcher', 's3:PutObject', raw(`raw/${DS}/ingest_date=2026-01-01/x.gz`));
     await denied('fetcher', 's3:PutObject', raw(`raw/other-dataset/ingest_date=2026-01-01/large-row-x.gz`));
     await denied('fetcher', 's3:PutObject', raw(`raw/${DS}/large-row-x.gz`));
+    await denied('fetcher', 's3:PutObject', raw(`raw/other-dataset/ingest_date=2026-01-01/direct-x.gz`));
+    await denied('fetcher', 's3:PutObject', raw('checkpoints/other-dataset.ranges.json'));
     await denied('fetcher', 's3:PutObject', raw(`runs/other-dataset/${RUN_ID}/fetch-rows-00001.json`));
     await denied('fetcher', 's3:GetObject', raw(`runs/${DS}/${RUN_ID}/fetch-rows-00001.json`));
     await denied('fetcher', 'firehose:PutRecordBatch', `arn:aws:firehose:${R}:${A}:deliverystream/other-stream`);

@@ -8,8 +8,10 @@ import { LocalObjectStore } from '../../runtime/object-store';
 import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
 import { runFetch, type FetchInput, type FetchLogger, type FetchOutput, type FetchSettings } from '../../lambdas/fetcher/fetch-run';
 import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
+import { DirectObjectDelivery } from '../../lambdas/fetcher/direct-delivery';
 import type { RetryPolicy } from '../../lambdas/fetcher/retry-policy';
-import { SocrataClient } from '../../lambdas/fetcher/socrata-client';
+import { SocrataClient, type PageQuery, type SourceRow, type StreamPageResult, type StreamQuery } from '../../lambdas/fetcher/socrata-client';
+import { gunzipSync } from 'node:zlib';
 import type { SocrataServer } from '../../local/socrata-server';
 
 export const firehoseMock = mockClient(FirehoseClient);
@@ -73,6 +75,13 @@ export interface RunOptions {
   timeoutMs?: number;
   appToken?: string;
   logger?: FetchLogger;
+  /** Wraps the source the fetch reads (to count or delay its requests). */
+  wrapSource?: (source: TestSource) => TestSource;
+}
+
+export interface TestSource {
+  streamPage(query: StreamQuery): Promise<StreamPageResult>;
+  fetchPage(query: PageQuery): Promise<SourceRow[]>;
 }
 
 /** A logger that keeps every line, to assert on what would reach CloudWatch. */
@@ -85,7 +94,11 @@ export function capturingLogger(): FetchLogger & { lines: string[] } {
   };
 }
 
-export function harness(server: Pick<SocrataServer, 'url' | 'datasetId'>, overrides: Partial<FetchSettings> = {}, opts: { dir?: string } = {}): Harness {
+/**
+ * `opts.parallel`: parallel streams deliver as deployed, straight to the raw zone (the store), read
+ * back with rawObjectRows; without it they share the Firehose mock with the single stream.
+ */
+export function harness(server: Pick<SocrataServer, 'url' | 'datasetId'>, overrides: Partial<FetchSettings> = {}, opts: { dir?: string; parallel?: boolean } = {}): Harness {
   // A shared `dir` is the same raw bucket (checkpoints, quarantine) across harnesses.
   const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'fetcher-test-'));
   const store = new LocalObjectStore(dir);
@@ -99,6 +112,7 @@ export function harness(server: Pick<SocrataServer, 'url' | 'datasetId'>, overri
     ...overrides,
   };
   const checkpoints = new CheckpointStore(store, settings.datasetName);
+  const parallel = opts.parallel ?? false;
   return {
     store,
     checkpoints,
@@ -118,7 +132,8 @@ export function harness(server: Pick<SocrataServer, 'url' | 'datasetId'>, overri
         },
       });
       return runFetch(input, settings, {
-        source,
+        source: opts.wrapSource ? opts.wrapSource(source) : source,
+        ...(parallel ? { parallelDelivery: new DirectObjectDelivery(store, settings.datasetName, input.runId, () => new Date('2025-07-01T12:00:00.000Z')) } : {}),
         delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(6)),
         checkpoints,
         stateStore: store,
@@ -134,3 +149,23 @@ export function harness(server: Pick<SocrataServer, 'url' | 'datasetId'>, overri
 /** Ids sorted, for multiset comparison. */
 export const sortedIds = (rows: readonly Record<string, unknown>[], field: string): string[] =>
   rows.map((r) => String(r[field])).sort();
+
+/** Every raw row the fetcher wrote to the raw zone itself (direct and large-row objects), parsed. */
+export async function rawObjectRows(store: LocalObjectStore, datasetName = 'sf-fire-incidents'): Promise<Record<string, unknown>[]> {
+  const rows: Record<string, unknown>[] = [];
+  for (const key of await store.list(`raw/${datasetName}/`)) {
+    const obj = await store.get(key);
+    for (const line of gunzipSync(obj!.body).toString('utf8').split('\n')) if (line) rows.push(JSON.parse(line) as Record<string, unknown>);
+  }
+  return rows;
+}
+
+/** The planner's requests, sent to the local server directly. */
+export async function planRequest(server: Pick<SocrataServer, 'url' | 'datasetId'>, q: { select: string; where?: string; order?: string; limit: number; offset?: number }): Promise<Record<string, unknown>[]> {
+  const params = new URLSearchParams({ $select: q.select, $limit: String(q.limit) });
+  if (q.order) params.set('$order', q.order);
+  if (q.offset) params.set('$offset', String(q.offset));
+  if (q.where) params.set('$where', q.where);
+  const res = await fetch(`${server.url}/resource/${server.datasetId}.json?${params.toString()}`);
+  return (await res.json()) as Record<string, unknown>[];
+}

@@ -11,6 +11,12 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { curatedIds, generatedSource, generatedSourceIn, rawIds, readCheckpoint, REPO, rowsUpTo, runCli } from './local-run-fixture';
+import type { RangeProgress } from '../../lambdas/fetcher/range-progress';
+
+async function readRangeProgress(dataDir: string): Promise<RangeProgress | undefined> {
+  const text = await readFile(path.join(dataDir, 'buckets', 'raw', 'checkpoints', 'sf-fire-incidents.ranges.json'), 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : (JSON.parse(text) as RangeProgress);
+}
 
 const ROWS = 4_000;
 const source = generatedSource(ROWS);
@@ -20,6 +26,8 @@ let root: string;
 let datasetFile: string;
 /** The same dataset without deletion detection (no key scan): curated is checked against the recorded keys only. */
 let noScanFile: string;
+/** The same dataset read by 4 parallel streams (the threshold lowered below the 4,000 rows), without deletion detection. */
+let parallelFile: string;
 before(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'local-crash-'));
   // Small pages (16 checkpoints) and a 1 MiB Firehose buffer (several raw objects per run).
@@ -30,6 +38,11 @@ before(async () => {
     datasetFile,
     JSON.stringify({ ...base, fetch: { ...base.fetch, pageSize: 250 }, delivery: { ...base.delivery, bufferingSizeMiB: 1 } }),
   );
+  parallelFile = path.join(root, 'datasets-parallel', 'sf-fire-incidents.json');
+  await mkdir(path.dirname(parallelFile), { recursive: true });
+  const small = JSON.parse(await readFile(datasetFile, 'utf8'));
+  // Without the key scan: its repair would put back rows a wrong resume skipped, hiding the fault.
+  await writeFile(parallelFile, JSON.stringify({ ...small, fetch: { ...small.fetch, streams: 4, parallelMinRows: 1_000 }, deletions: { detect: false } }));
   noScanFile = path.join(root, 'datasets-no-scan', 'sf-fire-incidents.json');
   await mkdir(path.dirname(noScanFile), { recursive: true });
   await writeFile(noScanFile, JSON.stringify({ ...JSON.parse(await readFile(datasetFile, 'utf8')), deletions: { detect: false } }));
@@ -58,23 +71,32 @@ async function loseCuratedRows(dataDir: string): Promise<void> {
 }
 
 
-async function crashThenRun(name: string, crashAt: string): Promise<void> {
+async function crashThenRun(name: string, crashAt: string, file = datasetFile): Promise<void> {
   const dataDir = path.join(root, name);
-  const crashed = await runCli(args(dataDir), { PIPELINE_CRASH_AT: crashAt });
+  const runArgs = ['--rows', String(ROWS), '--data-dir', dataDir, '--dataset-file', file];
+  const crashed = await runCli(runArgs, { PIPELINE_CRASH_AT: crashAt });
   assert.equal(crashed.signal, 'SIGKILL', `expected a SIGKILL at ${crashAt}; exit ${crashed.code}, stderr:\n${crashed.stderr}`);
   const [point, nth = '1'] = crashAt.split('#');
   assert.ok(crashed.stderr.includes(`fault point ${point}#${nth}: SIGKILL`), crashed.stderr);
   const checkpoint = await readCheckpoint(dataDir);
+  const ranges = await readRangeProgress(dataDir);
+  if (file === parallelFile) assert.ok(ranges && !ranges.done && checkpoint === undefined, 'the crash came mid parallel backfill');
 
-  const again = await runCli(args(dataDir));
+  const again = await runCli(runArgs);
   assert.equal(again.code, 0, again.stderr);
   // What the crashed run's checkpoint covered was not fetched again: it must have been durable.
   const raw = await rawIds(dataDir);
+  const generated = await generatedSourceIn(dataDir, ROWS);
   assert.deepEqual(
-    rowsUpTo(await generatedSourceIn(dataDir, ROWS), checkpoint).filter((r) => !raw.has(r.id)).map((r) => r.id),
+    rowsUpTo(generated, checkpoint).filter((r) => !raw.has(r.id)).map((r) => r.id),
     [],
     'every row behind the checkpoint reached raw/',
   );
+  // Nor what a parallel backfill's saved ranges covered (each range resumes after its position).
+  for (const r of ranges?.ranges ?? []) {
+    const saved = rowsUpTo(generated, r.position ?? undefined).filter((row) => !rowsUpTo([row], r.after ?? undefined).length);
+    assert.deepEqual(saved.filter((row) => !raw.has(row.id)).map((row) => row.id), [], 'every row behind a range\'s saved position reached raw/');
+  }
   const curated = await curatedIds(dataDir);
   assert.equal(curated.length, ROWS, 'curated has no duplicate keys');
   assert.deepEqual(new Set(curated), sourceIds, 'curated keys == source ids');
@@ -85,6 +107,12 @@ describe('npm run local survives SIGKILL at any step', () => {
     crashThenRun('first-checkpoint', 'fetch:after-checkpoint-write'));
 
   test('mid-fetch, after the 5th checkpoint write', () => crashThenRun('mid-fetch', 'fetch:after-checkpoint-write#5'));
+
+  test('mid parallel backfill, after the 5th range progress write (no checkpoint yet)', () =>
+    crashThenRun('mid-parallel', 'fetch:after-checkpoint-write#5', parallelFile));
+
+  test('mid parallel backfill, right after a stream wrote a raw object, before its progress', () =>
+    crashThenRun('parallel-object', 'fetch:after-direct-object#3', parallelFile));
 
   test('after a Firehose call is journaled, before it is answered', () => crashThenRun('after-journal', 'firehose:after-journal-append#3'));
 

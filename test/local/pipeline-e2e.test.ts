@@ -162,13 +162,14 @@ describe('npm run local, end to end', () => {
     const firehose = await startLocalFirehose({ dataDir: faultyDir, datasets: [smallPages] });
     try {
       await run(dirFor('faults-clean'), clean);
-      // Request 1 is the pipeline's own count(*) for the progress bar; the pages follow.
+      // Request 1 is the pipeline's own count(*) for the progress bar, request 2 the fetcher's
+      // (fewer rows than fetch.parallelMinRows: one stream); the pages follow.
       faulty.setFaults([
-        { kind: 'status', status: 429, retryAfter: '1', requests: [2] },
-        { kind: 'status', status: 500, requests: [3, 4] },
-        { kind: 'truncate', requests: [5] },
-        { kind: 'status', status: 202, requests: [6] },
-        { kind: 'reset', requests: [8] },
+        { kind: 'status', status: 429, retryAfter: '1', requests: [3] },
+        { kind: 'status', status: 500, requests: [4, 5] },
+        { kind: 'truncate', requests: [6] },
+        { kind: 'status', status: 202, requests: [7] },
+        { kind: 'reset', requests: [9] },
       ]);
       firehose.setFaults({ failEveryNthRecord: 3, throttleNextCalls: 2 });
       const s = await run(faultyDir, faulty, { firehose });
@@ -243,6 +244,10 @@ describe('npm run local, end to end', () => {
       assert.equal(keyed.size, E2E_ROWS + 2 + odd.length);
 
       const first = await run(dataDir, socrata);
+      // A first run of 20,000+ rows is a parallel backfill (fetch.streams 4 by default): the large
+      // rows, odd keys and quarantine go through the ranges and their direct raw objects.
+      assert.equal(first.fetch.streams, 4);
+      assert.ok(first.fetch.directObjects >= 4);
       assert.equal(first.fetch.largeRowObjects, 2);
       assert.deepEqual([first.fetch.rowsQuarantined, first.fetch.quarantinedMissingKey, first.fetch.quarantinedInvalidKey], [8, 7, 1]);
       assert.deepEqual(first.transform?.failedErrorTests, []);

@@ -117,9 +117,10 @@ describe('publisher mutations end to end', () => {
       const dataDir = path.join(root, 'partial-scan');
       await runLocalPipeline({ dataset, dataDir, socrata });
       const { deleted } = socrata.mutate({ delete: 10 });
-      // This run: the count request, one empty row page, then the key scan's first page fails.
+      // This run: the pipeline's count request, the fetcher's (few rows: one stream), one empty
+      // row page, then the key scan's first page fails.
       const n = resourceRequests(socrata);
-      socrata.setFaults([{ kind: 'status', status: 503, requests: [n + 3] }]);
+      socrata.setFaults([{ kind: 'status', status: 503, requests: [n + 4] }]);
       await assert.rejects(runLocalPipeline({ dataset, dataDir, socrata }), /HTTP 503.*\$select=id, :id/);
       socrata.setFaults([]);
       assert.equal((await curatedIds(dataDir)).length, 800, 'no deletion from an incomplete scan');
