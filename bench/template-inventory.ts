@@ -42,7 +42,7 @@ export interface TemplateInventory {
   perDataset: { kmsKeys: number; alarmMetrics: number; compositeAlarms: number; secrets: number; crawlers: number; fetcherMemoryMB: number; transformVcpu: number; transformMemoryGB: number };
 }
 
-interface Resource {
+export interface Resource {
   Type: string;
   Properties?: Record<string, unknown>;
 }
@@ -57,7 +57,8 @@ function alarmMetrics(r: Resource): number {
 const isFree = (r: Resource): boolean =>
   FREE_OR_USAGE_BILLED_TYPES.has(r.Type) || (r.Type === 'AWS::EC2::VPCEndpoint' && (r.Properties?.VpcEndpointType ?? 'Gateway') === 'Gateway');
 
-function countPriced(resources: Resource[]) {
+/** The billed-by-the-month counts of a set of resources; throws on a type neither priced nor free. */
+export function pricedResources(resources: Resource[]) {
   const count = (type: string) => resources.filter((r) => r.Type === type).length;
   const unpriced = [...new Set(resources.filter((r) => !(MONTHLY_PRICED_TYPES as readonly string[]).includes(r.Type) && !isFree(r)).map((r) => r.Type))];
   if (unpriced.length) throw new Error(`The templates hold resource types the cost model neither prices nor lists as free or usage-billed: ${unpriced.join(', ')} (bench/template-inventory.ts)`);
@@ -93,7 +94,7 @@ export function templateInventory(env: string, datasetsDir?: string): TemplateIn
     const template = (stack: Stack): Resource[] => Object.values((assembly.getStackByName(stack.stackName).template as { Resources: Record<string, Resource> }).Resources);
     const first = built.datasetStacks[0]!;
     const own = template(first);
-    const perDataset = countPriced(own);
+    const perDataset = pricedResources(own);
     const fn = own.find((r) => r.Type === 'AWS::Lambda::Function' && String(r.Properties?.Description ?? '').startsWith('Fetches '));
     const task = own.find((r) => r.Type === 'AWS::ECS::TaskDefinition');
     if (!fn || !task) throw new Error(`${first.stackName}: no fetcher function or transform task definition to size`);
@@ -103,7 +104,7 @@ export function templateInventory(env: string, datasetsDir?: string): TemplateIn
       environment: built.config.name,
       encryption: built.config.encryption,
       datasets: built.datasets.length,
-      fixed: countPriced([...template(built.storage), ...template(built.shared), ...template(built.cicd)]),
+      fixed: pricedResources([...template(built.storage), ...template(built.shared), ...template(built.cicd)]),
       perDataset: {
         ...perDataset,
         secrets: perDataset.secrets + importedSecrets,
