@@ -596,8 +596,10 @@ async function main(): Promise<void> {
     const comparison = compareDesigns(inputs, loadPrices());
     console.log(json ? JSON.stringify({ ...comparison, inventory, parts: costParts(comparison.this, inputs) }) : renderCostTable(comparison, inventory));
   } catch (err) {
-    console.error(`cost: ${(err as Error).message}`);
-    process.exitCode = 1;
+    // An environment that does not exist or does not validate is a usage error, as in cdk synth.
+    const usage = (err as Error).name === 'EnvironmentConfigError';
+    console.error(`cost: ${(err as Error).message}${usage ? ' (npm run cost -- --env <name>)' : ''}`);
+    process.exitCode = usage ? 2 : 1;
   }
 }
 
