@@ -9,6 +9,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { billedRecordBytes } from './firehose-billing';
+// Type only: the inventory loads aws-cdk-lib, so `main` imports it when it synthesizes, and
+// `npm run bench` (which prices its measurements with this module) never does.
+import type { TemplateInventory } from './template-inventory';
 
 export interface PriceEntry {
   usd: number;
@@ -33,6 +36,8 @@ export const PRICE_NAMES = [
   'cloudwatchLogsStoragePerGBMonth',
   'cloudwatchAlarmPerMonth',
   'cloudwatchDashboardPerMonth',
+  'cloudwatchCompositeAlarmPerMonth',
+  'cloudwatchCustomMetricPerMonth',
   'natGatewayPerHour',
   'natGatewayPerGB',
   'publicIpv4PerHour',
@@ -108,10 +113,27 @@ export interface CostInputs {
   curatedFilesWrittenPerRun: number;
   /** S3 GETs an Athena query makes on curated Parquet (files × row groups read). */
   curatedGetsPerQuery: number;
+  /** KMS requests per run through S3 Bucket Keys and Firehose; none without a customer-managed key. */
   kmsRequestsPerRun: number;
-  cloudwatchAlarms: number;
-  cloudwatchDashboards: number;
-  secrets: number;
+  /** Custom metrics the fetcher and run lease publish per run (Powertools), each billed for the hours it is sent in. */
+  customMetricsPerRun: number;
+
+  // ---- from the synthesized templates (bench/template-inventory.ts; `npm run cost` derives them) ----
+  /** Datasets in the environment, each priced like the one described by rows/rowBytes/changedPct. */
+  datasets: number;
+  /** Customer-managed KMS keys of the environment (0 with AWS-managed encryption). */
+  kmsKeys: number;
+  dashboards: number;
+  /** Metrics the environment's own alarms reference (CloudWatch bills an alarm per metric). */
+  alarmMetricsFixed: number;
+  alarmMetricsPerDataset: number;
+  compositeAlarmsFixed: number;
+  compositeAlarmsPerDataset: number;
+  secretsFixed: number;
+  /** Secrets a dataset reads (its app token, created by hand, billed all the same). */
+  secretsPerDataset: number;
+  /** Runs a month whose fetch reported undeclared columns: only those start the crawler. */
+  driftRunsPerMonth: number;
 
   // ---- both designs ----
   /** Mart-building queries per run. */
@@ -144,22 +166,32 @@ export const DEFAULT_INPUTS: CostInputs = {
   gzipRatio: 0.12,
   parquetToJsonRatio: 0.1,
   fetchRowsPerSecond: 2_000,
-  lambdaMemoryMB: 1_024,
+  lambdaMemoryMB: 512,
   lambdaOverheadSecondsPerInvocation: 2,
   lambdaBudgetSeconds: 600,
   stepFunctionsFixedTransitionsPerRun: 25,
   stepFunctionsTransitionsPerFetchLoop: 3,
   fargateVcpu: 1,
-  fargateMemoryGB: 2,
+  fargateMemoryGB: 4,
   transformTaskMinutes: 4,
   dataTestQueriesPerRun: 12,
   curatedQueryScanFraction: 0.05,
   curatedFilesWrittenPerRun: 40,
   curatedGetsPerQuery: 50,
   kmsRequestsPerRun: 300,
-  cloudwatchAlarms: 6,
-  cloudwatchDashboards: 1,
-  secrets: 1,
+  customMetricsPerRun: 16,
+
+  // dev's templates (test/bench-cost/cost.test.ts holds them to a fresh synth)
+  datasets: 1,
+  kmsKeys: 0,
+  dashboards: 0,
+  alarmMetricsFixed: 0,
+  alarmMetricsPerDataset: 7,
+  compositeAlarmsFixed: 0,
+  compositeAlarmsPerDataset: 0,
+  secretsFixed: 0,
+  secretsPerDataset: 0,
+  driftRunsPerMonth: 1,
 
   martQueriesPerRun: 5,
   userQueriesPerMonth: 300,
@@ -173,11 +205,19 @@ export const DEFAULT_INPUTS: CostInputs = {
   earlierFirehoseBufferMiB: 5,
 };
 
+/**
+ * Which part of the bill a line belongs to: `fixed` per environment whatever its datasets,
+ * `dataset` per dataset and month whatever its runs, `run` per dataset run. Dataset and run lines
+ * are totals over every dataset and run of the month.
+ */
+export type CostPart = 'fixed' | 'dataset' | 'run';
+
 export interface CostLine {
   item: string;
   quantity: number;
   unit: string;
   usd: number;
+  part: CostPart;
 }
 
 export interface CostResult {
@@ -221,8 +261,8 @@ export function monthlyCost(inputs: CostInputs, priceList: PriceList, design: De
   const i = inputs;
   const lines: CostLine[] = [];
   const warnings: string[] = [];
-  const add = (item: string, quantity: number, unit: string, usd: number): void => {
-    lines.push({ item, quantity, unit, usd });
+  const add = (item: string, quantity: number, unit: string, usd: number, part: CostPart = 'run'): void => {
+    lines.push({ item, quantity, unit, usd, part });
   };
   const N = i.runsPerMonth;
   const m = i.monthOfOperation;
@@ -230,11 +270,13 @@ export function monthlyCost(inputs: CostInputs, priceList: PriceList, design: De
   const runsStored = N * (m - 0.5);
 
   if (design === 'this') {
+    const D = i.datasets;
+    const runs = N * D;
     const rawRowBytes = i.rowBytes + i.metadataBytesPerRow;
     const changedRows = Math.ceil((i.rows * i.changedPct) / 100);
     const payload = changedRows * rawRowBytes;
     const { records, billedBytes } = packedBilledBytes(payload, i.packedRecordBytes);
-    add('Firehose ingestion (packed records)', (billedBytes * N) / GB, 'GB billed', ((billedBytes * N) / GB) * p('firehoseIngestionPerGB'));
+    add('Firehose ingestion (packed records)', (billedBytes * runs) / GB, 'GB billed', ((billedBytes * runs) / GB) * p('firehoseIngestionPerGB'));
 
     const fetchSeconds = changedRows / i.fetchRowsPerSecond;
     if (i.lambdaBudgetSeconds + i.lambdaOverheadSecondsPerInvocation > LAMBDA_MAX_SECONDS) {
@@ -242,14 +284,14 @@ export function monthlyCost(inputs: CostInputs, priceList: PriceList, design: De
     }
     const invocations = Math.max(1, Math.ceil(fetchSeconds / i.lambdaBudgetSeconds));
     const lambdaSeconds = fetchSeconds + invocations * i.lambdaOverheadSecondsPerInvocation;
-    const gbSeconds = lambdaSeconds * (i.lambdaMemoryMB / 1024) * N;
+    const gbSeconds = lambdaSeconds * (i.lambdaMemoryMB / 1024) * runs;
     add('Lambda fetcher compute', gbSeconds, 'GB-s', gbSeconds * p('lambdaPerGBSecond'));
-    add('Lambda requests', invocations * N, 'requests', ((invocations * N) / 1e6) * p('lambdaPerMillionRequests'));
+    add('Lambda requests', invocations * runs, 'requests', ((invocations * runs) / 1e6) * p('lambdaPerMillionRequests'));
 
-    const transitions = (i.stepFunctionsFixedTransitionsPerRun + invocations * i.stepFunctionsTransitionsPerFetchLoop) * N;
+    const transitions = (i.stepFunctionsFixedTransitionsPerRun + invocations * i.stepFunctionsTransitionsPerFetchLoop) * runs;
     add('Step Functions transitions', transitions, 'transitions', (transitions / 1000) * p('stepFunctionsPerThousandTransitions'));
 
-    const taskHours = (i.transformTaskMinutes / 60) * N;
+    const taskHours = (i.transformTaskMinutes / 60) * runs;
     add('Fargate transform vCPU', taskHours * i.fargateVcpu, 'vCPU-hours', taskHours * i.fargateVcpu * p('fargatePerVcpuHour'));
     add('Fargate transform memory', taskHours * i.fargateMemoryGB, 'GB-hours', taskHours * i.fargateMemoryGB * p('fargatePerGBHour'));
     // No NAT: the task runs in a public subnet and holds a public IPv4 address only while it runs.
@@ -262,26 +304,45 @@ export function monthlyCost(inputs: CostInputs, priceList: PriceList, design: De
       athenaBilledBytes(newRawGz + curatedBytes) +
       i.martQueriesPerRun * athenaBilledBytes(curatedBytes * i.curatedQueryScanFraction) +
       i.dataTestQueriesPerRun * athenaBilledBytes(curatedBytes * i.curatedQueryScanFraction);
-    const userScan = i.userQueriesPerMonth * athenaBilledBytes(curatedBytes * i.curatedQueryScanFraction);
-    const scanned = perRunScan * N + userScan;
-    add('Athena scanned (Parquet: MERGE, marts, tests, users)', scanned / TB, 'TB', (scanned / TB) * p('athenaPerTBScanned'));
+    const runScan = perRunScan * runs;
+    add('Athena scanned by runs (Parquet: MERGE, marts, tests)', runScan / TB, 'TB', (runScan / TB) * p('athenaPerTBScanned'));
+    const userScan = i.userQueriesPerMonth * athenaBilledBytes(curatedBytes * i.curatedQueryScanFraction) * D;
+    add('Athena scanned by users', userScan / TB, 'TB', (userScan / TB) * p('athenaPerTBScanned'), 'dataset');
 
-    const rawStored = (i.rows * rawRowBytes + payload * runsStored) * i.gzipRatio;
-    add('S3 storage raw (gzip NDJSON)', rawStored / GB, 'GB-month', (rawStored / GB) * p('s3StandardPerGBMonth'));
-    add('S3 storage curated (Parquet)', curatedBytes / GB, 'GB-month', (curatedBytes / GB) * p('s3StandardPerGBMonth'));
+    const rawStored = (i.rows * rawRowBytes + payload * runsStored) * i.gzipRatio * D;
+    add('S3 storage raw (gzip NDJSON)', rawStored / GB, 'GB-month', (rawStored / GB) * p('s3StandardPerGBMonth'), 'dataset');
+    add('S3 storage curated (Parquet)', (curatedBytes * D) / GB, 'GB-month', ((curatedBytes * D) / GB) * p('s3StandardPerGBMonth'), 'dataset');
     const firehoseObjects = Math.max(1, records > 0 ? Math.ceil(payload / (64 * 1024 * 1024)) : 0);
-    const puts = (firehoseObjects + i.curatedFilesWrittenPerRun + 5) * N;
+    const puts = (firehoseObjects + i.curatedFilesWrittenPerRun + 5) * runs;
     add('S3 PUT/LIST requests', puts, 'requests', (puts / 1000) * p('s3PutPerThousand'));
-    const queries = (1 + i.martQueriesPerRun + i.dataTestQueriesPerRun) * N + i.userQueriesPerMonth;
-    const gets = queries * i.curatedGetsPerQuery;
-    add('S3 GET requests', gets, 'requests', (gets / 1000) * p('s3GetPerThousand'));
+    const runGets = (1 + i.martQueriesPerRun + i.dataTestQueriesPerRun) * runs * i.curatedGetsPerQuery;
+    add('S3 GET requests by runs', runGets, 'requests', (runGets / 1000) * p('s3GetPerThousand'));
+    const userGets = i.userQueriesPerMonth * D * i.curatedGetsPerQuery;
+    add('S3 GET requests by users', userGets, 'requests', (userGets / 1000) * p('s3GetPerThousand'), 'dataset');
 
-    add('KMS customer managed key', 1, 'key-month', p('kmsKeyPerMonth'));
-    add('KMS requests (S3 Bucket Keys on)', i.kmsRequestsPerRun * N, 'requests', ((i.kmsRequestsPerRun * N) / 10_000) * p('kmsPerTenThousandRequests'));
-    add('Secrets Manager (app token)', i.secrets, 'secret-months', i.secrets * p('secretsManagerPerSecretMonth'));
-    addCommon(lines, i, p, m);
-    add('CloudWatch alarms', i.cloudwatchAlarms, 'alarm-months', i.cloudwatchAlarms * p('cloudwatchAlarmPerMonth'));
-    add('CloudWatch dashboard', i.cloudwatchDashboards, 'dashboard-months', i.cloudwatchDashboards * p('cloudwatchDashboardPerMonth'));
+    if (i.kmsKeys > 0) {
+      add('KMS customer managed keys', i.kmsKeys, 'key-months', i.kmsKeys * p('kmsKeyPerMonth'), 'fixed');
+      add('KMS requests (S3 Bucket Keys on)', i.kmsRequestsPerRun * runs, 'requests', ((i.kmsRequestsPerRun * runs) / 10_000) * p('kmsPerTenThousandRequests'));
+    }
+    if (i.secretsFixed > 0) add('Secrets Manager', i.secretsFixed, 'secret-months', i.secretsFixed * p('secretsManagerPerSecretMonth'), 'fixed');
+    if (i.secretsPerDataset > 0) add('Secrets Manager (app tokens)', i.secretsPerDataset * D, 'secret-months', i.secretsPerDataset * D * p('secretsManagerPerSecretMonth'), 'dataset');
+    // The crawler runs only on a run whose fetch saw undeclared columns (10-minute minimum each).
+    const crawlDpuHours = i.crawlerDpuHoursPerRun * i.driftRunsPerMonth * D;
+    add('Glue crawler (drift runs only)', crawlDpuHours, 'DPU-hours', crawlDpuHours * p('glueCrawlerPerDpuHour'), 'dataset');
+    add('ECR image storage', i.containerImageGB, 'GB-month', i.containerImageGB * p('ecrStoragePerGBMonth'), 'fixed');
+    const logGB = (i.logBytesPerRun * runs) / GB;
+    add('CloudWatch Logs ingestion', logGB, 'GB', logGB * p('cloudwatchLogsIngestionPerGB'));
+    const storedLogGB = logGB * (m - 0.5);
+    add('CloudWatch Logs storage', storedLogGB, 'GB-month', storedLogGB * p('cloudwatchLogsStoragePerGBMonth'), 'dataset');
+    // A custom metric costs its monthly price prorated by the hours it receives data in: one hour a run.
+    const metricMonths = (i.customMetricsPerRun * Math.min(HOURS_PER_MONTH, N) * D) / HOURS_PER_MONTH;
+    add('CloudWatch custom metrics (pipeline figures)', metricMonths, 'metric-months', metricMonths * p('cloudwatchCustomMetricPerMonth'));
+    const alarmMetrics = i.alarmMetricsFixed + i.alarmMetricsPerDataset * D;
+    if (i.alarmMetricsFixed > 0) add('CloudWatch alarms (environment)', i.alarmMetricsFixed, 'alarm-metric-months', i.alarmMetricsFixed * p('cloudwatchAlarmPerMonth'), 'fixed');
+    if (i.alarmMetricsPerDataset > 0) add('CloudWatch alarm (one metric-math alarm per dataset)', alarmMetrics - i.alarmMetricsFixed, 'alarm-metric-months', (alarmMetrics - i.alarmMetricsFixed) * p('cloudwatchAlarmPerMonth'), 'dataset');
+    if (i.compositeAlarmsFixed > 0) add('CloudWatch composite alarms (environment)', i.compositeAlarmsFixed, 'alarm-months', i.compositeAlarmsFixed * p('cloudwatchCompositeAlarmPerMonth'), 'fixed');
+    if (i.compositeAlarmsPerDataset > 0) add('CloudWatch composite alarms', i.compositeAlarmsPerDataset * D, 'alarm-months', i.compositeAlarmsPerDataset * D * p('cloudwatchCompositeAlarmPerMonth'), 'dataset');
+    if (i.dashboards > 0) add('CloudWatch dashboard', i.dashboards, 'dashboard-months', i.dashboards * p('cloudwatchDashboardPerMonth'), 'fixed');
   } else {
     // Full reload every run, one record per row, no metadata added.
     const perRunRecords = i.rows;
@@ -302,7 +363,7 @@ export function monthlyCost(inputs: CostInputs, priceList: PriceList, design: De
     add('Fargate transform vCPU', taskHours * i.fargateVcpu, 'vCPU-hours', taskHours * i.fargateVcpu * p('fargatePerVcpuHour'));
     add('Fargate transform memory', taskHours * i.fargateMemoryGB, 'GB-hours', taskHours * i.fargateMemoryGB * p('fargatePerGBHour'));
 
-    add('NAT gateway hours', HOURS_PER_MONTH, 'hours', HOURS_PER_MONTH * p('natGatewayPerHour'));
+    add('NAT gateway hours', HOURS_PER_MONTH, 'hours', HOURS_PER_MONTH * p('natGatewayPerHour'), 'fixed');
     // Through the NAT: the source download, the Firehose upload (base64 in JSON, 4/3) and the image pull.
     const natBytes = (payload + (payload * 4) / 3 + i.containerImageGB * GB) * N;
     add('NAT gateway data processed', natBytes / GB, 'GB', (natBytes / GB) * p('natGatewayPerGB'));
@@ -312,31 +373,53 @@ export function monthlyCost(inputs: CostInputs, priceList: PriceList, design: De
     const scannedPerQuery = athenaBilledBytes(rawStored);
     const queries = i.martQueriesPerRun * N + i.userQueriesPerMonth;
     const scanned = scannedPerQuery * queries;
-    add('Athena scanned (raw JSON, all history)', scanned / TB, 'TB', (scanned / TB) * p('athenaPerTBScanned'));
+    add('Athena scanned (raw JSON, all history)', scanned / TB, 'TB', (scanned / TB) * p('athenaPerTBScanned'), 'dataset');
 
-    add('S3 storage raw (uncompressed JSON)', rawStored / GB, 'GB-month', (rawStored / GB) * p('s3StandardPerGBMonth'));
+    add('S3 storage raw (uncompressed JSON)', rawStored / GB, 'GB-month', (rawStored / GB) * p('s3StandardPerGBMonth'), 'dataset');
     const objectsPerRun = Math.ceil(payload / (i.earlierFirehoseBufferMiB * 1024 * 1024));
     const puts = (objectsPerRun + i.martQueriesPerRun) * N;
     add('S3 PUT/LIST requests', puts, 'requests', (puts / 1000) * p('s3PutPerThousand'));
     const gets = objectsPerRun * runsStored * queries;
-    add('S3 GET requests', gets, 'requests', (gets / 1000) * p('s3GetPerThousand'));
-    addCommon(lines, i, p, m);
+    add('S3 GET requests', gets, 'requests', (gets / 1000) * p('s3GetPerThousand'), 'dataset');
+    // It crawled on every run.
+    const dpuHours = i.crawlerDpuHoursPerRun * N;
+    add('Glue crawler (every run)', dpuHours, 'DPU-hours', dpuHours * p('glueCrawlerPerDpuHour'));
+    add('ECR image storage', i.containerImageGB, 'GB-month', i.containerImageGB * p('ecrStoragePerGBMonth'), 'fixed');
+    const logGB = (i.logBytesPerRun * N) / GB;
+    add('CloudWatch Logs ingestion', logGB, 'GB', logGB * p('cloudwatchLogsIngestionPerGB'));
+    const storedLogGB = logGB * (m - 0.5);
+    add('CloudWatch Logs storage', storedLogGB, 'GB-month', storedLogGB * p('cloudwatchLogsStoragePerGBMonth'), 'dataset');
   }
 
   const totalUsd = lines.reduce((sum, l) => sum + l.usd, 0);
   return { design, lines, totalUsd, warnings };
 }
 
-/** Costs both designs share in shape: crawler, container image, logs. */
-function addCommon(lines: CostLine[], i: CostInputs, p: (n: PriceName) => number, month: number): void {
-  const N = i.runsPerMonth;
-  const dpuHours = i.crawlerDpuHoursPerRun * N;
-  lines.push({ item: 'Glue crawler', quantity: dpuHours, unit: 'DPU-hours', usd: dpuHours * p('glueCrawlerPerDpuHour') });
-  lines.push({ item: 'ECR image storage', quantity: i.containerImageGB, unit: 'GB-month', usd: i.containerImageGB * p('ecrStoragePerGBMonth') });
-  const logGB = (i.logBytesPerRun * N) / GB;
-  lines.push({ item: 'CloudWatch Logs ingestion', quantity: logGB, unit: 'GB', usd: logGB * p('cloudwatchLogsIngestionPerGB') });
-  const storedLogGB = logGB * (month - 0.5);
-  lines.push({ item: 'CloudWatch Logs storage', quantity: storedLogGB, unit: 'GB-month', usd: storedLogGB * p('cloudwatchLogsStoragePerGBMonth') });
+/**
+ * This design's bill in the three parts `npm run cost` prints: the environment's fixed part, the
+ * monthly increment of each dataset (its own lines and its runs), and one run of one dataset.
+ */
+export interface CostParts {
+  fixedUsd: number;
+  perDatasetUsd: number;
+  perRunUsd: number;
+  datasets: number;
+  runsPerMonth: number;
+  totalUsd: number;
+}
+
+export function costParts(result: CostResult, inputs: CostInputs): CostParts {
+  const sum = (part: CostPart) => result.lines.filter((l) => l.part === part).reduce((n, l) => n + l.usd, 0);
+  const D = inputs.datasets;
+  const runUsd = sum('run');
+  return {
+    fixedUsd: sum('fixed'),
+    perDatasetUsd: D > 0 ? (sum('dataset') + runUsd) / D : 0,
+    perRunUsd: D > 0 ? runUsd / (D * inputs.runsPerMonth) : 0,
+    datasets: D,
+    runsPerMonth: inputs.runsPerMonth,
+    totalUsd: result.totalUsd,
+  };
 }
 
 export interface CostComparison {
@@ -366,49 +449,110 @@ const FLAG_INPUTS: Record<string, keyof CostInputs> = {
   '--changed-pct': 'changedPct',
   '--runs-per-month': 'runsPerMonth',
   '--month': 'monthOfOperation',
+  '--datasets': 'datasets',
 };
 
+export interface CostArgs {
+  inputs: CostInputs;
+  json: boolean;
+  /** The environment whose synthesized templates supply the resource inputs; undefined: `--no-synth`. */
+  env: string | undefined;
+  /** Inputs given on the command line: the templates do not override them. */
+  given: Set<keyof CostInputs>;
+}
+
 /** Parse CLI flags into inputs; `--set name=value` overrides any other input by its name. */
-export function parseCostArgs(argv: string[]): { inputs: CostInputs; json: boolean } {
+export function parseCostArgs(argv: string[]): CostArgs {
   const inputs: CostInputs = { ...DEFAULT_INPUTS };
+  const given = new Set<keyof CostInputs>();
   let json = false;
+  let env: string | undefined = 'dev';
   const setNumber = (name: string, raw: string | undefined): void => {
     if (!(name in DEFAULT_INPUTS)) throw new Error(`Unknown cost input "${name}". Known: ${Object.keys(DEFAULT_INPUTS).join(', ')}`);
     const value = Number(raw);
     if (raw === undefined || raw === '' || !Number.isFinite(value) || value < 0) throw new Error(`${name} needs a non-negative number, got "${raw ?? ''}"`);
     inputs[name as keyof CostInputs] = value;
+    given.add(name as keyof CostInputs);
   };
   for (let k = 0; k < argv.length; k += 1) {
     const arg = argv[k]!;
     const [flag, inline] = arg.includes('=') && arg.startsWith('--') && !arg.startsWith('--set') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     if (flag === '--json') json = true;
-    else if (flag === '--set') {
+    else if (flag === '--no-synth') env = undefined;
+    else if (flag === '--env') {
+      env = inline ?? argv[++k];
+      if (!env || !/^[a-z][a-z0-9]{1,11}$/.test(env)) throw new Error(`--env needs an environment name such as dev or prod, got "${env ?? ''}"`);
+    } else if (flag === '--set') {
       const pair = argv[++k] ?? '';
       const eq = pair.indexOf('=');
       setNumber(pair.slice(0, eq), eq > 0 ? pair.slice(eq + 1) : undefined);
     } else if (flag in FLAG_INPUTS) setNumber(FLAG_INPUTS[flag]!, inline ?? argv[++k]);
-    else throw new Error(`Unknown option "${arg}". Options: ${Object.keys(FLAG_INPUTS).join(' ')} --set name=value --json`);
+    else throw new Error(`Unknown option "${arg}". Options: ${Object.keys(FLAG_INPUTS).join(' ')} --env <name> --no-synth --set name=value --json`);
   }
   if (inputs.runsPerMonth < 1 || inputs.monthOfOperation < 1) throw new Error('--runs-per-month and --month must be at least 1');
-  return { inputs, json };
+  return { inputs, json, env, given };
+}
+
+/** The inputs a synthesized environment determines: what it creates and how large its compute is. */
+export function inputsFromInventory(inv: TemplateInventory): Partial<CostInputs> {
+  return {
+    datasets: inv.datasets,
+    // A key in a dataset stack would be per dataset; there is none, and the fixed count covers it if one appears.
+    kmsKeys: inv.fixed.kmsKeys + inv.perDataset.kmsKeys * inv.datasets,
+    dashboards: inv.fixed.dashboards,
+    alarmMetricsFixed: inv.fixed.alarmMetrics,
+    alarmMetricsPerDataset: inv.perDataset.alarmMetrics,
+    compositeAlarmsFixed: inv.fixed.compositeAlarms,
+    compositeAlarmsPerDataset: inv.perDataset.compositeAlarms,
+    secretsFixed: inv.fixed.secrets,
+    secretsPerDataset: inv.perDataset.secrets,
+    ...(inv.perDataset.crawlers === 0 ? { driftRunsPerMonth: 0 } : {}),
+    lambdaMemoryMB: inv.perDataset.fetcherMemoryMB,
+    fargateVcpu: inv.perDataset.transformVcpu,
+    fargateMemoryGB: inv.perDataset.transformMemoryGB,
+  };
+}
+
+/** `inputs` with what the templates determine, except inputs given on the command line. */
+export function applyInventory(inputs: CostInputs, inv: TemplateInventory, given: ReadonlySet<keyof CostInputs> = new Set()): CostInputs {
+  const out = { ...inputs };
+  for (const [k, v] of Object.entries(inputsFromInventory(inv)) as Array<[keyof CostInputs, number]>) if (!given.has(k)) out[k] = v;
+  return out;
 }
 
 const usd = (n: number): string => `$${n.toFixed(2)}`;
+const usd3 = (n: number): string => `$${n.toFixed(3)}`;
 const qty = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toPrecision(3));
 
 /** The comparison as a Markdown table (docs/cost.md carries one). */
-export function renderCostTable(c: CostComparison): string {
+export function renderCostTable(c: CostComparison, inventory?: TemplateInventory): string {
   const out: string[] = [];
   const i = c.inputs;
+  const parts = costParts(c.this, i);
   out.push(
-    `Monthly cost, ${c.prices.region} list prices of ${c.prices.asOf}: ${i.rows.toLocaleString('en-US')} rows × ${i.rowBytes} B, ` +
+    `Monthly cost${inventory ? ` of the ${inventory.environment} environment (${inventory.encryption} encryption)` : ''}, ${c.prices.region} list prices of ${c.prices.asOf}: ` +
+      `${i.datasets} dataset${i.datasets === 1 ? '' : 's'} of ${i.rows.toLocaleString('en-US')} rows × ${i.rowBytes} B, ` +
       `${i.changedPct}% changed per run, ${i.runsPerMonth} runs/month, month ${i.monthOfOperation} of operation.`,
+    '',
+    inventory
+      ? `From the synthesized ${inventory.environment} templates: ${i.kmsKeys} customer-managed KMS key(s), ${i.dashboards} dashboard(s), ` +
+          `${i.alarmMetricsPerDataset} alarm metric(s) per dataset (+${i.alarmMetricsFixed} for the environment), ${i.compositeAlarmsPerDataset + i.compositeAlarmsFixed} composite alarm(s), ` +
+          `${i.secretsPerDataset} secret(s) per dataset (+${i.secretsFixed}), fetcher ${i.lambdaMemoryMB} MB, transform ${i.fargateVcpu} vCPU / ${i.fargateMemoryGB} GB; ` +
+          `the crawler runs on ${i.driftRunsPerMonth} drift run(s) a month (an assumption).`
+      : 'Resource inputs: DEFAULT_INPUTS / --set (no synthesized templates: --no-synth).',
+    '',
+    '| part | USD a month |',
+    '|---|---:|',
+    `| fixed, per environment | ${usd(parts.fixedUsd)} |`,
+    `| per added dataset (its own lines + ${i.runsPerMonth} runs) | ${usd(parts.perDatasetUsd)} |`,
+    `| per run of one dataset | ${usd3(parts.perRunUsd)} |`,
+    `| **total: fixed + ${i.datasets} × per dataset** | **${usd(parts.totalUsd)}** |`,
     '',
   );
   for (const r of [c.this, c.earlier]) {
-    out.push(`${r.design === 'this' ? 'This design' : 'Earlier design'}`, '', '| item | quantity | unit | USD |', '|---|---:|---|---:|');
-    for (const l of r.lines) out.push(`| ${l.item} | ${qty(l.quantity)} | ${l.unit} | ${usd(l.usd)} |`);
-    out.push(`| **total** | | | **${usd(r.totalUsd)}** |`, '');
+    out.push(`${r.design === 'this' ? 'This design' : 'Earlier design (one dataset)'}`, '', '| item | part | quantity | unit | USD |', '|---|---|---:|---|---:|');
+    for (const l of r.lines) out.push(`| ${l.item} | ${l.part} | ${qty(l.quantity)} | ${l.unit} | ${usd(l.usd)} |`);
+    out.push(`| **total** | | | | **${usd(r.totalUsd)}** |`, '');
     for (const w of r.warnings) out.push(`Warning: ${w}`, '');
   }
   out.push(`This design costs ${(c.ratio * 100).toFixed(1)}% of the earlier one (${usd(c.this.totalUsd)} vs ${usd(c.earlier.totalUsd)} a month).`);
@@ -416,19 +560,22 @@ export function renderCostTable(c: CostComparison): string {
 }
 
 const USAGE = `usage: npm run cost -- [options]
-Prices one month of this pipeline against the earlier design (bench/prices.json; docs/cost.md).
+Prices one month of this pipeline (fixed per environment, per added dataset, per run) against the
+earlier design, from bench/prices.json and the synthesized templates of one environment (docs/cost.md).
+  --env <name>        the environment whose templates are priced (default dev; prod needs no real settings)
+  --no-synth          price DEFAULT_INPUTS and --set values only (no synth, seconds faster)
   ${Object.keys(FLAG_INPUTS).map((f) => `${f} <n>`).join('  ')}
   --set <input>=<n>   any other input by name (${Object.keys(DEFAULT_INPUTS).join(', ')})
-  --json              inputs, both designs' lines and totals, ratio as JSON
+  --json              inputs, inventory, parts, both designs' lines and totals, ratio as JSON
   -h, --help          this text`;
 
-function main(): void {
+async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(USAGE);
     return;
   }
-  let args: ReturnType<typeof parseCostArgs>;
+  let args: CostArgs;
   try {
     args = parseCostArgs(argv);
   } catch (err) {
@@ -438,13 +585,22 @@ function main(): void {
     return;
   }
   try {
-    const { inputs, json } = args;
+    const { json, env, given } = args;
+    let inputs = args.inputs;
+    let inventory: TemplateInventory | undefined;
+    if (env) {
+      const { templateInventory } = await import('./template-inventory');
+      inventory = templateInventory(env);
+      inputs = applyInventory(inputs, inventory, given);
+    }
     const comparison = compareDesigns(inputs, loadPrices());
-    console.log(json ? JSON.stringify(comparison) : renderCostTable(comparison));
+    console.log(json ? JSON.stringify({ ...comparison, inventory, parts: costParts(comparison.this, inputs) }) : renderCostTable(comparison, inventory));
   } catch (err) {
-    console.error(`cost: ${(err as Error).message}`);
-    process.exitCode = 1;
+    // An environment that does not exist or does not validate is a usage error, as in cdk synth.
+    const usage = (err as Error).name === 'EnvironmentConfigError';
+    console.error(`cost: ${(err as Error).message}${usage ? ' (npm run cost -- --env <name>)' : ''}`);
+    process.exitCode = usage ? 2 : 1;
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

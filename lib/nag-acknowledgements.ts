@@ -91,6 +91,13 @@ function acknowledgeDataset(p: DatasetPipeline): void {
     { finding: resourceEndingWith(`/errors/${name}/*`), reason: 'Firehose writes records it could not deliver under this dataset’s errors prefix, by error type and date' },
   ]);
 
+  if (!p.rawTable.securityConfiguration) {
+    acknowledge(
+      p.rawTable.crawler,
+      'AwsSolutions-GL1',
+      'AWS-managed encryption (an environment without a customer-managed key, lib/config): the crawler logs go to /aws-glue/crawlers under CloudWatch Logs’ default encryption at rest; they hold table and column names, no rows',
+    );
+  }
   acknowledgeWildcards(p.rawTable, [
     { finding: resourceEndingWith(`/${rawPrefix(ds)}*`), reason: 'The crawler reads every object under this dataset’s raw prefix (date partitions)' },
     { finding: /^Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:\/aws-glue\/crawlers-role\/\*-.*$/, reason: 'Glue names the crawler log group /aws-glue/crawlers-role/<role name>-<security configuration>; the role name is generated, the security configuration is this crawler’s own' },

@@ -3,6 +3,10 @@ export const devConfig = {
   name: 'dev',
   scheduleEnabled: false,
   removalPolicy: 'destroy',
+  // The cheap environment (docs/cost.md): no customer-managed keys and no dashboard, 2 USD a month
+  // less than prod's keys and 3 USD less than its dashboard. Set either back to compare with prod.
+  encryption: 'aws-managed',
+  dashboard: false,
   logRetentionDays: 14,
   data: {
     rawInfrequentAccessAfterDays: 30,

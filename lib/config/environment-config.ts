@@ -18,6 +18,16 @@ export const environmentSchema = z
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1').optional(),
     /** Whether each dataset's EventBridge schedule is enabled (runs can always be started by hand). */
     scheduleEnabled: z.boolean(),
+    /**
+     * `customer-managed`: one KMS key of this environment encrypts the buckets, the Firehose stream,
+     * Athena results and crawler logs, and another the notification topic (1 USD a month each).
+     * `aws-managed`: no customer-managed key: SSE-S3 on the buckets and Athena results, the AWS-owned
+     * key on the stream, CloudWatch Logs' default encryption, and an unencrypted topic (alarms
+     * cannot publish to a topic under the AWS-managed SNS key). For a development account.
+     */
+    encryption: z.enum(['customer-managed', 'aws-managed']),
+    /** One CloudWatch dashboard for the environment, a row per dataset (3 USD a month at list price). */
+    dashboard: z.boolean(),
     /** `retain` keeps buckets, key and catalog when a stack is deleted; `destroy` removes them. */
     removalPolicy: z.enum(['retain', 'destroy']),
     logRetentionDays: z.number().refine((n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), {

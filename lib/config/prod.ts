@@ -3,6 +3,8 @@ export const prodConfig = {
   name: 'prod',
   scheduleEnabled: true,
   removalPolicy: 'retain',
+  encryption: 'customer-managed',
+  dashboard: true,
   logRetentionDays: 90,
   // No committed address and repository: synth fails until both are given
   // (-c alarmEmail=... / ALARM_EMAIL, -c githubRepository=owner/name / GITHUB_REPOSITORY).

@@ -13,15 +13,21 @@ export interface DataLakeBucketsProps {
   readonly data: EnvironmentConfig['data'];
   /** RETAIN in production; DESTROY elsewhere (buckets must be emptied first). */
   readonly removalPolicy: RemovalPolicy;
+  /** A customer-managed data key (SSE-KMS), or SSE-S3 with no key of ours. */
+  readonly customerManagedKey: boolean;
 }
 
 /**
- * The stateful heart of the pipeline: one KMS key and the four buckets. Every bucket blocks
- * public access, refuses plain HTTP and sends its server access logs to the access-log bucket.
+ * The stateful heart of the pipeline: the four buckets and, unless the environment uses AWS-managed
+ * encryption, one KMS key. Every bucket blocks public access, refuses plain HTTP and sends its
+ * server access logs to the access-log bucket.
  */
 export class DataLakeBuckets extends Construct {
-  /** Encrypts the raw, curated and results buckets, the Firehose stream and Athena results. */
-  readonly key: kms.Key;
+  /**
+   * Encrypts the raw, curated and results buckets, the Firehose stream, Athena results and crawler
+   * logs; undefined with AWS-managed encryption (SSE-S3), where nothing of ours needs key grants.
+   */
+  readonly key: kms.Key | undefined;
   /** Firehose output, fetcher checkpoints and quarantine (versioned). */
   readonly raw: s3.Bucket;
   /** Curated Iceberg tables, marts, run summaries and reports. */
@@ -35,11 +41,14 @@ export class DataLakeBuckets extends Construct {
     super(scope, id);
     const { data, removalPolicy } = props;
 
-    this.key = new kms.Key(this, 'DataKey', {
-      description: 'Encrypts the Socrata pipeline data: raw, curated, Athena results, Firehose',
-      enableKeyRotation: true,
-      removalPolicy,
-    });
+    const key = props.customerManagedKey
+      ? new kms.Key(this, 'DataKey', {
+          description: 'Encrypts the Socrata pipeline data: raw, curated, Athena results, Firehose',
+          enableKeyRotation: true,
+          removalPolicy,
+        })
+      : undefined;
+    this.key = key;
 
     // Server access log delivery does not support SSE-KMS destinations: S3-managed keys here.
     this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
@@ -54,9 +63,7 @@ export class DataLakeBuckets extends Construct {
     });
 
     const common = (logPrefix: string): s3.BucketProps => ({
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: this.key,
-      bucketKeyEnabled: true,
+      ...(key ? { encryption: s3.BucketEncryption.KMS, encryptionKey: key, bucketKeyEnabled: true } : { encryption: s3.BucketEncryption.S3_MANAGED }),
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
@@ -110,7 +117,7 @@ export class DataLakeBuckets extends Construct {
     // configurations): CloudWatch Logs may use it for those log groups only, per the encryption
     // context it sends. Nothing else is granted to a service principal.
     const stack = Stack.of(this);
-    this.key.addToResourcePolicy(
+    key?.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'CrawlerLogsOnly',
         principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],

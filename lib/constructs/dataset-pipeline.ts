@@ -13,7 +13,7 @@ import type { EnvironmentConfig } from '../config/environment-config';
 import { FetcherFunction } from './fetcher-function';
 import { IngestionSchedule } from './ingestion-schedule';
 import { IngestionStateMachine } from './ingestion-state-machine';
-import { DatasetAlarms, type DatasetDashboardRow } from './pipeline-monitoring';
+import { ALARM_PERIOD, DatasetAlarms, type DatasetDashboardRow } from './pipeline-monitoring';
 import { RawDeliveryStream } from './raw-delivery-stream';
 import { RawTable } from './raw-table';
 import { RunLeaseFunction } from './run-lease-function';
@@ -59,7 +59,8 @@ export interface DatasetPipelineProps {
   readonly rawBucket: s3.IBucket;
   readonly curatedBucket: s3.IBucket;
   readonly resultsBucket: s3.IBucket;
-  readonly key: kms.IKey;
+  /** The data key; undefined with AWS-managed encryption (SSE-S3, nothing to grant). */
+  readonly key: kms.IKey | undefined;
   readonly rawDatabase: glue.IDatabase;
   readonly curatedDatabase: glue.IDatabase;
   readonly workgroup: athena.CfnWorkGroup;
@@ -153,7 +154,8 @@ export class DatasetPipeline extends Construct {
       stateMachine: this.run.stateMachine,
       enabled: config.scheduleEnabled,
     });
-    // The transform's exit-4 log line (containers/transform/src/main.ts) as a metric.
+    // The transform's exit-4 log line (containers/transform/src/main.ts) as a metric, for the
+    // record: the alarm sees a refused mass delete as the failed run it ends in.
     const massDeleteNamespace = metricsNamespace(config.name);
     this.transform.logGroup.addMetricFilter('MassDeleteRefused', {
       filterPattern: logs.FilterPattern.stringValue('$.error', '=', 'MassDeleteRefusedError'),
@@ -165,13 +167,6 @@ export class DatasetPipeline extends Construct {
     this.alarms = new DatasetAlarms(this, 'Alarms', {
       topic: props.topic,
       freshnessAlarmSeconds: config.orchestration.freshnessAlarmSeconds,
-      massDeletesRefused: new cloudwatch.Metric({
-        namespace: massDeleteNamespace,
-        metricName: 'MassDeleteRefused',
-        dimensionsMap: { Dataset: dataset.name },
-        statistic: 'Sum',
-        period: Duration.hours(1),
-      }),
       name: dataset.name,
       fetcher: this.fetcher.function,
       deliveryStream: this.delivery.deliveryStream,
@@ -182,14 +177,14 @@ export class DatasetPipeline extends Construct {
         metricName: 'SkippedRuns',
         dimensionsMap: { service: `run-lease-${dataset.name}`, Dataset: dataset.name },
         statistic: 'Sum',
-        period: Duration.hours(1),
+        period: ALARM_PERIOD,
       }),
       undeclaredColumns: new cloudwatch.Metric({
         namespace: metricsNamespace(config.name),
         metricName: 'UndeclaredColumns',
         dimensionsMap: { service: `fetcher-${dataset.name}`, Dataset: dataset.name },
         statistic: 'Maximum',
-        period: Duration.hours(1),
+        period: ALARM_PERIOD,
       }),
     });
   }

@@ -23,7 +23,8 @@ export interface FetcherFunctionProps {
   readonly deliveryStream: kinesisfirehose.IDeliveryStream;
   /** Holds the checkpoint and the quarantine files. */
   readonly rawBucket: s3.IBucket;
-  readonly key: kms.IKey;
+  /** The data key (checkpoints, quarantine); undefined with SSE-S3. */
+  readonly key: kms.IKey | undefined;
   /** e.g. `dev`; goes into the Powertools namespace. */
   readonly environmentName: string;
   readonly memoryMiB: number;
@@ -106,14 +107,16 @@ export class FetcherFunction extends Construct {
         resources: [bucket.arnForObjects(`${fetchRunsPrefix(dataset)}*`)],
       }),
     );
-    this.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'UseDataKey',
-        // SSE-KMS: GetObject decrypts, PutObject generates a data key; nothing calls Encrypt.
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
-        resources: [props.key.keyArn],
-      }),
-    );
+    if (props.key) {
+      this.function.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'UseDataKey',
+          // SSE-KMS: GetObject decrypts, PutObject generates a data key; nothing calls Encrypt.
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: [props.key.keyArn],
+        }),
+      );
+    }
 
     if (dataset.source.appTokenSecretName) {
       const secret = secretsmanager.Secret.fromSecretNameV2(this, 'AppToken', dataset.source.appTokenSecretName);

@@ -83,7 +83,8 @@ export interface IngestionStateMachineProps {
 /**
  * One run of a dataset: input check → run lease (one run at a time) → fetch loop (cursor passed
  * back until `done`) → key-scan loop (the fetcher's "keys" phase) → wait for Firehose to flush →
- * crawler (polled until READY, last crawl SUCCEEDED) → transform task (.sync, exit code checked;
+ * crawler, only when the fetcher reported undeclared columns (polled until READY, last crawl
+ * SUCCEEDED) → transform task (.sync, exit code checked;
  * exit 5 "repair needed": repair loop (the "repair" phase) → wait for the flush → transform
  * again, once; exit 4: MassDeleteRefused) → lease released → SNS success.
  * Every failure, bad input included, ends in the failure notification, a lease release and a
@@ -346,7 +347,16 @@ export class IngestionStateMachine extends Construct {
     );
     // No new crawl: repaired rows have the columns the crawl just saw.
     markRepaired.next(waitRepairFlush).next(runTransform);
-    waitFlush.next(startCrawler).next(waitCrawler).next(getCrawler).next(
+    // The crawler only merges source columns the raw table lacks into it: partition projection
+    // serves every ingest_date, and the table is created with every declared column. So it runs
+    // only when the fetcher saw undeclared columns in this run (cumulative over its invocations);
+    // a run without drift goes straight to the transform (docs/cost.md, "The crawler").
+    waitFlush.next(
+      new sfn.Choice(this, 'SchemaDrifted')
+        .when(sfn.Condition.isPresent('$.fetch.stats.undeclaredColumns[0]'), startCrawler)
+        .otherwise(runTransform),
+    );
+    startCrawler.next(waitCrawler).next(getCrawler).next(
       // Rules are tried in order, so each path is read only where an earlier rule proved it
       // present (a Choice on a missing path is a States.Runtime error, which no Catch sees).
       new sfn.Choice(this, 'CrawlerFinished')

@@ -10,7 +10,8 @@ export interface QueryCatalogProps {
   /** Prefix of the database and workgroup names, e.g. `socrata_dev`. */
   readonly namePrefix: string;
   readonly resultsBucket: s3.IBucket;
-  readonly key: kms.IKey;
+  /** Encrypts Athena results (SSE-KMS); undefined: SSE-S3. */
+  readonly key: kms.IKey | undefined;
   /** Athena's per-query bytes-scanned cutoff. */
   readonly bytesScannedCutoffPerQuery: number;
   readonly removalPolicy: RemovalPolicy;
@@ -50,7 +51,7 @@ export class QueryCatalog extends Construct {
         bytesScannedCutoffPerQuery: props.bytesScannedCutoffPerQuery,
         resultConfiguration: {
           outputLocation: props.resultsBucket.s3UrlForObject(ATHENA_RESULTS_PREFIX),
-          encryptionConfiguration: { encryptionOption: 'SSE_KMS', kmsKey: props.key.keyArn },
+          encryptionConfiguration: props.key ? { encryptionOption: 'SSE_KMS', kmsKey: props.key.keyArn } : { encryptionOption: 'SSE_S3' },
         },
       },
     });

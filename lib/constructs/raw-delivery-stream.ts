@@ -13,7 +13,8 @@ export interface RawDeliveryStreamProps {
   /** Fixed, so the shared dashboard can graph the stream by name. */
   readonly deliveryStreamName: string;
   readonly rawBucket: s3.IBucket;
-  readonly key: kms.IKey;
+  /** Encrypts the stream and its objects; undefined: the AWS-owned key and the bucket’s SSE-S3. */
+  readonly key: kms.IKey | undefined;
   readonly logRetention: logs.RetentionDays;
 }
 
@@ -70,14 +71,16 @@ export class RawDeliveryStream extends Construct {
         conditions: { StringLike: { 's3:prefix': prefixes.map((p) => `${p}*`) } },
       }),
     );
-    this.role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'EncryptObjectsViaS3',
-        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-        resources: [props.key.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com` } },
-      }),
-    );
+    if (props.key) {
+      this.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'EncryptObjectsViaS3',
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          resources: [props.key.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com` } },
+        }),
+      );
+    }
     this.role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'DeliveryErrorLogs',
@@ -88,10 +91,11 @@ export class RawDeliveryStream extends Construct {
 
     // Stream-side encryption with the customer-managed key: Firehose creates a KMS grant with
     // the deploying principal's permissions (CreateDeliveryStream), so the role needs no key use.
+    // Without one, the AWS-owned key (free, no grants), and objects take the bucket's SSE-S3.
     const stream = new firehose.CfnDeliveryStream(this, 'Stream', {
       deliveryStreamName: props.deliveryStreamName,
       deliveryStreamType: 'DirectPut',
-      deliveryStreamEncryptionConfigurationInput: { keyType: 'CUSTOMER_MANAGED_CMK', keyArn: props.key.keyArn },
+      deliveryStreamEncryptionConfigurationInput: props.key ? { keyType: 'CUSTOMER_MANAGED_CMK', keyArn: props.key.keyArn } : { keyType: 'AWS_OWNED_CMK' },
       extendedS3DestinationConfiguration: {
         bucketArn: props.rawBucket.bucketArn,
         roleArn: this.role.roleArn,
@@ -99,7 +103,7 @@ export class RawDeliveryStream extends Construct {
         errorOutputPrefix: firehoseErrorPrefix(dataset),
         compressionFormat: 'GZIP',
         bufferingHints: { intervalInSeconds: dataset.delivery.bufferingIntervalSeconds, sizeInMBs: dataset.delivery.bufferingSizeMiB },
-        encryptionConfiguration: { kmsEncryptionConfig: { awskmsKeyArn: props.key.keyArn } },
+        encryptionConfiguration: props.key ? { kmsEncryptionConfig: { awskmsKeyArn: props.key.keyArn } } : { noEncryptionConfig: 'NoEncryption' },
         cloudWatchLoggingOptions: { enabled: true, logGroupName: this.logGroup.logGroupName, logStreamName: logStream.logStreamName },
       },
     });

@@ -8,10 +8,14 @@ import { CRAWLER_LOG_GROUP_PREFIX } from './data-lake-buckets';
 import { columnComment, INGESTION_METADATA, pointFieldNamesOf, tableName, type DatasetConfig } from '../../runtime/dataset-config';
 import { RAW_PARTITION_KEY, rawPrefix } from '../../runtime/storage-layout';
 
+/** Where Glue writes the logs of a crawler without a security configuration (one stream per crawler). */
+export const DEFAULT_CRAWLER_LOG_GROUP = '/aws-glue/crawlers';
+
 export interface RawTableProps {
   readonly dataset: DatasetConfig;
   readonly rawBucket: s3.IBucket;
-  readonly key: kms.IKey;
+  /** Decrypts raw objects and encrypts the crawler logs; undefined: SSE-S3, default log encryption. */
+  readonly key: kms.IKey | undefined;
   readonly databaseName: string;
 }
 
@@ -46,7 +50,8 @@ export class RawTable extends Construct {
   readonly tableName: string;
   readonly crawler: glue.CfnCrawler;
   readonly crawlerName: string;
-  readonly securityConfiguration: glue.CfnSecurityConfiguration;
+  /** Encrypts the crawler logs with the data key; none without a customer-managed key. */
+  readonly securityConfiguration: glue.CfnSecurityConfiguration | undefined;
 
   constructor(scope: Construct, id: string, props: RawTableProps) {
     super(scope, id);
@@ -90,18 +95,21 @@ export class RawTable extends Construct {
     });
 
     this.crawlerName = `${stack.stackName}-${dataset.name}-raw`.slice(0, 255);
-    // Crawler logs are encrypted with the data key (its key policy lets CloudWatch Logs use it).
-    // Glue writes them to /aws-glue/crawlers-role/<role name>-<security configuration name>.
+    // With a data key, crawler logs are encrypted with it (its key policy lets CloudWatch Logs use
+    // it); Glue writes them to /aws-glue/crawlers-role/<role name>-<security configuration name>.
+    // Without one, to /aws-glue/crawlers, stream <crawler name>, under CloudWatch Logs' own encryption.
     const securityConfigurationName = `${stack.stackName}-${dataset.name}-crawler`.slice(0, 255);
-    this.securityConfiguration = new glue.CfnSecurityConfiguration(this, 'SecurityConfiguration', {
-      name: securityConfigurationName,
-      encryptionConfiguration: {
-        cloudWatchEncryption: { cloudWatchEncryptionMode: 'SSE-KMS', kmsKeyArn: props.key.keyArn },
-        // The crawler writes nothing to S3 and has no job bookmarks.
-        s3Encryptions: [{ s3EncryptionMode: 'DISABLED' }],
-        jobBookmarksEncryption: { jobBookmarksEncryptionMode: 'DISABLED' },
-      },
-    });
+    this.securityConfiguration = props.key
+      ? new glue.CfnSecurityConfiguration(this, 'SecurityConfiguration', {
+          name: securityConfigurationName,
+          encryptionConfiguration: {
+            cloudWatchEncryption: { cloudWatchEncryptionMode: 'SSE-KMS', kmsKeyArn: props.key.keyArn },
+            // The crawler writes nothing to S3 and has no job bookmarks.
+            s3Encryptions: [{ s3EncryptionMode: 'DISABLED' }],
+            jobBookmarksEncryption: { jobBookmarksEncryptionMode: 'DISABLED' },
+          },
+        })
+      : undefined;
 
     const role = new iam.Role(this, 'CrawlerRole', {
       assumedBy: new iam.ServicePrincipal('glue.amazonaws.com'),
@@ -130,17 +138,25 @@ export class RawTable extends Construct {
         ],
       }),
     );
-    const crawlerLogGroup = `${CRAWLER_LOG_GROUP_PREFIX}*-${securityConfigurationName}`;
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'OwnEncryptedCrawlerLogs',
-        actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:AssociateKmsKey'],
-        resources: [
-          stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: crawlerLogGroup, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
-          stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: `${crawlerLogGroup}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
-        ],
-      }),
-    );
+    const logGroupArn = (name: string): string => stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    if (props.key) {
+      const crawlerLogGroup = `${CRAWLER_LOG_GROUP_PREFIX}*-${securityConfigurationName}`;
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'OwnEncryptedCrawlerLogs',
+          actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:AssociateKmsKey'],
+          resources: [logGroupArn(crawlerLogGroup), logGroupArn(`${crawlerLogGroup}:*`)],
+        }),
+      );
+    } else {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'OwnCrawlerLogStream',
+          actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'],
+          resources: [logGroupArn(DEFAULT_CRAWLER_LOG_GROUP), logGroupArn(`${DEFAULT_CRAWLER_LOG_GROUP}:log-stream:${this.crawlerName}`)],
+        }),
+      );
+    }
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'ReadRawPrefix',
@@ -156,13 +172,13 @@ export class RawTable extends Construct {
         conditions: { StringLike: { 's3:prefix': [`${rawPrefix(dataset)}*`] } },
       }),
     );
-    role.addToPolicy(new iam.PolicyStatement({ sid: 'DecryptRaw', actions: ['kms:Decrypt'], resources: [props.key.keyArn] }));
+    if (props.key) role.addToPolicy(new iam.PolicyStatement({ sid: 'DecryptRaw', actions: ['kms:Decrypt'], resources: [props.key.keyArn] }));
 
     this.crawler = new glue.CfnCrawler(this, 'Crawler', {
       name: this.crawlerName,
       description: `Merges new columns of ${dataset.name} into the raw table; never removes or retypes columns`,
       role: role.roleArn,
-      crawlerSecurityConfiguration: this.securityConfiguration.ref,
+      ...(this.securityConfiguration ? { crawlerSecurityConfiguration: this.securityConfiguration.ref } : {}),
       targets: { catalogTargets: [{ databaseName: props.databaseName, tables: [this.tableName] }] },
       schemaChangePolicy: { updateBehavior: 'UPDATE_IN_DATABASE', deleteBehavior: 'LOG' },
       configuration: JSON.stringify({

@@ -17,7 +17,8 @@ export interface RunLeaseFunctionProps {
   readonly dataset: DatasetConfig;
   /** Holds `leases/<dataset>.json`. */
   readonly rawBucket: s3.IBucket;
-  readonly key: kms.IKey;
+  /** The data key (the lease object); undefined with SSE-S3. */
+  readonly key: kms.IKey | undefined;
   readonly environmentName: string;
   /** How long a lease blocks other runs; at least the state machine timeout. */
   readonly leaseDuration: Duration;
@@ -61,8 +62,10 @@ export class RunLeaseFunction extends Construct {
         resources: [props.rawBucket.arnForObjects(leaseKey(dataset))],
       }),
     );
-    this.function.addToRolePolicy(
-      new iam.PolicyStatement({ sid: 'UseDataKey', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [props.key.keyArn] }),
-    );
+    if (props.key) {
+      this.function.addToRolePolicy(
+        new iam.PolicyStatement({ sid: 'UseDataKey', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [props.key.keyArn] }),
+      );
+    }
   }
 }

@@ -43,7 +43,8 @@ export interface TransformTaskProps {
   readonly rawBucket: s3.IBucket;
   readonly curatedBucket: s3.IBucket;
   readonly resultsBucket: s3.IBucket;
-  readonly key: kms.IKey;
+  /** The data key; undefined with SSE-S3. */
+  readonly key: kms.IKey | undefined;
   readonly rawDatabase: glue.IDatabase;
   readonly curatedDatabase: glue.IDatabase;
   readonly workgroup: athena.CfnWorkGroup;
@@ -239,13 +240,15 @@ export class TransformTask extends Construct {
         resources: [props.rawBucket.bucketArn, props.curatedBucket.bucketArn, props.resultsBucket.bucketArn],
       }),
     );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'UseDataKey',
-        // SSE-KMS objects and results: decrypt to read, a data key to write.
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
-        resources: [props.key.keyArn],
-      }),
-    );
+    if (props.key) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'UseDataKey',
+          // SSE-KMS objects and results: decrypt to read, a data key to write.
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: [props.key.keyArn],
+        }),
+      );
+    }
   }
 }

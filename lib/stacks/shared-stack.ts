@@ -29,6 +29,8 @@ export class SharedStack extends Stack {
     this.monitoring = new PipelineMonitoring(this, 'Monitoring', {
       namePrefix: `SocrataPipeline-${config.name}`,
       ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
+      customerManagedKey: config.encryption === 'customer-managed',
+      dashboard: config.dashboard,
     });
     for (const row of props.datasets) this.monitoring.addDashboardRow(row);
   }

@@ -19,7 +19,7 @@ export class StorageStack extends Stack {
   constructor(scope: Construct, id: string, props: StorageStackProps) {
     super(scope, id, props);
     const removalPolicy = props.config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
-    this.buckets = new DataLakeBuckets(this, 'Buckets', { data: props.config.data, removalPolicy });
+    this.buckets = new DataLakeBuckets(this, 'Buckets', { data: props.config.data, removalPolicy, customerManagedKey: props.config.encryption === 'customer-managed' });
     this.catalog = new QueryCatalog(this, 'Catalog', {
       namePrefix: `socrata_${props.config.name}`,
       resultsBucket: this.buckets.athenaResults,

@@ -6,8 +6,11 @@ import path from 'node:path';
 import {
   DEFAULT_INPUTS,
   PRICE_NAMES,
+  applyInventory,
   athenaBilledBytes,
   compareDesigns,
+  costParts,
+  inputsFromInventory,
   loadPrices,
   monthlyCost,
   packedBilledBytes,
@@ -17,6 +20,7 @@ import {
   type PriceList,
   type PriceName,
 } from '../../bench/cost';
+import { pricedResources, templateInventory } from '../../bench/template-inventory';
 
 const GB = 1024 ** 3;
 
@@ -92,8 +96,9 @@ describe('cost model arithmetic', () => {
     assert.equal(line(r, 'Fargate transform memory').quantity, 4);
     assert.equal(athenaBilledBytes(1), 10 * 1024 * 1024);
     assert.equal(athenaBilledBytes(20 * 1024 * 1024), 20 * 1024 * 1024);
-    // Tiny tables: every query is billed the 10 MB minimum. (1 MERGE + 5 marts + 12 tests) × 10 runs + 300 users.
-    assert.equal(line(r, 'Athena scanned').quantity, ((18 * 10 + 300) * 10 * 1024 * 1024) / 1024 ** 4);
+    // Tiny tables: every query is billed the 10 MB minimum. (1 MERGE + 5 marts + 12 tests) × 10 runs; 300 users.
+    assert.equal(line(r, 'Athena scanned by runs').quantity, (18 * 10 * 10 * 1024 * 1024) / 1024 ** 4);
+    assert.equal(line(r, 'Athena scanned by users').quantity, (300 * 10 * 1024 * 1024) / 1024 ** 4);
     // Earlier design in month 1: on average half the month's full reloads are stored: 1,000,000 B × 10 × 0.5.
     const e = monthlyCost(small, prices, 'earlier');
     assert.equal(line(e, 'S3 storage raw').quantity, 5_000_000 / GB);
@@ -124,6 +129,88 @@ describe('cost model arithmetic', () => {
     assert.throws(() => parseCostArgs(['--rows', 'many']), /non-negative number/);
     assert.throws(() => parseCostArgs(['--set', 'nope=1']), /Unknown cost input/);
     assert.throws(() => parseCostArgs(['--bogus']), /Unknown option/);
+    assert.throws(() => parseCostArgs(['--env']), /--env needs an environment name/);
+    assert.equal(parseCostArgs([]).env, 'dev');
+    assert.equal(parseCostArgs(['--env', 'prod']).env, 'prod');
+    assert.equal(parseCostArgs(['--no-synth']).env, undefined);
+    assert.equal(parseCostArgs(['--datasets', '3']).inputs.datasets, 3);
+  });
+
+  test('three parts: fixed + datasets × per dataset = total; a dataset adds exactly its increment; per run × runs × datasets = the run lines', () => {
+    const prices = loadPrices();
+    const inputs = { ...DEFAULT_INPUTS, kmsKeys: 2, dashboards: 1 };
+    const one = monthlyCost(inputs, prices);
+    const p1 = costParts(one, inputs);
+    assert.ok(Math.abs(p1.fixedUsd + p1.perDatasetUsd - one.totalUsd) < 1e-9);
+    assert.ok(Math.abs(p1.fixedUsd - (2 * 1 + 3 + 0.03)) < 1e-9, `fixed: keys, dashboard, image (${p1.fixedUsd})`);
+    const runLines = one.lines.filter((l) => l.part === 'run').reduce((n, l) => n + l.usd, 0);
+    assert.ok(Math.abs(p1.perRunUsd * inputs.runsPerMonth - runLines) < 1e-9);
+    const three = { ...inputs, datasets: 3 };
+    const r3 = monthlyCost(three, prices);
+    const p3 = costParts(r3, three);
+    assert.ok(Math.abs(p3.perDatasetUsd - p1.perDatasetUsd) < 1e-9, 'the increment does not depend on the count');
+    assert.ok(Math.abs(r3.totalUsd - one.totalUsd - 2 * p1.perDatasetUsd) < 1e-9);
+    assert.ok(Math.abs(p3.fixedUsd - p1.fixedUsd) < 1e-9, 'the fixed part does not grow with datasets');
+  });
+
+  test('resource lines follow the resource inputs: no key, no dashboard, no KMS requests; alarms per metric; the crawler only on drift runs', () => {
+    const prices = unitPrices();
+    const bare = monthlyCost({ ...small, kmsKeys: 0, dashboards: 0, driftRunsPerMonth: 0 }, prices);
+    for (const item of ['KMS', 'CloudWatch dashboard']) assert.equal(bare.lines.some((l) => l.item.startsWith(item)), false, item);
+    assert.equal(line(bare, 'Glue crawler').usd, 0);
+    const full = monthlyCost({ ...small, kmsKeys: 2, dashboards: 1, alarmMetricsPerDataset: 7, datasets: 2, driftRunsPerMonth: 3, crawlerDpuHoursPerRun: 0.5 }, prices);
+    assert.equal(line(full, 'KMS customer managed keys').quantity, 2);
+    assert.equal(line(full, 'KMS requests').quantity, small.kmsRequestsPerRun * small.runsPerMonth * 2);
+    assert.equal(line(full, 'CloudWatch dashboard').quantity, 1);
+    assert.equal(line(full, 'CloudWatch alarm').quantity, 14, '7 alarm metrics for each of 2 datasets');
+    assert.equal(line(full, 'Glue crawler').quantity, 0.5 * 3 * 2);
+    // Custom metrics: each sent in one hour per run, 10 runs, prorated over 730 hours.
+    assert.ok(Math.abs(line(full, 'CloudWatch custom metrics').quantity - (16 * 10 * 2) / 730) < 1e-12);
+  });
+});
+
+describe('priced from the synthesized templates', () => {
+  const dev = templateInventory('dev');
+  const prod = templateInventory('prod');
+
+  test('DEFAULT_INPUTS are what dev synthesizes (so the model without synth prices dev)', () => {
+    const derived = inputsFromInventory(dev);
+    for (const [k, v] of Object.entries(derived)) assert.equal(DEFAULT_INPUTS[k as keyof typeof DEFAULT_INPUTS], v, k);
+    assert.equal(dev.encryption, 'aws-managed');
+  });
+
+  test('dev: no customer-managed key, no dashboard, one 7-metric alarm and a crawler per dataset; prod: two keys and a dashboard', () => {
+    assert.deepEqual(dev.fixed, { kmsKeys: 0, dashboards: 0, alarmMetrics: 0, compositeAlarms: 0, secrets: 0 });
+    assert.equal(dev.perDataset.alarmMetrics, 7);
+    assert.equal(dev.perDataset.crawlers, 1);
+    assert.equal(dev.perDataset.secrets, 0, 'the default dataset reads no app token');
+    assert.deepEqual(prod.fixed, { kmsKeys: 2, dashboards: 1, alarmMetrics: 0, compositeAlarms: 0, secrets: 0 });
+    assert.equal(prod.perDataset.transformVcpu, 2);
+  });
+
+  test('the target: dev with the default dataset costs at most $2.00 a month; prod is priced with its keys and dashboard', () => {
+    const prices = loadPrices();
+    const devInputs = applyInventory(DEFAULT_INPUTS, dev);
+    const devCost = monthlyCost(devInputs, prices);
+    assert.ok(devCost.totalUsd <= 2, `dev costs $${devCost.totalUsd.toFixed(2)}`);
+    const prodCost = monthlyCost(applyInventory(DEFAULT_INPUTS, prod), prices);
+    assert.equal(line(prodCost, 'CloudWatch dashboard').usd, 3);
+    assert.equal(line(prodCost, 'KMS customer managed keys').usd, 2);
+    // Inputs given on the command line win over the templates.
+    assert.equal(applyInventory(DEFAULT_INPUTS, prod, new Set(['dashboards'])).dashboards, DEFAULT_INPUTS.dashboards);
+  });
+
+  test('a resource billed by the month that the model does not price fails the inventory; a free gateway endpoint does not', () => {
+    assert.throws(() => pricedResources([{ Type: 'AWS::EC2::NatGateway' }]), /AWS::EC2::NatGateway/);
+    assert.throws(() => pricedResources([{ Type: 'AWS::EC2::VPCEndpoint', Properties: { VpcEndpointType: 'Interface' } }]), /VPCEndpoint/);
+    assert.equal(pricedResources([{ Type: 'AWS::EC2::VPCEndpoint', Properties: { VpcEndpointType: 'Gateway' } }]).kmsKeys, 0);
+    const counted = pricedResources([
+      { Type: 'AWS::CloudWatch::Alarm', Properties: { Metrics: [{ Expression: 'MAX([a, b])' }, { MetricStat: {} }, { MetricStat: {} }] } },
+      { Type: 'AWS::CloudWatch::Alarm', Properties: { MetricName: 'Errors' } },
+      { Type: 'AWS::KMS::Key' },
+    ]);
+    assert.equal(counted.alarmMetrics, 3, 'a math alarm bills each metric it reads, a single-metric alarm one');
+    assert.equal(counted.kmsKeys, 1);
   });
 });
 

@@ -42,8 +42,8 @@ export interface IamRequest {
 }
 
 export interface RecorderOptions {
-  /** The data key every bucket uses (SSE-KMS): S3 calls KMS with it on the caller's behalf. */
-  dataKeyArn: string;
+  /** The data key every bucket uses (SSE-KMS): S3 calls KMS with it on the caller's behalf. Undefined: SSE-S3, no KMS call. */
+  dataKeyArn: string | undefined;
   /** Secret values by name. */
   secrets?: Record<string, string>;
 }
@@ -67,6 +67,7 @@ export class AwsCallRecorder {
   }
 
   private viaS3(action: 'kms:Decrypt' | 'kms:GenerateDataKey', why: string): void {
+    if (this.opts.dataKeyArn === undefined) return;
     this.record({ action, resource: this.opts.dataKeyArn, context: { 'kms:ViaService': `s3.${R}.amazonaws.com` }, why: `${why} (SSE-KMS, by S3 on the caller's behalf)` });
   }
 
@@ -201,7 +202,8 @@ export interface AthenaContext {
   curatedBucket: string;
   resultsBucket: string;
   resultsPrefix: string;
-  dataKeyArn: string;
+  /** Undefined: SSE-S3 buckets and results, no KMS call. */
+  dataKeyArn: string | undefined;
   /** Table name → its data location as a key prefix in the raw or curated bucket. */
   location: (database: string, table: string) => { bucket: string; prefix: string };
 }
@@ -227,8 +229,10 @@ export function athenaOnBehalf(sql: string, ctx: AthenaContext): IamRequest[] {
   add('s3:ListBucket', results, { 's3:prefix': ctx.resultsPrefix });
   add('s3:ListBucketMultipartUploads', results);
   for (const action of ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts']) add(action, `${results}/${ctx.resultsPrefix}q-1.csv`);
-  add('kms:GenerateDataKey', ctx.dataKeyArn, { 'kms:ViaService': `s3.${R}.amazonaws.com` });
-  add('kms:Decrypt', ctx.dataKeyArn, { 'kms:ViaService': `s3.${R}.amazonaws.com` });
+  if (ctx.dataKeyArn) {
+    add('kms:GenerateDataKey', ctx.dataKeyArn, { 'kms:ViaService': `s3.${R}.amazonaws.com` });
+    add('kms:Decrypt', ctx.dataKeyArn, { 'kms:ViaService': `s3.${R}.amazonaws.com` });
+  }
 
   if (/information_schema\.tables/i.test(sql)) {
     add('glue:GetTables', glue('catalog'));

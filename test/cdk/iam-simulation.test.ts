@@ -5,6 +5,9 @@
  * behalf (from their documentation), is evaluated against the SYNTHESIZED role policies with
  * @cloud-copilot/iam-simulate: all must be allowed. Then calls just outside each narrowed grant
  * must be denied.
+ *
+ * Runs for dev (AWS-managed encryption: SSE-S3, no key of ours) by default; iam-simulation-cmk.test.ts
+ * runs the same file for prod (customer-managed keys: every S3 call also needs the data key).
  */
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
@@ -20,8 +23,10 @@ import { CfnResolver, FAKE, loadTemplates } from './cfn-resolve';
 import { decide, resourcePolicies, rolePolicies, type PolicyDocument } from './iam-policies';
 
 const { account: A, region: R } = FAKE;
-const STACK = 'SocrataPipeline-dev-Dataset-sf-fire-incidents';
-const SHARED = 'SocrataPipeline-dev-Shared';
+const ENV = process.env.IAM_SIMULATION_ENV ?? 'dev';
+const STACK = `SocrataPipeline-${ENV}-Dataset-sf-fire-incidents`;
+const SHARED = `SocrataPipeline-${ENV}-Shared`;
+const STORAGE = `SocrataPipeline-${ENV}-Storage`;
 const DS = 'sf-fire-incidents';
 const TABLE = 'sf_fire_incidents';
 const SECRET = 'socrata/app-token';
@@ -32,7 +37,7 @@ const datasetsDir = mkdtempSync(path.join(os.tmpdir(), 'iam-datasets-'));
 const datasetJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'datasets', `${DS}.json`), 'utf8')) as { source: Record<string, unknown> };
 datasetJson.source.appTokenSecretName = SECRET;
 writeFileSync(path.join(datasetsDir, `${DS}.json`), JSON.stringify(datasetJson));
-const result = synth({ env: 'dev', datasetsDir });
+const result = synth({ env: ENV, datasetsDir });
 const resolver = new CfnResolver(loadTemplates(result.outdir));
 const resources = resolver.template(STACK).Resources;
 
@@ -50,7 +55,7 @@ const ROLES = {
   stateMachine: logicalId('AWS::IAM::Role', /RunStateMachineRole/),
 } as const;
 type Caller = keyof typeof ROLES;
-const resourcePolicy = resourcePolicies(resolver, [STACK, 'SocrataPipeline-dev-Storage', SHARED]);
+const resourcePolicy = resourcePolicies(resolver, [STACK, STORAGE, SHARED]);
 const policies = Object.fromEntries(Object.entries(ROLES).map(([k, id]) => [k, rolePolicies(resolver, STACK, id)])) as Record<Caller, PolicyDocument[]>;
 
 const fnEnv = (hint: RegExp): Record<string, string> => resolver.resolve(resources[logicalId('AWS::Lambda::Function', hint)]!.Properties!.Environment, STACK).Variables;
@@ -62,9 +67,19 @@ const taskEnv = Object.fromEntries(container.Environment.map((e) => [e.Name, e.V
 const bucketOf = (location: string): string => location.replace(/^s3:\/\//, '');
 const rawBucket = bucketOf(fetcherEnv.STATE_LOCATION!);
 const curatedBucket = bucketOf(taskEnv.CURATED_LOCATION!);
-const storage = resolver.template('SocrataPipeline-dev-Storage');
+const storage = resolver.template(STORAGE);
 const resultsBucket = Object.keys(storage.Resources).find((id) => /AthenaResults/.test(id) && storage.Resources[id]!.Type === 'AWS::S3::Bucket')!.toLowerCase();
-const dataKeyArn = resolver.arn('SocrataPipeline-dev-Storage', Object.keys(storage.Resources).find((id) => storage.Resources[id]!.Type === 'AWS::KMS::Key')!);
+const dataKeyId = Object.keys(storage.Resources).find((id) => storage.Resources[id]!.Type === 'AWS::KMS::Key');
+/** The customer-managed data key; undefined with AWS-managed encryption (SSE-S3). */
+const dataKeyArn = dataKeyId ? resolver.arn(STORAGE, dataKeyId) : undefined;
+/** The KMS calls S3 makes with the data key, when there is one. */
+const withKey = (reqs: (key: string) => IamRequest[]): IamRequest[] => (dataKeyArn ? reqs(dataKeyArn) : []);
+/** Any key ARN: with AWS-managed encryption no role may use any key; with a data key, not to Encrypt directly. */
+const someKey = dataKeyArn ?? `arn:aws:kms:${R}:${A}:key/00000000-0000-0000-0000-000000000000`;
+
+test(`encryption mode of ${ENV}: a data key exactly when the environment is customer-managed`, () => {
+  assert.equal(dataKeyArn !== undefined, result.config.encryption === 'customer-managed');
+});
 const deliveryStream = resolver.resolve({ Ref: logicalId('AWS::KinesisFirehose::DeliveryStream', /Delivery/) }, STACK) as string;
 
 const recorder = new AwsCallRecorder({ dataKeyArn, secrets: { [SECRET]: '{"appToken":"tok-123"}' } });
@@ -289,7 +304,8 @@ describe('transform task role', () => {
     await denied('transform', 's3:ListBucket', `arn:aws:s3:::${rawBucket}`, { 's3:prefix': 'runs/other-dataset/' });
     await denied('transform', 's3:ListBucket', `arn:aws:s3:::${rawBucket}`, { 's3:prefix': 'checkpoints/' });
     await denied('transform', 'secretsmanager:GetSecretValue', `arn:aws:secretsmanager:${R}:${A}:secret:${SECRET}-AbCdEf`);
-    await denied('transform', 'kms:Encrypt', dataKeyArn);
+    await denied('transform', 'kms:Encrypt', someKey);
+    if (!dataKeyArn) await denied('transform', 'kms:Decrypt', someKey);
   });
 });
 
@@ -302,7 +318,7 @@ describe('Firehose delivery role (what Firehose does with it, per its S3-destina
     { action: 's3:GetBucketLocation', resource: `arn:aws:s3:::${rawBucket}`, why: 'delivery' },
     { action: 's3:ListBucketMultipartUploads', resource: `arn:aws:s3:::${rawBucket}`, why: 'delivery' },
     { action: 's3:ListBucket', resource: `arn:aws:s3:::${rawBucket}`, context: { 's3:prefix': `raw/${DS}/` }, why: 'delivery' },
-    { action: 'kms:GenerateDataKey', resource: dataKeyArn, context: viaS3, why: 'SSE-KMS objects' },
+    ...withKey((k) => [{ action: 'kms:GenerateDataKey', resource: k, context: viaS3, why: 'SSE-KMS objects' }]),
     { action: 'logs:PutLogEvents', resource: `arn:aws:logs:${R}:${A}:log-group:${logGroup}:log-stream:S3Delivery`, why: 'error logging' },
   ];
   test('every call Firehose makes for S3 delivery is allowed', async () => allowedAll('delivery', needs));
@@ -313,13 +329,17 @@ describe('Firehose delivery role (what Firehose does with it, per its S3-destina
     await denied('delivery', 's3:PutObject', raw(`leases/${DS}.json`));
     await denied('delivery', 's3:PutObject', raw('raw/other-dataset/ingest_date=2026-01-01/x.gz'));
     await denied('delivery', 's3:PutObject', raw(`quarantine/${DS}/x`));
-    await denied('delivery', 'kms:GenerateDataKey', dataKeyArn);
+    await denied('delivery', 'kms:GenerateDataKey', someKey);
   });
 });
 
 describe('crawler role (what the Glue crawler does with it)', () => {
   const rawDb = taskEnv.RAW_DATABASE!;
-  const logGroup = `/aws-glue/crawlers-role/${ROLES.crawler}-${STACK}-${DS}-crawler`;
+  const crawlerName = resolver.resolve(Object.values(resources).find((r) => r.Type === 'AWS::Glue::Crawler')!.Properties!.Name, STACK) as string;
+  // With a security configuration (the data key), Glue names the group after the role and the
+  // configuration; without one it writes to /aws-glue/crawlers, a stream per crawler.
+  const logGroup = dataKeyArn ? `/aws-glue/crawlers-role/${ROLES.crawler}-${STACK}-${DS}-crawler` : '/aws-glue/crawlers';
+  const logStream = dataKeyArn ? 'crawler' : crawlerName;
   const needs: IamRequest[] = [
     ...['glue:GetDatabase', 'glue:GetTable', 'glue:UpdateTable', 'glue:GetPartitions', 'glue:BatchCreatePartition', 'glue:BatchGetPartition'].map((action) => ({
       action,
@@ -328,16 +348,21 @@ describe('crawler role (what the Glue crawler does with it)', () => {
     })),
     { action: 's3:ListBucket', resource: `arn:aws:s3:::${rawBucket}`, context: { 's3:prefix': `raw/${DS}/ingest_date=2026-01-01/` }, why: 'crawl' },
     { action: 's3:GetObject', resource: raw(`raw/${DS}/ingest_date=2026-01-01/x.gz`), why: 'crawl' },
-    { action: 'kms:Decrypt', resource: dataKeyArn, why: 'SSE-KMS objects' },
-    ...['logs:CreateLogGroup', 'logs:AssociateKmsKey'].map((action) => ({ action, resource: `arn:aws:logs:${R}:${A}:log-group:${logGroup}`, why: 'encrypted crawler logs' })),
-    ...['logs:CreateLogStream', 'logs:PutLogEvents'].map((action) => ({ action, resource: `arn:aws:logs:${R}:${A}:log-group:${logGroup}:log-stream:crawler`, why: 'crawler logs' })),
+    ...withKey((k) => [{ action: 'kms:Decrypt', resource: k, why: 'SSE-KMS objects' }]),
+    ...(dataKeyArn ? ['logs:CreateLogGroup', 'logs:AssociateKmsKey'] : ['logs:CreateLogGroup']).map((action) => ({ action, resource: `arn:aws:logs:${R}:${A}:log-group:${logGroup}`, why: 'crawler log group' })),
+    ...['logs:CreateLogStream', 'logs:PutLogEvents'].map((action) => ({ action, resource: `arn:aws:logs:${R}:${A}:log-group:${logGroup}:log-stream:${logStream}`, why: 'crawler logs' })),
   ];
   test('no AWS-managed policy (AWSGlueServiceRole is glue:* on *): rolePolicies refuses managed ones', () => {
     assert.equal(resources[ROLES.crawler]!.Properties!.ManagedPolicyArns, undefined);
     const crawler = Object.values(resources).find((r) => r.Type === 'AWS::Glue::Crawler')!;
-    assert.ok(crawler.Properties!.CrawlerSecurityConfiguration, 'crawler has a security configuration');
-    const sc = Object.values(resources).find((r) => r.Type === 'AWS::Glue::SecurityConfiguration')!;
-    assert.equal(sc.Properties!.EncryptionConfiguration.CloudWatchEncryption.CloudWatchEncryptionMode, 'SSE-KMS');
+    const sc = Object.values(resources).find((r) => r.Type === 'AWS::Glue::SecurityConfiguration');
+    if (dataKeyArn) {
+      assert.ok(crawler.Properties!.CrawlerSecurityConfiguration, 'crawler has a security configuration');
+      assert.equal(sc!.Properties!.EncryptionConfiguration.CloudWatchEncryption.CloudWatchEncryptionMode, 'SSE-KMS');
+    } else {
+      assert.equal(crawler.Properties!.CrawlerSecurityConfiguration, undefined);
+      assert.equal(sc, undefined);
+    }
   });
   test('every call the crawl makes is allowed', async () => allowedAll('crawler', needs));
   test('its own table only', async () => {
@@ -358,7 +383,8 @@ describe('state machine role (the calls of every Task state of the synthesized d
   const shared = resolver.template(SHARED);
   const sharedId = (type: string, hint: RegExp) => Object.keys(shared.Resources).find((id) => shared.Resources[id]!.Type === type && hint.test(id))!;
   const clusterName = resolver.resolve({ Ref: sharedId('AWS::ECS::Cluster', /Cluster/) }, SHARED) as string;
-  const topicKey = resolver.arn(SHARED, sharedId('AWS::KMS::Key', /TopicKey/));
+  const topicKeyId = Object.keys(shared.Resources).find((id) => shared.Resources[id]!.Type === 'AWS::KMS::Key' && /TopicKey/.test(id));
+  const topicKey = topicKeyId ? resolver.arn(SHARED, topicKeyId) : undefined;
   const needs: IamRequest[] = [];
   for (const [name, s] of Object.entries(states)) {
     if (s.Type !== 'Task') continue;
@@ -368,7 +394,7 @@ describe('state machine role (the calls of every Task state of the synthesized d
     else if (resource.endsWith(':lambda:invoke')) needs.push({ action: 'lambda:InvokeFunction', resource: p.FunctionName as string, why: name });
     else if (resource.endsWith(':sns:publish')) {
       needs.push({ action: 'sns:Publish', resource: p.TopicArn as string, why: name });
-      needs.push({ action: 'kms:GenerateDataKey', resource: topicKey, why: `${name} (encrypted topic)` }, { action: 'kms:Decrypt', resource: topicKey, why: `${name} (encrypted topic)` });
+      if (topicKey) needs.push({ action: 'kms:GenerateDataKey', resource: topicKey, why: `${name} (encrypted topic)` }, { action: 'kms:Decrypt', resource: topicKey, why: `${name} (encrypted topic)` });
     } else if (resource.endsWith(':glue:startCrawler') || resource.endsWith(':aws-sdk:glue:getCrawler')) {
       needs.push({ action: resource.endsWith('startCrawler') ? 'glue:StartCrawler' : 'glue:GetCrawler', resource: glue(`crawler/${p.Name as string}`), why: name });
     } else if (resource.endsWith(':ecs:runTask.sync')) {
@@ -390,7 +416,7 @@ describe('state machine role (the calls of every Task state of the synthesized d
   test('ecs:DescribeTasks/StopTask on its cluster’s tasks only; no ListExecutions guard left', async () => {
     await denied('stateMachine', 'ecs:StopTask', `arn:aws:ecs:${R}:${A}:task/other-cluster/0123456789abcdef`);
     await denied('stateMachine', 'ecs:DescribeTasks', `arn:aws:ecs:${R}:${A}:task/other-cluster/0123456789abcdef`);
-    await denied('stateMachine', 'states:ListExecutions', `arn:aws:states:${R}:${A}:stateMachine:socrata-dev-${DS}`);
+    await denied('stateMachine', 'states:ListExecutions', `arn:aws:states:${R}:${A}:stateMachine:socrata-${ENV}-${DS}`);
     await denied('stateMachine', 'lambda:InvokeFunction', `arn:aws:lambda:${R}:${A}:function:other`);
   });
 });

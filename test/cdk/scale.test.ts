@@ -68,15 +68,17 @@ function occurrences(value: unknown, name: string, at = '$'): string[] {
 const dir = mkdtempSync(path.join(os.tmpdir(), 'datasets-50-'));
 generateDatasets(dir);
 const started = process.hrtime.bigint();
-const app = synth({ env: 'dev', datasetsDir: dir });
+// prod: the environment with the most resources (customer-managed keys, the dashboard).
+const ENV = 'prod';
+const app = synth({ env: ENV, datasetsDir: dir });
 const synthSeconds = Number(process.hrtime.bigint() - started) / 1e9;
 const templates = templatesOf(app.outdir);
-const datasetStacks = [...templates.keys()].filter((n) => n.startsWith('SocrataPipeline-dev-Dataset-'));
+const datasetStacks = [...templates.keys()].filter((n) => n.startsWith(`SocrataPipeline-${ENV}-Dataset-`));
 
 describe(`${DATASETS} datasets in one environment`, () => {
   test(`a stack per dataset, plus storage, shared and CI/CD (synthesized in ${synthSeconds.toFixed(1)} s)`, () => {
     assert.equal(datasetStacks.length, DATASETS);
-    assert.deepEqual([...templates.keys()].filter((n) => !datasetStacks.includes(n)).sort(), ['SocrataPipeline-CiCd', 'SocrataPipeline-dev-Shared', 'SocrataPipeline-dev-Storage']);
+    assert.deepEqual([...templates.keys()].filter((n) => !datasetStacks.includes(n)).sort(), ['SocrataPipeline-CiCd', `SocrataPipeline-${ENV}-Shared`, `SocrataPipeline-${ENV}-Storage`]);
   });
 
   test('every template within CloudFormation’s per-stack quotas', () => {
@@ -106,7 +108,7 @@ describe(`${DATASETS} datasets in one environment`, () => {
     const all = [...templates.values()].map((t) => t.json);
     const count = (type: string) => all.reduce((n, t) => n + Object.values(t.Resources).filter((r: any) => r.Type === type).length, 0);
     const exports = all.reduce((n, t) => n + Object.values(t.Outputs ?? {}).filter((o: any) => o.Export).length, 0);
-    const widgets = JSON.stringify(templates.get('SocrataPipeline-dev-Shared')!.json).split('\\"type\\":').length - 1;
+    const widgets = JSON.stringify(templates.get(`SocrataPipeline-${ENV}-Shared`)!.json).split('\\"type\\":').length - 1;
     const usage = { stacks: templates.size, exports, iamRoles: count('AWS::IAM::Role'), vpcs: count('AWS::EC2::VPC'), dashboardWidgets: widgets };
     // Two environments (dev and prod) may share an account: each must fit in half the quota.
     for (const [k, limit] of Object.entries(ACCOUNT_QUOTAS)) {
@@ -124,7 +126,7 @@ describe(`${DATASETS} datasets in one environment`, () => {
         if (r.Type !== 'AWS::StepFunctions::StateMachine') continue;
         machines++;
         const [groupId] = r.Properties.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'];
-        assert.match(resources[groupId].Properties.LogGroupName, /^\/aws\/vendedlogs\/states\/socrata-dev-ds-\d\d/, n);
+        assert.match(resources[groupId].Properties.LogGroupName, new RegExp(`^/aws/vendedlogs/states/socrata-${ENV}-ds-\\d\\d`), n);
       }
     }
     assert.equal(machines, DATASETS);
@@ -149,9 +151,9 @@ describe('changing one dataset touches its stack only', () => {
   test('after a change to one file, every other template is byte-for-byte the same', () => {
     const changedDir = mkdtempSync(path.join(os.tmpdir(), 'datasets-50-changed-'));
     generateDatasets(changedDir, { index: 7, patch: (d) => ({ ...d, schedule: { ...d.schedule, expression: 'rate(2 hours)' }, columns: [...d.columns, { name: 'new_column', type: 'text' }] }) });
-    const changed = templatesOf(synth({ env: 'dev', datasetsDir: changedDir }).outdir);
+    const changed = templatesOf(synth({ env: ENV, datasetsDir: changedDir }).outdir);
     assert.deepEqual([...changed.keys()].sort(), [...templates.keys()].sort());
     const differing = [...templates.keys()].filter((n) => changed.get(n)!.text !== templates.get(n)!.text);
-    assert.deepEqual(differing, ['SocrataPipeline-dev-Dataset-ds-07-xxxxxxxxxxxx']);
+    assert.deepEqual(differing, [`SocrataPipeline-${ENV}-Dataset-ds-07-xxxxxxxxxxxx`]);
   });
 });

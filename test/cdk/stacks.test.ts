@@ -37,37 +37,46 @@ describe('every environment synthesizes with zero cdk-nag findings', () => {
     for (const s of dev.assembly.stacks) assert.equal(s.environment.account, 'unknown-account');
   });
 
-  test('the dev app has every resource the issue asks for', () => {
+  test('the dev app has every resource the issue asks for; prod adds the customer-managed keys and the dashboard', () => {
     const all = { ...storage.toJSON().Resources, ...shared.toJSON().Resources, ...dataset.toJSON().Resources, ...cicd.toJSON().Resources } as Record<string, { Type: string }>;
     const types = new Set(Object.values(all).map((r) => r.Type));
     for (const t of [
       'AWS::Lambda::Function', 'AWS::KinesisFirehose::DeliveryStream', 'AWS::Glue::Database', 'AWS::Glue::Table',
       'AWS::Glue::Crawler', 'AWS::Athena::WorkGroup', 'AWS::ECS::TaskDefinition', 'AWS::StepFunctions::StateMachine',
-      'AWS::Scheduler::Schedule', 'AWS::SNS::Topic', 'AWS::CloudWatch::Alarm', 'AWS::CloudWatch::Dashboard',
-      'AWS::KMS::Key', 'AWS::IAM::OIDCProvider', 'AWS::IAM::Role',
+      'AWS::Scheduler::Schedule', 'AWS::SNS::Topic', 'AWS::CloudWatch::Alarm', 'AWS::IAM::OIDCProvider', 'AWS::IAM::Role',
     ]) assert.ok(types.has(t), `missing ${t}`);
     assert.equal(types.has('AWS::EC2::NatGateway'), false, 'no NAT gateway');
+    // dev: AWS-managed encryption and no dashboard (lib/config/dev.ts; docs/cost.md).
+    assert.equal(types.has('AWS::KMS::Key'), false, 'dev has no customer-managed key');
+    assert.equal(types.has('AWS::CloudWatch::Dashboard'), false, 'dev has no dashboard');
+    prod.templates.storage.resourceCountIs('AWS::KMS::Key', 1);
+    prod.templates.shared.resourceCountIs('AWS::KMS::Key', 1);
+    prod.templates.shared.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 });
 
 describe('storage: key, buckets, catalog, workgroup', () => {
-  test('KMS key rotates; dev destroys, prod retains', () => {
-    storage.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
-    storage.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Delete' });
+  test('prod: the KMS key rotates and is retained; dev destroys its buckets', () => {
+    prod.templates.storage.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
     prod.templates.storage.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Retain' });
+    storage.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Delete' });
     prod.templates.storage.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain' });
   });
 
-  test('four buckets, all blocking public access; three under the data key, logging to the fourth', () => {
-    const buckets = storage.findResources('AWS::S3::Bucket');
-    assert.equal(Object.keys(buckets).length, 4);
-    for (const b of Object.values(buckets) as Array<{ Properties: Record<string, unknown> }>) {
-      assert.deepEqual(b.Properties.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+  test('four buckets, all blocking public access; three under the data key (prod) or SSE-S3 (dev), logging to the fourth', () => {
+    for (const t of [storage, prod.templates.storage]) {
+      const buckets = t.findResources('AWS::S3::Bucket');
+      assert.equal(Object.keys(buckets).length, 4);
+      for (const b of Object.values(buckets) as Array<{ Properties: Record<string, unknown> }>) {
+        assert.deepEqual(b.Properties.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+      }
     }
-    const kmsBuckets = storage.findResources('AWS::S3::Bucket', {
-      Properties: { BucketEncryption: { ServerSideEncryptionConfiguration: [Match.objectLike({ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: Match.anyValue() } })] }, LoggingConfiguration: Match.objectLike({ DestinationBucketName: Match.anyValue() }) },
-    });
-    assert.equal(Object.keys(kmsBuckets).length, 3);
+    const logged = (t: typeof storage, byDefault: Record<string, unknown>) =>
+      Object.keys(t.findResources('AWS::S3::Bucket', {
+        Properties: { BucketEncryption: { ServerSideEncryptionConfiguration: [Match.objectLike({ ServerSideEncryptionByDefault: byDefault })] }, LoggingConfiguration: Match.objectLike({ DestinationBucketName: Match.anyValue() }) },
+      })).length;
+    assert.equal(logged(prod.templates.storage, { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: Match.anyValue() }), 3);
+    assert.equal(logged(storage, { SSEAlgorithm: 'AES256' }), 3);
   });
 
   test('every bucket policy denies plain HTTP', () => {
@@ -104,15 +113,18 @@ describe('storage: key, buckets, catalog, workgroup', () => {
         EngineVersion: { SelectedEngineVersion: 'Athena engine version 3' },
         EnforceWorkGroupConfiguration: true,
         BytesScannedCutoffPerQuery: 10 * 1024 ** 3,
-        ResultConfiguration: { EncryptionConfiguration: { EncryptionOption: 'SSE_KMS', KmsKey: Match.anyValue() }, OutputLocation: Match.anyValue() },
+        ResultConfiguration: { EncryptionConfiguration: { EncryptionOption: 'SSE_S3' }, OutputLocation: Match.anyValue() },
       },
+    });
+    prod.templates.storage.hasResourceProperties('AWS::Athena::WorkGroup', {
+      WorkGroupConfiguration: Match.objectLike({ ResultConfiguration: { EncryptionConfiguration: { EncryptionOption: 'SSE_KMS', KmsKey: Match.anyValue() }, OutputLocation: Match.anyValue() } }),
     });
   });
 });
 
 describe('storage: key policy and version expiry', () => {
   test('the data key grants no service principal without a condition; CloudWatch Logs only for crawler log groups', () => {
-    const keys = Object.values(storage.findResources('AWS::KMS::Key')) as Array<{ Properties: { KeyPolicy: { Statement: Array<Record<string, any>> } } }>;
+    const keys = Object.values(prod.templates.storage.findResources('AWS::KMS::Key')) as Array<{ Properties: { KeyPolicy: { Statement: Array<Record<string, any>> } } }>;
     assert.equal(keys.length, 1);
     const services = keys[0]!.Properties.KeyPolicy.Statement.filter((st) => st.Principal?.Service);
     assert.equal(services.length, 1);
@@ -132,8 +144,16 @@ describe('storage: key policy and version expiry', () => {
 });
 
 describe('pipeline: Firehose delivery', () => {
-  test('prefixes from storage-layout, GZIP, KMS in stream and S3, buffering from the dataset, logging on', () => {
+  test('dev: the AWS-owned key on the stream, the bucket’s SSE-S3 for its objects, no key statement in its role', () => {
     dataset.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
+      DeliveryStreamEncryptionConfigurationInput: { KeyType: 'AWS_OWNED_CMK' },
+      ExtendedS3DestinationConfiguration: Match.objectLike({ EncryptionConfiguration: { NoEncryptionConfig: 'NoEncryption' } }),
+    });
+    assert.equal(JSON.stringify(dataset.toJSON()).includes('kms:'), false, 'no KMS permission anywhere in the dev dataset stack');
+  });
+
+  test('prefixes from storage-layout, GZIP, KMS in stream and S3 (prod), buffering from the dataset, logging on', () => {
+    prod.templates.dataset.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
       DeliveryStreamType: 'DirectPut',
       DeliveryStreamEncryptionConfigurationInput: { KeyType: 'CUSTOMER_MANAGED_CMK', KeyARN: Match.anyValue() },
       ExtendedS3DestinationConfiguration: Match.objectLike({
@@ -304,9 +324,12 @@ describe('pipeline: state machine', () => {
     assert.equal(scanned.Default, 'ScanKeys');
   });
 
-  test('waits for the Firehose buffer (interval + margin), then crawler polled until READY', () => {
+  test('waits for the Firehose buffer (interval + margin), then, on schema drift only, the crawler polled until READY', () => {
     assert.equal(s.WaitForFirehoseFlush!.Seconds, 60 + 60);
-    assert.equal(s.WaitForFirehoseFlush!.Next, 'StartCrawler');
+    assert.equal(s.WaitForFirehoseFlush!.Next, 'SchemaDrifted');
+    const drifted = s.SchemaDrifted as { Choices: Array<Record<string, unknown>>; Default: string };
+    assert.deepEqual(drifted.Choices, [{ Variable: '$.fetch.stats.undeclaredColumns[0]', IsPresent: true, Next: 'StartCrawler' }]);
+    assert.equal(drifted.Default, 'RunTransform');
     assert.equal(s.StartCrawler!.Next, 'WaitForCrawler');
     assert.equal(s.GetCrawler!.Next, 'CrawlerFinished');
     const finished = s.CrawlerFinished as { Choices: Array<{ Next: string }>; Default: string };
@@ -373,37 +396,96 @@ describe('pipeline: schedule and monitoring', () => {
     prod.templates.dataset.hasResourceProperties('AWS::Scheduler::Schedule', { State: 'ENABLED' });
   });
 
-  test('alarms on fetcher errors, Firehose delivery and freshness, failed, timed-out and skipped runs, schema drift, refused mass deletes, all to the topic', () => {
+  test('one metric-math alarm per dataset, to the topic, over fetcher errors, Firehose delivery and freshness, failed, timed-out and skipped runs, schema drift', () => {
     const alarms = Object.values(dataset.findResources('AWS::CloudWatch::Alarm')) as Array<{ Properties: Record<string, any> }>;
-    const metrics = alarms.map((a) => `${a.Properties.Namespace}:${a.Properties.MetricName}`).sort();
-    assert.deepEqual(metrics, [
+    assert.equal(alarms.length, 1);
+    const alarm = alarms[0]!.Properties;
+    assert.equal(alarm.AlarmActions.length, 1);
+    assert.equal(alarm.TreatMissingData, 'notBreaching');
+    const inputs = (alarm.Metrics as Array<Record<string, any>>).filter((m) => m.MetricStat);
+    assert.deepEqual(inputs.map((m) => `${m.MetricStat.Metric.Namespace}:${m.MetricStat.Metric.MetricName}`).sort(), [
       'AWS/Firehose:DeliveryToS3.DataFreshness',
       'AWS/Firehose:DeliveryToS3.Success',
       'AWS/Lambda:Errors',
       'AWS/States:ExecutionsFailed',
       'AWS/States:ExecutionsTimedOut',
-      'SocrataPipeline/dev:MassDeleteRefused',
       'SocrataPipeline/dev:SkippedRuns',
       'SocrataPipeline/dev:UndeclaredColumns',
     ]);
     // Schema drift: the fetcher's own metric, with the dimensions Powertools publishes it under.
-    const drift = alarms.find((a) => a.Properties.MetricName === 'UndeclaredColumns')!;
-    assert.deepEqual(drift.Properties.Dimensions, [
+    const drift = inputs.find((m) => m.MetricStat.Metric.MetricName === 'UndeclaredColumns')!;
+    assert.deepEqual(drift.MetricStat.Metric.Dimensions, [
       { Name: 'Dataset', Value: 'sf-fire-incidents' },
       { Name: 'service', Value: 'fetcher-sf-fire-incidents' },
     ]);
-    assert.equal(drift.Properties.Statistic, 'Maximum');
-    assert.equal(drift.Properties.Threshold, 1);
-    // MassDeleteRefused comes from the transform's exit-4 log line, per dataset.
+    assert.ok(alarm.AlarmDescription.length <= 1024);
+    // MassDeleteRefused still comes from the transform's exit-4 log line, per dataset (for the
+    // record; the alarm sees the failed run it ends in).
     dataset.hasResourceProperties('AWS::Logs::MetricFilter', {
       FilterPattern: '{ $.error = "MassDeleteRefusedError" }',
       MetricTransformations: [Match.objectLike({ MetricNamespace: 'SocrataPipeline/dev', MetricName: 'MassDeleteRefused', MetricValue: '1', Dimensions: [{ Key: 'Dataset', Value: '$.dataset' }] })],
     });
-    for (const a of alarms) assert.equal(a.Properties.AlarmActions.length, 1);
-    shared.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
-    shared.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    shared.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.absent() });
+    prod.templates.shared.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     shared.resourceCountIs('AWS::SNS::Subscription', 0);
     prod.templates.shared.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'data-platform-alerts@example.org' });
+  });
+
+  describe('each condition the eight former alarms watched raises the consolidated alarm', () => {
+    const alarm = (Object.values(dataset.findResources('AWS::CloudWatch::Alarm'))[0] as { Properties: Record<string, any> }).Properties;
+    /** Evaluates the synthesized alarm for one 5-minute period: metric values by `Namespace:MetricName:Stat`. */
+    const breaches = (values: Record<string, number>): boolean => {
+      const metrics = alarm.Metrics as Array<Record<string, any>>;
+      const byId = new Map(metrics.filter((m) => m.MetricStat).map((m) => [m.Id as string, `${m.MetricStat.Metric.Namespace}:${m.MetricStat.Metric.MetricName}:${m.MetricStat.Stat}`]));
+      for (const m of metrics.filter((x) => x.MetricStat)) assert.equal(m.MetricStat.Period, 300, m.Id);
+      const expression = metrics.find((m) => m.ReturnData !== false)!.Expression as string;
+      const term = /IF\((\w+) (>=|>|<) ([\d.]+), 1, 0\)/g;
+      const terms = [...expression.matchAll(term)];
+      // Nothing in the expression this evaluator does not understand.
+      assert.equal(expression, `MAX([${terms.map((t) => t[0]).join(', ')}])`);
+      const results = terms.flatMap(([, id, op, limit]) => {
+        const v = values[byId.get(id!)!];
+        if (v === undefined) return []; // no datapoint: the term is missing, not 0
+        const n = Number(limit);
+        return [op === '>=' ? Number(v >= n) : op === '>' ? Number(v > n) : Number(v < n)];
+      });
+      if (results.length === 0) return false; // missing data: notBreaching
+      assert.equal(alarm.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+      return Math.max(...results) >= alarm.Threshold;
+    };
+    const healthy = {
+      'AWS/Lambda:Errors:Sum': 0,
+      'AWS/Firehose:DeliveryToS3.Success:Minimum': 1,
+      'AWS/Firehose:DeliveryToS3.DataFreshness:Maximum': 120,
+      'AWS/States:ExecutionsFailed:Sum': 0,
+      'AWS/States:ExecutionsTimedOut:Sum': 0,
+      'SocrataPipeline/dev:SkippedRuns:Sum': 0,
+      'SocrataPipeline/dev:UndeclaredColumns:Maximum': 0,
+    };
+    test('a healthy period, a period at the freshness threshold and a period with no data do not alarm', () => {
+      assert.equal(breaches(healthy), false);
+      assert.equal(breaches({ ...healthy, 'AWS/Firehose:DeliveryToS3.DataFreshness:Maximum': 1800 }), false);
+      assert.equal(breaches({}), false);
+    });
+    // The former alarms, one per line: the metric and the value that raised it (threshold 1, or
+    // freshness over 1,800 s, or delivery success under 1).
+    const former: Array<[string, string, number]> = [
+      ['FetcherErrors', 'AWS/Lambda:Errors:Sum', 1],
+      ['DeliveryToS3Failed', 'AWS/Firehose:DeliveryToS3.Success:Minimum', 0],
+      ['DeliveryFreshness', 'AWS/Firehose:DeliveryToS3.DataFreshness:Maximum', 1801],
+      ['RunFailed', 'AWS/States:ExecutionsFailed:Sum', 1],
+      ['RunTimedOut', 'AWS/States:ExecutionsTimedOut:Sum', 1],
+      ['RunSkipped', 'SocrataPipeline/dev:SkippedRuns:Sum', 1],
+      ['SchemaDrift', 'SocrataPipeline/dev:UndeclaredColumns:Maximum', 1],
+      // A refused mass delete ends the run in the Fail state (state-machine-execution.test.ts, exit 4): a failed execution.
+      ['MassDeleteRefused', 'AWS/States:ExecutionsFailed:Sum', 1],
+    ];
+    for (const [name, metric, value] of former) {
+      test(`${name}: ${metric} = ${value} alone raises it, also with every other input missing`, () => {
+        assert.equal(breaches({ ...healthy, [metric]: value }), true);
+        assert.equal(breaches({ [metric]: value }), true);
+      });
+    }
   });
 });
 

@@ -11,6 +11,9 @@ const fetchPayloads = (r: RunResult) => (r.calls.FetchPage ?? []).map((c) => (c 
 const statuses = (r: RunResult) => r.notices.map((n) => n.message.status);
 const noticeError = (r: RunResult) => (r.notices[0]?.message.error as { Error?: string } | undefined)?.Error;
 const ran = (r: RunResult, state: string) => r.path.includes(state);
+/** A fetch that saw a source column the dataset does not declare (schema drift): the crawler runs. */
+const DRIFT_FETCH = { FetchPage: () => ({ StatusCode: 200, Payload: { runId: EXECUTION_NAME, done: true, cursor: null, stats: { rowsFetched: 10, undeclaredColumns: ['new_col'] } } }) };
+const drifted = (overrides: Parameters<typeof happyHandlers>[0] = {}) => happyHandlers({ ...DRIFT_FETCH, ...overrides });
 
 /** The tail every successful run ends with. */
 const SUCCESS_TAIL = ['RunTransform', 'TransformExitedZero', 'ReleaseLease', 'NotifySuccess'];
@@ -134,8 +137,34 @@ describe('fetch loop', () => {
 });
 
 describe('crawler', () => {
-  test('already running: StartCrawler is retried until the running crawl ends, then ours runs', async () => {
+  test('no schema drift: the crawler is skipped and the transform runs after the flush wait', async () => {
+    const r = await execute({}, happyHandlers());
+    assertSucceeded(r);
+    const at = (s: string) => r.path.indexOf(s);
+    assert.ok(at('WaitForFirehoseFlush') < at('SchemaDrifted') && at('SchemaDrifted') + 1 === at('RunTransform'), r.path.join(' > '));
+    assert.equal(r.calls.StartCrawler, undefined);
+    assert.equal(r.calls.GetCrawler, undefined);
+  });
+
+  test('schema drift in the last fetch stats: the crawler runs (and is waited for) before the transform', async () => {
+    const r = await execute({}, drifted());
+    assertSucceeded(r);
+    const at = (s: string) => r.path.indexOf(s);
+    assert.ok(at('SchemaDrifted') < at('StartCrawler') && at('GetCrawler') < at('RunTransform'), r.path.join(' > '));
+    assert.equal(r.calls.StartCrawler!.length, 1);
+  });
+
+  test('drift seen on an earlier page counts: the stats are cumulative, the last invocation carries them', async () => {
+    const pages = [{ done: false, cursor: { page: 1 } }, { done: true, cursor: null }];
     const r = await execute({}, happyHandlers({
+      FetchPage: (_i, n) => ({ StatusCode: 200, Payload: { runId: EXECUTION_NAME, ...pages[n - 1]!, stats: { pages: n, undeclaredColumns: ['new_col'] } } }),
+    }));
+    assertSucceeded(r);
+    assert.equal(r.calls.StartCrawler!.length, 1);
+  });
+
+  test('already running: StartCrawler is retried until the running crawl ends, then ours runs', async () => {
+    const r = await execute({}, drifted({
       StartCrawler: (_i, n) => {
         if (n <= 2) throw new TaskError('Glue.CrawlerRunningException', 'Crawler with name x has already started');
         return {};
@@ -147,7 +176,7 @@ describe('crawler', () => {
 
   test('polled while RUNNING / STOPPING, the transform runs once READY with a SUCCEEDED crawl', async () => {
     const states = ['RUNNING', 'STOPPING', 'READY'];
-    const r = await execute({}, happyHandlers({
+    const r = await execute({}, drifted({
       GetCrawler: (_i, n) => ({ Crawler: { State: states[n - 1]!, ...(n === 3 ? { LastCrawl: { Status: 'SUCCEEDED' } } : {}) } }),
     }));
     assertSucceeded(r);
@@ -157,7 +186,7 @@ describe('crawler', () => {
 
   for (const status of ['FAILED', 'CANCELLED']) {
     test(`crawl ${status}: no transform, failure notice CrawlNotSucceeded`, async () => {
-      const r = await execute({}, happyHandlers({
+      const r = await execute({}, drifted({
         GetCrawler: () => ({ Crawler: { State: 'READY', LastCrawl: { Status: status, ErrorMessage: 'x' } } }),
       }));
       assertFailed(r, 'CrawlNotSucceeded');
@@ -167,7 +196,7 @@ describe('crawler', () => {
   }
 
   test('READY without a last crawl (never crawled) is not a success either', async () => {
-    const r = await execute({}, happyHandlers({ GetCrawler: () => ({ Crawler: { State: 'READY' } }) }));
+    const r = await execute({}, drifted({ GetCrawler: () => ({ Crawler: { State: 'READY' } }) }));
     assertFailed(r, 'CrawlNotSucceeded');
   });
 });
@@ -302,7 +331,7 @@ describe('key scan and repair (deletions, issue 10)', () => {
     assert.deepEqual(payloads.map((p) => p.cursor), [null, { afterId: 'a' }, { afterId: 'b' }]);
     assert.ok(payloads.every((p) => p.phase === 'keys' && p.runId === EXECUTION_NAME));
     const at = (s: string) => r.path.indexOf(s);
-    assert.ok(at('FetchDone') < at('StartKeyScan') && at('ScanKeys') < at('WaitForFirehoseFlush') && at('WaitForFirehoseFlush') < at('StartCrawler'), r.path.join(' > '));
+    assert.ok(at('FetchDone') < at('StartKeyScan') && at('ScanKeys') < at('WaitForFirehoseFlush') && at('WaitForFirehoseFlush') < at('RunTransform'), r.path.join(' > '));
     assert.equal(ran(r, 'StartRepair'), false, 'exit 0: no repair');
   });
 
@@ -322,7 +351,7 @@ describe('key scan and repair (deletions, issue 10)', () => {
       { done: false, cursor: { chunk: 1 } },
       { done: true, cursor: null },
     ];
-    const r = await execute({}, happyHandlers({
+    const r = await execute({}, drifted({
       RunTransform: (_i, n) => (n === 1 ? exit(5) : exit(0)),
       RepairRows: (_i, n) => ({ StatusCode: 200, Payload: { runId: EXECUTION_NAME, phase: 'repair', ...repairs[n - 1]!, stats: { rowsDelivered: n } } }),
     }));
