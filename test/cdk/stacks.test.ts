@@ -193,7 +193,7 @@ describe('pipeline: fetcher Lambda', () => {
     assert.equal((fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables.APP_TOKEN_SECRET_NAME, undefined);
   });
 
-  test('may touch only its checkpoint, quarantine and keysets prefixes, and put only to its stream', () => {
+  test('may touch only its checkpoint, range progress, quarantine and keysets prefixes, its own raw object names, and put only to its stream', () => {
     const statements = statementsOfRole(dataset, 'FetcherRole');
     const s3Objects = statements.find((s) => s.Sid === 'CheckpointAndQuarantineObjects')!;
     assert.deepEqual(s3Objects.Action, ['s3:GetObject', 's3:PutObject']);
@@ -201,7 +201,12 @@ describe('pipeline: fetcher Lambda', () => {
     assert.match(resources, /\/checkpoints\/sf-fire-incidents\.json"/);
     assert.match(resources, /\/quarantine\/sf-fire-incidents\/\*"/);
     assert.match(resources, /\/keysets\/sf-fire-incidents\/\*"/);
-    assert.equal((s3Objects.Resource as unknown[]).length, 3);
+    assert.match(resources, /\/checkpoints\/sf-fire-incidents\.ranges\.json"/, 'a parallel backfill\'s range progress');
+    assert.equal((s3Objects.Resource as unknown[]).length, 4);
+    // Into raw/ only its own object names: rows too large for a record, a parallel backfill's objects.
+    const own = JSON.stringify(statements.find((s) => s.Sid === 'WriteOwnRawObjects')!.Resource);
+    assert.match(own, /\/raw\/sf-fire-incidents\/ingest_date=\*\/large-row-\*"/);
+    assert.match(own, /\/raw\/sf-fire-incidents\/ingest_date=\*\/direct-\*"/);
     const firehose = statements.find((s) => actionsOf([s]).includes('firehose:PutRecordBatch'))!;
     assert.equal(JSON.stringify(firehose.Resource).includes('DeliveryStream'), true);
     assert.equal(actionsOf(statements).some((a) => a === 's3:*' || a === 's3:DeleteObject*' || a.startsWith('secretsmanager:')), false);
