@@ -6,6 +6,8 @@
  * - Over real HTTP against the local Firehose with a 1 MiB/s quota, four deliver() calls at once
  *   on one FirehoseDelivery (as parallel streams will): every row arrives exactly once, the quota
  *   did throttle, and pacing kept throttled calls rare.
+ * - The whole fetcher (runFetch, local Socrata server) into that stream: every source row once,
+ *   and the checkpoint on the last row only once everything before it was accepted.
  * Deliberately does not import ./harness, whose aws-sdk-client-mock replaces every FirehoseClient.
  */
 import assert from 'node:assert/strict';
@@ -19,8 +21,14 @@ import { DeliveryPacer } from '../../lambdas/fetcher/delivery-pacer';
 import { FirehoseDelivery, type DeliveryStats } from '../../lambdas/fetcher/firehose-delivery';
 import { packRecords } from '../../lambdas/fetcher/record-packer';
 import { realSleep, type RetryPolicy } from '../../lambdas/fetcher/retry-policy';
+import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
+import { runFetch } from '../../lambdas/fetcher/fetch-run';
+import { SocrataClient } from '../../lambdas/fetcher/socrata-client';
+import { sourceFor } from '../../local/dataset-rows';
 import { StreamQuota } from '../../local/firehose-quota';
 import { startFirehoseServer } from '../../local/firehose-server';
+import { startSocrataServer } from '../../local/socrata-server';
+import { loadDatasetFile } from '../../runtime/dataset-config';
 import { LocalObjectStore } from '../../runtime/object-store';
 
 const KIB = 1024;
@@ -159,6 +167,54 @@ describe('FirehoseDelivery under a 1 MiB/s quota, over HTTP', () => {
       assert.ok(payload >= 0.6 * best, `${(payload / MIB).toFixed(1)} MiB in ${seconds.toFixed(1)} s: ${(payload / best).toFixed(2)} of what the quota allows`);
     } finally {
       await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the fetcher into a throttling stream', () => {
+  test('runFetch against a 1 MiB/s local quota: every source row exactly once, checkpoint on the last row', { timeout: 120_000 }, async () => {
+    const dataset = loadDatasetFile(path.join(import.meta.dirname, '../../datasets/sf-fire-incidents.json'));
+    const source = await startSocrataServer(sourceFor(dataset, 3_000, 5));
+    const dir = await mkdtemp(path.join(tmpdir(), 'fetch-quota-'));
+    const store = new LocalObjectStore(dir);
+    const firehose = await startFirehoseServer({
+      store,
+      streams: [{ name: 'fire-raw', dataPrefix: 'raw/', errorPrefix: 'errors/', bufferingIntervalSeconds: 900, bufferingSizeMiB: 64 }],
+      quota: { bytesPerSecond: MIB },
+    });
+    try {
+      const retry: RetryPolicy = { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 2_000, sleep: realSleep, random: () => 0.5 };
+      const client = new FirehoseClient({ endpoint: firehose.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 1 });
+      const checkpoints = new CheckpointStore(store, dataset.name);
+      const out = await runFetch(
+        { runId: 'quota', mode: 'full-refresh' },
+        // Small records and pages: many calls, so the quota throttles and the pacer paces.
+        { datasetName: dataset.name, primaryKey: dataset.primaryKey, pointColumns: [], pageSize: 1_000, lookbackMinutes: 0, timeBudgetMarginMs: 10_000, maxRecordBytes: 64 * KIB },
+        {
+          source: new SocrataClient({ datasetName: dataset.name, baseUrl: source.url, datasetId: source.datasetId, timeoutMs: 10_000, retry }),
+          delivery: new FirehoseDelivery(client, 'fire-raw', retry, 4, 10_000),
+          checkpoints,
+          stateStore: store,
+          clock: () => new Date('2025-07-01T12:00:00.000Z'),
+          remainingTimeMs: () => 600_000,
+        },
+      );
+      assert.equal(out.done, true);
+      assert.ok(out.stats.firehoseThrottledCalls > 0, 'the quota throttled the fetcher');
+      await firehose.flush();
+      const ids: string[] = [];
+      for (const key of await store.list('raw/')) {
+        for (const line of gunzipSync((await store.get(key))!.body).toString('utf8').split('\n')) if (line) ids.push(String((JSON.parse(line) as Record<string, unknown>).id));
+      }
+      assert.equal(ids.length, 3_000, 'no row lost, none twice');
+      assert.equal(new Set(ids).size, 3_000);
+      const rows = (await (await fetch(`${source.url}/resource/${source.datasetId}.json?$select=:*,*&$order=:updated_at,:id&$limit=5000`)).json()) as Record<string, unknown>[];
+      assert.deepEqual([...ids].sort(), rows.map((r) => String(r.id)).sort());
+      assert.equal((await checkpoints.read())!.checkpoint.id, rows.at(-1)![':id']);
+    } finally {
+      await firehose.close();
+      await source.close();
       await rm(dir, { recursive: true, force: true });
     }
   });
