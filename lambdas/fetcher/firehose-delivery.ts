@@ -3,7 +3,9 @@
  * FailedPutCount > 0; only the failed entries are sent again, with backoff:
  * - throttling (`ServiceUnavailableException` & co., whole call or per entry) is retried for as
  *   long as the invocation's time budget allows (a first full load in a 1 MiB/s region is
- *   throttled for minutes), then the run returns its cursor rather than failing;
+ *   throttled for minutes), then the run returns its cursor rather than failing; from the first
+ *   throttling on, every call of the instance is paced at the rate the stream accepts
+ *   (./delivery-pacer.ts);
  * - other transient failures (`InternalFailure`, 5xx, resets, deadlines) get `maxAttempts`;
  * - permanent rejections (`InvalidArgument` for one entry, or a whole call refused with
  *   `InvalidArgumentException`) are narrowed down to the rows that cause them, which are handed
