@@ -31,6 +31,8 @@ export interface FetchCounts {
   seconds: number;
   /** CPU time (user + system) of the contender's process over the same span as `seconds`. */
   cpuSeconds: number;
+  /** The part of `cpuSeconds` spent in the kernel (socket reads and writes, page faults, fsync). */
+  cpuSystemSeconds: number;
   /** RSS after imports, before the work: the floor every contender pays (Node, tsx, the SDK). */
   idleRssBytes: number;
   /** Rows delivered (the limit: rows downloaded). */
@@ -85,7 +87,7 @@ export function runContender(spec: ContenderSpec, env: Record<string, string> = 
   return new Promise((resolve, reject) => {
     const child = fork(worker ?? WORKER_SOURCE, [JSON.stringify(spec)], {
       cwd: REPO_ROOT,
-      execArgv: worker ? [] : ['--import', 'tsx'],
+      execArgv: [...(worker ? [] : ['--import', 'tsx']), ...oursNodeFlags(spec.kind)],
       env: { ...process.env, ...env },
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
@@ -103,4 +105,14 @@ export function runContender(spec: ContenderSpec, env: Record<string, string> = 
       else reject(new Error(`contender ${spec.kind} exited with ${signal ?? `code ${code}`}${stderr ? `:\n${stderr.trim().slice(-2000)}` : ''}`));
     });
   });
+}
+
+/**
+ * `BENCH_OURS_NODE_FLAGS`: Node flags for our contender's process only, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--trace-gc` (NODE_OPTIONS refuses --cpu-prof, and would
+ * reach the servers' process too). docs/bench.md, "Where CPU per row goes", was found this way.
+ */
+function oursNodeFlags(kind: ContenderKind): string[] {
+  const flags = process.env.BENCH_OURS_NODE_FLAGS?.trim();
+  return kind === 'ours' && flags ? flags.split(/\s+/) : [];
 }

@@ -11,6 +11,9 @@
  * - S3 keys from the same prefix expressions as the deployed stream (runtime/storage-layout.ts),
  *   `!{timestamp:...}` being the arrival time of the oldest record in the object, UTC;
  * - fault injection for tests: per-record failures (FailedPutCount > 0) and throttling;
+ * - optionally, Direct PUT's per-stream throughput quota (bytes, records and requests per second,
+ *   PutRecord and PutRecordBatch together), answered as the service does when it is exceeded
+ *   (./firehose-quota.ts); off unless asked for;
  * - with `journal`, Firehose's durability promise: an accepted call's records are journaled and
  *   fsynced before the 200, objects are written crash-safely (temporary name, fsync, rename, fsync
  *   dir), and at start the records a crashed process accepted but never delivered are delivered
@@ -33,6 +36,7 @@ import { firehoseDataPrefix, firehoseErrorPrefix } from '../runtime/storage-layo
 import { writeFileDurably } from './durable-file';
 import { readJsonRequest, sendAwsJson } from './aws-json-protocol';
 import { StreamJournal, type SyncFile } from './firehose-journal';
+import { checkQuota, quotaFromEnv, StreamQuota, type FirehoseQuota } from './firehose-quota';
 import { evaluatePrefix, firehoseObjectName } from './firehose-prefix';
 
 const gzip = promisify(gzipCallback);
@@ -90,6 +94,10 @@ export interface FirehoseServerOptions {
    * `sync` replaces fsync (tests hold it to see that the endpoint waits for it).
    */
   journal?: { dir: string; sync?: SyncFile };
+  /** Each stream's Direct PUT quota (./firehose-quota.ts); default none, as AWS's is far above loopback tests. */
+  quota?: FirehoseQuota;
+  /** Monotonic milliseconds for the quota's buckets (default performance.now), injectable for tests. */
+  quotaClock?: () => number;
 }
 
 export interface FirehoseCounters {
@@ -99,7 +107,10 @@ export interface FirehoseCounters {
   putRecordCalls: number;
   /** Calls answered with an error (limits, unknown stream, throttling, malformed). */
   rejectedCalls: number;
+  /** Calls answered wholly with ServiceUnavailableException (`throttleNextCalls`, or the requests/s quota). */
   throttledCalls: number;
+  /** Records answered with a per-entry ServiceUnavailableException because the bytes/s or records/s quota was spent (also in `recordsFailed`). */
+  throttledRecords: number;
   recordsAccepted: number;
   recordsFailed: number;
   /** Decoded bytes of accepted records. */
@@ -168,6 +179,7 @@ interface StreamState {
   journal: StreamJournal | undefined;
   /** Objects are written one after another, in buffer order, so the journal's deliveries are too. */
   writes: Promise<void>;
+  quota: StreamQuota | undefined;
 }
 
 export async function startFirehoseServer(options: FirehoseServerOptions): Promise<FirehoseServer> {
@@ -175,6 +187,7 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
   const accountId = options.accountId ?? '000000000000';
   const clock = options.clock ?? (() => new Date());
   const streams = new Map<string, StreamState>();
+  if (options.quota) checkQuota(options.quota, 'Local Firehose quota');
   for (const config of options.streams) {
     if (config.bufferingSizeMiB < 1 || config.bufferingSizeMiB > 128) {
       throw new Error(`Stream ${config.name}: bufferingSizeMiB must be 1-128, got ${config.bufferingSizeMiB}`);
@@ -193,6 +206,7 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
       createdAt: clock(),
       journal: undefined,
       writes: Promise.resolve(),
+      quota: options.quota ? new StreamQuota(options.quota, options.quotaClock) : undefined,
     });
   }
 
@@ -202,6 +216,7 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     putRecordCalls: 0,
     rejectedCalls: 0,
     throttledCalls: 0,
+    throttledRecords: 0,
     recordsAccepted: 0,
     recordsFailed: 0,
     bytesAccepted: 0,
@@ -340,7 +355,10 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
   /** Accept the decoded records of one call; returns per-record results in request order. */
   async function accept(state: StreamState, records: Buffer[]): Promise<Array<{ RecordId: string } | { ErrorCode: string; ErrorMessage: string }>> {
     const arrival = clock();
-    const fails = records.map(() => recordFails());
+    // The quota admits a prefix of the call; the rest is answered "Slow down." like a fault.
+    const admitted = state.quota ? state.quota.admitRecords(records) : records.length;
+    counters.throttledRecords += records.length - admitted;
+    const fails = records.map((_, i) => i >= admitted || recordFails());
     counters.recordsFailed += fails.filter(Boolean).length;
     const accepted = records.filter((_, i) => !fails[i]);
     const buffer = (firstSeq: number): Promise<void>[] => {
@@ -367,10 +385,19 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     );
   }
 
+  /** The requests/s quota refuses the whole call, before anything in it is looked at. */
+  function checkRequestQuota(state: StreamState): void {
+    if (state.quota && !state.quota.admitRequest()) {
+      counters.throttledCalls += 1;
+      throw new ApiError('ServiceUnavailableException', 'Slow down.', 503);
+    }
+  }
+
   async function putRecordBatch(body: Record<string, unknown>): Promise<unknown> {
     counters.putRecordBatchCalls += 1;
     checkThrottle();
     const state = streamOf(body);
+    checkRequestQuota(state);
     const records = body.Records;
     if (!Array.isArray(records) || records.length === 0) {
       throw new ApiError('InvalidArgumentException', 'Records must contain at least 1 record.');
@@ -398,6 +425,7 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     counters.putRecordCalls += 1;
     checkThrottle();
     const state = streamOf(body);
+    checkRequestQuota(state);
     const data = decodeRecord(body.Record, 0);
     const [result] = await accept(state, [data]);
     // PutRecord has no per-record status: a failed record fails the call.
@@ -564,7 +592,10 @@ export async function startLocalFirehose(options: {
   port?: number;
   faults?: FirehoseFaults;
   clock?: () => Date;
+  /** Default: LOCAL_FIREHOSE_QUOTA (./firehose-quota.ts), else none. */
+  quota?: FirehoseQuota;
 }): Promise<FirehoseServer> {
+  const quota = options.quota ?? quotaFromEnv(process.env);
   return startFirehoseServer({
     store: new LocalObjectStore(path.join(options.dataDir, 'buckets', 'raw')),
     streams: streamsFromDatasets(options.datasets),
@@ -572,5 +603,6 @@ export async function startLocalFirehose(options: {
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.faults ? { faults: options.faults } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(quota ? { quota } : {}),
   });
 }

@@ -3,7 +3,9 @@
  * FailedPutCount > 0; only the failed entries are sent again, with backoff:
  * - throttling (`ServiceUnavailableException` & co., whole call or per entry) is retried for as
  *   long as the invocation's time budget allows (a first full load in a 1 MiB/s region is
- *   throttled for minutes), then the run returns its cursor rather than failing;
+ *   throttled for minutes), then the run returns its cursor rather than failing; from the first
+ *   throttling on, every call of the instance is paced at the rate the stream accepts
+ *   (./delivery-pacer.ts);
  * - other transient failures (`InternalFailure`, 5xx, resets, deadlines) get `maxAttempts`;
  * - permanent rejections (`InvalidArgument` for one entry, or a whole call refused with
  *   `InvalidArgumentException`) are narrowed down to the rows that cause them, which are handed
@@ -12,6 +14,7 @@
  */
 import { FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
 import { batchRecords, MAX_BATCH_BYTES, MAX_BATCH_RECORDS } from './record-packer';
+import { DeliveryPacer } from './delivery-pacer';
 import { backoffDelay, type RetryPolicy } from './retry-policy';
 import { retryDeadline, type BudgetMs } from './time-budget';
 
@@ -190,6 +193,8 @@ export class FirehoseDelivery {
     private readonly maxInFlight = 4,
     /** Total deadline of one PutRecordBatch call. */
     private readonly callTimeoutMs = 30_000,
+    /** The stream's send rate after throttling, shared by every call of this instance (./delivery-pacer.ts). */
+    private readonly pacer = new DeliveryPacer(),
   ) {}
 
   /**
@@ -223,45 +228,74 @@ export class FirehoseDelivery {
     await Promise.all(Array.from({ length: Math.min(this.maxInFlight, batches.length) }, worker));
   }
 
+  /**
+   * One batch, call after call until every record is accepted or refused for good. Once the stream
+   * has throttled, each call waits for its slot at the pacer's rate and carries what the rate
+   * allows; a throttled call's records go first in the next call, so the batch keeps its order.
+   */
   private async deliverBatch(batch: Buffer[], stats: DeliveryStats, budgetMs: BudgetMs | undefined): Promise<void> {
     let pending = batch;
-    let lastProblem: string;
+    let lastProblem: string | undefined;
     let failures = 0;
     let waits = 0;
-    let deadlineMs = this.callTimeoutMs;
+    /** Wait before the next call besides the pacer's: a backoff after a failure. */
+    let delayMs = 0;
     while (pending.length) {
+      const call = this.pacedSlice(pending);
+      const rest = pending.slice(call.length);
+      const waitMs = Math.max(delayMs, this.pacer.reserve(bytesOf(call)));
+      let deadlineMs = this.callTimeoutMs;
+      if (waitMs > 0 || lastProblem !== undefined || this.pacer.bytesPerSecond !== undefined) {
+        const why = lastProblem ?? `paced to ${Math.round((this.pacer.bytesPerSecond ?? 0) / 1024)} KiB/s after throttling`;
+        deadlineMs = retryDeadline(budgetMs, waitMs, this.callTimeoutMs, `Firehose delivery to ${this.streamName} (${why})`);
+        if (waitMs > 0) await this.retry.sleep(waitMs);
+      }
+      delayMs = 0;
       let retry: Buffer[] = [];
       let throttled = false;
+      const sentAt = this.pacer.sent();
       try {
         stats.calls++;
-        const { errors } = await putRecordBatch(this.client, this.streamName, pending, deadlineMs, this.bodies);
+        const { errors } = await putRecordBatch(this.client, this.streamName, call, deadlineMs, this.bodies);
         const refused: { record: Buffer; error: RecordError }[] = [];
         const codes = new Set<string>();
-        pending.forEach((record, i) => {
+        let acceptedBytes = 0;
+        call.forEach((record, i) => {
           const error = errors[i];
-          if (!error) return;
-          if (THROTTLING.has(error.code) || TRANSIENT_RECORD_CODES.has(error.code)) {
+          if (!error) acceptedBytes += record.length;
+          else if (THROTTLING.has(error.code) || TRANSIENT_RECORD_CODES.has(error.code)) {
             throttled ||= THROTTLING.has(error.code);
             codes.add(error.code);
             retry.push(record);
           } else refused.push({ record, error });
         });
+        this.pacer.answered(sentAt, acceptedBytes, throttled);
         for (const { record, error } of refused) await this.narrowDown([record], error, stats, budgetMs);
-        if (!retry.length) return;
-        lastProblem = `${retry.length} of ${pending.length} records failed (${[...codes].join(', ')})`;
+        if (!retry.length) {
+          // Progress: the rest of the batch starts its own count.
+          pending = rest;
+          lastProblem = undefined;
+          failures = 0;
+          waits = 0;
+          continue;
+        }
+        lastProblem = `${retry.length} of ${call.length} records failed (${[...codes].join(', ')})`;
       } catch (err) {
         const name = (err as Error).name;
         if (name === 'InvalidArgumentException') {
           // The whole call was refused for what one record holds: find it instead of failing forever.
-          await this.narrowDown(pending, { code: name, message: (err as Error).message }, stats, budgetMs);
-          return;
+          await this.narrowDown(call, { code: name, message: (err as Error).message }, stats, budgetMs);
+          pending = rest;
+          continue;
         }
-        if (THROTTLING.has(name)) throttled = true;
-        else if (!isTransient(err)) {
+        if (THROTTLING.has(name)) {
+          throttled = true;
+          this.pacer.answered(sentAt, 0, true);
+        } else if (!isTransient(err)) {
           throw new FirehoseDeliveryError(`PutRecordBatch to ${this.streamName} failed: ${name}: ${(err as Error).message}`, { cause: err });
         }
         lastProblem = name === 'AbortError' || name === 'TimeoutError' ? `no answer within the ${deadlineMs / 1000} s call deadline` : `${name}: ${(err as Error).message}`;
-        retry = pending;
+        retry = call;
       }
       stats.retriedRecords += retry.length;
       if (throttled) stats.throttledCalls++;
@@ -272,12 +306,21 @@ export class FirehoseDelivery {
           `Firehose stream ${this.streamName} did not accept ${retry.length} record(s) after ${this.retry.maxAttempts} attempts: ${lastProblem}`,
         );
       }
-      waits++;
-      const delayMs = backoffDelay(this.retry, Math.min(waits, 20));
-      deadlineMs = retryDeadline(budgetMs, delayMs, this.callTimeoutMs, `Firehose delivery to ${this.streamName} (${lastProblem})`);
-      await this.retry.sleep(delayMs);
-      pending = retry;
+      // Throttled: the pacer's lower rate spaces the calls, with the first backoff step as a floor
+      // so a stream whose quota others spend is not asked in a tight loop. Other failures back off.
+      delayMs = backoffDelay(this.retry, throttled ? 1 : Math.min(++waits, 20));
+      pending = retry.length === call.length ? pending : [...retry, ...rest];
     }
+  }
+
+  /** What the next call carries: everything while unpaced, else what the rate allows (at least one record). */
+  private pacedSlice(pending: Buffer[]): Buffer[] {
+    const limit = this.pacer.callBytes();
+    if (limit === Infinity) return pending;
+    let bytes = pending[0]!.length;
+    let n = 1;
+    while (n < pending.length && bytes + pending[n]!.length <= limit) bytes += pending[n++]!.length;
+    return n === pending.length ? pending : pending.slice(0, n);
   }
 
   /**
@@ -300,6 +343,8 @@ export class FirehoseDelivery {
     stats.rejected.push({ line: lines[0] ?? '', errorCode: error.code, errorMessage: error.message });
   }
 }
+
+const bytesOf = (records: readonly Buffer[]): number => records.reduce((sum, r) => sum + r.length, 0);
 
 function isTransient(err: unknown): boolean {
   const e = err as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number }; code?: string };
