@@ -13,6 +13,7 @@
 import path from 'node:path';
 import type { DatasetConfig } from '../runtime/dataset-config';
 import { localStreamName, startLocalFirehose } from '../local/firehose-server';
+import { regionQuota, type FirehoseQuota } from '../local/firehose-quota';
 import { localFetcherEnv } from '../local/pipeline';
 import { startSourceProfileProxy, type SourceProfile } from '../local/source-profile';
 import { runContender, type ContenderReport } from './contenders';
@@ -33,8 +34,8 @@ export interface BackfillCase {
   kind: 'ours' | 'limit';
   /** Ours: STREAMS for the run (1: one stream through Firehose). */
   streams?: number;
-  /** Ours: the local Firehose's per-stream quota in bytes per second (absent: none). */
-  firehoseQuotaBytesPerSecond?: number;
+  /** Ours: the local Firehose's per-stream quota (absent: none). */
+  firehoseQuota?: FirehoseQuota;
 }
 
 export const BACKFILL_CASES: BackfillCase[] = [
@@ -42,7 +43,8 @@ export const BACKFILL_CASES: BackfillCase[] = [
   { label: 'ours, 1 stream (Firehose)', kind: 'ours', streams: 1 },
   { label: 'ours, 4 streams', kind: 'ours', streams: 4 },
   { label: 'ours, 8 streams', kind: 'ours', streams: 8 },
-  { label: 'ours, 4 streams, Firehose quota 1 MiB/s', kind: 'ours', streams: 4, firehoseQuotaBytesPerSecond: MIB },
+  // eu-central-1's default Direct PUT quota: 1 MiB/s, 1,000 requests/s, 100,000 records/s.
+  { label: 'ours, 4 streams, Firehose quota 1 MiB/s', kind: 'ours', streams: 4, firehoseQuota: regionQuota('eu-central-1') },
 ];
 
 export interface BackfillResult extends BackfillCase {
@@ -65,11 +67,8 @@ export interface BackfillOptions {
   log: (line: string) => void;
   cases?: BackfillCase[];
   profile?: SourceProfile;
-  /**
-   * Starts the local Firehose with a per-stream quota: how the server takes one is its own
-   * business (local/firehose-server.ts); absent, quota cases are skipped with a note.
-   */
-  firehoseWithQuota?: (dataDir: string, bytesPerSecond: number) => Promise<{ url: string; close(): Promise<void> }>;
+  /** Rows from which a run is parallel (default the dataset's 20,000; a smoke test at fewer rows lowers it). */
+  parallelMinRows?: number;
 }
 
 export async function runBackfillBench(opts: BackfillOptions): Promise<BackfillResult[]> {
@@ -80,17 +79,8 @@ export async function runBackfillBench(opts: BackfillOptions): Promise<BackfillR
   try {
     await warmUp(socrata);
     for (const c of opts.cases ?? BACKFILL_CASES) {
-      if (c.firehoseQuotaBytesPerSecond && !opts.firehoseWithQuota) {
-        log(`  ${c.label}: skipped (no local Firehose quota)`);
-        continue;
-      }
       const dataDir = path.join(opts.workDir, `backfill-${reports.length}`);
-      const firehose =
-        c.kind === 'limit'
-          ? undefined
-          : c.firehoseQuotaBytesPerSecond
-            ? await opts.firehoseWithQuota!(dataDir, c.firehoseQuotaBytesPerSecond)
-            : await startLocalFirehose({ dataDir, datasets: [dataset] });
+      const firehose = c.kind === 'limit' ? undefined : await startLocalFirehose({ dataDir, datasets: [dataset], ...(c.firehoseQuota ? { quota: c.firehoseQuota } : {}) });
       const proxy = await startSourceProfileProxy(socrata.url, profile);
       try {
         const env =
@@ -98,6 +88,7 @@ export async function runBackfillBench(opts: BackfillOptions): Promise<BackfillR
             ? {
                 ...localFetcherEnv({ dataset, datasetId: socrata.datasetId, baseUrl: proxy.url, firehoseUrl: firehose!.url, rawDir: path.join(dataDir, 'buckets', 'raw'), marginMs: 0 }),
                 STREAMS: String(c.streams ?? 1),
+                PARALLEL_MIN_ROWS: String(opts.parallelMinRows ?? dataset.fetch.parallelMinRows),
               }
             : {};
         const report = await runContender(
@@ -149,7 +140,7 @@ export interface BackfillTarget {
 /** The issue's backfill targets, as ratios to the limit measured in the same run. */
 export function backfillTargets(results: readonly BackfillResult[]): BackfillTarget[] {
   const find = (streams: number, quota: boolean): BackfillResult | undefined =>
-    results.find((r) => r.kind === 'ours' && r.streams === streams && !!r.firehoseQuotaBytesPerSecond === quota);
+    results.find((r) => r.kind === 'ours' && r.streams === streams && !!r.firehoseQuota === quota);
   const target = (name: string, r: BackfillResult | undefined, want: number): BackfillTarget => ({
     name,
     target: `≥ ${want}`,

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--rows N] [--json] [--cost] [--seed S] [--keep] [--no-profiles]`: speed,
+ * `npm run bench -- [--rows N] [--json] [--cost] [--seed S] [--keep] [--no-profiles] [--no-backfill]`: speed,
  * memory and AWS cost of this pipeline, measured side by side against the earlier design and the
  * limit, on the local endpoints over loopback and through source profiles (latency + bandwidth,
  * local/source-profile.ts). Prints tables and the targets with PASS/MISS and writes
@@ -19,6 +19,7 @@ import { runFetchBench, startBenchSource, warmUp, type ContenderResult } from '.
 import { FULL_SIZE_ROWS, renderFullSize, runFullSizeBench } from './full-size-bench';
 import { measureQueryBytes, type MartQueryBytes } from './query-bytes';
 import { runTransformBench, type TransformBenchResult } from './transform-bench';
+import { BACKFILL_ROWS, backfillTable, backfillTargets, PORTAL_PROFILE, runBackfillBench, type BackfillResult } from './backfill-bench';
 
 export interface BenchOptions {
   rows: number;
@@ -35,6 +36,13 @@ export interface BenchOptions {
   profiles?: SourceProfile[];
   /** Also each profile with latency again with gzipped bodies (`--gzip`; informational, no targets). */
   gzip?: boolean;
+  /** The backfill table through the portal profile (default true; `--no-backfill` skips it). */
+  backfill?: boolean;
+  /** Rows of the backfill table (default BACKFILL_ROWS, 200,000). */
+  backfillRows?: number;
+  /** The backfill table's source profile (default PORTAL_PROFILE) and parallel threshold: a quick smoke run lowers both. */
+  backfillProfile?: SourceProfile;
+  backfillParallelMinRows?: number;
 }
 
 /** The profiles with latency, again with gzipped bodies (Socrata gzips when asked; ours asks through axios). */
@@ -104,6 +112,9 @@ export interface BenchResults {
   queryBytes: MartQueryBytes[];
   /** The profile table (empty with --no-profiles). */
   profiles: ProfileResult[];
+  /** The backfill table (absent with --no-backfill) and the profile it ran through. */
+  backfill?: BackfillResult[];
+  backfillProfile?: SourceProfile;
   cost?: CostComparison;
   targets: Target[];
 }
@@ -146,6 +157,7 @@ export function evaluateTargets(r: Omit<BenchResults, 'targets' | 'durationSecon
     { name: 'Transform ÷ plain COPY floor', target: '≤ 3', measured: f(r.transform.ratio), pass: r.transform.ratio <= 3 },
     { name: `Mart bytes, raw JSON ÷ Parquet (worst: ${worstMart.mart})`, target: '≥ 20', measured: f(worstMart.reduction, 1), pass: r.queryBytes.every((q) => q.reduction >= 20) },
     ...profileTargets(r.profiles),
+    ...(r.backfill ? backfillTargets(r.backfill) : []),
   ];
 }
 
@@ -284,6 +296,23 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
     }
     const fetch = { ours: atN.ours!, baseline: atN.baseline!, limit: atN.limit! };
 
+    let backfill: BackfillResult[] | undefined;
+    if (opts.backfill ?? true) {
+      const rows = opts.backfillRows ?? BACKFILL_ROWS;
+      const profile = opts.backfillProfile ?? PORTAL_PROFILE;
+      log(`backfill of ${rows.toLocaleString('en-US')} rows through ${profile.name}`);
+      backfill = await runBackfillBench({
+        dataset,
+        rows,
+        seed: opts.seed,
+        workDir: path.join(workDir, 'backfill'),
+        worker,
+        log,
+        profile,
+        ...(opts.backfillParallelMinRows ? { parallelMinRows: opts.backfillParallelMinRows } : {}),
+      });
+    }
+
     log('transform: runTransform vs plain COPY floor');
     const transform = await runTransformBench({ dataset, dataDir: fetch.ours.dataDir!, log });
     log('query cost: bytes read per mart');
@@ -313,6 +342,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       transform,
       queryBytes,
       profiles,
+      ...(backfill ? { backfill, backfillProfile: opts.backfillProfile ?? PORTAL_PROFILE } : {}),
     };
     if (opts.cost) partial.cost = compareDesigns({ ...DEFAULT_INPUTS, ...measuredCostInputs(partial) }, loadPrices());
     const results: BenchResults = { ...partial, targets: evaluateTargets(partial), durationSeconds: (performance.now() - t0) / 1000 };
@@ -367,6 +397,7 @@ export function renderResults(r: BenchResults): string {
     out.push(`| ${q.mart} | ${q.columns.join(', ')} | ${n0(q.parquetBytes)} | ${n0(q.rawJsonGzipBytes)} | ${q.reduction.toFixed(1)} |`);
   }
   if (r.profiles.length) out.push('', renderProfileTable(r.profiles));
+  if (r.backfill?.length) out.push('', ...backfillTable(r.backfill, r.backfillProfile));
   out.push('', '| target | wanted | measured | result |', '|---|---|---|---|');
   for (const t of r.targets) out.push(`| ${t.name} | ${t.target} | ${t.measured} | ${t.pass ? 'PASS' : '**MISS**'} |`);
   if (r.cost) out.push('', renderCostTable(r.cost));
@@ -395,6 +426,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --seed S        seed of the generated rows (default 1)
   --profiles      the source-profile table (the default): loopback, 0.1 s, 0.5 s, 2 s + 10 MB/s
   --no-profiles   skip the source-profile table (a quicker run)
+  --no-backfill   skip the backfill table (200,000 rows through the portal profile: 1 stream,
+                  4 and 8 parallel streams, a 1 MiB/s Firehose quota; ~5 minutes)
   --gzip          also each profile with latency with gzipped bodies (informational rows)
   --cost          also price a month with the measured inputs (bench/cost.ts)
   --json          the full results as JSON on stdout instead of tables
@@ -415,6 +448,7 @@ export interface BenchArgs {
   cost: boolean;
   keep: boolean;
   profiles: boolean;
+  backfill: boolean;
   gzip: boolean;
   help: boolean;
   /** The whole-pipeline run at real size (bench/full-size-bench.ts) instead of the fetch/transform bench. */
@@ -424,7 +458,7 @@ export interface BenchArgs {
 }
 
 export function parseBenchArgs(argv: string[]): BenchArgs {
-  const o: BenchArgs = { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, gzip: false, help: false, fullSize: false, rowsGiven: false };
+  const o: BenchArgs = { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, backfill: true, gzip: false, help: false, fullSize: false, rowsGiven: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.includes('=') ? [argv[i]!.slice(0, argv[i]!.indexOf('=')), argv[i]!.slice(argv[i]!.indexOf('=') + 1)] : [argv[i]!, undefined];
     if (flag === '--json') o.json = true;
@@ -432,6 +466,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     else if (flag === '--keep') o.keep = true;
     else if (flag === '--profiles') o.profiles = true;
     else if (flag === '--no-profiles') o.profiles = false;
+    else if (flag === '--no-backfill') o.backfill = false;
     else if (flag === '--gzip') o.gzip = true;
     else if (flag === '--help' || flag === '-h') o.help = true;
     else if (flag === '--full-size') o.fullSize = true;
@@ -444,7 +479,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         o.rowsGiven = true;
       }
       else o.seed = n;
-    } else throw new UsageError(`Unknown option "${argv[i]}". Options: --rows N (default 100000) --seed S --profiles --no-profiles --gzip --json --cost --keep --full-size --help`);
+    } else throw new UsageError(`Unknown option "${argv[i]}". Options: --rows N (default 100000) --seed S --profiles --no-profiles --no-backfill --gzip --json --cost --keep --full-size --help`);
   }
   return o;
 }
@@ -476,7 +511,7 @@ async function main(): Promise<void> {
     return;
   }
   try {
-    const results = await runBench({ rows: args.rows, seed: args.seed, cost: args.cost, keep: args.keep, gzip: args.gzip, ...(args.profiles ? {} : { profiles: [] }) });
+    const results = await runBench({ rows: args.rows, seed: args.seed, cost: args.cost, keep: args.keep, gzip: args.gzip, backfill: args.backfill, ...(args.profiles ? {} : { profiles: [] }) });
     console.log(args.json ? JSON.stringify(results, null, 2) : renderResults(results));
     const missed = results.targets.filter((t) => !t.pass);
     if (missed.length) console.error(`bench: ${missed.length} target(s) missed: ${missed.map((t) => t.name).join('; ')} (see docs/bench.md)`);

@@ -22,6 +22,7 @@ import {
   type ProfileResult,
 } from '../../bench/bench';
 import type { ContenderResult } from '../../bench/fetch-bench';
+import { BACKFILL_CASES, backfillTargets, type BackfillResult } from '../../bench/backfill-bench';
 import { BENCH_PROFILES, type SourceProfile } from '../../local/source-profile';
 import { loadDatasetFile, MAX_PAGE_SIZE } from '../../runtime/dataset-config';
 
@@ -32,7 +33,18 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
   let results: BenchResults;
 
   test('runs every part and reports the same rows for every contender', async () => {
-    results = await runBench({ rows: ROWS, seed: 7, cost: true, resultsPath: null, log: () => {}, profiles: PROFILES });
+    results = await runBench({
+      rows: ROWS,
+      seed: 7,
+      cost: true,
+      resultsPath: null,
+      log: () => {},
+      profiles: PROFILES,
+      // The backfill table at smoke size: a quick profile, and parallel from 1,000 rows.
+      backfillRows: ROWS,
+      backfillProfile: { name: '50 ms + 5 MB/s a request', latencyMs: 50, perRequestBytesPerSecond: 5e6, bandwidthBytesPerSecond: 100e6 },
+      backfillParallelMinRows: 1_000,
+    });
     const { ours, baseline, limit } = results.fetch;
     assert.equal(ours.rows, ROWS);
     assert.equal(baseline.rows, ROWS);
@@ -41,6 +53,15 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
     assert.equal(results.memoryScaling.ours4NMaxPage.rows, 4 * ROWS);
     assert.equal(results.transform.curatedRows, ROWS);
     assert.equal(results.transform.rowsRead, ROWS);
+    // Every backfill case delivered every row (runBackfillBench fails otherwise); the parallel ones
+    // planned (a count and K-1 probes) and read K ranges, the limit made one request.
+    const backfill = results.backfill!;
+    assert.deepEqual(backfill.map((b) => [b.label, b.rows]), BACKFILL_CASES.map((c) => [c.label, ROWS]));
+    const requests = (label: string) => backfill.find((b) => b.label === label)!.sourceRequests;
+    assert.equal(requests('single-stream limit (one request)'), 1);
+    assert.ok(requests('ours, 4 streams') >= 1 + 3 + 4, `4 streams: ${requests('ours, 4 streams')} requests`);
+    assert.ok(requests('ours, 8 streams') >= 1 + 7 + 8, `8 streams: ${requests('ours, 8 streams')} requests`);
+    assert.ok(requests('ours, 1 stream (Firehose)') <= 3);
   });
 
   test('Firehose counts agree between each contender and the server, and within the service limits', () => {
@@ -146,6 +167,9 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
       'Profile loopback: ours ÷ baseline',
       'Profile 50 ms + 10 MB/s: ours ÷ baseline',
       'Peak RSS ours, every profile',
+      'Backfill 4 streams ÷ single-stream limit',
+      'Backfill 8 streams ÷ single-stream limit',
+      'Backfill 4 streams ÷ limit, Firehose quota 1 MiB/s',
     ]) {
       assert.ok(names.includes(want), `target "${want}" is in the table`);
     }
@@ -161,8 +185,31 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
     assert.equal((table.match(/\| (PASS|\*\*MISS\*\*) \|/g) ?? []).length, results.targets.length);
   });
 
+  test('backfill targets: ratios to the limit of the same run, a case not measured is a miss', () => {
+    const result = (streams: number, toLimit: number, quota = false): BackfillResult => ({
+      label: `${streams}`,
+      kind: 'ours',
+      streams,
+      ...(quota ? { firehoseQuota: { bytesPerSecond: 1 } } : {}),
+      seconds: 1,
+      rows: 1,
+      rowsPerSecond: 1,
+      cpuSeconds: 0,
+      peakRssBytes: 0,
+      sourceRequests: 1,
+      toLimit,
+    });
+    const pass = (rs: BackfillResult[]) => backfillTargets(rs).map((t) => t.pass);
+    assert.deepEqual(pass([result(4, 3), result(8, 5), result(4, 3, true)]), [true, true, true]);
+    assert.deepEqual(pass([result(4, 2.99), result(8, 4.99), result(4, 2.99, true)]), [false, false, false]);
+    // The quota case is not the plain 4-stream case, nor the other way round.
+    assert.deepEqual(pass([result(4, 3, true), result(8, 5)]), [false, true, true]);
+    assert.equal(backfillTargets([]).every((t) => !t.pass && t.measured === 'not measured'), true);
+  });
+
   test('argument parsing', () => {
-    assert.deepEqual(parseBenchArgs([]), { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, gzip: false, help: false, fullSize: false, rowsGiven: false });
+    assert.deepEqual(parseBenchArgs([]), { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, backfill: true, gzip: false, help: false, fullSize: false, rowsGiven: false });
+    assert.equal(parseBenchArgs(['--no-backfill']).backfill, false);
     assert.equal(parseBenchArgs(['--gzip']).gzip, true);
     assert.equal(parseBenchArgs(['--no-profiles']).profiles, false);
     assert.equal(parseBenchArgs(['--profiles']).profiles, true);
