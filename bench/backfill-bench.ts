@@ -27,6 +27,7 @@ export const PORTAL_PROFILE: SourceProfile = {
 };
 
 export const BACKFILL_ROWS = 200_000;
+export const BACKFILL_PEAK_RSS_MIB = 384;
 const MIB = 1024 * 1024;
 
 export interface BackfillCase {
@@ -147,10 +148,18 @@ export function backfillTargets(results: readonly BackfillResult[]): BackfillTar
     measured: r ? r.toLimit.toFixed(2) : 'not measured',
     pass: !!r && r.toLimit >= want,
   });
+  const eight = find(8, false);
   return [
     target('Backfill 4 streams ÷ single-stream limit', find(4, false), 3),
     target('Backfill 8 streams ÷ single-stream limit', find(8, false), 5),
     target('Backfill 4 streams ÷ limit, Firehose quota 1 MiB/s', find(4, true), 3),
+    {
+      // Dev's fetcher has 512 MiB (lib/config/dev.ts): 8 streams must fit with a quarter to spare.
+      name: 'Peak RSS, backfill with 8 streams',
+      target: `≤ ${BACKFILL_PEAK_RSS_MIB} MiB (¾ of dev's 512 MiB fetcher)`,
+      measured: eight ? `${(eight.peakRssBytes / MIB).toFixed(0)} MiB` : 'not measured',
+      pass: !!eight && eight.peakRssBytes <= BACKFILL_PEAK_RSS_MIB * MIB,
+    },
   ];
 }
 

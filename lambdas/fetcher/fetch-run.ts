@@ -154,8 +154,8 @@ export interface FetchLogger {
 /** Where packed records go: Firehose, or the raw zone directly (direct-delivery.ts). */
 export interface RecordDelivery {
   deliver(records: Buffer[], options?: DeliverOptions): Promise<DeliveryStats>;
-  /** Batch size for this delivery; default Firehose's (500 records, 4 MiB). */
-  readonly batchLimits?: { readonly records: number; readonly bytes: number };
+  /** Batches under way at once per stream; default MAX_BATCHES_IN_FLIGHT. */
+  readonly batchesInFlight?: number;
   /** 'direct': counted as raw objects written, not Firehose records. */
   readonly kind?: string;
 }
@@ -247,7 +247,7 @@ interface StreamSpec {
   /** The stream's last row (inclusive); null: to the end of the data. */
   until: KeysetPosition | null;
   delivery: RecordDelivery;
-  /** This stream's batches under way (MAX_BATCHES_IN_FLIGHT). */
+  /** This stream's batches under way (the delivery's batchesInFlight, else MAX_BATCHES_IN_FLIGHT). */
   inFlight: Set<Promise<void>>;
   /** Every row of a whole page (read at `at`) is delivered or quarantined: move the durable position past it. */
   commit(last: KeysetPosition, at: Date): Promise<void>;
@@ -463,7 +463,8 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
   const sendBatch = async (page: Page): Promise<void> => {
     if (!page.batch.length) return;
     const { inFlight, delivery } = page.stream;
-    while (inFlight.size >= MAX_BATCHES_IN_FLIGHT) await Promise.race(inFlight);
+    const maxInFlight = page.stream.delivery.batchesInFlight ?? MAX_BATCHES_IN_FLIGHT;
+    while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
     const records = page.batch;
     const sent = delivery.deliver(records, { budgetMs });
     page.batch = [];
@@ -479,10 +480,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     void settled.then(() => inFlight.delete(settled));
   };
   const addRecord = async (page: Page, record: Buffer): Promise<void> => {
-    const limits = page.stream.delivery.batchLimits;
-    const maxRecords = limits?.records ?? MAX_BATCH_RECORDS;
-    const maxBytes = limits?.bytes ?? MAX_BATCH_BYTES;
-    if (page.batch.length >= maxRecords || (page.batch.length && page.batchBytes + record.length > maxBytes)) await sendBatch(page);
+    if (page.batch.length >= MAX_BATCH_RECORDS || (page.batch.length && page.batchBytes + record.length > MAX_BATCH_BYTES)) await sendBatch(page);
     page.batch.push(record);
     page.batchBytes += record.length;
   };

@@ -170,6 +170,7 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
       'Backfill 4 streams ÷ single-stream limit',
       'Backfill 8 streams ÷ single-stream limit',
       'Backfill 4 streams ÷ limit, Firehose quota 1 MiB/s',
+      'Peak RSS, backfill with 8 streams',
     ]) {
       assert.ok(names.includes(want), `target "${want}" is in the table`);
     }
@@ -200,10 +201,12 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
       toLimit,
     });
     const pass = (rs: BackfillResult[]) => backfillTargets(rs).map((t) => t.pass);
-    assert.deepEqual(pass([result(4, 3), result(8, 5), result(4, 3, true)]), [true, true, true]);
-    assert.deepEqual(pass([result(4, 2.99), result(8, 4.99), result(4, 2.99, true)]), [false, false, false]);
+    assert.deepEqual(pass([result(4, 3), result(8, 5), result(4, 3, true)]), [true, true, true, true]);
+    assert.deepEqual(pass([result(4, 2.99), result(8, 4.99), result(4, 2.99, true)]), [false, false, false, true]);
     // The quota case is not the plain 4-stream case, nor the other way round.
-    assert.deepEqual(pass([result(4, 3, true), result(8, 5)]), [false, true, true]);
+    assert.deepEqual(pass([result(4, 3, true), result(8, 5)]), [false, true, true, true]);
+    // 8 streams must fit dev's fetcher memory with room.
+    assert.deepEqual(pass([{ ...result(8, 5), peakRssBytes: 385 * 2 ** 20 }]).at(-1), false);
     assert.equal(backfillTargets([]).every((t) => !t.pass && t.measured === 'not measured'), true);
   });
 
