@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
-import { startSourceProfileProxy, type SourceProfile, type SourceProfileProxy } from '../../local/source-profile';
+import { Link, LINK_CATCH_UP_MS, startSourceProfileProxy, type SourceProfile, type SourceProfileProxy } from '../../local/source-profile';
 
 const MB1 = 1_000_000;
 const body1MB = randomBytes(MB1);
@@ -182,6 +182,23 @@ describe('source profile proxy', { timeout: 60_000 }, () => {
     }
     // One shared 2 MB/s pace would take 4 × 0.49 s; four requests at their own pace take ~0.5 s.
     assert.ok(total < 1_500, `4 concurrent 1 MB responses took ${total.toFixed(0)} ms: the pace was shared, not per request`);
+  });
+
+  test('the link keeps its schedule when the proxy is a little late, and starts afresh after a pause', async () => {
+    let t = 0;
+    const waits: number[] = [];
+    const link = new Link(1_000_000, () => t, async (ms) => void waits.push(ms)); // 1 MB/s: 1 ms per 1,000 bytes
+    await link.take(10_000); // 0-10 ms
+    t = 14; // the event loop ran this piece 4 ms late: it is booked at 10 ms, right after the last
+    await link.take(10_000); // 10-20 ms
+    t = 15;
+    await link.take(10_000); // 20-30 ms: ahead of the clock, so it waits 5 ms
+    assert.deepEqual(waits, [5]);
+    t = 30 + LINK_CATCH_UP_MS + 1; // idle longer than the catch-up window: no burst, starts now
+    await link.take(10_000);
+    assert.deepEqual(waits, [5]);
+    await link.take(10_000); // booked 10 ms after the previous start
+    assert.deepEqual(waits, [5, 10]);
   });
 
   test('jitter adds to the latency, never subtracts', async () => {
