@@ -2,9 +2,10 @@
  * `npm run local [-- options]`: run the whole pipeline on this machine.
  * `npm run local -- serve`: start the local Socrata and Firehose endpoints alone.
  */
+import { writeSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadDatasetDir, loadDatasetFile, type DatasetConfig } from '../runtime/dataset-config';
 import { LOCK_FILE, lockDataDir, type DataDirLock } from './data-dir-lock';
 import { sourceFor } from './dataset-rows';
@@ -44,11 +45,21 @@ Options:
   --select <models>       transform only, on the data already in --data-dir (no fetch): build and
                           test these marts (<model>, +<model>, <model>+; comma separated)
   --tests-only            transform only, no fetch: run the data tests on the existing tables
-  --json                  print the run summary as one JSON object on the last line
+  --json                  stdout is one JSON object, success or failure: status, exitCode,
+                          error and hint, and the run summary
   --port <n>              (serve) Socrata port; Firehose listens on the next one (default: free ports)
   -h, --help              this text`;
 
 class UsageError extends Error {}
+
+/** node:util's parseArgs, its errors (an unknown option, a missing value) as usage errors. */
+function parseArgsOrUsage<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
 
 function parseEngineFlag(value: string | undefined): LocalEngineName | undefined {
   try {
@@ -59,7 +70,7 @@ function parseEngineFlag(value: string | undefined): LocalEngineName | undefined
 }
 
 function parse(argv: string[]) {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseArgsOrUsage({
     args: argv,
     allowPositionals: true,
     options: {
@@ -204,7 +215,9 @@ function stopOnSignal(firehose: FirehoseServer, lock: DataDirLock, rawDir: strin
     // process group) and relayed by npm. Only a later signal means "stop now".
     if (stopping && Date.now() - firstAt < 1_000) return;
     if (stopping) {
-      process.stderr.write(`\n${signal} again: stopping now; accepted records not yet in raw/ stay in the Firehose journal and are delivered by the next run\n`);
+      const message = `${signal} again: stopping now; accepted records not yet in raw/ stay in the Firehose journal and are delivered by the next run`;
+      process.stderr.write(`\n${message}\n`);
+      json.write({ status: 'stopped', exitCode: code, error: message, hint: 'run again to continue' });
       process.exit(code);
     }
     stopping = true;
@@ -221,6 +234,7 @@ function stopOnSignal(firehose: FirehoseServer, lock: DataDirLock, rawDir: strin
       .then(async (message) => {
         await lock.release();
         process.stderr.write(`\n${message}\n`);
+        json.write({ status: 'stopped', exitCode: code, error: message, hint: 'run again to continue' });
         process.exit(code);
       });
   };
@@ -232,10 +246,28 @@ function stopOnSignal(firehose: FirehoseServer, lock: DataDirLock, rawDir: strin
   };
 }
 
+/** A run whose error-severity data tests failed (exit 3): what `--json` says about it. */
+function testFailure(failedErrorTests: string[], dataDir: string): { error?: string; hint?: string } {
+  if (!failedErrorTests.length) return {};
+  return {
+    error: `${failedErrorTests.length} error-severity data test(s) failed: ${failedErrorTests.join(', ')}`,
+    hint: failedErrorTests.some((t) => /reconcil/i.test(t)) ? REBUILD_HINT(dataDir) : 'the report lists the failing rows of each test',
+  };
+}
+
 const REBUILD_HINT = (dataDir: string): string =>
   `curated does not match the raw zone: run \`npm run local -- --rebuild --data-dir ${dataDir}\` to rebuild curated from raw without re-fetching`;
 
-async function run(opts: ReturnType<typeof parse>): Promise<number> {
+/** What a run ends with: its exit code, and the object `--json` prints (summary or failure). */
+interface Outcome {
+  exitCode: number;
+  /** The run summary (or the transform-only summary) when the run got that far. */
+  summary?: object;
+  error?: string;
+  hint?: string;
+}
+
+async function run(opts: ReturnType<typeof parse>): Promise<Outcome> {
   const dataset = loadDataset(opts.datasetName, opts.datasetFile);
   const dataDir = path.resolve(opts.dataDir);
   const progress = opts.json ? { update: () => {}, log: () => {}, done: () => {} } : progressPrinter(process.stderr, progressIntervalMs());
@@ -247,8 +279,8 @@ async function run(opts: ReturnType<typeof parse>): Promise<number> {
     const lock = await lockDataDir(dataDir);
     try {
       const s = await runLocalTransformOnly({ dataset, dataDir, engine, ...(opts.select ? { select: opts.select } : {}), testsOnly: opts.testsOnly, log });
-      process.stdout.write(opts.json ? `${JSON.stringify(s)}\n` : `${transformOnlyLines(s).join('\n')}\n`);
-      return s.failedErrorTests.length ? 3 : 0;
+      if (!opts.json) process.stdout.write(`${transformOnlyLines(s).join('\n')}\n`);
+      return { exitCode: s.failedErrorTests.length ? 3 : 0, summary: s, ...testFailure(s.failedErrorTests, dataDir) };
     } finally {
       await lock.release();
     }
@@ -288,10 +320,10 @@ async function run(opts: ReturnType<typeof parse>): Promise<number> {
       await firehose.close();
       stopHandlers();
     }
-    if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-    else printSummary(summary);
-    if (summary.transform?.failedErrorTests.some((t) => /reconcil/i.test(t))) process.stderr.write(`${REBUILD_HINT(dataDir)}\n`);
-    return summary.transform?.failedErrorTests.length ? 3 : 0;
+    if (!opts.json) printSummary(summary);
+    const failed = summary.transform?.failedErrorTests ?? [];
+    if (failed.some((t) => /reconcil/i.test(t))) process.stderr.write(`${REBUILD_HINT(dataDir)}\n`);
+    return { exitCode: failed.length ? 3 : 0, summary, ...testFailure(failed, dataDir) };
   } finally {
     await lock.release();
   }
@@ -327,37 +359,67 @@ async function serve(opts: ReturnType<typeof parse>): Promise<void> {
   await lock.release();
 }
 
+/** An error as the person reads it: exit code, one line of what went wrong, and what to do. */
+function failureOf(err: unknown): { exitCode: number; error: string; hint?: string } {
+  const e = err as Error;
+  if (e instanceof UsageError) return { exitCode: 2, error: e.message, hint: 'see --help' };
+  if (e.name === 'DatasetConfigError') return { exitCode: 2, error: e.message, hint: 'fix the file and run again' };
+  // 4 like the transform container: a mass delete refused (nothing deleted) is not a crash.
+  if (e.name === 'MassDeleteRefusedError') return { exitCode: 4, error: e.message };
+  // A model file or a --select naming no model is fixed like a usage error.
+  const usage = e instanceof ModelError || e instanceof LocalEngineError || e.name === 'NothingToTransformError';
+  return { exitCode: usage ? 2 : 1, error: e.message };
+}
+
+/**
+ * `--json`'s promise: stdout ends with exactly one JSON object, whatever happens. Written with
+ * writeSync so that it is complete even when the process exits right after (a signal, process.exit).
+ */
+class JsonResult {
+  private written = false;
+  constructor(private readonly enabled: boolean) {
+    if (enabled) {
+      // Anything that ends the process without a result (an exit from a library, an uncaught error).
+      process.once('exit', (code) => this.write({ status: 'failed', exitCode: code, error: `the run ended without a result (exit code ${code})` }));
+    }
+  }
+
+  write(result: { status: 'succeeded' | 'failed' | 'stopped'; exitCode: number; error?: string; hint?: string } & Record<string, unknown>): void {
+    if (!this.enabled || this.written) return;
+    this.written = true;
+    writeSync(1, `${JSON.stringify(result)}\n`);
+  }
+}
+
+let json = new JsonResult(false);
+
 async function cli(argv: string[]): Promise<number> {
   // The SDK warns that Node 20 support ends in 2027; the deployed Lambda and task run Node 22.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  let opts: ReturnType<typeof parse>;
+  // Known before parsing, so that a usage error is a JSON object too.
+  json = new JsonResult(argv.includes('--json'));
+  let outcome: Outcome;
   try {
-    opts = parse(argv);
-  } catch (err) {
-    process.stderr.write(`error: ${(err as Error).message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (opts.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  try {
+    const opts = parse(argv);
+    if (opts.help) {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
     if (opts.command === 'serve') {
       await serve(opts);
       return 0;
     }
-    return await run(opts);
+    outcome = await run(opts);
   } catch (err) {
-    const e = err as Error;
-    const hint = e instanceof UsageError ? ' (see --help)' : e.name === 'DatasetConfigError' ? ' (fix the file and run again)' : '';
+    const f = failureOf(err);
+    outcome = f;
     // One clear line; the details (cause chain) only with DEBUG=1.
-    process.stderr.write(`error: ${e.message.split('\n').join('\n  ')}${hint}\n`);
-    if (process.env.DEBUG) process.stderr.write(`${e.stack}\n`);
-    // 4 like the transform container: a mass delete refused (nothing deleted) is not a crash.
-    if (e.name === 'MassDeleteRefusedError') return 4;
-    // A model file or a --select naming no model is fixed like a usage error.
-    return e instanceof UsageError || e instanceof ModelError || e instanceof LocalEngineError || e.name === 'DatasetConfigError' || e.name === 'NothingToTransformError' ? 2 : 1;
+    process.stderr.write(`error: ${f.error.split('\n').join('\n  ')}${f.hint ? ` (${f.hint})` : ''}\n`);
+    if (process.env.DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
   }
+  const { exitCode, summary, error, hint } = outcome;
+  json.write({ status: exitCode === 0 ? 'succeeded' : 'failed', exitCode, ...(error ? { error } : {}), ...(hint ? { hint } : {}), ...summary });
+  return exitCode;
 }
 
 process.exitCode = await cli(process.argv.slice(2));
