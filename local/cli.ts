@@ -13,6 +13,7 @@ import { localStreamName, startLocalFirehose, type FirehoseServer } from './fire
 import { runLocalPipeline, type LocalRunSummary } from './pipeline';
 import { startSocrataServer } from './socrata-server';
 import { progressPrinter } from './cli-progress';
+import { didYouMean, parseArgsErrorLine } from './cli-usage';
 import { formatTable } from './text-table';
 import { checkTransformable, runLocalTransformOnly, transformOnlyLines } from './transform-only';
 import { ModelError } from '../containers/transform/src/models';
@@ -50,6 +51,21 @@ Options:
   --port <n>              (serve) Socrata port; Firehose listens on the next one (default: free ports)
   -h, --help              this text`;
 
+const SERVE_USAGE = `Usage: npm run local -- serve [options]
+
+Starts the local Socrata server (generated rows of one dataset) and the local Firehose endpoint
+(one stream per dataset, delivering to <data-dir>/buckets/raw) and prints their URLs, for curl or
+the AWS CLI with --endpoint-url. Ctrl-C stops both; the Firehose buffer is flushed first.
+
+Options:
+  --dataset <name>        the dataset the Socrata server serves (default: the first in datasets/;
+                          Firehose then has a stream for every dataset in datasets/)
+  --dataset-file <path>   any dataset JSON (same schema as datasets/*.json)
+  --rows <n>              rows the Socrata server generates (default 50000)
+  --data-dir <dir>        where the Firehose endpoint delivers (default .local-data)
+  --port <n>              Socrata port; Firehose listens on the next one (default: free ports)
+  -h, --help              this text`;
+
 class UsageError extends Error {}
 
 /** node:util's parseArgs, its errors (an unknown option, a missing value) as usage errors. */
@@ -57,7 +73,7 @@ function parseArgsOrUsage<T extends ParseArgsConfig>(config: T): ReturnType<type
   try {
     return parseArgs(config);
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(parseArgsErrorLine(err, Object.keys(config.options ?? {})));
   }
 }
 
@@ -92,7 +108,8 @@ function parse(argv: string[]) {
   });
   const command = positionals[0] ?? 'run';
   if (!['run', 'serve'].includes(command) || positionals.length > 1) {
-    throw new UsageError(`Unknown command "${positionals.join(' ')}": expected no command (run) or "serve"`);
+    const meant = positionals.length === 1 ? didYouMean(command, ['serve']) : undefined;
+    throw new UsageError(`Unknown command "${positionals.join(' ')}": expected no command (run) or "serve"${meant ? `; did you mean "${meant}"?` : ''}`);
   }
   const int = (name: string, v: string | undefined, fallback: number, min: number): number => {
     if (v === undefined) return fallback;
@@ -402,7 +419,7 @@ async function cli(argv: string[]): Promise<number> {
   try {
     const opts = parse(argv);
     if (opts.help) {
-      process.stdout.write(`${USAGE}\n`);
+      process.stdout.write(`${opts.command === 'serve' ? SERVE_USAGE : USAGE}\n`);
       return 0;
     }
     if (opts.command === 'serve') {
