@@ -15,6 +15,7 @@ import { startSocrataServer } from './socrata-server';
 import { progressPrinter } from './cli-progress';
 import { didYouMean, parseArgsErrorLine } from './cli-usage';
 import { formatTable } from './text-table';
+import { readLocalSource, shrunkSourceHint } from './local-source-state';
 import { checkTransformable, runLocalTransformOnly, transformOnlyLines } from './transform-only';
 import { ModelError } from '../containers/transform/src/models';
 import { engineForRun, LocalEngineError, parseEngine, type LocalEngineName } from './local-engine';
@@ -129,6 +130,7 @@ function parse(argv: string[]) {
     datasetFile: values['dataset-file'],
     source: values.source,
     rows: int('rows', values.rows, 50_000, 1),
+    rowsGiven: values.rows !== undefined,
     dataDir: values['data-dir'] ?? path.join(process.cwd(), '.local-data'),
     engine: parseEngineFlag(values.engine),
     fresh: values.fresh,
@@ -307,6 +309,8 @@ async function run(opts: ReturnType<typeof parse>): Promise<Outcome> {
     if (lock.tookOverFrom !== undefined) log(`data directory ${dataDir} was locked by PID ${lock.tookOverFrom}, which is no longer running: lock taken over`);
     if (opts.fresh) await emptyDataDir(dataDir);
     else await removeCrashLeftovers(dataDir, log);
+    // Read before the run replaces it: a refused mass delete may be this machine's doing.
+    const previousSource = opts.source ? undefined : await readLocalSource(dataDir, dataset);
     // Started here, not by the pipeline, so a signal can flush it. Starting it delivers what a
     // crashed run's endpoint had accepted but not delivered (its journal).
     const firehose = await startLocalFirehose({ dataDir, datasets: [dataset] });
@@ -332,6 +336,10 @@ async function run(opts: ReturnType<typeof parse>): Promise<Outcome> {
       // The signal handler exits the process once the buffer is delivered.
       if (stopping) await new Promise<never>(() => {});
       if (/reconcil/i.test((err as Error).message)) (err as Error).message += `\n${REBUILD_HINT(dataDir)}`;
+      if ((err as Error).name === 'MassDeleteRefusedError') {
+        const hint = shrunkSourceHint(previousSource, opts.rows, opts.rowsGiven, dataDir);
+        if (hint) (err as HintedError).hint = hint;
+      }
       throw err;
     } finally {
       await firehose.close();
@@ -376,13 +384,16 @@ async function serve(opts: ReturnType<typeof parse>): Promise<void> {
   await lock.release();
 }
 
+/** An error the run knows the local cause of (set where the cause is known). */
+type HintedError = Error & { hint?: string };
+
 /** An error as the person reads it: exit code, one line of what went wrong, and what to do. */
 function failureOf(err: unknown): { exitCode: number; error: string; hint?: string } {
-  const e = err as Error;
+  const e = err as HintedError;
   if (e instanceof UsageError) return { exitCode: 2, error: e.message, hint: 'see --help' };
   if (e.name === 'DatasetConfigError') return { exitCode: 2, error: e.message, hint: 'fix the file and run again' };
   // 4 like the transform container: a mass delete refused (nothing deleted) is not a crash.
-  if (e.name === 'MassDeleteRefusedError') return { exitCode: 4, error: e.message };
+  if (e.name === 'MassDeleteRefusedError') return { exitCode: 4, error: e.message, ...(e.hint ? { hint: e.hint } : {}) };
   // A model file or a --select naming no model is fixed like a usage error.
   const usage = e instanceof ModelError || e instanceof LocalEngineError || e.name === 'NothingToTransformError';
   return { exitCode: usage ? 2 : 1, error: e.message };
@@ -431,7 +442,8 @@ async function cli(argv: string[]): Promise<number> {
     const f = failureOf(err);
     outcome = f;
     // One clear line; the details (cause chain) only with DEBUG=1.
-    process.stderr.write(`error: ${f.error.split('\n').join('\n  ')}${f.hint ? ` (${f.hint})` : ''}\n`);
+    const short = f.hint && f.exitCode === 2;
+    process.stderr.write(`error: ${f.error.split('\n').join('\n  ')}${short ? ` (${f.hint})` : ''}\n${f.hint && !short ? `hint: ${f.hint}\n` : ''}`);
     if (process.env.DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
   }
   const { exitCode, summary, error, hint } = outcome;
