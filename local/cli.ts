@@ -10,7 +10,7 @@ import { loadDatasetDir, loadDatasetFile, type DatasetConfig } from '../runtime/
 import { LOCK_FILE, lockDataDir, type DataDirLock } from './data-dir-lock';
 import { sourceFor } from './dataset-rows';
 import { localStreamName, startLocalFirehose, type FirehoseServer } from './firehose-server';
-import { runLocalPipeline, type LocalRunSummary } from './pipeline';
+import { runLocalPipeline, type LocalRunError, type LocalRunSummary } from './pipeline';
 import { startSocrataServer } from './socrata-server';
 import { progressPrinter } from './cli-progress';
 import { didYouMean, parseArgsErrorLine } from './cli-usage';
@@ -384,11 +384,18 @@ async function serve(opts: ReturnType<typeof parse>): Promise<void> {
   await lock.release();
 }
 
-/** An error the run knows the local cause of (set where the cause is known). */
-type HintedError = Error & { hint?: string };
+/** An error the run knows the local cause of (set where the cause is known), and where its report is. */
+type HintedError = LocalRunError & { hint?: string };
 
 /** An error as the person reads it: exit code, one line of what went wrong, and what to do. */
-function failureOf(err: unknown): { exitCode: number; error: string; hint?: string } {
+function failureOf(err: unknown): { exitCode: number; error: string; hint?: string; summary?: object } {
+  const f = exitAndHint(err);
+  const run = (err as HintedError).run;
+  // The failed run's summary, report and history page: what a script and a person look at next.
+  return run ? { ...f, summary: { reportPath: run.reportLocation, summaryPath: run.summaryLocation, historyPath: run.historyLocation } } : f;
+}
+
+function exitAndHint(err: unknown): { exitCode: number; error: string; hint?: string } {
   const e = err as HintedError;
   if (e instanceof UsageError) return { exitCode: 2, error: e.message, hint: 'see --help' };
   if (e.name === 'DatasetConfigError') return { exitCode: 2, error: e.message, hint: 'fix the file and run again' };
@@ -445,6 +452,8 @@ async function cli(argv: string[]): Promise<number> {
     const short = f.hint && f.exitCode === 2;
     process.stderr.write(`error: ${f.error.split('\n').join('\n  ')}${short ? ` (${f.hint})` : ''}\n${f.hint && !short ? `hint: ${f.hint}\n` : ''}`);
     if (process.env.DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    const run = (err as HintedError).run;
+    if (run) process.stderr.write(`Report:  ${run.reportLocation}\nHistory: ${run.historyLocation}\n`);
   }
   const { exitCode, summary, error, hint } = outcome;
   json.write({ status: exitCode === 0 ? 'succeeded' : 'failed', exitCode, ...(error ? { error } : {}), ...(hint ? { hint } : {}), ...summary });

@@ -23,6 +23,10 @@ import type { KeyScanOutput } from '../lambdas/fetcher/key-scan';
 import type { RepairOutput } from '../lambdas/fetcher/repair';
 import { localStreamName, startLocalFirehose, type FirehoseServer } from './firehose-server';
 import type { SocrataEndpoint } from './socrata-process';
+import { writeFailedRun, type FailedRunOutputs } from './failed-run';
+
+/** An error of runLocalPipeline, with where the failed run's summary and report were written. */
+export type LocalRunError = Error & { run?: FailedRunOutputs };
 
 export interface FetchProgress {
   rowsFetched: number;
@@ -362,8 +366,13 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     phase('done');
     return summary;
   } catch (err) {
-    if (ownSocrata?.failure) throw new Error(ownSocrata.failure, { cause: err });
-    throw err;
+    const failure = ownSocrata?.failure ? new Error(ownSocrata.failure, { cause: err }) : (err as Error);
+    // Recorded like a finished run (summary, report, history row); a failure to record it must not hide the run's own error.
+    await writeFailedRun({ dataset, runId, engine, startedAt: new Date(t0), error: failure, rawStore, curatedStore: new LocalObjectStore(curatedDir), log }).then(
+      (outputs) => Object.assign(failure, { run: outputs }),
+      (writeErr: unknown) => log(`the failed run's summary and report could not be written: ${(writeErr as Error).message.split('\n')[0]}`),
+    );
+    throw failure;
   } finally {
     await transformProcess?.close();
     await ownFirehose?.close();
