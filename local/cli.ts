@@ -289,7 +289,7 @@ interface Outcome {
 async function run(opts: ReturnType<typeof parse>): Promise<Outcome> {
   const dataset = loadDataset(opts.datasetName, opts.datasetFile);
   const dataDir = path.resolve(opts.dataDir);
-  const progress = opts.json ? { update: () => {}, log: () => {}, done: () => {} } : progressPrinter(process.stderr, progressIntervalMs());
+  const progress = opts.json ? { update: () => {}, log: () => {}, step: () => {}, done: () => {} } : progressPrinter(process.stderr, progressIntervalMs());
   const log = progress.log;
   // Before anything runs: the other engine's data directory, or no Trino for athena, is one line.
   const engine = engineForRun(dataDir, opts.engine, opts.fresh);
@@ -330,6 +330,7 @@ async function run(opts: ReturnType<typeof parse>): Promise<Outcome> {
         rebuild: opts.rebuild,
         ...(opts.source ? { source: opts.source } : {}),
         onProgress: progress.update,
+        onStep: progress.step,
         log,
       }).finally(progress.done);
     } catch (err) {

@@ -77,7 +77,12 @@ export interface LocalRunOptions {
    * PIDs of the local Socrata and transform child processes once they run.
    */
   onPhase?: (phase: PipelinePhase, info: { socrataPid?: number; transformPid?: number }) => void;
+  /** Called as each step after the row fetch starts, for a person watching (the CLI's phase lines). */
+  onStep?: (step: RunStep) => void;
 }
+
+/** The steps after the row fetch that take long enough to be shown (PipelinePhase is the bench's split). */
+export type RunStep = 'key scan' | 'crawl' | 'transform' | 'repair';
 
 export type PipelinePhase = 'source' | 'fetch' | 'flush' | 'crawl' | 'transform' | 'sample' | 'done';
 
@@ -218,31 +223,36 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     const expected = await expectedRows(baseUrl, datasetId, rawStore, dataset, mode === 'full-refresh');
     const budget = opts.invocationBudgetMs ?? 60_000;
     const fetchStart = Date.now();
-    // Live progress from the local server's own log of what it served (pages, rows, faults);
-    // with --source only the per-invocation stats are known.
+    // Live progress: rows as they stream in (the lines the local Firehose accepted: a page of
+    // 200,000 rows is one request, so counting finished pages alone would show nothing until its
+    // end), and pages and retries from the local server's own log (with --source, the fetcher's
+    // per-invocation figures).
     const requestsBefore = socrata && !opts.source ? socrata.requests.length : 0;
-    let quarantinedSoFar = 0;
-    const served = (): FetchProgress | undefined => {
-      if (!socrata || opts.source) return undefined;
-      const reqs = socrata.requests.slice(requestsBefore).filter((r) => r.path.startsWith('/resource/') && r.params.$select !== COUNT_SELECT);
-      const ok = reqs.filter((r) => r.status === 200 && r.fault === undefined);
-      const rows = ok.reduce((a, r) => a + (r.rows ?? 0), 0);
+    const linesBefore = firehose.counters().linesAccepted;
+    let latest = { rowsQuarantined: 0, pages: 0, retries: 0 };
+    const served = (): FetchProgress => {
+      const streamed = firehose.counters().linesAccepted - linesBefore;
+      let { pages, retries } = latest;
+      let pageRows = 0;
+      if (socrata && !opts.source) {
+        // Count requests (the progress bar's and the fetcher's own) are not pages.
+        const reqs = socrata.requests.slice(requestsBefore).filter((r) => r.path.startsWith('/resource/') && !/count\(/i.test(r.params.$select ?? ''));
+        const ok = reqs.filter((r) => r.status === 200 && r.fault === undefined);
+        pageRows = ok.reduce((a, r) => a + (r.rows ?? 0), 0);
+        pages = ok.length;
+        retries = reqs.length - ok.length;
+      }
       return {
-        rowsFetched: rows,
-        rowsDelivered: 0,
-        rowsQuarantined: quarantinedSoFar,
-        pages: ok.length,
-        retries: reqs.length - ok.length,
+        rowsFetched: Math.max(pageRows, streamed + latest.rowsQuarantined),
+        rowsDelivered: streamed,
+        rowsQuarantined: latest.rowsQuarantined,
+        pages,
+        retries,
         ...(expected !== undefined ? { expectedRows: expected } : {}),
         elapsedMs: Date.now() - fetchStart,
       };
     };
-    const ticker = opts.onProgress
-      ? setInterval(() => {
-          const p = served();
-          if (p) opts.onProgress!(p);
-        }, 250)
-      : undefined;
+    const ticker = opts.onProgress ? setInterval(() => opts.onProgress!(served()), 250) : undefined;
     let loop: { out: FetchOutput; invocations: number };
     try {
       loop = await invokeUntilDone(handler, {
@@ -251,7 +261,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
         budgetMs: budget,
         ...(opts.maxInvocations !== undefined ? { maxInvocations: opts.maxInvocations } : {}),
         onInvocation: ({ stats: s, done }) => {
-          quarantinedSoFar = s.rowsQuarantined;
+          latest = { rowsQuarantined: s.rowsQuarantined, pages: s.pages, retries: s.sourceRetries + s.firehoseRetriedRecords };
           opts.onProgress?.({
             ...(done ? { done } : {}),
             rowsFetched: s.rowsFetched,
@@ -273,6 +283,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     // set for this run (deletions, reconciliation against the source). Not after an interrupted fetch.
     let keys: LocalRunSummary['keys'];
     if (!interrupted) {
+      opts.onStep?.('key scan');
       const scan = await invokePhaseUntilDone(handler, 'keys', { runId, budgetMs: budget });
       keys = { ...scan.out.stats, ...(scan.out.skipped ? { skipped: scan.out.skipped } : {}) };
       log(scan.out.skipped ? `key scan skipped (${scan.out.skipped})` : `key scan: ${scan.out.stats.keys} source keys in ${scan.out.stats.pages} page(s)`);
@@ -309,6 +320,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     const crawlStart = Date.now();
     // The crawl and the transform run in a child process of their own (./transform-process.ts).
     phase('crawl');
+    opts.onStep?.('crawl');
     transformProcess = startTransformProcess(log);
     const crawl: CrawlResult = await transformProcess.crawl({ dataset, rawDir, catalogPath });
     summary.crawl = { table: crawl.table, objects: crawl.objects, columns: crawl.columns.length };
@@ -328,6 +340,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     // 4. Transform (DuckDB, or the deployed Athena engine on a local Trino): staging, dedup,
     // marts, data tests, run summary and report.
     phase('transform');
+    opts.onStep?.('transform');
     await markEngine(dataDir, engine);
     const transformStart = Date.now();
     const transformOnce = (): Promise<RunSummary> =>
@@ -347,9 +360,11 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
       // Source keys curated lacks (e.g. rows added behind the checkpoint): fetch them by key, let
       // Firehose deliver them, and transform again, once, like the state machine.
       log(`${transform.missingKeys} source key(s) missing from curated: repairing`);
+      opts.onStep?.('repair');
       const repaired = await invokePhaseUntilDone(handler, 'repair', { runId, budgetMs: budget });
       summary.repair = repaired.out.stats;
       await firehose.flush();
+      opts.onStep?.('transform');
       transform = await transformOnce();
     }
     summary.timings.transformMs = Date.now() - transformStart;
