@@ -33,7 +33,8 @@ Firehose accepted to the raw zone and stops (exit 130 / 143); the next run conti
 Options:
   --dataset <name>        a dataset from datasets/ (default: sf-fire-incidents)
   --dataset-file <path>   any dataset JSON (same schema as datasets/*.json)
-  --source <url>          fetch from this Socrata URL instead of the local server,
+  --source <url>          fetch from this Socrata URL instead of the local server (its host
+                          and dataset id are the source the checkpoint records),
                           e.g. https://data.sfgov.org/resource/wr8u-xric.json
   --rows <n>              rows the local Socrata server generates (default 50000)
   --data-dir <dir>        where buckets, checkpoints and the catalog live (default .local-data)

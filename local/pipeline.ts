@@ -91,6 +91,8 @@ export interface LocalRunSummary {
   runId: string;
   dataDir: string;
   source: string;
+  /** The source's identity this run (domain and dataset id): recorded by the checkpoint and the key scan, checked by the transform. */
+  sourceIdentity: { domain: string; datasetId: string };
   fetch: FetchOutput['stats'] & { invocations: number; done: boolean; durationMs: number; rowsPerSecond: number };
   firehose: { objectsWritten: number; recordsAccepted: number; recordsFailed: number; throttledCalls: number };
   crawl: { table: string; objects: number; columns: number };
@@ -213,10 +215,15 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
       ? parseSourceUrl(opts.source, dataset.source.datasetId)
       : { baseUrl: socrata!.url, datasetId: socrata!.datasetId };
     log(`source ${baseUrl}/resource/${datasetId}.json → Firehose ${firehose.url} (${localStreamName(dataset)}) → ${rawDir}`);
+    // One source identity for the whole run: what the checkpoint and the key scan record, and what
+    // the transform checks the key scan against. A --source names its own (host and dataset id);
+    // the generated local source stands in for the dataset's own portal.
+    const sourceIdentity = opts.source ? { domain: new URL(baseUrl).host, datasetId } : { domain: dataset.source.domain, datasetId };
+    const runDataset: DatasetConfig = { ...dataset, source: { ...dataset.source, ...sourceIdentity } };
 
     // 1. Fetch: the real handler, looping on `done` like the state machine.
     phase('fetch');
-    const env = localFetcherEnv({ dataset, datasetId, baseUrl, firehoseUrl: firehose.url, rawDir, marginMs: opts.budgetMarginMs ?? 0 });
+    const env = localFetcherEnv({ dataset: runDataset, datasetId, baseUrl, firehoseUrl: firehose.url, rawDir, marginMs: opts.budgetMarginMs ?? 0 });
     Object.assign(process.env, env);
     const { handler } = await import('../lambdas/fetcher/handler');
     const mode = opts.mode ?? 'incremental';
@@ -301,6 +308,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
       runId,
       dataDir,
       source: `${baseUrl}/resource/${datasetId}.json`,
+      sourceIdentity,
       fetch: { ...out.stats, invocations, done: out.done, durationMs: fetchMs, rowsPerSecond: fetchMs ? Math.round((out.stats.rowsFetched / fetchMs) * 1000) : 0 },
       firehose: { objectsWritten: fc.objectsWritten, recordsAccepted: fc.recordsAccepted, recordsFailed: fc.recordsFailed, throttledCalls: fc.throttledCalls },
       crawl: { table: `raw.${tableName(dataset)}`, objects: 0, columns: 0 },
@@ -345,7 +353,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     const transformStart = Date.now();
     const transformOnce = (): Promise<RunSummary> =>
       transformProcess!.transform({
-        dataset,
+        dataset: runDataset,
         engine,
         dataDir,
         rawDir,
