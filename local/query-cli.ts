@@ -48,6 +48,8 @@ async function tablesLines(ask: (sql: string) => Promise<{ rows: Record<string, 
 }
 
 async function main(argv: string[]): Promise<number> {
+  // As in cli.ts: the SDK's Node 20 notice would precede every answer of a data directory built by athena.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   let args;
   const options = { 'data-dir': { type: 'string', default: '.local-data' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } as const;
   try {
