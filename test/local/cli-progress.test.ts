@@ -27,12 +27,13 @@ describe('the pipeline reports', () => {
     const summary = await runLocalPipeline({
       dataset: loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json')),
       dataDir: path.join(root, 'run'),
-      rows: 40_000,
+      rows: 15_000,
       onProgress: (p) => updates.push(p),
       onStep: (s) => steps.push(s),
     });
+    // Under the parallel-streams threshold (20,000 rows): one stream, one page.
     assert.equal(summary.fetch.pages, 1, 'one page: finished pages alone would show 0 rows until the end');
-    const midPage = updates.filter((u) => !u.done && u.pages === 0 && u.rowsFetched > 0 && u.rowsFetched < 40_000);
+    const midPage = updates.filter((u) => !u.done && u.pages === 0 && u.rowsFetched > 0 && u.rowsFetched < 15_000);
     assert.ok(midPage.length > 0, `rows counted while the page streams: ${updates.map((u) => u.rowsFetched).join(', ')}`);
     for (let i = 1; i < updates.length; i++) assert.ok(updates[i]!.rowsFetched >= updates[i - 1]!.rowsFetched, 'never goes back');
     assert.deepEqual(steps, ['key scan', 'crawl', 'transform']);
