@@ -1,8 +1,9 @@
 /**
- * The fetch progress `npm run local` prints on stderr (its own module so tests can drive it with a
- * fake terminal).
+ * The progress `npm run local` prints on stderr: the fetch's row counts, then a line per step
+ * after it (key scan, crawl, transform), so no stretch of a run is silent. Its own module so tests
+ * can drive it with a fake terminal.
  */
-import type { FetchProgress } from './pipeline';
+import type { FetchProgress, RunStep } from './pipeline';
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
 
@@ -16,8 +17,12 @@ export interface ProgressPrinter {
   update: (p: FetchProgress) => void;
   /** Ends the progress line so that the next line written to stderr starts on its own. */
   log: (line: string) => void;
+  /** A step after the fetch has started: on a terminal a spinner with its seconds, elsewhere a line (and one per interval while it lasts). */
+  step: (step: RunStep) => void;
   done: () => void;
 }
+
+const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
 /**
  * Fetch progress on stderr. On a terminal one line rewritten in place, which shows 100% only once
@@ -32,6 +37,15 @@ export function progressPrinter(out: ProgressStream, intervalMs: number): Progre
     const rate = p.elapsedMs ? Math.round((p.rowsFetched / p.elapsedMs) * 1000) : 0;
     const of = p.expectedRows !== undefined ? `/${fmt(p.expectedRows)}` : '';
     return `${fmt(p.rowsFetched)}${of} rows  ${fmt(rate)} rows/s  ${p.pages} pages  ${p.retries} retries  ${p.rowsQuarantined} quarantined`;
+  };
+
+  let current: { step: RunStep; since: number } | undefined;
+  let stepTimer: NodeJS.Timeout | undefined;
+  const seconds = (): string => `${Math.floor((Date.now() - current!.since) / 1000)} s`;
+  const stopStep = (): void => {
+    if (stepTimer) clearInterval(stepTimer);
+    stepTimer = undefined;
+    current = undefined;
   };
 
   if (!out.isTTY) {
@@ -49,9 +63,19 @@ export function progressPrinter(out: ProgressStream, intervalMs: number): Progre
         }
       },
       log: (line) => out.write(`${line}\n`),
+      step(step) {
+        finished = true;
+        clearInterval(timer);
+        stopStep();
+        current = { step, since: Date.now() };
+        out.write(`${step}: started\n`);
+        stepTimer = setInterval(() => out.write(`${step}: ${seconds()} so far\n`), intervalMs);
+        stepTimer.unref();
+      },
       done() {
         finished = true;
         clearInterval(timer);
+        stopStep();
       },
     };
   }
@@ -60,6 +84,11 @@ export function progressPrinter(out: ProgressStream, intervalMs: number): Progre
   const end = (): void => {
     if (open) out.write('\n');
     open = false;
+  };
+  let frame = 0;
+  const spin = (): void => {
+    out.write(`\r${SPINNER[frame++ % SPINNER.length]} ${current!.step} ${seconds()} `);
+    open = true;
   };
   return {
     update(p) {
@@ -79,8 +108,18 @@ export function progressPrinter(out: ProgressStream, intervalMs: number): Progre
       end();
       out.write(`${line}\n`);
     },
+    step(step) {
+      finished = true;
+      stopStep();
+      end();
+      current = { step, since: Date.now() };
+      spin();
+      stepTimer = setInterval(spin, 100);
+      stepTimer.unref();
+    },
     done() {
       finished = true;
+      stopStep();
       end();
     },
   };

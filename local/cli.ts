@@ -2,17 +2,20 @@
  * `npm run local [-- options]`: run the whole pipeline on this machine.
  * `npm run local -- serve`: start the local Socrata and Firehose endpoints alone.
  */
+import { writeSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadDatasetDir, loadDatasetFile, type DatasetConfig } from '../runtime/dataset-config';
 import { LOCK_FILE, lockDataDir, type DataDirLock } from './data-dir-lock';
 import { sourceFor } from './dataset-rows';
 import { localStreamName, startLocalFirehose, type FirehoseServer } from './firehose-server';
-import { runLocalPipeline, type LocalRunSummary } from './pipeline';
+import { runLocalPipeline, type LocalRunError, type LocalRunSummary } from './pipeline';
 import { startSocrataServer } from './socrata-server';
 import { progressPrinter } from './cli-progress';
+import { didYouMean, parseArgsErrorLine } from './cli-usage';
 import { formatTable } from './text-table';
+import { readLocalSource, shrunkSourceHint } from './local-source-state';
 import { checkTransformable, runLocalTransformOnly, transformOnlyLines } from './transform-only';
 import { ModelError } from '../containers/transform/src/models';
 import { engineForRun, LocalEngineError, parseEngine, type LocalEngineName } from './local-engine';
@@ -30,7 +33,8 @@ Firehose accepted to the raw zone and stops (exit 130 / 143); the next run conti
 Options:
   --dataset <name>        a dataset from datasets/ (default: sf-fire-incidents)
   --dataset-file <path>   any dataset JSON (same schema as datasets/*.json)
-  --source <url>          fetch from this Socrata URL instead of the local server,
+  --source <url>          fetch from this Socrata URL instead of the local server (its host
+                          and dataset id are the source the checkpoint records),
                           e.g. https://data.sfgov.org/resource/wr8u-xric.json
   --rows <n>              rows the local Socrata server generates (default 50000)
   --data-dir <dir>        where buckets, checkpoints and the catalog live (default .local-data)
@@ -44,11 +48,36 @@ Options:
   --select <models>       transform only, on the data already in --data-dir (no fetch): build and
                           test these marts (<model>, +<model>, <model>+; comma separated)
   --tests-only            transform only, no fetch: run the data tests on the existing tables
-  --json                  print the run summary as one JSON object on the last line
+  --json                  stdout is one JSON object, success or failure: status, exitCode,
+                          error and hint, and the run summary
   --port <n>              (serve) Socrata port; Firehose listens on the next one (default: free ports)
   -h, --help              this text`;
 
+const SERVE_USAGE = `Usage: npm run local -- serve [options]
+
+Starts the local Socrata server (generated rows of one dataset) and the local Firehose endpoint
+(one stream per dataset, delivering to <data-dir>/buckets/raw) and prints their URLs, for curl or
+the AWS CLI with --endpoint-url. Ctrl-C stops both; the Firehose buffer is flushed first.
+
+Options:
+  --dataset <name>        the dataset the Socrata server serves (default: the first in datasets/;
+                          Firehose then has a stream for every dataset in datasets/)
+  --dataset-file <path>   any dataset JSON (same schema as datasets/*.json)
+  --rows <n>              rows the Socrata server generates (default 50000)
+  --data-dir <dir>        where the Firehose endpoint delivers (default .local-data)
+  --port <n>              Socrata port; Firehose listens on the next one (default: free ports)
+  -h, --help              this text`;
+
 class UsageError extends Error {}
+
+/** node:util's parseArgs, its errors (an unknown option, a missing value) as usage errors. */
+function parseArgsOrUsage<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (err) {
+    throw new UsageError(parseArgsErrorLine(err, Object.keys(config.options ?? {})));
+  }
+}
 
 function parseEngineFlag(value: string | undefined): LocalEngineName | undefined {
   try {
@@ -59,7 +88,7 @@ function parseEngineFlag(value: string | undefined): LocalEngineName | undefined
 }
 
 function parse(argv: string[]) {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseArgsOrUsage({
     args: argv,
     allowPositionals: true,
     options: {
@@ -81,7 +110,8 @@ function parse(argv: string[]) {
   });
   const command = positionals[0] ?? 'run';
   if (!['run', 'serve'].includes(command) || positionals.length > 1) {
-    throw new UsageError(`Unknown command "${positionals.join(' ')}": expected no command (run) or "serve"`);
+    const meant = positionals.length === 1 ? didYouMean(command, ['serve']) : undefined;
+    throw new UsageError(`Unknown command "${positionals.join(' ')}": expected no command (run) or "serve"${meant ? `; did you mean "${meant}"?` : ''}`);
   }
   const int = (name: string, v: string | undefined, fallback: number, min: number): number => {
     if (v === undefined) return fallback;
@@ -101,6 +131,7 @@ function parse(argv: string[]) {
     datasetFile: values['dataset-file'],
     source: values.source,
     rows: int('rows', values.rows, 50_000, 1),
+    rowsGiven: values.rows !== undefined,
     dataDir: values['data-dir'] ?? path.join(process.cwd(), '.local-data'),
     engine: parseEngineFlag(values.engine),
     fresh: values.fresh,
@@ -204,7 +235,9 @@ function stopOnSignal(firehose: FirehoseServer, lock: DataDirLock, rawDir: strin
     // process group) and relayed by npm. Only a later signal means "stop now".
     if (stopping && Date.now() - firstAt < 1_000) return;
     if (stopping) {
-      process.stderr.write(`\n${signal} again: stopping now; accepted records not yet in raw/ stay in the Firehose journal and are delivered by the next run\n`);
+      const message = `${signal} again: stopping now; accepted records not yet in raw/ stay in the Firehose journal and are delivered by the next run`;
+      process.stderr.write(`\n${message}\n`);
+      json.write({ status: 'stopped', exitCode: code, error: message, hint: 'run again to continue' });
       process.exit(code);
     }
     stopping = true;
@@ -221,6 +254,7 @@ function stopOnSignal(firehose: FirehoseServer, lock: DataDirLock, rawDir: strin
       .then(async (message) => {
         await lock.release();
         process.stderr.write(`\n${message}\n`);
+        json.write({ status: 'stopped', exitCode: code, error: message, hint: 'run again to continue' });
         process.exit(code);
       });
   };
@@ -232,13 +266,31 @@ function stopOnSignal(firehose: FirehoseServer, lock: DataDirLock, rawDir: strin
   };
 }
 
+/** A run whose error-severity data tests failed (exit 3): what `--json` says about it. */
+function testFailure(failedErrorTests: string[], dataDir: string): { error?: string; hint?: string } {
+  if (!failedErrorTests.length) return {};
+  return {
+    error: `${failedErrorTests.length} error-severity data test(s) failed: ${failedErrorTests.join(', ')}`,
+    hint: failedErrorTests.some((t) => /reconcil/i.test(t)) ? REBUILD_HINT(dataDir) : 'the report lists the failing rows of each test',
+  };
+}
+
 const REBUILD_HINT = (dataDir: string): string =>
   `curated does not match the raw zone: run \`npm run local -- --rebuild --data-dir ${dataDir}\` to rebuild curated from raw without re-fetching`;
 
-async function run(opts: ReturnType<typeof parse>): Promise<number> {
+/** What a run ends with: its exit code, and the object `--json` prints (summary or failure). */
+interface Outcome {
+  exitCode: number;
+  /** The run summary (or the transform-only summary) when the run got that far. */
+  summary?: object;
+  error?: string;
+  hint?: string;
+}
+
+async function run(opts: ReturnType<typeof parse>): Promise<Outcome> {
   const dataset = loadDataset(opts.datasetName, opts.datasetFile);
   const dataDir = path.resolve(opts.dataDir);
-  const progress = opts.json ? { update: () => {}, log: () => {}, done: () => {} } : progressPrinter(process.stderr, progressIntervalMs());
+  const progress = opts.json ? { update: () => {}, log: () => {}, step: () => {}, done: () => {} } : progressPrinter(process.stderr, progressIntervalMs());
   const log = progress.log;
   // Before anything runs: the other engine's data directory, or no Trino for athena, is one line.
   const engine = engineForRun(dataDir, opts.engine, opts.fresh);
@@ -247,8 +299,8 @@ async function run(opts: ReturnType<typeof parse>): Promise<number> {
     const lock = await lockDataDir(dataDir);
     try {
       const s = await runLocalTransformOnly({ dataset, dataDir, engine, ...(opts.select ? { select: opts.select } : {}), testsOnly: opts.testsOnly, log });
-      process.stdout.write(opts.json ? `${JSON.stringify(s)}\n` : `${transformOnlyLines(s).join('\n')}\n`);
-      return s.failedErrorTests.length ? 3 : 0;
+      if (!opts.json) process.stdout.write(`${transformOnlyLines(s).join('\n')}\n`);
+      return { exitCode: s.failedErrorTests.length ? 3 : 0, summary: s, ...testFailure(s.failedErrorTests, dataDir) };
     } finally {
       await lock.release();
     }
@@ -258,6 +310,8 @@ async function run(opts: ReturnType<typeof parse>): Promise<number> {
     if (lock.tookOverFrom !== undefined) log(`data directory ${dataDir} was locked by PID ${lock.tookOverFrom}, which is no longer running: lock taken over`);
     if (opts.fresh) await emptyDataDir(dataDir);
     else await removeCrashLeftovers(dataDir, log);
+    // Read before the run replaces it: a refused mass delete may be this machine's doing.
+    const previousSource = opts.source ? undefined : await readLocalSource(dataDir, dataset);
     // Started here, not by the pipeline, so a signal can flush it. Starting it delivers what a
     // crashed run's endpoint had accepted but not delivered (its journal).
     const firehose = await startLocalFirehose({ dataDir, datasets: [dataset] });
@@ -277,21 +331,26 @@ async function run(opts: ReturnType<typeof parse>): Promise<number> {
         rebuild: opts.rebuild,
         ...(opts.source ? { source: opts.source } : {}),
         onProgress: progress.update,
+        onStep: progress.step,
         log,
       }).finally(progress.done);
     } catch (err) {
       // The signal handler exits the process once the buffer is delivered.
       if (stopping) await new Promise<never>(() => {});
       if (/reconcil/i.test((err as Error).message)) (err as Error).message += `\n${REBUILD_HINT(dataDir)}`;
+      if ((err as Error).name === 'MassDeleteRefusedError') {
+        const hint = shrunkSourceHint(previousSource, opts.rows, opts.rowsGiven, dataDir);
+        if (hint) (err as HintedError).hint = hint;
+      }
       throw err;
     } finally {
       await firehose.close();
       stopHandlers();
     }
-    if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-    else printSummary(summary);
-    if (summary.transform?.failedErrorTests.some((t) => /reconcil/i.test(t))) process.stderr.write(`${REBUILD_HINT(dataDir)}\n`);
-    return summary.transform?.failedErrorTests.length ? 3 : 0;
+    if (!opts.json) printSummary(summary);
+    const failed = summary.transform?.failedErrorTests ?? [];
+    if (failed.some((t) => /reconcil/i.test(t))) process.stderr.write(`${REBUILD_HINT(dataDir)}\n`);
+    return { exitCode: failed.length ? 3 : 0, summary, ...testFailure(failed, dataDir) };
   } finally {
     await lock.release();
   }
@@ -327,37 +386,80 @@ async function serve(opts: ReturnType<typeof parse>): Promise<void> {
   await lock.release();
 }
 
+/** An error the run knows the local cause of (set where the cause is known), and where its report is. */
+type HintedError = LocalRunError & { hint?: string };
+
+/** An error as the person reads it: exit code, one line of what went wrong, and what to do. */
+function failureOf(err: unknown): { exitCode: number; error: string; hint?: string; summary?: object } {
+  const f = exitAndHint(err);
+  const run = (err as HintedError).run;
+  // The failed run's summary, report and history page: what a script and a person look at next.
+  return run ? { ...f, summary: { reportPath: run.reportLocation, summaryPath: run.summaryLocation, historyPath: run.historyLocation } } : f;
+}
+
+function exitAndHint(err: unknown): { exitCode: number; error: string; hint?: string } {
+  const e = err as HintedError;
+  if (e instanceof UsageError) return { exitCode: 2, error: e.message, hint: 'see --help' };
+  if (e.name === 'DatasetConfigError') return { exitCode: 2, error: e.message, hint: 'fix the file and run again' };
+  // 4 like the transform container: a mass delete refused (nothing deleted) is not a crash.
+  if (e.name === 'MassDeleteRefusedError') return { exitCode: 4, error: e.message, ...(e.hint ? { hint: e.hint } : {}) };
+  // A model file or a --select naming no model is fixed like a usage error.
+  const usage = e instanceof ModelError || e instanceof LocalEngineError || e.name === 'NothingToTransformError';
+  return { exitCode: usage ? 2 : 1, error: e.message };
+}
+
+/**
+ * `--json`'s promise: stdout ends with exactly one JSON object, whatever happens. Written with
+ * writeSync so that it is complete even when the process exits right after (a signal, process.exit).
+ */
+class JsonResult {
+  private written = false;
+  constructor(private readonly enabled: boolean) {
+    if (enabled) {
+      // Anything that ends the process without a result (an exit from a library, an uncaught error).
+      process.once('exit', (code) => this.write({ status: 'failed', exitCode: code, error: `the run ended without a result (exit code ${code})` }));
+    }
+  }
+
+  write(result: { status: 'succeeded' | 'failed' | 'stopped'; exitCode: number; error?: string; hint?: string } & Record<string, unknown>): void {
+    if (!this.enabled || this.written) return;
+    this.written = true;
+    writeSync(1, `${JSON.stringify(result)}\n`);
+  }
+}
+
+let json = new JsonResult(false);
+
 async function cli(argv: string[]): Promise<number> {
   // The SDK warns that Node 20 support ends in 2027; the deployed Lambda and task run Node 22.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  let opts: ReturnType<typeof parse>;
+  // Known before parsing, so that a usage error is a JSON object too.
+  json = new JsonResult(argv.includes('--json'));
+  let outcome: Outcome;
   try {
-    opts = parse(argv);
-  } catch (err) {
-    process.stderr.write(`error: ${(err as Error).message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (opts.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  try {
+    const opts = parse(argv);
+    if (opts.help) {
+      process.stdout.write(`${opts.command === 'serve' ? SERVE_USAGE : USAGE}\n`);
+      return 0;
+    }
     if (opts.command === 'serve') {
       await serve(opts);
       return 0;
     }
-    return await run(opts);
+    outcome = await run(opts);
   } catch (err) {
-    const e = err as Error;
-    const hint = e instanceof UsageError ? ' (see --help)' : e.name === 'DatasetConfigError' ? ' (fix the file and run again)' : '';
+    const f = failureOf(err);
+    outcome = f;
     // One clear line; the details (cause chain) only with DEBUG=1.
-    process.stderr.write(`error: ${e.message.split('\n').join('\n  ')}${hint}\n`);
-    if (process.env.DEBUG) process.stderr.write(`${e.stack}\n`);
-    // 4 like the transform container: a mass delete refused (nothing deleted) is not a crash.
-    if (e.name === 'MassDeleteRefusedError') return 4;
-    // A model file or a --select naming no model is fixed like a usage error.
-    return e instanceof UsageError || e instanceof ModelError || e instanceof LocalEngineError || e.name === 'DatasetConfigError' || e.name === 'NothingToTransformError' ? 2 : 1;
+    const short = f.hint && f.exitCode === 2;
+    process.stderr.write(`error: ${f.error.split('\n').join('\n  ')}${short ? ` (${f.hint})` : ''}\n${f.hint && !short ? `hint: ${f.hint}\n` : ''}`);
+    if (process.env.DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    const run = (err as HintedError).run;
+    if (run) process.stderr.write(`Report:  ${run.reportLocation}\nHistory: ${run.historyLocation}\n`);
   }
+  const { exitCode, summary, error, hint } = outcome;
+  json.write({ status: exitCode === 0 ? 'succeeded' : 'failed', exitCode, ...(error ? { error } : {}), ...(hint ? { hint } : {}), ...summary });
+  return exitCode;
 }
 
 process.exitCode = await cli(process.argv.slice(2));

@@ -3,10 +3,11 @@
  * realistic generator; any other dataset gets rows generated from its declared column types, so a
  * dataset added as a JSON file runs end to end locally with no code.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { DatasetConfig } from '../runtime/dataset-config';
 import { writeFileDurably } from './durable-file';
+import { readLocalSource, writeLocalSource } from './local-source-state';
 import { FIRE_INCIDENT_COLUMNS, FireIncidentGenerator, floating, seededRandom } from './fire-incidents-generator';
 import type { ColumnMeta, SocrataServerOptions } from './socrata-server';
 import { startSocrataProcess, type SocrataProcess, type StartSocrataProcessOptions } from './socrata-process';
@@ -28,19 +29,6 @@ export function sourceFor(dataset: DatasetConfig, rows: number, seed = 1): Socra
   };
 }
 
-/** What a data directory's generated source has been: its row count after each growth. */
-interface SourceHistory {
-  dataset: string;
-  seed: number;
-  rows: number[];
-  /** The port it was served on: reused when free, so the source URL stays the same across runs. */
-  port?: number;
-  /** When the source was created (ISO): its first load's `:updated_at` (see localLoadedAt). */
-  loadedAt?: string;
-  /** When each growth happened (ISO, one per `rows` entry after the first): the new rows' `:updated_at`. */
-  grownAt?: string[];
-}
-
 /**
  * The first load time of a new local source: far enough before now that its newest generated
  * `:updated_at` is in the past (never a future date), close enough that the freshly created source
@@ -52,7 +40,8 @@ export function localLoadedAt(dataset: DatasetConfig, rows: number, now = new Da
 }
 
 /**
- * The generated source of `npm run local`, remembered per data directory so that it behaves like
+ * The generated source of `npm run local`, remembered per data directory and dataset
+ * (./local-source-state.ts) so that it behaves like
  * a real one across runs: growing it (`--rows` larger than last time) inserts the new rows with a
  * NEW `:updated_at`, after every row already served, as a publisher's insert would; regenerating
  * them would give them the `:updated_at` of the last load batch, where rows whose `:id` sorts
@@ -69,12 +58,8 @@ export async function startLocalSource(
   seed = 1,
   processOptions: StartSocrataProcessOptions = {},
 ): Promise<SocrataProcess> {
-  const file = path.join(dataDir, 'local-source.json');
-  const previous = await readFile(file, 'utf8').then(
-    (text) => JSON.parse(text) as SourceHistory,
-    () => undefined,
-  );
-  const same = previous?.dataset === dataset.name && previous.seed === seed && Array.isArray(previous.rows) && previous.rows.length > 0;
+  const previous = await readLocalSource(dataDir, dataset);
+  const same = previous !== undefined && previous.seed === seed;
   const last = same ? previous.rows.at(-1)! : 0;
   const now = new Date();
   // A new source is anchored near now; a grown one keeps its anchor and records when it grew.
@@ -90,9 +75,11 @@ export async function startLocalSource(
     { kind: 'dataset', dataset, history, seed, port: previous?.port ?? 0, storageDir, loadedAt, ...(grownAt.length === history.length - 1 ? { grownAt } : {}) },
     processOptions,
   );
-  await writeFileDurably(
-    file,
-    `${JSON.stringify({ dataset: dataset.name, seed, rows: history, port: Number(new URL(server.url).port), loadedAt, ...(grownAt.length ? { grownAt } : {}) } satisfies SourceHistory)}\n`,
+  const largestRows = Math.max(rows, previous?.largestRows ?? 0, ...(previous?.rows ?? []));
+  await writeLocalSource(
+    dataDir,
+    { dataset: dataset.name, seed, rows: history, port: Number(new URL(server.url).port), loadedAt, ...(grownAt.length ? { grownAt } : {}), largestRows },
+    writeFileDurably,
   );
   return server;
 }

@@ -115,6 +115,8 @@ export interface FirehoseCounters {
   recordsFailed: number;
   /** Decoded bytes of accepted records. */
   bytesAccepted: number;
+  /** "\n"-terminated lines in accepted records: the rows of the fetcher's packed NDJSON records, counted as they stream in. */
+  linesAccepted: number;
   /** Billed ingestion bytes of accepted records (each record rounded up to 5 KiB). */
   billedBytes: number;
   objectsWritten: number;
@@ -220,6 +222,7 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     recordsAccepted: 0,
     recordsFailed: 0,
     bytesAccepted: 0,
+    linesAccepted: 0,
     billedBytes: 0,
     objectsWritten: 0,
     objectBytesWritten: 0,
@@ -376,6 +379,7 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     for (const data of accepted) {
       counters.recordsAccepted += 1;
       counters.bytesAccepted += data.length;
+      for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, i + 1)) counters.linesAccepted += 1;
       counters.billedBytes += billedRecordBytes(data.length);
     }
     // Waiting for the writes before answering gives producers back-pressure and tests determinism.

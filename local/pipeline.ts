@@ -23,6 +23,10 @@ import type { KeyScanOutput } from '../lambdas/fetcher/key-scan';
 import type { RepairOutput } from '../lambdas/fetcher/repair';
 import { localStreamName, startLocalFirehose, type FirehoseServer } from './firehose-server';
 import type { SocrataEndpoint } from './socrata-process';
+import { writeFailedRun, type FailedRunOutputs } from './failed-run';
+
+/** An error of runLocalPipeline, with where the failed run's summary and report were written. */
+export type LocalRunError = Error & { run?: FailedRunOutputs };
 
 export interface FetchProgress {
   rowsFetched: number;
@@ -73,7 +77,12 @@ export interface LocalRunOptions {
    * PIDs of the local Socrata and transform child processes once they run.
    */
   onPhase?: (phase: PipelinePhase, info: { socrataPid?: number; transformPid?: number }) => void;
+  /** Called as each step after the row fetch starts, for a person watching (the CLI's phase lines). */
+  onStep?: (step: RunStep) => void;
 }
+
+/** The steps after the row fetch that take long enough to be shown (PipelinePhase is the bench's split). */
+export type RunStep = 'key scan' | 'crawl' | 'transform' | 'repair';
 
 export type PipelinePhase = 'source' | 'fetch' | 'flush' | 'crawl' | 'transform' | 'sample' | 'done';
 
@@ -82,6 +91,8 @@ export interface LocalRunSummary {
   runId: string;
   dataDir: string;
   source: string;
+  /** The source's identity this run (domain and dataset id): recorded by the checkpoint and the key scan, checked by the transform. */
+  sourceIdentity: { domain: string; datasetId: string };
   fetch: FetchOutput['stats'] & { invocations: number; done: boolean; durationMs: number; rowsPerSecond: number };
   firehose: { objectsWritten: number; recordsAccepted: number; recordsFailed: number; throttledCalls: number };
   crawl: { table: string; objects: number; columns: number };
@@ -204,41 +215,51 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
       ? parseSourceUrl(opts.source, dataset.source.datasetId)
       : { baseUrl: socrata!.url, datasetId: socrata!.datasetId };
     log(`source ${baseUrl}/resource/${datasetId}.json → Firehose ${firehose.url} (${localStreamName(dataset)}) → ${rawDir}`);
+    // One source identity for the whole run: what the checkpoint and the key scan record, and what
+    // the transform checks the key scan against. A --source names its own (host and dataset id);
+    // the generated local source stands in for the dataset's own portal.
+    const sourceIdentity = opts.source ? { domain: new URL(baseUrl).host, datasetId } : { domain: dataset.source.domain, datasetId };
+    const runDataset: DatasetConfig = { ...dataset, source: { ...dataset.source, ...sourceIdentity } };
 
     // 1. Fetch: the real handler, looping on `done` like the state machine.
     phase('fetch');
-    const env = localFetcherEnv({ dataset, datasetId, baseUrl, firehoseUrl: firehose.url, rawDir, marginMs: opts.budgetMarginMs ?? 0 });
+    const env = localFetcherEnv({ dataset: runDataset, datasetId, baseUrl, firehoseUrl: firehose.url, rawDir, marginMs: opts.budgetMarginMs ?? 0 });
     Object.assign(process.env, env);
     const { handler } = await import('../lambdas/fetcher/handler');
     const mode = opts.mode ?? 'incremental';
     const expected = await expectedRows(baseUrl, datasetId, rawStore, dataset, mode === 'full-refresh');
     const budget = opts.invocationBudgetMs ?? 60_000;
     const fetchStart = Date.now();
-    // Live progress from the local server's own log of what it served (pages, rows, faults);
-    // with --source only the per-invocation stats are known.
+    // Live progress: rows as they stream in (the lines the local Firehose accepted: a page of
+    // 200,000 rows is one request, so counting finished pages alone would show nothing until its
+    // end), and pages and retries from the local server's own log (with --source, the fetcher's
+    // per-invocation figures).
     const requestsBefore = socrata && !opts.source ? socrata.requests.length : 0;
-    let quarantinedSoFar = 0;
-    const served = (): FetchProgress | undefined => {
-      if (!socrata || opts.source) return undefined;
-      const reqs = socrata.requests.slice(requestsBefore).filter((r) => r.path.startsWith('/resource/') && r.params.$select !== COUNT_SELECT);
-      const ok = reqs.filter((r) => r.status === 200 && r.fault === undefined);
-      const rows = ok.reduce((a, r) => a + (r.rows ?? 0), 0);
+    const linesBefore = firehose.counters().linesAccepted;
+    let latest = { rowsQuarantined: 0, pages: 0, retries: 0 };
+    const served = (): FetchProgress => {
+      const streamed = firehose.counters().linesAccepted - linesBefore;
+      let { pages, retries } = latest;
+      let pageRows = 0;
+      if (socrata && !opts.source) {
+        // Count requests (the progress bar's and the fetcher's own) are not pages.
+        const reqs = socrata.requests.slice(requestsBefore).filter((r) => r.path.startsWith('/resource/') && !/count\(/i.test(r.params.$select ?? ''));
+        const ok = reqs.filter((r) => r.status === 200 && r.fault === undefined);
+        pageRows = ok.reduce((a, r) => a + (r.rows ?? 0), 0);
+        pages = ok.length;
+        retries = reqs.length - ok.length;
+      }
       return {
-        rowsFetched: rows,
-        rowsDelivered: 0,
-        rowsQuarantined: quarantinedSoFar,
-        pages: ok.length,
-        retries: reqs.length - ok.length,
+        rowsFetched: Math.max(pageRows, streamed + latest.rowsQuarantined),
+        rowsDelivered: streamed,
+        rowsQuarantined: latest.rowsQuarantined,
+        pages,
+        retries,
         ...(expected !== undefined ? { expectedRows: expected } : {}),
         elapsedMs: Date.now() - fetchStart,
       };
     };
-    const ticker = opts.onProgress
-      ? setInterval(() => {
-          const p = served();
-          if (p) opts.onProgress!(p);
-        }, 250)
-      : undefined;
+    const ticker = opts.onProgress ? setInterval(() => opts.onProgress!(served()), 250) : undefined;
     let loop: { out: FetchOutput; invocations: number };
     try {
       loop = await invokeUntilDone(handler, {
@@ -247,7 +268,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
         budgetMs: budget,
         ...(opts.maxInvocations !== undefined ? { maxInvocations: opts.maxInvocations } : {}),
         onInvocation: ({ stats: s, done }) => {
-          quarantinedSoFar = s.rowsQuarantined;
+          latest = { rowsQuarantined: s.rowsQuarantined, pages: s.pages, retries: s.sourceRetries + s.firehoseRetriedRecords };
           opts.onProgress?.({
             ...(done ? { done } : {}),
             rowsFetched: s.rowsFetched,
@@ -269,6 +290,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     // set for this run (deletions, reconciliation against the source). Not after an interrupted fetch.
     let keys: LocalRunSummary['keys'];
     if (!interrupted) {
+      opts.onStep?.('key scan');
       const scan = await invokePhaseUntilDone(handler, 'keys', { runId, budgetMs: budget });
       keys = { ...scan.out.stats, ...(scan.out.skipped ? { skipped: scan.out.skipped } : {}) };
       log(scan.out.skipped ? `key scan skipped (${scan.out.skipped})` : `key scan: ${scan.out.stats.keys} source keys in ${scan.out.stats.pages} page(s)`);
@@ -286,6 +308,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
       runId,
       dataDir,
       source: `${baseUrl}/resource/${datasetId}.json`,
+      sourceIdentity,
       fetch: { ...out.stats, invocations, done: out.done, durationMs: fetchMs, rowsPerSecond: fetchMs ? Math.round((out.stats.rowsFetched / fetchMs) * 1000) : 0 },
       firehose: { objectsWritten: fc.objectsWritten, recordsAccepted: fc.recordsAccepted, recordsFailed: fc.recordsFailed, throttledCalls: fc.throttledCalls },
       crawl: { table: `raw.${tableName(dataset)}`, objects: 0, columns: 0 },
@@ -305,6 +328,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     const crawlStart = Date.now();
     // The crawl and the transform run in a child process of their own (./transform-process.ts).
     phase('crawl');
+    opts.onStep?.('crawl');
     transformProcess = startTransformProcess(log);
     const crawl: CrawlResult = await transformProcess.crawl({ dataset, rawDir, catalogPath });
     summary.crawl = { table: crawl.table, objects: crawl.objects, columns: crawl.columns.length };
@@ -324,11 +348,12 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     // 4. Transform (DuckDB, or the deployed Athena engine on a local Trino): staging, dedup,
     // marts, data tests, run summary and report.
     phase('transform');
+    opts.onStep?.('transform');
     await markEngine(dataDir, engine);
     const transformStart = Date.now();
     const transformOnce = (): Promise<RunSummary> =>
       transformProcess!.transform({
-        dataset,
+        dataset: runDataset,
         engine,
         dataDir,
         rawDir,
@@ -343,9 +368,11 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
       // Source keys curated lacks (e.g. rows added behind the checkpoint): fetch them by key, let
       // Firehose deliver them, and transform again, once, like the state machine.
       log(`${transform.missingKeys} source key(s) missing from curated: repairing`);
+      opts.onStep?.('repair');
       const repaired = await invokePhaseUntilDone(handler, 'repair', { runId, budgetMs: budget });
       summary.repair = repaired.out.stats;
       await firehose.flush();
+      opts.onStep?.('transform');
       transform = await transformOnce();
     }
     summary.timings.transformMs = Date.now() - transformStart;
@@ -362,8 +389,13 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     phase('done');
     return summary;
   } catch (err) {
-    if (ownSocrata?.failure) throw new Error(ownSocrata.failure, { cause: err });
-    throw err;
+    const failure = ownSocrata?.failure ? new Error(ownSocrata.failure, { cause: err }) : (err as Error);
+    // Recorded like a finished run (summary, report, history row); a failure to record it must not hide the run's own error.
+    await writeFailedRun({ dataset, runId, engine, startedAt: new Date(t0), error: failure, rawStore, curatedStore: new LocalObjectStore(curatedDir), log }).then(
+      (outputs) => Object.assign(failure, { run: outputs }),
+      (writeErr: unknown) => log(`the failed run's summary and report could not be written: ${(writeErr as Error).message.split('\n')[0]}`),
+    );
+    throw failure;
   } finally {
     await transformProcess?.close();
     await ownFirehose?.close();

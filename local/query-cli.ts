@@ -8,6 +8,7 @@ import { defaultCatalogPath, queryCatalog } from '../containers/transform/src/ca
 import { builtBy, openLocalAthena, queryAthena } from './local-engine';
 import { formatTable } from './text-table';
 import { trinoMissing } from './trino-server';
+import { parseArgsErrorLine } from './cli-usage';
 
 const USAGE = `usage: npm run query -- [options] "<SQL>"
 
@@ -33,16 +34,28 @@ async function viaAthena(dataDir: string, sql: string): Promise<{ columns: strin
   }
 }
 
-async function main(argv: string[]): Promise<number> {
-  let args;
+/** The tables of the local catalog, one per line, or why they could not be listed. */
+async function tablesLines(ask: (sql: string) => Promise<{ rows: Record<string, unknown>[] }>, dataDir: string): Promise<string> {
   try {
-    args = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { 'data-dir': { type: 'string', default: '.local-data' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
-    });
+    const { rows } = await ask(
+      "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema IN ('raw', 'curated') ORDER BY table_schema DESC, table_name",
+    );
+    if (!rows.length) return `no tables in ${dataDir} yet: run \`npm run local -- --data-dir ${dataDir}\` first`;
+    return [`tables in ${dataDir}:`, ...rows.map((r) => `  ${String(r.table_schema)}.${String(r.table_name)}`)].join('\n');
   } catch (err) {
-    process.stderr.write(`query: ${(err as Error).message.split('\n')[0]} (npm run query -- --help)\n`);
+    return `(the tables could not be listed: ${(err as Error).message.split('\n')[0]})`;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  // As in cli.ts: the SDK's Node 20 notice would precede every answer of a data directory built by athena.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  let args;
+  const options = { 'data-dir': { type: 'string', default: '.local-data' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } as const;
+  try {
+    args = parseArgs({ args: argv, allowPositionals: true, options });
+  } catch (err) {
+    process.stderr.write(`query: ${parseArgsErrorLine(err, Object.keys(options))} (npm run query -- --help)\n`);
     return 2;
   }
   if (args.values.help) {
@@ -51,16 +64,21 @@ async function main(argv: string[]): Promise<number> {
   }
   const sql = args.positionals.join(' ').trim();
   if (!sql) {
-    process.stderr.write(`query: no SQL given\n\n${USAGE}\n`);
+    process.stderr.write('query: no SQL given (npm run query -- --help)\n');
     return 2;
   }
-  const dataDir = path.resolve(args.values['data-dir']!);
+  const dataDir = path.resolve(args.values['data-dir']);
+  const athena = builtBy(dataDir) === 'athena';
+  const ask = (q: string) => (athena ? viaAthena(dataDir, q) : queryCatalog(defaultCatalogPath(dataDir), q));
   try {
-    const { columns, rows } = builtBy(dataDir) === 'athena' ? await viaAthena(dataDir, sql) : await queryCatalog(defaultCatalogPath(dataDir), sql);
+    const { columns, rows } = await ask(sql);
     process.stdout.write(args.values.json ? `${JSON.stringify(rows)}\n` : `${formatTable(columns, rows)}\n`);
     return 0;
   } catch (err) {
-    process.stderr.write(`query: ${(err as Error).message.split('\n')[0]}\n`);
+    const message = (err as Error).message.split('\n')[0]!;
+    process.stderr.write(`query: ${message}\n`);
+    // A table that is not there (DuckDB: "Table with name x does not exist", Trino: "Table 'x' does not exist"): say which are.
+    if (/Table\b.*\bdoes not exist/i.test(message)) process.stderr.write(`${await tablesLines(ask, dataDir)}\n`);
     return 1;
   }
 }

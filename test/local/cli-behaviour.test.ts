@@ -40,6 +40,7 @@ const COMMANDS: { name: string; file: string; args: string[]; usage: RegExp }[] 
   { name: 'npm run local', file: 'local/cli.ts', args: [], usage: /npm run local \[-- options\]/ },
   { name: 'npm run local -- serve', file: 'local/cli.ts', args: ['serve'], usage: /npm run local -- serve/ },
   { name: 'npm run query', file: 'local/query-cli.ts', args: [], usage: /usage: npm run query --/ },
+  { name: 'npm run status', file: 'local/status.ts', args: [], usage: /usage: npm run status --/ },
   { name: 'npm run dataset', file: 'local/dataset-cli.ts', args: [], usage: /usage: npm run dataset --/ },
   { name: 'npm run bench', file: 'bench/bench.ts', args: [], usage: /usage: npm run bench --/ },
   { name: 'npm run cost', file: 'bench/cost.ts', args: [], usage: /usage: npm run cost --/ },

@@ -86,8 +86,22 @@ describe('npm run local (CLI)', () => {
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /No dataset "no-such-dataset".*known: sf-fire-incidents/);
     const q = await cli('query-cli.ts', ['--data-dir', dataDir, 'SELECT * FROM curated.nope']);
-    assert.notEqual(q.code, 0);
-    assert.equal(q.stderr.trim().split('\n').length, 1, q.stderr);
+    assert.equal(q.code, 1);
+    // One error line, then the tables there are (what the person meant is among them).
+    const [error, heading, ...tables] = q.stderr.trim().split('\n');
+    assert.match(error!, /^query: .*nope does not exist/);
+    assert.equal(heading, `tables in ${dataDir}:`);
+    assert.deepEqual(tables, [
+      '  raw.sf_fire_incidents',
+      '  curated.sf_fire_incidents',
+      '  curated.sf_fire_incidents__battalion_totals',
+      '  curated.sf_fire_incidents__incidents_by_month_battalion',
+      '  curated.sf_fire_incidents__losses_by_primary_situation',
+      '  curated.sf_fire_incidents__response_time_by_neighborhood',
+    ]);
+    const typo = await cli('query-cli.ts', ['--data-dri', dataDir, 'SELECT 1']);
+    assert.equal(typo.code, 2);
+    assert.equal(typo.stderr, 'query: unknown option --data-dri; did you mean --data-dir? (npm run query -- --help)\n');
   });
 
   test('the HTML report renders in headless Chromium with its charts', { skip: CHROMIUM ? false : 'SKIPPED: chromium is not installed (apt-get install chromium); .ci/run installs it' }, async () => {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { defaultCatalogPath, queryCatalog } from '../../containers/transform/src/catalog';
 import { FireIncidentGenerator } from '../../local/fire-incidents-generator';
+import { localSourceFile } from '../../local/local-source-state';
 import { LocalObjectStore } from '../../runtime/object-store';
 
 export const REPO = path.join(import.meta.dirname, '..', '..');
@@ -72,10 +73,10 @@ export function generatedSource(rows: number, seed = 1, loadedAt?: string): Sour
 
 /**
  * The rows `npm run local` generated in this data directory: its source is anchored at the time it
- * was created (`loadedAt` in local-source.json), so the `:updated_at`s depend on the directory.
+ * was created (`loadedAt` in local-sources/<dataset>.json), so the `:updated_at`s depend on the directory.
  */
 export async function generatedSourceIn(dataDir: string, rows: number, seed = 1): Promise<SourceRow[]> {
-  const { loadedAt } = JSON.parse(await readFile(path.join(dataDir, 'local-source.json'), 'utf8')) as { loadedAt?: string };
+  const { loadedAt } = JSON.parse(await readFile(localSourceFile(dataDir, 'sf-fire-incidents'), 'utf8')) as { loadedAt?: string };
   return generatedSource(rows, seed, loadedAt);
 }
 

@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
 import { runLocalPipeline } from '../../local/pipeline';
 import { curatedIds, generatedSource, REPO } from './local-run-fixture';
+import { localSourceFile } from '../../local/local-source-state';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const fire = loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json'));
@@ -44,7 +45,7 @@ test('growing the source with --rows: every new row is fetched by the next incre
   // The same data directory replays the same growth: a third run finds nothing new.
   const third = await runLocalPipeline({ dataset, dataDir, rows: 1_300 });
   assert.equal(third.fetch.rowsFetched, 0);
-  const state = JSON.parse(await readFile(path.join(dataDir, 'local-source.json'), 'utf8'));
+  const state = JSON.parse(await readFile(localSourceFile(dataDir, dataset.name), 'utf8'));
   assert.deepEqual(state.rows, [1_000, 1_300]);
   assert.equal(state.grownAt.length, 1, 'one growth, one time');
   // The same URL each run (a free port is reused), so the source a checkpoint belongs to stays the same.

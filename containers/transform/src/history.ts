@@ -41,6 +41,8 @@ export interface HistoryRow {
   testsFailed: number;
   testsWarned: number;
   failedErrorTests: string[];
+  /** A failed run's reason. */
+  error?: string;
 }
 
 export const historyIndexKey = (d: Pick<DatasetConfig, 'name'>): string => `${transformStatePrefix(d)}history.json`;
@@ -70,6 +72,7 @@ export function historyRow(s: Partial<RunSummary> & { runId: string }): HistoryR
     testsFailed: num(s.tests?.failed),
     testsWarned: num(s.tests?.warned),
     failedErrorTests: Array.isArray(s.failedErrorTests) ? s.failedErrorTests.map(String) : [],
+    ...(typeof s.error === 'string' ? { error: s.error } : {}),
   };
 }
 
@@ -189,7 +192,7 @@ export async function renderHistory(dataset: DatasetConfig, rows: HistoryRow[], 
     .map(
       (r) =>
         `<tr class="${r.status === 'succeeded' ? '' : 'fail'}"><td><a href="${encodeURIComponent(r.runId)}.html">${escapeHtml(r.runId)}</a></td>` +
-        `<td>${escapeHtml(formatInstant(r.startedAt))}</td><td>${escapeHtml(r.status === 'succeeded' ? 'succeeded' : `tests failed: ${r.failedErrorTests.join(', ')}`)}</td>` +
+        `<td>${escapeHtml(formatInstant(r.startedAt))}</td><td>${escapeHtml(r.status === 'succeeded' ? 'succeeded' : r.status === 'failed' ? `failed: ${r.error ?? 'see the report'}` : `tests failed: ${r.failedErrorTests.join(', ')}`)}</td>` +
         `${cell(r.rowsFetched)}${cell(r.rowsRead)}<td class="num">${formatNumber(r.rowsInserted)} / ${formatNumber(r.rowsUpdated)}</td>` +
         `<td class="num">${r.keysetApplied ? formatNumber(r.rowsDeleted) : '<span class="muted">no scan</span>'}</td>` +
         `${cell(r.castFailures)}${cell(r.rowsQuarantined)}${cell(r.curatedRows)}` +

@@ -237,10 +237,14 @@ export async function renderReport(input: ReportInput): Promise<string> {
   const { dataset, summary: s } = input;
   const ok = s.status === 'succeeded';
   // A run with warnings succeeded but is not green: the banner says so in amber.
+  const failed = s.status === 'failed';
   const banner = ok
     ? `Succeeded${s.tests.warned ? ` with ${n(s.tests.warned)} warning(s)` : ''}`
-    : `Data tests FAILED: ${s.failedErrorTests.join(', ')}`;
-  const tiles: [string, string][] = [
+    : failed
+      ? `Run FAILED: ${s.error ?? 'see the run log'}`
+      : `Data tests FAILED: ${s.failedErrorTests.join(', ')}`;
+  // A failed run's transform figures are unknown, not zero: only what the fetch recorded is shown.
+  const tiles: [string, string][] = failed ? [['rows fetched', s.fetch?.rows ? n(s.fetch.rows.counts.rowsFetched ?? 0) : '–']] : [
     ['curated rows', n(s.curatedRows)],
     ['inserted', n(s.rowsInserted)],
     ['updated', n(s.rowsUpdated)],
@@ -281,8 +285,8 @@ figcaption{color:#666;font-size:12px}td.null{color:#aaa;text-align:center}
 <div class="banner ${ok ? (s.tests.warned ? 'warn' : 'ok') : 'bad'}">${t(banner)}</div>
 <div class="tiles">${tiles.map(([k, v]) => `<div class="tile"><b>${t(v)}</b><span>${t(k)}</span></div>`).join('')}</div>
 <h2>Run</h2>
-<div class="cards">${[...fetchCards(s), ...transformCards(s, dataset), freshnessCard(s)].join('\n')}</div>
-${testsSection(s)}
+<div class="cards">${[...fetchCards(s), ...(failed ? [] : [...transformCards(s, dataset), freshnessCard(s)])].join('\n')}</div>
+${failed ? '' : testsSection(s)}
 <h2>Marts</h2>
 ${sections.join('\n') || '<p class="muted">This dataset has no marts.</p>'}
 </body></html>

@@ -29,8 +29,13 @@ export interface RunSummary extends BatchStats {
   dataset: string;
   runId: string;
   engine: 'duckdb' | 'athena';
-  /** succeeded: every error-severity test passed (warnings may have failed). */
-  status: 'succeeded' | 'tests_failed';
+  /**
+   * succeeded: every error-severity test passed (warnings may have failed). failed: the run stopped
+   * on an error (`error`); only local/failed-run.ts writes such a summary.
+   */
+  status: 'succeeded' | 'tests_failed' | 'failed';
+  /** Why a failed run failed (one line); its figures are what was known when it failed. */
+  error?: string;
   startedAt: string;
   finishedAt: string;
   durationMs: number;

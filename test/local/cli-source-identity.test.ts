@@ -1,0 +1,40 @@
+/**
+ * One source identity per run: `--source` names the source (its host and dataset id), and the
+ * fetch's checkpoint, the key scan and the transform's deletions all use that one identity.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { loadDatasetFile } from '../../runtime/dataset-config';
+import { runLocalPipeline } from '../../local/pipeline';
+import { sourceFor } from '../../local/dataset-rows';
+import { startSocrataServer } from '../../local/socrata-server';
+import { readCheckpoint, REPO } from './local-run-fixture';
+
+let root: string;
+before(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'cli-source-identity-'));
+});
+after(() => rm(root, { recursive: true, force: true }));
+
+test('--source on another host and dataset id: the checkpoint, the key scan and the transform share its identity, and deletions are applied', async () => {
+  const fire = loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json'));
+  const server = await startSocrataServer({ ...sourceFor(fire, 2_000), datasetId: 'abcd-1234', port: 0 });
+  try {
+    const dataDir = path.join(root, 'data');
+    const source = `${server.url}/resource/abcd-1234.json`;
+    const identity = { domain: new URL(server.url).host, datasetId: 'abcd-1234' };
+    const s = await runLocalPipeline({ dataset: fire, dataDir, source });
+    assert.equal(s.fetch.rowsFetched, 2_000);
+    assert.deepEqual(s.sourceIdentity, identity);
+    assert.equal(s.transform?.keysetApplied, true, 'the transform read the key scan of this run');
+    assert.equal(s.transform?.curatedRows, 2_000);
+    assert.deepEqual(((await readCheckpoint(dataDir)) as { source?: unknown } | undefined)?.source, identity, 'the checkpoint records it');
+    const success = JSON.parse(await readFile(path.join(dataDir, 'buckets', 'raw', 'keysets', fire.name, s.runId, '_SUCCESS.json'), 'utf8')) as { source: unknown };
+    assert.deepEqual(success.source, identity, 'the key scan records it');
+  } finally {
+    await server.close();
+  }
+});
