@@ -66,22 +66,33 @@ export class CheckpointStore {
    * exists yet). Returns the new etag for the next write.
    */
   async write(checkpoint: Checkpoint, expectedEtag: string | undefined): Promise<string> {
-    try {
-      const res = await this.store.put(this.key, `${JSON.stringify(checkpoint, null, 2)}\n`, {
-        contentType: 'application/json',
-        ...(expectedEtag ? { ifMatch: expectedEtag } : { ifNoneMatch: '*' as const }),
-      });
-      return res.etag;
-    } catch (err) {
-      if (err instanceof PreconditionFailedError) {
-        throw new CheckpointConflictError(
-          `Checkpoint ${this.store.location}/${this.key} for dataset ${this.datasetName} was changed by another run ` +
-            `while run ${checkpoint.runId} was fetching; this run stops without overwriting it. ` +
-            'Make sure only one fetch per dataset runs at a time, then re-run.',
-          { cause: err },
-        );
-      }
-      throw err;
-    }
+    return writeJsonIfUnchanged(
+      this.store,
+      this.key,
+      checkpoint,
+      expectedEtag,
+      () =>
+        `Checkpoint ${this.store.location}/${this.key} for dataset ${this.datasetName} was changed by another run ` +
+        `while run ${checkpoint.runId} was fetching; this run stops without overwriting it. ` +
+        'Make sure only one fetch per dataset runs at a time, then re-run.',
+    );
+  }
+}
+
+/**
+ * Writes `value` as JSON if the stored object still has `expectedEtag` (undefined: if none exists
+ * yet) and returns the new etag; a lost race is a CheckpointConflictError with `conflict()`'s message.
+ * The checkpoint and a parallel backfill's range progress are both written this way.
+ */
+export async function writeJsonIfUnchanged(store: ObjectStore, key: string, value: unknown, expectedEtag: string | undefined, conflict: () => string): Promise<string> {
+  try {
+    const res = await store.put(key, `${JSON.stringify(value, null, 2)}\n`, {
+      contentType: 'application/json',
+      ...(expectedEtag ? { ifMatch: expectedEtag } : { ifNoneMatch: '*' as const }),
+    });
+    return res.etag;
+  } catch (err) {
+    if (err instanceof PreconditionFailedError) throw new CheckpointConflictError(conflict(), { cause: err });
+    throw err;
   }
 }

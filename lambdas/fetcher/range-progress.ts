@@ -5,9 +5,9 @@
  * failed one, go on from each range's last delivered page instead of starting the backfill again.
  * Written with conditional writes, like the checkpoint, so two runs cannot both own it.
  */
-import { PreconditionFailedError, type ObjectStore } from '../../runtime/object-store';
+import type { ObjectStore } from '../../runtime/object-store';
 import { rangeProgressKey } from '../../runtime/storage-layout';
-import { CheckpointConflictError, type CheckpointSource, type KeysetPosition } from './checkpoint-store';
+import { writeJsonIfUnchanged, type CheckpointSource, type KeysetPosition } from './checkpoint-store';
 import type { KeyRange } from './parallel-plan';
 
 export interface RangeState extends KeyRange {
@@ -74,22 +74,15 @@ export class RangeProgressStore {
   }
 
   /** Writes if the stored object still has `expectedEtag` (undefined: if none exists); returns the new etag. */
-  async write(progress: RangeProgress, expectedEtag: string | undefined): Promise<string> {
-    try {
-      const res = await this.store.put(this.key, `${JSON.stringify(progress, null, 2)}\n`, {
-        contentType: 'application/json',
-        ...(expectedEtag ? { ifMatch: expectedEtag } : { ifNoneMatch: '*' as const }),
-      });
-      return res.etag;
-    } catch (err) {
-      if (err instanceof PreconditionFailedError) {
-        throw new CheckpointConflictError(
-          `Range progress ${this.location} for dataset ${this.datasetName} was changed by another run while run ${progress.runId} ` +
-            'was fetching; this run stops without overwriting it. Make sure only one fetch per dataset runs at a time, then re-run.',
-          { cause: err },
-        );
-      }
-      throw err;
-    }
+  write(progress: RangeProgress, expectedEtag: string | undefined): Promise<string> {
+    return writeJsonIfUnchanged(
+      this.store,
+      this.key,
+      progress,
+      expectedEtag,
+      () =>
+        `Range progress ${this.location} for dataset ${this.datasetName} was changed by another run while run ${progress.runId} ` +
+        'was fetching; this run stops without overwriting it. Make sure only one fetch per dataset runs at a time, then re-run.',
+    );
   }
 }

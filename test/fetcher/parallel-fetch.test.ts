@@ -155,6 +155,29 @@ describe('parallel backfill', () => {
     }
   });
 
+  test('a run that took over the unfinished backfill stops the first one: its next invocation conflicts, writing nothing', async () => {
+    const source = await startSocrataServer({ rows: 900, seed: 13 });
+    try {
+      const h = harness(source, { ...PARALLEL, pageSize: 100 }, { parallel: true });
+      acceptingFirehose();
+      let pages = 0;
+      const counting = (s: TestSource): TestSource => ({ fetchPage: (q) => s.fetchPage(q), streamPage: (q) => (pages++, s.streamPage(q)) });
+      const first = await h.run({ runId: 'first' }, { wrapSource: counting, remaining: () => (pages < 4 ? 600_000 : 0) });
+      assert.equal(first.done, false);
+      // A second run starts while the first is between invocations (the lease would prevent it;
+      // the conditional writes are the last line): it resumes the unfinished plan as its own.
+      pages = 0;
+      const second = await h.run({ runId: 'second' }, { wrapSource: counting, remaining: () => (pages < 2 ? 600_000 : 0) });
+      assert.equal(second.done, false);
+      assert.equal(await h.checkpoints.read(), undefined, 'no checkpoint yet: only the range progress tells the runs apart');
+      const progress = await new RangeProgressStore(h.store, 'sf-fire-incidents').read();
+      await assert.rejects(h.run({ runId: 'first', cursor: first.cursor }), (err: Error) => err.name === 'CheckpointConflictError' && /changed by another run/.test(err.message));
+      assert.deepEqual(await new RangeProgressStore(h.store, 'sf-fire-incidents').read(), progress, 'the stopped run wrote nothing');
+    } finally {
+      await source.close();
+    }
+  });
+
   test('maxConcurrentStreams bounds the ranges read at once', async () => {
     const source = await startSocrataServer({ rows: 1_200, seed: 9 });
     try {
