@@ -296,7 +296,7 @@ async function pickRawObjects(ctx: RunContext): Promise<RawObjects> {
 
 /** THE merge (merge-algorithm.ts) of the picked objects; every one is recorded, also one that contributed nothing. */
 async function mergeObjects(ctx: RunContext, fresh: string[]): Promise<MergeResult> {
-  const merged: MergeResult = fresh.length || ctx.rebuild ? await mergeBatch(ctx.engine, fresh, { rebuild: ctx.rebuild }) : { ...emptyBatchStats(), contributions: {} };
+  const merged: MergeResult = fresh.length || ctx.rebuild ? await mergeBatch(ctx.engine, fresh, { rebuild: ctx.rebuild, runId: ctx.runId, changedAt: ctx.now() }) : { ...emptyBatchStats(), contributions: {} };
   // An object whose rows all lost to newer versions elsewhere (or were all malformed) is recorded
   // too: an object missing here would look merged before keys were recorded.
   const contributions = Object.fromEntries(fresh.map((k) => [k, merged.contributions[k] ?? { keys: 0, inserted: 0 }]));
