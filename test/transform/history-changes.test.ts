@@ -7,7 +7,8 @@
  * nothing; a rebuild from raw gives the same history.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -15,13 +16,14 @@ import { loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-confi
 import { encodeKeyList } from '../../runtime/key-list';
 import { openObjectStore } from '../../runtime/object-store';
 import { keysetPartKey, keysetSuccessKey } from '../../runtime/storage-layout';
+import { queryCatalog } from '../../containers/transform/src/catalog';
 import { DuckDbEngine } from '../../containers/transform/src/duckdb-engine';
 import type { Row } from '../../containers/transform/src/engine';
 import { runTransform, type RunSummary } from '../../containers/transform/src/transform';
 import type { LocalAthena } from '../../local/athena-local';
 import { trinoSkip } from '../support/trino';
 import { ENGINES, EnginePair, testAthena, type EngineName } from './engine-pair';
-import { incident, writeRawObject } from './raw-fixture';
+import { incident, writeRawObject, type RawRow } from './raw-fixture';
 
 const FIRE = loadDatasetFile(path.join(import.meta.dirname, '..', '..', 'datasets', 'sf-fire-incidents.json'));
 // Two deletions of 13 keys pass the guard.
@@ -31,6 +33,17 @@ const key = (i: number): string => `${100000 + i}0`;
 // After every version's :updated_at: the key scan's detection time.
 const NOW = new Date('2024-03-10T00:00:00.000Z');
 const at = (v: number): string => `2024-02-0${1 + v}T00:00:00.000Z`;
+
+const TABLE = 'sf_fire_incidents';
+
+/** r1's raw rows: three keys moved, one re-delivered unchanged, one changed twice within the batch, one new. */
+const SECOND_BATCH = (): RawRow[] => [
+  ...[0, 1, 2].map((i) => incident(i, { address: `MOVED ${i}` }, 1)),
+  incident(3, {}, 1),
+  incident(4, { address: 'MID 4' }, 1),
+  incident(4, { address: 'LAST 4' }, 2),
+  incident(12, {}, 1),
+];
 
 async function writeKeyset(pair: EnginePair, runId: string, keys: string[]): Promise<void> {
   await pair.rawStore.put(keysetPartKey(DATASET, runId, 1), gzipSync(encodeKeyList(keys)));
@@ -128,13 +141,7 @@ describe('history and change feed on both engines', { skip: trinoSkip }, () => {
 
     // r1: three keys moved, one re-delivered unchanged, one changed twice within the batch, one
     // new; the source no longer has two keys.
-    writeRawObject(pair.rawDir, NAME, '2024-03-02', 'b', [
-      ...[0, 1, 2].map((i) => incident(i, { address: `MOVED ${i}` }, 1)),
-      incident(3, {}, 1),
-      incident(4, { address: 'MID 4' }, 1),
-      incident(4, { address: 'LAST 4' }, 2),
-      incident(12, {}, 1),
-    ]);
+    writeRawObject(pair.rawDir, NAME, '2024-03-02', 'b', SECOND_BATCH());
     await writeKeyset(pair, 'r1', [...Array.from({ length: 10 }, (_, i) => key(i)), key(12)]);
 
     // Attempt 1 fails at the curated merge, after the records were written (records go first).
@@ -185,6 +192,40 @@ describe('history and change feed on both engines', { skip: trinoSkip }, () => {
     await pair.runAgreeing('r2', { now: () => NOW, rebuild: true });
     assert.deepEqual(await agreeing(pair, allHistorySql), full, 'rebuilt history');
     assert.deepEqual(await agreeing(pair, changesSql('r2')), [], 'a rebuild is no change at the source');
+  });
+});
+
+describe('history and change feed on DuckDB (the local catalog)', () => {
+  test('the same scenario through the local catalog views; a rebuild gives the same history', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'history-duckdb-'));
+    const rawDir = path.join(root, 'raw');
+    const curatedDir = path.join(root, 'curated');
+    const catalogPath = path.join(root, 'catalog.duckdb');
+    const run = (runId: string, rebuild = false): Promise<RunSummary> =>
+      runTransform({ dataset: DATASET, engine: 'duckdb', rawStore: openObjectStore(rawDir), curatedStore: openObjectStore(curatedDir), runId, now: () => NOW, catalogPath, rebuild });
+    writeRawObject(rawDir, NAME, '2024-03-01', 'a', Array.from({ length: 12 }, (_, i) => incident(i)));
+    await run('r0');
+    writeRawObject(rawDir, NAME, '2024-03-02', 'b', SECOND_BATCH());
+    const rawStore = openObjectStore(rawDir);
+    const keys = [...Array.from({ length: 10 }, (_, i) => key(i)), key(12)];
+    await rawStore.put(keysetPartKey(DATASET, 'r1', 1), gzipSync(encodeKeyList(keys)));
+    await rawStore.put(keysetSuccessKey(DATASET, 'r1'), JSON.stringify({ dataset: NAME, runId: 'r1', source: DATASET.source, keys: keys.length, parts: 1, startedAt: '', completedAt: '' }));
+    const s = await run('r1');
+    const q = async (sql: string): Promise<Row[]> =>
+      (await queryCatalog(catalogPath, sql)).rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'string' && /^\d{4}-\d\d-\d\d \d\d:/.test(v) ? `${v.replace(' ', 'T').slice(0, 19)}.000Z` : v])));
+    const history = await q(`SELECT id, address, valid_from, valid_to, is_current, deleted_at FROM curated.${TABLE}__history ORDER BY id, valid_from`);
+    assert.deepEqual(history, expectedHistory());
+    assertContiguous(history);
+    assert.deepEqual(await q(`SELECT change, key, changed_columns FROM curated.${TABLE}__changes WHERE run_id = 'r1' ORDER BY change, key`), EXPECTED_CHANGES);
+    assertChangesReported(s, (await openObjectStore(curatedDir).get(`reports/${NAME}/r1.html`))!.body.toString('utf8'));
+    const before = await q(`SELECT * FROM curated.${TABLE}__history ORDER BY id, valid_from`);
+    // The same run id merging its objects again (its bookkeeping lost): nothing is added twice.
+    rmSync(path.join(curatedDir, 'curated', '_state', NAME, 'processed-objects.json'));
+    await run('r1');
+    assert.deepEqual(await q(`SELECT * FROM curated.${TABLE}__history ORDER BY id, valid_from`), before, 'history after re-merging');
+    assert.deepEqual(await q(`SELECT change, key, changed_columns FROM curated.${TABLE}__changes WHERE run_id = 'r1' ORDER BY change, key`), EXPECTED_CHANGES);
+    await run('r2', true);
+    assert.deepEqual(await q(`SELECT * FROM curated.${TABLE}__history ORDER BY id, valid_from`), before, 'rebuilt history');
   });
 });
 
