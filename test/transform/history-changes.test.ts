@@ -226,6 +226,10 @@ describe('history and change feed on DuckDB (the local catalog)', () => {
     assert.deepEqual(await q(`SELECT change, key, changed_columns FROM curated.${TABLE}__changes WHERE run_id = 'r1' ORDER BY change, key`), EXPECTED_CHANGES);
     await run('r2', true);
     assert.deepEqual(await q(`SELECT * FROM curated.${TABLE}__history ORDER BY id, valid_from`), before, 'rebuilt history');
+    // A key the run inserted and a later pass of the same run id (the repair's) updated stays an insert: the run's net change.
+    writeRawObject(rawDir, NAME, '2024-03-03', 'c', [incident(12, { address: 'LATER 12' }, 2)]);
+    assert.equal((await run('r1')).rowsUpdated, 1);
+    assert.deepEqual(await q(`SELECT change, key, changed_columns FROM curated.${TABLE}__changes WHERE run_id = 'r1' ORDER BY change, key`), EXPECTED_CHANGES);
   });
 });
 
