@@ -191,5 +191,6 @@ export function comparable(s: RunSummary): Record<string, unknown> {
     failedErrorTests: s.failedErrorTests,
     schemaDrift: s.schemaDrift,
     freshness: s.freshness,
+    changes: s.changes,
   };
 }

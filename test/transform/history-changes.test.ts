@@ -195,6 +195,34 @@ describe('history and change feed on both engines', { skip: trinoSkip }, () => {
   });
 });
 
+describe('Iceberg time travel on Athena (on Trino)', { skip: trinoSkip }, () => {
+  let athena: LocalAthena;
+  before(async () => {
+    athena = await testAthena();
+  });
+  after(async () => {
+    await athena?.close();
+  });
+
+  test('the curated table as it was: FOR VERSION AS OF a snapshot and FOR TIMESTAMP AS OF its commit time (docs/transform.md)', async () => {
+    const pair = await EnginePair.create(athena, DATASET);
+    const run = (runId: string): Promise<RunSummary> =>
+      runTransform({ dataset: DATASET, engine: pair.athenaEngine(runId), rawStore: pair.rawStore, curatedStore: openObjectStore(pair.curatedDir.athena), runId, now: () => NOW, marts: [] });
+    writeRawObject(pair.rawDir, NAME, '2024-03-01', 'a', Array.from({ length: 3 }, (_, i) => incident(i)));
+    await run('r0');
+    const engine = pair.athenaEngine('read');
+    const db = pair.catalog.curatedDatabase;
+    const [before] = await engine.rows(`SELECT snapshot_id, CAST(committed_at AS varchar) AS committed_at FROM "${db}"."${TABLE}$snapshots" ORDER BY committed_at DESC LIMIT 1`);
+    writeRawObject(pair.rawDir, NAME, '2024-03-02', 'b', [incident(0, { address: 'MOVED 0' }, 1)]);
+    await run('r1');
+    const address = async (clause: string): Promise<unknown> =>
+      (await engine.rows(`SELECT address FROM "${db}"."${TABLE}" ${clause} WHERE id = '${key(0)}'`))[0]?.address;
+    assert.equal(await address(''), 'MOVED 0');
+    assert.equal(await address(`FOR VERSION AS OF ${String(before!.snapshot_id)}`), '0 MARKET ST');
+    assert.equal(await address(`FOR TIMESTAMP AS OF TIMESTAMP '${String(before!.committed_at)}'`), '0 MARKET ST');
+  });
+});
+
 describe('history and change feed on DuckDB (the local catalog)', () => {
   test('the same scenario through the local catalog views; a rebuild gives the same history', async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'history-duckdb-'));
