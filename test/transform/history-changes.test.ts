@@ -212,7 +212,7 @@ describe('Iceberg time travel on Athena (on Trino)', { skip: trinoSkip }, () => 
     await run('r0');
     const engine = pair.athenaEngine('read');
     const db = pair.catalog.curatedDatabase;
-    const [before] = await engine.rows(`SELECT snapshot_id, CAST(committed_at AS varchar) AS committed_at FROM "${db}"."${TABLE}$snapshots" ORDER BY committed_at DESC LIMIT 1`);
+    const [before] = await engine.rows(`SELECT CAST(snapshot_id AS varchar) AS snapshot_id, CAST(committed_at AS varchar) AS committed_at FROM "${db}"."${TABLE}$snapshots" ORDER BY committed_at DESC LIMIT 1`);
     writeRawObject(pair.rawDir, NAME, '2024-03-02', 'b', [incident(0, { address: 'MOVED 0' }, 1)]);
     await run('r1');
     const address = async (clause: string): Promise<unknown> =>
