@@ -295,7 +295,17 @@ export class AthenaEngine implements TransformEngine {
   }
 
   async historyTarget(keys: string, rebuild: boolean): Promise<HistoryTarget> {
-    return { target: rebuild ? qualified(this.opts.curatedDatabase, this.historyNextTable) : this.historyRef, keys };
+    const target = rebuild ? qualified(this.opts.curatedDatabase, this.historyNextTable) : this.historyRef;
+    const pk = ident(this.opts.dataset.primaryKey);
+    // Reads the key column only: the cheap way to learn whether the MERGE can be an INSERT.
+    const [found] = await this.runner.execute(`SELECT count(*) AS n FROM (SELECT 1 FROM ${target} AS h WHERE h.${pk} IN (SELECT k.${pk} FROM (${keys}) AS k) LIMIT 1) AS x`, 'history of the keys');
+    return { target, keys, empty: Number(found?.n ?? 0) === 0 };
+  }
+
+  async insertHistory(history: HistoryTarget, rows: string): Promise<void> {
+    // By name: a column declared after the table was created sits after the history columns.
+    const names = historyColumns(this.opts.dataset).map((c) => ident(c.name)).join(', ');
+    await this.runner.execute(`INSERT INTO ${history.target} (${names}) ${rows}`, 'history');
   }
 
   async commitHistory(): Promise<void> {}

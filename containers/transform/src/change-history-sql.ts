@@ -69,28 +69,26 @@ export interface HistoryInputs {
 }
 
 /**
- * THE history statement: recompute the history of `keys` from their rows in `target`, the new
- * `versions` and the deletions recorded for them, and apply the difference to `target`: new
- * versions inserted, validity of existing ones updated, and an existing row deleted when a
- * version with the same content that arrived late now starts its run (it is no longer a change).
+ * The recomputed history rows of `keys` (THE history statement's source): from their rows in
+ * `target` (unless `existing` is false), the new `versions` and the deletions recorded for them.
+ * Each row carries `__drop`: true for an existing row to delete because a version with the same
+ * content that arrived late now starts its run (it is no longer a change).
  *
  * The key's timeline orders versions by `_source_updated_at` (then `_ingested_at`, content) and
  * places each deletion at its detection time. A version starts a new history row when it is the
  * first, follows a deletion, or differs in content from the version before; a deletion ends the
  * row before it (a second deletion in a row means nothing more).
+ *
+ * The windows run on the version's identity (key, :updated_at, ingestion time, content hash)
+ * only; the curated columns are joined back to the rows that start a history row. A window
+ * over every curated column kept all of them in memory at once (on DuckDB, out of memory at
+ * 650,000 rows under its 600 MB limit: docs/bench.md).
  */
-export function historyMergeSql(dataset: DatasetConfig, dialect: Dialect, inputs: HistoryInputs): string {
+function historyRowsSql(dataset: DatasetConfig, dialect: Dialect, inputs: HistoryInputs, existing: boolean): string {
   const pk = ident(dataset.primaryKey);
   const cols = curatedColumns(dataset);
-  const names = cols.map((c) => ident(c.name));
-  const list = names.join(', ');
+  const list = cols.map((c) => ident(c.name)).join(', ');
   const key = (q: string): string => `${q}.${pk} IN (SELECT k.${pk} FROM (${inputs.keys}) AS k)`;
-  const order = `PARTITION BY ${pk} ORDER BY ${ident('__at')} NULLS FIRST, ${ident('__kind')}, ${I} NULLS FIRST, ${H}`;
-  const existing = `SELECT ${list}, true AS ${ident('__existing')} FROM ${inputs.target} AS e WHERE ${key('e')}`;
-  const incoming = inputs.versions ? `\n      UNION ALL\n      SELECT ${list}, false FROM (${inputs.versions}) AS v WHERE v.${pk} IS NOT NULL AND ${key('v')}` : '';
-  const deletionRow = cols.map((c) => (c.name === dataset.primaryKey ? `${castKey(dataset, dialect, 'd.key')} AS ${pk}` : `CAST(NULL AS ${dialect.typeName(c.type)}) AS ${ident(c.name)}`));
-  const setters = HISTORY_COLUMNS.filter((c) => c.name !== 'valid_from').map((c) => ident(c.name));
-  const all = [...names, ...HISTORY_COLUMNS.map((c) => ident(c.name))];
   const at = ident('__at');
   const kind = ident('__kind');
   const prevKind = ident('__prev_kind');
@@ -98,20 +96,29 @@ export function historyMergeSql(dataset: DatasetConfig, dialect: Dialect, inputs
   const nextAt = ident('__next_at');
   const boundary = ident('__boundary');
   const existingFlag = ident('__existing');
+  const copy = ident('__copy');
+  const order = `PARTITION BY ${pk} ORDER BY ${at} NULLS FIRST, ${kind}, ${I} NULLS FIRST, ${H}`;
+  const identity = `${pk}, ${U}, ${I}, ${H}`;
+  const sources = [
+    ...(existing ? [`SELECT ${list}, true AS ${existingFlag} FROM ${inputs.target} AS e WHERE ${key('e')}`] : []),
+    ...(inputs.versions ? [`SELECT ${list}, false AS ${existingFlag} FROM (${inputs.versions}) AS v WHERE v.${pk} IS NOT NULL AND ${key('v')}`] : []),
+  ];
+  if (!sources.length) sources.push(`SELECT ${list}, false AS ${existingFlag} FROM ${inputs.target} AS e WHERE false`);
   const typedNull = (name: string): string => `CAST(NULL AS ${dialect.typeName(HISTORY_COLUMNS.find((c) => c.name === name)!.type)})`;
-  return `MERGE INTO ${inputs.target} AS h
-USING (
-  WITH timeline AS (
-    SELECT ${list}, ${U} AS ${at}, 0 AS ${kind}, ${existingFlag}
+  // One row per version: an existing row wins over the same version arriving again.
+  const versions = `SELECT *, row_number() OVER (PARTITION BY ${identity} ORDER BY ${existingFlag} DESC) AS ${copy}
     FROM (
-      SELECT *, row_number() OVER (PARTITION BY ${pk}, ${U}, ${I}, ${H} ORDER BY ${existingFlag} DESC) AS ${ident('__copy')}
-      FROM (
-        ${existing}${incoming}
-      ) AS versions
-    ) AS numbered
-    WHERE ${ident('__copy')} = 1
+      ${sources.join('\n      UNION ALL\n      ')}
+    ) AS all_versions`;
+  return `WITH versions AS (
+    ${versions}
+  ),
+  timeline AS (
+    SELECT ${identity}, ${U} AS ${at}, 0 AS ${kind}, ${existingFlag}
+    FROM versions
+    WHERE ${copy} = 1
     UNION ALL
-    SELECT ${deletionRow.join(', ')}, d.${ident('detected_at')}, 1, false
+    SELECT ${castKey(dataset, dialect, 'd.key')}, ${typedNull('valid_from')}, ${typedNull('valid_from')}, CAST(NULL AS ${dialect.typeName('VARCHAR')}), d.${ident('detected_at')}, 1, false
     FROM (${inputs.deletions}) AS d
     WHERE ${castKey(dataset, dialect, 'd.key')} IN (SELECT k.${pk} FROM (${inputs.keys}) AS k)
   ),
@@ -125,20 +132,56 @@ USING (
     SELECT *, lead(${at}) OVER (${order}) AS ${nextAt}, lead(${kind}) OVER (${order}) AS ${nextKind}
     FROM flagged
     WHERE ${boundary}
+  ),
+  chosen AS (
+    SELECT ${identity}, ${U} AS ${ident('valid_from')}, ${nextAt} AS ${ident('valid_to')}, ${nextKind} IS NULL AS ${ident('is_current')},
+      CASE WHEN ${nextKind} = 1 THEN ${nextAt} END AS ${ident('deleted_at')}, false AS ${ident('__drop')}
+    FROM bounded
+    WHERE ${kind} = 0${
+      existing
+        ? `
+    UNION ALL
+    SELECT ${identity}, ${typedNull('valid_from')}, ${typedNull('valid_to')}, ${typedNull('is_current')}, ${typedNull('deleted_at')}, true
+    FROM flagged
+    WHERE ${kind} = 0 AND NOT ${boundary} AND ${existingFlag}`
+        : ''
+    }
   )
-  SELECT ${list}, ${U} AS ${ident('valid_from')}, ${nextAt} AS ${ident('valid_to')}, ${nextKind} IS NULL AS ${ident('is_current')},
-    CASE WHEN ${nextKind} = 1 THEN ${nextAt} END AS ${ident('deleted_at')}, false AS ${ident('__drop')}
-  FROM bounded
-  WHERE ${kind} = 0
-  UNION ALL
-  SELECT ${list}, ${typedNull('valid_from')}, ${typedNull('valid_to')}, ${typedNull('is_current')}, ${typedNull('deleted_at')}, true
-  FROM flagged
-  WHERE ${kind} = 0 AND NOT ${boundary} AND ${existingFlag}
+  SELECT ${cols.map((c) => `v.${ident(c.name)}`).join(', ')}, c.${ident('valid_from')}, c.${ident('valid_to')}, c.${ident('is_current')}, c.${ident('deleted_at')}, c.${ident('__drop')}
+  FROM chosen AS c
+  JOIN versions AS v ON ${sameVersion(pk, 'v', 'c')} AND v.${copy} = 1`;
+}
+
+/**
+ * THE history statement: recompute the history of `keys` (historyRowsSql) and apply the
+ * difference to `target`: new versions inserted, validity of existing ones updated, and an
+ * existing row deleted when it no longer starts a run.
+ */
+export function historyMergeSql(dataset: DatasetConfig, dialect: Dialect, inputs: HistoryInputs): string {
+  const pk = ident(dataset.primaryKey);
+  const setters = HISTORY_COLUMNS.filter((c) => c.name !== 'valid_from').map((c) => ident(c.name));
+  const all = historyColumns(dataset).map((c) => ident(c.name));
+  return `MERGE INTO ${inputs.target} AS h
+USING (
+  ${historyRowsSql(dataset, dialect, inputs, true)}
 ) AS s
 ON ${sameVersion(pk, 'h', 's')}
 WHEN MATCHED AND s.${ident('__drop')} THEN DELETE
 WHEN MATCHED AND (${setters.map((c) => `h.${c} IS DISTINCT FROM s.${c}`).join(' OR ')}) THEN UPDATE SET ${setters.map((c) => `${c} = s.${c}`).join(', ')}
 WHEN NOT MATCHED AND NOT s.${ident('__drop')} THEN INSERT (${all.join(', ')}) VALUES (${all.map((c) => `s.${c}`).join(', ')})`;
+}
+
+/**
+ * The same statement where the target holds no row of `keys` (a first load, a rebuild, a batch
+ * of keys never seen): the MERGE would match nothing and insert every recomputed row, so this
+ * is those rows, for the engine to insert or write without the MERGE's join. Columns in
+ * `historyColumns` order.
+ */
+export function historyNewRowsSql(dataset: DatasetConfig, dialect: Dialect, inputs: HistoryInputs): string {
+  const all = historyColumns(dataset).map((c) => `s.${ident(c.name)}`);
+  return `SELECT ${all.join(', ')} FROM (
+  ${historyRowsSql(dataset, dialect, inputs, false)}
+) AS s`;
 }
 
 /** At most this many arguments per concat_ws (Trino takes at most 254). */

@@ -67,9 +67,13 @@ export const martDir = (curatedDir: string, dataset: DatasetConfig, mart: string
 /** The deletions record (`curated.<table>__deletions`): one Parquet file per run that deleted rows. */
 export const deletionsDir = (curatedDir: string, dataset: DatasetConfig): string =>
   path.join(curatedDir, curatedPrefix(dataset), 'deletions');
+const HISTORY_PARQUET = 'FORMAT parquet, COMPRESSION zstd';
 /**
- * The history of every key (`curated.<table>__history`): one Parquet file sorted by key (row
- * groups then skip on a key lookup), replaced whole by rename when a run changes it.
+ * The history of every key (`curated.<table>__history`): one Parquet file, replaced whole by
+ * rename when a run changes it. Written in no particular order: sorting it by key held every
+ * history row in memory at once (+150 MB of peak RSS at 100,000 rows, docs/bench.md), for a
+ * row-group skip that only a lookup of a few keys would use; each run's own read of it is a
+ * scan for a set of scattered keys anyway.
  */
 export const historyFile = (curatedDir: string, dataset: DatasetConfig): string =>
   path.join(curatedDir, curatedPrefix(dataset), 'history', 'data.parquet');
@@ -116,6 +120,8 @@ export class DuckDbEngine implements TransformEngine {
   private batchKind: 'VIEW' | 'TABLE' | undefined;
   /** The current group's merge needs no MERGE: every staged key is new (see upsert). */
   private allNew = false;
+  /** insertHistory wrote the history file itself: commitHistory has nothing to rewrite. */
+  private historyWritten = false;
   /** The merged-keys file written last (a rebuild or deletion keeps only it). */
   private keysFile: string | undefined;
   /** Manifest version the loaded curated view reflects: a commit on top of another run's fails. */
@@ -521,12 +527,33 @@ export class DuckDbEngine implements TransformEngine {
     const d = this.opts.dataset;
     const pk = ident(d.primaryKey);
     const file = historyFile(this.opts.curatedDir, d);
+    this.historyWritten = false;
     await this.exec(`CREATE OR REPLACE TEMP TABLE history_keys AS SELECT DISTINCT k.${pk} FROM (${keys}) AS k WHERE k.${pk} IS NOT NULL`);
     await this.exec(`CREATE OR REPLACE TEMP TABLE history_target (${historyColumns(d).map((c) => `${ident(c.name)} ${c.type}`).join(', ')})`);
+    let empty = true;
     if (!rebuild && existsSync(file)) {
       await this.exec(`INSERT INTO history_target SELECT * FROM ${await this.historyRead(file)} AS h WHERE h.${pk} IN (SELECT ${pk} FROM history_keys)`);
+      const [count] = await this.rows('SELECT count(*) AS n FROM history_target');
+      empty = Number(count?.n ?? 0) === 0;
     }
-    return { target: 'history_target', keys: `SELECT ${pk} FROM history_keys` };
+    return { target: 'history_target', keys: `SELECT ${pk} FROM history_keys`, empty };
+  }
+
+  /**
+   * Without a history file (a first load) or in a rebuild, the rows are the whole history: they
+   * are written as the file straight from the statement, never held in a table first.
+   */
+  async insertHistory(history: HistoryTarget, rows: string, rebuild: boolean): Promise<void> {
+    const d = this.opts.dataset;
+    const file = historyFile(this.opts.curatedDir, d);
+    if (!rebuild && existsSync(file)) {
+      await this.exec(`INSERT INTO ${history.target} (${historyColumns(d).map((c) => ident(c.name)).join(', ')}) ${rows}`);
+      return;
+    }
+    await mkdir(path.dirname(file), { recursive: true });
+    await this.exec(`COPY (${rows}) TO ${literal(`${file}.tmp`)} (${HISTORY_PARQUET})`);
+    await rename(`${file}.tmp`, file);
+    this.historyWritten = true;
   }
 
   /** The other keys' rows and the recomputed ones, written aside and renamed over the file. */
@@ -534,15 +561,17 @@ export class DuckDbEngine implements TransformEngine {
     const d = this.opts.dataset;
     const pk = ident(d.primaryKey);
     const file = historyFile(this.opts.curatedDir, d);
-    await mkdir(path.dirname(file), { recursive: true });
-    const names = historyColumns(d).map((c) => ident(c.name)).join(', ');
-    const kept =
-      !rebuild && existsSync(file)
-        ? `SELECT ${names} FROM ${await this.historyRead(file)} AS h WHERE NOT EXISTS (SELECT 1 FROM history_keys AS k WHERE k.${pk} = h.${pk}) UNION ALL `
-        : '';
-    await this.exec(`COPY (SELECT * FROM (${kept}SELECT ${names} FROM history_target) AS h ORDER BY ${pk}, ${ident('valid_from')} NULLS FIRST)
-      TO ${literal(`${file}.tmp`)} (FORMAT parquet, COMPRESSION zstd)`);
-    await rename(`${file}.tmp`, file);
+    if (!this.historyWritten) {
+      await mkdir(path.dirname(file), { recursive: true });
+      const names = historyColumns(d).map((c) => ident(c.name)).join(', ');
+      const kept =
+        !rebuild && existsSync(file)
+          ? `SELECT ${names} FROM ${await this.historyRead(file)} AS h WHERE NOT EXISTS (SELECT 1 FROM history_keys AS k WHERE k.${pk} = h.${pk}) UNION ALL `
+          : '';
+      await this.exec(`COPY (${kept}SELECT ${names} FROM history_target) TO ${literal(`${file}.tmp`)} (${HISTORY_PARQUET})`);
+      await rename(`${file}.tmp`, file);
+    }
+    this.historyWritten = false;
     for (const t of ['history_target', 'history_keys']) await this.exec(`DROP TABLE IF EXISTS ${t}`);
   }
 

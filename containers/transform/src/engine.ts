@@ -114,6 +114,8 @@ export interface HistoryTarget {
   target: string;
   /** A query of the keys, one column named like the primary key. */
   keys: string;
+  /** The target holds no row of the keys: THE history statement would only insert (insertHistory). */
+  empty: boolean;
 }
 
 /** What each engine supplies to the one merge and key-scan algorithm (merge-algorithm.ts). */
@@ -160,6 +162,8 @@ export interface EnginePrimitives {
   deletionRecords(): Promise<string>;
   /** The history rows of `keys` where THE history statement can run (DuckDB: a copy of those keys' rows; Athena: the table, or the rebuild's). */
   historyTarget(keys: string, rebuild: boolean): Promise<HistoryTarget>;
+  /** The recomputed rows of keys the target holds none of, inserted without the MERGE (DuckDB: written as the file when there is none yet). */
+  insertHistory(history: HistoryTarget, rows: string, rebuild: boolean): Promise<void>;
   /** THE history statement ran on the target: make it the history (DuckDB writes the file). */
   commitHistory(rebuild: boolean): Promise<void>;
   /** This run's change records where THE changes statement can run. */

@@ -17,7 +17,7 @@
  * again (never a change without its record); a rebuild records versions, not changes.
  */
 import { ident } from './dialect';
-import { changesMergeSql, deleteChangesSql, historyMergeSql, upsertChangesSql } from './change-history-sql';
+import { changesMergeSql, deleteChangesSql, historyMergeSql, historyNewRowsSql, upsertChangesSql } from './change-history-sql';
 import { emptyBatchStats, type BatchStats, type EnginePrimitives, type Keyset, type KeysetOptions, type KeysetReconciliation, type MergeOptions, type MergeResult, type Row } from './engine';
 import { deletionRecordsSql, goneKeysSql, keysetCountsSql, missingKeysSql, sourceKeysSql } from './keyset-sql';
 import { mergePreviewSql } from './merge-sql';
@@ -49,8 +49,10 @@ function addProfile(total: BatchStats, profile: Row): { rowsRead: number; malfor
 /** Recompute the history of some keys (THE history statement), with new versions when given. */
 async function recordHistory(engine: EnginePrimitives, keys: string, versions: string | undefined, rebuild: boolean): Promise<void> {
   const history = await engine.historyTarget(keys, rebuild);
-  const sql = historyMergeSql(engine.dataset, engine.dialect, { ...history, ...(versions ? { versions } : {}), deletions: await engine.deletionRecords() });
-  await engine.rows(sql, 'history');
+  const inputs = { target: history.target, keys: history.keys, ...(versions ? { versions } : {}), deletions: await engine.deletionRecords() };
+  // No row of these keys yet (a first load, a rebuild): the MERGE would only insert, so insert.
+  if (history.empty) await engine.insertHistory(history, historyNewRowsSql(engine.dataset, engine.dialect, inputs), rebuild);
+  else await engine.rows(historyMergeSql(engine.dataset, engine.dialect, inputs), 'history');
   await engine.commitHistory(rebuild);
 }
 
