@@ -3,6 +3,7 @@
  * ingest_date) and Iceberg curated tables in the curated database.
  */
 import type { AthenaClient } from '@aws-sdk/client-athena';
+import { randomUUID } from 'node:crypto';
 import { tableName, type DatasetConfig } from '../../../runtime/dataset-config';
 import { curatedPrefix, keysetPrefix } from '../../../runtime/storage-layout';
 import {
@@ -90,6 +91,15 @@ export class AthenaEngine implements TransformEngine {
 
   private location(...parts: string[]): string {
     return `${this.opts.curatedLocation.replace(/\/$/, '')}/${curatedPrefix(this.opts.dataset)}${parts.join('/')}/`;
+  }
+
+  /**
+   * A location no table has used, for a table built under this run (`<parts>/<run id>-<random>`):
+   * Athena and Trino refuse a CTAS into a non-empty location, and the same run id builds again
+   * when the repair pass transforms a second time while the first build is still live.
+   */
+  private freshLocation(...parts: string[]): string {
+    return this.location(...parts.slice(0, -1), `${parts.at(-1)}-${randomUUID().slice(0, 8)}`);
   }
 
   async prepare(): Promise<void> {
@@ -186,10 +196,10 @@ export class AthenaEngine implements TransformEngine {
   async beginRebuild(): Promise<void> {
     const db = this.opts.curatedDatabase;
     await this.runner.execute(dropTableSql(db, this.nextTable), 'drop leftover rebuild table');
-    await this.runner.execute(createCuratedTableSql(this.opts.dataset, qualified(db, this.nextTable), this.location(`table-${this.opts.runId}`)), 'create rebuild table');
+    await this.runner.execute(createCuratedTableSql(this.opts.dataset, qualified(db, this.nextTable), this.freshLocation(`table-${this.opts.runId}`)), 'create rebuild table');
     // The history is rebuilt beside it, from every raw version and the deletions record.
     await this.runner.execute(dropTableSql(db, this.historyNextTable), 'drop leftover rebuild history');
-    await this.runner.execute(createHistoryTableSql(this.opts.dataset, qualified(db, this.historyNextTable), this.location(`history-${this.opts.runId}`)), 'create rebuild history');
+    await this.runner.execute(createHistoryTableSql(this.opts.dataset, qualified(db, this.historyNextTable), this.freshLocation(`history-${this.opts.runId}`)), 'create rebuild history');
   }
 
   private get typedTable(): string {
@@ -216,7 +226,7 @@ export class AthenaEngine implements TransformEngine {
       // A crashed run's typed table is only ever a leftover.
       await this.runner.execute(dropTableSql(db, this.typedTable), 'drop leftover typed batch');
       const select = typedBatchSql(this.opts.dataset, this.dialect, rawBatchSql(rawTable, group), ident('__source_object'));
-      await this.runner.execute(martCtasSql(typed, this.location('staging', `${this.opts.runId}-${n++}`), select), 'type raw batch');
+      await this.runner.execute(martCtasSql(typed, this.freshLocation('staging', `${this.opts.runId}-${n++}`), select), 'type raw batch');
       const [profile = {}] = await this.runner.execute(typedProfileSql(this.opts.dataset, typed), 'batch profile');
       // The version ranking only when some key occurs more than once (as on DuckDB).
       const unique = Number(profile.key_partitions ?? 0) === Number(profile.keyed_rows ?? 0);
@@ -327,7 +337,7 @@ export class AthenaEngine implements TransformEngine {
     await this.restoreAside(live);
     await this.runner.execute(dropTableSql(db, next), `drop leftover ${next}`);
     // Built aside: a failing CTAS leaves the previous mart in place for readers.
-    await this.runner.execute(martCtasSql(qualified(db, next), this.location('marts', name, this.opts.runId), selectSql), `build mart ${name}`);
+    await this.runner.execute(martCtasSql(qualified(db, next), this.freshLocation('marts', name, this.opts.runId), selectSql), `build mart ${name}`);
     await this.swapIn(live, next);
     const [count] = await this.runner.execute(`SELECT count(*) AS n FROM ${this.tableRef(name)}`, `count mart ${name}`);
     return Number(count?.n ?? 0);
