@@ -36,6 +36,9 @@ const at = (v: number): string => `2024-02-0${1 + v}T00:00:00.000Z`;
 
 const TABLE = 'sf_fire_incidents';
 
+/** r0's raw rows: twelve keys, key 5 delivered twice (at-least-once delivery: one version, not two). */
+const FIRST_BATCH = (): RawRow[] => [...Array.from({ length: 12 }, (_, i) => incident(i)), incident(5)];
+
 /** r1's raw rows: three keys moved, one re-delivered unchanged, one changed twice within the batch, one new. */
 const SECOND_BATCH = (): RawRow[] => [
   ...[0, 1, 2].map((i) => incident(i, { address: `MOVED ${i}` }, 1)),
@@ -132,8 +135,8 @@ describe('history and change feed on both engines', { skip: trinoSkip }, () => {
 
   test('updates and deletions: old and new versions with contiguous validity, deletions closed, changes exactly the run; retries and a rebuild change nothing', async () => {
     const pair = await EnginePair.create(athena, DATASET);
-    // r0: twelve keys.
-    writeRawObject(pair.rawDir, NAME, '2024-03-01', 'a', Array.from({ length: 12 }, (_, i) => incident(i)));
+    // r0: twelve keys (FIRST_BATCH).
+    writeRawObject(pair.rawDir, NAME, '2024-03-01', 'a', FIRST_BATCH());
     await pair.runAgreeing('r0', { now: () => NOW });
     const inserts = await agreeing(pair, changesSql('r0'));
     assert.deepEqual(inserts.map((r) => [r.change, r.key]), Array.from({ length: 12 }, (_, i) => ['insert', key(i)]));
@@ -231,7 +234,7 @@ describe('history and change feed on DuckDB (the local catalog)', () => {
     const catalogPath = path.join(root, 'catalog.duckdb');
     const run = (runId: string, rebuild = false): Promise<RunSummary> =>
       runTransform({ dataset: DATASET, engine: 'duckdb', rawStore: openObjectStore(rawDir), curatedStore: openObjectStore(curatedDir), runId, now: () => NOW, catalogPath, rebuild });
-    writeRawObject(rawDir, NAME, '2024-03-01', 'a', Array.from({ length: 12 }, (_, i) => incident(i)));
+    writeRawObject(rawDir, NAME, '2024-03-01', 'a', FIRST_BATCH());
     await run('r0');
     writeRawObject(rawDir, NAME, '2024-03-02', 'b', SECOND_BATCH());
     const rawStore = openObjectStore(rawDir);
