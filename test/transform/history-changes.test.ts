@@ -187,7 +187,7 @@ describe('history and change feed on both engines', { skip: trinoSkip }, () => {
 
     // The same run id merging its objects again (its bookkeeping lost): nothing is added twice.
     for (const name of ENGINES) rmSync(path.join(pair.curatedDir[name], 'curated', '_state', NAME, 'processed-objects.json'));
-    // (No marts: a mart's Iceberg location is named by the run id, and Trino refuses a non-empty one.)
+    // (Marts are not rebuilt here: athena-same-run-id.test.ts builds them again under one run id.)
     await pair.runAgreeing('r1', { now: () => NOW, marts: [] });
     assert.deepEqual(await check('after re-merging under the same run id'), full);
 
