@@ -199,6 +199,8 @@ describe('Athena engine', () => {
         },
       });
       if (sql.includes('rows_read')) return result({ rows_read: '10', malformed_rows: '1', rows_without_key: '1', distinct_keys: '7', cast_failures__longitude: '2' });
+      // The history holds some of the keys: THE history statement is the MERGE.
+      if (sql.startsWith('SELECT count(*) AS n FROM (SELECT 1 FROM "curated_db"."sf_fire_incidents__history"')) return result({ n: '1' });
       if (sql.includes('AS staged')) {
         return result({ source_object: 's3://raw-bucket/raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz', staged: '7', inserted: '5', updated: '1', unchanged: '1', years: '2019,2020,2021,2022,2023' });
       }
@@ -412,7 +414,9 @@ describe('Athena marts, rebuild, reconciliation and maintenance', () => {
         (sql.includes('AS curated_rows') ? { curated_rows: '1000', source_keys: '990', gone: '12' } : undefined) ??
         (sql.includes('AS y FROM') ? [{ y: '2021' }, { y: '2022' }, { y: '2023' }] : undefined) ??
         (sql.startsWith('SELECT s.text AS key') ? [{ key: 'k1' }, { key: "k'2" }] : undefined) ??
-        (sql.startsWith('SELECT count(*) AS n FROM (SELECT c.') ? { n: '0' } : undefined),
+        (sql.startsWith('SELECT count(*) AS n FROM (SELECT c.') ? { n: '0' } : undefined) ??
+        // The deleted keys have history rows: THE history statement is the MERGE.
+        (sql.startsWith('SELECT count(*) AS n FROM (SELECT 1 FROM "curated_db"."sf_fire_incidents__history"') ? { n: '1' } : undefined),
     );
     (engine as unknown as { opts: { partitionsPerWrite: number } }).opts.partitionsPerWrite = 2;
     const r = await applyKeyset(
