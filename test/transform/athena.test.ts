@@ -17,9 +17,12 @@ import { openObjectStore } from '../../runtime/object-store';
 import { AthenaEngine } from '../../containers/transform/src/athena-engine';
 import { applyKeyset, mergeBatch } from '../../containers/transform/src/merge-algorithm';
 import { mergePreviewSql } from '../../containers/transform/src/merge-sql';
+import { changeExamplesSql, changesMergeSql, changeSummarySql, deleteChangesSql, historyMergeSql, upsertChangesSql } from '../../containers/transform/src/change-history-sql';
 import { AthenaQueryError, AthenaQueryRunner } from '../../containers/transform/src/athena-query';
 import {
+  createChangesTableSql,
   createCuratedTableSql,
+  createHistoryTableSql,
   createMergedKeysTableSql,
   dropTableSql,
   martCtasSql,
@@ -65,6 +68,16 @@ describe('Athena SQL', () => {
     assertTrino(typedStagedSql(DATASET, typed, true), 'staging (unique keys)');
     assertTrino(mergePreviewSql(DATASET, athenaDialect, staged, target), 'merge preview');
     assertTrino(mergeSql(DATASET, staged, target, [2022, 2023, -1]), 'merge');
+    const history = '"curated_db"."sf_fire_incidents__history"';
+    const changes = '"curated_db"."sf_fire_incidents__changes"';
+    const deletions = 'SELECT "key", "detected_at" FROM "curated_db"."sf_fire_incidents__deletions"';
+    assertTrino(createHistoryTableSql(DATASET, history, 's3://curated/curated/sf-fire-incidents/history/'), 'create history table');
+    assertTrino(createChangesTableSql(changes, 's3://curated/curated/sf-fire-incidents/changes/'), 'create changes table');
+    assertTrino(historyMergeSql(DATASET, athenaDialect, { target: history, keys: 'SELECT "id" FROM t', versions: typedStagedSql(DATASET, typed, true), deletions }), 'history merge');
+    assertTrino(changesMergeSql(changes, upsertChangesSql(DATASET, athenaDialect, staged, target, 'r1', new Date(0))), 'upsert change records');
+    assertTrino(changesMergeSql(changes, deleteChangesSql(DATASET, athenaDialect, 'SELECT "id" FROM g', 'r1', new Date(0))), 'delete change records');
+    assertTrino(changeSummarySql(DATASET, changes, 'r1'), 'change summary');
+    assertTrino(changeExamplesSql(changes, 'r1', 5), 'change examples');
     const marts = loadMarts(DATASET);
     assert.ok(marts.length >= 3);
     for (const m of marts) {
@@ -186,6 +199,8 @@ describe('Athena engine', () => {
         },
       });
       if (sql.includes('rows_read')) return result({ rows_read: '10', malformed_rows: '1', rows_without_key: '1', distinct_keys: '7', cast_failures__longitude: '2' });
+      // The history holds some of the keys: THE history statement is the MERGE.
+      if (sql.startsWith('SELECT count(*) AS n FROM (SELECT 1 FROM "curated_db"."sf_fire_incidents__history"')) return result({ n: '1' });
       if (sql.includes('AS staged')) {
         return result({ source_object: 's3://raw-bucket/raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz', staged: '7', inserted: '5', updated: '1', unchanged: '1', years: '2019,2020,2021,2022,2023' });
       }
@@ -219,8 +234,12 @@ describe('Athena engine', () => {
         contributions: { 'raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz': { keys: 7, inserted: 5 } },
       },
     );
-    const merges = sent.filter((s) => s.startsWith('MERGE INTO'));
+    const merges = sent.filter((s) => s.startsWith('MERGE INTO "curated_db"."sf_fire_incidents" AS t'));
     assert.equal(merges.length, 3);
+    // The history statement (every version of the group) runs before the rows are written.
+    const history = sent.findIndex((s) => s.startsWith('MERGE INTO "curated_db"."sf_fire_incidents__history" AS h'));
+    assert.ok(history >= 0 && history < sent.indexOf(merges[0]!), sent.map((s) => s.split('\n')[0]).join('\n'));
+    assertTrino(sent[history]!, 'history merge');
     assert.match(merges[0]!, /IN \(2019, 2020\)\) AS s/);
     assert.match(merges[2]!, /IN \(2023\)\) AS s/);
     assert.ok(sent.every((s) => !s.includes('ingest_date') || s.includes("ingest_date IN ('2024-03-01')")));
@@ -395,7 +414,9 @@ describe('Athena marts, rebuild, reconciliation and maintenance', () => {
         (sql.includes('AS curated_rows') ? { curated_rows: '1000', source_keys: '990', gone: '12' } : undefined) ??
         (sql.includes('AS y FROM') ? [{ y: '2021' }, { y: '2022' }, { y: '2023' }] : undefined) ??
         (sql.startsWith('SELECT s.text AS key') ? [{ key: 'k1' }, { key: "k'2" }] : undefined) ??
-        (sql.startsWith('SELECT count(*) AS n FROM (SELECT c.') ? { n: '0' } : undefined),
+        (sql.startsWith('SELECT count(*) AS n FROM (SELECT c.') ? { n: '0' } : undefined) ??
+        // The deleted keys have history rows: THE history statement is the MERGE.
+        (sql.startsWith('SELECT count(*) AS n FROM (SELECT 1 FROM "curated_db"."sf_fire_incidents__history"') ? { n: '1' } : undefined),
     );
     (engine as unknown as { opts: { partitionsPerWrite: number } }).opts.partitionsPerWrite = 2;
     const r = await applyKeyset(
@@ -412,12 +433,19 @@ describe('Athena marts, rebuild, reconciliation and maintenance', () => {
     assert.deepEqual(new HiveSQL().validate(steps[0]!), [], steps[0]);
     assert.ok(at('CREATE TABLE "curated_db"."sf_fire_incidents__deletions"') > 0);
     assert.ok(at('INSERT INTO "curated_db"."sf_fire_incidents__deletions"') > at('DELETE FROM "curated_db"."sf_fire_incidents__deletions"'));
-    const merges = steps.filter((x) => x.startsWith('MERGE INTO'));
+    const merges = steps.filter((x) => x.startsWith('MERGE INTO "curated_db"."sf_fire_incidents" AS t'));
     assert.equal(merges.length, 2, 'years 2021, 2022 | 2023');
     assert.ok(merges.every((m) => /WHEN MATCHED THEN DELETE$/.test(m)));
     assert.match(merges[0]!, /IN \(2021, 2022\)/);
-    assert.ok(at('MERGE INTO') > at('INSERT INTO "curated_db"."sf_fire_incidents__deletions"'), 'recorded before deleted');
-    assert.ok(at('DELETE FROM "curated_db"."sf_fire_incidents___merged_keys"') > at('MERGE INTO'));
+    const deleting = at('MERGE INTO "curated_db"."sf_fire_incidents" AS t');
+    assert.ok(deleting > at('INSERT INTO "curated_db"."sf_fire_incidents__deletions"'), 'recorded before deleted');
+    // The change records and the history of the deleted keys too, after the deletion record (the history reads it).
+    const changes = at('MERGE INTO "curated_db"."sf_fire_incidents__changes" AS c');
+    const history = at('MERGE INTO "curated_db"."sf_fire_incidents__history" AS h');
+    assert.ok(changes > at('INSERT INTO "curated_db"."sf_fire_incidents__deletions"') && changes < deleting, first.join('\n'));
+    assert.ok(history > at('INSERT INTO "curated_db"."sf_fire_incidents__deletions"') && history < deleting, first.join('\n'));
+    assert.match(steps[changes]!, /'delete' AS "change"/);
+    assert.ok(at('DELETE FROM "curated_db"."sf_fire_incidents___merged_keys"') > deleting);
     assert.ok(steps.some((x) => x.includes(`"$path" IN ('s3://raw-bucket/keysets/sf-fire-incidents/r1/part-00001.txt.gz', 's3://raw-bucket/keysets/sf-fire-incidents/r1/part-00002.txt.gz')`)));
     assert.ok(steps.some((x) => x.includes("TIMESTAMP '2026-01-02 03:04:05.678'")));
     for (const x of steps.filter((y) => /^(CREATE TABLE|INSERT|DELETE|MERGE|SELECT)/.test(y))) assertTrino(x, x.slice(0, 60));

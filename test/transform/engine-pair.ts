@@ -11,7 +11,8 @@ import path from 'node:path';
 import { tableName, type DatasetConfig } from '../../runtime/dataset-config';
 import { openObjectStore, type ObjectStore } from '../../runtime/object-store';
 import { deletionsTableName } from '../../containers/transform/src/athena-sql';
-import { deletionsDir, DuckDbEngine } from '../../containers/transform/src/duckdb-engine';
+import { changesTableName, historyTableName } from '../../containers/transform/src/change-history-sql';
+import { changesDir, deletionsDir, DuckDbEngine, historyFile } from '../../containers/transform/src/duckdb-engine';
 import type { Row, TransformEngine } from '../../containers/transform/src/engine';
 import { runTransform, type RunSummary, type RunTransformOptions } from '../../containers/transform/src/transform';
 import { localAthenaEngine, prepareAthenaCatalog, startLocalAthena, type AthenaCatalogOptions, type LocalAthena } from '../../local/athena-local';
@@ -116,6 +117,24 @@ export class EnginePair {
     }
   }
 
+  /**
+   * A query of the history (`h`) or the change feed (`c`) on each engine: DuckDB's files, Athena's
+   * Iceberg tables. Values as a person reads them (see normalize).
+   */
+  async feedRows(sql: (t: { history: string; changes: string }) => string): Promise<Record<EngineName, Row[]>> {
+    const duck = await DuckDbEngine.open({ dataset: this.dataset, rawDir: this.rawDir, curatedDir: this.curatedDir.duckdb, runId: 'read' });
+    try {
+      const db = this.catalog.curatedDatabase;
+      const table = tableName(this.dataset);
+      const changes = path.join(changesDir(this.curatedDir.duckdb, this.dataset), '*.parquet');
+      const duckTables = { history: `read_parquet('${historyFile(this.curatedDir.duckdb, this.dataset)}')`, changes: `read_parquet('${changes}')` };
+      const athenaTables = { history: `"${db}"."${historyTableName(table)}"`, changes: `"${db}"."${changesTableName(table)}"` };
+      return { duckdb: normalize(await duck.rows(sql(duckTables))), athena: normalize(await this.athenaEngine('read').rows(sql(athenaTables))) };
+    } finally {
+      await duck.close();
+    }
+  }
+
   /** The query answers the same rows on both engines; returns them. */
   async agree(sql: (ref: (model: string) => string) => string, marts: string[] = [], dataset = this.dataset): Promise<Row[]> {
     const r = await this.rows(sql, marts, dataset);
@@ -172,5 +191,6 @@ export function comparable(s: RunSummary): Record<string, unknown> {
     failedErrorTests: s.failedErrorTests,
     schemaDrift: s.schemaDrift,
     freshness: s.freshness,
+    changes: s.changes,
   };
 }

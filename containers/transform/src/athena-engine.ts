@@ -3,13 +3,16 @@
  * ingest_date) and Iceberg curated tables in the curated database.
  */
 import type { AthenaClient } from '@aws-sdk/client-athena';
+import { randomUUID } from 'node:crypto';
 import { tableName, type DatasetConfig } from '../../../runtime/dataset-config';
 import { curatedPrefix, keysetPrefix } from '../../../runtime/storage-layout';
 import {
   addColumnsSql,
   asideTableName,
+  createChangesTableSql,
   createCuratedTableSql,
   createDeletionsTableSql,
+  createHistoryTableSql,
   createKeysetTableSql,
   createMergedKeysTableSql,
   deletionsTableName,
@@ -29,8 +32,9 @@ import {
   vacuumSql,
 } from './athena-sql';
 import { AthenaQueryRunner, type AthenaQueryOptions } from './athena-query';
-import { athenaDialect, ident, literal } from './dialect';
-import type { Keyset, Row, StagedGroup, TransformEngine } from './engine';
+import { changesTableName, historyColumns, historyTableName } from './change-history-sql';
+import { athenaDialect, ident, literal, type CuratedType } from './dialect';
+import type { HistoryTarget, Keyset, Row, StagedGroup, TransformEngine } from './engine';
 import { partitionGroups } from './merge-algorithm';
 import { deleteMergeSql } from './merge-sql';
 import { martTableName } from './models';
@@ -89,19 +93,56 @@ export class AthenaEngine implements TransformEngine {
     return `${this.opts.curatedLocation.replace(/\/$/, '')}/${curatedPrefix(this.opts.dataset)}${parts.join('/')}/`;
   }
 
+  /**
+   * A location no table has used, for a table built under this run (`<parts>/<run id>-<random>`):
+   * Athena and Trino refuse a CTAS into a non-empty location, and the same run id builds again
+   * when the repair pass transforms a second time while the first build is still live.
+   */
+  private freshLocation(...parts: string[]): string {
+    return this.location(...parts.slice(0, -1), `${parts.at(-1)}-${randomUUID().slice(0, 8)}`);
+  }
+
   async prepare(): Promise<void> {
+    const d = this.opts.dataset;
     await this.restoreAside(this.table);
     if (!(await this.exists(this.table))) {
-      await this.runner.execute(createCuratedTableSql(this.opts.dataset, this.tableRef('curated'), this.curatedLocation), 'create curated table');
+      await this.runner.execute(createCuratedTableSql(d, this.tableRef('curated'), this.curatedLocation), 'create curated table');
     } else {
       // A table created by an earlier version lacks newer curated columns (e.g. _content_hash).
-      const have = new Set((await this.runner.execute(tableColumnsSql(this.opts.curatedDatabase, this.table), 'curated columns')).map((r) => String(r.column_name)));
-      const missing = curatedColumns(this.opts.dataset).filter((c) => !have.has(c.name));
-      if (missing.length) await this.runner.execute(addColumnsSql(this.opts.curatedDatabase, this.table, missing), 'add curated columns');
+      await this.addMissingColumns(this.table, curatedColumns(d));
     }
     if (!(await this.exists(asideTableName(this.table, 'merged_keys')))) {
       await this.runner.execute(createMergedKeysTableSql(this.keysTable, this.location('merged-keys')), 'create merged keys table');
     }
+    const history = historyTableName(this.table);
+    await this.restoreAside(history);
+    if (!(await this.exists(history))) await this.runner.execute(createHistoryTableSql(d, this.historyRef, this.location('history')), 'create history table');
+    else await this.addMissingColumns(history, historyColumns(d));
+    if (!(await this.exists(changesTableName(this.table)))) {
+      await this.runner.execute(createChangesTableSql(this.changesTable, this.location('changes')), 'create changes table');
+    }
+    // The history reads the deletions record from the first run on, before any key scan.
+    if (!(await this.exists(deletionsTableName(this.table)))) {
+      await this.runner.execute(createDeletionsTableSql(this.deletionsTable, this.location('deletions')), 'create deletions table');
+    }
+  }
+
+  private async addMissingColumns(table: string, columns: { name: string; type: CuratedType }[]): Promise<void> {
+    const have = new Set((await this.runner.execute(tableColumnsSql(this.opts.curatedDatabase, table), `${table} columns`)).map((r) => String(r.column_name)));
+    const missing = columns.filter((c) => !have.has(c.name));
+    if (missing.length) await this.runner.execute(addColumnsSql(this.opts.curatedDatabase, table, missing), `add ${table} columns`);
+  }
+
+  private get historyRef(): string {
+    return qualified(this.opts.curatedDatabase, historyTableName(this.table));
+  }
+
+  private get historyNextTable(): string {
+    return asideTableName(historyTableName(this.table), 'next');
+  }
+
+  private get changesTable(): string {
+    return qualified(this.opts.curatedDatabase, changesTableName(this.table));
   }
 
   /**
@@ -153,11 +194,12 @@ export class AthenaEngine implements TransformEngine {
 
   /** A rebuild merges into an empty table built aside; readers keep the old curated table until the swap. */
   async beginRebuild(): Promise<void> {
-    await this.runner.execute(dropTableSql(this.opts.curatedDatabase, this.nextTable), 'drop leftover rebuild table');
-    await this.runner.execute(
-      createCuratedTableSql(this.opts.dataset, qualified(this.opts.curatedDatabase, this.nextTable), this.location(`table-${this.opts.runId}`)),
-      'create rebuild table',
-    );
+    const db = this.opts.curatedDatabase;
+    await this.runner.execute(dropTableSql(db, this.nextTable), 'drop leftover rebuild table');
+    await this.runner.execute(createCuratedTableSql(this.opts.dataset, qualified(db, this.nextTable), this.freshLocation(`table-${this.opts.runId}`)), 'create rebuild table');
+    // The history is rebuilt beside it, from every raw version and the deletions record.
+    await this.runner.execute(dropTableSql(db, this.historyNextTable), 'drop leftover rebuild history');
+    await this.runner.execute(createHistoryTableSql(this.opts.dataset, qualified(db, this.historyNextTable), this.freshLocation(`history-${this.opts.runId}`)), 'create rebuild history');
   }
 
   private get typedTable(): string {
@@ -184,11 +226,11 @@ export class AthenaEngine implements TransformEngine {
       // A crashed run's typed table is only ever a leftover.
       await this.runner.execute(dropTableSql(db, this.typedTable), 'drop leftover typed batch');
       const select = typedBatchSql(this.opts.dataset, this.dialect, rawBatchSql(rawTable, group), ident('__source_object'));
-      await this.runner.execute(martCtasSql(typed, this.location('staging', `${this.opts.runId}-${n++}`), select), 'type raw batch');
+      await this.runner.execute(martCtasSql(typed, this.freshLocation('staging', `${this.opts.runId}-${n++}`), select), 'type raw batch');
       const [profile = {}] = await this.runner.execute(typedProfileSql(this.opts.dataset, typed), 'batch profile');
       // The version ranking only when some key occurs more than once (as on DuckDB).
       const unique = Number(profile.key_partitions ?? 0) === Number(profile.keyed_rows ?? 0);
-      yield { staged: typedStagedSql(this.opts.dataset, typed, unique), profile };
+      yield { staged: typedStagedSql(this.opts.dataset, typed, unique), profile, versions: typedStagedSql(this.opts.dataset, typed, true) };
     }
   }
 
@@ -212,6 +254,7 @@ export class AthenaEngine implements TransformEngine {
 
   async finishRebuild(): Promise<void> {
     await this.swapIn(this.table, this.nextTable);
+    await this.swapIn(historyTableName(this.table), this.historyNextTable);
     // The rebuild's key set replaces every earlier run's (a crash before this only leaves duplicates).
     await this.runner.execute(`${deleteAllSql(this.keysTable)} WHERE ${ident('run_id')} <> ${literal(this.opts.runId)}`, 'reset merged keys');
   }
@@ -255,6 +298,38 @@ export class AthenaEngine implements TransformEngine {
 
   async dropScratch(): Promise<void> {}
 
+  // --- history and change feed primitives: the Iceberg tables themselves ---
+
+  async deletionRecords(): Promise<string> {
+    return `SELECT ${ident('key')}, ${ident('detected_at')} FROM ${this.deletionsTable}`;
+  }
+
+  async historyTarget(keys: string, rebuild: boolean): Promise<HistoryTarget> {
+    const target = rebuild ? qualified(this.opts.curatedDatabase, this.historyNextTable) : this.historyRef;
+    const pk = ident(this.opts.dataset.primaryKey);
+    // Reads the key column only: the cheap way to learn whether the MERGE can be an INSERT.
+    const [found] = await this.runner.execute(`SELECT count(*) AS n FROM (SELECT 1 FROM ${target} AS h WHERE h.${pk} IN (SELECT k.${pk} FROM (${keys}) AS k) LIMIT 1) AS x`, 'history of the keys');
+    return { target, keys, empty: Number(found?.n ?? 0) === 0 };
+  }
+
+  async insertHistory(history: HistoryTarget, rows: string): Promise<void> {
+    // By name: a column declared after the table was created sits after the history columns.
+    const names = historyColumns(this.opts.dataset).map((c) => ident(c.name)).join(', ');
+    await this.runner.execute(`INSERT INTO ${history.target} (${names}) ${rows}`, 'history');
+  }
+
+  async commitHistory(): Promise<void> {}
+
+  async changesTarget(): Promise<string> {
+    return this.changesTable;
+  }
+
+  async commitChanges(): Promise<void> {}
+
+  async changesRef(): Promise<string> {
+    return this.changesTable;
+  }
+
   async materializeMart(name: string, selectSql: string): Promise<number> {
     const live = martTableName(this.table, name);
     const next = asideTableName(live, 'next');
@@ -262,7 +337,7 @@ export class AthenaEngine implements TransformEngine {
     await this.restoreAside(live);
     await this.runner.execute(dropTableSql(db, next), `drop leftover ${next}`);
     // Built aside: a failing CTAS leaves the previous mart in place for readers.
-    await this.runner.execute(martCtasSql(qualified(db, next), this.location('marts', name, this.opts.runId), selectSql), `build mart ${name}`);
+    await this.runner.execute(martCtasSql(qualified(db, next), this.freshLocation('marts', name, this.opts.runId), selectSql), `build mart ${name}`);
     await this.swapIn(live, next);
     const [count] = await this.runner.execute(`SELECT count(*) AS n FROM ${this.tableRef(name)}`, `count mart ${name}`);
     return Number(count?.n ?? 0);

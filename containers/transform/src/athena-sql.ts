@@ -4,6 +4,7 @@
  */
 import type { DatasetConfig } from '../../../runtime/dataset-config';
 import { athenaDialect, ident, literal, type CuratedType } from './dialect';
+import { CHANGE_COLUMNS, historyColumns } from './change-history-sql';
 import { mergeSql as genericMergeSql } from './merge-sql';
 import { curatedColumns } from './staging';
 
@@ -166,4 +167,36 @@ const hiveTypes: Record<CuratedType, string> = { VARCHAR: 'string', DOUBLE: 'dou
 export function addColumnsSql(database: string, table: string, columns: { name: string; type: CuratedType }[]): string {
   const bt = (n: string): string => `\`${n.replace(/`/g, '')}\``;
   return `ALTER TABLE ${hiveQualified(database, table)} ADD COLUMNS (${columns.map((c) => `${bt(c.name)} ${hiveTypes[c.type]}`).join(', ')})`;
+}
+
+/**
+ * The history table (change-history-sql.ts), Iceberg: all versions of a key in one of 16 key
+ * buckets, so a run's MERGE writes at most 16 partitions (within Athena's 100) and a key's
+ * history is read from one.
+ */
+export function createHistoryTableSql(dataset: DatasetConfig, target: string, location: string): string {
+  const cols = historyColumns(dataset)
+    .map((c) => `CAST(NULL AS ${athenaDialect.typeName(c.type)}) AS ${ident(c.name)}`)
+    .join(',\n  ');
+  return `CREATE TABLE ${target}
+WITH (
+  table_type = 'ICEBERG',
+  is_external = false,
+  location = ${literal(location)},
+  partitioning = ARRAY[${literal(`bucket(${dataset.primaryKey}, 16)`)}],
+  format = 'PARQUET',
+  write_compression = 'ZSTD'
+) AS
+SELECT
+  ${cols}
+WITH NO DATA`;
+}
+
+/** The change feed (Iceberg), partitioned by the day its runs recorded it. */
+export function createChangesTableSql(target: string, location: string): string {
+  const cols = CHANGE_COLUMNS.map((c) => `CAST(NULL AS ${athenaDialect.typeName(c.type)}) AS ${ident(c.name)}`).join(', ');
+  return `CREATE TABLE ${target}
+WITH (table_type = 'ICEBERG', is_external = false, location = ${literal(location)}, partitioning = ARRAY['day(changed_at)'], format = 'PARQUET', write_compression = 'ZSTD') AS
+SELECT ${cols}
+WITH NO DATA`;
 }

@@ -6,6 +6,8 @@
  *   curated.<table>             view over the curated Parquet files the table's manifest names
  *   curated.<table>__<mart>     view over each mart's Parquet
  *   curated.<table>__deletions  view over the deletions record (rows removed because the source dropped their keys)
+ *   curated.<table>__history    view over the history of every key (every version, its validity)
+ *   curated.<table>__changes    view over the change feed (per run: inserts, updates, deletes)
  * The file is opened only briefly, so `npm run query` can use it between runs.
  */
 import { existsSync, readdirSync } from 'node:fs';
@@ -17,7 +19,7 @@ import { LocalObjectStore } from '../../../runtime/object-store';
 import { rawPrefix } from '../../../runtime/storage-layout';
 import { ident, literal } from './dialect';
 import { manifestFiles } from './curated-manifest';
-import { curatedParquetSelect, curatedTableDir, deletionsDir, martDir } from './duckdb-engine';
+import { changesDir, curatedParquetSelect, curatedTableDir, deletionsDir, historyFile, martDir } from './duckdb-engine';
 import { duckDbResources } from './duckdb-resources';
 import { martTableName } from './models';
 
@@ -94,6 +96,17 @@ export async function registerCurated(opts: { dataset: DatasetConfig; curatedDir
     if (deletionFiles.length) {
       await conn.run(`CREATE OR REPLACE VIEW curated.${ident(`${table}__deletions`)} AS SELECT * FROM read_parquet([${deletionFiles.map(literal).join(', ')}])`);
       names.push(`curated.${table}__deletions`);
+    }
+    const history = historyFile(opts.curatedDir, opts.dataset);
+    if (existsSync(history)) {
+      await conn.run(`CREATE OR REPLACE VIEW curated.${ident(`${table}__history`)} AS SELECT * FROM read_parquet(${literal(history)})`);
+      names.push(`curated.${table}__history`);
+    }
+    const changes = changesDir(opts.curatedDir, opts.dataset);
+    const changeFiles = existsSync(changes) ? readdirSync(changes).filter((f) => f.endsWith('.parquet')).map((f) => path.join(changes, f)).sort() : [];
+    if (changeFiles.length) {
+      await conn.run(`CREATE OR REPLACE VIEW curated.${ident(`${table}__changes`)} AS SELECT * FROM read_parquet([${changeFiles.map(literal).join(', ')}])`);
+      names.push(`curated.${table}__changes`);
     }
     const marts = existsSync(martsRoot) ? readdirSync(martsRoot).filter((m) => existsSync(path.join(martsRoot, m, 'data.parquet'))) : [];
     for (const m of marts.sort()) {

@@ -7,6 +7,8 @@
  *   <curated dir>/curated/<dataset>/table/v-<version>/event_year=YYYY/data_0.parquet
  *   <curated dir>/curated/<dataset>/marts/<mart>/data.parquet
  *   <curated dir>/curated/<dataset>/deletions/<run-id>.parquet     curated.<table>__deletions
+ *   <curated dir>/curated/<dataset>/history/data.parquet           curated.<table>__history
+ *   <curated dir>/curated/<dataset>/changes/<run-id>.parquet       curated.<table>__changes
  *   <curated dir>/curated/_state/<dataset>/merged-keys/<version>.parquet   keys each batch merged
  *
  * A batch runs THE merge statement (merge-sql.ts, the one Athena runs) on the years it touches
@@ -14,7 +16,7 @@
  * loaded into a DuckDB table, writes those years under a new version directory and switches the
  * manifest.
  */
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -27,8 +29,9 @@ import { faultPoint } from '../../../runtime/fault-points';
 import { decodeKeyList, keyListFormatOf } from '../../../runtime/key-list';
 import { curatedPrefix, transformStatePrefix } from '../../../runtime/storage-layout';
 import { collectGarbage, CuratedManifestError, manifestFiles, readManifest, readManifestForRebuild, writeManifest, type CuratedManifest } from './curated-manifest';
+import { CHANGE_COLUMNS, historyColumns } from './change-history-sql';
 import { duckdbDialect, ident, literal } from './dialect';
-import { plainValue, type Keyset, type Row, type StagedGroup, type TransformEngine, type UnreadableObject } from './engine';
+import { plainValue, type HistoryTarget, type Keyset, type Row, type StagedGroup, type TransformEngine, type UnreadableObject } from './engine';
 import { deleteMergeSql, mergeSql } from './merge-sql';
 import { duckDbResources } from './duckdb-resources';
 import { martTableName } from './models';
@@ -64,6 +67,19 @@ export const martDir = (curatedDir: string, dataset: DatasetConfig, mart: string
 /** The deletions record (`curated.<table>__deletions`): one Parquet file per run that deleted rows. */
 export const deletionsDir = (curatedDir: string, dataset: DatasetConfig): string =>
   path.join(curatedDir, curatedPrefix(dataset), 'deletions');
+const HISTORY_PARQUET = 'FORMAT parquet, COMPRESSION zstd';
+/**
+ * The history of every key (`curated.<table>__history`): one Parquet file, replaced whole by
+ * rename when a run changes it. Written in no particular order: sorting it by key held every
+ * history row in memory at once (+150 MB of peak RSS at 100,000 rows, docs/bench.md), for a
+ * row-group skip that only a lookup of a few keys would use; each run's own read of it is a
+ * scan for a set of scattered keys anyway.
+ */
+export const historyFile = (curatedDir: string, dataset: DatasetConfig): string =>
+  path.join(curatedDir, curatedPrefix(dataset), 'history', 'data.parquet');
+/** The change feed (`curated.<table>__changes`): one Parquet file per run (a retried run replaces its own). */
+export const changesDir = (curatedDir: string, dataset: DatasetConfig): string =>
+  path.join(curatedDir, curatedPrefix(dataset), 'changes');
 /** Where each batch records the keys it merged (reconciliation reads these, never raw). */
 export const mergedKeysDir = (curatedDir: string, dataset: DatasetConfig): string =>
   path.join(curatedDir, transformStatePrefix(dataset), 'merged-keys');
@@ -104,6 +120,8 @@ export class DuckDbEngine implements TransformEngine {
   private batchKind: 'VIEW' | 'TABLE' | undefined;
   /** The current group's merge needs no MERGE: every staged key is new (see upsert). */
   private allNew = false;
+  /** insertHistory wrote the history file itself: commitHistory has nothing to rewrite. */
+  private historyWritten = false;
   /** The merged-keys file written last (a rebuild or deletion keeps only it). */
   private keysFile: string | undefined;
   /** Manifest version the loaded curated view reflects: a commit on top of another run's fails. */
@@ -307,11 +325,11 @@ export class DuckDbEngine implements TransformEngine {
     if (unique) {
       await this.exec(`CREATE OR REPLACE TEMP VIEW batch AS ${typedStagedSql(d, 'batch_typed', true)}`);
     } else {
+      // batch_typed stays until the group ends: the history reads every version in it.
       await this.exec(`CREATE OR REPLACE TEMP TABLE batch AS ${typedStagedSql(d, 'batch_typed', false)}`);
-      await this.exec('DROP TABLE batch_typed');
     }
     this.batchKind = unique ? 'VIEW' : 'TABLE';
-    yield { staged: 'SELECT * FROM batch', profile };
+    yield { staged: 'SELECT * FROM batch', profile, versions: typedStagedSql(d, 'batch_typed', true) };
   }
 
   /**
@@ -482,6 +500,108 @@ export class DuckDbEngine implements TransformEngine {
 
   async dropScratch(): Promise<void> {
     for (const t of ['keyset_raw', 'source_keys', 'gone']) await this.exec(`DROP TABLE IF EXISTS ${t}`);
+  }
+
+  // --- history and change feed primitives ---
+
+  private parquetFiles(dir: string): string[] {
+    return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.parquet')).map((f) => path.join(dir, f)).sort() : [];
+  }
+
+  async deletionRecords(): Promise<string> {
+    const files = this.parquetFiles(deletionsDir(this.opts.curatedDir, this.opts.dataset));
+    return files.length
+      ? `SELECT ${ident('key')}, ${ident('detected_at')} FROM read_parquet(${sqlList(files)})`
+      : `SELECT CAST(NULL AS VARCHAR) AS ${ident('key')}, CAST(NULL AS TIMESTAMP) AS ${ident('detected_at')} WHERE false`;
+  }
+
+  /** The history file's rows with every history column (columns declared after it was written read as NULL). */
+  private async historyRead(file: string): Promise<string> {
+    const present = await this.parquetColumns([file]);
+    const cols = historyColumns(this.opts.dataset).map((c) => (present.has(c.name) ? ident(c.name) : `CAST(NULL AS ${c.type}) AS ${ident(c.name)}`));
+    return `(SELECT ${cols.join(', ')} FROM read_parquet(${literal(file)}))`;
+  }
+
+  /** The history rows of `keys`, copied into `history_target` (none for a rebuild: it starts empty). */
+  async historyTarget(keys: string, rebuild: boolean): Promise<HistoryTarget> {
+    const d = this.opts.dataset;
+    const pk = ident(d.primaryKey);
+    const file = historyFile(this.opts.curatedDir, d);
+    this.historyWritten = false;
+    await this.exec(`CREATE OR REPLACE TEMP TABLE history_keys AS SELECT DISTINCT k.${pk} FROM (${keys}) AS k WHERE k.${pk} IS NOT NULL`);
+    await this.exec(`CREATE OR REPLACE TEMP TABLE history_target (${historyColumns(d).map((c) => `${ident(c.name)} ${c.type}`).join(', ')})`);
+    let empty = true;
+    if (!rebuild && existsSync(file)) {
+      await this.exec(`INSERT INTO history_target SELECT * FROM ${await this.historyRead(file)} AS h WHERE h.${pk} IN (SELECT ${pk} FROM history_keys)`);
+      const [count] = await this.rows('SELECT count(*) AS n FROM history_target');
+      empty = Number(count?.n ?? 0) === 0;
+    }
+    return { target: 'history_target', keys: `SELECT ${pk} FROM history_keys`, empty };
+  }
+
+  /**
+   * Without a history file (a first load) or in a rebuild, the rows are the whole history: they
+   * are written as the file straight from the statement, never held in a table first.
+   */
+  async insertHistory(history: HistoryTarget, rows: string, rebuild: boolean): Promise<void> {
+    const d = this.opts.dataset;
+    const file = historyFile(this.opts.curatedDir, d);
+    if (!rebuild && existsSync(file)) {
+      await this.exec(`INSERT INTO ${history.target} (${historyColumns(d).map((c) => ident(c.name)).join(', ')}) ${rows}`);
+      return;
+    }
+    await mkdir(path.dirname(file), { recursive: true });
+    await this.exec(`COPY (${rows}) TO ${literal(`${file}.tmp`)} (${HISTORY_PARQUET})`);
+    await rename(`${file}.tmp`, file);
+    this.historyWritten = true;
+  }
+
+  /** The other keys' rows and the recomputed ones, written aside and renamed over the file. */
+  async commitHistory(rebuild: boolean): Promise<void> {
+    const d = this.opts.dataset;
+    const pk = ident(d.primaryKey);
+    const file = historyFile(this.opts.curatedDir, d);
+    if (!this.historyWritten) {
+      await mkdir(path.dirname(file), { recursive: true });
+      const names = historyColumns(d).map((c) => ident(c.name)).join(', ');
+      const kept =
+        !rebuild && existsSync(file)
+          ? `SELECT ${names} FROM ${await this.historyRead(file)} AS h WHERE NOT EXISTS (SELECT 1 FROM history_keys AS k WHERE k.${pk} = h.${pk}) UNION ALL `
+          : '';
+      await this.exec(`COPY (${kept}SELECT ${names} FROM history_target) TO ${literal(`${file}.tmp`)} (${HISTORY_PARQUET})`);
+      await rename(`${file}.tmp`, file);
+    }
+    this.historyWritten = false;
+    for (const t of ['history_target', 'history_keys']) await this.exec(`DROP TABLE IF EXISTS ${t}`);
+  }
+
+  private get changesFile(): string {
+    return path.join(changesDir(this.opts.curatedDir, this.opts.dataset), `${this.opts.runId.replace(/[^A-Za-z0-9._-]/g, '_')}.parquet`);
+  }
+
+  /** This run's records so far, in `changes_target`. */
+  async changesTarget(): Promise<string> {
+    await this.exec(`CREATE OR REPLACE TEMP TABLE changes_target (${CHANGE_COLUMNS.map((c) => `${ident(c.name)} ${c.type}`).join(', ')})`);
+    if (existsSync(this.changesFile)) {
+      await this.exec(`INSERT INTO changes_target SELECT ${CHANGE_COLUMNS.map((c) => ident(c.name)).join(', ')} FROM read_parquet(${literal(this.changesFile)})`);
+    }
+    return 'changes_target';
+  }
+
+  async commitChanges(): Promise<void> {
+    const file = this.changesFile;
+    await mkdir(path.dirname(file), { recursive: true });
+    await this.exec(`COPY (SELECT * FROM changes_target ORDER BY ${ident('change')}, ${ident('key')}) TO ${literal(`${file}.tmp`)} (FORMAT parquet, COMPRESSION zstd)`);
+    await rename(`${file}.tmp`, file);
+    await this.exec('DROP TABLE IF EXISTS changes_target');
+  }
+
+  async changesRef(): Promise<string> {
+    const files = this.parquetFiles(changesDir(this.opts.curatedDir, this.opts.dataset));
+    const cols = CHANGE_COLUMNS.map((c) => ident(c.name)).join(', ');
+    return files.length
+      ? `(SELECT ${cols} FROM read_parquet(${sqlList(files)}))`
+      : `(SELECT ${CHANGE_COLUMNS.map((c) => `CAST(NULL AS ${c.type}) AS ${ident(c.name)}`).join(', ')} WHERE false)`;
   }
 
   async materializeMart(name: string, selectSql: string): Promise<number> {

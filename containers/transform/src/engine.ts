@@ -43,6 +43,10 @@ export function emptyBatchStats(): BatchStats {
 export interface MergeOptions {
   /** Rebuild: merge into an empty table and replace curated with the result (see runTransform). */
   rebuild?: boolean;
+  /** The run the change records belong to (no records without it). */
+  runId?: string;
+  /** When the run records its changes (`changed_at`). */
+  changedAt?: Date;
 }
 
 /** What one raw object contributed to a merge: keys staged from it, and of those, keys new to curated. */
@@ -98,6 +102,20 @@ export interface StagedGroup {
   staged: string;
   /** rows_read, malformed_rows, rows_without_key, cast_failures__<column> (see staging.ts). */
   profile: Row;
+  /**
+   * Every keyed version in the group's raw rows (typed, curated columns), not only each key's
+   * newest: the history records them all, so a rebuild from raw loses no version in between.
+   */
+  versions: string;
+}
+
+/** Where THE history statement runs: the table (or copy) and the keys it recomputes. */
+export interface HistoryTarget {
+  target: string;
+  /** A query of the keys, one column named like the primary key. */
+  keys: string;
+  /** The target holds no row of the keys: THE history statement would only insert (insertHistory). */
+  empty: boolean;
 }
 
 /** What each engine supplies to the one merge and key-scan algorithm (merge-algorithm.ts). */
@@ -138,6 +156,22 @@ export interface EnginePrimitives {
   deleteKeys(gone: string, years: number[]): Promise<void>;
   /** Drop what scratch() kept. */
   dropScratch(): Promise<void>;
+
+  // --- history and change feed (change-history-sql.ts) ---
+  /** The deletions record of every run as a query of `key` and `detected_at`. */
+  deletionRecords(): Promise<string>;
+  /** The history rows of `keys` where THE history statement can run (DuckDB: a copy of those keys' rows; Athena: the table, or the rebuild's). */
+  historyTarget(keys: string, rebuild: boolean): Promise<HistoryTarget>;
+  /** The recomputed rows of keys the target holds none of, inserted without the MERGE (DuckDB: written as the file when there is none yet). */
+  insertHistory(history: HistoryTarget, rows: string, rebuild: boolean): Promise<void>;
+  /** THE history statement ran on the target: make it the history (DuckDB writes the file). */
+  commitHistory(rebuild: boolean): Promise<void>;
+  /** This run's change records where THE changes statement can run. */
+  changesTarget(): Promise<string>;
+  /** THE changes statement ran on the target: keep it (DuckDB writes the run's file). */
+  commitChanges(): Promise<void>;
+  /** The change feed of every run as a query. */
+  changesRef(): Promise<string>;
 }
 
 /**

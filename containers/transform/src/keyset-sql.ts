@@ -7,7 +7,7 @@ import type { DatasetConfig } from '../../../runtime/dataset-config';
 import { curatedTypeOf, ident, type Dialect } from './dialect';
 
 /** The key as curated stores it: the source text cast like staging casts the primary key. */
-function castKey(dataset: DatasetConfig, dialect: Dialect, expr: string): string {
+export function castKey(dataset: DatasetConfig, dialect: Dialect, expr: string): string {
   const column = dataset.columns.find((c) => c.name === dataset.primaryKey);
   const type = curatedTypeOf(column?.type ?? 'text');
   return type === 'VARCHAR' ? expr : dialect.tryCast(expr, type);

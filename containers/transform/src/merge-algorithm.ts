@@ -10,8 +10,14 @@
  *   (DuckDB commits its manifest; each Athena MERGE is its own commit).
  * applyKeyset: load the source keys → counts → the mass-delete guard → record deletions →
  *   delete keys in partition groups → keys curated lacks → keys curated still has in excess.
+ *
+ * History and change feed (change-history-sql.ts) are written with the records, before the rows
+ * they describe: the group's versions and change records before its upsert, the deleted keys'
+ * history and records before the delete. A crash in between leaves records the retry matches
+ * again (never a change without its record); a rebuild records versions, not changes.
  */
 import { ident } from './dialect';
+import { changesMergeSql, deleteChangesSql, historyMergeSql, historyNewRowsSql, upsertChangesSql } from './change-history-sql';
 import { emptyBatchStats, type BatchStats, type EnginePrimitives, type Keyset, type KeysetOptions, type KeysetReconciliation, type MergeOptions, type MergeResult, type Row } from './engine';
 import { deletionRecordsSql, goneKeysSql, keysetCountsSql, missingKeysSql, sourceKeysSql } from './keyset-sql';
 import { mergePreviewSql } from './merge-sql';
@@ -40,6 +46,22 @@ function addProfile(total: BatchStats, profile: Row): { rowsRead: number; malfor
   return { rowsRead, malformed, keyless };
 }
 
+/** Recompute the history of some keys (THE history statement), with new versions when given. */
+async function recordHistory(engine: EnginePrimitives, keys: string, versions: string | undefined, rebuild: boolean): Promise<void> {
+  const history = await engine.historyTarget(keys, rebuild);
+  const inputs = { target: history.target, keys: history.keys, ...(versions ? { versions } : {}), deletions: await engine.deletionRecords() };
+  // No row of these keys yet (a first load, a rebuild): the MERGE would only insert, so insert.
+  if (history.empty) await engine.insertHistory(history, historyNewRowsSql(engine.dataset, engine.dialect, inputs), rebuild);
+  else await engine.rows(historyMergeSql(engine.dataset, engine.dialect, inputs), 'history');
+  await engine.commitHistory(rebuild);
+}
+
+/** Add change records to this run's feed (THE changes statement). */
+async function recordChanges(engine: EnginePrimitives, records: string): Promise<void> {
+  await engine.rows(changesMergeSql(await engine.changesTarget(), records), 'change records');
+  await engine.commitChanges();
+}
+
 /** Stage and merge raw objects into curated (see the module comment). */
 export async function mergeBatch(engine: EnginePrimitives, rawKeys: string[], options: MergeOptions = {}): Promise<MergeResult> {
   const rebuild = options.rebuild === true;
@@ -63,10 +85,16 @@ export async function mergeBatch(engine: EnginePrimitives, rawKeys: string[], op
     total.rowsInserted += preview.inserted;
     total.rowsUpdated += preview.updated;
     total.rowsUnchanged += preview.unchanged;
+    const changed = preview.inserted + preview.updated > 0;
+    // Change records and versions before the rows are written (see the module comment).
+    if (changed && !rebuild && options.runId) {
+      await recordChanges(engine, upsertChangesSql(engine.dataset, engine.dialect, group.staged, target, options.runId, options.changedAt ?? new Date()));
+    }
+    const pk = ident(engine.dataset.primaryKey);
+    if (preview.staged > 0 || rebuild) await recordHistory(engine, `SELECT DISTINCT v.${pk} FROM (${group.versions}) AS v WHERE v.${pk} IS NOT NULL`, group.versions, rebuild);
     // Recorded before the rows are written: a crash in between leaves a key recorded twice at
     // worst (counted once), never a merged key unrecorded.
     if (preview.staged > 0) await engine.recordMergedKeys(group);
-    const changed = preview.inserted + preview.updated > 0;
     if (changed || rebuild) {
       const sorted = [...years].sort((a, b) => a - b);
       for (const yearGroup of partitionGroups(sorted, engine.partitionsPerWrite)) {
@@ -104,6 +132,8 @@ export async function applyKeyset(engine: EnginePrimitives, keyset: Keyset, opti
       // The record of each removal is written before the rows go: a crash in between re-detects
       // the same keys next run (replacing this run's records), never a deletion without a trace.
       await engine.recordDeletions(deletionRecordsSql(d, dialect, gone, options.detectedAt, options.runId));
+      await recordChanges(engine, deleteChangesSql(d, dialect, gone, options.runId, options.detectedAt));
+      await recordHistory(engine, `SELECT g.${ident(d.primaryKey)} FROM (${gone}) AS g`, undefined, false);
       await engine.deleteKeys(gone, years);
     }
     const missing = (await engine.rows(missingKeysSql(d, curated, source), 'missing keys')).map((r) => String(r.key));

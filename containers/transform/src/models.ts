@@ -69,8 +69,8 @@ export function parseMart(name: string, file: string, text: string): MartModel {
   if (!MART_NAME.test(name)) {
     throw new ModelError(`${file}: mart name "${name}" must be snake_case without "__" (a-z, 0-9, single underscores)`);
   }
-  if (name === 'deletions') {
-    throw new ModelError(`${file}: mart name "deletions" is taken by the deletions record (<table>__deletions); rename the file`);
+  if (name === 'deletions' || name === 'history' || name === 'changes') {
+    throw new ModelError(`${file}: mart name "${name}" is taken by the transform's own table <table>__${name}; rename the file`);
   }
   const legacy = /^--\s*(description|tests|chart):/m.exec(text);
   if (legacy) {

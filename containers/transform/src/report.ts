@@ -5,7 +5,7 @@
  * SVG here in Node, so the page is one self-contained file with no script and no network access;
  * it renders the same from S3 or from disk.
  */
-import type { DatasetConfig } from '../../../runtime/dataset-config';
+import { tableName, type DatasetConfig } from '../../../runtime/dataset-config';
 import type { PhaseFigures } from '../../../runtime/fetch-run-stats';
 import type { Row } from './engine';
 import type { MartModel } from './models';
@@ -164,7 +164,28 @@ function transformCards(s: RunSummary, dataset: DatasetConfig): string[] {
     [['Undeclared source columns', t(s.schemaDrift.undeclared.join(', ') || 'none'), s.schemaDrift.undeclared.length ? 'warn' : 'good']],
     s.schemaDrift.undeclared.length ? escapeHtml('Kept in raw, not loaded into curated until declared in the dataset file.') : undefined,
   );
-  return [transform, reconcile, deletions, drift];
+  return [transform, reconcile, deletions, ...changesCard(s, dataset), drift];
+}
+
+/** What changed this run (its records in the change feed); summaries without them show nothing. */
+function changesCard(s: RunSummary, dataset: DatasetConfig): string[] {
+  const c = s.changes;
+  if (!c) return [];
+  const keys = (list: string[], total: number): string => t(list.length ? `${list.join(', ')}${total > list.length ? `, … (${n(total - list.length)} more)` : ''}` : 'none');
+  const table = tableName(dataset);
+  return [
+    card(
+      'What changed this run',
+      [
+        ['Inserted / updated / deleted', t(`${n(c.inserted)} / ${n(c.updated)} / ${n(c.deleted)}`)],
+        ['Most-changed columns', t(c.columns.map((x) => `${x.column} (${n(x.updates)})`).join(', ') || 'none')],
+        ['Inserted keys', keys(c.examples.insert, c.inserted)],
+        ['Updated keys', keys(c.examples.update, c.updated)],
+        ['Deleted keys', keys(c.examples.delete, c.deleted)],
+      ],
+      escapeHtml(`Every change in ${table}__changes (run_id = '${s.runId}'); every version of every key in ${table}__history.`),
+    ),
+  ];
 }
 
 /** Failed errors first, then warnings, then skipped, then passes; by model and name within each. */

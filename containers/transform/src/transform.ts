@@ -14,7 +14,10 @@ import { registerCurated } from './catalog';
 import { curatedTests, type DataTestResult } from './data-tests';
 import { DuckDbEngine } from './duckdb-engine';
 import { emptyBatchStats, scalar, type BatchStats, type Keyset, type KeysetReconciliation, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
+import { changeExamplesSql, changeSummarySql } from './change-history-sql';
+import { hashedColumns } from './content-hash';
 import { applyKeyset, mergeBatch } from './merge-algorithm';
+import { curatedColumns } from './staging';
 import { runModels, type SkippedModel } from './model-runner';
 import { loadProject, selectMarts, type MartModel, type ModelProject } from './models';
 import { readProcessedObjects, writeProcessedObjects, type Maintenance, type QuarantinedObject } from './processed-objects';
@@ -89,7 +92,23 @@ export interface RunSummary extends BatchStats {
   fetch?: FetchFigures;
   /** Newest change and event in curated after this run, and the lag behind now and the source. */
   freshness?: Freshness;
+  /** What changed this run, from its records in `<table>__changes` (absent for --tests-only and in older summaries). */
+  changes?: ChangeSummary;
 }
+
+/** This run's change records, summed up (a retried run id includes its earlier attempts' records). */
+export interface ChangeSummary {
+  inserted: number;
+  updated: number;
+  deleted: number;
+  /** Declared columns the updates changed, most changed first (at most CHANGED_COLUMNS_SHOWN). */
+  columns: { column: string; updates: number }[];
+  /** The first few keys of each change, in key order. */
+  examples: { insert: string[]; update: string[]; delete: string[] };
+}
+
+const CHANGED_COLUMNS_SHOWN = 10;
+const CHANGE_EXAMPLES = 5;
 
 /** Curated against the source's key set (see KeysetReconciliation). */
 export interface SourceReconciliation {
@@ -237,10 +256,11 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
     const maintenance = await maintainTables(ctx, objects.processed);
     await recordProcessed(ctx, objects, batch.contributions, maintenance);
     const source = await reconcileWithSource(ctx);
+    const changes = ctx.testsOnly ? undefined : await summarizeChanges(ctx);
     const models = await runModels({ engine, project, ...(opts.select ? { select: opts.select } : {}), testsOnly: ctx.testsOnly, now: now(), log: (line) => ctx.log(`${opts.dataset.name}: ${line}`) });
     const checks = await reconcileCurated(ctx, objects, models.results, source);
     const freshness = await measureFreshness(engine, opts.dataset, fetchFigures, now());
-    const summary = summarize(ctx, { started, objects, batch, maintenance: maintenance.run, source, models, checks, fetchFigures, freshness });
+    const summary = summarize(ctx, { started, objects, batch, maintenance: maintenance.run, source, models, checks, fetchFigures, freshness, changes });
     await writeOutputs(ctx, summary, models.shown);
     return summary;
   } finally {
@@ -301,7 +321,7 @@ async function pickRawObjects(ctx: RunContext): Promise<RawObjects> {
 
 /** THE merge (merge-algorithm.ts) of the picked objects; every one is recorded, also one that contributed nothing. */
 async function mergeObjects(ctx: RunContext, fresh: string[]): Promise<MergeResult> {
-  const merged: MergeResult = fresh.length || ctx.rebuild ? await mergeBatch(ctx.engine, fresh, { rebuild: ctx.rebuild }) : { ...emptyBatchStats(), contributions: {} };
+  const merged: MergeResult = fresh.length || ctx.rebuild ? await mergeBatch(ctx.engine, fresh, { rebuild: ctx.rebuild, runId: ctx.runId, changedAt: ctx.now() }) : { ...emptyBatchStats(), contributions: {} };
   // An object whose rows all lost to newer versions elsewhere (or were all malformed) is recorded
   // too: an object missing here would look merged before keys were recorded.
   const contributions = Object.fromEntries(fresh.map((k) => [k, merged.contributions[k] ?? { keys: 0, inserted: 0 }]));
@@ -393,6 +413,24 @@ async function reconcileWithSource(ctx: RunContext): Promise<SourceCheck | undef
   return { result: source, quarantinedKeys, ...(missingKeysLocation ? { missingKeysLocation } : {}), ...(quarantineLocation ? { quarantineLocation } : {}) };
 }
 
+/** What changed this run, from its records in the change feed (the merges' and the deletions'). */
+async function summarizeChanges(ctx: RunContext): Promise<ChangeSummary> {
+  const { engine, dataset, runId } = ctx;
+  const feed = await engine.changesRef();
+  const [counts = {}] = await engine.rows(changeSummarySql(dataset, feed, runId), 'change summary');
+  const columns = hashedColumns(curatedColumns(dataset))
+    .filter((c) => c.name !== dataset.primaryKey)
+    .map((c, i) => ({ column: c.name, updates: Number(counts[`c${i}`] ?? 0) }))
+    .filter((c) => c.updates > 0)
+    .sort((a, b) => b.updates - a.updates || a.column.localeCompare(b.column))
+    .slice(0, CHANGED_COLUMNS_SHOWN);
+  const examples: ChangeSummary['examples'] = { insert: [], update: [], delete: [] };
+  for (const r of await engine.rows(changeExamplesSql(feed, runId, CHANGE_EXAMPLES), 'change examples')) {
+    examples[String(r.change) as keyof ChangeSummary['examples']]?.push(String(r.key));
+  }
+  return { inserted: Number(counts.inserted ?? 0), updated: Number(counts.updated ?? 0), deleted: Number(counts.deleted ?? 0), columns, examples };
+}
+
 interface CuratedChecks {
   results: DataTestResult[];
   curatedRows: number;
@@ -478,6 +516,7 @@ function summarize(
     checks: CuratedChecks;
     fetchFigures: FetchFigures | undefined;
     freshness: Freshness;
+    changes: ChangeSummary | undefined;
   },
 ): RunSummary {
   const { dataset, runId, opts } = ctx;
@@ -548,6 +587,7 @@ function summarize(
     historyLocation: `${curatedStore.location}/${historyKey(dataset)}`,
     ...(r.fetchFigures ? { fetch: r.fetchFigures } : {}),
     freshness: r.freshness,
+    ...(r.changes ? { changes: r.changes } : {}),
   };
 }
 
