@@ -76,6 +76,9 @@ export function statementKind(sql: string): string {
     [/AS rows_read/, 'batch profile (counts)'],
     [/TEMP (VIEW|TABLE) batch AS/, 'staged rows (ranking only when a key repeats)'],
     [/TEMP TABLE (affected|merge_target) AS|AS source_object, count\(\*\) AS staged|^SELECT y FROM affected|^SELECT count\(\*\) AS n FROM batch$/, 'merge target + preview'],
+    // The change feed's records (one per run and key) and the history's versions have MERGEs of their own.
+    [/^MERGE INTO \S+ AS c USING/, 'change feed records (MERGE per run and key)'],
+    [/^MERGE INTO \S+ AS h USING/, 'history versions (MERGE)'],
     [/^MERGE INTO/, 'MERGE statement'],
     [/PARTITION_BY/, 'write curated Parquet (sorted, per year)'],
     [/AS key, __source_object AS object/, 'record merged keys'],

@@ -39,6 +39,8 @@ describe('transform bench', () => {
     assert.equal(kinds.get('marts'), 8, 'four marts: each written, then its view');
     assert.ok((kinds.get('data tests') ?? 0) > 0);
     assert.equal(kinds.get('MERGE statement'), undefined, 'a first load inserts every row: no MERGE copy');
+    assert.equal(kinds.get('history versions (MERGE)'), undefined, 'a first load inserts the history too');
+    assert.equal(kinds.get('change feed records (MERGE per run and key)'), 1);
     // Side by side on the deployed engine, wherever Trino runs (always in CI, see test/support/trino.ts).
     if (trinoUrl) {
       assert.ok('agrees' in r.athena, JSON.stringify(r.athena));

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { App } from 'aws-cdk-lib';
 import { ENVIRONMENT_NAMES, loadEnvironment, oidcSubject, parseCicd, parseEnvironment, PLACEHOLDER_REPOSITORY, resolveDeploySettings } from '../../lib/config/environment-config';
 import { buildPipelineApp } from '../../lib/pipeline-app';
+import { readFetcherConfig } from '../../lambdas/fetcher/config';
 import { fetcherEnvironment } from '../../lib/constructs/fetcher-environment';
 import { rawTableColumns } from '../../lib/constructs/raw-table';
 
@@ -136,10 +137,18 @@ describe('fetcher environment contract', () => {
   test('exactly the variables lambdas/fetcher/config.ts reads, derived from the dataset', () => {
     const env = fetcherEnvironment({ dataset: sfFire, deliveryStreamName: 'stream-1', stateLocation: 's3://raw-bucket', metricsNamespace: 'SocrataPipeline/dev' });
     assert.deepEqual(Object.keys(env).sort(), [
-      'DATASET_NAME', 'DECLARED_COLUMNS', 'DELETIONS_DETECT', 'DELIVERY_STREAM_NAME', 'KEY_SCAN_EVERY_HOURS', 'LOOKBACK_MINUTES', 'MAX_ATTEMPTS', 'MAX_QUARANTINE_SHARE', 'PAGE_SIZE', 'POINT_COLUMNS',
+      'DATASET_NAME', 'DECLARED_COLUMNS', 'DELETIONS_DETECT', 'DELIVERY_STREAM_NAME', 'KEY_SCAN_EVERY_HOURS', 'LOOKBACK_MINUTES', 'MAX_ATTEMPTS', 'MAX_QUARANTINE_SHARE', 'PAGE_SIZE', 'PARALLEL_MIN_ROWS', 'POINT_COLUMNS',
       'POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME', 'PRIMARY_KEY',
-      'REQUEST_TIMEOUT_SECONDS', 'SOURCE_DATASET_ID', 'SOURCE_DOMAIN', 'STATE_LOCATION',
+      'REQUEST_TIMEOUT_SECONDS', 'SOURCE_DATASET_ID', 'SOURCE_DOMAIN', 'STATE_LOCATION', 'STREAMS',
     ]);
+    // Parallel backfills: the dataset's ranges and threshold; the concurrency limit only when it sets one.
+    assert.deepEqual([env.STREAMS, env.PARALLEL_MIN_ROWS], [String(sfFire.fetch.streams), String(sfFire.fetch.parallelMinRows)]);
+    const limited = fetcherEnvironment({ dataset: { ...sfFire, fetch: { ...sfFire.fetch, maxConcurrentStreams: 2 } }, deliveryStreamName: 's', stateLocation: 's3://b', metricsNamespace: 'n' });
+    assert.equal(limited.MAX_CONCURRENT_STREAMS, '2');
+    assert.deepEqual(
+      (({ streams, maxConcurrentStreams, parallelMinRows }) => ({ streams, maxConcurrentStreams, parallelMinRows }))(readFetcherConfig(limited)),
+      { streams: sfFire.fetch.streams, maxConcurrentStreams: 2, parallelMinRows: sfFire.fetch.parallelMinRows },
+    );
     assert.equal(env.SOURCE_DOMAIN, 'data.sfgov.org');
     assert.equal(env.SOURCE_DATASET_ID, 'wr8u-xric');
     assert.equal(env.PRIMARY_KEY, 'id');

@@ -95,6 +95,8 @@ describe('npm run local (CLI)', () => {
       '  raw.sf_fire_incidents',
       '  curated.sf_fire_incidents',
       '  curated.sf_fire_incidents__battalion_totals',
+      '  curated.sf_fire_incidents__changes',
+      '  curated.sf_fire_incidents__history',
       '  curated.sf_fire_incidents__incidents_by_month_battalion',
       '  curated.sf_fire_incidents__losses_by_primary_situation',
       '  curated.sf_fire_incidents__response_time_by_neighborhood',
