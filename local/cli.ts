@@ -171,10 +171,12 @@ function printSummary(s: LocalRunSummary): void {
   const out: string[] = [
     '',
     `Run ${s.runId} of ${s.dataset}`,
-    `  fetch      ${fmt(f.rowsFetched)} rows in ${f.pages} pages, ${(f.durationMs / 1000).toFixed(1)} s (${fmt(f.rowsPerSecond)} rows/s), ` +
-      `${f.invocations} invocation(s), ${f.sourceRetries} source retries`,
-    `  deliver    ${fmt(f.rowsDelivered)} rows in ${fmt(f.firehoseRecords)} Firehose records / ${f.firehoseCalls} calls ` +
-      `(${(f.bytesDelivered / 1e6).toFixed(1)} MB), ${f.firehoseRetriedRecords} records retried, ${s.firehose.objectsWritten} objects written`,
+    `  fetch      ${fmt(f.rowsFetched)} rows in ${f.pages} pages${(f.streams ?? 1) > 1 ? ` by ${f.streams} parallel streams` : ''}, ` +
+      `${(f.durationMs / 1000).toFixed(1)} s (${fmt(f.rowsPerSecond)} rows/s), ${f.invocations} invocation(s), ${f.sourceRetries} source retries`,
+    // A parallel backfill writes its rows straight to the raw zone; incremental runs go through Firehose.
+    `  deliver    ${fmt(f.rowsDelivered)} rows (${(f.bytesDelivered / 1e6).toFixed(1)} MB): ` +
+      (f.directObjects ? `${fmt(f.directObjects)} raw objects written directly, ` : '') +
+      `${fmt(f.firehoseRecords)} Firehose records / ${f.firehoseCalls} calls, ${f.firehoseRetriedRecords} records retried, ${s.firehose.objectsWritten} Firehose objects written`,
     `  quarantine ${fmt(f.rowsQuarantined)} rows (${f.quarantinedMissingKey} without key, ${f.quarantinedInvalidKey} with a non-scalar key); ${fmt(f.largeRowObjects)} rows too large for a Firehose record written as their own raw objects`,
     `  checkpoint ${f.checkpoint ? `${f.checkpoint.updatedAt} ${f.checkpoint.id}` : '(none yet)'}`,
     `  crawl      ${s.crawl.table}: ${s.crawl.objects} objects, ${s.crawl.columns} columns` +
