@@ -79,6 +79,8 @@ export interface LocalRunOptions {
   onPhase?: (phase: PipelinePhase, info: { socrataPid?: number; transformPid?: number }) => void;
   /** Called as each step after the row fetch starts, for a person watching (the CLI's phase lines). */
   onStep?: (step: RunStep) => void;
+  /** How often onProgress is called during the fetch (default 250 ms; a test of mid-page progress asks more often). */
+  progressEveryMs?: number;
 }
 
 /** The steps after the row fetch that take long enough to be shown (PipelinePhase is the bench's split). */
@@ -259,7 +261,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
         elapsedMs: Date.now() - fetchStart,
       };
     };
-    const ticker = opts.onProgress ? setInterval(() => opts.onProgress!(served()), 250) : undefined;
+    const ticker = opts.onProgress ? setInterval(() => opts.onProgress!(served()), opts.progressEveryMs ?? 250) : undefined;
     let loop: { out: FetchOutput; invocations: number };
     try {
       loop = await invokeUntilDone(handler, {

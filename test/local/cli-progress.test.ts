@@ -30,6 +30,8 @@ describe('the pipeline reports', () => {
       rows: 15_000,
       onProgress: (p) => updates.push(p),
       onStep: (s) => steps.push(s),
+      // Often enough that a page streaming in well under a second is seen mid-way on a fast machine.
+      progressEveryMs: 10,
     });
     // Under the parallel-streams threshold (20,000 rows): one stream, one page.
     assert.equal(summary.fetch.pages, 1, 'one page: finished pages alone would show 0 rows until the end');
