@@ -17,15 +17,21 @@ export function tableExistsSql(database: string, table: string): string {
 
 /** The empty curated Iceberg table, created once. */
 export function createCuratedTableSql(dataset: DatasetConfig, target: string, location: string): string {
-  const cols = curatedColumns(dataset)
-    .map((c) => `CAST(NULL AS ${athenaDialect.typeName(c.type)}) AS ${ident(c.name)}`)
-    .join(',\n  ');
+  return createEmptyIcebergTableSql(target, location, curatedColumns(dataset), `year(${dataset.eventTimeColumn})`);
+}
+
+/**
+ * An empty Iceberg table of these columns (CTAS WITH NO DATA, so Athena takes the types as
+ * declared): curated, its history and the change feed differ only in columns and partitioning.
+ */
+function createEmptyIcebergTableSql(target: string, location: string, columns: readonly { name: string; type: CuratedType }[], partitioning: string): string {
+  const cols = columns.map((c) => `CAST(NULL AS ${athenaDialect.typeName(c.type)}) AS ${ident(c.name)}`).join(',\n  ');
   return `CREATE TABLE ${target}
 WITH (
   table_type = 'ICEBERG',
   is_external = false,
   location = ${literal(location)},
-  partitioning = ARRAY[${literal(`year(${dataset.eventTimeColumn})`)}],
+  partitioning = ARRAY[${literal(partitioning)}],
   format = 'PARQUET',
   write_compression = 'ZSTD'
 ) AS
@@ -175,28 +181,10 @@ export function addColumnsSql(database: string, table: string, columns: { name: 
  * history is read from one.
  */
 export function createHistoryTableSql(dataset: DatasetConfig, target: string, location: string): string {
-  const cols = historyColumns(dataset)
-    .map((c) => `CAST(NULL AS ${athenaDialect.typeName(c.type)}) AS ${ident(c.name)}`)
-    .join(',\n  ');
-  return `CREATE TABLE ${target}
-WITH (
-  table_type = 'ICEBERG',
-  is_external = false,
-  location = ${literal(location)},
-  partitioning = ARRAY[${literal(`bucket(${dataset.primaryKey}, 16)`)}],
-  format = 'PARQUET',
-  write_compression = 'ZSTD'
-) AS
-SELECT
-  ${cols}
-WITH NO DATA`;
+  return createEmptyIcebergTableSql(target, location, historyColumns(dataset), `bucket(${dataset.primaryKey}, 16)`);
 }
 
 /** The change feed (Iceberg), partitioned by the day its runs recorded it. */
 export function createChangesTableSql(target: string, location: string): string {
-  const cols = CHANGE_COLUMNS.map((c) => `CAST(NULL AS ${athenaDialect.typeName(c.type)}) AS ${ident(c.name)}`).join(', ');
-  return `CREATE TABLE ${target}
-WITH (table_type = 'ICEBERG', is_external = false, location = ${literal(location)}, partitioning = ARRAY['day(changed_at)'], format = 'PARQUET', write_compression = 'ZSTD') AS
-SELECT ${cols}
-WITH NO DATA`;
+  return createEmptyIcebergTableSql(target, location, CHANGE_COLUMNS, 'day(changed_at)');
 }
