@@ -77,7 +77,7 @@ async function runBaseline(): Promise<FetchCounts> {
  * local server's framing (`[`, one row per line, `]`), so nothing else is parsed.
  */
 async function runLimit(): Promise<FetchCounts> {
-  const { KEYSET_ORDER, SELECT_ALL, keysetWhere } = await import('../lambdas/fetcher/fetch-run');
+  const { KEYSET_ORDER, SELECT_ALL, keysetWhere } = await import('../lambdas/fetcher/sources/socrata/keyset');
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const get = (url: string): Promise<{ bytes: number; newlines: number; tail: string }> =>
     new Promise((resolve, reject) => {

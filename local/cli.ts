@@ -15,6 +15,7 @@ import { startSocrataServer } from './socrata-server';
 import { progressPrinter } from './cli-progress';
 import { didYouMean, parseArgsErrorLine } from './cli-usage';
 import { formatTable } from './text-table';
+import { showPosition } from '../lambdas/fetcher/sources/registry';
 import { readLocalSource, shrunkSourceHint } from './local-source-state';
 import { checkTransformable, runLocalTransformOnly, transformOnlyLines } from './transform-only';
 import { ModelError } from '../containers/transform/src/models';
@@ -178,7 +179,7 @@ function printSummary(s: LocalRunSummary): void {
       (f.directObjects ? `${fmt(f.directObjects)} raw objects written directly, ` : '') +
       `${fmt(f.firehoseRecords)} Firehose records / ${f.firehoseCalls} calls, ${f.firehoseRetriedRecords} records retried, ${s.firehose.objectsWritten} Firehose objects written`,
     `  quarantine ${fmt(f.rowsQuarantined)} rows (${f.quarantinedMissingKey} without key, ${f.quarantinedInvalidKey} with a non-scalar key); ${fmt(f.largeRowObjects)} rows too large for a Firehose record written as their own raw objects`,
-    `  checkpoint ${f.checkpoint ? `${f.checkpoint.updatedAt} ${f.checkpoint.id}` : '(none yet)'}`,
+    `  checkpoint ${f.checkpoint ? showPosition(undefined, f.checkpoint) : '(none yet)'}`,
     `  crawl      ${s.crawl.table}: ${s.crawl.objects} objects, ${s.crawl.columns} columns` +
       (s.schemaDrift.undeclared.length ? `; NOT DECLARED (kept in raw only): ${s.schemaDrift.undeclared.join(', ')}` : ''),
   ];

@@ -16,7 +16,9 @@ import type { RunSummary } from '../containers/transform/src/transform';
 import { startTransformProcess, type TransformProcess } from './transform-process';
 import { fetcherEnvironment } from '../lib/constructs/fetcher-environment';
 import { CheckpointStore } from '../lambdas/fetcher/checkpoint-store';
-import { keysetWhere, type FetchMode, type FetchOutput } from '../lambdas/fetcher/fetch-run';
+import type { FetchMode, FetchOutput } from '../lambdas/fetcher/fetch-run';
+import { keysetWhere } from '../lambdas/fetcher/sources/socrata/keyset';
+import { KEYSET_POSITIONS } from '../lambdas/fetcher/sources/socrata/socrata-source';
 import { startLocalSource } from './dataset-rows';
 import { invokePhaseUntilDone, invokeUntilDone } from './fetch-loop';
 import type { KeyScanOutput } from '../lambdas/fetcher/key-scan';
@@ -170,7 +172,7 @@ const COUNT_SELECT = 'count(*) AS n';
 async function expectedRows(baseUrl: string, datasetId: string, rawStore: LocalObjectStore, dataset: DatasetConfig, full: boolean): Promise<number | undefined> {
   const params: Record<string, string> = { $select: COUNT_SELECT };
   const stored = full ? undefined : await new CheckpointStore(rawStore, dataset.name).read();
-  if (stored) params.$where = keysetWhere(stored.checkpoint);
+  if (stored && KEYSET_POSITIONS.is(stored.checkpoint.position)) params.$where = keysetWhere(stored.checkpoint.position);
   try {
     const res = await axios.get<{ n?: string }[]>(`${baseUrl}/resource/${datasetId}.json`, { params, timeout: 10_000 });
     const n = Number(res.data[0]?.n);

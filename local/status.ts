@@ -11,6 +11,8 @@ import { loadDatasetDir } from '../runtime/dataset-config';
 import { LocalObjectStore } from '../runtime/object-store';
 import { reportKey, runSummaryPrefix } from '../runtime/storage-layout';
 import { CheckpointStore } from '../lambdas/fetcher/checkpoint-store';
+import { showPosition } from '../lambdas/fetcher/sources/registry';
+import { showSource } from '../lambdas/fetcher/sources/source-adapter';
 import { parseArgsErrorLine } from './cli-usage';
 import { LOCK_FILE } from './data-dir-lock';
 import { builtBy } from './local-engine';
@@ -44,7 +46,8 @@ export interface DatasetStatus {
   dataset: string;
   /** Declared in datasets/ (a dataset run with --dataset-file is listed by what it left). */
   declared: boolean;
-  checkpoint?: { updatedAt: string; id: string; writtenAt: string; runId: string; source?: string };
+  /** `position` as the source adapter shows it (Socrata: its `:updated_at` and `:id`). */
+  checkpoint?: { position: string; format: string; writtenAt: string; runId: string; source?: string };
   localSource?: { rows: number; seed: number; port?: number };
   runs: RunLine[];
   runCount: number;
@@ -116,7 +119,7 @@ async function datasetStatus(dataDir: string, name: string, declared: boolean, r
     dataset: name,
     declared,
     ...(cp
-      ? { checkpoint: { updatedAt: cp.updatedAt, id: cp.id, writtenAt: cp.writtenAt, runId: cp.runId, ...(cp.source ? { source: `${cp.source.domain}/${cp.source.datasetId}` } : {}) } }
+      ? { checkpoint: { position: showPosition(cp.format, cp.position), format: cp.format, writtenAt: cp.writtenAt, runId: cp.runId, ...(cp.source ? { source: showSource(cp.source) } : {}) } }
       : {}),
     ...(source ? { localSource: { rows: source.rows.at(-1) ?? 0, seed: source.seed, ...(source.port ? { port: source.port } : {}) } } : {}),
     runs: runs.slice(0, runsShown),
@@ -163,7 +166,7 @@ export function statusLines(s: DataDirStatus): string[] {
   for (const d of s.datasets) {
     out.push('', `${d.dataset}${d.declared ? '' : ' (not in datasets/: run with --dataset-file)'}`);
     out.push(
-      `  checkpoint ${d.checkpoint ? `${d.checkpoint.updatedAt} ${d.checkpoint.id} (run ${d.checkpoint.runId}${d.checkpoint.source ? `, source ${d.checkpoint.source}` : ''})` : '(none: the next run is a full load)'}`,
+      `  checkpoint ${d.checkpoint ? `${d.checkpoint.position} (run ${d.checkpoint.runId}${d.checkpoint.source ? `, source ${d.checkpoint.source}` : ''})` : '(none: the next run is a full load)'}`,
     );
     if (d.localSource) out.push(`  source     local, ${fmt(d.localSource.rows)} generated rows${d.localSource.port ? ` on port ${d.localSource.port}` : ''}`);
     if (!d.runs.length) {

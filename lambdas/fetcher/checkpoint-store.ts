@@ -1,29 +1,24 @@
 /**
- * The incremental checkpoint: the last (`:updated_at`, `:id`) pair whose row Firehose accepted,
- * one small JSON object per dataset, written with a conditional write so two concurrent runs
- * cannot silently overwrite each other's progress.
+ * The incremental checkpoint: the position of the last row whose delivery is complete, one small
+ * JSON object per dataset, written with a conditional write so two concurrent runs cannot
+ * silently overwrite each other's progress. The position is the source adapter's own (opaque
+ * here), stored with its format so no other adapter ever reads it as its own.
  */
 import { checkpointKey } from '../../runtime/storage-layout';
 import { PreconditionFailedError, type ObjectStore } from '../../runtime/object-store';
+import type { SourceIdentity } from './sources/source-adapter';
+import { SOCRATA_KEYSET_FORMAT } from './sources/socrata/keyset';
 
-export interface KeysetPosition {
-  /** The row's `:updated_at` exactly as the source serves it. */
-  updatedAt: string;
-  id: string;
-}
-
-/** The source a checkpoint's position belongs to: a position means nothing on another dataset. */
-export interface CheckpointSource {
-  domain: string;
-  datasetId: string;
-}
-
-export interface Checkpoint extends KeysetPosition {
+export interface Checkpoint<P = unknown> {
   dataset: string;
   runId: string;
   writtenAt: string;
   /** Absent in checkpoints written before sources were recorded. */
-  source?: CheckpointSource;
+  source?: SourceIdentity;
+  /** The position's format (the adapter's PositionOrder.format). */
+  format: string;
+  /** The last row delivered, as the source adapter addresses it. */
+  position: P;
 }
 
 export class CheckpointConflictError extends Error {
@@ -49,16 +44,22 @@ export class CheckpointStore {
   async read(): Promise<{ checkpoint: Checkpoint; etag: string } | undefined> {
     const obj = await this.store.get(this.key);
     if (!obj) return undefined;
-    let value: Partial<Checkpoint>;
+    let value: Record<string, unknown>;
     try {
-      value = JSON.parse(obj.body.toString('utf8')) as Partial<Checkpoint>;
+      value = JSON.parse(obj.body.toString('utf8')) as Record<string, unknown>;
     } catch (err) {
       throw new Error(`Checkpoint ${this.store.location}/${this.key} is not valid JSON; fix or delete it (a full refresh rewrites it)`, { cause: err });
     }
-    if (typeof value.updatedAt !== 'string' || typeof value.id !== 'string') {
-      throw new Error(`Checkpoint ${this.store.location}/${this.key} lacks updatedAt/id strings; fix or delete it`);
+    const legacy = typeof value.updatedAt === 'string' && typeof value.id === 'string' && value.position === undefined;
+    if (legacy) {
+      // Written before positions were opaque: every such checkpoint was a Socrata keyset position.
+      const { updatedAt, id, ...rest } = value;
+      value = { ...rest, format: SOCRATA_KEYSET_FORMAT, position: { updatedAt, id } };
     }
-    return { checkpoint: value as Checkpoint, etag: obj.etag };
+    if (typeof value.format !== 'string' || value.position === undefined || typeof value.runId !== 'string') {
+      throw new Error(`Checkpoint ${this.store.location}/${this.key} lacks a runId, position and its format; fix or delete it`);
+    }
+    return { checkpoint: value as unknown as Checkpoint, etag: obj.etag };
   }
 
   /**

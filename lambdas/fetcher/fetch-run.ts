@@ -19,20 +19,15 @@
 import { DEFAULT_PARALLEL_MIN_ROWS, MAX_STREAMS } from '../../runtime/dataset-config';
 import { faultPoint } from '../../runtime/fault-points';
 import type { ObjectStore } from '../../runtime/object-store';
-import { CheckpointConflictError, type Checkpoint, type CheckpointSource, type CheckpointStore, type KeysetPosition } from './checkpoint-store';
+import { CheckpointConflictError, type Checkpoint, type CheckpointStore } from './checkpoint-store';
 import { partialDeliveryStats, type DeliverOptions, type DeliveryStats, type RejectedRow } from './firehose-delivery';
-import { compareKeyset } from './page-invariants';
-import { planRanges } from './parallel-plan';
 import { isRangeState, RangeProgressStore, type RangeProgress, type RangeState } from './range-progress';
 import { writeLargeRow } from './large-row';
 import { keyProblem, writeQuarantine, type QuarantinedRow } from './quarantine';
 import { RawRowSerializer, type PointColumnSpec } from './raw-row';
 import { MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, RecordBufferPool, RecordPacker } from './record-packer';
-import type { PageQuery, SourceRow, StreamPageResult, StreamQuery } from './socrata-client';
+import { sameSource, showSource, type PositionOrder, type RowSource, type SourceRow } from './sources/source-adapter';
 import { TimeBudgetExhaustedError } from './time-budget';
-import { KEYSET_ORDER, SELECT_ALL, keysetUntilWhere, keysetWhere } from './keyset';
-
-export { KEYSET_ORDER, SELECT_ALL, keysetWhere } from './keyset';
 
 export type FetchMode = 'incremental' | 'full-refresh';
 
@@ -85,11 +80,11 @@ export const DEFAULT_BUDGET_CHECK_ROWS = 1_000;
 const QUARANTINE_SLICE_ROWS = 1_000;
 
 /** Everything the next invocation needs; a few hundred bytes, far below the 256 KiB state limit. */
-export interface FetchCursor {
+export interface FetchCursor<P = unknown> {
   version: 1;
   mode: FetchMode;
-  /** The next page starts after this row; null: from the beginning. */
-  position: KeysetPosition | null;
+  /** The next page starts after this row (the source adapter's position); null: from the beginning. */
+  position: P | null;
   /** Etag of the checkpoint this run last wrote or read; null when none existed. */
   checkpointEtag: string | null;
   quarantineSequence: number;
@@ -98,7 +93,7 @@ export interface FetchCursor {
   /** Consecutive invocations that ran out of time budget before completing a page. */
   stalledInvocations?: number;
   /** A parallel backfill's ranges, each with how far it got (delivered rows, a cut page's too). */
-  ranges?: RangeState[];
+  ranges?: RangeState<P>[];
   /** Etag of the range progress object this run last wrote. */
   rangesEtag?: string | null;
 }
@@ -109,12 +104,13 @@ export interface FetchInput {
   cursor?: FetchCursor | null;
 }
 
-export interface FetchOutput {
+export interface FetchOutput<P = unknown> {
   runId: string;
   done: boolean;
   /** Pass back unchanged while `done` is false; null once done. */
-  cursor: FetchCursor | null;
-  stats: FetchStats & { checkpoint: KeysetPosition | null };
+  cursor: FetchCursor<P> | null;
+  /** `checkpoint`: the position the checkpoint holds after this invocation. */
+  stats: FetchStats & { checkpoint: P | null };
 }
 
 export interface FetchSettings {
@@ -126,8 +122,6 @@ export interface FetchSettings {
   lookbackMinutes: number;
   timeBudgetMarginMs: number;
   maxRecordBytes?: number;
-  /** The source the checkpoint belongs to; a checkpoint of another source is refused. */
-  source?: CheckpointSource;
   /** Fail when quarantined rows exceed this share of fetched rows (default 0.05). */
   maxQuarantineShare?: number;
   /** The dataset's declared columns; source columns outside them are reported as schema drift. */
@@ -160,9 +154,9 @@ export interface RecordDelivery {
   readonly kind?: string;
 }
 
-export interface FetchDeps {
-  /** `fetchPage` plans parallel ranges (count and probes); without it a run is one stream. */
-  source: { streamPage(query: StreamQuery): Promise<StreamPageResult>; fetchPage?(query: PageQuery): Promise<SourceRow[]> };
+export interface FetchDeps<P> {
+  /** Without `planRanges` a run is one stream. Its identity is recorded with the checkpoint. */
+  source: RowSource<P>;
   delivery: RecordDelivery;
   /** Where parallel streams deliver; default `delivery`. */
   parallelDelivery?: RecordDelivery;
@@ -212,72 +206,69 @@ export class QuarantineShareError extends Error {
   override name = 'QuarantineShareError';
 }
 
-function validateCursor(c: unknown): FetchCursor {
-  const x = c as Partial<FetchCursor> | null;
+function validateCursor<P>(c: unknown, positions: PositionOrder<P>): FetchCursor<P> {
+  const x = c as Partial<FetchCursor<unknown>> | null;
   if (
     !x ||
     x.version !== 1 ||
     (x.mode !== 'incremental' && x.mode !== 'full-refresh') ||
     typeof x.quarantineSequence !== 'number' ||
     typeof x.stats !== 'object' ||
-    (x.position !== null && (typeof x.position?.updatedAt !== 'string' || typeof x.position?.id !== 'string')) ||
-    (x.ranges !== undefined && (!Array.isArray(x.ranges) || !x.ranges.length || !x.ranges.every(isRangeState)))
+    (x.position !== null && !positions.is(x.position)) ||
+    (x.ranges !== undefined && (!Array.isArray(x.ranges) || !x.ranges.length || !x.ranges.every((r) => isRangeState(r, positions))))
   ) {
     throw new InvalidCursorError(`Fetcher cursor is not one this fetcher returned: ${JSON.stringify(c).slice(0, 300)}`);
   }
-  return x as FetchCursor;
+  return x as FetchCursor<P>;
 }
 
-/** Where an incremental run starts: the checkpoint, moved back by the lookback window. */
-export function startPosition(checkpoint: KeysetPosition | undefined, lookbackMinutes: number): KeysetPosition | null {
-  if (!checkpoint) return null;
-  if (lookbackMinutes <= 0) return { updatedAt: checkpoint.updatedAt, id: checkpoint.id };
-  const t = Date.parse(checkpoint.updatedAt);
-  if (Number.isNaN(t)) throw new Error(`Checkpoint updatedAt "${checkpoint.updatedAt}" is not a timestamp; cannot apply the lookback window`);
-  // id '' sorts before every id: the whole timestamp group at the lookback start is re-read.
-  return { updatedAt: new Date(t - lookbackMinutes * 60_000).toISOString(), id: '' };
-}
-
-const showSource = (s: CheckpointSource): string => `${s.domain}/${s.datasetId}`;
-
-/** How one keyset stream reads and where its progress goes (see runStream in runFetch). */
-interface StreamSpec {
+/** How one stream reads and where its progress goes (see runStream in runFetch). */
+interface StreamSpec<P> {
   /** Read after this row; null: from the beginning of the data. */
-  from: KeysetPosition | null;
+  from: P | null;
   /** The stream's last row (inclusive); null: to the end of the data. */
-  until: KeysetPosition | null;
+  until: P | null;
   delivery: RecordDelivery;
   /** This stream's batches under way (the delivery's batchesInFlight, else MAX_BATCHES_IN_FLIGHT). */
   inFlight: Set<Promise<void>>;
   /** Every row of a whole page (read at `at`) is delivered or quarantined: move the durable position past it. */
-  commit(last: KeysetPosition, at: Date): Promise<void>;
+  commit(last: P, at: Date): Promise<void>;
   /** A page cut short (time budget, or another stream failed) is delivered: move only the cursor. */
-  cut(last: KeysetPosition): void;
+  cut(last: P): void;
   /** Another stream failed: stop at the next row boundary. */
   stopped(): boolean;
 }
 
-const maxPosition = (positions: readonly (KeysetPosition | null)[]): KeysetPosition | null =>
-  positions.reduce<KeysetPosition | null>((m, p) => (p && (!m || compareKeyset(p, m) > 0) ? p : m), null);
+/** The furthest of some positions in the source's order; null when all are null. */
+const maxPosition = <P>(order: PositionOrder<P>, positions: readonly (P | null)[]): P | null =>
+  positions.reduce<P | null>((m, p) => (p !== null && (m === null || order.compare(p, m) > 0) ? p : m), null);
 
-const furthest = (a: KeysetPosition | null, b: KeysetPosition | null): KeysetPosition | null => maxPosition([a, b]);
-
-export async function runFetch(input: FetchInput, settings: FetchSettings, deps: FetchDeps): Promise<FetchOutput> {
-  const { logger } = deps;
+export async function runFetch<P>(input: FetchInput, settings: FetchSettings, deps: FetchDeps<P>): Promise<FetchOutput<P>> {
+  const { logger, source } = deps;
+  const order = source.positions;
+  const furthest = (a: P | null, b: P | null): P | null => maxPosition(order, [a, b]);
   const maxRecordBytes = settings.maxRecordBytes ?? MAX_RECORD_BYTES;
   const maxShare = settings.maxQuarantineShare ?? DEFAULT_MAX_QUARANTINE_SHARE;
-  const stored = await deps.checkpoints.read();
-  if (stored?.checkpoint.source && settings.source && showSource(stored.checkpoint.source) !== showSource(settings.source)) {
+  const read = await deps.checkpoints.read();
+  if (read?.checkpoint.source && !sameSource(read.checkpoint.source, source.identity)) {
     throw new CheckpointSourceMismatchError(
-      `Checkpoint ${deps.checkpoints.location} of dataset ${settings.datasetName} was written reading ${showSource(stored.checkpoint.source)}, ` +
-        `but the dataset now reads ${showSource(settings.source)}; its position means nothing there. If the new source is right, ` +
+      `Checkpoint ${deps.checkpoints.location} of dataset ${settings.datasetName} was written reading ${showSource(read.checkpoint.source)}, ` +
+        `but the dataset now reads ${showSource(source.identity)}; its position means nothing there. If the new source is right, ` +
         'start it in a new data directory (locally: --fresh or another --data-dir) or delete the checkpoint (and the old raw data) ' +
-        'before a full refresh; if not, fix source.domain/source.datasetId in the dataset file.',
+        'before a full refresh; if not, fix the source in the dataset file.',
     );
   }
+  if (read && (read.checkpoint.format !== order.format || !order.is(read.checkpoint.position))) {
+    throw new CheckpointSourceMismatchError(
+      `Checkpoint ${deps.checkpoints.location} of dataset ${settings.datasetName} holds a position of format ${read.checkpoint.format} ` +
+        `(${JSON.stringify(read.checkpoint.position).slice(0, 200)}), but this source reads positions of format ${order.format}. ` +
+        'Delete the checkpoint (and the old raw data) before a full refresh, or fix the source in the dataset file.',
+    );
+  }
+  const stored = read as { checkpoint: Checkpoint<P>; etag: string } | undefined;
   // Retries of the plan's count and probes are this invocation's too.
   const retriesBefore = deps.sourceRetries?.() ?? 0;
-  const progressStore = new RangeProgressStore(deps.stateStore, settings.datasetName);
+  const progressStore = new RangeProgressStore(deps.stateStore, settings.datasetName, order);
   const conflict = (who: string): CheckpointConflictError =>
     new CheckpointConflictError(
       `Checkpoint ${deps.checkpoints.location} for dataset ${settings.datasetName} was changed by another run ` +
@@ -290,15 +281,15 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
   const budgetLeft = (): boolean => deps.remainingTimeMs() > settings.timeBudgetMarginMs;
   const budgetCheckEveryRows = Math.max(1, settings.budgetCheckEveryRows ?? DEFAULT_BUDGET_CHECK_ROWS);
 
-  let cursor: FetchCursor;
-  let position: KeysetPosition | null;
+  let cursor: FetchCursor<P>;
+  let position: P | null;
   let etag: string | null;
   /** A parallel backfill's ranges (cursor positions) and its progress object; undefined: one stream. */
-  let ranges: RangeState[] | undefined;
-  let progress: RangeProgress | undefined;
+  let ranges: RangeState<P>[] | undefined;
+  let progress: RangeProgress<P> | undefined;
   let progressEtag: string | undefined;
   if (input.cursor) {
-    cursor = validateCursor(input.cursor);
+    cursor = validateCursor(input.cursor, order);
     position = cursor.position;
     etag = cursor.checkpointEtag;
     if (cursor.ranges) {
@@ -309,8 +300,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
         if (stored?.checkpoint.runId === input.runId && saved?.progress.runId === input.runId && saved.progress.done) {
           logger?.info('an earlier attempt of this run completed the parallel backfill', { checkpoint: stored.checkpoint });
           const stats = { ...emptyStats(), ...cursor.stats };
-          const at: KeysetPosition = { updatedAt: stored.checkpoint.updatedAt, id: stored.checkpoint.id };
-          return { runId: input.runId, done: true, cursor: null, stats: { ...stats, checkpoint: at } };
+          return { runId: input.runId, done: true, cursor: null, stats: { ...stats, checkpoint: stored.checkpoint.position } };
         }
         throw conflict(stored ? `run ${stored.checkpoint.runId}` : 'it was deleted');
       }
@@ -327,15 +317,15 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       // A retried invocation (Step Functions retries with the same input) gets the cursor of the
       // attempt before the one that failed; that attempt may have moved the checkpoint. Its
       // position is ours if this run wrote it and it is not behind the cursor: continue from there.
-      const mine = stored && stored.checkpoint.runId === input.runId && (position === null || compareKeyset(stored.checkpoint, position) >= 0);
+      const mine = stored && stored.checkpoint.runId === input.runId && (position === null || order.compare(stored.checkpoint.position, position) >= 0);
       if (!mine) throw conflict(stored ? `run ${stored.checkpoint.runId}` : 'it was deleted');
       logger?.info('resuming from the checkpoint an earlier attempt of this run wrote', { cursorPosition: position, checkpoint: stored.checkpoint });
-      position = { updatedAt: stored.checkpoint.updatedAt, id: stored.checkpoint.id };
+      position = stored.checkpoint.position;
       etag = stored.etag;
     }
   } else {
     const mode = input.mode ?? 'incremental';
-    position = mode === 'full-refresh' ? null : startPosition(stored?.checkpoint, settings.lookbackMinutes);
+    position = mode === 'full-refresh' ? null : source.startAfter(stored?.checkpoint.position, settings.lookbackMinutes);
     etag = stored?.etag ?? null;
     cursor = {
       version: 1,
@@ -347,7 +337,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       stats: emptyStats(),
     };
     const streams = settings.streams ?? 1;
-    if (streams > 1 && deps.source.fetchPage) {
+    if (streams > 1 && source.planRanges) {
       const saved = await progressStore.read();
       const now = deps.clock().toISOString();
       const earlier = saved?.progress;
@@ -358,7 +348,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
         earlier &&
         !earlier.done &&
         earlier.checkpointEtag === etag &&
-        (!earlier.source || !settings.source || showSource(earlier.source) === showSource(settings.source)) &&
+        (!earlier.source || sameSource(earlier.source, source.identity)) &&
         (mode === 'incremental' || earlier.mode === 'full-refresh')
       ) {
         ranges = earlier.ranges.map((r) => ({ ...r }));
@@ -368,7 +358,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
         position = earlier.ranges[0]?.after ?? null;
         logger?.info('resuming the parallel backfill an earlier run left unfinished', { plannedBy: earlier.plannedBy, ranges: ranges.length, rangesDone: ranges.filter((r) => r.done).length });
       } else {
-        const plan = await planRanges({ fetchPage: (q) => deps.source.fetchPage!(q) }, position, Math.min(streams, MAX_STREAMS), settings.parallelMinRows ?? DEFAULT_PARALLEL_MIN_ROWS, budgetMs);
+        const plan = await source.planRanges(position, Math.min(streams, MAX_STREAMS), settings.parallelMinRows ?? DEFAULT_PARALLEL_MIN_ROWS, budgetMs);
         if (plan) {
           ranges = plan.ranges.map((r) => ({ ...r, position: null, done: false }));
           progress = {
@@ -377,7 +367,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
             runId: input.runId,
             plannedBy: input.runId,
             mode,
-            ...(settings.source ? { source: settings.source } : {}),
+            source: source.identity,
             checkpointEtag: etag,
             rows: plan.rows,
             plannedAt: now,
@@ -418,14 +408,14 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
    * delivery while the download continues. Its checkpoint waits for every one of its batches.
    */
   interface Page {
-    stream: StreamSpec;
+    stream: StreamSpec<P>;
     rows: number;
     delivered: number;
     missingKey: number;
     invalidKey: number;
     large: number;
     /** The last row received (and packed or quarantined). */
-    position: KeysetPosition | null;
+    position: P | null;
     at: Date;
     serializer: RawRowSerializer;
     packer: RecordPacker;
@@ -439,7 +429,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
   }
   // Record buffers are reused once their batch is accepted (record-packer.ts says why).
   const recordBuffers = new RecordBufferPool(maxRecordBytes);
-  const newPage = (at: Date, stream: StreamSpec): Page => ({
+  const newPage = (at: Date, stream: StreamSpec<P>): Page => ({
     stream,
     rows: 0,
     delivered: 0,
@@ -499,7 +489,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     flushQuarantine(page);
   };
   /** Takes one row; a promise only when a closed record has to wait for a batch slot. */
-  const takeRow = (page: Page, row: SourceRow, at: KeysetPosition): Promise<void> | undefined => {
+  const takeRow = (page: Page, row: SourceRow, at: P): Promise<void> | undefined => {
     page.rows++;
     page.position = at;
     // Schema drift from the rows already parsed: a key lookup per field, no extra parsing.
@@ -605,27 +595,23 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
    * past delivered rows, and a failed page stops it before itself even when a later page was
    * already delivered.
    */
-  const runStream = async (spec: StreamSpec): Promise<{ done: boolean; deferred?: TimeBudgetExhaustedError }> => {
+  const runStream = async (spec: StreamSpec<P>): Promise<{ done: boolean; deferred?: TimeBudgetExhaustedError }> => {
     let done = false;
     // Where the next page is read from: the last row received, ahead of the durable position
     // while a page's deliveries are still under way.
     let readFrom = spec.from;
     let previous: Promise<void> | undefined;
     let current: Page | undefined;
-    const until = spec.until ? { position: spec.until, where: keysetUntilWhere(spec.until) } : undefined;
     try {
       // An invocation always starts its first page (it was invoked with at least the margin); a
       // further page starts only with the margin left, and the budget also cuts a page at a row.
       for (let first = true; (first || budgetLeft()) && !spec.stopped(); first = false) {
         const page = newPage(deps.clock(), spec);
         current = page;
-        const result = await deps.source.streamPage({
-          select: SELECT_ALL,
-          order: KEYSET_ORDER,
+        const result = await source.streamPage({
           limit: settings.pageSize,
           after: readFrom,
-          where: keysetWhere,
-          ...(until ? { until } : {}),
+          ...(spec.until !== null ? { until: spec.until } : {}),
           budgetMs,
           onRow: (row, at) => {
             const keep = (): boolean => !spec.stopped() && (page.rows % budgetCheckEveryRows !== 0 || budgetLeft());
@@ -650,7 +636,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
         previous = completion;
         if (result.stopped) break; // time budget spent, or told to stop, mid-page
         // The range's own last row: its end, without the request for an empty page to say so.
-        if (spec.until && compareKeyset(page.position!, spec.until) === 0) {
+        if (spec.until !== null && order.compare(page.position!, spec.until) === 0) {
           done = true;
           break;
         }
@@ -685,6 +671,11 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     }
   };
 
+  /** The checkpoint that says every row up to `last` is delivered. */
+  function checkpointAt(last: P, at: Date): Checkpoint<P> {
+    return { dataset: settings.datasetName, runId: input.runId, writtenAt: at.toISOString(), source: source.identity, format: order.format, position: last };
+  }
+
   let done: boolean;
   let deferred: TimeBudgetExhaustedError | undefined;
   if (!ranges) {
@@ -694,15 +685,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       delivery: deps.delivery,
       inFlight: new Set(),
       commit: async (last, at) => {
-        const checkpoint: Checkpoint = {
-          dataset: settings.datasetName,
-          updatedAt: last.updatedAt,
-          id: last.id,
-          runId: input.runId,
-          writtenAt: at.toISOString(),
-          ...(settings.source ? { source: settings.source } : {}),
-        };
-        etag = await deps.checkpoints.write(checkpoint, etag ?? undefined);
+        etag = await deps.checkpoints.write(checkpointAt(last, at), etag ?? undefined);
         position = last;
       },
       cut: (last) => {
@@ -722,7 +705,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
    * first stream to fail stops the others at their next row, and the invocation fails after
    * what they delivered is saved, so its retry (or the next run) goes on from there.
    */
-  async function runRanges(all: RangeState[]): Promise<{ done: boolean; deferred?: TimeBudgetExhaustedError }> {
+  async function runRanges(all: RangeState<P>[]): Promise<{ done: boolean; deferred?: TimeBudgetExhaustedError }> {
     const delivery = deps.parallelDelivery ?? deps.delivery;
     // Whole pages saved so far, per range: what the progress object records.
     const saved = all.map((r) => r.position);
@@ -782,19 +765,9 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
     if (failure) throw failure.error;
     if (!all.every((r) => r.done)) return { done: false, ...(deferredBy ? { deferred: deferredBy } : {}) };
     // Every range complete: the checkpoint moves to the furthest row read, then the plan is closed.
-    const last = maxPosition(all.map((r) => r.position));
-    if (last) {
-      etag = await deps.checkpoints.write(
-        {
-          dataset: settings.datasetName,
-          updatedAt: last.updatedAt,
-          id: last.id,
-          runId: input.runId,
-          writtenAt: deps.clock().toISOString(),
-          ...(settings.source ? { source: settings.source } : {}),
-        },
-        etag ?? undefined,
-      );
+    const last = maxPosition(order, all.map((r) => r.position));
+    if (last !== null) {
+      etag = await deps.checkpoints.write(checkpointAt(last, deps.clock()), etag ?? undefined);
       position = last;
     }
     progress = { ...progress!, done: true };
@@ -820,7 +793,7 @@ export async function runFetch(input: FetchInput, settings: FetchSettings, deps:
       );
     }
   }
-  const nextCursor: FetchCursor = {
+  const nextCursor: FetchCursor<P> = {
     ...cursor,
     position,
     checkpointEtag: etag,

@@ -18,7 +18,7 @@ import { DirectObjectDelivery } from './direct-delivery';
 import { FirehoseDelivery } from './firehose-delivery';
 import { logger, metrics, tracer } from './powertools';
 import { defaultRetryPolicy } from './retry-policy';
-import { SocrataClient } from './socrata-client';
+import { openSource } from './sources/registry';
 import { runKeyScan, type KeyScanCursor, type KeyScanOutput } from './key-scan';
 import { runRepair, type RepairCursor, type RepairOutput } from './repair';
 
@@ -108,16 +108,11 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
   // Kept only to redact it from a failure; never logged or returned.
   let appToken: string | undefined;
   const secretName = config.appTokenSecretName;
-  const source = new SocrataClient({
-    datasetName: config.datasetName,
-    baseUrl: config.sourceBaseUrl,
-    datasetId: config.sourceDatasetId,
-    timeoutMs: config.requestTimeoutMs,
-    retry: defaultRetryPolicy(config.maxAttempts),
+  const source = openSource(config, {
     ...(secretName ? { appToken: async () => (appToken = await getAppToken(secrets(), secretName)) } : {}),
     onRetry: ({ attempt, delayMs, reason, url }) => {
       sourceRetries++;
-      logger.warn('retrying Socrata request', { attempt, delayMs, reason, url });
+      logger.warn('retrying source request', { attempt, delayMs, reason, url });
     },
   });
   const stateStore = openObjectStore(config.stateLocation, s3);

@@ -15,11 +15,9 @@ import { gzipSync } from 'node:zlib';
 import { encodeKeyList } from '../../runtime/key-list';
 import type { ObjectStore } from '../../runtime/object-store';
 import { keysetLatestKey, keysetPartKey, keysetSuccessKey } from '../../runtime/storage-layout';
-import type { CheckpointSource } from './checkpoint-store';
 import { MAX_STALLED_INVOCATIONS, type FetchLogger } from './fetch-run';
-import { idPageProblem } from './page-invariants';
 import { keyProblem, keyText } from './quarantine';
-import type { PageQuery, SourceRow } from './socrata-client';
+import { sameSource, type KeySource, type SourceIdentity } from './sources/source-adapter';
 import { TimeBudgetExhaustedError } from './time-budget';
 
 /** Keys per request: ids only, so a page of 50,000 is a few MB. */
@@ -28,7 +26,6 @@ export const DEFAULT_KEY_PAGE_SIZE = 50_000;
 export interface KeyScanSettings {
   datasetName: string;
   primaryKey: string;
-  source: CheckpointSource;
   timeBudgetMarginMs: number;
   /** false: the dataset does not detect deletions; the phase returns at once. */
   detect: boolean;
@@ -52,7 +49,7 @@ export interface KeyScanStats {
 export interface KeyScanCursor {
   version: 1;
   phase: 'keys';
-  /** The next page starts after this `:id`; null: from the beginning. */
+  /** The next page starts after this key-scan position (the source's own, e.g. Socrata's `:id`); null: from the beginning. */
   afterId: string | null;
   parts: number;
   startedAt: string;
@@ -64,7 +61,7 @@ export interface KeyScanCursor {
 export interface KeysetSuccess {
   dataset: string;
   runId: string;
-  source: CheckpointSource;
+  source: SourceIdentity;
   keys: number;
   parts: number;
   startedAt: string;
@@ -82,7 +79,7 @@ export interface KeyScanOutput {
 }
 
 export interface KeyScanDeps {
-  source: { fetchPage(query: PageQuery): Promise<SourceRow[]> };
+  source: KeySource;
   /** The raw bucket (or its local mirror): key lists go next to the raw zone. */
   store: ObjectStore;
   clock: () => Date;
@@ -92,8 +89,6 @@ export interface KeyScanDeps {
 }
 
 const emptyKeyStats = (): KeyScanStats => ({ invocations: 0, pages: 0, keys: 0, rowsWithoutKey: 0, rowsWithInvalidKey: 0, sourceRetries: 0, timeBudgetDeferrals: 0 });
-
-const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
 export class KeyScanError extends Error {
   override name = 'KeyScanError';
@@ -137,9 +132,9 @@ export async function runKeyScan(input: { runId: string; cursor?: KeyScanCursor 
     }
     if (settings.scanEveryHours > 0) {
       const last = await latestKeyset(deps.store, settings.datasetName);
-      const sameSource = last && last.source?.domain === settings.source.domain && last.source?.datasetId === settings.source.datasetId;
+      const same = !!last?.source && sameSource(last.source, deps.source.identity);
       const ageMs = last ? deps.clock().getTime() - Date.parse(last.completedAt) : Infinity;
-      if (sameSource && ageMs >= 0 && ageMs < settings.scanEveryHours * 3_600_000) {
+      if (same && last && ageMs >= 0 && ageMs < settings.scanEveryHours * 3_600_000) {
         logger?.info('key scan not due', { lastScan: last.runId, completedAt: last.completedAt, scanEveryHours: settings.scanEveryHours });
         return { runId: input.runId, phase: 'keys', done: true, cursor: null, skipped: 'not due', stats: emptyKeyStats() };
       }
@@ -161,15 +156,7 @@ export async function runKeyScan(input: { runId: string; cursor?: KeyScanCursor 
   try {
     // The first page is always read (as the row fetch does): an invocation makes progress.
     for (let first = true; first || deps.remainingTimeMs() > settings.timeBudgetMarginMs; first = false) {
-      const from = afterId;
-      const rows = await deps.source.fetchPage({
-        select: `${settings.primaryKey}, :id`,
-        order: ':id',
-        limit,
-        ...(from !== null ? { where: `:id > ${quote(from)}` } : {}),
-        check: (page) => idPageProblem(page, from, limit),
-        budgetMs,
-      });
+      const { rows, next } = await deps.source.readKeys({ after: afterId, limit, budgetMs });
       if (!rows.length) {
         done = true;
         break;
@@ -188,7 +175,7 @@ export async function runKeyScan(input: { runId: string; cursor?: KeyScanCursor 
       parts++;
       stats.pages++;
       stats.keys += keys.length;
-      afterId = String(rows[rows.length - 1]![':id']);
+      afterId = next;
     }
   } catch (err) {
     if (!(err instanceof TimeBudgetExhaustedError)) throw err;
@@ -200,7 +187,7 @@ export async function runKeyScan(input: { runId: string; cursor?: KeyScanCursor 
     const success: KeysetSuccess = {
       dataset: settings.datasetName,
       runId: input.runId,
-      source: settings.source,
+      source: deps.source.identity,
       keys: stats.keys,
       parts,
       startedAt: cursor.startedAt,

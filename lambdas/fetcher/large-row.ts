@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { ObjectStore } from '../../runtime/object-store';
 import { ingestDateOf, largeRowKey } from '../../runtime/storage-layout';
-import type { SourceRow } from './socrata-client';
+import type { SourceRow } from './sources/source-adapter';
 
 /** Deterministic for the run and the row version: a retry overwrites the same object. */
 export function largeRowObjectKey(datasetName: string, runId: string, row: SourceRow, at: Date): string {

@@ -2,7 +2,7 @@
 import { gzipSync } from 'node:zlib';
 import { PreconditionFailedError, type ObjectStore } from '../../runtime/object-store';
 import { ingestDateOf, quarantineKey } from '../../runtime/storage-layout';
-import type { SourceRow } from './socrata-client';
+import type { SourceRow } from './sources/source-adapter';
 
 /** `row_too_large` is no longer written (large-row.ts); older quarantine files may hold it. */
 export type QuarantineReason = 'missing_primary_key' | 'invalid_primary_key' | 'row_too_large' | 'firehose_rejected';

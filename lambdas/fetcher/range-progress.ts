@@ -7,44 +7,46 @@
  */
 import type { ObjectStore } from '../../runtime/object-store';
 import { rangeProgressKey } from '../../runtime/storage-layout';
-import { writeJsonIfUnchanged, type CheckpointSource, type KeysetPosition } from './checkpoint-store';
-import type { KeyRange } from './parallel-plan';
+import { writeJsonIfUnchanged } from './checkpoint-store';
+import type { PositionOrder, SourceIdentity } from './sources/source-adapter';
 
-export interface RangeState extends KeyRange {
+/** A range (after, until] of the source's order (positions are the source adapter's own). */
+export interface RangeState<P = unknown> {
+  /** The range starts after this row; null: from the beginning of the data. */
+  after: P | null;
+  /** The range's last row (inclusive); null: to the end of the data. */
+  until: P | null;
   /** The range's last row delivered in a whole page; null: none yet. */
-  position: KeysetPosition | null;
+  position: P | null;
   done: boolean;
 }
 
-export interface RangeProgress {
+export interface RangeProgress<P = unknown> {
   version: 1;
   dataset: string;
   /** The run that last wrote it (the plan may have been made by an earlier one: plannedBy). */
   runId: string;
   plannedBy: string;
   mode: 'incremental' | 'full-refresh';
-  source?: CheckpointSource;
+  source?: SourceIdentity;
   /** The checkpoint's etag when the plan was made: a plan is resumed only over the same checkpoint. */
   checkpointEtag: string | null;
   /** Rows counted after the start when the plan was made. */
   rows: number;
   plannedAt: string;
   writtenAt: string;
-  ranges: RangeState[];
+  ranges: RangeState<P>[];
   /** Every range complete and the checkpoint moved past them. */
   done: boolean;
 }
 
-const isPosition = (p: unknown): p is KeysetPosition =>
-  typeof p === 'object' && p !== null && typeof (p as KeysetPosition).updatedAt === 'string' && typeof (p as KeysetPosition).id === 'string';
-const isPositionOrNull = (p: unknown): boolean => p === null || isPosition(p);
-
-export function isRangeState(r: unknown): r is RangeState {
-  const x = r as Partial<RangeState> | null;
-  return !!x && isPositionOrNull(x.after) && isPositionOrNull(x.until) && isPositionOrNull(x.position) && typeof x.done === 'boolean';
+export function isRangeState<P>(r: unknown, positions: PositionOrder<P>): r is RangeState<P> {
+  const x = r as Partial<RangeState<unknown>> | null;
+  const ok = (p: unknown): boolean => p === null || positions.is(p);
+  return !!x && ok(x.after) && ok(x.until) && ok(x.position) && typeof x.done === 'boolean';
 }
 
-export class RangeProgressStore {
+export class RangeProgressStore<P> {
   readonly key: string;
 
   get location(): string {
@@ -54,27 +56,28 @@ export class RangeProgressStore {
   constructor(
     private readonly store: ObjectStore,
     private readonly datasetName: string,
+    private readonly positions: PositionOrder<P>,
   ) {
     this.key = rangeProgressKey({ name: datasetName });
   }
 
-  async read(): Promise<{ progress: RangeProgress; etag: string } | undefined> {
+  async read(): Promise<{ progress: RangeProgress<P>; etag: string } | undefined> {
     const obj = await this.store.get(this.key);
     if (!obj) return undefined;
-    let value: Partial<RangeProgress>;
+    let value: Partial<RangeProgress<P>>;
     try {
-      value = JSON.parse(obj.body.toString('utf8')) as Partial<RangeProgress>;
+      value = JSON.parse(obj.body.toString('utf8')) as Partial<RangeProgress<P>>;
     } catch (err) {
       throw new Error(`Range progress ${this.location} is not valid JSON; delete it (the next run plans the backfill again)`, { cause: err });
     }
-    if (value.version !== 1 || !Array.isArray(value.ranges) || !value.ranges.every(isRangeState) || typeof value.done !== 'boolean') {
+    if (value.version !== 1 || !Array.isArray(value.ranges) || !value.ranges.every((r) => isRangeState(r, this.positions)) || typeof value.done !== 'boolean') {
       throw new Error(`Range progress ${this.location} is not one this fetcher wrote; delete it (the next run plans the backfill again)`);
     }
-    return { progress: value as RangeProgress, etag: obj.etag };
+    return { progress: value as RangeProgress<P>, etag: obj.etag };
   }
 
   /** Writes if the stored object still has `expectedEtag` (undefined: if none exists); returns the new etag. */
-  write(progress: RangeProgress, expectedEtag: string | undefined): Promise<string> {
+  write(progress: RangeProgress<P>, expectedEtag: string | undefined): Promise<string> {
     return writeJsonIfUnchanged(
       this.store,
       this.key,

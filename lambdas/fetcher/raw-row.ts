@@ -1,6 +1,6 @@
 /** Turns a Socrata row into the raw row format every later stage reads (see CONTRIBUTING.md). */
 import { INGESTION_METADATA, pointFieldNames } from '../../runtime/dataset-config';
-import type { SourceRow } from './socrata-client';
+import type { SourceRow } from './sources/source-adapter';
 
 /** A point column with the names of its derived coordinate columns (the dataset's `coordinates`). */
 export interface PointColumn {
@@ -100,9 +100,13 @@ export class RawRowSerializer {
       // A missing point stays missing: invented coordinates would pass every range check downstream.
       if (coords) extra += `,"${p.longitude}":${JSON.stringify(coords[0])},"${p.latitude}":${JSON.stringify(coords[1])}`;
     }
-    extra +=
-      `,${JSON.stringify(INGESTION_METADATA.sourceUpdatedAt)}:${JSON.stringify(row[':updated_at'])}` +
-      `,${JSON.stringify(INGESTION_METADATA.sourceId)}:${JSON.stringify(row[':id'])}${this.suffix}`;
+    // Socrata rows always carry both (the page invariants require them); a source without
+    // system fields leaves them out, as toRawRow's JSON.stringify does, never writes `undefined`.
+    const updatedAt = row[':updated_at'];
+    const id = row[':id'];
+    if (updatedAt !== undefined) extra += `,${JSON.stringify(INGESTION_METADATA.sourceUpdatedAt)}:${JSON.stringify(updatedAt)}`;
+    if (id !== undefined) extra += `,${JSON.stringify(INGESTION_METADATA.sourceId)}:${JSON.stringify(id)}`;
+    extra += this.suffix;
     return body === '{}' ? `{${extra.slice(1)}}\n` : `${body.slice(0, -1)}${extra}}\n`;
   }
 

@@ -9,24 +9,14 @@ import { gunzipSync } from 'node:zlib';
 import type { ObjectStore } from '../../runtime/object-store';
 import { decodeKeyList, keyListFormatOf } from '../../runtime/key-list';
 import { missingKeysKey } from '../../runtime/storage-layout';
-import type { KeysetPosition } from './checkpoint-store';
 import type { DeliverOptions, DeliveryStats } from './firehose-delivery';
-import { KEYSET_ORDER, keysetWhere, MAX_STALLED_INVOCATIONS, parseLine, SELECT_ALL, type FetchLogger, type FetchSettings } from './fetch-run';
-import { pageProblem, rowPosition } from './page-invariants';
+import { MAX_STALLED_INVOCATIONS, parseLine, type FetchLogger, type FetchSettings } from './fetch-run';
 import { writeLargeRow } from './large-row';
 import { keyProblem, writeQuarantine, type QuarantinedRow } from './quarantine';
 import { RawRowSerializer } from './raw-row';
 import { MAX_RECORD_BYTES, packRecords } from './record-packer';
-import type { PageQuery, SourceRow } from './socrata-client';
+import type { KeyedRowSource, PositionOrder, SourceRow } from './sources/source-adapter';
 import { TimeBudgetExhaustedError } from './time-budget';
-
-/**
- * Bytes of the URL-encoded `$where` key list per request. With the resource URL, `$select`,
- * `$order`, `$limit` and the keyset condition of a second page (together under 1.5 KB for a
- * portal URL under 500 characters) a request stays below 8 KB, the URL length portals and
- * proxies commonly accept.
- */
-export const MAX_KEY_LIST_BYTES = 6_000;
 
 export interface RepairStats {
   invocations: number;
@@ -43,30 +33,30 @@ export interface RepairStats {
   timeBudgetDeferrals: number;
 }
 
-export interface RepairCursor {
+export interface RepairCursor<P = unknown> {
   version: 1;
   phase: 'repair';
   /** Index of the next key chunk to fetch. */
   chunk: number;
-  /** Within that chunk, the next page starts after this row (a chunk's rows may span pages). */
-  position: KeysetPosition | null;
+  /** Within that chunk, the next page starts after this row (a chunk's rows may span pages; the source's position). */
+  position: P | null;
   quarantineSequence: number;
   stats: RepairStats;
   stalledInvocations?: number;
 }
 
-export interface RepairOutput {
+export interface RepairOutput<P = unknown> {
   runId: string;
   phase: 'repair';
   done: boolean;
-  cursor: RepairCursor | null;
+  cursor: RepairCursor<P> | null;
   /** No missing-keys file for the run: nothing to repair. */
   skipped?: 'nothing to repair';
   stats: RepairStats;
 }
 
-export interface RepairDeps {
-  source: { fetchPage(query: PageQuery): Promise<SourceRow[]> };
+export interface RepairDeps<P> {
+  source: KeyedRowSource<P>;
   delivery: { deliver(records: Buffer[], options?: DeliverOptions): Promise<DeliveryStats> };
   /** The raw bucket: the missing-keys file and quarantine files. */
   store: ObjectStore;
@@ -90,7 +80,6 @@ const emptyRepairStats = (): RepairStats => ({
   timeBudgetDeferrals: 0,
 });
 
-const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
 /**
  * A fetched page of repaired rows as Firehose records, with the row fetch's rules: a row without
@@ -121,40 +110,24 @@ function preparePage(rows: SourceRow[], settings: FetchSettings, runId: string, 
   return { records: packRecords(lines, lengths, maxRecordBytes), quarantined, large, delivered: lines.length };
 }
 
-/** `<pk> in ('a', 'b', ...)` conditions whose URL-encoded form stays within `maxBytes` each. */
-export function keyChunks(primaryKey: string, keys: readonly string[], maxBytes = MAX_KEY_LIST_BYTES): string[] {
-  const encoded = (s: string): number => new URLSearchParams({ w: s }).toString().length - 2;
-  const head = encoded(`${primaryKey} in ()`);
-  const chunks: string[] = [];
-  let current: string[] = [];
-  let size = head;
-  for (const k of keys) {
-    const item = encoded(`${quote(k)}, `);
-    if (head + item > maxBytes) {
-      throw new Error(`Primary key value ${JSON.stringify(k.slice(0, 100))} is too long to fetch by key within ${maxBytes} URL bytes`);
-    }
-    if (current.length && size + item > maxBytes) {
-      chunks.push(`${primaryKey} in (${current.join(', ')})`);
-      current = [];
-      size = head;
-    }
-    current.push(quote(k));
-    size += item;
-  }
-  if (current.length) chunks.push(`${primaryKey} in (${current.join(', ')})`);
-  return chunks;
-}
-
 export class RepairError extends Error {
   override name = 'RepairError';
 }
 
-function validateRepairCursor(c: unknown): RepairCursor {
-  const x = c as Partial<RepairCursor> | null;
-  if (!x || x.version !== 1 || x.phase !== 'repair' || typeof x.chunk !== 'number' || typeof x.quarantineSequence !== 'number' || typeof x.stats !== 'object') {
+function validateRepairCursor<P>(c: unknown, positions: PositionOrder<P>): RepairCursor<P> {
+  const x = c as Partial<RepairCursor<unknown>> | null;
+  if (
+    !x ||
+    x.version !== 1 ||
+    x.phase !== 'repair' ||
+    typeof x.chunk !== 'number' ||
+    typeof x.quarantineSequence !== 'number' ||
+    typeof x.stats !== 'object' ||
+    (x.position !== null && x.position !== undefined && !positions.is(x.position))
+  ) {
     throw new RepairError(`Repair cursor is not one this fetcher returned: ${JSON.stringify(c).slice(0, 300)}`);
   }
-  return x as RepairCursor;
+  return x as RepairCursor<P>;
 }
 
 /** The keys of a run's missing-keys file; undefined when the transform wrote none. */
@@ -180,16 +153,16 @@ export async function readMissingKeys(store: ObjectStore, datasetName: string, r
   }
 }
 
-export async function runRepair(input: { runId: string; cursor?: RepairCursor | null }, settings: FetchSettings, deps: RepairDeps): Promise<RepairOutput> {
+export async function runRepair<P>(input: { runId: string; cursor?: RepairCursor<P> | null }, settings: FetchSettings, deps: RepairDeps<P>): Promise<RepairOutput<P>> {
   const { logger } = deps;
   const keys = await readMissingKeys(deps.store, settings.datasetName, input.runId);
   if (!keys) {
     return { runId: input.runId, phase: 'repair', done: true, cursor: null, skipped: 'nothing to repair', stats: emptyRepairStats() };
   }
   // The file is fixed for the run, so chunk indexes in the cursor stay valid across invocations.
-  const chunks = keyChunks(settings.primaryKey, keys);
-  const cursor: RepairCursor = input.cursor
-    ? validateRepairCursor(input.cursor)
+  const chunks = deps.source.keyBatches(keys);
+  const cursor: RepairCursor<P> = input.cursor
+    ? validateRepairCursor(input.cursor, deps.source.positions)
     : { version: 1, phase: 'repair', chunk: 0, position: null, quarantineSequence: 0, stats: { ...emptyRepairStats(), keysRequested: keys.length } };
   const stats: RepairStats = { ...emptyRepairStats(), ...cursor.stats };
   stats.invocations++;
@@ -207,16 +180,7 @@ export async function runRepair(input: { runId: string; cursor?: RepairCursor | 
   let deferred: TimeBudgetExhaustedError | undefined;
   try {
     for (let first = true; chunk < chunks.length && (first || deps.remainingTimeMs() > settings.timeBudgetMarginMs); first = false) {
-      const inKeys = chunks[chunk]!;
-      const after = position;
-      const rows = await deps.source.fetchPage({
-        select: SELECT_ALL,
-        order: KEYSET_ORDER,
-        limit: settings.pageSize,
-        where: after ? `(${inKeys}) AND (${keysetWhere(after)})` : inKeys,
-        check: (page) => pageProblem(page, after, settings.pageSize),
-        budgetMs,
-      });
+      const { rows, last } = await deps.source.readByKeys({ batch: chunks[chunk]!, after: position, limit: settings.pageSize, budgetMs });
       if (!rows.length) {
         chunk++;
         position = null;
@@ -244,7 +208,7 @@ export async function runRepair(input: { runId: string; cursor?: RepairCursor | 
       stats.rowsFetched += rows.length;
       stats.pages++;
       // Only after delivery: a failure re-fetches this page, never skips it.
-      position = rowPosition(rows[rows.length - 1]!) ?? null;
+      position = last;
     }
   } catch (err) {
     if (!(err instanceof TimeBudgetExhaustedError)) throw err;

@@ -7,6 +7,8 @@
  * run fails. Either way the next attempt resumes each range from its last saved page and the
  * backfill ends with every source row in the raw zone and the checkpoint at the last row.
  */
+import { keysetCheckpoint } from '../support/checkpoint';
+import { KEYSET_POSITIONS } from '../../lambdas/fetcher/sources/socrata/socrata-source';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -17,7 +19,7 @@ import { loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-confi
 import { LocalObjectStore } from '../../runtime/object-store';
 import { rawPrefix } from '../../runtime/storage-layout';
 import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
-import { planRanges } from '../../lambdas/fetcher/parallel-plan';
+import { planRanges } from '../../lambdas/fetcher/sources/socrata/parallel-plan';
 import { RangeProgressStore } from '../../lambdas/fetcher/range-progress';
 import { startFirehoseServer, streamsFromDatasets, type FirehoseServer } from '../../local/firehose-server';
 import { localFetcherEnv } from '../../local/pipeline';
@@ -87,7 +89,7 @@ describe('a parallel backfill whose stream fails, executed by the synthesized st
     assert.ok(errors.length >= 2 && errors.every((e) => e === 'SocrataRequestError'), `Step Functions retried the failed invocation: ${errors.join(', ')}`);
     const store = new LocalObjectStore(rawDir);
     assert.equal(await new CheckpointStore(store, dataset.name).read(), undefined, 'no checkpoint while a range is unfinished');
-    const saved = (await new RangeProgressStore(store, dataset.name).read())!.progress;
+    const saved = (await new RangeProgressStore(store, dataset.name, KEYSET_POSITIONS).read())!.progress;
     assert.equal(saved.ranges[1]!.position, null, 'the failing range delivered nothing');
     assert.ok(saved.ranges.filter((r) => r.done).length >= 1, 'the other ranges went on and were saved');
 
@@ -98,9 +100,9 @@ describe('a parallel backfill whose stream fails, executed by the synthesized st
     assert.equal(next.status, 'SUCCEEDED', `${next.error}: ${next.cause}`);
     const ids = await rawIds();
     assert.deepEqual([...new Set(ids)].sort(), socrata.rows.map((r) => r[':id'] as string).sort(), 'every source row in the raw zone');
-    const checkpoint = (await new CheckpointStore(store, dataset.name).read())!.checkpoint;
+    const checkpoint = keysetCheckpoint(await new CheckpointStore(store, dataset.name).read());
     const newest = [...socrata.rows].sort((a, b) => String(a[':updated_at']).localeCompare(String(b[':updated_at'])) || String(a[':id']).localeCompare(String(b[':id']))).at(-1)!;
     assert.equal(checkpoint.id, newest[':id'], 'checkpoint at the last row');
-    assert.equal((await new RangeProgressStore(store, dataset.name).read())!.progress.done, true);
+    assert.equal((await new RangeProgressStore(store, dataset.name, KEYSET_POSITIONS).read())!.progress.done, true);
   });
 });

@@ -102,8 +102,8 @@ describe('stale-cursor retry with the real fetcher, executed by the synthesized 
     assert.equal(ids.length, ROWS, `every row delivered once (${ids.length - ROWS} re-sent)`);
 
     const newest = [...socrata.rows].sort((a, b) => String(a[':updated_at']).localeCompare(String(b[':updated_at'])) || String(a[':id']).localeCompare(String(b[':id']))).at(-1)!;
-    const checkpoint = JSON.parse(readFileSync(path.join(rawDir, checkpointKey(dataset)), 'utf8')) as { id: string; runId: string };
-    assert.equal(checkpoint.id, newest[':id'], 'checkpoint at the last row');
+    const checkpoint = JSON.parse(readFileSync(path.join(rawDir, checkpointKey(dataset)), 'utf8')) as { position: { id: string }; runId: string };
+    assert.equal(checkpoint.position.id, newest[':id'], 'checkpoint at the last row');
     assert.equal(checkpoint.runId, EXECUTION_NAME);
   });
 });

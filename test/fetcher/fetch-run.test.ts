@@ -1,3 +1,4 @@
+import { keysetCheckpoint } from '../support/checkpoint';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -6,7 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
 import { MAX_BATCH_BYTES, MAX_RECORD_BYTES } from '../../lambdas/fetcher/record-packer';
 import { CheckpointConflictError } from '../../lambdas/fetcher/checkpoint-store';
-import { SocrataRequestError } from '../../lambdas/fetcher/socrata-client';
+import { SocrataRequestError } from '../../lambdas/fetcher/sources/socrata/socrata-client';
 import { acceptingFirehose, harness, recordingRetry, sortedIds } from './harness';
 
 const maxKey = (rows: readonly Record<string, unknown>[]): { updatedAt: string; id: string } => {
@@ -60,7 +61,7 @@ describe('fetcher against the local Socrata server', () => {
     }
     assert.ok(withoutPoint > 0, 'the generated source has rows without a point');
     const cp = await h.checkpoints.read();
-    assert.deepEqual({ updatedAt: cp!.checkpoint.updatedAt, id: cp!.checkpoint.id }, maxKey(server.rows));
+    assert.deepEqual({ updatedAt: keysetCheckpoint(cp).updatedAt, id: keysetCheckpoint(cp).id }, maxKey(server.rows));
     // Keyset paging, never $offset.
     assert.ok(server.requests.every((r) => r.params.$offset === undefined));
   });
@@ -112,7 +113,7 @@ describe('fetcher against the local Socrata server', () => {
     let out = await h.run({ runId: 'budget' }, { remaining: invocation() });
     calls++;
     const cut = out.cursor!.position!;
-    const cp = (await h.checkpoints.read())!.checkpoint;
+    const cp = keysetCheckpoint(await h.checkpoints.read());
     assert.notEqual(cut.id, cp.id, 'the cursor is past the checkpoint: the page was cut mid-way');
     const requestsBefore = server.requests.length;
     while (!out.done) {
@@ -158,12 +159,12 @@ describe('fetcher against the local Socrata server', () => {
     const ordered = [...server.rows].sort((a, b) => (String(a[':updated_at']) + String(a[':id']) < String(b[':updated_at']) + String(b[':id']) ? -1 : 1));
     // Same run id, but behind the cursor's position: never resume backwards over a moved checkpoint.
     const behind = ordered[10]!;
-    await h.checkpoints.write({ ...stored!.checkpoint, updatedAt: String(behind[':updated_at']), id: String(behind[':id']) }, stored!.etag);
+    await h.checkpoints.write({ ...stored!.checkpoint, position: { updatedAt: String(behind[':updated_at']), id: String(behind[':id']) } }, stored!.etag);
     await assert.rejects(h.run({ runId: 'own', cursor: first.cursor }), CheckpointConflictError);
     // Same run id and ahead: continue from there with its etag.
     const now = await h.checkpoints.read();
     const ahead = ordered[1_499]!;
-    await h.checkpoints.write({ ...now!.checkpoint, updatedAt: String(ahead[':updated_at']), id: String(ahead[':id']) }, now!.etag);
+    await h.checkpoints.write({ ...now!.checkpoint, position: { updatedAt: String(ahead[':updated_at']), id: String(ahead[':id']) } }, now!.etag);
     const delivered = acceptingFirehose();
     const out = await h.run({ runId: 'own', cursor: first.cursor });
     assert.equal(out.done, true);
@@ -260,7 +261,7 @@ describe('fetcher: faults at the source', () => {
       // The first page was delivered and checkpointed; the failed second page did not move it.
       const cp = await h.checkpoints.read();
       const firstPage = [...server.rows].sort((a, b) => Date.parse(String(a[':updated_at'])) - Date.parse(String(b[':updated_at'])) || (String(a[':id']) < String(b[':id']) ? -1 : 1))[499]!;
-      assert.equal(cp!.checkpoint.id, firstPage[':id']);
+      assert.equal(keysetCheckpoint(cp).id, firstPage[':id']);
     } finally {
       await server.close();
     }
@@ -305,7 +306,7 @@ describe('fetcher: Firehose delivery', () => {
     // Only the first page (accepted by call 1) is checkpointed.
     const ids = sortedIds(server.rows, ':id');
     assert.ok(cp);
-    assert.ok(ids.includes(cp.checkpoint.id));
+    assert.ok(ids.includes(keysetCheckpoint(cp).id));
     const out = await (acceptingFirehose(), h.run({ runId: 'resume' }));
     assert.equal(out.stats.rowsFetched, 400, 'the resumed run starts after the last delivered page');
   });
@@ -325,7 +326,7 @@ describe('fetcher: Firehose delivery', () => {
     await assert.rejects(h.run({ runId: 'hole' }), /did not accept/);
     assert.ok(laterPagesDelivered > 0, 'the next page was delivered while the failing one was retried');
     const cp = await h.checkpoints.read();
-    assert.equal(cp?.checkpoint.id, keyset[199]![':id'], 'the checkpoint stays on the last page before the hole');
+    assert.equal(keysetCheckpoint(cp).id, keyset[199]![':id'], 'the checkpoint stays on the last page before the hole');
     const out = await (acceptingFirehose(), h.run({ runId: 'fill' }));
     assert.equal(out.stats.rowsFetched, 700, 'the next run re-reads from the hole on');
   });
@@ -382,7 +383,7 @@ describe('fetcher: quarantine and large rows', () => {
         String(a[':updated_at']) < String(b[':updated_at']) ? -1 : String(a[':updated_at']) > String(b[':updated_at']) ? 1 : String(a[':id']) < String(b[':id']) ? -1 : 1,
       );
       const cp = await h.checkpoints.read();
-      assert.equal(cp?.checkpoint.id, keyset[499]![':id'], 'the checkpoint stays on the page before the large row');
+      assert.equal(keysetCheckpoint(cp).id, keyset[499]![':id'], 'the checkpoint stays on the page before the large row');
     } finally {
       await server.close();
     }

@@ -10,6 +10,8 @@
  *   and the checkpoint on the last row only once everything before it was accepted.
  * Deliberately does not import ./harness, whose aws-sdk-client-mock replaces every FirehoseClient.
  */
+import { SocrataSource } from '../../lambdas/fetcher/sources/socrata/socrata-source';
+import { keysetCheckpoint } from '../support/checkpoint';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,7 +25,7 @@ import { packRecords } from '../../lambdas/fetcher/record-packer';
 import { realSleep, type RetryPolicy } from '../../lambdas/fetcher/retry-policy';
 import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
 import { runFetch } from '../../lambdas/fetcher/fetch-run';
-import { SocrataClient } from '../../lambdas/fetcher/socrata-client';
+import { SocrataClient } from '../../lambdas/fetcher/sources/socrata/socrata-client';
 import { sourceFor } from '../../local/dataset-rows';
 import { StreamQuota } from '../../local/firehose-quota';
 import { startFirehoseServer } from '../../local/firehose-server';
@@ -192,7 +194,7 @@ describe('the fetcher into a throttling stream', () => {
         // Small records and pages: many calls, so the quota throttles and the pacer paces.
         { datasetName: dataset.name, primaryKey: dataset.primaryKey, pointColumns: [], pageSize: 1_000, lookbackMinutes: 0, timeBudgetMarginMs: 10_000, maxRecordBytes: 64 * KIB },
         {
-          source: new SocrataClient({ datasetName: dataset.name, baseUrl: source.url, datasetId: source.datasetId, timeoutMs: 10_000, retry }),
+          source: new SocrataSource(new SocrataClient({ datasetName: dataset.name, baseUrl: source.url, datasetId: source.datasetId, timeoutMs: 10_000, retry }), dataset.source, dataset.primaryKey),
           delivery: new FirehoseDelivery(client, 'fire-raw', retry, 4, 10_000),
           checkpoints,
           stateStore: store,
@@ -211,7 +213,7 @@ describe('the fetcher into a throttling stream', () => {
       assert.equal(new Set(ids).size, 3_000);
       const rows = (await (await fetch(`${source.url}/resource/${source.datasetId}.json?$select=:*,*&$order=:updated_at,:id&$limit=5000`)).json()) as Record<string, unknown>[];
       assert.deepEqual([...ids].sort(), rows.map((r) => String(r.id)).sort());
-      assert.equal((await checkpoints.read())!.checkpoint.id, rows.at(-1)![':id']);
+      assert.equal(keysetCheckpoint(await checkpoints.read()).id, rows.at(-1)![':id']);
     } finally {
       await firehose.close();
       await source.close();

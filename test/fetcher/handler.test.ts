@@ -83,7 +83,7 @@ test('handler: sends the app token from Secrets Manager, never logs it, loops on
   assert.ok(resourceRequests.every((r) => r.appToken === TOKEN), 'every request carries X-App-Token');
   assert.equal(secretsMock.commandCalls(GetSecretValueCommand).length, 1, 'the secret is read once and cached');
   const logs = captured.join('');
-  assert.match(logs, /retrying Socrata request/, 'logs were captured');
+  assert.match(logs, /retrying source request/, 'logs were captured');
   assert.match(logs, /"dataset":"sf-fire-incidents"/);
   assert.ok(!logs.includes(TOKEN), 'the token never appears in logs');
   assert.ok(!JSON.stringify(result).includes(TOKEN));

@@ -10,9 +10,12 @@ import { runFetch, type FetchInput, type FetchLogger, type FetchOutput, type Fet
 import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
 import { DirectObjectDelivery } from '../../lambdas/fetcher/direct-delivery';
 import type { RetryPolicy } from '../../lambdas/fetcher/retry-policy';
-import { SocrataClient, type PageQuery, type SourceRow, type StreamPageResult, type StreamQuery } from '../../lambdas/fetcher/socrata-client';
+import { SocrataClient, type PageQuery, type SourceRow, type StreamPageResult, type StreamQuery } from '../../lambdas/fetcher/sources/socrata/socrata-client';
+import { SocrataSource } from '../../lambdas/fetcher/sources/socrata/socrata-source';
+import type { KeysetPosition } from '../../lambdas/fetcher/sources/socrata/keyset';
 import { gunzipSync } from 'node:zlib';
 import type { SocrataServer } from '../../local/socrata-server';
+import { serverIdentity } from '../support/source-identity';
 
 export const firehoseMock = mockClient(FirehoseClient);
 
@@ -66,7 +69,7 @@ export interface Harness {
   store: LocalObjectStore;
   checkpoints: CheckpointStore;
   settings: FetchSettings;
-  run(input: FetchInput, opts?: RunOptions): Promise<FetchOutput>;
+  run(input: FetchInput, opts?: RunOptions): Promise<FetchOutput<KeysetPosition>>;
 }
 
 export interface RunOptions {
@@ -98,7 +101,16 @@ export function capturingLogger(): FetchLogger & { lines: string[] } {
  * `opts.parallel`: parallel streams deliver as deployed, straight to the raw zone (the store), read
  * back with rawObjectRows; without it they share the Firehose mock with the single stream.
  */
-export function harness(server: Pick<SocrataServer, 'url' | 'datasetId'>, overrides: Partial<FetchSettings> = {}, opts: { dir?: string; parallel?: boolean } = {}): Harness {
+/**
+ * `overrides.source`: the source identity the checkpoint records (default: the server's own);
+ * the rows are read from `server` whatever it says, as a misconfigured dataset would.
+ */
+export function harness(
+  server: Pick<SocrataServer, 'url' | 'datasetId'>,
+  overrides: Partial<FetchSettings> & { source?: { domain: string; datasetId: string } } = {},
+  opts: { dir?: string; parallel?: boolean } = {},
+): Harness {
+  const { source: identity = serverIdentity(server), ...settingOverrides } = overrides;
   // A shared `dir` is the same raw bucket (checkpoints, quarantine) across harnesses.
   const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'fetcher-test-'));
   const store = new LocalObjectStore(dir);
@@ -109,7 +121,7 @@ export function harness(server: Pick<SocrataServer, 'url' | 'datasetId'>, overri
     pageSize: 500,
     lookbackMinutes: 0,
     timeBudgetMarginMs: 1_000,
-    ...overrides,
+    ...settingOverrides,
   };
   const checkpoints = new CheckpointStore(store, settings.datasetName);
   const parallel = opts.parallel ?? false;
@@ -119,20 +131,20 @@ export function harness(server: Pick<SocrataServer, 'url' | 'datasetId'>, overri
     settings,
     run: (input, opts = {}) => {
       let retries = 0;
-      const source = new SocrataClient({
+      const client = new SocrataClient({
         datasetName: settings.datasetName,
         baseUrl: server.url,
         datasetId: server.datasetId,
         timeoutMs: opts.timeoutMs ?? 5_000,
         retry: opts.retry ?? recordingRetry(6),
         ...(opts.appToken ? { appToken: () => Promise.resolve(opts.appToken) } : {}),
-        onRetry: (info) => {
+        onRetry: (info: { attempt: number; delayMs: number; reason: string; url: string }) => {
           retries++;
           opts.logger?.warn('retrying Socrata request', { ...info });
         },
       });
       return runFetch(input, settings, {
-        source: opts.wrapSource ? opts.wrapSource(source) : source,
+        source: new SocrataSource(opts.wrapSource ? opts.wrapSource(client) : client, identity, settings.primaryKey),
         ...(parallel ? { parallelDelivery: new DirectObjectDelivery(store, settings.datasetName, input.runId, () => new Date('2025-07-01T12:00:00.000Z')) } : {}),
         delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(6)),
         checkpoints,

@@ -4,6 +4,8 @@
  * `InvalidArgument` for one entry), and one that throttles a first full load.
  * Deliberately does not import ./harness, whose aws-sdk-client-mock replaces every FirehoseClient.
  */
+import { SocrataSource } from '../../lambdas/fetcher/sources/socrata/socrata-source';
+import { keysetCheckpoint } from '../support/checkpoint';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import http from 'node:http';
@@ -19,7 +21,8 @@ import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
 import { runFetch, type FetchInput, type FetchOutput, type FetchSettings } from '../../lambdas/fetcher/fetch-run';
 import { FirehoseDelivery, FirehoseDeliveryError } from '../../lambdas/fetcher/firehose-delivery';
 import type { RetryPolicy } from '../../lambdas/fetcher/retry-policy';
-import { SocrataClient } from '../../lambdas/fetcher/socrata-client';
+import { SocrataClient } from '../../lambdas/fetcher/sources/socrata/socrata-client';
+import { serverIdentity } from '../support/source-identity';
 
 type Behaviour = (records: string[], call: number) => { status: number; body: unknown } | 'hang';
 
@@ -102,7 +105,7 @@ function wire(server: SocrataServer, firehoseUrl: string, opts: { callTimeoutMs?
   const checkpoints = new CheckpointStore(store, settings.datasetName);
   const run = (input: FetchInput, remainingTimeMs: () => number = () => 600_000): Promise<FetchOutput> =>
     runFetch(input, settings, {
-      source: new SocrataClient({ datasetName: settings.datasetName, baseUrl: server.url, datasetId: server.datasetId, timeoutMs: 5_000, retry: fastRetry(3) }),
+      source: new SocrataSource(new SocrataClient({ datasetName: settings.datasetName, baseUrl: server.url, datasetId: server.datasetId, timeoutMs: 5_000, retry: fastRetry(3) }), serverIdentity(server), settings.primaryKey),
       delivery: new FirehoseDelivery(client, 'poisoned-raw', fastRetry(opts.attempts ?? 3), 4, opts.callTimeoutMs ?? 5_000),
       checkpoints,
       stateStore: store,
@@ -169,7 +172,7 @@ describe('fetcher: hostile Firehose endpoints', () => {
         assert.equal(lines[0]!.reason, 'firehose_rejected');
         assert.match(lines[0]!.detail, shape.startsWith('whole') ? /^InvalidArgumentException: / : /^InvalidArgument: /);
         assert.equal(lines[0]!.row.id, 'K123');
-        assert.equal((await h.checkpoints.read())!.checkpoint.id, rows.at(-1)![':id']);
+        assert.equal(keysetCheckpoint(await h.checkpoints.read()).id, rows.at(-1)![':id']);
       } finally {
         await firehose.close();
       }

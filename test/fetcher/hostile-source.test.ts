@@ -3,13 +3,14 @@
  * with exactly the source's rows delivered, or a clear failure in bounded time with the checkpoint
  * never past a row that was not delivered.
  */
+import { keysetCheckpoint } from '../support/checkpoint';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
 import { MAX_STALLED_INVOCATIONS } from '../../lambdas/fetcher/fetch-run';
 import { retryDeadline } from '../../lambdas/fetcher/time-budget';
 import { REDACTED, redactError, redactor } from '../../lambdas/fetcher/redact';
-import { SocrataClient, SocrataRequestError } from '../../lambdas/fetcher/socrata-client';
+import { SocrataClient, SocrataRequestError } from '../../lambdas/fetcher/sources/socrata/socrata-client';
 import { acceptingFirehose, capturingLogger, harness, recordingRetry, sortedIds } from './harness';
 import { startHostileSocrata, type HostileMode } from './hostile-socrata';
 
@@ -80,7 +81,7 @@ describe('fetcher: hostile sources', () => {
       assert.match(err.message, /row 1 .* is not after the requested position .*the source ignored \$where/);
       const firstPage = keysetOrder(upstream.rows).slice(0, 200);
       assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(firstPage, ':id'));
-      assert.equal((await h.checkpoints.read())!.checkpoint.id, firstPage.at(-1)![':id']);
+      assert.equal(keysetCheckpoint(await h.checkpoints.read()).id, firstPage.at(-1)![':id']);
       assert.equal(source.requests.length, 4, 'one good page, then three refused attempts: no loop');
     });
   });
@@ -99,7 +100,7 @@ describe('fetcher: hostile sources', () => {
       const warning = logger.lines.filter((l) => l.includes('refused $limit'));
       assert.equal(warning.length, 1, 'warned once, not per page');
       assert.match(warning[0]!, /SODA 2\.0 endpoint.*set fetch\.pageSize to 120 in the dataset sf-fire-incidents definition/);
-      assert.equal((await h.checkpoints.read())!.checkpoint.id, keysetOrder(upstream.rows).at(-1)![':id']);
+      assert.equal(keysetCheckpoint(await h.checkpoints.read()).id, keysetOrder(upstream.rows).at(-1)![':id']);
     });
   });
 
@@ -134,7 +135,7 @@ describe('fetcher: hostile sources', () => {
       assert.equal(out.stats.pages, Math.ceil(900 / 120));
       assert.equal(source.requests.length, Math.ceil(900 / 120) + 1, 'the end is the empty page after the short one');
       const last = keysetOrder(upstream.rows).at(-1)!;
-      assert.equal((await h.checkpoints.read())!.checkpoint.id, last[':id']);
+      assert.equal(keysetCheckpoint(await h.checkpoints.read()).id, last[':id']);
     });
   });
 });
@@ -177,7 +178,7 @@ describe('fetcher: deadlines and the time budget', () => {
     assert.equal(first.stats.timeBudgetDeferrals, 1);
     const order = keysetOrder(upstream.rows);
     assert.equal(first.cursor!.position!.id, order[249]![':id'], 'the cursor is at the last delivered page');
-    assert.equal((await h.checkpoints.read())!.checkpoint.id, order[249]![':id']);
+    assert.equal(keysetCheckpoint(await h.checkpoints.read()).id, order[249]![':id']);
     const second = await h.run({ runId: 'retry-after', cursor: JSON.parse(JSON.stringify(first.cursor)) });
     assert.equal(second.done, true);
     assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(upstream.rows, ':id'));

@@ -16,9 +16,10 @@ import { LocalObjectStore } from '../../runtime/object-store';
 import { keysetLatestKey, keysetRunPrefix, keysetSuccessKey, missingKeysKey } from '../../runtime/storage-layout';
 import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
 import { runKeyScan, type KeyScanOutput, type KeyScanSettings, type KeysetSuccess } from '../../lambdas/fetcher/key-scan';
-import { keyChunks, readMissingKeys, runRepair, type RepairOutput } from '../../lambdas/fetcher/repair';
+import { readMissingKeys, runRepair, type RepairOutput } from '../../lambdas/fetcher/repair';
+import { keyChunks, KEYSET_POSITIONS, SocrataSource } from '../../lambdas/fetcher/sources/socrata/socrata-source';
 import type { FetchSettings } from '../../lambdas/fetcher/fetch-run';
-import { SocrataClient } from '../../lambdas/fetcher/socrata-client';
+import { SocrataClient } from '../../lambdas/fetcher/sources/socrata/socrata-client';
 import { acceptingFirehose, recordingRetry, sortedIds } from './harness';
 import { loadDatasetFile } from '../../runtime/dataset-config';
 import { fetcherEnvironment } from '../../lib/constructs/fetcher-environment';
@@ -38,10 +39,12 @@ function client(server: SocrataServer, onRetry?: () => void): SocrataClient {
   });
 }
 
+/** The Socrata adapter over a client, recording `identity` as the source. */
+const adapter = (c: SocrataClient, identity: { domain: string; datasetId: string } = source): SocrataSource => new SocrataSource(c, identity, 'id');
+
 const scanSettings = (o: Partial<KeyScanSettings> = {}): KeyScanSettings => ({
   datasetName: DATASET,
   primaryKey: 'id',
-  source,
   timeBudgetMarginMs: 1_000,
   detect: true,
   scanEveryHours: 0,
@@ -66,12 +69,12 @@ describe('key scan', () => {
   test('lists every source key once, ids only, keyset-paged on :id, and writes _SUCCESS last', async () => {
     const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'keys-')));
     const firstRequest = server.requests.length;
-    const out = await runKeyScan({ runId: 'r1' }, scanSettings(), { source: client(server), store, clock: () => new Date('2025-07-01T12:00:00Z'), remainingTimeMs: () => 600_000 });
+    const out = await runKeyScan({ runId: 'r1' }, scanSettings(), { source: adapter(client(server)), store, clock: () => new Date('2025-07-01T12:00:00Z'), remainingTimeMs: () => 600_000 });
     assert.equal(out.done, true);
     assert.equal(out.stats.keys, 1_234);
     assert.deepEqual((await keysOf(store, 'r1')).sort(), sortedIds(server.rows, 'id'));
     const success = JSON.parse((await store.get(keysetSuccessKey({ name: DATASET }, 'r1')))!.body.toString()) as KeysetSuccess;
-    assert.deepEqual({ keys: success.keys, parts: success.parts, source: success.source, runId: success.runId }, { keys: 1_234, parts: 4, source, runId: 'r1' });
+    assert.deepEqual({ keys: success.keys, parts: success.parts, source: success.source, runId: success.runId }, { keys: 1_234, parts: 4, source: { type: 'socrata', ...source }, runId: 'r1' });
     assert.ok(await store.get(keysetLatestKey({ name: DATASET })), 'the cadence pointer is written');
     const requests = server.requests.slice(firstRequest);
     assert.equal(requests.length, 5, 'four pages and the empty page that ends the scan');
@@ -87,10 +90,11 @@ describe('key scan', () => {
   test('a scan cut short by the time budget resumes from its cursor; no _SUCCESS until it completes', async () => {
     const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'keys-')));
     let remaining = 600_000;
-    const deps = { source: client(server), store, clock: () => new Date(), remainingTimeMs: () => remaining };
+    const c = client(server);
+    const deps = { source: adapter(c), store, clock: () => new Date(), remainingTimeMs: () => remaining };
     // After the first page the budget is gone: the invocation returns its cursor.
-    const realFetch = deps.source.fetchPage.bind(deps.source);
-    deps.source.fetchPage = async (q) => {
+    const realFetch = c.fetchPage.bind(c);
+    c.fetchPage = async (q) => {
       const rows = await realFetch(q);
       remaining = 500;
       return rows;
@@ -116,7 +120,7 @@ describe('key scan', () => {
     server.setFaults([{ kind: 'status', status: 503, requests: [n + 2, n + 3, n + 4] }]);
     try {
       await assert.rejects(
-        runKeyScan({ runId: 'r3' }, scanSettings(), { source: client(server), store, clock: () => new Date(), remainingTimeMs: () => 600_000 }),
+        runKeyScan({ runId: 'r3' }, scanSettings(), { source: adapter(client(server)), store, clock: () => new Date(), remainingTimeMs: () => 600_000 }),
         /Socrata request for dataset sf-fire-incidents failed \(HTTP 503.*\$select=id, :id/,
       );
     } finally {
@@ -134,14 +138,14 @@ describe('key scan', () => {
     // Bounded, so a scan without the invariant ends (and fails the assertion) instead of hanging.
     let calls = 0;
     await assert.rejects(
-      runKeyScan({ runId: 'r4' }, scanSettings(), { source: c, store, clock: () => new Date(), remainingTimeMs: () => (++calls > 20 ? 0 : 600_000) }),
+      runKeyScan({ runId: 'r4' }, scanSettings(), { source: adapter(c), store, clock: () => new Date(), remainingTimeMs: () => (++calls > 20 ? 0 : 600_000) }),
       /breaks keyset paging: row 1 \(:id .*\) is not after the requested position/,
     );
   });
 
   test('cadence: a scan younger than scanEveryHours is skipped quickly; an older one, another source, or detect false', async () => {
     const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'keys-')));
-    const at = (iso: string) => ({ source: client(server), store, clock: () => new Date(iso), remainingTimeMs: () => 600_000 });
+    const at = (iso: string, identity = source) => ({ source: adapter(client(server), identity), store, clock: () => new Date(iso), remainingTimeMs: () => 600_000 });
     const s = scanSettings({ scanEveryHours: 24 });
     assert.equal((await runKeyScan({ runId: 'a' }, s, at('2025-07-01T00:00:00Z'))).skipped, undefined, 'no scan yet: due');
     const before = server.requests.length;
@@ -150,8 +154,8 @@ describe('key scan', () => {
     assert.equal(server.requests.length, before, 'a skipped scan asks the source nothing');
     assert.equal(await store.get(keysetSuccessKey({ name: DATASET }, 'b')), undefined);
     assert.equal((await runKeyScan({ runId: 'c' }, s, at('2025-07-02T00:00:01Z'))).skipped, undefined, '24 hours later: due');
-    const other = scanSettings({ scanEveryHours: 24, source: { domain: 'data.example.org', datasetId: 'abcd-1234' } });
-    assert.equal((await runKeyScan({ runId: 'd' }, other, at('2025-07-02T00:00:02Z'))).skipped, undefined, 'a scan of another source does not count');
+    const other = { domain: 'data.example.org', datasetId: 'abcd-1234' };
+    assert.equal((await runKeyScan({ runId: 'd' }, s, at('2025-07-02T00:00:02Z', other))).skipped, undefined, 'a scan of another source does not count');
     const off = await runKeyScan({ runId: 'e' }, scanSettings({ detect: false }), at('2025-07-03T00:00:00Z'));
     assert.deepEqual([off.done, off.skipped], [true, 'disabled']);
   });
@@ -173,7 +177,7 @@ describe('repair', () => {
     const delivered = acceptingFirehose();
     const n = server.requests.length;
     let out: RepairOutput = await runRepair({ runId: 'r1' }, settings, {
-      source: client(server),
+      source: adapter(client(server)),
       delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)),
       store,
       clock: () => new Date('2025-07-01T12:00:00Z'),
@@ -195,7 +199,7 @@ describe('repair', () => {
     assert.deepEqual(await store.list('checkpoints/'), [], 'no checkpoint written');
     // No file for a run: nothing to repair, no request.
     const m = server.requests.length;
-    out = await runRepair({ runId: 'none' }, settings, { source: client(server), delivery: { deliver: () => assert.fail('no delivery') }, store, clock: () => new Date(), remainingTimeMs: () => 600_000 });
+    out = await runRepair({ runId: 'none' }, settings, { source: adapter(client(server)), delivery: { deliver: () => assert.fail('no delivery') }, store, clock: () => new Date(), remainingTimeMs: () => 600_000 });
     assert.deepEqual([out.done, out.skipped], [true, 'nothing to repair']);
     assert.equal(server.requests.length, m);
   });
@@ -234,7 +238,7 @@ describe('keys of any text, and keys that are no scalar', () => {
 
   test('travel exactly through the key scan and the repair; object and array keys are counted, never stop the scan, and are quarantined by the repair', async () => {
     const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'odd-keys-')));
-    const scan = await runKeyScan({ runId: 'r1' }, scanSettings({ keyPageSize: 7 }), { source: client(server), store, clock: () => new Date('2025-07-01T12:00:00Z'), remainingTimeMs: () => 600_000 });
+    const scan = await runKeyScan({ runId: 'r1' }, scanSettings({ keyPageSize: 7 }), { source: adapter(client(server)), store, clock: () => new Date('2025-07-01T12:00:00Z'), remainingTimeMs: () => 600_000 });
     assert.equal(scan.done, true, 'the scan completes');
     assert.equal(scan.stats.rowsWithInvalidKey, 2);
     assert.equal(scan.stats.keys, 41 + ODD_KEYS.length);
@@ -254,7 +258,7 @@ describe('keys of any text, and keys that are no scalar', () => {
     await store.put(missingKeysKey({ name: DATASET }, 'r1'), gzipSync(encodeKeyList([...ODD_KEYS, String(largeRow.id)])));
     const delivered = acceptingFirehose();
     const out = await runRepair({ runId: 'r1' }, settings, {
-      source: client(server),
+      source: adapter(client(server)),
       delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)),
       store,
       clock: () => new Date('2025-07-01T12:00:00Z'),
@@ -272,7 +276,8 @@ describe('keys of any text, and keys that are no scalar', () => {
     // A page the repair fetches with an object key in it (a source that matched it anyway): quarantined, counted.
     const objectRow = server.rows.find((r) => typeof r.id === 'object' && !Array.isArray(r.id))!;
     const okRow = server.rows.find((r) => r.id === ODD_KEYS[0])!;
-    const fake = { fetchPage: () => Promise.resolve(fake.pages.shift() ?? []), pages: [[okRow, objectRow]] as Record<string, unknown>[][] };
+    const pages = [[okRow, objectRow]] as Record<string, unknown>[][];
+    const fake = { positions: KEYSET_POSITIONS, keyBatches: (keys: readonly string[]) => [keys.join()], readByKeys: () => Promise.resolve({ rows: pages.shift() ?? [], last: null }) };
     acceptingFirehose();
     const repaired = await runRepair({ runId: 'r1' }, settings, { source: fake, delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)), store, clock: () => new Date('2025-07-01T12:00:00Z'), remainingTimeMs: () => 600_000 });
     assert.equal(repaired.done, true);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { compareKeyset, pageProblem, rowPosition, rowProblem } from '../../lambdas/fetcher/page-invariants';
+import { compareKeyset, pageProblem, rowPosition, rowProblem } from '../../lambdas/fetcher/sources/socrata/page-invariants';
 
 const row = (updatedAt: string, id: string): Record<string, unknown> => ({ ':updated_at': updatedAt, ':id': id, id: id.toUpperCase() });
 

@@ -3,13 +3,15 @@
  * their edges (ties on :updated_at included), resumable after any one stream fails, and the
  * checkpoint moved only once every range is complete.
  */
+import { KEYSET_POSITIONS } from '../../lambdas/fetcher/sources/socrata/socrata-source';
+import { keysetCheckpoint } from '../support/checkpoint';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
-import { compareKeyset, rowProblem } from '../../lambdas/fetcher/page-invariants';
-import { planRanges } from '../../lambdas/fetcher/parallel-plan';
+import { compareKeyset, rowProblem } from '../../lambdas/fetcher/sources/socrata/page-invariants';
+import { planRanges } from '../../lambdas/fetcher/sources/socrata/parallel-plan';
 import { RangeProgressStore } from '../../lambdas/fetcher/range-progress';
-import { SocrataRequestError } from '../../lambdas/fetcher/socrata-client';
+import { SocrataRequestError } from '../../lambdas/fetcher/sources/socrata/socrata-client';
 import { acceptingFirehose, harness, planRequest, rawObjectRows, sortedIds, type TestSource } from './harness';
 
 const PARALLEL = { streams: 4, parallelMinRows: 100, pageSize: 300 };
@@ -40,8 +42,8 @@ describe('parallel backfill', () => {
     assert.equal(firehose.calls.length, 0, 'a backfill does not stand behind Firehose');
     assert.ok(out.stats.directObjects >= 4);
     const cp = await h.checkpoints.read();
-    assert.deepEqual({ updatedAt: cp!.checkpoint.updatedAt, id: cp!.checkpoint.id }, lastKey(server.rows));
-    const progress = (await new RangeProgressStore(h.store, 'sf-fire-incidents').read())!.progress;
+    assert.deepEqual({ updatedAt: keysetCheckpoint(cp).updatedAt, id: keysetCheckpoint(cp).id }, lastKey(server.rows));
+    const progress = (await new RangeProgressStore(h.store, 'sf-fire-incidents', KEYSET_POSITIONS).read())!.progress;
     assert.equal(progress.done, true);
     assert.equal(progress.ranges.length, 4);
     assert.equal(progress.rows, 2_345);
@@ -86,7 +88,7 @@ describe('parallel backfill', () => {
       });
       await assert.rejects(h.run({ runId: 'dies' }, { wrapSource: failing }), /range 2 stream lost/);
       assert.equal(await h.checkpoints.read(), undefined, 'the checkpoint does not move while a range is unfinished');
-      const saved = (await new RangeProgressStore(h.store, 'sf-fire-incidents').read())!.progress;
+      const saved = (await new RangeProgressStore(h.store, 'sf-fire-incidents', KEYSET_POSITIONS).read())!.progress;
       assert.equal(saved.done, false);
       assert.ok(saved.ranges[1]!.position, 'the failed range kept its first delivered page');
       assert.ok(!saved.ranges[1]!.done);
@@ -104,8 +106,8 @@ describe('parallel backfill', () => {
       const raw = await rawObjectRows(h.store);
       assert.deepEqual([...new Set(sortedIds(raw, '_source_id'))], sortedIds(source.rows, ':id'));
       const cp = await h.checkpoints.read();
-      assert.deepEqual({ updatedAt: cp!.checkpoint.updatedAt, id: cp!.checkpoint.id }, lastKey(source.rows));
-      assert.equal((await new RangeProgressStore(h.store, 'sf-fire-incidents').read())!.progress.done, true);
+      assert.deepEqual({ updatedAt: keysetCheckpoint(cp).updatedAt, id: keysetCheckpoint(cp).id }, lastKey(source.rows));
+      assert.equal((await new RangeProgressStore(h.store, 'sf-fire-incidents', KEYSET_POSITIONS).read())!.progress.done, true);
     } finally {
       await source.close();
     }
@@ -127,7 +129,7 @@ describe('parallel backfill', () => {
       const second = await h.run({ runId: 'slow', cursor: first.cursor }, { wrapSource: counting, remaining: () => (pages < 6 ? 600_000 : 0) });
       assert.equal(second.done, false);
       // The retry goes on from each range's last saved page, not from the stale cursor's positions.
-      const saved = (await new RangeProgressStore(h.store, 'sf-fire-incidents').read())!.progress;
+      const saved = (await new RangeProgressStore(h.store, 'sf-fire-incidents', KEYSET_POSITIONS).read())!.progress;
       assert.ok(saved.ranges.some((r, i) => r.position && (!first.cursor!.ranges![i]!.position || compareKeyset(r.position, first.cursor!.ranges![i]!.position!) > 0)), 'the second invocation saved pages past the first cursor');
       const startedAfter = new Map<string, { updatedAt: string; id: string } | null>();
       const firstRequests = (s: TestSource): TestSource => ({
@@ -149,7 +151,7 @@ describe('parallel backfill', () => {
       const raw = await rawObjectRows(h.store);
       assert.deepEqual([...new Set(sortedIds(raw, '_source_id'))], sortedIds(source.rows, ':id'));
       const cp = await h.checkpoints.read();
-      assert.deepEqual({ updatedAt: cp!.checkpoint.updatedAt, id: cp!.checkpoint.id }, lastKey(source.rows));
+      assert.deepEqual({ updatedAt: keysetCheckpoint(cp).updatedAt, id: keysetCheckpoint(cp).id }, lastKey(source.rows));
     } finally {
       await source.close();
     }
@@ -170,9 +172,9 @@ describe('parallel backfill', () => {
       const second = await h.run({ runId: 'second' }, { wrapSource: counting, remaining: () => (pages < 2 ? 600_000 : 0) });
       assert.equal(second.done, false);
       assert.equal(await h.checkpoints.read(), undefined, 'no checkpoint yet: only the range progress tells the runs apart');
-      const progress = await new RangeProgressStore(h.store, 'sf-fire-incidents').read();
+      const progress = await new RangeProgressStore(h.store, 'sf-fire-incidents', KEYSET_POSITIONS).read();
       await assert.rejects(h.run({ runId: 'first', cursor: first.cursor }), (err: Error) => err.name === 'CheckpointConflictError' && /changed by another run/.test(err.message));
-      assert.deepEqual(await new RangeProgressStore(h.store, 'sf-fire-incidents').read(), progress, 'the stopped run wrote nothing');
+      assert.deepEqual(await new RangeProgressStore(h.store, 'sf-fire-incidents', KEYSET_POSITIONS).read(), progress, 'the stopped run wrote nothing');
     } finally {
       await source.close();
     }

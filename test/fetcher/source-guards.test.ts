@@ -3,6 +3,7 @@
  * that quarantines too much fails without moving the checkpoint past those rows, and source
  * columns the dataset does not declare are reported.
  */
+import { keysetCheckpoint } from '../support/checkpoint';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,7 +48,8 @@ describe('fetcher: the checkpoint belongs to its source', () => {
     acceptingFirehose();
     const h = harness(server, { source: SF }, { dir });
     await h.run({ runId: 'sf' });
-    assert.deepEqual((await h.checkpoints.read())!.checkpoint.source, SF);
+    assert.deepEqual((await h.checkpoints.read())!.checkpoint.source, { type: 'socrata', ...SF });
+    assert.equal(keysetCheckpoint(await h.checkpoints.read()).id, keysetOrder(server.rows).at(-1)![':id']);
 
     const delivered = acceptingFirehose();
     const other = harness(server, { source: { domain: 'data.sfgov.org', datasetId: 'abcd-1234' } }, { dir });
@@ -65,12 +67,14 @@ describe('fetcher: the checkpoint belongs to its source', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'fetcher-legacy-'));
     const h = harness(server, { source: SF }, { dir });
     const last = keysetOrder(server.rows)[199]!;
-    await h.checkpoints.write({ dataset: 'sf-fire-incidents', updatedAt: String(last[':updated_at']), id: String(last[':id']), runId: 'old', writtenAt: 'x' }, undefined);
+    // As the fetcher wrote it then: the keyset position's fields at the top, no format, no source.
+    await h.store.put(h.checkpoints.key, JSON.stringify({ dataset: 'sf-fire-incidents', updatedAt: String(last[':updated_at']), id: String(last[':id']), runId: 'old', writtenAt: 'x' }));
     const delivered = acceptingFirehose();
     const out = await h.run({ runId: 'after-upgrade' });
     assert.equal(out.stats.rowsFetched, 100);
     assert.equal(delivered.rows.length, 100);
-    assert.deepEqual((await h.checkpoints.read())!.checkpoint.source, SF);
+    assert.deepEqual((await h.checkpoints.read())!.checkpoint.source, { type: 'socrata', ...SF });
+    assert.equal(keysetCheckpoint(await h.checkpoints.read()).id, keysetOrder(server.rows).at(-1)![':id']);
   });
 });
 
@@ -110,7 +114,7 @@ describe('fetcher: quarantine share guard', () => {
       const err = await rejection(h.run({ runId: 'share' }), QuarantineShareError);
       assert.match(err.message, /30 of 430 fetched rows were quarantined, above fetch\.maxQuarantineShare 0\.05/);
       const order = keysetOrder(server.rows);
-      assert.equal((await h.checkpoints.read())!.checkpoint.id, order[299]![':id'], 'the checkpoint stays before the page with the quarantined rows');
+      assert.equal(keysetCheckpoint(await h.checkpoints.read()).id, order[299]![':id'], 'the checkpoint stays before the page with the quarantined rows');
 
       // Under a 10% share, a page made only of quarantined rows still fails the run.
       acceptingFirehose();

@@ -3,6 +3,8 @@
  * last row received, never from the page start; deliveries overlap the download with a bounded
  * number of batches in flight.
  */
+import { SocrataSource } from '../../lambdas/fetcher/sources/socrata/socrata-source';
+import { keysetCheckpoint } from '../support/checkpoint';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,8 +17,9 @@ import { startSourceProfileProxy } from '../../local/source-profile';
 import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
 import { MAX_BATCHES_IN_FLIGHT, runFetch } from '../../lambdas/fetcher/fetch-run';
 import { emptyDeliveryStats, type DeliveryStats } from '../../lambdas/fetcher/firehose-delivery';
-import { SocrataClient, SocrataRequestError } from '../../lambdas/fetcher/socrata-client';
+import { SocrataClient, SocrataRequestError } from '../../lambdas/fetcher/sources/socrata/socrata-client';
 import { acceptingFirehose, harness, recordingRetry, sortedIds } from './harness';
+import { serverIdentity } from '../support/source-identity';
 import { startHostileSocrata, type HostileMode, type HostileSocrata } from './hostile-socrata';
 
 const keysetOrder = (rows: readonly Record<string, unknown>[]): Record<string, unknown>[] =>
@@ -75,7 +78,7 @@ describe('fetcher: a connection dropped mid-page resumes after the last row rece
           assert.ok(params.$where!.includes(String(lastReceived[':updated_at'])));
         }
         assert.equal(source.requests.length, 3 + 1 + 2, 'three pages, the empty end, two resumes');
-        assert.equal((await h.checkpoints.read())!.checkpoint.id, order.at(-1)![':id']);
+        assert.equal(keysetCheckpoint(await h.checkpoints.read()).id, order.at(-1)![':id']);
       });
     });
   }
@@ -121,7 +124,7 @@ describe('fetcher: a connection dropped mid-page resumes after the last row rece
     assert.equal(resumed.length, 2, 'the rest in one page, then the empty end');
     assert.equal(resumed[0]!.params.$limit, String(MAX_PAGE_SIZE));
     assert.match(resumed[0]!.params.$where ?? '', /^:updated_at > /, 'from the cut row, not from the start');
-    assert.equal((await h.checkpoints.read())!.checkpoint.id, keysetOrder(upstream.rows).at(-1)![':id']);
+    assert.equal(keysetCheckpoint(await h.checkpoints.read()).id, keysetOrder(upstream.rows).at(-1)![':id']);
   });
 
   test('resumes that bring no new row fail after the attempts, naming what was received; no checkpoint', { timeout: 30_000 }, async () => {
@@ -171,7 +174,11 @@ describe('fetcher: deliveries overlap the download, with a bounded number of bat
         return { ...emptyDeliveryStats(), records: records.length, bytes: records.reduce((n, r) => n + r.length, 0), calls: 1 };
       },
     };
-    const source = new SocrataClient({ datasetName: 'sf-fire-incidents', baseUrl: upstream.url, datasetId: upstream.datasetId, timeoutMs: 20_000, retry: recordingRetry(3) });
+    const source = new SocrataSource(
+      new SocrataClient({ datasetName: 'sf-fire-incidents', baseUrl: upstream.url, datasetId: upstream.datasetId, timeoutMs: 20_000, retry: recordingRetry(3) }),
+      serverIdentity(upstream),
+      'id',
+    );
     let finished = false;
     const run = runFetch(
       { runId: 'bounded' },

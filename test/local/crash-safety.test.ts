@@ -4,6 +4,7 @@
  * must end with exit 0 and curated == the source's ids: none lost (a checkpoint past rows that
  * were not durable would lose them for good, since the next run starts after it), none twice.
  */
+import type { KeysetPosition } from '../../lambdas/fetcher/sources/socrata/keyset';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,9 +14,9 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { curatedIds, generatedSource, generatedSourceIn, rawIds, readCheckpoint, REPO, rowsUpTo, runCli } from './local-run-fixture';
 import type { RangeProgress } from '../../lambdas/fetcher/range-progress';
 
-async function readRangeProgress(dataDir: string): Promise<RangeProgress | undefined> {
+async function readRangeProgress(dataDir: string): Promise<RangeProgress<KeysetPosition> | undefined> {
   const text = await readFile(path.join(dataDir, 'buckets', 'raw', 'checkpoints', 'sf-fire-incidents.ranges.json'), 'utf8').catch(() => undefined);
-  return text === undefined ? undefined : (JSON.parse(text) as RangeProgress);
+  return text === undefined ? undefined : (JSON.parse(text) as RangeProgress<KeysetPosition>);
 }
 
 const ROWS = 4_000;

@@ -88,7 +88,7 @@ function keysetCompare(a: { updatedAt: string; sysId: string }, b: { updatedAt: 
 
 export async function readCheckpoint(dataDir: string, dataset = 'sf-fire-incidents'): Promise<{ updatedAt: string; id: string } | undefined> {
   const text = await readFile(path.join(dataDir, 'buckets', 'raw', 'checkpoints', `${dataset}.json`), 'utf8').catch(() => undefined);
-  return text === undefined ? undefined : (JSON.parse(text) as { updatedAt: string; id: string });
+  return text === undefined ? undefined : (JSON.parse(text) as { position: { updatedAt: string; id: string } }).position;
 }
 
 /** Source rows at or before a checkpoint: the rows the fetcher promised are durable. */

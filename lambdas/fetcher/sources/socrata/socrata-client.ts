@@ -5,15 +5,15 @@
  */
 import type { Readable } from 'node:stream';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
-import type { KeysetPosition } from './checkpoint-store';
+import type { SourceRow, StreamPageResult } from '../source-adapter';
+import type { KeysetPosition } from './keyset';
 import { rowProblem, rowPosition } from './page-invariants';
-import { redactor } from './redact';
-import { RowStreamError, RowStreamParser } from './row-stream';
-import { backoffDelay, type RetryPolicy } from './retry-policy';
-import { retryDeadline, type BudgetMs } from './time-budget';
+import { redactor } from '../../redact';
+import { RowStreamError, RowStreamParser } from '../../row-stream';
+import { backoffDelay, type RetryPolicy } from '../../retry-policy';
+import { retryDeadline, type BudgetMs } from '../../time-budget';
 
-/** One row as Socrata serves it with `$select=:*,*`. */
-export type SourceRow = Record<string, unknown>;
+export type { SourceRow, StreamPageResult } from '../source-adapter';
 
 export interface PageQuery {
   select: string;
@@ -56,15 +56,6 @@ export interface StreamQuery {
    * after this row (the response is aborted).
    */
   onRow: (row: SourceRow, position: KeysetPosition) => boolean | void | Promise<boolean | void>;
-}
-
-export interface StreamPageResult {
-  /** Rows handed to onRow. */
-  rows: number;
-  /** True when onRow stopped the page before its end (not on its `limit`-th row). */
-  stopped: boolean;
-  /** Requests made after the first because the connection dropped mid-page. */
-  resumes: number;
 }
 
 export interface SocrataClientOptions {

@@ -8,11 +8,10 @@
  * Ranges are (after, until], the last one open-ended: rows updated while the backfill runs move
  * past every edge into the last range, which reads to the end of the data as a single stream would.
  */
-import type { KeysetPosition } from './checkpoint-store';
-import { KEYSET_ORDER, keysetWhere } from './keyset';
+import { KEYSET_ORDER, keysetWhere, type KeysetPosition } from './keyset';
 import { compareKeyset, rowPosition } from './page-invariants';
 import type { PageQuery, SourceRow } from './socrata-client';
-import type { BudgetMs } from './time-budget';
+import type { BudgetMs } from '../../time-budget';
 
 export interface KeyRange {
   /** The range starts after this row; null: from the beginning of the data. */

@@ -6,8 +6,8 @@
  * Positions compare the way Socrata orders `:updated_at, :id` (and the local server, local/soql.ts):
  * `:updated_at` by instant (a zone-less timestamp read as UTC), `:id` as text.
  */
-import type { KeysetPosition } from './checkpoint-store';
-import type { SourceRow } from './socrata-client';
+import type { SourceRow } from '../source-adapter';
+import type { KeysetPosition } from './keyset';
 
 function instantOf(ts: string): number | undefined {
   const t = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(ts) || ts.length <= 10 ? ts : `${ts}Z`);

@@ -1,0 +1,41 @@
+/**
+ * The one place a source type becomes an adapter: the handler (deployed and local alike) asks for
+ * the dataset's source here and reads it only through source-adapter.ts.
+ */
+import type { FetcherConfig } from '../config';
+import { defaultRetryPolicy } from '../retry-policy';
+import type { PositionOrder, SourceAdapter } from './source-adapter';
+import { SocrataClient } from './socrata/socrata-client';
+import { KEYSET_POSITIONS, SocrataSource } from './socrata/socrata-source';
+
+export interface SourceOptions {
+  /** The app token, resolved lazily and only when a request is made; never logged. */
+  appToken?: () => Promise<string | undefined>;
+  /** Called before each retry of a source request; for metrics and logs (carries no secret). */
+  onRetry?: (info: { attempt: number; delayMs: number; reason: string; url: string }) => void;
+}
+
+export function openSource(config: FetcherConfig, options: SourceOptions = {}): SourceAdapter<unknown> {
+  const client = new SocrataClient({
+    datasetName: config.datasetName,
+    baseUrl: config.sourceBaseUrl,
+    datasetId: config.sourceDatasetId,
+    timeoutMs: config.requestTimeoutMs,
+    retry: defaultRetryPolicy(config.maxAttempts),
+    ...(options.appToken ? { appToken: options.appToken } : {}),
+    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+  });
+  return new SocrataSource(client, config.source, config.primaryKey) as SourceAdapter<unknown>;
+}
+
+/** Every position format an adapter writes, to show a stored checkpoint without knowing its source. */
+const POSITION_ORDERS: readonly PositionOrder<unknown>[] = [KEYSET_POSITIONS as PositionOrder<unknown>];
+
+/**
+ * A stored position as its adapter shows it; JSON when its format is not one of ours. Without a
+ * format (a fetch's figures carry the position alone), the first adapter that reads it as its own.
+ */
+export function showPosition(format: string | undefined, position: unknown): string {
+  const order = POSITION_ORDERS.find((o) => (format === undefined || o.format === format) && o.is(position));
+  return order ? order.show(position) : `${format ?? 'position'} ${JSON.stringify(position)}`;
+}
