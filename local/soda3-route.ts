@@ -122,20 +122,10 @@ export function splitSoql(query: string): Partial<Record<ClauseName, string>> {
   for (let i = 0; i < query.length; i++) {
     const c = query[i]!;
     if (c === "'" || c === '`') {
-      // Skip the literal; '' inside a string literal is a quote, not its end.
-      let j = i + 1;
-      for (;;) {
-        if (j >= query.length) throw new SoqlError(`Unterminated ${c === "'" ? 'string literal' : 'quoted identifier'} at position ${i} in "${query}"`);
-        if (query[j] === c) {
-          if (c === "'" && query[j + 1] === "'") {
-            j += 2;
-            continue;
-          }
-          break;
-        }
-        j++;
-      }
-      i = j;
+      // Skip the literal. An escaped quote ('') ends it and starts another: the same text is skipped.
+      const end = query.indexOf(c, i + 1);
+      if (end < 0) throw new SoqlError(`Unterminated ${c === "'" ? 'string literal' : 'quoted identifier'} at position ${i} in "${query}"`);
+      i = end;
     } else if (c === '(') {
       depth++;
     } else if (c === ')') {

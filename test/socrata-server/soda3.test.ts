@@ -70,8 +70,8 @@ describe('SODA 3 on the local Socrata server', () => {
       [{ query: `SELECT :*, * WHERE id IN (${keys}) ORDER BY :updated_at, :id` }, { $select: ':*,*', $where: `id IN (${keys})`, $order: ':updated_at, :id' }],
       // Clause keywords inside a string literal and inside parentheses are not clauses.
       [
-        { query: "SELECT id WHERE (battalion = 'B01' OR action_taken_primary != 'x ORDER BY y LIMIT 1') ORDER BY id DESC LIMIT 40" },
-        { $select: 'id', $where: "(battalion = 'B01' OR action_taken_primary != 'x ORDER BY y LIMIT 1')", $order: 'id DESC', $limit: '40' },
+        { query: "SELECT id WHERE action_taken_primary != 'it''s ORDER BY y LIMIT 1' AND (battalion = 'B01' OR battalion = 'B02') ORDER BY id DESC LIMIT 40" },
+        { $select: 'id', $where: "action_taken_primary != 'it''s ORDER BY y LIMIT 1' AND (battalion = 'B01' OR battalion = 'B02')", $order: 'id DESC', $limit: '40' },
       ],
     ];
     for (const [body, params] of cases) {
