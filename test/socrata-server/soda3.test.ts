@@ -172,6 +172,9 @@ describe('SODA 3 on the local Socrata server', () => {
       assert.equal(server.requests.at(-1)!.status, 400);
     }
     assert.ok(recorded.response.body.message.startsWith(`Query coordinator error: ${recorded.response.body.errorCode}; `));
+    // Backticked identifiers reach SODA 2 too; an unterminated one is a 400 there as well.
+    assert.equal((await fetch(`${server.resourceUrl}?${new URLSearchParams({ $where: "`:id > 'a'" }).toString()}`)).status, 400);
+    assert.equal((await soda2Rows(server, { $select: '`id`', $where: "`:id` > 'row-m'", $order: '`:id`' })).length > 0, true);
   });
 
   test('a malformed request body is a 400 (415 for a content type that is not JSON) naming what is wrong', async () => {
@@ -218,8 +221,9 @@ describe('SODA 3 on the local Socrata server', () => {
     assert.equal(limited.headers.get('retry-after'), '3');
     assert.equal((await soda3(server, { query: 'SELECT id LIMIT 2' })).status, 200, 'the fault was used up');
     // whereIncludes matches the query's WHERE.
-    server.setFaults([{ kind: 'status', status: 500, times: 5, whereIncludes: "battalion = 'B02'" }]);
-    assert.equal((await soda3(server, { query: "SELECT id WHERE battalion = 'B03' LIMIT 2" })).status, 200);
+    server.setFaults([{ kind: 'status', status: 500, times: 5, whereIncludes: 'battalion' }]);
+    assert.equal((await soda3(server, { query: "SELECT id WHERE id > 'a' LIMIT 2" })).status, 200);
+    assert.equal((await soda3(server, { query: 'SELECT battalion ORDER BY battalion LIMIT 2' })).status, 200, 'the text outside WHERE does not count');
     assert.equal((await soda3(server, { query: "SELECT id WHERE battalion = 'B02' LIMIT 2" })).status, 500);
     server.setFaults([{ kind: 'truncate', times: 1 }]);
     const cut = await fetch(`${server.url}/api/v3/views/${server.datasetId}/query.json`, {
