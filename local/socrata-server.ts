@@ -1,8 +1,9 @@
 /**
  * A local Socrata-compatible server on 127.0.0.1: `/resource/<id>.json` with the SoQL subset in
- * ./soql.ts and `/api/views/<id>.json` column metadata, shaped like the real API. Used by tests,
- * `npm run local` and the benchmark, so it keeps rows sorted per requested order (cached until the
- * next mutation), binary-searches keyset `$where`s, caches each row's JSON and streams responses.
+ * ./soql.ts, SODA 3's `/api/v3/views/<id>/query.json` (./soda3-route.ts) and `/api/views/<id>.json`
+ * column metadata, shaped like the real API. Used by tests, `npm run local` and the benchmark, so
+ * it keeps rows sorted per requested order (cached until the next mutation), binary-searches
+ * keyset `$where`s, caches each row's JSON and streams responses.
  * Faults (429/500/202, slow, truncated, reset) and row mutations are injectable and deterministic.
  */
 import { randomUUID } from 'node:crypto';
@@ -25,6 +26,7 @@ import {
   type WhereNode,
 } from './soql';
 import { RowFile } from './row-file';
+import { soda3Route } from './soda3-route';
 
 export interface ColumnMeta {
   fieldName: string;
@@ -51,6 +53,8 @@ export interface RequestRecord {
   status: number;
   fault?: Fault['kind'];
   appToken?: string;
+  /** A SODA 3 request's SoQL query (`params` then holds the SODA 2 parameters it was served as). */
+  soql?: string;
   /** Rows in a 200 response of row data (not for count(*)). */
   rows?: number;
 }
@@ -431,8 +435,8 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
     res.end(text);
   };
-  const soqlError = (res: http.ServerResponse, err: SoqlError, query: Record<string, string>): void =>
-    sendJson(res, 400, { code: err.code, error: true, message: err.message, data: { query } });
+  const soda2ErrorBody = (err: SoqlError, query: Record<string, string>): unknown => ({ code: err.code, error: true, message: err.message, data: { query } });
+  const soda3 = soda3Route({ datasetId, sendJson, serve: serveRequest });
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -443,6 +447,7 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     requests.push(record);
     if (options.onRequest) res.once('close', () => options.onRequest!(record));
 
+    if (url.pathname.startsWith('/api/v3/')) return soda3(req, res, url, record);
     if (req.method !== 'GET') {
       record.status = 405;
       return sendJson(res, 405, { code: 'method.not_allowed', error: true, message: `${req.method} is not supported` });
@@ -459,11 +464,16 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
       record.status = 404;
       return sendJson(res, 404, { code: 'not_found', error: true, message: `No dataset at ${url.pathname}; this server serves /resource/${datasetId}.json` });
     }
+    serveRequest(res, params, record, (err) => soda2ErrorBody(err, params));
+  });
+
+  /** A row request (SODA 2's, or SODA 3's as SODA 2 parameters): counted, faults injected, rows streamed. */
+  function serveRequest(res: http.ServerResponse, params: Record<string, string>, record: RequestRecord, errorBody: (err: SoqlError) => unknown): void {
     record.n = ++resourceRequests;
     const fault = takeFault(record.n, params.$where);
     if (fault) record.fault = fault.kind;
     const respond = (): void => {
-      serveResource(res, params, record, fault).catch((err: unknown) => {
+      serveResource(res, params, record, fault, errorBody).catch((err: unknown) => {
         record.status = 500;
         if (!res.headersSent) sendJson(res, 500, { code: 'internal', error: true, message: (err as Error).message });
         else res.destroy();
@@ -471,9 +481,15 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     };
     if (fault?.kind === 'slow') setTimeout(respond, fault.delayMs);
     else respond();
-  });
+  }
 
-  async function serveResource(res: http.ServerResponse, params: Record<string, string>, record: RequestRecord, fault: Fault | undefined): Promise<void> {
+  async function serveResource(
+    res: http.ServerResponse,
+    params: Record<string, string>,
+    record: RequestRecord,
+    fault: Fault | undefined,
+    errorBody: (err: SoqlError) => unknown,
+  ): Promise<void> {
     if (fault?.kind === 'status') {
       record.status = fault.status;
       const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'Retry-After': fault.retryAfter } : {};
@@ -496,7 +512,7 @@ export async function startSocrataServer(options: SocrataServerOptions = {}): Pr
     } catch (err) {
       if (err instanceof SoqlError) {
         record.status = 400;
-        return soqlError(res, err, params);
+        return sendJson(res, 400, errorBody(err));
       }
       throw err;
     }

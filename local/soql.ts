@@ -1,7 +1,8 @@
 /**
  * The SoQL subset the local Socrata server understands: `$select` (`:*,*`, `*`, column lists,
  * `count(*)` [AS alias]), `$where` (comparisons, AND/OR/NOT, parentheses, IS [NOT] NULL, IN (...)),
- * `$order` (several keys, ASC/DESC). Anything else is a SoqlError, served as Socrata's 400.
+ * `$order` (several keys, ASC/DESC); identifiers plain or backticked. Anything else is a SoqlError,
+ * served as Socrata's 400.
  */
 
 export type FieldKind = 'text' | 'number' | 'timestamp' | 'other';
@@ -54,6 +55,12 @@ export function tokenize(src: string): Token[] {
       const m = /^-?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?/i.exec(src.slice(i))!;
       out.push({ t: 'number', v: Number(m[0]) });
       i += m[0].length;
+    } else if (c === '`') {
+      // A quoted identifier (`:updated_at`, `my column`): SODA 3 clients quote system fields this way.
+      const end = src.indexOf('`', i + 1);
+      if (end <= i + 1) throw new SoqlError(`${end < 0 ? 'Unterminated' : 'Empty'} quoted identifier at position ${i} in "${src}"`);
+      out.push({ t: 'ident', v: src.slice(i + 1, end) });
+      i = end + 1;
     } else if (/[A-Za-z_:@]/.test(c)) {
       const m = /^(:\*|:?@?[A-Za-z_][A-Za-z0-9_]*)/.exec(src.slice(i));
       if (!m) throw new SoqlError(`Unexpected "${c}" at position ${i} in "${src}"`);
