@@ -147,6 +147,10 @@ export function localFetcherEnv(opts: {
       metricsNamespace: 'SocrataPipelineLocal',
     }),
     SOURCE_BASE_URL: opts.baseUrl,
+    // No Secrets Manager here: the token comes from SOCRATA_APP_TOKEN (the local server takes any;
+    // SODA 3 refuses requests without one), the secret's name is the deployed fetcher's.
+    APP_TOKEN_SECRET_NAME: '',
+    ...(process.env.SOCRATA_APP_TOKEN || opts.dataset.source.api === 'soda3' ? { SOCRATA_APP_TOKEN: process.env.SOCRATA_APP_TOKEN || 'local-app-token' } : {}),
     TIME_BUDGET_MARGIN_MS: String(opts.marginMs),
     AWS_ENDPOINT_URL_FIREHOSE: opts.firehoseUrl,
     AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
@@ -218,7 +222,9 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     const { baseUrl, datasetId } = opts.source
       ? parseSourceUrl(opts.source, dataset.source.datasetId)
       : { baseUrl: socrata!.url, datasetId: socrata!.datasetId };
-    log(`source ${baseUrl}/resource/${datasetId}.json → Firehose ${firehose.url} (${localStreamName(dataset)}) → ${rawDir}`);
+    // What the fetcher reads: SODA 3's query endpoint or SODA 2's resource (socrata-client.ts).
+    const endpoint = dataset.source.api === 'soda3' ? `${baseUrl}/api/v3/views/${datasetId}/query.json (SODA 3)` : `${baseUrl}/resource/${datasetId}.json`;
+    log(`source ${endpoint} → Firehose ${firehose.url} (${localStreamName(dataset)}) → ${rawDir}`);
     // One source identity for the whole run: what the checkpoint and the key scan record, and what
     // the transform checks the key scan against. A --source names its own (host and dataset id);
     // the generated local source stands in for the dataset's own portal.
@@ -311,7 +317,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
       dataset: dataset.name,
       runId,
       dataDir,
-      source: `${baseUrl}/resource/${datasetId}.json`,
+      source: endpoint,
       sourceIdentity,
       fetch: { ...out.stats, invocations, done: out.done, durationMs: fetchMs, rowsPerSecond: fetchMs ? Math.round((out.stats.rowsFetched / fetchMs) * 1000) : 0 },
       firehose: { objectsWritten: fc.objectsWritten, recordsAccepted: fc.recordsAccepted, recordsFailed: fc.recordsFailed, throttledCalls: fc.throttledCalls },

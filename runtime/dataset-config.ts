@@ -178,7 +178,19 @@ export const datasetSchema = z
         .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'must be a Secrets Manager secret name (1-512 of A-Z a-z 0-9 / _ + = . @ -)')
         .optional()
         .describe('Secrets Manager secret holding the Socrata app token (plain string or {"appToken": "..."})'),
-    }),
+      /**
+       * Which Socrata API reads the rows: soda2 (default) GETs /resource/<id>.json; soda3 POSTs the
+       * same query as SoQL to /api/v3/views/<id>/query.json and needs an app token.
+       */
+      api: z
+        .enum(['soda2', 'soda3'])
+        .optional()
+        .describe('Socrata API: soda2 (default, GET /resource/<id>.json) or soda3 (POST /api/v3/views/<id>/query.json; needs appTokenSecretName)'),
+    })
+      .refine((s) => s.api !== 'soda3' || s.appTokenSecretName !== undefined, {
+        message: 'api "soda3" needs appTokenSecretName: SODA 3 answers only requests with an app token',
+        path: ['appTokenSecretName'],
+      }),
     /** Column that identifies a row; the curated table holds exactly one row per value. */
     primaryKey: identifier.describe('Declared column identifying a row (not checkbox, point, geometry or json): the curated table holds one row per value'),
     /** Column giving the event time; partitions the curated table. A floating_ or fixed_timestamp. */

@@ -12,6 +12,13 @@ export interface FetcherConfig {
   /** Base URL of the Socrata portal, without a trailing slash. */
   sourceBaseUrl: string;
   appTokenSecretName?: string;
+  /**
+   * `SOCRATA_APP_TOKEN`: the token itself, read only when no secret is named. `npm run local` and
+   * `npm run dataset` set it (the local server takes any token); the CDK never does.
+   */
+  appToken?: string;
+  /** `SOURCE_API`: 'soda3' reads through SODA 3 (needs a token); absent: SODA 2. */
+  sourceApi: 'soda2' | 'soda3';
   primaryKey: string;
   /** From `POINT_COLUMNS`: `name` (default derived names) or `name:longitude:latitude` (the column's `coordinates`). */
   pointColumns: PointColumnSpec[];
@@ -108,6 +115,12 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
     sourceDomain,
     sourceDatasetId,
     sourceBaseUrl: baseUrl.replace(/\/+$/, ''),
+    sourceApi: ((): 'soda2' | 'soda3' => {
+      const api = env.SOURCE_API?.trim();
+      if (!api || api === 'soda2' || api === 'soda3') return api === 'soda3' ? 'soda3' : 'soda2';
+      problems.push(`SOURCE_API must be soda2 or soda3, not "${api}"`);
+      return 'soda2';
+    })(),
     primaryKey: text('PRIMARY_KEY'),
     pointColumns: (env.POINT_COLUMNS ?? '')
       .split(',')
@@ -141,6 +154,9 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
   if (declared) config.declaredColumns = declared.split(',').map((c) => c.trim()).filter(Boolean);
   const secret = text('APP_TOKEN_SECRET_NAME', true);
   if (secret) config.appTokenSecretName = secret;
+  const token = env.SOCRATA_APP_TOKEN?.trim();
+  if (token && !secret) config.appToken = token;
+  if (config.sourceApi === 'soda3' && !secret && !token) problems.push('SOURCE_API soda3 needs APP_TOKEN_SECRET_NAME (or, locally, SOCRATA_APP_TOKEN): SODA 3 answers only requests with an app token');
   if (problems.length) {
     throw new FetcherConfigError(`Fetcher configuration is invalid:\n  - ${problems.join('\n  - ')}`);
   }

@@ -109,7 +109,11 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
   let appToken: string | undefined;
   const secretName = config.appTokenSecretName;
   const source = openSource(config, {
-    ...(secretName ? { appToken: async () => (appToken = await getAppToken(secrets(), secretName)) } : {}),
+    ...(secretName
+      ? { appToken: async () => (appToken = await getAppToken(secrets(), secretName)) }
+      : config.appToken
+        ? { appToken: async () => (appToken = config.appToken) }
+        : {}),
     onRetry: ({ attempt, delayMs, reason, url }) => {
       sourceRetries++;
       logger.warn('retrying source request', { attempt, delayMs, reason, url });

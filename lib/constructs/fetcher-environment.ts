@@ -46,5 +46,7 @@ export function fetcherEnvironment(input: FetcherEnvironmentInput): Record<strin
   };
   if (dataset.fetch.maxConcurrentStreams !== undefined) env.MAX_CONCURRENT_STREAMS = String(dataset.fetch.maxConcurrentStreams);
   if (dataset.source.appTokenSecretName) env.APP_TOKEN_SECRET_NAME = dataset.source.appTokenSecretName;
+  // Only when not the default, so the templates of datasets reading SODA 2 do not change.
+  if (dataset.source.api === 'soda3') env.SOURCE_API = 'soda3';
   return env;
 }

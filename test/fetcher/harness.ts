@@ -10,7 +10,7 @@ import { runFetch, type FetchInput, type FetchLogger, type FetchOutput, type Fet
 import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
 import { DirectObjectDelivery } from '../../lambdas/fetcher/direct-delivery';
 import type { RetryPolicy } from '../../lambdas/fetcher/retry-policy';
-import { SocrataClient, type PageQuery, type SourceRow, type StreamPageResult, type StreamQuery } from '../../lambdas/fetcher/sources/socrata/socrata-client';
+import { SocrataClient, type SocrataApi, type PageQuery, type SourceRow, type StreamPageResult, type StreamQuery } from '../../lambdas/fetcher/sources/socrata/socrata-client';
 import { SocrataSource } from '../../lambdas/fetcher/sources/socrata/socrata-source';
 import type { KeysetPosition } from '../../lambdas/fetcher/sources/socrata/keyset';
 import { gunzipSync } from 'node:zlib';
@@ -80,6 +80,8 @@ export interface RunOptions {
   logger?: FetchLogger;
   /** Wraps the source the fetch reads (to count or delay its requests). */
   wrapSource?: (source: TestSource) => TestSource;
+  /** The Socrata API the client reads through (default SODA 2). */
+  api?: SocrataApi;
 }
 
 export interface TestSource {
@@ -137,6 +139,7 @@ export function harness(
         datasetId: server.datasetId,
         timeoutMs: opts.timeoutMs ?? 5_000,
         retry: opts.retry ?? recordingRetry(6),
+        ...(opts.api ? { api: opts.api } : {}),
         ...(opts.appToken ? { appToken: () => Promise.resolve(opts.appToken) } : {}),
         onRetry: (info: { attempt: number; delayMs: number; reason: string; url: string }) => {
           retries++;

@@ -22,6 +22,7 @@ export function openSource(config: FetcherConfig, options: SourceOptions = {}): 
     datasetId: config.sourceDatasetId,
     timeoutMs: config.requestTimeoutMs,
     retry: defaultRetryPolicy(config.maxAttempts),
+    api: config.sourceApi,
     ...(options.appToken ? { appToken: options.appToken } : {}),
     ...(options.onRetry ? { onRetry: options.onRetry } : {}),
   });

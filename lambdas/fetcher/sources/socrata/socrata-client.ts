@@ -4,7 +4,7 @@
  * truncated or invalid bodies, and an error after the last attempt that says what failed.
  */
 import type { Readable } from 'node:stream';
-import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import axios, { type AxiosInstance, type AxiosRequestConfig, type AxiosResponse, isAxiosError } from 'axios';
 import type { SourceRow, StreamPageResult } from '../source-adapter';
 import type { KeysetPosition } from './keyset';
 import { rowProblem, rowPosition } from './page-invariants';
@@ -69,6 +69,39 @@ export interface SocrataClientOptions {
   http?: AxiosInstance;
   /** Called before each retry; for metrics and logs (carries no token). */
   onRetry?: (info: { attempt: number; delayMs: number; reason: string; url: string }) => void;
+  /**
+   * 'soda2' (default): GET `/resource/<id>.json` with `$select`, `$where`, ... parameters.
+   * 'soda3': POST `/api/v3/views/<id>/query.json` with the same query as one SoQL string in a
+   * JSON body; an app token is required (docs/soda3-facts.md).
+   */
+  api?: SocrataApi;
+}
+
+export type SocrataApi = 'soda2' | 'soda3';
+
+/** One request's query, in SODA 2's parameters; SODA 3 sends the same as a SoQL string. */
+interface QueryParts {
+  select: string;
+  where?: string | undefined;
+  order?: string | undefined;
+  limit: number;
+  offset?: number | undefined;
+}
+
+/** `$select=:*,*` in SODA 3's form: `*` includes the system fields there (`includeSystem`, default true). */
+const soda3Select = (select: string): string => (select.replace(/\s/g, '') === ':*,*' ? '*' : select);
+
+/** The SODA 3 query string for the parts (clauses in SoQL's order). */
+export function soqlQuery(q: QueryParts): string {
+  return [
+    `SELECT ${soda3Select(q.select)}`,
+    q.where ? `WHERE ${q.where}` : '',
+    q.order ? `ORDER BY ${q.order}` : '',
+    `LIMIT ${q.limit}`,
+    q.offset ? `OFFSET ${q.offset}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 export class SocrataRequestError extends Error {
@@ -155,9 +188,39 @@ export class SocrataClient {
    */
   private limitCap: number | undefined;
 
+  /** SODA 3's query endpoint (used when `api` is 'soda3'). */
+  readonly queryUrl: string;
+  private readonly method: 'GET' | 'POST';
+
   constructor(private readonly options: SocrataClientOptions) {
     this.http = options.http ?? axios.create();
     this.resourceUrl = `${options.baseUrl}/resource/${options.datasetId}.json`;
+    this.queryUrl = `${options.baseUrl}/api/v3/views/${options.datasetId}/query.json`;
+    this.method = options.api === 'soda3' ? 'POST' : 'GET';
+  }
+
+  /**
+   * The request for a query: SODA 2's GET with parameters, or SODA 3's POST with the SoQL string.
+   * `shown` names it in messages (no token: SODA 3 sends it only as a header).
+   */
+  private requestFor(q: QueryParts): { url: string; data?: string; shown: string } {
+    if (this.method === 'POST') {
+      const query = soqlQuery(q);
+      return { url: this.queryUrl, data: JSON.stringify({ query }), shown: `${this.queryUrl} query=${JSON.stringify(query)}` };
+    }
+    const params: Record<string, string> = { $select: q.select };
+    if (q.order) params.$order = q.order;
+    params.$limit = String(q.limit);
+    if (q.offset) params.$offset = String(q.offset);
+    if (q.where) params.$where = q.where;
+    const url = `${this.resourceUrl}?${new URLSearchParams(params).toString()}`;
+    return { url, shown: redactUrl(url) };
+  }
+
+  /** Sends a query's request (GET or POST) with axios `config`. */
+  private send<T>(request: { url: string; data?: string }, config: AxiosRequestConfig): Promise<AxiosResponse<T>> {
+    if (request.data === undefined) return this.http.get<T>(request.url, config);
+    return this.http.post<T>(request.url, request.data, { ...config, headers: { ...(config.headers as Record<string, string>), 'Content-Type': 'application/json' } });
   }
 
   /**
@@ -172,7 +235,7 @@ export class SocrataClient {
   private async waitToRetry(attempt: number, retryAfterMs: number | undefined, budgetMs: BudgetMs | undefined, reason: string, shownUrl: string): Promise<number> {
     const { retry, timeoutMs } = this.options;
     const delayMs = Math.max(retryAfterMs ?? 0, backoffDelay(retry, attempt));
-    const deadlineMs = retryDeadline(budgetMs, delayMs, timeoutMs, `Socrata request for dataset ${this.options.datasetName} (${reason}, attempt ${attempt}, GET ${shownUrl})`);
+    const deadlineMs = retryDeadline(budgetMs, delayMs, timeoutMs, `Socrata request for dataset ${this.options.datasetName} (${reason}, attempt ${attempt}, ${this.method} ${shownUrl})`);
     this.options.onRetry?.({ attempt, delayMs, reason, url: shownUrl });
     await retry.sleep(delayMs);
     return deadlineMs;
@@ -218,19 +281,15 @@ export class SocrataClient {
    */
   private notOk(status: number, text: string, asked: number, attempt: number, shownUrl: string): 'again' | PageFailure {
     if (this.limitRefused(status, text, asked, attempt, shownUrl)) return 'again';
-    return { reason: `HTTP ${status}`, status, body: excerpt(text), hint: this.limitHint(status, text) };
+    const tokenHint =
+      this.method === 'POST' && (status === 401 || status === 403)
+        ? ` SODA 3 answers only requests with a valid app token: check the secret named by source.appTokenSecretName of dataset ${this.options.datasetName}.`
+        : '';
+    return { reason: `HTTP ${status}`, status, body: excerpt(text), hint: this.limitHint(status, text) + tokenHint };
   }
 
   async fetchPage(query: PageQuery): Promise<SourceRow[]> {
     const { retry, timeoutMs } = this.options;
-    const pageUrl = (limit: number): string => {
-      const params: Record<string, string> = { $select: query.select };
-      if (query.order) params.$order = query.order;
-      params.$limit = String(limit);
-      if (query.offset) params.$offset = String(query.offset);
-      if (query.where) params.$where = query.where;
-      return `${this.resourceUrl}?${new URLSearchParams(params).toString()}`;
-    };
     let shownUrl = '';
     const token = await this.options.appToken?.();
     // A source can echo the X-App-Token header in an error body: nothing it sends back is shown unredacted.
@@ -247,11 +306,11 @@ export class SocrataClient {
     for (let attempt = 1; attempt <= retry.maxAttempts; attempt++) {
       attempts = attempt;
       const asked = this.requestLimit(query.limit);
-      const url = pageUrl(asked);
-      shownUrl = redactUrl(url);
+      const request = this.requestFor({ select: query.select, where: query.where, order: query.order, limit: asked, offset: query.offset });
+      shownUrl = request.shown;
       let retryAfterMs: number | undefined;
       try {
-        const res = await this.http.get<string>(url, {
+        const res = await this.send<string>(request, {
           headers,
           // `timeout` only fires on an idle socket; the signal is the total deadline, so a source
           // trickling one byte at a time cannot hold the request past it.
@@ -298,7 +357,7 @@ export class SocrataClient {
     const status = last.status !== undefined ? `status ${last.status}` : 'no response';
     throw new SocrataRequestError(
       `Socrata request for dataset ${this.options.datasetName} failed (${last.reason}; ${status}) ` +
-        `after ${attempts} attempt(s): GET ${shownUrl}` +
+        `after ${attempts} attempt(s): ${this.method} ${shownUrl}` +
         (last.body ? ` — body: ${last.body}` : '') +
         '. The checkpoint was not advanced past the last delivered page; re-run to resume, or check the source portal, its URL and the app token.' +
         (last.hint ?? ''),
@@ -340,18 +399,21 @@ export class SocrataClient {
       if (rest <= 0) return { rows: received, stopped: false, resumes };
       // Capped on a SODA 2.0 endpoint: the page then ends short, and fetch-run asks for the next.
       const limit = this.requestLimit(rest);
-      const params: Record<string, string> = { $select: query.select, $order: query.order, $limit: String(limit) };
       const where = [after ? query.where(after) : undefined, query.until?.where].filter((w): w is string => w !== undefined);
-      if (where.length) params.$where = where.length === 1 ? where[0]! : where.map((w) => `(${w})`).join(' AND ');
-      const url = `${this.resourceUrl}?${new URLSearchParams(params).toString()}`;
-      shownUrl = redactUrl(url);
+      const request = this.requestFor({
+        select: query.select,
+        order: query.order,
+        limit,
+        where: where.length === 0 ? undefined : where.length === 1 ? where[0]! : where.map((w) => `(${w})`).join(' AND '),
+      });
+      shownUrl = request.shown;
       const abort = new AbortController();
       const timer = setTimeout(() => abort.abort(new DeadlineError()), deadlineMs);
       let retryAfterMs: number | undefined;
       let rowsThisRequest = 0;
       let body: Readable | undefined;
       try {
-        const res = await this.http.get<Readable>(url, {
+        const res = await this.send<Readable>(request, {
           headers,
           // `timeout` only fires on an idle socket; the signal is the total deadline of the request.
           timeout: deadlineMs,
@@ -374,7 +436,7 @@ export class SocrataClient {
           // Aborting the request does not always end a body already being read: end it here.
           const stream = body;
           abort.signal.addEventListener('abort', () => stream.destroy(abort.signal.reason as Error), { once: true });
-          const context = `dataset ${this.options.datasetName}, GET ${shownUrl}`;
+          const context = `dataset ${this.options.datasetName}, ${this.method} ${shownUrl}`;
           let problem: string | undefined;
           let stopped = false;
           // Chunks are awaited, rows are not: the rows a chunk completed are handed out in a plain
@@ -421,7 +483,7 @@ export class SocrataClient {
           if (rowsThisRequest > 0 || received > 0) {
             throw new SocrataRequestError(
               `Socrata request for dataset ${this.options.datasetName} failed (${last.reason}; status 200) after ${received} rows of the page: ` +
-                `GET ${shownUrl}. The source does not serve keyset order, so the rest of its answer cannot be trusted; ` +
+                `${this.method} ${shownUrl}. The source does not serve keyset order, so the rest of its answer cannot be trusted; ` +
                 'the checkpoint was not advanced past the last complete page. Check the source portal and its URL.',
               200,
               shownUrl,
@@ -453,7 +515,7 @@ export class SocrataClient {
         resumes++;
         attempt = 0;
         this.options.onRetry?.({ attempt: 1, delayMs: 0, reason: `resuming mid-page after ${received} rows: ${last.reason}`, url: shownUrl });
-        deadlineMs = retryDeadline(query.budgetMs, 0, timeoutMs, `Socrata request for dataset ${this.options.datasetName} (${last.reason}, resuming mid-page, GET ${shownUrl})`);
+        deadlineMs = retryDeadline(query.budgetMs, 0, timeoutMs, `Socrata request for dataset ${this.options.datasetName} (${last.reason}, resuming mid-page, ${this.method} ${shownUrl})`);
         continue;
       }
       if (attempt >= retry.maxAttempts) break;
@@ -462,7 +524,7 @@ export class SocrataClient {
     const status = last.status !== undefined ? `status ${last.status}` : 'no response';
     throw new SocrataRequestError(
       `Socrata request for dataset ${this.options.datasetName} failed (${last.reason}; ${status}) ` +
-        `after ${attempt} attempt(s)${received ? ` (${received} rows of the page received before)` : ''}: GET ${shownUrl}` +
+        `after ${attempt} attempt(s)${received ? ` (${received} rows of the page received before)` : ''}: ${this.method} ${shownUrl}` +
         (last.body ? ` — body: ${last.body}` : '') +
         '. The checkpoint was not advanced past the last delivered page; re-run to resume, or check the source portal, its URL and the app token.' +
         (last.hint ?? ''),
