@@ -82,7 +82,7 @@ export function keyExtractor(parts: string | readonly string[]): (record: unknow
       } else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
         values.push(value);
       } else {
-        const what = Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+        const what = Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
         const text = typeof value === 'object' ? `: ${JSON.stringify(value).slice(0, 100)}` : '';
         (problems ??= []).push({ part, reason: 'invalid_primary_key', detail: `key part "${part}" is ${what}, not a text, number or boolean${text}` });
       }
