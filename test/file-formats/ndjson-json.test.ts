@@ -24,7 +24,8 @@ describe('NDJSON', () => {
   });
 
   test('an invalid JSON line, and a line that is JSON but not an object, are problem rows; the next line is read', async () => {
-    const bytes = Buffer.from('{"a":1}\n{"a":\n[1,2]\n"text"\nnull\n42\n{"a":2} trailing\n{"a":3}\n');
+    // CRLF on the bad line: its raw text is the line without the CR.
+    const bytes = Buffer.from('{"a":1}\n{"a":\r\n[1,2]\n"text"\nnull\n42\n{"a":2} trailing\n{"a":3}\n');
     const got = await assertSameAtEveryCut(bytes, ndjson);
     assert.deepEqual(
       got.items.map((i) => (isProblem(i) ? [i.line, i.problem.replace(/:.*/, ''), i.raw] : [i.line, i.record])),
