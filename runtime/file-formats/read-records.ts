@@ -37,7 +37,10 @@ export interface ReadRecordsOptions {
 /** The pieces the parsers are fed: a caller's 100 MB Buffer must not become one array of 10^6 rows. */
 const PIECE_BYTES = 64 * 1024;
 
-export async function* readRecords(input: Readable | AsyncIterable<Buffer | Uint8Array | string>, options: ReadRecordsOptions): AsyncGenerator<ReadItem> {
+/** Input pieces: a Node Readable (a file, an HTTP body, an S3 object's Body), or any (async) iterable of bytes. */
+export type ByteInput = Readable | AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>;
+
+export async function* readRecords(input: ByteInput, options: ReadRecordsOptions): AsyncGenerator<ReadItem> {
   const opts = checkOptions(options);
   const prefix = opts.name ? `${opts.name}: ` : '';
   const compressed = await takeHead(bytesOf(input), 2);
@@ -114,8 +117,8 @@ function makeParser(o: CheckedOptions, startOffset: number): RecordParser {
   return new JsonArrayParser(limits);
 }
 
-async function* bytesOf(input: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<Buffer> {
-  for await (const chunk of input) {
+async function* bytesOf(input: ByteInput): AsyncGenerator<Buffer> {
+  for await (const chunk of input as AsyncIterable<Buffer | Uint8Array | string>) {
     if (Buffer.isBuffer(chunk)) yield chunk;
     else if (typeof chunk === 'string') yield Buffer.from(chunk, 'utf8');
     else yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);

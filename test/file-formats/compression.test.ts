@@ -104,3 +104,38 @@ test('a source that fails mid-stream passes its own error through, gzipped or no
     }, (err) => err === boom);
   }
 });
+
+test('a consumer that stops early releases the source, gzipped or not', async () => {
+  const { readRecords } = await import('../../runtime/file-formats');
+  for (const gz of [false, true]) {
+    let released = false;
+    let pulled = 0;
+    let blockBytes = 0;
+    async function* endless(): AsyncGenerator<Buffer> {
+      try {
+        const rows = Buffer.from('1,x\n'.repeat(10_000));
+        const block = gz ? gzipSync(rows) : rows;
+        blockBytes = block.length;
+        yield gz ? gzipSync('a,b\n') : Buffer.from('a,b\n');
+        for (;;) {
+          pulled++;
+          yield block;
+        }
+      } finally {
+        released = true;
+      }
+    }
+    let seen = 0;
+    for await (const item of readRecords(endless(), { format: 'csv' })) {
+      assert.deepEqual(item, { line: 2, record: { a: '1', b: 'x' } });
+      if (++seen === 1) break;
+    }
+    // The gunzip side may have one more block in flight; it is released when that block arrives.
+    for (let i = 0; i < 50 && !released; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(released, true, `source released (${gz ? 'gzip' : 'plain'})`);
+    // Plain: the block being parsed and at most one more. Gzipped: what gunzip's write buffer holds
+    // (~16 KiB of these ~100-byte blocks, each 40 KB of text) before backpressure stops the feeding.
+    const bound = gz ? Math.ceil((64 * 1024) / blockBytes) : 3;
+    assert.ok(pulled <= bound, `pulled ${pulled} blocks of ${blockBytes} bytes (${gz ? 'gzip' : 'plain'})`);
+  }
+});
