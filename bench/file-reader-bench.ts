@@ -94,3 +94,13 @@ export function fileReaderTargets(results: FileReaderResult[]): Target[] {
   }
   return targets;
 }
+
+/** `tsx bench/file-reader-bench.ts [smallBytes largeBytes]`: this part of `npm run bench` alone. */
+async function main(): Promise<void> {
+  const [small, large] = process.argv.slice(2).map(Number);
+  const sizes: [number, number] | undefined = small && large ? [small, large] : undefined;
+  const results = await runFileReaderBench({ log: (l) => console.error(l), ...(sizes ? { sizes } : {}) });
+  console.log(['', ...fileReaderTable(results), '', ...fileReaderTargets(results).map((t) => `${t.pass ? 'PASS' : 'MISS'} ${t.name}: ${t.measured} (${t.target})`)].join('\n'));
+}
+
+if (process.argv[1] && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href) await main();
