@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--rows N] [--json] [--cost] [--seed S] [--keep] [--no-profiles] [--no-backfill]`: speed,
+ * `npm run bench -- [--rows N] [--json] [--cost] [--seed S] [--keep] [--no-profiles] [--no-backfill] [--no-files]`: speed,
  * memory and AWS cost of this pipeline, measured side by side against the earlier design and the
  * limit, on the local endpoints over loopback and through source profiles (latency + bandwidth,
  * local/source-profile.ts). Prints tables and the targets with PASS/MISS and writes
@@ -20,6 +20,7 @@ import { FULL_SIZE_ROWS, renderFullSize, runFullSizeBench } from './full-size-be
 import { measureQueryBytes, type MartQueryBytes } from './query-bytes';
 import { runTransformBench, type TransformBenchResult } from './transform-bench';
 import { BACKFILL_ROWS, backfillTable, backfillTargets, PORTAL_PROFILE, runBackfillBench, type BackfillResult } from './backfill-bench';
+import { fileReaderTable, fileReaderTargets, runFileReaderBench, type FileReaderResult } from './file-reader-bench';
 
 export interface BenchOptions {
   rows: number;
@@ -43,6 +44,10 @@ export interface BenchOptions {
   /** The backfill table's source profile (default PORTAL_PROFILE) and parallel threshold: a quick smoke run lowers both. */
   backfillProfile?: SourceProfile;
   backfillParallelMinRows?: number;
+  /** The file-reader table (default true; `--no-files` skips it). */
+  files?: boolean;
+  /** Its two file sizes in bytes (default 100 MB and 1 GB); a smoke run passes small ones. */
+  fileReaderBytes?: [number, number];
 }
 
 /** The profiles with latency, again with gzipped bodies (Socrata gzips when asked; ours asks through axios). */
@@ -115,6 +120,8 @@ export interface BenchResults {
   /** The backfill table (absent with --no-backfill) and the profile it ran through. */
   backfill?: BackfillResult[];
   backfillProfile?: SourceProfile;
+  /** The file-reader table (absent with --no-files). */
+  files?: FileReaderResult[];
   cost?: CostComparison;
   targets: Target[];
 }
@@ -158,6 +165,7 @@ export function evaluateTargets(r: Omit<BenchResults, 'targets' | 'durationSecon
     { name: `Mart bytes, raw JSON ÷ Parquet (worst: ${worstMart.mart})`, target: '≥ 20', measured: f(worstMart.reduction, 1), pass: r.queryBytes.every((q) => q.reduction >= 20) },
     ...profileTargets(r.profiles),
     ...(r.backfill ? backfillTargets(r.backfill) : []),
+    ...(r.files ? fileReaderTargets(r.files) : []),
   ];
 }
 
@@ -313,6 +321,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       });
     }
 
+    let files: FileReaderResult[] | undefined;
+    if (opts.files ?? true) files = await runFileReaderBench({ log, ...(opts.fileReaderBytes ? { sizes: opts.fileReaderBytes } : {}) });
+
     log('transform: runTransform vs plain COPY floor');
     const transform = await runTransformBench({ dataset, dataDir: fetch.ours.dataDir!, log });
     log('query cost: bytes read per mart');
@@ -343,6 +354,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       queryBytes,
       profiles,
       ...(backfill ? { backfill, backfillProfile: opts.backfillProfile ?? PORTAL_PROFILE } : {}),
+      ...(files ? { files } : {}),
     };
     if (opts.cost) partial.cost = compareDesigns({ ...DEFAULT_INPUTS, ...measuredCostInputs(partial) }, loadPrices());
     const results: BenchResults = { ...partial, targets: evaluateTargets(partial), durationSeconds: (performance.now() - t0) / 1000 };
@@ -398,6 +410,7 @@ export function renderResults(r: BenchResults): string {
   }
   if (r.profiles.length) out.push('', renderProfileTable(r.profiles));
   if (r.backfill?.length) out.push('', ...backfillTable(r.backfill, r.backfillProfile));
+  if (r.files?.length) out.push('', ...fileReaderTable(r.files));
   out.push('', '| target | wanted | measured | result |', '|---|---|---|---|');
   for (const t of r.targets) out.push(`| ${t.name} | ${t.target} | ${t.measured} | ${t.pass ? 'PASS' : '**MISS**'} |`);
   if (r.cost) out.push('', renderCostTable(r.cost));
@@ -428,6 +441,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --no-profiles   skip the source-profile table (a quicker run)
   --no-backfill   skip the backfill table (200,000 rows through the portal profile: 1 stream,
                   4 and 8 parallel streams, a 1 MiB/s Firehose quota; ~5 minutes)
+  --no-files      skip the file-reader table (a generated CSV of 100 MB and 1 GB, plain
+                  and gzipped, through readRecords; ~2 minutes)
   --gzip          also each profile with latency with gzipped bodies (informational rows)
   --cost          also price a month with the measured inputs (bench/cost.ts)
   --json          the full results as JSON on stdout instead of tables
@@ -449,6 +464,7 @@ export interface BenchArgs {
   keep: boolean;
   profiles: boolean;
   backfill: boolean;
+  files: boolean;
   gzip: boolean;
   help: boolean;
   /** The whole-pipeline run at real size (bench/full-size-bench.ts) instead of the fetch/transform bench. */
@@ -458,7 +474,7 @@ export interface BenchArgs {
 }
 
 export function parseBenchArgs(argv: string[]): BenchArgs {
-  const o: BenchArgs = { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, backfill: true, gzip: false, help: false, fullSize: false, rowsGiven: false };
+  const o: BenchArgs = { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, backfill: true, files: true, gzip: false, help: false, fullSize: false, rowsGiven: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.includes('=') ? [argv[i]!.slice(0, argv[i]!.indexOf('=')), argv[i]!.slice(argv[i]!.indexOf('=') + 1)] : [argv[i]!, undefined];
     if (flag === '--json') o.json = true;
@@ -467,6 +483,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     else if (flag === '--profiles') o.profiles = true;
     else if (flag === '--no-profiles') o.profiles = false;
     else if (flag === '--no-backfill') o.backfill = false;
+    else if (flag === '--no-files') o.files = false;
     else if (flag === '--gzip') o.gzip = true;
     else if (flag === '--help' || flag === '-h') o.help = true;
     else if (flag === '--full-size') o.fullSize = true;
@@ -479,7 +496,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         o.rowsGiven = true;
       }
       else o.seed = n;
-    } else throw new UsageError(`Unknown option "${argv[i]}". Options: --rows N (default 100000) --seed S --profiles --no-profiles --no-backfill --gzip --json --cost --keep --full-size --help`);
+    } else throw new UsageError(`Unknown option "${argv[i]}". Options: --rows N (default 100000) --seed S --profiles --no-profiles --no-backfill --no-files --gzip --json --cost --keep --full-size --help`);
   }
   return o;
 }
@@ -511,7 +528,7 @@ async function main(): Promise<void> {
     return;
   }
   try {
-    const results = await runBench({ rows: args.rows, seed: args.seed, cost: args.cost, keep: args.keep, gzip: args.gzip, backfill: args.backfill, ...(args.profiles ? {} : { profiles: [] }) });
+    const results = await runBench({ rows: args.rows, seed: args.seed, cost: args.cost, keep: args.keep, gzip: args.gzip, backfill: args.backfill, files: args.files, ...(args.profiles ? {} : { profiles: [] }) });
     console.log(args.json ? JSON.stringify(results, null, 2) : renderResults(results));
     const missed = results.targets.filter((t) => !t.pass);
     if (missed.length) console.error(`bench: ${missed.length} target(s) missed: ${missed.map((t) => t.name).join('; ')} (see docs/bench.md)`);

@@ -44,6 +44,8 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
       backfillRows: ROWS,
       backfillProfile: { name: '50 ms + 5 MB/s a request', latencyMs: 50, perRequestBytesPerSecond: 5e6, bandwidthBytesPerSecond: 100e6 },
       backfillParallelMinRows: 1_000,
+      // The file-reader table at smoke size: two whole 4 MB blocks and four.
+      fileReaderBytes: [4e6, 12e6],
     });
     const { ours, baseline, limit } = results.fetch;
     assert.equal(ours.rows, ROWS);
@@ -62,6 +64,12 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
     assert.ok(requests('ours, 4 streams') >= 1 + 3 + 4, `4 streams: ${requests('ours, 4 streams')} requests`);
     assert.ok(requests('ours, 8 streams') >= 1 + 7 + 8, `8 streams: ${requests('ours, 8 streams')} requests`);
     assert.ok(requests('ours, 1 stream (Firehose)') <= 3);
+    // Every file-reader case read every generated row (the child fails otherwise), the larger file more rows.
+    const files = results.files!;
+    assert.deepEqual(files.map((f) => [f.gzip, f.problems]), [[false, 0], [false, 0], [true, 0], [true, 0]]);
+    assert.ok(files[1]!.rows > files[0]!.rows && files[0]!.rows > 0);
+    assert.equal(files[2]!.rows, files[0]!.rows);
+    assert.ok(files[2]!.inputBytes < files[2]!.bytes, 'gzipped input is smaller than its text');
   });
 
   test('Firehose counts agree between each contender and the server, and within the service limits', () => {
@@ -171,6 +179,8 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
       'Backfill 8 streams ÷ single-stream limit',
       'Backfill 4 streams ÷ limit, Firehose quota 1 MiB/s',
       'Peak RSS, backfill with 8 streams',
+      'Peak RSS, file reader plain',
+      'Peak RSS, file reader gzip',
     ]) {
       assert.ok(names.includes(want), `target "${want}" is in the table`);
     }
@@ -211,8 +221,9 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
   });
 
   test('argument parsing', () => {
-    assert.deepEqual(parseBenchArgs([]), { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, backfill: true, gzip: false, help: false, fullSize: false, rowsGiven: false });
+    assert.deepEqual(parseBenchArgs([]), { rows: 100_000, seed: 1, json: false, cost: false, keep: false, profiles: true, backfill: true, files: true, gzip: false, help: false, fullSize: false, rowsGiven: false });
     assert.equal(parseBenchArgs(['--no-backfill']).backfill, false);
+    assert.equal(parseBenchArgs(['--no-files']).files, false);
     assert.equal(parseBenchArgs(['--gzip']).gzip, true);
     assert.equal(parseBenchArgs(['--no-profiles']).profiles, false);
     assert.equal(parseBenchArgs(['--profiles']).profiles, true);
