@@ -17,6 +17,11 @@ export interface FetcherConfig {
    * `npm run dataset` set it (the local server takes any token); the CDK never does.
    */
   appToken?: string;
+  /**
+   * `SOURCE_TYPE=file`: the source is one file over HTTP(S) (`SOURCE_URL`, `SOURCE_FORMAT` csv |
+   * ndjson | json, `SOURCE_COMPRESSION` auto | gzip | none); absent: Socrata.
+   */
+  file?: { url: string; format: 'csv' | 'ndjson' | 'json'; compression: 'auto' | 'gzip' | 'none' };
   /** `SOURCE_API`: 'soda3' reads through SODA 3 (needs a token); absent: SODA 2. */
   sourceApi: 'soda2' | 'soda3';
   primaryKey: string;
@@ -106,8 +111,11 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
     return n;
   };
 
-  const sourceDomain = text('SOURCE_DOMAIN');
-  const sourceDatasetId = text('SOURCE_DATASET_ID');
+  const sourceType = env.SOURCE_TYPE?.trim() || 'socrata';
+  if (sourceType !== 'socrata' && sourceType !== 'file') problems.push(`SOURCE_TYPE must be socrata or file, not "${sourceType}"`);
+  const isFile = sourceType === 'file';
+  const sourceDomain = text('SOURCE_DOMAIN', isFile);
+  const sourceDatasetId = text('SOURCE_DATASET_ID', isFile);
   const baseUrl = text('SOURCE_BASE_URL', true) || (sourceDomain ? `https://${sourceDomain}` : '');
   if (baseUrl && !/^https?:\/\/[^/]+/.test(baseUrl)) problems.push(`SOURCE_BASE_URL="${baseUrl}" must be an http(s) URL`);
   const config: FetcherConfig = {
@@ -152,6 +160,15 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
   if (env.PARALLEL_MIN_ROWS?.trim()) config.parallelMinRows = int('PARALLEL_MIN_ROWS', 1, Number.MAX_SAFE_INTEGER);
   const declared = env.DECLARED_COLUMNS?.trim();
   if (declared) config.declaredColumns = declared.split(',').map((c) => c.trim()).filter(Boolean);
+  if (isFile) {
+    const url = text('SOURCE_URL');
+    if (url && !/^https?:\/\/[^/]+/.test(url)) problems.push(`SOURCE_URL="${url}" must be an http(s) URL`);
+    const format = env.SOURCE_FORMAT?.trim() ?? '';
+    if (format !== 'csv' && format !== 'ndjson' && format !== 'json') problems.push(`SOURCE_FORMAT must be csv, ndjson or json, not "${format}"`);
+    const compression = env.SOURCE_COMPRESSION?.trim() || 'auto';
+    if (compression !== 'auto' && compression !== 'gzip' && compression !== 'none') problems.push(`SOURCE_COMPRESSION must be auto, gzip or none, not "${compression}"`);
+    config.file = { url, format: format as 'csv', compression: compression as 'auto' };
+  }
   const secret = text('APP_TOKEN_SECRET_NAME', true);
   if (secret) config.appTokenSecretName = secret;
   const token = env.SOCRATA_APP_TOKEN?.trim();

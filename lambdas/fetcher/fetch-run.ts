@@ -26,7 +26,7 @@ import { writeLargeRow } from './large-row';
 import { keyProblem, writeQuarantine, type QuarantinedRow } from './quarantine';
 import { RawRowSerializer, type PointColumnSpec } from './raw-row';
 import { MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, RecordBufferPool, RecordPacker } from './record-packer';
-import { sameSource, showSource, type PositionOrder, type RowSource, type SourceRow } from './sources/source-adapter';
+import { sameSource, showSource, type PositionOrder, type RowSource, type SourceProblem, type SourceRow } from './sources/source-adapter';
 import { TimeBudgetExhaustedError } from './time-budget';
 
 export type FetchMode = 'incremental' | 'full-refresh';
@@ -50,6 +50,8 @@ export interface FetchStats {
   firehoseThrottledCalls: number;
   /** Rows Firehose permanently refused (e.g. InvalidArgument), quarantined with the error code. */
   quarantinedRejected: number;
+  /** Source records that are not rows (a ragged CSV line, an invalid JSON line), quarantined with their text. */
+  quarantinedMalformed: number;
   sourceRetries: number;
   /** Invocations that stopped early because a retry wait did not fit the time budget. */
   timeBudgetDeferrals: number;
@@ -185,6 +187,7 @@ export const emptyStats = (): FetchStats => ({
   firehoseRetriedRecords: 0,
   firehoseThrottledCalls: 0,
   quarantinedRejected: 0,
+  quarantinedMalformed: 0,
   sourceRetries: 0,
   timeBudgetDeferrals: 0,
   streams: 0,
@@ -413,6 +416,7 @@ export async function runFetch<P>(input: FetchInput, settings: FetchSettings, de
     delivered: number;
     missingKey: number;
     invalidKey: number;
+    malformed: number;
     large: number;
     /** The last row received (and packed or quarantined). */
     position: P | null;
@@ -435,6 +439,7 @@ export async function runFetch<P>(input: FetchInput, settings: FetchSettings, de
     delivered: 0,
     missingKey: 0,
     invalidKey: 0,
+    malformed: 0,
     large: 0,
     position: null,
     at,
@@ -521,6 +526,15 @@ export async function runFetch<P>(input: FetchInput, settings: FetchSettings, de
     return waiting;
   };
 
+  /** Takes a source record that is not a row: quarantined in its place in the order. */
+  const takeProblem = (page: Page, problem: SourceProblem, at: P): void => {
+    page.rows++;
+    page.position = at;
+    page.malformed++;
+    page.quarantined.push({ reason: 'malformed_record', detail: problem.detail, row: { _raw: problem.raw } });
+    if (page.quarantined.length >= QUARANTINE_SLICE_ROWS) flushQuarantine(page);
+  };
+
   const countCalls = (d: DeliveryStats, direct: boolean): void => {
     if (direct) stats.directObjects += d.calls;
     else stats.firehoseCalls += d.calls;
@@ -560,11 +574,12 @@ export async function runFetch<P>(input: FetchInput, settings: FetchSettings, de
       stats.rowsQuarantined += rejected.length;
       stats.quarantinedRejected += rejected.length;
     }
-    stats.rowsQuarantined += page.missingKey + page.invalidKey;
+    stats.rowsQuarantined += page.missingKey + page.invalidKey + page.malformed;
     stats.quarantinedMissingKey += page.missingKey;
     stats.quarantinedInvalidKey += page.invalidKey;
+    stats.quarantinedMalformed += page.malformed;
     stats.largeRowObjects += page.large;
-    const quarantined = page.missingKey + page.invalidKey + rejected.length;
+    const quarantined = page.missingKey + page.invalidKey + page.malformed + rejected.length;
     stats.rowsDelivered += page.delivered - rejected.length;
     stats.rowsFetched += page.rows;
     // The guard runs before the checkpoint moves: a wrong or broken source fails the run with
@@ -573,7 +588,7 @@ export async function runFetch<P>(input: FetchInput, settings: FetchSettings, de
       throw new QuarantineShareError(
         `Dataset ${settings.datasetName}: ${quarantined === page.rows ? `every row of a page (${page.rows}) was quarantined` : `${stats.rowsQuarantined} of ${stats.rowsFetched} fetched rows were quarantined`}, ` +
           `above fetch.maxQuarantineShare ${maxShare} (missing primary key ${stats.quarantinedMissingKey}, primary key not a scalar ${stats.quarantinedInvalidKey}, ` +
-          `refused by Firehose ${stats.quarantinedRejected}). The source is probably the wrong one or broken: check source.domain/datasetId ` +
+          `refused by Firehose ${stats.quarantinedRejected}, malformed records ${stats.quarantinedMalformed}). The source is probably the wrong one or broken: check source.domain/datasetId ` +
           `and primaryKey, and the rows under ${deps.stateStore.location}/quarantine/${settings.datasetName}/; the checkpoint was not moved past them.`,
       );
     }
@@ -617,6 +632,10 @@ export async function runFetch<P>(input: FetchInput, settings: FetchSettings, de
             const keep = (): boolean => !spec.stopped() && (page.rows % budgetCheckEveryRows !== 0 || budgetLeft());
             const waiting = takeRow(page, row, at);
             return waiting ? waiting.then(keep) : keep();
+          },
+          onProblem: (problem, at) => {
+            takeProblem(page, problem, at);
+            return !spec.stopped() && (page.rows % budgetCheckEveryRows !== 0 || budgetLeft());
           },
         });
         await finishPage(page);

@@ -5,7 +5,7 @@ import { ingestDateOf, quarantineKey } from '../../runtime/storage-layout';
 import type { SourceRow } from './sources/source-adapter';
 
 /** `row_too_large` is no longer written (large-row.ts); older quarantine files may hold it. */
-export type QuarantineReason = 'missing_primary_key' | 'invalid_primary_key' | 'row_too_large' | 'firehose_rejected';
+export type QuarantineReason = 'missing_primary_key' | 'invalid_primary_key' | 'row_too_large' | 'firehose_rejected' | 'malformed_record';
 
 export interface QuarantinedRow {
   reason: QuarantineReason;

@@ -7,6 +7,7 @@ import { defaultRetryPolicy } from '../retry-policy';
 import type { PositionOrder, SourceAdapter } from './source-adapter';
 import { SocrataClient } from './socrata/socrata-client';
 import { KEYSET_POSITIONS, SocrataSource } from './socrata/socrata-source';
+import { FILE_POSITIONS, HttpFileSource } from './files/http-file-source';
 
 export interface SourceOptions {
   /** The app token, resolved lazily and only when a request is made; never logged. */
@@ -16,6 +17,16 @@ export interface SourceOptions {
 }
 
 export function openSource(config: FetcherConfig, options: SourceOptions = {}): SourceAdapter<unknown> {
+  if (config.file) {
+    return new HttpFileSource({
+      datasetName: config.datasetName,
+      ...config.file,
+      primaryKey: config.primaryKey,
+      timeoutMs: config.requestTimeoutMs,
+      retry: defaultRetryPolicy(config.maxAttempts),
+      ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+    }) as SourceAdapter<unknown>;
+  }
   const client = new SocrataClient({
     datasetName: config.datasetName,
     baseUrl: config.sourceBaseUrl,
@@ -30,7 +41,7 @@ export function openSource(config: FetcherConfig, options: SourceOptions = {}): 
 }
 
 /** Every position format an adapter writes, to show a stored checkpoint without knowing its source. */
-const POSITION_ORDERS: readonly PositionOrder<unknown>[] = [KEYSET_POSITIONS as PositionOrder<unknown>];
+const POSITION_ORDERS: readonly PositionOrder<unknown>[] = [KEYSET_POSITIONS as PositionOrder<unknown>, FILE_POSITIONS as PositionOrder<unknown>];
 
 /**
  * A stored position as its adapter shows it; JSON when its format is not one of ours. Without a

@@ -65,6 +65,19 @@ export interface RowPageQuery<P> {
    * (backpressure). Return false to stop the page after this row.
    */
   onRow: (row: SourceRow, position: P) => boolean | void | Promise<boolean | void>;
+  /**
+   * A record of the source that is not a row (a ragged CSV line, an invalid JSON line): it takes
+   * its place in the order like a row, is quarantined with `detail` and its raw text, and counts
+   * against the quarantine share. Sources whose pages are rows or an error (Socrata) never call it.
+   */
+  onProblem?: (problem: SourceProblem, position: P) => boolean | void | Promise<boolean | void>;
+}
+
+/** A source record that cannot be read as a row, with where it is and its text (cut to a bound). */
+export interface SourceProblem {
+  /** Names the place for a person: "https://.../orders.csv line 17: has 3 fields, the header has 4". */
+  detail: string;
+  raw: string;
 }
 
 export interface StreamPageResult {
