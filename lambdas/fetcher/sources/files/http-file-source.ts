@@ -262,7 +262,7 @@ export class HttpFileSource implements SourceAdapter<FilePosition> {
     const headers: Record<string, string> = { 'Accept-Encoding': 'identity' };
     if (known?.startsWith('etag:')) headers['If-None-Match'] = known.slice('etag:'.length);
     else if (known?.startsWith('modified:')) headers['If-Modified-Since'] = known.slice('modified:'.length);
-    let last = '';
+    let last: string;
     let status: number | undefined;
     let deadlineMs = timeoutMs;
     for (let attempt = 1; ; attempt++) {
