@@ -9,14 +9,13 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { type DatasetConfig } from '../../runtime/dataset-config';
+import { FETCHER_ANSWER_FIELDS, FETCHER_PHASE, RUN_MODES, TRANSFORM_EXIT, type FetcherFollowUpPhase } from '../../runtime/run-protocol';
 import { historyKey, reportKey } from '../../runtime/storage-layout';
 
 /** Extra wait after Firehose's buffering interval before the crawler and transform read raw/. */
 export const FIREHOSE_FLUSH_MARGIN_SECONDS = 60;
 /** Poll interval of the crawler state. */
 export const CRAWLER_POLL_SECONDS = 30;
-/** The run modes the fetcher accepts; any other `mode` fails the run before it fetches. */
-export const RUN_MODES = ['incremental', 'full-refresh'] as const;
 /**
  * Error names RunTask (.sync) fails with when Fargate cannot place the task now: the API's
  * exceptions, and `AmazonECS.Unknown`, the name Step Functions gives a non-empty `Failures`
@@ -83,11 +82,7 @@ export interface IngestionStateMachineProps {
 const LAMBDA_SERVICE_ERRORS = ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'];
 const ON_ERROR = { resultPath: '$.error', errors: [sfn.Errors.ALL] };
 /** What the state machine keeps of a fetcher invocation's answer (any phase): a few hundred bytes. */
-const FETCHER_RESULT = {
-  done: sfn.JsonPath.objectAt('$.Payload.done'),
-  cursor: sfn.JsonPath.objectAt('$.Payload.cursor'),
-  stats: sfn.JsonPath.objectAt('$.Payload.stats'),
-};
+const FETCHER_RESULT = Object.fromEntries(FETCHER_ANSWER_FIELDS.map((field) => [field, sfn.JsonPath.objectAt(`$.Payload.${field}`)]));
 const FETCHER_RETRY: sfn.RetryProps = { errors: [sfn.Errors.TASKS_FAILED, sfn.Errors.TIMEOUT], interval: Duration.seconds(30), maxAttempts: 2, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL };
 
 /** A fetcher phase looped on `done`: the Pass that starts it, the invocation, and where its answer goes. */
@@ -140,10 +135,10 @@ export class IngestionStateMachine extends Construct {
     });
     const fetch = this.fetchPage();
     // The key scan (deletion detection): the fetcher's "keys" phase. A scan that is not due returns done at once.
-    const keyScan = this.fetcherPhaseLoop('StartKeyScan', 'ScanKeys', 'keys', '$.keyScan');
+    const keyScan = this.fetcherPhaseLoop('StartKeyScan', 'ScanKeys', FETCHER_PHASE.keys, '$.keyScan');
     // The repair (transform exit 5: curated lacks source keys): the fetcher's "repair" phase
     // fetches them by key, Firehose flushes, the transform runs once more. $.repaired bounds it.
-    const repair = this.fetcherPhaseLoop('StartRepair', 'RepairRows', 'repair', '$.repair');
+    const repair = this.fetcherPhaseLoop('StartRepair', 'RepairRows', FETCHER_PHASE.repair, '$.repair');
     const markRepaired = new sfn.Pass(this, 'MarkRepaired', { result: sfn.Result.fromBoolean(true), resultPath: '$.repaired' });
     const waitRepairFlush = this.flushWait('WaitForRepairFlush');
     const nextPage = new sfn.Pass(this, 'NextPage', {
@@ -294,7 +289,7 @@ export class IngestionStateMachine extends Construct {
    * A fetcher phase looped on `done` like the row fetch: a Pass that starts it with a null
    * cursor at `path`, and the invocation that passes the cursor back, with the row fetch's retries.
    */
-  private fetcherPhaseLoop(startId: string, id: string, phase: 'keys' | 'repair', path: '$.keyScan' | '$.repair'): PhaseLoop {
+  private fetcherPhaseLoop(startId: string, id: string, phase: FetcherFollowUpPhase, path: '$.keyScan' | '$.repair'): PhaseLoop {
     const start = new sfn.Pass(this, startId, { parameters: { cursor: sfn.JsonPath.stringToJson('null') }, resultPath: path });
     const invoke = new tasks.LambdaInvoke(this, id, {
       lambdaFunction: this.props.fetcher,
@@ -393,25 +388,25 @@ export class IngestionStateMachine extends Construct {
     const massDeleteRefused = this.failWith(
       'MassDeleteRefused',
       'MassDeleteRefused',
-      `The key scan would delete more than deletions.maxDeleteShare (${props.dataset.deletions.maxDeleteShare}) of curated; nothing was deleted (transform exit 4; see the task log). Check the source; if the rows really are gone, raise maxDeleteShare for one run`,
+      `The key scan would delete more than deletions.maxDeleteShare (${props.dataset.deletions.maxDeleteShare}) of curated; nothing was deleted (transform exit ${TRANSFORM_EXIT.massDeleteRefused}; see the task log). Check the source; if the rows really are gone, raise maxDeleteShare for one run`,
     );
     const repairDidNotReconcile = this.failWith(
       'RepairDidNotReconcile',
       'RepairDidNotReconcile',
-      'Source keys were still missing from curated after the repair (transform exit 5 twice; see keysets/<dataset>/<run>/missing-keys.jsonl.gz and the quarantine)',
+      `Source keys were still missing from curated after the repair (transform exit ${TRANSFORM_EXIT.repairNeeded} twice; see keysets/<dataset>/<run>/missing-keys.jsonl.gz and the quarantine)`,
     );
     return { task, failed, massDeleteRefused, repairDidNotReconcile };
   }
 
-  /** The transform's exit code: 0 on to `succeeded`, 5 (first time) on to `repair`, else a named failure. */
+  /** The transform's exit code: ok on to `succeeded`, repairNeeded (first time) on to `repair`, else a named failure. */
   private transformExitCode(transform: TransformSteps, succeeded: sfn.IChainable, repair: sfn.IChainable): sfn.Choice {
     const exitCode = '$.transform.containers[0].ExitCode';
     return new sfn.Choice(this, 'TransformExitedZero')
       .when(sfn.Condition.not(sfn.Condition.isPresent(exitCode)), transform.failed)
-      .when(sfn.Condition.numberEquals(exitCode, 0), succeeded)
-      .when(sfn.Condition.numberEquals(exitCode, 4), transform.massDeleteRefused)
-      .when(sfn.Condition.and(sfn.Condition.numberEquals(exitCode, 5), sfn.Condition.not(sfn.Condition.isPresent('$.repaired'))), repair)
-      .when(sfn.Condition.numberEquals(exitCode, 5), transform.repairDidNotReconcile)
+      .when(sfn.Condition.numberEquals(exitCode, TRANSFORM_EXIT.ok), succeeded)
+      .when(sfn.Condition.numberEquals(exitCode, TRANSFORM_EXIT.massDeleteRefused), transform.massDeleteRefused)
+      .when(sfn.Condition.and(sfn.Condition.numberEquals(exitCode, TRANSFORM_EXIT.repairNeeded), sfn.Condition.not(sfn.Condition.isPresent('$.repaired'))), repair)
+      .when(sfn.Condition.numberEquals(exitCode, TRANSFORM_EXIT.repairNeeded), transform.repairDidNotReconcile)
       .otherwise(transform.failed);
   }
 
