@@ -9,6 +9,7 @@ import path from 'node:path';
 import axios from 'axios';
 import { curatedColumnNames, tableName, type DatasetConfig } from '../runtime/dataset-config';
 import { LocalObjectStore } from '../runtime/object-store';
+import { FETCHER_PHASE, type RunMode } from '../runtime/run-protocol';
 import { defaultCatalogPath, type CrawlResult } from '../containers/transform/src/catalog';
 import { engineForRun, markEngine, type LocalEngineName } from './local-engine';
 import { martTableName } from '../containers/transform/src/models';
@@ -16,7 +17,7 @@ import type { RunSummary } from '../containers/transform/src/transform';
 import { startTransformProcess, type TransformProcess } from './transform-process';
 import { fetcherEnvironment } from '../lib/constructs/fetcher-environment';
 import { CheckpointStore } from '../lambdas/fetcher/checkpoint-store';
-import { keysetWhere, type FetchMode, type FetchOutput } from '../lambdas/fetcher/fetch-run';
+import { keysetWhere, type FetchOutput } from '../lambdas/fetcher/fetch-run';
 import { startLocalSource } from './dataset-rows';
 import { invokePhaseUntilDone, invokeUntilDone } from './fetch-loop';
 import type { KeyScanOutput } from '../lambdas/fetcher/key-scan';
@@ -54,7 +55,7 @@ export interface LocalRunOptions {
   seed?: number;
   /** Delete the data directory first. */
   fresh?: boolean;
-  mode?: FetchMode;
+  mode?: RunMode;
   /**
    * Rebuild curated from the whole raw zone (no re-fetch): the repair when reconciliation fails.
    * Passed to the transform as `rebuild: true` (RunTransformOptions.rebuild, the transform's own).
@@ -293,7 +294,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
     let keys: LocalRunSummary['keys'];
     if (!interrupted) {
       opts.onStep?.('key scan');
-      const scan = await invokePhaseUntilDone(handler, 'keys', { runId, budgetMs: budget });
+      const scan = await invokePhaseUntilDone(handler, FETCHER_PHASE.keys, { runId, budgetMs: budget });
       keys = { ...scan.out.stats, ...(scan.out.skipped ? { skipped: scan.out.skipped } : {}) };
       log(scan.out.skipped ? `key scan skipped (${scan.out.skipped})` : `key scan: ${scan.out.stats.keys} source keys in ${scan.out.stats.pages} page(s)`);
     }
@@ -371,7 +372,7 @@ export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunS
       // Firehose deliver them, and transform again, once, like the state machine.
       log(`${transform.missingKeys} source key(s) missing from curated: repairing`);
       opts.onStep?.('repair');
-      const repaired = await invokePhaseUntilDone(handler, 'repair', { runId, budgetMs: budget });
+      const repaired = await invokePhaseUntilDone(handler, FETCHER_PHASE.repair, { runId, budgetMs: budget });
       summary.repair = repaired.out.stats;
       await firehose.flush();
       opts.onStep?.('transform');

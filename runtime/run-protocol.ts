@@ -68,11 +68,13 @@ export const TRANSFORM_EXIT = {
   testsFailed: 3,
   /**
    * Mass delete refused: the key scan would delete more than deletions.maxDeleteShare of curated;
-   * nothing was deleted. The state machine fails the run as MassDeleteRefused.
+   * nothing was deleted. The state machine fails the run as MassDeleteRefused (and the task log's
+   * line feeds the MassDeleteRefused metric and alarm).
    */
   massDeleteRefused: 4,
   /**
-   * Repair needed: curated lacks source keys and nothing else failed. The state machine runs the
+   * Repair needed: curated lacks source keys (listed in keysets/<dataset>/<run>/missing-keys.jsonl.gz)
+   * and nothing else failed. The state machine runs the
    * fetcher's "repair" phase, waits for the flush and runs the transform again, once; a second 5
    * fails the run (RepairDidNotReconcile).
    */
