@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { billedRecordBytes } from './firehose-billing';
+import { billedRecordBytes } from '../local/firehose-billing';
 // Type only: the inventory loads aws-cdk-lib, so `main` imports it when it synthesizes, and
 // `npm run bench` (which prices its measurements with this module) never does.
 import type { TemplateInventory } from './template-inventory';
