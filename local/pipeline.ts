@@ -15,7 +15,7 @@ import { engineForRun, markEngine, type LocalEngineName } from './local-engine';
 import { martTableName } from '../containers/transform/src/models';
 import type { RunSummary } from '../containers/transform/src/transform';
 import { startTransformProcess, type TransformProcess } from './transform-process';
-import { fetcherEnvironment } from '../lib/constructs/fetcher-environment';
+import { fetcherEnvironment } from '../runtime/fetcher-environment';
 import { CheckpointStore } from '../lambdas/fetcher/checkpoint-store';
 import { keysetWhere, type FetchOutput } from '../lambdas/fetcher/fetch-run';
 import { startLocalSource } from './dataset-rows';
