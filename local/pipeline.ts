@@ -9,7 +9,7 @@ import path from 'node:path';
 import axios from 'axios';
 import { curatedColumnNames, tableName, type DatasetConfig } from '../runtime/dataset-config';
 import { LocalObjectStore } from '../runtime/object-store';
-import { FETCHER_PHASE, type RunMode } from '../runtime/run-protocol';
+import { FETCHER_PHASE, type RunMode, type RunPhase } from '../runtime/run-protocol';
 import { defaultCatalogPath, type CrawlResult } from '../containers/transform/src/catalog';
 import { engineForRun, markEngine, type LocalEngineName } from './local-engine';
 import { martTableName } from '../containers/transform/src/models';
@@ -90,7 +90,11 @@ export interface LocalRunOptions {
 /** The steps after the row fetch that take long enough to be shown (PipelinePhase is the bench's split). */
 export type RunStep = 'key scan' | 'crawl' | 'transform' | 'repair';
 
-export type PipelinePhase = 'source' | 'fetch' | 'flush' | 'crawl' | 'transform' | 'sample' | 'done';
+/**
+ * The bench's split of a run: the run protocol's phases it times (the key scan counts in the fetch,
+ * a repair in the transform), after starting the source, then the sample query and the end.
+ */
+export type PipelinePhase = 'source' | Exclude<RunPhase, 'keys' | 'repair'> | 'sample' | 'done';
 
 export interface LocalRunSummary {
   dataset: string;
