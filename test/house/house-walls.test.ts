@@ -45,7 +45,7 @@ describe('house walls: allowed direction between top-level folders', () => {
 describe('house walls: import cycles', () => {
   // Real files (the cycle rules read the modules an import leads to from disk), under test/,
   // which may import anything, so only the cycle rules can object.
-  const dir = mkdtempSync(path.join(REPO_ROOT, 'test', 'runtime', 'zz-cycle-'));
+  const dir = mkdtempSync(path.join(REPO_ROOT, 'test', 'house', 'zz-cycle-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
   const write = (name: string, code: string): string => {
     const file = path.join(dir, name);
