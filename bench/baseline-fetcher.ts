@@ -10,7 +10,7 @@
  * Do not "fix" this module: it is a measurement of the past, not code the pipeline runs.
  */
 import { PutRecordBatchCommand, type FirehoseClient } from '@aws-sdk/client-firehose';
-import { billedIngestionBytes } from './firehose-billing';
+import { billedIngestionBytes } from '../local/firehose-billing';
 
 export const BASELINE_PAGE_SIZE = 50_000;
 export const BASELINE_BATCH_SIZE = 500;

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { billedRecordBytes } from './firehose-billing';
+import { billedRecordBytes } from '../local/firehose-billing';
 // Type only: the inventory loads aws-cdk-lib, so `main` imports it when it synthesizes, and
 // `npm run bench` (which prices its measurements with this module) never does.
 import type { TemplateInventory } from './template-inventory';
@@ -257,142 +257,204 @@ export const athenaBilledBytes = (bytes: number): number => Math.max(ATHENA_MIN_
  * month; storage is the average stored during month `monthOfOperation`.
  */
 export function monthlyCost(inputs: CostInputs, priceList: PriceList, design: Design = 'this'): CostResult {
-  const p = (name: PriceName): number => priceList.prices[name].usd;
-  const i = inputs;
   const lines: CostLine[] = [];
   const warnings: string[] = [];
-  const add = (item: string, quantity: number, unit: string, usd: number, part: CostPart = 'run'): void => {
-    lines.push({ item, quantity, unit, usd, part });
+  const N = inputs.runsPerMonth;
+  const m = inputs.monthOfOperation;
+  const bill: Bill = {
+    i: inputs,
+    p: (name) => priceList.prices[name].usd,
+    add: (item, quantity, unit, usd, part = 'run') => {
+      lines.push({ item, quantity, unit, usd, part });
+    },
+    warnings,
+    N,
+    m,
+    // Average count of runs whose data is stored during month m (the month's runs count half).
+    runsStored: N * (m - 0.5),
   };
-  const N = i.runsPerMonth;
-  const m = i.monthOfOperation;
-  // Average count of runs whose data is stored during month m (the month's runs count half).
-  const runsStored = N * (m - 0.5);
-
-  if (design === 'this') {
-    const D = i.datasets;
-    const runs = N * D;
-    const rawRowBytes = i.rowBytes + i.metadataBytesPerRow;
-    const changedRows = Math.ceil((i.rows * i.changedPct) / 100);
-    const payload = changedRows * rawRowBytes;
-    const { records, billedBytes } = packedBilledBytes(payload, i.packedRecordBytes);
-    add('Firehose ingestion (packed records)', (billedBytes * runs) / GB, 'GB billed', ((billedBytes * runs) / GB) * p('firehoseIngestionPerGB'));
-
-    const fetchSeconds = changedRows / i.fetchRowsPerSecond;
-    if (i.lambdaBudgetSeconds + i.lambdaOverheadSecondsPerInvocation > LAMBDA_MAX_SECONDS) {
-      warnings.push(`lambdaBudgetSeconds ${i.lambdaBudgetSeconds} plus overhead exceeds Lambda's ${LAMBDA_MAX_SECONDS} s limit`);
-    }
-    const invocations = Math.max(1, Math.ceil(fetchSeconds / i.lambdaBudgetSeconds));
-    const lambdaSeconds = fetchSeconds + invocations * i.lambdaOverheadSecondsPerInvocation;
-    const gbSeconds = lambdaSeconds * (i.lambdaMemoryMB / 1024) * runs;
-    add('Lambda fetcher compute', gbSeconds, 'GB-s', gbSeconds * p('lambdaPerGBSecond'));
-    add('Lambda requests', invocations * runs, 'requests', ((invocations * runs) / 1e6) * p('lambdaPerMillionRequests'));
-
-    const transitions = (i.stepFunctionsFixedTransitionsPerRun + invocations * i.stepFunctionsTransitionsPerFetchLoop) * runs;
-    add('Step Functions transitions', transitions, 'transitions', (transitions / 1000) * p('stepFunctionsPerThousandTransitions'));
-
-    const taskHours = (i.transformTaskMinutes / 60) * runs;
-    add('Fargate transform vCPU', taskHours * i.fargateVcpu, 'vCPU-hours', taskHours * i.fargateVcpu * p('fargatePerVcpuHour'));
-    add('Fargate transform memory', taskHours * i.fargateMemoryGB, 'GB-hours', taskHours * i.fargateMemoryGB * p('fargatePerGBHour'));
-    // No NAT: the task runs in a public subnet and holds a public IPv4 address only while it runs.
-    add('Public IPv4 for the task (no NAT)', taskHours, 'address-hours', taskHours * p('publicIpv4PerHour'));
-
-    const curatedBytes = i.rows * rawRowBytes * i.parquetToJsonRatio;
-    const newRawGz = payload * i.gzipRatio;
-    // MERGE reads the new raw partition and the curated table; marts and tests read pruned columns.
-    const perRunScan =
-      athenaBilledBytes(newRawGz + curatedBytes) +
-      i.martQueriesPerRun * athenaBilledBytes(curatedBytes * i.curatedQueryScanFraction) +
-      i.dataTestQueriesPerRun * athenaBilledBytes(curatedBytes * i.curatedQueryScanFraction);
-    const runScan = perRunScan * runs;
-    add('Athena scanned by runs (Parquet: MERGE, marts, tests)', runScan / TB, 'TB', (runScan / TB) * p('athenaPerTBScanned'));
-    const userScan = i.userQueriesPerMonth * athenaBilledBytes(curatedBytes * i.curatedQueryScanFraction) * D;
-    add('Athena scanned by users', userScan / TB, 'TB', (userScan / TB) * p('athenaPerTBScanned'), 'dataset');
-
-    const rawStored = (i.rows * rawRowBytes + payload * runsStored) * i.gzipRatio * D;
-    add('S3 storage raw (gzip NDJSON)', rawStored / GB, 'GB-month', (rawStored / GB) * p('s3StandardPerGBMonth'), 'dataset');
-    add('S3 storage curated (Parquet)', (curatedBytes * D) / GB, 'GB-month', ((curatedBytes * D) / GB) * p('s3StandardPerGBMonth'), 'dataset');
-    const firehoseObjects = Math.max(1, records > 0 ? Math.ceil(payload / (64 * 1024 * 1024)) : 0);
-    const puts = (firehoseObjects + i.curatedFilesWrittenPerRun + 5) * runs;
-    add('S3 PUT/LIST requests', puts, 'requests', (puts / 1000) * p('s3PutPerThousand'));
-    const runGets = (1 + i.martQueriesPerRun + i.dataTestQueriesPerRun) * runs * i.curatedGetsPerQuery;
-    add('S3 GET requests by runs', runGets, 'requests', (runGets / 1000) * p('s3GetPerThousand'));
-    const userGets = i.userQueriesPerMonth * D * i.curatedGetsPerQuery;
-    add('S3 GET requests by users', userGets, 'requests', (userGets / 1000) * p('s3GetPerThousand'), 'dataset');
-
-    if (i.kmsKeys > 0) {
-      add('KMS customer managed keys', i.kmsKeys, 'key-months', i.kmsKeys * p('kmsKeyPerMonth'), 'fixed');
-      add('KMS requests (S3 Bucket Keys on)', i.kmsRequestsPerRun * runs, 'requests', ((i.kmsRequestsPerRun * runs) / 10_000) * p('kmsPerTenThousandRequests'));
-    }
-    if (i.secretsFixed > 0) add('Secrets Manager', i.secretsFixed, 'secret-months', i.secretsFixed * p('secretsManagerPerSecretMonth'), 'fixed');
-    if (i.secretsPerDataset > 0) add('Secrets Manager (app tokens)', i.secretsPerDataset * D, 'secret-months', i.secretsPerDataset * D * p('secretsManagerPerSecretMonth'), 'dataset');
-    // The crawler runs only on a run whose fetch saw undeclared columns (10-minute minimum each).
-    const crawlDpuHours = i.crawlerDpuHoursPerRun * i.driftRunsPerMonth * D;
-    add('Glue crawler (drift runs only)', crawlDpuHours, 'DPU-hours', crawlDpuHours * p('glueCrawlerPerDpuHour'), 'dataset');
-    add('ECR image storage', i.containerImageGB, 'GB-month', i.containerImageGB * p('ecrStoragePerGBMonth'), 'fixed');
-    const logGB = (i.logBytesPerRun * runs) / GB;
-    add('CloudWatch Logs ingestion', logGB, 'GB', logGB * p('cloudwatchLogsIngestionPerGB'));
-    const storedLogGB = logGB * (m - 0.5);
-    add('CloudWatch Logs storage', storedLogGB, 'GB-month', storedLogGB * p('cloudwatchLogsStoragePerGBMonth'), 'dataset');
-    // A custom metric costs its monthly price prorated by the hours it receives data in: one hour a run.
-    const metricMonths = (i.customMetricsPerRun * Math.min(HOURS_PER_MONTH, N) * D) / HOURS_PER_MONTH;
-    add('CloudWatch custom metrics (pipeline figures)', metricMonths, 'metric-months', metricMonths * p('cloudwatchCustomMetricPerMonth'));
-    const alarmMetrics = i.alarmMetricsFixed + i.alarmMetricsPerDataset * D;
-    if (i.alarmMetricsFixed > 0) add('CloudWatch alarms (environment)', i.alarmMetricsFixed, 'alarm-metric-months', i.alarmMetricsFixed * p('cloudwatchAlarmPerMonth'), 'fixed');
-    if (i.alarmMetricsPerDataset > 0) add('CloudWatch alarm (one metric-math alarm per dataset)', alarmMetrics - i.alarmMetricsFixed, 'alarm-metric-months', (alarmMetrics - i.alarmMetricsFixed) * p('cloudwatchAlarmPerMonth'), 'dataset');
-    if (i.compositeAlarmsFixed > 0) add('CloudWatch composite alarms (environment)', i.compositeAlarmsFixed, 'alarm-months', i.compositeAlarmsFixed * p('cloudwatchCompositeAlarmPerMonth'), 'fixed');
-    if (i.compositeAlarmsPerDataset > 0) add('CloudWatch composite alarms', i.compositeAlarmsPerDataset * D, 'alarm-months', i.compositeAlarmsPerDataset * D * p('cloudwatchCompositeAlarmPerMonth'), 'dataset');
-    if (i.dashboards > 0) add('CloudWatch dashboard', i.dashboards, 'dashboard-months', i.dashboards * p('cloudwatchDashboardPerMonth'), 'fixed');
-  } else {
-    // Full reload every run, one record per row, no metadata added.
-    const perRunRecords = i.rows;
-    const payload = i.rows * i.rowBytes;
-    const billed = perRunRecords * billedRecordBytes(i.rowBytes);
-    add('Firehose ingestion (one record per row)', (billed * N) / GB, 'GB billed', ((billed * N) / GB) * p('firehoseIngestionPerGB'));
-
-    const fetchSeconds = i.rows / i.earlierFetchRowsPerSecond;
-    if (fetchSeconds > LAMBDA_MAX_SECONDS) {
-      // It had no cursor to resume from: such a run times out and loads a partial dataset.
-      warnings.push(`the earlier fetcher needs ${Math.round(fetchSeconds)} s per run, over Lambda's ${LAMBDA_MAX_SECONDS} s limit: it could not finish`);
-    }
-    const gbSeconds = fetchSeconds * (i.earlierLambdaMemoryMB / 1024) * N;
-    add('Lambda fetcher compute (full reload)', gbSeconds, 'GB-s', gbSeconds * p('lambdaPerGBSecond'));
-    add('Lambda requests', N, 'requests', (N / 1e6) * p('lambdaPerMillionRequests'));
-
-    const taskHours = (i.earlierTransformTaskMinutes / 60) * N;
-    add('Fargate transform vCPU', taskHours * i.fargateVcpu, 'vCPU-hours', taskHours * i.fargateVcpu * p('fargatePerVcpuHour'));
-    add('Fargate transform memory', taskHours * i.fargateMemoryGB, 'GB-hours', taskHours * i.fargateMemoryGB * p('fargatePerGBHour'));
-
-    add('NAT gateway hours', HOURS_PER_MONTH, 'hours', HOURS_PER_MONTH * p('natGatewayPerHour'), 'fixed');
-    // Through the NAT: the source download, the Firehose upload (base64 in JSON, 4/3) and the image pull.
-    const natBytes = (payload + (payload * 4) / 3 + i.containerImageGB * GB) * N;
-    add('NAT gateway data processed', natBytes / GB, 'GB', (natBytes / GB) * p('natGatewayPerGB'));
-
-    const rawStored = payload * runsStored;
-    // Every query reads every raw JSON object ever delivered (no partitions, no compression, no dedup).
-    const scannedPerQuery = athenaBilledBytes(rawStored);
-    const queries = i.martQueriesPerRun * N + i.userQueriesPerMonth;
-    const scanned = scannedPerQuery * queries;
-    add('Athena scanned (raw JSON, all history)', scanned / TB, 'TB', (scanned / TB) * p('athenaPerTBScanned'), 'dataset');
-
-    add('S3 storage raw (uncompressed JSON)', rawStored / GB, 'GB-month', (rawStored / GB) * p('s3StandardPerGBMonth'), 'dataset');
-    const objectsPerRun = Math.ceil(payload / (i.earlierFirehoseBufferMiB * 1024 * 1024));
-    const puts = (objectsPerRun + i.martQueriesPerRun) * N;
-    add('S3 PUT/LIST requests', puts, 'requests', (puts / 1000) * p('s3PutPerThousand'));
-    const gets = objectsPerRun * runsStored * queries;
-    add('S3 GET requests', gets, 'requests', (gets / 1000) * p('s3GetPerThousand'), 'dataset');
-    // It crawled on every run.
-    const dpuHours = i.crawlerDpuHoursPerRun * N;
-    add('Glue crawler (every run)', dpuHours, 'DPU-hours', dpuHours * p('glueCrawlerPerDpuHour'));
-    add('ECR image storage', i.containerImageGB, 'GB-month', i.containerImageGB * p('ecrStoragePerGBMonth'), 'fixed');
-    const logGB = (i.logBytesPerRun * N) / GB;
-    add('CloudWatch Logs ingestion', logGB, 'GB', logGB * p('cloudwatchLogsIngestionPerGB'));
-    const storedLogGB = logGB * (m - 0.5);
-    add('CloudWatch Logs storage', storedLogGB, 'GB-month', storedLogGB * p('cloudwatchLogsStoragePerGBMonth'), 'dataset');
-  }
-
+  if (design === 'this') thisDesignCost(bill);
+  else earlierDesignCost(bill);
   const totalUsd = lines.reduce((sum, l) => sum + l.usd, 0);
   return { design, lines, totalUsd, warnings };
+}
+
+/** What every part of a bill is computed from, and where it adds its lines (in the order printed). */
+interface Bill {
+  readonly i: CostInputs;
+  readonly p: (name: PriceName) => number;
+  readonly add: (item: string, quantity: number, unit: string, usd: number, part?: CostPart) => void;
+  readonly warnings: string[];
+  /** Runs per month (of each dataset). */
+  readonly N: number;
+  /** The month of operation whose storage is averaged. */
+  readonly m: number;
+  readonly runsStored: number;
+}
+
+/** The figures of one run of this design that several parts of its bill use. */
+interface ThisDesignRun {
+  /** Datasets. */
+  readonly D: number;
+  /** Runs per month, all datasets. */
+  readonly runs: number;
+  readonly rawRowBytes: number;
+  /** Bytes of changed rows one run sends to Firehose. */
+  readonly payload: number;
+  /** Firehose records one run sends (rows packed into records). */
+  readonly records: number;
+}
+
+/** This design: incremental fetch, packed Firehose records, Parquet curated, no NAT. */
+function thisDesignCost(bill: Bill): void {
+  const { i, p, add, N } = bill;
+  const D = i.datasets;
+  const runs = N * D;
+  const rawRowBytes = i.rowBytes + i.metadataBytesPerRow;
+  const changedRows = Math.ceil((i.rows * i.changedPct) / 100);
+  const payload = changedRows * rawRowBytes;
+  const { records, billedBytes } = packedBilledBytes(payload, i.packedRecordBytes);
+  add('Firehose ingestion (packed records)', (billedBytes * runs) / GB, 'GB billed', ((billedBytes * runs) / GB) * p('firehoseIngestionPerGB'));
+  const run: ThisDesignRun = { D, runs, rawRowBytes, payload, records };
+  thisDesignCompute(bill, run, changedRows);
+  thisDesignQueriesAndStorage(bill, run);
+  thisDesignOperations(bill, run);
+}
+
+/** The fetcher's Lambda, the state machine and the transform task. */
+function thisDesignCompute(bill: Bill, run: ThisDesignRun, changedRows: number): void {
+  const { i, p, add, warnings } = bill;
+  const { runs } = run;
+  const fetchSeconds = changedRows / i.fetchRowsPerSecond;
+  if (i.lambdaBudgetSeconds + i.lambdaOverheadSecondsPerInvocation > LAMBDA_MAX_SECONDS) {
+    warnings.push(`lambdaBudgetSeconds ${i.lambdaBudgetSeconds} plus overhead exceeds Lambda's ${LAMBDA_MAX_SECONDS} s limit`);
+  }
+  const invocations = Math.max(1, Math.ceil(fetchSeconds / i.lambdaBudgetSeconds));
+  const lambdaSeconds = fetchSeconds + invocations * i.lambdaOverheadSecondsPerInvocation;
+  const gbSeconds = lambdaSeconds * (i.lambdaMemoryMB / 1024) * runs;
+  add('Lambda fetcher compute', gbSeconds, 'GB-s', gbSeconds * p('lambdaPerGBSecond'));
+  add('Lambda requests', invocations * runs, 'requests', ((invocations * runs) / 1e6) * p('lambdaPerMillionRequests'));
+
+  const transitions = (i.stepFunctionsFixedTransitionsPerRun + invocations * i.stepFunctionsTransitionsPerFetchLoop) * runs;
+  add('Step Functions transitions', transitions, 'transitions', (transitions / 1000) * p('stepFunctionsPerThousandTransitions'));
+
+  const taskHours = (i.transformTaskMinutes / 60) * runs;
+  add('Fargate transform vCPU', taskHours * i.fargateVcpu, 'vCPU-hours', taskHours * i.fargateVcpu * p('fargatePerVcpuHour'));
+  add('Fargate transform memory', taskHours * i.fargateMemoryGB, 'GB-hours', taskHours * i.fargateMemoryGB * p('fargatePerGBHour'));
+  // No NAT: the task runs in a public subnet and holds a public IPv4 address only while it runs.
+  add('Public IPv4 for the task (no NAT)', taskHours, 'address-hours', taskHours * p('publicIpv4PerHour'));
+}
+
+/** Athena scans and S3 storage and requests. */
+function thisDesignQueriesAndStorage(bill: Bill, run: ThisDesignRun): void {
+  const { i, p, add, runsStored } = bill;
+  const { D, runs, rawRowBytes, payload, records } = run;
+  const curatedBytes = i.rows * rawRowBytes * i.parquetToJsonRatio;
+  const newRawGz = payload * i.gzipRatio;
+  // MERGE reads the new raw partition and the curated table; marts and tests read pruned columns.
+  const perRunScan =
+    athenaBilledBytes(newRawGz + curatedBytes) +
+    i.martQueriesPerRun * athenaBilledBytes(curatedBytes * i.curatedQueryScanFraction) +
+    i.dataTestQueriesPerRun * athenaBilledBytes(curatedBytes * i.curatedQueryScanFraction);
+  const runScan = perRunScan * runs;
+  add('Athena scanned by runs (Parquet: MERGE, marts, tests)', runScan / TB, 'TB', (runScan / TB) * p('athenaPerTBScanned'));
+  const userScan = i.userQueriesPerMonth * athenaBilledBytes(curatedBytes * i.curatedQueryScanFraction) * D;
+  add('Athena scanned by users', userScan / TB, 'TB', (userScan / TB) * p('athenaPerTBScanned'), 'dataset');
+
+  const rawStored = (i.rows * rawRowBytes + payload * runsStored) * i.gzipRatio * D;
+  add('S3 storage raw (gzip NDJSON)', rawStored / GB, 'GB-month', (rawStored / GB) * p('s3StandardPerGBMonth'), 'dataset');
+  add('S3 storage curated (Parquet)', (curatedBytes * D) / GB, 'GB-month', ((curatedBytes * D) / GB) * p('s3StandardPerGBMonth'), 'dataset');
+  const firehoseObjects = Math.max(1, records > 0 ? Math.ceil(payload / (64 * 1024 * 1024)) : 0);
+  const puts = (firehoseObjects + i.curatedFilesWrittenPerRun + 5) * runs;
+  add('S3 PUT/LIST requests', puts, 'requests', (puts / 1000) * p('s3PutPerThousand'));
+  const runGets = (1 + i.martQueriesPerRun + i.dataTestQueriesPerRun) * runs * i.curatedGetsPerQuery;
+  add('S3 GET requests by runs', runGets, 'requests', (runGets / 1000) * p('s3GetPerThousand'));
+  const userGets = i.userQueriesPerMonth * D * i.curatedGetsPerQuery;
+  add('S3 GET requests by users', userGets, 'requests', (userGets / 1000) * p('s3GetPerThousand'), 'dataset');
+}
+
+/** Keys, secrets, the crawler, the image, logs, metrics, alarms and the dashboard. */
+function thisDesignOperations(bill: Bill, run: ThisDesignRun): void {
+  const { i, p, add, N, m } = bill;
+  const { D, runs } = run;
+  if (i.kmsKeys > 0) {
+    add('KMS customer managed keys', i.kmsKeys, 'key-months', i.kmsKeys * p('kmsKeyPerMonth'), 'fixed');
+    add('KMS requests (S3 Bucket Keys on)', i.kmsRequestsPerRun * runs, 'requests', ((i.kmsRequestsPerRun * runs) / 10_000) * p('kmsPerTenThousandRequests'));
+  }
+  if (i.secretsFixed > 0) add('Secrets Manager', i.secretsFixed, 'secret-months', i.secretsFixed * p('secretsManagerPerSecretMonth'), 'fixed');
+  if (i.secretsPerDataset > 0) add('Secrets Manager (app tokens)', i.secretsPerDataset * D, 'secret-months', i.secretsPerDataset * D * p('secretsManagerPerSecretMonth'), 'dataset');
+  // The crawler runs only on a run whose fetch saw undeclared columns (10-minute minimum each).
+  const crawlDpuHours = i.crawlerDpuHoursPerRun * i.driftRunsPerMonth * D;
+  add('Glue crawler (drift runs only)', crawlDpuHours, 'DPU-hours', crawlDpuHours * p('glueCrawlerPerDpuHour'), 'dataset');
+  add('ECR image storage', i.containerImageGB, 'GB-month', i.containerImageGB * p('ecrStoragePerGBMonth'), 'fixed');
+  const logGB = (i.logBytesPerRun * runs) / GB;
+  add('CloudWatch Logs ingestion', logGB, 'GB', logGB * p('cloudwatchLogsIngestionPerGB'));
+  const storedLogGB = logGB * (m - 0.5);
+  add('CloudWatch Logs storage', storedLogGB, 'GB-month', storedLogGB * p('cloudwatchLogsStoragePerGBMonth'), 'dataset');
+  // A custom metric costs its monthly price prorated by the hours it receives data in: one hour a run.
+  const metricMonths = (i.customMetricsPerRun * Math.min(HOURS_PER_MONTH, N) * D) / HOURS_PER_MONTH;
+  add('CloudWatch custom metrics (pipeline figures)', metricMonths, 'metric-months', metricMonths * p('cloudwatchCustomMetricPerMonth'));
+  const alarmMetrics = i.alarmMetricsFixed + i.alarmMetricsPerDataset * D;
+  if (i.alarmMetricsFixed > 0) add('CloudWatch alarms (environment)', i.alarmMetricsFixed, 'alarm-metric-months', i.alarmMetricsFixed * p('cloudwatchAlarmPerMonth'), 'fixed');
+  if (i.alarmMetricsPerDataset > 0) add('CloudWatch alarm (one metric-math alarm per dataset)', alarmMetrics - i.alarmMetricsFixed, 'alarm-metric-months', (alarmMetrics - i.alarmMetricsFixed) * p('cloudwatchAlarmPerMonth'), 'dataset');
+  if (i.compositeAlarmsFixed > 0) add('CloudWatch composite alarms (environment)', i.compositeAlarmsFixed, 'alarm-months', i.compositeAlarmsFixed * p('cloudwatchCompositeAlarmPerMonth'), 'fixed');
+  if (i.compositeAlarmsPerDataset > 0) add('CloudWatch composite alarms', i.compositeAlarmsPerDataset * D, 'alarm-months', i.compositeAlarmsPerDataset * D * p('cloudwatchCompositeAlarmPerMonth'), 'dataset');
+  if (i.dashboards > 0) add('CloudWatch dashboard', i.dashboards, 'dashboard-months', i.dashboards * p('cloudwatchDashboardPerMonth'), 'fixed');
+}
+
+/** The earlier design (the baseline): a full reload every run, one record per row, a NAT, raw JSON queried. */
+function earlierDesignCost(bill: Bill): void {
+  const { i, p, add, warnings, N } = bill;
+  // Full reload every run, one record per row, no metadata added.
+  const perRunRecords = i.rows;
+  const payload = i.rows * i.rowBytes;
+  const billed = perRunRecords * billedRecordBytes(i.rowBytes);
+  add('Firehose ingestion (one record per row)', (billed * N) / GB, 'GB billed', ((billed * N) / GB) * p('firehoseIngestionPerGB'));
+
+  const fetchSeconds = i.rows / i.earlierFetchRowsPerSecond;
+  if (fetchSeconds > LAMBDA_MAX_SECONDS) {
+    // It had no cursor to resume from: such a run times out and loads a partial dataset.
+    warnings.push(`the earlier fetcher needs ${Math.round(fetchSeconds)} s per run, over Lambda's ${LAMBDA_MAX_SECONDS} s limit: it could not finish`);
+  }
+  const gbSeconds = fetchSeconds * (i.earlierLambdaMemoryMB / 1024) * N;
+  add('Lambda fetcher compute (full reload)', gbSeconds, 'GB-s', gbSeconds * p('lambdaPerGBSecond'));
+  add('Lambda requests', N, 'requests', (N / 1e6) * p('lambdaPerMillionRequests'));
+
+  const taskHours = (i.earlierTransformTaskMinutes / 60) * N;
+  add('Fargate transform vCPU', taskHours * i.fargateVcpu, 'vCPU-hours', taskHours * i.fargateVcpu * p('fargatePerVcpuHour'));
+  add('Fargate transform memory', taskHours * i.fargateMemoryGB, 'GB-hours', taskHours * i.fargateMemoryGB * p('fargatePerGBHour'));
+
+  add('NAT gateway hours', HOURS_PER_MONTH, 'hours', HOURS_PER_MONTH * p('natGatewayPerHour'), 'fixed');
+  // Through the NAT: the source download, the Firehose upload (base64 in JSON, 4/3) and the image pull.
+  const natBytes = (payload + (payload * 4) / 3 + i.containerImageGB * GB) * N;
+  add('NAT gateway data processed', natBytes / GB, 'GB', (natBytes / GB) * p('natGatewayPerGB'));
+  earlierDesignQueriesAndStorage(bill, payload);
+}
+
+/** Every query reads all raw JSON ever delivered; the crawler runs every run. */
+function earlierDesignQueriesAndStorage(bill: Bill, payload: number): void {
+  const { i, p, add, N, m, runsStored } = bill;
+  const rawStored = payload * runsStored;
+  // Every query reads every raw JSON object ever delivered (no partitions, no compression, no dedup).
+  const scannedPerQuery = athenaBilledBytes(rawStored);
+  const queries = i.martQueriesPerRun * N + i.userQueriesPerMonth;
+  const scanned = scannedPerQuery * queries;
+  add('Athena scanned (raw JSON, all history)', scanned / TB, 'TB', (scanned / TB) * p('athenaPerTBScanned'), 'dataset');
+
+  add('S3 storage raw (uncompressed JSON)', rawStored / GB, 'GB-month', (rawStored / GB) * p('s3StandardPerGBMonth'), 'dataset');
+  const objectsPerRun = Math.ceil(payload / (i.earlierFirehoseBufferMiB * 1024 * 1024));
+  const puts = (objectsPerRun + i.martQueriesPerRun) * N;
+  add('S3 PUT/LIST requests', puts, 'requests', (puts / 1000) * p('s3PutPerThousand'));
+  const gets = objectsPerRun * runsStored * queries;
+  add('S3 GET requests', gets, 'requests', (gets / 1000) * p('s3GetPerThousand'), 'dataset');
+  // It crawled on every run.
+  const dpuHours = i.crawlerDpuHoursPerRun * N;
+  add('Glue crawler (every run)', dpuHours, 'DPU-hours', dpuHours * p('glueCrawlerPerDpuHour'));
+  add('ECR image storage', i.containerImageGB, 'GB-month', i.containerImageGB * p('ecrStoragePerGBMonth'), 'fixed');
+  const logGB = (i.logBytesPerRun * N) / GB;
+  add('CloudWatch Logs ingestion', logGB, 'GB', logGB * p('cloudwatchLogsIngestionPerGB'));
+  const storedLogGB = logGB * (m - 0.5);
+  add('CloudWatch Logs storage', storedLogGB, 'GB-month', storedLogGB * p('cloudwatchLogsStoragePerGBMonth'), 'dataset');
 }
 
 /**

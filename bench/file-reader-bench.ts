@@ -5,7 +5,7 @@
  */
 import { fork } from 'node:child_process';
 import path from 'node:path';
-import type { Target } from './bench';
+import type { Target } from './target';
 import type { FileReaderRunReport, FileReaderRunSpec } from './file-reader-run';
 
 /** Decompressed CSV bytes of the two sizes (MB = 10^6 bytes, as elsewhere in the bench). */

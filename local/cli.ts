@@ -7,6 +7,7 @@ import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadDatasetDir, loadDatasetFile, type DatasetConfig } from '../runtime/dataset-config';
+import { TRANSFORM_EXIT } from '../runtime/run-protocol';
 import { LOCK_FILE, lockDataDir, type DataDirLock } from './data-dir-lock';
 import { sourceFor } from './dataset-rows';
 import { localStreamName, startLocalFirehose, type FirehoseServer } from './firehose-server';
@@ -303,7 +304,7 @@ async function run(opts: ReturnType<typeof parse>): Promise<Outcome> {
     try {
       const s = await runLocalTransformOnly({ dataset, dataDir, engine, ...(opts.select ? { select: opts.select } : {}), testsOnly: opts.testsOnly, log });
       if (!opts.json) process.stdout.write(`${transformOnlyLines(s).join('\n')}\n`);
-      return { exitCode: s.failedErrorTests.length ? 3 : 0, summary: s, ...testFailure(s.failedErrorTests, dataDir) };
+      return { exitCode: s.failedErrorTests.length ? TRANSFORM_EXIT.testsFailed : TRANSFORM_EXIT.ok, summary: s, ...testFailure(s.failedErrorTests, dataDir) };
     } finally {
       await lock.release();
     }
@@ -353,7 +354,7 @@ async function run(opts: ReturnType<typeof parse>): Promise<Outcome> {
     if (!opts.json) printSummary(summary);
     const failed = summary.transform?.failedErrorTests ?? [];
     if (failed.some((t) => /reconcil/i.test(t))) process.stderr.write(`${REBUILD_HINT(dataDir)}\n`);
-    return { exitCode: failed.length ? 3 : 0, summary, ...testFailure(failed, dataDir) };
+    return { exitCode: failed.length ? TRANSFORM_EXIT.testsFailed : TRANSFORM_EXIT.ok, summary, ...testFailure(failed, dataDir) };
   } finally {
     await lock.release();
   }
@@ -404,8 +405,8 @@ function exitAndHint(err: unknown): { exitCode: number; error: string; hint?: st
   const e = err as HintedError;
   if (e instanceof UsageError) return { exitCode: 2, error: e.message, hint: 'see --help' };
   if (e.name === 'DatasetConfigError') return { exitCode: 2, error: e.message, hint: 'fix the file and run again' };
-  // 4 like the transform container: a mass delete refused (nothing deleted) is not a crash.
-  if (e.name === 'MassDeleteRefusedError') return { exitCode: 4, error: e.message, ...(e.hint ? { hint: e.hint } : {}) };
+  // Like the transform container: a mass delete refused (nothing deleted) is not a crash.
+  if (e.name === 'MassDeleteRefusedError') return { exitCode: TRANSFORM_EXIT.massDeleteRefused, error: e.message, ...(e.hint ? { hint: e.hint } : {}) };
   // A model file or a --select naming no model is fixed like a usage error.
   const usage = e instanceof ModelError || e instanceof LocalEngineError || e.name === 'NothingToTransformError';
   return { exitCode: usage ? 2 : 1, error: e.message };

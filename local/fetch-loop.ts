@@ -3,16 +3,17 @@
  * then again with the cursor it returned, until it says `done`. The local pipeline and the
  * benchmark both drive the real handler through this.
  */
-import type { FetchMode, FetchOutput } from '../lambdas/fetcher/fetch-run';
+import type { FetchOutput } from '../lambdas/fetcher/fetch-run';
 import type { KeyScanOutput } from '../lambdas/fetcher/key-scan';
 import type { RepairOutput } from '../lambdas/fetcher/repair';
 import type { FetcherContext, FetcherEvent, FetcherOutput, KeyScanEvent, RepairEvent } from '../lambdas/fetcher/handler';
+import { FETCHER_PHASE, type FetcherFollowUpPhase, type RunMode } from '../runtime/run-protocol';
 
 export type FetcherHandler = (event: FetcherEvent, context: FetcherContext) => Promise<FetchOutput>;
 
 export interface FetchLoopOptions {
   runId: string;
-  mode: FetchMode;
+  mode: RunMode;
   /** Time budget of one invocation (a Lambda's remaining time). */
   budgetMs: number;
   /** Stop after this many invocations even if not done (tests of an interrupted fetch). */
@@ -37,7 +38,7 @@ export async function invokeUntilDone(handler: FetcherHandler, opts: FetchLoopOp
 /** The handler's other phases (key scan, repair), looped on `done` the same way. */
 export type PhaseHandler = <E extends KeyScanEvent | RepairEvent>(event: E, context: FetcherContext) => Promise<FetcherOutput<E>>;
 
-export async function invokePhaseUntilDone<P extends 'keys' | 'repair'>(
+export async function invokePhaseUntilDone<P extends FetcherFollowUpPhase>(
   handler: PhaseHandler,
   phase: P,
   opts: { runId: string; budgetMs: number },
@@ -47,9 +48,9 @@ export async function invokePhaseUntilDone<P extends 'keys' | 'repair'>(
     const deadline = Date.now() + opts.budgetMs;
     const context = { getRemainingTimeInMillis: () => deadline - Date.now(), awsRequestId: `${opts.runId}-${phase}-${invocations}` };
     const out =
-      phase === 'keys'
-        ? await handler({ runId: opts.runId, phase: 'keys', cursor: cursor as KeyScanOutput['cursor'] }, context)
-        : await handler({ runId: opts.runId, phase: 'repair', cursor: cursor as RepairOutput['cursor'] }, context);
+      phase === FETCHER_PHASE.keys
+        ? await handler({ runId: opts.runId, phase: FETCHER_PHASE.keys, cursor: cursor as KeyScanOutput['cursor'] }, context)
+        : await handler({ runId: opts.runId, phase: FETCHER_PHASE.repair, cursor: cursor as RepairOutput['cursor'] }, context);
     if (out.done) return { out: out as P extends 'keys' ? KeyScanOutput : RepairOutput, invocations };
     cursor = out.cursor;
   }

@@ -27,7 +27,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
-import { billedRecordBytes } from '../bench/firehose-billing';
+import { billedRecordBytes } from './firehose-billing';
 import type { DatasetConfig } from '../runtime/dataset-config';
 import { seededRandom } from './fire-incidents-generator';
 import { faultPoint } from '../runtime/fault-points';

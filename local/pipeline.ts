@@ -9,14 +9,15 @@ import path from 'node:path';
 import axios from 'axios';
 import { curatedColumnNames, tableName, type DatasetConfig } from '../runtime/dataset-config';
 import { LocalObjectStore } from '../runtime/object-store';
+import { FETCHER_PHASE, type RunMode, type RunPhase } from '../runtime/run-protocol';
 import { defaultCatalogPath, type CrawlResult } from '../containers/transform/src/catalog';
 import { engineForRun, markEngine, type LocalEngineName } from './local-engine';
 import { martTableName } from '../containers/transform/src/models';
 import type { RunSummary } from '../containers/transform/src/transform';
 import { startTransformProcess, type TransformProcess } from './transform-process';
-import { fetcherEnvironment } from '../lib/constructs/fetcher-environment';
+import { fetcherEnvironment } from '../runtime/fetcher-environment';
 import { CheckpointStore } from '../lambdas/fetcher/checkpoint-store';
-import type { FetchMode, FetchOutput } from '../lambdas/fetcher/fetch-run';
+import type { FetchOutput } from '../lambdas/fetcher/fetch-run';
 import { keysetWhere } from '../lambdas/fetcher/sources/socrata/keyset';
 import { KEYSET_POSITIONS } from '../lambdas/fetcher/sources/socrata/socrata-source';
 import { startLocalSource } from './dataset-rows';
@@ -26,6 +27,9 @@ import type { RepairOutput } from '../lambdas/fetcher/repair';
 import { localStreamName, startLocalFirehose, type FirehoseServer } from './firehose-server';
 import type { SocrataEndpoint } from './socrata-process';
 import { writeFailedRun, type FailedRunOutputs } from './failed-run';
+
+/** The fetcher's handler, imported once the environment it reads is set (see LocalPipelineRun.fetch). */
+type Handler = (typeof import('../lambdas/fetcher/handler'))['handler'];
 
 /** An error of runLocalPipeline, with where the failed run's summary and report were written. */
 export type LocalRunError = Error & { run?: FailedRunOutputs };
@@ -56,7 +60,7 @@ export interface LocalRunOptions {
   seed?: number;
   /** Delete the data directory first. */
   fresh?: boolean;
-  mode?: FetchMode;
+  mode?: RunMode;
   /**
    * Rebuild curated from the whole raw zone (no re-fetch): the repair when reconciliation fails.
    * Passed to the transform as `rebuild: true` (RunTransformOptions.rebuild, the transform's own).
@@ -88,7 +92,11 @@ export interface LocalRunOptions {
 /** The steps after the row fetch that take long enough to be shown (PipelinePhase is the bench's split). */
 export type RunStep = 'key scan' | 'crawl' | 'transform' | 'repair';
 
-export type PipelinePhase = 'source' | 'fetch' | 'flush' | 'crawl' | 'transform' | 'sample' | 'done';
+/**
+ * The bench's split of a run: the run protocol's phases it times (the key scan counts in the fetch,
+ * a repair in the transform), after starting the source, then the sample query and the end.
+ */
+export type PipelinePhase = 'source' | Exclude<RunPhase, 'keys' | 'repair'> | 'sample' | 'done';
 
 export interface LocalRunSummary {
   dataset: string;
@@ -186,230 +194,378 @@ async function expectedRows(baseUrl: string, datasetId: string, rawStore: LocalO
   }
 }
 
+/**
+ * One local run, in the run protocol's order (runtime/run-protocol.ts RUN_PHASES): fetch → keys →
+ * flush → crawl → transform (→ repair → flush → transform, once). The endpoints it started itself
+ * are closed by the caller of `start`, through `close`.
+ */
 export async function runLocalPipeline(opts: LocalRunOptions): Promise<LocalRunSummary> {
-  const t0 = Date.now();
-  const log = opts.log ?? (() => {});
-  const { dataset } = opts;
-  const dataDir = path.resolve(opts.dataDir);
-  // Checked before anything runs: the other engine's data directory, or no Trino for athena.
-  const engine = engineForRun(dataDir, opts.engine, opts.fresh === true);
-  if (opts.fresh) await rm(dataDir, { recursive: true, force: true });
-  const rawDir = path.join(dataDir, 'buckets', 'raw');
-  const curatedDir = path.join(dataDir, 'buckets', 'curated');
-  const rawStore = new LocalObjectStore(rawDir);
-  const runId = opts.runId ?? `local-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
-
-  // The generated source runs in a child process (its rows never share this heap); if it dies,
-  // the run fails with its one-line reason rather than with the fetcher's connection errors.
-  opts.onPhase?.('source', {});
-  const ownSocrata = !opts.socrata && !opts.source ? await startLocalSource(dataset, dataDir, opts.rows ?? 50_000, opts.seed ?? 1) : undefined;
-  const socrata = opts.socrata ?? ownSocrata;
-  let ownFirehose: FirehoseServer | undefined;
+  const run = await LocalPipelineRun.start(opts);
   try {
-    ownFirehose = opts.firehose ? undefined : await startLocalFirehose({ dataDir, datasets: [dataset] });
+    const fetched = await run.fetch();
+    // The key scan, as the state machine runs it after the row fetch: the source's complete key
+    // set for this run (deletions, reconciliation against the source). Not after an interrupted fetch.
+    const keys = fetched.interrupted ? undefined : await run.keys();
+    const summary = await run.flush(fetched, keys);
+    if (summary.interrupted) return run.interrupted(summary);
+    const crawl = await run.crawl(summary);
+    await run.transform(summary, crawl.catalogPath);
+    return await run.sample(summary, crawl.catalogPath);
   } catch (err) {
-    await ownSocrata?.close();
-    throw err;
+    throw await run.recordFailure(err);
+  } finally {
+    await run.close();
   }
-  const firehose = opts.firehose ?? ownFirehose!;
-  let transformProcess: TransformProcess | undefined;
-  const phase = (p: PipelinePhase): void =>
-    opts.onPhase?.(p, { ...(ownSocrata ? { socrataPid: ownSocrata.pid } : {}), ...(transformProcess ? { transformPid: transformProcess.pid } : {}) });
-  // DuckDB spills into the data directory (containers/transform/src/duckdb-resources.ts), removed after the run.
-  const duckdbTemp = path.join(dataDir, 'duckdb-tmp');
-  process.env.DUCKDB_TEMP_DIRECTORY = duckdbTemp;
-  try {
-    const { baseUrl, datasetId } = opts.source
-      ? parseSourceUrl(opts.source, dataset.source.datasetId)
-      : { baseUrl: socrata!.url, datasetId: socrata!.datasetId };
+}
+
+/** The row fetch's outcome, as the later phases need it. */
+interface Fetched {
+  out: FetchOutput;
+  invocations: number;
+  interrupted: boolean;
+  fetchStart: number;
+}
+
+/** Where the run reads from and what it knows about it, settled before the fetch starts. */
+interface RunSource {
+  baseUrl: string;
+  datasetId: string;
+  /** What the fetcher reads, for the log and the summary (SODA 2's resource or SODA 3's query endpoint). */
+  endpoint: string;
+  /**
+   * One source identity for the whole run: what the checkpoint and the key scan record, and what
+   * the transform checks the key scan against. A --source names its own (host and dataset id);
+   * the generated local source stands in for the dataset's own portal.
+   */
+  identity: { domain: string; datasetId: string };
+  /** The dataset with that identity, as the fetcher and the transform see it. */
+  dataset: DatasetConfig;
+}
+
+/** The state of one runLocalPipeline call: its directories, endpoints, child processes and clock. */
+class LocalPipelineRun {
+  private readonly t0 = Date.now();
+  private readonly log: (line: string) => void;
+  private readonly dataset: DatasetConfig;
+  private readonly rawDir: string;
+  private readonly curatedDir: string;
+  private readonly rawStore: LocalObjectStore;
+  private readonly runId: string;
+  private readonly budget: number;
+  private source: RunSource | undefined;
+  private handler: Handler | undefined;
+  private transformProcess: TransformProcess | undefined;
+
+  private constructor(
+    private readonly opts: LocalRunOptions,
+    private readonly dataDir: string,
+    private readonly engine: LocalEngineName,
+    /** The generated source's child process, when this run started it (else opts.socrata or opts.source). */
+    private readonly ownSocrata: Awaited<ReturnType<typeof startLocalSource>> | undefined,
+    private readonly ownFirehose: FirehoseServer | undefined,
+  ) {
+    this.log = opts.log ?? (() => {});
+    this.dataset = opts.dataset;
+    this.rawDir = path.join(dataDir, 'buckets', 'raw');
+    this.curatedDir = path.join(dataDir, 'buckets', 'curated');
+    this.rawStore = new LocalObjectStore(this.rawDir);
+    this.runId = opts.runId ?? `local-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
+    this.budget = opts.invocationBudgetMs ?? 60_000;
+    // DuckDB spills into the data directory (containers/transform/src/duckdb-resources.ts), removed after the run.
+    process.env.DUCKDB_TEMP_DIRECTORY = this.duckdbTemp;
+  }
+
+  /** Checks the engine, empties a --fresh data directory, and starts the endpoints the caller did not pass. */
+  static async start(opts: LocalRunOptions): Promise<LocalPipelineRun> {
+    const dataDir = path.resolve(opts.dataDir);
+    // Checked before anything runs: the other engine's data directory, or no Trino for athena.
+    const engine = engineForRun(dataDir, opts.engine, opts.fresh === true);
+    if (opts.fresh) await rm(dataDir, { recursive: true, force: true });
+    // The generated source runs in a child process (its rows never share this heap); if it dies,
+    // the run fails with its one-line reason rather than with the fetcher's connection errors.
+    opts.onPhase?.('source', {});
+    const ownSocrata = !opts.socrata && !opts.source ? await startLocalSource(opts.dataset, dataDir, opts.rows ?? 50_000, opts.seed ?? 1) : undefined;
+    let ownFirehose: FirehoseServer | undefined;
+    try {
+      ownFirehose = opts.firehose ? undefined : await startLocalFirehose({ dataDir, datasets: [opts.dataset] });
+    } catch (err) {
+      await ownSocrata?.close();
+      throw err;
+    }
+    return new LocalPipelineRun(opts, dataDir, engine, ownSocrata, ownFirehose);
+  }
+
+  private get socrata(): SocrataEndpoint | undefined {
+    return this.opts.socrata ?? this.ownSocrata;
+  }
+
+  private get firehose(): FirehoseServer {
+    return this.opts.firehose ?? this.ownFirehose!;
+  }
+
+  private get duckdbTemp(): string {
+    return path.join(this.dataDir, 'duckdb-tmp');
+  }
+
+  private phase(p: PipelinePhase): void {
+    const { ownSocrata, transformProcess } = this;
+    this.opts.onPhase?.(p, { ...(ownSocrata ? { socrataPid: ownSocrata.pid } : {}), ...(transformProcess ? { transformPid: transformProcess.pid } : {}) });
+  }
+
+  /** The source URL and identity of this run: --source, or the local server. */
+  private resolveSource(): RunSource {
+    const { opts, dataset } = this;
+    const { baseUrl, datasetId } = opts.source ? parseSourceUrl(opts.source, dataset.source.datasetId) : { baseUrl: this.socrata!.url, datasetId: this.socrata!.datasetId };
     // What the fetcher reads: SODA 3's query endpoint or SODA 2's resource (socrata-client.ts).
     const endpoint = dataset.source.api === 'soda3' ? `${baseUrl}/api/v3/views/${datasetId}/query.json (SODA 3)` : `${baseUrl}/resource/${datasetId}.json`;
-    log(`source ${endpoint} → Firehose ${firehose.url} (${localStreamName(dataset)}) → ${rawDir}`);
-    // One source identity for the whole run: what the checkpoint and the key scan record, and what
-    // the transform checks the key scan against. A --source names its own (host and dataset id);
-    // the generated local source stands in for the dataset's own portal.
-    const sourceIdentity = opts.source ? { domain: new URL(baseUrl).host, datasetId } : { domain: dataset.source.domain, datasetId };
-    const runDataset: DatasetConfig = { ...dataset, source: { ...dataset.source, ...sourceIdentity } };
+    this.log(`source ${endpoint} → Firehose ${this.firehose.url} (${localStreamName(dataset)}) → ${this.rawDir}`);
+    const identity = opts.source ? { domain: new URL(baseUrl).host, datasetId } : { domain: dataset.source.domain, datasetId };
+    return { baseUrl, datasetId, endpoint, identity, dataset: { ...dataset, source: { ...dataset.source, ...identity } } };
+  }
 
-    // 1. Fetch: the real handler, looping on `done` like the state machine.
-    phase('fetch');
-    const env = localFetcherEnv({ dataset: runDataset, datasetId, baseUrl, firehoseUrl: firehose.url, rawDir, marginMs: opts.budgetMarginMs ?? 0 });
+  /** Phase "fetch": the real handler, looping on `done` like the state machine. */
+  async fetch(): Promise<Fetched> {
+    const { opts } = this;
+    const source = (this.source = this.resolveSource());
+    this.phase('fetch');
+    const env = localFetcherEnv({ dataset: source.dataset, datasetId: source.datasetId, baseUrl: source.baseUrl, firehoseUrl: this.firehose.url, rawDir: this.rawDir, marginMs: opts.budgetMarginMs ?? 0 });
     Object.assign(process.env, env);
     const { handler } = await import('../lambdas/fetcher/handler');
+    this.handler = handler;
     const mode = opts.mode ?? 'incremental';
-    const expected = await expectedRows(baseUrl, datasetId, rawStore, dataset, mode === 'full-refresh');
-    const budget = opts.invocationBudgetMs ?? 60_000;
+    const expected = await expectedRows(source.baseUrl, source.datasetId, this.rawStore, this.dataset, mode === 'full-refresh');
     const fetchStart = Date.now();
-    // Live progress: rows as they stream in (the lines the local Firehose accepted: a page of
-    // 200,000 rows is one request, so counting finished pages alone would show nothing until its
-    // end), and pages and retries from the local server's own log (with --source, the fetcher's
-    // per-invocation figures).
-    const requestsBefore = socrata && !opts.source ? socrata.requests.length : 0;
-    const linesBefore = firehose.counters().linesAccepted;
-    let latest = { rowsQuarantined: 0, pages: 0, retries: 0 };
-    const served = (): FetchProgress => {
-      const streamed = firehose.counters().linesAccepted - linesBefore;
-      let { pages, retries } = latest;
-      let pageRows = 0;
-      if (socrata && !opts.source) {
-        // Count requests (the progress bar's and the fetcher's own) are not pages.
-        const reqs = socrata.requests.slice(requestsBefore).filter((r) => r.path.startsWith('/resource/') && !/count\(/i.test(r.params.$select ?? ''));
-        const ok = reqs.filter((r) => r.status === 200 && r.fault === undefined);
-        pageRows = ok.reduce((a, r) => a + (r.rows ?? 0), 0);
-        pages = ok.length;
-        retries = reqs.length - ok.length;
-      }
-      return {
-        rowsFetched: Math.max(pageRows, streamed + latest.rowsQuarantined),
-        rowsDelivered: streamed,
-        rowsQuarantined: latest.rowsQuarantined,
-        pages,
-        retries,
-        ...(expected !== undefined ? { expectedRows: expected } : {}),
-        elapsedMs: Date.now() - fetchStart,
-      };
-    };
-    const ticker = opts.onProgress ? setInterval(() => opts.onProgress!(served()), opts.progressEveryMs ?? 250) : undefined;
+    const progress = new FetchProgressReporter(opts, this.firehose, this.socrata, expected, fetchStart);
     let loop: { out: FetchOutput; invocations: number };
     try {
       loop = await invokeUntilDone(handler, {
-        runId,
+        runId: this.runId,
         mode,
-        budgetMs: budget,
+        budgetMs: this.budget,
         ...(opts.maxInvocations !== undefined ? { maxInvocations: opts.maxInvocations } : {}),
-        onInvocation: ({ stats: s, done }) => {
-          latest = { rowsQuarantined: s.rowsQuarantined, pages: s.pages, retries: s.sourceRetries + s.firehoseRetriedRecords };
-          opts.onProgress?.({
-            ...(done ? { done } : {}),
-            rowsFetched: s.rowsFetched,
-            rowsDelivered: s.rowsDelivered,
-            rowsQuarantined: s.rowsQuarantined,
-            pages: s.pages,
-            retries: s.sourceRetries + s.firehoseRetriedRecords,
-            ...(expected !== undefined ? { expectedRows: expected } : {}),
-            elapsedMs: Date.now() - fetchStart,
-          });
-        },
+        onInvocation: (out) => progress.invocation(out),
       });
     } finally {
-      if (ticker) clearInterval(ticker);
+      progress.stop();
     }
-    const { out, invocations } = loop;
-    const interrupted = !out.done;
-    // The key scan, as the state machine runs it after the row fetch: the source's complete key
-    // set for this run (deletions, reconciliation against the source). Not after an interrupted fetch.
-    let keys: LocalRunSummary['keys'];
-    if (!interrupted) {
-      opts.onStep?.('key scan');
-      const scan = await invokePhaseUntilDone(handler, 'keys', { runId, budgetMs: budget });
-      keys = { ...scan.out.stats, ...(scan.out.skipped ? { skipped: scan.out.skipped } : {}) };
-      log(scan.out.skipped ? `key scan skipped (${scan.out.skipped})` : `key scan: ${scan.out.stats.keys} source keys in ${scan.out.stats.pages} page(s)`);
-    }
-    const fetchMs = Date.now() - fetchStart;
+    return { ...loop, interrupted: !loop.out.done, fetchStart };
+  }
 
-    // 2. The state machine waits for Firehose's buffer; locally we flush it.
-    phase('flush');
+  /** Phase "keys": the key scan (deletion detection), looped on `done` like the row fetch. */
+  async keys(): Promise<NonNullable<LocalRunSummary['keys']>> {
+    this.opts.onStep?.('key scan');
+    const scan = await invokePhaseUntilDone(this.handler!, FETCHER_PHASE.keys, { runId: this.runId, budgetMs: this.budget });
+    this.log(scan.out.skipped ? `key scan skipped (${scan.out.skipped})` : `key scan: ${scan.out.stats.keys} source keys in ${scan.out.stats.pages} page(s)`);
+    return { ...scan.out.stats, ...(scan.out.skipped ? { skipped: scan.out.skipped } : {}) };
+  }
+
+  /** Phase "flush": the state machine waits for Firehose's buffer; locally we flush it. The summary starts here. */
+  async flush(fetched: Fetched, keys: LocalRunSummary['keys']): Promise<LocalRunSummary> {
+    // The fetch's time includes the key scan's, as it always has in the summary.
+    const fetchMs = Date.now() - fetched.fetchStart;
+    this.phase('flush');
     const flushStart = Date.now();
-    await firehose.flush();
+    await this.firehose.flush();
     const flushMs = Date.now() - flushStart;
-    const fc = firehose.counters();
-    const summary: LocalRunSummary = {
-      dataset: dataset.name,
-      runId,
-      dataDir,
-      source: endpoint,
-      sourceIdentity,
+    const fc = this.firehose.counters();
+    const { out, invocations, interrupted } = fetched;
+    const source = this.source!;
+    return {
+      dataset: this.dataset.name,
+      runId: this.runId,
+      dataDir: this.dataDir,
+      source: source.endpoint,
+      sourceIdentity: source.identity,
       fetch: { ...out.stats, invocations, done: out.done, durationMs: fetchMs, rowsPerSecond: fetchMs ? Math.round((out.stats.rowsFetched / fetchMs) * 1000) : 0 },
       firehose: { objectsWritten: fc.objectsWritten, recordsAccepted: fc.recordsAccepted, recordsFailed: fc.recordsFailed, throttledCalls: fc.throttledCalls },
-      crawl: { table: `raw.${tableName(dataset)}`, objects: 0, columns: 0 },
+      crawl: { table: `raw.${tableName(this.dataset)}`, objects: 0, columns: 0 },
       schemaDrift: { undeclared: [] },
       interrupted,
       ...(keys ? { keys } : {}),
       timings: { fetchMs, flushMs, crawlMs: 0, transformMs: 0, totalMs: 0 },
     };
-    if (interrupted) {
-      log(`fetch stopped after ${invocations} invocation(s) with more to fetch; the checkpoint holds what was delivered`);
-      summary.timings.totalMs = Date.now() - t0;
-      return summary;
-    }
+  }
 
-    // 3. Crawl: register the raw zone in the local catalog, like the Glue crawler.
-    const catalogPath = defaultCatalogPath(dataDir);
+  /** A fetch stopped early (maxInvocations): the checkpoint holds what was delivered; nothing is transformed. */
+  interrupted(summary: LocalRunSummary): LocalRunSummary {
+    this.log(`fetch stopped after ${summary.fetch.invocations} invocation(s) with more to fetch; the checkpoint holds what was delivered`);
+    summary.timings.totalMs = Date.now() - this.t0;
+    return summary;
+  }
+
+  /** Phase "crawl": register the raw zone in the local catalog, like the Glue crawler, and report schema drift. */
+  async crawl(summary: LocalRunSummary): Promise<{ catalogPath: string }> {
+    const { dataset } = this;
+    const catalogPath = defaultCatalogPath(this.dataDir);
     const crawlStart = Date.now();
     // The crawl and the transform run in a child process of their own (./transform-process.ts).
-    phase('crawl');
-    opts.onStep?.('crawl');
-    transformProcess = startTransformProcess(log);
-    const crawl: CrawlResult = await transformProcess.crawl({ dataset, rawDir, catalogPath });
+    this.phase('crawl');
+    this.opts.onStep?.('crawl');
+    this.transformProcess = startTransformProcess(this.log);
+    const crawl: CrawlResult = await this.transformProcess.crawl({ dataset, rawDir: this.rawDir, catalogPath });
     summary.crawl = { table: crawl.table, objects: crawl.objects, columns: crawl.columns.length };
     const known = new Set(curatedColumnNames(dataset));
     // What the fetcher saw this run (as on AWS) and what the crawl finds in the whole raw zone.
     summary.schemaDrift.undeclared = [
-      ...new Set([...(out.stats.undeclaredColumns ?? []), ...crawl.columns.map((c) => c.name).filter((n) => !known.has(n))]),
+      ...new Set([...(summary.fetch.undeclaredColumns ?? []), ...crawl.columns.map((c) => c.name).filter((n) => !known.has(n))]),
     ].sort();
     if (summary.schemaDrift.undeclared.length) {
-      log(
+      this.log(
         `schema drift: the source has ${summary.schemaDrift.undeclared.length} column(s) not declared in the dataset definition ` +
           `(${summary.schemaDrift.undeclared.join(', ')}); they are kept in raw, and loaded into curated once declared`,
       );
     }
     summary.timings.crawlMs = Date.now() - crawlStart;
+    return { catalogPath };
+  }
 
-    // 4. Transform (DuckDB, or the deployed Athena engine on a local Trino): staging, dedup,
-    // marts, data tests, run summary and report.
-    phase('transform');
+  /**
+   * Phase "transform" (DuckDB, or the deployed Athena engine on a local Trino): staging, dedup,
+   * marts, data tests, run summary and report; then phase "repair" and the transform again, once,
+   * when it found source keys missing from curated.
+   */
+  async transform(summary: LocalRunSummary, catalogPath: string): Promise<void> {
+    const { opts } = this;
+    this.phase('transform');
     opts.onStep?.('transform');
-    await markEngine(dataDir, engine);
+    await markEngine(this.dataDir, this.engine);
     const transformStart = Date.now();
     const transformOnce = (): Promise<RunSummary> =>
-      transformProcess!.transform({
-        dataset: runDataset,
-        engine,
-        dataDir,
-        rawDir,
-        curatedDir,
-        runId,
+      this.transformProcess!.transform({
+        dataset: this.source!.dataset,
+        engine: this.engine,
+        dataDir: this.dataDir,
+        rawDir: this.rawDir,
+        curatedDir: this.curatedDir,
+        runId: this.runId,
         catalogPath,
         rebuild: opts.rebuild ?? false,
         undeclaredColumns: summary.schemaDrift.undeclared,
       });
     let transform = await transformOnce();
     if (transform.repairNeeded) {
-      // Source keys curated lacks (e.g. rows added behind the checkpoint): fetch them by key, let
-      // Firehose deliver them, and transform again, once, like the state machine.
-      log(`${transform.missingKeys} source key(s) missing from curated: repairing`);
-      opts.onStep?.('repair');
-      const repaired = await invokePhaseUntilDone(handler, 'repair', { runId, budgetMs: budget });
-      summary.repair = repaired.out.stats;
-      await firehose.flush();
+      summary.repair = await this.repair(transform);
       opts.onStep?.('transform');
       transform = await transformOnce();
     }
     summary.timings.transformMs = Date.now() - transformStart;
     summary.transform = transform;
     summary.reportPath = transform.reportLocation;
+  }
 
-    phase('sample');
-    const firstMart = transform.marts[0];
+  /**
+   * Phase "repair": source keys curated lacks (e.g. rows added behind the checkpoint) are fetched
+   * by key and Firehose delivers them, like the state machine after the transform's exit 5.
+   */
+  private async repair(transform: RunSummary): Promise<RepairOutput['stats']> {
+    this.log(`${transform.missingKeys} source key(s) missing from curated: repairing`);
+    this.opts.onStep?.('repair');
+    const repaired = await invokePhaseUntilDone(this.handler!, FETCHER_PHASE.repair, { runId: this.runId, budgetMs: this.budget });
+    await this.firehose.flush();
+    return repaired.out.stats;
+  }
+
+  /** A few rows of the first mart (else the curated row count), for the summary a person reads. */
+  async sample(summary: LocalRunSummary, catalogPath: string): Promise<LocalRunSummary> {
+    const { dataset, engine, dataDir } = this;
+    this.phase('sample');
+    const firstMart = summary.transform!.marts[0];
     const sql = firstMart
       ? `SELECT * FROM curated.${martTableName(tableName(dataset), firstMart.name)} ORDER BY 1 LIMIT 5`
       : `SELECT count(*) AS curated_rows FROM curated.${tableName(dataset)}`;
-    summary.sample = { sql, ...(await transformProcess.query({ engine, dataDir, catalogPath, sql })) };
-    summary.timings.totalMs = Date.now() - t0;
-    phase('done');
+    summary.sample = { sql, ...(await this.transformProcess!.query({ engine, dataDir, catalogPath, sql })) };
+    summary.timings.totalMs = Date.now() - this.t0;
+    this.phase('done');
     return summary;
-  } catch (err) {
-    const failure = ownSocrata?.failure ? new Error(ownSocrata.failure, { cause: err }) : (err as Error);
-    // Recorded like a finished run (summary, report, history row); a failure to record it must not hide the run's own error.
-    await writeFailedRun({ dataset, runId, engine, startedAt: new Date(t0), error: failure, rawStore, curatedStore: new LocalObjectStore(curatedDir), log }).then(
+  }
+
+  /**
+   * A failed run is recorded like a finished one (summary, report, history row); a failure to
+   * record it must not hide the run's own error. Returns the error to throw.
+   */
+  async recordFailure(err: unknown): Promise<LocalRunError> {
+    const { ownSocrata, dataset, runId, engine, rawStore, log } = this;
+    const failure: LocalRunError = ownSocrata?.failure ? new Error(ownSocrata.failure, { cause: err }) : (err as Error);
+    await writeFailedRun({ dataset, runId, engine, startedAt: new Date(this.t0), error: failure, rawStore, curatedStore: new LocalObjectStore(this.curatedDir), log }).then(
       (outputs) => Object.assign(failure, { run: outputs }),
       (writeErr: unknown) => log(`the failed run's summary and report could not be written: ${(writeErr as Error).message.split('\n')[0]}`),
     );
-    throw failure;
-  } finally {
-    await transformProcess?.close();
-    await ownFirehose?.close();
-    await ownSocrata?.close();
-    await rm(duckdbTemp, { recursive: true, force: true });
+    return failure;
+  }
+
+  async close(): Promise<void> {
+    await this.transformProcess?.close();
+    await this.ownFirehose?.close();
+    await this.ownSocrata?.close();
+    await rm(this.duckdbTemp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Live progress of the row fetch: rows as they stream in (the lines the local Firehose accepted:
+ * a page of 200,000 rows is one request, so counting finished pages alone would show nothing until
+ * its end), and pages and retries from the local server's own log (with --source, the fetcher's
+ * per-invocation figures).
+ */
+class FetchProgressReporter {
+  private readonly requestsBefore: number;
+  private readonly linesBefore: number;
+  private latest = { rowsQuarantined: 0, pages: 0, retries: 0 };
+  private readonly ticker: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    private readonly opts: LocalRunOptions,
+    private readonly firehose: FirehoseServer,
+    private readonly socrata: SocrataEndpoint | undefined,
+    private readonly expected: number | undefined,
+    private readonly fetchStart: number,
+  ) {
+    this.requestsBefore = socrata && !opts.source ? socrata.requests.length : 0;
+    this.linesBefore = firehose.counters().linesAccepted;
+    this.ticker = opts.onProgress ? setInterval(() => opts.onProgress!(this.served()), opts.progressEveryMs ?? 250) : undefined;
+  }
+
+  private served(): FetchProgress {
+    const { socrata, opts, latest, expected } = this;
+    const streamed = this.firehose.counters().linesAccepted - this.linesBefore;
+    let { pages, retries } = latest;
+    let pageRows = 0;
+    if (socrata && !opts.source) {
+      // Count requests (the progress bar's and the fetcher's own) are not pages.
+      const reqs = socrata.requests.slice(this.requestsBefore).filter((r) => (r.path.startsWith('/resource/') || r.path.startsWith('/api/v3/')) && !/count\(/i.test(r.params.$select ?? ''));
+      const ok = reqs.filter((r) => r.status === 200 && r.fault === undefined);
+      pageRows = ok.reduce((a, r) => a + (r.rows ?? 0), 0);
+      pages = ok.length;
+      retries = reqs.length - ok.length;
+    }
+    return {
+      rowsFetched: Math.max(pageRows, streamed + latest.rowsQuarantined),
+      rowsDelivered: streamed,
+      rowsQuarantined: latest.rowsQuarantined,
+      pages,
+      retries,
+      ...(expected !== undefined ? { expectedRows: expected } : {}),
+      elapsedMs: Date.now() - this.fetchStart,
+    };
+  }
+
+  /** After each invocation: its cumulative figures, and `done` on the last. */
+  invocation({ stats: s, done }: FetchOutput): void {
+    const { expected } = this;
+    this.latest = { rowsQuarantined: s.rowsQuarantined, pages: s.pages, retries: s.sourceRetries + s.firehoseRetriedRecords };
+    this.opts.onProgress?.({
+      ...(done ? { done } : {}),
+      rowsFetched: s.rowsFetched,
+      rowsDelivered: s.rowsDelivered,
+      rowsQuarantined: s.rowsQuarantined,
+      pages: s.pages,
+      retries: s.sourceRetries + s.firehoseRetriedRecords,
+      ...(expected !== undefined ? { expectedRows: expected } : {}),
+      elapsedMs: Date.now() - this.fetchStart,
+    });
+  }
+
+  stop(): void {
+    if (this.ticker) clearInterval(this.ticker);
   }
 }

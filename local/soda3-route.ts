@@ -7,7 +7,7 @@
  */
 import type http from 'node:http';
 import { SoqlError } from './soql';
-import type { RequestRecord } from './socrata-server';
+import type { RequestRecord } from './socrata-requests';
 
 /** SODA 2 query parameters (`$select`, `$where`, `$order`, `$limit`, `$offset`). */
 export type Soda2Params = Record<string, string>;

@@ -23,10 +23,15 @@
  *   reports/<dataset>/<run-id>.html                          HTML run reports
  *   reports/<dataset>/index.html                             history page across runs (rebuilt every run)
  */
-import type { DatasetConfig } from './dataset-config';
 import { KEY_LIST_SUFFIX, type KeyListFormat } from './key-list';
 
-type Named = Pick<DatasetConfig, 'name'>;
+/**
+ * A dataset as the layout sees it: by name only (a DatasetConfig is one). Not imported from
+ * dataset-config.ts, which imports RAW_PARTITION_KEY from here: that made an import cycle.
+ */
+interface Named {
+  readonly name: string;
+}
 
 /**
  * The partition key of the raw zone (`raw/<dataset>/ingest_date=YYYY-MM-DD/`), which the raw Glue

@@ -10,7 +10,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DatasetConfig } from '../../runtime/dataset-config';
 import { checkpointKey, DIRECT_OBJECT_PREFIX, fetchRunsPrefix, keysetPrefix, LARGE_ROW_OBJECT_PREFIX, quarantinePrefix, RAW_PARTITION_KEY, rangeProgressKey, rawPrefix } from '../../runtime/storage-layout';
-import { fetcherEnvironment } from './fetcher-environment';
+import { fetcherEnvironment } from '../../runtime/fetcher-environment';
 import { functionRole, houseFunctionProps } from './function-role';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..', '..');

@@ -55,13 +55,23 @@ export class RawTable extends Construct {
 
   constructor(scope: Construct, id: string, props: RawTableProps) {
     super(scope, id);
-    const { dataset } = props;
     const stack = Stack.of(this);
-    this.tableName = tableName(dataset);
-    const location = props.rawBucket.s3UrlForObject(rawPrefix(dataset));
+    this.tableName = tableName(props.dataset);
+    this.table = this.rawTable(props);
+    this.crawlerName = `${stack.stackName}-${props.dataset.name}-raw`.slice(0, 255);
+    const securityConfigurationName = `${stack.stackName}-${props.dataset.name}-crawler`.slice(0, 255);
+    this.securityConfiguration = this.crawlerLogEncryption(securityConfigurationName, props.key);
+    const role = this.crawlerRole(props, securityConfigurationName);
+    this.crawler = this.mergeNewColumnsCrawler(props, role);
+    this.crawler.node.addDependency(this.table, role);
+  }
 
-    this.table = new glue.CfnTable(this, 'Table', {
-      catalogId: stack.account,
+  /** JSON lines under the Firehose prefix, partitions projected from `ingest_date`. */
+  private rawTable(props: RawTableProps): glue.CfnTable {
+    const { dataset } = props;
+    const location = props.rawBucket.s3UrlForObject(rawPrefix(dataset));
+    return new glue.CfnTable(this, 'Table', {
+      catalogId: Stack.of(this).account,
       databaseName: props.databaseName,
       tableInput: {
         name: this.tableName,
@@ -93,29 +103,35 @@ export class RawTable extends Construct {
         },
       },
     });
+  }
 
-    this.crawlerName = `${stack.stackName}-${dataset.name}-raw`.slice(0, 255);
-    // With a data key, crawler logs are encrypted with it (its key policy lets CloudWatch Logs use
-    // it); Glue writes them to /aws-glue/crawlers-role/<role name>-<security configuration name>.
-    // Without one, to /aws-glue/crawlers, stream <crawler name>, under CloudWatch Logs' own encryption.
-    const securityConfigurationName = `${stack.stackName}-${dataset.name}-crawler`.slice(0, 255);
-    this.securityConfiguration = props.key
+  /**
+   * With a data key, crawler logs are encrypted with it (its key policy lets CloudWatch Logs use
+   * it); Glue writes them to /aws-glue/crawlers-role/<role name>-<security configuration name>.
+   * Without one, to /aws-glue/crawlers, stream <crawler name>, under CloudWatch Logs' own encryption.
+   */
+  private crawlerLogEncryption(name: string, key: kms.IKey | undefined): glue.CfnSecurityConfiguration | undefined {
+    return key
       ? new glue.CfnSecurityConfiguration(this, 'SecurityConfiguration', {
-          name: securityConfigurationName,
+          name,
           encryptionConfiguration: {
-            cloudWatchEncryption: { cloudWatchEncryptionMode: 'SSE-KMS', kmsKeyArn: props.key.keyArn },
+            cloudWatchEncryption: { cloudWatchEncryptionMode: 'SSE-KMS', kmsKeyArn: key.keyArn },
             // The crawler writes nothing to S3 and has no job bookmarks.
             s3Encryptions: [{ s3EncryptionMode: 'DISABLED' }],
             jobBookmarksEncryption: { jobBookmarksEncryptionMode: 'DISABLED' },
           },
         })
       : undefined;
+  }
 
+  /** What AWSGlueServiceRole grants a crawler (glue:* and s3 on *), cut down to this one table and its logs. */
+  private crawlerRole(props: RawTableProps, securityConfigurationName: string): iam.Role {
+    const { dataset } = props;
+    const stack = Stack.of(this);
     const role = new iam.Role(this, 'CrawlerRole', {
       assumedBy: new iam.ServicePrincipal('glue.amazonaws.com'),
       description: `Glue crawler of the raw ${dataset.name} table`,
     });
-    // What AWSGlueServiceRole grants a crawler (glue:* and s3 on *), cut down to this one table.
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'UpdateOwnRawTable',
@@ -132,9 +148,9 @@ export class RawTable extends Construct {
           'glue:BatchUpdatePartition',
         ],
         resources: [
-          stack.formatArn({ service: 'glue', resource: 'catalog' }),
-          stack.formatArn({ service: 'glue', resource: 'database', resourceName: props.databaseName }),
-          stack.formatArn({ service: 'glue', resource: 'table', resourceName: `${props.databaseName}/${this.tableName}` }),
+          Stack.of(this).formatArn({ service: 'glue', resource: 'catalog' }),
+          Stack.of(this).formatArn({ service: 'glue', resource: 'database', resourceName: props.databaseName }),
+          Stack.of(this).formatArn({ service: 'glue', resource: 'table', resourceName: `${props.databaseName}/${this.tableName}` }),
         ],
       }),
     );
@@ -173,8 +189,12 @@ export class RawTable extends Construct {
       }),
     );
     if (props.key) role.addToPolicy(new iam.PolicyStatement({ sid: 'DecryptRaw', actions: ['kms:Decrypt'], resources: [props.key.keyArn] }));
+    return role;
+  }
 
-    this.crawler = new glue.CfnCrawler(this, 'Crawler', {
+  private mergeNewColumnsCrawler(props: RawTableProps, role: iam.Role): glue.CfnCrawler {
+    const { dataset } = props;
+    return new glue.CfnCrawler(this, 'Crawler', {
       name: this.crawlerName,
       description: `Merges new columns of ${dataset.name} into the raw table; never removes or retypes columns`,
       role: role.roleArn,
@@ -190,7 +210,6 @@ export class RawTable extends Construct {
         Grouping: { TableGroupingPolicy: 'CombineCompatibleSchemas' },
       }),
     });
-    this.crawler.node.addDependency(this.table, role);
   }
 
   /** ARN of the crawler, for state machine permissions. */

@@ -73,17 +73,24 @@ export class TransformTask extends Construct {
 
   constructor(scope: Construct, id: string, props: TransformTaskProps) {
     super(scope, id);
-    const { dataset } = props;
-    const stack = Stack.of(this);
-
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention });
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
       cpu: props.cpu,
       memoryLimitMiB: props.memoryMiB,
       runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.ARM64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
     });
+    this.container = this.addTransformContainer(props);
+    // The task role's statements, in the order the policy lists them: the catalog, then each bucket.
+    const role = this.taskDefinition.taskRole;
+    this.grantAthenaAndCatalog(role, props);
+    this.grantRawObjects(role, props);
+    this.grantCuratedObjects(role, props);
+    this.grantAthenaResults(role, props);
+    this.grantBucketLocationsAndKey(role, props);
+  }
 
-    this.container = this.taskDefinition.addContainer('Transform', {
+  private addTransformContainer(props: TransformTaskProps): ecs.ContainerDefinition {
+    return this.taskDefinition.addContainer('Transform', {
       containerName: TransformTask.CONTAINER_NAME,
       image: ecs.ContainerImage.fromAsset(REPO_ROOT, {
         file: TRANSFORM_DOCKERFILE,
@@ -92,11 +99,11 @@ export class TransformTask extends Construct {
       }),
       readonlyRootFilesystem: true,
       logging: ecs.LogDrivers.awsLogs({
-        streamPrefix: dataset.name,
+        streamPrefix: props.dataset.name,
         logGroup: this.logGroup,
       }),
       environment: {
-        DATASET_CONFIG: JSON.stringify(dataset),
+        DATASET_CONFIG: JSON.stringify(props.dataset),
         ENGINE: 'athena',
         RAW_LOCATION: `s3://${props.rawBucket.bucketName}`,
         CURATED_LOCATION: `s3://${props.curatedBucket.bucketName}`,
@@ -105,13 +112,17 @@ export class TransformTask extends Construct {
         CURATED_DATABASE: props.curatedDatabase.databaseName,
       },
     });
+  }
 
-    const role = this.taskDefinition.taskRole;
-    const table = tableName(dataset);
-    const glueArn = (resource: string, resourceName?: string): string =>
-      stack.formatArn({ service: 'glue', resource, ...(resourceName ? { resourceName } : {}) });
-    const catalogArn = glueArn('catalog');
-    const workgroupArn = stack.formatArn({ service: 'athena', resource: 'workgroup', resourceName: props.workgroup.ref });
+  private glueArn(resource: string, resourceName?: string): string {
+    return Stack.of(this).formatArn({ service: 'glue', resource, ...(resourceName ? { resourceName } : {}) });
+  }
+
+  /** Queries in the workgroup, and the Glue tables they read and write: this dataset's only. */
+  private grantAthenaAndCatalog(role: iam.IRole, props: TransformTaskProps): void {
+    const table = tableName(props.dataset);
+    const catalogArn = this.glueArn('catalog');
+    const workgroupArn = Stack.of(this).formatArn({ service: 'athena', resource: 'workgroup', resourceName: props.workgroup.ref });
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'AthenaInWorkgroup',
@@ -125,14 +136,14 @@ export class TransformTask extends Construct {
       new iam.PolicyStatement({
         sid: 'AthenaDefaultDatabase',
         actions: ['glue:GetDatabase', 'glue:GetDatabases', 'glue:CreateDatabase'],
-        resources: [catalogArn, glueArn('database', 'default')],
+        resources: [catalogArn, this.glueArn('database', 'default')],
       }),
     );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'ReadOwnRawTable',
         actions: ['glue:GetDatabase', 'glue:GetTable', 'glue:GetPartition', 'glue:GetPartitions', 'glue:BatchGetPartition'],
-        resources: [catalogArn, glueArn('database', props.rawDatabase.databaseName), glueArn('table', `${props.rawDatabase.databaseName}/${table}`)],
+        resources: [catalogArn, this.glueArn('database', props.rawDatabase.databaseName), this.glueArn('table', `${props.rawDatabase.databaseName}/${table}`)],
       }),
     );
     // MERGE / CTAS / DROP / rename-swap / OPTIMIZE / VACUUM on this dataset's curated tables.
@@ -153,9 +164,9 @@ export class TransformTask extends Construct {
         ],
         resources: [
           catalogArn,
-          glueArn('database', props.curatedDatabase.databaseName),
-          glueArn('table', `${props.curatedDatabase.databaseName}/${table}`),
-          glueArn('table', `${props.curatedDatabase.databaseName}/${table}__*`),
+          this.glueArn('database', props.curatedDatabase.databaseName),
+          this.glueArn('table', `${props.curatedDatabase.databaseName}/${table}`),
+          this.glueArn('table', `${props.curatedDatabase.databaseName}/${table}__*`),
         ],
       }),
     );
@@ -164,9 +175,14 @@ export class TransformTask extends Construct {
       new iam.PolicyStatement({
         sid: 'ListCuratedTables',
         actions: ['glue:GetTables'],
-        resources: [catalogArn, glueArn('database', props.curatedDatabase.databaseName), glueArn('table', `${props.curatedDatabase.databaseName}/*`)],
+        resources: [catalogArn, this.glueArn('database', props.curatedDatabase.databaseName), this.glueArn('table', `${props.curatedDatabase.databaseName}/*`)],
       }),
     );
+  }
+
+  /** Raw objects, the key scan's lists, the fetcher's run figures and quarantine: read (missing keys: written). */
+  private grantRawObjects(role: iam.IRole, props: TransformTaskProps): void {
+    const { dataset } = props;
     const raw = rawPrefix(dataset);
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: 'ReadOwnRawObjects', actions: ['s3:GetObject'], resources: [props.rawBucket.arnForObjects(`${raw}*`)] }),
@@ -200,8 +216,12 @@ export class TransformTask extends Construct {
         conditions: { StringLike: { 's3:prefix': [`${raw}*`, `${keysets}*`, `${fetchRuns}*`, `${quarantine}*`] } },
       }),
     );
+  }
+
+  /** Curated tables' objects, the run summaries, the transform's state and the reports. */
+  private grantCuratedObjects(role: iam.IRole, props: TransformTaskProps): void {
+    const { dataset } = props;
     const curatedPrefixes = [curatedPrefix(dataset), runSummaryPrefix(dataset), transformStatePrefix(dataset), reportPrefix(dataset)];
-    const resultsPrefix = ATHENA_RESULTS_PREFIX;
     // Explicit actions instead of grantReadWrite(): no action wildcards on the task role.
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -218,6 +238,11 @@ export class TransformTask extends Construct {
         conditions: { StringLike: { 's3:prefix': curatedPrefixes.map((p) => `${p}*`) } },
       }),
     );
+  }
+
+  /** The workgroup's query results. */
+  private grantAthenaResults(role: iam.IRole, props: TransformTaskProps): void {
+    const resultsPrefix = ATHENA_RESULTS_PREFIX;
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'AthenaResultsObjects',
@@ -233,6 +258,9 @@ export class TransformTask extends Construct {
         conditions: { StringLike: { 's3:prefix': [`${resultsPrefix}*`] } },
       }),
     );
+  }
+
+  private grantBucketLocationsAndKey(role: iam.IRole, props: TransformTaskProps): void {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'BucketLocations',

@@ -11,7 +11,7 @@ import { LocalObjectStore } from '../../runtime/object-store';
 import { startFirehoseServer } from '../../local/firehose-server';
 import { startSocrataServer } from '../../local/socrata-server';
 import { runBaselineFetch } from '../../bench/baseline-fetcher';
-import { billedIngestionBytes, billedRecordBytes } from '../../bench/firehose-billing';
+import { billedIngestionBytes, billedRecordBytes } from '../../local/firehose-billing';
 
 describe('Firehose billing', () => {
   test('each record is rounded up to the next 5 KB (5,120 bytes)', () => {

@@ -9,7 +9,7 @@ import { App } from 'aws-cdk-lib';
 import { ENVIRONMENT_NAMES, loadEnvironment, oidcSubject, parseCicd, parseEnvironment, PLACEHOLDER_REPOSITORY, resolveDeploySettings } from '../../lib/config/environment-config';
 import { buildPipelineApp } from '../../lib/pipeline-app';
 import { readFetcherConfig } from '../../lambdas/fetcher/config';
-import { fetcherEnvironment } from '../../lib/constructs/fetcher-environment';
+import { fetcherEnvironment } from '../../runtime/fetcher-environment';
 import { rawTableColumns } from '../../lib/constructs/raw-table';
 
 const sfFire = loadDatasetFile(path.join(import.meta.dirname, '..', '..', 'datasets', 'sf-fire-incidents.json'));

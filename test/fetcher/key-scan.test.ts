@@ -22,7 +22,7 @@ import type { FetchSettings } from '../../lambdas/fetcher/fetch-run';
 import { SocrataClient } from '../../lambdas/fetcher/sources/socrata/socrata-client';
 import { acceptingFirehose, recordingRetry, sortedIds } from './harness';
 import { loadDatasetFile } from '../../runtime/dataset-config';
-import { fetcherEnvironment } from '../../lib/constructs/fetcher-environment';
+import { fetcherEnvironment } from '../../runtime/fetcher-environment';
 import { readFetcherConfig } from '../../lambdas/fetcher/config';
 
 const DATASET = 'sf-fire-incidents';

@@ -16,7 +16,7 @@ import { encodeKeyList } from '../../runtime/key-list';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { missingKeysKey } from '../../runtime/storage-layout';
 import { parseDataset } from '../../runtime/dataset-config';
-import { fetcherEnvironment } from '../../lib/constructs/fetcher-environment';
+import { fetcherEnvironment } from '../../runtime/fetcher-environment';
 import { readFetcherConfig } from '../../lambdas/fetcher/config';
 import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
 import { runKeyScan } from '../../lambdas/fetcher/key-scan';

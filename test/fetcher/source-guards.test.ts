@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { fetcherEnvironment } from '../../lib/constructs/fetcher-environment';
+import { fetcherEnvironment } from '../../runtime/fetcher-environment';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
 import { loadDatasetFile } from '../../runtime/dataset-config';
 import { readFetcherConfig } from '../../lambdas/fetcher/config';

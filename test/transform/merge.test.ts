@@ -18,7 +18,8 @@ import { contentHashSql } from '../../containers/transform/src/content-hash';
 import { athenaDialect, duckdbDialect } from '../../containers/transform/src/dialect';
 import { DuckDbEngine } from '../../containers/transform/src/duckdb-engine';
 import { contentChangedCondition, mergeSql, newerCondition } from '../../containers/transform/src/merge-sql';
-import { curatedColumns, type CuratedColumn } from '../../containers/transform/src/staging';
+import type { CuratedColumn } from '../../containers/transform/src/columns';
+import { curatedColumns } from '../../containers/transform/src/staging';
 import { runTransform } from '../../containers/transform/src/transform';
 import { incident, writeRawObject } from './raw-fixture';
 

@@ -20,7 +20,7 @@
  */
 import { CONTENT_HASH_COLUMN, INGESTION_METADATA } from '../../../runtime/dataset-config';
 import { ident, type CuratedType, type Dialect } from './dialect';
-import type { CuratedColumn } from './staging';
+import type { CuratedColumn } from './columns';
 
 export { CONTENT_HASH_COLUMN };
 

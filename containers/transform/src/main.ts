@@ -1,16 +1,9 @@
 /**
  * The container's entry logic: environment → engine → runTransform → exit code.
  *
- * Exit codes (the state machine fails the execution on any non-zero code):
- *   0  success (warn-severity data tests may have failed; they are in the summary and report)
- *   1  the run failed (a query, an object read/write, the engine); the log line says what to do
- *   2  configuration error (environment variables, dataset definition, model files)
- *   3  an error-severity data test failed; the log names each failing test
- *   4  mass delete refused: the key scan would delete more than deletions.maxDeleteShare of
- *      curated; nothing was deleted (metric/alarm MassDeleteRefused)
- *   5  repair needed: curated lacks source keys (listed in keysets/<dataset>/<run>/missing-keys.jsonl.gz)
- *      and nothing else failed; the state machine runs the fetcher's repair phase, then the
- *      transform again (once; a second 5 fails the run)
+ * Exit codes: TRANSFORM_EXIT in runtime/run-protocol.ts (the state machine branches on them):
+ * 0 ok, 1 failed, 2 configuration, 3 an error-severity data test failed, 4 mass delete refused,
+ * 5 repair needed.
  *
  * Flags (`node dist/entry.mjs [--select <models>] [--tests-only]`, or the SELECT / TESTS_ONLY
  * variables; a flag wins over its variable): see USAGE. `--help` exits 0, a usage error 2.
@@ -20,12 +13,14 @@ import { AthenaClient } from '@aws-sdk/client-athena';
 import { DatasetConfigError } from '../../../runtime/dataset-config';
 import { ATHENA_REQUEST_TIMEOUT_MS, boundedRequestHandler } from '../../../runtime/aws-request-handler';
 import { openObjectStore } from '../../../runtime/object-store';
+import { TRANSFORM_EXIT } from '../../../runtime/run-protocol';
 import { AthenaEngine } from './athena-engine';
 import { EnvError, readTransformEnv } from './env';
 import { ModelError } from './models';
 import { MassDeleteRefusedError, REBUILD_HINT, RECONCILIATION_TEST, runTransform, TransformConfigError, type RunSummary } from './transform';
 
-export const EXIT = { ok: 0, failed: 1, config: 2, testsFailed: 3, massDeleteRefused: 4, repairNeeded: 5 } as const;
+/** The run protocol's exit codes, under the name this module's callers and tests know. */
+export const EXIT = TRANSFORM_EXIT;
 
 export const USAGE = `Usage: node dist/entry.mjs [--select <model>[,<model>...]] [--tests-only] [--help]
 

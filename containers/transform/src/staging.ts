@@ -10,26 +10,8 @@ import {
   type DatasetConfig,
 } from '../../../runtime/dataset-config';
 import { CONTENT_HASH_COLUMN, contentHashSql } from './content-hash';
-import { curatedTypeOf, ident, type CuratedType, type Dialect } from './dialect';
-
-export interface RawColumn {
-  name: string;
-  /** How the raw reader must declare it: scalars as text, point columns as JSON (a nested object). */
-  kind: 'text' | 'json';
-}
-
-export interface CuratedColumn {
-  name: string;
-  type: CuratedType;
-  /** The raw column the value comes from (same name). */
-  source: string;
-  /** Whether a non-null raw value can fail to cast (text columns cannot). */
-  castable: boolean;
-  /** A point column, kept as its GeoJSON text. */
-  point?: boolean;
-  /** Computed by staging from the other typed columns (`_content_hash`), not read from raw. */
-  computed?: boolean;
-}
+import type { CuratedColumn, RawColumn } from './columns';
+import { curatedTypeOf, ident, type Dialect } from './dialect';
 
 /** Columns of the raw rows as the fetcher writes them, declared explicitly so absent columns read as NULL. */
 export function rawColumns(dataset: DatasetConfig): RawColumn[] {

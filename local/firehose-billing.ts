@@ -5,6 +5,9 @@
  * times the size of each record rounded up to the nearest 5KB (5120 bytes)", and its worked
  * example divides KB by 1,048,576 KB/GB, i.e. binary units throughout. The rounding is per record,
  * not per API call: two 1 KB records in one PutRecordBatch are billed as 10 KB.
+ *
+ * In local/ because the local Firehose counts billed bytes as it accepts records; the cost model
+ * and the baseline (bench/) import it from here, since local code never imports bench/.
  */
 export const FIREHOSE_BILLING_INCREMENT_BYTES = 5 * 1024;
 

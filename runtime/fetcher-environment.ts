@@ -1,4 +1,4 @@
-import { type DatasetConfig } from '../../runtime/dataset-config';
+import { type DatasetConfig } from './dataset-config';
 
 export interface FetcherEnvironmentInput {
   readonly dataset: DatasetConfig;
@@ -9,7 +9,9 @@ export interface FetcherEnvironmentInput {
 }
 
 /**
- * The fetcher's environment: exactly the variables `lambdas/fetcher/config.ts` reads. Only
+ * The fetcher's environment: exactly the variables `lambdas/fetcher/config.ts` reads. In runtime/
+ * because three parts build or read it: the CDK function (lib/), the local pipeline (local/) and
+ * the fetcher's reader, which should sit beside it. Only
  * scalars, never the whole dataset JSON (a Lambda environment is limited to 4 KB), never a secret
  * value (only the secret's name).
  */
