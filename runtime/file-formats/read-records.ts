@@ -5,6 +5,11 @@
  * bound) and reading goes on; a file that cannot be read on throws FileFormatError naming the
  * line and byte offset. Memory is bounded by maxRecordBytes plus one input piece: a record over
  * the bound is skipped (a problem row), never held.
+ *
+ * Streaming means a throw can come after records were handed out: a truncated gzip stream or an
+ * unclosed quote is found at the end. Every record handed out is whole and correct, but a caller
+ * that loads a file as one snapshot must not commit (advance a checkpoint, apply deletions) until
+ * the iteration has completed.
  */
 import type { Readable } from 'node:stream';
 import { createGunzip, type Gunzip } from 'node:zlib';
