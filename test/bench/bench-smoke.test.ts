@@ -44,8 +44,9 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
       backfillRows: ROWS,
       backfillProfile: { name: '50 ms + 5 MB/s a request', latencyMs: 50, perRequestBytesPerSecond: 5e6, bandwidthBytesPerSecond: 100e6 },
       backfillParallelMinRows: 1_000,
-      // The file-reader table at smoke size: two whole 4 MB blocks and four.
-      fileReaderBytes: [4e6, 12e6],
+      // The file-reader table's children run in test/bench/file-reader-bench.test.ts; here they
+      // would only add CPU seconds to a test that already fills its time limit on a loaded machine.
+      files: false,
     });
     const { ours, baseline, limit } = results.fetch;
     assert.equal(ours.rows, ROWS);
@@ -64,12 +65,7 @@ describe('npm run bench at 2,000 rows', { timeout: 120_000 }, () => {
     assert.ok(requests('ours, 4 streams') >= 1 + 3 + 4, `4 streams: ${requests('ours, 4 streams')} requests`);
     assert.ok(requests('ours, 8 streams') >= 1 + 7 + 8, `8 streams: ${requests('ours, 8 streams')} requests`);
     assert.ok(requests('ours, 1 stream (Firehose)') <= 3);
-    // Every file-reader case read every generated row (the child fails otherwise), the larger file more rows.
-    const files = results.files!;
-    assert.deepEqual(files.map((f) => [f.gzip, f.problems]), [[false, 0], [false, 0], [true, 0], [true, 0]]);
-    assert.ok(files[1]!.rows > files[0]!.rows && files[0]!.rows > 0);
-    assert.equal(files[2]!.rows, files[0]!.rows);
-    assert.ok(files[2]!.inputBytes < files[2]!.bytes, 'gzipped input is smaller than its text');
+    assert.equal(results.files, undefined, 'the file-reader table was skipped as asked');
   });
 
   test('Firehose counts agree between each contender and the server, and within the service limits', () => {
