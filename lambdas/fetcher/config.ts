@@ -160,15 +160,7 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
   if (env.PARALLEL_MIN_ROWS?.trim()) config.parallelMinRows = int('PARALLEL_MIN_ROWS', 1, Number.MAX_SAFE_INTEGER);
   const declared = env.DECLARED_COLUMNS?.trim();
   if (declared) config.declaredColumns = declared.split(',').map((c) => c.trim()).filter(Boolean);
-  if (isFile) {
-    const url = text('SOURCE_URL');
-    if (url && !/^https?:\/\/[^/]+/.test(url)) problems.push(`SOURCE_URL="${url}" must be an http(s) URL`);
-    const format = env.SOURCE_FORMAT?.trim() ?? '';
-    if (format !== 'csv' && format !== 'ndjson' && format !== 'json') problems.push(`SOURCE_FORMAT must be csv, ndjson or json, not "${format}"`);
-    const compression = env.SOURCE_COMPRESSION?.trim() || 'auto';
-    if (compression !== 'auto' && compression !== 'gzip' && compression !== 'none') problems.push(`SOURCE_COMPRESSION must be auto, gzip or none, not "${compression}"`);
-    config.file = { url, format: format as 'csv', compression: compression as 'auto' };
-  }
+  if (isFile) config.file = readFileSource(env, problems);
   const secret = text('APP_TOKEN_SECRET_NAME', true);
   if (secret) config.appTokenSecretName = secret;
   const token = env.SOCRATA_APP_TOKEN?.trim();
@@ -178,4 +170,16 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
     throw new FetcherConfigError(`Fetcher configuration is invalid:\n  - ${problems.join('\n  - ')}`);
   }
   return config;
+}
+
+/** `SOURCE_URL`, `SOURCE_FORMAT` and `SOURCE_COMPRESSION` of a file source; what is wrong goes to `problems`. */
+function readFileSource(env: NodeJS.ProcessEnv, problems: string[]): NonNullable<FetcherConfig['file']> {
+  const url = env.SOURCE_URL?.trim() ?? '';
+  if (!url) problems.push('SOURCE_URL is not set');
+  else if (!/^https?:\/\/[^/]+/.test(url)) problems.push(`SOURCE_URL="${url}" must be an http(s) URL`);
+  const format = env.SOURCE_FORMAT?.trim() ?? '';
+  if (format !== 'csv' && format !== 'ndjson' && format !== 'json') problems.push(`SOURCE_FORMAT must be csv, ndjson or json, not "${format}"`);
+  const compression = env.SOURCE_COMPRESSION?.trim() || 'auto';
+  if (compression !== 'auto' && compression !== 'gzip' && compression !== 'none') problems.push(`SOURCE_COMPRESSION must be auto, gzip or none, not "${compression}"`);
+  return { url, format: format as 'csv', compression: compression as 'auto' };
 }

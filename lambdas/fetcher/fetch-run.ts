@@ -246,261 +246,335 @@ interface StreamSpec<P> {
 const maxPosition = <P>(order: PositionOrder<P>, positions: readonly (P | null)[]): P | null =>
   positions.reduce<P | null>((m, p) => (p !== null && (m === null || order.compare(p, m) > 0) ? p : m), null);
 
+/**
+ * A page: its rows stream in and are packed into records; full batches go to the stream's
+ * delivery while the download continues. Its checkpoint waits for every one of its batches.
+ */
+interface Page<P> {
+  stream: StreamSpec<P>;
+  rows: number;
+  delivered: number;
+  missingKey: number;
+  invalidKey: number;
+  malformed: number;
+  large: number;
+  /** The last row received (and packed or quarantined). */
+  position: P | null;
+  at: Date;
+  serializer: RawRowSerializer;
+  packer: RecordPacker;
+  batch: Buffer[];
+  batchBytes: number;
+  quarantined: QuarantinedRow[];
+  deliveries: Promise<DeliveryStats>[];
+  quarantines: Promise<void>[];
+  /** Writes of rows too large for a record; the checkpoint waits for them as for deliveries. */
+  largeWrites: Promise<unknown>[];
+}
+
+/** How a stream (or all of them) ended this invocation. */
+interface StreamEnd {
+  done: boolean;
+  deferred?: TimeBudgetExhaustedError;
+}
+
 export async function runFetch<P>(input: FetchInput, settings: FetchSettings, deps: FetchDeps<P>): Promise<FetchOutput<P>> {
-  const { logger, source } = deps;
-  const order = source.positions;
-  const furthest = (a: P | null, b: P | null): P | null => maxPosition(order, [a, b]);
-  const maxRecordBytes = settings.maxRecordBytes ?? MAX_RECORD_BYTES;
-  const maxShare = settings.maxQuarantineShare ?? DEFAULT_MAX_QUARANTINE_SHARE;
-  const read = await deps.checkpoints.read();
-  if (read?.checkpoint.source && !sameSource(read.checkpoint.source, source.identity)) {
-    throw new CheckpointSourceMismatchError(
-      `Checkpoint ${deps.checkpoints.location} of dataset ${settings.datasetName} was written reading ${showSource(read.checkpoint.source)}, ` +
-        `but the dataset now reads ${showSource(source.identity)}; its position means nothing there. If the new source is right, ` +
-        'start it in a new data directory (locally: --fresh or another --data-dir) or delete the checkpoint (and the old raw data) ' +
-        'before a full refresh; if not, fix the source in the dataset file.',
-    );
+  return new FetchRun(input, settings, deps).execute();
+}
+
+/**
+ * One invocation of the row fetch: where it starts (a cursor, a stored plan, or a new run), the
+ * streams that read and deliver pages, and the cursor it hands back. State that the closures of
+ * one function used to share lives in fields; each step is a method.
+ */
+class FetchRun<P> {
+  private readonly source: RowSource<P>;
+  private readonly order: PositionOrder<P>;
+  private readonly logger: FetchLogger | undefined;
+  private readonly maxRecordBytes: number;
+  private readonly maxShare: number;
+  private readonly budgetCheckEveryRows: number;
+  private readonly progressStore: RangeProgressStore<P>;
+  // Record buffers are reused once their batch is accepted (record-packer.ts says why).
+  private readonly recordBuffers: RecordBufferPool;
+  private retriesBefore = 0;
+  private stored: { checkpoint: Checkpoint<P>; etag: string } | undefined;
+  private cursor!: FetchCursor<P>;
+  private position: P | null = null;
+  private etag: string | null = null;
+  /** A parallel backfill's ranges (cursor positions) and its progress object; undefined: one stream. */
+  private ranges: RangeState<P>[] | undefined;
+  private progress: RangeProgress<P> | undefined;
+  private progressEtag: string | undefined;
+  private stats!: FetchStats;
+  private quarantineSequence = 0;
+  // Quarantine files are numbered in sequence: writes are chained so two never take one number.
+  private quarantineChain: Promise<void> = Promise.resolve();
+  private declared: Set<string> | undefined;
+  private undeclared = new Set<string>();
+
+  constructor(
+    private readonly input: FetchInput,
+    private readonly settings: FetchSettings,
+    private readonly deps: FetchDeps<P>,
+  ) {
+    this.source = deps.source;
+    this.order = deps.source.positions;
+    this.logger = deps.logger;
+    this.maxRecordBytes = settings.maxRecordBytes ?? MAX_RECORD_BYTES;
+    this.maxShare = settings.maxQuarantineShare ?? DEFAULT_MAX_QUARANTINE_SHARE;
+    this.budgetCheckEveryRows = Math.max(1, settings.budgetCheckEveryRows ?? DEFAULT_BUDGET_CHECK_ROWS);
+    this.progressStore = new RangeProgressStore(deps.stateStore, settings.datasetName, this.order);
+    this.recordBuffers = new RecordBufferPool(this.maxRecordBytes);
   }
-  if (read && (read.checkpoint.format !== order.format || !order.is(read.checkpoint.position))) {
-    throw new CheckpointSourceMismatchError(
-      `Checkpoint ${deps.checkpoints.location} of dataset ${settings.datasetName} holds a position of format ${read.checkpoint.format} ` +
-        `(${JSON.stringify(read.checkpoint.position).slice(0, 200)}), but this source reads positions of format ${order.format}. ` +
-        'Delete the checkpoint (and the old raw data) before a full refresh, or fix the source in the dataset file.',
-    );
-  }
-  const stored = read as { checkpoint: Checkpoint<P>; etag: string } | undefined;
-  // Retries of the plan's count and probes are this invocation's too.
-  const retriesBefore = deps.sourceRetries?.() ?? 0;
-  const progressStore = new RangeProgressStore(deps.stateStore, settings.datasetName, order);
-  const conflict = (who: string): CheckpointConflictError =>
-    new CheckpointConflictError(
-      `Checkpoint ${deps.checkpoints.location} for dataset ${settings.datasetName} was changed by another run ` +
-        `(${who}) while run ${input.runId} was fetching; this run stops ` +
-        'without overwriting it. Make sure only one fetch per dataset runs at a time, then re-run.',
-    );
+
   // Retry waits may use the time left minus half the margin: the other half finishes the pages
   // already delivered (their checkpoint writes) before the Lambda's own limit.
-  const budgetMs = (): number => deps.remainingTimeMs() - settings.timeBudgetMarginMs / 2;
-  const budgetLeft = (): boolean => deps.remainingTimeMs() > settings.timeBudgetMarginMs;
-  const budgetCheckEveryRows = Math.max(1, settings.budgetCheckEveryRows ?? DEFAULT_BUDGET_CHECK_ROWS);
+  private readonly budgetMs = (): number => this.deps.remainingTimeMs() - this.settings.timeBudgetMarginMs / 2;
+  private readonly budgetLeft = (): boolean => this.deps.remainingTimeMs() > this.settings.timeBudgetMarginMs;
+  private readonly furthest = (a: P | null, b: P | null): P | null => maxPosition(this.order, [a, b]);
 
-  let cursor: FetchCursor<P>;
-  let position: P | null;
-  let etag: string | null;
-  /** A parallel backfill's ranges (cursor positions) and its progress object; undefined: one stream. */
-  let ranges: RangeState<P>[] | undefined;
-  let progress: RangeProgress<P> | undefined;
-  let progressEtag: string | undefined;
-  if (input.cursor) {
-    cursor = validateCursor(input.cursor, order);
-    position = cursor.position;
-    etag = cursor.checkpointEtag;
-    if (cursor.ranges) {
-      // A parallel backfill writes the checkpoint once, at its end. A retried invocation whose
-      // earlier attempt got that far (checkpoint written, then failed) has nothing left to do.
-      const saved = await progressStore.read();
-      if ((stored?.etag ?? null) !== etag) {
-        if (stored?.checkpoint.runId === input.runId && saved?.progress.runId === input.runId && saved.progress.done) {
-          logger?.info('an earlier attempt of this run completed the parallel backfill', { checkpoint: stored.checkpoint });
-          const stats = { ...emptyStats(), ...cursor.stats };
-          return { runId: input.runId, done: true, cursor: null, stats: { ...stats, checkpoint: stored.checkpoint.position } };
-        }
-        throw conflict(stored ? `run ${stored.checkpoint.runId}` : 'it was deleted');
-      }
-      if (!saved || saved.progress.runId !== input.runId) throw conflict(saved ? `range progress taken by run ${saved.progress.runId}` : 'its range progress was deleted');
-      // The cursor of a retried invocation is the one before the attempt that failed: each range
-      // goes on from the further of its cursor position and its last saved page.
-      ranges = cursor.ranges.map((r, i) => {
-        const s = saved.progress.ranges[i];
-        return { ...r, position: furthest(r.position, s?.position ?? null), done: r.done || !!s?.done };
-      });
-      progress = saved.progress;
-      progressEtag = saved.etag;
-    } else if ((stored?.etag ?? null) !== etag) {
+  async execute(): Promise<FetchOutput<P>> {
+    await this.readCheckpoint();
+    // Retries of the plan's count and probes are this invocation's too.
+    this.retriesBefore = this.deps.sourceRetries?.() ?? 0;
+    if (this.input.cursor) {
+      const earlier = await this.resume(this.input.cursor);
+      if (earlier) return earlier;
+    } else {
+      await this.begin(this.input.mode ?? 'incremental');
+    }
+    const stats: FetchStats = { ...emptyStats(), ...this.cursor.stats };
+    stats.invocations++;
+    stats.streams = Math.max(stats.streams, this.ranges?.length ?? 1);
+    this.stats = stats;
+    this.quarantineSequence = this.cursor.quarantineSequence;
+    this.declared = this.settings.declaredColumns ? new Set(this.settings.declaredColumns) : undefined;
+    this.undeclared = new Set(stats.undeclaredColumns);
+    const pagesBefore = stats.pages;
+    const rowsBefore = stats.rowsFetched;
+    const end = this.ranges ? await this.runRanges(this.ranges) : await this.runSingle();
+    return this.finish(end, pagesBefore, rowsBefore);
+  }
+
+  /** The stored checkpoint, refused when another source or another position format wrote it. */
+  private async readCheckpoint(): Promise<void> {
+    const { deps, settings, source, order } = this;
+    const read = await deps.checkpoints.read();
+    if (read?.checkpoint.source && !sameSource(read.checkpoint.source, source.identity)) {
+      throw new CheckpointSourceMismatchError(
+        `Checkpoint ${deps.checkpoints.location} of dataset ${settings.datasetName} was written reading ${showSource(read.checkpoint.source)}, ` +
+          `but the dataset now reads ${showSource(source.identity)}; its position means nothing there. If the new source is right, ` +
+          'start it in a new data directory (locally: --fresh or another --data-dir) or delete the checkpoint (and the old raw data) ' +
+          'before a full refresh; if not, fix the source in the dataset file.',
+      );
+    }
+    if (read && (read.checkpoint.format !== order.format || !order.is(read.checkpoint.position))) {
+      throw new CheckpointSourceMismatchError(
+        `Checkpoint ${deps.checkpoints.location} of dataset ${settings.datasetName} holds a position of format ${read.checkpoint.format} ` +
+          `(${JSON.stringify(read.checkpoint.position).slice(0, 200)}), but this source reads positions of format ${order.format}. ` +
+          'Delete the checkpoint (and the old raw data) before a full refresh, or fix the source in the dataset file.',
+      );
+    }
+    this.stored = read as { checkpoint: Checkpoint<P>; etag: string } | undefined;
+  }
+
+  private conflict(who: string): CheckpointConflictError {
+    return new CheckpointConflictError(
+      `Checkpoint ${this.deps.checkpoints.location} for dataset ${this.settings.datasetName} was changed by another run ` +
+        `(${who}) while run ${this.input.runId} was fetching; this run stops ` +
+        'without overwriting it. Make sure only one fetch per dataset runs at a time, then re-run.',
+    );
+  }
+
+  /** Takes over the cursor of the invocation before; an output when an earlier attempt already finished the run. */
+  private async resume(raw: FetchCursor | FetchCursor<P>): Promise<FetchOutput<P> | undefined> {
+    const { stored, input, order, logger } = this;
+    const cursor = validateCursor(raw, order);
+    this.cursor = cursor;
+    this.position = cursor.position;
+    this.etag = cursor.checkpointEtag;
+    if (cursor.ranges) return this.resumeRanges(cursor, cursor.ranges);
+    if ((stored?.etag ?? null) !== this.etag) {
       // A retried invocation (Step Functions retries with the same input) gets the cursor of the
       // attempt before the one that failed; that attempt may have moved the checkpoint. Its
       // position is ours if this run wrote it and it is not behind the cursor: continue from there.
+      const position = this.position;
       const mine = stored && stored.checkpoint.runId === input.runId && (position === null || order.compare(stored.checkpoint.position, position) >= 0);
-      if (!mine) throw conflict(stored ? `run ${stored.checkpoint.runId}` : 'it was deleted');
+      if (!mine) throw this.conflict(stored ? `run ${stored.checkpoint.runId}` : 'it was deleted');
       logger?.info('resuming from the checkpoint an earlier attempt of this run wrote', { cursorPosition: position, checkpoint: stored.checkpoint });
-      position = stored.checkpoint.position;
-      etag = stored.etag;
+      this.position = stored.checkpoint.position;
+      this.etag = stored.etag;
     }
-  } else {
-    const mode = input.mode ?? 'incremental';
-    position = mode === 'full-refresh' ? null : source.startAfter(stored?.checkpoint.position, settings.lookbackMinutes);
-    etag = stored?.etag ?? null;
-    cursor = {
-      version: 1,
-      mode,
-      position,
-      checkpointEtag: etag,
-      quarantineSequence: 0,
-      startedAt: deps.clock().toISOString(),
-      stats: emptyStats(),
-    };
-    const streams = settings.streams ?? 1;
-    if (streams > 1 && source.planRanges) {
-      const saved = await progressStore.read();
-      const now = deps.clock().toISOString();
-      const earlier = saved?.progress;
-      // A backfill an earlier run left unfinished goes on where each range stopped, as long as the
-      // checkpoint did not move since it was planned (it moves only when a backfill completes) and
-      // it covers what this run must read (a full refresh resumes only a full refresh's plan).
-      if (
-        earlier &&
-        !earlier.done &&
-        earlier.checkpointEtag === etag &&
-        (!earlier.source || sameSource(earlier.source, source.identity)) &&
-        (mode === 'incremental' || earlier.mode === 'full-refresh')
-      ) {
-        ranges = earlier.ranges.map((r) => ({ ...r }));
-        progress = { ...earlier, runId: input.runId, writtenAt: now };
-        progressEtag = await progressStore.write(progress, saved.etag);
-        cursor.mode = earlier.mode;
-        position = earlier.ranges[0]?.after ?? null;
-        logger?.info('resuming the parallel backfill an earlier run left unfinished', { plannedBy: earlier.plannedBy, ranges: ranges.length, rangesDone: ranges.filter((r) => r.done).length });
-      } else {
-        const plan = await source.planRanges(position, Math.min(streams, MAX_STREAMS), settings.parallelMinRows ?? DEFAULT_PARALLEL_MIN_ROWS, budgetMs);
-        if (plan) {
-          ranges = plan.ranges.map((r) => ({ ...r, position: null, done: false }));
-          progress = {
-            version: 1,
-            dataset: settings.datasetName,
-            runId: input.runId,
-            plannedBy: input.runId,
-            mode,
-            source: source.identity,
-            checkpointEtag: etag,
-            rows: plan.rows,
-            plannedAt: now,
-            writtenAt: now,
-            ranges: ranges.map((r) => ({ ...r })),
-            done: false,
-          };
-          progressEtag = await progressStore.write(progress, saved?.etag);
-        }
-        logger?.info(plan ? 'parallel backfill planned' : 'one stream: few rows to read', { rows: plan?.rows, streams: plan?.ranges.length ?? 1 });
+    return undefined;
+  }
+
+  /** A parallel backfill's cursor: each range goes on from the further of its cursor and its saved page. */
+  private async resumeRanges(cursor: FetchCursor<P>, ranges: RangeState<P>[]): Promise<FetchOutput<P> | undefined> {
+    const { stored, input, logger } = this;
+    // A parallel backfill writes the checkpoint once, at its end. A retried invocation whose
+    // earlier attempt got that far (checkpoint written, then failed) has nothing left to do.
+    const saved = await this.progressStore.read();
+    if ((stored?.etag ?? null) !== this.etag) {
+      if (stored?.checkpoint.runId === input.runId && saved?.progress.runId === input.runId && saved.progress.done) {
+        logger?.info('an earlier attempt of this run completed the parallel backfill', { checkpoint: stored.checkpoint });
+        const stats = { ...emptyStats(), ...cursor.stats };
+        return { runId: input.runId, done: true, cursor: null, stats: { ...stats, checkpoint: stored.checkpoint.position } };
       }
+      throw this.conflict(stored ? `run ${stored.checkpoint.runId}` : 'it was deleted');
     }
-    logger?.info('fetch started', { mode, from: position, checkpoint: stored?.checkpoint ?? null, streams: ranges?.length ?? 1 });
-  }
-  const stats: FetchStats = { ...emptyStats(), ...cursor.stats };
-  stats.invocations++;
-  stats.streams = Math.max(stats.streams, ranges?.length ?? 1);
-  const pagesBefore = stats.pages;
-  const rowsBefore = stats.rowsFetched;
-  let quarantineSequence = cursor.quarantineSequence;
-  const declared = settings.declaredColumns ? new Set(settings.declaredColumns) : undefined;
-  const undeclared = new Set(stats.undeclaredColumns);
-
-  // Quarantine files are numbered in sequence: writes are chained so two never take one number.
-  let quarantineChain: Promise<void> = Promise.resolve();
-  const quarantine = (rows: QuarantinedRow[], now: Date): Promise<void> => {
-    const write = quarantineChain.then(async () => {
-      const { key, sequence } = await writeQuarantine(deps.stateStore, settings.datasetName, input.runId, quarantineSequence + 1, now, rows);
-      quarantineSequence = sequence;
-      logger?.warn('rows quarantined', { count: rows.length, key });
+    if (!saved || saved.progress.runId !== input.runId) throw this.conflict(saved ? `range progress taken by run ${saved.progress.runId}` : 'its range progress was deleted');
+    // The cursor of a retried invocation is the one before the attempt that failed.
+    this.ranges = ranges.map((r, i) => {
+      const s = saved.progress.ranges[i];
+      return { ...r, position: this.furthest(r.position, s?.position ?? null), done: r.done || !!s?.done };
     });
-    quarantineChain = write.catch(() => undefined);
-    return write;
-  };
-
-  /**
-   * A page: its rows stream in and are packed into records; full batches go to the stream's
-   * delivery while the download continues. Its checkpoint waits for every one of its batches.
-   */
-  interface Page {
-    stream: StreamSpec<P>;
-    rows: number;
-    delivered: number;
-    missingKey: number;
-    invalidKey: number;
-    malformed: number;
-    large: number;
-    /** The last row received (and packed or quarantined). */
-    position: P | null;
-    at: Date;
-    serializer: RawRowSerializer;
-    packer: RecordPacker;
-    batch: Buffer[];
-    batchBytes: number;
-    quarantined: QuarantinedRow[];
-    deliveries: Promise<DeliveryStats>[];
-    quarantines: Promise<void>[];
-    /** Writes of rows too large for a record; the checkpoint waits for them as for deliveries. */
-    largeWrites: Promise<unknown>[];
+    this.progress = saved.progress;
+    this.progressEtag = saved.etag;
+    return undefined;
   }
-  // Record buffers are reused once their batch is accepted (record-packer.ts says why).
-  const recordBuffers = new RecordBufferPool(maxRecordBytes);
-  const newPage = (at: Date, stream: StreamSpec<P>): Page => ({
-    stream,
-    rows: 0,
-    delivered: 0,
-    missingKey: 0,
-    invalidKey: 0,
-    malformed: 0,
-    large: 0,
-    position: null,
-    at,
-    serializer: new RawRowSerializer({ pointColumns: settings.pointColumns, runId: input.runId, ingestedAt: at.toISOString() }),
-    packer: new RecordPacker(maxRecordBytes, recordBuffers),
-    batch: [],
-    batchBytes: 0,
-    quarantined: [],
-    deliveries: [],
-    quarantines: [],
-    largeWrites: [],
-  });
+
+  /** A run's first invocation: its start position, and a parallel plan when the source and the rows to read call for one. */
+  private async begin(mode: FetchMode): Promise<void> {
+    const { stored, settings, source, deps } = this;
+    this.position = mode === 'full-refresh' ? null : source.startAfter(stored?.checkpoint.position, settings.lookbackMinutes);
+    this.etag = stored?.etag ?? null;
+    this.cursor = { version: 1, mode, position: this.position, checkpointEtag: this.etag, quarantineSequence: 0, startedAt: deps.clock().toISOString(), stats: emptyStats() };
+    if ((settings.streams ?? 1) > 1 && source.planRanges) await this.planOrTakeOver(mode);
+    this.logger?.info('fetch started', { mode, from: this.position, checkpoint: stored?.checkpoint ?? null, streams: this.ranges?.length ?? 1 });
+  }
+
+  /** Goes on with the backfill an earlier run left unfinished when it still applies, else plans one (or none: few rows). */
+  private async planOrTakeOver(mode: FetchMode): Promise<void> {
+    const { settings, source, input, logger } = this;
+    const saved = await this.progressStore.read();
+    const now = this.deps.clock().toISOString();
+    const earlier = saved?.progress;
+    // A backfill an earlier run left unfinished goes on where each range stopped, as long as the
+    // checkpoint did not move since it was planned (it moves only when a backfill completes) and
+    // it covers what this run must read (a full refresh resumes only a full refresh's plan).
+    if (
+      earlier &&
+      !earlier.done &&
+      earlier.checkpointEtag === this.etag &&
+      (!earlier.source || sameSource(earlier.source, source.identity)) &&
+      (mode === 'incremental' || earlier.mode === 'full-refresh')
+    ) {
+      this.ranges = earlier.ranges.map((r) => ({ ...r }));
+      this.progress = { ...earlier, runId: input.runId, writtenAt: now };
+      this.progressEtag = await this.progressStore.write(this.progress, saved.etag);
+      this.cursor.mode = earlier.mode;
+      this.position = earlier.ranges[0]?.after ?? null;
+      logger?.info('resuming the parallel backfill an earlier run left unfinished', { plannedBy: earlier.plannedBy, ranges: this.ranges.length, rangesDone: this.ranges.filter((r) => r.done).length });
+      return;
+    }
+    const plan = await source.planRanges!(this.position, Math.min(settings.streams ?? 1, MAX_STREAMS), settings.parallelMinRows ?? DEFAULT_PARALLEL_MIN_ROWS, this.budgetMs);
+    if (plan) {
+      this.ranges = plan.ranges.map((r) => ({ ...r, position: null, done: false }));
+      this.progress = {
+        version: 1,
+        dataset: settings.datasetName,
+        runId: input.runId,
+        plannedBy: input.runId,
+        mode,
+        source: source.identity,
+        checkpointEtag: this.etag,
+        rows: plan.rows,
+        plannedAt: now,
+        writtenAt: now,
+        ranges: this.ranges.map((r) => ({ ...r })),
+        done: false,
+      };
+      this.progressEtag = await this.progressStore.write(this.progress, saved?.etag);
+    }
+    logger?.info(plan ? 'parallel backfill planned' : 'one stream: few rows to read', { rows: plan?.rows, streams: plan?.ranges.length ?? 1 });
+  }
+
+  private quarantine(rows: QuarantinedRow[], now: Date): Promise<void> {
+    const write = this.quarantineChain.then(async () => {
+      const { key, sequence } = await writeQuarantine(this.deps.stateStore, this.settings.datasetName, this.input.runId, this.quarantineSequence + 1, now, rows);
+      this.quarantineSequence = sequence;
+      this.logger?.warn('rows quarantined', { count: rows.length, key });
+    });
+    this.quarantineChain = write.catch(() => undefined);
+    return write;
+  }
+
+  private newPage(at: Date, stream: StreamSpec<P>): Page<P> {
+    return {
+      stream,
+      rows: 0,
+      delivered: 0,
+      missingKey: 0,
+      invalidKey: 0,
+      malformed: 0,
+      large: 0,
+      position: null,
+      at,
+      serializer: new RawRowSerializer({ pointColumns: this.settings.pointColumns, runId: this.input.runId, ingestedAt: at.toISOString() }),
+      packer: new RecordPacker(this.maxRecordBytes, this.recordBuffers),
+      batch: [],
+      batchBytes: 0,
+      quarantined: [],
+      deliveries: [],
+      quarantines: [],
+      largeWrites: [],
+    };
+  }
 
   // Batches under way, across a stream's pages. Bounded: a row that would need another batch
   // waits (and with it the socket), so memory is a few batches a stream, never a page.
-  const sendBatch = async (page: Page): Promise<void> => {
+  private async sendBatch(page: Page<P>): Promise<void> {
     if (!page.batch.length) return;
     const { inFlight, delivery } = page.stream;
     const maxInFlight = page.stream.delivery.batchesInFlight ?? MAX_BATCHES_IN_FLIGHT;
     while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
     const records = page.batch;
-    const sent = delivery.deliver(records, { budgetMs });
+    const sent = delivery.deliver(records, { budgetMs: this.budgetMs });
     page.batch = [];
     page.batchBytes = 0;
     page.deliveries.push(sent);
     const settled = sent.then(
       // Accepted (or refused rows handed back as text): nothing reads these buffers again. A
       // failed delivery's are left to the GC, since a retry of it might still be under way.
-      () => recordBuffers.release(records),
+      () => this.recordBuffers.release(records),
       () => undefined, // surfaced when the page completes
     );
     inFlight.add(settled);
     void settled.then(() => inFlight.delete(settled));
-  };
-  const addRecord = async (page: Page, record: Buffer): Promise<void> => {
-    if (page.batch.length >= MAX_BATCH_RECORDS || (page.batch.length && page.batchBytes + record.length > MAX_BATCH_BYTES)) await sendBatch(page);
+  }
+
+  private async addRecord(page: Page<P>, record: Buffer): Promise<void> {
+    if (page.batch.length >= MAX_BATCH_RECORDS || (page.batch.length && page.batchBytes + record.length > MAX_BATCH_BYTES)) await this.sendBatch(page);
     page.batch.push(record);
     page.batchBytes += record.length;
-  };
-  const flushQuarantine = (page: Page): void => {
+  }
+
+  private flushQuarantine(page: Page<P>): void {
     if (!page.quarantined.length) return;
-    const write = quarantine(page.quarantined, page.at);
+    const write = this.quarantine(page.quarantined, page.at);
     write.catch(() => undefined); // surfaced when the page completes
     page.quarantines.push(write);
     page.quarantined = [];
-  };
+  }
+
   /** The page's stream ended (or was cut): its last record and quarantined rows go out. */
-  const finishPage = async (page: Page): Promise<void> => {
+  private async finishPage(page: Page<P>): Promise<void> {
     const last = page.packer.flush();
-    if (last) await addRecord(page, last);
-    await sendBatch(page);
-    flushQuarantine(page);
-  };
+    if (last) await this.addRecord(page, last);
+    await this.sendBatch(page);
+    this.flushQuarantine(page);
+  }
+
   /** Takes one row; a promise only when a closed record has to wait for a batch slot. */
-  const takeRow = (page: Page, row: SourceRow, at: P): Promise<void> | undefined => {
+  private takeRow(page: Page<P>, row: SourceRow, at: P): Promise<void> | undefined {
     page.rows++;
     page.position = at;
     // Schema drift from the rows already parsed: a key lookup per field, no extra parsing.
+    const { declared, undeclared } = this;
     if (declared) for (const k in row) if (!declared.has(k) && k.charCodeAt(0) !== 58 /* ':' */) undeclared.add(k);
     let waiting: Promise<void> | undefined;
-    const problem = keyProblem(row, settings.primaryKey);
+    const problem = keyProblem(row, this.settings.primaryKey);
     if (problem) {
       if (problem.reason === 'missing_primary_key') page.missingKey++;
       else page.invalidKey++;
@@ -508,88 +582,98 @@ export async function runFetch<P>(input: FetchInput, settings: FetchSettings, de
     } else {
       const line = page.serializer.line(row);
       const length = Buffer.byteLength(line, 'utf8');
-      if (length > maxRecordBytes) {
+      if (length > this.maxRecordBytes) {
         // Valid data, only too big for Firehose: written whole to the raw zone by itself.
         page.large++;
         page.delivered++;
-        const write = writeLargeRow(deps.stateStore, settings.datasetName, input.runId, row, line, page.at);
+        const write = writeLargeRow(this.deps.stateStore, this.settings.datasetName, this.input.runId, row, line, page.at);
         write.catch(() => undefined); // surfaced when the page completes
         page.largeWrites.push(write);
       } else {
         page.delivered++;
         const record = page.packer.add(line, length);
-        if (record) waiting = addRecord(page, record);
+        if (record) waiting = this.addRecord(page, record);
       }
     }
     // Quarantined rows are written in slices, so a page of them is not held whole either.
-    if (page.quarantined.length >= QUARANTINE_SLICE_ROWS) flushQuarantine(page);
+    if (page.quarantined.length >= QUARANTINE_SLICE_ROWS) this.flushQuarantine(page);
     return waiting;
-  };
+  }
 
   /** Takes a source record that is not a row: quarantined in its place in the order. */
-  const takeProblem = (page: Page, problem: SourceProblem, at: P): void => {
+  private takeProblem(page: Page<P>, problem: SourceProblem, at: P): void {
     page.rows++;
     page.position = at;
     page.malformed++;
     page.quarantined.push({ reason: 'malformed_record', detail: problem.detail, row: { _raw: problem.raw } });
-    if (page.quarantined.length >= QUARANTINE_SLICE_ROWS) flushQuarantine(page);
-  };
+    if (page.quarantined.length >= QUARANTINE_SLICE_ROWS) this.flushQuarantine(page);
+  }
 
-  const countCalls = (d: DeliveryStats, direct: boolean): void => {
+  private countCalls(d: DeliveryStats, direct: boolean): void {
+    const { stats } = this;
     if (direct) stats.directObjects += d.calls;
     else stats.firehoseCalls += d.calls;
     stats.firehoseRetriedRecords += d.retriedRecords;
     stats.firehoseThrottledCalls += d.throttledCalls;
-  };
-  /**
-   * Every row of the page is delivered or quarantined: count it, run the share guard, and move
-   * the stream's durable position (checkpoint or range progress) to its last row, or for a page
-   * cut short only the cursor: the rest of that page was never read.
-   */
-  const completePage = async (page: Page, whole: boolean): Promise<void> => {
-    await Promise.all(page.quarantines);
-    await Promise.all(page.largeWrites);
+  }
+
+  /** The page's deliveries, counted; rows Firehose refused are quarantined. Throws the first failed delivery. */
+  private async settleDeliveries(page: Page<P>): Promise<number> {
+    const { stats } = this;
     const direct = page.stream.delivery.kind === 'direct';
     const rejected: RejectedRow[] = [];
     let failure: unknown;
     for (const result of await Promise.allSettled(page.deliveries)) {
       if (result.status === 'fulfilled') {
-        countCalls(result.value, direct);
+        this.countCalls(result.value, direct);
         if (!direct) stats.firehoseRecords += result.value.records;
         stats.bytesDelivered += result.value.bytes;
         rejected.push(...result.value.rejected);
       } else {
         // Calls and throttling of a failed or deferred delivery are still reported.
         const partial = partialDeliveryStats(result.reason);
-        if (partial) countCalls(partial, direct);
+        if (partial) this.countCalls(partial, direct);
         failure ??= result.reason;
       }
     }
     if (failure) throw failure;
     if (rejected.length) {
-      await quarantine(
+      await this.quarantine(
         rejected.map((r) => ({ reason: 'firehose_rejected', detail: `${r.errorCode}: ${r.errorMessage}`, row: parseLine(r.line) })),
         page.at,
       );
       stats.rowsQuarantined += rejected.length;
       stats.quarantinedRejected += rejected.length;
     }
+    return rejected.length;
+  }
+
+  /**
+   * Every row of the page is delivered or quarantined: count it, run the share guard, and move
+   * the stream's durable position (checkpoint or range progress) to its last row, or for a page
+   * cut short only the cursor: the rest of that page was never read.
+   */
+  private async completePage(page: Page<P>, whole: boolean): Promise<void> {
+    const { stats, settings, logger } = this;
+    await Promise.all(page.quarantines);
+    await Promise.all(page.largeWrites);
+    const rejected = await this.settleDeliveries(page);
     stats.rowsQuarantined += page.missingKey + page.invalidKey + page.malformed;
     stats.quarantinedMissingKey += page.missingKey;
     stats.quarantinedInvalidKey += page.invalidKey;
     stats.quarantinedMalformed += page.malformed;
     stats.largeRowObjects += page.large;
-    const quarantined = page.missingKey + page.invalidKey + page.malformed + rejected.length;
-    stats.rowsDelivered += page.delivered - rejected.length;
+    const quarantined = page.missingKey + page.invalidKey + page.malformed + rejected;
+    stats.rowsDelivered += page.delivered - rejected;
     stats.rowsFetched += page.rows;
     // The guard runs before the checkpoint moves: a wrong or broken source fails the run with
     // its rows in quarantine and the checkpoint still before them.
-    if (quarantined && (quarantined === page.rows || stats.rowsQuarantined > maxShare * stats.rowsFetched)) {
+    if (quarantined && (quarantined === page.rows || stats.rowsQuarantined > this.maxShare * stats.rowsFetched)) {
       throw new QuarantineShareError(
         `Dataset ${settings.datasetName}: ${quarantined === page.rows ? `every row of a page (${page.rows}) was quarantined` : `${stats.rowsQuarantined} of ${stats.rowsFetched} fetched rows were quarantined`}, ` +
-          `above fetch.maxQuarantineShare ${maxShare} (missing primary key ${stats.quarantinedMissingKey}, primary key not a scalar ${stats.quarantinedInvalidKey}, ` +
+          `above fetch.maxQuarantineShare ${this.maxShare} (missing primary key ${stats.quarantinedMissingKey}, primary key not a scalar ${stats.quarantinedInvalidKey}, ` +
           `refused by Firehose ${stats.quarantinedRejected}, malformed records ${stats.quarantinedMalformed}). The source is probably the wrong one or broken: check source.domain/datasetId ` +
-          `and primaryKey, and the rows under ${deps.stateStore.location}/quarantine/${settings.datasetName}/; the checkpoint was not moved past them.`,
+          `and primaryKey, and the rows under ${this.deps.stateStore.location}/quarantine/${settings.datasetName}/; the checkpoint was not moved past them.`,
       );
     }
     const last = page.position!;
@@ -602,43 +686,48 @@ export async function runFetch<P>(input: FetchInput, settings: FetchSettings, de
     await page.stream.commit(last, page.at);
     faultPoint('fetch:after-checkpoint-write');
     logger?.info('page delivered', { page: stats.pages, rows: page.rows, rowsFetched: stats.rowsFetched, position: last });
-  };
+  }
+
+  /** Reads one page of the stream into `page`; rows and problem records are taken as they arrive. */
+  private readPage(spec: StreamSpec<P>, page: Page<P>, after: P | null) {
+    const keep = (): boolean => !spec.stopped() && (page.rows % this.budgetCheckEveryRows !== 0 || this.budgetLeft());
+    return this.source.streamPage({
+      limit: this.settings.pageSize,
+      after,
+      ...(spec.until !== null ? { until: spec.until } : {}),
+      budgetMs: this.budgetMs,
+      onRow: (row, at) => {
+        const waiting = this.takeRow(page, row, at);
+        return waiting ? waiting.then(keep) : keep();
+      },
+      onProblem: (problem, at) => {
+        this.takeProblem(page, problem, at);
+        return keep();
+      },
+    });
+  }
 
   /**
-   * Reads one keyset stream page after page until its data ends, its time budget is spent or it
-   * is told to stop. Pages complete strictly in order, so the durable position only ever moves
-   * past delivered rows, and a failed page stops it before itself even when a later page was
-   * already delivered.
+   * Reads one stream page after page until its data ends, its time budget is spent or it is told
+   * to stop. Pages complete strictly in order, so the durable position only ever moves past
+   * delivered rows, and a failed page stops it before itself even when a later page was already
+   * delivered.
    */
-  const runStream = async (spec: StreamSpec<P>): Promise<{ done: boolean; deferred?: TimeBudgetExhaustedError }> => {
+  private async runStream(spec: StreamSpec<P>): Promise<StreamEnd> {
     let done = false;
     // Where the next page is read from: the last row received, ahead of the durable position
     // while a page's deliveries are still under way.
     let readFrom = spec.from;
     let previous: Promise<void> | undefined;
-    let current: Page | undefined;
+    let current: Page<P> | undefined;
     try {
       // An invocation always starts its first page (it was invoked with at least the margin); a
       // further page starts only with the margin left, and the budget also cuts a page at a row.
-      for (let first = true; (first || budgetLeft()) && !spec.stopped(); first = false) {
-        const page = newPage(deps.clock(), spec);
+      for (let first = true; (first || this.budgetLeft()) && !spec.stopped(); first = false) {
+        const page = this.newPage(this.deps.clock(), spec);
         current = page;
-        const result = await source.streamPage({
-          limit: settings.pageSize,
-          after: readFrom,
-          ...(spec.until !== null ? { until: spec.until } : {}),
-          budgetMs,
-          onRow: (row, at) => {
-            const keep = (): boolean => !spec.stopped() && (page.rows % budgetCheckEveryRows !== 0 || budgetLeft());
-            const waiting = takeRow(page, row, at);
-            return waiting ? waiting.then(keep) : keep();
-          },
-          onProblem: (problem, at) => {
-            takeProblem(page, problem, at);
-            return !spec.stopped() && (page.rows % budgetCheckEveryRows !== 0 || budgetLeft());
-          },
-        });
-        await finishPage(page);
+        const result = await this.readPage(spec, page, readFrom);
+        await this.finishPage(page);
         // The end of the data is an empty page, not a short one: a portal may cap $limit below
         // what was asked, so a short page is followed by one more request.
         if (!page.rows) {
@@ -650,12 +739,12 @@ export async function runFetch<P>(input: FetchInput, settings: FetchSettings, de
         // The previous page completes (its deliveries overlapped this page's download) before this one.
         if (previous) await previous;
         current = undefined;
-        const completion = completePage(page, !result.stopped);
+        const completion = this.completePage(page, !result.stopped);
         completion.catch(() => undefined); // surfaced when awaited in order
         previous = completion;
         if (result.stopped) break; // time budget spent, or told to stop, mid-page
         // The range's own last row: its end, without the request for an empty page to say so.
-        if (spec.until !== null && order.compare(page.position!, spec.until) === 0) {
+        if (spec.until !== null && this.order.compare(page.position!, spec.until) === 0) {
           done = true;
           break;
         }
@@ -663,59 +752,59 @@ export async function runFetch<P>(input: FetchInput, settings: FetchSettings, de
       if (previous) await previous;
       return { done };
     } catch (err) {
-      // The page before the one that failed (its delivery under way when the next page's stream
-      // failed, say) is still completed if its delivery succeeds, so the next run does not redo it.
-      if (!(err instanceof TimeBudgetExhaustedError)) {
-        if (previous) await previous.catch(() => undefined);
-        throw err;
-      }
-      // Out of time for a retry wait: keep what is complete and hand the rest to the next invocation.
-      let previousComplete = true;
-      if (previous) {
-        await previous.catch((e: unknown) => {
-          if (!(e instanceof TimeBudgetExhaustedError)) throw e;
-          previousComplete = false;
-        });
-      }
-      // The page cut by the deferral: the rows it received are delivered, and the cursor (not the
-      // checkpoint) moves past them, so the next invocation does not request them again.
-      if (previousComplete && current?.rows) {
-        const cut = current;
-        await finishPage(cut);
-        await completePage(cut, false).catch((e: unknown) => {
-          if (!(e instanceof TimeBudgetExhaustedError)) throw e;
-        });
-      }
-      return { done: false, deferred: err };
+      return this.streamFailed(err, previous, current);
     }
-  };
-
-  /** The checkpoint that says every row up to `last` is delivered. */
-  function checkpointAt(last: P, at: Date): Checkpoint<P> {
-    return { dataset: settings.datasetName, runId: input.runId, writtenAt: at.toISOString(), source: source.identity, format: order.format, position: last };
   }
 
-  let done: boolean;
-  let deferred: TimeBudgetExhaustedError | undefined;
-  if (!ranges) {
-    const result = await runStream({
-      from: position,
+  /**
+   * A stream's page failed. Out of time for a retry wait: keep what is complete and hand the rest
+   * to the next invocation. Any other failure: the page before it (its delivery under way when the
+   * next page's stream failed, say) is still completed if it can be, so the next run does not redo it.
+   */
+  private async streamFailed(err: unknown, previous: Promise<void> | undefined, current: Page<P> | undefined): Promise<StreamEnd> {
+    if (!(err instanceof TimeBudgetExhaustedError)) {
+      if (previous) await previous.catch(() => undefined);
+      throw err;
+    }
+    let previousComplete = true;
+    if (previous) {
+      await previous.catch((e: unknown) => {
+        if (!(e instanceof TimeBudgetExhaustedError)) throw e;
+        previousComplete = false;
+      });
+    }
+    // The page cut by the deferral: the rows it received are delivered, and the cursor (not the
+    // checkpoint) moves past them, so the next invocation does not request them again.
+    if (previousComplete && current?.rows) {
+      await this.finishPage(current);
+      await this.completePage(current, false).catch((e: unknown) => {
+        if (!(e instanceof TimeBudgetExhaustedError)) throw e;
+      });
+    }
+    return { done: false, deferred: err };
+  }
+
+  /** The checkpoint that says every row up to `last` is delivered. */
+  private checkpointAt(last: P, at: Date): Checkpoint<P> {
+    return { dataset: this.settings.datasetName, runId: this.input.runId, writtenAt: at.toISOString(), source: this.source.identity, format: this.order.format, position: last };
+  }
+
+  /** One stream from the start position; every whole page moves the checkpoint. */
+  private runSingle(): Promise<StreamEnd> {
+    return this.runStream({
+      from: this.position,
       until: null,
-      delivery: deps.delivery,
+      delivery: this.deps.delivery,
       inFlight: new Set(),
       commit: async (last, at) => {
-        etag = await deps.checkpoints.write(checkpointAt(last, at), etag ?? undefined);
-        position = last;
+        this.etag = await this.deps.checkpoints.write(this.checkpointAt(last, at), this.etag ?? undefined);
+        this.position = last;
       },
       cut: (last) => {
-        position = last;
+        this.position = last;
       },
       stopped: () => false,
     });
-    done = result.done;
-    deferred = result.deferred;
-  } else {
-    ({ done, deferred } = await runRanges(ranges));
   }
 
   /**
@@ -724,20 +813,20 @@ export async function runFetch<P>(input: FetchInput, settings: FetchSettings, de
    * first stream to fail stops the others at their next row, and the invocation fails after
    * what they delivered is saved, so its retry (or the next run) goes on from there.
    */
-  async function runRanges(all: RangeState<P>[]): Promise<{ done: boolean; deferred?: TimeBudgetExhaustedError }> {
-    const delivery = deps.parallelDelivery ?? deps.delivery;
+  private async runRanges(all: RangeState<P>[]): Promise<StreamEnd> {
+    const delivery = this.deps.parallelDelivery ?? this.deps.delivery;
     // Whole pages saved so far, per range: what the progress object records.
     const saved = all.map((r) => r.position);
     let chain: Promise<void> = Promise.resolve();
     const save = (): Promise<void> => {
       const write = chain.then(async () => {
-        progress = {
-          ...progress!,
-          runId: input.runId,
-          writtenAt: deps.clock().toISOString(),
+        this.progress = {
+          ...this.progress!,
+          runId: this.input.runId,
+          writtenAt: this.deps.clock().toISOString(),
           ranges: all.map((r, i) => ({ after: r.after, until: r.until, position: saved[i] ?? null, done: r.done })),
         };
-        progressEtag = await progressStore.write(progress, progressEtag);
+        this.progressEtag = await this.progressStore.write(this.progress, this.progressEtag);
       });
       chain = write.catch(() => undefined);
       return write;
@@ -747,7 +836,7 @@ export async function runFetch<P>(input: FetchInput, settings: FetchSettings, de
     const todo = all.map((_, i) => i).filter((i) => !all[i]!.done);
     const runOne = async (i: number): Promise<void> => {
       const range = all[i]!;
-      const result = await runStream({
+      const result = await this.runStream({
         from: range.position ?? range.after,
         until: range.until,
         delivery,
@@ -768,11 +857,11 @@ export async function runFetch<P>(input: FetchInput, settings: FetchSettings, de
         await save();
       }
     };
-    const width = Math.max(1, Math.min(settings.maxConcurrentStreams ?? todo.length, todo.length));
+    const width = Math.max(1, Math.min(this.settings.maxConcurrentStreams ?? todo.length, todo.length));
     await Promise.all(
       Array.from({ length: width }, async () => {
         // Like a single stream's first page, each worker's first range starts whatever the budget says.
-        for (let i = todo.shift(), first = true; i !== undefined && !failure && !deferredBy && (first || budgetLeft()); i = todo.shift(), first = false) {
+        for (let i = todo.shift(), first = true; i !== undefined && !failure && !deferredBy && (first || this.budgetLeft()); i = todo.shift(), first = false) {
           try {
             await runOne(i);
           } catch (error) {
@@ -784,45 +873,49 @@ export async function runFetch<P>(input: FetchInput, settings: FetchSettings, de
     if (failure) throw failure.error;
     if (!all.every((r) => r.done)) return { done: false, ...(deferredBy ? { deferred: deferredBy } : {}) };
     // Every range complete: the checkpoint moves to the furthest row read, then the plan is closed.
-    const last = maxPosition(order, all.map((r) => r.position));
+    const last = maxPosition(this.order, all.map((r) => r.position));
     if (last !== null) {
-      etag = await deps.checkpoints.write(checkpointAt(last, deps.clock()), etag ?? undefined);
-      position = last;
+      this.etag = await this.deps.checkpoints.write(this.checkpointAt(last, this.deps.clock()), this.etag ?? undefined);
+      this.position = last;
     }
-    progress = { ...progress!, done: true };
+    this.progress = { ...this.progress!, done: true };
     await save();
-    logger?.info('parallel backfill complete', { ranges: all.length, checkpoint: position });
+    this.logger?.info('parallel backfill complete', { ranges: all.length, checkpoint: this.position });
     return { done: true };
   }
 
-  stats.sourceRetries += (deps.sourceRetries?.() ?? 0) - retriesBefore;
-  stats.undeclaredColumns = [...undeclared].sort().slice(0, MAX_UNDECLARED_SHOWN);
-
-  let stalledInvocations = 0;
-  if (deferred) {
-    stats.timeBudgetDeferrals++;
-    stalledInvocations = stats.pages === pagesBefore && stats.rowsFetched === rowsBefore ? (cursor.stalledInvocations ?? 0) + 1 : 0;
-    logger?.warn('time budget cannot cover the next retry wait; returning the cursor', { reason: deferred.message, stalledInvocations });
-    if (stalledInvocations >= MAX_STALLED_INVOCATIONS) {
-      throw new Error(
-        `Dataset ${settings.datasetName}: ${stalledInvocations} invocations in a row ran out of time budget without completing a page ` +
-          `(last: ${deferred.message}). The source or Firehose keeps asking to wait longer than an invocation can; ` +
-          'the checkpoint holds every delivered row, re-run later.',
-        { cause: deferred },
-      );
+  /** The invocation's figures and the cursor for the next one; fails a run that stalls invocation after invocation. */
+  private finish(end: StreamEnd, pagesBefore: number, rowsBefore: number): FetchOutput<P> {
+    const { stats, settings, logger, input } = this;
+    const { done, deferred } = end;
+    stats.sourceRetries += (this.deps.sourceRetries?.() ?? 0) - this.retriesBefore;
+    stats.undeclaredColumns = [...this.undeclared].sort().slice(0, MAX_UNDECLARED_SHOWN);
+    let stalledInvocations = 0;
+    if (deferred) {
+      stats.timeBudgetDeferrals++;
+      stalledInvocations = stats.pages === pagesBefore && stats.rowsFetched === rowsBefore ? (this.cursor.stalledInvocations ?? 0) + 1 : 0;
+      logger?.warn('time budget cannot cover the next retry wait; returning the cursor', { reason: deferred.message, stalledInvocations });
+      if (stalledInvocations >= MAX_STALLED_INVOCATIONS) {
+        throw new Error(
+          `Dataset ${settings.datasetName}: ${stalledInvocations} invocations in a row ran out of time budget without completing a page ` +
+            `(last: ${deferred.message}). The source or Firehose keeps asking to wait longer than an invocation can; ` +
+            'the checkpoint holds every delivered row, re-run later.',
+          { cause: deferred },
+        );
+      }
     }
+    const nextCursor: FetchCursor<P> = {
+      ...this.cursor,
+      position: this.position,
+      checkpointEtag: this.etag,
+      quarantineSequence: this.quarantineSequence,
+      stats,
+      stalledInvocations,
+      ...(this.ranges ? { ranges: this.ranges, rangesEtag: this.progressEtag ?? null } : {}),
+    };
+    logger?.info(done ? 'fetch finished' : 'time budget reached; returning cursor', { stats, position: this.position });
+    return { runId: input.runId, done, cursor: done ? null : nextCursor, stats: { ...stats, checkpoint: this.position } };
   }
-  const nextCursor: FetchCursor<P> = {
-    ...cursor,
-    position,
-    checkpointEtag: etag,
-    quarantineSequence,
-    stats,
-    stalledInvocations,
-    ...(ranges ? { ranges, rangesEtag: progressEtag ?? null } : {}),
-  };
-  logger?.info(done ? 'fetch finished' : 'time budget reached; returning cursor', { stats, position });
-  return { runId: input.runId, done, cursor: done ? null : nextCursor, stats: { ...stats, checkpoint: position } };
 }
 
 /** A refused raw line back as an object for the quarantine file (kept as text if it does not parse). */
