@@ -14,7 +14,7 @@ import type { ObjectStore } from '../../../runtime/object-store';
 import { historyKey, runSummaryPrefix, transformStatePrefix } from '../../../runtime/storage-layout';
 import { renderSvg } from './report-charts';
 import { escapeHtml, formatDuration, formatInstant, formatNumber } from './report-format';
-import type { RunSummary } from './transform';
+import type { RunSummary } from './run-summary';
 import type { TopLevelSpec } from 'vega-lite';
 
 /** Runs shown on the page (and charted). */

@@ -11,7 +11,7 @@ import type { Row } from './engine';
 import type { MartModel } from './models';
 import { buildChart, parseChartSpec, renderSvg, type ChartSpec } from './report-charts';
 import { escapeHtml, formatBytes, formatDuration, formatInstant, formatNumber, formatTimestamp, martTable } from './report-format';
-import type { RunSummary } from './transform';
+import type { RunSummary } from './run-summary';
 import type { DataTestResult } from './data-tests';
 
 export interface ReportInput {
