@@ -13,7 +13,7 @@ import type { DatasetConfig } from '../../../runtime/dataset-config';
 import type { ObjectStore } from '../../../runtime/object-store';
 import { historyKey, runSummaryPrefix, transformStatePrefix } from '../../../runtime/storage-layout';
 import { renderSvg } from './report-charts';
-import { escapeHtml, formatDuration, formatInstant, formatNumber } from './report-format';
+import { escapeHtml, formatDuration, formatInstant, formatNumber, shortDescription } from './report-format';
 import type { RunSummary } from './run-summary';
 import type { TopLevelSpec } from 'vega-lite';
 
@@ -129,21 +129,84 @@ export async function writeHistory(store: ObjectStore, dataset: DatasetConfig, c
   return key;
 }
 
-/** A small time chart of several measures of the runs (one panel per measure). */
-function overTime(rows: HistoryRow[], measures: { field: keyof HistoryRow; title: string }[], unit: string, title: string): TopLevelSpec {
+/** Tick steps for the run-start axis, finest first: the format shows the step's unit, so no two ticks read alike. */
+const TIME_TICKS: { interval: 'second' | 'minute' | 'hour' | 'day' | 'month' | 'year'; step: number; ms: number; format: string }[] = [
+  ...[1, 5, 15, 30].map((step) => ({ interval: 'second' as const, step, ms: step * 1000, format: '%H:%M:%S' })),
+  ...[1, 5, 15, 30].map((step) => ({ interval: 'minute' as const, step, ms: step * 60_000, format: '%H:%M' })),
+  ...[1, 3, 6, 12].map((step) => ({ interval: 'hour' as const, step, ms: step * 3_600_000, format: '%m-%d %H:%M' })),
+  ...[1, 2, 7, 14].map((step) => ({ interval: 'day' as const, step, ms: step * 86_400_000, format: '%Y-%m-%d' })),
+  ...[1, 3, 6].map((step) => ({ interval: 'month' as const, step, ms: step * 30 * 86_400_000, format: '%Y-%m' })),
+  { interval: 'year', step: 1, ms: 365 * 86_400_000, format: '%Y' },
+];
+const MAX_TICKS = 6;
+
+/**
+ * The x axis over the runs' start times: a domain padded by half a step (one run is not a zero-width
+ * axis), ticks at whole steps of one unit and a label format that shows that unit, so labels
+ * never repeat (vega's own tick choice on a short span labels several ticks "21:00").
+ */
+export function runTimeAxis(starts: readonly string[]): { domain: [string, string]; ticks: number[]; format: string } {
+  const times = starts.map((x) => Date.parse(x)).filter(Number.isFinite);
+  const first = times.length ? Math.min(...times) : 0;
+  const last = times.length ? Math.max(...times) : 0;
+  const tick = TIME_TICKS.find((k) => (last - first + k.ms) / k.ms <= MAX_TICKS) ?? TIME_TICKS.at(-1)!;
+  // Formats below a day leave the date out: past a day's span they show it, a step of hours keeps it.
+  const format = tick.interval === 'minute' || tick.interval === 'second' ? (new Date(first).toISOString().slice(0, 10) === new Date(last).toISOString().slice(0, 10) ? tick.format : `%m-%d ${tick.format}`) : tick.format;
+  const from = first - tick.ms / 2;
+  const to = last + tick.ms / 2;
+  return { domain: [new Date(from).toISOString(), new Date(to).toISOString()], ticks: tickValues(from, to, tick), format };
+}
+
+/** Instants at whole steps of the tick's unit (UTC) within [from, to]: vega's own interval ticks name units it cannot read. */
+function tickValues(from: number, to: number, tick: (typeof TIME_TICKS)[number]): number[] {
+  const out: number[] = [];
+  if (tick.interval === 'month' || tick.interval === 'year') {
+    const d = new Date(from);
+    const months = tick.interval === 'year' ? 12 * tick.step : tick.step;
+    let m = d.getUTCFullYear() * 12 + d.getUTCMonth();
+    m = Math.ceil(m / months) * months;
+    for (let at = Date.UTC(Math.floor(m / 12), m % 12, 1); at <= to; m += months, at = Date.UTC(Math.floor(m / 12), m % 12, 1)) if (at >= from) out.push(at);
+    return out;
+  }
+  for (let at = Math.ceil(from / tick.ms) * tick.ms; at <= to; at += tick.ms) out.push(at);
+  return out;
+}
+
+/**
+ * A small time chart of several measures of the runs. Each run is a point: a count per run
+ * (`perRun`) has no line, since a line between two runs would claim values in between; a level
+ * (curated rows) is joined. The legend is never cut (no label limit) and wraps under the title.
+ */
+export function overTime(rows: HistoryRow[], measures: { field: keyof HistoryRow; title: string }[], unit: string, title: string, perRun: boolean, counts = true): TopLevelSpec {
   const values = rows.flatMap((r) => measures.map((m) => ({ t: r.startedAt, measure: m.title, value: r[m.field] as number })));
+  const axis = runTimeAxis(rows.map((r) => r.startedAt));
+  const largest = Math.max(0, ...values.map((v) => (Number.isFinite(v.value) ? v.value : 0)));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title,
+    title: { text: title, anchor: 'start', fontSize: 13 },
     width: 500,
     height: 150,
-    config: { font: 'system-ui, sans-serif', view: { stroke: '#ddd' } },
+    config: { font: 'system-ui, sans-serif', view: { stroke: '#ddd' }, legend: { labelLimit: 0, columns: 0, symbolSize: 60 } },
     data: { values },
-    mark: { type: 'line', point: { size: 20, filled: true }, strokeWidth: 1.5 },
+    mark: perRun ? { type: 'point', filled: true, size: 45, opacity: 0.85 } : { type: 'line', point: { size: 30, filled: true }, strokeWidth: 1.5 },
     encoding: {
-      x: { field: 't', type: 'temporal', scale: { type: 'utc' }, title: 'Run start (UTC)', axis: { labelOverlap: true, tickCount: 5, format: '%m-%d %H:%M' } },
-      y: { field: 'value', type: 'quantitative', title: unit, axis: { format: ',~r', tickCount: 4 } },
-      color: { field: 'measure', type: 'nominal', title: null, sort: measures.map((m) => m.title), legend: { orient: 'top' } },
+      x: {
+        field: 't',
+        type: 'temporal',
+        scale: { type: 'utc', domain: axis.domain },
+        title: 'Run start (UTC)',
+        axis: { labelOverlap: true, values: axis.ticks, format: axis.format, grid: false },
+      },
+      y: {
+        field: 'value',
+        type: 'quantitative',
+        title: unit,
+        // An all-zero measure still gets an axis from 0 (not one "0" tick in the middle).
+        scale: { domain: [0, Math.max(counts ? 1 : 0.1, largest)], nice: true },
+        axis: { format: ',~r', tickCount: 4, ...(counts ? { tickMinStep: 1 } : {}) },
+      },
+      color: { field: 'measure', type: 'nominal', title: null, sort: measures.map((m) => m.title), scale: { domain: measures.map((m) => m.title) }, legend: { orient: 'top', direction: 'horizontal' } },
+      ...(perRun && measures.length > 1 ? { shape: { field: 'measure', type: 'nominal', sort: measures.map((m) => m.title), scale: { domain: measures.map((m) => m.title) }, legend: { orient: 'top', direction: 'horizontal' } } } : {}),
     },
   } as TopLevelSpec;
 }
@@ -153,7 +216,7 @@ export async function renderHistory(dataset: DatasetConfig, rows: HistoryRow[], 
   const charts = rows.length
     ? await Promise.all(
         [
-          overTime(chronological, [{ field: 'curatedRows', title: 'curated rows' }], 'rows', 'Curated rows'),
+          overTime(chronological, [{ field: 'curatedRows', title: 'curated rows' }], 'rows', 'Curated rows', false),
           overTime(
             chronological,
             [
@@ -163,6 +226,7 @@ export async function renderHistory(dataset: DatasetConfig, rows: HistoryRow[], 
             ],
             'rows per run',
             'Changes per run',
+            true,
           ),
           overTime(
             chronological,
@@ -173,6 +237,7 @@ export async function renderHistory(dataset: DatasetConfig, rows: HistoryRow[], 
             ],
             'rows per run',
             'Rows not loaded as they came',
+            true,
           ),
           overTime(
             chronological,
@@ -182,8 +247,9 @@ export async function renderHistory(dataset: DatasetConfig, rows: HistoryRow[], 
             ],
             'tests',
             'Data tests not passing',
+            true,
           ),
-          overTime(chronological.map((r) => ({ ...r, durationS: r.durationMs / 1000 })) as HistoryRow[], [{ field: 'durationS' as keyof HistoryRow, title: 'transform' }], 'seconds', 'Transform duration'),
+          overTime(chronological.map((r) => ({ ...r, durationS: r.durationMs / 1000 })) as HistoryRow[], [{ field: 'durationS' as keyof HistoryRow, title: 'transform' }], 'seconds', 'Transform duration', true, false),
         ].map(renderSvg),
       )
     : [];
@@ -215,7 +281,7 @@ th{background:#f4f4f4;position:sticky;top:0;vertical-align:bottom;white-space:no
 tr.fail td{background:#fde8e8}
 </style></head><body>
 <h1>${escapeHtml(dataset.name)}: run history</h1>
-<p class="muted">${escapeHtml(dataset.description)} ${rows.length < totalRuns ? `The newest ${formatNumber(rows.length)} of ${formatNumber(totalRuns)} runs.` : `${formatNumber(rows.length)} run(s).`} Each run id links to its report.</p>
+<p class="muted">${escapeHtml(shortDescription(dataset.description).short)} ${rows.length < totalRuns ? `The newest ${formatNumber(rows.length)} of ${formatNumber(totalRuns)} runs.` : `${formatNumber(rows.length)} run(s).`} Each run id links to its report.</p>
 <div class="charts">${charts.map((svg) => `<figure>${svg}</figure>`).join('\n')}</div>
 <div class="scroll"><table><thead><tr><th>Run</th><th>Started</th><th>Status</th><th class="num">Fetched</th><th class="num">Read</th><th class="num">Inserted / updated</th>
 <th class="num">Deleted</th><th class="num">Cast failures</th><th class="num">Quarantined</th><th class="num">Curated rows</th>

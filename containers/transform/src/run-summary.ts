@@ -4,6 +4,7 @@
  * renderers depend on the summary's shape, not on the transform that produces it.
  */
 import type { FetchFigures } from '../../../runtime/fetch-run-stats';
+import type { ColumnProfiles } from './column-profile';
 import type { DataTestResult } from './data-tests';
 import type { BatchStats, UnreadableObject } from './engine';
 import type { Freshness } from './freshness';
@@ -76,7 +77,20 @@ export interface RunSummary extends BatchStats {
   freshness?: Freshness;
   /** What changed this run, from its records in `<table>__changes` (absent for --tests-only and in older summaries). */
   changes?: ChangeSummary;
+  /**
+   * Wall-clock milliseconds of the transform's stages that ran (absent in older summaries). The
+   * history and change-feed statements the merge and the key scan run count under `history`, not
+   * under theirs; what is not in a stage (reading state, maintenance, reconciliation) is the rest
+   * of durationMs.
+   */
+  stageMs?: Partial<Record<TransformStage, number>>;
+  /** Curated's declared columns profiled, for a dataset without marts. */
+  columnProfile?: ColumnProfiles;
 }
+
+/** The transform's stages, in the order they run. */
+export const TRANSFORM_STAGES = ['merge', 'key scan', 'history', 'marts', 'tests', 'profile', 'report'] as const;
+export type TransformStage = (typeof TRANSFORM_STAGES)[number];
 
 /** This run's change records, summed up (a retried run id includes its earlier attempts' records). */
 export interface ChangeSummary {
