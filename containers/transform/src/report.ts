@@ -113,7 +113,7 @@ const NOT_KNOWN = 'not known (its stats objects do not record when it started)';
 export function durationFacts(s: RunSummary): Fact[] {
   const facts: Fact[] = [];
   const f = s.fetch;
-  const phases: [string, PhaseFigures | undefined][] = [['Fetch rows', f?.rows], ['Key scan', f?.keys], ['Repair', f?.repair]];
+  const phases: [string, PhaseFigures | undefined][] = [['Fetch: rows', f?.rows], ['Fetch: key scan', f?.keys], ['Fetch: repair', f?.repair]];
   const starts = [Date.parse(s.startedAt)];
   let unknownStart = false;
   for (const [label, p] of phases) {
@@ -295,7 +295,7 @@ function profileSection(s: RunSummary): string {
     .join('');
   return (
     `<h2 id="profile">Column profile <span class="counts muted">${t(`${n(p.rows)} curated rows`)}</span></h2>` +
-    `<p class="muted">${t(`This dataset has no marts, so its declared columns are profiled instead. Distinct counts are estimates (${p.distinctFunction}, HyperLogLog: within a few percent, and the two engines' estimates differ).`)}</p>` +
+    `<p class="muted">${t(`This dataset has no marts, so its declared columns are profiled instead. Distinct counts are estimates (${p.distinctFunction}, HyperLogLog): a few percent off on many values, more on a handful, and the two engines' estimates differ.`)}</p>` +
     `<div class="scroll"><table class="mart"><thead><tr><th>Column</th><th>Type</th><th class="num">Nulls</th><th class="num">Null share</th><th class="num">Distinct (approx.)</th><th>Smallest</th><th>Largest</th></tr></thead><tbody>${rows}</tbody></table></div>`
   );
 }
