@@ -135,8 +135,11 @@ describe('units and the description', () => {
       summary: { ...(await emptySummary()) },
       marts: [{ mart: { name: 'response_time_by_neighborhood', description: 'r', chart: { ...spec }, file: 'r.yml' }, rows }],
     });
-    assert.match(html, /p90 \(min\)/);
-    assert.doesNotMatch(html, /p90_seconds \(s\)|response time \(s\)/);
+    const chart = /<figure class="chart">([\s\S]*?)<\/figure>/.exec(html)![1]!;
+    assert.match(chart, />p90 \(min\)<\/text>/, 'the axis says minutes');
+    const ticks = axisLabels(chart).flat().map((x) => Number(x.replace(/,/g, ''))).filter(Number.isFinite);
+    assert.ok(ticks.length && Math.max(...ticks) <= 20, `the axis runs in minutes (to ~14), not seconds: ${ticks.join(' ')}`);
+    assert.doesNotMatch(html, /_seconds \(s\)|p90 \(s\)/);
   });
 
   test('the portal’s description is shortened to its first sentence, HTML stripped, the whole text one click away', async () => {
