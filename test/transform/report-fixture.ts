@@ -39,8 +39,9 @@ export function profiledRows(): RawRow[] {
 /** What both engines must show as the examples of the two failing tests. */
 export const EXPECTED_SAMPLES = {
   accepted_values_battalion: {
+    kind: 'values',
     columns: ['battalion', 'rows'],
     rows: [['B02', 10], ['B03', 10], ['B10', 10], ['<b>X</b>', 1], ['Z0', 1]],
   },
-  not_null_neighborhood_district: { columns: ['id', 'neighborhood_district'], rows: [['1000050', null], ['1000070', null]] },
+  not_null_neighborhood_district: { kind: 'rows', columns: ['id', 'neighborhood_district'], rows: [['1000050', null], ['1000070', null]] },
 };

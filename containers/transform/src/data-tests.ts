@@ -73,6 +73,8 @@ export interface DataTestResult {
  * rows (on curated: the key and the columns the rule names).
  */
 export interface FailingSamples {
+  /** values: a column's failing values with their row counts; groups: duplicated keys with theirs; rows: failing rows. */
+  kind: 'values' | 'groups' | 'rows';
   columns: string[];
   rows: (string | number | boolean | null)[][];
 }
@@ -237,22 +239,23 @@ function ruleColumn(c: TestCheck): string | undefined {
  * `columns`: the row-level columns to show (curated: its key and the columns the rule names;
  * undefined: every column of the model's failing rows).
  */
-export function sampleSql(t: ModelTest, failures: string, columns?: readonly string[]): { sql: string; columns?: string[] } {
+export function sampleSql(t: ModelTest, failures: string, columns?: readonly string[]): { kind: FailingSamples['kind']; sql: string; columns?: string[] } {
   const c = t.check;
   if (c.kind === 'unique') {
     const cols = c.columns.map(ident).join(', ');
-    return { sql: `SELECT ${cols}, n_records FROM ${failures} ORDER BY n_records DESC, ${cols} LIMIT ${SAMPLE_LIMIT}`, columns: [...c.columns, 'rows'] };
+    return { kind: 'groups', sql: `SELECT ${cols}, n_records FROM ${failures} ORDER BY n_records DESC, ${cols} LIMIT ${SAMPLE_LIMIT}`, columns: [...c.columns, 'rows'] };
   }
   const column = ruleColumn(c);
   if (column) {
     const col = ident(column);
     return {
+      kind: 'values',
       sql: `SELECT ${col} AS failing_value, count(*) AS failing_rows FROM ${failures} GROUP BY ${col} ORDER BY count(*) DESC, ${col} LIMIT ${SAMPLE_LIMIT}`,
       columns: [column, 'rows'],
     };
   }
-  if (!columns?.length) return { sql: `SELECT * FROM ${failures} ORDER BY 1 LIMIT ${SAMPLE_LIMIT}` };
-  return { sql: `SELECT ${columns.map(ident).join(', ')} FROM ${failures} ORDER BY ${ident(columns[0]!)} LIMIT ${SAMPLE_LIMIT}`, columns: [...columns] };
+  if (!columns?.length) return { kind: 'rows', sql: `SELECT * FROM ${failures} ORDER BY 1 LIMIT ${SAMPLE_LIMIT}` };
+  return { kind: 'rows', sql: `SELECT ${columns.map(ident).join(', ')} FROM ${failures} ORDER BY ${ident(columns[0]!)} LIMIT ${SAMPLE_LIMIT}`, columns: [...columns] };
 }
 
 /** On curated (wide rows): the key, then the declared columns the rule mentions. */
@@ -280,7 +283,7 @@ export async function failingSamples(engine: TestEngine, t: ModelTest, failuresT
   const q = sampleSql(t, from, curatedSampleColumns(t, engine.dataset));
   const rows = await engine.rows(q.sql, `samples of ${t.name}`);
   const columns = q.columns ?? Object.keys(rows[0] ?? {});
-  return { columns, rows: rows.map((r) => Object.values(r).map(sampleValue)) };
+  return { kind: q.kind, columns, rows: rows.map((r) => Object.values(r).map(sampleValue)) };
 }
 
 /** Run one test: count (or store) its failures and judge them against its thresholds. */

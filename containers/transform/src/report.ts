@@ -275,8 +275,8 @@ function samplesTable(samples: FailingSamples, failing: number): string {
     v === null ? '<span class="muted">null</span>' : typeof v === 'number' ? t(n(v, Number.isInteger(v) ? 0 : 2)) : typeof v === 'string' ? t(formatTimestamp(v)) : t(v);
   const head = samples.columns.map((c) => `<th>${t(c)}</th>`).join('');
   const body = samples.rows.map((r) => `<tr>${r.map((v) => `<td>${value(v)}</td>`).join('')}</tr>`).join('');
-  const grouped = samples.columns.at(-1) === 'rows';
-  const label = grouped ? 'failing values, most frequent first' : samples.rows.length < failing ? `the first ${samples.rows.length} of ${n(failing)} failing rows` : 'failing rows';
+  const label =
+    samples.kind === 'values' ? 'failing values, most frequent first' : samples.kind === 'groups' ? 'duplicated, most repeated first' : samples.rows.length < failing ? `the first ${samples.rows.length} of ${n(failing)} failing rows` : 'failing rows';
   return `<div class="samples"><span class="muted">${t(label)}:</span><table class="sample"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div>`;
 }
 
