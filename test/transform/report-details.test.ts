@@ -206,8 +206,20 @@ describe('history page charts', () => {
     }
   });
 
-  test('failed runs are listed, with their error', async () => {
-    const page = await renderHistory(DATASET, [run('ok', '2024-02-03T11:00:00.000Z'), run('broken', '2024-02-03T10:00:00.000Z', { status: 'failed', error: 'source <down>' })]);
-    assert.match(page, /<tr class="fail"><td><a href="broken\.html">broken<\/a><\/td><td>[^<]*<\/td><td>failed: source &lt;down&gt;<\/td>/);
+  test('failed runs are listed with their error, their unknown figures as dashes, and left out of the charts', async () => {
+    const long = `source <down>: ${'x'.repeat(300)}`;
+    const page = await renderHistory(DATASET, [
+      run('ok', '2024-02-03T11:00:00.000Z'),
+      run('broken', '2024-02-03T10:30:00.000Z', { status: 'failed', error: 'source <down>', curatedRows: 0 }),
+      run('ok0', '2024-02-03T10:00:00.000Z'),
+      run('long', '2024-02-03T09:00:00.000Z', { status: 'failed', error: long }),
+    ]);
+    const row = (id: string) => new RegExp(`<tr class="fail"><td><a href="${id}\\.html">${id}</a></td>[\\s\\S]*?</tr>`).exec(page)?.[0] ?? '';
+    assert.match(row('broken'), /<td class="status">failed: source &lt;down&gt;<\/td>/);
+    assert.equal((row('broken').match(/<td class="num muted">–<\/td>/g) ?? []).length, 6, 'read, changes, deletions, casts, curated rows, tests: unknown');
+    assert.match(row('long'), /<td class="status" title="failed: source &lt;down&gt;: x{300}">failed: source &lt;down&gt;: x+…<\/td>/, 'a long error is cut, whole on hover');
+    const curatedChart = /<figure>([\s\S]*?)<\/figure>/.exec(page)![1]!;
+    assert.equal((curatedChart.match(/aria-roledescription="point"/g) ?? []).length, 2, 'the two succeeded runs only: the failed one’s 0 rows are not a value');
+    assert.match(page, /Failed runs \(2\) are listed in red but not charted/);
   });
 });

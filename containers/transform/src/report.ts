@@ -125,7 +125,7 @@ export function durationFacts(s: RunSummary): Fact[] {
   }
   const end = Date.parse(s.finishedAt);
   const runMs = end - Math.min(...starts.filter(Number.isFinite));
-  const run = unknownStart && starts.length === 1 ? `at least ${formatDuration(runMs)} (the transform; when the fetch started is not known)` : formatDuration(runMs);
+  const run = unknownStart && starts.length === 1 ? `at least ${formatDuration(runMs)} (the transform; the fetch's start is not recorded)` : formatDuration(runMs);
   facts.unshift(['Run (first phase start to transform end)', t(f ? run : `${formatDuration(runMs)} (the transform only: no fetch figures)`)]);
   if (s.status === 'failed') {
     facts.push(['Until it failed', t(formatDuration(s.durationMs))]);
