@@ -17,6 +17,9 @@ import { escapeHtml, formatDuration, formatInstant, formatNumber, shortDescripti
 import type { RunSummary } from './run-summary';
 import type { TopLevelSpec } from 'vega-lite';
 
+/** A failed run's error is cut to this in the table (whole in its report and on hover). */
+const STATUS_CHARS = 160;
+
 /** Runs shown on the page (and charted). */
 export const HISTORY_RUNS = 200;
 
@@ -212,8 +215,10 @@ export function overTime(rows: HistoryRow[], measures: { field: keyof HistoryRow
 }
 
 export async function renderHistory(dataset: DatasetConfig, rows: HistoryRow[], totalRuns = rows.length): Promise<string> {
-  const chronological = [...rows].reverse();
-  const charts = rows.length
+  // A failed run's transform figures are unknown, not zero: it is listed, not charted.
+  const chronological = rows.filter((r) => r.status !== 'failed').reverse();
+  const failedRuns = rows.length - chronological.length;
+  const charts = chronological.length
     ? await Promise.all(
         [
           overTime(chronological, [{ field: 'curatedRows', title: 'curated rows' }], 'rows', 'Curated rows', false),
@@ -254,16 +259,27 @@ export async function renderHistory(dataset: DatasetConfig, rows: HistoryRow[], 
       )
     : [];
   const cell = (n: number | undefined): string => `<td class="num">${n === undefined ? '–' : formatNumber(n)}</td>`;
+  const statusText = (r: HistoryRow): string =>
+    r.status === 'succeeded' ? 'succeeded' : r.status === 'failed' ? `failed: ${r.error ?? 'see the report'}` : `tests failed: ${r.failedErrorTests.join(', ')}`;
+  const status = (r: HistoryRow): string => {
+    const text = statusText(r);
+    // The whole error is in the run's report (and on hover); the table keeps one readable line or two.
+    return text.length > STATUS_CHARS ? `<td class="status" title="${escapeHtml(text)}">${escapeHtml(`${text.slice(0, STATUS_CHARS - 1)}…`)}</td>` : `<td class="status">${escapeHtml(text)}</td>`;
+  };
+  const unknown = '<td class="num muted">–</td>';
+  const failedRow = (r: HistoryRow): string =>
+    `${cell(r.rowsFetched)}${unknown.repeat(4)}${cell(r.rowsQuarantined)}${unknown.repeat(2)}<td class="num">${escapeHtml(formatDuration(r.durationMs))}</td></tr>`;
   const body = rows
     .map(
       (r) =>
         `<tr class="${r.status === 'succeeded' ? '' : 'fail'}"><td><a href="${encodeURIComponent(r.runId)}.html">${escapeHtml(r.runId)}</a></td>` +
-        `<td>${escapeHtml(formatInstant(r.startedAt))}</td><td>${escapeHtml(r.status === 'succeeded' ? 'succeeded' : r.status === 'failed' ? `failed: ${r.error ?? 'see the report'}` : `tests failed: ${r.failedErrorTests.join(', ')}`)}</td>` +
-        `${cell(r.rowsFetched)}${cell(r.rowsRead)}<td class="num">${formatNumber(r.rowsInserted)} / ${formatNumber(r.rowsUpdated)}</td>` +
+        `<td>${escapeHtml(formatInstant(r.startedAt))}</td>${status(r)}` +
+        (r.status === 'failed' ? failedRow(r) : '') +
+        (r.status === 'failed' ? '' : `${cell(r.rowsFetched)}${cell(r.rowsRead)}<td class="num">${formatNumber(r.rowsInserted)} / ${formatNumber(r.rowsUpdated)}</td>` +
         `<td class="num">${r.keysetApplied ? formatNumber(r.rowsDeleted) : '<span class="muted">no scan</span>'}</td>` +
         `${cell(r.castFailures)}${cell(r.rowsQuarantined)}${cell(r.curatedRows)}` +
         `<td class="num">${formatNumber(r.testsPassed)} / ${formatNumber(r.testsFailed)} / ${formatNumber(r.testsWarned)}</td>` +
-        `<td class="num">${escapeHtml(formatDuration(r.durationMs))}</td></tr>`,
+        `<td class="num">${escapeHtml(formatDuration(r.durationMs))}</td></tr>`),
     )
     .join('\n');
   return `<!doctype html>
@@ -278,10 +294,10 @@ h1{margin:.2rem 0}.muted{color:#777}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;font-size:12px;width:100%}td,th{border-bottom:1px solid #e4e4e4;padding:4px 6px;text-align:left;white-space:nowrap}
 th{background:#f4f4f4;position:sticky;top:0;vertical-align:bottom;white-space:normal}.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.fail td{background:#fde8e8}
+tr.fail td{background:#fde8e8}td.status{white-space:normal;min-width:14rem;max-width:30rem}
 </style></head><body>
 <h1>${escapeHtml(dataset.name)}: run history</h1>
-<p class="muted">${escapeHtml(shortDescription(dataset.description).short)} ${rows.length < totalRuns ? `The newest ${formatNumber(rows.length)} of ${formatNumber(totalRuns)} runs.` : `${formatNumber(rows.length)} run(s).`} Each run id links to its report.</p>
+<p class="muted">${escapeHtml(shortDescription(dataset.description).short)} ${rows.length < totalRuns ? `The newest ${formatNumber(rows.length)} of ${formatNumber(totalRuns)} runs.` : `${formatNumber(rows.length)} run(s).`} Each run id links to its report.${failedRuns ? ` Failed runs (${formatNumber(failedRuns)}) are listed in red but not charted: their transform figures are unknown.` : ''}</p>
 <div class="charts">${charts.map((svg) => `<figure>${svg}</figure>`).join('\n')}</div>
 <div class="scroll"><table><thead><tr><th>Run</th><th>Started</th><th>Status</th><th class="num">Fetched</th><th class="num">Read</th><th class="num">Inserted / updated</th>
 <th class="num">Deleted</th><th class="num">Cast failures</th><th class="num">Quarantined</th><th class="num">Curated rows</th>
