@@ -18,7 +18,7 @@ import type { RunSummary } from './run-summary';
 import type { TopLevelSpec } from 'vega-lite';
 
 /** A failed run's error is cut to this in the table (whole in its report and on hover). */
-const STATUS_CHARS = 160;
+const STATUS_CHARS = 120;
 
 /** Runs shown on the page (and charted). */
 export const HISTORY_RUNS = 200;
@@ -294,7 +294,7 @@ h1{margin:.2rem 0}.muted{color:#777}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;font-size:12px;width:100%}td,th{border-bottom:1px solid #e4e4e4;padding:4px 6px;text-align:left;white-space:nowrap}
 th{background:#f4f4f4;position:sticky;top:0;vertical-align:bottom;white-space:normal}.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.fail td{background:#fde8e8}td.status{white-space:normal;min-width:14rem;max-width:30rem}
+tr.fail td{background:#fde8e8}td.status{white-space:normal;min-width:10rem;max-width:19rem}
 </style></head><body>
 <h1>${escapeHtml(dataset.name)}: run history</h1>
 <p class="muted">${escapeHtml(shortDescription(dataset.description).short)} ${rows.length < totalRuns ? `The newest ${formatNumber(rows.length)} of ${formatNumber(totalRuns)} runs.` : `${formatNumber(rows.length)} run(s).`} Each run id links to its report.${failedRuns ? ` Failed runs (${formatNumber(failedRuns)}) are listed in red but not charted: their transform figures are unknown.` : ''}</p>
