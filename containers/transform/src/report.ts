@@ -96,15 +96,15 @@ function fetchCards(s: RunSummary): string[] {
 
 const STAGE_LABELS: Record<TransformStage, string> = {
   merge: 'staging and merge',
-  'key scan': 'key scan applied (deletions, reconciliation)',
-  history: 'history and change feed',
-  marts: 'marts built',
+  'key scan': 'key scan (deletions)',
+  history: 'history and changes',
+  marts: 'marts',
   tests: 'data tests',
   profile: 'column profile',
-  report: 'report (mart rows, charts)',
+  report: 'report and charts',
 };
 
-const NOT_KNOWN = 'not known (its stats objects do not record when it started)';
+const NOT_KNOWN = 'not known (start not recorded)';
 
 /**
  * How long the run and each phase took. A fetch phase's time runs from its start (recorded by the
@@ -125,8 +125,8 @@ export function durationFacts(s: RunSummary): Fact[] {
   }
   const end = Date.parse(s.finishedAt);
   const runMs = end - Math.min(...starts.filter(Number.isFinite));
-  const run = unknownStart && starts.length === 1 ? `at least ${formatDuration(runMs)} (the transform; the fetch's start is not recorded)` : formatDuration(runMs);
-  facts.unshift(['Run (first phase start to transform end)', t(f ? run : `${formatDuration(runMs)} (the transform only: no fetch figures)`)]);
+  const run = unknownStart && starts.length === 1 ? `at least ${formatDuration(runMs)} (fetch start not recorded)` : formatDuration(runMs);
+  facts.unshift(['Run', t(f ? run : `${formatDuration(runMs)} (the transform only: no fetch figures)`)]);
   if (s.status === 'failed') {
     facts.push(['Until it failed', t(formatDuration(s.durationMs))]);
     return facts;
@@ -141,7 +141,7 @@ export function durationFacts(s: RunSummary): Fact[] {
       staged += ms;
       facts.push([`\u2003${STAGE_LABELS[stage]}`, t(formatDuration(ms))]);
     }
-    facts.push(['\u2003other (state, maintenance, reconciliation)', t(formatDuration(Math.max(0, s.durationMs - staged)))]);
+    facts.push(['\u2003other (state, reconciliation)', t(formatDuration(Math.max(0, s.durationMs - staged)))]);
   } else facts.push(['\u2003stages', t('not recorded (a summary from before stage timings)')]);
   return facts;
 }
