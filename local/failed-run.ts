@@ -10,7 +10,7 @@ import { historyKey, reportKey, runSummaryKey } from '../runtime/storage-layout'
 import { emptyBatchStats } from '../containers/transform/src/engine';
 import { writeHistory } from '../containers/transform/src/history';
 import { renderReport } from '../containers/transform/src/report';
-import type { RunSummary } from '../containers/transform/src/transform';
+import type { RunSummary } from '../containers/transform/src/run-summary';
 
 export interface FailedRun {
   dataset: DatasetConfig;

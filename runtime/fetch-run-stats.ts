@@ -24,6 +24,11 @@ export const fetchStatsRecordSchema = z.object({
   phase: z.enum(FETCH_PHASES),
   /** The phase's invocation number in this run (1-based); the key's sequence. */
   invocation: z.number().int().min(1),
+  /**
+   * When the phase started in this run (its first invocation; the cursor carries it). Optional:
+   * objects written before it was recorded lack it, and the phase's duration is then not known.
+   */
+  startedAt: z.string().optional(),
   writtenAt: z.string(),
   done: z.boolean(),
   /** Why the phase did no work (key scan "not due", "disabled"; repair "nothing to repair"). */
@@ -41,6 +46,8 @@ export type FetchStatsRecord = z.infer<typeof fetchStatsRecordSchema>;
 export interface PhaseOutcome {
   done: boolean;
   skipped?: string | undefined;
+  /** When the phase started in this run (ISO), where the phase's cursor knows it. */
+  startedAt?: string | undefined;
   stats: object;
 }
 
@@ -63,6 +70,7 @@ export function fetchStatsRecord(dataset: string, runId: string, phase: FetchPha
     phase,
     // A skipped key scan reports 0 invocations; it still is this run's first.
     invocation: Math.max(1, typeof s.invocations === 'number' ? s.invocations : 1),
+    ...(outcome.startedAt ? { startedAt: outcome.startedAt } : {}),
     writtenAt: now.toISOString(),
     done: outcome.done,
     ...(outcome.skipped ? { skipped: outcome.skipped } : {}),
@@ -87,7 +95,16 @@ export interface PhaseFigures {
   counts: Record<string, number>;
   checkpoint?: { updatedAt: string; id: string } | null;
   undeclaredColumns?: string[];
+  /** When the phase started (absent when its stats objects do not say). */
+  startedAt?: string;
   lastWrittenAt: string;
+}
+
+/** How long a phase took: from its start to its newest stats object; undefined when its start is not known. */
+export function phaseDurationMs(p: Pick<PhaseFigures, 'startedAt' | 'lastWrittenAt'>): number | undefined {
+  if (!p.startedAt) return undefined;
+  const ms = Date.parse(p.lastWrittenAt) - Date.parse(p.startedAt);
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
 }
 
 /** The fetch block of a run summary: each phase that ran, from its newest stats object. */
@@ -113,6 +130,8 @@ export async function readFetchFigures(store: ObjectStore, dataset: string, runI
   const keys = (await store.list(prefix)).filter((k) => /\/fetch-(rows|keys|repair)-\d{5}\.json$/.test(k));
   if (!keys.length) return undefined;
   const newest = new Map<FetchPhase, FetchStatsRecord>();
+  // Every invocation carries the phase's start; the earliest one recorded wins (a retry cannot move it later).
+  const started = new Map<FetchPhase, string>();
   for (const key of keys) {
     const obj = await store.get(key);
     if (!obj) continue; // listed, then removed: nothing to read
@@ -126,6 +145,8 @@ export async function readFetchFigures(store: ObjectStore, dataset: string, runI
         { cause: err },
       );
     }
+    const start = started.get(parsed.phase);
+    if (parsed.startedAt && (!start || Date.parse(parsed.startedAt) < Date.parse(start))) started.set(parsed.phase, parsed.startedAt);
     const seen = newest.get(parsed.phase);
     if (!seen || parsed.invocation > seen.invocation) newest.set(parsed.phase, parsed);
   }
@@ -138,6 +159,7 @@ export async function readFetchFigures(store: ObjectStore, dataset: string, runI
       counts: r.counts,
       ...(r.checkpoint !== undefined ? { checkpoint: r.checkpoint } : {}),
       ...(r.undeclaredColumns ? { undeclaredColumns: r.undeclaredColumns } : {}),
+      ...(started.has(phase) ? { startedAt: started.get(phase)! } : {}),
       lastWrittenAt: r.writtenAt,
     };
   }

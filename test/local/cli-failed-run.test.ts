@@ -37,7 +37,7 @@ test('a refused mass delete writes the failed run\'s summary, report and history
 
   const history = await readFile(o.historyPath, 'utf8');
   assert.equal(history.match(/<a href="local-[^"]+\.html">/g)?.length, 2, 'both runs are on the history page');
-  assert.match(history, new RegExp(`<a href="${summary.runId}\\.html">[^]*?<td>failed: Dataset sf-fire-incidents: the key scan`));
+  assert.match(history, new RegExp(`<a href="${summary.runId}\\.html">[^]*?<td class="status"[^>]*>failed: Dataset sf-fire-incidents: the key scan`));
   // The person at the terminal is told where they are too.
   assert.match(r.stderr, new RegExp(`\\nReport: {2}${o.reportPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\nHistory: `));
 });

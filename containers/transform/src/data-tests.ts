@@ -8,7 +8,7 @@
  */
 import type { DataTestConfig, DatasetConfig } from '../../../runtime/dataset-config';
 import { ident, literal } from './dialect';
-import { scalar, type TransformEngine } from './engine';
+import { plainValue, scalar, type TransformEngine } from './engine';
 import { instantOf } from './freshness';
 
 export type Severity = 'error' | 'warn';
@@ -63,7 +63,23 @@ export interface DataTestResult {
   failuresTable?: string;
   /** source_freshness only: what was measured. */
   freshness?: FreshnessMeasure;
+  /** A failing or warning test: a few of the values (or rows) that break it (see sampleSql). */
+  samples?: FailingSamples;
 }
+
+/**
+ * Examples of what fails a test, at most SAMPLE_LIMIT: for a column rule the failing values with
+ * their row counts, most frequent first; for unique the duplicated groups; otherwise the failing
+ * rows (on curated: the key and the columns the rule names).
+ */
+export interface FailingSamples {
+  /** values: a column's failing values with their row counts; groups: duplicated keys with theirs; rows: failing rows. */
+  kind: 'values' | 'groups' | 'rows';
+  columns: string[];
+  rows: (string | number | boolean | null)[][];
+}
+
+export const SAMPLE_LIMIT = 5;
 
 export interface FreshnessMeasure {
   loadedAtField: string;
@@ -203,8 +219,72 @@ export function failuresModelName(t: Pick<ModelTest, 'name' | 'model'>): string 
   return `${t.model === 'curated' ? '' : `${t.model}__`}dbt_test__${safe}`;
 }
 
-/** Engine operations a test needs: count a query, or build a table from it (store_failures). */
-export type TestEngine = Pick<TransformEngine, 'rows' | 'tableRef' | 'materializeMart'>;
+/** The column a rule is about, when it has one (the failing values are then grouped by it). */
+function ruleColumn(c: TestCheck): string | undefined {
+  switch (c.kind) {
+    case 'accepted_values':
+    case 'accepted_range':
+    case 'relationships':
+      return c.column;
+    case 'expression':
+      return c.column;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The query of a failing test's examples, from its failures (`failures`: a table or a
+ * parenthesized query, aliased). Ordered on both engines alike, so both show the same examples.
+ * `columns`: the row-level columns to show (curated: its key and the columns the rule names;
+ * undefined: every column of the model's failing rows).
+ */
+export function sampleSql(t: ModelTest, failures: string, columns?: readonly string[]): { kind: FailingSamples['kind']; sql: string; columns?: string[] } {
+  const c = t.check;
+  if (c.kind === 'unique') {
+    const cols = c.columns.map(ident).join(', ');
+    return { kind: 'groups', sql: `SELECT ${cols}, n_records FROM ${failures} ORDER BY n_records DESC, ${cols} LIMIT ${SAMPLE_LIMIT}`, columns: [...c.columns, 'rows'] };
+  }
+  const column = ruleColumn(c);
+  if (column) {
+    const col = ident(column);
+    return {
+      kind: 'values',
+      sql: `SELECT ${col} AS failing_value, count(*) AS failing_rows FROM ${failures} GROUP BY ${col} ORDER BY count(*) DESC, ${col} LIMIT ${SAMPLE_LIMIT}`,
+      columns: [column, 'rows'],
+    };
+  }
+  if (!columns?.length) return { kind: 'rows', sql: `SELECT * FROM ${failures} ORDER BY 1 LIMIT ${SAMPLE_LIMIT}` };
+  return { kind: 'rows', sql: `SELECT ${columns.map(ident).join(', ')} FROM ${failures} ORDER BY ${ident(columns[0]!)} LIMIT ${SAMPLE_LIMIT}`, columns: [...columns] };
+}
+
+/** On curated (wide rows): the key, then the declared columns the rule mentions. */
+function curatedSampleColumns(t: ModelTest, dataset: Pick<DatasetConfig, 'primaryKey' | 'columns'> | undefined): string[] | undefined {
+  if (t.model !== 'curated' || !dataset) return undefined;
+  const c = t.check;
+  const text = c.kind === 'expression' ? c.expression : c.kind === 'not_null' ? c.column : '';
+  const named = dataset.columns.map((x) => x.name).filter((n) => n !== dataset.primaryKey && new RegExp(`\\b${n}\\b`).test(text));
+  return [dataset.primaryKey, ...named];
+}
+
+/** A driver value as the summary keeps it (JSON scalars). */
+function sampleValue(v: unknown): string | number | boolean | null {
+  const p = plainValue(v);
+  if (p === null || p === undefined) return null;
+  return typeof p === 'number' || typeof p === 'boolean' || typeof p === 'string' ? p : JSON.stringify(p);
+}
+
+/** Engine operations a test needs: count a query, or build a table from it (store_failures); the dataset names curated's key. */
+export type TestEngine = Pick<TransformEngine, 'rows' | 'tableRef' | 'materializeMart'> & Partial<Pick<TransformEngine, 'dataset'>>;
+
+/** A few examples of what fails the test (bounded by SAMPLE_LIMIT). */
+export async function failingSamples(engine: TestEngine, t: ModelTest, failuresTable?: string): Promise<FailingSamples> {
+  const from = failuresTable ? `${failuresTable} AS test_failures` : `(${failuresSql(t, (m) => engine.tableRef(m))}) AS test_failures`;
+  const q = sampleSql(t, from, curatedSampleColumns(t, engine.dataset));
+  const rows = await engine.rows(q.sql, `samples of ${t.name}`);
+  const columns = q.columns ?? Object.keys(rows[0] ?? {});
+  return { kind: q.kind, columns, rows: rows.map((r) => Object.values(r).map(sampleValue)) };
+}
 
 /** Run one test: count (or store) its failures and judge them against its thresholds. */
 export async function runTest(engine: TestEngine, t: ModelTest): Promise<DataTestResult> {
@@ -219,14 +299,18 @@ export async function runTest(engine: TestEngine, t: ModelTest): Promise<DataTes
   } else {
     failing = await scalar(engine as TransformEngine, countSql(t, ref));
   }
+  const status = testStatus(failing, t.config);
+  // Only for tests a person has to look at: a passing test costs no second query.
+  const samples = status !== 'pass' && failing > 0 ? await failingSamples(engine, t, failuresTable) : undefined;
   return {
     name: t.name,
     severity: t.config.severity,
     model: t.model,
     description: describeTest(t),
-    status: testStatus(failing, t.config),
+    status,
     failing,
     ...(failuresTable ? { failuresTable } : {}),
+    ...(samples ? { samples } : {}),
   };
 }
 

@@ -27,6 +27,10 @@ export interface Dialect {
   md5Hex(text: string): string;
   /** Aggregate: the distinct values of an integer expression as one comma-separated text. */
   distinctList(expr: string): string;
+  /** Aggregate: an approximate count of distinct non-null values (HyperLogLog; the engines' estimates differ). */
+  approxDistinct(expr: string): string;
+  /** The function approxDistinct uses, named where its figures are shown. */
+  readonly approxDistinctName: string;
 }
 
 /** Quote an identifier the same way in both dialects (double quotes, doubled inside). */
@@ -74,6 +78,8 @@ export const duckdbDialect: Dialect = {
   timestampText: (expr) => `strftime(${expr}, '%Y-%m-%dT%H:%M:%S.%f')`,
   md5Hex: (text) => `md5(${text})`,
   distinctList: (expr) => `string_agg(DISTINCT CAST(${expr} AS VARCHAR), ',')`,
+  approxDistinct: (expr) => `approx_count_distinct(${expr})`,
+  approxDistinctName: 'approx_count_distinct',
 };
 
 const trinoTypes: Record<CuratedType, string> = {
@@ -140,6 +146,8 @@ export const athenaDialect: Dialect = {
   timestampText: (expr) => `to_iso8601(CAST(${expr} AS timestamp(6)))`,
   md5Hex: (text) => `lower(to_hex(md5(to_utf8(${text}))))`,
   distinctList: (expr) => `array_join(array_sort(array_agg(DISTINCT ${expr})), ',')`,
+  approxDistinct: (expr) => `approx_distinct(${expr})`,
+  approxDistinctName: 'approx_distinct',
 };
 
 export function dialectFor(engine: 'duckdb' | 'athena'): Dialect {

@@ -9,6 +9,58 @@ import { periodOf, toNumber, type ChartSpec } from './report-charts';
 export const escapeHtml = (v: unknown): string =>
   String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
+
+/** Text of a portal's HTML description: tags dropped, entities read, whitespace collapsed. */
+export function stripHtml(html: string): string {
+  return html
+    .replace(/<(script|style)[^>]*>[\s\S]*?<\/\1>/gi, ' ')
+    .replace(/<br\s*\/?>|<\/(p|div|li|h\d)>/gi, ' ')
+    .replace(/<[^>]*>/g, '')
+    .replace(/&(#\d+|#x[0-9a-f]+|[a-z]+);/gi, (m, e: string) =>
+      e[0] === '#' ? String.fromCodePoint(e[1]?.toLowerCase() === 'x' ? parseInt(e.slice(2), 16) : Number(e.slice(1))) : (ENTITIES[e.toLowerCase()] ?? m),
+    )
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+export const DESCRIPTION_CHARS = 200;
+
+/**
+ * A description as a subtitle: its first sentence, or its first ~200 characters cut at a word;
+ * `full` is the whole text (HTML stripped) when the short one leaves something out.
+ */
+export function shortDescription(description: string): { short: string; full?: string } {
+  const text = stripHtml(description);
+  const sentence = /^.*?[.!?](?=\s+[A-Z0-9("“]|$)/.exec(text)?.[0];
+  let short = sentence && sentence.length <= DESCRIPTION_CHARS ? sentence : text;
+  if (short.length > DESCRIPTION_CHARS) {
+    const cut = short.slice(0, DESCRIPTION_CHARS);
+    const space = cut.lastIndexOf(' ');
+    short = `${(space > DESCRIPTION_CHARS / 2 ? cut.slice(0, space) : cut).replace(/[\s,;:.]+$/, '')}…`;
+  }
+  return short === text ? { short } : { short, full: text };
+}
+
+/**
+ * Columns holding seconds (`*_seconds`) are shown in minutes when their values run to minutes (a
+ * response time of 832 s reads as 13.9 min); the name loses its unit suffix and the header says
+ * the unit once: `p90 (min)`, never `p90_seconds (s)`.
+ */
+export const SECONDS_SUFFIX = '_seconds';
+export interface SecondsDisplay {
+  unit: 'min' | 's';
+  divisor: 1 | 60;
+}
+export function secondsDisplay(rows: readonly Row[], columns: readonly string[]): SecondsDisplay | undefined {
+  const cols = columns.filter((c) => c.endsWith(SECONDS_SUFFIX));
+  if (!cols.length) return undefined;
+  const largest = Math.max(0, ...rows.flatMap((r) => cols.map((c) => Math.abs(toNumber(r[c]) ?? 0))));
+  // One unit for every seconds column of a table, so p50 and p99 compare at a glance.
+  return largest >= 120 ? { unit: 'min', divisor: 60 } : { unit: 's', divisor: 1 };
+}
+export const withoutSecondsSuffix = (name: string): string => (name.endsWith(SECONDS_SUFFIX) ? name.slice(0, -SECONDS_SUFFIX.length) : name);
+
 const intFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
 /** 1234567 → "1,234,567"; with decimals, always that many ("12.50"). */
@@ -63,15 +115,19 @@ interface Column {
   name: string;
   kind: 'number' | 'period' | 'timestamp' | 'text';
   decimals: number;
+  /** A seconds column shown in another unit (see secondsDisplay). */
+  seconds?: SecondsDisplay;
 }
 
 /** Column kinds from the values: numbers get one decimals count per column (0 if all whole). */
 function columnsOf(rows: Row[], spec?: ChartSpec): Column[] {
   const names = Object.keys(rows[0] ?? {});
+  const seconds = secondsDisplay(rows, names);
   return names.map((name) => {
     const values = rows.map((r) => r[name]).filter((v) => v !== null && v !== undefined && v !== '');
     if (spec?.type === 'line' && name === spec.x) return { name, kind: 'period', decimals: 0 };
     if (values.length && values.every((v) => typeof v === 'number' || typeof v === 'bigint')) {
+      if (seconds && name.endsWith(SECONDS_SUFFIX)) return { name, kind: 'number', decimals: 1, seconds };
       const whole = values.every((v) => Number.isInteger(Number(v)));
       const small = values.every((v) => Math.abs(Number(v)) < 100);
       return { name, kind: 'number', decimals: whole ? 0 : small ? 2 : 1 };
@@ -109,7 +165,7 @@ export function martTable(rows: Row[], limit: number, spec?: ChartSpec, partialP
   const cols = columnsOf(sorted, spec);
   const cell = (c: Column, v: unknown): string => {
     if (v === null || v === undefined) return '<td class="null">–</td>';
-    if (c.kind === 'number') return `<td class="num">${formatNumber(Number(v), c.decimals)}</td>`;
+    if (c.kind === 'number') return `<td class="num">${formatNumber(Number(v) / (c.seconds?.divisor ?? 1), c.decimals)}</td>`;
     if (c.kind === 'period') {
       const p = periodOf(v, spec?.time ?? 'month') ?? String(v);
       return `<td>${escapeHtml(p)}${p === partialPeriod ? ' <span class="muted">(partial)</span>' : ''}</td>`;
@@ -118,6 +174,7 @@ export function martTable(rows: Row[], limit: number, spec?: ChartSpec, partialP
     return `<td>${escapeHtml(v)}</td>`;
   };
   const header = (c: Column): string => {
+    if (c.seconds) return `<th class="num">${escapeHtml(withoutSecondsSuffix(c.name))} (${c.seconds.unit})</th>`;
     const unit = spec?.unit && c.name === spec.y ? ` (${spec.unit})` : '';
     return `<th class="${c.kind === 'number' ? 'num' : ''}">${escapeHtml(c.name)}${escapeHtml(unit)}</th>`;
   };

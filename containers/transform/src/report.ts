@@ -6,13 +6,13 @@
  * it renders the same from S3 or from disk.
  */
 import { tableName, type DatasetConfig } from '../../../runtime/dataset-config';
-import type { PhaseFigures } from '../../../runtime/fetch-run-stats';
+import { phaseDurationMs, type PhaseFigures } from '../../../runtime/fetch-run-stats';
 import type { Row } from './engine';
 import type { MartModel } from './models';
 import { buildChart, parseChartSpec, renderSvg, type ChartSpec } from './report-charts';
-import { escapeHtml, formatBytes, formatDuration, formatInstant, formatNumber, formatTimestamp, martTable } from './report-format';
-import type { RunSummary } from './transform';
-import type { DataTestResult } from './data-tests';
+import { escapeHtml, formatBytes, formatDuration, formatInstant, formatNumber, formatTimestamp, martTable, secondsDisplay, shortDescription, SECONDS_SUFFIX, withoutSecondsSuffix } from './report-format';
+import { TRANSFORM_STAGES, type RunSummary, type TransformStage } from './run-summary';
+import type { DataTestResult, FailingSamples } from './data-tests';
 
 export interface ReportInput {
   dataset: DatasetConfig;
@@ -20,6 +20,8 @@ export interface ReportInput {
   marts: { mart: Pick<MartModel, 'name' | 'description' | 'chart' | 'file'>; rows: Row[] }[];
   /** Rows of each mart shown as a table (charts use every row given). */
   tableRows?: number;
+  /** The marts' sections, already rendered (renderMartSections); `marts` is then not read. */
+  martSections?: string[];
 }
 
 type Fact = [label: string, value: string, tone?: 'bad' | 'warn' | 'good'];
@@ -90,6 +92,62 @@ function fetchCards(s: RunSummary): string[] {
     cards.push(card('Key scan and repair', facts));
   }
   return cards;
+}
+
+const STAGE_LABELS: Record<TransformStage, string> = {
+  merge: 'staging and merge',
+  'key scan': 'key scan (deletions)',
+  history: 'history and changes',
+  marts: 'marts',
+  tests: 'data tests',
+  profile: 'column profile',
+  report: 'report and charts',
+};
+
+const NOT_KNOWN = 'not known (start not recorded)';
+
+/**
+ * How long the run and each phase took. A fetch phase's time runs from its start (recorded by the
+ * fetcher) to its newest stats object; the run's from the earliest start known to the transform's end.
+ */
+export function durationFacts(s: RunSummary): Fact[] {
+  const facts: Fact[] = [];
+  const f = s.fetch;
+  const phases: [string, PhaseFigures | undefined][] = [['Fetch: rows', f?.rows], ['Fetch: key scan', f?.keys], ['Fetch: repair', f?.repair]];
+  const starts = [Date.parse(s.startedAt)];
+  let unknownStart = false;
+  for (const [label, p] of phases) {
+    if (!p) continue;
+    const ms = phaseDurationMs(p);
+    if (p.startedAt) starts.push(Date.parse(p.startedAt));
+    else unknownStart = true;
+    facts.push([label, t(p.skipped && ms === undefined ? `skipped (${p.skipped})` : ms === undefined ? NOT_KNOWN : formatDuration(ms))]);
+  }
+  const end = Date.parse(s.finishedAt);
+  const runMs = end - Math.min(...starts.filter(Number.isFinite));
+  const run = unknownStart && starts.length === 1 ? `at least ${formatDuration(runMs)} (fetch start not recorded)` : formatDuration(runMs);
+  facts.unshift(['Run', t(f ? run : `${formatDuration(runMs)} (the transform only: no fetch figures)`)]);
+  if (s.status === 'failed') {
+    facts.push(['Until it failed', t(formatDuration(s.durationMs))]);
+    return facts;
+  }
+  facts.push(['Transform', t(formatDuration(s.durationMs))]);
+  const stages = s.stageMs;
+  if (stages) {
+    let staged = 0;
+    for (const stage of TRANSFORM_STAGES) {
+      const ms = stages[stage];
+      if (ms === undefined) continue;
+      staged += ms;
+      facts.push([`\u2003${STAGE_LABELS[stage]}`, t(formatDuration(ms))]);
+    }
+    facts.push(['\u2003other (state, reconciliation)', t(formatDuration(Math.max(0, s.durationMs - staged)))]);
+  } else facts.push(['\u2003stages', t('not recorded (a summary from before stage timings)')]);
+  return facts;
+}
+
+function durationsCard(s: RunSummary): string {
+  return card('Durations', durationFacts(s));
 }
 
 function freshnessCard(s: RunSummary): string {
@@ -207,8 +265,42 @@ function testDetail(r: DataTestResult): string {
   }
   if (r.skipReason) parts.push(`<br><span class="muted">not run: ${t(r.skipReason)}</span>`);
   if (r.failuresTable && r.status !== 'pass') parts.push(`<br><span class="muted">failing rows kept in <code>${t(r.failuresTable)}</code></span>`);
+  if (r.samples?.rows.length && r.status !== 'pass') parts.push(samplesTable(r.samples, r.failing));
   return parts.join('');
 }
+
+/** A few failing values or rows, as a small table under the test. */
+function samplesTable(samples: FailingSamples, failing: number): string {
+  const value = (v: unknown): string =>
+    v === null ? '<span class="muted">null</span>' : typeof v === 'number' ? t(n(v, Number.isInteger(v) ? 0 : 2)) : typeof v === 'string' ? t(formatTimestamp(v)) : t(v);
+  const head = samples.columns.map((c) => `<th>${t(c)}</th>`).join('');
+  const body = samples.rows.map((r) => `<tr>${r.map((v) => `<td>${value(v)}</td>`).join('')}</tr>`).join('');
+  const label =
+    samples.kind === 'values' ? 'failing values, most frequent first' : samples.kind === 'groups' ? 'duplicated, most repeated first' : samples.rows.length < failing ? `the first ${samples.rows.length} of ${n(failing)} failing rows` : 'failing rows';
+  return `<div class="samples"><span class="muted">${t(label)}:</span><table class="sample"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div>`;
+}
+
+/** Curated's declared columns: nulls, distinct values (approximate), smallest and largest. */
+function profileSection(s: RunSummary): string {
+  const p = s.columnProfile;
+  if (!p) return '';
+  const bound = (v: unknown, type: string): string =>
+    v === null || v === undefined ? '<span class="muted">–</span>' : type === 'DOUBLE' || type === 'BIGINT' ? t(n(Number(v), Number.isInteger(Number(v)) ? 0 : 4)) : t(truncate(formatTimestamp(String(v)), 40));
+  const rows = p.columns
+    .map(
+      (c) =>
+        `<tr><td>${t(c.column)}</td><td>${t(c.type.toLowerCase())}</td><td class="num">${t(n(c.nulls))}</td><td class="num">${t(p.rows ? `${n((100 * c.nulls) / p.rows, 1)}%` : '–')}</td>` +
+        `<td class="num">${t(`≈ ${n(c.distinct)}`)}</td><td>${bound(c.min, c.type)}</td><td>${bound(c.max, c.type)}</td></tr>`,
+    )
+    .join('');
+  return (
+    `<h2 id="profile">Column profile <span class="counts muted">${t(`${n(p.rows)} curated rows`)}</span></h2>` +
+    `<p class="muted">${t(`This dataset has no marts, so its declared columns are profiled instead. Distinct counts are estimates (${p.distinctFunction}, HyperLogLog): a few percent off on many values, more on a handful, and the two engines' estimates differ.`)}</p>` +
+    `<div class="scroll"><table class="mart"><thead><tr><th>Column</th><th>Type</th><th class="num">Nulls</th><th class="num">Null share</th><th class="num">Distinct (approx.)</th><th>Smallest</th><th>Largest</th></tr></thead><tbody>${rows}</tbody></table></div>`
+  );
+}
+
+const truncate = (v: string, max: number): string => (v.length > max ? `${v.slice(0, max - 1)}…` : v);
 
 function testsSection(s: RunSummary): string {
   const rows = sortTests(s.tests.results)
@@ -238,20 +330,40 @@ async function martSection(mart: ReportInput['marts'][number]['mart'], rows: Row
   let chart = '';
   let notes: string[] = [];
   let partial: string | undefined;
+  const seconds = secondsDisplay(rows, Object.keys(rows[0] ?? {}));
   if (mart.chart) {
     spec = parseChartSpec(mart.chart, mart.file);
     if (rows.length) {
-      const built = buildChart(spec, rows, asOf ? { asOf } : {});
+      // A seconds measure is drawn in the unit its table shows (minutes for response times).
+      const inUnit = seconds && spec.y.endsWith(SECONDS_SUFFIX);
+      const drawn = inUnit ? { ...spec, unit: seconds.unit, ...(spec.yTitle ? {} : { yTitle: withoutSecondsSuffix(spec.y) }) } : spec;
+      const drawnRows = inUnit ? rows.map((r) => ({ ...r, [spec!.y]: r[spec!.y] === null || r[spec!.y] === undefined ? r[spec!.y] : Number(r[spec!.y]) / seconds.divisor })) : rows;
+      const built = buildChart(drawn, drawnRows, asOf ? { asOf } : {});
       notes = built.notes;
       partial = built.partialPeriod;
       chart = await renderSvg(built.spec);
     }
   }
+  if (seconds?.unit === 'min') notes.push(`Times in minutes (the mart's ${SECONDS_SUFFIX} columns divided by 60).`);
   return (
     `<section class="mart" id="mart-${t(mart.name)}"><h3>${t(mart.name)}</h3><p>${t(mart.description)}</p>` +
     (chart ? `<figure class="chart">${chart}${notes.length ? `<figcaption>${notes.map(t).join(' ')}</figcaption>` : ''}</figure>` : '') +
     `${martTable(rows, tableRows, spec, partial)}</section>`
   );
+}
+
+/** Each mart's section (chart, caption, table): the costly part of the page, rendered first. */
+export async function renderMartSections(marts: ReportInput['marts'], summary: Pick<RunSummary, 'freshness'>, tableRows = 25): Promise<string[]> {
+  const sections: string[] = [];
+  const asOf = summary.freshness?.newestEventTime;
+  for (const { mart, rows } of marts) sections.push(await martSection(mart, rows, asOf, tableRows));
+  return sections;
+}
+
+/** The dataset's description as a subtitle: shortened, the whole text one click away. */
+function descriptionHtml(description: string): string {
+  const d = shortDescription(description);
+  return d.full ? `<details class="desc"><summary>${t(d.short)}</summary>${t(d.full)}</details>` : `<p class="desc">${t(d.short)}</p>`;
 }
 
 export async function renderReport(input: ReportInput): Promise<string> {
@@ -273,9 +385,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
     ['rows fetched', s.fetch?.rows ? n(s.fetch.rows.counts.rowsFetched ?? 0) : '–'],
     ['newest change', s.freshness?.lagMs !== undefined ? `${formatDuration(s.freshness.lagMs)} ago` : '–'],
   ];
-  const sections: string[] = [];
-  const asOf = s.freshness?.newestEventTime;
-  for (const { mart, rows } of input.marts) sections.push(await martSection(mart, rows, asOf, input.tableRows ?? 25));
+  const sections = input.martSections ?? (await renderMartSections(input.marts, s, input.tableRows));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -299,15 +409,19 @@ tr.fail td{background:#fde8e8}tr.warn td{background:#fff6dd}tr.skip td{color:#66
 .counts{font-size:.9rem;font-weight:normal}.fail-c{color:#a11}.warn-c{color:#8a5a00}.pass-c{color:#176f2c}
 section.mart{margin:1.5rem 0 2rem}figure.chart{margin:.5rem 0;overflow-x:auto}figure.chart svg{max-width:100%;height:auto}
 figcaption{color:#666;font-size:12px}td.null{color:#aaa;text-align:center}
+.desc{color:#555;margin:.2rem 0;max-width:60rem}details.desc summary{cursor:pointer}
+.samples{margin-top:.3rem}table.sample{margin-top:.15rem;font-size:12px}table.sample th{background:#f4f4f4;font-weight:600}table.sample td,table.sample th{border:1px solid #e4e4e4;padding:1px 6px}
 </style></head><body>
 <p class="muted"><a href="index.html">← all runs of ${t(dataset.name)}</a></p>
 <h1>${t(dataset.name)}: run ${t(s.runId)}</h1>
-<p class="muted">${t(dataset.description)} Source ${t(dataset.source.domain)}/${t(dataset.source.datasetId)}. Started ${t(formatInstant(s.startedAt))}, finished ${t(formatInstant(s.finishedAt))}.</p>
+${descriptionHtml(dataset.description)}
+<p class="muted">Source ${t(dataset.source.domain)}/${t(dataset.source.datasetId)}. Started ${t(formatInstant(s.startedAt))}, finished ${t(formatInstant(s.finishedAt))}.</p>
 <div class="banner ${ok ? (s.tests.warned ? 'warn' : 'ok') : 'bad'}">${t(banner)}</div>
 <div class="tiles">${tiles.map(([k, v]) => `<div class="tile"><b>${t(v)}</b><span>${t(k)}</span></div>`).join('')}</div>
 <h2>Run</h2>
-<div class="cards">${[...fetchCards(s), ...(failed ? [] : [...transformCards(s, dataset), freshnessCard(s)])].join('\n')}</div>
+<div class="cards">${[...fetchCards(s), ...(failed ? [] : [...transformCards(s, dataset), freshnessCard(s)]), durationsCard(s)].join('\n')}</div>
 ${failed ? '' : testsSection(s)}
+${failed ? '' : profileSection(s)}
 <h2>Marts</h2>
 ${sections.join('\n') || '<p class="muted">This dataset has no marts.</p>'}
 </body></html>

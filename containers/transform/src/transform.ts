@@ -13,123 +13,27 @@ import { historyKey, quarantinePrefix, KEYSET_PART_PATTERN, keysetRunPrefix, key
 import { registerCurated } from './catalog';
 import { curatedTests, type DataTestResult } from './data-tests';
 import { DuckDbEngine } from './duckdb-engine';
-import { emptyBatchStats, scalar, type BatchStats, type Keyset, type KeysetReconciliation, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
+import { emptyBatchStats, scalar, type Keyset, type KeysetReconciliation, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
 import { changeExamplesSql, changeSummarySql } from './change-history-sql';
 import { hashedColumns } from './content-hash';
 import { applyKeyset, mergeBatch } from './merge-algorithm';
 import { curatedColumns } from './staging';
-import { runModels, type SkippedModel } from './model-runner';
+import { runModels } from './model-runner';
 import { loadProject, selectMarts, type MartModel, type ModelProject } from './models';
 import { readProcessedObjects, writeProcessedObjects, type Maintenance, type QuarantinedObject } from './processed-objects';
 import { unreadableInStore } from './raw-integrity';
 import { measureFreshness, type Freshness } from './freshness';
 import { writeHistory } from './history';
-import { renderReport } from './report';
+import { renderMartSections, renderReport } from './report';
 import { validateMartCharts } from './report-charts';
+import type { ChangeSummary, RunSummary, TransformStage } from './run-summary';
+import { profileCurated, type ColumnProfiles } from './column-profile';
 
-/** A run's summary: the merged batch's stats (see BatchStats) plus the run's own facts. */
-export interface RunSummary extends BatchStats {
-  dataset: string;
-  runId: string;
-  engine: 'duckdb' | 'athena';
-  /**
-   * succeeded: every error-severity test passed (warnings may have failed). failed: the run stopped
-   * on an error (`error`); only local/failed-run.ts writes such a summary.
-   */
-  status: 'succeeded' | 'tests_failed' | 'failed';
-  /** Why a failed run failed (one line); its figures are what was known when it failed. */
-  error?: string;
-  startedAt: string;
-  finishedAt: string;
-  durationMs: number;
-  /** new: merged in this run; quarantined: cannot be read whole, left unprocessed (see quarantinedObjects). */
-  rawObjects: { total: number; new: number; alreadyProcessed: number; quarantined: number };
-  /** Raw objects that cannot be read whole (truncated/corrupt gzip): not merged, retried every run. */
-  quarantinedObjects: UnreadableObject[];
-  /** This run rebuilt curated from the whole raw zone. */
-  rebuild: boolean;
-  /**
-   * Distinct keys the merges recorded vs rows in curated; with a key scan for this run, also
-   * curated against the source's keys (`source`), which is then the reconciliation test.
-   */
-  reconciliation: { mergedKeys: number; curatedRows: number; source?: SourceReconciliation };
-  /** Curated rows removed because the source no longer has their keys (0 without a key scan). */
-  rowsDeleted: number;
-  /** Source keys curated lacks (0 without a key scan); listed in `missingKeysLocation` for repair. */
-  missingKeys: number;
-  /** The key scan of this run was read (deletions detected, reconciliation against the source). */
-  keysetApplied: boolean;
-  /** Keys are missing and nothing else failed: the repair phase should fetch them, then the transform run again. */
-  repairNeeded: boolean;
-  /** Maintenance statements run this run (Athena: OPTIMIZE, VACUUM), if any. */
-  maintenance: string[];
-  /**
-   * Source columns the dataset does not declare, as the fetcher saw them this run: kept in raw,
-   * not loaded into curated until declared.
-   */
-  schemaDrift: { undeclared: string[] };
-  /** rowsInserted + rowsUpdated. */
-  rowsWritten: number;
-  curatedRows: number;
-  /** Marts built this run. */
-  marts: { name: string; table: string; rows: number }[];
-  /**
-   * Selected marts not built because an upstream error-severity test failed (their tests are
-   * skipped too). Always written now; optional because summaries of earlier runs lack it.
-   */
-  skippedModels?: SkippedModel[];
-  /** What this run was asked to do: `--select` terms (absent: every mart) and `--tests-only` (optional: see skippedModels). */
-  selection?: { select?: string[]; testsOnly: boolean };
-  /** failed: error tests that failed; warned: tests whose warn threshold was met; skipped: not run (optional: see skippedModels). */
-  tests: { passed: number; failed: number; warned: number; skipped?: number; results: DataTestResult[] };
-  /** Names of the error-severity tests that failed (why the run exits non-zero). */
-  failedErrorTests: string[];
-  summaryLocation: string;
-  reportLocation: string;
-  /** The history page across runs (rebuilt by every run); absent in summaries written before it existed. */
-  historyLocation?: string;
-  /** The fetcher's figures for this run (runs/<dataset>/<run-id>/ in raw); absent when it left none. */
-  fetch?: FetchFigures;
-  /** Newest change and event in curated after this run, and the lag behind now and the source. */
-  freshness?: Freshness;
-  /** What changed this run, from its records in `<table>__changes` (absent for --tests-only and in older summaries). */
-  changes?: ChangeSummary;
-}
-
-/** This run's change records, summed up (a retried run id includes its earlier attempts' records). */
-export interface ChangeSummary {
-  inserted: number;
-  updated: number;
-  deleted: number;
-  /** Declared columns the updates changed, most changed first (at most CHANGED_COLUMNS_SHOWN). */
-  columns: { column: string; updates: number }[];
-  /** The first few keys of each change, in key order. */
-  examples: { insert: string[]; update: string[]; delete: string[] };
-}
+// Callers outside the renderers read the summary's type where they get the summary.
+export type { ChangeSummary, RunSummary, SourceReconciliation } from './run-summary';
 
 const CHANGED_COLUMNS_SHOWN = 10;
 const CHANGE_EXAMPLES = 5;
-
-/** Curated against the source's key set (see KeysetReconciliation). */
-export interface SourceReconciliation {
-  keysetRunId: string;
-  sourceKeys: number;
-  curatedRowsBefore: number;
-  /** Curated keys the source no longer has (deleted unless the mass-delete guard refused). */
-  goneKeys: number;
-  /** Source keys curated lacks. */
-  missingKeys: number;
-  /** Curated keys the source does not have, after the deletions. */
-  extraKeys: number;
-  missingKeysLocation?: string;
-  /**
-   * Source keys curated lacks because the fetcher quarantined their rows in this run (not in
-   * `missingKeys`, never repaired again: no re-fetch or rebuild can load them).
-   */
-  quarantinedKeys: number;
-  /** Where those rows are, when there are any. */
-  quarantineLocation?: string;
-}
 
 export interface RunTransformOptions {
   dataset: DatasetConfig;
@@ -224,11 +128,68 @@ export class TransformConfigError extends Error {
   override name = 'TransformConfigError';
 }
 
+/** Engine calls that belong to another stage than the one making them. */
+const HISTORY_CALLS = new Set(['historyTarget', 'insertHistory', 'commitHistory', 'deletionRecords', 'changesTarget', 'commitChanges', 'changesRef']);
+const HISTORY_LABELS = new Set(['history', 'change records']);
+
+/**
+ * Wall-clock time per transform stage. A stage's time excludes what ran inside it under another
+ * stage: the history statements the merge and the key scan make, the marts runModels builds.
+ */
+export class StageClock {
+  readonly ms: Partial<Record<TransformStage, number>> = {};
+  constructor(private readonly now: () => Date) {}
+
+  private total(): number {
+    return Object.values(this.ms).reduce((a, b) => a + b, 0);
+  }
+
+  add(stage: TransformStage, ms: number): void {
+    this.ms[stage] = (this.ms[stage] ?? 0) + Math.max(0, ms);
+  }
+
+  async time<T>(stage: TransformStage, work: () => Promise<T>): Promise<T> {
+    const before = this.total();
+    const t0 = this.now().getTime();
+    try {
+      return await work();
+    } finally {
+      this.add(stage, this.now().getTime() - t0 - (this.total() - before));
+    }
+  }
+
+  /**
+   * The engine, with its history and change-feed calls timed as `history` and its mart builds as
+   * `marts` (a test's stored failures are `tests`), wherever the algorithm makes them.
+   */
+  engine(engine: TransformEngine): TransformEngine {
+    const stageOf = (method: string, args: unknown[]): TransformStage | undefined => {
+      if (HISTORY_CALLS.has(method) || (method === 'rows' && HISTORY_LABELS.has(String(args[1])))) return 'history';
+      if (method === 'materializeMart') return String(args[0]).includes('dbt_test__') ? 'tests' : 'marts';
+      return undefined;
+    };
+    return new Proxy(engine, {
+      get: (target, prop) => {
+        const value: unknown = Reflect.get(target, prop, target);
+        if (typeof value !== 'function') return value;
+        const fn = value as (...args: unknown[]) => unknown;
+        return (...args: unknown[]) => {
+          const stage = stageOf(String(prop), args);
+          return stage ? this.time(stage, async () => fn.apply(target, args)) : fn.apply(target, args);
+        };
+      },
+    });
+  }
+}
+
 /** What every stage of a run reads. */
 interface RunContext {
   opts: RunTransformOptions;
   dataset: DatasetConfig;
   engine: TransformEngine;
+  /** The engine with calls timed by stage (see StageClock.engine): what the merge, key scan and models use. */
+  timed: TransformEngine;
+  clock: StageClock;
   runId: string;
   rebuild: boolean;
   testsOnly: boolean;
@@ -246,21 +207,26 @@ export async function runTransform(opts: RunTransformOptions): Promise<RunSummar
   const started = now();
   const project = checkRequest(opts);
   const engine = await openEngine(opts);
-  const ctx: RunContext = { opts, dataset: opts.dataset, engine, runId: opts.runId, rebuild: opts.rebuild === true, testsOnly: opts.testsOnly === true, log: opts.log ?? (() => {}), now };
+  const clock = new StageClock(now);
+  const ctx: RunContext = { opts, dataset: opts.dataset, engine, timed: clock.engine(engine), clock, runId: opts.runId, rebuild: opts.rebuild === true, testsOnly: opts.testsOnly === true, log: opts.log ?? (() => {}), now };
   try {
     // Read first: a stats object that does not parse fails the run before it changes anything.
     const fetchFigures = await readFetchFigures(opts.rawStore, opts.dataset.name, opts.runId);
     await engine.prepare();
     const objects = await pickRawObjects(ctx);
-    const batch = await mergeObjects(ctx, objects.fresh);
+    const batch = await clock.time('merge', () => mergeObjects(ctx, objects.fresh));
     const maintenance = await maintainTables(ctx, objects.processed);
     await recordProcessed(ctx, objects, batch.contributions, maintenance);
-    const source = await reconcileWithSource(ctx);
-    const changes = ctx.testsOnly ? undefined : await summarizeChanges(ctx);
-    const models = await runModels({ engine, project, ...(opts.select ? { select: opts.select } : {}), testsOnly: ctx.testsOnly, now: now(), log: (line) => ctx.log(`${opts.dataset.name}: ${line}`) });
+    const source = await clock.time('key scan', () => reconcileWithSource(ctx));
+    const changes = ctx.testsOnly ? undefined : await clock.time('history', () => summarizeChanges(ctx));
+    const models = await clock.time('tests', () =>
+      runModels({ engine: ctx.timed, project, ...(opts.select ? { select: opts.select } : {}), testsOnly: ctx.testsOnly, now: now(), log: (line) => ctx.log(`${opts.dataset.name}: ${line}`) }),
+    );
     const checks = await reconcileCurated(ctx, objects, models.results, source);
     const freshness = await measureFreshness(engine, opts.dataset, fetchFigures, now());
-    const summary = summarize(ctx, { started, objects, batch, maintenance: maintenance.run, source, models, checks, fetchFigures, freshness, changes });
+    // Without marts the report has no picture of the data: profile its columns instead.
+    const profile = project.marts.length ? undefined : await clock.time('profile', () => profileCurated(engine));
+    const summary = summarize(ctx, { started, objects, batch, maintenance: maintenance.run, source, models, checks, fetchFigures, freshness, changes, profile });
     await writeOutputs(ctx, summary, models.shown);
     return summary;
   } finally {
@@ -321,7 +287,7 @@ async function pickRawObjects(ctx: RunContext): Promise<RawObjects> {
 
 /** THE merge (merge-algorithm.ts) of the picked objects; every one is recorded, also one that contributed nothing. */
 async function mergeObjects(ctx: RunContext, fresh: string[]): Promise<MergeResult> {
-  const merged: MergeResult = fresh.length || ctx.rebuild ? await mergeBatch(ctx.engine, fresh, { rebuild: ctx.rebuild, runId: ctx.runId, changedAt: ctx.now() }) : { ...emptyBatchStats(), contributions: {} };
+  const merged: MergeResult = fresh.length || ctx.rebuild ? await mergeBatch(ctx.timed, fresh, { rebuild: ctx.rebuild, runId: ctx.runId, changedAt: ctx.now() }) : { ...emptyBatchStats(), contributions: {} };
   // An object whose rows all lost to newer versions elsewhere (or were all malformed) is recorded
   // too: an object missing here would look merged before keys were recorded.
   const contributions = Object.fromEntries(fresh.map((k) => [k, merged.contributions[k] ?? { keys: 0, inserted: 0 }]));
@@ -380,7 +346,7 @@ async function reconcileWithSource(ctx: RunContext): Promise<SourceCheck | undef
   const { dataset, rawStore } = ctx.opts;
   const keyset = dataset.deletions.detect && !ctx.testsOnly ? await readKeyset(rawStore, dataset, ctx.runId) : undefined;
   if (!keyset) return undefined;
-  const source = await applyKeyset(ctx.engine, keyset, { maxDeleteShare: dataset.deletions.maxDeleteShare, detectedAt: ctx.now(), runId: ctx.runId });
+  const source = await applyKeyset(ctx.timed, keyset, { maxDeleteShare: dataset.deletions.maxDeleteShare, detectedAt: ctx.now(), runId: ctx.runId });
   if (source.refused) {
     const share = source.curatedRowsBefore ? ((100 * source.goneKeys) / source.curatedRowsBefore).toFixed(1) : '100';
     throw new MassDeleteRefusedError(
@@ -517,6 +483,7 @@ function summarize(
     fetchFigures: FetchFigures | undefined;
     freshness: Freshness;
     changes: ChangeSummary | undefined;
+    profile: ColumnProfiles | undefined;
   },
 ): RunSummary {
   const { dataset, runId, opts } = ctx;
@@ -588,18 +555,29 @@ function summarize(
     ...(r.fetchFigures ? { fetch: r.fetchFigures } : {}),
     freshness: r.freshness,
     ...(r.changes ? { changes: r.changes } : {}),
+    stageMs: ctx.clock.ms,
+    ...(r.profile ? { columnProfile: r.profile } : {}),
   };
 }
 
 /** The run summary, the HTML report (with each shown mart's rows), the history page, and the local catalog. */
 async function writeOutputs(ctx: RunContext, summary: RunSummary, shown: MartModel[]): Promise<void> {
   const { engine, dataset, runId, opts } = ctx;
-  const martRows: { mart: MartModel; rows: Row[] }[] = [];
-  for (const mart of shown) {
-    martRows.push({ mart, rows: await engine.rows(`SELECT * FROM ${engine.tableRef(mart.name)} LIMIT ${opts.reportRowLimit ?? 5000}`) });
-  }
+  // The report stage: the marts' rows read and their charts drawn (the page around them and the
+  // writes that follow take no measurable time next to these, and cannot time themselves).
+  const martSections = await ctx.clock.time('report', async () => {
+    const martRows: { mart: MartModel; rows: Row[] }[] = [];
+    for (const mart of shown) {
+      martRows.push({ mart, rows: await engine.rows(`SELECT * FROM ${engine.tableRef(mart.name)} LIMIT ${opts.reportRowLimit ?? 5000}`) });
+    }
+    return renderMartSections(martRows, summary);
+  });
+  const finished = ctx.now();
+  summary.finishedAt = finished.toISOString();
+  summary.durationMs = finished.getTime() - Date.parse(summary.startedAt);
+  summary.stageMs = { ...ctx.clock.ms };
   await opts.curatedStore.put(runSummaryKey(dataset, runId), JSON.stringify(summary, null, 2), { contentType: 'application/json' });
-  await opts.curatedStore.put(reportKey(dataset, runId), await renderReport({ dataset, summary, marts: martRows }), {
+  await opts.curatedStore.put(reportKey(dataset, runId), await renderReport({ dataset, summary, marts: [], martSections }), {
     contentType: 'text/html; charset=utf-8',
   });
   await writeHistory(opts.curatedStore, dataset, summary, ctx.log);
