@@ -8,12 +8,13 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { boundedRequestHandler, S3_REQUEST_TIMEOUT_MS } from '../../runtime/aws-request-handler';
 import { fetchStatsRecord, writeFetchStats, type FetchPhase, type PhaseOutcome } from '../../runtime/fetch-run-stats';
+import { FETCHER_PHASE, RUN_MODES, type FetcherPhase, type FetcherRequest } from '../../runtime/run-protocol';
 import { openObjectStore } from '../../runtime/object-store';
 import { getAppToken } from './app-token';
 import { redactError, redactor } from './redact';
 import { CheckpointStore } from './checkpoint-store';
 import { readFetcherConfig } from './config';
-import { runFetch, type CountStat, type FetchCursor, type FetchMode, type FetchOutput, type FetchStats } from './fetch-run';
+import { runFetch, type CountStat, type FetchCursor, type FetchOutput, type FetchStats } from './fetch-run';
 import { DirectObjectDelivery } from './direct-delivery';
 import { FirehoseDelivery } from './firehose-delivery';
 import { logger, metrics, tracer } from './powertools';
@@ -27,27 +28,14 @@ import { runRepair, type RepairCursor, type RepairOutput } from './repair';
  * source's key set for deletion detection (key-scan.ts); "repair" fetches the rows the transform
  * found missing from curated (repair.ts). Each returns `done` and a cursor to pass back.
  */
-export type FetcherPhase = 'rows' | 'keys' | 'repair';
+export type { FetcherPhase };
 
 /** The row fetch (the default phase). */
-export interface FetcherEvent {
-  runId: string;
-  phase?: 'rows';
-  mode?: FetchMode;
-  cursor?: FetchCursor | null;
-}
+export type FetcherEvent = FetcherRequest<typeof FETCHER_PHASE.fetch, FetchCursor>;
 
-export interface KeyScanEvent {
-  runId: string;
-  phase: 'keys';
-  cursor?: KeyScanCursor | null;
-}
+export type KeyScanEvent = FetcherRequest<typeof FETCHER_PHASE.keys, KeyScanCursor> & { readonly phase: typeof FETCHER_PHASE.keys };
 
-export interface RepairEvent {
-  runId: string;
-  phase: 'repair';
-  cursor?: RepairCursor | null;
-}
+export type RepairEvent = FetcherRequest<typeof FETCHER_PHASE.repair, RepairCursor> & { readonly phase: typeof FETCHER_PHASE.repair };
 
 export type AnyFetcherEvent = FetcherEvent | KeyScanEvent | RepairEvent;
 
@@ -92,13 +80,14 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
   if (!event || typeof event.runId !== 'string' || !event.runId) {
     throw new Error(`Fetcher input must be { runId, phase?, mode?, cursor? }; got ${JSON.stringify(event).slice(0, 200)}`);
   }
-  const phase = event.phase ?? 'rows';
-  if (phase !== 'rows' && phase !== 'keys' && phase !== 'repair') {
-    throw new Error(`Fetcher phase must be "rows", "keys" or "repair", not ${JSON.stringify(event.phase)}`);
+  const phases: readonly string[] = Object.values(FETCHER_PHASE);
+  const phase = event.phase ?? FETCHER_PHASE.fetch;
+  if (!phases.includes(phase)) {
+    throw new Error(`Fetcher phase must be ${oneOf(phases)}, not ${JSON.stringify(event.phase)}`);
   }
   const mode = 'mode' in event ? event.mode : undefined;
-  if (mode !== undefined && mode !== 'incremental' && mode !== 'full-refresh') {
-    throw new Error(`Fetcher mode must be "incremental" or "full-refresh", not ${JSON.stringify(mode)}`);
+  if (mode !== undefined && !(RUN_MODES as readonly string[]).includes(mode)) {
+    throw new Error(`Fetcher mode must be ${oneOf(RUN_MODES)}, not ${JSON.stringify(mode)}`);
   }
   const config = readFetcherConfig();
   logger.appendKeys({ dataset: config.datasetName, runId: event.runId, requestId: context.awsRequestId });
@@ -123,8 +112,10 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
   const settings = config;
   // The invocation's figures for the run report, written once its work is delivered: a failure
   // here fails the invocation (retried with the same cursor, which rewrites the same object).
+  // The report's phase durations start at the earliest invocation's start of each phase.
+  const invocationStart = new Date().toISOString();
   const recordRun = async <T extends PhaseOutcome>(out: T, p: FetchPhase): Promise<T> => {
-    await writeFetchStats(stateStore, fetchStatsRecord(config.datasetName, event.runId, p, out, new Date()));
+    await writeFetchStats(stateStore, fetchStatsRecord(config.datasetName, event.runId, p, { ...out, startedAt: invocationStart }, new Date()));
     return out;
   };
   const common = {
@@ -138,7 +129,7 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
     sourceRetries: () => sourceRetries,
   };
   try {
-    if (phase === 'keys') {
+    if (phase === FETCHER_PHASE.keys) {
       const out = await runKeyScan(
         { runId: event.runId, cursor: (event.cursor as KeyScanCursor | null | undefined) ?? null },
         { ...settings, detect: config.deletions.detect, scanEveryHours: config.deletions.scanEveryHours },
@@ -149,7 +140,7 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
       if (out.done && !out.skipped) metrics.addMetric('KeyScansCompleted', MetricUnit.Count, 1);
       return await recordRun(out, 'keys');
     }
-    if (phase === 'repair') {
+    if (phase === FETCHER_PHASE.repair) {
       const out = await runRepair({ runId: event.runId, cursor: (event.cursor as RepairCursor | null | undefined) ?? null }, settings, {
         ...common,
         delivery: new FirehoseDelivery(firehose(), config.deliveryStreamName, defaultRetryPolicy(8), 4, FIREHOSE_CALL_TIMEOUT_MS),
@@ -192,6 +183,12 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
     metrics.publishStoredMetrics();
     logger.removeKeys(['dataset', 'runId', 'requestId']);
   }
+}
+
+/** `"a", "b" or "c"`: the values an input may take, for its error message. */
+function oneOf(values: readonly string[]): string {
+  const quoted = values.map((v) => `"${v}"`);
+  return quoted.length > 1 ? `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}` : (quoted[0] ?? '');
 }
 
 /** Metrics for this invocation only: the cursor carries cumulative totals. */

@@ -8,6 +8,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
 import { readFetcherConfig, FetcherConfigError } from '../../lambdas/fetcher/config';
 import { acceptingFirehose, sortedIds } from './harness';
+import { phaseDurationMs, readFetchFigures } from '../../runtime/fetch-run-stats';
+import { LocalObjectStore } from '../../runtime/object-store';
 
 const TOKEN = 'tok-SECRET-1234567890';
 let server: SocrataServer;
@@ -39,6 +41,7 @@ function env(stateDir: string): Record<string, string> {
 }
 
 test('handler: sends the app token from Secrets Manager, never logs it, loops on done like the state machine', async () => {
+  const testStart = Date.now();
   const stateDir = mkdtempSync(path.join(tmpdir(), 'fetcher-handler-'));
   Object.assign(process.env, env(stateDir));
   secretsMock.reset();
@@ -87,6 +90,12 @@ test('handler: sends the app token from Secrets Manager, never logs it, loops on
   assert.match(logs, /"dataset":"sf-fire-incidents"/);
   assert.ok(!logs.includes(TOKEN), 'the token never appears in logs');
   assert.ok(!JSON.stringify(result).includes(TOKEN));
+  // Each invocation's figures record when it started, so the report knows the phase's duration.
+  const figures = await readFetchFigures(new LocalObjectStore(stateDir), 'sf-fire-incidents', 'run-handler');
+  assert.equal(figures?.rows?.invocations, invocations);
+  const started = Date.parse(figures!.rows!.startedAt!);
+  assert.ok(started <= Date.parse(figures!.rows!.lastWrittenAt) && started >= testStart, `phase start ${figures!.rows!.startedAt}`);
+  assert.ok(phaseDurationMs(figures!.rows!)! >= 0);
 });
 
 test('config: every missing or malformed variable is named in one error', () => {
