@@ -43,7 +43,8 @@ export const EVENT_TIME_TYPES: readonly ColumnType[] = ['floating_timestamp', 'f
 const DOCUMENT_TYPES: readonly ColumnType[] = ['point', 'geometry', 'json'];
 
 const MAX_LOOKBACK_MINUTES = 366 * 24 * 60;
-const DEFAULT_MAX_QUARANTINE_SHARE = 0.05;
+/** fetch.maxQuarantineShare when a definition (or the fetcher's environment) gives none. */
+export const DEFAULT_MAX_QUARANTINE_SHARE = 0.05;
 
 /**
  * Rows per Socrata request by default. A keyset fetcher pays one request (query planning + round

@@ -49,3 +49,9 @@ export function reservedBy(word: string): string | undefined {
   const engines = [TRINO_RESERVED.includes(w) ? 'Athena (Trino)' : '', DUCKDB_RESERVED.includes(w) ? 'DuckDB' : ''].filter(Boolean);
   return engines.length ? engines.join(' and ') : undefined;
 }
+
+/**
+ * A string literal in SQL and in SoQL, which quote alike (`'` doubled). The one quoting function:
+ * the transform's SQL (dialect.ts `literal`) and the fetcher's SoQL (keyset.ts `soqlString`).
+ */
+export const stringLiteral = (value: string): string => `'${value.replace(/'/g, "''")}'`;

@@ -2,7 +2,7 @@
  * The fetcher's configuration, read from the environment in this one place. The CDK sets exactly
  * these variables from the dataset definition; the local pipeline sets the same ones.
  */
-import { MAX_PAGE_SIZE, MAX_STREAMS } from '../../runtime/dataset-config';
+import { DEFAULT_MAX_QUARANTINE_SHARE, MAX_PAGE_SIZE, MAX_STREAMS } from '../../runtime/dataset-config';
 import type { PointColumnSpec } from './raw-row';
 
 export interface FetcherConfig {
@@ -56,7 +56,6 @@ export class FetcherConfigError extends Error {
 }
 
 export const DEFAULT_TIME_BUDGET_MARGIN_MS = 60_000;
-export const DEFAULT_MAX_QUARANTINE_SHARE = 0.05;
 
 export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): FetcherConfig {
   const problems: string[] = [];

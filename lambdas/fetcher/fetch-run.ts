@@ -16,7 +16,7 @@
  * Collaborators (Socrata client, delivery, checkpoint and state stores, clock, remaining time)
  * are arguments, so tests run this against real local servers without module mocking.
  */
-import { DEFAULT_PARALLEL_MIN_ROWS, MAX_STREAMS } from '../../runtime/dataset-config';
+import { DEFAULT_MAX_QUARANTINE_SHARE, DEFAULT_PARALLEL_MIN_ROWS, MAX_STREAMS } from '../../runtime/dataset-config';
 import { faultPoint } from '../../runtime/fault-points';
 import type { ObjectStore } from '../../runtime/object-store';
 import { CheckpointConflictError, type Checkpoint, type CheckpointStore } from './checkpoint-store';
@@ -68,7 +68,6 @@ export type CountStat = Exclude<keyof FetchStats, 'undeclaredColumns'>;
 export const MAX_UNDECLARED_SHOWN = 50;
 /** Invocations in a row that may end by the time budget without completing a page. */
 export const MAX_STALLED_INVOCATIONS = 3;
-export const DEFAULT_MAX_QUARANTINE_SHARE = 0.05;
 /**
  * PutRecordBatch calls under way at once (each <= 500 records / 4 MiB): the fetcher's memory bound.
  * Two keep Firehose far ahead of a source (8 MiB per call round trip: 40 MB/s at 200 ms a call,

@@ -3,6 +3,7 @@
  * written once against this interface; each engine picks its dialect.
  */
 import type { ColumnType } from '../../../runtime/dataset-config';
+import { stringLiteral } from '../../../runtime/sql-names';
 
 export type CuratedType = 'VARCHAR' | 'DOUBLE' | 'BIGINT' | 'TIMESTAMP' | 'BOOLEAN';
 
@@ -37,7 +38,7 @@ export interface Dialect {
 export const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 /** A SQL string literal (single quotes doubled). */
-export const literal = (value: string): string => `'${value.replace(/'/g, "''")}'`;
+export const literal = stringLiteral;
 
 /**
  * The cast contract (docs/transform.md, "Cast contract"): the strings each non-text curated type

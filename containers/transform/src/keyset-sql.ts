@@ -4,7 +4,7 @@
  * `key` (a line of the scan's key lists), exactly as the source serves the primary key.
  */
 import type { DatasetConfig } from '../../../runtime/dataset-config';
-import { curatedTypeOf, ident, type Dialect } from './dialect';
+import { curatedTypeOf, ident, literal, type Dialect } from './dialect';
 
 /** The key as curated stores it: the source text cast like staging casts the primary key. */
 export function castKey(dataset: DatasetConfig, dialect: Dialect, expr: string): string {
@@ -45,6 +45,6 @@ export function keysetCountsSql(dataset: DatasetConfig, dialect: Dialect, curate
 /** One row per deletion for `<table>__deletions`: the key (as text), when it was detected, the run. */
 export function deletionRecordsSql(dataset: DatasetConfig, dialect: Dialect, gone: string, detectedAt: Date, runId: string): string {
   const ts = detectedAt.toISOString().replace('T', ' ').replace('Z', '');
-  return `SELECT CAST(g.${ident(dataset.primaryKey)} AS ${dialect.typeName('VARCHAR')}) AS ${ident('key')}, TIMESTAMP '${ts}' AS ${ident('detected_at')}, '${runId.replace(/'/g, "''")}' AS ${ident('run_id')}
+  return `SELECT CAST(g.${ident(dataset.primaryKey)} AS ${dialect.typeName('VARCHAR')}) AS ${ident('key')}, TIMESTAMP '${ts}' AS ${ident('detected_at')}, ${literal(runId)} AS ${ident('run_id')}
 FROM (${gone}) AS g`;
 }

@@ -3,6 +3,7 @@
  * and the SoQL that selects a slice of it. Shared by the single stream, the parallel ranges and
  * their planner, so a range edge is spelled exactly as the stream that reads up to it.
  */
+import { stringLiteral } from '../../../../runtime/sql-names';
 /** A row's place in the keyset order: its `:updated_at` exactly as served, and its `:id`. */
 export interface KeysetPosition {
   updatedAt: string;
@@ -16,7 +17,7 @@ export const SELECT_ALL = ':*,*';
 export const KEYSET_ORDER = ':updated_at,:id';
 
 /** A SoQL string literal. */
-export const soqlString = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+export const soqlString = stringLiteral;
 
 /** `$where` selecting rows strictly after a keyset position in `:updated_at, :id` order. */
 export function keysetWhere(p: KeysetPosition): string {
