@@ -156,8 +156,6 @@ export function streamsFromDatasets(datasets: DatasetConfig[]): FirehoseStreamCo
   }));
 }
 
-/** Billed ingestion bytes of one record: rounded up to the next 5 KiB (see bench/firehose-billing.ts). */
-
 class ApiError extends Error {
   constructor(
     readonly type: string,
@@ -380,6 +378,7 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
       counters.recordsAccepted += 1;
       counters.bytesAccepted += data.length;
       for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, i + 1)) counters.linesAccepted += 1;
+      // Each record rounded up to the next 5 KiB, as Firehose bills ingestion (./firehose-billing.ts).
       counters.billedBytes += billedRecordBytes(data.length);
     }
     // Waiting for the writes before answering gives producers back-pressure and tests determinism.
