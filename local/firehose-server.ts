@@ -19,27 +19,27 @@
  *   dir), and at start the records a crashed process accepted but never delivered are delivered
  *   (./firehose-journal.ts).
  * Also DescribeDeliveryStream and ListDeliveryStreams, minimally, for the AWS CLI.
+ *
+ * The stream buffers are ./firehose-stream.ts, object writes ./firehose-objects.ts, injected faults
+ * ./firehose-faults.ts; this module answers the API calls, one method per operation.
  */
 import { randomUUID } from 'node:crypto';
-import { access } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { gzip as gzipCallback } from 'node:zlib';
 import { billedRecordBytes } from './firehose-billing';
 import type { DatasetConfig } from '../runtime/dataset-config';
-import { seededRandom } from './fire-incidents-generator';
-import { faultPoint } from '../runtime/fault-points';
 import { LocalObjectStore, type ObjectStore } from '../runtime/object-store';
 import { firehoseDataPrefix, firehoseErrorPrefix } from '../runtime/storage-layout';
-import { writeFileDurably } from './durable-file';
 import { readJsonRequest, sendAwsJson } from './aws-json-protocol';
-import { StreamJournal, type SyncFile } from './firehose-journal';
+import { InjectedFaults } from './firehose-faults';
+import type { SyncFile } from './firehose-journal';
+import { ObjectDelivery } from './firehose-objects';
 import { checkQuota, quotaFromEnv, StreamQuota, type FirehoseQuota } from './firehose-quota';
-import { evaluatePrefix, firehoseObjectName } from './firehose-prefix';
+import { checkStreamConfig, DeliveryStream } from './firehose-stream';
+import { zeroCounters, type FirehoseCounters, type FirehoseFaults, type FirehoseStreamConfig } from './firehose-types';
 
-const gzip = promisify(gzipCallback);
+export type { FirehoseCounters, FirehoseFaults, FirehoseStreamConfig };
 
 /** Service limits (PutRecordBatch API reference; "These limits cannot be changed"). */
 export const FIREHOSE_LIMITS = {
@@ -52,30 +52,6 @@ export const FIREHOSE_LIMITS = {
 
 /** Refuse bodies this large outright (4 MiB of base64 plus JSON framing fits with room to spare). */
 const MAX_HTTP_BODY_BYTES = 16 * 1024 * 1024;
-
-export interface FirehoseStreamConfig {
-  name: string;
-  /** S3 prefix expression for delivered objects, e.g. firehoseDataPrefix(dataset). */
-  dataPrefix: string;
-  /** S3 prefix expression for error output, e.g. firehoseErrorPrefix(dataset). */
-  errorPrefix: string;
-  /** 0-900 s; 0 delivers at the end of every call. */
-  bufferingIntervalSeconds: number;
-  /** 1-128 MiB, measured before compression, as on AWS. */
-  bufferingSizeMiB: number;
-  /** Default GZIP, as the deployed stream. */
-  compression?: 'GZIP' | 'UNCOMPRESSED';
-}
-
-export interface FirehoseFaults {
-  /** Fail every Nth record received (counting every record of every accepted call, from 1). */
-  failEveryNthRecord?: number;
-  /** Fail each record with this probability, drawn from a PRNG seeded with `seed`. */
-  failProbability?: number;
-  seed?: number;
-  /** Answer the next N Put calls with ServiceUnavailableException (the whole call fails). */
-  throttleNextCalls?: number;
-}
 
 export interface FirehoseServerOptions {
   /** Where objects go: locally `new LocalObjectStore('<data-dir>/buckets/raw')`. */
@@ -98,32 +74,6 @@ export interface FirehoseServerOptions {
   quota?: FirehoseQuota;
   /** Monotonic milliseconds for the quota's buckets (default performance.now), injectable for tests. */
   quotaClock?: () => number;
-}
-
-export interface FirehoseCounters {
-  /** Every Put* call received, including rejected and throttled ones. */
-  calls: number;
-  putRecordBatchCalls: number;
-  putRecordCalls: number;
-  /** Calls answered with an error (limits, unknown stream, throttling, malformed). */
-  rejectedCalls: number;
-  /** Calls answered wholly with ServiceUnavailableException (`throttleNextCalls`, or the requests/s quota). */
-  throttledCalls: number;
-  /** Records answered with a per-entry ServiceUnavailableException because the bytes/s or records/s quota was spent (also in `recordsFailed`). */
-  throttledRecords: number;
-  recordsAccepted: number;
-  recordsFailed: number;
-  /** Decoded bytes of accepted records. */
-  bytesAccepted: number;
-  /** "\n"-terminated lines in accepted records: the rows of the fetcher's packed NDJSON records, counted as they stream in. */
-  linesAccepted: number;
-  /** Billed ingestion bytes of accepted records (each record rounded up to 5 KiB). */
-  billedBytes: number;
-  objectsWritten: number;
-  /** Compressed bytes written to the store. */
-  objectBytesWritten: number;
-  /** Records a previous process journaled but had not delivered, delivered at start. */
-  recordsReplayed: number;
 }
 
 export interface FirehoseServer {
@@ -156,8 +106,6 @@ export function streamsFromDatasets(datasets: DatasetConfig[]): FirehoseStreamCo
   }));
 }
 
-/** Billed ingestion bytes of one record: rounded up to the next 5 KiB (see bench/firehose-billing.ts). */
-
 class ApiError extends Error {
   constructor(
     readonly type: string,
@@ -168,281 +116,163 @@ class ApiError extends Error {
   }
 }
 
-interface StreamState {
-  config: FirehoseStreamConfig;
-  chunks: Buffer[];
-  bytes: number;
-  oldestArrival: Date | undefined;
-  /** Journal sequence numbers of the first and last buffered records (0 without a journal). */
-  firstSeq: number;
-  lastSeq: number;
-  timer: NodeJS.Timeout | undefined;
-  createdAt: Date;
-  journal: StreamJournal | undefined;
-  /** Objects are written one after another, in buffer order, so the journal's deliveries are too. */
-  writes: Promise<void>;
-  quota: StreamQuota | undefined;
+
+function decodeRecord(value: unknown, index: number): Buffer {
+  const data = (value as { Data?: unknown } | null)?.Data;
+  if (typeof data !== 'string') throw new ApiError('InvalidArgumentException', `Record ${index}: Data is required.`);
+  const bytes = Buffer.from(data, 'base64');
+  if (bytes.length > FIREHOSE_LIMITS.maxRecordBytes) {
+    throw new ApiError(
+      'InvalidArgumentException',
+      `Record ${index} is ${bytes.length} bytes; the maximum record size is ${FIREHOSE_LIMITS.maxRecordBytes} bytes (1,000 KiB) before base64 encoding.`,
+    );
+  }
+  return bytes;
 }
 
-export async function startFirehoseServer(options: FirehoseServerOptions): Promise<FirehoseServer> {
-  const region = options.region ?? 'us-east-1';
-  const accountId = options.accountId ?? '000000000000';
-  const clock = options.clock ?? (() => new Date());
-  const streams = new Map<string, StreamState>();
-  if (options.quota) checkQuota(options.quota, 'Local Firehose quota');
-  for (const config of options.streams) {
-    if (config.bufferingSizeMiB < 1 || config.bufferingSizeMiB > 128) {
-      throw new Error(`Stream ${config.name}: bufferingSizeMiB must be 1-128, got ${config.bufferingSizeMiB}`);
+/** The records of a PutRecordBatch call, decoded, within the service's per-call limits. */
+function decodeBatch(records: unknown): Buffer[] {
+  if (!Array.isArray(records) || records.length === 0) {
+    throw new ApiError('InvalidArgumentException', 'Records must contain at least 1 record.');
+  }
+  if (records.length > FIREHOSE_LIMITS.maxRecordsPerCall) {
+    throw new ApiError(
+      'InvalidArgumentException',
+      `Records has ${records.length} records; a PutRecordBatch call accepts at most ${FIREHOSE_LIMITS.maxRecordsPerCall}.`,
+    );
+  }
+  const decoded = records.map((r, i) => decodeRecord(r, i));
+  const total = decoded.reduce((sum, b) => sum + b.length, 0);
+  if (total > FIREHOSE_LIMITS.maxCallBytes) {
+    throw new ApiError(
+      'InvalidArgumentException',
+      `The records total ${total} bytes; a PutRecordBatch call accepts at most ${FIREHOSE_LIMITS.maxCallBytes} bytes (4 MiB).`,
+    );
+  }
+  return decoded;
+}
+
+type RecordResult = { RecordId: string } | { ErrorCode: string; ErrorMessage: string };
+
+const isPut = (target: string): boolean => target.endsWith('.PutRecordBatch') || target.endsWith('.PutRecord');
+
+/** The endpoint: one method per API operation, over the streams, their faults, quota and journal. */
+class LocalFirehose {
+  readonly counters: FirehoseCounters = zeroCounters();
+  readonly faults: InjectedFaults;
+  readonly delivery: ObjectDelivery;
+  private readonly streams = new Map<string, DeliveryStream>();
+  private readonly region: string;
+  private readonly accountId: string;
+  private readonly clock: () => Date;
+  /** Set by close(): Put calls are refused from then on, so the final flush delivers every record answered with 200. */
+  private closing = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  private server: Server | undefined;
+  private closed: Promise<void> | undefined;
+
+  constructor(options: FirehoseServerOptions) {
+    this.region = options.region ?? 'us-east-1';
+    this.accountId = options.accountId ?? '000000000000';
+    this.clock = options.clock ?? (() => new Date());
+    this.delivery = new ObjectDelivery(options.store, this.counters);
+    if (options.quota) checkQuota(options.quota, 'Local Firehose quota');
+    for (const config of options.streams) {
+      checkStreamConfig(config);
+      const quota = options.quota ? new StreamQuota(options.quota, options.quotaClock) : undefined;
+      this.streams.set(config.name, new DeliveryStream(config, this.delivery, this.clock(), quota));
     }
-    if (config.bufferingIntervalSeconds < 0 || config.bufferingIntervalSeconds > 900) {
-      throw new Error(`Stream ${config.name}: bufferingIntervalSeconds must be 0-900, got ${config.bufferingIntervalSeconds}`);
-    }
-    streams.set(config.name, {
-      config,
-      chunks: [],
-      bytes: 0,
-      oldestArrival: undefined,
-      firstSeq: 0,
-      lastSeq: 0,
-      timer: undefined,
-      createdAt: clock(),
-      journal: undefined,
-      writes: Promise.resolve(),
-      quota: options.quota ? new StreamQuota(options.quota, options.quotaClock) : undefined,
+    this.faults = new InjectedFaults(options.faults ?? {});
+  }
+
+  /** Before accepting anything: deliver what a previous process accepted but never delivered. */
+  async replayJournals(journal: { dir: string; sync?: SyncFile }): Promise<void> {
+    for (const stream of this.streams.values()) this.counters.recordsReplayed += await stream.openJournal(journal.dir, journal.sync);
+    await this.delivery.drain();
+  }
+
+  async listen(port: number): Promise<number> {
+    const server = createServer((req, res) => {
+      const handling = this.handle(req, res);
+      this.inFlight.add(handling);
+      void handling.finally(() => this.inFlight.delete(handling));
     });
-  }
-
-  const counters: FirehoseCounters = {
-    calls: 0,
-    putRecordBatchCalls: 0,
-    putRecordCalls: 0,
-    rejectedCalls: 0,
-    throttledCalls: 0,
-    throttledRecords: 0,
-    recordsAccepted: 0,
-    recordsFailed: 0,
-    bytesAccepted: 0,
-    linesAccepted: 0,
-    billedBytes: 0,
-    objectsWritten: 0,
-    objectBytesWritten: 0,
-    recordsReplayed: 0,
-  };
-  const keys: string[] = [];
-  let faults: FirehoseFaults = {};
-  let random: () => number = Math.random;
-  let throttleRemaining = 0;
-  let recordSequence = 0;
-  const setFaults = (f: FirehoseFaults): void => {
-    faults = { ...f };
-    random = seededRandom(f.seed ?? 1);
-    throttleRemaining = f.throttleNextCalls ?? 0;
-  };
-  setFaults(options.faults ?? {});
-
-  const pending = new Set<Promise<void>>();
-  const threshold = (state: StreamState): number => state.config.bufferingSizeMiB * 1024 * 1024;
-  const deliveryErrors: Error[] = [];
-
-  const arn = (name: string): string => `arn:aws:firehose:${region}:${accountId}:deliverystream/${name}`;
-
-  const localStore = options.store instanceof LocalObjectStore ? options.store : undefined;
-
-  /** Object writes are durable when they resolve: a journaled delivery relies on it. */
-  async function putObject(key: string, body: Buffer, gzipped: boolean): Promise<void> {
-    if (localStore) await writeFileDurably(path.join(localStore.location, key), body);
-    else await options.store.put(key, body, { contentType: 'application/octet-stream', ...(gzipped ? { contentEncoding: 'gzip' } : {}) });
-    faultPoint('firehose:after-object-write');
-  }
-
-  async function objectExists(key: string): Promise<boolean> {
-    if (!localStore) return (await options.store.get(key)) !== undefined;
-    return access(path.join(localStore.location, key)).then(
-      () => true,
-      () => false,
-    );
-  }
-
-  async function writeObject(state: StreamState, chunks: Buffer[], oldest: Date, firstSeq: number, lastSeq: number): Promise<void> {
-    const { config } = state;
-    const body = Buffer.concat(chunks);
-    const compressed = config.compression === 'UNCOMPRESSED' ? body : await gzip(body);
-    const extension = config.compression === 'UNCOMPRESSED' ? '' : '.gz';
-    const key = evaluatePrefix(config.dataPrefix, { timestamp: oldest }) + firehoseObjectName(config.name, 1, oldest, randomUUID(), extension);
-    if (state.journal) await state.journal.deliver(firstSeq, lastSeq, key, () => putObject(key, compressed, extension !== ''));
-    else await putObject(key, compressed, extension !== '');
-    keys.push(key);
-    counters.objectsWritten += 1;
-    counters.objectBytesWritten += compressed.length;
-  }
-
-  /** Hand the stream's buffer to a write; the buffer starts empty again at once. */
-  function deliver(state: StreamState): Promise<void> {
-    if (state.timer) clearTimeout(state.timer);
-    state.timer = undefined;
-    if (state.bytes === 0 || !state.oldestArrival) return Promise.resolve();
-    const chunks = state.chunks;
-    const oldest = state.oldestArrival;
-    const { firstSeq, lastSeq } = state;
-    state.chunks = [];
-    state.bytes = 0;
-    state.oldestArrival = undefined;
-    const write = state.writes
-      .then(() => writeObject(state, chunks, oldest, firstSeq, lastSeq))
-      .catch((err: unknown) => {
-        // Kept, not swallowed: flush() and close() rethrow it. AWS would retry delivery for 24 h;
-        // with a journal the records stay in it and are delivered at the next start.
-        deliveryErrors.push(
-          new Error(`Local Firehose ${state.config.name}: could not write to ${options.store.location}: ${(err as Error).message}`, { cause: err }),
-        );
+    this.server = server;
+    // Requests may be large and slow on a busy machine; never cut a producer off mid-call.
+    server.requestTimeout = 0;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
       });
-    state.writes = write;
-    pending.add(write);
-    void write.finally(() => pending.delete(write));
-    return write;
+    });
+    return (server.address() as AddressInfo).port;
   }
 
-  function append(state: StreamState, data: Buffer, arrival: Date, seq: number): void {
-    state.chunks.push(data);
-    state.bytes += data.length;
-    state.lastSeq = seq;
-    if (!state.oldestArrival) {
-      state.oldestArrival = arrival;
-      state.firstSeq = seq;
-      const ms = state.config.bufferingIntervalSeconds * 1000;
-      if (ms > 0) {
-        state.timer = setTimeout(() => void deliver(state), ms);
-        state.timer.unref();
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    try {
+      if (this.closing && /\.PutRecord(Batch)?$/.test(target)) {
+        throw new ApiError('ServiceUnavailableException', 'The local Firehose endpoint is shutting down.', 503);
       }
+      if (req.method !== 'POST') throw new ApiError('UnknownOperationException', `${req.method} is not supported; the Firehose API is POST /.`);
+      const request = await readJsonRequest(req, MAX_HTTP_BODY_BYTES);
+      if ('tooLarge' in request) throw new ApiError('InvalidArgumentException', `Request body of ${request.tooLarge} bytes exceeds the 4 MiB per-call limit.`);
+      if ('notJson' in request) throw new ApiError('SerializationException', request.notJson);
+      sendAwsJson(res, 200, await this.dispatch(target, request.body));
+    } catch (err) {
+      if (isPut(target)) this.counters.rejectedCalls += 1;
+      if (err instanceof ApiError) sendAwsJson(res, err.status, { __type: err.type, message: err.message }, err.type);
+      else sendAwsJson(res, 500, { __type: 'InternalFailure', message: (err as Error).message }, 'InternalFailure');
     }
   }
 
-  function recordFails(): boolean {
-    recordSequence += 1;
-    const n = faults.failEveryNthRecord;
-    if (n && n > 0 && recordSequence % n === 0) return true;
-    const p = faults.failProbability;
-    return p !== undefined && p > 0 && random() < p;
-  }
-
-  function streamOf(body: Record<string, unknown>): StreamState {
-    const name = body.DeliveryStreamName;
-    if (typeof name !== 'string' || !name) throw new ApiError('InvalidArgumentException', 'DeliveryStreamName is required.');
-    const state = streams.get(name);
-    if (!state) throw new ApiError('ResourceNotFoundException', `Firehose ${name} under account ${accountId} not found.`);
-    return state;
-  }
-
-  function decodeRecord(value: unknown, index: number): Buffer {
-    const data = (value as { Data?: unknown } | null)?.Data;
-    if (typeof data !== 'string') throw new ApiError('InvalidArgumentException', `Record ${index}: Data is required.`);
-    const bytes = Buffer.from(data, 'base64');
-    if (bytes.length > FIREHOSE_LIMITS.maxRecordBytes) {
-      throw new ApiError(
-        'InvalidArgumentException',
-        `Record ${index} is ${bytes.length} bytes; the maximum record size is ${FIREHOSE_LIMITS.maxRecordBytes} bytes (1,000 KiB) before base64 encoding.`,
-      );
-    }
-    return bytes;
-  }
-
-  function checkThrottle(): void {
-    if (throttleRemaining > 0) {
-      throttleRemaining -= 1;
-      counters.throttledCalls += 1;
-      // 503 is the httpError the service model (installed SDK) gives this error; the SDK treats it as retryable.
-      throw new ApiError('ServiceUnavailableException', 'Slow down.', 503);
+  private async dispatch(target: string, body: Record<string, unknown>): Promise<unknown> {
+    switch (target) {
+      case 'Firehose_20150804.PutRecordBatch':
+        this.counters.calls += 1;
+        return this.putRecordBatch(body);
+      case 'Firehose_20150804.PutRecord':
+        this.counters.calls += 1;
+        return this.putRecord(body);
+      case 'Firehose_20150804.DescribeDeliveryStream':
+        return this.describeDeliveryStream(body);
+      case 'Firehose_20150804.ListDeliveryStreams':
+        return this.listDeliveryStreams();
+      default:
+        throw new ApiError('UnknownOperationException', `Operation ${target || '(no X-Amz-Target)'} is not implemented by the local Firehose endpoint.`);
     }
   }
 
-  /** Accept the decoded records of one call; returns per-record results in request order. */
-  async function accept(state: StreamState, records: Buffer[]): Promise<Array<{ RecordId: string } | { ErrorCode: string; ErrorMessage: string }>> {
-    const arrival = clock();
-    // The quota admits a prefix of the call; the rest is answered "Slow down." like a fault.
-    const admitted = state.quota ? state.quota.admitRecords(records) : records.length;
-    counters.throttledRecords += records.length - admitted;
-    const fails = records.map((_, i) => i >= admitted || recordFails());
-    counters.recordsFailed += fails.filter(Boolean).length;
-    const accepted = records.filter((_, i) => !fails[i]);
-    const buffer = (firstSeq: number): Promise<void>[] => {
-      const writes: Promise<void>[] = [];
-      accepted.forEach((data, i) => {
-        append(state, data, arrival, firstSeq + i);
-        // The buffer is delivered as soon as it reaches the size hint, even mid-call.
-        if (state.bytes >= threshold(state)) writes.push(deliver(state));
-      });
-      if (state.config.bufferingIntervalSeconds === 0) writes.push(deliver(state));
-      return writes;
-    };
-    // The promise behind the 200: the records are on disk before the producer hears "accepted".
-    const writes = !accepted.length ? [] : state.journal ? await state.journal.append(accepted, arrival, buffer) : buffer(0);
-    for (const data of accepted) {
-      counters.recordsAccepted += 1;
-      counters.bytesAccepted += data.length;
-      for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, i + 1)) counters.linesAccepted += 1;
-      counters.billedBytes += billedRecordBytes(data.length);
-    }
-    // Waiting for the writes before answering gives producers back-pressure and tests determinism.
-    await Promise.all(writes);
-    return fails.map((failed) =>
-      failed ? { ErrorCode: 'ServiceUnavailableException', ErrorMessage: 'Slow down.' } : { RecordId: randomUUID().replace(/-/g, '') },
-    );
-  }
-
-  /** The requests/s quota refuses the whole call, before anything in it is looked at. */
-  function checkRequestQuota(state: StreamState): void {
-    if (state.quota && !state.quota.admitRequest()) {
-      counters.throttledCalls += 1;
-      throw new ApiError('ServiceUnavailableException', 'Slow down.', 503);
-    }
-  }
-
-  async function putRecordBatch(body: Record<string, unknown>): Promise<unknown> {
-    counters.putRecordBatchCalls += 1;
-    checkThrottle();
-    const state = streamOf(body);
-    checkRequestQuota(state);
-    const records = body.Records;
-    if (!Array.isArray(records) || records.length === 0) {
-      throw new ApiError('InvalidArgumentException', 'Records must contain at least 1 record.');
-    }
-    if (records.length > FIREHOSE_LIMITS.maxRecordsPerCall) {
-      throw new ApiError(
-        'InvalidArgumentException',
-        `Records has ${records.length} records; a PutRecordBatch call accepts at most ${FIREHOSE_LIMITS.maxRecordsPerCall}.`,
-      );
-    }
-    const decoded = records.map((r, i) => decodeRecord(r, i));
-    const total = decoded.reduce((sum, b) => sum + b.length, 0);
-    if (total > FIREHOSE_LIMITS.maxCallBytes) {
-      throw new ApiError(
-        'InvalidArgumentException',
-        `The records total ${total} bytes; a PutRecordBatch call accepts at most ${FIREHOSE_LIMITS.maxCallBytes} bytes (4 MiB).`,
-      );
-    }
-    const results = await accept(state, decoded);
+  private async putRecordBatch(body: Record<string, unknown>): Promise<unknown> {
+    this.counters.putRecordBatchCalls += 1;
+    this.checkThrottle();
+    const stream = this.streamOf(body);
+    this.checkRequestQuota(stream);
+    const results = await this.accept(stream, decodeBatch(body.Records));
     const failed = results.filter((r) => 'ErrorCode' in r).length;
     return { FailedPutCount: failed, Encrypted: false, RequestResponses: results };
   }
 
-  async function putRecord(body: Record<string, unknown>): Promise<unknown> {
-    counters.putRecordCalls += 1;
-    checkThrottle();
-    const state = streamOf(body);
-    checkRequestQuota(state);
+  private async putRecord(body: Record<string, unknown>): Promise<unknown> {
+    this.counters.putRecordCalls += 1;
+    this.checkThrottle();
+    const stream = this.streamOf(body);
+    this.checkRequestQuota(stream);
     const data = decodeRecord(body.Record, 0);
-    const [result] = await accept(state, [data]);
+    const [result] = await this.accept(stream, [data]);
     // PutRecord has no per-record status: a failed record fails the call.
     if (!result || 'ErrorCode' in result) throw new ApiError('ServiceUnavailableException', 'Slow down.', 503);
     return { RecordId: result.RecordId, Encrypted: false };
   }
 
-  function describe(body: Record<string, unknown>): unknown {
-    const { config, createdAt } = streamOf(body);
+  private describeDeliveryStream(body: Record<string, unknown>): unknown {
+    const { config, createdAt } = this.streamOf(body);
     return {
       DeliveryStreamDescription: {
         DeliveryStreamName: config.name,
-        DeliveryStreamARN: arn(config.name),
+        DeliveryStreamARN: `arn:aws:firehose:${this.region}:${this.accountId}:deliverystream/${config.name}`,
         DeliveryStreamStatus: 'ACTIVE',
         DeliveryStreamType: 'DirectPut',
         VersionId: '1',
@@ -452,8 +282,8 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
           {
             DestinationId: 'destinationId-000000000001',
             ExtendedS3DestinationDescription: {
-              RoleARN: `arn:aws:iam::${accountId}:role/local-firehose`,
-              BucketARN: `arn:aws:s3:::${options.store.location}`,
+              RoleARN: `arn:aws:iam::${this.accountId}:role/local-firehose`,
+              BucketARN: `arn:aws:s3:::${this.delivery.store.location}`,
               Prefix: config.dataPrefix,
               ErrorOutputPrefix: config.errorPrefix,
               BufferingHints: { SizeInMBs: config.bufferingSizeMiB, IntervalInSeconds: config.bufferingIntervalSeconds },
@@ -467,118 +297,109 @@ export async function startFirehoseServer(options: FirehoseServerOptions): Promi
     };
   }
 
-  function list(): unknown {
-    return { DeliveryStreamNames: [...streams.keys()].sort(), HasMoreDeliveryStreams: false };
+  private listDeliveryStreams(): unknown {
+    return { DeliveryStreamNames: [...this.streams.keys()].sort(), HasMoreDeliveryStreams: false };
   }
 
-  async function dispatch(target: string, body: Record<string, unknown>): Promise<unknown> {
-    switch (target) {
-      case 'Firehose_20150804.PutRecordBatch':
-        counters.calls += 1;
-        return putRecordBatch(body);
-      case 'Firehose_20150804.PutRecord':
-        counters.calls += 1;
-        return putRecord(body);
-      case 'Firehose_20150804.DescribeDeliveryStream':
-        return describe(body);
-      case 'Firehose_20150804.ListDeliveryStreams':
-        return list();
-      default:
-        throw new ApiError('UnknownOperationException', `Operation ${target || '(no X-Amz-Target)'} is not implemented by the local Firehose endpoint.`);
+  private streamOf(body: Record<string, unknown>): DeliveryStream {
+    const name = body.DeliveryStreamName;
+    if (typeof name !== 'string' || !name) throw new ApiError('InvalidArgumentException', 'DeliveryStreamName is required.');
+    const stream = this.streams.get(name);
+    if (!stream) throw new ApiError('ResourceNotFoundException', `Firehose ${name} under account ${this.accountId} not found.`);
+    return stream;
+  }
+
+  private checkThrottle(): void {
+    if (this.faults.takeThrottle()) {
+      this.counters.throttledCalls += 1;
+      // 503 is the httpError the service model (installed SDK) gives this error; the SDK treats it as retryable.
+      throw new ApiError('ServiceUnavailableException', 'Slow down.', 503);
     }
   }
 
+  /** The requests/s quota refuses the whole call, before anything in it is looked at. */
+  private checkRequestQuota(stream: DeliveryStream): void {
+    if (stream.quota && !stream.quota.admitRequest()) {
+      this.counters.throttledCalls += 1;
+      throw new ApiError('ServiceUnavailableException', 'Slow down.', 503);
+    }
+  }
 
-  /** Set by close(): Put calls are refused from then on, so the final flush delivers every record answered with 200. */
-  let closing = false;
-  const inFlight = new Set<Promise<void>>();
+  /** Accept the decoded records of one call; returns per-record results in request order. */
+  private async accept(stream: DeliveryStream, records: Buffer[]): Promise<RecordResult[]> {
+    const arrival = this.clock();
+    // The quota admits a prefix of the call; the rest is answered "Slow down." like a fault.
+    const admitted = stream.quota ? stream.quota.admitRecords(records) : records.length;
+    this.counters.throttledRecords += records.length - admitted;
+    const fails = records.map((_, i) => i >= admitted || this.faults.recordFails());
+    this.counters.recordsFailed += fails.filter(Boolean).length;
+    const accepted = records.filter((_, i) => !fails[i]);
+    const buffer = (firstSeq: number): Promise<void>[] => {
+      const writes: Promise<void>[] = [];
+      accepted.forEach((data, i) => {
+        stream.append(data, arrival, firstSeq + i);
+        // The buffer is delivered as soon as it reaches the size hint, even mid-call.
+        if (stream.full) writes.push(stream.deliver());
+      });
+      if (stream.config.bufferingIntervalSeconds === 0) writes.push(stream.deliver());
+      return writes;
+    };
+    // The promise behind the 200: the records are on disk before the producer hears "accepted".
+    const writes = !accepted.length ? [] : stream.journal ? await stream.journal.append(accepted, arrival, buffer) : buffer(0);
+    this.countAccepted(accepted);
+    // Waiting for the writes before answering gives producers back-pressure and tests determinism.
+    await Promise.all(writes);
+    return fails.map((failed) =>
+      failed ? { ErrorCode: 'ServiceUnavailableException', ErrorMessage: 'Slow down.' } : { RecordId: randomUUID().replace(/-/g, '') },
+    );
+  }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    try {
-      if (closing && /\.PutRecord(Batch)?$/.test(String(req.headers['x-amz-target'] ?? ''))) {
-        throw new ApiError('ServiceUnavailableException', 'The local Firehose endpoint is shutting down.', 503);
+  private countAccepted(accepted: Buffer[]): void {
+    const { counters } = this;
+    for (const data of accepted) {
+      counters.recordsAccepted += 1;
+      counters.bytesAccepted += data.length;
+      for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, i + 1)) counters.linesAccepted += 1;
+      // Each record rounded up to the next 5 KiB, as Firehose bills ingestion (./firehose-billing.ts).
+      counters.billedBytes += billedRecordBytes(data.length);
+    }
+  }
+
+  async flush(): Promise<void> {
+    for (const stream of this.streams.values()) void stream.deliver();
+    await this.delivery.drain();
+  }
+
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      this.closing = true;
+      // Calls already being handled are answered first; their records are then in the buffer.
+      while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+      try {
+        await this.flush();
+      } finally {
+        for (const stream of this.streams.values()) await stream.journal?.close();
+        const server = this.server!;
+        server.closeIdleConnections();
+        await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
       }
-      if (req.method !== 'POST') throw new ApiError('UnknownOperationException', `${req.method} is not supported; the Firehose API is POST /.`);
-      const request = await readJsonRequest(req, MAX_HTTP_BODY_BYTES);
-      if ('tooLarge' in request) throw new ApiError('InvalidArgumentException', `Request body of ${request.tooLarge} bytes exceeds the 4 MiB per-call limit.`);
-      if ('notJson' in request) throw new ApiError('SerializationException', request.notJson);
-      const target = String(req.headers['x-amz-target'] ?? '');
-      sendAwsJson(res, 200, await dispatch(target, request.body));
-    } catch (err) {
-      const target = String(req.headers['x-amz-target'] ?? '');
-      if (target.endsWith('.PutRecordBatch') || target.endsWith('.PutRecord')) counters.rejectedCalls += 1;
-      if (err instanceof ApiError) sendAwsJson(res, err.status, { __type: err.type, message: err.message }, err.type);
-      else sendAwsJson(res, 500, { __type: 'InternalFailure', message: (err as Error).message }, 'InternalFailure');
-    }
+    })();
+    return this.closed;
   }
+}
 
-  // Before accepting anything: deliver what a previous process accepted but never delivered.
-  if (options.journal) {
-    for (const state of streams.values()) {
-      const { journal, undelivered } = await StreamJournal.open(path.join(options.journal.dir, state.config.name), objectExists, options.journal.sync);
-      state.journal = journal;
-      for (const r of undelivered) {
-        append(state, r.data, r.arrival, r.seq);
-        if (state.bytes >= threshold(state)) void deliver(state);
-      }
-      void deliver(state);
-      counters.recordsReplayed += undelivered.length;
-    }
-    await drain();
-  }
-
-  const server: Server = createServer((req, res) => {
-    const handling = handle(req, res);
-    inFlight.add(handling);
-    void handling.finally(() => inFlight.delete(handling));
-  });
-  // Requests may be large and slow on a busy machine; never cut a producer off mid-call.
-  server.requestTimeout = 0;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-
-  async function flush(): Promise<void> {
-    for (const state of streams.values()) void deliver(state);
-    await drain();
-  }
-
-  async function drain(): Promise<void> {
-    while (pending.size > 0) await Promise.all([...pending]);
-    if (deliveryErrors.length > 0) {
-      const errors = deliveryErrors.splice(0);
-      throw new AggregateError(errors, errors.map((e) => e.message).join('\n'));
-    }
-  }
-
-  let closed: Promise<void> | undefined;
+export async function startFirehoseServer(options: FirehoseServerOptions): Promise<FirehoseServer> {
+  const firehose = new LocalFirehose(options);
+  if (options.journal) await firehose.replayJournals(options.journal);
+  const port = await firehose.listen(options.port ?? 0);
   return {
     url: `http://127.0.0.1:${port}`,
     port,
-    counters: () => ({ ...counters }),
-    objectKeys: () => [...keys],
-    setFaults,
-    flush,
-    close() {
-      closed ??= (async () => {
-        closing = true;
-        // Calls already being handled are answered first; their records are then in the buffer.
-        while (inFlight.size > 0) await Promise.all([...inFlight]);
-        try {
-          await flush();
-        } finally {
-          for (const state of streams.values()) await state.journal?.close();
-          server.closeIdleConnections();
-          await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
-        }
-      })();
-      return closed;
-    },
+    counters: () => ({ ...firehose.counters }),
+    objectKeys: () => [...firehose.delivery.keys],
+    setFaults: (faults) => firehose.faults.set(faults),
+    flush: () => firehose.flush(),
+    close: () => firehose.close(),
   };
 }
 
