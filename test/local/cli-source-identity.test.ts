@@ -11,7 +11,7 @@ import { loadDatasetFile } from '../../runtime/dataset-config';
 import { runLocalPipeline } from '../../local/pipeline';
 import { sourceFor } from '../../local/dataset-rows';
 import { startSocrataServer } from '../../local/socrata-server';
-import { readCheckpoint, REPO } from './local-run-fixture';
+import { REPO } from './local-run-fixture';
 
 let root: string;
 before(async () => {
@@ -31,9 +31,10 @@ test('--source on another host and dataset id: the checkpoint, the key scan and 
     assert.deepEqual(s.sourceIdentity, identity);
     assert.equal(s.transform?.keysetApplied, true, 'the transform read the key scan of this run');
     assert.equal(s.transform?.curatedRows, 2_000);
-    assert.deepEqual(((await readCheckpoint(dataDir)) as { source?: unknown } | undefined)?.source, identity, 'the checkpoint records it');
+    const checkpoint = JSON.parse(await readFile(path.join(dataDir, 'buckets', 'raw', 'checkpoints', `${fire.name}.json`), 'utf8')) as { source?: unknown };
+    assert.deepEqual(checkpoint.source, { type: 'socrata', ...identity }, 'the checkpoint records it');
     const success = JSON.parse(await readFile(path.join(dataDir, 'buckets', 'raw', 'keysets', fire.name, s.runId, '_SUCCESS.json'), 'utf8')) as { source: unknown };
-    assert.deepEqual(success.source, identity, 'the key scan records it');
+    assert.deepEqual(success.source, { type: 'socrata', ...identity }, 'the key scan records it');
   } finally {
     await server.close();
   }
