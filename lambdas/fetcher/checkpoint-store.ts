@@ -42,14 +42,9 @@ export class CheckpointStore {
 
   /** The stored checkpoint and its etag (pass the etag back to `write`); undefined before the first run. */
   async read(): Promise<{ checkpoint: Checkpoint; etag: string } | undefined> {
-    const obj = await this.store.get(this.key);
+    const obj = await readJsonObject(this.store, this.key, `Checkpoint ${this.store.location}/${this.key}`, 'fix or delete it (a full refresh rewrites it)');
     if (!obj) return undefined;
-    let value: Record<string, unknown>;
-    try {
-      value = JSON.parse(obj.body.toString('utf8')) as Record<string, unknown>;
-    } catch (err) {
-      throw new Error(`Checkpoint ${this.store.location}/${this.key} is not valid JSON; fix or delete it (a full refresh rewrites it)`, { cause: err });
-    }
+    let value = obj.value;
     const legacy = typeof value.updatedAt === 'string' && typeof value.id === 'string' && value.position === undefined;
     if (legacy) {
       // Written before positions were opaque: every such checkpoint was a Socrata keyset position.
@@ -77,6 +72,20 @@ export class CheckpointStore {
         `while run ${checkpoint.runId} was fetching; this run stops without overwriting it. ` +
         'Make sure only one fetch per dataset runs at a time, then re-run.',
     );
+  }
+}
+
+/**
+ * A small JSON object and its etag (undefined when there is none); one that does not parse is an
+ * error naming `what` and saying how to fix it. The checkpoint and the range progress are read so.
+ */
+export async function readJsonObject(store: ObjectStore, key: string, what: string, fix: string): Promise<{ value: Record<string, unknown>; etag: string } | undefined> {
+  const obj = await store.get(key);
+  if (!obj) return undefined;
+  try {
+    return { value: JSON.parse(obj.body.toString('utf8')) as Record<string, unknown>, etag: obj.etag };
+  } catch (err) {
+    throw new Error(`${what} is not valid JSON; ${fix}`, { cause: err });
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import type { ObjectStore } from '../../runtime/object-store';
 import { rangeProgressKey } from '../../runtime/storage-layout';
-import { writeJsonIfUnchanged } from './checkpoint-store';
+import { readJsonObject, writeJsonIfUnchanged } from './checkpoint-store';
 import type { PositionOrder, SourceIdentity } from './sources/source-adapter';
 
 /** A range (after, until] of the source's order (positions are the source adapter's own). */
@@ -62,14 +62,9 @@ export class RangeProgressStore<P> {
   }
 
   async read(): Promise<{ progress: RangeProgress<P>; etag: string } | undefined> {
-    const obj = await this.store.get(this.key);
+    const obj = await readJsonObject(this.store, this.key, `Range progress ${this.location}`, 'delete it (the next run plans the backfill again)');
     if (!obj) return undefined;
-    let value: Partial<RangeProgress<P>>;
-    try {
-      value = JSON.parse(obj.body.toString('utf8')) as Partial<RangeProgress<P>>;
-    } catch (err) {
-      throw new Error(`Range progress ${this.location} is not valid JSON; delete it (the next run plans the backfill again)`, { cause: err });
-    }
+    const value = obj.value as Partial<RangeProgress<P>>;
     if (value.version !== 1 || !Array.isArray(value.ranges) || !value.ranges.every((r) => isRangeState(r, this.positions)) || typeof value.done !== 'boolean') {
       throw new Error(`Range progress ${this.location} is not one this fetcher wrote; delete it (the next run plans the backfill again)`);
     }

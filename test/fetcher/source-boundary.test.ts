@@ -20,6 +20,7 @@ import { CheckpointSourceMismatchError, runFetch, type FetchSettings } from '../
 import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
 import { runKeyScan } from '../../lambdas/fetcher/key-scan';
 import { runRepair } from '../../lambdas/fetcher/repair';
+import { RangeProgressStore } from '../../lambdas/fetcher/range-progress';
 import type { PositionOrder, RowPageQuery, SourceAdapter, SourceRow, StreamPageResult } from '../../lambdas/fetcher/sources/source-adapter';
 import { acceptingFirehose, recordingRetry, sortedIds } from './harness';
 
@@ -149,6 +150,15 @@ describe('the source adapter boundary', () => {
     const other = setup();
     await runFetch({ runId: 'r1' }, settings, other.deps(new SequenceSource(rowsOf(10), 'memory-a')));
     await assert.rejects(runFetch({ runId: 'r2' }, settings, other.deps(new SequenceSource(rowsOf(10), 'memory-b'))), (e: unknown) => e instanceof CheckpointSourceMismatchError && /memory:name=memory-a.*memory:name=memory-b/.test(e.message));
+  });
+
+  test('a checkpoint or range progress that is not JSON is an error naming the object and what to do', async () => {
+    const { store, checkpoints } = setup();
+    await store.put(checkpoints.key, '{"dataset": ');
+    await assert.rejects(checkpoints.read(), /^Error: Checkpoint .*checkpoints\/memory-events\.json is not valid JSON; fix or delete it \(a full refresh rewrites it\)$/);
+    const ranges = new RangeProgressStore(store, settings.datasetName, SEQUENCE);
+    await store.put(ranges.key, 'not json');
+    await assert.rejects(ranges.read(), /^Error: Range progress .*memory-events\.ranges\.json is not valid JSON; delete it \(the next run plans the backfill again\)$/);
   });
 
   test('the key scan lists the source\'s keys and the repair reads rows by key, both through the adapter', async () => {
