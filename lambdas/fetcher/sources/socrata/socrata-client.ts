@@ -366,6 +366,55 @@ export class SocrataClient {
     );
   }
   /**
+   * A 200's rows, parsed as they arrive, each checked against the page invariants and handed to
+   * `query.onRow` (`page` moves with every row). Ends at the body's end, at a row that breaks the
+   * invariants (`problem`), or when onRow says stop; a connection that fails mid-body throws a
+   * truncated RowStreamError. The body is destroyed when it returns.
+   */
+  private async readRows(stream: Readable, abort: AbortController, shownUrl: string, query: StreamQuery, page: StreamedPage): Promise<{ stopped: boolean; problem?: string }> {
+    // Aborting the request does not always end a body already being read: end it here.
+    abort.signal.addEventListener('abort', () => stream.destroy(abort.signal.reason as Error), { once: true });
+    const context = `dataset ${this.options.datasetName}, ${this.method} ${shownUrl}`;
+    // Chunks are awaited, rows are not: the rows a chunk completed are handed out in a plain
+    // loop, and onRow's promise is awaited only when it returns one (a batch to wait for).
+    const parser = new RowStreamParser({ context });
+    const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    try {
+      for (;;) {
+        let next: IteratorResult<Buffer>;
+        try {
+          next = await chunks.next();
+        } catch (err) {
+          throw new RowStreamError(
+            'truncated',
+            `${context}: connection failed after ${parser.rowsComplete} complete rows (${parser.bytesConsumed} bytes): ${(err as Error).message}`,
+            parser.rowsComplete,
+            parser.bytesConsumed,
+            { cause: err },
+          );
+        }
+        if (next.done) {
+          parser.end();
+          return { stopped: false };
+        }
+        for (const { row } of parser.push(next.value)) {
+          const problem = rowProblem(row, page.received, page.after, query.limit, query.until?.position);
+          if (problem) return { stopped: false, problem };
+          const position = rowPosition(row)!;
+          const taken = query.onRow(row, position);
+          const keep = taken instanceof Promise ? await taken : taken;
+          page.received++;
+          page.rowsThisRequest++;
+          page.after = position;
+          if (keep === false) return { stopped: true };
+        }
+      }
+    } finally {
+      stream.destroy();
+    }
+  }
+
+  /**
    * One keyset page, streamed: each row is checked against the page invariants and handed to
    * `query.onRow` as soon as it is complete, so memory holds one row plus one network chunk,
    * never the page. Until the first row of a request arrives, failures are retried exactly as in
@@ -385,8 +434,8 @@ export class SocrataClient {
     const headers: Record<string, string> = { Accept: 'application/json', 'Accept-Encoding': 'gzip' };
     if (token) headers['X-App-Token'] = token;
 
-    let after = query.after;
-    let received = 0;
+    // Rows handed out so far in this page, the last one's position, and this request's share.
+    const page: StreamedPage = { after: query.after, received: 0, rowsThisRequest: 0 };
     let resumes = 0;
     let attempt = 0;
     let deadlineMs = timeoutMs;
@@ -394,12 +443,12 @@ export class SocrataClient {
     let last: PageFailure;
     for (;;) {
       attempt++;
-      const rest = query.limit - received;
+      const rest = query.limit - page.received;
       // The drop came after the page's last row, before its closing bracket: the page is whole.
-      if (rest <= 0) return { rows: received, stopped: false, resumes };
+      if (rest <= 0) return { rows: page.received, stopped: false, resumes };
       // Capped on a SODA 2.0 endpoint: the page then ends short, and fetch-run asks for the next.
       const limit = this.requestLimit(rest);
-      const where = [after ? query.where(after) : undefined, query.until?.where].filter((w): w is string => w !== undefined);
+      const where = [page.after ? query.where(page.after) : undefined, query.until?.where].filter((w): w is string => w !== undefined);
       const request = this.requestFor({
         select: query.select,
         order: query.order,
@@ -410,7 +459,7 @@ export class SocrataClient {
       const abort = new AbortController();
       const timer = setTimeout(() => abort.abort(new DeadlineError()), deadlineMs);
       let retryAfterMs: number | undefined;
-      let rowsThisRequest = 0;
+      page.rowsThisRequest = 0;
       let body: Readable | undefined;
       try {
         const res = await this.send<Readable>(request, {
@@ -433,56 +482,14 @@ export class SocrataClient {
           if (!RETRYABLE_STATUS.has(res.status)) break;
           retryAfterMs = parseRetryAfter(res.headers['retry-after']);
         } else {
-          // Aborting the request does not always end a body already being read: end it here.
-          const stream = body;
-          abort.signal.addEventListener('abort', () => stream.destroy(abort.signal.reason as Error), { once: true });
-          const context = `dataset ${this.options.datasetName}, ${this.method} ${shownUrl}`;
-          let problem: string | undefined;
-          let stopped = false;
-          // Chunks are awaited, rows are not: the rows a chunk completed are handed out in a plain
-          // loop, and onRow's promise is awaited only when it returns one (a batch to wait for).
-          const parser = new RowStreamParser({ context });
-          const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-          read: for (;;) {
-            let next: IteratorResult<Buffer>;
-            try {
-              next = await chunks.next();
-            } catch (err) {
-              throw new RowStreamError(
-                'truncated',
-                `${context}: connection failed after ${parser.rowsComplete} complete rows (${parser.bytesConsumed} bytes): ${(err as Error).message}`,
-                parser.rowsComplete,
-                parser.bytesConsumed,
-                { cause: err },
-              );
-            }
-            if (next.done) {
-              parser.end();
-              break;
-            }
-            for (const { row } of parser.push(next.value)) {
-              problem = rowProblem(row, received, after, query.limit, query.until?.position);
-              if (problem) break read;
-              const position = rowPosition(row)!;
-              const taken = query.onRow(row, position);
-              const keep = taken instanceof Promise ? await taken : taken;
-              received++;
-              rowsThisRequest++;
-              after = position;
-              if (keep === false) {
-                stopped = true;
-                break read;
-              }
-            }
-          }
-          stream.destroy();
+          const { stopped, problem } = await this.readRows(body, abort, shownUrl, query, page);
           // Stopped on the page's last row: the page is whole, not cut.
-          if (stopped) return { rows: received, stopped: received < query.limit, resumes };
-          if (!problem) return { rows: received, stopped: false, resumes };
+          if (stopped) return { rows: page.received, stopped: page.received < query.limit, resumes };
+          if (!problem) return { rows: page.received, stopped: false, resumes };
           last = { reason: `the page breaks keyset paging: ${redact(problem)}`, status: 200, body: '' };
-          if (rowsThisRequest > 0 || received > 0) {
+          if (page.rowsThisRequest > 0 || page.received > 0) {
             throw new SocrataRequestError(
-              `Socrata request for dataset ${this.options.datasetName} failed (${last.reason}; status 200) after ${received} rows of the page: ` +
+              `Socrata request for dataset ${this.options.datasetName} failed (${last.reason}; status 200) after ${page.received} rows of the page: ` +
                 `${this.method} ${shownUrl}. The source does not serve keyset order, so the rest of its answer cannot be trusted; ` +
                 'the checkpoint was not advanced past the last complete page. Check the source portal and its URL.',
               200,
@@ -494,15 +501,7 @@ export class SocrataClient {
         if (err instanceof SocrataRequestError) throw err;
         if (err instanceof RowStreamError || isAxiosError(err) || err instanceof DeadlineError || isStreamAbort(err)) {
           const timedOut = abort.signal.aborted && abort.signal.reason instanceof DeadlineError;
-          const reason = timedOut
-            ? `no complete answer within the ${(deadlineMs / 1000).toFixed(1).replace(/\.0$/, '')} s deadline`
-            : err instanceof RowStreamError
-              ? err.kind === 'truncated'
-                ? `truncated body after ${err.rowsComplete} rows${err.cause ? ` (${(err.cause as Error).message})` : ''}`
-                : `invalid body: ${err.message}`
-              : isAxiosError(err)
-                ? `${err.code ?? 'network error'}: ${err.message}`
-                : `${(err as Error).name}: ${(err as Error).message}`;
+          const reason = streamFailureReason(err, timedOut, deadlineMs);
           last = { reason: redact(reason), status: timedOut || !(err instanceof RowStreamError) ? undefined : 200, body: '' };
           if (isAxiosError(err) && err.code === 'ENOTFOUND') break; // see fetchPage: DNS says no
         } else throw err;
@@ -510,11 +509,11 @@ export class SocrataClient {
         clearTimeout(timer);
         body?.destroy();
       }
-      if (rowsThisRequest > 0) {
+      if (page.rowsThisRequest > 0) {
         // Progress: resume right away after the last row handed out, with a fresh attempt count.
         resumes++;
         attempt = 0;
-        this.options.onRetry?.({ attempt: 1, delayMs: 0, reason: `resuming mid-page after ${received} rows: ${last.reason}`, url: shownUrl });
+        this.options.onRetry?.({ attempt: 1, delayMs: 0, reason: `resuming mid-page after ${page.received} rows: ${last.reason}`, url: shownUrl });
         deadlineMs = retryDeadline(query.budgetMs, 0, timeoutMs, `Socrata request for dataset ${this.options.datasetName} (${last.reason}, resuming mid-page, ${this.method} ${shownUrl})`);
         continue;
       }
@@ -524,7 +523,7 @@ export class SocrataClient {
     const status = last.status !== undefined ? `status ${last.status}` : 'no response';
     throw new SocrataRequestError(
       `Socrata request for dataset ${this.options.datasetName} failed (${last.reason}; ${status}) ` +
-        `after ${attempt} attempt(s)${received ? ` (${received} rows of the page received before)` : ''}: ${this.method} ${shownUrl}` +
+        `after ${attempt} attempt(s)${page.received ? ` (${page.received} rows of the page received before)` : ''}: ${this.method} ${shownUrl}` +
         (last.body ? ` — body: ${last.body}` : '') +
         '. The checkpoint was not advanced past the last delivered page; re-run to resume, or check the source portal, its URL and the app token.' +
         (last.hint ?? ''),
@@ -532,6 +531,23 @@ export class SocrataClient {
       shownUrl,
     );
   }
+}
+
+/** Where a streamed page stands: rows handed out, the last one's position, and how many of them this request brought. */
+interface StreamedPage {
+  after: KeysetPosition | null;
+  received: number;
+  rowsThisRequest: number;
+}
+
+/** Why a streamed request failed, for the retry log and the final error. */
+function streamFailureReason(err: unknown, timedOut: boolean, deadlineMs: number): string {
+  if (timedOut) return `no complete answer within the ${(deadlineMs / 1000).toFixed(1).replace(/\.0$/, '')} s deadline`;
+  if (err instanceof RowStreamError) {
+    return err.kind === 'truncated' ? `truncated body after ${err.rowsComplete} rows${err.cause ? ` (${(err.cause as Error).message})` : ''}` : `invalid body: ${err.message}`;
+  }
+  if (isAxiosError(err)) return `${err.code ?? 'network error'}: ${err.message}`;
+  return `${(err as Error).name}: ${(err as Error).message}`;
 }
 
 /** The abort reason of a request's total deadline. */
