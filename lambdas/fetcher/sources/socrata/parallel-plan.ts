@@ -11,20 +11,8 @@
 import { KEYSET_ORDER, keysetWhere, type KeysetPosition } from './keyset';
 import { compareKeyset, rowPosition } from './page-invariants';
 import type { PageQuery, SourceRow } from './socrata-client';
+import type { RangePlan } from '../source-adapter';
 import type { BudgetMs } from '../../time-budget';
-
-export interface KeyRange {
-  /** The range starts after this row; null: from the beginning of the data. */
-  after: KeysetPosition | null;
-  /** The range's last row (inclusive); null: to the end of the data. */
-  until: KeysetPosition | null;
-}
-
-export interface RangePlan {
-  /** Rows after the start when the plan was made (the source may change while it is read). */
-  rows: number;
-  ranges: KeyRange[];
-}
 
 export interface PlanSource {
   fetchPage(query: PageQuery): Promise<SourceRow[]>;
@@ -50,7 +38,7 @@ export async function countAfter(source: PlanSource, start: KeysetPosition | nul
  * to be read (one stream is then as fast: the parallel requests would each wait the source's
  * first-byte latency for little data).
  */
-export async function planRanges(source: PlanSource, start: KeysetPosition | null, streams: number, minRows: number, budgetMs?: BudgetMs): Promise<RangePlan | undefined> {
+export async function planRanges(source: PlanSource, start: KeysetPosition | null, streams: number, minRows: number, budgetMs?: BudgetMs): Promise<RangePlan<KeysetPosition> | undefined> {
   const rows = await countAfter(source, start, budgetMs);
   if (streams < 2 || rows < Math.max(minRows, streams)) return undefined;
   const probes = Array.from({ length: streams - 1 }, (_, i) => Math.floor(((i + 1) * rows) / streams) - 1);
@@ -79,7 +67,7 @@ export async function planRanges(source: PlanSource, start: KeysetPosition | nul
     until.push({ updatedAt: edge.updatedAt, id: edge.id });
   }
   if (!until.length) return undefined;
-  const ranges: KeyRange[] = until.map((u, i) => ({ after: i === 0 ? start : until[i - 1]!, until: u }));
+  const ranges: RangePlan<KeysetPosition>['ranges'] = until.map((u, i) => ({ after: i === 0 ? start : until[i - 1]!, until: u }));
   ranges.push({ after: until.at(-1)!, until: null });
   return { rows, ranges };
 }
