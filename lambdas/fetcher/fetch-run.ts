@@ -25,6 +25,7 @@ import { isRangeState, RangeProgressStore, type RangeProgress, type RangeState }
 import { writeLargeRow } from './large-row';
 import { keyProblem, writeQuarantine, type QuarantinedRow } from './quarantine';
 import { RawRowSerializer, type PointColumnSpec } from './raw-row';
+import { PhaseInvocation } from './phase-runner';
 import { MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, RecordBufferPool, RecordPacker } from './record-packer';
 import { sameSource, showSource, type PositionOrder, type RowSource, type SourceProblem, type SourceRow } from './sources/source-adapter';
 import { TimeBudgetExhaustedError } from './time-budget';
@@ -66,8 +67,6 @@ export interface FetchStats {
 export type CountStat = Exclude<keyof FetchStats, 'undeclaredColumns'>;
 
 export const MAX_UNDECLARED_SHOWN = 50;
-/** Invocations in a row that may end by the time budget without completing a page. */
-export const MAX_STALLED_INVOCATIONS = 3;
 /**
  * PutRecordBatch calls under way at once (each <= 500 records / 4 MiB): the fetcher's memory bound.
  * Two keep Firehose far ahead of a source (8 MiB per call round trip: 40 MB/s at 200 ms a call,
@@ -296,7 +295,8 @@ class FetchRun<P> {
   private readonly progressStore: RangeProgressStore<P>;
   // Record buffers are reused once their batch is accepted (record-packer.ts says why).
   private readonly recordBuffers: RecordBufferPool;
-  private retriesBefore = 0;
+  /** The invocation's budget and retry count, begun once the checkpoint is read. */
+  private invocation!: PhaseInvocation;
   private stored: { checkpoint: Checkpoint<P>; etag: string } | undefined;
   private cursor!: FetchCursor<P>;
   private position: P | null = null;
@@ -327,16 +327,14 @@ class FetchRun<P> {
     this.recordBuffers = new RecordBufferPool(this.maxRecordBytes);
   }
 
-  // Retry waits may use the time left minus half the margin: the other half finishes the pages
-  // already delivered (their checkpoint writes) before the Lambda's own limit.
-  private readonly budgetMs = (): number => this.deps.remainingTimeMs() - this.settings.timeBudgetMarginMs / 2;
-  private readonly budgetLeft = (): boolean => this.deps.remainingTimeMs() > this.settings.timeBudgetMarginMs;
+  private readonly budgetMs = (): number => this.invocation.budgetMs();
+  private readonly budgetLeft = (): boolean => this.invocation.budgetLeft();
   private readonly furthest = (a: P | null, b: P | null): P | null => maxPosition(this.order, [a, b]);
 
   async execute(): Promise<FetchOutput<P>> {
     await this.readCheckpoint();
     // Retries of the plan's count and probes are this invocation's too.
-    this.retriesBefore = this.deps.sourceRetries?.() ?? 0;
+    this.invocation = new PhaseInvocation(this.deps, this.settings.timeBudgetMarginMs);
     if (this.input.cursor) {
       const earlier = await this.resume(this.input.cursor);
       if (earlier) return earlier;
@@ -887,22 +885,22 @@ class FetchRun<P> {
   private finish(end: StreamEnd, pagesBefore: number, rowsBefore: number): FetchOutput<P> {
     const { stats, settings, logger, input } = this;
     const { done, deferred } = end;
-    stats.sourceRetries += (this.deps.sourceRetries?.() ?? 0) - this.retriesBefore;
+    stats.sourceRetries += this.invocation.retries();
     stats.undeclaredColumns = [...this.undeclared].sort().slice(0, MAX_UNDECLARED_SHOWN);
-    let stalledInvocations = 0;
-    if (deferred) {
-      stats.timeBudgetDeferrals++;
-      stalledInvocations = stats.pages === pagesBefore && stats.rowsFetched === rowsBefore ? (this.cursor.stalledInvocations ?? 0) + 1 : 0;
-      logger?.warn('time budget cannot cover the next retry wait; returning the cursor', { reason: deferred.message, stalledInvocations });
-      if (stalledInvocations >= MAX_STALLED_INVOCATIONS) {
-        throw new Error(
-          `Dataset ${settings.datasetName}: ${stalledInvocations} invocations in a row ran out of time budget without completing a page ` +
-            `(last: ${deferred.message}). The source or Firehose keeps asking to wait longer than an invocation can; ` +
+    const stalledInvocations = this.invocation.stalls(
+      stats,
+      deferred,
+      stats.pages !== pagesBefore || stats.rowsFetched !== rowsBefore,
+      this.cursor.stalledInvocations,
+      (stalled, last) =>
+        new Error(
+          `Dataset ${settings.datasetName}: ${stalled} invocations in a row ran out of time budget without completing a page ` +
+            `(last: ${last.message}). The source or Firehose keeps asking to wait longer than an invocation can; ` +
             'the checkpoint holds every delivered row, re-run later.',
-          { cause: deferred },
-        );
-      }
-    }
+          { cause: last },
+        ),
+    );
+    if (deferred) logger?.warn('time budget cannot cover the next retry wait; returning the cursor', { reason: deferred.message, stalledInvocations });
     const nextCursor: FetchCursor<P> = {
       ...this.cursor,
       position: this.position,

@@ -15,10 +15,10 @@ import { gzipSync } from 'node:zlib';
 import { encodeKeyList } from '../../runtime/key-list';
 import type { ObjectStore } from '../../runtime/object-store';
 import { keysetLatestKey, keysetPartKey, keysetSuccessKey } from '../../runtime/storage-layout';
-import { MAX_STALLED_INVOCATIONS, type FetchLogger } from './fetch-run';
+import type { FetchLogger } from './fetch-run';
+import { PhaseInvocation } from './phase-runner';
 import { keyProblem, keyText } from './quarantine';
 import { sameSource, type KeySource, type SourceIdentity } from './sources/source-adapter';
-import { TimeBudgetExhaustedError } from './time-budget';
 
 /** Keys per request: ids only, so a page of 50,000 is a few MB. */
 export const DEFAULT_KEY_PAGE_SIZE = 50_000;
@@ -145,43 +145,36 @@ export async function runKeyScan(input: { runId: string; cursor?: KeyScanCursor 
   const stats: KeyScanStats = { ...emptyKeyStats(), ...cursor.stats };
   stats.invocations++;
   const pagesBefore = stats.pages;
-  const retriesBefore = deps.sourceRetries?.() ?? 0;
+  const invocation = new PhaseInvocation(deps, settings.timeBudgetMarginMs);
   const limit = settings.keyPageSize ?? DEFAULT_KEY_PAGE_SIZE;
   let afterId = cursor.afterId;
   let parts = cursor.parts;
-  const budgetMs = (): number => deps.remainingTimeMs() - settings.timeBudgetMarginMs / 2;
 
   let done = false;
-  let deferred: TimeBudgetExhaustedError | undefined;
-  try {
-    // The first page is always read (as the row fetch does): an invocation makes progress.
-    for (let first = true; first || deps.remainingTimeMs() > settings.timeBudgetMarginMs; first = false) {
-      const { rows, next } = await deps.source.readKeys({ after: afterId, limit, budgetMs });
-      if (!rows.length) {
-        done = true;
-        break;
-      }
-      const keys: string[] = [];
-      for (const r of rows) {
-        // The row fetch's rule (keyProblem): a row it quarantines is no key here either, so it is
-        // neither missing from curated nor a reason to stop the scan.
-        const problem = keyProblem(r, settings.primaryKey);
-        if (problem?.reason === 'missing_primary_key') stats.rowsWithoutKey++;
-        else if (problem) stats.rowsWithInvalidKey++;
-        else keys.push(keyText(r, settings.primaryKey));
-      }
-      // The part's number is fixed by the cursor: a retried invocation rewrites the same part.
-      await deps.store.put(keysetPartKey(named, input.runId, parts + 1), gzipSync(encodeKeyList(keys)), { contentType: 'application/gzip' });
-      parts++;
-      stats.pages++;
-      stats.keys += keys.length;
-      afterId = next;
+  const deferred = await invocation.pages(async () => {
+    const { rows, next } = await deps.source.readKeys({ after: afterId, limit, budgetMs: invocation.budgetMs });
+    if (!rows.length) {
+      done = true;
+      return true;
     }
-  } catch (err) {
-    if (!(err instanceof TimeBudgetExhaustedError)) throw err;
-    deferred = err;
-  }
-  stats.sourceRetries += (deps.sourceRetries?.() ?? 0) - retriesBefore;
+    const keys: string[] = [];
+    for (const r of rows) {
+      // The row fetch's rule (keyProblem): a row it quarantines is no key here either, so it is
+      // neither missing from curated nor a reason to stop the scan.
+      const problem = keyProblem(r, settings.primaryKey);
+      if (problem?.reason === 'missing_primary_key') stats.rowsWithoutKey++;
+      else if (problem) stats.rowsWithInvalidKey++;
+      else keys.push(keyText(r, settings.primaryKey));
+    }
+    // The part's number is fixed by the cursor: a retried invocation rewrites the same part.
+    await deps.store.put(keysetPartKey(named, input.runId, parts + 1), gzipSync(encodeKeyList(keys)), { contentType: 'application/gzip' });
+    parts++;
+    stats.pages++;
+    stats.keys += keys.length;
+    afterId = next;
+    return false;
+  });
+  stats.sourceRetries += invocation.retries();
 
   if (done) {
     const success: KeysetSuccess = {
@@ -200,18 +193,18 @@ export async function runKeyScan(input: { runId: string; cursor?: KeyScanCursor 
     logger?.info('key scan finished', { keys: stats.keys, parts });
     return { runId: input.runId, phase: 'keys', done: true, cursor: null, stats };
   }
-  let stalledInvocations = 0;
-  if (deferred) {
-    stats.timeBudgetDeferrals++;
-    stalledInvocations = stats.pages === pagesBefore ? (cursor.stalledInvocations ?? 0) + 1 : 0;
-    if (stalledInvocations >= MAX_STALLED_INVOCATIONS) {
-      throw new KeyScanError(
-        `Dataset ${settings.datasetName}: ${stalledInvocations} key-scan invocations in a row ran out of time budget without completing a page ` +
-          `(last: ${deferred.message}); the scan is incomplete, so nothing is deleted. Re-run later.`,
-        { cause: deferred },
-      );
-    }
-  }
+  const stalledInvocations = invocation.stalls(
+    stats,
+    deferred,
+    stats.pages > pagesBefore,
+    cursor.stalledInvocations,
+    (stalled, last) =>
+      new KeyScanError(
+        `Dataset ${settings.datasetName}: ${stalled} key-scan invocations in a row ran out of time budget without completing a page ` +
+          `(last: ${last.message}); the scan is incomplete, so nothing is deleted. Re-run later.`,
+        { cause: last },
+      ),
+  );
   logger?.info('key scan: time budget reached; returning cursor', { keys: stats.keys, parts });
   return { runId: input.runId, phase: 'keys', done: false, cursor: { ...cursor, afterId, parts, stats, stalledInvocations }, stats };
 }

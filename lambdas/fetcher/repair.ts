@@ -10,13 +10,13 @@ import type { ObjectStore } from '../../runtime/object-store';
 import { decodeKeyList, keyListFormatOf } from '../../runtime/key-list';
 import { missingKeysKey } from '../../runtime/storage-layout';
 import type { DeliverOptions, DeliveryStats } from './firehose-delivery';
-import { MAX_STALLED_INVOCATIONS, parseLine, type FetchLogger, type FetchSettings } from './fetch-run';
+import { parseLine, type FetchLogger, type FetchSettings } from './fetch-run';
 import { writeLargeRow } from './large-row';
 import { keyProblem, writeQuarantine, type QuarantinedRow } from './quarantine';
+import { PhaseInvocation } from './phase-runner';
 import { RawRowSerializer } from './raw-row';
 import { MAX_RECORD_BYTES, packRecords } from './record-packer';
 import type { KeyedRowSource, PositionOrder, SourceRow } from './sources/source-adapter';
-import { TimeBudgetExhaustedError } from './time-budget';
 
 export interface RepairStats {
   invocations: number;
@@ -167,9 +167,8 @@ export async function runRepair<P>(input: { runId: string; cursor?: RepairCursor
   const stats: RepairStats = { ...emptyRepairStats(), ...cursor.stats };
   stats.invocations++;
   const pagesBefore = stats.pages;
-  const retriesBefore = deps.sourceRetries?.() ?? 0;
+  const invocation = new PhaseInvocation(deps, settings.timeBudgetMarginMs);
   let { chunk, position, quarantineSequence } = cursor;
-  const budgetMs = (): number => deps.remainingTimeMs() - settings.timeBudgetMarginMs / 2;
   const maxRecordBytes = settings.maxRecordBytes ?? MAX_RECORD_BYTES;
   const quarantine = async (rows: QuarantinedRow[], now: Date): Promise<void> => {
     const { sequence } = await writeQuarantine(deps.store, settings.datasetName, `${input.runId}-repair`, quarantineSequence + 1, now, rows);
@@ -177,56 +176,52 @@ export async function runRepair<P>(input: { runId: string; cursor?: RepairCursor
     stats.rowsQuarantined += rows.length;
   };
 
-  let deferred: TimeBudgetExhaustedError | undefined;
-  try {
-    for (let first = true; chunk < chunks.length && (first || deps.remainingTimeMs() > settings.timeBudgetMarginMs); first = false) {
-      const { rows, last } = await deps.source.readByKeys({ batch: chunks[chunk]!, after: position, limit: settings.pageSize, budgetMs });
-      if (!rows.length) {
-        chunk++;
-        position = null;
-        continue;
-      }
-      const now = deps.clock();
-      const { records, quarantined, large, delivered } = preparePage(rows, settings, input.runId, now, maxRecordBytes);
-      if (quarantined.length) await quarantine(quarantined, now);
-      // Before the position moves past them, like every row of the page.
-      for (const l of large) await writeLargeRow(deps.store, settings.datasetName, input.runId, l.row, l.line, now);
-      stats.largeRowObjects += large.length;
-      stats.rowsDelivered += large.length;
-      if (records.length) {
-        const d = await deps.delivery.deliver(records, { budgetMs });
-        stats.firehoseRecords += d.records;
-        stats.bytesDelivered += d.bytes;
-        if (d.rejected.length) {
-          await quarantine(
-            d.rejected.map((r) => ({ reason: 'firehose_rejected', detail: `${r.errorCode}: ${r.errorMessage}`, row: parseLine(r.line) })),
-            now,
-          );
-        }
-        stats.rowsDelivered += delivered - d.rejected.length;
-      }
-      stats.rowsFetched += rows.length;
-      stats.pages++;
-      // Only after delivery: a failure re-fetches this page, never skips it.
-      position = last;
+  const deferred = await invocation.pages(async () => {
+    if (chunk >= chunks.length) return true;
+    const { rows, last } = await deps.source.readByKeys({ batch: chunks[chunk]!, after: position, limit: settings.pageSize, budgetMs: invocation.budgetMs });
+    if (!rows.length) {
+      chunk++;
+      position = null;
+      return chunk >= chunks.length;
     }
-  } catch (err) {
-    if (!(err instanceof TimeBudgetExhaustedError)) throw err;
-    deferred = err;
-  }
-  stats.sourceRetries += (deps.sourceRetries?.() ?? 0) - retriesBefore;
+    const now = deps.clock();
+    const { records, quarantined, large, delivered } = preparePage(rows, settings, input.runId, now, maxRecordBytes);
+    if (quarantined.length) await quarantine(quarantined, now);
+    // Before the position moves past them, like every row of the page.
+    for (const l of large) await writeLargeRow(deps.store, settings.datasetName, input.runId, l.row, l.line, now);
+    stats.largeRowObjects += large.length;
+    stats.rowsDelivered += large.length;
+    if (records.length) {
+      const d = await deps.delivery.deliver(records, { budgetMs: invocation.budgetMs });
+      stats.firehoseRecords += d.records;
+      stats.bytesDelivered += d.bytes;
+      if (d.rejected.length) {
+        await quarantine(
+          d.rejected.map((r) => ({ reason: 'firehose_rejected', detail: `${r.errorCode}: ${r.errorMessage}`, row: parseLine(r.line) })),
+          now,
+        );
+      }
+      stats.rowsDelivered += delivered - d.rejected.length;
+    }
+    stats.rowsFetched += rows.length;
+    stats.pages++;
+    // Only after delivery: a failure re-fetches this page, never skips it.
+    position = last;
+    return false;
+  });
+  stats.sourceRetries += invocation.retries();
   const done = chunk >= chunks.length;
-  let stalledInvocations = 0;
-  if (deferred) {
-    stats.timeBudgetDeferrals++;
-    stalledInvocations = stats.pages === pagesBefore ? (cursor.stalledInvocations ?? 0) + 1 : 0;
-    if (stalledInvocations >= MAX_STALLED_INVOCATIONS) {
-      throw new RepairError(
-        `Dataset ${settings.datasetName}: ${stalledInvocations} repair invocations in a row ran out of time budget without completing a page (last: ${deferred.message}); re-run later`,
-        { cause: deferred },
-      );
-    }
-  }
+  const stalledInvocations = invocation.stalls(
+    stats,
+    deferred,
+    stats.pages > pagesBefore,
+    cursor.stalledInvocations,
+    (stalled, last) =>
+      new RepairError(
+        `Dataset ${settings.datasetName}: ${stalled} repair invocations in a row ran out of time budget without completing a page (last: ${last.message}); re-run later`,
+        { cause: last },
+      ),
+  );
   logger?.info(done ? 'repair finished' : 'repair: time budget reached; returning cursor', { ...stats });
   return {
     runId: input.runId,

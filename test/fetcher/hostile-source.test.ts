@@ -7,7 +7,7 @@ import { keysetCheckpoint } from '../support/checkpoint';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
-import { MAX_STALLED_INVOCATIONS } from '../../lambdas/fetcher/fetch-run';
+import { MAX_STALLED_INVOCATIONS } from '../../lambdas/fetcher/phase-runner';
 import { retryDeadline } from '../../lambdas/fetcher/time-budget';
 import { REDACTED, redactError, redactor } from '../../lambdas/fetcher/redact';
 import { SocrataClient, SocrataRequestError } from '../../lambdas/fetcher/sources/socrata/socrata-client';

@@ -18,8 +18,9 @@ import { missingKeysKey } from '../../runtime/storage-layout';
 import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
 import { CheckpointSourceMismatchError, runFetch, type FetchSettings } from '../../lambdas/fetcher/fetch-run';
 import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
-import { runKeyScan } from '../../lambdas/fetcher/key-scan';
-import { runRepair } from '../../lambdas/fetcher/repair';
+import { KeyScanError, runKeyScan } from '../../lambdas/fetcher/key-scan';
+import { RepairError, runRepair } from '../../lambdas/fetcher/repair';
+import { TimeBudgetExhaustedError } from '../../lambdas/fetcher/time-budget';
 import { RangeProgressStore } from '../../lambdas/fetcher/range-progress';
 import type { PositionOrder, RowPageQuery, SourceAdapter, SourceRow, StreamPageResult } from '../../lambdas/fetcher/sources/source-adapter';
 import { acceptingFirehose, recordingRetry, sortedIds } from './harness';
@@ -173,5 +174,42 @@ describe('the source adapter boundary', () => {
     const repair = await runRepair({ runId: 'r1' }, settings, deps(source));
     assert.equal(repair.done, true);
     assert.deepEqual(sortedIds(delivered.rows, 'code'), wanted);
+  });
+
+  test('the key scan and the repair share the stall rule: the third invocation in a row without a page fails, a page resets the count', async () => {
+    const { store, deps } = setup();
+    acceptingFirehose();
+    await store.put(missingKeysKey({ name: settings.datasetName }, 'r1'), gzipSync(encodeKeyList(['c1', 'c2'])));
+    // A source that answers `allowed` more requests, then asks every one after to wait longer than the budget left.
+    let allowed = 0;
+    const source = new SequenceSource(rowsOf(10));
+    const gate = <T>(read: () => Promise<T>): Promise<T> => {
+      if (allowed-- > 0) return read();
+      throw new TimeBudgetExhaustedError('the source asks to wait 900 s');
+    };
+    const stalling = Object.assign(Object.create(source) as SequenceSource, {
+      readKeys: (q: { after: string | null; limit: number }) => gate(() => source.readKeys(q)),
+      readByKeys: (q: { batch: string; after: number | null; limit: number }) => gate(() => source.readByKeys({ ...q, limit: 1 })),
+    });
+    const keySettings = { datasetName: settings.datasetName, primaryKey: 'code', timeBudgetMarginMs: 1_000, detect: true, scanEveryHours: 0, keyPageSize: 4 };
+    const phases = [
+      { name: 'key scan', run: (cursor: unknown) => runKeyScan({ runId: 'r1', cursor: cursor as never }, keySettings, deps(stalling)), error: KeyScanError },
+      { name: 'repair', run: (cursor: unknown) => runRepair({ runId: 'r1', cursor: cursor as never }, settings, deps(stalling)), error: RepairError },
+    ];
+    for (const phase of phases) {
+      allowed = 0;
+      const first = await phase.run(null);
+      assert.deepEqual([first.done, first.cursor?.stalledInvocations, first.stats.timeBudgetDeferrals], [false, 1, 1], phase.name);
+      const second = await phase.run(first.cursor);
+      assert.equal(second.cursor?.stalledInvocations, 2, phase.name);
+      await assert.rejects(phase.run(second.cursor), (err: Error) => err instanceof phase.error && /3 .*invocations in a row ran out of time budget/.test(err.message), phase.name);
+      // One page, then stalled again: the invocation made progress, so the count starts again.
+      allowed = 1;
+      const progressed = await phase.run(second.cursor);
+      assert.deepEqual([progressed.done, progressed.cursor?.stalledInvocations, progressed.stats.pages], [false, 0, 1], phase.name);
+      allowed = Infinity;
+      const finished = await phase.run(progressed.cursor);
+      assert.deepEqual([finished.done, finished.stats.timeBudgetDeferrals], [true, 3], phase.name);
+    }
   });
 });
