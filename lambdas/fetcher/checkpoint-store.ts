@@ -5,7 +5,8 @@
  * here), stored with its format so no other adapter ever reads it as its own.
  */
 import { checkpointKey } from '../../runtime/storage-layout';
-import { PreconditionFailedError, type ObjectStore } from '../../runtime/object-store';
+import type { ObjectStore } from '../../runtime/object-store';
+import { GuardedJsonObject } from './guarded-json';
 import type { SourceIdentity } from './sources/source-adapter';
 import { SOCRATA_KEYSET_FORMAT } from './sources/socrata/keyset';
 
@@ -21,28 +22,17 @@ export interface Checkpoint<P = unknown> {
   position: P;
 }
 
-export class CheckpointConflictError extends Error {
-  override name = 'CheckpointConflictError';
-}
+// A lost race for the checkpoint: callers know it by this module's name.
+export { CheckpointConflictError } from './guarded-json';
 
-export class CheckpointStore {
-  readonly key: string;
-
-  /** `<store>/<key>`, for messages. */
-  get location(): string {
-    return `${this.store.location}/${this.key}`;
-  }
-
-  constructor(
-    private readonly store: ObjectStore,
-    private readonly datasetName: string,
-  ) {
-    this.key = checkpointKey({ name: datasetName });
+export class CheckpointStore extends GuardedJsonObject {
+  constructor(store: ObjectStore, datasetName: string) {
+    super(store, checkpointKey({ name: datasetName }), datasetName, 'Checkpoint');
   }
 
   /** The stored checkpoint and its etag (pass the etag back to `write`); undefined before the first run. */
   async read(): Promise<{ checkpoint: Checkpoint; etag: string } | undefined> {
-    const obj = await readJsonObject(this.store, this.key, `Checkpoint ${this.store.location}/${this.key}`, 'fix or delete it (a full refresh rewrites it)');
+    const obj = await this.readJson('fix or delete it (a full refresh rewrites it)');
     if (!obj) return undefined;
     let value = obj.value;
     const legacy = typeof value.updatedAt === 'string' && typeof value.id === 'string' && value.position === undefined;
@@ -52,7 +42,7 @@ export class CheckpointStore {
       value = { ...rest, format: SOCRATA_KEYSET_FORMAT, position: { updatedAt, id } };
     }
     if (typeof value.format !== 'string' || value.position === undefined || typeof value.runId !== 'string') {
-      throw new Error(`Checkpoint ${this.store.location}/${this.key} lacks a runId, position and its format; fix or delete it`);
+      throw new Error(`Checkpoint ${this.location} lacks a runId, position and its format; fix or delete it`);
     }
     return { checkpoint: value as unknown as Checkpoint, etag: obj.etag };
   }
@@ -61,48 +51,7 @@ export class CheckpointStore {
    * Writes the checkpoint if the stored one still has `expectedEtag` (or, with undefined, if none
    * exists yet). Returns the new etag for the next write.
    */
-  async write(checkpoint: Checkpoint, expectedEtag: string | undefined): Promise<string> {
-    return writeJsonIfUnchanged(
-      this.store,
-      this.key,
-      checkpoint,
-      expectedEtag,
-      () =>
-        `Checkpoint ${this.store.location}/${this.key} for dataset ${this.datasetName} was changed by another run ` +
-        `while run ${checkpoint.runId} was fetching; this run stops without overwriting it. ` +
-        'Make sure only one fetch per dataset runs at a time, then re-run.',
-    );
-  }
-}
-
-/**
- * A small JSON object and its etag (undefined when there is none); one that does not parse is an
- * error naming `what` and saying how to fix it. The checkpoint and the range progress are read so.
- */
-export async function readJsonObject(store: ObjectStore, key: string, what: string, fix: string): Promise<{ value: Record<string, unknown>; etag: string } | undefined> {
-  const obj = await store.get(key);
-  if (!obj) return undefined;
-  try {
-    return { value: JSON.parse(obj.body.toString('utf8')) as Record<string, unknown>, etag: obj.etag };
-  } catch (err) {
-    throw new Error(`${what} is not valid JSON; ${fix}`, { cause: err });
-  }
-}
-
-/**
- * Writes `value` as JSON if the stored object still has `expectedEtag` (undefined: if none exists
- * yet) and returns the new etag; a lost race is a CheckpointConflictError with `conflict()`'s message.
- * The checkpoint and a parallel backfill's range progress are both written this way.
- */
-export async function writeJsonIfUnchanged(store: ObjectStore, key: string, value: unknown, expectedEtag: string | undefined, conflict: () => string): Promise<string> {
-  try {
-    const res = await store.put(key, `${JSON.stringify(value, null, 2)}\n`, {
-      contentType: 'application/json',
-      ...(expectedEtag ? { ifMatch: expectedEtag } : { ifNoneMatch: '*' as const }),
-    });
-    return res.etag;
-  } catch (err) {
-    if (err instanceof PreconditionFailedError) throw new CheckpointConflictError(conflict(), { cause: err });
-    throw err;
+  write(checkpoint: Checkpoint, expectedEtag: string | undefined): Promise<string> {
+    return this.writeJson(checkpoint, expectedEtag, checkpoint.runId);
   }
 }

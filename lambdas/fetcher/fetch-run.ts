@@ -25,7 +25,7 @@ import { isRangeState, RangeProgressStore, type RangeProgress, type RangeState }
 import { writeLargeRow } from './large-row';
 import { keyProblem, writeQuarantine, type QuarantinedRow } from './quarantine';
 import { RawRowSerializer, type PointColumnSpec } from './raw-row';
-import { PhaseInvocation } from './phase-runner';
+import { checkedCursor, PhaseInvocation, type FetchLogger, type PhaseDeps } from './phase-runner';
 import { MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, RecordBufferPool, RecordPacker } from './record-packer';
 import { sameSource, showSource, type PositionOrder, type RowSource, type SourceProblem, type SourceRow } from './sources/source-adapter';
 import { TimeBudgetExhaustedError } from './time-budget';
@@ -140,10 +140,7 @@ export interface FetchSettings {
   parallelMinRows?: number;
 }
 
-export interface FetchLogger {
-  info(message: string, extra?: Record<string, unknown>): void;
-  warn(message: string, extra?: Record<string, unknown>): void;
-}
+export type { FetchLogger } from './phase-runner';
 
 /** Where packed records go: Firehose, or the raw zone directly (direct-delivery.ts). */
 export interface RecordDelivery {
@@ -154,7 +151,7 @@ export interface RecordDelivery {
   readonly kind?: string;
 }
 
-export interface FetchDeps<P> {
+export interface FetchDeps<P> extends PhaseDeps {
   /** Without `planRanges` a run is one stream. Its identity is recorded with the checkpoint. */
   source: RowSource<P>;
   delivery: RecordDelivery;
@@ -163,11 +160,6 @@ export interface FetchDeps<P> {
   checkpoints: CheckpointStore;
   /** Where quarantine files go (the raw bucket or its local mirror). */
   stateStore: ObjectStore;
-  clock: () => Date;
-  remainingTimeMs: () => number;
-  logger?: FetchLogger;
-  /** Source retries observed so far (the client counts them); read at the end of each page. */
-  sourceRetries?: () => number;
 }
 
 export const emptyStats = (): FetchStats => ({
@@ -208,19 +200,12 @@ export class QuarantineShareError extends Error {
 }
 
 function validateCursor<P>(c: unknown, positions: PositionOrder<P>): FetchCursor<P> {
-  const x = c as Partial<FetchCursor<unknown>> | null;
-  if (
-    !x ||
-    x.version !== 1 ||
-    (x.mode !== 'incremental' && x.mode !== 'full-refresh') ||
-    typeof x.quarantineSequence !== 'number' ||
-    typeof x.stats !== 'object' ||
-    (x.position !== null && !positions.is(x.position)) ||
-    (x.ranges !== undefined && (!Array.isArray(x.ranges) || !x.ranges.length || !x.ranges.every((r) => isRangeState(r, positions))))
-  ) {
-    throw new InvalidCursorError(`Fetcher cursor is not one this fetcher returned: ${JSON.stringify(c).slice(0, 300)}`);
-  }
-  return x as FetchCursor<P>;
+  const fits = (x: Partial<FetchCursor<P>>): boolean =>
+    (x.mode === 'incremental' || x.mode === 'full-refresh') &&
+    typeof x.quarantineSequence === 'number' &&
+    (x.position === null || positions.is(x.position)) &&
+    (x.ranges === undefined || (Array.isArray(x.ranges) && x.ranges.length > 0 && x.ranges.every((r) => isRangeState(r, positions))));
+  return checkedCursor(c, 'Fetcher', fits, InvalidCursorError);
 }
 
 /** How one stream reads and where its progress goes (see runStream in runFetch). */

@@ -191,21 +191,22 @@ function oneOf(values: readonly string[]): string {
   return quoted.length > 1 ? `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}` : (quoted[0] ?? '');
 }
 
+/**
+ * The invocation's counted figures sent as metrics, each under its figure's name capitalised
+ * (RowsFetched), but for the renamed ones.
+ */
+const METRIC_STATS: readonly CountStat[] = [
+  ...['rowsFetched', 'rowsDelivered', 'rowsQuarantined', 'pages', 'firehoseRecords', 'directObjects', 'bytesDelivered'] as const,
+  ...['sourceRetries', 'firehoseRetriedRecords', 'firehoseThrottledCalls', 'quarantinedRejected', 'timeBudgetDeferrals'] as const,
+];
+const RENAMED_METRICS: Partial<Record<CountStat, string>> = { quarantinedRejected: 'RowsRejectedByFirehose' };
+
 /** Metrics for this invocation only: the cursor carries cumulative totals. */
 function recordMetrics(after: FetchStats, before: FetchStats | undefined): void {
-  const delta = (k: CountStat): number => after[k] - (before?.[k] ?? 0);
-  metrics.addMetric('RowsFetched', MetricUnit.Count, delta('rowsFetched'));
-  metrics.addMetric('RowsDelivered', MetricUnit.Count, delta('rowsDelivered'));
-  metrics.addMetric('RowsQuarantined', MetricUnit.Count, delta('rowsQuarantined'));
-  metrics.addMetric('Pages', MetricUnit.Count, delta('pages'));
-  metrics.addMetric('FirehoseRecords', MetricUnit.Count, delta('firehoseRecords'));
-  metrics.addMetric('DirectObjects', MetricUnit.Count, delta('directObjects'));
-  metrics.addMetric('BytesDelivered', MetricUnit.Bytes, delta('bytesDelivered'));
-  metrics.addMetric('SourceRetries', MetricUnit.Count, delta('sourceRetries'));
-  metrics.addMetric('FirehoseRetriedRecords', MetricUnit.Count, delta('firehoseRetriedRecords'));
-  metrics.addMetric('FirehoseThrottledCalls', MetricUnit.Count, delta('firehoseThrottledCalls'));
-  metrics.addMetric('RowsRejectedByFirehose', MetricUnit.Count, delta('quarantinedRejected'));
-  metrics.addMetric('TimeBudgetDeferrals', MetricUnit.Count, delta('timeBudgetDeferrals'));
+  for (const stat of METRIC_STATS) {
+    const name = RENAMED_METRICS[stat] ?? `${stat[0]!.toUpperCase()}${stat.slice(1)}`;
+    metrics.addMetric(name, stat === 'bytesDelivered' ? MetricUnit.Bytes : MetricUnit.Count, after[stat] - (before?.[stat] ?? 0));
+  }
   // A level, not a delta: how many undeclared source columns the run has seen (alarm on > 0).
   metrics.addMetric('UndeclaredColumns', MetricUnit.Count, after.undeclaredColumns.length);
 }

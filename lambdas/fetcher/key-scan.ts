@@ -15,8 +15,8 @@ import { gzipSync } from 'node:zlib';
 import { encodeKeyList } from '../../runtime/key-list';
 import type { ObjectStore } from '../../runtime/object-store';
 import { keysetLatestKey, keysetPartKey, keysetSuccessKey } from '../../runtime/storage-layout';
-import type { FetchLogger } from './fetch-run';
-import { PhaseInvocation } from './phase-runner';
+import { checkedCursor, PhaseInvocation, type PhaseDeps } from './phase-runner';
+import type { TimeBudgetExhaustedError } from './time-budget';
 import { keyProblem, keyText } from './quarantine';
 import { sameSource, type KeySource, type SourceIdentity } from './sources/source-adapter';
 
@@ -78,14 +78,10 @@ export interface KeyScanOutput {
   stats: KeyScanStats;
 }
 
-export interface KeyScanDeps {
+export interface KeyScanDeps extends PhaseDeps {
   source: KeySource;
   /** The raw bucket (or its local mirror): key lists go next to the raw zone. */
   store: ObjectStore;
-  clock: () => Date;
-  remainingTimeMs: () => number;
-  logger?: FetchLogger;
-  sourceRetries?: () => number;
 }
 
 const emptyKeyStats = (): KeyScanStats => ({ invocations: 0, pages: 0, keys: 0, rowsWithoutKey: 0, rowsWithInvalidKey: 0, sourceRetries: 0, timeBudgetDeferrals: 0 });
@@ -95,11 +91,7 @@ export class KeyScanError extends Error {
 }
 
 function validateKeyCursor(c: unknown): KeyScanCursor {
-  const x = c as Partial<KeyScanCursor> | null;
-  if (!x || x.version !== 1 || x.phase !== 'keys' || typeof x.parts !== 'number' || typeof x.stats !== 'object' || (x.afterId !== null && typeof x.afterId !== 'string')) {
-    throw new KeyScanError(`Key scan cursor is not one this fetcher returned: ${JSON.stringify(c).slice(0, 300)}`);
-  }
-  return x as KeyScanCursor;
+  return checkedCursor<KeyScanCursor>(c, 'Key scan', (x) => x.phase === 'keys' && typeof x.parts === 'number' && (x.afterId === null || typeof x.afterId === 'string'), KeyScanError);
 }
 
 /** The last completed scan of a dataset, if any (its `_latest.json`). */
@@ -193,18 +185,17 @@ export async function runKeyScan(input: { runId: string; cursor?: KeyScanCursor 
     logger?.info('key scan finished', { keys: stats.keys, parts });
     return { runId: input.runId, phase: 'keys', done: true, cursor: null, stats };
   }
-  const stalledInvocations = invocation.stalls(
-    stats,
-    deferred,
-    stats.pages > pagesBefore,
-    cursor.stalledInvocations,
-    (stalled, last) =>
-      new KeyScanError(
-        `Dataset ${settings.datasetName}: ${stalled} key-scan invocations in a row ran out of time budget without completing a page ` +
-          `(last: ${last.message}); the scan is incomplete, so nothing is deleted. Re-run later.`,
-        { cause: last },
-      ),
-  );
+  const stalledInvocations = invocation.stalls(stats, deferred, stats.pages > pagesBefore, cursor.stalledInvocations, (n, last) => keyScanStalled(settings.datasetName, n, last));
+
   logger?.info('key scan: time budget reached; returning cursor', { keys: stats.keys, parts });
   return { runId: input.runId, phase: 'keys', done: false, cursor: { ...cursor, afterId, parts, stats, stalledInvocations }, stats };
+}
+
+/** The run fails: the source keeps asking to wait longer than an invocation can. */
+function keyScanStalled(datasetName: string, stalled: number, last: TimeBudgetExhaustedError): KeyScanError {
+  return new KeyScanError(
+    `Dataset ${datasetName}: ${stalled} key-scan invocations in a row ran out of time budget without completing a page ` +
+      `(last: ${last.message}); the scan is incomplete, so nothing is deleted. Re-run later.`,
+    { cause: last },
+  );
 }

@@ -9,11 +9,22 @@ import { TimeBudgetExhaustedError, type BudgetMs } from './time-budget';
 /** Invocations in a row that may end by the time budget without completing a page. */
 export const MAX_STALLED_INVOCATIONS = 3;
 
+export interface FetchLogger {
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+}
+
 export interface InvocationClock {
   /** Milliseconds left before the Lambda's own limit. */
   remainingTimeMs: () => number;
-  /** Source retries observed so far (the client counts them). */
+  /** Source retries observed so far (the client counts them); read at the end of each page. */
   sourceRetries?: () => number;
+}
+
+/** What every phase is given besides its source and stores. */
+export interface PhaseDeps extends InvocationClock {
+  clock: () => Date;
+  logger?: FetchLogger;
 }
 
 export class PhaseInvocation {
@@ -74,3 +85,16 @@ export class PhaseInvocation {
     return stalled;
   }
 }
+
+/**
+ * A cursor the state machine hands back, as a phase of this fetcher returned it (`fits` checks the
+ * phase's own fields); anything else is `Failure`'s error naming `what` and showing the start of it.
+ */
+export function checkedCursor<C extends { version: 1; stats: object }>(c: unknown, what: string, fits: (x: Partial<C>) => boolean, Failure: new (message: string) => Error): C {
+  const x = c as Partial<C> | null;
+  if (!x || x.version !== 1 || typeof x.stats !== 'object' || !fits(x)) {
+    throw new Failure(`${what} cursor is not one this fetcher returned: ${JSON.stringify(c).slice(0, 300)}`);
+  }
+  return x as C;
+}
+

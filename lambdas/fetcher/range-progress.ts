@@ -7,7 +7,7 @@
  */
 import type { ObjectStore } from '../../runtime/object-store';
 import { rangeProgressKey } from '../../runtime/storage-layout';
-import { readJsonObject, writeJsonIfUnchanged } from './checkpoint-store';
+import { GuardedJsonObject } from './guarded-json';
 import type { PositionOrder, SourceIdentity } from './sources/source-adapter';
 
 /** A range (after, until] of the source's order (positions are the source adapter's own). */
@@ -46,23 +46,17 @@ export function isRangeState<P>(r: unknown, positions: PositionOrder<P>): r is R
   return !!x && ok(x.after) && ok(x.until) && ok(x.position) && typeof x.done === 'boolean';
 }
 
-export class RangeProgressStore<P> {
-  readonly key: string;
-
-  get location(): string {
-    return `${this.store.location}/${this.key}`;
-  }
-
+export class RangeProgressStore<P> extends GuardedJsonObject {
   constructor(
-    private readonly store: ObjectStore,
-    private readonly datasetName: string,
+    store: ObjectStore,
+    datasetName: string,
     private readonly positions: PositionOrder<P>,
   ) {
-    this.key = rangeProgressKey({ name: datasetName });
+    super(store, rangeProgressKey({ name: datasetName }), datasetName, 'Range progress');
   }
 
   async read(): Promise<{ progress: RangeProgress<P>; etag: string } | undefined> {
-    const obj = await readJsonObject(this.store, this.key, `Range progress ${this.location}`, 'delete it (the next run plans the backfill again)');
+    const obj = await this.readJson('delete it (the next run plans the backfill again)');
     if (!obj) return undefined;
     const value = obj.value as Partial<RangeProgress<P>>;
     if (value.version !== 1 || !Array.isArray(value.ranges) || !value.ranges.every((r) => isRangeState(r, this.positions)) || typeof value.done !== 'boolean') {
@@ -73,14 +67,6 @@ export class RangeProgressStore<P> {
 
   /** Writes if the stored object still has `expectedEtag` (undefined: if none exists); returns the new etag. */
   write(progress: RangeProgress<P>, expectedEtag: string | undefined): Promise<string> {
-    return writeJsonIfUnchanged(
-      this.store,
-      this.key,
-      progress,
-      expectedEtag,
-      () =>
-        `Range progress ${this.location} for dataset ${this.datasetName} was changed by another run while run ${progress.runId} ` +
-        'was fetching; this run stops without overwriting it. Make sure only one fetch per dataset runs at a time, then re-run.',
-    );
+    return this.writeJson(progress, expectedEtag, progress.runId);
   }
 }

@@ -10,10 +10,11 @@ import type { ObjectStore } from '../../runtime/object-store';
 import { decodeKeyList, keyListFormatOf } from '../../runtime/key-list';
 import { missingKeysKey } from '../../runtime/storage-layout';
 import type { DeliverOptions, DeliveryStats } from './firehose-delivery';
-import { parseLine, type FetchLogger, type FetchSettings } from './fetch-run';
+import { parseLine, type FetchSettings } from './fetch-run';
 import { writeLargeRow } from './large-row';
 import { keyProblem, writeQuarantine, type QuarantinedRow } from './quarantine';
-import { PhaseInvocation } from './phase-runner';
+import { checkedCursor, PhaseInvocation, type PhaseDeps } from './phase-runner';
+import type { TimeBudgetExhaustedError } from './time-budget';
 import { RawRowSerializer } from './raw-row';
 import { MAX_RECORD_BYTES, packRecords } from './record-packer';
 import type { KeyedRowSource, PositionOrder, SourceRow } from './sources/source-adapter';
@@ -55,15 +56,11 @@ export interface RepairOutput<P = unknown> {
   stats: RepairStats;
 }
 
-export interface RepairDeps<P> {
+export interface RepairDeps<P> extends PhaseDeps {
   source: KeyedRowSource<P>;
   delivery: { deliver(records: Buffer[], options?: DeliverOptions): Promise<DeliveryStats> };
   /** The raw bucket: the missing-keys file and quarantine files. */
   store: ObjectStore;
-  clock: () => Date;
-  remainingTimeMs: () => number;
-  logger?: FetchLogger;
-  sourceRetries?: () => number;
 }
 
 const emptyRepairStats = (): RepairStats => ({
@@ -115,19 +112,9 @@ export class RepairError extends Error {
 }
 
 function validateRepairCursor<P>(c: unknown, positions: PositionOrder<P>): RepairCursor<P> {
-  const x = c as Partial<RepairCursor<unknown>> | null;
-  if (
-    !x ||
-    x.version !== 1 ||
-    x.phase !== 'repair' ||
-    typeof x.chunk !== 'number' ||
-    typeof x.quarantineSequence !== 'number' ||
-    typeof x.stats !== 'object' ||
-    (x.position !== null && x.position !== undefined && !positions.is(x.position))
-  ) {
-    throw new RepairError(`Repair cursor is not one this fetcher returned: ${JSON.stringify(c).slice(0, 300)}`);
-  }
-  return x as RepairCursor<P>;
+  const fits = (x: Partial<RepairCursor<P>>): boolean =>
+    x.phase === 'repair' && typeof x.chunk === 'number' && typeof x.quarantineSequence === 'number' && (x.position === null || x.position === undefined || positions.is(x.position));
+  return checkedCursor(c, 'Repair', fits, RepairError);
 }
 
 /** The keys of a run's missing-keys file; undefined when the transform wrote none. */
@@ -211,17 +198,8 @@ export async function runRepair<P>(input: { runId: string; cursor?: RepairCursor
   });
   stats.sourceRetries += invocation.retries();
   const done = chunk >= chunks.length;
-  const stalledInvocations = invocation.stalls(
-    stats,
-    deferred,
-    stats.pages > pagesBefore,
-    cursor.stalledInvocations,
-    (stalled, last) =>
-      new RepairError(
-        `Dataset ${settings.datasetName}: ${stalled} repair invocations in a row ran out of time budget without completing a page (last: ${last.message}); re-run later`,
-        { cause: last },
-      ),
-  );
+  const stalledInvocations = invocation.stalls(stats, deferred, stats.pages > pagesBefore, cursor.stalledInvocations, (n, last) => repairStalled(settings.datasetName, n, last));
+
   logger?.info(done ? 'repair finished' : 'repair: time budget reached; returning cursor', { ...stats });
   return {
     runId: input.runId,
@@ -230,4 +208,12 @@ export async function runRepair<P>(input: { runId: string; cursor?: RepairCursor
     cursor: done ? null : { version: 1, phase: 'repair', chunk, position, quarantineSequence, stats, stalledInvocations },
     stats,
   };
+}
+
+/** The run fails: the source keeps asking to wait longer than an invocation can. */
+function repairStalled(datasetName: string, stalled: number, last: TimeBudgetExhaustedError): RepairError {
+  return new RepairError(
+    `Dataset ${datasetName}: ${stalled} repair invocations in a row ran out of time budget without completing a page (last: ${last.message}); re-run later`,
+    { cause: last },
+  );
 }

@@ -96,6 +96,20 @@ test('handler: sends the app token from Secrets Manager, never logs it, loops on
   const started = Date.parse(figures!.rows!.startedAt!);
   assert.ok(started <= Date.parse(figures!.rows!.lastWrittenAt) && started >= testStart, `phase start ${figures!.rows!.startedAt}`);
   assert.ok(phaseDurationMs(figures!.rows!)! >= 0);
+  // Each invocation publishes its own figures (the cursor carries the totals) as metrics in the
+  // embedded metric format: summed over invocations they are the run's totals, under their names.
+  const emf = captured.flatMap((chunk) => chunk.split('\n')).filter((line) => line.includes('"_aws"')).map((line) => JSON.parse(line) as Record<string, unknown>);
+  const total = (name: string): number => emf.reduce((sum, m) => sum + (typeof m[name] === 'number' ? (m[name] as number) : 0), 0);
+  assert.equal(emf.length, invocations, 'one metrics document per invocation');
+  assert.equal(total('RowsFetched'), server.rows.length);
+  assert.equal(total('RowsDelivered'), server.rows.length);
+  assert.equal(total('Pages'), (result.stats as { pages: number }).pages);
+  assert.equal(total('SourceRetries'), 1, 'the one server error');
+  assert.ok(total('BytesDelivered') > 0);
+  const units = new Map(emf.flatMap((m) => (m._aws as { CloudWatchMetrics: { Metrics: { Name: string; Unit: string }[] }[] }).CloudWatchMetrics[0]!.Metrics.map((d) => [d.Name, d.Unit] as const)));
+  assert.equal(units.get('BytesDelivered'), 'Bytes');
+  assert.equal(units.get('RowsRejectedByFirehose'), 'Count');
+  assert.equal(units.get('TimeBudgetDeferrals'), 'Count');
 });
 
 test('config: every missing or malformed variable is named in one error', () => {

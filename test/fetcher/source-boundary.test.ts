@@ -16,7 +16,7 @@ import { encodeKeyList } from '../../runtime/key-list';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { missingKeysKey } from '../../runtime/storage-layout';
 import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
-import { CheckpointSourceMismatchError, runFetch, type FetchSettings } from '../../lambdas/fetcher/fetch-run';
+import { CheckpointSourceMismatchError, InvalidCursorError, runFetch, type FetchSettings } from '../../lambdas/fetcher/fetch-run';
 import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
 import { KeyScanError, runKeyScan } from '../../lambdas/fetcher/key-scan';
 import { RepairError, runRepair } from '../../lambdas/fetcher/repair';
@@ -212,4 +212,22 @@ describe('the source adapter boundary', () => {
       assert.deepEqual([finished.done, finished.stats.timeBudgetDeferrals], [true, 3], phase.name);
     }
   });
+
+  test('each phase refuses a cursor it did not return, naming the phase', async () => {
+    const { store, deps } = setup();
+    await store.put(missingKeysKey({ name: settings.datasetName }, 'r1'), gzipSync(encodeKeyList(['c1'])));
+    const source = new SequenceSource(rowsOf(3));
+    const keySettings = { datasetName: settings.datasetName, primaryKey: 'code', timeBudgetMarginMs: 1_000, detect: true, scanEveryHours: 0 };
+    const stats = {};
+    // Another phase's cursor, or one with a position of another format: each is refused before anything is read.
+    const foreign = { version: 1, phase: 'keys', afterId: null, parts: 0, startedAt: '2025-07-01T00:00:00Z', stats };
+    await assert.rejects(runFetch({ runId: 'r1', cursor: foreign as never }, settings, deps(source)), (e: Error) => e instanceof InvalidCursorError && /^Fetcher cursor is not one/.test(e.message));
+    await assert.rejects(runFetch({ runId: 'r1', cursor: { version: 1, mode: 'incremental', position: 'x', quarantineSequence: 0, stats } as never }, settings, deps(source)), InvalidCursorError);
+    await assert.rejects(runKeyScan({ runId: 'r1', cursor: { ...foreign, phase: 'repair' } as never }, keySettings, deps(source)), (e: Error) => e instanceof KeyScanError && /^Key scan cursor is not one/.test(e.message));
+    await assert.rejects(runKeyScan({ runId: 'r1', cursor: { ...foreign, version: 2 } as never }, keySettings, deps(source)), KeyScanError);
+    await assert.rejects(runRepair({ runId: 'r1', cursor: foreign as never }, settings, deps(source)), (e: Error) => e instanceof RepairError && /^Repair cursor is not one/.test(e.message));
+    await assert.rejects(runRepair({ runId: 'r1', cursor: { version: 1, phase: 'repair', chunk: 0, position: 'x', quarantineSequence: 0, stats } as never }, settings, deps(source)), RepairError);
+    assert.equal(source.startAfterCalls.length, 0);
+  });
 });
+

@@ -177,7 +177,11 @@ async function readCapped(body: Readable): Promise<string> {
 }
 
 /** Why a page request failed, for the error that ends the retries. */
-type PageFailure = { reason: string; status: number | undefined; body: string; hint?: string };
+/**
+ * Why an attempt at a page failed. `again`: ask again at once, no attempt spent (a refused SODA 2.0
+ * `$limit`); `final`: asking again cannot help; `retryAfterMs`: the wait the answer asked for.
+ */
+type PageFailure = { reason: string; status: number | undefined; body: string; hint?: string; again?: boolean; final?: boolean; retryAfterMs?: number };
 
 export class SocrataClient {
   private readonly http: AxiosInstance;
@@ -275,17 +279,22 @@ export class SocrataClient {
       : '';
   }
 
-  /**
-   * What an answer other than 200 means for a page: 'again' when it refused a `$limit` above
-   * SODA 2.0's cap (limitRefused: ask again at once, no attempt spent), else the failure to report.
-   */
-  private notOk(status: number, text: string, asked: number, attempt: number, shownUrl: string): 'again' | PageFailure {
-    if (this.limitRefused(status, text, asked, attempt, shownUrl)) return 'again';
+  /** What an answer other than 200 means for a page (PageFailure says what its flags mean). */
+  private refusal(res: { status: number; headers: AxiosResponse['headers'] }, text: string, asked: number, attempt: number, shownUrl: string): PageFailure {
+    const { status } = res;
+    if (this.limitRefused(status, text, asked, attempt, shownUrl)) return { reason: `HTTP ${status}: $limit refused`, status, body: '', again: true };
     const tokenHint =
       this.method === 'POST' && (status === 401 || status === 403)
         ? ` SODA 3 answers only requests with a valid app token: check the secret named by source.appTokenSecretName of dataset ${this.options.datasetName}.`
         : '';
-    return { reason: `HTTP ${status}`, status, body: excerpt(text), hint: this.limitHint(status, text) + tokenHint };
+    return {
+      reason: `HTTP ${status}`,
+      status,
+      body: excerpt(text),
+      hint: this.limitHint(status, text) + tokenHint,
+      final: !RETRYABLE_STATUS.has(status),
+      retryAfterMs: parseRetryAfter(res.headers['retry-after']),
+    };
   }
 
   async fetchPage(query: PageQuery): Promise<SourceRow[]> {
@@ -308,7 +317,6 @@ export class SocrataClient {
       const asked = this.requestLimit(query.limit);
       const request = this.requestFor({ select: query.select, where: query.where, order: query.order, limit: asked, offset: query.offset });
       shownUrl = request.shown;
-      let retryAfterMs: number | undefined;
       try {
         const res = await this.send<string>(request, {
           headers,
@@ -329,15 +337,8 @@ export class SocrataClient {
             ? { reason: `the page breaks keyset paging: ${redact(problem)}`, status: 200, body: '' }
             : { reason: 'truncated or invalid JSON body', status: 200, body: excerpt(redact(tail(res.data))) };
         } else {
-          const text = redact(String(res.data ?? ''));
-          const failure = this.notOk(res.status, text, asked, attempt, shownUrl);
-          if (failure === 'again') {
-            attempt--; // the refusal is the endpoint's version, not a failed attempt
-            continue;
-          }
-          last = failure;
-          if (!RETRYABLE_STATUS.has(res.status)) break;
-          retryAfterMs = parseRetryAfter(res.headers['retry-after']);
+          last = this.refusal(res, redact(String(res.data ?? '')), asked, attempt, shownUrl);
+          if (last.final) break;
         }
       } catch (err) {
         if (!isAxiosError(err)) throw err;
@@ -351,8 +352,13 @@ export class SocrataClient {
         // timeout, is retried as transient).
         if (err.code === 'ENOTFOUND') break;
       }
+      // A refused SODA 2.0 $limit is the endpoint's version, not a failed attempt: ask again at once.
+      if (last.again) {
+        attempt--;
+        continue;
+      }
       if (attempt === retry.maxAttempts) break;
-      deadlineMs = await this.waitToRetry(attempt, retryAfterMs, query.budgetMs, last.reason, shownUrl);
+      deadlineMs = await this.waitToRetry(attempt, last.retryAfterMs, query.budgetMs, last.reason, shownUrl);
     }
     const status = last.status !== undefined ? `status ${last.status}` : 'no response';
     throw new SocrataRequestError(
@@ -458,7 +464,6 @@ export class SocrataClient {
       shownUrl = request.shown;
       const abort = new AbortController();
       const timer = setTimeout(() => abort.abort(new DeadlineError()), deadlineMs);
-      let retryAfterMs: number | undefined;
       page.rowsThisRequest = 0;
       let body: Readable | undefined;
       try {
@@ -472,15 +477,8 @@ export class SocrataClient {
         });
         body = res.data;
         if (res.status !== 200) {
-          const text = redact(await readCapped(body));
-          const failure = this.notOk(res.status, text, limit, attempt, shownUrl);
-          if (failure === 'again') {
-            attempt--; // the refusal is the endpoint's version, not a failed attempt
-            continue;
-          }
-          last = failure;
-          if (!RETRYABLE_STATUS.has(res.status)) break;
-          retryAfterMs = parseRetryAfter(res.headers['retry-after']);
+          last = this.refusal(res, redact(await readCapped(body)), limit, attempt, shownUrl);
+          if (last.final) break;
         } else {
           const { stopped, problem } = await this.readRows(body, abort, shownUrl, query, page);
           // Stopped on the page's last row: the page is whole, not cut.
@@ -509,6 +507,11 @@ export class SocrataClient {
         clearTimeout(timer);
         body?.destroy();
       }
+      // A refused SODA 2.0 $limit is the endpoint's version, not a failed attempt: ask again at once.
+      if (last.again) {
+        attempt--;
+        continue;
+      }
       if (page.rowsThisRequest > 0) {
         // Progress: resume right away after the last row handed out, with a fresh attempt count.
         resumes++;
@@ -518,7 +521,7 @@ export class SocrataClient {
         continue;
       }
       if (attempt >= retry.maxAttempts) break;
-      deadlineMs = await this.waitToRetry(attempt, retryAfterMs, query.budgetMs, last.reason, shownUrl);
+      deadlineMs = await this.waitToRetry(attempt, last.retryAfterMs, query.budgetMs, last.reason, shownUrl);
     }
     const status = last.status !== undefined ? `status ${last.status}` : 'no response';
     throw new SocrataRequestError(
