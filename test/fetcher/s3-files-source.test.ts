@@ -132,6 +132,22 @@ describe('files under an S3 prefix as a source', { skip: !motoAvailable && 'moto
     assert.deepEqual(requests(), { ListObjectsV2Command: 1 }, 'one listing after the checkpoint\'s key, no GetObject');
   });
 
+  test('append-only over listing pages of 2 keys: the runs page through the listing after the checkpoint\'s key; empty objects and folders are passed over without a GET', async () => {
+    const { put, settings, deps, requests } = await setup({ listPageSize: 2 });
+    for (let day = 1; day <= 5; day++) await put(`landing/2025-07-0${day}.ndjson`, events(day * 10 + 1, day * 10 + 5));
+    await put('landing/_SUCCESS', '');
+    const first = acceptingFirehose();
+    await runFetch({ runId: 'r1' }, settings, deps());
+    assert.deepEqual(sortedIds(first.rows, 'event_id'), [1, 2, 3, 4, 5].flatMap((d) => ids(d * 10 + 1, d * 10 + 5)).sort());
+    assert.deepEqual(requests(), { ListObjectsV2Command: 3, GetObjectCommand: 5 }, '6 objects in pages of 2, the empty one not read');
+
+    for (let day = 6; day <= 8; day++) await put(`landing/2025-07-0${day}.ndjson`, events(day * 10 + 1, day * 10 + 5));
+    const second = acceptingFirehose();
+    await runFetch({ runId: 'r2' }, settings, deps());
+    assert.deepEqual(sortedIds(second.rows, 'event_id'), [6, 7, 8].flatMap((d) => ids(d * 10 + 1, d * 10 + 5)).sort(), 'only the new objects');
+    assert.deepEqual(requests(), { ListObjectsV2Command: 2, GetObjectCommand: 3 }, 'listed from the checkpoint\'s key on: 3 new objects and _SUCCESS');
+  });
+
   test('append-only: a run cut mid-object goes on at its next record in the next invocation, and a new run at the checkpoint\'s record; every row once', async () => {
     const { bucket, put, settings, deps, source, requests } = await setup();
     await put('landing/a.ndjson', gzipSync(events(1, 120)));
@@ -240,7 +256,7 @@ describe('files under an S3 prefix as a source', { skip: !motoAvailable && 'moto
   });
 
   test('nested and composite keys: one key text per tuple; a missing or invalid part quarantined and counted with the object and line; an invalid JSON line quarantined', async () => {
-    const { bucket, put, settings, deps, quarantined } = await setup({ primaryKey: ['on', 'data.id', 'at'], keyColumn: 'event_key', settings: { maxQuarantineShare: 1 } });
+    const { bucket, put, settings, deps, quarantined } = await setup({ primaryKey: ['on', 'data.id', 'at'], keyColumn: 'event_key', columns: { lat: 'data.location.lat', vehicle: 'data.id' }, settings: { maxQuarantineShare: 1 } });
     const at = '2025-07-01T08:00:00Z';
     const lines = [
       { on: 'register', data: { id: 'V-1', location: { lat: 55.95, lon: -3.19 } }, at },
@@ -265,7 +281,9 @@ describe('files under an S3 prefix as a source', { skip: !motoAvailable && 'moto
       JSON.stringify(['update', '1', at]),
     ]);
     assert.equal(new Set(keys).size, 5, 'different tuples, different keys');
-    assert.deepEqual(delivered.rows[0]!.data, { id: 'V-1', location: { lat: 55.95, lon: -3.19 } }, 'nested fields kept for columns by path');
+    assert.deepEqual(delivered.rows[0]!.data, { id: 'V-1', location: { lat: 55.95, lon: -3.19 } }, 'the nested fields as they are');
+    assert.deepEqual([delivered.rows[0]!.lat, delivered.rows[0]!.vehicle], [55.95, 'V-1'], 'and columns by path');
+    assert.ok(!('lat' in delivered.rows[1]!), 'a path that is absent gives no column');
     assert.deepEqual([out.stats.quarantinedMissingKey, out.stats.quarantinedInvalidKey, out.stats.quarantinedMalformed, out.stats.rowsQuarantined], [2, 1, 1, 4]);
     const q = await quarantined();
     const byLine = (line: number) => q.find((r) => r.row[':line'] === line)!;

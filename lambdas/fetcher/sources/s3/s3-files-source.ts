@@ -18,7 +18,8 @@
  * The primary key may be a nested path or composite (row-key.ts); a row whose key part is missing
  * is handed over with its key field absent, so the fetcher quarantines and counts it as it does a
  * Socrata row without a key, and carries `:object`, `:line` and `:key_problem` into the quarantine
- * file. Records that are not rows (a ragged CSV line, an invalid JSON line) go to `onProblem` with
+ * file. Nested fields become columns by path (`columns`: `{ "lat": "data.location.lat" }`),
+ * beside the record's own (nested) fields. Records that are not rows (a ragged CSV line, an invalid JSON line) go to `onProblem` with
  * the object and line named. An object that cannot be read on (not gzip, truncated) fails the run
  * naming the object; rows before it stay delivered and the checkpoint before its unread records.
  *
@@ -29,7 +30,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, ListObjectsV2Command, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
-import { FileFormatError, isProblem, readRecords, type Compression, type FileFormat, type ReadItem } from '../../../../runtime/file-formats';
+import { compilePath, FileFormatError, isProblem, readRecords, type Compression, type FileFormat, type ReadItem, type RecordPath } from '../../../../runtime/file-formats';
 import type { BudgetMs } from '../../time-budget';
 import type { KeyPage, PositionOrder, RowPageQuery, SourceAdapter, SourceIdentity, SourceRow, StreamPageResult } from '../source-adapter';
 import { parseS3Url, type S3Location } from './s3-location';
@@ -54,8 +55,15 @@ export interface S3FilesSourceOptions {
    * Default: the key itself when it is one top-level field; required for a nested or composite key.
    */
   keyColumn?: string;
+  /**
+   * Columns from nested fields: column name → field path (`{ "lat": "data.location.lat" }`), each
+   * set on the row from its path (absent when the path is), beside the record's own fields.
+   */
+  columns?: Readonly<Record<string, string>>;
   /** Created once per process by the caller; its endpoint comes from AWS_ENDPOINT_URL_S3 when set. */
   s3: S3Client;
+  /** Keys per ListObjectsV2 request (default and S3's maximum 1,000; smaller in tests). */
+  listPageSize?: number;
 }
 
 export type S3Position = S3ObjectPosition | S3SnapshotPosition;
@@ -103,6 +111,7 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
   private readonly location: S3Location;
   private readonly mode: S3SourceMode;
   private readonly key: RowKeyBuilder;
+  private readonly columns: [string, RecordPath][];
   private reading: Reading | undefined;
 
   constructor(private readonly options: S3FilesSourceOptions) {
@@ -110,6 +119,10 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
     this.mode = options.mode ?? 'append';
     if (this.mode !== 'append' && this.mode !== 'snapshot') throw new Error(`S3 source mode must be "append" or "snapshot", not ${JSON.stringify(this.mode)}`);
     this.key = new RowKeyBuilder({ parts: options.primaryKey, ...(options.keyColumn !== undefined ? { column: options.keyColumn } : {}) });
+    this.columns = Object.entries(options.columns ?? {}).map(([name, path]) => {
+      if (!name || name.startsWith(':')) throw new Error(`column ${JSON.stringify(name)} of the S3 source: a name is needed, and none may start with ":"`);
+      return [name, compilePath(path)];
+    });
     this.positions = (this.mode === 'append' ? S3_OBJECT_POSITIONS : S3_SNAPSHOT_POSITIONS) as PositionOrder<S3Position>;
     this.identity = { type: 's3', bucket: this.location.bucket, prefix: this.location.prefix };
   }
@@ -251,6 +264,11 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
       row[':key_problem'] = key.problems.map((p) => p.detail).join('; ');
     }
     Object.assign(row, record);
+    for (const [name, at] of this.columns) {
+      const value = at(record);
+      if (value === undefined) delete row[name];
+      else row[name] = value;
+    }
     if (this.key.computed) {
       if (key.value === undefined) delete row[this.key.column];
       else row[this.key.column] = key.value;
@@ -305,14 +323,14 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
   }
 
   private async appendReading(after: S3ObjectPosition | null): Promise<Reading> {
-    const reading: Reading = { open: undefined, nextObject: lister(this.options.s3, this.location, after?.key), last: after };
+    const reading: Reading = { open: undefined, nextObject: lister(this.options.s3, this.location, after?.key, this.listPageSize), last: after };
     if (after && !after.end) reading.open = await this.resumeObject(after, undefined);
     return reading;
   }
 
   private async snapshotReading(after: S3SnapshotPosition | null, sameVersion: boolean): Promise<Reading | undefined> {
     const objects: ListedObject[] = [];
-    const next = lister(this.options.s3, this.location, undefined);
+    const next = lister(this.options.s3, this.location, undefined, this.listPageSize);
     for (let o = await next(); o; o = await next()) objects.push(o);
     const hash = createHash('sha256');
     let newest = 0;
@@ -410,6 +428,10 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
     return s3Failure(err, what, this.options.datasetName, this.location);
   }
 
+  private get listPageSize(): number {
+    return this.options.listPageSize ?? MAX_KEYS;
+  }
+
   private nameOf(key: string): string {
     return `s3://${this.location.bucket}/${key}`;
   }
@@ -421,8 +443,12 @@ function samePosition(a: S3Position | null, b: S3Position | null): boolean {
   return a.key === b.key && a.etag === b.etag && a.record === b.record && (a as S3SnapshotPosition).version === (b as S3SnapshotPosition).version;
 }
 
-/** The prefix's objects after `startAfter` (all when undefined), one ListObjectsV2 page at a time. */
-function lister(s3: S3Client, location: S3Location, startAfter: string | undefined): () => Promise<ListedObject | undefined> {
+/**
+ * The prefix's objects after `startAfter` (all when undefined), one ListObjectsV2 page at a time.
+ * Folder markers (keys ending in `/`) and empty objects (a `_SUCCESS` marker) have no rows: they
+ * are passed over without a GET.
+ */
+function lister(s3: S3Client, location: S3Location, startAfter: string | undefined, pageSize: number): () => Promise<ListedObject | undefined> {
   let page: ListedObject[] = [];
   let token: string | undefined;
   let more = true;
@@ -434,7 +460,7 @@ function lister(s3: S3Client, location: S3Location, startAfter: string | undefin
           new ListObjectsV2Command({
             Bucket: location.bucket,
             ...(location.prefix ? { Prefix: location.prefix } : {}),
-            MaxKeys: MAX_KEYS,
+            MaxKeys: pageSize,
             ...(token ? { ContinuationToken: token } : startAfter !== undefined ? { StartAfter: startAfter } : {}),
           }),
         );
@@ -442,7 +468,7 @@ function lister(s3: S3Client, location: S3Location, startAfter: string | undefin
         throw s3Failure(err, `ListObjectsV2 of s3://${location.bucket}/${location.prefix}`, undefined, location);
       }
       page = (res.Contents ?? [])
-        .filter((o): o is typeof o & { Key: string } => typeof o.Key === 'string' && !o.Key.endsWith('/'))
+        .filter((o): o is typeof o & { Key: string } => typeof o.Key === 'string' && !o.Key.endsWith('/') && o.Size !== 0)
         .map((o) => ({ key: o.Key, etag: o.ETag ?? '', lastModified: o.LastModified }));
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
       more = token !== undefined;
