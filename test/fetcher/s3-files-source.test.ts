@@ -239,6 +239,12 @@ describe('files under an S3 prefix as a source', { skip: !motoAvailable && 'moto
     assert.deepEqual(sortedIds(changed.rows, 'event_id'), ids(1, 50));
     assert.deepEqual(await scanKeys('r3'), ids(1, 50), 'keys gone from the prefix are not listed: the transform deletes them');
 
+    // The same keys, one object rewritten: its ETag changes the version, and the whole prefix is read.
+    await put('landing/part-1.ndjson', events(1, 40).replace('"amount":7}', '"amount":700}'));
+    const rewritten = acceptingFirehose();
+    assert.equal((await runFetch({ runId: 'r4' }, settings, deps())).stats.rowsFetched, 50);
+    assert.deepEqual(rewritten.rows.find((r) => r.event_id === 'E-7')!.data, { amount: 700 });
+
     await store.put(missingKeysKey({ name: 'events' }, 'r3'), gzipSync(encodeKeyList(['E-5', 'E-45'])));
     const repaired = acceptingFirehose();
     const repair = await runRepair({ runId: 'r3' }, settings, deps());
