@@ -338,6 +338,16 @@ describe('files under an S3 prefix as a source', { skip: !motoAvailable && 'moto
     await assert.rejects(runFetch({ runId: 'r2' }, settings, deps()), new RegExp(`s3://${bucket}/landing/b\\.ndjson\\.gz: the gzip stream is truncated`));
   });
 
+  test('a bucket that does not exist is named in the error', async () => {
+    const { s3 } = countingClient(moto.endpoint);
+    const source = new S3FilesSource({ datasetName: 'events', url: 's3://no-such-landing/events/', format: 'ndjson', primaryKey: 'event_id', s3 });
+    await assert.rejects(source.streamPage({ after: null, limit: 10, onRow: () => undefined }), (err: Error) => {
+      assert.equal(err.name, 'S3SourceError');
+      assert.match(err.message, /^ListObjectsV2 of s3:\/\/no-such-landing\/events\/ for dataset events failed \(NoSuchBucket: .*\); check the bucket name/);
+      return true;
+    });
+  });
+
   test('the SDK client reaches the endpoint in AWS_ENDPOINT_URL_S3 (as the handler\'s does) without an endpoint of its own', async () => {
     const { bucket, put } = await setup();
     await put('landing/a.ndjson', events(1, 3));

@@ -323,14 +323,14 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
   }
 
   private async appendReading(after: S3ObjectPosition | null): Promise<Reading> {
-    const reading: Reading = { open: undefined, nextObject: lister(this.options.s3, this.location, after?.key, this.listPageSize), last: after };
+    const reading: Reading = { open: undefined, nextObject: lister(this.options.s3, this.location, after?.key, this.listPageSize, this.options.datasetName), last: after };
     if (after && !after.end) reading.open = await this.resumeObject(after, undefined);
     return reading;
   }
 
   private async snapshotReading(after: S3SnapshotPosition | null, sameVersion: boolean): Promise<Reading | undefined> {
     const objects: ListedObject[] = [];
-    const next = lister(this.options.s3, this.location, undefined, this.listPageSize);
+    const next = lister(this.options.s3, this.location, undefined, this.listPageSize, this.options.datasetName);
     for (let o = await next(); o; o = await next()) objects.push(o);
     const hash = createHash('sha256');
     let newest = 0;
@@ -448,7 +448,7 @@ function samePosition(a: S3Position | null, b: S3Position | null): boolean {
  * Folder markers (keys ending in `/`) and empty objects (a `_SUCCESS` marker) have no rows: they
  * are passed over without a GET.
  */
-function lister(s3: S3Client, location: S3Location, startAfter: string | undefined, pageSize: number): () => Promise<ListedObject | undefined> {
+function lister(s3: S3Client, location: S3Location, startAfter: string | undefined, pageSize: number, datasetName: string): () => Promise<ListedObject | undefined> {
   let page: ListedObject[] = [];
   let token: string | undefined;
   let more = true;
@@ -465,7 +465,7 @@ function lister(s3: S3Client, location: S3Location, startAfter: string | undefin
           }),
         );
       } catch (err) {
-        throw s3Failure(err, `ListObjectsV2 of s3://${location.bucket}/${location.prefix}`, undefined, location);
+        throw s3Failure(err, `ListObjectsV2 of s3://${location.bucket}/${location.prefix}`, datasetName, location);
       }
       page = (res.Contents ?? [])
         .filter((o): o is typeof o & { Key: string } => typeof o.Key === 'string' && !o.Key.endsWith('/') && o.Size !== 0)
@@ -477,13 +477,13 @@ function lister(s3: S3Client, location: S3Location, startAfter: string | undefin
   };
 }
 
-function s3Failure(err: unknown, what: string, datasetName: string | undefined, location: S3Location): Error {
-  if (!(err instanceof S3ServiceException)) return new S3SourceError(`${what} failed (${(err as Error).message})`, { cause: err });
+function s3Failure(err: unknown, what: string, datasetName: string, location: S3Location): Error {
+  if (!(err instanceof S3ServiceException)) return new S3SourceError(`${what} for dataset ${datasetName} failed (${(err as Error).message})`, { cause: err });
   const hint =
     err.name === 'AccessDenied' || err.$metadata.httpStatusCode === 403
       ? `; the fetcher needs s3:ListBucket on bucket ${location.bucket} (prefix ${location.prefix || '(any)'}) and s3:GetObject on ${location.prefix}*`
       : err.name === 'NoSuchBucket'
         ? `; check the bucket name in the source URL`
         : '';
-  return new S3SourceError(`${what}${datasetName ? ` for dataset ${datasetName}` : ''} failed (${err.name}: ${err.message})${hint}`, { cause: err });
+  return new S3SourceError(`${what} for dataset ${datasetName} failed (${err.name}: ${err.message})${hint}`, { cause: err });
 }
