@@ -256,6 +256,42 @@ describe('files under an S3 prefix as a source', { skip: !motoAvailable && 'moto
     await assert.rejects(source().readKeys({ after: stale, limit: 10 }), /changed while dataset events was reading it as one snapshot/);
   });
 
+  test('snapshot: a run cut mid-object goes on at its next record in the next invocation, every row once', async () => {
+    const { put, settings, deps } = await setup({ mode: 'snapshot' });
+    await put('landing/part-1.ndjson.gz', gzipSync(events(1, 70)));
+    await put('landing/part-2.ndjson', events(71, 130));
+    const delivered = acceptingFirehose();
+    let n = 0;
+    const invocation = () => {
+      n = 0;
+      return () => (++n <= 2 ? 600_000 : 10);
+    };
+    let out = await runFetch({ runId: 'r1' }, settings, deps(invocation()));
+    let invocations = 1;
+    while (!out.done && invocations < 30) {
+      out = await runFetch({ runId: 'r1', cursor: JSON.parse(JSON.stringify(out.cursor)) }, settings, deps(invocation()));
+      invocations++;
+    }
+    assert.ok(out.done && invocations >= 3, `${invocations} invocations`);
+    assert.deepEqual(delivered.rows.map((r) => r.event_id).sort(), ids(1, 130), 'every row once');
+  });
+
+  test('keys are read in S3\'s order, by UTF-8 bytes, and positions compare the same way', async () => {
+    const { put, source } = await setup();
+    await put('landing/\u{1F600}.ndjson', events(2, 2)); // UTF-8 F0 9F 98 80, UTF-16 D83D DE00
+    await put('landing/\uFF61.ndjson', events(1, 1)); // UTF-8 EF BD A1
+    await put('landing/z.ndjson', events(0, 0));
+    const seen: { id: unknown; at: S3Position }[] = [];
+    await source().streamPage({ after: null, limit: 10, onRow: (row, at) => void seen.push({ id: row.event_id, at }) });
+    assert.deepEqual(seen.map((s) => s.id), ['E-0', 'E-1', 'E-2']);
+    const order = source().positions;
+    assert.ok(order.compare(seen[0]!.at, seen[1]!.at) < 0 && order.compare(seen[1]!.at, seen[2]!.at) < 0);
+    // From the middle object's end, the listing after it holds only the last.
+    const after: string[] = [];
+    await source().streamPage({ after: seen[1]!.at, limit: 10, onRow: (row) => void after.push(String(row.event_id)) });
+    assert.deepEqual(after, ['E-2']);
+  });
+
   test('append-only sources have no key scan: it fails with what to set instead', async () => {
     const { source } = await setup();
     await assert.rejects(source().readKeys({ after: null, limit: 10 }), /append-only[\s\S]*deletions\.detect: false/);
