@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
@@ -27,6 +28,44 @@ import { S3FilesSource, type S3FilesSourceOptions, type S3Position } from '../..
 import type { S3ObjectPosition, S3SnapshotPosition } from '../../lambdas/fetcher/sources/s3/s3-positions';
 import { motoAvailable, startMotoS3, type MotoS3 } from '../support/moto-s3';
 import { acceptingFirehose, recordingRetry, sortedIds } from './harness';
+
+/**
+ * A fault of the wire: the first `times` GetObject bodies of `key` end with a reset connection
+ * after `afterBytes` bytes (the SDK's response is real; only its body stream is cut).
+ */
+function dropBodies(s3: S3Client, key: string, afterBytes: number, times: number): void {
+  let dropped = 0;
+  s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      const out = await next(args);
+      const output = out.output as { Body?: Readable };
+      if (context.commandName === 'GetObjectCommand' && (args.input as { Key?: string }).Key === key && dropped < times) {
+        dropped++;
+        const body = output.Body!;
+        output.Body = Readable.from(
+          (async function* () {
+            let seen = 0;
+            // In pieces of 1 KiB, as a network delivers them: records are read before the reset.
+            for await (const chunk of body as AsyncIterable<Buffer>) {
+              for (let at = 0; at < chunk.length; at += 1024) {
+                const piece = chunk.subarray(at, Math.min(chunk.length, at + 1024));
+                if (seen + piece.length >= afterBytes) {
+                  yield piece.subarray(0, afterBytes - seen);
+                  body.destroy();
+                  throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+                }
+                seen += piece.length;
+                yield piece;
+              }
+            }
+          })(),
+        );
+      }
+      return out;
+    },
+    { step: 'initialize', name: 'dropBodies' },
+  );
+}
 
 /** An S3 client of its own per source, counting the requests it sends by command. */
 function countingClient(endpoint: string): { s3: S3Client; counts: Record<string, number> } {
@@ -58,16 +97,17 @@ describe('files under an S3 prefix as a source', { skip: !motoAvailable && 'moto
   after(() => moto?.stop());
 
   /** A bucket of its own, a state directory and fetch dependencies around a source made by `source()`. */
-  async function setup(options: Partial<S3FilesSourceOptions> & { settings?: Partial<FetchSettings> } = {}) {
+  async function setup(options: Partial<S3FilesSourceOptions> & { settings?: Partial<FetchSettings>; client?: (s3: S3Client) => void } = {}) {
     const bucket = `landing-${++buckets}`;
     await moto.s3.send(new CreateBucketCommand({ Bucket: bucket }));
     const put = (key: string, body: string | Buffer) => moto.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
     const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 's3-source-')));
     const checkpoints = new CheckpointStore(store, 'events');
-    const { settings: overrides, ...sourceOptions } = options;
+    const { settings: overrides, client, ...sourceOptions } = options;
     const counts: Record<string, number>[] = [];
     const source = () => {
       const c = countingClient(moto.endpoint);
+      client?.(c.s3);
       counts.push(c.counts);
       return new S3FilesSource({ datasetName: 'events', url: `s3://${bucket}/landing/`, format: 'ndjson', primaryKey: 'event_id', s3: c.s3, ...sourceOptions });
     };
@@ -290,6 +330,24 @@ describe('files under an S3 prefix as a source', { skip: !motoAvailable && 'moto
     const after: string[] = [];
     await source().streamPage({ after: seen[1]!.at, limit: 10, onRow: (row) => void after.push(String(row.event_id)) });
     assert.deepEqual(after, ['E-2']);
+  });
+
+  test('a body reset mid-object is asked for again at the same ETag and goes on after the records read; one that keeps failing fails the run by name', async () => {
+    const plain = events(1, 3000);
+    const { put, source } = await setup({ client: (s3) => dropBodies(s3, 'landing/a.ndjson', Math.floor(plain.length / 3), 2) });
+    await put('landing/a.ndjson', plain);
+    const rows: string[] = [];
+    const result = await source().streamPage({ after: null, limit: 10_000, onRow: (row) => void rows.push(String(row.event_id)) });
+    assert.equal(result.resumes, 2);
+    assert.deepEqual(rows, Array.from({ length: 3000 }, (_, i) => `E-${i + 1}`), 'every record once, in order');
+
+    const again = await setup({ client: (s3) => dropBodies(s3, 'landing/a.ndjson.gz', 100, 4) });
+    await again.put('landing/a.ndjson.gz', gzipSync(plain));
+    await assert.rejects(again.source().streamPage({ after: null, limit: 10_000, onRow: () => undefined }), (err: Error) => {
+      assert.equal(err.name, 'S3SourceError');
+      assert.match(err.message, new RegExp(`^s3://${again.bucket}/landing/a\\.ndjson\\.gz: reading the object failed after record \\d+ and 3 new requests \\(socket hang up\\)`));
+      return true;
+    });
   });
 
   test('append-only sources have no key scan: it fails with what to set instead', async () => {

@@ -22,6 +22,7 @@
  * beside the record's own (nested) fields. Records that are not rows (a ragged CSV line, an invalid JSON line) go to `onProblem` with
  * the object and line named. An object that cannot be read on (not gzip, truncated) fails the run
  * naming the object; rows before it stay delivered and the checkpoint before its unread records.
+ * A body cut by the network is asked for again at the same ETag, its records read skipped.
  *
  * Each row gets the system fields the raw zone and the transform rely on: `:updated_at`, the
  * object's Last-Modified (snapshot: the newest of the listing, so a newer snapshot's values win);
@@ -89,8 +90,17 @@ interface OpenObject {
   items: AsyncIterator<ReadItem>;
   /** The next item, already read: one item of lookahead tells a row it is the object's last. */
   pending: IteratorResult<ReadItem> | undefined;
+  /** Items taken from `items` (handed out, or pending): what a new GET after a dropped body skips. */
+  taken: number;
+  /** Items of a new GET still to skip before the next is new. */
+  skip: number;
+  /** New GETs after the body failed mid-object. */
+  resumes: number;
   close(): void;
 }
+
+/** New GETs of one object after its body fails mid-read, before the run fails. */
+const MAX_BODY_RESUMES = 3;
 
 /** Where one invocation is in the prefix, kept between its pages so a page never re-lists or re-reads. */
 interface Reading {
@@ -113,6 +123,8 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
   private readonly key: RowKeyBuilder;
   private readonly columns: [string, RecordPath][];
   private reading: Reading | undefined;
+  /** New GETs after a body failed mid-object, over this source object's life (a page reports its own). */
+  private bodyResumes = 0;
 
   constructor(private readonly options: S3FilesSourceOptions) {
     this.location = parseS3Url(options.url);
@@ -223,8 +235,9 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
   }
 
   private async stream(query: RowPageQuery<S3Position>, sameVersion: boolean): Promise<StreamPageResult> {
+    const resumesBefore = this.bodyResumes;
     const reading = await this.readingAt(query.after, sameVersion);
-    if (!reading) return { rows: 0, stopped: false, resumes: 0 };
+    if (!reading) return { rows: 0, stopped: false, resumes: this.bodyResumes - resumesBefore };
     let rows = 0;
     let keep: boolean | void = true;
     while (rows < query.limit && keep !== false) {
@@ -250,7 +263,7 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
         keep = await query.onRow(this.rowOf(open, value.record, value.line), at);
       }
     }
-    return { rows, stopped: keep === false && rows < query.limit, resumes: 0 };
+    return { rows, stopped: keep === false && rows < query.limit, resumes: this.bodyResumes - resumesBefore };
   }
 
   /** The record as a row: system fields first (the raw-row serializer's fast path), then the key field when computed. */
@@ -284,19 +297,51 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
   }
 
   /** The next item of the open object; a failure to read it names the object. */
+  /**
+   * The next item of the open object. A body that fails mid-read (a reset connection) is asked
+   * for again at the same ETag and its items taken before are skipped, a few times; a failure to
+   * read the content itself (FileFormatError), or one that persists, fails the run naming the object.
+   */
   private async next(open: OpenObject): Promise<IteratorResult<ReadItem>> {
-    try {
-      return await open.items.next();
-    } catch (err) {
-      open.close();
-      this.reading = undefined;
-      const what = err instanceof FileFormatError ? err.message : `${this.nameOf(open.key)}: reading the object failed after record ${open.record} (${(err as Error).message})`;
-      throw new S3SourceError(
-        `${what}. Dataset ${this.options.datasetName}: the rows before it are delivered and the checkpoint stays before the rest; ` +
-          'replace or remove the object and re-run (a transient network failure: re-run).',
-        { cause: err },
-      );
+    for (;;) {
+      try {
+        for (; open.skip > 0; open.skip--) {
+          if ((await open.items.next()).done) throw this.shorter(open.key, open.etag, open.taken - open.skip, open.taken);
+        }
+        const item = await open.items.next();
+        if (!item.done) open.taken++;
+        return item;
+      } catch (err) {
+        open.close();
+        if (err instanceof FileFormatError || err instanceof S3SourceError || open.resumes >= MAX_BODY_RESUMES) throw this.readFailure(open, err);
+        open.resumes++;
+        this.bodyResumes++;
+        const again = await this.openObject({ key: open.key, etag: open.etag, lastModified: undefined }, open.etag, open.updatedAt).catch((e: unknown) => {
+          throw this.readFailure(open, e);
+        });
+        open.items = again.items;
+        open.close = again.close;
+        open.skip = open.taken;
+      }
     }
+  }
+
+  private readFailure(open: OpenObject, err: unknown): Error {
+    this.reading = undefined;
+    if (err instanceof S3SourceError) return err;
+    const what = err instanceof FileFormatError ? err.message : `${this.nameOf(open.key)}: reading the object failed after record ${open.record}${open.resumes ? ` and ${open.resumes} new requests` : ''} (${(err as Error).message})`;
+    return new S3SourceError(
+      `${what}. Dataset ${this.options.datasetName}: the rows before it are delivered and the checkpoint stays before the rest; ` +
+        'replace or remove the object and re-run (a transient network failure: re-run).',
+      { cause: err },
+    );
+  }
+
+  private shorter(key: string, etag: string, has: number, read: number): S3SourceError {
+    return new S3SourceError(
+      `${this.nameOf(key)} (ETag ${etag}) has ${has} records, fewer than the ${read} dataset ${this.options.datasetName} read of it before, ` +
+        'though its ETag is the same: the source format or compression setting changed since. Restore them, or delete the checkpoint to read the prefix again from its start.',
+    );
   }
 
   private async openNext(reading: Reading): Promise<OpenObject | undefined> {
@@ -362,10 +407,7 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
       const item = await this.next(open);
       if (item.done) {
         open.close();
-        throw new S3SourceError(
-          `${this.nameOf(at.key)} (ETag ${at.etag}) has ${open.record} records, fewer than the ${at.record} the checkpoint of dataset ${this.options.datasetName} says were read, ` +
-            'though its ETag is the same: the source format or compression setting changed since. Restore them, or delete the checkpoint to read the prefix again from its start.',
-        );
+        throw this.shorter(at.key, at.etag, open.record, at.record);
       }
       open.record++;
     }
@@ -391,6 +433,9 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
       record: 0,
       items,
       pending: undefined,
+      taken: 0,
+      skip: 0,
+      resumes: 0,
       close: () => {
         void items.return?.(undefined);
         body.destroy();
