@@ -294,6 +294,7 @@ describe('files under an S3 prefix as a source', { skip: !motoAvailable && 'moto
     // A key scan that goes on after the listing changed would mix two snapshots: it fails.
     const stale = JSON.stringify({ ...position, end: undefined, record: 3, key: 'landing/part-1.ndjson' });
     await assert.rejects(source().readKeys({ after: stale, limit: 10 }), /changed while dataset events was reading it as one snapshot/);
+    await assert.rejects(source().readKeys({ after: '{"record":3}', limit: 10 }), /Key scan cursor \{"record":3\} of dataset events is not a position of s3:\/\/.* \(format s3-snapshot\/1\)/);
   });
 
   test('snapshot: a run cut mid-object goes on at its next record in the next invocation, every row once', async () => {

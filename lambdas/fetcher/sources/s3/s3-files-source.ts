@@ -159,7 +159,7 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
    */
   async readKeys(query: { after: string | null; limit: number; budgetMs?: BudgetMs }): Promise<KeyPage> {
     this.snapshotOnly('a key scan');
-    const after = query.after === null ? null : (JSON.parse(query.after) as S3Position);
+    const after = query.after === null ? null : this.keyScanPosition(query.after);
     const column = this.key.column;
     const rows: SourceRow[] = [];
     let last = after;
@@ -223,6 +223,20 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
       if (rows.length >= query.limit || !seen) break;
     }
     return { rows, last };
+  }
+
+  /** A key scan's `next` read back: a position of this source, or a clear refusal. */
+  private keyScanPosition(text: string): S3Position {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = undefined;
+    }
+    if (!this.positions.is(value)) {
+      throw new S3SourceError(`Key scan cursor ${text.slice(0, 200)} of dataset ${this.options.datasetName} is not a position of ${this.options.url} (format ${this.positions.format})`);
+    }
+    return value;
   }
 
   private snapshotOnly(what: string): void {
