@@ -8,6 +8,7 @@ import { checkpointKey } from '../../runtime/storage-layout';
 import { PreconditionFailedError, type ObjectStore } from '../../runtime/object-store';
 import type { SourceIdentity } from './sources/source-adapter';
 import { SOCRATA_KEYSET_FORMAT } from './sources/socrata/keyset';
+import { StateError } from '../../runtime/pipeline-error';
 
 export interface Checkpoint<P = unknown> {
   dataset: string;
@@ -21,7 +22,7 @@ export interface Checkpoint<P = unknown> {
   position: P;
 }
 
-export class CheckpointConflictError extends Error {
+export class CheckpointConflictError extends StateError {
   override name = 'CheckpointConflictError';
 }
 

@@ -17,6 +17,7 @@ import { RawRowSerializer } from './raw-row';
 import { MAX_RECORD_BYTES, packRecords } from './record-packer';
 import type { KeyedRowSource, PositionOrder, SourceRow } from './sources/source-adapter';
 import { TimeBudgetExhaustedError } from './time-budget';
+import { StateError } from '../../runtime/pipeline-error';
 
 export interface RepairStats {
   invocations: number;
@@ -110,7 +111,7 @@ function preparePage(rows: SourceRow[], settings: FetchSettings, runId: string, 
   return { records: packRecords(lines, lengths, maxRecordBytes), quarantined, large, delivered: lines.length };
 }
 
-export class RepairError extends Error {
+export class RepairError extends StateError {
   override name = 'RepairError';
 }
 
