@@ -168,7 +168,9 @@ async function takeHead(source: AsyncIterable<Buffer>, n: number): Promise<{ hea
 }
 
 /** zlib's own errors, told apart from the source's (which pass through unchanged). */
-class GunzipError extends DataError {}
+class GunzipError extends DataError {
+  override name = 'GunzipError';
+}
 
 async function* gunzipped(source: AsyncIterable<Buffer>, counter: { compressedBytes: number }): AsyncGenerator<Buffer> {
   const gunzip = createGunzip();
