@@ -12,6 +12,7 @@ import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { loadDatasetFile, MAX_PAGE_SIZE, type DatasetConfig } from '../runtime/dataset-config';
+import { errorCategory, exitCodeFor, UsageError } from '../runtime/pipeline-error';
 import { bundleWorker } from './contenders';
 import { compareDesigns, DEFAULT_INPUTS, loadPrices, renderCostTable, type CostComparison, type CostInputs } from './cost';
 import { BENCH_PROFILES, isLoopback, type SourceProfile } from '../local/source-profile';
@@ -450,8 +451,8 @@ export const USAGE = `usage: npm run bench -- [options]
 
 Progress goes to stderr, tables to stdout, results to bench/results.json (docs/bench.md).`;
 
-/** A bad command line: main() prints it with the usage hint and exits 2. */
-export class UsageError extends Error {}
+/** A bad command line (runtime/pipeline-error.ts's UsageError): main() prints it with the usage hint and exits 2. */
+export { UsageError };
 
 export interface BenchArgs {
   rows: number;
@@ -503,9 +504,9 @@ async function main(): Promise<void> {
   try {
     args = parseBenchArgs(process.argv.slice(2));
   } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    console.error(`bench: ${err.message} (npm run bench -- --help for usage)`);
-    process.exitCode = 2;
+    if (errorCategory(err) !== 'usage') throw err;
+    console.error(`bench: ${(err as Error).message} (npm run bench -- --help for usage)`);
+    process.exitCode = exitCodeFor(err);
     return;
   }
   if (args.help) {

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { billedRecordBytes } from '../local/firehose-billing';
+import { errorCategory, exitCodeFor } from '../runtime/pipeline-error';
 // Type only: the inventory loads aws-cdk-lib, so `main` imports it when it synthesizes, and
 // `npm run bench` (which prices its measurements with this module) never does.
 import type { TemplateInventory } from './template-inventory';
@@ -658,10 +659,10 @@ async function main(): Promise<void> {
     const comparison = compareDesigns(inputs, loadPrices());
     console.log(json ? JSON.stringify({ ...comparison, inventory, parts: costParts(comparison.this, inputs) }) : renderCostTable(comparison, inventory));
   } catch (err) {
-    // An environment that does not exist or does not validate is a usage error, as in cdk synth.
-    const usage = (err as Error).name === 'EnvironmentConfigError';
-    console.error(`cost: ${(err as Error).message}${usage ? ' (npm run cost -- --env <name>)' : ''}`);
-    process.exitCode = usage ? 2 : 1;
+    // Configuration that does not exist or does not validate (an environment) exits 2, as in cdk synth.
+    const config = errorCategory(err) === 'config';
+    console.error(`cost: ${(err as Error).message}${config ? ' (npm run cost -- --env <name>)' : ''}`);
+    process.exitCode = exitCodeFor(err);
   }
 }
 

@@ -27,6 +27,7 @@ import path from 'node:path';
 import { readJsonRequest, sendAwsJson } from './aws-json-protocol';
 import { athenaStatementType, translateAthenaStatement, type AthenaStatementType } from './athena-translate';
 import type { TrinoClient, TrinoColumn, TrinoError, TrinoResult, TrinoStats, TrinoTypeSignature } from './trino-client';
+import { RequestRefusedError } from '../runtime/pipeline-error';
 
 /** StartQueryExecution's QueryString limit (API reference: length 1-262144). */
 export const ATHENA_MAX_QUERY_BYTES = 262_144;
@@ -83,7 +84,7 @@ interface QueryRecord {
   run?: Promise<void>;
 }
 
-class ApiError extends Error {
+class ApiError extends RequestRefusedError {
   constructor(
     readonly type: string,
     message: string,

@@ -7,6 +7,7 @@ import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadDatasetDir, loadDatasetFile, type DatasetConfig } from '../runtime/dataset-config';
+import { ConfigError, exitCodeFor, PipelineError, UsageError } from '../runtime/pipeline-error';
 import { TRANSFORM_EXIT } from '../runtime/run-protocol';
 import { LOCK_FILE, lockDataDir, type DataDirLock } from './data-dir-lock';
 import { sourceFor } from './dataset-rows';
@@ -19,8 +20,7 @@ import { formatTable } from './text-table';
 import { showPosition } from '../lambdas/fetcher/sources/registry';
 import { readLocalSource, shrunkSourceHint } from './local-source-state';
 import { checkTransformable, runLocalTransformOnly, transformOnlyLines } from './transform-only';
-import { ModelError } from '../containers/transform/src/models';
-import { engineForRun, LocalEngineError, parseEngine, type LocalEngineName } from './local-engine';
+import { engineForRun, parseEngine, type LocalEngineName } from './local-engine';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..');
 const DATASETS_DIR = path.join(REPO_ROOT, 'datasets');
@@ -70,14 +70,20 @@ Options:
   --port <n>              Socrata port; Firehose listens on the next one (default: free ports)
   -h, --help              this text`;
 
-class UsageError extends Error {}
+/** A bad command line of this command: its hint points at --help. */
+class CommandLineError extends UsageError {
+  constructor(message: string) {
+    super(message);
+    this.hint = 'see --help';
+  }
+}
 
 /** node:util's parseArgs, its errors (an unknown option, a missing value) as usage errors. */
 function parseArgsOrUsage<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
   try {
     return parseArgs(config);
   } catch (err) {
-    throw new UsageError(parseArgsErrorLine(err, Object.keys(config.options ?? {})));
+    throw new CommandLineError(parseArgsErrorLine(err, Object.keys(config.options ?? {})));
   }
 }
 
@@ -85,7 +91,7 @@ function parseEngineFlag(value: string | undefined): LocalEngineName | undefined
   try {
     return parseEngine(value);
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new CommandLineError((err as Error).message);
   }
 }
 
@@ -113,18 +119,18 @@ function parse(argv: string[]) {
   const command = positionals[0] ?? 'run';
   if (!['run', 'serve'].includes(command) || positionals.length > 1) {
     const meant = positionals.length === 1 ? didYouMean(command, ['serve']) : undefined;
-    throw new UsageError(`Unknown command "${positionals.join(' ')}": expected no command (run) or "serve"${meant ? `; did you mean "${meant}"?` : ''}`);
+    throw new CommandLineError(`Unknown command "${positionals.join(' ')}": expected no command (run) or "serve"${meant ? `; did you mean "${meant}"?` : ''}`);
   }
   const int = (name: string, v: string | undefined, fallback: number, min: number): number => {
     if (v === undefined) return fallback;
     const n = Number(v.replace(/_/g, ''));
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number ≥ ${min}, got "${v}"`);
+    if (!Number.isInteger(n) || n < min) throw new CommandLineError(`--${name} must be a whole number ≥ ${min}, got "${v}"`);
     return n;
   };
-  if (values.dataset && values['dataset-file']) throw new UsageError('Give --dataset or --dataset-file, not both');
+  if (values.dataset && values['dataset-file']) throw new CommandLineError('Give --dataset or --dataset-file, not both');
   if (values.select || values['tests-only']) {
     const clash = (['fresh', 'full-refresh', 'rebuild', 'source'] as const).filter((f) => values[f]);
-    if (clash.length) throw new UsageError(`--select / --tests-only run the transform alone on existing data; drop --${clash.join(', --')}`);
+    if (clash.length) throw new CommandLineError(`--select / --tests-only run the transform alone on existing data; drop --${clash.join(', --')}`);
   }
   return {
     command,
@@ -150,17 +156,27 @@ function parse(argv: string[]) {
 function progressIntervalMs(): number {
   const v = process.env.LOCAL_PROGRESS_INTERVAL_MS;
   const n = v === undefined ? 5_000 : Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`LOCAL_PROGRESS_INTERVAL_MS must be a whole number of milliseconds ≥ 1, got "${v}"`);
+  if (!Number.isInteger(n) || n < 1) throw new CommandLineError(`LOCAL_PROGRESS_INTERVAL_MS must be a whole number of milliseconds ≥ 1, got "${v}"`);
   return n;
 }
 
+/** Dataset files read: one that does not validate is the person's to fix (its message names the file and each field). */
+function readDatasetFiles<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof ConfigError) err.hint ??= 'fix the file and run again';
+    throw err;
+  }
+}
+
 function loadDataset(name: string | undefined, file: string | undefined): DatasetConfig {
-  if (file) return loadDatasetFile(path.resolve(file));
+  if (file) return readDatasetFiles(() => loadDatasetFile(path.resolve(file)));
   const wanted = name ?? 'sf-fire-incidents';
-  const all = loadDatasetDir(DATASETS_DIR);
+  const all = readDatasetFiles(() => loadDatasetDir(DATASETS_DIR));
   const found = all.find((d) => d.name === wanted);
   if (!found) {
-    throw new UsageError(`No dataset "${wanted}" in ${DATASETS_DIR}; known: ${all.map((d) => d.name).join(', ')} (or use --dataset-file)`);
+    throw new CommandLineError(`No dataset "${wanted}" in ${DATASETS_DIR}; known: ${all.map((d) => d.name).join(', ')} (or use --dataset-file)`);
   }
   return found;
 }
@@ -342,9 +358,9 @@ async function run(opts: ReturnType<typeof parse>): Promise<Outcome> {
       // The signal handler exits the process once the buffer is delivered.
       if (stopping) await new Promise<never>(() => {});
       if (/reconcil/i.test((err as Error).message)) (err as Error).message += `\n${REBUILD_HINT(dataDir)}`;
-      if ((err as Error).name === 'MassDeleteRefusedError') {
+      if (err instanceof PipelineError && err.category === 'refused') {
         const hint = shrunkSourceHint(previousSource, opts.rows, opts.rowsGiven, dataDir);
-        if (hint) (err as HintedError).hint = hint;
+        if (hint) err.hint = hint;
       }
       throw err;
     } finally {
@@ -361,7 +377,7 @@ async function run(opts: ReturnType<typeof parse>): Promise<Outcome> {
 }
 
 async function serve(opts: ReturnType<typeof parse>): Promise<void> {
-  const datasets = opts.datasetName || opts.datasetFile ? [loadDataset(opts.datasetName, opts.datasetFile)] : loadDatasetDir(DATASETS_DIR);
+  const datasets = opts.datasetName || opts.datasetFile ? [loadDataset(opts.datasetName, opts.datasetFile)] : readDatasetFiles(() => loadDatasetDir(DATASETS_DIR));
   const primary = datasets[0]!;
   const lock = await lockDataDir(path.resolve(opts.dataDir));
   // Rows stored compactly in the data directory, as `npm run local` does, so a large --rows fits.
@@ -390,26 +406,23 @@ async function serve(opts: ReturnType<typeof parse>): Promise<void> {
   await lock.release();
 }
 
-/** An error the run knows the local cause of (set where the cause is known), and where its report is. */
-type HintedError = LocalRunError & { hint?: string };
-
 /** An error as the person reads it: exit code, one line of what went wrong, and what to do. */
 function failureOf(err: unknown): { exitCode: number; error: string; hint?: string; summary?: object } {
   const f = exitAndHint(err);
-  const run = (err as HintedError).run;
+  const run = (err as LocalRunError).run;
   // The failed run's summary, report and history page: what a script and a person look at next.
   return run ? { ...f, summary: { reportPath: run.reportLocation, summaryPath: run.summaryLocation, historyPath: run.historyLocation } } : f;
 }
 
+/**
+ * The one place this command maps an error to its exit code and hint: the error's own
+ * (runtime/pipeline-error.ts), so a usage or configuration error exits 2, a refused mass delete 4
+ * (as in the transform container), anything else 1.
+ */
 function exitAndHint(err: unknown): { exitCode: number; error: string; hint?: string } {
-  const e = err as HintedError;
-  if (e instanceof UsageError) return { exitCode: 2, error: e.message, hint: 'see --help' };
-  if (e.name === 'DatasetConfigError') return { exitCode: 2, error: e.message, hint: 'fix the file and run again' };
-  // Like the transform container: a mass delete refused (nothing deleted) is not a crash.
-  if (e.name === 'MassDeleteRefusedError') return { exitCode: TRANSFORM_EXIT.massDeleteRefused, error: e.message, ...(e.hint ? { hint: e.hint } : {}) };
-  // A model file or a --select naming no model is fixed like a usage error.
-  const usage = e instanceof ModelError || e instanceof LocalEngineError || e.name === 'NothingToTransformError';
-  return { exitCode: usage ? 2 : 1, error: e.message };
+  const e = err as Error;
+  const hint = e instanceof PipelineError ? e.hint : undefined;
+  return { exitCode: exitCodeFor(err), error: e.message, ...(hint ? { hint } : {}) };
 }
 
 /**
@@ -458,7 +471,7 @@ async function cli(argv: string[]): Promise<number> {
     const short = f.hint && f.exitCode === 2;
     process.stderr.write(`error: ${f.error.split('\n').join('\n  ')}${short ? ` (${f.hint})` : ''}\n${f.hint && !short ? `hint: ${f.hint}\n` : ''}`);
     if (process.env.DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
-    const run = (err as HintedError).run;
+    const run = (err as LocalRunError).run;
     if (run) process.stderr.write(`Report:  ${run.reportLocation}\nHistory: ${run.historyLocation}\n`);
   }
   const { exitCode, summary, error, hint } = outcome;

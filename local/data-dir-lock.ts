@@ -8,8 +8,9 @@
 import { randomUUID } from 'node:crypto';
 import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { StateError } from '../runtime/pipeline-error';
 
-export class DataDirLockedError extends Error {
+export class DataDirLockedError extends StateError {
   override name = 'DataDirLockedError';
 }
 

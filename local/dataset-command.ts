@@ -8,9 +8,10 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import axios from 'axios';
-import { DatasetConfigError, parseDataset } from '../runtime/dataset-config';
+import { parseDataset } from '../runtime/dataset-config';
 import { DATASET_SCHEMA_PATH, datasetJsonSchemaText } from '../runtime/dataset-json-schema';
-import { proposeDataset, readViewDocument, SocrataMetadataError } from '../runtime/socrata-metadata';
+import { PipelineError, SourceError, UsageError } from '../runtime/pipeline-error';
+import { proposeDataset, readViewDocument } from '../runtime/socrata-metadata';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..');
 
@@ -61,13 +62,6 @@ export const defaultDeps: DatasetCommandDeps = {
   repoRoot: REPO_ROOT,
 };
 
-/** A failure with its exit code; the message is one line. */
-class CommandError extends Error {
-  constructor(message: string, readonly exitCode: 1 | 2) {
-    super(message);
-  }
-}
-
 /**
  * The portal host and 4x4 id of a dataset URL: /d/<id>, /resource/<id>[.json], /api/views/<id>
  * [.json][/rows.json], or the dataset page /<category>/<title>/<id>[/about_data].
@@ -77,29 +71,29 @@ export function parsePortalUrl(text: string): { domain: string; datasetId: strin
   try {
     url = new URL(text);
   } catch {
-    throw new CommandError(`"${text}" is not a URL`, 2);
+    throw new UsageError(`"${text}" is not a URL`);
   }
   const example = 'e.g. https://data.sfgov.org/d/wr8u-xric';
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new CommandError(`${url.protocol} URLs are not supported: give the dataset's https:// URL, ${example}`, 2);
-  if (!/^[a-z0-9.-]+\.[a-z]{2,}$/i.test(url.hostname)) throw new CommandError(`"${url.hostname}" is not a portal host name: give the dataset's URL, ${example}`, 2);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new UsageError(`${url.protocol} URLs are not supported: give the dataset's https:// URL, ${example}`);
+  if (!/^[a-z0-9.-]+\.[a-z]{2,}$/i.test(url.hostname)) throw new UsageError(`"${url.hostname}" is not a portal host name: give the dataset's URL, ${example}`);
   const segments = url.pathname.split('/').filter(Boolean).map((s) => s.replace(/\.(json|csv|geojson|xml)$/, ''));
   const is4x4 = (s: string | undefined) => s !== undefined && /^[a-z0-9]{4}-[a-z0-9]{4}$/.test(s);
   const marker = segments.findIndex((s, i) => ['d', 'resource', 'views'].includes(s) && is4x4(segments[i + 1]));
   const datasetId = marker >= 0 ? segments[marker + 1] : [...segments].reverse().find(is4x4);
-  if (!datasetId) throw new CommandError(`${url.origin}${url.pathname} names no Socrata dataset id (a 4x4 such as wr8u-xric): give the dataset's URL, ${example}`, 2);
+  if (!datasetId) throw new UsageError(`${url.origin}${url.pathname} names no Socrata dataset id (a 4x4 such as wr8u-xric): give the dataset's URL, ${example}`);
   return { domain: url.hostname.toLowerCase(), datasetId };
 }
 
 /** One line for a failed metadata request; a missing dataset is the caller's input (2), the rest is the network's (1). */
-function fetchFailure(url: string, err: unknown): CommandError {
+function fetchFailure(url: string, err: unknown): PipelineError {
   const e = err as { response?: { status?: number }; code?: string; message?: string };
   const status = e.response?.status;
-  if (status === 404) return new CommandError(`no dataset at ${url} (HTTP 404): check the dataset id in the URL`, 2);
-  if (status === 401 || status === 403) return new CommandError(`${url} answered HTTP ${status}: the dataset is private (set SOCRATA_APP_TOKEN for a token that may read it) or the URL is wrong`, 1);
-  if (status !== undefined) return new CommandError(`${url} answered HTTP ${status}: try again later, or save that URL's JSON from a browser and pass the file`, 1);
+  if (status === 404) return new UsageError(`no dataset at ${url} (HTTP 404): check the dataset id in the URL`);
+  if (status === 401 || status === 403) return new SourceError(`${url} answered HTTP ${status}: the dataset is private (set SOCRATA_APP_TOKEN for a token that may read it) or the URL is wrong`);
+  if (status !== undefined) return new SourceError(`${url} answered HTTP ${status}: try again later, or save that URL's JSON from a browser and pass the file`);
   const host = new URL(url).hostname;
   const why = e.code ?? e.message ?? String(err);
-  return new CommandError(`cannot reach ${host} (${why}) for ${url}: check the host name and the network, or save that URL's JSON and pass the file`, 1);
+  return new SourceError(`cannot reach ${host} (${why}) for ${url}: check the host name and the network, or save that URL's JSON and pass the file`);
 }
 
 async function readMetadata(source: string, domainFlag: string | undefined, deps: DatasetCommandDeps) {
@@ -113,7 +107,7 @@ async function readMetadata(source: string, domainFlag: string | undefined, deps
       throw fetchFailure(url, err);
     }
     const view = readViewDocument(body, url);
-    if (view.id !== datasetId) throw new CommandError(`${url} describes dataset ${view.id}, not ${datasetId}: give the dataset's own URL`, 2);
+    if (view.id !== datasetId) throw new UsageError(`${url} describes dataset ${view.id}, not ${datasetId}: give the dataset's own URL`);
     return { view, domain: domainFlag ?? domain };
   }
   let text: string;
@@ -121,17 +115,17 @@ async function readMetadata(source: string, domainFlag: string | undefined, deps
     text = readFileSync(source, 'utf8');
   } catch (err) {
     const hint = /^[a-z0-9.-]+\.[a-z]{2,}\//i.test(source) ? ' (for a portal URL, start it with https://)' : '';
-    throw new CommandError(`cannot read metadata file ${source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}${hint}`, 2);
+    throw new UsageError(`cannot read metadata file ${source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}${hint}`);
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new CommandError(`${source} is not JSON (${(err as Error).message}): save the JSON of https://<portal>/api/views/<id>.json`, 2);
+    throw new UsageError(`${source} is not JSON (${(err as Error).message}): save the JSON of https://<portal>/api/views/<id>.json`);
   }
   const view = readViewDocument(value, source);
   const domain = domainFlag ?? view.domainCName;
-  if (!domain) throw new CommandError(`${source} does not name its portal: pass --domain <portal host>, e.g. --domain data.sfgov.org`, 2);
+  if (!domain) throw new UsageError(`${source} does not name its portal: pass --domain <portal host>, e.g. --domain data.sfgov.org`);
   return { view, domain };
 }
 
@@ -155,7 +149,7 @@ async function add(argv: string[], deps: DatasetCommandDeps): Promise<number> {
     deps.stdout(`${USAGE}\n`);
     return 0;
   }
-  if (positionals.length !== 1) throw new CommandError(`add takes one portal URL or metadata file, got ${positionals.length}; see npm run dataset -- --help`, 2);
+  if (positionals.length !== 1) throw new UsageError(`add takes one portal URL or metadata file, got ${positionals.length}; see npm run dataset -- --help`);
   const { view, domain } = await readMetadata(positionals[0]!, values.domain, deps);
   const exclude = (values.exclude ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
   const { definition, notes } = proposeDataset(view, {
@@ -176,14 +170,14 @@ async function add(argv: string[], deps: DatasetCommandDeps): Promise<number> {
   }
   const dir = path.resolve(values['out-dir'] ?? path.join(deps.repoRoot, 'datasets'));
   const file = path.join(dir, `${name}.json`);
-  if (existsSync(file) && !values.force) throw new CommandError(`${file} already exists: pass --force to overwrite it, or --name <another-name>`, 2);
+  if (existsSync(file) && !values.force) throw new UsageError(`${file} already exists: pass --force to overwrite it, or --name <another-name>`);
   try {
     mkdirSync(dir, { recursive: true });
     // Written aside and renamed, so an interrupted run never leaves half a definition for synth to trip on.
     writeFileSync(`${file}.tmp`, text);
     renameSync(`${file}.tmp`, file);
   } catch (err) {
-    throw new CommandError(`cannot write ${file}: ${(err as Error).message}`, 1);
+    throw new Error(`cannot write ${file}: ${(err as Error).message}`, { cause: err });
   }
   deps.stdout(`wrote ${path.relative(process.cwd(), file) || file}: ${view.name} (${domain}/${view.id}), ${(definition.columns as unknown[]).length} columns\n`);
   for (const note of notes) deps.stdout(`  ${note}\n`);
@@ -201,17 +195,31 @@ function schema(argv: string[], deps: DatasetCommandDeps): number {
     deps.stdout(`${USAGE}\n`);
     return 0;
   }
-  if (positionals.length) throw new CommandError(`schema takes no arguments, got "${positionals.join(' ')}"`, 2);
+  if (positionals.length) throw new UsageError(`schema takes no arguments, got "${positionals.join(' ')}"`);
   const file = path.join(deps.repoRoot, DATASET_SCHEMA_PATH);
   const text = datasetJsonSchemaText();
   if (values.check) {
     const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
     if (current === text) return 0;
-    throw new CommandError(`${DATASET_SCHEMA_PATH} is out of date with runtime/dataset-config.ts: run npm run dataset -- schema and commit it`, 1);
+    throw new Error(`${DATASET_SCHEMA_PATH} is out of date with runtime/dataset-config.ts: run npm run dataset -- schema and commit it`);
   }
   writeFileSync(file, text);
   deps.stdout(`wrote ${DATASET_SCHEMA_PATH}\n`);
   return 0;
+}
+
+/**
+ * The one place this command maps an error to its exit code and its one line: ours
+ * (runtime/pipeline-error.ts) exit with their own code (2: the input is wrong, as for a usage
+ * error; 1: the portal or the network failed), anything else 1.
+ */
+function failureLine(err: unknown): [message: string, exitCode: number] {
+  const e = err as Error;
+  // A proposal that fails validation (a bad --name, an unusual dataset) lists one issue per line
+  // and field: joined into the one line every failure here is.
+  if (e instanceof PipelineError) return [e.message.replace(/:\n {2}- /, ': ').replace(/\n {2}- /g, '; '), e.exitCode];
+  if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return [`${e.message}; see npm run dataset -- --help`, 2];
+  return [e.message.split('\n')[0] ?? String(err), 1];
 }
 
 /** Runs one command; every failure is printed as one line on stderr. */
@@ -224,20 +232,9 @@ export async function runDatasetCommand(argv: string[], deps: DatasetCommandDeps
     }
     if (command === 'add') return await add(rest, deps);
     if (command === 'schema') return schema(rest, deps);
-    throw new CommandError(`unknown command "${command}": use add or schema (npm run dataset -- --help)`, 2);
+    throw new UsageError(`unknown command "${command}": use add or schema (npm run dataset -- --help)`);
   } catch (err) {
-    const [message, code] =
-      err instanceof CommandError
-        ? [err.message, err.exitCode]
-        : err instanceof SocrataMetadataError
-          ? [err.message, 2]
-          : err instanceof DatasetConfigError
-            ? // The proposal failed validation (a bad --name, an unusual dataset): the issues,
-              // one per field, joined into the one line every failure here is.
-              [err.message.replace(/:\n {2}- /, ': ').replace(/\n {2}- /g, '; '), 2]
-            : (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
-              ? [`${(err as Error).message}; see npm run dataset -- --help`, 2]
-              : [(err as Error).message.split('\n')[0] ?? String(err), 1];
+    const [message, code] = failureLine(err);
     deps.stderr(`dataset: ${message}\n`);
     return code;
   }

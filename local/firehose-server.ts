@@ -38,6 +38,7 @@ import { ObjectDelivery } from './firehose-objects';
 import { checkQuota, quotaFromEnv, StreamQuota, type FirehoseQuota } from './firehose-quota';
 import { checkStreamConfig, DeliveryStream } from './firehose-stream';
 import { zeroCounters, type FirehoseCounters, type FirehoseFaults, type FirehoseStreamConfig } from './firehose-types';
+import { RequestRefusedError } from '../runtime/pipeline-error';
 
 export type { FirehoseCounters, FirehoseFaults, FirehoseStreamConfig };
 
@@ -106,7 +107,7 @@ export function streamsFromDatasets(datasets: DatasetConfig[]): FirehoseStreamCo
   }));
 }
 
-class ApiError extends Error {
+class ApiError extends RequestRefusedError {
   constructor(
     readonly type: string,
     message: string,

@@ -12,6 +12,7 @@ import type { DatasetConfig } from '../runtime/dataset-config';
 import { AthenaQueryRunner } from '../containers/transform/src/athena-query';
 import { localAthenaEngine, LOCAL_WORKGROUP, prepareAthenaCatalog, startLocalAthena, type AthenaCatalogOptions, type LocalAthena } from './athena-local';
 import { trinoMissing } from './trino-server';
+import { ConfigError } from '../runtime/pipeline-error';
 
 export const LOCAL_ENGINES = ['duckdb', 'athena'] as const;
 export type LocalEngineName = (typeof LOCAL_ENGINES)[number];
@@ -19,7 +20,7 @@ export type LocalEngineName = (typeof LOCAL_ENGINES)[number];
 const MARKER = 'engine.json';
 
 /** The data directory was built by the other engine (or Trino is missing for athena). */
-export class LocalEngineError extends Error {
+export class LocalEngineError extends ConfigError {
   override name = 'LocalEngineError';
 }
 

@@ -8,6 +8,7 @@
 import type http from 'node:http';
 import { SoqlError } from './soql';
 import type { RequestRecord } from './socrata-requests';
+import { RequestRefusedError } from '../runtime/pipeline-error';
 
 /** SODA 2 query parameters (`$select`, `$where`, `$order`, `$limit`, `$offset`). */
 export type Soda2Params = Record<string, string>;
@@ -31,7 +32,7 @@ export interface Soda3Request {
 }
 
 /** A request the route refuses before any SoQL is read: a 4xx in the query layer's shape. */
-class RequestError extends Error {
+class RequestError extends RequestRefusedError {
   constructor(
     readonly status: number,
     readonly errorCode: string,

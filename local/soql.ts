@@ -4,11 +4,12 @@
  * `$order` (several keys, ASC/DESC); identifiers plain or backticked. Anything else is a SoqlError,
  * served as Socrata's 400.
  */
+import { RequestRefusedError } from '../runtime/pipeline-error';
 
 export type FieldKind = 'text' | 'number' | 'timestamp' | 'other';
 export type Row = Record<string, unknown>;
 
-export class SoqlError extends Error {
+export class SoqlError extends RequestRefusedError {
   override name = 'SoqlError';
   constructor(
     message: string,

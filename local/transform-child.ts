@@ -8,6 +8,7 @@ import { crawlRaw, queryCatalog } from '../containers/transform/src/catalog';
 import { runTransform } from '../containers/transform/src/transform';
 import type { DatasetConfig } from '../runtime/dataset-config';
 import { LocalObjectStore } from '../runtime/object-store';
+import { errorReport } from '../runtime/pipeline-error';
 import type { LocalAthena } from './athena-local';
 import { localAthenaRunEngine, openLocalAthena, queryAthena } from './local-engine';
 import type { TransformChildMessage, TransformOptions, TransformParentMessage } from './transform-process';
@@ -53,10 +54,7 @@ process.on('message', (m: TransformParentMessage) => {
         : transform(m.opts);
   work.then(
     (value) => send({ type: 'result', id: m.id, value }),
-    (err: unknown) => {
-      const e = err instanceof Error ? err : new Error(String(err));
-      // The name travels: the CLI tells a refused mass delete (exit 4) from a crash by it.
-      send({ type: 'result', id: m.id, error: { name: e.name, message: e.message } });
-    },
+    // The category travels with the name: the CLI tells a refused mass delete (exit 4) from a crash by it.
+    (err: unknown) => send({ type: 'result', id: m.id, error: errorReport(err) }),
   );
 });

@@ -11,6 +11,7 @@ import { openObjectStore } from '../runtime/object-store';
 import { defaultCatalogPath } from '../containers/transform/src/catalog';
 import { runTransform, type RunSummary } from '../containers/transform/src/transform';
 import { localAthenaRunEngine, openLocalAthena, type LocalEngineName } from './local-engine';
+import { UsageError } from '../runtime/pipeline-error';
 
 export interface TransformOnlyOptions {
   dataset: DatasetConfig;
@@ -23,7 +24,7 @@ export interface TransformOnlyOptions {
 }
 
 /** The data directory has no curated data yet: run the whole pipeline first. */
-export class NothingToTransformError extends Error {
+export class NothingToTransformError extends UsageError {
   override name = 'NothingToTransformError';
 }
 

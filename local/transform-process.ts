@@ -12,6 +12,7 @@
  */
 import path from 'node:path';
 import type { DatasetConfig } from '../runtime/dataset-config';
+import { errorFromReport, type ErrorReport } from '../runtime/pipeline-error';
 import type { CrawlResult } from '../containers/transform/src/catalog';
 import type { RunSummary } from '../containers/transform/src/transform';
 import { forkChild } from './child-rpc';
@@ -44,7 +45,7 @@ export type TransformParentMessage =
 
 export type TransformChildMessage =
   | { type: 'log'; line: string }
-  | { type: 'result'; id: number; value?: unknown; error?: { name: string; message: string } };
+  | { type: 'result'; id: number; value?: unknown; error?: ErrorReport };
 
 export interface TransformProcess {
   readonly pid: number;
@@ -63,7 +64,7 @@ export function startTransformProcess(log: (line: string) => void): TransformPro
   const { child, pid } = rpc;
   child.on('message', (m: TransformChildMessage) => {
     if (m.type === 'log') log(m.line);
-    else rpc.settle(m.id, m.error ? Object.assign(new Error(m.error.message), { name: m.error.name }) : undefined, m.value);
+    else rpc.settle(m.id, m.error ? errorFromReport(m.error) : undefined, m.value);
   });
   void rpc.exited.then(({ code, signal }) => {
     if (rpc.closing) return;

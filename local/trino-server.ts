@@ -15,6 +15,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { TrinoClient } from './trino-client';
+import { EngineError } from '../runtime/pipeline-error';
 
 export const TRINO_VERSION = '476';
 /** Trino 476 runs on Java 24 or newer. */
@@ -25,7 +26,7 @@ export const trinoHome = (): string =>
 
 export const INSTALL_HINT = 'run `bash scripts/install-trino.sh` (Trino from Maven Central) and install a Java 24+ JDK (e.g. Temurin 25)';
 
-export class TrinoUnavailableError extends Error {
+export class TrinoUnavailableError extends EngineError {
   override name = 'TrinoUnavailableError';
 }
 

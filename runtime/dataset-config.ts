@@ -10,6 +10,7 @@ import { validateScheduleExpression, validateTimeZone } from './schedule-express
 import { MAX_NAME_LENGTH, reservedBy } from './sql-names';
 import { RAW_PARTITION_KEY } from './storage-layout';
 import { validateTestExpression } from './test-expression';
+import { ConfigError } from './pipeline-error';
 
 /**
  * Column types: how the pipeline reads a source field (docs/deploy.md, "Column types", maps every
@@ -514,7 +515,7 @@ export function tableName(dataset: Pick<DatasetConfig, 'name'>): string {
 }
 
 /** Thrown for an invalid dataset file; the message names the file and every bad field. */
-export class DatasetConfigError extends Error {
+export class DatasetConfigError extends ConfigError {
   override name = 'DatasetConfigError';
 }
 

@@ -11,6 +11,7 @@
 import { z } from 'zod';
 import type { ObjectStore } from './object-store';
 import { fetchStatsKey, fetchStatsPrefix } from './storage-layout';
+import { StateError } from './pipeline-error';
 
 export const FETCH_PHASES = ['rows', 'keys', 'repair'] as const;
 export type FetchPhase = (typeof FETCH_PHASES)[number];
@@ -116,7 +117,7 @@ export interface FetchFigures {
   objects: number;
 }
 
-export class FetchStatsError extends Error {
+export class FetchStatsError extends StateError {
   override name = 'FetchStatsError';
 }
 

@@ -14,6 +14,7 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { boundedRequestHandler, S3_REQUEST_TIMEOUT_MS } from './aws-request-handler';
+import { StateError } from './pipeline-error';
 
 export interface StoredObject {
   body: Buffer;
@@ -31,7 +32,7 @@ export interface PutOptions {
 }
 
 /** A conditional write lost: someone else wrote the object first. */
-export class PreconditionFailedError extends Error {
+export class PreconditionFailedError extends StateError {
   override name = 'PreconditionFailedError';
 }
 

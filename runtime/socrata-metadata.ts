@@ -14,6 +14,7 @@ import {
   pointFieldNames,
   type ColumnType,
 } from './dataset-config';
+import { ConfigError } from './pipeline-error';
 
 /** Column statistics Socrata caches per column; numbers are served as numbers or as strings. */
 export interface SocrataCachedContents {
@@ -48,7 +49,7 @@ export interface SocrataView {
 }
 
 /** A metadata document or dataset we cannot turn into a definition; the message is one line. */
-export class SocrataMetadataError extends Error {
+export class SocrataMetadataError extends ConfigError {
   override name = 'SocrataMetadataError';
 }
 

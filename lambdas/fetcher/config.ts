@@ -4,6 +4,7 @@
  */
 import { DEFAULT_MAX_QUARANTINE_SHARE, MAX_PAGE_SIZE, MAX_STREAMS } from '../../runtime/dataset-config';
 import type { PointColumnSpec } from './raw-row';
+import { ConfigError } from '../../runtime/pipeline-error';
 
 export interface FetcherConfig {
   datasetName: string;
@@ -51,7 +52,7 @@ export interface FetcherConfig {
 }
 
 /** A missing or malformed environment variable; the message names every bad one. */
-export class FetcherConfigError extends Error {
+export class FetcherConfigError extends ConfigError {
   override name = 'FetcherConfigError';
 }
 

@@ -29,6 +29,7 @@ import { checkedCursor, PhaseInvocation, type FetchLogger, type PhaseDeps } from
 import { MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES, RecordBufferPool, RecordPacker } from './record-packer';
 import { sameSource, showSource, type PositionOrder, type RowSource, type SourceProblem, type SourceRow } from './sources/source-adapter';
 import { TimeBudgetExhaustedError } from './time-budget';
+import { DataError, StateError } from '../../runtime/pipeline-error';
 
 export type FetchMode = 'incremental' | 'full-refresh';
 
@@ -185,17 +186,17 @@ export const emptyStats = (): FetchStats => ({
   undeclaredColumns: [],
 });
 
-export class InvalidCursorError extends Error {
+export class InvalidCursorError extends StateError {
   override name = 'InvalidCursorError';
 }
 
 /** The stored checkpoint was read from another source (domain or dataset id). */
-export class CheckpointSourceMismatchError extends Error {
+export class CheckpointSourceMismatchError extends StateError {
   override name = 'CheckpointSourceMismatchError';
 }
 
 /** Too many rows quarantined: the source is probably the wrong one, or broken. */
-export class QuarantineShareError extends Error {
+export class QuarantineShareError extends DataError {
   override name = 'QuarantineShareError';
 }
 

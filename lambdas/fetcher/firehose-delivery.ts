@@ -17,6 +17,7 @@ import { batchRecords, MAX_BATCH_BYTES, MAX_BATCH_RECORDS } from './record-packe
 import { DeliveryPacer } from './delivery-pacer';
 import { backoffDelay, type RetryPolicy } from './retry-policy';
 import { retryDeadline, type BudgetMs } from './time-budget';
+import { DeliveryError } from '../../runtime/pipeline-error';
 
 export interface RecordError {
   code: string;
@@ -146,7 +147,7 @@ export async function putRecordBatch(client: FirehoseClient, streamName: string,
   };
 }
 
-export class FirehoseDeliveryError extends Error {
+export class FirehoseDeliveryError extends DeliveryError {
   override name = 'FirehoseDeliveryError';
 }
 

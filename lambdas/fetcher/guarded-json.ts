@@ -5,8 +5,9 @@
  * progress are both kept so.
  */
 import { PreconditionFailedError, type ObjectStore } from '../../runtime/object-store';
+import { StateError } from '../../runtime/pipeline-error';
 
-export class CheckpointConflictError extends Error {
+export class CheckpointConflictError extends StateError {
   override name = 'CheckpointConflictError';
 }
 

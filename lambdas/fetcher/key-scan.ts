@@ -19,6 +19,7 @@ import { checkedCursor, PhaseInvocation, type PhaseDeps } from './phase-runner';
 import type { TimeBudgetExhaustedError } from './time-budget';
 import { keyProblem, keyText } from './quarantine';
 import { sameSource, type KeySource, type SourceIdentity } from './sources/source-adapter';
+import { StateError } from '../../runtime/pipeline-error';
 
 /** Keys per request: ids only, so a page of 50,000 is a few MB. */
 export const DEFAULT_KEY_PAGE_SIZE = 50_000;
@@ -86,7 +87,7 @@ export interface KeyScanDeps extends PhaseDeps {
 
 const emptyKeyStats = (): KeyScanStats => ({ invocations: 0, pages: 0, keys: 0, rowsWithoutKey: 0, rowsWithInvalidKey: 0, sourceRetries: 0, timeBudgetDeferrals: 0 });
 
-export class KeyScanError extends Error {
+export class KeyScanError extends StateError {
   override name = 'KeyScanError';
 }
 

@@ -18,6 +18,7 @@ import type { TimeBudgetExhaustedError } from './time-budget';
 import { RawRowSerializer } from './raw-row';
 import { MAX_RECORD_BYTES, packRecords } from './record-packer';
 import type { KeyedRowSource, PositionOrder, SourceRow } from './sources/source-adapter';
+import { StateError } from '../../runtime/pipeline-error';
 
 export interface RepairStats {
   invocations: number;
@@ -107,7 +108,7 @@ function preparePage(rows: SourceRow[], settings: FetchSettings, runId: string, 
   return { records: packRecords(lines, lengths, maxRecordBytes), quarantined, large, delivered: lines.length };
 }
 
-export class RepairError extends Error {
+export class RepairError extends StateError {
   override name = 'RepairError';
 }
 

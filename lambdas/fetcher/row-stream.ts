@@ -11,6 +11,7 @@
  * with the rest of its row before decoding. Measured against a general streaming JSON parser in
  * bench/row-stream-bench.ts (docs/bench.md, "Parsing a page as it arrives").
  */
+import { SourceError } from '../../runtime/pipeline-error';
 
 /** One row of the page, as soon as its closing brace arrived. */
 export interface StreamedRow {
@@ -31,7 +32,7 @@ export type RowStreamErrorKind = 'truncated' | 'malformed' | 'oversize';
  * Why a body could not be read to its end. `rowsComplete` rows were handed out before it; a fetcher
  * resumes after the last of them (keyset `$where` from that row), never from the page start.
  */
-export class RowStreamError extends Error {
+export class RowStreamError extends SourceError {
   constructor(
     readonly kind: RowStreamErrorKind,
     message: string,

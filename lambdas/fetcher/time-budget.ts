@@ -4,11 +4,12 @@
  * (`done: false`) and the state machine invokes it again, instead of the Lambda being killed
  * mid-page at its 15-minute limit.
  */
+import { SourceError } from '../../runtime/pipeline-error';
 
 /** Milliseconds the current request and its retries may still use; Infinity without a budget. */
 export type BudgetMs = () => number;
 
-export class TimeBudgetExhaustedError extends Error {
+export class TimeBudgetExhaustedError extends SourceError {
   override name = 'TimeBudgetExhaustedError';
 }
 

@@ -1,4 +1,5 @@
 /** The run-lease Lambda's environment, read in this one place (set by lib/constructs/run-lease-function.ts). */
+import { ConfigError } from '../../runtime/pipeline-error';
 
 export interface RunLeaseConfig {
   datasetName: string;
@@ -7,7 +8,7 @@ export interface RunLeaseConfig {
   leaseSeconds: number;
 }
 
-export class RunLeaseConfigError extends Error {
+export class RunLeaseConfigError extends ConfigError {
   override name = 'RunLeaseConfigError';
 }
 

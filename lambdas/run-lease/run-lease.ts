@@ -14,6 +14,7 @@
  * is overwritten, and its noncurrent versions expire with the bucket's lifecycle rule.
  */
 import { PreconditionFailedError, type ObjectStore } from '../../runtime/object-store';
+import { StateError } from '../../runtime/pipeline-error';
 
 export interface Lease {
   dataset: string;
@@ -42,7 +43,7 @@ export interface RunLeaseDeps {
 }
 
 /** A lease object that cannot be read as one: a person must look at it (the message says where). */
-export class LeaseFormatError extends Error {
+export class LeaseFormatError extends StateError {
   override name = 'LeaseFormatError';
 }
 

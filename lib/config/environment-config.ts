@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { devConfig } from './dev';
 import { prodConfig } from './prod';
+import { ConfigError } from '../../runtime/pipeline-error';
 
 /** Retention periods CloudWatch Logs accepts; anything else fails synth instead of deploy. */
 export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
@@ -132,7 +133,7 @@ const ENVIRONMENTS: Record<string, unknown> = { dev: devConfig, prod: prodConfig
 export const ENVIRONMENT_NAMES = Object.keys(ENVIRONMENTS);
 
 /** Thrown for an unknown environment name or a configuration that does not validate. */
-export class EnvironmentConfigError extends Error {
+export class EnvironmentConfigError extends ConfigError {
   override name = 'EnvironmentConfigError';
 }
 

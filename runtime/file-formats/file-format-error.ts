@@ -3,6 +3,8 @@
  * the decompressed text and 0-based byte offset in it, or the compressed byte offset for gzip).
  * Rows that are merely malformed are not errors: they come out as problem rows and reading goes on.
  */
+import { DataError } from '../pipeline-error';
+
 export interface FilePosition {
   /** 1-based line in the decompressed text where the trouble is (or the record that has it starts). */
   line: number;
@@ -10,7 +12,7 @@ export interface FilePosition {
   byteOffset: number;
 }
 
-export class FileFormatError extends Error {
+export class FileFormatError extends DataError {
   override readonly name = 'FileFormatError';
 
   constructor(

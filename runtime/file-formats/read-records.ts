@@ -18,6 +18,7 @@ import { FileFormatError } from './file-format-error';
 import { JsonArrayParser } from './json-array-parser';
 import { NdjsonParser } from './ndjson-parser';
 import type { ReadItem, RecordParser } from './record-parser';
+import { DataError } from '../pipeline-error';
 
 export type FileFormat = 'csv' | 'ndjson' | 'json';
 export type Compression = 'gzip' | 'none' | 'auto';
@@ -167,7 +168,9 @@ async function takeHead(source: AsyncIterable<Buffer>, n: number): Promise<{ hea
 }
 
 /** zlib's own errors, told apart from the source's (which pass through unchanged). */
-class GunzipError extends Error {}
+class GunzipError extends DataError {
+  override name = 'GunzipError';
+}
 
 async function* gunzipped(source: AsyncIterable<Buffer>, counter: { compressedBytes: number }): AsyncGenerator<Buffer> {
   const gunzip = createGunzip();

@@ -2,6 +2,9 @@
  * Usage errors as a person meets them: one line, the option they meant, and `serve --help` about serve.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { didYouMean, parseArgsErrorLine } from '../../local/cli-usage';
 import { runCli } from './local-run-fixture';
@@ -41,6 +44,21 @@ describe('npm run local usage errors', () => {
     const r = await runCli(['sevre']);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /^error: Unknown command "sevre".*; did you mean "serve"\? \(see --help\)\n$/);
+  });
+
+  test('a dataset file that does not validate: every bad field, exit 2, and what to do, before anything runs', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'cli-usage-'));
+    try {
+      const file = path.join(dir, 'bad.json');
+      await writeFile(file, JSON.stringify({ name: 'Bad Name' }));
+      const r = await runCli(['--dataset-file', file, '--data-dir', path.join(dir, 'data')]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /^error: Invalid dataset definition .*bad\.json:\n {4}- name: must be kebab-case/);
+      assert.match(r.stderr, /\n {4}- columns: [^\n]* \(fix the file and run again\)\n$/);
+      assert.equal(r.stdout, '');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('serve --help describes serve, not the whole run', async () => {

@@ -12,6 +12,7 @@ import {
   type ColumnInfo,
 } from '@aws-sdk/client-athena';
 import type { Row } from './engine';
+import { EngineError } from '../../../runtime/pipeline-error';
 
 export interface AthenaQueryOptions {
   workgroup: string;
@@ -24,7 +25,7 @@ export interface AthenaQueryOptions {
   now?: () => number;
 }
 
-export class AthenaQueryError extends Error {
+export class AthenaQueryError extends EngineError {
   override name = 'AthenaQueryError';
   constructor(
     message: string,

@@ -16,6 +16,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { StateError } from '../../../runtime/pipeline-error';
 
 export const MANIFEST_FILE = '_manifest.json';
 
@@ -28,7 +29,7 @@ export interface CuratedManifest {
   previous: Record<string, string>;
 }
 
-export class CuratedManifestError extends Error {
+export class CuratedManifestError extends StateError {
   override name = 'CuratedManifestError';
 }
 

@@ -19,6 +19,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
+import { EngineError } from '../../../runtime/pipeline-error';
 
 export const DEFAULT_LOCAL_MEMORY_LIMIT = '600MB';
 /** Share of a container's memory limit DuckDB may take. */
@@ -31,7 +32,7 @@ export interface DuckDbResources {
   preserve_insertion_order: string;
 }
 
-export class DuckDbResourcesError extends Error {
+export class DuckDbResourcesError extends EngineError {
   override name = 'DuckDbResourcesError';
 }
 

@@ -4,6 +4,7 @@
  * present but the transform never uses or logs it.
  */
 import { parseDataset, type DatasetConfig } from '../../../runtime/dataset-config';
+import { ConfigError } from '../../../runtime/pipeline-error';
 
 export interface TransformEnv {
   dataset: DatasetConfig;
@@ -25,7 +26,7 @@ export interface TransformEnv {
   athena?: { workgroup: string; rawDatabase: string; curatedDatabase: string };
 }
 
-export class EnvError extends Error {
+export class EnvError extends ConfigError {
   override name = 'EnvError';
 }
 

@@ -10,14 +10,13 @@
  */
 import { parseArgs } from 'node:util';
 import { AthenaClient } from '@aws-sdk/client-athena';
-import { DatasetConfigError } from '../../../runtime/dataset-config';
 import { ATHENA_REQUEST_TIMEOUT_MS, boundedRequestHandler } from '../../../runtime/aws-request-handler';
 import { openObjectStore } from '../../../runtime/object-store';
-import { TRANSFORM_EXIT } from '../../../runtime/run-protocol';
+import { errorCategory, exitCodeFor } from '../../../runtime/pipeline-error';
+import { TRANSFORM_EXIT, type TransformExitCode } from '../../../runtime/run-protocol';
 import { AthenaEngine } from './athena-engine';
-import { EnvError, readTransformEnv } from './env';
-import { ModelError } from './models';
-import { MassDeleteRefusedError, REBUILD_HINT, RECONCILIATION_TEST, runTransform, TransformConfigError, type RunSummary } from './transform';
+import { readTransformEnv } from './env';
+import { REBUILD_HINT, RECONCILIATION_TEST, runTransform, type RunSummary } from './transform';
 
 /** The run protocol's exit codes, under the name this module's callers and tests know. */
 export const EXIT = TRANSFORM_EXIT;
@@ -73,6 +72,20 @@ const defaultPrint = (text: string, stream: 'stdout' | 'stderr'): void => {
 
 const defaultIo: MainIo = { log: (r) => process.stdout.write(`${JSON.stringify(r)}\n`) };
 
+/**
+ * The one place the container maps an error to its exit code and log line: the error's own
+ * (runtime/pipeline-error.ts), so configuration (environment, dataset, model files) exits 2, a
+ * refused mass delete 4, anything else 1.
+ */
+function failed(err: unknown, datasetName: string | undefined, io: MainIo): TransformExitCode {
+  const e = err as Error;
+  const exitCode = exitCodeFor(err);
+  // A refused mass delete's `dataset` and `error` feed the MassDeleteRefused metric filter on the task's log group.
+  const dataset = errorCategory(err) === 'refused' ? { dataset: datasetName } : {};
+  io.log({ level: 'error', message: e.message, error: e.name, ...dataset, exitCode });
+  return exitCode;
+}
+
 export async function main(baseEnv: NodeJS.ProcessEnv, io: MainIo = defaultIo, argv: readonly string[] = []): Promise<number> {
   const flags = parseFlags(argv);
   const print = io.print ?? defaultPrint;
@@ -119,14 +132,7 @@ export async function main(baseEnv: NodeJS.ProcessEnv, io: MainIo = defaultIo, a
       log: (message) => io.log({ level: 'info', message, dataset: cfg.dataset.name, runId: cfg.runId }),
     });
   } catch (err) {
-    if (err instanceof MassDeleteRefusedError) {
-      // `dataset` and `error` feed the MassDeleteRefused metric filter on the task's log group.
-      io.log({ level: 'error', message: err.message, error: err.name, dataset: datasetName, exitCode: EXIT.massDeleteRefused });
-      return EXIT.massDeleteRefused;
-    }
-    const config = err instanceof EnvError || err instanceof DatasetConfigError || err instanceof ModelError || err instanceof TransformConfigError;
-    io.log({ level: 'error', message: (err as Error).message, error: (err as Error).name, exitCode: config ? EXIT.config : EXIT.failed });
-    return config ? EXIT.config : EXIT.failed;
+    return failed(err, datasetName, io);
   }
   io.log({ level: summary.status === 'succeeded' ? 'info' : 'error', message: 'transform finished', summary });
   if (summary.repairNeeded) {

@@ -28,6 +28,7 @@ import { renderMartSections, renderReport } from './report';
 import { validateMartCharts } from './report-charts';
 import type { ChangeSummary, RunSummary, TransformStage } from './run-summary';
 import { profileCurated, type ColumnProfiles } from './column-profile';
+import { ConfigError, RefusedError, StateError } from '../../../runtime/pipeline-error';
 
 // Callers outside the renderers read the summary's type where they get the summary.
 export type { ChangeSummary, RunSummary, SourceReconciliation } from './run-summary';
@@ -74,12 +75,12 @@ export const RECONCILIATION_TEST = 'reconciliation_merged_keys_equal_curated_row
 export const SOURCE_RECONCILIATION_TEST = 'reconciliation_curated_keys_equal_source_keys';
 
 /** The key scan would delete more than deletions.maxDeleteShare of curated: nothing was deleted. */
-export class MassDeleteRefusedError extends Error {
+export class MassDeleteRefusedError extends RefusedError {
   override name = 'MassDeleteRefusedError';
 }
 
 /** The key scan's files do not match its _SUCCESS, or it was read from another source. */
-export class KeysetError extends Error {
+export class KeysetError extends StateError {
   override name = 'KeysetError';
 }
 
@@ -124,7 +125,7 @@ function localDir(store: ObjectStore, role: string): string {
   return store.location;
 }
 
-export class TransformConfigError extends Error {
+export class TransformConfigError extends ConfigError {
   override name = 'TransformConfigError';
 }
 

@@ -24,6 +24,7 @@ import { isProblem, readRecords, type Compression, type FileFormat, type ReadIte
 import { backoffDelay, type RetryPolicy } from '../../retry-policy';
 import { retryDeadline, type BudgetMs } from '../../time-budget';
 import type { KeyPage, PositionOrder, RowPageQuery, SourceAdapter, SourceIdentity, SourceRow, StreamPageResult } from '../source-adapter';
+import { SourceError } from '../../../../runtime/pipeline-error';
 
 /** Records 1..record of the file version `version` are behind this position. */
 export interface FilePosition {
@@ -64,7 +65,7 @@ export interface HttpFileSourceOptions {
   onRetry?: (info: { attempt: number; delayMs: number; reason: string; url: string }) => void;
 }
 
-export class FileSourceError extends Error {
+export class FileSourceError extends SourceError {
   override name = 'FileSourceError';
   constructor(
     message: string,

@@ -37,6 +37,7 @@ import type { KeyPage, PositionOrder, RowPageQuery, SourceAdapter, SourceIdentit
 import { parseS3Url, type S3Location } from './s3-location';
 import { S3_OBJECT_POSITIONS, S3_SNAPSHOT_POSITIONS, type S3ObjectPosition, type S3SnapshotPosition } from './s3-positions';
 import { RowKeyBuilder } from './row-key';
+import { SourceError } from '../../../../runtime/pipeline-error';
 
 export type S3SourceMode = 'append' | 'snapshot';
 
@@ -70,7 +71,7 @@ export interface S3FilesSourceOptions {
 export type S3Position = S3ObjectPosition | S3SnapshotPosition;
 
 /** Why a run over an S3 prefix cannot go on; the message names the object and what to do. */
-export class S3SourceError extends Error {
+export class S3SourceError extends SourceError {
   override name = 'S3SourceError';
 }
 

@@ -13,13 +13,14 @@ import { compareKeyset, rowPosition } from './page-invariants';
 import type { PageQuery, SourceRow } from './socrata-client';
 import type { RangePlan } from '../source-adapter';
 import type { BudgetMs } from '../../time-budget';
+import { SourceError } from '../../../../runtime/pipeline-error';
 
 export interface PlanSource {
   fetchPage(query: PageQuery): Promise<SourceRow[]>;
 }
 
 /** The count came back as something other than one row with a non-negative integer. */
-export class RangePlanError extends Error {
+export class RangePlanError extends SourceError {
   override name = 'RangePlanError';
 }
 

@@ -12,6 +12,7 @@ import { redactor } from '../../redact';
 import { RowStreamError, RowStreamParser } from '../../row-stream';
 import { backoffDelay, type RetryPolicy } from '../../retry-policy';
 import { retryDeadline, type BudgetMs } from '../../time-budget';
+import { SourceError } from '../../../../runtime/pipeline-error';
 
 export type { SourceRow, StreamPageResult } from '../source-adapter';
 
@@ -104,7 +105,7 @@ export function soqlQuery(q: QueryParts): string {
     .join(' ');
 }
 
-export class SocrataRequestError extends Error {
+export class SocrataRequestError extends SourceError {
   override name = 'SocrataRequestError';
   constructor(
     message: string,
@@ -554,7 +555,7 @@ function streamFailureReason(err: unknown, timedOut: boolean, deadlineMs: number
 }
 
 /** The abort reason of a request's total deadline. */
-class DeadlineError extends Error {
+class DeadlineError extends SourceError {
   override name = 'DeadlineError';
   constructor() {
     super('request deadline reached');
