@@ -34,8 +34,9 @@ export interface ChildRpc<M extends object> {
   close(closeMessage: M): Promise<void>;
 }
 
-export function forkChild<M extends object>(file: string, tailBytes: number): ChildRpc<M> {
-  const child = fork(file, [], { execArgv: ['--import', TSX], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env } });
+/** `env`: variables the child gets on top of this process's (this process's own are never changed). */
+export function forkChild<M extends object>(file: string, tailBytes: number, env: Record<string, string> = {}): ChildRpc<M> {
+  const child = fork(file, [], { execArgv: ['--import', TSX], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, ...env } });
   let tail = '';
   child.stderr!.on('data', (d: Buffer) => {
     tail = (tail + d.toString()).slice(-tailBytes);

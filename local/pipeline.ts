@@ -17,6 +17,7 @@ import type { RunSummary } from '../containers/transform/src/transform';
 import { startTransformProcess, type TransformProcess } from './transform-process';
 import { fetcherEnvironment } from '../runtime/fetcher-environment';
 import { CheckpointStore } from '../lambdas/fetcher/checkpoint-store';
+import { fetcherHandler, type FetcherHandler, type FetcherHost } from '../lambdas/fetcher/handler';
 import type { FetchOutput } from '../lambdas/fetcher/fetch-run';
 import { keysetWhere } from '../lambdas/fetcher/sources/socrata/keyset';
 import { KEYSET_POSITIONS } from '../lambdas/fetcher/sources/socrata/socrata-source';
@@ -28,8 +29,6 @@ import { localStreamName, startLocalFirehose, type FirehoseServer } from './fire
 import type { SocrataEndpoint } from './socrata-process';
 import { writeFailedRun, type FailedRunOutputs } from './failed-run';
 
-/** The fetcher's handler, imported once the environment it reads is set (see LocalPipelineRun.fetch). */
-type Handler = (typeof import('../lambdas/fetcher/handler'))['handler'];
 
 /** An error of runLocalPipeline, with where the failed run's summary and report were written. */
 export type LocalRunError = Error & { run?: FailedRunOutputs };
@@ -174,6 +173,14 @@ export function localFetcherEnv(opts: {
   };
 }
 
+/**
+ * The fetcher as the local pipeline runs it: its environment (localFetcherEnv) passed as an
+ * argument, never through `process.env`; the credentials the SDK insists on, from that environment.
+ */
+export function localFetcherHost(env: Record<string, string>): FetcherHost {
+  return { env, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID ?? 'local', secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? 'local' } };
+}
+
 /** The `$select` of the progress bar's count query (told apart from the fetcher's pages). */
 const COUNT_SELECT = 'count(*) AS n';
 
@@ -253,7 +260,7 @@ class LocalPipelineRun {
   private readonly runId: string;
   private readonly budget: number;
   private source: RunSource | undefined;
-  private handler: Handler | undefined;
+  private handler: FetcherHandler | undefined;
   private transformProcess: TransformProcess | undefined;
 
   private constructor(
@@ -271,8 +278,6 @@ class LocalPipelineRun {
     this.rawStore = new LocalObjectStore(this.rawDir);
     this.runId = opts.runId ?? `local-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
     this.budget = opts.invocationBudgetMs ?? 60_000;
-    // DuckDB spills into the data directory (containers/transform/src/duckdb-resources.ts), removed after the run.
-    process.env.DUCKDB_TEMP_DIRECTORY = this.duckdbTemp;
   }
 
   /** Checks the engine, empties a --fresh data directory, and starts the endpoints the caller did not pass. */
@@ -329,8 +334,7 @@ class LocalPipelineRun {
     const source = (this.source = this.resolveSource());
     this.phase('fetch');
     const env = localFetcherEnv({ dataset: source.dataset, datasetId: source.datasetId, baseUrl: source.baseUrl, firehoseUrl: this.firehose.url, rawDir: this.rawDir, marginMs: opts.budgetMarginMs ?? 0 });
-    Object.assign(process.env, env);
-    const { handler } = await import('../lambdas/fetcher/handler');
+    const handler = fetcherHandler(localFetcherHost(env));
     this.handler = handler;
     const mode = opts.mode ?? 'incremental';
     const expected = await expectedRows(source.baseUrl, source.datasetId, this.rawStore, this.dataset, mode === 'full-refresh');
@@ -401,7 +405,8 @@ class LocalPipelineRun {
     // The crawl and the transform run in a child process of their own (./transform-process.ts).
     this.phase('crawl');
     this.opts.onStep?.('crawl');
-    this.transformProcess = startTransformProcess(this.log);
+    // DuckDB spills into the data directory (containers/transform/src/duckdb-resources.ts), removed after the run.
+    this.transformProcess = startTransformProcess(this.log, { DUCKDB_TEMP_DIRECTORY: this.duckdbTemp });
     const crawl: CrawlResult = await this.transformProcess.crawl({ dataset, rawDir: this.rawDir, catalogPath });
     summary.crawl = { table: crawl.table, objects: crawl.objects, columns: crawl.columns.length };
     const known = new Set(curatedColumnNames(dataset));

@@ -59,8 +59,9 @@ export interface TransformProcess {
 const CHILD = path.join(import.meta.dirname, 'transform-child.ts');
 const FAULT_POINT_LINE = /^fault point \S+: SIGKILL$/m;
 
-export function startTransformProcess(log: (line: string) => void): TransformProcess {
-  const rpc = forkChild<TransformParentMessage>(CHILD, 8_000);
+/** `env`: the transform's own variables (DUCKDB_*) on top of this process's. */
+export function startTransformProcess(log: (line: string) => void, env: Record<string, string> = {}): TransformProcess {
+  const rpc = forkChild<TransformParentMessage>(CHILD, 8_000, env);
   const { child, pid } = rpc;
   child.on('message', (m: TransformChildMessage) => {
     if (m.type === 'log') log(m.line);

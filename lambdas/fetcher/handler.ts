@@ -48,14 +48,29 @@ export interface FetcherContext {
   awsRequestId: string;
 }
 
-// SDK clients are created once per process. They are keyed by the endpoint override so a local
+/**
+ * What the fetcher runs with. In Lambda, the function's environment and the SDK's own credential
+ * chain; a local caller (the local pipeline, tests, the bench) passes its own, so nothing it
+ * configures goes through `process.env`.
+ */
+export interface FetcherHost {
+  /** The variables of runtime/fetcher-environment.ts (and the AWS_ENDPOINT_URL_* / AWS_REGION the SDK knows). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** For endpoints that ignore credentials (local servers); default: the SDK's provider chain. */
+  readonly credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+// SDK clients are created once per process. They are keyed by endpoint and credentials so a local
 // process that starts several local endpoints (tests) never sends to a stale one.
 const clients = new Map<string, unknown>();
-function client<T>(kind: string, endpointVar: string, create: () => T): T {
-  const key = `${kind}|${process.env[endpointVar] ?? ''}`;
+function client<T>(host: FetcherHost, kind: string, endpointVar: string, create: (config: { endpoint?: string; region?: string; credentials?: FetcherHost['credentials'] }) => T): T {
+  const endpoint = host.env[endpointVar] || undefined;
+  const region = host.env.AWS_REGION || undefined;
+  const key = `${kind}|${endpoint ?? ''}|${region ?? ''}|${host.credentials?.accessKeyId ?? ''}`;
   let c = clients.get(key) as T | undefined;
   if (!c) {
-    c = tracer.captureAWSv3Client(create() as object) as T;
+    const config = { ...(endpoint ? { endpoint } : {}), ...(region ? { region } : {}), ...(host.credentials ? { credentials: host.credentials } : {}) };
+    c = tracer.captureAWSv3Client(create(config) as object) as T;
     clients.set(key, c);
   }
   return c;
@@ -66,17 +81,25 @@ function client<T>(kind: string, endpointVar: string, create: () => T): T {
 // that accepts the connection and never answers would hang the invocation until Lambda kills it).
 // requestTimeout ends at the response headers and socketTimeout bounds idle bodies; calls that
 // matter also pass an abortSignal deadline (firehose-delivery.ts, app-token.ts).
-const firehose = () => client('firehose', 'AWS_ENDPOINT_URL_FIREHOSE', () => new FirehoseClient({ maxAttempts: 1, requestHandler: boundedRequestHandler(FIREHOSE_CALL_TIMEOUT_MS) }));
-const s3 = () => client('s3', 'AWS_ENDPOINT_URL_S3', () => new S3Client({ requestHandler: boundedRequestHandler(S3_REQUEST_TIMEOUT_MS) }));
-const secrets = () => client('secrets', 'AWS_ENDPOINT_URL_SECRETS_MANAGER', () => new SecretsManagerClient({ requestHandler: boundedRequestHandler(10_000) }));
+const firehose = (host: FetcherHost) =>
+  client(host, 'firehose', 'AWS_ENDPOINT_URL_FIREHOSE', (c) => new FirehoseClient({ ...c, maxAttempts: 1, requestHandler: boundedRequestHandler(FIREHOSE_CALL_TIMEOUT_MS) }));
+const s3 = (host: FetcherHost) => client(host, 's3', 'AWS_ENDPOINT_URL_S3', (c) => new S3Client({ ...c, requestHandler: boundedRequestHandler(S3_REQUEST_TIMEOUT_MS) }));
+const secrets = (host: FetcherHost) =>
+  client(host, 'secrets', 'AWS_ENDPOINT_URL_SECRETS_MANAGER', (c) => new SecretsManagerClient({ ...c, requestHandler: boundedRequestHandler(10_000) }));
 
 const FIREHOSE_CALL_TIMEOUT_MS = 30_000;
 
-export async function handler<E extends AnyFetcherEvent>(event: E, context: FetcherContext): Promise<FetcherOutput<E>> {
-  return (await handle(event, context)) as FetcherOutput<E>;
+export type FetcherHandler = <E extends AnyFetcherEvent>(event: E, context: FetcherContext) => Promise<FetcherOutput<E>>;
+
+/** The fetcher for a host: the Lambda's is `handler`; a local caller makes its own. */
+export function fetcherHandler(host: FetcherHost): FetcherHandler {
+  return async <E extends AnyFetcherEvent>(event: E, context: FetcherContext) => (await handle(event, context, host)) as FetcherOutput<E>;
 }
 
-async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<FetcherOutput> {
+/** The Lambda entry point: the function's own environment, read at each invocation. */
+export const handler: FetcherHandler = fetcherHandler({ env: process.env });
+
+async function handle(event: AnyFetcherEvent, context: FetcherContext, host: FetcherHost): Promise<FetcherOutput> {
   if (!event || typeof event.runId !== 'string' || !event.runId) {
     throw new Error(`Fetcher input must be { runId, phase?, mode?, cursor? }; got ${JSON.stringify(event).slice(0, 200)}`);
   }
@@ -89,7 +112,11 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
   if (mode !== undefined && !(RUN_MODES as readonly string[]).includes(mode)) {
     throw new Error(`Fetcher mode must be ${oneOf(RUN_MODES)}, not ${JSON.stringify(mode)}`);
   }
-  const config = readFetcherConfig();
+  const config = readFetcherConfig(host.env);
+  // Powertools reads these once, at import; a host's own apply at each invocation.
+  const logLevel = host.env.POWERTOOLS_LOG_LEVEL?.trim();
+  if (logLevel) logger.setLogLevel(logLevel as Parameters<typeof logger.setLogLevel>[0]);
+  const publishMetrics = host.env.POWERTOOLS_METRICS_DISABLED !== 'true';
   logger.appendKeys({ dataset: config.datasetName, runId: event.runId, requestId: context.awsRequestId });
   metrics.addDimension('Dataset', config.datasetName);
 
@@ -99,7 +126,7 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
   const secretName = config.appTokenSecretName;
   const source = openSource(config, {
     ...(secretName
-      ? { appToken: async () => (appToken = await getAppToken(secrets(), secretName)) }
+      ? { appToken: async () => (appToken = await getAppToken(secrets(host), secretName)) }
       : config.appToken
         ? { appToken: async () => (appToken = config.appToken) }
         : {}),
@@ -108,7 +135,7 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
       logger.warn('retrying source request', { attempt, delayMs, reason, url });
     },
   });
-  const stateStore = openObjectStore(config.stateLocation, s3);
+  const stateStore = openObjectStore(config.stateLocation, () => s3(host));
   const settings = config;
   // The invocation's figures for the run report, written once its work is delivered: a failure
   // here fails the invocation (retried with the same cursor, which rewrites the same object).
@@ -143,7 +170,7 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
     if (phase === FETCHER_PHASE.repair) {
       const out = await runRepair({ runId: event.runId, cursor: (event.cursor as RepairCursor | null | undefined) ?? null }, settings, {
         ...common,
-        delivery: new FirehoseDelivery(firehose(), config.deliveryStreamName, defaultRetryPolicy(8), 4, FIREHOSE_CALL_TIMEOUT_MS),
+        delivery: new FirehoseDelivery(firehose(host), config.deliveryStreamName, defaultRetryPolicy(8), 4, FIREHOSE_CALL_TIMEOUT_MS),
         store: stateStore,
       });
       const before = (event.cursor as RepairCursor | null | undefined)?.stats;
@@ -155,19 +182,12 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
       { runId: event.runId, ...(mode ? { mode } : {}), cursor: (event.cursor as FetchCursor | null | undefined) ?? null },
       config,
       {
-        source,
-        delivery: new FirehoseDelivery(firehose(), config.deliveryStreamName, defaultRetryPolicy(8), 4, FIREHOSE_CALL_TIMEOUT_MS),
+        ...common,
+        delivery: new FirehoseDelivery(firehose(host), config.deliveryStreamName, defaultRetryPolicy(8), 4, FIREHOSE_CALL_TIMEOUT_MS),
         checkpoints: new CheckpointStore(stateStore, config.datasetName),
         // A parallel backfill writes its rows to the raw zone itself (direct-delivery.ts says why).
         parallelDelivery: new DirectObjectDelivery(stateStore, config.datasetName, event.runId),
         stateStore,
-        clock: () => new Date(),
-        remainingTimeMs: () => context.getRemainingTimeInMillis(),
-        logger: {
-          info: (message, extra) => logger.info(message, extra ?? {}),
-          warn: (message, extra) => logger.warn(message, extra ?? {}),
-        },
-        sourceRetries: () => sourceRetries,
       },
     );
     recordMetrics(out.stats, before);
@@ -180,7 +200,13 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext): Promise<
     metrics.addMetric('FetchFailures', MetricUnit.Count, 1);
     throw err;
   } finally {
-    metrics.publishStoredMetrics();
+    if (publishMetrics) metrics.publishStoredMetrics();
+    else {
+      // What publishing would have cleared, so the next invocation starts as clean.
+      metrics.clearMetrics();
+      metrics.clearDimensions();
+      metrics.clearMetadata();
+    }
     logger.removeKeys(['dataset', 'runId', 'requestId']);
   }
 }

@@ -55,7 +55,10 @@ describe('npm run local, end to end', () => {
     try {
       const dataDir = dirFor('clean');
       const progress: { rowsFetched: number; expectedRows?: number }[] = [];
+      const envBefore = { ...process.env };
       const s = await run(dataDir, socrata, { onProgress: (p) => progress.push(p) });
+      // The fetcher is given its configuration as an argument: the run leaves the process environment as it found it.
+      assert.deepEqual({ ...process.env }, envBefore);
       assert.ok(progress.length >= 1);
       assert.deepEqual(progress.at(-1), { ...progress.at(-1), rowsFetched: ROWS, expectedRows: ROWS });
       assert.ok(progress.every((p, i) => i === 0 || p.rowsFetched >= progress[i - 1]!.rowsFetched), 'progress never goes back');
