@@ -319,32 +319,28 @@ export function compileWhere(node: WhereNode, kindOf: KindOf): (row: Row) => boo
   return (row) => f(row) === true;
 }
 
+/**
+ * AND (`decisive` false) or OR (`decisive` true) in three-valued logic: one decisive operand
+ * decides; else any null makes it null.
+ */
+function junction(operands: ((row: Row) => boolean | null)[], decisive: boolean): (row: Row) => boolean | null {
+  return (row) => {
+    let sawNull = false;
+    for (const f of operands) {
+      const v = f(row);
+      if (v === decisive) return decisive;
+      if (v === null) sawNull = true;
+    }
+    return sawNull ? null : !decisive;
+  };
+}
+
 function compileNode(node: WhereNode, kindOf: KindOf): (row: Row) => boolean | null {
   switch (node.kind) {
-    case 'and': {
-      const fs = node.args.map((a) => compileNode(a, kindOf));
-      return (row) => {
-        let sawNull = false;
-        for (const f of fs) {
-          const v = f(row);
-          if (v === false) return false;
-          if (v === null) sawNull = true;
-        }
-        return sawNull ? null : true;
-      };
-    }
-    case 'or': {
-      const fs = node.args.map((a) => compileNode(a, kindOf));
-      return (row) => {
-        let sawNull = false;
-        for (const f of fs) {
-          const v = f(row);
-          if (v === true) return true;
-          if (v === null) sawNull = true;
-        }
-        return sawNull ? null : false;
-      };
-    }
+    case 'and':
+      return junction(node.args.map((a) => compileNode(a, kindOf)), false);
+    case 'or':
+      return junction(node.args.map((a) => compileNode(a, kindOf)), true);
     case 'not': {
       const f = compileNode(node.arg, kindOf);
       return (row) => {
