@@ -4,6 +4,7 @@
  * present but the transform never uses or logs it.
  */
 import { parseDataset, type DatasetConfig } from '../../../runtime/dataset-config';
+import { requiredVariables } from '../../../runtime/environment-variables';
 
 export interface TransformEnv {
   dataset: DatasetConfig;
@@ -32,11 +33,7 @@ export class EnvError extends Error {
 /** Parse the environment; one error lists every missing or invalid variable. */
 export function readTransformEnv(env: NodeJS.ProcessEnv): TransformEnv {
   const problems: string[] = [];
-  const need = (name: string): string => {
-    const v = env[name]?.trim();
-    if (!v) problems.push(`${name} is not set`);
-    return v ?? '';
-  };
+  const need = requiredVariables(env, problems);
   const engine = need('ENGINE');
   if (engine && engine !== 'athena' && engine !== 'duckdb') problems.push(`ENGINE must be "athena" or "duckdb", got "${engine}"`);
   const rawLocation = need('RAW_LOCATION');
