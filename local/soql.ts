@@ -127,20 +127,19 @@ class Parser {
   }
 
   or(): WhereNode {
-    const args = [this.and()];
-    while (isKeyword(this.peek(), 'OR')) {
-      this.next();
-      args.push(this.and());
-    }
-    return args.length === 1 ? args[0]! : { kind: 'or', args };
+    return this.junction('or', () => this.and());
   }
   and(): WhereNode {
-    const args = [this.unary()];
-    while (isKeyword(this.peek(), 'AND')) {
+    return this.junction('and', () => this.unary());
+  }
+  /** `operand (AND|OR operand)*`: one operand is itself, more are one node. */
+  junction(kind: 'and' | 'or', operand: () => WhereNode): WhereNode {
+    const args = [operand()];
+    while (isKeyword(this.peek(), kind.toUpperCase())) {
       this.next();
-      args.push(this.unary());
+      args.push(operand());
     }
-    return args.length === 1 ? args[0]! : { kind: 'and', args };
+    return args.length === 1 ? args[0]! : { kind, args };
   }
   unary(): WhereNode {
     if (isKeyword(this.peek(), 'NOT')) {
