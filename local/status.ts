@@ -6,14 +6,13 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadDatasetDir } from '../runtime/dataset-config';
 import { LocalObjectStore } from '../runtime/object-store';
 import { reportKey, runSummaryPrefix } from '../runtime/storage-layout';
 import { CheckpointStore } from '../lambdas/fetcher/checkpoint-store';
 import { showPosition } from '../lambdas/fetcher/sources/registry';
 import { showSource } from '../lambdas/fetcher/sources/source-adapter';
-import { parseArgsErrorLine } from './cli-usage';
+import { commandArgs } from './cli-usage';
 import { lockHolder } from './data-dir-lock';
 import { builtBy } from './local-engine';
 import type { SourceHistory } from './local-source-state';
@@ -181,17 +180,8 @@ async function main(argv: string[]): Promise<number> {
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   } as const;
-  let args;
-  try {
-    args = parseArgs({ args: argv, options });
-  } catch (err) {
-    process.stderr.write(`status: ${parseArgsErrorLine(err, Object.keys(options))} (npm run status -- --help)\n`);
-    return 2;
-  }
-  if (args.values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const args = commandArgs('status', USAGE, { args: argv, options });
+  if (typeof args === 'number') return args;
   const runs = Number(args.values.runs);
   if (!Number.isInteger(runs) || runs < 0) {
     process.stderr.write(`status: --runs must be a whole number ≥ 0, got "${args.values.runs}" (npm run status -- --help)\n`);
