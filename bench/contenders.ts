@@ -6,6 +6,7 @@
  */
 import { fork } from 'node:child_process';
 import path from 'node:path';
+import { childReport } from './child-report';
 
 export type ContenderKind = 'ours' | 'baseline' | 'limit';
 
@@ -84,27 +85,13 @@ export async function bundleWorker(outDir: string): Promise<string> {
  * `worker`: a bundle from bundleWorker(), or (default) the TypeScript source run through tsx.
  */
 export function runContender(spec: ContenderSpec, env: Record<string, string> = {}, worker?: string): Promise<ContenderReport> {
-  return new Promise((resolve, reject) => {
-    const child = fork(worker ?? WORKER_SOURCE, [JSON.stringify(spec)], {
-      cwd: REPO_ROOT,
-      execArgv: [...(worker ? [] : ['--import', 'tsx']), ...oursNodeFlags(spec.kind)],
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-    });
-    let report: ContenderReport | undefined;
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('message', (m) => {
-      report = m as ContenderReport;
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (code === 0 && report) resolve(report);
-      else reject(new Error(`contender ${spec.kind} exited with ${signal ?? `code ${code}`}${stderr ? `:\n${stderr.trim().slice(-2000)}` : ''}`));
-    });
+  const child = fork(worker ?? WORKER_SOURCE, [JSON.stringify(spec)], {
+    cwd: REPO_ROOT,
+    execArgv: [...(worker ? [] : ['--import', 'tsx']), ...oursNodeFlags(spec.kind)],
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   });
+  return childReport<ContenderReport>(child, `contender ${spec.kind}`);
 }
 
 /**

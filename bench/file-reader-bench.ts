@@ -5,6 +5,7 @@
  */
 import { fork } from 'node:child_process';
 import path from 'node:path';
+import { childReport } from './child-report';
 import type { Target } from './target';
 import type { FileReaderRunReport, FileReaderRunSpec } from './file-reader-run';
 
@@ -25,22 +26,8 @@ const RUNNER = path.join(import.meta.dirname, 'file-reader-run.ts');
 const REPO_ROOT = path.join(import.meta.dirname, '..');
 
 function runInChild(spec: FileReaderRunSpec): Promise<FileReaderRunReport> {
-  return new Promise((resolve, reject) => {
-    const child = fork(RUNNER, [JSON.stringify(spec)], { cwd: REPO_ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
-    let report: FileReaderRunReport | undefined;
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('message', (m) => {
-      report = m as FileReaderRunReport;
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (code === 0 && report) resolve(report);
-      else reject(new Error(`file reader (${spec.bytes} bytes, ${spec.gzip ? 'gzip' : 'plain'}) exited with ${signal ?? `code ${code}`}${stderr ? `:\n${stderr.trim().slice(-2000)}` : ''}`));
-    });
-  });
+  const child = fork(RUNNER, [JSON.stringify(spec)], { cwd: REPO_ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+  return childReport<FileReaderRunReport>(child, `file reader (${spec.bytes} bytes, ${spec.gzip ? 'gzip' : 'plain'})`);
 }
 
 export async function runFileReaderBench(opts: { sizes?: [number, number]; log: (line: string) => void }): Promise<FileReaderResult[]> {

@@ -19,6 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { FireIncidentGenerator } from '../local/fire-incidents-generator';
 import { RowStreamParser } from '../lambdas/fetcher/row-stream';
 import { ownPeakRssBytes } from './peak-rss';
+import { childReport } from './child-report';
 
 const CONTENDERS = ['scanner', 'streamparser', 'stream-json', 'whole-page'] as const;
 type Contender = (typeof CONTENDERS)[number];
@@ -117,15 +118,8 @@ async function measure(contender: Contender, file: string, parsersDir: string): 
 }
 
 function runChild(contender: Contender, file: string, parsersDir: string): Promise<Measured> {
-  return new Promise((resolve, reject) => {
-    const child = fork(import.meta.filename, ['--child', contender, file, parsersDir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
-    let result: Measured | undefined;
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('message', (m) => (result = m as Measured));
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 && result ? resolve(result) : reject(new Error(`${contender} exited with code ${code}: ${stderr.trim().slice(-1500)}`))));
-  });
+  const child = fork(import.meta.filename, ['--child', contender, file, parsersDir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+  return childReport<Measured>(child, contender);
 }
 
 async function main(argv: string[]): Promise<void> {

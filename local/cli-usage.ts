@@ -3,6 +3,7 @@
  * messages are long and generic ("To specify a positional argument starting with a '-' ..."),
  * and a typo'd option deserves the option that was meant.
  */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** Edit distance (insertions, deletions, substitutions, adjacent swaps), for "did you mean". */
 function distance(a: string, b: string): number {
@@ -45,4 +46,23 @@ export function parseArgsErrorLine(err: unknown, options: readonly string[]): st
   }
   // "Option '--rows <value>' argument missing": the first sentence, without Node's advice.
   return e.message.split(/\.\s/)[0]!.replace(/\.$/, '');
+}
+
+/**
+ * An `npm run <command>` line's arguments, or the exit code it ends with: 0 once --help printed
+ * `usage`, 2 once a usage error is one line on stderr (pointing to --help).
+ */
+export function commandArgs<T extends ParseArgsConfig>(command: string, usage: string, config: T): ReturnType<typeof parseArgs<T>> | 0 | 2 {
+  let args: ReturnType<typeof parseArgs<T>>;
+  try {
+    args = parseArgs(config);
+  } catch (err) {
+    process.stderr.write(`${command}: ${parseArgsErrorLine(err, Object.keys(config.options ?? {}))} (npm run ${command} -- --help)\n`);
+    return 2;
+  }
+  if ((args.values as { help?: boolean }).help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  return args;
 }

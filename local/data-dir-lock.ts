@@ -26,6 +26,15 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The PID holding the data directory, if any; stale: that process is gone (the next run takes the lock over). */
+export async function lockHolder(dataDir: string): Promise<{ pid: number; stale: boolean } | undefined> {
+  const pid = await readFile(path.join(dataDir, LOCK_FILE), 'utf8').then(
+    (t) => Number.parseInt(t, 10),
+    () => undefined,
+  );
+  return pid !== undefined && Number.isInteger(pid) && pid > 0 ? { pid, stale: !alive(pid) } : undefined;
+}
+
 export interface DataDirLock {
   readonly file: string;
   /** The dead PID whose lock was taken over, if any. */

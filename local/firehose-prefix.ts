@@ -12,6 +12,15 @@ import { randomInt } from 'node:crypto';
 
 const pad = (n: number, width: number): string => String(n).padStart(width, '0');
 
+/** Pattern letters that are one UTC field, zero-padded to the letter's repeat count. */
+const UTC_FIELDS: Partial<Record<string, (t: Date) => number>> = {
+  M: (t) => t.getUTCMonth() + 1,
+  d: (t) => t.getUTCDate(),
+  H: (t) => t.getUTCHours(),
+  m: (t) => t.getUTCMinutes(),
+  s: (t) => t.getUTCSeconds(),
+};
+
 /**
  * Format a UTC time with the subset of java.time.format.DateTimeFormatter patterns that S3 prefixes
  * use: y/u (year), M (month), d (day), H (hour), m (minute), s (second), S (fraction), and quoted
@@ -43,32 +52,11 @@ export function formatTimestamp(pattern: string, t: Date): string {
     let run = 1;
     while (pattern[i + run] === ch) run += 1;
     i += run;
-    switch (ch) {
-      case 'y':
-      case 'u':
-        out += run === 2 ? pad(t.getUTCFullYear() % 100, 2) : pad(t.getUTCFullYear(), run);
-        break;
-      case 'M':
-        out += pad(t.getUTCMonth() + 1, run);
-        break;
-      case 'd':
-        out += pad(t.getUTCDate(), run);
-        break;
-      case 'H':
-        out += pad(t.getUTCHours(), run);
-        break;
-      case 'm':
-        out += pad(t.getUTCMinutes(), run);
-        break;
-      case 's':
-        out += pad(t.getUTCSeconds(), run);
-        break;
-      case 'S':
-        out += pad(t.getUTCMilliseconds(), 3).slice(0, run).padEnd(run, '0');
-        break;
-      default:
-        throw new Error(`Unsupported letter "${ch}" in timestamp pattern "${pattern}"`);
-    }
+    const field = UTC_FIELDS[ch];
+    if (ch === 'y' || ch === 'u') out += run === 2 ? pad(t.getUTCFullYear() % 100, 2) : pad(t.getUTCFullYear(), run);
+    else if (ch === 'S') out += pad(t.getUTCMilliseconds(), 3).slice(0, run).padEnd(run, '0');
+    else if (field) out += pad(field(t), run);
+    else throw new Error(`Unsupported letter "${ch}" in timestamp pattern "${pattern}"`);
   }
   return out;
 }

@@ -3,12 +3,11 @@
  * curated; tables named after the dataset with dashes as underscores; marts as <table>__<mart>).
  */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { defaultCatalogPath, queryCatalog } from '../containers/transform/src/catalog';
 import { builtBy, openLocalAthena, queryAthena } from './local-engine';
 import { formatTable } from './text-table';
 import { trinoMissing } from './trino-server';
-import { parseArgsErrorLine } from './cli-usage';
+import { commandArgs } from './cli-usage';
 
 const USAGE = `usage: npm run query -- [options] "<SQL>"
 
@@ -50,18 +49,9 @@ async function tablesLines(ask: (sql: string) => Promise<{ rows: Record<string, 
 async function main(argv: string[]): Promise<number> {
   // As in cli.ts: the SDK's Node 20 notice would precede every answer of a data directory built by athena.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  let args;
   const options = { 'data-dir': { type: 'string', default: '.local-data' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } as const;
-  try {
-    args = parseArgs({ args: argv, allowPositionals: true, options });
-  } catch (err) {
-    process.stderr.write(`query: ${parseArgsErrorLine(err, Object.keys(options))} (npm run query -- --help)\n`);
-    return 2;
-  }
-  if (args.values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const args = commandArgs('query', USAGE, { args: argv, allowPositionals: true, options });
+  if (typeof args === 'number') return args;
   const sql = args.positionals.join(' ').trim();
   if (!sql) {
     process.stderr.write('query: no SQL given (npm run query -- --help)\n');

@@ -128,20 +128,19 @@ class Parser {
   }
 
   or(): WhereNode {
-    const args = [this.and()];
-    while (isKeyword(this.peek(), 'OR')) {
-      this.next();
-      args.push(this.and());
-    }
-    return args.length === 1 ? args[0]! : { kind: 'or', args };
+    return this.junction('or', () => this.and());
   }
   and(): WhereNode {
-    const args = [this.unary()];
-    while (isKeyword(this.peek(), 'AND')) {
+    return this.junction('and', () => this.unary());
+  }
+  /** `operand (AND|OR operand)*`: one operand is itself, more are one node. */
+  junction(kind: 'and' | 'or', operand: () => WhereNode): WhereNode {
+    const args = [operand()];
+    while (isKeyword(this.peek(), kind.toUpperCase())) {
       this.next();
-      args.push(this.unary());
+      args.push(operand());
     }
-    return args.length === 1 ? args[0]! : { kind: 'and', args };
+    return args.length === 1 ? args[0]! : { kind, args };
   }
   unary(): WhereNode {
     if (isKeyword(this.peek(), 'NOT')) {
@@ -320,32 +319,28 @@ export function compileWhere(node: WhereNode, kindOf: KindOf): (row: Row) => boo
   return (row) => f(row) === true;
 }
 
+/**
+ * AND (`decisive` false) or OR (`decisive` true) in three-valued logic: one decisive operand
+ * decides; else any null makes it null.
+ */
+function junction(operands: ((row: Row) => boolean | null)[], decisive: boolean): (row: Row) => boolean | null {
+  return (row) => {
+    let sawNull = false;
+    for (const f of operands) {
+      const v = f(row);
+      if (v === decisive) return decisive;
+      if (v === null) sawNull = true;
+    }
+    return sawNull ? null : !decisive;
+  };
+}
+
 function compileNode(node: WhereNode, kindOf: KindOf): (row: Row) => boolean | null {
   switch (node.kind) {
-    case 'and': {
-      const fs = node.args.map((a) => compileNode(a, kindOf));
-      return (row) => {
-        let sawNull = false;
-        for (const f of fs) {
-          const v = f(row);
-          if (v === false) return false;
-          if (v === null) sawNull = true;
-        }
-        return sawNull ? null : true;
-      };
-    }
-    case 'or': {
-      const fs = node.args.map((a) => compileNode(a, kindOf));
-      return (row) => {
-        let sawNull = false;
-        for (const f of fs) {
-          const v = f(row);
-          if (v === true) return true;
-          if (v === null) sawNull = true;
-        }
-        return sawNull ? null : false;
-      };
-    }
+    case 'and':
+      return junction(node.args.map((a) => compileNode(a, kindOf)), false);
+    case 'or':
+      return junction(node.args.map((a) => compileNode(a, kindOf)), true);
     case 'not': {
       const f = compileNode(node.arg, kindOf);
       return (row) => {

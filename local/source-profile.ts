@@ -13,6 +13,7 @@ import http from 'node:http';
 import { createGzip } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { drainedOrClosed } from '../runtime/back-pressure';
 import { seededRandom } from './fire-incidents-generator';
 
 export interface SourceProfile {
@@ -105,18 +106,6 @@ export class Link {
   }
 }
 
-function waitForDrainOrClose(res: http.ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
-
 /** Start a proxy in front of `target` (e.g. the local Socrata server's URL) with this profile. */
 export async function startSourceProfileProxy(target: string, profile: SourceProfile): Promise<SourceProfileProxy> {
   const upstream = new URL(target);
@@ -190,7 +179,7 @@ export async function startSourceProfileProxy(target: string, profile: SourcePro
           return;
         }
         bodyBytes += piece.length;
-        if (!to.write(piece)) await waitForDrainOrClose(to);
+        if (!to.write(piece)) await drainedOrClosed(to);
       }
     }
     to.end();

@@ -6,15 +6,14 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadDatasetDir } from '../runtime/dataset-config';
 import { LocalObjectStore } from '../runtime/object-store';
 import { reportKey, runSummaryPrefix } from '../runtime/storage-layout';
 import { CheckpointStore } from '../lambdas/fetcher/checkpoint-store';
 import { showPosition } from '../lambdas/fetcher/sources/registry';
 import { showSource } from '../lambdas/fetcher/sources/source-adapter';
-import { parseArgsErrorLine } from './cli-usage';
-import { LOCK_FILE } from './data-dir-lock';
+import { commandArgs } from './cli-usage';
+import { lockHolder } from './data-dir-lock';
 import { builtBy } from './local-engine';
 import type { SourceHistory } from './local-source-state';
 
@@ -60,16 +59,6 @@ export interface DataDirStatus {
   /** PID of the run holding the directory, when one does (stale: that process is gone; the next run takes the lock over). */
   lock?: { pid: number; stale: boolean };
   datasets: DatasetStatus[];
-}
-
-/** Whether a process exists (EPERM: it does, as another user's). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 const names = async (dir: string, strip = ''): Promise<string[]> =>
@@ -137,16 +126,13 @@ export async function readStatus(dataDir: string, runsShown = 5, datasetsDir = D
     ...(await names(path.join(dataDir, 'local-sources'), '.json')),
   ];
   const all = [...new Set([...declared, ...seen])].sort();
-  const lock = await readFile(path.join(dataDir, LOCK_FILE), 'utf8').then(
-    (t) => Number.parseInt(t, 10),
-    () => undefined,
-  );
+  const lock = await lockHolder(dataDir);
   const engine = exists ? builtBy(dataDir) : undefined;
   return {
     dataDir,
     exists,
     ...(engine ? { engine } : {}),
-    ...(lock !== undefined && Number.isInteger(lock) && lock > 0 ? { lock: { pid: lock, stale: !alive(lock) } } : {}),
+    ...(lock ? { lock } : {}),
     datasets: await Promise.all(all.map((n) => datasetStatus(dataDir, n, declared.includes(n), runsShown))),
   };
 }
@@ -194,17 +180,8 @@ async function main(argv: string[]): Promise<number> {
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   } as const;
-  let args;
-  try {
-    args = parseArgs({ args: argv, options });
-  } catch (err) {
-    process.stderr.write(`status: ${parseArgsErrorLine(err, Object.keys(options))} (npm run status -- --help)\n`);
-    return 2;
-  }
-  if (args.values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const args = commandArgs('status', USAGE, { args: argv, options });
+  if (typeof args === 'number') return args;
   const runs = Number(args.values.runs);
   if (!Number.isInteger(runs) || runs < 0) {
     process.stderr.write(`status: --runs must be a whole number ≥ 0, got "${args.values.runs}" (npm run status -- --help)\n`);

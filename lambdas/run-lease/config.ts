@@ -1,5 +1,6 @@
 /** The run-lease Lambda's environment, read in this one place (set by lib/constructs/run-lease-function.ts). */
 import { ConfigError } from '../../runtime/pipeline-error';
+import { requiredVariables } from '../../runtime/environment-variables';
 
 export interface RunLeaseConfig {
   datasetName: string;
@@ -14,11 +15,7 @@ export class RunLeaseConfigError extends ConfigError {
 
 export function readRunLeaseConfig(env: NodeJS.ProcessEnv = process.env): RunLeaseConfig {
   const problems: string[] = [];
-  const text = (name: string): string => {
-    const v = env[name]?.trim();
-    if (!v) problems.push(`${name} is not set`);
-    return v ?? '';
-  };
+  const text = requiredVariables(env, problems);
   const datasetName = text('DATASET_NAME');
   const stateLocation = text('STATE_LOCATION');
   const rawSeconds = text('LEASE_SECONDS');

@@ -1,15 +1,11 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import type * as athena from 'aws-cdk-lib/aws-athena';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import type * as glue from 'aws-cdk-lib/aws-glue';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { createHash } from 'node:crypto';
 import { Construct } from 'constructs';
-import { type DatasetConfig } from '../../runtime/dataset-config';
 import type { EnvironmentConfig } from '../config/environment-config';
+import type { DatasetDataLakeProps } from './dataset-data-lake';
 import { FetcherFunction } from './fetcher-function';
 import { IngestionSchedule } from './ingestion-schedule';
 import { IngestionStateMachine } from './ingestion-state-machine';
@@ -53,17 +49,8 @@ export const dashboardRow = (environmentName: string, datasetName: string): Data
 /** A run lease outlives the state machine timeout by this much. */
 export const RUN_LEASE_MARGIN_MINUTES = 10;
 
-export interface DatasetPipelineProps {
-  readonly dataset: DatasetConfig;
+export interface DatasetPipelineProps extends DatasetDataLakeProps {
   readonly config: EnvironmentConfig;
-  readonly rawBucket: s3.IBucket;
-  readonly curatedBucket: s3.IBucket;
-  readonly resultsBucket: s3.IBucket;
-  /** The data key; undefined with AWS-managed encryption (SSE-S3, nothing to grant). */
-  readonly key: kms.IKey | undefined;
-  readonly rawDatabase: glue.IDatabase;
-  readonly curatedDatabase: glue.IDatabase;
-  readonly workgroup: athena.CfnWorkGroup;
   readonly network: TransformNetwork;
   /** Alarms and run notifications go here. */
   readonly topic: sns.ITopic;

@@ -11,7 +11,7 @@ import { Construct } from 'constructs';
 import { type DatasetConfig } from '../../runtime/dataset-config';
 import { checkpointKey, DIRECT_OBJECT_PREFIX, fetchRunsPrefix, keysetPrefix, LARGE_ROW_OBJECT_PREFIX, quarantinePrefix, RAW_PARTITION_KEY, rangeProgressKey, rawPrefix } from '../../runtime/storage-layout';
 import { fetcherEnvironment } from '../../runtime/fetcher-environment';
-import { functionRole, houseFunctionProps } from './function-role';
+import { houseFunction } from './function-role';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..', '..');
 export const FETCHER_ENTRY = path.join(REPO_ROOT, 'lambdas', 'fetcher', 'handler.ts');
@@ -43,11 +43,7 @@ export class FetcherFunction extends Construct {
   constructor(scope: Construct, id: string, props: FetcherFunctionProps) {
     super(scope, id);
     const { dataset } = props;
-    const logGroup = new logs.LogGroup(this, 'LogGroup', { retention: props.logRetention });
-    const role = functionRole(this, 'Role', logGroup, `Fetcher of ${dataset.name}`);
-
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
-      ...houseFunctionProps(role, logGroup),
+    this.function = houseFunction(this, `Fetcher of ${dataset.name}`, props.logRetention, {
       functionName: props.functionName,
       description: `Fetches ${dataset.source.domain}/${dataset.source.datasetId} (${dataset.name}) into Firehose`,
       entry: FETCHER_ENTRY,

@@ -2,7 +2,7 @@ import path from 'node:path';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
-import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..', '..');
@@ -53,4 +53,14 @@ export function houseFunctionProps(role: iam.IRole, logGroup: logs.ILogGroup) {
       externalModules: [],
     },
   } satisfies Partial<nodejs.NodejsFunctionProps>;
+}
+
+/**
+ * A house function in `scope` with its own log group and role (ids `LogGroup`, `Role`, `Function`);
+ * `props` adds what is its own: entry, sizes, environment.
+ */
+export function houseFunction(scope: Construct, roleDescription: string, logRetention: logs.RetentionDays, props: nodejs.NodejsFunctionProps): nodejs.NodejsFunction {
+  const logGroup = new logs.LogGroup(scope, 'LogGroup', { retention: logRetention });
+  const role = functionRole(scope, 'Role', logGroup, roleDescription);
+  return new nodejs.NodejsFunction(scope, 'Function', { ...houseFunctionProps(role, logGroup), ...props });
 }

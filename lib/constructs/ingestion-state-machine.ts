@@ -192,25 +192,15 @@ export class IngestionStateMachine extends Construct {
 
   /** The failure path: SNS notice → lease release → Fail; a step of it that fails goes on to the next. */
   private failureNotice(): tasks.SnsPublish {
-    const { dataset } = this.props;
     const runFailed = new sfn.Fail(this, 'RunFailed', { error: 'IngestionRunFailed', cause: 'See the failure notification and the execution history' });
     // The failure path releases the lease too; release is a no-op for a run that does not hold it.
     const releaseAfterFailure = this.leaseCall('ReleaseLeaseAfterFailure', 'release', '$.leaseRelease');
     releaseAfterFailure.addCatch(runFailed, { errors: [sfn.Errors.ALL], resultPath: '$.leaseReleaseError' });
     releaseAfterFailure.next(runFailed);
-    const notifyFailure = new tasks.SnsPublish(this, 'NotifyFailure', {
-      topic: this.props.topic,
-      subject: `Socrata pipeline ${dataset.name}: run FAILED`,
-      message: sfn.TaskInput.fromObject({
-        dataset: dataset.name,
-        status: 'FAILED',
-        execution: sfn.JsonPath.executionId,
-        error: sfn.JsonPath.objectAt('$.error'),
-        detail: sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$')),
-      }),
-      resultPath: sfn.JsonPath.DISCARD,
+    const notifyFailure = this.runNotice('NotifyFailure', 'FAILED', {
+      error: sfn.JsonPath.objectAt('$.error'),
+      detail: sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$')),
     });
-    notifyFailure.addRetry({ errors: [sfn.Errors.TASKS_FAILED], interval: Duration.seconds(5), maxAttempts: 2, backoffRate: 2 });
     notifyFailure.addCatch(releaseAfterFailure, { errors: [sfn.Errors.ALL], resultPath: '$.notifyError' });
     notifyFailure.next(releaseAfterFailure);
     return notifyFailure;
@@ -413,24 +403,28 @@ export class IngestionStateMachine extends Construct {
   /** The success notice names the run's report and the history page; failing to send it does not fail the run. */
   private successNotice(): tasks.SnsPublish {
     const { dataset, curatedBucketName } = this.props;
-    const notifySuccess = new tasks.SnsPublish(this, 'NotifySuccess', {
-      topic: this.props.topic,
-      subject: `Socrata pipeline ${dataset.name}: run succeeded`,
-      message: sfn.TaskInput.fromObject({
-        dataset: dataset.name,
-        status: 'SUCCEEDED',
-        execution: sfn.JsonPath.executionId,
-        lastFetchStats: sfn.JsonPath.objectAt('$.fetch.stats'),
-        // The transform names the report by run id (the execution name), through the same layout
-        // function: reports/<dataset>/<run-id>.html, beside the history page.
-        report: sfn.JsonPath.format(`s3://${curatedBucketName}/${reportKey(dataset, '{}')}`, sfn.JsonPath.executionName),
-        history: `s3://${curatedBucketName}/${historyKey(dataset)}`,
-      }),
-      resultPath: sfn.JsonPath.DISCARD,
+    const notifySuccess = this.runNotice('NotifySuccess', 'SUCCEEDED', {
+      lastFetchStats: sfn.JsonPath.objectAt('$.fetch.stats'),
+      // The transform names the report by run id (the execution name), through the same layout
+      // function: reports/<dataset>/<run-id>.html, beside the history page.
+      report: sfn.JsonPath.format(`s3://${curatedBucketName}/${reportKey(dataset, '{}')}`, sfn.JsonPath.executionName),
+      history: `s3://${curatedBucketName}/${historyKey(dataset)}`,
     });
-    notifySuccess.addRetry({ errors: [sfn.Errors.TASKS_FAILED], interval: Duration.seconds(5), maxAttempts: 2, backoffRate: 2 });
     notifySuccess.addCatch(new sfn.Succeed(this, 'SucceededWithoutNotification', { comment: 'The data is in; only the success notice could not be sent' }), { errors: [sfn.Errors.ALL], resultPath: '$.notifyError' });
     return notifySuccess;
+  }
+
+  /** A run's notice: which dataset, run and outcome, then what that outcome adds; sending is retried. */
+  private runNotice(id: string, status: 'FAILED' | 'SUCCEEDED', details: Record<string, unknown>): tasks.SnsPublish {
+    const { dataset } = this.props;
+    const notice = new tasks.SnsPublish(this, id, {
+      topic: this.props.topic,
+      subject: `Socrata pipeline ${dataset.name}: run ${status === 'FAILED' ? 'FAILED' : 'succeeded'}`,
+      message: sfn.TaskInput.fromObject({ dataset: dataset.name, status, execution: sfn.JsonPath.executionId, ...details }),
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    notice.addRetry({ errors: [sfn.Errors.TASKS_FAILED], interval: Duration.seconds(5), maxAttempts: 2, backoffRate: 2 });
+    return notice;
   }
 
   private stateMachineOf(start: sfn.IChainable): sfn.StateMachine {

@@ -8,7 +8,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { type DatasetConfig } from '../../runtime/dataset-config';
 import { leaseKey } from '../../runtime/storage-layout';
-import { functionRole, houseFunctionProps } from './function-role';
+import { houseFunction } from './function-role';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..', '..');
 export const RUN_LEASE_ENTRY = path.join(REPO_ROOT, 'lambdas', 'run-lease', 'handler.ts');
@@ -35,11 +35,7 @@ export class RunLeaseFunction extends Construct {
   constructor(scope: Construct, id: string, props: RunLeaseFunctionProps) {
     super(scope, id);
     const { dataset } = props;
-    const logGroup = new logs.LogGroup(this, 'LogGroup', { retention: props.logRetention });
-    const role = functionRole(this, 'Role', logGroup, `Run lease of ${dataset.name}`);
-
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
-      ...houseFunctionProps(role, logGroup),
+    this.function = houseFunction(this, `Run lease of ${dataset.name}`, props.logRetention, {
       description: `Run lease of ${dataset.name}: one ingestion run at a time`,
       entry: RUN_LEASE_ENTRY,
       memorySize: 256,

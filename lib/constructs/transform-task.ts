@@ -1,15 +1,12 @@
 import path from 'node:path';
 import { Stack } from 'aws-cdk-lib';
-import type * as athena from 'aws-cdk-lib/aws-athena';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import type * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { tableName, type DatasetConfig } from '../../runtime/dataset-config';
+import { tableName } from '../../runtime/dataset-config';
+import type { DatasetDataLakeProps } from './dataset-data-lake';
 import { curatedPrefix, fetchRunsPrefix, keysetPrefix, quarantinePrefix, rawPrefix, reportPrefix, runSummaryPrefix, transformStatePrefix } from '../../runtime/storage-layout';
 
 /** Where the workgroup writes query results in the results bucket (query-catalog.ts). */
@@ -38,16 +35,7 @@ export const TRANSFORM_CONTEXT_EXCLUDES = [
   '.DS_Store',
 ];
 
-export interface TransformTaskProps {
-  readonly dataset: DatasetConfig;
-  readonly rawBucket: s3.IBucket;
-  readonly curatedBucket: s3.IBucket;
-  readonly resultsBucket: s3.IBucket;
-  /** The data key; undefined with SSE-S3. */
-  readonly key: kms.IKey | undefined;
-  readonly rawDatabase: glue.IDatabase;
-  readonly curatedDatabase: glue.IDatabase;
-  readonly workgroup: athena.CfnWorkGroup;
+export interface TransformTaskProps extends DatasetDataLakeProps {
   readonly cpu: number;
   readonly memoryMiB: number;
   readonly logRetention: logs.RetentionDays;

@@ -15,8 +15,8 @@
  *
  * Line numbers count LF, CRLF and, outside quotes, a lone CR; inside a quoted field only LF.
  */
-import { FileFormatError, type FilePosition } from './file-format-error';
-import { cutNote, decodeUtf8, RawCapture, tooLarge, type ParserLimits, type ReadItem, type RecordParser } from './record-parser';
+import { FileFormatError } from './file-format-error';
+import { cutNote, decodeUtf8, PositionedParser, tooLarge, type ParserStart, type ReadItem } from './record-parser';
 
 const QUOTE = 0x22;
 const LF = 0x0a;
@@ -31,18 +31,13 @@ const QUOTE_SEEN = 3;
 /** A CR ended a record: an LF right after it belongs to it. */
 const AFTER_CR = 4;
 
-export interface CsvOptions extends ParserLimits {
+export interface CsvOptions extends ParserStart {
   /** One ASCII byte (default `,`). */
   delimiter: number;
-  /** Offset of the first byte this parser sees in the decompressed text (a skipped BOM). */
-  startOffset: number;
 }
 
-export class CsvParser implements RecordParser {
+export class CsvParser extends PositionedParser<CsvOptions> {
   private state = FIELD_START;
-  /** Offset, in the decompressed text, of the current piece's first byte. */
-  private base: number;
-  private line = 1;
   private header: string[] | undefined;
   private fields: (string | undefined)[] = [];
   /** Bytes of the current field kept from earlier pieces, or before a doubled quote. */
@@ -52,16 +47,6 @@ export class CsvParser implements RecordParser {
   private recordLine = 1;
   private problem: string | undefined;
   private oversize = false;
-  private readonly raw: RawCapture;
-
-  constructor(private readonly opts: CsvOptions) {
-    this.base = opts.startOffset;
-    this.raw = new RawCapture(opts.maxRawBytes);
-  }
-
-  position(): FilePosition {
-    return { line: this.line, byteOffset: this.base };
-  }
 
   push(chunk: Buffer, out: ReadItem[]): void {
     const n = chunk.length;

@@ -8,9 +8,9 @@
  * line and byte: no `[` at the start, a bracket closing the wrong kind, a missing comma, an empty
  * element or trailing comma, anything after the closing `]`, and an array that never closes.
  */
-import { FileFormatError, type FilePosition } from './file-format-error';
+import { FileFormatError } from './file-format-error';
 import { describe } from './ndjson-parser';
-import { cutNote, decodeUtf8, RawCapture, tooLarge, type ParserLimits, type ReadItem, type RecordParser } from './record-parser';
+import { cutNote, decodeUtf8, PositionedParser, tooLarge, type ParserStart, type ReadItem } from './record-parser';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -36,14 +36,10 @@ const MATCHED_DEPTH = 4096;
 const isSpace = (b: number): boolean => b === SPACE || b === LF || b === CR || b === TAB;
 const show = (b: number): string => (b >= 0x20 && b < 0x7f ? `"${String.fromCharCode(b)}"` : `byte 0x${b.toString(16).padStart(2, '0')}`);
 
-export interface JsonArrayOptions extends ParserLimits {
-  startOffset: number;
-}
+export type JsonArrayOptions = ParserStart;
 
-export class JsonArrayParser implements RecordParser {
+export class JsonArrayParser extends PositionedParser<JsonArrayOptions> {
   private state = BEFORE_ARRAY;
-  private base: number;
-  private line = 1;
   private arrayLine = 1;
   /** No element yet: `]` may close the array here. */
   private first = true;
@@ -57,16 +53,6 @@ export class JsonArrayParser implements RecordParser {
   private readonly closers = new Uint8Array(MATCHED_DEPTH);
   private parts: Buffer[] = [];
   private oversize = false;
-  private readonly raw: RawCapture;
-
-  constructor(private readonly opts: JsonArrayOptions) {
-    this.base = opts.startOffset;
-    this.raw = new RawCapture(opts.maxRawBytes);
-  }
-
-  position(): FilePosition {
-    return { line: this.line, byteOffset: this.base };
-  }
 
   push(chunk: Buffer, out: ReadItem[]): void {
     const n = chunk.length;

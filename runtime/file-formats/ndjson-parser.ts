@@ -4,33 +4,18 @@
  * UTF-8, or is longer than maxRecordBytes, is a problem row, and the next line is read as usual.
  * Nothing here stops a read: every line is independent.
  */
-import type { FilePosition } from './file-format-error';
-import { cutNote, decodeUtf8, RawCapture, tooLarge, type ParserLimits, type ReadItem, type RecordParser } from './record-parser';
+import { cutNote, decodeUtf8, PositionedParser, tooLarge, type ParserStart, type ReadItem } from './record-parser';
 
 const LF = 0x0a;
 const CR = 0x0d;
 
-export interface NdjsonOptions extends ParserLimits {
-  startOffset: number;
-}
+export type NdjsonOptions = ParserStart;
 
-export class NdjsonParser implements RecordParser {
-  private base: number;
-  private line = 1;
+export class NdjsonParser extends PositionedParser<NdjsonOptions> {
   /** The current line's bytes from earlier pieces (none once it is over the limit). */
   private parts: Buffer[] = [];
   private partBytes = 0;
   private oversize = false;
-  private readonly raw: RawCapture;
-
-  constructor(private readonly opts: NdjsonOptions) {
-    this.base = opts.startOffset;
-    this.raw = new RawCapture(opts.maxRawBytes);
-  }
-
-  position(): FilePosition {
-    return { line: this.line, byteOffset: this.base };
-  }
 
   push(chunk: Buffer, out: ReadItem[]): void {
     const n = chunk.length;

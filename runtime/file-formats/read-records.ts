@@ -12,7 +12,8 @@
  * the iteration has completed.
  */
 import type { Readable } from 'node:stream';
-import { createGunzip, type Gunzip } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
+import { drainedOrClosed } from '../back-pressure';
 import { CsvParser } from './csv-parser';
 import { FileFormatError } from './file-format-error';
 import { JsonArrayParser } from './json-array-parser';
@@ -199,18 +200,6 @@ async function* gunzipped(source: AsyncIterable<Buffer>, counter: { compressedBy
   // The feeding loop never rejects; awaiting it here (not in finally) cannot hang a consumer that stopped early.
   await feeding;
   if (sourceError !== undefined) throw sourceError;
-}
-
-function drainedOrClosed(stream: Gunzip): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    stream.on('close', done);
-  });
 }
 
 function gzipFailure(err: unknown, prefix: string, compressedBytes: number, parser: RecordParser | undefined): unknown {

@@ -1,6 +1,6 @@
 /**
  * What the three format parsers share: the items they produce, the push/end contract readRecords
- * drives them with, and the bounded keeping of a malformed record's raw text.
+ * drives them with, their position, and the bounded keeping of a malformed record's raw text.
  */
 import { isUtf8 } from 'node:buffer';
 import type { FilePosition } from './file-format-error';
@@ -45,6 +45,32 @@ export interface RecordParser {
   end(out: ReadItem[]): void;
   /** Where the parser is (for an error raised outside it, e.g. by gunzip). */
   position(): FilePosition;
+}
+
+/** A parser's limits and where its input starts. */
+export interface ParserStart extends ParserLimits {
+  /** Offset of the first byte the parser sees in the decompressed text (after a skipped BOM). */
+  startOffset: number;
+}
+
+/** Where a parser stands and the raw text of its record: the bookkeeping every format keeps alike. */
+export abstract class PositionedParser<Options extends ParserStart> implements RecordParser {
+  /** Offset, in the decompressed text, of the current piece's first byte. */
+  protected base: number;
+  protected line = 1;
+  protected readonly raw: RawCapture;
+
+  constructor(protected readonly opts: Options) {
+    this.base = opts.startOffset;
+    this.raw = new RawCapture(opts.maxRawBytes);
+  }
+
+  position(): FilePosition {
+    return { line: this.line, byteOffset: this.base };
+  }
+
+  abstract push(chunk: Buffer, out: ReadItem[]): void;
+  abstract end(out: ReadItem[]): void;
 }
 
 /**

@@ -20,7 +20,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   addColumnsSql,
   createDeletionsTableSql,
-  createKeysetTableSql,
+  createKeyScanTableSql,
   dropTableSql,
   optimizeSql,
   renameTableSql,
@@ -360,7 +360,7 @@ describe('local Athena endpoint: translated statements on Trino', { skip: trinoS
     await mkdir(keys, { recursive: true });
     await writeFile(path.join(keys, 'part-1'), 'a\nb\n');
     await writeFile(path.join(keys, 'part-2'), 'c\n');
-    const sql = createKeysetTableSql(db, 'k', `local://${keys}/`);
+    const sql = createKeyScanTableSql(db, 'k', `local://${keys}/`);
     await run(h, sql);
     await run(h, sql); // IF NOT EXISTS
     assert.deepEqual(await rows(h, `SELECT key, "$path" FROM ${tableSql('k')} ORDER BY key`), [

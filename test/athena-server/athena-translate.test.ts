@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ATHENA_TRANSLATIONS, athenaStatementType, translateAthenaStatement } from '../../local/athena-translate';
-import { addColumnsSql, createKeysetTableSql, dropTableSql, optimizeSql, renameTableSql, vacuumSql } from '../../containers/transform/src/athena-sql';
+import { addColumnsSql, createKeyScanTableSql, dropTableSql, optimizeSql, renameTableSql, vacuumSql } from '../../containers/transform/src/athena-sql';
 
 describe('translateAthenaStatement (pure)', () => {
   it('passes ordinary statements through verbatim, backticks included (Trino rejects them as Athena does)', () => {
@@ -42,8 +42,8 @@ describe('translateAthenaStatement (pure)', () => {
     assert.equal(translateAthenaStatement('ALTER TABLE t ADD COLUMNS (c nosuchtype)').translation, undefined);
   });
 
-  it('turns the keyset CREATE EXTERNAL TABLE into a Hive TEXTFILE table', () => {
-    const out = translateAthenaStatement(createKeysetTableSql('curated', 'k', 's3://raw/keysets/d/'));
+  it('turns the key scan CREATE EXTERNAL TABLE into a Hive TEXTFILE table', () => {
+    const out = translateAthenaStatement(createKeyScanTableSql('curated', 'k', 's3://raw/keysets/d/'));
     assert.deepEqual(out, {
       statements: [`CREATE TABLE IF NOT EXISTS "curated"."k" ("key" varchar)\nWITH (format = 'TEXTFILE', external_location = 's3://raw/keysets/d/')`],
       translation: 'create-external-table',

@@ -15,7 +15,7 @@ import { HiveSQL, TrinoSQL } from 'dt-sql-parser';
 import { curatedColumnNames, loadDatasetFile } from '../../runtime/dataset-config';
 import { openObjectStore } from '../../runtime/object-store';
 import { AthenaEngine } from '../../containers/transform/src/athena-engine';
-import { applyKeyset, mergeBatch } from '../../containers/transform/src/merge-algorithm';
+import { applyKeyScan, mergeBatch } from '../../containers/transform/src/merge-algorithm';
 import { mergePreviewSql } from '../../containers/transform/src/merge-sql';
 import { changeExamplesSql, changesMergeSql, changeSummarySql, deleteChangesSql, historyMergeSql, upsertChangesSql } from '../../containers/transform/src/change-history-sql';
 import { AthenaQueryError, AthenaQueryRunner } from '../../containers/transform/src/athena-query';
@@ -419,7 +419,7 @@ describe('Athena marts, rebuild, reconciliation and maintenance', () => {
         (sql.startsWith('SELECT count(*) AS n FROM (SELECT 1 FROM "curated_db"."sf_fire_incidents__history"') ? { n: '1' } : undefined),
     );
     (engine as unknown as { opts: { partitionsPerWrite: number } }).opts.partitionsPerWrite = 2;
-    const r = await applyKeyset(
+    const r = await applyKeyScan(
       engine,
       { partKeys: ['keysets/sf-fire-incidents/r1/part-00001.txt.gz', 'keysets/sf-fire-incidents/r1/part-00002.txt.gz'] },
       { maxDeleteShare: 0.1, detectedAt: new Date('2026-01-02T03:04:05.678Z'), runId: 'r1' },
@@ -458,7 +458,7 @@ describe('Athena marts, rebuild, reconciliation and maintenance', () => {
         (sql.includes('AS curated_rows') ? { curated_rows: '1000', source_keys: '0', gone: '1000' } : undefined) ??
         (sql.startsWith('SELECT count(*) AS n FROM (SELECT c.') ? { n: '1000' } : undefined),
     );
-    const r = await applyKeyset(engine, { partKeys: ['keysets/sf-fire-incidents/r1/part-00001.txt.gz'] }, { maxDeleteShare: 0.1, detectedAt: new Date(), runId: 'r1' });
+    const r = await applyKeyScan(engine, { partKeys: ['keysets/sf-fire-incidents/r1/part-00001.txt.gz'] }, { maxDeleteShare: 0.1, detectedAt: new Date(), runId: 'r1' });
     assert.deepEqual([r.refused, r.rowsDeleted, r.extraKeys], [true, 0, 1000]);
     assert.ok(!sent.some((x) => x.startsWith('MERGE') || x.startsWith('INSERT') || x.startsWith('DELETE')), sent.join('\n'));
   });

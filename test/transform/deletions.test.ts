@@ -20,7 +20,7 @@ import { queryCatalog, registerCurated } from '../../containers/transform/src/ca
 import { manifestFiles } from '../../containers/transform/src/curated-manifest';
 import { deletionsDir } from '../../containers/transform/src/duckdb-engine';
 import { EXIT, main } from '../../containers/transform/src/main';
-import { KeysetError, MassDeleteRefusedError, RECONCILIATION_TEST, runTransform, SOURCE_RECONCILIATION_TEST, type RunSummary } from '../../containers/transform/src/transform';
+import { KeyScanError, MassDeleteRefusedError, RECONCILIATION_TEST, runTransform, SOURCE_RECONCILIATION_TEST, type RunSummary } from '../../containers/transform/src/transform';
 import { incident, writeRawObject } from './raw-fixture';
 
 const DATASET = loadDatasetFile(path.join(import.meta.dirname, '..', '..', 'datasets', 'sf-fire-incidents.json'));
@@ -38,7 +38,7 @@ const run = (d: Dirs, runId: string, dataset: DatasetConfig = DATASET): Promise<
   runTransform({ dataset, engine: 'duckdb', rawStore: d.rawStore, curatedStore: d.curatedStore, runId });
 
 /** A key scan as the fetcher lands it; `complete: false` leaves out _SUCCESS. */
-async function writeKeyset(store: ObjectStore, runId: string, keys: string[], o: { complete?: boolean; parts?: number; source?: { domain: string; datasetId: string } } = {}): Promise<void> {
+async function writeKeyScan(store: ObjectStore, runId: string, keys: string[], o: { complete?: boolean; parts?: number; source?: { domain: string; datasetId: string } } = {}): Promise<void> {
   const parts = o.parts ?? 2;
   const per = Math.ceil(keys.length / parts);
   for (let p = 0; p < parts; p++) {
@@ -91,7 +91,7 @@ describe('deletions from the key scan (DuckDB)', () => {
   test('curated keys the source no longer has are deleted, recorded with key, detected_at and run id', async () => {
     const { d, keys } = await seeded();
     const gone = [keys[3]!, keys[17]!, keys[29]!];
-    await writeKeyset(d.rawStore, 'r1', keys.filter((k) => !gone.includes(k)));
+    await writeKeyScan(d.rawStore, 'r1', keys.filter((k) => !gone.includes(k)));
     const s = await run(d, 'r1');
     assert.equal(s.status, 'succeeded', JSON.stringify(s.tests.results.filter((r) => r.status === 'fail')));
     assert.equal(s.rowsDeleted, 3);
@@ -134,7 +134,7 @@ describe('deletions from the key scan (DuckDB)', () => {
 
   test('mass-delete guard: more than maxDeleteShare deletes nothing and fails with exit code 4', async () => {
     const { d, keys } = await seeded();
-    await writeKeyset(d.rawStore, 'r1', keys.slice(0, 35)); // 5 of 40 = 12.5% > 10%
+    await writeKeyScan(d.rawStore, 'r1', keys.slice(0, 35)); // 5 of 40 = 12.5% > 10%
     await assert.rejects(run(d, 'r1'), (err: Error) => {
       assert.ok(err instanceof MassDeleteRefusedError);
       assert.match(err.message, /would delete 5 of 40 curated rows \(12\.5%\), above deletions\.maxDeleteShare 0\.1; nothing was deleted/);
@@ -160,7 +160,7 @@ describe('deletions from the key scan (DuckDB)', () => {
   test('reconciliation both ways: source keys missing from curated are listed for repair (exit 5); extra ones deleted', async () => {
     const { d, keys } = await seeded();
     const newAtSource = ['2000000', "20'0001"];
-    await writeKeyset(d.rawStore, 'r1', [...keys.slice(1), ...newAtSource]);
+    await writeKeyScan(d.rawStore, 'r1', [...keys.slice(1), ...newAtSource]);
     const s = await run(d, 'r1');
     assert.equal(s.rowsDeleted, 1, 'the extra key');
     assert.equal(s.missingKeys, 2);
@@ -189,7 +189,7 @@ describe('deletions from the key scan (DuckDB)', () => {
     // Another run's quarantine of the other key does not account for it.
     await writeQuarantine(d.rawStore, NAME, 'r0', 1, new Date('2024-03-01T00:00:00Z'), [{ reason: 'firehose_rejected', detail: 'x', row: incident(601, { id: '3000001' }) }]);
     await writeQuarantine(d.rawStore, NAME, 'r1-2', 1, new Date('2024-03-01T00:00:00Z'), [{ reason: 'firehose_rejected', detail: 'x', row: incident(601, { id: '3000001' }) }]);
-    await writeKeyset(d.rawStore, 'r1', [...keys, quarantinedKey, '3000001']);
+    await writeKeyScan(d.rawStore, 'r1', [...keys, quarantinedKey, '3000001']);
     const env = { ENGINE: 'duckdb', RAW_LOCATION: d.rawDir, CURATED_LOCATION: d.curatedDir, RUN_ID: 'r1', DATASET_CONFIG: JSON.stringify(DATASET) };
     assert.equal(await main(env, { log: () => undefined }), EXIT.repairNeeded, 'the key nobody quarantined is repaired');
     const listed = decodeKeyList(gunzipSync((await d.rawStore.get(missingKeysKey(DATASET, 'r1')))!.body).toString('utf8'), 'json-lines', 'missing keys');
@@ -222,22 +222,22 @@ describe('deletions from the key scan (DuckDB)', () => {
 
   test('an incomplete key scan (no _SUCCESS) deletes nothing; a scan of another source or with a lost part is refused', async () => {
     const { d, keys } = await seeded();
-    await writeKeyset(d.rawStore, 'r1', keys.slice(0, 1), { complete: false });
+    await writeKeyScan(d.rawStore, 'r1', keys.slice(0, 1), { complete: false });
     const s = await run(d, 'r1');
     assert.equal(s.keysetApplied, false);
     assert.equal(s.rowsDeleted, 0);
     assert.equal((await curatedKeys(d)).length, 40);
 
-    await writeKeyset(d.rawStore, 'r2', keys.slice(1), { source: { domain: 'data.example.org', datasetId: 'abcd-1234' } });
-    await assert.rejects(run(d, 'r2'), (err: Error) => err instanceof KeysetError && /was read from data\.example\.org\/abcd-1234.*nothing was deleted/.test(err.message));
+    await writeKeyScan(d.rawStore, 'r2', keys.slice(1), { source: { domain: 'data.example.org', datasetId: 'abcd-1234' } });
+    await assert.rejects(run(d, 'r2'), (err: Error) => err instanceof KeyScanError && /was read from data\.example\.org\/abcd-1234.*nothing was deleted/.test(err.message));
 
-    await writeKeyset(d.rawStore, 'r3', keys.slice(1), { parts: 3 });
+    await writeKeyScan(d.rawStore, 'r3', keys.slice(1), { parts: 3 });
     await d.rawStore.put(keysetSuccessKey(DATASET, 'r3'), JSON.stringify({ source: DATASET.source, keys: 39, parts: 4 }));
     await assert.rejects(run(d, 'r3'), /has 3 part file\(s\) but its _SUCCESS names 4; nothing was deleted/);
     assert.equal((await curatedKeys(d)).length, 40);
 
     // deletions.detect false: a scan is ignored.
-    await writeKeyset(d.rawStore, 'r4', keys.slice(1));
+    await writeKeyScan(d.rawStore, 'r4', keys.slice(1));
     const off = await run(d, 'r4', { ...DATASET, deletions: { ...DATASET.deletions, detect: false } });
     assert.equal(off.rowsDeleted, 0);
     assert.equal((await curatedKeys(d)).length, 40);
@@ -251,7 +251,7 @@ describe('deletions from the key scan (DuckDB)', () => {
     const d = dirs();
     writeRawObject(d.rawDir, NAME, '2024-03-01', 'a', [incident(1, { id: '7' }), incident(2, { id: '8' }), incident(3, { id: '9' })]);
     await run(d, 'r0', dataset);
-    await writeKeyset(d.rawStore, 'r1', ['007', '8', '9', 'x'], { parts: 1 });
+    await writeKeyScan(d.rawStore, 'r1', ['007', '8', '9', 'x'], { parts: 1 });
     const s = await run(d, 'r1', { ...dataset, deletions: { ...dataset.deletions, maxDeleteShare: 1 } });
     assert.equal(s.rowsDeleted, 0);
     assert.equal(s.missingKeys, 0, 'a key that does not cast can never be curated: not missing');

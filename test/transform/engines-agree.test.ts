@@ -33,7 +33,7 @@ async function assertTablesAgree(pair: EnginePair, dataset: DatasetConfig = pair
   for (const m of MARTS) await pair.agree(martSql(m), [m], dataset);
 }
 
-async function writeKeyset(pair: EnginePair, runId: string, keys: string[]): Promise<void> {
+async function writeKeyScan(pair: EnginePair, runId: string, keys: string[]): Promise<void> {
   await pair.rawStore.put(keysetPartKey(DATASET, runId, 1), gzipSync(encodeKeyList(keys)));
   await pair.rawStore.put(keysetSuccessKey(DATASET, runId), JSON.stringify({ dataset: NAME, runId, source: DATASET.source, keys: keys.length, parts: 1, startedAt: '', completedAt: '' }));
 }
@@ -91,7 +91,7 @@ describe('DuckDB and Athena (on Trino) agree', { skip: trinoSkip }, () => {
     // Two keys gone, two source keys curated lacks (the repair fetches them; the key is text, so any text is a key).
     // Keys of any text travel exactly: a newline, a NUL, quotes, a non-BMP character, a CR and Hive's \x01.
     const odd = ['pk-new\nline', 'pk-nul\u0000end', `pk-'quote"`, 'pk-emoji-\u{1F680}', 'pk-cr\r\x01', '\\N'];
-    await writeKeyset(pair, 'r2', [...ids.filter((_, i) => i !== 4 && i !== 17), '9999990', 'not-a-number', ...odd]);
+    await writeKeyScan(pair, 'r2', [...ids.filter((_, i) => i !== 4 && i !== 17), '9999990', 'not-a-number', ...odd]);
     const r2 = await pair.runAgreeing('r2');
     assert.deepEqual([r2.athena.rowsDeleted, r2.athena.missingKeys, r2.athena.repairNeeded, r2.athena.curatedRows], [2, 2 + odd.length, true, 28]);
     // Athena ran last: its missing-keys file lists exactly the keys the scan listed.
@@ -106,7 +106,7 @@ describe('DuckDB and Athena (on Trino) agree', { skip: trinoSkip }, () => {
     ]);
 
     // A scan that would delete 20 of 28 rows: refused on both, nothing deleted.
-    await writeKeyset(pair, 'r3', ids.slice(0, 8));
+    await writeKeyScan(pair, 'r3', ids.slice(0, 8));
     const r3 = await pair.run('r3');
     for (const r of [r3.duckdb, r3.athena]) assert.ok(r instanceof Error && r.name === 'MassDeleteRefusedError', String(r));
     assert.equal((r3.athena as Error).message, (r3.duckdb as Error).message);

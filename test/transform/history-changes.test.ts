@@ -48,7 +48,7 @@ const SECOND_BATCH = (): RawRow[] => [
   incident(12, {}, 1),
 ];
 
-async function writeKeyset(pair: EnginePair, runId: string, keys: string[]): Promise<void> {
+async function writeKeyScan(pair: EnginePair, runId: string, keys: string[]): Promise<void> {
   await pair.rawStore.put(keysetPartKey(DATASET, runId, 1), gzipSync(encodeKeyList(keys)));
   await pair.rawStore.put(keysetSuccessKey(DATASET, runId), JSON.stringify({ dataset: NAME, runId, source: DATASET.source, keys: keys.length, parts: 1, startedAt: '', completedAt: '' }));
 }
@@ -145,7 +145,7 @@ describe('history and change feed on both engines', { skip: trinoSkip }, () => {
     // r1: three keys moved, one re-delivered unchanged, one changed twice within the batch, one
     // new; the source no longer has two keys.
     writeRawObject(pair.rawDir, NAME, '2024-03-02', 'b', SECOND_BATCH());
-    await writeKeyset(pair, 'r1', [...Array.from({ length: 10 }, (_, i) => key(i)), key(12)]);
+    await writeKeyScan(pair, 'r1', [...Array.from({ length: 10 }, (_, i) => key(i)), key(12)]);
 
     // Attempt 1 fails at the curated merge, after the records were written (records go first).
     const failing = (): never => {

@@ -13,10 +13,10 @@ import {
   createCuratedTableSql,
   createDeletionsTableSql,
   createHistoryTableSql,
-  createKeysetTableSql,
+  createKeyScanTableSql,
   createMergedKeysTableSql,
   deletionsTableName,
-  keysetRawSql,
+  keyScanRawSql,
   deleteAllSql,
   dropTableSql,
   martCtasSql,
@@ -34,7 +34,7 @@ import {
 import { AthenaQueryRunner, type AthenaQueryOptions } from './athena-query';
 import { changesTableName, historyColumns, historyTableName } from './change-history-sql';
 import { athenaDialect, ident, literal, type CuratedType } from './dialect';
-import type { HistoryTarget, Keyset, Row, StagedGroup, TransformEngine } from './engine';
+import type { HistoryTarget, KeyScan, Row, StagedGroup, TransformEngine } from './engine';
 import { partitionGroups } from './merge-algorithm';
 import { deleteMergeSql } from './merge-sql';
 import { martTableName } from './models';
@@ -266,14 +266,14 @@ export class AthenaEngine implements TransformEngine {
   }
 
   /** The scan's gzipped key lists through an external text table, this run's parts picked by "$path". */
-  async keysetLines(keyset: Keyset): Promise<string> {
+  async keyScanLines(keyScan: KeyScan): Promise<string> {
     const db = this.opts.curatedDatabase;
-    const keysetTable = asideTableName(this.table, 'keyset');
-    await this.runner.execute(createKeysetTableSql(db, keysetTable, `${this.bucket}/${keysetPrefix(this.opts.dataset)}`), 'create keyset table');
+    const keyScanTable = asideTableName(this.table, 'keyset');
+    await this.runner.execute(createKeyScanTableSql(db, keyScanTable, `${this.bucket}/${keysetPrefix(this.opts.dataset)}`), 'create key scan table');
     if (!(await this.exists(deletionsTableName(this.table)))) {
       await this.runner.execute(createDeletionsTableSql(this.deletionsTable, this.location('deletions')), 'create deletions table');
     }
-    return keysetRawSql(qualified(db, keysetTable), keyset.partKeys.map((k) => `${this.bucket}/${k}`));
+    return keyScanRawSql(qualified(db, keyScanTable), keyScan.partKeys.map((k) => `${this.bucket}/${k}`));
   }
 
   /** Athena keeps nothing between statements: the query is used as it is. */

@@ -93,9 +93,11 @@ export const deletionsTableName = (table: string): string => `${table}__deletion
 /**
  * The key scans' lists (`keysets/<dataset>/`, gzipped text, one encoded key per line) as a one-column
  * text table; queries pick one run's parts by "$path". Hive DDL (backticks); `_SUCCESS.json` and
- * `_latest.json` are not read (Athena skips `_` files).
+ * `_latest.json` are not read (Athena skips `_` files). The table keeps the aside role name
+ * `keyset` (`<table>___keyset`): it already exists in deployed catalogs, and a new name would leave
+ * that one behind.
  */
-export function createKeysetTableSql(database: string, table: string, location: string): string {
+export function createKeyScanTableSql(database: string, table: string, location: string): string {
   return `CREATE EXTERNAL TABLE IF NOT EXISTS ${hiveQualified(database, table)} (\`key\` string)
 ROW FORMAT DELIMITED LINES TERMINATED BY '\\n'
 STORED AS TEXTFILE
@@ -103,13 +105,13 @@ LOCATION ${literal(location)}`;
 }
 
 /**
- * The one run's key lists in the keyset table, decoded (runtime/key-list.ts): a `.jsonl.gz` line
+ * The one run's key lists in the key scan table, decoded (runtime/key-list.ts): a `.jsonl.gz` line
  * is a JSON string, CAST from JSON gives its exact text; a `.txt.gz` line (the earlier format) is
  * the key itself.
  */
-export function keysetRawSql(keysetTable: string, partPaths: string[]): string {
+export function keyScanRawSql(keyScanTable: string, partPaths: string[]): string {
   const k = ident('key');
-  return `SELECT CASE WHEN "$path" LIKE '%.jsonl.gz' THEN CAST(json_parse(${k}) AS VARCHAR) ELSE ${k} END AS ${k} FROM ${keysetTable} WHERE "$path" IN (${partPaths.map(literal).join(', ')})`;
+  return `SELECT CASE WHEN "$path" LIKE '%.jsonl.gz' THEN CAST(json_parse(${k}) AS VARCHAR) ELSE ${k} END AS ${k} FROM ${keyScanTable} WHERE "$path" IN (${partPaths.map(literal).join(', ')})`;
 }
 
 /** The deletions table (Iceberg, so a crashed run's records can be replaced by run id). */

@@ -20,7 +20,7 @@
 import { INGESTION_METADATA, type DatasetConfig } from '../../../runtime/dataset-config';
 import { CONTENT_HASH_COLUMN, hashedColumns } from './content-hash';
 import { ident, literal, type CuratedType, type Dialect } from './dialect';
-import { castKey } from './keyset-sql';
+import { castKey } from './key-scan-sql';
 import { replaceCondition } from './merge-sql';
 import { curatedColumns } from './staging';
 

@@ -31,7 +31,7 @@ import { curatedPrefix, transformStatePrefix } from '../../../runtime/storage-la
 import { collectGarbage, CuratedManifestError, manifestFiles, readManifest, readManifestForRebuild, writeManifest, type CuratedManifest } from './curated-manifest';
 import { CHANGE_COLUMNS, historyColumns } from './change-history-sql';
 import { duckdbDialect, ident, literal } from './dialect';
-import { plainValue, type HistoryTarget, type Keyset, type Row, type StagedGroup, type TransformEngine, type UnreadableObject } from './engine';
+import { plainValue, type HistoryTarget, type KeyScan, type Row, type StagedGroup, type TransformEngine, type UnreadableObject } from './engine';
 import { deleteMergeSql, mergeSql } from './merge-sql';
 import { duckDbResources } from './duckdb-resources';
 import { martTableName } from './models';
@@ -443,11 +443,11 @@ export class DuckDbEngine implements TransformEngine {
    * The key lists are read here (gunzip, decode: runtime/key-list.ts) rather than by a CSV
    * reader: a key may hold any character, which no delimiter choice would survive.
    */
-  async keysetLines(keyset: Keyset): Promise<string> {
-    await this.exec('CREATE OR REPLACE TABLE keyset_raw (key VARCHAR)');
-    const appender = await this.conn.createAppender('keyset_raw');
+  async keyScanLines(keyScan: KeyScan): Promise<string> {
+    await this.exec('CREATE OR REPLACE TABLE key_scan_raw (key VARCHAR)');
+    const appender = await this.conn.createAppender('key_scan_raw');
     try {
-      for (const part of keyset.partKeys) {
+      for (const part of keyScan.partKeys) {
         const text = gunzipSync(await readFile(path.join(this.opts.rawDir, part))).toString('utf8');
         for (const key of decodeKeyList(text, keyListFormatOf(part), part)) {
           appender.appendVarchar(key);
@@ -458,7 +458,7 @@ export class DuckDbEngine implements TransformEngine {
     } finally {
       appender.closeSync();
     }
-    return 'SELECT key FROM keyset_raw';
+    return 'SELECT key FROM key_scan_raw';
   }
 
   async scratch(name: 'source_keys' | 'gone', sql: string): Promise<string> {
@@ -499,7 +499,7 @@ export class DuckDbEngine implements TransformEngine {
   }
 
   async dropScratch(): Promise<void> {
-    for (const t of ['keyset_raw', 'source_keys', 'gone']) await this.exec(`DROP TABLE IF EXISTS ${t}`);
+    for (const t of ['key_scan_raw', 'source_keys', 'gone']) await this.exec(`DROP TABLE IF EXISTS ${t}`);
   }
 
   // --- history and change feed primitives ---

@@ -67,19 +67,19 @@ export interface UnreadableObject {
 }
 
 /** A completed key scan of the source (the fetcher's `keysets/<dataset>/<run-id>/`). */
-export interface Keyset {
+export interface KeyScan {
   /** Keys of the part files in the raw store (gzipped, one key per line). */
   partKeys: string[];
 }
 
-export interface KeysetOptions {
+export interface KeyScanOptions {
   /** More deletions than this share of curated rows: delete nothing (the mass-delete guard). */
   maxDeleteShare: number;
   detectedAt: Date;
 }
 
 /** Curated reconciled with the source's key set, after the deletions. */
-export interface KeysetReconciliation {
+export interface KeyScanReconciliation {
   /** Distinct source keys (that cast to the key's type). */
   sourceKeys: number;
   /** Curated rows before the deletions. */
@@ -147,7 +147,7 @@ export interface EnginePrimitives {
 
   // --- key scan ---
   /** The key scan's lines as a query of one VARCHAR column `key`. */
-  keysetLines(keyset: Keyset): Promise<string>;
+  keyScanLines(keyScan: KeyScan): Promise<string>;
   /** Keep a query's rows for the statements that follow; returns a query of them (DuckDB: of a temp table; Athena: the query itself). */
   scratch(name: 'source_keys' | 'gone', sql: string): Promise<string>;
   /** Append the deletion records (key, detected_at, run_id), replacing this run's earlier ones. */

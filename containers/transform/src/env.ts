@@ -5,6 +5,7 @@
  */
 import { parseDataset, type DatasetConfig } from '../../../runtime/dataset-config';
 import { ConfigError } from '../../../runtime/pipeline-error';
+import { requiredVariables } from '../../../runtime/environment-variables';
 
 export interface TransformEnv {
   dataset: DatasetConfig;
@@ -33,11 +34,7 @@ export class EnvError extends ConfigError {
 /** Parse the environment; one error lists every missing or invalid variable. */
 export function readTransformEnv(env: NodeJS.ProcessEnv): TransformEnv {
   const problems: string[] = [];
-  const need = (name: string): string => {
-    const v = env[name]?.trim();
-    if (!v) problems.push(`${name} is not set`);
-    return v ?? '';
-  };
+  const need = requiredVariables(env, problems);
   const engine = need('ENGINE');
   if (engine && engine !== 'athena' && engine !== 'duckdb') problems.push(`ENGINE must be "athena" or "duckdb", got "${engine}"`);
   const rawLocation = need('RAW_LOCATION');

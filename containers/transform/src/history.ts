@@ -214,6 +214,9 @@ export function overTime(rows: HistoryRow[], measures: { field: keyof HistoryRow
   } as TopLevelSpec;
 }
 
+/** A chart's measures: each a history field and its legend title. */
+const measures = (...pairs: [keyof HistoryRow, string][]): { field: keyof HistoryRow; title: string }[] => pairs.map(([field, title]) => ({ field, title }));
+
 export async function renderHistory(dataset: DatasetConfig, rows: HistoryRow[], totalRuns = rows.length): Promise<string> {
   // A failed run's transform figures are unknown, not zero: it is listed, not charted.
   const chronological = rows.filter((r) => r.status !== 'failed').reverse();
@@ -221,39 +224,16 @@ export async function renderHistory(dataset: DatasetConfig, rows: HistoryRow[], 
   const charts = chronological.length
     ? await Promise.all(
         [
-          overTime(chronological, [{ field: 'curatedRows', title: 'curated rows' }], 'rows', 'Curated rows', false),
+          overTime(chronological, measures(['curatedRows', 'curated rows']), 'rows', 'Curated rows', false),
+          overTime(chronological, measures(['rowsInserted', 'inserted'], ['rowsUpdated', 'updated'], ['rowsDeleted', 'deleted']), 'rows per run', 'Changes per run', true),
           overTime(
             chronological,
-            [
-              { field: 'rowsInserted', title: 'inserted' },
-              { field: 'rowsUpdated', title: 'updated' },
-              { field: 'rowsDeleted', title: 'deleted' },
-            ],
-            'rows per run',
-            'Changes per run',
-            true,
-          ),
-          overTime(
-            chronological,
-            [
-              { field: 'castFailures', title: 'cast failures' },
-              { field: 'malformedRows', title: 'malformed lines' },
-              { field: 'rowsQuarantined', title: 'rows quarantined (fetch)' },
-            ],
+            measures(['castFailures', 'cast failures'], ['malformedRows', 'malformed lines'], ['rowsQuarantined', 'rows quarantined (fetch)']),
             'rows per run',
             'Rows not loaded as they came',
             true,
           ),
-          overTime(
-            chronological,
-            [
-              { field: 'testsFailed', title: 'failed (error)' },
-              { field: 'testsWarned', title: 'warnings' },
-            ],
-            'tests',
-            'Data tests not passing',
-            true,
-          ),
+          overTime(chronological, measures(['testsFailed', 'failed (error)'], ['testsWarned', 'warnings']), 'tests', 'Data tests not passing', true),
           overTime(chronological.map((r) => ({ ...r, durationS: r.durationMs / 1000 })) as HistoryRow[], [{ field: 'durationS' as keyof HistoryRow, title: 'transform' }], 'seconds', 'Transform duration', true, false),
         ].map(renderSvg),
       )

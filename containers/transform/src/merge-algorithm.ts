@@ -8,7 +8,7 @@
  *   stage (typed, one row per key, with its profile) → merge target → preview (THE merge's own
  *   condition, per object) → record merged keys → upsert in partition groups → end the group
  *   (DuckDB commits its manifest; each Athena MERGE is its own commit).
- * applyKeyset: load the source keys → counts → the mass-delete guard → record deletions →
+ * applyKeyScan: load the source keys → counts → the mass-delete guard → record deletions →
  *   delete keys in partition groups → keys curated lacks → keys curated still has in excess.
  *
  * History and change feed (change-history-sql.ts) are written with the records, before the rows
@@ -18,8 +18,8 @@
  */
 import { ident } from './dialect';
 import { changesMergeSql, deleteChangesSql, historyMergeSql, historyNewRowsSql, upsertChangesSql } from './change-history-sql';
-import { emptyBatchStats, type BatchStats, type EnginePrimitives, type Keyset, type KeysetOptions, type KeysetReconciliation, type MergeOptions, type MergeResult, type Row } from './engine';
-import { deletionRecordsSql, goneKeysSql, keysetCountsSql, missingKeysSql, sourceKeysSql } from './keyset-sql';
+import { emptyBatchStats, type BatchStats, type EnginePrimitives, type KeyScan, type KeyScanOptions, type KeyScanReconciliation, type MergeOptions, type MergeResult, type Row } from './engine';
+import { deletionRecordsSql, goneKeysSql, keyScanCountsSql, missingKeysSql, sourceKeysSql } from './key-scan-sql';
 import { mergePreviewSql } from './merge-sql';
 
 /** Split partition values into groups a single write may touch. */
@@ -116,13 +116,13 @@ export const deletionRefused = (goneKeys: number, curatedRows: number, maxDelete
  * longer has (recorded in `<table>__deletions`) unless the guard refuses, and list the source
  * keys curated lacks (the repair phase fetches them).
  */
-export async function applyKeyset(engine: EnginePrimitives, keyset: Keyset, options: KeysetOptions & { runId: string }): Promise<KeysetReconciliation> {
+export async function applyKeyScan(engine: EnginePrimitives, keyScan: KeyScan, options: KeyScanOptions & { runId: string }): Promise<KeyScanReconciliation> {
   const d = engine.dataset;
   const dialect = engine.dialect;
   const curated = engine.tableRef('curated');
   try {
-    const source = await engine.scratch('source_keys', sourceKeysSql(d, dialect, await engine.keysetLines(keyset)));
-    const [counts = {}] = await engine.rows(keysetCountsSql(d, dialect, curated, source), 'keyset counts');
+    const source = await engine.scratch('source_keys', sourceKeysSql(d, dialect, await engine.keyScanLines(keyScan)));
+    const [counts = {}] = await engine.rows(keyScanCountsSql(d, dialect, curated, source), 'key scan counts');
     const curatedRowsBefore = Number(counts.curated_rows ?? 0);
     const goneKeys = Number(counts.gone ?? 0);
     const refused = deletionRefused(goneKeys, curatedRowsBefore, options.maxDeleteShare);

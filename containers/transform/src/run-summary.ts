@@ -40,7 +40,10 @@ export interface RunSummary extends BatchStats {
   rowsDeleted: number;
   /** Source keys curated lacks (0 without a key scan); listed in `missingKeysLocation` for repair. */
   missingKeys: number;
-  /** The key scan of this run was read (deletions detected, reconciliation against the source). */
+  /**
+   * The key scan of this run was read (deletions detected, reconciliation against the source).
+   * The name is the stored one: run summaries and history files already written carry it.
+   */
   keysetApplied: boolean;
   /** Keys are missing and nothing else failed: the repair phase should fetch them, then the transform run again. */
   repairNeeded: boolean;
@@ -103,8 +106,9 @@ export interface ChangeSummary {
   examples: { insert: string[]; update: string[]; delete: string[] };
 }
 
-/** Curated against the source's key set (see KeysetReconciliation). */
+/** Curated against the source's key set (see KeyScanReconciliation). */
 export interface SourceReconciliation {
+  /** The key scan's run; the name is the one stored run summaries already carry. */
   keysetRunId: string;
   sourceKeys: number;
   curatedRowsBefore: number;

@@ -13,10 +13,10 @@ import { historyKey, quarantinePrefix, KEYSET_PART_PATTERN, keysetRunPrefix, key
 import { registerCurated } from './catalog';
 import { curatedTests, type DataTestResult } from './data-tests';
 import { DuckDbEngine } from './duckdb-engine';
-import { emptyBatchStats, scalar, type Keyset, type KeysetReconciliation, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
+import { emptyBatchStats, scalar, type KeyScan, type KeyScanReconciliation, type MergeResult, type Row, type TransformEngine, type UnreadableObject } from './engine';
 import { changeExamplesSql, changeSummarySql } from './change-history-sql';
 import { hashedColumns } from './content-hash';
-import { applyKeyset, mergeBatch } from './merge-algorithm';
+import { applyKeyScan, mergeBatch } from './merge-algorithm';
 import { curatedColumns } from './staging';
 import { runModels } from './model-runner';
 import { loadProject, selectMarts, type MartModel, type ModelProject } from './models';
@@ -80,12 +80,12 @@ export class MassDeleteRefusedError extends RefusedError {
 }
 
 /** The key scan's files do not match its _SUCCESS, or it was read from another source. */
-export class KeysetError extends StateError {
-  override name = 'KeysetError';
+export class KeyScanError extends StateError {
+  override name = 'KeyScanError';
 }
 
 /** This run's completed key scan, or undefined (no scan, or one that did not complete: nothing is deleted). */
-export async function readKeyset(rawStore: ObjectStore, dataset: DatasetConfig, runId: string): Promise<(Keyset & { keys: number }) | undefined> {
+export async function readKeyScan(rawStore: ObjectStore, dataset: DatasetConfig, runId: string): Promise<(KeyScan & { keys: number }) | undefined> {
   const key = keysetSuccessKey(dataset, runId);
   const obj = await rawStore.get(key);
   if (!obj) return undefined;
@@ -93,18 +93,18 @@ export async function readKeyset(rawStore: ObjectStore, dataset: DatasetConfig, 
   try {
     success = JSON.parse(obj.body.toString('utf8')) as typeof success;
   } catch (err) {
-    throw new KeysetError(`Key scan marker ${rawStore.location}/${key} is not valid JSON; delete it (the run then deletes nothing) or re-run the key scan`, { cause: err });
+    throw new KeyScanError(`Key scan marker ${rawStore.location}/${key} is not valid JSON; delete it (the run then deletes nothing) or re-run the key scan`, { cause: err });
   }
   const src = success.source;
   if (src?.domain !== dataset.source.domain || src?.datasetId !== dataset.source.datasetId) {
-    throw new KeysetError(
+    throw new KeyScanError(
       `Key scan ${rawStore.location}/${key} was read from ${String(src?.domain)}/${String(src?.datasetId)}, but dataset ${dataset.name} reads ` +
         `${dataset.source.domain}/${dataset.source.datasetId}; its keys say nothing about this source and nothing was deleted. Re-run the key scan.`,
     );
   }
   const partKeys = (await rawStore.list(keysetRunPrefix(dataset, runId))).filter((k) => KEYSET_PART_PATTERN.test(k));
   if (partKeys.length !== success.parts) {
-    throw new KeysetError(
+    throw new KeyScanError(
       `Key scan ${rawStore.location}/${keysetRunPrefix(dataset, runId)} has ${partKeys.length} part file(s) but its _SUCCESS names ${String(success.parts)}; ` +
         'nothing was deleted. Re-run the key scan for this run (or delete its _SUCCESS.json to run without deletions).',
     );
@@ -332,7 +332,7 @@ async function recordProcessed(ctx: RunContext, objects: RawObjects, contributio
 
 interface SourceCheck {
   /** Its missingKeys are those not accounted for by the quarantine. */
-  result: KeysetReconciliation;
+  result: KeyScanReconciliation;
   missingKeysLocation?: string;
   /** Missing keys whose rows the fetcher quarantined in this run. */
   quarantinedKeys: string[];
@@ -345,9 +345,9 @@ interface SourceCheck {
  */
 async function reconcileWithSource(ctx: RunContext): Promise<SourceCheck | undefined> {
   const { dataset, rawStore } = ctx.opts;
-  const keyset = dataset.deletions.detect && !ctx.testsOnly ? await readKeyset(rawStore, dataset, ctx.runId) : undefined;
-  if (!keyset) return undefined;
-  const source = await applyKeyset(ctx.timed, keyset, { maxDeleteShare: dataset.deletions.maxDeleteShare, detectedAt: ctx.now(), runId: ctx.runId });
+  const keyScan = dataset.deletions.detect && !ctx.testsOnly ? await readKeyScan(rawStore, dataset, ctx.runId) : undefined;
+  if (!keyScan) return undefined;
+  const source = await applyKeyScan(ctx.timed, keyScan, { maxDeleteShare: dataset.deletions.maxDeleteShare, detectedAt: ctx.now(), runId: ctx.runId });
   if (source.refused) {
     const share = source.curatedRowsBefore ? ((100 * source.goneKeys) / source.curatedRowsBefore).toFixed(1) : '100';
     throw new MassDeleteRefusedError(

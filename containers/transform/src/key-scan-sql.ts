@@ -35,7 +35,7 @@ ORDER BY s.text`;
 }
 
 /** Counts for the summary and the mass-delete guard: curated rows, distinct source keys, gone keys. */
-export function keysetCountsSql(dataset: DatasetConfig, dialect: Dialect, curated: string, sourceKeys: string): string {
+export function keyScanCountsSql(dataset: DatasetConfig, dialect: Dialect, curated: string, sourceKeys: string): string {
   return `SELECT
   (SELECT count(*) FROM ${curated}) AS curated_rows,
   (SELECT count(*) FROM (${sourceKeys}) AS s WHERE s.k IS NOT NULL) AS source_keys,
