@@ -62,59 +62,15 @@ export abstract class PipelineError extends Error {
   }
 }
 
-export class UsageError extends PipelineError {
-  override get category() {
-    return 'usage' as const;
-  }
-}
-
-export class ConfigError extends PipelineError {
-  override get category() {
-    return 'config' as const;
-  }
-}
-
-export class RefusedError extends PipelineError {
-  override get category() {
-    return 'refused' as const;
-  }
-}
-
-export class SourceError extends PipelineError {
-  override get category() {
-    return 'source' as const;
-  }
-}
-
-export class DeliveryError extends PipelineError {
-  override get category() {
-    return 'delivery' as const;
-  }
-}
-
-export class StateError extends PipelineError {
-  override get category() {
-    return 'state' as const;
-  }
-}
-
-export class DataError extends PipelineError {
-  override get category() {
-    return 'data' as const;
-  }
-}
-
-export class EngineError extends PipelineError {
-  override get category() {
-    return 'engine' as const;
-  }
-}
-
-export class RequestRefusedError extends PipelineError {
-  override get category() {
-    return 'request' as const;
-  }
-}
+export class UsageError extends PipelineError { override get category() { return 'usage' as const; } }
+export class ConfigError extends PipelineError { override get category() { return 'config' as const; } }
+export class RefusedError extends PipelineError { override get category() { return 'refused' as const; } }
+export class SourceError extends PipelineError { override get category() { return 'source' as const; } }
+export class DeliveryError extends PipelineError { override get category() { return 'delivery' as const; } }
+export class StateError extends PipelineError { override get category() { return 'state' as const; } }
+export class DataError extends PipelineError { override get category() { return 'data' as const; } }
+export class EngineError extends PipelineError { override get category() { return 'engine' as const; } }
+export class RequestRefusedError extends PipelineError { override get category() { return 'request' as const; } }
 
 /** The category of `err`, or undefined for an error that is not ours (a library's, a bug's). */
 export function errorCategory(err: unknown): ErrorCategory | undefined {

@@ -18,6 +18,7 @@
  * values win; `:id`, the record number.
  */
 import { createHash } from 'node:crypto';
+import { oneKeyBatch, readRowsByKey } from '../rows-by-key';
 import type { Readable } from 'node:stream';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { isProblem, readRecords, type Compression, type FileFormat, type ReadItem } from '../../../../runtime/file-formats';
@@ -164,42 +165,13 @@ export class HttpFileSource implements SourceAdapter<FilePosition> {
     return { rows, next: last ? JSON.stringify(last) : '' };
   }
 
-  /** Every key in one batch: a file is read whole either way, so one pass finds them all. */
   keyBatches(keys: readonly string[]): string[] {
-    return keys.length ? [JSON.stringify(keys)] : [];
+    return oneKeyBatch(keys);
   }
 
   async readByKeys(query: { batch: string; after: FilePosition | null; limit: number; budgetMs?: BudgetMs }): Promise<{ rows: SourceRow[]; last: FilePosition | null }> {
-    const wanted = new Set(JSON.parse(query.batch) as string[]);
-    const rows: SourceRow[] = [];
-    let last: FilePosition | null = null;
-    let after = query.after;
-    // Pages of the file until `limit` matching rows or its end: the rows of other keys are read past.
-    for (;;) {
-      let seen = 0;
-      const result = await this.streamPage({
-        after,
-        limit: Math.max(query.limit, 10_000),
-        ...(query.budgetMs ? { budgetMs: query.budgetMs } : {}),
-        onRow: (row, at) => {
-          seen++;
-          after = at;
-          const key = row[this.options.primaryKey];
-          if (key !== undefined && key !== null && wanted.has(String(key as string))) {
-            rows.push(row);
-            last = at;
-            if (rows.length >= query.limit) return false;
-          }
-          return true;
-        },
-        onProblem: (_p, at) => {
-          seen++;
-          after = at;
-        },
-      });
-      if (rows.length >= query.limit || !seen || !result.rows) break;
-    }
-    return { rows, last };
+    const budget = query.budgetMs ? { budgetMs: query.budgetMs } : {};
+    return readRowsByKey(query, this.options.primaryKey, async (page) => (await this.streamPage({ ...page, ...budget })).rows > 0);
   }
 
   private closeOpen(): void {

@@ -38,6 +38,7 @@ import { parseS3Url, type S3Location } from './s3-location';
 import { S3_OBJECT_POSITIONS, S3_SNAPSHOT_POSITIONS, type S3ObjectPosition, type S3SnapshotPosition } from './s3-positions';
 import { RowKeyBuilder } from './row-key';
 import { SourceError } from '../../../../runtime/pipeline-error';
+import { oneKeyBatch, readRowsByKey } from '../rows-by-key';
 
 export type S3SourceMode = 'append' | 'snapshot';
 
@@ -183,47 +184,17 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
     return { rows, next: last ? JSON.stringify(last) : '' };
   }
 
-  /** Every key in one batch: the prefix is read whole either way, so one pass finds them all. */
   keyBatches(keys: readonly string[]): string[] {
     this.snapshotOnly('a repair');
-    return keys.length ? [JSON.stringify(keys)] : [];
+    return oneKeyBatch(keys);
   }
 
   async readByKeys(query: { batch: string; after: S3Position | null; limit: number; budgetMs?: BudgetMs }): Promise<{ rows: SourceRow[]; last: S3Position | null }> {
     this.snapshotOnly('a repair');
-    const wanted = new Set(JSON.parse(query.batch) as string[]);
-    const column = this.key.column;
-    const rows: SourceRow[] = [];
-    let last: S3Position | null = null;
-    let after = query.after;
-    // Pages of the prefix until `limit` matching rows or its end: the rows of other keys are read past.
-    for (;;) {
-      let seen = 0;
-      await this.stream(
-        {
-          after,
-          limit: Math.max(query.limit, 10_000),
-          onRow: (row, at) => {
-            seen++;
-            after = at;
-            const key = row[column];
-            if (key !== undefined && key !== null && typeof key !== 'object' && wanted.has(String(key as string))) {
-              rows.push(row);
-              last = at;
-              if (rows.length >= query.limit) return false;
-            }
-            return true;
-          },
-          onProblem: (_p, at) => {
-            seen++;
-            after = at;
-          },
-        },
-        true,
-      );
-      if (rows.length >= query.limit || !seen) break;
-    }
-    return { rows, last };
+    return readRowsByKey(query, this.key.column, async (page) => {
+      await this.stream(page, true);
+      return true;
+    });
   }
 
   /** A key scan's `next` read back: a position of this source, or a clear refusal. */
