@@ -23,6 +23,7 @@ import { runKeyScan } from '../../lambdas/fetcher/key-scan';
 import { runRepair } from '../../lambdas/fetcher/repair';
 import { SocrataClient, soqlQuery } from '../../lambdas/fetcher/sources/socrata/socrata-client';
 import { SocrataSource } from '../../lambdas/fetcher/sources/socrata/socrata-source';
+import { columns, datasetInput, type DatasetOverrides } from '../support/dataset-builder';
 import { serverIdentity } from '../support/source-identity';
 import { acceptingFirehose, harness, rawObjectRows, recordingRetry, sortedIds } from './harness';
 
@@ -111,16 +112,7 @@ describe('SODA 3', () => {
 });
 
 describe('SODA 3 in a dataset definition', () => {
-  const definition = (source: Record<string, unknown>) => ({
-    name: 'soda3-events',
-    source: { domain: 'data.example.org', datasetId: 'abcd-1234', ...source },
-    primaryKey: 'id',
-    eventTimeColumn: 'at',
-    columns: [
-      { name: 'id', type: 'text' },
-      { name: 'at', type: 'floating_timestamp' },
-    ],
-  });
+  const definition = (source: DatasetOverrides['source']) => datasetInput({ name: 'soda3-events', source, eventTimeColumn: 'at', columns: columns({ id: 'text', at: 'floating_timestamp' }) });
 
   test('api "soda3" needs an app token secret, and reaches the fetcher as SOURCE_API', () => {
     assert.throws(() => parseDataset(definition({ api: 'soda3' }), 'soda3-events.json'), /source\.appTokenSecretName.*api "soda3" needs appTokenSecretName/s);

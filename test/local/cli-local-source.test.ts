@@ -13,6 +13,7 @@ import { loadDatasetFile, parseDataset } from '../../runtime/dataset-config';
 import { runLocalPipeline } from '../../local/pipeline';
 import { localSourceFile, readLocalSource, shrunkSourceHint } from '../../local/local-source-state';
 import { startLocalSource } from '../../local/dataset-rows';
+import { columns, permitsInput } from '../support/dataset-builder';
 import { REPO, runCli } from './local-run-fixture';
 
 let root: string;
@@ -22,17 +23,7 @@ before(async () => {
 after(() => rm(root, { recursive: true, force: true }));
 
 const fire = loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json'));
-const permits = parseDataset({
-  name: 'city-permits',
-  source: { domain: 'data.example.org', datasetId: 'perm-1234' },
-  primaryKey: 'permit_number',
-  eventTimeColumn: 'issued_date',
-  columns: [
-    { name: 'permit_number', type: 'text' },
-    { name: 'issued_date', type: 'floating_timestamp' },
-    { name: 'status', type: 'text' },
-  ],
-}, 'city-permits.json');
+const permits = parseDataset(permitsInput({ columns: columns({ permit_number: 'text', issued_date: 'floating_timestamp', status: 'text' }) }), 'city-permits.json');
 
 describe('the local source is remembered per dataset', () => {
   test('running another dataset in the same directory leaves this one\'s source as it was: the next run fetches nothing', async () => {

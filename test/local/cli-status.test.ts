@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { loadDatasetFile, parseDataset } from '../../runtime/dataset-config';
 import { runLocalPipeline } from '../../local/pipeline';
 import { readStatus, statusLines } from '../../local/status';
+import { columns, permitsInput } from '../support/dataset-builder';
 import { REPO } from './local-run-fixture';
 
 const run = promisify(execFile);
@@ -22,19 +23,7 @@ before(async () => {
 after(() => rm(root, { recursive: true, force: true }));
 
 const fire = loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json'));
-const permits = parseDataset(
-  {
-    name: 'city-permits',
-    source: { domain: 'data.example.org', datasetId: 'perm-1234' },
-    primaryKey: 'permit_number',
-    eventTimeColumn: 'issued_date',
-    columns: [
-      { name: 'permit_number', type: 'text' },
-      { name: 'issued_date', type: 'floating_timestamp' },
-    ],
-  },
-  'city-permits.json',
-);
+const permits = parseDataset(permitsInput({ columns: columns({ permit_number: 'text', issued_date: 'floating_timestamp' }) }), 'city-permits.json');
 
 describe('npm run status', () => {
   test('a directory that does not exist: the declared datasets, no checkpoint, no runs', async () => {

@@ -15,6 +15,7 @@ import { sourceFor } from '../../local/dataset-rows';
 import { startLocalFirehose } from '../../local/firehose-server';
 import { runLocalPipeline, type LocalRunOptions } from '../../local/pipeline';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
+import { permitsInput } from '../support/dataset-builder';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -292,23 +293,12 @@ describe('npm run local, end to end', () => {
     const file = path.join(root, 'city-permits.json');
     await writeFile(
       file,
-      JSON.stringify({
-        name: 'city-permits',
-        source: { domain: 'data.example.org', datasetId: 'perm-1234' },
-        primaryKey: 'permit_number',
-        eventTimeColumn: 'issued_date',
-        columns: [
-          { name: 'permit_number', type: 'text' },
-          { name: 'issued_date', type: 'floating_timestamp' },
-          { name: 'status', type: 'text' },
-          { name: 'fee', type: 'number' },
-          { name: 'units', type: 'integer' },
-          { name: 'approved', type: 'checkbox' },
-          { name: 'location', type: 'point' },
-        ],
-        fetch: { pageSize: 300 },
-        dataTests: [{ kind: 'accepted_values', column: 'approved', values: ['true', 'false'], severity: 'warn' }],
-      }),
+      JSON.stringify(
+        permitsInput({
+          fetch: { pageSize: 300 },
+          dataTests: [{ kind: 'accepted_values', column: 'approved', values: ['true', 'false'], severity: 'warn' }],
+        }),
+      ),
     );
     const permits = loadDatasetFile(file);
     const s = await runLocalPipeline({ dataset: permits, dataDir: dirFor('permits'), rows: 1_000 });

@@ -8,27 +8,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { parseDataset } from '../../runtime/dataset-config';
 import { duckdbDialect, ident } from '../../containers/transform/src/dialect';
 import { batchProfileSql, rawColumns, stagingSql, typedBatchSql, typedProfileSql, typedStagedSql } from '../../containers/transform/src/staging';
+import { columns, testDataset } from '../support/dataset-builder';
 
-const DATASET = parseDataset(
-  {
-    name: 'two-step',
-    source: { domain: 'data.example.org', datasetId: 'abcd-1234' },
-    primaryKey: 'k',
-    eventTimeColumn: 'ts',
-    columns: [
-      { name: 'k', type: 'integer' },
-      { name: 'ts', type: 'floating_timestamp' },
-      { name: 'x', type: 'number' },
-      { name: 'b', type: 'checkbox' },
-      { name: 't', type: 'text' },
-      { name: 'p', type: 'point' },
-    ],
-  },
-  'inline',
-);
+const DATASET = testDataset({
+  name: 'two-step',
+  primaryKey: 'k',
+  columns: columns({ k: 'integer', ts: 'floating_timestamp', x: 'number', b: 'checkbox', t: 'text', p: 'point' }),
+});
 
 const U1 = '2024-01-01T00:00:00.000Z';
 const U2 = '2024-02-01T00:00:00.000Z';
