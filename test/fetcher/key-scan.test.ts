@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
-import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
+import type { SocrataServer } from '../../local/socrata-server';
 import { encodeKeyList } from '../../runtime/key-list';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { keysetLatestKey, keysetRunPrefix, keysetSuccessKey, missingKeysKey } from '../../runtime/storage-layout';
@@ -21,6 +21,7 @@ import { keyChunks, KEYSET_POSITIONS, SocrataSource } from '../../lambdas/fetche
 import type { FetchSettings } from '../../lambdas/fetcher/fetch-run';
 import { SocrataClient } from '../../lambdas/fetcher/sources/socrata/socrata-client';
 import { acceptingFirehose, recordingRetry, sortedIds } from './harness';
+import { suiteSocrataServer } from '../support/suite-fixtures';
 import { loadDatasetFile } from '../../runtime/dataset-config';
 import { fetcherEnvironment } from '../../runtime/fetcher-environment';
 import { readFetcherConfig } from '../../lambdas/fetcher/config';
@@ -61,10 +62,7 @@ async function keysOf(store: LocalObjectStore, runId: string): Promise<string[]>
 
 describe('key scan', () => {
   let server: SocrataServer;
-  before(async () => {
-    server = await startSocrataServer({ rows: 1_234, seed: 11 });
-  });
-  after(() => server.close());
+  suiteSocrataServer({ rows: 1_234, seed: 11 }, (s) => (server = s));
 
   test('lists every source key once, ids only, keyset-paged on :id, and writes _SUCCESS last', async () => {
     const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'keys-')));
@@ -163,10 +161,7 @@ describe('key scan', () => {
 
 describe('repair', () => {
   let server: SocrataServer;
-  before(async () => {
-    server = await startSocrataServer({ rows: 900, seed: 12 });
-  });
-  after(() => server.close());
+  suiteSocrataServer({ rows: 900, seed: 12 }, (s) => (server = s));
 
   const settings: FetchSettings = { datasetName: DATASET, primaryKey: 'id', pointColumns: ['point'], pageSize: 50, lookbackMinutes: 0, timeBudgetMarginMs: 1_000 };
 
@@ -228,12 +223,11 @@ describe('keys of any text, and keys that are no scalar', () => {
   const ODD_KEYS = ['pk-new\nline', 'pk-nul\u0000end', `pk-'quote"`, 'pk-emoji-\u{1F680}', 'pk-cr\r\x01'];
   let server: SocrataServer;
   let oversize: string[] = [];
-  before(async () => {
-    server = await startSocrataServer({ rows: 40, seed: 21 });
+  suiteSocrataServer({ rows: 40, seed: 21 }, (s) => {
+    server = s;
     server.mutate({ addRows: [...ODD_KEYS.map((id) => ({ id, battalion: 'B01' })), { id: { k: 1 }, battalion: 'B02' }, { id: ['a'], battalion: 'B03' }] });
     oversize = server.mutate({ addOversize: 1 }).oversize;
   });
-  after(() => server.close());
   const settings: FetchSettings = { datasetName: DATASET, primaryKey: 'id', pointColumns: ['point'], pageSize: 50, lookbackMinutes: 0, timeBudgetMarginMs: 1_000 };
 
   test('travel exactly through the key scan and the repair; object and array keys are counted, never stop the scan, and are quarantined by the repair', async () => {

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
-import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
+import type { SocrataServer } from '../../local/socrata-server';
 import { encodeKeyList } from '../../runtime/key-list';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { missingKeysKey } from '../../runtime/storage-layout';
@@ -26,15 +26,13 @@ import { SocrataSource } from '../../lambdas/fetcher/sources/socrata/socrata-sou
 import { columns, datasetInput, type DatasetOverrides } from '../support/dataset-builder';
 import { serverIdentity } from '../support/source-identity';
 import { acceptingFirehose, harness, rawObjectRows, recordingRetry, sortedIds } from './harness';
+import { suiteSocrataServer } from '../support/suite-fixtures';
 
 const TOKEN = 'soda3-test-token-5d41402abc';
 
 describe('SODA 3', () => {
   let server: SocrataServer;
-  before(async () => {
-    server = await startSocrataServer({ rows: 1_300, seed: 31 });
-  });
-  after(() => server.close());
+  suiteSocrataServer({ rows: 1_300, seed: 31 }, (s) => (server = s));
 
   const soda3Requests = (from: number) => server.requests.slice(from).filter((r) => r.path.startsWith('/api/v3/'));
 

@@ -33,7 +33,7 @@ export function sourceRows(n: number, columns: (i: number) => SourceRow, options
   }));
 }
 
-/** Rows in keyset order: by `:updated_at`, then by `:id`. */
+/** Rows in keyset order: by `:updated_at`, then by `:id` (compared as text: every timestamp a test serves has one format). */
 export const keysetOrder = (rows: readonly SourceRow[]): SourceRow[] =>
   [...rows].sort((a, b) => {
     const ta = String(a[':updated_at']);
