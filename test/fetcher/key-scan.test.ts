@@ -16,7 +16,7 @@ import { LocalObjectStore } from '../../runtime/object-store';
 import { keysetLatestKey, keysetRunPrefix, keysetSuccessKey, missingKeysKey } from '../../runtime/storage-layout';
 import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
 import { runKeyScan, type KeyScanOutput, type KeyScanSettings, type KeysetSuccess } from '../../lambdas/fetcher/key-scan';
-import { readMissingKeys, runRepair, type RepairOutput } from '../../lambdas/fetcher/repair';
+import { readMissingKeys, runRepair, type RepairDeps, type RepairOutput } from '../../lambdas/fetcher/repair';
 import { keyChunks, KEYSET_POSITIONS, SocrataSource } from '../../lambdas/fetcher/sources/socrata/socrata-source';
 import type { FetchSettings } from '../../lambdas/fetcher/fetch-run';
 import { SocrataClient } from '../../lambdas/fetcher/sources/socrata/socrata-client';
@@ -42,6 +42,15 @@ function client(server: SocrataServer, onRetry?: () => void): SocrataClient {
 
 /** The Socrata adapter over a client, recording `identity` as the source. */
 const adapter = (c: SocrataClient, identity: { domain: string; datasetId: string } = source): SocrataSource => new SocrataSource(c, identity, 'id');
+
+/** A repair's collaborators: deliveries to the test's Firehose (acceptingFirehose), a fixed clock, ample time. */
+const repairDeps = <P>(source: RepairDeps<P>['source'], store: LocalObjectStore): RepairDeps<P> => ({
+  source,
+  delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)),
+  store,
+  clock: () => new Date('2025-07-01T12:00:00Z'),
+  remainingTimeMs: () => 600_000,
+});
 
 const scanSettings = (o: Partial<KeyScanSettings> = {}): KeyScanSettings => ({
   datasetName: DATASET,
@@ -171,13 +180,7 @@ describe('repair', () => {
     await store.put(missingKeysKey({ name: DATASET }, 'r1'), gzipSync(encodeKeyList(wanted)));
     const delivered = acceptingFirehose();
     const n = server.requests.length;
-    let out: RepairOutput = await runRepair({ runId: 'r1' }, settings, {
-      source: adapter(client(server)),
-      delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)),
-      store,
-      clock: () => new Date('2025-07-01T12:00:00Z'),
-      remainingTimeMs: () => 600_000,
-    });
+    let out: RepairOutput = await runRepair({ runId: 'r1' }, settings, repairDeps(adapter(client(server)), store));
     assert.equal(out.done, true);
     assert.equal(out.stats.keysRequested, 300);
     assert.equal(out.stats.rowsDelivered, 300);
@@ -251,13 +254,7 @@ describe('keys of any text, and keys that are no scalar', () => {
     const largeRow = server.rows.find((r) => r[':id'] === oversize[0])!;
     await store.put(missingKeysKey({ name: DATASET }, 'r1'), gzipSync(encodeKeyList([...ODD_KEYS, String(largeRow.id)])));
     const delivered = acceptingFirehose();
-    const out = await runRepair({ runId: 'r1' }, settings, {
-      source: adapter(client(server)),
-      delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)),
-      store,
-      clock: () => new Date('2025-07-01T12:00:00Z'),
-      remainingTimeMs: () => 600_000,
-    });
+    const out = await runRepair({ runId: 'r1' }, settings, repairDeps(adapter(client(server)), store));
     assert.equal(out.done, true);
     assert.equal(out.stats.keysRequested, ODD_KEYS.length + 1);
     assert.deepEqual(delivered.rows.map((r) => r.id as string).sort(), [...ODD_KEYS].sort());
@@ -273,7 +270,7 @@ describe('keys of any text, and keys that are no scalar', () => {
     const pages = [[okRow, objectRow]] as Record<string, unknown>[][];
     const fake = { positions: KEYSET_POSITIONS, keyBatches: (keys: readonly string[]) => [keys.join()], readByKeys: () => Promise.resolve({ rows: pages.shift() ?? [], last: null }) };
     acceptingFirehose();
-    const repaired = await runRepair({ runId: 'r1' }, settings, { source: fake, delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)), store, clock: () => new Date('2025-07-01T12:00:00Z'), remainingTimeMs: () => 600_000 });
+    const repaired = await runRepair({ runId: 'r1' }, settings, repairDeps(fake, store));
     assert.equal(repaired.done, true);
     assert.deepEqual([repaired.stats.rowsDelivered, repaired.stats.rowsQuarantined], [1, 1]);
     const q = (await store.list('quarantine/')).filter((k) => k.includes('/r1-repair-'));
