@@ -25,6 +25,7 @@ import { suiteSocrataServer } from '../support/suite-fixtures';
 import { loadDatasetFile } from '../../runtime/dataset-config';
 import { fetcherEnvironment } from '../../runtime/fetcher-environment';
 import { readFetcherConfig } from '../../lambdas/fetcher/config';
+import { keyScanSettings, rowFetchSettings } from '../support/fetch-settings';
 
 const DATASET = 'sf-fire-incidents';
 const source = { domain: 'data.sfgov.org', datasetId: 'wr8u-xric' };
@@ -52,15 +53,7 @@ const repairDeps = <P>(source: RepairDeps<P>['source'], store: LocalObjectStore)
   remainingTimeMs: () => 600_000,
 });
 
-const scanSettings = (o: Partial<KeyScanSettings> = {}): KeyScanSettings => ({
-  datasetName: DATASET,
-  primaryKey: 'id',
-  timeBudgetMarginMs: 1_000,
-  detect: true,
-  scanEveryHours: 0,
-  keyPageSize: 400,
-  ...o,
-});
+const scanSettings = (o: Partial<KeyScanSettings> = {}): KeyScanSettings => keyScanSettings({ datasetName: DATASET, primaryKey: 'id', keyPageSize: 400, ...o });
 
 async function keysOf(store: LocalObjectStore, runId: string): Promise<string[]> {
   const parts = (await store.list(keysetRunPrefix({ name: DATASET }, runId))).filter((k) => /\/part-\d{5}\.jsonl\.gz$/.test(k));
@@ -172,7 +165,7 @@ describe('repair', () => {
   let server: SocrataServer;
   suiteSocrataServer({ rows: 900, seed: 12 }, (s) => (server = s));
 
-  const settings: FetchSettings = { datasetName: DATASET, primaryKey: 'id', pointColumns: ['point'], pageSize: 50, lookbackMinutes: 0, timeBudgetMarginMs: 1_000 };
+  const settings: FetchSettings = rowFetchSettings({ datasetName: DATASET, primaryKey: 'id', pointColumns: ['point'], pageSize: 50 });
 
   test('fetches exactly the missing keys by key, in URLs under 8 KB, into Firehose as raw rows; the checkpoint is not touched', async () => {
     const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'repair-')));
@@ -231,7 +224,7 @@ describe('keys of any text, and keys that are no scalar', () => {
     server.mutate({ addRows: [...ODD_KEYS.map((id) => ({ id, battalion: 'B01' })), { id: { k: 1 }, battalion: 'B02' }, { id: ['a'], battalion: 'B03' }] });
     oversize = server.mutate({ addOversize: 1 }).oversize;
   });
-  const settings: FetchSettings = { datasetName: DATASET, primaryKey: 'id', pointColumns: ['point'], pageSize: 50, lookbackMinutes: 0, timeBudgetMarginMs: 1_000 };
+  const settings: FetchSettings = rowFetchSettings({ datasetName: DATASET, primaryKey: 'id', pointColumns: ['point'], pageSize: 50 });
 
   test('travel exactly through the key scan and the repair; object and array keys are counted, never stop the scan, and are quarantined by the repair', async () => {
     const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'odd-keys-')));

@@ -27,6 +27,7 @@ import { columns, datasetInput, type DatasetOverrides } from '../support/dataset
 import { serverIdentity } from '../support/source-identity';
 import { acceptingFirehose, harness, rawObjectRows, recordingRetry, sortedIds } from './harness';
 import { suiteSocrataServer } from '../support/suite-fixtures';
+import { keyScanSettings, rowFetchSettings } from '../support/fetch-settings';
 
 const TOKEN = 'soda3-test-token-5d41402abc';
 
@@ -70,12 +71,12 @@ describe('SODA 3', () => {
     const source = new SocrataSource(client, serverIdentity(server), 'id');
     const deps = { source, store, clock: () => new Date('2025-07-01T12:00:00Z'), remainingTimeMs: () => 600_000 };
     const n = server.requests.length;
-    const scan = await runKeyScan({ runId: 'k1' }, { datasetName: 'sf-fire-incidents', primaryKey: 'id', timeBudgetMarginMs: 1_000, detect: true, scanEveryHours: 0, keyPageSize: 500 }, deps);
+    const scan = await runKeyScan({ runId: 'k1' }, keyScanSettings({ datasetName: 'sf-fire-incidents', primaryKey: 'id', keyPageSize: 500 }), deps);
     assert.deepEqual([scan.done, scan.stats.keys], [true, server.rows.length]);
     const wanted = server.rows.filter((_, i) => i % 50 === 0).map((r) => String(r.id));
     await store.put(missingKeysKey({ name: 'sf-fire-incidents' }, 'k1'), gzipSync(encodeKeyList(wanted)));
     const delivered = acceptingFirehose();
-    const settings = { datasetName: 'sf-fire-incidents', primaryKey: 'id', pointColumns: ['point'], pageSize: 100, lookbackMinutes: 0, timeBudgetMarginMs: 1_000 };
+    const settings = rowFetchSettings({ datasetName: 'sf-fire-incidents', primaryKey: 'id', pointColumns: ['point'], pageSize: 100 });
     const repair = await runRepair({ runId: 'k1' }, settings, { ...deps, delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)) });
     assert.equal(repair.done, true);
     assert.deepEqual(sortedIds(delivered.rows, 'id'), [...wanted].sort());

@@ -23,6 +23,7 @@ import { acceptingFirehose, harness, recordingRetry, sortedIds } from './harness
 import { suiteSocrataServer } from '../support/suite-fixtures';
 import { serverIdentity } from '../support/source-identity';
 import { startHostileSocrata, type HostileMode, type HostileSocrata } from './hostile-socrata';
+import { rowFetchSettings } from '../support/fetch-settings';
 
 const PAGE = 1_000;
 
@@ -171,7 +172,7 @@ describe('fetcher: deliveries overlap the download, with a bounded number of bat
     const run = runFetch(
       { runId: 'bounded' },
       // One or two rows per record: about 3,000 records, so one page needs several 500-record batches.
-      { datasetName: 'sf-fire-incidents', primaryKey: 'id', pointColumns: ['point'], pageSize: 6_000, lookbackMinutes: 0, timeBudgetMarginMs: 1_000, maxRecordBytes: 2_600 },
+      rowFetchSettings({ datasetName: 'sf-fire-incidents', primaryKey: 'id', pointColumns: ['point'], pageSize: 6_000, maxRecordBytes: 2_600 }),
       { source, delivery, checkpoints, stateStore: store, clock: () => new Date('2025-07-01T12:00:00.000Z'), remainingTimeMs: () => 600_000 },
     ).finally(() => {
       finished = true;
