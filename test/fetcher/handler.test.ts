@@ -108,7 +108,7 @@ test('handler: sends the app token from Secrets Manager, never logs it, loops on
   assert.ok(phaseDurationMs(figures!.rows!)! >= 0);
   // Each invocation publishes its own figures (the cursor carries the totals) as metrics in the
   // embedded metric format: summed over invocations they are the run's totals, under their names.
-  const emf = captured.flatMap((chunk) => chunk.split('\n')).filter((line) => line.includes('"_aws"')).map((line) => JSON.parse(line) as Record<string, unknown>);
+  const emf = logs.split('\n').filter((line) => line.includes('"_aws"')).map((line) => JSON.parse(line) as Record<string, unknown>);
   const total = (name: string): number => emf.reduce((sum, m) => sum + (typeof m[name] === 'number' ? (m[name] as number) : 0), 0);
   assert.equal(emf.length, invocations, 'one metrics document per invocation');
   assert.equal(total('RowsFetched'), server.rows.length);
