@@ -12,6 +12,7 @@ import { describe, test } from 'node:test';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Template } from 'aws-cdk-lib/assertions';
 import { buildPipelineApp } from '../../lib/pipeline-app';
+import { columns, datasetInput } from '../support/dataset-builder';
 import { newApp, REPO_ROOT, synth } from './app-fixture';
 
 const SF_FIRE = path.join(REPO_ROOT, 'datasets', 'sf-fire-incidents.json');
@@ -23,20 +24,14 @@ function datasetsDir(extra: Record<string, unknown>): string {
   return dir;
 }
 
-const secondDataset = {
+const secondDataset = datasetInput({
   name: 'chicago-crimes',
   source: { domain: 'data.cityofchicago.org', datasetId: 'ijzp-q8t2', appTokenSecretName: 'socrata/chicago-app-token' },
-  primaryKey: 'id',
   eventTimeColumn: 'date',
-  columns: [
-    { name: 'id', type: 'text' },
-    { name: 'date', type: 'floating_timestamp' },
-    { name: 'primary_type', type: 'text' },
-    { name: 'location', type: 'point' },
-  ],
+  columns: columns({ id: 'text', date: 'floating_timestamp', primary_type: 'text', location: 'point' }),
   schedule: { expression: 'rate(6 hours)' },
   delivery: { bufferingIntervalSeconds: 300, bufferingSizeMiB: 128 },
-};
+});
 
 describe('dataset definitions drive the pipelines', () => {
   test('a second JSON file adds a second, independent pipeline', () => {

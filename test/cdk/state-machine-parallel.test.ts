@@ -10,22 +10,18 @@
 import { keysetCheckpoint } from '../support/checkpoint';
 import { KEYSET_POSITIONS } from '../../lambdas/fetcher/sources/socrata/socrata-source';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { after, before, describe, test } from 'node:test';
-import { loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
+import { describe, test } from 'node:test';
+import type { DatasetConfig } from '../../runtime/dataset-config';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { rawPrefix } from '../../runtime/storage-layout';
 import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
 import { planRanges } from '../../lambdas/fetcher/sources/socrata/parallel-plan';
 import { RangeProgressStore } from '../../lambdas/fetcher/range-progress';
-import { startFirehoseServer, streamsFromDatasets, type FirehoseServer } from '../../local/firehose-server';
-import { localFetcherEnv } from '../../local/pipeline';
-import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
+import type { FirehoseServer } from '../../local/firehose-server';
+import type { SocrataServer } from '../../local/socrata-server';
 import { planRequest } from '../fetcher/harness';
-import { REPO_ROOT } from './app-fixture';
+import { realFetcherSuite } from './real-fetcher-fixture';
 import { TaskError, execute, happyHandlers } from './state-machine-harness';
 
 const ROWS = 1_200;
@@ -35,25 +31,11 @@ describe('a parallel backfill whose stream fails, executed by the synthesized st
   let firehose: FirehoseServer;
   let rawDir: string;
   let dataset: DatasetConfig;
-  const savedEnv = { ...process.env };
-
-  before(async () => {
-    const base = loadDatasetFile(path.join(REPO_ROOT, 'datasets', 'sf-fire-incidents.json'));
-    dataset = { ...base, fetch: { ...base.fetch, pageSize: 100, lookbackMinutes: 0, streams: 4, parallelMinRows: 100 } };
-    rawDir = mkdtempSync(path.join(os.tmpdir(), 'sfn-parallel-'));
-    socrata = await startSocrataServer({ rows: ROWS, seed: 21 });
-    firehose = await startFirehoseServer({ store: new LocalObjectStore(rawDir), streams: streamsFromDatasets([dataset]) });
-    Object.assign(process.env, localFetcherEnv({ dataset, datasetId: socrata.datasetId, baseUrl: socrata.url, firehoseUrl: firehose.url, rawDir, marginMs: 0 }), {
-      // One attempt per request: an injected 500 fails its stream at once (no real backoff).
-      MAX_ATTEMPTS: '1',
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
-    });
-  });
-  after(async () => {
-    await firehose?.close();
-    await socrata?.close();
-    process.env = savedEnv;
-  });
+  // One attempt per request (the fixture's): an injected 500 fails its stream at once (no real backoff).
+  realFetcherSuite(
+    { fetch: { pageSize: 100, lookbackMinutes: 0, streams: 4, parallelMinRows: 100 }, rows: ROWS, seed: 21, tmpPrefix: 'sfn-parallel-' },
+    (e) => ({ socrata, firehose, rawDir, dataset } = e),
+  );
 
   /** FetchPage served by the real handler; its errors reported as Lambda reports a function error. */
   const realFetchPage = (errors: string[]) => async (input: unknown) => {

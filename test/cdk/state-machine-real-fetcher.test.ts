@@ -9,18 +9,16 @@
  * must resume from the stored checkpoint and complete, every row delivered once.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { after, before, describe, test } from 'node:test';
-import { loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
+import { describe, test } from 'node:test';
+import type { DatasetConfig } from '../../runtime/dataset-config';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { checkpointKey, rawPrefix } from '../../runtime/storage-layout';
-import { startFirehoseServer, streamsFromDatasets, type FirehoseServer } from '../../local/firehose-server';
-import { localFetcherEnv } from '../../local/pipeline';
-import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
-import { REPO_ROOT } from './app-fixture';
+import type { FirehoseServer } from '../../local/firehose-server';
+import type { SocrataServer } from '../../local/socrata-server';
+import { realFetcherSuite } from './real-fetcher-fixture';
 import { EXECUTION_NAME, TaskError, execute, happyHandlers } from './state-machine-harness';
 
 const ROWS = 1000;
@@ -31,26 +29,8 @@ describe('stale-cursor retry with the real fetcher, executed by the synthesized 
   let firehose: FirehoseServer;
   let rawDir: string;
   let dataset: DatasetConfig;
-  const savedEnv = { ...process.env };
-
-  before(async () => {
-    const base = loadDatasetFile(path.join(REPO_ROOT, 'datasets', 'sf-fire-incidents.json'));
-    dataset = { ...base, fetch: { ...base.fetch, pageSize: PAGE, lookbackMinutes: 0 } };
-    rawDir = mkdtempSync(path.join(os.tmpdir(), 'sfn-real-fetcher-'));
-    socrata = await startSocrataServer({ rows: ROWS, seed: 9 });
-    firehose = await startFirehoseServer({ store: new LocalObjectStore(rawDir), streams: streamsFromDatasets([dataset]) });
-    Object.assign(process.env, localFetcherEnv({ dataset, datasetId: socrata.datasetId, baseUrl: socrata.url, firehoseUrl: firehose.url, rawDir, marginMs: 0 }), {
-      // One attempt per request: the injected 500 fails the invocation at once (no real backoff).
-      MAX_ATTEMPTS: '1',
-      // The injected failure is expected; its error log would only be noise here.
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
-    });
-  });
-  after(async () => {
-    await firehose?.close();
-    await socrata?.close();
-    process.env = savedEnv;
-  });
+  // One attempt per request (the fixture's): the injected 500 fails the invocation at once (no real backoff).
+  realFetcherSuite({ fetch: { pageSize: PAGE, lookbackMinutes: 0 }, rows: ROWS, seed: 9, tmpPrefix: 'sfn-real-fetcher-' }, (e) => ({ socrata, firehose, rawDir, dataset } = e));
 
   // Without the fetcher's stale-cursor resume (lambdas/fetcher) every retry throws
   // CheckpointConflictError and the run fails: exactly issue 9 item 3.

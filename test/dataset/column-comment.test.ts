@@ -9,6 +9,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { columnComment, COLUMN_TYPES, MAX_COMMENT_LENGTH, parseDataset } from '../../runtime/dataset-config';
 import { proposeDataset, readViewDocument, SocrataMetadataError } from '../../runtime/socrata-metadata';
+import { testDataset } from '../support/dataset-builder';
 
 const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'socrata-views');
 // Glue's Column.Comment: tab and printable characters, no line breaks or other controls.
@@ -56,20 +57,15 @@ describe('column comments', () => {
 describe('descriptions reach the Glue raw table', () => {
   test('a described column carries its description as the Glue comment; an undescribed one says its type', async () => {
     const { rawTableColumns } = await import('../../lib/constructs/raw-table');
-    const dataset = parseDataset(
-      {
-        name: 'comments-demo',
-        source: { domain: 'data.example.org', datasetId: 'abcd-1234' },
-        primaryKey: 'id',
-        eventTimeColumn: 'opened_at',
-        columns: [
-          { name: 'id', type: 'text', description: 'Permit number,\nunique per permit' },
-          { name: 'opened_at', type: 'floating_timestamp' },
-          { name: 'location', type: 'point', description: 'Where the work happens' },
-        ],
-      },
-      'inline',
-    );
+    const dataset = testDataset({
+      name: 'comments-demo',
+      eventTimeColumn: 'opened_at',
+      columns: [
+        { name: 'id', type: 'text', description: 'Permit number,\nunique per permit' },
+        { name: 'opened_at', type: 'floating_timestamp' },
+        { name: 'location', type: 'point', description: 'Where the work happens' },
+      ],
+    });
     const byName = new Map(rawTableColumns(dataset).map((c) => [c.name, c.comment]));
     assert.equal(byName.get('id'), 'Permit number, unique per permit');
     assert.equal(byName.get('opened_at'), columnComment({ type: 'floating_timestamp' }));

@@ -18,6 +18,7 @@ import { batchProfileSql, rawColumns, stagingSql } from '../../containers/transf
 import { COLUMN_TYPES, parseDataset } from '../../runtime/dataset-config';
 import { proposeDataset, readViewDocument } from '../../runtime/socrata-metadata';
 import { generateRows } from '../../local/dataset-rows';
+import { columns, datasetInput, testDataset } from '../support/dataset-builder';
 
 const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'socrata-views');
 const read = (f: string): unknown => JSON.parse(readFileSync(path.join(FIXTURES, f), 'utf8'));
@@ -73,20 +74,7 @@ describe('column types on a real row of every Socrata type', () => {
   });
 
   test('a geometry column keeps its GeoJSON, and a fixed timestamp with an offset is a cast failure, never a shifted value', async () => {
-    const d = parseDataset(
-      {
-        name: 'shapes',
-        source: { domain: 'data.example.org', datasetId: 'abcd-1234' },
-        primaryKey: 'id',
-        eventTimeColumn: 'at',
-        columns: [
-          { name: 'id', type: 'text' },
-          { name: 'at', type: 'fixed_timestamp' },
-          { name: 'the_geom', type: 'geometry' },
-        ],
-      },
-      'inline',
-    );
+    const d = testDataset({ name: 'shapes', eventTimeColumn: 'at', columns: columns({ id: 'text', at: 'fixed_timestamp', the_geom: 'geometry' }) });
     const geom = { type: 'MultiPolygon', coordinates: [[[[-87.6, 41.8], [-87.5, 41.8], [-87.5, 41.9], [-87.6, 41.8]]]] };
     const dir = mkdtempSync(path.join(tmpdir(), 'shapes-'));
     const file = path.join(dir, 'raw.ndjson');
@@ -113,18 +101,7 @@ describe('column types on a real row of every Socrata type', () => {
   });
 
   test('validation: json and geometry columns cannot be the key or take value tests; a fixed timestamp can be the event time', () => {
-    const base = {
-      name: 'typed-set',
-      source: { domain: 'data.example.org', datasetId: 'abcd-1234' },
-      primaryKey: 'id',
-      eventTimeColumn: 'at',
-      columns: [
-        { name: 'id', type: 'text' },
-        { name: 'at', type: 'fixed_timestamp' },
-        { name: 'link', type: 'json' },
-        { name: 'shape', type: 'geometry' },
-      ],
-    };
+    const base = datasetInput({ name: 'typed-set', eventTimeColumn: 'at', columns: columns({ id: 'text', at: 'fixed_timestamp', link: 'json', shape: 'geometry' }) });
     assert.equal(parseDataset(base, 'inline').eventTimeColumn, 'at');
     assert.throws(() => parseDataset({ ...base, primaryKey: 'link' }, 'inline'), /primaryKey: "link" is a json column, which cannot identify a row/);
     assert.throws(() => parseDataset({ ...base, primaryKey: 'shape' }, 'inline'), /primaryKey: "shape" is a geometry column, which cannot identify a row/);

@@ -15,6 +15,7 @@ import { loadDatasetFile, parseDataset, type DatasetConfig } from '../../runtime
 import { runDatasetCommand } from '../../local/dataset-command';
 import { columnRules, generateRows } from '../../local/dataset-rows';
 import { runLocalPipeline } from '../../local/pipeline';
+import { columns, testDataset } from '../support/dataset-builder';
 
 const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'socrata-views');
 const ROWS = 120;
@@ -62,33 +63,19 @@ describe('the first local run of a proposed dataset is green', () => {
 });
 
 describe('generated rows obey the declared tests', () => {
-  const dataset = parseDataset(
-    {
-      name: 'rules-check',
-      source: { domain: 'data.example.org', datasetId: 'abcd-1234' },
-      primaryKey: 'id',
-      eventTimeColumn: 'at',
-      columns: [
-        { name: 'id', type: 'text' },
-        { name: 'at', type: 'floating_timestamp' },
-        { name: 'risk', type: 'text' },
-        { name: 'note', type: 'text' },
-        { name: 'count', type: 'integer' },
-        { name: 'score', type: 'number' },
-        { name: 'below', type: 'number' },
-        { name: 'flag', type: 'checkbox' },
-      ],
-      dataTests: [
-        { kind: 'accepted_values', column: 'risk', values: ['High', 'Low'] },
-        { kind: 'not_null', column: 'note' },
-        { kind: 'range', column: 'count', min: 100, max: 105 },
-        { kind: 'range', column: 'score', min: 0.5, max: 0.75 },
-        { kind: 'range', column: 'below', max: -3 },
-        { kind: 'accepted_values', column: 'flag', values: ['true'] },
-      ],
-    },
-    'inline',
-  );
+  const dataset = testDataset({
+    name: 'rules-check',
+    eventTimeColumn: 'at',
+    columns: columns({ id: 'text', at: 'floating_timestamp', risk: 'text', note: 'text', count: 'integer', score: 'number', below: 'number', flag: 'checkbox' }),
+    dataTests: [
+      { kind: 'accepted_values', column: 'risk', values: ['High', 'Low'] },
+      { kind: 'not_null', column: 'note' },
+      { kind: 'range', column: 'count', min: 100, max: 105 },
+      { kind: 'range', column: 'score', min: 0.5, max: 0.75 },
+      { kind: 'range', column: 'below', max: -3 },
+      { kind: 'accepted_values', column: 'flag', values: ['true'] },
+    ],
+  });
   const rows = generateRows(dataset, 400, 5);
 
   test('accepted values only, never-null columns always present, ranges respected', () => {

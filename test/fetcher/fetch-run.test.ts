@@ -1,6 +1,6 @@
 import { keysetCheckpoint } from '../support/checkpoint';
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -9,6 +9,7 @@ import { MAX_BATCH_BYTES, MAX_RECORD_BYTES } from '../../lambdas/fetcher/record-
 import { CheckpointConflictError } from '../../lambdas/fetcher/checkpoint-store';
 import { SocrataRequestError } from '../../lambdas/fetcher/sources/socrata/socrata-client';
 import { acceptingFirehose, harness, recordingRetry, sortedIds } from './harness';
+import { suiteSocrataServer } from '../support/suite-fixtures';
 
 const maxKey = (rows: readonly Record<string, unknown>[]): { updatedAt: string; id: string } => {
   const sorted = [...rows].sort((a, b) =>
@@ -20,10 +21,7 @@ const maxKey = (rows: readonly Record<string, unknown>[]): { updatedAt: string; 
 
 describe('fetcher against the local Socrata server', () => {
   let server: SocrataServer;
-  before(async () => {
-    server = await startSocrataServer({ rows: 2_345, seed: 7 });
-  });
-  after(() => server.close());
+  suiteSocrataServer({ rows: 2_345, seed: 7 }, (s) => (server = s));
 
   test('pages to the end: every source row delivered once, as raw rows packed in newline-terminated records', async () => {
     const delivered = acceptingFirehose();
@@ -270,10 +268,7 @@ describe('fetcher: faults at the source', () => {
 
 describe('fetcher: Firehose delivery', () => {
   let server: SocrataServer;
-  before(async () => {
-    server = await startSocrataServer({ rows: 900, seed: 11 });
-  });
-  after(() => server.close());
+  suiteSocrataServer({ rows: 900, seed: 11 }, (s) => (server = s));
 
   test('partial FailedPutCount: only failed records are re-sent, until every row is accepted exactly once', async () => {
     let calls = 0;

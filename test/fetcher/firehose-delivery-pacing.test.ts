@@ -32,6 +32,7 @@ import { startFirehoseServer } from '../../local/firehose-server';
 import { startSocrataServer } from '../../local/socrata-server';
 import { loadDatasetFile } from '../../runtime/dataset-config';
 import { LocalObjectStore } from '../../runtime/object-store';
+import { rowFetchSettings } from '../support/fetch-settings';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -192,7 +193,7 @@ describe('the fetcher into a throttling stream', () => {
       const out = await runFetch(
         { runId: 'quota', mode: 'full-refresh' },
         // Small records and pages: many calls, so the quota throttles and the pacer paces.
-        { datasetName: dataset.name, primaryKey: dataset.primaryKey, pointColumns: [], pageSize: 1_000, lookbackMinutes: 0, timeBudgetMarginMs: 10_000, maxRecordBytes: 64 * KIB },
+        rowFetchSettings({ datasetName: dataset.name, primaryKey: dataset.primaryKey, pageSize: 1_000, timeBudgetMarginMs: 10_000, maxRecordBytes: 64 * KIB }),
         {
           source: new SocrataSource(new SocrataClient({ datasetName: dataset.name, baseUrl: source.url, datasetId: source.datasetId, timeoutMs: 10_000, retry }), dataset.source, dataset.primaryKey),
           delivery: new FirehoseDelivery(client, 'fire-raw', retry, 4, 10_000),

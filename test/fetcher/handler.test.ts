@@ -20,6 +20,31 @@ before(async () => {
 });
 after(() => server.close());
 
+/**
+ * Runs `body` keeping the handler's JSON log lines (and warnings) written to stdout or stderr;
+ * anything else (the test runner's own reports) passes through. The streams are restored after.
+ */
+async function withCapturedLogs<T>(body: () => Promise<T>): Promise<{ value: T; logs: string }> {
+  const captured: string[] = [];
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  const capture = (chunk: unknown): boolean => {
+    const text = String(chunk);
+    if (text.startsWith('{') || text.includes('Warning')) captured.push(text);
+    else out(chunk as string);
+    return true;
+  };
+  process.stdout.write = capture as typeof process.stdout.write;
+  process.stderr.write = capture as typeof process.stderr.write;
+  try {
+    const value = await body();
+    return { value, logs: captured.join('') };
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+}
+
 function env(stateDir: string): Record<string, string> {
   return {
     AWS_REGION: 'us-east-1',
@@ -50,42 +75,27 @@ test('handler: sends the app token from Secrets Manager, never logs it, loops on
   // A server error makes the fetcher log a retry with the request URL.
   server.setFaults([{ kind: 'status', status: 500, requests: [2] }]);
 
-  const captured: string[] = [];
-  const out = process.stdout.write.bind(process.stdout);
-  const err = process.stderr.write.bind(process.stderr);
-  // Only the handler's JSON log lines are kept; anything else (the test runner's own reports) passes through.
-  const capture = (chunk: unknown): boolean => {
-    const text = String(chunk);
-    if (text.startsWith('{') || text.includes('Warning')) captured.push(text);
-    else out(chunk as string);
-    return true;
-  };
-  process.stdout.write = capture as typeof process.stdout.write;
-  process.stderr.write = capture as typeof process.stderr.write;
-  let result;
   let invocations = 0;
-  try {
+  const { value: result, logs } = await withCapturedLogs(async () => {
     const { handler } = await import('../../lambdas/fetcher/handler');
     let pagesLeft = 0;
     const context = { awsRequestId: 'req-1', getRemainingTimeInMillis: () => (pagesLeft-- > 0 ? 60_000 : 0) };
     let cursor = null;
+    let answer;
     do {
       // Two reads of the remaining time per invocation: one to prefetch a page, one to cover a retry wait.
       pagesLeft = 2;
-      result = await handler({ runId: 'run-handler', cursor }, context);
-      cursor = result.cursor;
+      answer = await handler({ runId: 'run-handler', cursor }, context);
+      cursor = answer.cursor;
       invocations++;
-    } while (!result.done);
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
+    } while (!answer.done);
+    return answer;
+  });
   assert.ok(invocations > 1);
   assert.deepEqual(sortedIds(delivered.rows, '_source_id'), sortedIds(server.rows, ':id'));
   const resourceRequests = server.requests.filter((r) => r.path.startsWith('/resource/'));
   assert.ok(resourceRequests.every((r) => r.appToken === TOKEN), 'every request carries X-App-Token');
   assert.equal(secretsMock.commandCalls(GetSecretValueCommand).length, 1, 'the secret is read once and cached');
-  const logs = captured.join('');
   assert.match(logs, /retrying source request/, 'logs were captured');
   assert.match(logs, /"dataset":"sf-fire-incidents"/);
   assert.ok(!logs.includes(TOKEN), 'the token never appears in logs');
@@ -98,7 +108,7 @@ test('handler: sends the app token from Secrets Manager, never logs it, loops on
   assert.ok(phaseDurationMs(figures!.rows!)! >= 0);
   // Each invocation publishes its own figures (the cursor carries the totals) as metrics in the
   // embedded metric format: summed over invocations they are the run's totals, under their names.
-  const emf = captured.flatMap((chunk) => chunk.split('\n')).filter((line) => line.includes('"_aws"')).map((line) => JSON.parse(line) as Record<string, unknown>);
+  const emf = logs.split('\n').filter((line) => line.includes('"_aws"')).map((line) => JSON.parse(line) as Record<string, unknown>);
   const total = (name: string): number => emf.reduce((sum, m) => sum + (typeof m[name] === 'number' ? (m[name] as number) : 0), 0);
   assert.equal(emf.length, invocations, 'one metrics document per invocation');
   assert.equal(total('RowsFetched'), server.rows.length);
@@ -153,32 +163,16 @@ test('handler: a source echoing the token in every 500 body fails with no token 
   acceptingFirehose();
   const n = server.requests.filter((r) => r.path.startsWith('/resource/')).length;
   server.setFaults([{ kind: 'status', status: 500, body: `{"error":"upstream","headers":{"X-App-Token":"${TOKEN}"}}`, requests: [n + 1, n + 2] }]);
-  const captured: string[] = [];
-  const out = process.stdout.write.bind(process.stdout);
-  const errWrite = process.stderr.write.bind(process.stderr);
-  // Only the handler's JSON log lines are kept; anything else (the test runner's own reports) passes through.
-  const capture = (chunk: unknown): boolean => {
-    const text = String(chunk);
-    if (text.startsWith('{') || text.includes('Warning')) captured.push(text);
-    else out(chunk as string);
-    return true;
-  };
-  process.stdout.write = capture as typeof process.stdout.write;
-  process.stderr.write = capture as typeof process.stderr.write;
-  let error: unknown;
-  try {
+  const { value: error, logs } = await withCapturedLogs(async () => {
     const { handler } = await import('../../lambdas/fetcher/handler');
-    await handler({ runId: 'run-echo' }, { awsRequestId: 'req-echo', getRemainingTimeInMillis: () => 600_000 }).catch((e: unknown) => {
-      error = e;
-    });
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = errWrite;
-  }
+    return handler({ runId: 'run-echo' }, { awsRequestId: 'req-echo', getRemainingTimeInMillis: () => 600_000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  });
   assert.ok(error instanceof Error, 'the run failed');
   assert.match(error.message, /HTTP 500/);
   assert.match(error.message, /\[REDACTED\]/, 'the echoed body is shown, redacted');
-  const logs = captured.join('');
   assert.match(logs, /fetch failed/);
   for (const text of [error.message, error.stack ?? '', logs]) assert.ok(!text.includes(TOKEN));
 });

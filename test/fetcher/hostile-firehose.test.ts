@@ -12,17 +12,19 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
-import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
+import type { SocrataServer } from '../../local/socrata-server';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
 import { runFetch, type FetchInput, type FetchOutput, type FetchSettings } from '../../lambdas/fetcher/fetch-run';
 import { FirehoseDelivery, FirehoseDeliveryError } from '../../lambdas/fetcher/firehose-delivery';
 import type { RetryPolicy } from '../../lambdas/fetcher/retry-policy';
 import { SocrataClient } from '../../lambdas/fetcher/sources/socrata/socrata-client';
+import { sourceRows, tenPerSecond } from '../support/source-rows';
 import { serverIdentity } from '../support/source-identity';
+import { suiteSocrataServer } from '../support/suite-fixtures';
 
 type Behaviour = (records: string[], call: number) => { status: number; body: unknown } | 'hang';
 
@@ -115,21 +117,15 @@ function wire(server: SocrataServer, firehoseUrl: string, opts: { callTimeoutMs?
   return { store, checkpoints, run };
 }
 
-const rows = Array.from({ length: 300 }, (_, i) => ({
-  ':id': `row-${String(1000 + i)}-aaaa`,
-  ':created_at': '2024-05-01T00:00:00.000Z',
-  ':updated_at': `2024-05-01T00:00:${String(Math.floor(i / 10)).padStart(2, '0')}.000Z`,
-  id: `K${i}`,
-  note: i === 123 ? 'POISON' : `row ${i}`,
-}));
+const rows = sourceRows(300, (i) => ({ id: `K${i}`, note: i === 123 ? 'POISON' : `row ${i}` }), {
+  createdAt: '2024-05-01T00:00:00.000Z',
+  updatedAt: tenPerSecond('2024-05-01T00:00:00.000Z'),
+});
 const ids = (xs: readonly Record<string, unknown>[]): string[] => xs.map((r) => String(r.id)).sort();
 
 describe('fetcher: hostile Firehose endpoints', () => {
   let source: SocrataServer;
-  before(async () => {
-    source = await startSocrataServer({ rows, datasetId: 'pois-0001' });
-  });
-  after(() => source.close());
+  suiteSocrataServer({ rows, datasetId: 'pois-0001' }, (s) => (source = s));
 
   test('an endpoint that never answers fails the run in bounded time; no checkpoint', { timeout: 30_000 }, async () => {
     const firehose = await startFakeFirehose(() => 'hang');

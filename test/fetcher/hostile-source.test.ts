@@ -4,24 +4,17 @@
  * never past a row that was not delivered.
  */
 import { keysetCheckpoint } from '../support/checkpoint';
+import { keysetOrder } from '../support/source-rows';
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
+import { describe, test } from 'node:test';
+import type { SocrataServer } from '../../local/socrata-server';
 import { MAX_STALLED_INVOCATIONS } from '../../lambdas/fetcher/phase-runner';
 import { retryDeadline } from '../../lambdas/fetcher/time-budget';
 import { REDACTED, redactError, redactor } from '../../lambdas/fetcher/redact';
 import { SocrataClient, SocrataRequestError } from '../../lambdas/fetcher/sources/socrata/socrata-client';
 import { acceptingFirehose, capturingLogger, harness, recordingRetry, sortedIds } from './harness';
+import { suiteSocrataServer } from '../support/suite-fixtures';
 import { startHostileSocrata, type HostileMode } from './hostile-socrata';
-
-/** The source's rows in `:updated_at, :id` order (all generated timestamps share one format). */
-const keysetOrder = (rows: readonly Record<string, unknown>[]): Record<string, unknown>[] =>
-  [...rows].sort((a, b) => {
-    const ta = String(a[':updated_at']);
-    const tb = String(b[':updated_at']);
-    if (ta !== tb) return ta < tb ? -1 : 1;
-    return String(a[':id']) < String(b[':id']) ? -1 : 1;
-  });
 
 async function failure(p: Promise<unknown>): Promise<SocrataRequestError> {
   const err = await p.then(
@@ -34,12 +27,11 @@ async function failure(p: Promise<unknown>): Promise<SocrataRequestError> {
 
 describe('fetcher: hostile sources', () => {
   let upstream: SocrataServer;
-  before(async () => {
-    upstream = await startSocrataServer({ rows: 900, seed: 17 });
+  suiteSocrataServer({ rows: 900, seed: 17 }, (s) => {
+    upstream = s;
     // Updated rows move to the end of the keyset order, so `:id` order is no longer keyset order.
     upstream.mutate({ update: 100 });
   });
-  after(() => upstream.close());
 
   const withSource = async (mode: HostileMode, body: (source: Awaited<ReturnType<typeof startHostileSocrata>>) => Promise<void>): Promise<void> => {
     const source = await startHostileSocrata(upstream, mode);
@@ -142,10 +134,7 @@ describe('fetcher: hostile sources', () => {
 
 describe('fetcher: deadlines and the time budget', () => {
   let upstream: SocrataServer;
-  before(async () => {
-    upstream = await startSocrataServer({ rows: 600, seed: 23 });
-  });
-  after(() => upstream.close());
+  suiteSocrataServer({ rows: 600, seed: 23 }, (s) => (upstream = s));
 
   test('slow-loris (a byte every 0.5 s never idles the socket): each attempt ends at its total deadline', { timeout: 30_000 }, async () => {
     const source = await startHostileSocrata(upstream, { kind: 'slow-loris', intervalMs: 500 });
@@ -234,10 +223,7 @@ describe('fetcher: deadlines and the time budget', () => {
 describe('fetcher: the app token never leaves the request header', () => {
   const TOKEN = 'Tok3n-hostile-0123456789abc';
   let upstream: SocrataServer;
-  before(async () => {
-    upstream = await startSocrataServer({ rows: 300, seed: 29 });
-  });
-  after(() => upstream.close());
+  suiteSocrataServer({ rows: 300, seed: 29 }, (s) => (upstream = s));
 
   test('a 500 echoing the headers: the failure, its stack and the logs show [REDACTED], never the token', { timeout: 30_000 }, async () => {
     const source = await startHostileSocrata(upstream, { kind: 'echo-headers-500' });

@@ -26,6 +26,7 @@ import { runRepair } from '../../lambdas/fetcher/repair';
 import { openSource } from '../../lambdas/fetcher/sources/registry';
 import { HttpFileSource, type FilePosition } from '../../lambdas/fetcher/sources/files/http-file-source';
 import { acceptingFirehose, recordingRetry, sortedIds } from './harness';
+import { keyScanSettings, rowFetchSettings } from '../support/fetch-settings';
 
 interface Served {
   body: Buffer;
@@ -75,7 +76,7 @@ function ordersCsv(n: number, opts: { ragged?: boolean; price?: (i: number) => s
   return `${lines.join('\r\n')}\r\n`;
 }
 
-const settings: FetchSettings = { datasetName: 'orders', primaryKey: 'order_id', pointColumns: [], pageSize: 50, lookbackMinutes: 0, timeBudgetMarginMs: 1_000 };
+const settings: FetchSettings = rowFetchSettings({ datasetName: 'orders', primaryKey: 'order_id', pageSize: 50 });
 
 describe('a file over HTTP as a source', () => {
   const files = new FileServer();
@@ -198,7 +199,7 @@ describe('a file over HTTP as a source', () => {
     assert.deepEqual([out.stats.rowsDelivered, out.stats.quarantinedMalformed], [60, 1]);
     assert.match((await quarantined(store))[0]!.detail, /line 11: /);
 
-    const scan = await runKeyScan({ runId: 'r1' }, { datasetName: 'orders', primaryKey: 'order_id', timeBudgetMarginMs: 1_000, detect: true, scanEveryHours: 0, keyPageSize: 25 }, deps(undefined, 'ndjson'));
+    const scan = await runKeyScan({ runId: 'r1' }, keyScanSettings({ datasetName: 'orders', primaryKey: 'order_id', keyPageSize: 25 }), deps(undefined, 'ndjson'));
     assert.deepEqual([scan.done, scan.stats.keys, scan.stats.rowsWithoutKey], [true, 60, 1]);
 
     await store.put(missingKeysKey({ name: 'orders' }, 'r1'), gzipSync(encodeKeyList(['N-5', 'N-59'])));

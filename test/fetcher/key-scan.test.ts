@@ -7,23 +7,25 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
-import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
+import type { SocrataServer } from '../../local/socrata-server';
 import { encodeKeyList } from '../../runtime/key-list';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { keysetLatestKey, keysetRunPrefix, keysetSuccessKey, missingKeysKey } from '../../runtime/storage-layout';
 import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
 import { runKeyScan, type KeyScanOutput, type KeyScanSettings, type KeysetSuccess } from '../../lambdas/fetcher/key-scan';
-import { readMissingKeys, runRepair, type RepairOutput } from '../../lambdas/fetcher/repair';
+import { readMissingKeys, runRepair, type RepairDeps, type RepairOutput } from '../../lambdas/fetcher/repair';
 import { keyChunks, KEYSET_POSITIONS, SocrataSource } from '../../lambdas/fetcher/sources/socrata/socrata-source';
 import type { FetchSettings } from '../../lambdas/fetcher/fetch-run';
 import { SocrataClient } from '../../lambdas/fetcher/sources/socrata/socrata-client';
 import { acceptingFirehose, recordingRetry, sortedIds } from './harness';
+import { suiteSocrataServer } from '../support/suite-fixtures';
 import { loadDatasetFile } from '../../runtime/dataset-config';
 import { fetcherEnvironment } from '../../runtime/fetcher-environment';
 import { readFetcherConfig } from '../../lambdas/fetcher/config';
+import { keyScanSettings, rowFetchSettings } from '../support/fetch-settings';
 
 const DATASET = 'sf-fire-incidents';
 const source = { domain: 'data.sfgov.org', datasetId: 'wr8u-xric' };
@@ -42,15 +44,16 @@ function client(server: SocrataServer, onRetry?: () => void): SocrataClient {
 /** The Socrata adapter over a client, recording `identity` as the source. */
 const adapter = (c: SocrataClient, identity: { domain: string; datasetId: string } = source): SocrataSource => new SocrataSource(c, identity, 'id');
 
-const scanSettings = (o: Partial<KeyScanSettings> = {}): KeyScanSettings => ({
-  datasetName: DATASET,
-  primaryKey: 'id',
-  timeBudgetMarginMs: 1_000,
-  detect: true,
-  scanEveryHours: 0,
-  keyPageSize: 400,
-  ...o,
+/** A repair's collaborators: deliveries to the test's Firehose (acceptingFirehose), a fixed clock, ample time. */
+const repairDeps = <P>(source: RepairDeps<P>['source'], store: LocalObjectStore): RepairDeps<P> => ({
+  source,
+  delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)),
+  store,
+  clock: () => new Date('2025-07-01T12:00:00Z'),
+  remainingTimeMs: () => 600_000,
 });
+
+const scanSettings = (o: Partial<KeyScanSettings> = {}): KeyScanSettings => keyScanSettings({ datasetName: DATASET, primaryKey: 'id', keyPageSize: 400, ...o });
 
 async function keysOf(store: LocalObjectStore, runId: string): Promise<string[]> {
   const parts = (await store.list(keysetRunPrefix({ name: DATASET }, runId))).filter((k) => /\/part-\d{5}\.jsonl\.gz$/.test(k));
@@ -61,10 +64,7 @@ async function keysOf(store: LocalObjectStore, runId: string): Promise<string[]>
 
 describe('key scan', () => {
   let server: SocrataServer;
-  before(async () => {
-    server = await startSocrataServer({ rows: 1_234, seed: 11 });
-  });
-  after(() => server.close());
+  suiteSocrataServer({ rows: 1_234, seed: 11 }, (s) => (server = s));
 
   test('lists every source key once, ids only, keyset-paged on :id, and writes _SUCCESS last', async () => {
     const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'keys-')));
@@ -163,12 +163,9 @@ describe('key scan', () => {
 
 describe('repair', () => {
   let server: SocrataServer;
-  before(async () => {
-    server = await startSocrataServer({ rows: 900, seed: 12 });
-  });
-  after(() => server.close());
+  suiteSocrataServer({ rows: 900, seed: 12 }, (s) => (server = s));
 
-  const settings: FetchSettings = { datasetName: DATASET, primaryKey: 'id', pointColumns: ['point'], pageSize: 50, lookbackMinutes: 0, timeBudgetMarginMs: 1_000 };
+  const settings: FetchSettings = rowFetchSettings({ datasetName: DATASET, primaryKey: 'id', pointColumns: ['point'], pageSize: 50 });
 
   test('fetches exactly the missing keys by key, in URLs under 8 KB, into Firehose as raw rows; the checkpoint is not touched', async () => {
     const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'repair-')));
@@ -176,13 +173,7 @@ describe('repair', () => {
     await store.put(missingKeysKey({ name: DATASET }, 'r1'), gzipSync(encodeKeyList(wanted)));
     const delivered = acceptingFirehose();
     const n = server.requests.length;
-    let out: RepairOutput = await runRepair({ runId: 'r1' }, settings, {
-      source: adapter(client(server)),
-      delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)),
-      store,
-      clock: () => new Date('2025-07-01T12:00:00Z'),
-      remainingTimeMs: () => 600_000,
-    });
+    let out: RepairOutput = await runRepair({ runId: 'r1' }, settings, repairDeps(adapter(client(server)), store));
     assert.equal(out.done, true);
     assert.equal(out.stats.keysRequested, 300);
     assert.equal(out.stats.rowsDelivered, 300);
@@ -228,13 +219,12 @@ describe('keys of any text, and keys that are no scalar', () => {
   const ODD_KEYS = ['pk-new\nline', 'pk-nul\u0000end', `pk-'quote"`, 'pk-emoji-\u{1F680}', 'pk-cr\r\x01'];
   let server: SocrataServer;
   let oversize: string[] = [];
-  before(async () => {
-    server = await startSocrataServer({ rows: 40, seed: 21 });
+  suiteSocrataServer({ rows: 40, seed: 21 }, (s) => {
+    server = s;
     server.mutate({ addRows: [...ODD_KEYS.map((id) => ({ id, battalion: 'B01' })), { id: { k: 1 }, battalion: 'B02' }, { id: ['a'], battalion: 'B03' }] });
     oversize = server.mutate({ addOversize: 1 }).oversize;
   });
-  after(() => server.close());
-  const settings: FetchSettings = { datasetName: DATASET, primaryKey: 'id', pointColumns: ['point'], pageSize: 50, lookbackMinutes: 0, timeBudgetMarginMs: 1_000 };
+  const settings: FetchSettings = rowFetchSettings({ datasetName: DATASET, primaryKey: 'id', pointColumns: ['point'], pageSize: 50 });
 
   test('travel exactly through the key scan and the repair; object and array keys are counted, never stop the scan, and are quarantined by the repair', async () => {
     const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'odd-keys-')));
@@ -257,13 +247,7 @@ describe('keys of any text, and keys that are no scalar', () => {
     const largeRow = server.rows.find((r) => r[':id'] === oversize[0])!;
     await store.put(missingKeysKey({ name: DATASET }, 'r1'), gzipSync(encodeKeyList([...ODD_KEYS, String(largeRow.id)])));
     const delivered = acceptingFirehose();
-    const out = await runRepair({ runId: 'r1' }, settings, {
-      source: adapter(client(server)),
-      delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)),
-      store,
-      clock: () => new Date('2025-07-01T12:00:00Z'),
-      remainingTimeMs: () => 600_000,
-    });
+    const out = await runRepair({ runId: 'r1' }, settings, repairDeps(adapter(client(server)), store));
     assert.equal(out.done, true);
     assert.equal(out.stats.keysRequested, ODD_KEYS.length + 1);
     assert.deepEqual(delivered.rows.map((r) => r.id as string).sort(), [...ODD_KEYS].sort());
@@ -279,7 +263,7 @@ describe('keys of any text, and keys that are no scalar', () => {
     const pages = [[okRow, objectRow]] as Record<string, unknown>[][];
     const fake = { positions: KEYSET_POSITIONS, keyBatches: (keys: readonly string[]) => [keys.join()], readByKeys: () => Promise.resolve({ rows: pages.shift() ?? [], last: null }) };
     acceptingFirehose();
-    const repaired = await runRepair({ runId: 'r1' }, settings, { source: fake, delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)), store, clock: () => new Date('2025-07-01T12:00:00Z'), remainingTimeMs: () => 600_000 });
+    const repaired = await runRepair({ runId: 'r1' }, settings, repairDeps(fake, store));
     assert.equal(repaired.done, true);
     assert.deepEqual([repaired.stats.rowsDelivered, repaired.stats.rowsQuarantined], [1, 1]);
     const q = (await store.list('quarantine/')).filter((k) => k.includes('/r1-repair-'));

@@ -6,13 +6,14 @@
 import { KEYSET_POSITIONS } from '../../lambdas/fetcher/sources/socrata/socrata-source';
 import { keysetCheckpoint } from '../support/checkpoint';
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
 import { compareKeyset, rowProblem } from '../../lambdas/fetcher/sources/socrata/page-invariants';
 import { planRanges } from '../../lambdas/fetcher/sources/socrata/parallel-plan';
 import { RangeProgressStore } from '../../lambdas/fetcher/range-progress';
 import { SocrataRequestError } from '../../lambdas/fetcher/sources/socrata/socrata-client';
 import { acceptingFirehose, harness, planRequest, rawObjectRows, sortedIds, type TestSource } from './harness';
+import { suiteSocrataServer } from '../support/suite-fixtures';
 
 const PARALLEL = { streams: 4, parallelMinRows: 100, pageSize: 300 };
 
@@ -23,10 +24,7 @@ const lastKey = (rows: readonly Record<string, unknown>[]): { updatedAt: string;
 
 describe('parallel backfill', () => {
   let server: SocrataServer;
-  before(async () => {
-    server = await startSocrataServer({ rows: 2_345, seed: 11 });
-  });
-  after(() => server.close());
+  suiteSocrataServer({ rows: 2_345, seed: 11 }, (s) => (server = s));
 
   test('four ranges read every row exactly once, straight to the raw zone, and move the checkpoint once at the end', async () => {
     const firehose = acceptingFirehose();

@@ -28,6 +28,7 @@ import { S3FilesSource, type S3FilesSourceOptions, type S3Position } from '../..
 import type { S3ObjectPosition, S3SnapshotPosition } from '../../lambdas/fetcher/sources/s3/s3-positions';
 import { motoAvailable, startMotoS3, type MotoS3 } from '../support/moto-s3';
 import { acceptingFirehose, recordingRetry, sortedIds } from './harness';
+import { keyScanSettings, rowFetchSettings } from '../support/fetch-settings';
 
 /**
  * A fault of the wire: the first `times` GetObject bodies of `key` end with a reset connection
@@ -113,7 +114,7 @@ describe('files under an S3 prefix as a source', { skip: !motoAvailable && 'moto
     };
     const keyColumn = source().keyColumn;
     counts.length = 0;
-    const settings: FetchSettings = { datasetName: 'events', primaryKey: keyColumn, pointColumns: [], pageSize: 25, lookbackMinutes: 0, timeBudgetMarginMs: 1_000, ...overrides };
+    const settings: FetchSettings = rowFetchSettings({ datasetName: 'events', primaryKey: keyColumn, pageSize: 25, ...overrides });
     const deps = (remaining: () => number = () => 600_000) => ({
       source: source(),
       delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)),
@@ -263,7 +264,7 @@ describe('files under an S3 prefix as a source', { skip: !motoAvailable && 'moto
     assert.deepEqual(requests(), { ListObjectsV2Command: 1 }, 'the listing only');
 
     const scanKeys = async (runId: string) => {
-      const scan = await runKeyScan({ runId }, { datasetName: 'events', primaryKey: settings.primaryKey, timeBudgetMarginMs: 1_000, detect: true, scanEveryHours: 0, keyPageSize: 15 }, deps());
+      const scan = await runKeyScan({ runId }, keyScanSettings({ datasetName: 'events', primaryKey: settings.primaryKey, keyPageSize: 15 }), deps());
       assert.equal(scan.done, true);
       const parts = (await store.list(`${keysetPrefix({ name: 'events' })}${runId}/`)).filter((k) => !k.endsWith('.json'));
       return parts.flatMap((k) => decodeKeyList(gunzipSync(readFileSync(path.join(store.location, k))).toString('utf8'), keyListFormatOf(k), k)).sort();

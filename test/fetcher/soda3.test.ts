@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { FirehoseClient } from '@aws-sdk/client-firehose';
-import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
+import type { SocrataServer } from '../../local/socrata-server';
 import { encodeKeyList } from '../../runtime/key-list';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { missingKeysKey } from '../../runtime/storage-layout';
@@ -23,17 +23,17 @@ import { runKeyScan } from '../../lambdas/fetcher/key-scan';
 import { runRepair } from '../../lambdas/fetcher/repair';
 import { SocrataClient, soqlQuery } from '../../lambdas/fetcher/sources/socrata/socrata-client';
 import { SocrataSource } from '../../lambdas/fetcher/sources/socrata/socrata-source';
+import { columns, datasetInput, type DatasetOverrides } from '../support/dataset-builder';
 import { serverIdentity } from '../support/source-identity';
 import { acceptingFirehose, harness, rawObjectRows, recordingRetry, sortedIds } from './harness';
+import { suiteSocrataServer } from '../support/suite-fixtures';
+import { keyScanSettings, rowFetchSettings } from '../support/fetch-settings';
 
 const TOKEN = 'soda3-test-token-5d41402abc';
 
 describe('SODA 3', () => {
   let server: SocrataServer;
-  before(async () => {
-    server = await startSocrataServer({ rows: 1_300, seed: 31 });
-  });
-  after(() => server.close());
+  suiteSocrataServer({ rows: 1_300, seed: 31 }, (s) => (server = s));
 
   const soda3Requests = (from: number) => server.requests.slice(from).filter((r) => r.path.startsWith('/api/v3/'));
 
@@ -71,12 +71,12 @@ describe('SODA 3', () => {
     const source = new SocrataSource(client, serverIdentity(server), 'id');
     const deps = { source, store, clock: () => new Date('2025-07-01T12:00:00Z'), remainingTimeMs: () => 600_000 };
     const n = server.requests.length;
-    const scan = await runKeyScan({ runId: 'k1' }, { datasetName: 'sf-fire-incidents', primaryKey: 'id', timeBudgetMarginMs: 1_000, detect: true, scanEveryHours: 0, keyPageSize: 500 }, deps);
+    const scan = await runKeyScan({ runId: 'k1' }, keyScanSettings({ datasetName: 'sf-fire-incidents', primaryKey: 'id', keyPageSize: 500 }), deps);
     assert.deepEqual([scan.done, scan.stats.keys], [true, server.rows.length]);
     const wanted = server.rows.filter((_, i) => i % 50 === 0).map((r) => String(r.id));
     await store.put(missingKeysKey({ name: 'sf-fire-incidents' }, 'k1'), gzipSync(encodeKeyList(wanted)));
     const delivered = acceptingFirehose();
-    const settings = { datasetName: 'sf-fire-incidents', primaryKey: 'id', pointColumns: ['point'], pageSize: 100, lookbackMinutes: 0, timeBudgetMarginMs: 1_000 };
+    const settings = rowFetchSettings({ datasetName: 'sf-fire-incidents', primaryKey: 'id', pointColumns: ['point'], pageSize: 100 });
     const repair = await runRepair({ runId: 'k1' }, settings, { ...deps, delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)) });
     assert.equal(repair.done, true);
     assert.deepEqual(sortedIds(delivered.rows, 'id'), [...wanted].sort());
@@ -111,16 +111,7 @@ describe('SODA 3', () => {
 });
 
 describe('SODA 3 in a dataset definition', () => {
-  const definition = (source: Record<string, unknown>) => ({
-    name: 'soda3-events',
-    source: { domain: 'data.example.org', datasetId: 'abcd-1234', ...source },
-    primaryKey: 'id',
-    eventTimeColumn: 'at',
-    columns: [
-      { name: 'id', type: 'text' },
-      { name: 'at', type: 'floating_timestamp' },
-    ],
-  });
+  const definition = (source: DatasetOverrides['source']) => datasetInput({ name: 'soda3-events', source, eventTimeColumn: 'at', columns: columns({ id: 'text', at: 'floating_timestamp' }) });
 
   test('api "soda3" needs an app token secret, and reaches the fetcher as SOURCE_API', () => {
     assert.throws(() => parseDataset(definition({ api: 'soda3' }), 'soda3-events.json'), /source\.appTokenSecretName.*api "soda3" needs appTokenSecretName/s);

@@ -24,6 +24,7 @@ import { TimeBudgetExhaustedError } from '../../lambdas/fetcher/time-budget';
 import { RangeProgressStore } from '../../lambdas/fetcher/range-progress';
 import type { PositionOrder, RowPageQuery, SourceAdapter, SourceRow, StreamPageResult } from '../../lambdas/fetcher/sources/source-adapter';
 import { acceptingFirehose, recordingRetry, sortedIds } from './harness';
+import { keyScanSettings, rowFetchSettings } from '../support/fetch-settings';
 
 const SEQUENCE: PositionOrder<number> = {
   format: 'test-sequence/1',
@@ -79,7 +80,7 @@ class SequenceSource implements SourceAdapter<number> {
 
 const rowsOf = (n: number, from = 0): SourceRow[] => Array.from({ length: n }, (_, i) => ({ code: `c${from + i}`, value: String((from + i) * 7) }));
 
-const settings: FetchSettings = { datasetName: 'memory-events', primaryKey: 'code', pointColumns: [], pageSize: 40, lookbackMinutes: 0, timeBudgetMarginMs: 1_000 };
+const settings: FetchSettings = rowFetchSettings({ datasetName: 'memory-events', primaryKey: 'code', pageSize: 40 });
 
 function setup() {
   const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'boundary-')));
@@ -165,7 +166,7 @@ describe('the source adapter boundary', () => {
   test('the key scan lists the source\'s keys and the repair reads rows by key, both through the adapter', async () => {
     const { store, deps } = setup();
     const source = new SequenceSource(rowsOf(90));
-    const scan = await runKeyScan({ runId: 'r1' }, { datasetName: settings.datasetName, primaryKey: 'code', timeBudgetMarginMs: 1_000, detect: true, scanEveryHours: 0, keyPageSize: 25 }, deps(source));
+    const scan = await runKeyScan({ runId: 'r1' }, keyScanSettings({ datasetName: settings.datasetName, primaryKey: 'code', keyPageSize: 25 }), deps(source));
     assert.deepEqual([scan.done, scan.stats.keys, scan.stats.pages], [true, 90, 4]);
 
     const wanted = ['c3', 'c50', 'c89'];
@@ -191,7 +192,7 @@ describe('the source adapter boundary', () => {
       readKeys: (q: { after: string | null; limit: number }) => gate(() => source.readKeys(q)),
       readByKeys: (q: { batch: string; after: number | null; limit: number }) => gate(() => source.readByKeys({ ...q, limit: 1 })),
     });
-    const keySettings = { datasetName: settings.datasetName, primaryKey: 'code', timeBudgetMarginMs: 1_000, detect: true, scanEveryHours: 0, keyPageSize: 4 };
+    const keySettings = keyScanSettings({ datasetName: settings.datasetName, primaryKey: 'code', keyPageSize: 4 });
     const phases = [
       { name: 'key scan', run: (cursor: unknown) => runKeyScan({ runId: 'r1', cursor: cursor as never }, keySettings, deps(stalling)), error: KeyScanError },
       { name: 'repair', run: (cursor: unknown) => runRepair({ runId: 'r1', cursor: cursor as never }, settings, deps(stalling)), error: RepairError },
@@ -217,7 +218,7 @@ describe('the source adapter boundary', () => {
     const { store, deps } = setup();
     await store.put(missingKeysKey({ name: settings.datasetName }, 'r1'), gzipSync(encodeKeyList(['c1'])));
     const source = new SequenceSource(rowsOf(3));
-    const keySettings = { datasetName: settings.datasetName, primaryKey: 'code', timeBudgetMarginMs: 1_000, detect: true, scanEveryHours: 0 };
+    const keySettings = keyScanSettings({ datasetName: settings.datasetName, primaryKey: 'code' });
     const stats = {};
     // Another phase's cursor, or one with a position of another format: each is refused before anything is read.
     const foreign = { version: 1, phase: 'keys', afterId: null, parts: 0, startedAt: '2025-07-01T00:00:00Z', stats };

@@ -4,11 +4,12 @@
  * columns the dataset does not declare are reported.
  */
 import { keysetCheckpoint } from '../support/checkpoint';
+import { keysetOrder, sourceRows } from '../support/source-rows';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { fetcherEnvironment } from '../../runtime/fetcher-environment';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
@@ -16,16 +17,9 @@ import { loadDatasetFile } from '../../runtime/dataset-config';
 import { readFetcherConfig } from '../../lambdas/fetcher/config';
 import { CheckpointSourceMismatchError, QuarantineShareError } from '../../lambdas/fetcher/fetch-run';
 import { acceptingFirehose, harness, sortedIds } from './harness';
+import { suiteSocrataServer } from '../support/suite-fixtures';
 
 const SF = { domain: 'data.sfgov.org', datasetId: 'wr8u-xric' };
-
-const keysetOrder = (rows: readonly Record<string, unknown>[]): Record<string, unknown>[] =>
-  [...rows].sort((a, b) => {
-    const ta = String(a[':updated_at']);
-    const tb = String(b[':updated_at']);
-    if (ta !== tb) return ta < tb ? -1 : 1;
-    return String(a[':id']) < String(b[':id']) ? -1 : 1;
-  });
 
 async function rejection<T extends Error>(p: Promise<unknown>, type: new (...a: never[]) => T): Promise<T> {
   const err = await p.then(
@@ -38,10 +32,7 @@ async function rejection<T extends Error>(p: Promise<unknown>, type: new (...a: 
 
 describe('fetcher: the checkpoint belongs to its source', () => {
   let server: SocrataServer;
-  before(async () => {
-    server = await startSocrataServer({ rows: 300, seed: 41 });
-  });
-  after(() => server.close());
+  suiteSocrataServer({ rows: 300, seed: 41 }, (s) => (server = s));
 
   test('records its source; a run against another source refuses it and says what to do', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'fetcher-source-'));
@@ -136,14 +127,11 @@ describe('fetcher: quarantine share guard', () => {
 describe('fetcher: schema drift', () => {
   test('source columns the dataset does not declare are reported, sorted, across invocations', async () => {
     // `early_extra` only in the first page, `late_extra` only in the last: the union needs every invocation.
-    const rows = Array.from({ length: 300 }, (_, i) => ({
-      ':id': `row-${1000 + i}-cccc`,
-      ':updated_at': `2024-01-01T00:00:${String(Math.floor(i / 10)).padStart(2, '0')}.000Z`,
-      id: `K${i}`,
-      incident_number: String(i),
-      ...(i < 50 ? { early_extra: 'x' } : {}),
-      ...(i >= 250 ? { late_extra: 'y', box: '12' } : {}),
-    }));
+    const rows = sourceRows(
+      300,
+      (i) => ({ id: `K${i}`, incident_number: String(i), ...(i < 50 ? { early_extra: 'x' } : {}), ...(i >= 250 ? { late_extra: 'y', box: '12' } : {}) }),
+      { sourceId: (i) => `row-${1000 + i}-cccc` },
+    );
     const server = await startSocrataServer({ rows, datasetId: 'drft-0001' });
     try {
       const delivered = acceptingFirehose();

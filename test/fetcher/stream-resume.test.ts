@@ -5,39 +5,31 @@
  */
 import { SocrataSource } from '../../lambdas/fetcher/sources/socrata/socrata-source';
 import { keysetCheckpoint } from '../support/checkpoint';
+import { keysetOrder } from '../support/source-rows';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { MAX_PAGE_SIZE } from '../../runtime/dataset-config';
 import { LocalObjectStore } from '../../runtime/object-store';
-import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
+import type { SocrataServer } from '../../local/socrata-server';
 import { startSourceProfileProxy } from '../../local/source-profile';
 import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
 import { MAX_BATCHES_IN_FLIGHT, runFetch } from '../../lambdas/fetcher/fetch-run';
 import { emptyDeliveryStats, type DeliveryStats } from '../../lambdas/fetcher/firehose-delivery';
 import { SocrataClient, SocrataRequestError } from '../../lambdas/fetcher/sources/socrata/socrata-client';
 import { acceptingFirehose, harness, recordingRetry, sortedIds } from './harness';
+import { suiteSocrataServer } from '../support/suite-fixtures';
 import { serverIdentity } from '../support/source-identity';
 import { startHostileSocrata, type HostileMode, type HostileSocrata } from './hostile-socrata';
-
-const keysetOrder = (rows: readonly Record<string, unknown>[]): Record<string, unknown>[] =>
-  [...rows].sort((a, b) => {
-    const ta = String(a[':updated_at']);
-    const tb = String(b[':updated_at']);
-    if (ta !== tb) return ta < tb ? -1 : 1;
-    return String(a[':id']) < String(b[':id']) ? -1 : 1;
-  });
+import { rowFetchSettings } from '../support/fetch-settings';
 
 const PAGE = 1_000;
 
 describe('fetcher: a connection dropped mid-page resumes after the last row received', () => {
   let upstream: SocrataServer;
-  before(async () => {
-    upstream = await startSocrataServer({ rows: 2_345, seed: 31 });
-  });
-  after(() => upstream.close());
+  suiteSocrataServer({ rows: 2_345, seed: 31 }, (s) => (upstream = s));
 
   const withSource = async (mode: HostileMode, body: (source: HostileSocrata) => Promise<void>): Promise<void> => {
     const source = await startHostileSocrata(upstream, mode);
@@ -148,10 +140,7 @@ describe('fetcher: a connection dropped mid-page resumes after the last row rece
 
 describe('fetcher: deliveries overlap the download, with a bounded number of batches in flight', () => {
   let upstream: SocrataServer;
-  before(async () => {
-    upstream = await startSocrataServer({ rows: 6_000, seed: 37 });
-  });
-  after(() => upstream.close());
+  suiteSocrataServer({ rows: 6_000, seed: 37 }, (s) => (upstream = s));
 
   test(`at most ${MAX_BATCHES_IN_FLIGHT} batches under way; held deliveries hold the download (backpressure), released ones let it finish`, { timeout: 30_000 }, async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'fetcher-stream-'));
@@ -183,7 +172,7 @@ describe('fetcher: deliveries overlap the download, with a bounded number of bat
     const run = runFetch(
       { runId: 'bounded' },
       // One or two rows per record: about 3,000 records, so one page needs several 500-record batches.
-      { datasetName: 'sf-fire-incidents', primaryKey: 'id', pointColumns: ['point'], pageSize: 6_000, lookbackMinutes: 0, timeBudgetMarginMs: 1_000, maxRecordBytes: 2_600 },
+      rowFetchSettings({ datasetName: 'sf-fire-incidents', primaryKey: 'id', pointColumns: ['point'], pageSize: 6_000, maxRecordBytes: 2_600 }),
       { source, delivery, checkpoints, stateStore: store, clock: () => new Date('2025-07-01T12:00:00.000Z'), remainingTimeMs: () => 600_000 },
     ).finally(() => {
       finished = true;
@@ -208,10 +197,7 @@ describe('fetcher: deliveries overlap the download, with a bounded number of bat
 
 describe('SocrataClient.fetchPage (whole pages, kept for callers that need a page at once)', () => {
   let upstream: SocrataServer;
-  before(async () => {
-    upstream = await startSocrataServer({ rows: 120, seed: 41 });
-  });
-  after(() => upstream.close());
+  suiteSocrataServer({ rows: 120, seed: 41 }, (s) => (upstream = s));
 
   test('retries a 500, returns the whole page, and refuses a page its check rejects after the attempts', { timeout: 30_000 }, async () => {
     const resourceRequests = (): number => upstream.requests.filter((r) => r.path.startsWith('/resource/')).length;
@@ -275,10 +261,7 @@ describe('a host name that does not resolve', () => {
 
 describe('fetcher: gzipped pages', () => {
   let upstream: SocrataServer;
-  before(async () => {
-    upstream = await startSocrataServer({ rows: 1_500, seed: 37 });
-  });
-  after(() => upstream.close());
+  suiteSocrataServer({ rows: 1_500, seed: 37 }, (s) => (upstream = s));
 
   // Socrata gzips an answer when asked (`Vary: Accept-Encoding`); the client asks by default
   // (axios's Accept-Encoding) and the stream is parsed as it is gunzipped.

@@ -5,24 +5,21 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { FirehoseClient, PutRecordBatchCommand } from '@aws-sdk/client-firehose';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { startFirehoseServer } from '../../local/firehose-server';
 import { childRecords, childStream, type JournalChildConfig } from './journal-fixture';
+import { suiteTempDir } from '../support/suite-fixtures';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const CHILD = path.join(import.meta.dirname, 'journal-child.ts');
 
 let root: string;
-before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'firehose-journal-'));
-});
-after(() => rm(root, { recursive: true, force: true }));
+suiteTempDir('firehose-journal-', (dir) => (root = dir));
 
 interface ChildResult {
   acked: number;

@@ -4,7 +4,7 @@
  * shapes), the buckets refilling with time (a pinned clock, so nothing here is timed), and
  * LOCAL_FIREHOSE_QUOTA reaching the endpoint `npm run local` starts.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { firehoseDataPrefix, firehoseErrorPrefix } from '../../runtime/storage-l
 import { localStreamName, startFirehoseServer, startLocalFirehose, type FirehoseServer } from '../../local/firehose-server';
 import { quotaFromEnv, regionQuota, type FirehoseQuota } from '../../local/firehose-quota';
 import { loadDatasetFile } from '../../runtime/dataset-config';
+import { suiteTempDir } from '../support/suite-fixtures';
 
 const STREAM = localStreamName({ name: 'sf-fire-incidents' });
 const KIB = 1024;
@@ -29,12 +30,7 @@ const records = (n: number, bytes: number, tag = 0): Buffer[] => Array.from({ le
 
 describe('local Firehose Direct PUT quota', () => {
   let dir: string;
-  before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'firehose-quota-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  suiteTempDir('firehose-quota-', (made) => (dir = made));
 
   /** A server whose quota buckets read `clock.ms`. */
   const open = async (name: string, quota: FirehoseQuota) => {

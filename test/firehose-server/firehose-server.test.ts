@@ -1,4 +1,4 @@
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,7 @@ import {
   type FirehoseStreamConfig,
 } from '../../local/firehose-server';
 import { loadDatasetFile } from '../../runtime/dataset-config';
+import { suiteTempDir } from '../support/suite-fixtures';
 
 const DATASET = { name: 'sf-fire-incidents' };
 const ARRIVAL = new Date('2024-03-05T23:59:58.123Z');
@@ -61,12 +62,7 @@ async function readAll(store: LocalObjectStore, keys: string[]): Promise<Buffer>
 
 describe('local Firehose endpoint with a real FirehoseClient', () => {
   let dir: string;
-  before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'firehose-server-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  suiteTempDir('firehose-server-', (made) => (dir = made));
 
   const open = async (name: string, streams: FirehoseStreamConfig[] = [stream()], clock = () => ARRIVAL) => {
     const store = new LocalObjectStore(path.join(dir, name));

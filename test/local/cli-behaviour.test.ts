@@ -4,25 +4,21 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { progressPrinter } from '../../local/cli-progress';
 import { runLocalPipeline, type FetchProgress } from '../../local/pipeline';
 import { loadDatasetFile } from '../../runtime/dataset-config';
 import { formatTable } from '../../local/text-table';
+import { suiteTempDir } from '../support/suite-fixtures';
 
 const REPO = path.join(import.meta.dirname, '..', '..');
 // Resolved here: the children run in a temporary directory, where a bare `tsx` would not resolve.
 const TSX_LOADER = import.meta.resolve('tsx');
 
 let root: string;
-before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'cli-behaviour-'));
-});
-after(() => rm(root, { recursive: true, force: true }));
+suiteTempDir('cli-behaviour-', (dir) => (root = dir));
 
 /** A command as `npm run <script> -- args` runs it: `node --import tsx <file> args`. */
 function spawnCli(file: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -3,17 +3,14 @@
  * error), its report and a row on the history page, and says where they are.
  */
 import assert from 'node:assert/strict';
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { runCli } from './local-run-fixture';
+import { suiteTempDir } from '../support/suite-fixtures';
 
 let root: string;
-before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'cli-failed-run-'));
-});
-after(() => rm(root, { recursive: true, force: true }));
+suiteTempDir('cli-failed-run-', (dir) => (root = dir));
 
 test('a refused mass delete writes the failed run\'s summary, report and history row', async () => {
   const dataDir = path.join(root, 'data');

@@ -4,18 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { readCheckpoint, REPO, runCli, spawnCli, type CliResult } from './local-run-fixture';
+import { suiteTempDir } from '../support/suite-fixtures';
 
 let root: string;
-before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'cli-json-'));
-});
-after(() => rm(root, { recursive: true, force: true }));
+suiteTempDir('cli-json-', (dir) => (root = dir));
 
 interface JsonResult {
   status: string;

@@ -5,34 +5,22 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { loadDatasetFile, parseDataset } from '../../runtime/dataset-config';
 import { runLocalPipeline } from '../../local/pipeline';
 import { localSourceFile, readLocalSource, shrunkSourceHint } from '../../local/local-source-state';
 import { startLocalSource } from '../../local/dataset-rows';
+import { columns, permitsInput } from '../support/dataset-builder';
+import { suiteTempDir } from '../support/suite-fixtures';
 import { REPO, runCli } from './local-run-fixture';
 
 let root: string;
-before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'cli-local-source-'));
-});
-after(() => rm(root, { recursive: true, force: true }));
+suiteTempDir('cli-local-source-', (dir) => (root = dir));
 
 const fire = loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json'));
-const permits = parseDataset({
-  name: 'city-permits',
-  source: { domain: 'data.example.org', datasetId: 'perm-1234' },
-  primaryKey: 'permit_number',
-  eventTimeColumn: 'issued_date',
-  columns: [
-    { name: 'permit_number', type: 'text' },
-    { name: 'issued_date', type: 'floating_timestamp' },
-    { name: 'status', type: 'text' },
-  ],
-}, 'city-permits.json');
+const permits = parseDataset(permitsInput({ columns: columns({ permit_number: 'text', issued_date: 'floating_timestamp', status: 'text' }) }), 'city-permits.json');
 
 describe('the local source is remembered per dataset', () => {
   test('running another dataset in the same directory leaves this one\'s source as it was: the next run fetches nothing', async () => {

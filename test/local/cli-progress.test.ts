@@ -3,20 +3,16 @@
  * up to 200,000 rows, one request), and a line for each step after the fetch.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { progressPrinter } from '../../local/cli-progress';
 import { runLocalPipeline, type FetchProgress, type RunStep } from '../../local/pipeline';
 import { loadDatasetFile } from '../../runtime/dataset-config';
 import { REPO } from './local-run-fixture';
+import { suiteTempDir } from '../support/suite-fixtures';
 
 let root: string;
-before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'cli-progress-'));
-});
-after(() => rm(root, { recursive: true, force: true }));
+suiteTempDir('cli-progress-', (dir) => (root = dir));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

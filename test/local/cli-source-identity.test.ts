@@ -3,21 +3,18 @@
  * fetch's checkpoint, the key scan and the transform's deletions all use that one identity.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { loadDatasetFile } from '../../runtime/dataset-config';
 import { runLocalPipeline } from '../../local/pipeline';
 import { sourceFor } from '../../local/dataset-rows';
 import { startSocrataServer } from '../../local/socrata-server';
 import { REPO } from './local-run-fixture';
+import { suiteTempDir } from '../support/suite-fixtures';
 
 let root: string;
-before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'cli-source-identity-'));
-});
-after(() => rm(root, { recursive: true, force: true }));
+suiteTempDir('cli-source-identity-', (dir) => (root = dir));
 
 test('--source on another host and dataset id: the checkpoint, the key scan and the transform share its identity, and deletions are applied', async () => {
   const fire = loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json'));

@@ -4,37 +4,23 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { loadDatasetFile, parseDataset } from '../../runtime/dataset-config';
 import { runLocalPipeline } from '../../local/pipeline';
 import { readStatus, statusLines } from '../../local/status';
+import { columns, permitsInput } from '../support/dataset-builder';
 import { REPO } from './local-run-fixture';
+import { suiteTempDir } from '../support/suite-fixtures';
 
 const run = promisify(execFile);
 let root: string;
-before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'cli-status-'));
-});
-after(() => rm(root, { recursive: true, force: true }));
+suiteTempDir('cli-status-', (dir) => (root = dir));
 
 const fire = loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json'));
-const permits = parseDataset(
-  {
-    name: 'city-permits',
-    source: { domain: 'data.example.org', datasetId: 'perm-1234' },
-    primaryKey: 'permit_number',
-    eventTimeColumn: 'issued_date',
-    columns: [
-      { name: 'permit_number', type: 'text' },
-      { name: 'issued_date', type: 'floating_timestamp' },
-    ],
-  },
-  'city-permits.json',
-);
+const permits = parseDataset(permitsInput({ columns: columns({ permit_number: 'text', issued_date: 'floating_timestamp' }) }), 'city-permits.json');
 
 describe('npm run status', () => {
   test('a directory that does not exist: the declared datasets, no checkpoint, no runs', async () => {

@@ -3,10 +3,9 @@
  * fetcher handler, the crawl, the DuckDB transform. Expected values come from the source rows.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { queryCatalog, defaultCatalogPath } from '../../containers/transform/src/catalog';
 import { loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
 import { LocalObjectStore } from '../../runtime/object-store';
@@ -15,6 +14,8 @@ import { sourceFor } from '../../local/dataset-rows';
 import { startLocalFirehose } from '../../local/firehose-server';
 import { runLocalPipeline, type LocalRunOptions } from '../../local/pipeline';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
+import { permitsInput } from '../support/dataset-builder';
+import { suiteTempDir } from '../support/suite-fixtures';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -26,10 +27,7 @@ const fire = loadDatasetFile(path.join(import.meta.dirname, '..', '..', 'dataset
 const smallPages: DatasetConfig = { ...fire, fetch: { ...fire.fetch, pageSize: 400 } };
 
 let root: string;
-before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'local-e2e-'));
-});
-after(() => rm(root, { recursive: true, force: true }));
+suiteTempDir('local-e2e-', (dir) => (root = dir));
 
 const dirFor = (name: string): string => path.join(root, name);
 
@@ -295,23 +293,12 @@ describe('npm run local, end to end', () => {
     const file = path.join(root, 'city-permits.json');
     await writeFile(
       file,
-      JSON.stringify({
-        name: 'city-permits',
-        source: { domain: 'data.example.org', datasetId: 'perm-1234' },
-        primaryKey: 'permit_number',
-        eventTimeColumn: 'issued_date',
-        columns: [
-          { name: 'permit_number', type: 'text' },
-          { name: 'issued_date', type: 'floating_timestamp' },
-          { name: 'status', type: 'text' },
-          { name: 'fee', type: 'number' },
-          { name: 'units', type: 'integer' },
-          { name: 'approved', type: 'checkbox' },
-          { name: 'location', type: 'point' },
-        ],
-        fetch: { pageSize: 300 },
-        dataTests: [{ kind: 'accepted_values', column: 'approved', values: ['true', 'false'], severity: 'warn' }],
-      }),
+      JSON.stringify(
+        permitsInput({
+          fetch: { pageSize: 300 },
+          dataTests: [{ kind: 'accepted_values', column: 'approved', values: ['true', 'false'], severity: 'warn' }],
+        }),
+      ),
     );
     const permits = loadDatasetFile(file);
     const s = await runLocalPipeline({ dataset: permits, dataDir: dirFor('permits'), rows: 1_000 });

@@ -7,16 +7,15 @@
  * that did not complete deletes nothing, and a mass delete is refused.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
 import { defaultCatalogPath, queryCatalog } from '../../containers/transform/src/catalog';
 import { sourceFor } from '../../local/dataset-rows';
 import { runLocalPipeline } from '../../local/pipeline';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
 import { curatedIds, REPO } from './local-run-fixture';
+import { suiteTempDir } from '../support/suite-fixtures';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const fire = loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json'));
@@ -24,10 +23,7 @@ const fire = loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json
 const dataset: DatasetConfig = { ...fire, fetch: { ...fire.fetch, pageSize: 300, maxAttempts: 1 } };
 
 let root: string;
-before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'local-publisher-'));
-});
-after(() => rm(root, { recursive: true, force: true }));
+suiteTempDir('local-publisher-', (dir) => (root = dir));
 
 const sourceKeys = (s: SocrataServer): Set<string> => new Set(s.rows.map((r) => String(r.id)));
 const deletionKeys = async (dataDir: string): Promise<string[]> =>

@@ -5,29 +5,24 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { defaultCatalogPath, queryCatalog } from '../../containers/transform/src/catalog';
-import { loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
 import { FIRE_INCIDENT_COLUMNS } from '../../local/fire-incidents-generator';
 import { runLocalPipeline } from '../../local/pipeline';
 import { startSocrataServer } from '../../local/socrata-server';
 import { curatedIds, REPO } from './local-run-fixture';
+import { fireIncidents } from '../support/dataset-builder';
+import { suiteTempDir } from '../support/suite-fixtures';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 type Row = Record<string, unknown>;
 const fixture = JSON.parse(readFileSync(path.join(REPO, 'test', 'fixtures', 'sf-fire-incidents-real.json'), 'utf8')) as Row[];
-const fire = loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json'));
 /** Pages of 60 rows: the 250 rows cross several page boundaries and shared `:updated_at`s. */
-const dataset: DatasetConfig = { ...fire, fetch: { ...fire.fetch, pageSize: 60 } };
+const dataset = fireIncidents({ fetch: { pageSize: 60 } });
 
 let root: string;
-before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'local-real-rows-'));
-});
-after(() => rm(root, { recursive: true, force: true }));
+suiteTempDir('local-real-rows-', (dir) => (root = dir));
 
 test('real SF Fire Incidents rows end to end: curated == the fixture ids, typed values as the source', async () => {
   assert.equal(fixture.length, 250);

@@ -6,17 +6,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { curatedIds, generatedSource, generatedSourceIn, rawIds, readCheckpoint, rowsUpTo, runCli, spawnCli } from './local-run-fixture';
+import { suiteTempDir } from '../support/suite-fixtures';
 
 let root: string;
-before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'local-hygiene-'));
-});
-after(() => rm(root, { recursive: true, force: true }));
+suiteTempDir('local-hygiene-', (dir) => (root = dir));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -5,17 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { loadDatasetFile } from '../../runtime/dataset-config';
 import { startLocalSource } from '../../local/dataset-rows';
 import { runLocalPipeline } from '../../local/pipeline';
 import { startSocrataProcess } from '../../local/socrata-process';
 import { startSocrataServer } from '../../local/socrata-server';
 import { REPO } from './local-run-fixture';
+import { suiteTempDir } from '../support/suite-fixtures';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -37,10 +37,7 @@ async function until(what: string, check: () => boolean, timeoutMs = 20_000): Pr
 }
 
 let root: string;
-before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'socrata-process-'));
-});
-after(() => rm(root, { recursive: true, force: true }));
+suiteTempDir('socrata-process-', (dir) => (root = dir));
 
 describe('the local Socrata server in a child process', { timeout: 120_000 }, () => {
   test('answers with the in-process server\'s bytes, relays its requests, mutates, and removes its row file on close', async () => {

@@ -4,24 +4,20 @@
  * incremental run picks up every one of them (regenerated, some would sort behind it and be lost).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
-import { loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
+import { test } from 'node:test';
 import { runLocalPipeline } from '../../local/pipeline';
-import { curatedIds, generatedSource, REPO } from './local-run-fixture';
+import { curatedIds, generatedSource } from './local-run-fixture';
 import { localSourceFile } from '../../local/local-source-state';
+import { fireIncidents } from '../support/dataset-builder';
+import { suiteTempDir } from '../support/suite-fixtures';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-const fire = loadDatasetFile(path.join(REPO, 'datasets', 'sf-fire-incidents.json'));
-const dataset: DatasetConfig = { ...fire, fetch: { ...fire.fetch, pageSize: 250 } };
+const dataset = fireIncidents({ fetch: { pageSize: 250 } });
 
 let root: string;
-before(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'local-growth-'));
-});
-after(() => rm(root, { recursive: true, force: true }));
+suiteTempDir('local-growth-', (dir) => (root = dir));
 
 test('growing the source with --rows: every new row is fetched by the next incremental run', async () => {
   const dataDir = path.join(root, 'grow');

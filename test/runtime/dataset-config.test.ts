@@ -11,20 +11,11 @@ import {
   parseDataset,
   tableName,
 } from '../../runtime/dataset-config';
+import { columns, datasetInput } from '../support/dataset-builder';
 
 const datasetsDir = path.join(import.meta.dirname, '..', '..', 'datasets');
 
-const minimal = {
-  name: 'tiny-set',
-  source: { domain: 'data.example.org', datasetId: 'abcd-1234' },
-  primaryKey: 'id',
-  eventTimeColumn: 'ts',
-  columns: [
-    { name: 'id', type: 'text' },
-    { name: 'ts', type: 'floating_timestamp' },
-    { name: 'location', type: 'point' },
-  ],
-};
+const minimal = datasetInput({ columns: columns({ id: 'text', ts: 'floating_timestamp', location: 'point' }) });
 
 describe('dataset definitions', () => {
   test('the shipped SF Fire Incidents definition declares all 66 real columns', () => {

@@ -17,20 +17,11 @@ import { TrinoSQL } from 'dt-sql-parser';
 import { countSql, fromDatasetTest } from '../../containers/transform/src/data-tests';
 import { buildPipelineApp } from '../../lib/pipeline-app';
 import { curatedColumnNames, loadDatasetFile, parseDataset, pointFieldNames, pointFieldNamesOf } from '../../runtime/dataset-config';
+import { columns, datasetInput } from '../support/dataset-builder';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..', '..');
 
-const base = {
-  name: 'tiny-set',
-  source: { domain: 'data.example.org', datasetId: 'abcd-1234' },
-  primaryKey: 'id',
-  eventTimeColumn: 'ts',
-  columns: [
-    { name: 'id', type: 'text' },
-    { name: 'ts', type: 'floating_timestamp' },
-    { name: 'point', type: 'point' },
-  ],
-};
+const base = datasetInput({ columns: columns({ id: 'text', ts: 'floating_timestamp', point: 'point' }) });
 
 /** Writes `<dir>/<name>.json` and returns its path. */
 function datasetFile(body: Record<string, unknown>, dir = mkdtempSync(path.join(tmpdir(), 'bad-dataset-'))): string {

@@ -7,14 +7,14 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { loadDatasetFile } from '../../runtime/dataset-config';
 import { openObjectStore } from '../../runtime/object-store';
 import { parseMart } from '../../containers/transform/src/models';
 import { runTransform, type RunSummary } from '../../containers/transform/src/transform';
 import type { LocalAthena } from '../../local/athena-local';
 import { trinoSkip } from '../support/trino';
-import { EnginePair, testAthena } from './engine-pair';
+import { EnginePair, suiteAthena } from './engine-pair';
 import { incident, writeRawObject } from './raw-fixture';
 
 const DATASET = loadDatasetFile(path.join(import.meta.dirname, '..', '..', 'datasets', 'sf-fire-incidents.json'));
@@ -37,12 +37,7 @@ const martLocations = (pair: EnginePair): string[] => {
 
 describe('the same run id transforming twice on Athena (on Trino)', { skip: trinoSkip }, () => {
   let athena: LocalAthena;
-  before(async () => {
-    athena = await testAthena();
-  });
-  after(async () => {
-    await athena?.close();
-  });
+  suiteAthena((started) => (athena = started));
 
   test('the second transform rebuilds every mart (a fresh location each build) and the previous build leaves no files', async () => {
     const pair = await EnginePair.create(athena, DATASET);

@@ -10,11 +10,11 @@ import {
   StartQueryExecutionCommand,
   StopQueryExecutionCommand,
 } from '@aws-sdk/client-athena';
-import { mockClient } from 'aws-sdk-client-mock';
+import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { HiveSQL, TrinoSQL } from 'dt-sql-parser';
 import { curatedColumnNames, loadDatasetFile } from '../../runtime/dataset-config';
 import { openObjectStore } from '../../runtime/object-store';
-import { AthenaEngine } from '../../containers/transform/src/athena-engine';
+import { AthenaEngine, type AthenaEngineOptions } from '../../containers/transform/src/athena-engine';
 import { applyKeyScan, mergeBatch } from '../../containers/transform/src/merge-algorithm';
 import { mergePreviewSql } from '../../containers/transform/src/merge-sql';
 import { changeExamplesSql, changesMergeSql, changeSummarySql, deleteChangesSql, historyMergeSql, upsertChangesSql } from '../../containers/transform/src/change-history-sql';
@@ -206,18 +206,7 @@ describe('Athena engine', () => {
       }
       return { ResultSet: { Rows: [] } };
     });
-    const engine = new AthenaEngine({
-      dataset: DATASET,
-      client: athena as unknown as AthenaClient,
-      workgroup: 'wg',
-      rawDatabase: 'raw_db',
-      curatedDatabase: 'curated_db',
-      rawLocation: 's3://raw-bucket',
-      curatedLocation: 's3://curated-bucket',
-      runId: 'r1',
-      partitionsPerWrite: 2,
-      sleep: async () => {},
-    });
+    const engine = mockedEngine(athena, { runId: 'r1', partitionsPerWrite: 2 });
     const stats = await mergeBatch(engine, ['raw/sf-fire-incidents/ingest_date=2024-03-01/a.gz']);
     assert.deepEqual(
       { ...stats },
@@ -246,6 +235,21 @@ describe('Athena engine', () => {
   });
 });
 
+/** The production AthenaEngine over a mocked client: the test's databases and buckets, no real waits. */
+function mockedEngine(athena: AwsClientStub<AthenaClient>, options: Pick<AthenaEngineOptions, 'runId'> & Partial<AthenaEngineOptions>): AthenaEngine {
+  return new AthenaEngine({
+    dataset: DATASET,
+    client: athena as unknown as AthenaClient,
+    workgroup: 'wg',
+    rawDatabase: 'raw_db',
+    curatedDatabase: 'curated_db',
+    rawLocation: 's3://raw-bucket',
+    curatedLocation: 's3://curated-bucket',
+    sleep: async () => {},
+    ...options,
+  });
+}
+
 /** An Athena mock answering by statement text; records every statement sent, in order. */
 function scriptedAthena(answer: (sql: string) => Record<string, string> | Record<string, string>[] | undefined | Error) {
   const athena = mockClient(AthenaClient);
@@ -272,17 +276,7 @@ function scriptedAthena(answer: (sql: string) => Record<string, string> | Record
       },
     };
   });
-  const engine = new AthenaEngine({
-    dataset: DATASET,
-    client: athena as unknown as AthenaClient,
-    workgroup: 'wg',
-    rawDatabase: 'raw_db',
-    curatedDatabase: 'curated_db',
-    rawLocation: 's3://raw-bucket',
-    curatedLocation: 's3://curated-bucket',
-    runId: 'r9',
-    sleep: async () => {},
-  });
+  const engine = mockedEngine(athena, { runId: 'r9' });
   return { engine, sent };
 }
 

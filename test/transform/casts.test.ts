@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { TrinoSQL } from 'dt-sql-parser';
-import { parseDataset } from '../../runtime/dataset-config';
 import { athenaDialect, CAST_PATTERNS, duckdbDialect, literal, type CuratedType } from '../../containers/transform/src/dialect';
 import { batchProfileSql, stagingSql } from '../../containers/transform/src/staging';
 import { TrinoClient } from '../../local/trino-client';
+import { columns, testDataset } from '../support/dataset-builder';
 import { trinoSkip, trinoUrl } from '../support/trino';
 
 type Cast = Exclude<CuratedType, 'VARCHAR'>;
@@ -79,22 +79,7 @@ function normalize(value: unknown): string | number | boolean | null {
   return value as string | number | boolean;
 }
 
-const CASTS_DATASET = parseDataset(
-  {
-    name: 'casts-set',
-    source: { domain: 'data.example.org', datasetId: 'abcd-1234' },
-    primaryKey: 'id',
-    eventTimeColumn: 'ts',
-    columns: [
-      { name: 'id', type: 'text' },
-      { name: 'ts', type: 'floating_timestamp' },
-      { name: 'n', type: 'integer' },
-      { name: 'x', type: 'number' },
-      { name: 'b', type: 'checkbox' },
-    ],
-  },
-  'inline',
-);
+const CASTS_DATASET = testDataset({ name: 'casts-set', columns: columns({ id: 'text', ts: 'floating_timestamp', n: 'integer', x: 'number', b: 'checkbox' }) });
 
 describe('cast contract', () => {
   test('DuckDB casts exactly the table: contract values cast, everything else is NULL', async () => {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { tableName, type DatasetConfig } from '../../runtime/dataset-config';
 import { openObjectStore, type ObjectStore } from '../../runtime/object-store';
 import { deletionsTableName } from '../../containers/transform/src/athena-sql';
@@ -25,6 +26,18 @@ export type EngineName = (typeof ENGINES)[number];
 export async function testAthena(): Promise<LocalAthena> {
   const root = mkdtempSync(path.join(tmpdir(), 'athena-results-'));
   return startLocalAthena({ resultsDir: root, trino: { url: trinoUrl!, metastoreDir: trinoMetastoreDir! } });
+}
+
+/** The suite's local Athena (testAthena): started before its tests, handed to `ready`, closed after. */
+export function suiteAthena(ready: (athena: LocalAthena) => void): void {
+  let athena: LocalAthena | undefined;
+  before(async () => {
+    athena = await testAthena();
+    ready(athena);
+  });
+  after(async () => {
+    await athena?.close();
+  });
 }
 
 type Extra = Partial<Omit<RunTransformOptions, 'engine' | 'rawStore' | 'curatedStore' | 'runId'>>;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { loadDatasetFile, parseDataset, type DatasetConfig } from '../../runtime/dataset-config';
 import { decodeKeyList, encodeKeyList } from '../../runtime/key-list';
@@ -17,7 +17,7 @@ import { runTransform } from '../../containers/transform/src/transform';
 import { openObjectStore } from '../../runtime/object-store';
 import type { LocalAthena } from '../../local/athena-local';
 import { trinoSkip } from '../support/trino';
-import { EnginePair, testAthena } from './engine-pair';
+import { EnginePair, suiteAthena } from './engine-pair';
 import { incident, writeRawObject, type RawRow } from './raw-fixture';
 
 const DATASET = loadDatasetFile(path.join(import.meta.dirname, '..', '..', 'datasets', 'sf-fire-incidents.json'));
@@ -40,12 +40,7 @@ async function writeKeyScan(pair: EnginePair, runId: string, keys: string[]): Pr
 
 describe('DuckDB and Athena (on Trino) agree', { skip: trinoSkip }, () => {
   let athena: LocalAthena;
-  before(async () => {
-    athena = await testAthena();
-  });
-  after(async () => {
-    await athena?.close();
-  });
+  suiteAthena((started) => (athena = started));
 
   test('incremental runs: casts, duplicates across partitions, stale versions, malformed and keyless rows, updates, a full replace that changes nothing', async () => {
     const pair = await EnginePair.create(athena, DATASET);

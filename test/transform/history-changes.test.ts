@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
 import { encodeKeyList } from '../../runtime/key-list';
@@ -22,7 +22,7 @@ import type { Row } from '../../containers/transform/src/engine';
 import { runTransform, type RunSummary } from '../../containers/transform/src/transform';
 import type { LocalAthena } from '../../local/athena-local';
 import { trinoSkip } from '../support/trino';
-import { ENGINES, EnginePair, testAthena, type EngineName } from './engine-pair';
+import { ENGINES, EnginePair, suiteAthena, type EngineName } from './engine-pair';
 import { incident, writeRawObject, type RawRow } from './raw-fixture';
 
 const FIRE = loadDatasetFile(path.join(import.meta.dirname, '..', '..', 'datasets', 'sf-fire-incidents.json'));
@@ -126,12 +126,7 @@ const EXPECTED_CHANGES = [
 
 describe('history and change feed on both engines', { skip: trinoSkip }, () => {
   let athena: LocalAthena;
-  before(async () => {
-    athena = await testAthena();
-  });
-  after(async () => {
-    await athena?.close();
-  });
+  suiteAthena((started) => (athena = started));
 
   test('updates and deletions: old and new versions with contiguous validity, deletions closed, changes exactly the run; retries and a rebuild change nothing', async () => {
     const pair = await EnginePair.create(athena, DATASET);
@@ -200,12 +195,7 @@ describe('history and change feed on both engines', { skip: trinoSkip }, () => {
 
 describe('Iceberg time travel on Athena (on Trino)', { skip: trinoSkip }, () => {
   let athena: LocalAthena;
-  before(async () => {
-    athena = await testAthena();
-  });
-  after(async () => {
-    await athena?.close();
-  });
+  suiteAthena((started) => (athena = started));
 
   test('the curated table as it was: FOR VERSION AS OF a snapshot and FOR TIMESTAMP AS OF its commit time (docs/transform.md)', async () => {
     const pair = await EnginePair.create(athena, DATASET);

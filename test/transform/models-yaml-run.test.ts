@@ -55,6 +55,13 @@ function workspace(rows = 8) {
 
 const BY_BATTALION = `SELECT battalion, count(*) AS incidents, CASE WHEN battalion IN ('B03', 'B10') THEN NULL ELSE battalion END AS code
 FROM {{ ref('curated') }} GROUP BY battalion`;
+/** Two branches of marts over curated: by_battalion → battalion_rank → top_battalion, and by_neighborhood. */
+const BATTALION_MARTS = {
+  'by_battalion.sql': BY_BATTALION,
+  'battalion_rank.sql': `SELECT battalion, incidents FROM {{ ref('by_battalion') }}`,
+  'top_battalion.sql': `SELECT max(incidents) AS incidents FROM {{ ref('battalion_rank') }}`,
+  'by_neighborhood.sql': `SELECT neighborhood_district, count(*) AS incidents FROM {{ ref('curated') }} GROUP BY 1`,
+};
 const TWO_BATTALIONS = `SELECT 'B01' AS battalion UNION ALL SELECT 'B02' AS battalion`;
 
 const byName = (s: RunSummary) => new Map(s.tests.results.map((r) => [r.name, r]));
@@ -271,10 +278,7 @@ sources:
   test('a failing error test skips the models that depend on it (transitively) and their tests; other branches run', async () => {
     const ws = workspace();
     ws.models({
-      'by_battalion.sql': BY_BATTALION,
-      'battalion_rank.sql': `SELECT battalion, incidents FROM {{ ref('by_battalion') }}`,
-      'top_battalion.sql': `SELECT max(incidents) AS incidents FROM {{ ref('battalion_rank') }}`,
-      'by_neighborhood.sql': `SELECT neighborhood_district, count(*) AS incidents FROM {{ ref('curated') }} GROUP BY 1`,
+      ...BATTALION_MARTS,
       'props.yml': `version: 2
 models:
   - name: by_battalion
@@ -339,10 +343,7 @@ models:
 
 describe('--select and --tests-only on DuckDB', () => {
   const files = {
-    'by_battalion.sql': BY_BATTALION,
-    'battalion_rank.sql': `SELECT battalion, incidents FROM {{ ref('by_battalion') }}`,
-    'top_battalion.sql': `SELECT max(incidents) AS incidents FROM {{ ref('battalion_rank') }}`,
-    'by_neighborhood.sql': `SELECT neighborhood_district, count(*) AS incidents FROM {{ ref('curated') }} GROUP BY 1`,
+    ...BATTALION_MARTS,
     'props.yml': `version: 2
 models:
   - name: battalion_rank

@@ -9,14 +9,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { loadDatasetFile, tableName } from '../../runtime/dataset-config';
 import { LOCAL_RAW_BUCKET, synthesizeRawTable, type GlueTableInput } from '../../local/glue-raw-table';
 import { prepareAthenaCatalog, type LocalAthena } from '../../local/athena-local';
 import { localLocation } from '../../local/trino-server';
 import { synth } from '../cdk/app-fixture';
 import { trinoSkip, uniqueSuffix } from '../support/trino';
-import { testAthena } from './engine-pair';
+import { suiteAthena } from './engine-pair';
 import { incident, writeRawObject } from './raw-fixture';
 
 const DATASET = loadDatasetFile(path.join(import.meta.dirname, '..', '..', 'datasets', 'sf-fire-incidents.json'));
@@ -46,12 +46,7 @@ describe('the raw Glue table of the synthesized template', () => {
 
 describe('Trino reads the raw zone through the CDK table as Athena does', { skip: trinoSkip }, () => {
   let athena: LocalAthena;
-  before(async () => {
-    athena = await testAthena();
-  });
-  after(async () => {
-    await athena?.close();
-  });
+  suiteAthena((started) => (athena = started));
 
   test('SerDe parameters, points, $path and partition projection', async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'raw-table-'));

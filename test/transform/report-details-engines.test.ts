@@ -4,22 +4,17 @@
  * values; distinct counts are each engine's estimate.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { LocalAthena } from '../../local/athena-local';
 import type { RunSummary } from '../../containers/transform/src/transform';
 import { trinoSkip } from '../support/trino';
-import { EnginePair, ENGINES, testAthena } from './engine-pair';
+import { EnginePair, ENGINES, suiteAthena } from './engine-pair';
 import { EXPECTED_SAMPLES, profiledDataset, profiledRows } from './report-fixture';
 import { writeRawObject } from './raw-fixture';
 
 describe('failing values and the column profile on both engines', { skip: trinoSkip }, () => {
   let athena: LocalAthena;
-  before(async () => {
-    athena = await testAthena();
-  });
-  after(async () => {
-    await athena?.close();
-  });
+  suiteAthena((started) => (athena = started));
 
   test('the same failing values and the same profile (distinct counts estimated by each engine)', async () => {
     const dataset = profiledDataset();

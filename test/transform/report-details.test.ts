@@ -20,7 +20,7 @@ import { renderSvg } from '../../containers/transform/src/report-charts';
 import { martTable, shortDescription } from '../../containers/transform/src/report-format';
 import { runTransform, type RunSummary } from '../../containers/transform/src/transform';
 import { incident, writeRawObject } from './raw-fixture';
-import { EXPECTED_SAMPLES, profiledDataset, profiledRows } from './report-fixture';
+import { EXPECTED_SAMPLES, profiledDataset, profiledRows, reportFact } from './report-fixture';
 
 const DATASET_FILE = path.join(import.meta.dirname, '..', '..', 'datasets', 'sf-fire-incidents.json');
 const DATASET = loadDatasetFile(DATASET_FILE);
@@ -54,7 +54,7 @@ describe('durations', () => {
     const s = await runTransform({ dataset: DATASET, engine: 'duckdb', rawStore: d.rawStore, curatedStore: d.curatedStore, runId: 'r1', now: () => at(120) });
     assert.equal(s.fetch?.rows?.startedAt, at(0).toISOString(), 'the start reaches the run summary');
     const html = (await d.curatedStore.get(reportKey(DATASET, 'r1')))!.body.toString();
-    const fact = (label: string) => new RegExp(`<th>${label.replace(/[()/]/g, '\\$&')}</th><td[^>]*>([^<]*)`).exec(html)?.[1];
+    const fact = (label: string) => reportFact(html, label);
     assert.equal(fact('Fetch: rows'), '1 min 30 s');
     assert.equal(fact('Fetch: key scan'), '5.0 s');
     assert.equal(fact('Fetch: repair'), 'not known (start not recorded)');

@@ -36,6 +36,10 @@ export function profiledRows(): RawRow[] {
   return [...rows, ...Array.from({ length: 6 }, (_, k) => incident(40 + k, { battalion: `Z${k}` }))];
 }
 
+/** The value a report page shows beside `label` in its facts tables; undefined when it has no such row. */
+export const reportFact = (html: string, label: string): string | undefined =>
+  new RegExp(`<th>${label.replace(/[()/]/g, '\\$&')}</th><td[^>]*>([^<]*)`).exec(html)?.[1];
+
 /** What both engines must show as the examples of the two failing tests. */
 export const EXPECTED_SAMPLES = {
   accepted_values_battalion: {

@@ -19,6 +19,7 @@ import { historyIndexKey } from '../../containers/transform/src/history';
 import { renderReport, sortTests } from '../../containers/transform/src/report';
 import { runTransform, type RunSummary } from '../../containers/transform/src/transform';
 import { incident, writeRawObject } from './raw-fixture';
+import { reportFact } from './report-fixture';
 
 const run$ = promisify(execFile);
 const DATASET = loadDatasetFile(path.join(import.meta.dirname, '..', '..', 'datasets', 'sf-fire-incidents.json'));
@@ -108,7 +109,7 @@ describe('run report and history page', () => {
     assert.equal(s.freshness?.behindSourceMs, 0, 'the fetch read to the end: curated holds the source’s newest change');
     assert.equal(s.historyLocation, `${d.curatedStore.location}/${historyKey(DATASET)}`);
     const html = (await d.curatedStore.get(reportKey(DATASET, 'run-a')))!.body.toString();
-    const fact = (label: string) => new RegExp(`<th>${label.replace(/[()/]/g, '\\$&')}</th><td[^>]*>([^<]*)`).exec(html)?.[1];
+    const fact = (label: string) => reportFact(html, label);
     assert.equal(fact('Rows fetched'), '12,345');
     assert.equal(fact('Pages / invocations'), '4 / 2');
     assert.equal(fact('Source retries'), '4');

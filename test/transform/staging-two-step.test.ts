@@ -8,27 +8,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { parseDataset } from '../../runtime/dataset-config';
 import { duckdbDialect, ident } from '../../containers/transform/src/dialect';
 import { batchProfileSql, rawColumns, stagingSql, typedBatchSql, typedProfileSql, typedStagedSql } from '../../containers/transform/src/staging';
+import { columns, testDataset } from '../support/dataset-builder';
 
-const DATASET = parseDataset(
-  {
-    name: 'two-step',
-    source: { domain: 'data.example.org', datasetId: 'abcd-1234' },
-    primaryKey: 'k',
-    eventTimeColumn: 'ts',
-    columns: [
-      { name: 'k', type: 'integer' },
-      { name: 'ts', type: 'floating_timestamp' },
-      { name: 'x', type: 'number' },
-      { name: 'b', type: 'checkbox' },
-      { name: 't', type: 'text' },
-      { name: 'p', type: 'point' },
-    ],
-  },
-  'inline',
-);
+const DATASET = testDataset({
+  name: 'two-step',
+  primaryKey: 'k',
+  columns: columns({ k: 'integer', ts: 'floating_timestamp', x: 'number', b: 'checkbox', t: 'text', p: 'point' }),
+});
 
 const U1 = '2024-01-01T00:00:00.000Z';
 const U2 = '2024-02-01T00:00:00.000Z';
@@ -83,11 +71,21 @@ async function profiles(conn: DuckDBConnection) {
   return { one: one!, two: two! };
 }
 
+/** Runs `body` on a fresh in-memory DuckDB, closed after. */
+async function withDuckDb(body: (conn: DuckDBConnection) => Promise<void>): Promise<void> {
+  const db = await DuckDBInstance.create(':memory:');
+  const conn = await db.connect();
+  try {
+    await body(conn);
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+  }
+}
+
 describe('staging in two steps (both engines) = the one-statement definition', () => {
   test('a batch with duplicates: same staged rows and counters; the keys are not unique', async () => {
-    const db = await DuckDBInstance.create(':memory:');
-    const conn = await db.connect();
-    try {
+    await withDuckDb(async (conn) => {
       await load(conn, [...UNIQUE, ...DUPLICATES]);
       const expected = await all(conn, stagingSql(DATASET, duckdbDialect, 'raw', '__source_object'));
       assert.deepEqual(await all(conn, typedStagedSql(DATASET, 'typed', false)), expected);
@@ -100,29 +98,19 @@ describe('staging in two steps (both engines) = the one-statement definition', (
       assert.equal(two.rows_without_key, 1n);
       assert.equal(two.malformed_rows, 1n);
       assert.ok(Number(two.key_partitions) < Number(two.keyed_rows), 'repeated keys are seen');
-    } finally {
-      conn.closeSync();
-      db.closeSync();
-    }
+    });
   });
 
   test('repeats only among keys that do not cast still count as repeats', async () => {
-    const db = await DuckDBInstance.create(':memory:');
-    const conn = await db.connect();
-    try {
+    await withDuckDb(async (conn) => {
       await load(conn, [...UNIQUE, ...DUPLICATES.filter(([k]) => k === 'abc' || k === 'xyz')]);
       const { two } = await profiles(conn);
       assert.equal(Number(two.key_partitions), Number(two.keyed_rows) - 1);
-    } finally {
-      conn.closeSync();
-      db.closeSync();
-    }
+    });
   });
 
   test('unique keys: the unranked form gives the same staged rows', async () => {
-    const db = await DuckDBInstance.create(':memory:');
-    const conn = await db.connect();
-    try {
+    await withDuckDb(async (conn) => {
       await load(conn, [...UNIQUE, DUPLICATES.at(-2)!, DUPLICATES.at(-1)!]);
       const { one, two } = await profiles(conn);
       for (const [k, v] of Object.entries(one)) if (k !== 'distinct_keys') assert.equal(two[k], v, k);
@@ -130,9 +118,6 @@ describe('staging in two steps (both engines) = the one-statement definition', (
       const expected = await all(conn, stagingSql(DATASET, duckdbDialect, 'raw', '__source_object'));
       assert.equal(expected.length, UNIQUE.length);
       assert.deepEqual(await all(conn, typedStagedSql(DATASET, 'typed', true)), expected);
-    } finally {
-      conn.closeSync();
-      db.closeSync();
-    }
+    });
   });
 });
