@@ -284,6 +284,8 @@ class LocalPipelineRun {
   static async start(opts: LocalRunOptions): Promise<LocalPipelineRun> {
     const dataDir = path.resolve(opts.dataDir);
     // Checked before anything runs: the other engine's data directory, or no Trino for athena.
+    // File and S3 sources are deployable; their local endpoints (a file server, moto) are not built yet.
+    socrataSource(opts.dataset, 'npm run local (file and S3 sources are not yet run locally)');
     const engine = engineForRun(dataDir, opts.engine, opts.fresh === true);
     if (opts.fresh) await rm(dataDir, { recursive: true, force: true });
     // The generated source runs in a child process (its rows never share this heap); if it dies,

@@ -252,7 +252,7 @@ export function sourceLabel(source: SourceConfig): string {
 export function socrataSource(dataset: Pick<DatasetConfig, 'name' | 'source'>, what: string): SocrataSourceConfig {
   const { source } = dataset;
   if (source.type === 'file' || source.type === 's3') {
-    throw new DatasetConfigError(`Dataset ${dataset.name} reads ${sourceLabel(source)} (a ${source.type} source); ${what} needs a Socrata dataset`);
+    throw new DatasetConfigError(`Dataset ${dataset.name} reads ${sourceLabel(source)} (source type ${source.type}); ${what} needs a Socrata dataset`);
   }
   return source;
 }

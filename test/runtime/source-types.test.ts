@@ -5,6 +5,9 @@
  * transform checks a key scan against.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { S3Client } from '@aws-sdk/client-s3';
 import { App, Stack } from 'aws-cdk-lib';
@@ -132,3 +135,16 @@ describe('deployed: the fetcher of an S3 source', () => {
     assert.ok(!statements.some((s) => JSON.stringify(s.Action).includes('secretsmanager')), 'no app-token secret');
   });
 });
+
+describe('locally', () => {
+  test('npm run local refuses a file or S3 dataset by name before it starts anything', async () => {
+    const { runLocalPipeline } = await import('../../local/pipeline');
+    const dataDir = path.join(tmpdir(), `source-types-${process.pid}`);
+    await assert.rejects(
+      runLocalPipeline({ dataset: parseDataset(events, 'inline'), dataDir }),
+      (err: Error) => err instanceof DatasetConfigError && /^Dataset vehicle-events reads s3:\/\/fleet-landing\/events\/ \(source type s3\); npm run local .* needs a Socrata dataset$/.test(err.message),
+    );
+    assert.equal(existsSync(dataDir), false, 'nothing was started or written');
+  });
+});
+
