@@ -99,7 +99,8 @@ export function templateInventory(env: string, datasetsDir?: string): TemplateIn
     const task = own.find((r) => r.Type === 'AWS::ECS::TaskDefinition');
     if (!fn || !task) throw new Error(`${first.stackName}: no fetcher function or transform task definition to size`);
     // Secrets the pipeline reads but does not create (a dataset's app token) are billed all the same.
-    const importedSecrets = built.datasets[0]!.source.appTokenSecretName ? 1 : 0;
+    const first0 = built.datasets[0]!.source;
+    const importedSecrets = first0.type !== 'file' && first0.type !== 's3' && first0.appTokenSecretName ? 1 : 0;
     return {
       environment: built.config.name,
       encryption: built.config.encryption,

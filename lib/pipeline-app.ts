@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { Tags, Validations, type App, type Environment } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { loadDatasetDir, type DatasetConfig } from '../runtime/dataset-config';
+import { loadDatasetDir, sourceLabel, type DatasetConfig } from '../runtime/dataset-config';
 import { ENVIRONMENT_NAMES, resolveDeploySettings, type EnvironmentConfig } from './config/environment-config';
 import { acknowledgeFindings } from './nag-acknowledgements';
 import { dashboardRow } from './constructs/dataset-pipeline';
@@ -80,7 +80,7 @@ export function buildPipelineApp(app: App): PipelineApp {
       dataset,
       storage,
       shared,
-      description: `Socrata pipeline (${config.name}): dataset ${dataset.name} (${dataset.source.domain} ${dataset.source.datasetId})`,
+      description: stackDescription(config.name, dataset),
     });
     stack.addStackDependency(storage);
     stack.addStackDependency(shared);
@@ -104,4 +104,11 @@ export function buildPipelineApp(app: App): PipelineApp {
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   acknowledgeFindings({ storage, datasets: datasetStacks, cicd: cicdStack });
   return { config, datasets, storage, shared, datasetStacks, cicd: cicdStack };
+}
+
+/** The dataset stack's description; a Socrata dataset's reads as it always has (templates unchanged). */
+function stackDescription(environment: string, dataset: DatasetConfig): string {
+  const { source } = dataset;
+  if (source.type === 'file' || source.type === 's3') return `Ingestion pipeline (${environment}): dataset ${dataset.name} (${sourceLabel(source)})`.slice(0, 1024);
+  return `Socrata pipeline (${environment}): dataset ${dataset.name} (${source.domain} ${source.datasetId})`;
 }

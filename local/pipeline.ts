@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import axios from 'axios';
-import { curatedColumnNames, tableName, type DatasetConfig } from '../runtime/dataset-config';
+import { curatedColumnNames, socrataSource, tableName, type DatasetConfig } from '../runtime/dataset-config';
 import { LocalObjectStore } from '../runtime/object-store';
 import { FETCHER_PHASE, type RunMode, type RunPhase } from '../runtime/run-protocol';
 import { defaultCatalogPath, type CrawlResult } from '../containers/transform/src/catalog';
@@ -148,7 +148,7 @@ export function localFetcherEnv(opts: {
 }): Record<string, string> {
   return {
     ...fetcherEnvironment({
-      dataset: { ...opts.dataset, source: { ...opts.dataset.source, datasetId: opts.datasetId } },
+      dataset: { ...opts.dataset, source: { ...socrataSource(opts.dataset, 'npm run local'), datasetId: opts.datasetId } },
       deliveryStreamName: localStreamName(opts.dataset),
       stateLocation: opts.rawDir,
       metricsNamespace: 'SocrataPipelineLocal',
@@ -157,7 +157,7 @@ export function localFetcherEnv(opts: {
     // No Secrets Manager here: the token comes from SOCRATA_APP_TOKEN (the local server takes any;
     // SODA 3 refuses requests without one), the secret's name is the deployed fetcher's.
     APP_TOKEN_SECRET_NAME: '',
-    ...(process.env.SOCRATA_APP_TOKEN || opts.dataset.source.api === 'soda3' ? { SOCRATA_APP_TOKEN: process.env.SOCRATA_APP_TOKEN || 'local-app-token' } : {}),
+    ...(process.env.SOCRATA_APP_TOKEN || socrataSource(opts.dataset, 'npm run local').api === 'soda3' ? { SOCRATA_APP_TOKEN: process.env.SOCRATA_APP_TOKEN || 'local-app-token' } : {}),
     TIME_BUDGET_MARGIN_MS: String(opts.marginMs),
     AWS_ENDPOINT_URL_FIREHOSE: opts.firehoseUrl,
     AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
@@ -284,6 +284,8 @@ class LocalPipelineRun {
   static async start(opts: LocalRunOptions): Promise<LocalPipelineRun> {
     const dataDir = path.resolve(opts.dataDir);
     // Checked before anything runs: the other engine's data directory, or no Trino for athena.
+    // File and S3 sources are deployable; their local endpoints (a file server, moto) are not built yet.
+    socrataSource(opts.dataset, 'npm run local (file and S3 sources are not yet run locally)');
     const engine = engineForRun(dataDir, opts.engine, opts.fresh === true);
     if (opts.fresh) await rm(dataDir, { recursive: true, force: true });
     // The generated source runs in a child process (its rows never share this heap); if it dies,
@@ -320,12 +322,13 @@ class LocalPipelineRun {
   /** The source URL and identity of this run: --source, or the local server. */
   private resolveSource(): RunSource {
     const { opts, dataset } = this;
-    const { baseUrl, datasetId } = opts.source ? parseSourceUrl(opts.source, dataset.source.datasetId) : { baseUrl: this.socrata!.url, datasetId: this.socrata!.datasetId };
+    const source = socrataSource(dataset, 'npm run local');
+    const { baseUrl, datasetId } = opts.source ? parseSourceUrl(opts.source, source.datasetId) : { baseUrl: this.socrata!.url, datasetId: this.socrata!.datasetId };
     // What the fetcher reads: SODA 3's query endpoint or SODA 2's resource (socrata-client.ts).
-    const endpoint = dataset.source.api === 'soda3' ? `${baseUrl}/api/v3/views/${datasetId}/query.json (SODA 3)` : `${baseUrl}/resource/${datasetId}.json`;
+    const endpoint = source.api === 'soda3' ? `${baseUrl}/api/v3/views/${datasetId}/query.json (SODA 3)` : `${baseUrl}/resource/${datasetId}.json`;
     this.log(`source ${endpoint} → Firehose ${this.firehose.url} (${localStreamName(dataset)}) → ${this.rawDir}`);
-    const identity = opts.source ? { domain: new URL(baseUrl).host, datasetId } : { domain: dataset.source.domain, datasetId };
-    return { baseUrl, datasetId, endpoint, identity, dataset: { ...dataset, source: { ...dataset.source, ...identity } } };
+    const identity = opts.source ? { domain: new URL(baseUrl).host, datasetId } : { domain: source.domain, datasetId };
+    return { baseUrl, datasetId, endpoint, identity, dataset: { ...dataset, source: { ...source, ...identity } } };
   }
 
   /** Phase "fetch": the real handler, looping on `done` like the state machine. */

@@ -4,7 +4,7 @@
  * mutations and fault rules the parent asks for, and exits when told to or when the parent is
  * gone (the IPC channel closes when the parent exits or is killed: no orphan server).
  */
-import { generateRows, sourceFor, FIRE_INCIDENTS_DATASET_ID } from './dataset-rows';
+import { generateRows, isFireIncidents, sourceFor } from './dataset-rows';
 import { startSocrataServer, type SocrataServer } from './socrata-server';
 import type { ChildMessage, ParentMessage, SocrataProcessSpec } from './socrata-process';
 
@@ -30,7 +30,7 @@ async function start(spec: SocrataProcessSpec): Promise<SocrataServer> {
   const onRequest = (record: SocrataServer['requests'][number]): void => send({ type: 'request', record });
   if (spec.kind === 'options') return startSocrataServer({ ...spec.options, onRequest });
   const { dataset, history, seed, storageDir, loadedAt, grownAt } = spec;
-  const fire = dataset.source.datasetId === FIRE_INCIDENTS_DATASET_ID;
+  const fire = isFireIncidents(dataset);
   const options = {
     ...sourceFor(dataset, history[0]!, seed),
     // Generated fire incidents grow (and are generated) inside the compact store; other datasets' rows

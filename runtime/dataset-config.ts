@@ -105,6 +105,12 @@ export const columnSchema = z.strictObject({
     .strictObject({ longitude: columnName, latitude: columnName })
     .optional()
     .describe('Point columns only: names of the derived longitude/latitude columns'),
+  /** S3 sources: where the value sits in a nested record; the column takes its name. */
+  path: z
+    .string()
+    .regex(/^[^.\s]+(\.[^.\s]+)+$/, 'must be a dotted path such as data.location.lat')
+    .optional()
+    .describe('S3 sources only: the dotted path of the value in a nested record (data.location.lat)'),
 });
 export type ColumnConfig = z.infer<typeof columnSchema>;
 
@@ -148,7 +154,110 @@ export const dataTestSchema = z.discriminatedUnion('kind', [
 ]);
 export type DataTestConfig = z.infer<typeof dataTestSchema>;
 
-export const datasetSchema = z
+/** A Socrata dataset (the default source type: definitions without `type` are Socrata). */
+const socrataSourceSchema = z
+  .strictObject({
+    type: z.literal('socrata').optional().describe('socrata (the default)'),
+    /** Socrata portal host name, e.g. data.sfgov.org (no scheme, no path). */
+    domain: z
+      .string()
+      .regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, 'must be a host name such as data.sfgov.org')
+      .describe('Socrata portal host name, e.g. data.sfgov.org'),
+    /** The dataset's 4x4 id, e.g. wr8u-xric. */
+    datasetId: z.string().regex(/^[a-z0-9]{4}-[a-z0-9]{4}$/, 'must be a Socrata 4x4 id such as wr8u-xric').describe('The dataset 4x4 id, e.g. wr8u-xric'),
+    /** Secrets Manager secret holding the Socrata app token (plain string or {"appToken": "..."}). */
+    appTokenSecretName: z
+      .string()
+      .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'must be a Secrets Manager secret name (1-512 of A-Z a-z 0-9 / _ + = . @ -)')
+      .optional()
+      .describe('Secrets Manager secret holding the Socrata app token (plain string or {"appToken": "..."})'),
+    /**
+     * Which Socrata API reads the rows: soda2 (default) GETs /resource/<id>.json; soda3 POSTs the
+     * same query as SoQL to /api/v3/views/<id>/query.json and needs an app token.
+     */
+    api: z
+      .enum(['soda2', 'soda3'])
+      .optional()
+      .describe('Socrata API: soda2 (default, GET /resource/<id>.json) or soda3 (POST /api/v3/views/<id>/query.json; needs appTokenSecretName)'),
+  })
+  .refine((s) => s.api !== 'soda3' || s.appTokenSecretName !== undefined, {
+    message: 'api "soda3" needs appTokenSecretName: SODA 3 answers only requests with an app token',
+    path: ['appTokenSecretName'],
+  });
+
+const fileFormat = z.enum(['csv', 'ndjson', 'json']).describe('csv (RFC 4180, header row), ndjson (one JSON object per line) or json (one array of objects)');
+const fileCompression = z.enum(['auto', 'gzip', 'none']).optional().describe('auto (default: gzip when the bytes say so), gzip or none');
+
+/** A field of a nested record, by its dotted path (data.location.lat). */
+const fieldPath = z
+  .string()
+  .regex(/^[^.\s]+(\.[^.\s]+)*$/, 'must be a field name or a dotted path such as data.location.lat')
+  .refine((p) => !p.startsWith(':'), 'must not start with ":" (the fetcher\'s system fields)');
+
+/** One file over HTTP(S), read whole as a snapshot of the dataset when it changes (ETag, Last-Modified or content hash). */
+const fileSourceSchema = z.strictObject({
+  type: z.literal('file'),
+  url: z.string().regex(/^https?:\/\/[^/\s]+\/\S*$/, 'must be the http(s):// URL of one file').describe('The file\'s http(s):// URL'),
+  format: fileFormat,
+  compression: fileCompression,
+});
+
+/** Files under an S3 prefix: new objects once each in key order (append), or the prefix as a whole (snapshot). */
+const s3SourceSchema = z.strictObject({
+  type: z.literal('s3'),
+  url: z
+    .string()
+    .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?$/, 'must be s3://<bucket>/<prefix>/')
+    .describe('s3://<bucket>/<prefix>/: the objects the dataset reads'),
+  format: fileFormat,
+  compression: fileCompression,
+  mode: z
+    .enum(['append', 'snapshot'])
+    .optional()
+    .describe('append (default: each new object once, in key order; events) or snapshot (the prefix is the whole dataset; keys gone from it are deletions)'),
+  /**
+   * The fields whose values identify a row, when that is not one top-level field: their values,
+   * as a JSON array, are the primary key column's text.
+   */
+  key: z
+    .array(fieldPath)
+    .min(1)
+    .optional()
+    .describe('Fields (dotted paths) whose values together identify a row; their JSON array is the primary key column, which must be a declared text column'),
+});
+
+export const SOURCE_TYPES = ['socrata', 'file', 's3'] as const;
+export type SourceType = (typeof SOURCE_TYPES)[number];
+
+const sourceSchema = z
+  .discriminatedUnion('type', [socrataSourceSchema, fileSourceSchema, s3SourceSchema], {
+    error: (issue) => (issue.code === 'invalid_union' ? `type must be ${SOURCE_TYPES.join(', ')} (absent: socrata)` : undefined),
+  })
+  .describe('Where the rows come from: a Socrata dataset (the default), one file over HTTP(S), or files under an S3 prefix');
+
+export type SourceConfig = z.infer<typeof sourceSchema>;
+export type SocrataSourceConfig = z.infer<typeof socrataSourceSchema>;
+
+/** The source's type: definitions without one are Socrata. */
+export function sourceType(source: SourceConfig): SourceType {
+  return source.type ?? 'socrata';
+}
+
+/** The source as people read it: `data.sfgov.org/wr8u-xric`, or its URL. */
+export function sourceLabel(source: SourceConfig): string {
+  return source.type === 'file' || source.type === 's3' ? source.url : `${source.domain}/${source.datasetId}`;
+}
+
+/** The Socrata source of a dataset, or an error naming what needs one. */
+export function socrataSource(dataset: Pick<DatasetConfig, 'name' | 'source'>, what: string): SocrataSourceConfig {
+  const { source } = dataset;
+  if (source.type === 'file' || source.type === 's3') {
+    throw new DatasetConfigError(`Dataset ${dataset.name} reads ${sourceLabel(source)} (source type ${source.type}); ${what} needs a Socrata dataset`);
+  }
+  return source;
+}
+
+const datasetShape = z
   .strictObject({
     /** The JSON Schema editors check the file against (`./dataset.schema.json`); ignored here. */
     $schema: z.string().optional(),
@@ -166,33 +275,7 @@ export const datasetSchema = z
       })
       .describe('kebab-case, 3-42 characters, equal to the file name; tables are named with _ for -'),
     description: z.string().default('').describe('What the dataset is'),
-    source: z.strictObject({
-      /** Socrata portal host name, e.g. data.sfgov.org (no scheme, no path). */
-      domain: z
-        .string()
-        .regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, 'must be a host name such as data.sfgov.org')
-        .describe('Socrata portal host name, e.g. data.sfgov.org'),
-      /** The dataset's 4x4 id, e.g. wr8u-xric. */
-      datasetId: z.string().regex(/^[a-z0-9]{4}-[a-z0-9]{4}$/, 'must be a Socrata 4x4 id such as wr8u-xric').describe('The dataset 4x4 id, e.g. wr8u-xric'),
-      /** Secrets Manager secret holding the Socrata app token (plain string or {"appToken": "..."}). */
-      appTokenSecretName: z
-        .string()
-        .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'must be a Secrets Manager secret name (1-512 of A-Z a-z 0-9 / _ + = . @ -)')
-        .optional()
-        .describe('Secrets Manager secret holding the Socrata app token (plain string or {"appToken": "..."})'),
-      /**
-       * Which Socrata API reads the rows: soda2 (default) GETs /resource/<id>.json; soda3 POSTs the
-       * same query as SoQL to /api/v3/views/<id>/query.json and needs an app token.
-       */
-      api: z
-        .enum(['soda2', 'soda3'])
-        .optional()
-        .describe('Socrata API: soda2 (default, GET /resource/<id>.json) or soda3 (POST /api/v3/views/<id>/query.json; needs appTokenSecretName)'),
-    })
-      .refine((s) => s.api !== 'soda3' || s.appTokenSecretName !== undefined, {
-        message: 'api "soda3" needs appTokenSecretName: SODA 3 answers only requests with an app token',
-        path: ['appTokenSecretName'],
-      }),
+    source: sourceSchema,
     /** Column that identifies a row; the curated table holds exactly one row per value. */
     primaryKey: identifier.describe('Declared column identifying a row (not checkbox, point, geometry or json): the curated table holds one row per value'),
     /** Column giving the event time; partitions the curated table. A floating_ or fixed_timestamp. */
@@ -299,8 +382,9 @@ export const datasetSchema = z
       .array(dataTestSchema)
       .default([])
       .describe('Tests beyond the built-in not-null and unique key: not_null, accepted_values, range, expression; each error or warn'),
-  })
-  .superRefine((d, ctx) => {
+  });
+
+export const datasetSchema = datasetShape.superRefine((d, ctx) => {
     const byName = new Map(d.columns.map((c) => [c.name, c]));
     checkColumnNames(d.columns, ctx);
     const key = byName.get(d.primaryKey);
@@ -317,7 +401,29 @@ export const datasetSchema = z
       ctx.addIssue({ code: 'custom', path: ['eventTimeColumn'], message: `"${d.eventTimeColumn}" must be a floating_timestamp or fixed_timestamp column, not ${event.type}` });
     }
     checkDataTests(d, ctx);
+    checkSourceShape(d, byName, ctx);
   });
+
+/** What a source type allows of the rest of the definition. */
+function checkSourceShape(d: z.infer<typeof datasetShape>, byName: Map<string, ColumnConfig>, ctx: z.RefinementCtx): void {
+  const { source } = d;
+  if (source.type !== 's3') {
+    d.columns.forEach((c, i) => {
+      if (c.path) ctx.addIssue({ code: 'custom', path: ['columns', i, 'path'], message: `column "${c.name}": path is for S3 sources; a ${sourceType(source)} source's fields are read by name` });
+    });
+    return;
+  }
+  if ((source.mode ?? 'append') === 'append' && d.deletions.detect) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['deletions', 'detect'],
+      message: 'an append-only S3 source (each new object once) has no key set to scan: set deletions.detect to false, or source.mode to "snapshot"',
+    });
+  }
+  if (source.key && byName.get(d.primaryKey)?.type !== 'text') {
+    ctx.addIssue({ code: 'custom', path: ['primaryKey'], message: `source.key makes "${d.primaryKey}" from ${source.key.join(', ')}: declare it as a text column` });
+  }
+}
 
 /** Ingestion metadata every raw row carries, added by the fetcher. */
 export const INGESTION_METADATA = {

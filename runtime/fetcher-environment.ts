@@ -1,4 +1,4 @@
-import { type DatasetConfig } from './dataset-config';
+import type { DatasetConfig, SourceConfig } from './dataset-config';
 
 export interface FetcherEnvironmentInput {
   readonly dataset: DatasetConfig;
@@ -19,8 +19,7 @@ export function fetcherEnvironment(input: FetcherEnvironmentInput): Record<strin
   const { dataset } = input;
   const env: Record<string, string> = {
     DATASET_NAME: dataset.name,
-    SOURCE_DOMAIN: dataset.source.domain,
-    SOURCE_DATASET_ID: dataset.source.datasetId,
+    ...sourceVariables(dataset.source, dataset.columns),
     PRIMARY_KEY: dataset.primaryKey,
     // `name`, or `name:longitude:latitude` when the column renames its derived coordinates.
     POINT_COLUMNS: dataset.columns
@@ -47,8 +46,28 @@ export function fetcherEnvironment(input: FetcherEnvironmentInput): Record<strin
     POWERTOOLS_LOG_LEVEL: 'INFO',
   };
   if (dataset.fetch.maxConcurrentStreams !== undefined) env.MAX_CONCURRENT_STREAMS = String(dataset.fetch.maxConcurrentStreams);
-  if (dataset.source.appTokenSecretName) env.APP_TOKEN_SECRET_NAME = dataset.source.appTokenSecretName;
-  // Only when not the default, so the templates of datasets reading SODA 2 do not change.
-  if (dataset.source.api === 'soda3') env.SOURCE_API = 'soda3';
   return env;
+}
+
+/**
+ * What the fetcher needs to open the source. A Socrata source keeps the variables it always had
+ * (and SOURCE_API only when not the default), so the templates of Socrata datasets do not change.
+ */
+function sourceVariables(source: SourceConfig, columns: DatasetConfig['columns']): Record<string, string> {
+  if (source.type === 'file' || source.type === 's3') {
+    const vars: Record<string, string> = { SOURCE_TYPE: source.type, SOURCE_URL: source.url, SOURCE_FORMAT: source.format, SOURCE_COMPRESSION: source.compression ?? 'auto' };
+    if (source.type === 's3') {
+      vars.SOURCE_MODE = source.mode ?? 'append';
+      if (source.key) vars.SOURCE_KEY = JSON.stringify(source.key);
+      const paths = Object.fromEntries(columns.filter((c) => c.path).map((c) => [c.name, c.path!]));
+      if (Object.keys(paths).length) vars.COLUMN_PATHS = JSON.stringify(paths);
+    }
+    return vars;
+  }
+  return {
+    SOURCE_DOMAIN: source.domain,
+    SOURCE_DATASET_ID: source.datasetId,
+    ...(source.appTokenSecretName ? { APP_TOKEN_SECRET_NAME: source.appTokenSecretName } : {}),
+    ...(source.api === 'soda3' ? { SOURCE_API: 'soda3' } : {}),
+  };
 }

@@ -23,6 +23,12 @@ export interface FetcherConfig {
    * ndjson | json, `SOURCE_COMPRESSION` auto | gzip | none); absent: Socrata.
    */
   file?: { url: string; format: 'csv' | 'ndjson' | 'json'; compression: 'auto' | 'gzip' | 'none' };
+  /**
+   * `SOURCE_TYPE=s3`: files under an S3 prefix (`SOURCE_URL` s3://bucket/prefix/, `SOURCE_FORMAT`,
+   * `SOURCE_COMPRESSION`, `SOURCE_MODE` append | snapshot, `SOURCE_KEY` a JSON array of the paths
+   * that make the key, `COLUMN_PATHS` a JSON object of column name to nested path).
+   */
+  s3?: NonNullable<FetcherConfig['file']> & { mode: 'append' | 'snapshot'; key?: string[]; columnPaths?: Record<string, string> };
   /** `SOURCE_API`: 'soda3' reads through SODA 3 (needs a token); absent: SODA 2. */
   sourceApi: 'soda2' | 'soda3';
   primaryKey: string;
@@ -112,8 +118,8 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
   };
 
   const sourceType = env.SOURCE_TYPE?.trim() || 'socrata';
-  if (sourceType !== 'socrata' && sourceType !== 'file') problems.push(`SOURCE_TYPE must be socrata or file, not "${sourceType}"`);
-  const isFile = sourceType === 'file';
+  if (sourceType !== 'socrata' && sourceType !== 'file' && sourceType !== 's3') problems.push(`SOURCE_TYPE must be socrata, file or s3, not "${sourceType}"`);
+  const isFile = sourceType === 'file' || sourceType === 's3';
   const sourceDomain = text('SOURCE_DOMAIN', isFile);
   const sourceDatasetId = text('SOURCE_DATASET_ID', isFile);
   const baseUrl = text('SOURCE_BASE_URL', true) || (sourceDomain ? `https://${sourceDomain}` : '');
@@ -160,7 +166,8 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
   if (env.PARALLEL_MIN_ROWS?.trim()) config.parallelMinRows = int('PARALLEL_MIN_ROWS', 1, Number.MAX_SAFE_INTEGER);
   const declared = env.DECLARED_COLUMNS?.trim();
   if (declared) config.declaredColumns = declared.split(',').map((c) => c.trim()).filter(Boolean);
-  if (isFile) config.file = readFileSource(env, problems);
+  if (sourceType === 'file') config.file = readFileSource(env, problems, /^https?:\/\/[^/]+/, 'an http(s) URL');
+  if (sourceType === 's3') config.s3 = readS3Source(env, problems);
   const secret = text('APP_TOKEN_SECRET_NAME', true);
   if (secret) config.appTokenSecretName = secret;
   const token = env.SOCRATA_APP_TOKEN?.trim();
@@ -173,13 +180,40 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
 }
 
 /** `SOURCE_URL`, `SOURCE_FORMAT` and `SOURCE_COMPRESSION` of a file source; what is wrong goes to `problems`. */
-function readFileSource(env: NodeJS.ProcessEnv, problems: string[]): NonNullable<FetcherConfig['file']> {
+function readFileSource(env: NodeJS.ProcessEnv, problems: string[], urlForm: RegExp, urlKind: string): NonNullable<FetcherConfig['file']> {
   const url = env.SOURCE_URL?.trim() ?? '';
   if (!url) problems.push('SOURCE_URL is not set');
-  else if (!/^https?:\/\/[^/]+/.test(url)) problems.push(`SOURCE_URL="${url}" must be an http(s) URL`);
+  else if (!urlForm.test(url)) problems.push(`SOURCE_URL="${url}" must be ${urlKind}`);
   const format = env.SOURCE_FORMAT?.trim() ?? '';
   if (format !== 'csv' && format !== 'ndjson' && format !== 'json') problems.push(`SOURCE_FORMAT must be csv, ndjson or json, not "${format}"`);
   const compression = env.SOURCE_COMPRESSION?.trim() || 'auto';
   if (compression !== 'auto' && compression !== 'gzip' && compression !== 'none') problems.push(`SOURCE_COMPRESSION must be auto, gzip or none, not "${compression}"`);
   return { url, format: format as 'csv', compression: compression as 'auto' };
 }
+
+/** The S3 source's variables: the file ones, its mode, and the key and column paths (JSON). */
+function readS3Source(env: NodeJS.ProcessEnv, problems: string[]): NonNullable<FetcherConfig['s3']> {
+  const file = readFileSource(env, problems, /^s3:\/\/[^/]+/, 'an s3://bucket/prefix/ URL');
+  const mode = env.SOURCE_MODE?.trim() || 'append';
+  if (mode !== 'append' && mode !== 'snapshot') problems.push(`SOURCE_MODE must be append or snapshot, not "${mode}"`);
+  const json = <T>(name: string, valid: (v: unknown) => v is T, what: string): T | undefined => {
+    const raw = env[name]?.trim();
+    if (!raw) return undefined;
+    try {
+      const v: unknown = JSON.parse(raw);
+      if (valid(v)) return v;
+    } catch {
+      // reported below, with the variable's name
+    }
+    problems.push(`${name}=${raw} must be ${what}`);
+    return undefined;
+  };
+  const key = json('SOURCE_KEY', (v): v is string[] => Array.isArray(v) && v.length > 0 && v.every((p) => typeof p === 'string' && p !== ''), 'a JSON array of field paths');
+  const columnPaths = json(
+    'COLUMN_PATHS',
+    (v): v is Record<string, string> => !!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((p) => typeof p === 'string' && p !== ''),
+    'a JSON object of column name to field path',
+  );
+  return { ...file, mode: mode as 'append', ...(key ? { key } : {}), ...(columnPaths ? { columnPaths } : {}) };
+}
+

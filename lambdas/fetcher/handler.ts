@@ -130,6 +130,7 @@ async function handle(event: AnyFetcherEvent, context: FetcherContext, host: Fet
       : config.appToken
         ? { appToken: async () => (appToken = config.appToken) }
         : {}),
+    s3: () => s3(host),
     onRetry: ({ attempt, delayMs, reason, url }) => {
       sourceRetries++;
       logger.warn('retrying source request', { attempt, delayMs, reason, url });

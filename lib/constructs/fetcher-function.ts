@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { Duration } from 'aws-cdk-lib';
+import { Aws, Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kinesisfirehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -8,7 +8,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { type DatasetConfig } from '../../runtime/dataset-config';
+import { sourceLabel, type DatasetConfig } from '../../runtime/dataset-config';
+import { parseS3Url } from '../../runtime/s3-location';
 import { checkpointKey, DIRECT_OBJECT_PREFIX, fetchRunsPrefix, keysetPrefix, LARGE_ROW_OBJECT_PREFIX, quarantinePrefix, RAW_PARTITION_KEY, rangeProgressKey, rawPrefix } from '../../runtime/storage-layout';
 import { fetcherEnvironment } from '../../runtime/fetcher-environment';
 import { houseFunction } from './function-role';
@@ -33,9 +34,9 @@ export interface FetcherFunctionProps {
 }
 
 /**
- * The Socrata → Firehose fetcher of one dataset: Node.js 22 on ARM64, bundled locally by esbuild.
+ * The source → Firehose fetcher of one dataset: Node.js 22 on ARM64, bundled locally by esbuild.
  * It may write only its own checkpoint and quarantine prefix, put only to its own stream and read
- * only its own app-token secret.
+ * only its own app-token secret (Socrata) or its own source prefix (S3).
  */
 export class FetcherFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
@@ -45,7 +46,7 @@ export class FetcherFunction extends Construct {
     const { dataset } = props;
     this.function = houseFunction(this, `Fetcher of ${dataset.name}`, props.logRetention, {
       functionName: props.functionName,
-      description: `Fetches ${dataset.source.domain}/${dataset.source.datasetId} (${dataset.name}) into Firehose`,
+      description: `Fetches ${sourceLabel(dataset.source)} (${dataset.name}) into Firehose`.slice(0, 256),
       entry: FETCHER_ENTRY,
       memorySize: props.memoryMiB,
       timeout: Duration.seconds(props.timeoutSeconds),
@@ -114,9 +115,26 @@ export class FetcherFunction extends Construct {
       );
     }
 
-    if (dataset.source.appTokenSecretName) {
-      const secret = secretsmanager.Secret.fromSecretNameV2(this, 'AppToken', dataset.source.appTokenSecretName);
+    const { source } = dataset;
+    if (source.type === 's3') this.grantSourcePrefix(source.url);
+    else if (source.type !== 'file' && source.appTokenSecretName) {
+      const secret = secretsmanager.Secret.fromSecretNameV2(this, 'AppToken', source.appTokenSecretName);
       secret.grantRead(this.function);
     }
+  }
+
+  /** An S3 source: list the declared prefix and read the objects under it, nothing else of the bucket. */
+  private grantSourcePrefix(url: string): void {
+    const { bucket, prefix } = parseS3Url(url);
+    const bucketArn = `arn:${Aws.PARTITION}:s3:::${bucket}`;
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ListSourcePrefix',
+        actions: ['s3:ListBucket'],
+        resources: [bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+      }),
+    );
+    this.function.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadSourceObjects', actions: ['s3:GetObject'], resources: [`${bucketArn}/${prefix}*`] }));
   }
 }

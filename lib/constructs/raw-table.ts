@@ -5,7 +5,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { CRAWLER_LOG_GROUP_PREFIX } from './data-lake-buckets';
-import { columnComment, INGESTION_METADATA, pointFieldNamesOf, tableName, type DatasetConfig } from '../../runtime/dataset-config';
+import { columnComment, INGESTION_METADATA, sourceLabel, pointFieldNamesOf, tableName, type DatasetConfig } from '../../runtime/dataset-config';
 import { RAW_PARTITION_KEY, rawPrefix } from '../../runtime/storage-layout';
 
 /** Where Glue writes the logs of a crawler without a security configuration (one stream per crawler). */
@@ -75,7 +75,7 @@ export class RawTable extends Construct {
       databaseName: props.databaseName,
       tableInput: {
         name: this.tableName,
-        description: `Raw ${dataset.name} rows from ${dataset.source.domain}/${dataset.source.datasetId}`,
+        description: `Raw ${dataset.name} rows from ${sourceLabel(dataset.source)}`,
         tableType: 'EXTERNAL_TABLE',
         parameters: {
           classification: 'json',

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { COLUMN_TYPES, loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
+import { socrataSource, COLUMN_TYPES, loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
 import { nameFromTitle, plainText, proposeDataset, readViewDocument, SOCRATA_TYPES, type SocrataView } from '../../runtime/socrata-metadata';
 import { runDatasetCommand, type DatasetCommandDeps } from '../../local/dataset-command';
 
@@ -70,7 +70,7 @@ describe('npm run dataset -- add on real Socrata metadata', () => {
     test(`${file}: writes a definition the loader accepts, every served column mapped`, async () => {
       const d = await add(file);
       const v = view(file);
-      assert.equal(d.source.datasetId, v.id);
+      assert.equal(socrataSource(d, 'this test').datasetId, v.id);
       assert.equal(d.$schema, './dataset.schema.json');
       // Every column the fetcher delivers (no system, computed-region or hidden column) is declared, in order.
       const served = v.columns.filter((c) => SOCRATA_TYPES[c.dataTypeName] !== null && !c.fieldName.startsWith(':') && !c.flags?.includes('hidden'));

@@ -30,7 +30,7 @@ import { sourceFor } from '../../local/dataset-rows';
 import { StreamQuota } from '../../local/firehose-quota';
 import { startFirehoseServer } from '../../local/firehose-server';
 import { startSocrataServer } from '../../local/socrata-server';
-import { loadDatasetFile } from '../../runtime/dataset-config';
+import { socrataSource, loadDatasetFile } from '../../runtime/dataset-config';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { rowFetchSettings } from '../support/fetch-settings';
 
@@ -195,7 +195,7 @@ describe('the fetcher into a throttling stream', () => {
         // Small records and pages: many calls, so the quota throttles and the pacer paces.
         rowFetchSettings({ datasetName: dataset.name, primaryKey: dataset.primaryKey, pageSize: 1_000, timeBudgetMarginMs: 10_000, maxRecordBytes: 64 * KIB }),
         {
-          source: new SocrataSource(new SocrataClient({ datasetName: dataset.name, baseUrl: source.url, datasetId: source.datasetId, timeoutMs: 10_000, retry }), dataset.source, dataset.primaryKey),
+          source: new SocrataSource(new SocrataClient({ datasetName: dataset.name, baseUrl: source.url, datasetId: source.datasetId, timeoutMs: 10_000, retry }), socrataSource(dataset, 'this test'), dataset.primaryKey),
           delivery: new FirehoseDelivery(client, 'fire-raw', retry, 4, 10_000),
           checkpoints,
           stateStore: store,

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RowKeyBuilder } from '../../lambdas/fetcher/sources/s3/row-key';
-import { parseS3Url } from '../../lambdas/fetcher/sources/s3/s3-location';
+import { parseS3Url } from '../../runtime/s3-location';
 import { compareKeys, S3_OBJECT_POSITIONS, S3_SNAPSHOT_POSITIONS } from '../../lambdas/fetcher/sources/s3/s3-positions';
 
 describe('the key of an S3 source row', () => {

@@ -13,7 +13,7 @@ import { describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { fetcherEnvironment } from '../../runtime/fetcher-environment';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
-import { loadDatasetFile } from '../../runtime/dataset-config';
+import { socrataSource, loadDatasetFile } from '../../runtime/dataset-config';
 import { readFetcherConfig } from '../../lambdas/fetcher/config';
 import { CheckpointSourceMismatchError, QuarantineShareError } from '../../lambdas/fetcher/fetch-run';
 import { acceptingFirehose, harness, sortedIds } from './harness';
@@ -164,7 +164,8 @@ describe('fetcher environment for the guards', () => {
     const config = readFetcherConfig(env);
     assert.deepEqual(config.declaredColumns, dataset.columns.map((c) => c.name));
     assert.equal(config.maxQuarantineShare, 0.05);
-    assert.deepEqual(config.source, { domain: dataset.source.domain, datasetId: dataset.source.datasetId });
+    const { domain, datasetId } = socrataSource(dataset, 'this test');
+    assert.deepEqual(config.source, { domain, datasetId });
     assert.throws(() => readFetcherConfig({ ...env, MAX_QUARANTINE_SHARE: '5' }), /MAX_QUARANTINE_SHARE="5" must be a number between 0 and 1/);
     const { DECLARED_COLUMNS: _unused, MAX_QUARANTINE_SHARE: _unused2, ...older } = env;
     const legacy = readFetcherConfig(older);

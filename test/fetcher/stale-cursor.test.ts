@@ -14,7 +14,7 @@ import { gunzipSync } from 'node:zlib';
 import { startLocalFirehose, type FirehoseServer } from '../../local/firehose-server';
 import { localFetcherEnv } from '../../local/pipeline';
 import { startSocrataServer, type SocrataServer } from '../../local/socrata-server';
-import { loadDatasetFile } from '../../runtime/dataset-config';
+import { socrataSource, loadDatasetFile } from '../../runtime/dataset-config';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { CheckpointConflictError, CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
 import type { FetchCursor } from '../../lambdas/fetcher/fetch-run';
@@ -82,7 +82,7 @@ test('a retried invocation with a stale cursor continues from the checkpoint its
   const cp = await new CheckpointStore(store, dataset.name).read();
   assert.equal(keysetCheckpoint(cp).id, last[':id'], 'the checkpoint ends at the last row');
   assert.equal(cp!.checkpoint.runId, runId);
-  assert.deepEqual(cp!.checkpoint.source, { type: 'socrata', domain: dataset.source.domain, datasetId: socrata.datasetId });
+  assert.deepEqual(cp!.checkpoint.source, { type: 'socrata', domain: socrataSource(dataset, 'this test').domain, datasetId: socrata.datasetId });
 
   // A checkpoint another run wrote is still a conflict, not something to resume from.
   await new CheckpointStore(store, dataset.name).write({ ...cp!.checkpoint, runId: 'someone-else' }, cp!.etag);

@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import {
+import { socrataSource,
   DatasetConfigError,
   curatedColumnNames,
   loadDatasetDir,
@@ -24,7 +24,7 @@ describe('dataset definitions', () => {
     assert.equal(fire.columns.length, 66);
     assert.equal(fire.primaryKey, 'id');
     assert.equal(fire.eventTimeColumn, 'incident_date');
-    assert.equal(fire.source.datasetId, 'wr8u-xric');
+    assert.equal(socrataSource(fire, 'this test').datasetId, 'wr8u-xric');
     const types = Object.fromEntries(fire.columns.map((c) => [c.name, c.type]));
     assert.equal(types.point, 'point');
     assert.equal(types.alarm_dttm, 'floating_timestamp');

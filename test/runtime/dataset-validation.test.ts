@@ -162,7 +162,7 @@ describe('data tests must run on both engines', () => {
 describe('the app token secret name is one Secrets Manager takes', () => {
   test('names with spaces or other characters are refused', () => {
     assertRejected({ source: { ...base.source, appTokenSecretName: 'my token' } }, 'source.appTokenSecretName', 'Secrets Manager secret name');
-    assert.equal(parseDataset({ ...base, source: { ...base.source, appTokenSecretName: 'socrata/app-token_1' } }, 'inline').source.appTokenSecretName, 'socrata/app-token_1');
+    assert.deepEqual(parseDataset({ ...base, source: { ...base.source, appTokenSecretName: 'socrata/app-token_1' } }, 'inline').source, { ...base.source, appTokenSecretName: 'socrata/app-token_1' });
   });
 });
 

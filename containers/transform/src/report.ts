@@ -5,7 +5,7 @@
  * SVG here in Node, so the page is one self-contained file with no script and no network access;
  * it renders the same from S3 or from disk.
  */
-import { tableName, type DatasetConfig } from '../../../runtime/dataset-config';
+import { sourceLabel, tableName, type DatasetConfig } from '../../../runtime/dataset-config';
 import { phaseDurationMs, type PhaseFigures } from '../../../runtime/fetch-run-stats';
 import type { Row } from './engine';
 import type { MartModel } from './models';
@@ -415,7 +415,7 @@ figcaption{color:#666;font-size:12px}td.null{color:#aaa;text-align:center}
 <p class="muted"><a href="index.html">← all runs of ${t(dataset.name)}</a></p>
 <h1>${t(dataset.name)}: run ${t(s.runId)}</h1>
 ${descriptionHtml(dataset.description)}
-<p class="muted">Source ${t(dataset.source.domain)}/${t(dataset.source.datasetId)}. Started ${t(formatInstant(s.startedAt))}, finished ${t(formatInstant(s.finishedAt))}.</p>
+<p class="muted">Source ${t(sourceLabel(dataset.source))}. Started ${t(formatInstant(s.startedAt))}, finished ${t(formatInstant(s.finishedAt))}.</p>
 <div class="banner ${ok ? (s.tests.warned ? 'warn' : 'ok') : 'bad'}">${t(banner)}</div>
 <div class="tiles">${tiles.map(([k, v]) => `<div class="tile"><b>${t(v)}</b><span>${t(k)}</span></div>`).join('')}</div>
 <h2>Run</h2>

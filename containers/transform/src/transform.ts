@@ -3,7 +3,8 @@
  * run the data tests, record progress, write the run summary and the HTML report.
  * The container entry (main.ts) and the local pipeline both call runTransform().
  */
-import type { DatasetConfig } from '../../../runtime/dataset-config';
+import { sourceLabel, type DatasetConfig } from '../../../runtime/dataset-config';
+import { sameSource, showSource, sourceIdentity, type SourceIdentity } from '../../../runtime/source-identity';
 import type { ObjectStore } from '../../../runtime/object-store';
 import { gzipSync } from 'node:zlib';
 import { readFetchFigures, type FetchFigures } from '../../../runtime/fetch-run-stats';
@@ -89,17 +90,17 @@ export async function readKeyScan(rawStore: ObjectStore, dataset: DatasetConfig,
   const key = keysetSuccessKey(dataset, runId);
   const obj = await rawStore.get(key);
   if (!obj) return undefined;
-  let success: { parts?: unknown; keys?: unknown; source?: { domain?: unknown; datasetId?: unknown } };
+  let success: { parts?: unknown; keys?: unknown; source?: SourceIdentity };
   try {
     success = JSON.parse(obj.body.toString('utf8')) as typeof success;
   } catch (err) {
     throw new KeyScanError(`Key scan marker ${rawStore.location}/${key} is not valid JSON; delete it (the run then deletes nothing) or re-run the key scan`, { cause: err });
   }
-  const src = success.source;
-  if (src?.domain !== dataset.source.domain || src?.datasetId !== dataset.source.datasetId) {
+  const expected = sourceIdentity(dataset.source);
+  if (!success.source || typeof success.source !== 'object' || !sameSource(success.source, expected)) {
     throw new KeyScanError(
-      `Key scan ${rawStore.location}/${key} was read from ${String(src?.domain)}/${String(src?.datasetId)}, but dataset ${dataset.name} reads ` +
-        `${dataset.source.domain}/${dataset.source.datasetId}; its keys say nothing about this source and nothing was deleted. Re-run the key scan.`,
+      `Key scan ${rawStore.location}/${key} was read from ${success.source && typeof success.source === 'object' ? showSource(success.source) : 'an unnamed source'}, but dataset ${dataset.name} reads ` +
+        `${showSource(expected)}; its keys say nothing about this source and nothing was deleted. Re-run the key scan.`,
     );
   }
   const partKeys = (await rawStore.list(keysetRunPrefix(dataset, runId))).filter((k) => KEYSET_PART_PATTERN.test(k));
@@ -351,7 +352,7 @@ async function reconcileWithSource(ctx: RunContext): Promise<SourceCheck | undef
   if (source.refused) {
     const share = source.curatedRowsBefore ? ((100 * source.goneKeys) / source.curatedRowsBefore).toFixed(1) : '100';
     throw new MassDeleteRefusedError(
-      `Dataset ${dataset.name}: the key scan of run ${ctx.runId} (${source.sourceKeys} keys from ${dataset.source.domain}/${dataset.source.datasetId}) ` +
+      `Dataset ${dataset.name}: the key scan of run ${ctx.runId} (${source.sourceKeys} keys from ${sourceLabel(dataset.source)}) ` +
         `would delete ${source.goneKeys} of ${source.curatedRowsBefore} curated rows (${share}%), above deletions.maxDeleteShare ${dataset.deletions.maxDeleteShare}; ` +
         'nothing was deleted (this run\'s upserts are kept). An outage, a wrong source URL or a publisher\'s mistake looks like this: check the source. ' +
         'If the rows really are gone, raise deletions.maxDeleteShare in the dataset file for one run.',

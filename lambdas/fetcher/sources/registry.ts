@@ -8,15 +8,33 @@ import type { PositionOrder, SourceAdapter } from './source-adapter';
 import { SocrataClient } from './socrata/socrata-client';
 import { KEYSET_POSITIONS, SocrataSource } from './socrata/socrata-source';
 import { FILE_POSITIONS, HttpFileSource } from './files/http-file-source';
+import { S3FilesSource } from './s3/s3-files-source';
+import { S3_OBJECT_POSITIONS, S3_SNAPSHOT_POSITIONS } from './s3/s3-positions';
+import type { S3Client } from '@aws-sdk/client-s3';
 
 export interface SourceOptions {
   /** The app token, resolved lazily and only when a request is made; never logged. */
   appToken?: () => Promise<string | undefined>;
   /** Called before each retry of a source request; for metrics and logs (carries no secret). */
   onRetry?: (info: { attempt: number; delayMs: number; reason: string; url: string }) => void;
+  /** The S3 client an S3 source reads with (the handler's, with its endpoint and timeouts). */
+  s3?: () => S3Client;
 }
 
 export function openSource(config: FetcherConfig, options: SourceOptions = {}): SourceAdapter<unknown> {
+  if (config.s3) {
+    const { key, columnPaths, ...s3 } = config.s3;
+    if (!options.s3) throw new Error('An S3 source needs the S3 client (SourceOptions.s3)');
+    return new S3FilesSource({
+      datasetName: config.datasetName,
+      ...s3,
+      // A composite or nested key is written to the primary key column, which the fetcher checks.
+      primaryKey: key ?? config.primaryKey,
+      keyColumn: config.primaryKey,
+      ...(columnPaths ? { columns: columnPaths } : {}),
+      s3: options.s3(),
+    }) as SourceAdapter<unknown>;
+  }
   if (config.file) {
     return new HttpFileSource({
       datasetName: config.datasetName,
@@ -41,7 +59,7 @@ export function openSource(config: FetcherConfig, options: SourceOptions = {}): 
 }
 
 /** Every position format an adapter writes, to show a stored checkpoint without knowing its source. */
-const POSITION_ORDERS: readonly PositionOrder<unknown>[] = [KEYSET_POSITIONS as PositionOrder<unknown>, FILE_POSITIONS as PositionOrder<unknown>];
+const POSITION_ORDERS = [KEYSET_POSITIONS, FILE_POSITIONS, S3_OBJECT_POSITIONS, S3_SNAPSHOT_POSITIONS] as readonly PositionOrder<unknown>[];
 
 /**
  * A stored position as its adapter shows it; JSON when its format is not one of ours. Without a

@@ -18,27 +18,9 @@ import type { BudgetMs } from '../time-budget';
 /** One source row as the adapter hands it over: field name → value (Socrata: every scalar a string). */
 export type SourceRow = Record<string, unknown>;
 
-/**
- * Which source a checkpoint, range plan or key scan was read from: a position or key set means
- * nothing on another one. `type` names the adapter; the other fields are the adapter's own
- * (Socrata: domain and datasetId). Records written before source types existed lack `type`.
- */
-export interface SourceIdentity {
-  type?: string;
-  [field: string]: string | undefined;
-}
-
-/** One line for messages, and the value two identities are compared by. */
-export function showSource(s: SourceIdentity): string {
-  const { type = 'socrata', ...rest } = s;
-  if (type === 'socrata') return `${rest.domain}/${rest.datasetId}`;
-  const fields = Object.keys(rest)
-    .sort()
-    .map((k) => `${k}=${rest[k]}`);
-  return `${type}:${fields.join(',')}`;
-}
-
-export const sameSource = (a: SourceIdentity, b: SourceIdentity): boolean => showSource(a) === showSource(b);
+// Identities are shared with the transform, which checks a key scan's against the dataset's.
+export { sameSource, showSource, type SourceIdentity } from '../../../runtime/source-identity';
+import type { SourceIdentity } from '../../../runtime/source-identity';
 
 /** How an adapter's positions compare, read back from JSON and print. */
 export interface PositionOrder<P> {

@@ -34,7 +34,7 @@ import { GetObjectCommand, ListObjectsV2Command, S3ServiceException, type S3Clie
 import { compilePath, FileFormatError, isProblem, readRecords, type Compression, type FileFormat, type ReadItem, type RecordPath } from '../../../../runtime/file-formats';
 import type { BudgetMs } from '../../time-budget';
 import type { KeyPage, PositionOrder, RowPageQuery, SourceAdapter, SourceIdentity, SourceRow, StreamPageResult } from '../source-adapter';
-import { parseS3Url, type S3Location } from './s3-location';
+import { parseS3Url, type S3Location } from '../../../../runtime/s3-location';
 import { S3_OBJECT_POSITIONS, S3_SNAPSHOT_POSITIONS, type S3ObjectPosition, type S3SnapshotPosition } from './s3-positions';
 import { RowKeyBuilder } from './row-key';
 import { SourceError } from '../../../../runtime/pipeline-error';

@@ -1,4 +1,5 @@
 /** `s3://bucket/prefix/` as a bucket and a key prefix. */
+import { DatasetConfigError } from './dataset-config';
 
 export interface S3Location {
   bucket: string;
@@ -12,6 +13,6 @@ const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;
 
 export function parseS3Url(url: string): S3Location {
   const m = S3_URL.exec(url);
-  if (!m) throw new Error(`S3 source ${JSON.stringify(url)} is not of the form s3://bucket/prefix/ (a bucket name of 3-63 lowercase letters, digits, dots or hyphens)`);
+  if (!m) throw new DatasetConfigError(`S3 source ${JSON.stringify(url)} is not of the form s3://bucket/prefix/ (a bucket name of 3-63 lowercase letters, digits, dots or hyphens)`);
   return { bucket: m[1]!, prefix: m[2] ?? '' };
 }
