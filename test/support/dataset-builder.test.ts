@@ -1,7 +1,7 @@
 /** The test-data builders other tests rely on: what they build is valid, and overrides keep the rest. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DatasetConfigError, parseDataset } from '../../runtime/dataset-config';
+import { socrataSource, DatasetConfigError, parseDataset } from '../../runtime/dataset-config';
 import { columns, datasetInput, fireIncidents, permitsInput, soda3Input, testDataset } from './dataset-builder';
 import { keysetOrder, sourceRows, tenPerSecond } from './source-rows';
 
@@ -26,14 +26,13 @@ describe('dataset builder', () => {
     const fire = fireIncidents({ fetch: { pageSize: 60 } });
     assert.equal(fire.columns.length, 66);
     assert.equal(fire.fetch.pageSize, 60);
-    assert.equal(fire.source.datasetId, 'wr8u-xric', 'the shipped source kept');
+    assert.equal(socrataSource(fire, 'this test').datasetId, 'wr8u-xric', 'the shipped source kept');
   });
 
   test('the shapes: city permits and SODA 3 are valid bodies', () => {
     const permits = parseDataset(permitsInput(), 'city-permits.json');
     assert.equal(permits.primaryKey, 'permit_number');
-    assert.equal(permits.source.datasetId, 'perm-1234');
-    assert.equal(permits.source.domain, 'data.example.org');
+    assert.deepEqual(permits.source, { domain: 'data.example.org', datasetId: 'perm-1234' });
     const soda3 = parseDataset(soda3Input({ source: { datasetId: 'efgh-5678' } }), 'soda3.json');
     assert.deepEqual(soda3.source, { domain: 'data.example.org', datasetId: 'efgh-5678', api: 'soda3', appTokenSecretName: 'soda3/token' });
     assert.equal(datasetInput().fetch, undefined, 'the body leaves defaults to the parser');
