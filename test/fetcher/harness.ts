@@ -184,3 +184,41 @@ export async function planRequest(server: Pick<SocrataServer, 'url' | 'datasetId
   const res = await fetch(`${server.url}/resource/${server.datasetId}.json?${params.toString()}`);
   return (await res.json()) as Record<string, unknown>[];
 }
+
+/**
+ * What a phase is given in the adapter tests (files, S3, the in-memory boundary source): the
+ * source, a mocked Firehose, the checkpoint and state store, a fixed clock and the time left.
+ */
+export function wholeSourceDeps<S>(source: S, store: LocalObjectStore, checkpoints: CheckpointStore, remaining: () => number = () => 600_000) {
+  return {
+    source,
+    delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)),
+    checkpoints,
+    stateStore: store,
+    store,
+    clock: () => new Date('2025-07-01T12:00:00.000Z'),
+    remainingTimeMs: remaining,
+  };
+}
+
+/**
+ * Runs a fetch in invocations that each have the budget for `pagesPerInvocation` pages, passing
+ * the cursor on (through JSON, as the state machine does) until it is done or 30 invocations pass.
+ */
+export async function fetchInSlices<P>(
+  settings: FetchSettings,
+  deps: (remaining: () => number) => Parameters<typeof runFetch<P>>[2],
+  pagesPerInvocation = 2,
+): Promise<{ out: FetchOutput<P>; invocations: number }> {
+  const slice = (): (() => number) => {
+    let n = 0;
+    return () => (++n <= pagesPerInvocation ? 600_000 : 10);
+  };
+  let out = await runFetch({ runId: 'r1' }, settings, deps(slice()));
+  let invocations = 1;
+  while (!out.done && invocations < 30) {
+    out = await runFetch({ runId: 'r1', cursor: JSON.parse(JSON.stringify(out.cursor)) as FetchOutput<P>['cursor'] }, settings, deps(slice()));
+    invocations++;
+  }
+  return { out, invocations };
+}

@@ -13,19 +13,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { FirehoseClient } from '@aws-sdk/client-firehose';
 import { encodeKeyList } from '../../runtime/key-list';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { missingKeysKey } from '../../runtime/storage-layout';
 import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
 import { readFetcherConfig } from '../../lambdas/fetcher/config';
 import { runFetch, type FetchSettings } from '../../lambdas/fetcher/fetch-run';
-import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
 import { runKeyScan } from '../../lambdas/fetcher/key-scan';
 import { runRepair } from '../../lambdas/fetcher/repair';
 import { openSource } from '../../lambdas/fetcher/sources/registry';
 import { HttpFileSource, type FilePosition } from '../../lambdas/fetcher/sources/files/http-file-source';
-import { acceptingFirehose, recordingRetry, sortedIds } from './harness';
+import { acceptingFirehose, recordingRetry, sortedIds, wholeSourceDeps } from './harness';
 import { keyScanSettings, rowFetchSettings } from '../support/fetch-settings';
 
 interface Served {
@@ -88,15 +86,7 @@ describe('a file over HTTP as a source', () => {
     const checkpoints = new CheckpointStore(store, settings.datasetName);
     const source = (format: 'csv' | 'ndjson' = 'csv') =>
       new HttpFileSource({ datasetName: 'orders', url: files.url, format, primaryKey: 'order_id', timeoutMs: 5_000, retry: recordingRetry(3), now: () => new Date('2025-07-01T00:00:00Z') });
-    const deps = (remaining: () => number = () => 600_000, format: 'csv' | 'ndjson' = 'csv') => ({
-      source: source(format),
-      delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)),
-      checkpoints,
-      stateStore: store,
-      store,
-      clock: () => new Date('2025-07-01T12:00:00.000Z'),
-      remainingTimeMs: remaining,
-    });
+    const deps = (remaining?: () => number, format: 'csv' | 'ndjson' = 'csv') => wholeSourceDeps(source(format), store, checkpoints, remaining);
     return { store, checkpoints, deps };
   }
 

@@ -13,21 +13,19 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { FirehoseClient } from '@aws-sdk/client-firehose';
 import { CreateBucketCommand, DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { decodeKeyList, encodeKeyList, keyListFormatOf } from '../../runtime/key-list';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { keysetPrefix, missingKeysKey } from '../../runtime/storage-layout';
 import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
 import { runFetch, type FetchSettings } from '../../lambdas/fetcher/fetch-run';
-import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
 import { runKeyScan } from '../../lambdas/fetcher/key-scan';
 import { runRepair } from '../../lambdas/fetcher/repair';
 import { showSource, type SourceRow } from '../../lambdas/fetcher/sources/source-adapter';
 import { S3FilesSource, type S3FilesSourceOptions, type S3Position } from '../../lambdas/fetcher/sources/s3/s3-files-source';
 import type { S3ObjectPosition, S3SnapshotPosition } from '../../lambdas/fetcher/sources/s3/s3-positions';
 import { motoAvailable, startMotoS3, type MotoS3 } from '../support/moto-s3';
-import { acceptingFirehose, recordingRetry, sortedIds } from './harness';
+import { acceptingFirehose, fetchInSlices, sortedIds, wholeSourceDeps } from './harness';
 import { keyScanSettings, rowFetchSettings } from '../support/fetch-settings';
 
 /**
@@ -115,15 +113,7 @@ describe('files under an S3 prefix as a source', { skip: !motoAvailable && 'moto
     const keyColumn = source().keyColumn;
     counts.length = 0;
     const settings: FetchSettings = rowFetchSettings({ datasetName: 'events', primaryKey: keyColumn, pageSize: 25, ...overrides });
-    const deps = (remaining: () => number = () => 600_000) => ({
-      source: source(),
-      delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)),
-      checkpoints,
-      stateStore: store,
-      store,
-      clock: () => new Date('2025-07-01T12:00:00.000Z'),
-      remainingTimeMs: remaining,
-    });
+    const deps = (remaining?: () => number) => wholeSourceDeps(source(), store, checkpoints, remaining);
     /** The requests of the last source made. */
     const requests = () => counts.at(-1)!;
     const quarantined = () =>
@@ -194,18 +184,8 @@ describe('files under an S3 prefix as a source', { skip: !motoAvailable && 'moto
     await put('landing/a.ndjson', gzipSync(events(1, 120)));
     await put('landing/b.ndjson', events(121, 150));
     const delivered = acceptingFirehose();
-    let n = 0;
     // Each invocation has the budget for about two pages of 25 rows.
-    const invocation = () => {
-      n = 0;
-      return () => (++n <= 2 ? 600_000 : 10);
-    };
-    let out = await runFetch({ runId: 'r1' }, settings, deps(invocation()));
-    let invocations = 1;
-    while (!out.done && invocations < 30) {
-      out = await runFetch({ runId: 'r1', cursor: JSON.parse(JSON.stringify(out.cursor)) }, settings, deps(invocation()));
-      invocations++;
-    }
+    const { out, invocations } = await fetchInSlices(settings, deps);
     assert.ok(out.done && invocations >= 3, `${invocations} invocations`);
     assert.deepEqual(sortedIds(delivered.rows, 'event_id'), ids(1, 150), 'every row once');
 
@@ -303,17 +283,7 @@ describe('files under an S3 prefix as a source', { skip: !motoAvailable && 'moto
     await put('landing/part-1.ndjson.gz', gzipSync(events(1, 70)));
     await put('landing/part-2.ndjson', events(71, 130));
     const delivered = acceptingFirehose();
-    let n = 0;
-    const invocation = () => {
-      n = 0;
-      return () => (++n <= 2 ? 600_000 : 10);
-    };
-    let out = await runFetch({ runId: 'r1' }, settings, deps(invocation()));
-    let invocations = 1;
-    while (!out.done && invocations < 30) {
-      out = await runFetch({ runId: 'r1', cursor: JSON.parse(JSON.stringify(out.cursor)) }, settings, deps(invocation()));
-      invocations++;
-    }
+    const { out, invocations } = await fetchInSlices(settings, deps);
     assert.ok(out.done && invocations >= 3, `${invocations} invocations`);
     assert.deepEqual(delivered.rows.map((r) => r.event_id).sort(), ids(1, 130), 'every row once');
   });

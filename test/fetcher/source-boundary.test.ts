@@ -11,19 +11,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { FirehoseClient } from '@aws-sdk/client-firehose';
 import { encodeKeyList } from '../../runtime/key-list';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { missingKeysKey } from '../../runtime/storage-layout';
 import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
 import { CheckpointSourceMismatchError, InvalidCursorError, runFetch, type FetchSettings } from '../../lambdas/fetcher/fetch-run';
-import { FirehoseDelivery } from '../../lambdas/fetcher/firehose-delivery';
 import { KeyScanError, runKeyScan } from '../../lambdas/fetcher/key-scan';
 import { RepairError, runRepair } from '../../lambdas/fetcher/repair';
 import { TimeBudgetExhaustedError } from '../../lambdas/fetcher/time-budget';
 import { RangeProgressStore } from '../../lambdas/fetcher/range-progress';
 import type { PositionOrder, RowPageQuery, SourceAdapter, SourceRow, StreamPageResult } from '../../lambdas/fetcher/sources/source-adapter';
-import { acceptingFirehose, recordingRetry, sortedIds } from './harness';
+import { acceptingFirehose, sortedIds, wholeSourceDeps } from './harness';
 import { keyScanSettings, rowFetchSettings } from '../support/fetch-settings';
 
 const SEQUENCE: PositionOrder<number> = {
@@ -85,15 +83,7 @@ const settings: FetchSettings = rowFetchSettings({ datasetName: 'memory-events',
 function setup() {
   const store = new LocalObjectStore(mkdtempSync(path.join(tmpdir(), 'boundary-')));
   const checkpoints = new CheckpointStore(store, settings.datasetName);
-  const deps = <P>(source: SourceAdapter<P>) => ({
-    source,
-    delivery: new FirehoseDelivery(new FirehoseClient({ region: 'us-east-1' }), 'test-stream', recordingRetry(3)),
-    checkpoints,
-    stateStore: store,
-    store,
-    clock: () => new Date('2025-07-01T12:00:00.000Z'),
-    remainingTimeMs: () => 600_000,
-  });
+  const deps = <P>(source: SourceAdapter<P>) => wholeSourceDeps(source, store, checkpoints);
   return { store, checkpoints, deps };
 }
 
