@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { buildPipelineApp } from '../lib/pipeline-app';
+import { isSocrata } from '../runtime/dataset-config';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..');
 
@@ -99,8 +100,8 @@ export function templateInventory(env: string, datasetsDir?: string): TemplateIn
     const task = own.find((r) => r.Type === 'AWS::ECS::TaskDefinition');
     if (!fn || !task) throw new Error(`${first.stackName}: no fetcher function or transform task definition to size`);
     // Secrets the pipeline reads but does not create (a dataset's app token) are billed all the same.
-    const first0 = built.datasets[0]!.source;
-    const importedSecrets = first0.type !== 'file' && first0.type !== 's3' && first0.appTokenSecretName ? 1 : 0;
+    const source = built.datasets[0]!.source;
+    const importedSecrets = isSocrata(source) && source.appTokenSecretName ? 1 : 0;
     return {
       environment: built.config.name,
       encryption: built.config.encryption,

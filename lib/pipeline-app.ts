@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { Tags, Validations, type App, type Environment } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { loadDatasetDir, sourceLabel, type DatasetConfig } from '../runtime/dataset-config';
+import { isSocrata, loadDatasetDir, sourceLabel, type DatasetConfig } from '../runtime/dataset-config';
 import { ENVIRONMENT_NAMES, resolveDeploySettings, type EnvironmentConfig } from './config/environment-config';
 import { acknowledgeFindings } from './nag-acknowledgements';
 import { dashboardRow } from './constructs/dataset-pipeline';
@@ -109,6 +109,6 @@ export function buildPipelineApp(app: App): PipelineApp {
 /** The dataset stack's description; a Socrata dataset's reads as it always has (templates unchanged). */
 function stackDescription(environment: string, dataset: DatasetConfig): string {
   const { source } = dataset;
-  if (source.type === 'file' || source.type === 's3') return `Ingestion pipeline (${environment}): dataset ${dataset.name} (${sourceLabel(source)})`.slice(0, 1024);
+  if (!isSocrata(source)) return `Ingestion pipeline (${environment}): dataset ${dataset.name} (${sourceLabel(source)})`.slice(0, 1024);
   return `Socrata pipeline (${environment}): dataset ${dataset.name} (${source.domain} ${source.datasetId})`;
 }

@@ -243,15 +243,20 @@ export function sourceType(source: SourceConfig): SourceType {
   return source.type ?? 'socrata';
 }
 
+/** A Socrata source (with `type` "socrata" or none): the one type without a URL. */
+export function isSocrata(source: SourceConfig): source is SocrataSourceConfig {
+  return source.type === undefined || source.type === 'socrata';
+}
+
 /** The source as people read it: `data.sfgov.org/wr8u-xric`, or its URL. */
 export function sourceLabel(source: SourceConfig): string {
-  return source.type === 'file' || source.type === 's3' ? source.url : `${source.domain}/${source.datasetId}`;
+  return isSocrata(source) ? `${source.domain}/${source.datasetId}` : source.url;
 }
 
 /** The Socrata source of a dataset, or an error naming what needs one. */
 export function socrataSource(dataset: Pick<DatasetConfig, 'name' | 'source'>, what: string): SocrataSourceConfig {
   const { source } = dataset;
-  if (source.type === 'file' || source.type === 's3') {
+  if (!isSocrata(source)) {
     throw new DatasetConfigError(`Dataset ${dataset.name} reads ${sourceLabel(source)} (source type ${source.type}); ${what} needs a Socrata dataset`);
   }
   return source;

@@ -1,4 +1,4 @@
-import type { DatasetConfig, SourceConfig } from './dataset-config';
+import { isSocrata, type DatasetConfig, type SourceConfig } from './dataset-config';
 
 export interface FetcherEnvironmentInput {
   readonly dataset: DatasetConfig;
@@ -54,7 +54,7 @@ export function fetcherEnvironment(input: FetcherEnvironmentInput): Record<strin
  * (and SOURCE_API only when not the default), so the templates of Socrata datasets do not change.
  */
 function sourceVariables(source: SourceConfig, columns: DatasetConfig['columns']): Record<string, string> {
-  if (source.type === 'file' || source.type === 's3') {
+  if (!isSocrata(source)) {
     const vars: Record<string, string> = { SOURCE_TYPE: source.type, SOURCE_URL: source.url, SOURCE_FORMAT: source.format, SOURCE_COMPRESSION: source.compression ?? 'auto' };
     if (source.type === 's3') {
       vars.SOURCE_MODE = source.mode ?? 'append';

@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { sourceLabel, type DatasetConfig } from '../../runtime/dataset-config';
+import { isSocrata, sourceLabel, type DatasetConfig } from '../../runtime/dataset-config';
 import { parseS3Url } from '../../runtime/s3-location';
 import { checkpointKey, DIRECT_OBJECT_PREFIX, fetchRunsPrefix, keysetPrefix, LARGE_ROW_OBJECT_PREFIX, quarantinePrefix, RAW_PARTITION_KEY, rangeProgressKey, rawPrefix } from '../../runtime/storage-layout';
 import { fetcherEnvironment } from '../../runtime/fetcher-environment';
@@ -117,7 +117,7 @@ export class FetcherFunction extends Construct {
 
     const { source } = dataset;
     if (source.type === 's3') this.grantSourcePrefix(source.url);
-    else if (source.type !== 'file' && source.appTokenSecretName) {
+    else if (isSocrata(source) && source.appTokenSecretName) {
       const secret = secretsmanager.Secret.fromSecretNameV2(this, 'AppToken', source.appTokenSecretName);
       secret.grantRead(this.function);
     }
