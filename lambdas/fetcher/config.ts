@@ -29,6 +29,12 @@ export interface FetcherConfig {
    * that make the key, `COLUMN_PATHS` a JSON object of column name to nested path).
    */
   s3?: NonNullable<FetcherConfig['file']> & { mode: 'append' | 'snapshot'; key?: string[]; columnPaths?: Record<string, string> };
+  /**
+   * `SOURCE_ENDPOINT_URL`: an origin that requests of a URL source (file, portal layer) go to
+   * instead of the URL's own; the source's identity stays its URL. Local runs only: the CDK never
+   * sets it (as SOURCE_BASE_URL stands in for a Socrata domain).
+   */
+  sourceEndpoint?: string;
   /** `SOURCE_API`: 'soda3' reads through SODA 3 (needs a token); absent: SODA 2. */
   sourceApi: 'soda2' | 'soda3';
   primaryKey: string;
@@ -168,6 +174,9 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
   if (declared) config.declaredColumns = declared.split(',').map((c) => c.trim()).filter(Boolean);
   if (sourceType === 'file') config.file = readFileSource(env, problems, /^https?:\/\/[^/]+/, 'an http(s) URL');
   if (sourceType === 's3') config.s3 = readS3Source(env, problems);
+  const endpoint = text('SOURCE_ENDPOINT_URL', true);
+  if (endpoint && !/^https?:\/\/[^/]+\/?$/.test(endpoint)) problems.push(`SOURCE_ENDPOINT_URL="${endpoint}" must be an http(s) origin such as http://127.0.0.1:8080`);
+  else if (endpoint) config.sourceEndpoint = endpoint;
   const secret = text('APP_TOKEN_SECRET_NAME', true);
   if (secret) config.appTokenSecretName = secret;
   const token = env.SOCRATA_APP_TOKEN?.trim();

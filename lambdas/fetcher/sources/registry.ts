@@ -39,6 +39,7 @@ export function openSource(config: FetcherConfig, options: SourceOptions = {}): 
     return new HttpFileSource({
       datasetName: config.datasetName,
       ...config.file,
+      ...(config.sourceEndpoint ? { endpoint: config.sourceEndpoint } : {}),
       primaryKey: config.primaryKey,
       timeoutMs: config.requestTimeoutMs,
       retry: defaultRetryPolicy(config.maxAttempts),

@@ -54,7 +54,14 @@ export const FILE_POSITIONS: PositionOrder<FilePosition> = {
 
 export interface HttpFileSourceOptions {
   datasetName: string;
+  /** The file's URL: its identity, named in messages. */
   url: string;
+  /**
+   * An origin (`http://127.0.0.1:8080`) requests go to instead of the URL's own, with the URL's
+   * path and query: the local pipeline's file server stands in for the publisher's host while
+   * the identity, and so the checkpoint, stay the dataset's (config.ts SOURCE_ENDPOINT_URL).
+   */
+  endpoint?: string;
   format: FileFormat;
   compression?: Compression;
   primaryKey: string;
@@ -231,7 +238,8 @@ export class HttpFileSource implements SourceAdapter<FilePosition> {
 
   /** A GET of the file, conditional on `known` (a version read before); undefined when unchanged (304). */
   private async get(known: string | undefined, budgetMs: BudgetMs | undefined): Promise<{ body: Readable; version?: string; updatedAt?: string } | undefined> {
-    const { retry, timeoutMs, url } = this.options;
+    const { retry, timeoutMs } = this.options;
+    const url = requestUrl(this.options.url, this.options.endpoint);
     const headers: Record<string, string> = { 'Accept-Encoding': 'identity' };
     if (known?.startsWith('etag:')) headers['If-None-Match'] = known.slice('etag:'.length);
     else if (known?.startsWith('modified:')) headers['If-Modified-Since'] = known.slice('modified:'.length);
@@ -306,4 +314,11 @@ async function readCapped(body: Readable): Promise<string> {
     body.destroy();
   }
   return Buffer.concat(parts).toString('utf8').slice(0, 300).replace(/\s+/g, ' ').trim();
+}
+
+/** `url` with its origin replaced by `endpoint`'s (path and query kept); `url` itself without one. */
+export function requestUrl(url: string, endpoint: string | undefined): string {
+  if (!endpoint) return url;
+  const u = new URL(url);
+  return `${new URL(endpoint).origin}${u.pathname}${u.search}`;
 }
