@@ -7,7 +7,11 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import axios from 'axios';
-import { curatedColumnNames, socrataSource, tableName, type DatasetConfig } from '../runtime/dataset-config';
+import { curatedColumnNames, declaredSourceFields, isSocrata, socrataSource, sourceLabel, tableName, type DatasetConfig } from '../runtime/dataset-config';
+import { sourceIdentity, type SourceIdentity } from '../runtime/source-identity';
+import { UsageError } from '../runtime/pipeline-error';
+import type { LocalSourceEndpoint } from './local-source-endpoint';
+import { startLocalSourceEndpoint } from './local-sources';
 import { LocalObjectStore } from '../runtime/object-store';
 import { FETCHER_PHASE, type RunMode, type RunPhase } from '../runtime/run-protocol';
 import { defaultCatalogPath, type CrawlResult } from '../containers/transform/src/catalog';
@@ -67,6 +71,8 @@ export interface LocalRunOptions {
   rebuild?: boolean;
   /** Pre-started endpoints (tests inject faults and mutate rows through them); closed by the caller. */
   socrata?: SocrataEndpoint;
+  /** A file or S3 dataset's pre-started local source (local/local-sources.ts). */
+  endpoint?: LocalSourceEndpoint;
   firehose?: FirehoseServer;
   /** Time budget of one simulated Lambda invocation (default 60 s); the loop resumes with the returned cursor. */
   invocationBudgetMs?: number;
@@ -102,8 +108,11 @@ export interface LocalRunSummary {
   runId: string;
   dataDir: string;
   source: string;
-  /** The source's identity this run (domain and dataset id): recorded by the checkpoint and the key scan, checked by the transform. */
-  sourceIdentity: { domain: string; datasetId: string };
+  /**
+   * The source's identity this run (Socrata: domain and dataset id; a file: its URL; S3: bucket and
+   * prefix): recorded by the checkpoint and the key scan, checked by the transform.
+   */
+  sourceIdentity: SourceIdentity;
   fetch: FetchOutput['stats'] & { invocations: number; done: boolean; durationMs: number; rowsPerSecond: number };
   firehose: { objectsWritten: number; recordsAccepted: number; recordsFailed: number; throttledCalls: number };
   crawl: { table: string; objects: number; columns: number };
@@ -138,26 +147,32 @@ export function parseSourceUrl(source: string, fallbackDatasetId: string): { bas
 }
 
 /** Environment for the fetcher handler: the CDK's variables, pointed at the local endpoints. */
-export function localFetcherEnv(opts: {
-  dataset: DatasetConfig;
-  datasetId: string;
-  baseUrl: string;
-  firehoseUrl: string;
-  rawDir: string;
-  marginMs: number;
-}): Record<string, string> {
-  return {
+export function localFetcherEnv(
+  opts: {
+    dataset: DatasetConfig;
+    firehoseUrl: string;
+    rawDir: string;
+    marginMs: number;
+  } & ({ datasetId: string; baseUrl: string } | { sourceEnv: Record<string, string> }),
+): Record<string, string> {
+  const socrataEnv = (datasetId: string, baseUrl: string) => ({
     ...fetcherEnvironment({
-      dataset: { ...opts.dataset, source: { ...socrataSource(opts.dataset, 'npm run local'), datasetId: opts.datasetId } },
+      dataset: { ...opts.dataset, source: { ...socrataSource(opts.dataset, 'npm run local'), datasetId } },
       deliveryStreamName: localStreamName(opts.dataset),
       stateLocation: opts.rawDir,
       metricsNamespace: 'SocrataPipelineLocal',
     }),
-    SOURCE_BASE_URL: opts.baseUrl,
+    SOURCE_BASE_URL: baseUrl,
     // No Secrets Manager here: the token comes from SOCRATA_APP_TOKEN (the local server takes any;
     // SODA 3 refuses requests without one), the secret's name is the deployed fetcher's.
     APP_TOKEN_SECRET_NAME: '',
     ...(process.env.SOCRATA_APP_TOKEN || socrataSource(opts.dataset, 'npm run local').api === 'soda3' ? { SOCRATA_APP_TOKEN: process.env.SOCRATA_APP_TOKEN || 'local-app-token' } : {}),
+  });
+  return {
+    ...('sourceEnv' in opts
+      ? // Another source type: the declared source, its requests pointed at this machine's endpoint.
+        { ...fetcherEnvironment({ dataset: opts.dataset, deliveryStreamName: localStreamName(opts.dataset), stateLocation: opts.rawDir, metricsNamespace: 'SocrataPipelineLocal' }), ...opts.sourceEnv }
+      : socrataEnv(opts.datasetId, opts.baseUrl)),
     TIME_BUDGET_MARGIN_MS: String(opts.marginMs),
     AWS_ENDPOINT_URL_FIREHOSE: opts.firehoseUrl,
     AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
@@ -235,8 +250,8 @@ interface Fetched {
 
 /** Where the run reads from and what it knows about it, settled before the fetch starts. */
 interface RunSource {
-  baseUrl: string;
-  datasetId: string;
+  /** The fetcher's variables that say where its source is: Socrata's portal, or another type's local endpoint. */
+  where: { datasetId: string; baseUrl: string } | { sourceEnv: Record<string, string> };
   /** What the fetcher reads, for the log and the summary (SODA 2's resource or SODA 3's query endpoint). */
   endpoint: string;
   /**
@@ -244,7 +259,7 @@ interface RunSource {
    * the transform checks the key scan against. A --source names its own (host and dataset id);
    * the generated local source stands in for the dataset's own portal.
    */
-  identity: { domain: string; datasetId: string };
+  identity: SourceIdentity;
   /** The dataset with that identity, as the fetcher and the transform see it. */
   dataset: DatasetConfig;
 }
@@ -269,6 +284,8 @@ class LocalPipelineRun {
     private readonly engine: LocalEngineName,
     /** The generated source's child process, when this run started it (else opts.socrata or opts.source). */
     private readonly ownSocrata: Awaited<ReturnType<typeof startLocalSource>> | undefined,
+    /** A file or S3 dataset's local source, when this run started it (else opts.endpoint). */
+    private readonly ownEndpoint: LocalSourceEndpoint | undefined,
     private readonly ownFirehose: FirehoseServer | undefined,
   ) {
     this.log = opts.log ?? (() => {});
@@ -284,22 +301,26 @@ class LocalPipelineRun {
   static async start(opts: LocalRunOptions): Promise<LocalPipelineRun> {
     const dataDir = path.resolve(opts.dataDir);
     // Checked before anything runs: the other engine's data directory, or no Trino for athena.
-    // File and S3 sources are deployable; their local endpoints (a file server, moto) are not built yet.
-    socrataSource(opts.dataset, 'npm run local (file and S3 sources are not yet run locally)');
+    const socrata = isSocrata(opts.dataset.source);
+    if (!socrata && opts.source) throw new UsageError(`--source names a Socrata dataset; ${opts.dataset.name} reads ${sourceLabel(opts.dataset.source)}, which npm run local serves from generated rows`);
     const engine = engineForRun(dataDir, opts.engine, opts.fresh === true);
     if (opts.fresh) await rm(dataDir, { recursive: true, force: true });
     // The generated source runs in a child process (its rows never share this heap); if it dies,
     // the run fails with its one-line reason rather than with the fetcher's connection errors.
     opts.onPhase?.('source', {});
-    const ownSocrata = !opts.socrata && !opts.source ? await startLocalSource(opts.dataset, dataDir, opts.rows ?? 50_000, opts.seed ?? 1) : undefined;
+    const generated = { dataset: opts.dataset, dataDir, rows: opts.rows ?? 50_000, seed: opts.seed ?? 1 };
+    const ownSocrata = socrata && !opts.socrata && !opts.source ? await startLocalSource(opts.dataset, dataDir, generated.rows, generated.seed) : undefined;
+    let ownEndpoint: LocalSourceEndpoint | undefined;
     let ownFirehose: FirehoseServer | undefined;
     try {
+      ownEndpoint = !socrata && !opts.endpoint ? await startLocalSourceEndpoint(generated) : undefined;
       ownFirehose = opts.firehose ? undefined : await startLocalFirehose({ dataDir, datasets: [opts.dataset] });
     } catch (err) {
       await ownSocrata?.close();
+      await ownEndpoint?.close();
       throw err;
     }
-    return new LocalPipelineRun(opts, dataDir, engine, ownSocrata, ownFirehose);
+    return new LocalPipelineRun(opts, dataDir, engine, ownSocrata, ownEndpoint, ownFirehose);
   }
 
   private get socrata(): SocrataEndpoint | undefined {
@@ -315,20 +336,26 @@ class LocalPipelineRun {
   }
 
   private phase(p: PipelinePhase): void {
-    const { ownSocrata, transformProcess } = this;
-    this.opts.onPhase?.(p, { ...(ownSocrata ? { socrataPid: ownSocrata.pid } : {}), ...(transformProcess ? { transformPid: transformProcess.pid } : {}) });
+    const { ownSocrata, ownEndpoint, transformProcess } = this;
+    const sourcePid = ownSocrata?.pid ?? ownEndpoint?.pid;
+    this.opts.onPhase?.(p, { ...(sourcePid !== undefined ? { socrataPid: sourcePid } : {}), ...(transformProcess ? { transformPid: transformProcess.pid } : {}) });
   }
 
   /** The source URL and identity of this run: --source, or the local server. */
   private resolveSource(): RunSource {
     const { opts, dataset } = this;
+    const local = opts.endpoint ?? this.ownEndpoint;
+    if (local) {
+      this.log(`source ${local.describe} → Firehose ${this.firehose.url} (${localStreamName(dataset)}) → ${this.rawDir}`);
+      return { where: { sourceEnv: local.env }, endpoint: local.describe, identity: sourceIdentity(dataset.source), dataset };
+    }
     const source = socrataSource(dataset, 'npm run local');
     const { baseUrl, datasetId } = opts.source ? parseSourceUrl(opts.source, source.datasetId) : { baseUrl: this.socrata!.url, datasetId: this.socrata!.datasetId };
     // What the fetcher reads: SODA 3's query endpoint or SODA 2's resource (socrata-client.ts).
     const endpoint = source.api === 'soda3' ? `${baseUrl}/api/v3/views/${datasetId}/query.json (SODA 3)` : `${baseUrl}/resource/${datasetId}.json`;
     this.log(`source ${endpoint} → Firehose ${this.firehose.url} (${localStreamName(dataset)}) → ${this.rawDir}`);
     const identity = opts.source ? { domain: new URL(baseUrl).host, datasetId } : { domain: source.domain, datasetId };
-    return { baseUrl, datasetId, endpoint, identity, dataset: { ...dataset, source: { ...source, ...identity } } };
+    return { where: { baseUrl, datasetId }, endpoint, identity, dataset: { ...dataset, source: { ...source, ...identity } } };
   }
 
   /** Phase "fetch": the real handler, looping on `done` like the state machine. */
@@ -336,11 +363,12 @@ class LocalPipelineRun {
     const { opts } = this;
     const source = (this.source = this.resolveSource());
     this.phase('fetch');
-    const env = localFetcherEnv({ dataset: source.dataset, datasetId: source.datasetId, baseUrl: source.baseUrl, firehoseUrl: this.firehose.url, rawDir: this.rawDir, marginMs: opts.budgetMarginMs ?? 0 });
+    const env = localFetcherEnv({ dataset: source.dataset, ...source.where, firehoseUrl: this.firehose.url, rawDir: this.rawDir, marginMs: opts.budgetMarginMs ?? 0 });
     const handler = fetcherHandler(localFetcherHost(env));
     this.handler = handler;
     const mode = opts.mode ?? 'incremental';
-    const expected = await expectedRows(source.baseUrl, source.datasetId, this.rawStore, this.dataset, mode === 'full-refresh');
+    // Only a Socrata source can count the rows after a checkpoint (a file is read whole, or not at all).
+    const expected = 'baseUrl' in source.where ? await expectedRows(source.where.baseUrl, source.where.datasetId, this.rawStore, this.dataset, mode === 'full-refresh') : undefined;
     const fetchStart = Date.now();
     const progress = new FetchProgressReporter(opts, this.firehose, this.socrata, expected, fetchStart);
     let loop: { out: FetchOutput; invocations: number };
@@ -412,7 +440,7 @@ class LocalPipelineRun {
     this.transformProcess = startTransformProcess(this.log, { DUCKDB_TEMP_DIRECTORY: this.duckdbTemp });
     const crawl: CrawlResult = await this.transformProcess.crawl({ dataset, rawDir: this.rawDir, catalogPath });
     summary.crawl = { table: crawl.table, objects: crawl.objects, columns: crawl.columns.length };
-    const known = new Set(curatedColumnNames(dataset));
+    const known = new Set([...curatedColumnNames(dataset), ...declaredSourceFields(dataset)]);
     // What the fetcher saw this run (as on AWS) and what the crawl finds in the whole raw zone.
     summary.schemaDrift.undeclared = [
       ...new Set([...(summary.fetch.undeclaredColumns ?? []), ...crawl.columns.map((c) => c.name).filter((n) => !known.has(n))]),
@@ -505,6 +533,7 @@ class LocalPipelineRun {
     await this.transformProcess?.close();
     await this.ownFirehose?.close();
     await this.ownSocrata?.close();
+    await this.ownEndpoint?.close();
     await rm(this.duckdbTemp, { recursive: true, force: true });
   }
 }

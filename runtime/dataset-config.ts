@@ -514,6 +514,14 @@ export function pointFieldNamesOf(column: Pick<ColumnConfig, 'name' | 'coordinat
 }
 
 /** Columns of the curated table: declared columns, point coordinates, ingestion metadata, content hash. */
+/**
+ * The source's top-level fields the definition accounts for (schema drift is counted against them):
+ * every column's name, and the top of each nested path, whose record the columns are read from.
+ */
+export function declaredSourceFields(dataset: Pick<DatasetConfig, 'columns'>): string[] {
+  return [...new Set(dataset.columns.flatMap((c) => (c.path ? [c.name, c.path.split('.')[0]!] : [c.name])))];
+}
+
 export function curatedColumnNames(dataset: Pick<DatasetConfig, 'columns'>): string[] {
   const names: string[] = [];
   for (const c of dataset.columns) {

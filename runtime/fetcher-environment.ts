@@ -1,4 +1,4 @@
-import { isSocrata, type DatasetConfig, type SourceConfig } from './dataset-config';
+import { declaredSourceFields, isSocrata, type DatasetConfig, type SourceConfig } from './dataset-config';
 
 export interface FetcherEnvironmentInput {
   readonly dataset: DatasetConfig;
@@ -35,7 +35,7 @@ export function fetcherEnvironment(input: FetcherEnvironmentInput): Record<strin
     STREAMS: String(dataset.fetch.streams),
     PARALLEL_MIN_ROWS: String(dataset.fetch.parallelMinRows),
     // Names only (~20 bytes each): the fetcher reports source columns outside this list as schema drift.
-    DECLARED_COLUMNS: dataset.columns.map((c) => c.name).join(','),
+    DECLARED_COLUMNS: declaredSourceFields(dataset).join(','),
     // The key scan's cadence (phase "keys"); maxDeleteShare is the transform's, in DATASET_CONFIG.
     DELETIONS_DETECT: String(dataset.deletions.detect),
     KEY_SCAN_EVERY_HOURS: String(dataset.deletions.scanEveryHours),

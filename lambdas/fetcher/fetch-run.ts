@@ -655,8 +655,8 @@ class FetchRun<P> {
       throw new QuarantineShareError(
         `Dataset ${settings.datasetName}: ${quarantined === page.rows ? `every row of a page (${page.rows}) was quarantined` : `${stats.rowsQuarantined} of ${stats.rowsFetched} fetched rows were quarantined`}, ` +
           `above fetch.maxQuarantineShare ${this.maxShare} (missing primary key ${stats.quarantinedMissingKey}, primary key not a scalar ${stats.quarantinedInvalidKey}, ` +
-          `refused by Firehose ${stats.quarantinedRejected}, malformed records ${stats.quarantinedMalformed}). The source is probably the wrong one or broken: check source.domain/datasetId ` +
-          `and primaryKey, and the rows under ${this.deps.stateStore.location}/quarantine/${settings.datasetName}/; the checkpoint was not moved past them.`,
+          `refused by Firehose ${stats.quarantinedRejected}, malformed records ${stats.quarantinedMalformed}). The source is probably the wrong one or broken: check the source ` +
+          `(${showSource(this.source.identity)}) and primaryKey, and the rows under ${this.deps.stateStore.location}/quarantine/${settings.datasetName}/; the checkpoint was not moved past them.`,
       );
     }
     const last = page.position!;

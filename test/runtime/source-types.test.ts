@@ -19,6 +19,7 @@ import { readFetcherConfig } from '../../lambdas/fetcher/config';
 import { openSource } from '../../lambdas/fetcher/sources/registry';
 import { FetcherFunction } from '../../lib/constructs/fetcher-function';
 import { DatasetConfigError, parseDataset, sourceLabel, type DatasetConfig } from '../../runtime/dataset-config';
+import { UsageError } from '../../runtime/pipeline-error';
 import { fetcherEnvironment } from '../../runtime/fetcher-environment';
 import { sameSource, showSource, sourceIdentity } from '../../runtime/source-identity';
 
@@ -137,12 +138,13 @@ describe('deployed: the fetcher of an S3 source', () => {
 });
 
 describe('locally', () => {
-  test('npm run local refuses a file or S3 dataset by name before it starts anything', async () => {
+  // Running them locally: test/local/file-sources-e2e.test.ts.
+  test('npm run local refuses --source (a Socrata URL) for a file or S3 dataset before it starts anything', async () => {
     const { runLocalPipeline } = await import('../../local/pipeline');
     const dataDir = path.join(tmpdir(), `source-types-${process.pid}`);
     await assert.rejects(
-      runLocalPipeline({ dataset: parseDataset(events, 'inline'), dataDir }),
-      (err: Error) => err instanceof DatasetConfigError && /^Dataset vehicle-events reads s3:\/\/fleet-landing\/events\/ \(source type s3\); npm run local .* needs a Socrata dataset$/.test(err.message),
+      runLocalPipeline({ dataset: parseDataset(events, 'inline'), dataDir, source: 'https://data.example.org/resource/abcd-1234.json' }),
+      (err: Error) => err instanceof UsageError && /^--source names a Socrata dataset; vehicle-events reads s3:\/\/fleet-landing\/events\//.test(err.message),
     );
     assert.equal(existsSync(dataDir), false, 'nothing was started or written');
   });

@@ -1,46 +1,5 @@
 /**
- * A real S3-protocol server for tests: moto_server (in this machine image's Python), which
- * enforces conditional writes. Tests that use it skip visibly where it is not installed.
+ * A real S3-protocol server for tests: moto_server (local/moto-server.ts), which enforces
+ * conditional writes. Tests that use it skip visibly where it is not installed (CI installs it).
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-
-export const motoAvailable = spawnSync('moto_server', ['--help'], { stdio: 'ignore' }).status === 0;
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-
-export interface MotoS3 {
-  s3: S3Client;
-  endpoint: string;
-  stop(): void;
-}
-
-/** Starts moto_server on a free port and waits until it creates `bucket` (at most 20 s). */
-export async function startMotoS3(bucket: string): Promise<MotoS3> {
-  const port = await freePort();
-  const endpoint = `http://127.0.0.1:${port}`;
-  const moto = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-  const s3 = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-      return { s3, endpoint, stop: () => moto.kill('SIGTERM') };
-    } catch (err) {
-      if (Date.now() > deadline) {
-        moto.kill('SIGTERM');
-        throw new Error(`moto_server did not start on port ${port}`, { cause: err });
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
+export { motoAvailable, startMotoS3, type MotoS3 } from '../../local/moto-server';
