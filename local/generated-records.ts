@@ -8,11 +8,9 @@
 import type { DatasetConfig } from '../runtime/dataset-config';
 import { generateRows } from './dataset-rows';
 
-export interface GeneratedRecord {
-  record: Record<string, unknown>;
-  /** S3 sources: the object the record belongs in, relative to the prefix (absent: the run's default). */
-  object?: string;
-}
+import type { GeneratedRecord } from './seed-rows';
+
+export type { GeneratedRecord };
 
 /** Sets `value` at a dotted path, creating the objects on the way. */
 function setAt(record: Record<string, unknown>, dotted: string, value: unknown): void {

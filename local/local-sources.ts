@@ -6,10 +6,12 @@ import { sourceType } from '../runtime/dataset-config';
 import type { LocalSourceEndpoint, LocalSourceRequest, StartLocalSourceEndpoint } from './local-source-endpoint';
 import { localFileSource } from './local-file-source';
 import { localS3Source } from './local-s3-source';
+import { seedRecords } from './seed-rows';
 
 const LOCAL_SOURCES: Record<string, StartLocalSourceEndpoint> = {
-  file: localFileSource(),
-  s3: localS3Source(),
+  // The example datasets (examples/datasets/) have generators of their own; others get genericRecords.
+  file: localFileSource(seedRecords),
+  s3: localS3Source(seedRecords),
 };
 
 export function startLocalSourceEndpoint(request: LocalSourceRequest): Promise<LocalSourceEndpoint> {

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, test } from 'node:test';
-import { queryCatalog, defaultCatalogPath } from '../../containers/transform/src/catalog';
 import { parseDataset, type DatasetConfig } from '../../runtime/dataset-config';
 import { LocalObjectStore } from '../../runtime/object-store';
 import { quarantinePrefix } from '../../runtime/storage-layout';
@@ -18,6 +17,7 @@ import { writeLocalObject } from '../../local/local-s3-source';
 import { runLocalPipeline, type LocalRunSummary } from '../../local/pipeline';
 import { motoAvailable } from '../support/moto-s3';
 import { suiteTempDir } from '../support/suite-fixtures';
+import { assertCuratedExact, sourceRowsByKey } from '../support/curated-exact';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -67,13 +67,6 @@ const events = (mode: 'append' | 'snapshot'): DatasetConfig =>
 type Records = Record<string, unknown>[];
 const records = (dataset: DatasetConfig, n: number, seed = 1): Records => [...genericRecords(dataset, n, seed)].map((r) => r.record);
 
-/** Curated content with its values as text (DuckDB's own rendering), keyed by the primary key. */
-async function curated(dataDir: string, table: string, key: string, columns: string[]): Promise<Map<string, Record<string, unknown>>> {
-  const select = columns.map((c) => `CAST("${c}" AS VARCHAR) AS "${c}"`).join(', ');
-  const { rows } = await queryCatalog(defaultCatalogPath(dataDir), `SELECT ${select} FROM curated.${table}`);
-  return new Map(rows.map((r) => [String(r[key]), r]));
-}
-
 /** The quarantined records of the dataset (every run's), as stored. */
 async function quarantined(dataDir: string, dataset: DatasetConfig): Promise<Record<string, unknown>[]> {
   const store = new LocalObjectStore(path.join(dataDir, 'buckets', 'raw'));
@@ -85,38 +78,9 @@ async function quarantined(dataDir: string, dataset: DatasetConfig): Promise<Rec
   return out;
 }
 
-/** DuckDB's text of a source value of the column's type (what "typed values equal" compares). */
-function typed(type: string, v: unknown): string | null {
-  if (v === undefined || v === null || v === '') return null;
-  if (type === 'integer' || type === 'number') return String(Number(v));
-  if (type === 'checkbox') return String(v === true || v === 'true');
-  if (type === 'floating_timestamp' || type === 'fixed_timestamp') return instant(v);
-  return String(v as string);
-}
+const assertExact = assertCuratedExact;
 
-/** A timestamp's instant, whichever way it is written (DuckDB: `2020-05-03 01:21:57.35`, in UTC). */
-const instant = (v: unknown): string => {
-  const t = String(v as string).replace(' ', 'T');
-  return new Date(/(Z|[+-]\d\d(:?\d\d)?)$/.test(t) ? t : `${t}Z`).toISOString();
-};
-
-/** Asserts curated holds exactly the source's keys, each with the source's values typed. */
-async function assertExact(dataDir: string, dataset: DatasetConfig, source: Map<string, Record<string, unknown>>): Promise<void> {
-  const cols = dataset.columns.map((c) => c.name);
-  const table = await curated(dataDir, dataset.name.replaceAll('-', '_'), dataset.primaryKey, cols);
-  assert.deepEqual([...table.keys()].sort(), [...source.keys()].sort(), 'curated keys are the source keys');
-  for (const [key, want] of source) {
-    const got = table.get(key)!;
-    for (const c of dataset.columns) {
-      if (c.name === dataset.primaryKey) continue;
-      const value = got[c.name] ?? null;
-      const shown = value === null ? null : c.type.endsWith('timestamp') ? instant(value) : c.type === 'number' || c.type === 'integer' ? String(Number(value)) : value;
-      assert.equal(shown, typed(c.type, want[c.name]), `${dataset.name} ${key} ${c.name}`);
-    }
-  }
-}
-
-const byOrder = (rs: Records): Map<string, Record<string, unknown>> => new Map(rs.map((r) => [String(Number(r.order_id)), r]));
+const byOrder = (rs: Records): Map<string, Record<string, unknown>> => sourceRowsByKey(orders, rs);
 
 describe('npm run local of a file over HTTPS (snapshot semantics)', () => {
   test('first load exact; unchanged file: nothing fetched; new version: updates, deletions and inserts applied, ragged lines quarantined with the line', async () => {
@@ -177,13 +141,7 @@ function csvText(v: unknown): string {
   return /[",\r\n]/.test(t) ? `"${t.replaceAll('"', '""')}"` : t;
 }
 
-const byEventKey = (rs: Records): Map<string, Record<string, unknown>> => {
-  const flat = (r: Record<string, unknown>) => {
-    const data = r.data as { id?: string; location?: { lat?: string }; battery?: string };
-    return { event: r.event, seen: r.seen, vehicle_id: data.id, lat: data.location?.lat, battery: data.battery };
-  };
-  return new Map(rs.map((r) => [JSON.stringify([r.event, (r.data as { id: string }).id, r.seen]), flat(r)]));
-};
+const byEventKey = (rs: Records): Map<string, Record<string, unknown>> => sourceRowsByKey(events('append'), rs);
 
 describe('npm run local of files under an S3 prefix (moto_server)', { skip: motoAvailable ? false : 'moto_server is not installed (pip install "moto[server]")' }, () => {
   test('append: each object once; nothing new reads nothing; a new object is read alone, its bad lines quarantined by object and line', async () => {
