@@ -9,7 +9,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { isSocrata, sourceLabel, type DatasetConfig } from '../../runtime/dataset-config';
-import { parseS3Url } from '../../runtime/s3-location';
+import { parseS3Url, type S3Location } from '../../runtime/s3-location';
 import { checkpointKey, DIRECT_OBJECT_PREFIX, fetchRunsPrefix, keysetPrefix, LARGE_ROW_OBJECT_PREFIX, quarantinePrefix, RAW_PARTITION_KEY, rangeProgressKey, rawPrefix } from '../../runtime/storage-layout';
 import { fetcherEnvironment } from '../../runtime/fetcher-environment';
 import { houseFunction } from './function-role';
@@ -40,6 +40,8 @@ export interface FetcherFunctionProps {
  */
 export class FetcherFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
+  /** The S3 source it may list and read (its GetObject grant is a wildcard under this prefix); undefined for other sources. */
+  readonly sourcePrefix: S3Location | undefined;
 
   constructor(scope: Construct, id: string, props: FetcherFunctionProps) {
     super(scope, id);
@@ -116,7 +118,8 @@ export class FetcherFunction extends Construct {
     }
 
     const { source } = dataset;
-    if (source.type === 's3') this.grantSourcePrefix(source.url);
+    this.sourcePrefix = source.type === 's3' ? parseS3Url(source.url) : undefined;
+    if (this.sourcePrefix) this.grantSourcePrefix(this.sourcePrefix);
     else if (isSocrata(source) && source.appTokenSecretName) {
       const secret = secretsmanager.Secret.fromSecretNameV2(this, 'AppToken', source.appTokenSecretName);
       secret.grantRead(this.function);
@@ -124,8 +127,7 @@ export class FetcherFunction extends Construct {
   }
 
   /** An S3 source: list the declared prefix and read the objects under it, nothing else of the bucket. */
-  private grantSourcePrefix(url: string): void {
-    const { bucket, prefix } = parseS3Url(url);
+  private grantSourcePrefix({ bucket, prefix }: S3Location): void {
     const bucketArn = `arn:${Aws.PARTITION}:s3:::${bucket}`;
     this.function.addToRolePolicy(
       new iam.PolicyStatement({

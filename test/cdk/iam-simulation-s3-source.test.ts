@@ -1,0 +1,194 @@
+/**
+ * The S3 source's grant, proven on the SYNTHESIZED policies with @cloud-copilot/iam-simulate: the
+ * fetcher of a dataset reading `s3://source-landing/events/` may list that prefix and read the
+ * objects under it, and nothing else of the bucket or of any other; a Socrata dataset's fetcher
+ * has no source-bucket grant and an S3 dataset's fetcher no app-token secret; only Lambda may
+ * assume the role.
+ *
+ * Prod (customer-managed data key, the stricter environment); the source grant does not depend
+ * on the environment. Both datasets in one app, as a deployment would have them.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { runSimulation } from '@cloud-copilot/iam-simulate';
+import { REPO_ROOT, synth } from './app-fixture';
+import { CfnResolver, FAKE, loadTemplates } from './cfn-resolve';
+import { decide, resourcePolicies, rolePolicies, type Decision, type PolicyDocument } from './iam-policies';
+
+const { account: A, region: R } = FAKE;
+const ENV = 'prod';
+const SOURCE_BUCKET = 'source-landing';
+const PREFIX = 'events/';
+const SECRET = 'socrata/app-token';
+const SOCRATA = 'sf-fire-incidents';
+const S3_DATASET = 'vehicle-events';
+
+const datasetsDir = mkdtempSync(path.join(os.tmpdir(), 'iam-s3-source-'));
+const socrataJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'datasets', `${SOCRATA}.json`), 'utf8')) as { source: Record<string, unknown> };
+// With an app token: the Socrata fetcher's secret grant is the one the S3 fetcher must not have.
+socrataJson.source.appTokenSecretName = SECRET;
+writeFileSync(path.join(datasetsDir, `${SOCRATA}.json`), JSON.stringify(socrataJson));
+writeFileSync(
+  path.join(datasetsDir, `${S3_DATASET}.json`),
+  JSON.stringify({
+    name: S3_DATASET,
+    source: { type: 's3', url: `s3://${SOURCE_BUCKET}/${PREFIX}`, format: 'ndjson', mode: 'snapshot' },
+    primaryKey: 'event_id',
+    eventTimeColumn: 'at',
+    columns: [
+      { name: 'event_id', type: 'text' },
+      { name: 'at', type: 'fixed_timestamp' },
+      { name: 'lat', type: 'number', path: 'data.location.lat' },
+    ],
+  }),
+);
+
+const result = synth({ env: ENV, datasetsDir });
+const resolver = new CfnResolver(loadTemplates(result.outdir));
+const stackOf = (dataset: string) => `SocrataPipeline-${ENV}-Dataset-${dataset}`;
+const STORAGE = `SocrataPipeline-${ENV}-Storage`;
+const SHARED = `SocrataPipeline-${ENV}-Shared`;
+
+/** The one resource of `type` whose logical id matches `hint` in `stack`. */
+function logicalId(stack: string, type: string, hint: RegExp): string {
+  const ids = Object.entries(resolver.template(stack).Resources)
+    .filter(([id, r]) => r.Type === type && hint.test(id))
+    .map(([id]) => id);
+  if (ids.length !== 1) throw new Error(`${stack}: ${type} matching ${hint}: ${ids.join(', ') || 'none'}`);
+  return ids[0]!;
+}
+
+interface Fetcher {
+  policies: PolicyDocument[];
+  statements: Array<Record<string, unknown>>;
+  trust: PolicyDocument;
+  roleArn: string;
+  environment: Record<string, string>;
+}
+
+function fetcherOf(dataset: string): Fetcher {
+  const stack = stackOf(dataset);
+  const role = logicalId(stack, 'AWS::IAM::Role', /FetcherRole/);
+  const policies = rolePolicies(resolver, stack, role);
+  const fn = resolver.template(stack).Resources[logicalId(stack, 'AWS::Lambda::Function', /FetcherFunction/)]!;
+  return {
+    policies,
+    statements: policies.flatMap((p) => p.Statement),
+    trust: resolver.resolve(resolver.template(stack).Resources[role]!.Properties!.AssumeRolePolicyDocument, stack) as PolicyDocument,
+    roleArn: resolver.arn(stack, role),
+    environment: resolver.resolve(fn.Properties!.Environment, stack).Variables as Record<string, string>,
+  };
+}
+
+const s3Fetcher = fetcherOf(S3_DATASET);
+const socrataFetcher = fetcherOf(SOCRATA);
+const resourcePolicy = resourcePolicies(resolver, [stackOf(S3_DATASET), stackOf(SOCRATA), STORAGE, SHARED]);
+
+const object = (bucket: string, key: string) => `arn:aws:s3:::${bucket}/${key}`;
+const bucketArn = (bucket: string) => `arn:aws:s3:::${bucket}`;
+const secretArn = `arn:aws:secretsmanager:${R}:${A}:secret:${SECRET}-AbCdEf`;
+
+const decideFor = (f: Fetcher, action: string, resource: string, context?: Record<string, string>): Promise<Decision> =>
+  decide(f.policies, { action, resource, ...(context ? { context } : {}) }, resourcePolicy);
+
+async function allowed(f: Fetcher, action: string, resource: string, context?: Record<string, string>): Promise<void> {
+  assert.equal(await decideFor(f, action, resource, context), 'Allowed', `${action} on ${resource} ${JSON.stringify(context ?? {})} must be allowed`);
+}
+async function denied(f: Fetcher, action: string, resource: string, context?: Record<string, string>): Promise<void> {
+  assert.notEqual(await decideFor(f, action, resource, context), 'Allowed', `${action} on ${resource} ${JSON.stringify(context ?? {})} must NOT be allowed`);
+}
+
+/** Statements of a role that mention the source bucket in any resource. */
+const sourceBucketStatements = (f: Fetcher) => f.statements.filter((s) => JSON.stringify(s.Resource ?? '').includes(`:::${SOURCE_BUCKET}`));
+
+describe(`the fetcher of an S3 source (s3://${SOURCE_BUCKET}/${PREFIX})`, () => {
+  test('may list the declared prefix and anything below it', async () => {
+    await allowed(s3Fetcher, 's3:ListBucket', bucketArn(SOURCE_BUCKET), { 's3:prefix': PREFIX });
+    await allowed(s3Fetcher, 's3:ListBucket', bucketArn(SOURCE_BUCKET), { 's3:prefix': `${PREFIX}sub/` });
+  });
+
+  test('may read the objects under the prefix', async () => {
+    await allowed(s3Fetcher, 's3:GetObject', object(SOURCE_BUCKET, `${PREFIX}x.ndjson`));
+    await allowed(s3Fetcher, 's3:GetObject', object(SOURCE_BUCKET, `${PREFIX}sub/2025-07-01.ndjson.gz`));
+  });
+
+  test('may not read outside the prefix, nor a prefix that merely starts with its name, nor another bucket', async () => {
+    await denied(s3Fetcher, 's3:GetObject', object(SOURCE_BUCKET, 'other/x'));
+    await denied(s3Fetcher, 's3:GetObject', object(SOURCE_BUCKET, 'eventsx/y'));
+    await denied(s3Fetcher, 's3:GetObject', object(SOURCE_BUCKET, 'x.ndjson'));
+    await denied(s3Fetcher, 's3:GetObject', object('another-bucket', `${PREFIX}x.ndjson`));
+  });
+
+  test('may not list another prefix, the whole bucket, or another bucket', async () => {
+    await denied(s3Fetcher, 's3:ListBucket', bucketArn(SOURCE_BUCKET), { 's3:prefix': 'other/' });
+    await denied(s3Fetcher, 's3:ListBucket', bucketArn(SOURCE_BUCKET), { 's3:prefix': 'eventsx/' });
+    await denied(s3Fetcher, 's3:ListBucket', bucketArn(SOURCE_BUCKET), { 's3:prefix': '' });
+    await denied(s3Fetcher, 's3:ListBucket', bucketArn(SOURCE_BUCKET));
+    await denied(s3Fetcher, 's3:ListBucket', bucketArn('another-bucket'), { 's3:prefix': PREFIX });
+  });
+
+  test('may not write or delete anything in the source bucket, under the prefix or not', async () => {
+    for (const action of ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion', 's3:PutObjectAcl', 's3:PutObjectTagging']) {
+      for (const key of [`${PREFIX}x.ndjson`, 'other/x']) await denied(s3Fetcher, action, object(SOURCE_BUCKET, key));
+    }
+    for (const action of ['s3:DeleteBucket', 's3:PutBucketPolicy', 's3:PutLifecycleConfiguration']) await denied(s3Fetcher, action, bucketArn(SOURCE_BUCKET));
+  });
+
+  test('has no app-token secret: no Secrets Manager statement, no secret variable, the Socrata fetcher\'s secret refused', async () => {
+    // The control: the Socrata fetcher of the same app is given that secret.
+    await allowed(socrataFetcher, 'secretsmanager:GetSecretValue', secretArn);
+    await denied(s3Fetcher, 'secretsmanager:GetSecretValue', secretArn);
+    assert.deepEqual(s3Fetcher.statements.filter((s) => JSON.stringify(s.Action).includes('secretsmanager:')), []);
+    assert.equal(s3Fetcher.environment.APP_TOKEN_SECRET_NAME, undefined);
+    assert.equal(socrataFetcher.environment.APP_TOKEN_SECRET_NAME, SECRET);
+  });
+});
+
+describe('the fetcher of a Socrata dataset in the same app', () => {
+  test('has no source-bucket statement at all, and may neither list nor read the S3 source', async () => {
+    assert.deepEqual(sourceBucketStatements(socrataFetcher), []);
+    assert.deepEqual(
+      socrataFetcher.statements.filter((s) => s.Sid === 'ListSourcePrefix' || s.Sid === 'ReadSourceObjects'),
+      [],
+    );
+    await denied(socrataFetcher, 's3:ListBucket', bucketArn(SOURCE_BUCKET), { 's3:prefix': PREFIX });
+    await denied(socrataFetcher, 's3:GetObject', object(SOURCE_BUCKET, `${PREFIX}x.ndjson`));
+    // The control: the S3 fetcher's statements do name the bucket (the filter above can match).
+    assert.equal(sourceBucketStatements(s3Fetcher).length, 2);
+  });
+});
+
+/** sts:AssumeRole of the role by `principal`, against the role's SYNTHESIZED trust policy. */
+async function assume(f: Fetcher, principal: string): Promise<Decision> {
+  const response = await runSimulation(
+    {
+      resourcePolicy: { Version: '2012-10-17', ...f.trust },
+      identityPolicies: [],
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+      request: { action: 'sts:AssumeRole', principal, resource: { accountId: A, resource: f.roleArn }, contextVariables: { 'aws:SecureTransport': 'true' } },
+    } as never,
+    {},
+  );
+  if (response.resultType === 'error') throw new Error(`iam-simulate rejected sts:AssumeRole by ${principal}: ${JSON.stringify(response.errors)}`);
+  return response.overallResult as Decision;
+}
+
+describe('the fetcher role\'s trust policy', () => {
+  for (const [name, f] of [['S3', s3Fetcher], ['Socrata', socrataFetcher]] as const) {
+    test(`${name}: only lambda.amazonaws.com may assume it`, async () => {
+      assert.equal(await assume(f, 'lambda.amazonaws.com'), 'Allowed');
+      for (const other of ['ecs-tasks.amazonaws.com', 'states.amazonaws.com', 'firehose.amazonaws.com', 'edgelambda.amazonaws.com']) {
+        assert.notEqual(await assume(f, other), 'Allowed', other);
+      }
+      for (const other of [`arn:aws:iam::${A}:root`, `arn:aws:iam::${A}:role/someone`, 'arn:aws:iam::210987654321:role/someone']) {
+        assert.notEqual(await assume(f, other), 'Allowed', other);
+      }
+      // As written: one statement, the Lambda service, AssumeRole, nothing else.
+      assert.deepEqual(f.trust.Statement, [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } }]);
+    });
+  }
+});
