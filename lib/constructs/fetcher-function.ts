@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Aws, Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kinesisfirehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -111,8 +111,11 @@ export class FetcherFunction extends Construct {
         new iam.PolicyStatement({
           sid: 'UseDataKey',
           // SSE-KMS: GetObject decrypts, PutObject generates a data key; nothing calls Encrypt.
+          // S3 is the only caller: Firehose encrypts the stream with its own grant on the key, and
+          // the app-token secret is under Secrets Manager's AWS-managed key.
           actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
           resources: [props.key.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
         }),
       );
     }

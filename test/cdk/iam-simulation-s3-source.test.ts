@@ -3,10 +3,10 @@
  * fetcher of a dataset reading `s3://source-landing/events/` may list that prefix and read the
  * objects under it, and nothing else of the bucket or of any other; a Socrata dataset's fetcher
  * has no source-bucket grant and an S3 dataset's fetcher no app-token secret; only Lambda may
- * assume the role.
+ * assume the role; the data key is usable only through S3.
  *
- * Prod (customer-managed data key, the stricter environment); the source grant does not depend
- * on the environment. Both datasets in one app, as a deployment would have them.
+ * Prod (customer-managed data key), so the data-key statement is synthesized; the source grant
+ * does not depend on the environment. Both datasets in one app, as a deployment would have them.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -86,6 +86,7 @@ function fetcherOf(dataset: string): Fetcher {
 const s3Fetcher = fetcherOf(S3_DATASET);
 const socrataFetcher = fetcherOf(SOCRATA);
 const resourcePolicy = resourcePolicies(resolver, [stackOf(S3_DATASET), stackOf(SOCRATA), STORAGE, SHARED]);
+const dataKeyArn = resolver.arn(STORAGE, resolver.resources(STORAGE, 'AWS::KMS::Key').find((k) => /DataKey/.test(k.id))!.id);
 
 const object = (bucket: string, key: string) => `arn:aws:s3:::${bucket}/${key}`;
 const bucketArn = (bucket: string) => `arn:aws:s3:::${bucket}`;
@@ -189,6 +190,21 @@ describe('the fetcher role\'s trust policy', () => {
       }
       // As written: one statement, the Lambda service, AssumeRole, nothing else.
       assert.deepEqual(f.trust.Statement, [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } }]);
+    });
+  }
+});
+
+describe('the fetcher\'s data key (customer-managed, prod)', () => {
+  const viaS3 = { 'kms:ViaService': `s3.${R}.amazonaws.com` };
+  for (const [name, f] of [['S3', s3Fetcher], ['Socrata', socrataFetcher]] as const) {
+    test(`${name}: Decrypt and GenerateDataKey through S3 (its state objects are SSE-KMS), and only through S3`, async () => {
+      await allowed(f, 'kms:Decrypt', dataKeyArn, viaS3);
+      await allowed(f, 'kms:GenerateDataKey', dataKeyArn, viaS3);
+      await denied(f, 'kms:Decrypt', dataKeyArn);
+      await denied(f, 'kms:GenerateDataKey', dataKeyArn);
+      await denied(f, 'kms:Decrypt', dataKeyArn, { 'kms:ViaService': `firehose.${R}.amazonaws.com` });
+      await denied(f, 'kms:Decrypt', dataKeyArn, { 'kms:ViaService': `s3.eu-west-1.amazonaws.com` });
+      await denied(f, 'kms:Encrypt', dataKeyArn, viaS3);
     });
   }
 });
