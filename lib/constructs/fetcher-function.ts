@@ -129,7 +129,7 @@ export class FetcherFunction extends Construct {
     }
   }
 
-  /** An S3 source: list the declared prefix and read the objects under it, nothing else of the bucket. */
+  /** An S3 source: list the declared prefix and read the objects under it, nothing else of the bucket (or the whole declared bucket). */
   private grantSourcePrefix({ bucket, prefix }: S3Location): void {
     const bucketArn = `arn:${Aws.PARTITION}:s3:::${bucket}`;
     this.function.addToRolePolicy(
@@ -137,7 +137,9 @@ export class FetcherFunction extends Construct {
         sid: 'ListSourcePrefix',
         actions: ['s3:ListBucket'],
         resources: [bucketArn],
-        conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+        // A whole-bucket source (s3://bucket) lists without a prefix, and a request without one has
+        // no s3:prefix for a condition to match: the declared bucket is then the whole grant.
+        ...(prefix ? { conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } } } : {}),
       }),
     );
     this.function.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadSourceObjects', actions: ['s3:GetObject'], resources: [`${bucketArn}/${prefix}*`] }));

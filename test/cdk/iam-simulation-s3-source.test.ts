@@ -12,8 +12,21 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
+import { encodeKeyList } from '../../runtime/key-list';
+import { LocalObjectStore } from '../../runtime/object-store';
+import { missingKeysKey } from '../../runtime/storage-layout';
+import { CheckpointStore } from '../../lambdas/fetcher/checkpoint-store';
+import { runFetch } from '../../lambdas/fetcher/fetch-run';
+import { runKeyScan } from '../../lambdas/fetcher/key-scan';
+import { runRepair } from '../../lambdas/fetcher/repair';
+import { S3FilesSource } from '../../lambdas/fetcher/sources/s3/s3-files-source';
+import { acceptingFirehose, wholeSourceDeps } from '../fetcher/harness';
+import { keyScanSettings, rowFetchSettings } from '../support/fetch-settings';
+import { motoAvailable, startMotoS3, type MotoS3 } from '../support/moto-s3';
 import { REPO_ROOT, synth } from './app-fixture';
 import { CfnResolver, FAKE, loadTemplates } from './cfn-resolve';
 import { decide, resourcePolicies, rolePolicies, type Decision, type PolicyDocument } from './iam-policies';
@@ -25,26 +38,28 @@ const PREFIX = 'events/';
 const SECRET = 'socrata/app-token';
 const SOCRATA = 'sf-fire-incidents';
 const S3_DATASET = 'vehicle-events';
+/** A source that is a whole bucket (`s3://whole-landing`, prefix ''), as the schema allows. */
+const WHOLE_BUCKET = 'whole-landing';
+const WHOLE_DATASET = 'fleet-register';
 
 const datasetsDir = mkdtempSync(path.join(os.tmpdir(), 'iam-s3-source-'));
 const socrataJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'datasets', `${SOCRATA}.json`), 'utf8')) as { source: Record<string, unknown> };
 // With an app token: the Socrata fetcher's secret grant is the one the S3 fetcher must not have.
 socrataJson.source.appTokenSecretName = SECRET;
 writeFileSync(path.join(datasetsDir, `${SOCRATA}.json`), JSON.stringify(socrataJson));
-writeFileSync(
-  path.join(datasetsDir, `${S3_DATASET}.json`),
-  JSON.stringify({
-    name: S3_DATASET,
-    source: { type: 's3', url: `s3://${SOURCE_BUCKET}/${PREFIX}`, format: 'ndjson', mode: 'snapshot' },
-    primaryKey: 'event_id',
-    eventTimeColumn: 'at',
-    columns: [
-      { name: 'event_id', type: 'text' },
-      { name: 'at', type: 'fixed_timestamp' },
-      { name: 'lat', type: 'number', path: 'data.location.lat' },
-    ],
-  }),
-);
+const s3Definition = (name: string, url: string) => ({
+  name,
+  source: { type: 's3', url, format: 'ndjson', mode: 'snapshot' },
+  primaryKey: 'event_id',
+  eventTimeColumn: 'at',
+  columns: [
+    { name: 'event_id', type: 'text' },
+    { name: 'at', type: 'fixed_timestamp' },
+    { name: 'lat', type: 'number', path: 'data.location.lat' },
+  ],
+});
+writeFileSync(path.join(datasetsDir, `${S3_DATASET}.json`), JSON.stringify(s3Definition(S3_DATASET, `s3://${SOURCE_BUCKET}/${PREFIX}`)));
+writeFileSync(path.join(datasetsDir, `${WHOLE_DATASET}.json`), JSON.stringify(s3Definition(WHOLE_DATASET, `s3://${WHOLE_BUCKET}`)));
 
 const result = synth({ env: ENV, datasetsDir });
 const resolver = new CfnResolver(loadTemplates(result.outdir));
@@ -85,7 +100,8 @@ function fetcherOf(dataset: string): Fetcher {
 
 const s3Fetcher = fetcherOf(S3_DATASET);
 const socrataFetcher = fetcherOf(SOCRATA);
-const resourcePolicy = resourcePolicies(resolver, [stackOf(S3_DATASET), stackOf(SOCRATA), STORAGE, SHARED]);
+const wholeBucketFetcher = fetcherOf(WHOLE_DATASET);
+const resourcePolicy = resourcePolicies(resolver, [stackOf(S3_DATASET), stackOf(SOCRATA), stackOf(WHOLE_DATASET), STORAGE, SHARED]);
 const dataKeyArn = resolver.arn(STORAGE, resolver.resources(STORAGE, 'AWS::KMS::Key').find((k) => /DataKey/.test(k.id))!.id);
 
 const object = (bucket: string, key: string) => `arn:aws:s3:::${bucket}/${key}`;
@@ -207,4 +223,87 @@ describe('the fetcher\'s data key (customer-managed, prod)', () => {
       await denied(f, 'kms:Encrypt', dataKeyArn, viaS3);
     });
   }
+});
+
+/**
+ * The requests the S3 source really sends, as IAM sees them: recorded by a middleware on its
+ * client while the real row fetch, key scan and repair read a prefix in moto_server (snapshot),
+ * and a row fetch reads it append-only over listing pages of 2 keys (StartAfter, continuation).
+ */
+async function sourceRequests(s3: S3Client, url: string): Promise<Array<{ action: string; resource: string; context?: Record<string, string> }>> {
+  const requests: Array<{ action: string; resource: string; context?: Record<string, string> }> = [];
+  s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      const input = args.input as { Bucket: string; Key?: string; Prefix?: string };
+      if (context.commandName === 'ListObjectsV2Command') {
+        // s3:prefix is in the request context only when the request has a prefix.
+        requests.push({ action: 's3:ListBucket', resource: bucketArn(input.Bucket), ...(input.Prefix !== undefined ? { context: { 's3:prefix': input.Prefix } } : {}) });
+      } else if (context.commandName === 'GetObjectCommand') {
+        requests.push({ action: 's3:GetObject', resource: object(input.Bucket, input.Key!) });
+      } else {
+        requests.push({ action: `unexpected:${String(context.commandName)}`, resource: bucketArn(input.Bucket) });
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'recordIamRequests' },
+  );
+  const store = new LocalObjectStore(mkdtempSync(path.join(os.tmpdir(), 'iam-s3-source-state-')));
+  const checkpoints = new CheckpointStore(store, 'events');
+  const settings = rowFetchSettings({ datasetName: 'events', primaryKey: 'event_id', pageSize: 7 });
+  const source = (mode: 'snapshot' | 'append') => new S3FilesSource({ datasetName: 'events', url, format: 'ndjson', primaryKey: 'event_id', mode, s3, listPageSize: 2 });
+  acceptingFirehose();
+  assert.equal((await runFetch({ runId: 'r1' }, settings, wholeSourceDeps(source('snapshot'), store, checkpoints))).stats.rowsDelivered, 30);
+  assert.equal((await runKeyScan({ runId: 'r1' }, keyScanSettings({ datasetName: 'events', primaryKey: 'event_id', keyPageSize: 10 }), wholeSourceDeps(source('snapshot'), store, checkpoints))).done, true);
+  await store.put(missingKeysKey({ name: 'events' }, 'r1'), gzipSync(encodeKeyList(['E-3', 'E-27'])));
+  assert.equal((await runRepair({ runId: 'r1' }, settings, wholeSourceDeps(source('snapshot'), store, checkpoints))).stats.rowsDelivered, 2);
+  const appendOnly = new CheckpointStore(new LocalObjectStore(mkdtempSync(path.join(os.tmpdir(), 'iam-s3-source-append-'))), 'events');
+  assert.equal((await runFetch({ runId: 'r2' }, settings, wholeSourceDeps(source('append'), store, appendOnly))).stats.rowsDelivered, 30);
+  return requests;
+}
+
+const events = (from: number, to: number): string =>
+  Array.from({ length: to - from + 1 }, (_, i) => `${JSON.stringify({ event_id: `E-${from + i}`, at: '2025-07-01T00:00:00Z', data: { location: { lat: 1 } } })}\n`).join('');
+
+describe('every request the S3 source sends is allowed by its synthesized role', { skip: !motoAvailable && 'moto_server is not installed' }, () => {
+  let moto: MotoS3;
+  before(async () => {
+    moto = await startMotoS3(SOURCE_BUCKET);
+    await moto.s3.send(new CreateBucketCommand({ Bucket: WHOLE_BUCKET }));
+    for (const [bucket, prefix] of [[SOURCE_BUCKET, PREFIX], [WHOLE_BUCKET, '']] as const) {
+      const put = (key: string, body: string | Buffer) => moto.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+      await put(`${prefix}2025-07-01.ndjson`, events(1, 10));
+      await put(`${prefix}2025-07-02.ndjson.gz`, gzipSync(events(11, 20)));
+      await put(`${prefix}sub/2025-07-03.ndjson`, events(21, 30));
+    }
+    // Beside the prefix: neither listed nor read by the prefix's source (which would be refused).
+    await moto.s3.send(new PutObjectCommand({ Bucket: SOURCE_BUCKET, Key: 'eventsx/decoy.ndjson', Body: events(91, 99) }));
+  });
+  after(() => moto?.stop());
+
+  const client = () => new S3Client({ region: R, endpoint: moto.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const refused = async (f: Fetcher, requests: Awaited<ReturnType<typeof sourceRequests>>) => {
+    const out: string[] = [];
+    for (const r of requests) {
+      const d = await decideFor(f, r.action, r.resource, r.context);
+      if (d !== 'Allowed') out.push(`${d}: ${r.action} ${r.resource} ${JSON.stringify(r.context ?? {})}`);
+    }
+    return out;
+  };
+
+  test(`s3://${SOURCE_BUCKET}/${PREFIX}: its lists and GETs`, async () => {
+    const requests = await sourceRequests(client(), `s3://${SOURCE_BUCKET}/${PREFIX}`);
+    assert.ok(requests.some((r) => r.action === 's3:ListBucket') && requests.some((r) => r.action === 's3:GetObject' && r.resource.endsWith('/sub/2025-07-03.ndjson')), JSON.stringify(requests));
+    assert.deepEqual(await refused(s3Fetcher, requests), []);
+    // The control: the same requests are refused to the Socrata fetcher.
+    assert.equal((await refused(socrataFetcher, requests)).length, requests.length);
+  });
+
+  test(`s3://${WHOLE_BUCKET} (the whole bucket): its lists, which send no prefix, and GETs`, async () => {
+    const requests = await sourceRequests(client(), `s3://${WHOLE_BUCKET}`);
+    assert.ok(requests.some((r) => r.action === 's3:ListBucket' && r.context === undefined), JSON.stringify(requests));
+    assert.deepEqual(await refused(wholeBucketFetcher, requests), []);
+    // Its grant is the one bucket: the prefix source's bucket stays out of reach.
+    await denied(wholeBucketFetcher, 's3:GetObject', object(SOURCE_BUCKET, `${PREFIX}x.ndjson`));
+    await denied(wholeBucketFetcher, 's3:ListBucket', bucketArn(SOURCE_BUCKET), { 's3:prefix': PREFIX });
+  });
 });
