@@ -11,6 +11,7 @@ import { CfnResource, Validations } from 'aws-cdk-lib';
 import { rules } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { curatedPrefix, DIRECT_OBJECT_PREFIX, fetchRunsPrefix, keysetPrefix, LARGE_ROW_OBJECT_PREFIX, quarantinePrefix, RAW_PARTITION_KEY, rawPrefix, transformStatePrefix } from '../runtime/storage-layout';
+import type { S3Location } from '../runtime/s3-location';
 import type { DatasetPipeline } from './constructs/dataset-pipeline';
 import type { CicdStack } from './stacks/cicd-stack';
 import type { DatasetStack } from './stacks/dataset-stack';
@@ -62,6 +63,14 @@ const XRAY = 'X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) do not
 const XRAY_AND_LOG_DELIVERY =
   'X-Ray PutTraceSegments/PutTelemetryRecords and the CloudWatch Logs delivery APIs (CreateLogDelivery, ...) do not support resource-level permissions';
 
+/** An S3 source's objects: GetObject under the declared prefix, whose object names the publisher chooses. */
+function sourceObjectsReason({ bucket, prefix }: S3Location): WildcardReason {
+  return {
+    finding: new RegExp(`^Resource::arn:<AWS::Partition>:s3:::${escape(`${bucket}/${prefix}*`)}$`),
+    reason: `The dataset's declared S3 source (GetObject only): its objects are named by whoever lands them under s3://${bucket}/${prefix}; nothing else of the bucket`,
+  };
+}
+
 function acknowledgeDataset(p: DatasetPipeline): void {
   const name = p.rawTable.tableName.replace(/_/g, '-');
   const ds = { name };
@@ -83,6 +92,7 @@ function acknowledgeDataset(p: DatasetPipeline): void {
     },
     { finding: resourceEndingWith(`/${fetchRunsPrefix(ds)}*`), reason: 'Per-invocation fetch figures (PutObject only), named per run, phase and invocation under this dataset’s own runs prefix' },
     { finding: /^Resource::arn:<AWS::Partition>:secretsmanager:.*-\?\?\?\?\?\?$/, reason: 'Secrets Manager appends six random characters to a secret ARN; the grant names exactly one secret' },
+    ...(p.fetcher.sourcePrefix ? [sourceObjectsReason(p.fetcher.sourcePrefix)] : []),
   ]);
   acknowledgeWildcards(p.runLease, [{ finding: /^Resource::\*$/, reason: XRAY }]);
 

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { validateScheduleExpression, validateTimeZone } from './schedule-expression';
 import { MAX_NAME_LENGTH, reservedBy } from './sql-names';
 import { RAW_PARTITION_KEY } from './storage-layout';
+import { S3_URL_PATTERN } from './s3-location';
 import { validateTestExpression } from './test-expression';
 import { ConfigError } from './pipeline-error';
 
@@ -207,7 +208,7 @@ const s3SourceSchema = z.strictObject({
   type: z.literal('s3'),
   url: z
     .string()
-    .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?$/, 'must be s3://<bucket>/<prefix>/')
+    .regex(S3_URL_PATTERN, 'must be s3://<bucket>/<prefix>/')
     .describe('s3://<bucket>/<prefix>/: the objects the dataset reads'),
   format: fileFormat,
   compression: fileCompression,

@@ -3,6 +3,7 @@
  * these variables from the dataset definition; the local pipeline sets the same ones.
  */
 import { DEFAULT_MAX_QUARANTINE_SHARE, MAX_PAGE_SIZE, MAX_STREAMS } from '../../runtime/dataset-config';
+import { S3_URL_PATTERN } from '../../runtime/s3-location';
 import type { PointColumnSpec } from './raw-row';
 import { ConfigError } from '../../runtime/pipeline-error';
 
@@ -202,7 +203,7 @@ function readFileSource(env: NodeJS.ProcessEnv, problems: string[], urlForm: Reg
 
 /** The S3 source's variables: the file ones, its mode, and the key and column paths (JSON). */
 function readS3Source(env: NodeJS.ProcessEnv, problems: string[]): NonNullable<FetcherConfig['s3']> {
-  const file = readFileSource(env, problems, /^s3:\/\/[^/]+/, 'an s3://bucket/prefix/ URL');
+  const file = readFileSource(env, problems, S3_URL_PATTERN, 'an s3://bucket/prefix/ URL');
   const mode = env.SOURCE_MODE?.trim() || 'append';
   if (mode !== 'append' && mode !== 'snapshot') problems.push(`SOURCE_MODE must be append or snapshot, not "${mode}"`);
   const json = <T>(name: string, valid: (v: unknown) => v is T, what: string): T | undefined => {

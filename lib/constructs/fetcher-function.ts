@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Aws, Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kinesisfirehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -9,7 +9,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { isSocrata, sourceLabel, type DatasetConfig } from '../../runtime/dataset-config';
-import { parseS3Url } from '../../runtime/s3-location';
+import { parseS3Url, type S3Location } from '../../runtime/s3-location';
 import { checkpointKey, DIRECT_OBJECT_PREFIX, fetchRunsPrefix, keysetPrefix, LARGE_ROW_OBJECT_PREFIX, quarantinePrefix, RAW_PARTITION_KEY, rangeProgressKey, rawPrefix } from '../../runtime/storage-layout';
 import { fetcherEnvironment } from '../../runtime/fetcher-environment';
 import { houseFunction } from './function-role';
@@ -40,6 +40,8 @@ export interface FetcherFunctionProps {
  */
 export class FetcherFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
+  /** The S3 source it may list and read (its GetObject grant is a wildcard under this prefix); undefined for other sources. */
+  readonly sourcePrefix: S3Location | undefined;
 
   constructor(scope: Construct, id: string, props: FetcherFunctionProps) {
     super(scope, id);
@@ -109,30 +111,35 @@ export class FetcherFunction extends Construct {
         new iam.PolicyStatement({
           sid: 'UseDataKey',
           // SSE-KMS: GetObject decrypts, PutObject generates a data key; nothing calls Encrypt.
+          // S3 is the only caller: Firehose encrypts the stream with its own grant on the key, and
+          // the app-token secret is under Secrets Manager's AWS-managed key.
           actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
           resources: [props.key.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
         }),
       );
     }
 
     const { source } = dataset;
-    if (source.type === 's3') this.grantSourcePrefix(source.url);
+    this.sourcePrefix = source.type === 's3' ? parseS3Url(source.url) : undefined;
+    if (this.sourcePrefix) this.grantSourcePrefix(this.sourcePrefix);
     else if (isSocrata(source) && source.appTokenSecretName) {
       const secret = secretsmanager.Secret.fromSecretNameV2(this, 'AppToken', source.appTokenSecretName);
       secret.grantRead(this.function);
     }
   }
 
-  /** An S3 source: list the declared prefix and read the objects under it, nothing else of the bucket. */
-  private grantSourcePrefix(url: string): void {
-    const { bucket, prefix } = parseS3Url(url);
+  /** An S3 source: list the declared prefix and read the objects under it, nothing else of the bucket (or the whole declared bucket). */
+  private grantSourcePrefix({ bucket, prefix }: S3Location): void {
     const bucketArn = `arn:${Aws.PARTITION}:s3:::${bucket}`;
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'ListSourcePrefix',
         actions: ['s3:ListBucket'],
         resources: [bucketArn],
-        conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+        // A whole-bucket source (s3://bucket) lists without a prefix, and a request without one has
+        // no s3:prefix for a condition to match: the declared bucket is then the whole grant.
+        ...(prefix ? { conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } } } : {}),
       }),
     );
     this.function.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadSourceObjects', actions: ['s3:GetObject'], resources: [`${bucketArn}/${prefix}*`] }));
