@@ -306,7 +306,9 @@ export function proposeFromSample(sample: Sample, opts: SampleProposalOptions): 
     const unique = columns.filter((c) => keyTypes.includes(c.type) && uniqueTuples([c.field], n));
     const ranked = unique.map((c) => ({ c, score: keyNameScore(c.field.path) })).sort((a, b) => b.score - a.score);
     const best = ranked[0];
-    const tied = ranked.filter((r) => best && r.score === best.score);
+    // Two columns named like identifiers (text_id and acc_ref in the STATS19 file) are two
+    // candidates, whichever name looks more like one: which identifies a row is the user's call.
+    const tied = ranked.filter((r) => best && (best.score > 0 ? r.score > 0 : r.score === best.score));
     if (best && !trustUnique) {
       questions.push(`primary key: ${smallSample}, or name the key with --primary-key <column> (candidates: ${list(unique.map((c) => c.name))})`);
     } else if (best && tied.length === 1) {
@@ -319,7 +321,7 @@ export function proposeFromSample(sample: Sample, opts: SampleProposalOptions): 
       else primaryKey = best.c.name;
     } else if (best) {
       questions.push(
-        `primary key: ${tied.length} columns are present and distinct in all ${n} sampled records (${list(tied.map((r) => r.c.name))}) and none is the obvious row identifier: name it with --primary-key <column>${s3 ? ', or a composite key with --key <field,field,...>' : ''}`,
+        `primary key: ${tied.length} columns ${best.score > 0 ? 'named like row identifiers ' : ''}are present and distinct in all ${n} sampled records (${list(tied.map((r) => r.c.name))})${best.score > 0 ? '' : ' and none is named like a row identifier'}: name the one that identifies a row with --primary-key <column>${s3 ? ', or a composite key with --key <field,field,...>' : ''}`,
       );
     } else if (s3) {
       const composite = proposeCompositeKey(allFields.filter((f) => !excluded.has(f.path)), n);
