@@ -174,7 +174,7 @@ async function add(argv: string[], deps: DatasetCommandDeps): Promise<number> {
     deps.stdout(`${USAGE}\n`);
     return 0;
   }
-  if (positionals.length !== 1) throw new UsageError(`add takes one portal URL, metadata file, data file URL or s3:// prefix, got ${positionals.length}; see npm run dataset -- --help`);
+  if (positionals.length !== 1) throw new UsageError(`add takes one portal URL or metadata file, got ${positionals.length} (or one data file URL or s3:// prefix); see npm run dataset -- --help`);
   const target = positionals[0]!;
   const exclude = (values.exclude ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
   const sourceType = dataSourceType(target, values.format);
