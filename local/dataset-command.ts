@@ -59,10 +59,10 @@ export interface DatasetCommandDeps {
   s3?: () => S3Client;
 }
 
+// The endpoint as the fetcher's handler passes it, so a prefix that samples here is one the fetcher reaches.
 const defaultS3 = (): S3Client => {
-  // An explicit endpoint also makes the SDK address buckets by path, which local S3 servers need.
   const endpoint = process.env.AWS_ENDPOINT_URL_S3 || undefined;
-  return new S3Client(endpoint ? { endpoint, forcePathStyle: true } : {});
+  return new S3Client(endpoint ? { endpoint } : {});
 };
 
 const REQUEST_TIMEOUT_MS = 30_000;

@@ -140,7 +140,21 @@ describe('add s3://bucket/prefix/', { skip: !motoAvailable && 'moto_server is no
   });
 
   test('the sample is bounded: the first object read by a Range GET, the record the cut ended dropped; too few records is a question', async () => {
-    const r = await add('s3://fleet-landing/events/', '--sample-bytes', '700');
+    const ranges: (string | undefined)[] = [];
+    moto.s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'GetObjectCommand') ranges.push((args.input as { Range?: string }).Range);
+        return next(args);
+      },
+      { step: 'initialize', name: 'recordRanges' },
+    );
+    let r: Run;
+    try {
+      r = await add('s3://fleet-landing/events/', '--sample-bytes', '700');
+    } finally {
+      moto.s3.middlewareStack.remove('recordRanges');
+    }
+    assert.deepEqual(ranges, ['bytes=0-700'], 'one GET, for the bound and one byte more');
     assert.equal(r.code, 2);
     assert.match(r.err, /sampled: \d record\(s\), 700 bytes of 1 object\(s\) in key order, first s3:\/\/fleet-landing\/events\/2025-07-01\.ndjson; the source is larger, cut at --sample-bytes 700 \(the record the cut ended was dropped\)/);
     assert.match(r.err, /QUESTION key: only \d record\(s\) of a larger source were sampled, too few to trust that values are distinct; raise --sample-bytes, or name the key with --key <field,field,\.\.\.> \(e\.g\. --key /);
