@@ -301,6 +301,8 @@ describe('add <file URL>: real published files (test/fixtures/files/)', () => {
     assert.match(r.err, /QUESTION column names: the file's field\(s\) "Row ID", "Order ID", "Order Date",.* are not valid column names/);
     assert.match(r.err, /cannot rename one: the fetcher passes the record's fields through unchanged and the local transform reads raw fields by exact, case-sensitive name, so a renamed column \("Row ID" -> row_id, "Order ID" -> order_id/);
     assert.match(r.err, /Leave them out with --exclude "Row ID,Order ID,/);
+    // Every header is unusable: that is the one question, not a key or event time among no columns.
+    assert.equal(r.err.match(/QUESTION/g)?.length, 1, r.err);
   });
 
   test('Edinburgh STATS19 accidents: two identifier-like columns and dd/mm/yyyy dates are questions, not guesses', async () => {
