@@ -14,7 +14,7 @@ import { DATASET_SCHEMA_PATH, datasetJsonSchemaText } from '../runtime/dataset-j
 import { PipelineError, SourceError, UsageError } from '../runtime/pipeline-error';
 import { proposeDataset, readViewDocument } from '../runtime/socrata-metadata';
 import type { FileFormat } from '../runtime/file-formats';
-import { DEFAULT_SAMPLE_BYTES, listSampleObjects, sampleHttpFile, sampleS3Prefix } from './dataset-sample';
+import { DEFAULT_SAMPLE_BYTES, listSampleObjects, MAX_SAMPLE_BYTES, sampleHttpFile, sampleS3Prefix } from './dataset-sample';
 import { proposeFromSample } from './dataset-sample-proposal';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..');
@@ -283,7 +283,9 @@ async function addSampled(target: string, sourceType: 'file' | 's3', flags: Samp
   if (flags.format !== undefined && !FILE_FORMATS.includes(flags.format as FileFormat)) throw new UsageError(`--format must be csv, ndjson or json, got "${flags.format}"`);
   if (flags.mode !== undefined && flags.mode !== 'append' && flags.mode !== 'snapshot') throw new UsageError(`--mode must be append or snapshot, got "${flags.mode}"`);
   const sampleBytes = flags['sample-bytes'] === undefined ? DEFAULT_SAMPLE_BYTES : Number(flags['sample-bytes']);
-  if (!Number.isSafeInteger(sampleBytes) || sampleBytes < 1) throw new UsageError(`--sample-bytes must be a positive whole number of bytes, got "${flags['sample-bytes']}"`);
+  if (!Number.isSafeInteger(sampleBytes) || sampleBytes < 1 || sampleBytes > MAX_SAMPLE_BYTES) {
+    throw new UsageError(`--sample-bytes must be a whole number of bytes from 1 to ${MAX_SAMPLE_BYTES} (256 MiB), got "${flags['sample-bytes']}"`);
+  }
   const key = flags.key?.split(',').map((k) => k.trim()).filter(Boolean);
   if (flags.key !== undefined && !key?.length) throw new UsageError('--key needs at least one field, e.g. --key event,data.id,at');
 

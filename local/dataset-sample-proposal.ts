@@ -273,6 +273,11 @@ export function proposeFromSample(sample: Sample, opts: SampleProposalOptions): 
         `Leave them out with --exclude ${JSON.stringify(unnamable.join(','))} (they still reach the raw zone, reported as drift)${s3 ? ' or use them only as --key parts' : ''}, or publish the data with valid field names`,
     );
   }
+  // With no field usable as a column, a key or an event time cannot be asked about yet.
+  if (!columns.length) {
+    if (!unnamable.length) questions.push(`columns: every sampled field is left out (--exclude ${opts.exclude?.join(',') ?? ''}); a dataset needs columns`);
+    return { definition: {}, notes, questions };
+  }
   const byName = new Map(columns.map((c) => [c.name, c]));
   const trustUnique = sample.complete || n >= MIN_RECORDS_FOR_KEY;
   const smallSample = `only ${n} record(s) of a larger source were sampled, too few to trust that values are distinct; raise --sample-bytes`;

@@ -16,6 +16,8 @@ import { SourceError, UsageError } from '../runtime/pipeline-error';
 import { parseS3Url } from '../runtime/s3-location';
 
 export const DEFAULT_SAMPLE_BYTES = 1024 * 1024;
+/** The sample is held in memory while it is read twice at most (a .json file may be NDJSON): a typo must not ask for gigabytes. */
+export const MAX_SAMPLE_BYTES = 256 * 1024 * 1024;
 /** Objects of an S3 prefix read for one sample: tiny objects must not turn the byte bound into thousands of GETs. */
 export const MAX_SAMPLE_OBJECTS = 20;
 const REQUEST_TIMEOUT_MS = 30_000;

@@ -288,6 +288,11 @@ describe('add <file URL>: questions and failures', () => {
     assert.equal(flags.code, 2);
     assert.match(flags.err, /--sample-bytes is for file and S3 sources/);
     assert.match((await add('/codes.csv', '--mode', 'snapshot')).err, /--mode is for S3 sources/);
+    for (const bad of ['0', '1e9', 'lots']) {
+      const r = await add('/codes.csv', '--sample-bytes', bad);
+      assert.equal(r.code, 2);
+      assert.equal(r.err, `dataset: --sample-bytes must be a whole number of bytes from 1 to 268435456 (256 MiB), got "${bad}"\n`);
+    }
   });
 });
 
