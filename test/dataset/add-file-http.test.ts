@@ -258,6 +258,17 @@ describe('add <file URL>: questions and failures', () => {
     assert.equal(written(await add('/codes.csv', '--primary-key', 'code')).primaryKey, 'code');
   });
 
+  test('a malformed record in the sample is counted and named, and left out of the inference', async () => {
+    const rows = Array.from({ length: 25 }, (_, i) => (i === 9 ? `${i},oops` : `${i},${i * 2},2025-01-01T00:00:00`));
+    files.set('/ragged.csv', { body: Buffer.from(`id,count,updated_at\n${rows.join('\n')}\n`) });
+    const r = await add('/ragged.csv');
+    const d = written(r);
+    // "oops" would have made count text; the ragged line is the loader's to quarantine.
+    assert.equal(d.columns.find((c) => c.name === 'count')?.type, 'integer');
+    assert.match(r.out, /sampled: 24 record\(s\)/);
+    assert.match(r.out, /1 sampled record\(s\) are malformed and were left out of the inference \(the loader quarantines such rows\): http:\/\/127\.0\.0\.1:\d+\/ragged\.csv line 11: /);
+  });
+
   test('several timestamps without a telling name are a question for --event-time', async () => {
     const rows = Array.from({ length: 25 }, (_, i) => `${i},2025-01-01T00:00:00,2025-02-01T00:00:00`);
     files.set('/two-times.csv', { body: Buffer.from(`id,opened,closed\n${rows.join('\n')}\n`) });
