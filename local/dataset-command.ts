@@ -7,11 +7,15 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { S3Client } from '@aws-sdk/client-s3';
 import axios from 'axios';
 import { parseDataset } from '../runtime/dataset-config';
 import { DATASET_SCHEMA_PATH, datasetJsonSchemaText } from '../runtime/dataset-json-schema';
 import { PipelineError, SourceError, UsageError } from '../runtime/pipeline-error';
 import { proposeDataset, readViewDocument } from '../runtime/socrata-metadata';
+import type { FileFormat } from '../runtime/file-formats';
+import { DEFAULT_SAMPLE_BYTES, listSampleObjects, MAX_SAMPLE_BYTES, sampleHttpFile, sampleS3Prefix } from './dataset-sample';
+import { proposeFromSample } from './dataset-sample-proposal';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..');
 
@@ -21,11 +25,20 @@ commands:
   add <portal URL | metadata file>   write datasets/<name>.json from the dataset's Socrata metadata
       URL: https://<portal>/d/<id>, .../resource/<id>.json, .../api/views/<id>.json or the dataset page
       file: a saved https://<portal>/api/views/<id>.json, or a rows.json export
-    --name <name>          dataset name, kebab-case (default: from the portal title)
+  add <file URL | s3://bucket/prefix/>   write datasets/<name>.json from a sample of the data
+      URL: https://host/path/file.csv, .ndjson, .jsonl or .json (a JSON array), each optionally .gz
+      s3://: the first objects under the prefix, in key order (S3 at AWS_ENDPOINT_URL_S3 when set)
+      the sample infers columns and types, a key and an event time; what it cannot decide is a
+      QUESTION (exit 2, nothing written) naming the flag that answers it
+    --name <name>          dataset name, kebab-case (default: from the portal title, file name or prefix)
     --domain <host>        portal host for a file that does not name it, e.g. data.sfgov.org
     --primary-key <field>  use this column as the primary key instead of the proposed one
     --event-time <field>   use this timestamp column as the event time instead of the proposed one
     --exclude <f1,f2,...>  leave these source fields out (repeatable)
+    --format <format>      file and S3 sources: csv, ndjson or json (default: from the extension)
+    --sample-bytes <n>     file and S3 sources: read at most n bytes (default ${DEFAULT_SAMPLE_BYTES})
+    --key <f1,f2,...>      S3 sources: the fields (dotted paths) that together identify a row
+    --mode <mode>          S3 sources: append (default; each new object once) or snapshot
     --force                overwrite an existing definition
     --dry-run              print the definition instead of writing it
     --out-dir <dir>        write there instead of datasets/
@@ -42,7 +55,15 @@ export interface DatasetCommandDeps {
   stderr(text: string): void;
   /** Repository root: datasets/ and the schema file live under it. */
   repoRoot: string;
+  /** The S3 client an s3:// source is sampled with (default: AWS, or AWS_ENDPOINT_URL_S3 when set). */
+  s3?: () => S3Client;
 }
+
+// The endpoint as the fetcher's handler passes it, so a prefix that samples here is one the fetcher reaches.
+const defaultS3 = (): S3Client => {
+  const endpoint = process.env.AWS_ENDPOINT_URL_S3 || undefined;
+  return new S3Client(endpoint ? { endpoint } : {});
+};
 
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -142,6 +163,10 @@ async function add(argv: string[], deps: DatasetCommandDeps): Promise<number> {
       force: { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
       'out-dir': { type: 'string' },
+      format: { type: 'string' },
+      'sample-bytes': { type: 'string' },
+      key: { type: 'string' },
+      mode: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -149,9 +174,14 @@ async function add(argv: string[], deps: DatasetCommandDeps): Promise<number> {
     deps.stdout(`${USAGE}\n`);
     return 0;
   }
-  if (positionals.length !== 1) throw new UsageError(`add takes one portal URL or metadata file, got ${positionals.length}; see npm run dataset -- --help`);
-  const { view, domain } = await readMetadata(positionals[0]!, values.domain, deps);
+  if (positionals.length !== 1) throw new UsageError(`add takes one portal URL or metadata file, got ${positionals.length} (or one data file URL or s3:// prefix); see npm run dataset -- --help`);
+  const target = positionals[0]!;
   const exclude = (values.exclude ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  const sourceType = dataSourceType(target, values.format);
+  if (sourceType) return addSampled(target, sourceType, { ...values, exclude }, deps);
+  const fileOnly = (['format', 'sample-bytes', 'key', 'mode'] as const).filter((f) => values[f] !== undefined);
+  if (fileOnly.length) throw new UsageError(`--${fileOnly.join(', --')} ${fileOnly.length > 1 ? 'are' : 'is'} for file and S3 sources; ${target} is read as Socrata metadata`);
+  const { view, domain } = await readMetadata(target, values.domain, deps);
   const { definition, notes } = proposeDataset(view, {
     domain,
     ...(values.name ? { name: values.name } : {}),
@@ -168,20 +198,146 @@ async function add(argv: string[], deps: DatasetCommandDeps): Promise<number> {
     for (const note of notes) deps.stderr(`  ${note}\n`);
     return 0;
   }
-  const dir = path.resolve(values['out-dir'] ?? path.join(deps.repoRoot, 'datasets'));
+  const file = writeDefinition(text, name, values['out-dir'], values.force, deps);
+  deps.stdout(`wrote ${path.relative(process.cwd(), file) || file}: ${view.name} (${domain}/${view.id}), ${(definition.columns as unknown[]).length} columns\n`);
+  for (const note of notes) deps.stdout(`  ${note}\n`);
+  deps.stdout('  review it (descriptions, tests, schedule), then run npm run local -- --dataset ' + name + ' or npx cdk synth\n');
+  return 0;
+}
+
+/** Writes a definition aside and renames it, so an interrupted run never leaves half a definition for synth to trip on. */
+function writeDefinition(text: string, name: string, outDir: string | undefined, force: boolean, deps: DatasetCommandDeps): string {
+  const dir = path.resolve(outDir ?? path.join(deps.repoRoot, 'datasets'));
   const file = path.join(dir, `${name}.json`);
-  if (existsSync(file) && !values.force) throw new UsageError(`${file} already exists: pass --force to overwrite it, or --name <another-name>`);
+  if (existsSync(file) && !force) throw new UsageError(`${file} already exists: pass --force to overwrite it, or --name <another-name>`);
   try {
     mkdirSync(dir, { recursive: true });
-    // Written aside and renamed, so an interrupted run never leaves half a definition for synth to trip on.
     writeFileSync(`${file}.tmp`, text);
     renameSync(`${file}.tmp`, file);
   } catch (err) {
     throw new Error(`cannot write ${file}: ${(err as Error).message}`, { cause: err });
   }
-  deps.stdout(`wrote ${path.relative(process.cwd(), file) || file}: ${view.name} (${domain}/${view.id}), ${(definition.columns as unknown[]).length} columns\n`);
+  return file;
+}
+
+const FILE_FORMATS: readonly FileFormat[] = ['csv', 'ndjson', 'json'];
+
+/** The format a file name says: .csv, .ndjson/.jsonl or .json, optionally followed by .gz. */
+export function formatFromName(name: string): FileFormat | undefined {
+  const m = /\.(csv|ndjson|jsonl|json)(\.gz)?$/i.exec(name);
+  if (!m) return undefined;
+  const ext = m[1]!.toLowerCase();
+  return ext === 'jsonl' ? 'ndjson' : (ext as FileFormat);
+}
+
+/**
+ * Whether `add` samples the target as data rather than reading Socrata metadata: every s3:// URL;
+ * an http(s) URL when --format is given, or when it names a data file and no Socrata dataset id
+ * (a portal's /resource/<id>.json is its API, not a file).
+ */
+function dataSourceType(target: string, format: string | undefined): 'file' | 's3' | undefined {
+  if (/^s3:\/\//i.test(target)) return 's3';
+  if (!/^https?:\/\//i.test(target)) return undefined;
+  if (format !== undefined) return 'file';
+  let url: URL;
+  try {
+    url = new URL(target);
+  } catch {
+    return undefined;
+  }
+  if (!formatFromName(url.pathname)) return undefined;
+  try {
+    parsePortalUrl(target);
+    return undefined;
+  } catch {
+    return 'file';
+  }
+}
+
+interface SampledAddFlags {
+  name?: string | undefined;
+  domain?: string | undefined;
+  'primary-key'?: string | undefined;
+  'event-time'?: string | undefined;
+  exclude: string[];
+  force?: boolean | undefined;
+  'dry-run'?: boolean | undefined;
+  'out-dir'?: string | undefined;
+  format?: string | undefined;
+  'sample-bytes'?: string | undefined;
+  key?: string | undefined;
+  mode?: string | undefined;
+}
+
+/** `add <file URL | s3://prefix/>`: sample, propose, and write only when nothing is left to ask. */
+async function addSampled(target: string, sourceType: 'file' | 's3', flags: SampledAddFlags, deps: DatasetCommandDeps): Promise<number> {
+  if (flags.domain !== undefined) throw new UsageError('--domain is for Socrata metadata files; a file or S3 source names its own location');
+  if (sourceType === 'file') {
+    for (const f of ['key', 'mode'] as const) if (flags[f] !== undefined) throw new UsageError(`--${f} is for S3 sources; ${target} is one file`);
+  }
+  if (flags.key !== undefined && flags['primary-key'] !== undefined) throw new UsageError('give --key (an S3 key of one or more fields) or --primary-key (one column), not both');
+  const url = sourceType === 's3' ? target : new URL(target).href;
+  if (sourceType === 's3' && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?$/.test(url)) {
+    throw new UsageError(`"${target}" is not an s3://<bucket>/<prefix>/ URL (a bucket name of 3-63 lowercase letters, digits, dots or hyphens)`);
+  }
+  if (flags.format !== undefined && !FILE_FORMATS.includes(flags.format as FileFormat)) throw new UsageError(`--format must be csv, ndjson or json, got "${flags.format}"`);
+  if (flags.mode !== undefined && flags.mode !== 'append' && flags.mode !== 'snapshot') throw new UsageError(`--mode must be append or snapshot, got "${flags.mode}"`);
+  const sampleBytes = flags['sample-bytes'] === undefined ? DEFAULT_SAMPLE_BYTES : Number(flags['sample-bytes']);
+  if (!Number.isSafeInteger(sampleBytes) || sampleBytes < 1 || sampleBytes > MAX_SAMPLE_BYTES) {
+    throw new UsageError(`--sample-bytes must be a whole number of bytes from 1 to ${MAX_SAMPLE_BYTES} (256 MiB), got "${flags['sample-bytes']}"`);
+  }
+  const key = flags.key?.split(',').map((k) => k.trim()).filter(Boolean);
+  if (flags.key !== undefined && !key?.length) throw new UsageError('--key needs at least one field, e.g. --key event,data.id,at');
+
+  let format = flags.format as FileFormat | undefined;
+  let sample;
+  if (sourceType === 'file') {
+    format ??= formatFromName(new URL(url).pathname);
+    if (!format) throw new UsageError(`${url} does not end in .csv, .ndjson, .jsonl or .json (optionally .gz): pass --format csv|ndjson|json`);
+    sample = await sampleHttpFile(url, { format, formatGiven: flags.format !== undefined, maxBytes: sampleBytes });
+  } else {
+    const s3 = (deps.s3 ?? defaultS3)();
+    if (!format) {
+      // The first object's name says the format, as the first object is what the sample reads.
+      const first = (await listSampleObjects(s3, url, 1)).objects[0];
+      format = first ? formatFromName(first.key) : undefined;
+      if (first && !format) throw new UsageError(`the first object under ${url} (${first.key}) does not end in .csv, .ndjson, .jsonl or .json (optionally .gz): pass --format csv|ndjson|json`);
+      format ??= 'ndjson';
+    }
+    sample = await sampleS3Prefix(s3, url, { format, formatGiven: flags.format !== undefined, maxBytes: sampleBytes });
+  }
+  const proposal = proposeFromSample(sample, {
+    sourceType,
+    url,
+    format: sample.format,
+    sampleBytes,
+    exclude: flags.exclude,
+    ...(flags.name ? { name: flags.name } : {}),
+    ...(flags['primary-key'] ? { primaryKey: flags['primary-key'] } : {}),
+    ...(flags['event-time'] ? { eventTimeColumn: flags['event-time'] } : {}),
+    ...(key ? { key } : {}),
+    ...(flags.mode ? { mode: flags.mode as 'append' | 'snapshot' } : {}),
+  });
+  if (proposal.questions.length) {
+    deps.stderr(`dataset: ${proposal.questions.length} question(s) to answer before a definition of ${url} can be written; nothing written\n`);
+    for (const note of proposal.notes) deps.stderr(`  ${note}\n`);
+    for (const q of proposal.questions) deps.stderr(`  QUESTION ${q}\n`);
+    return 2;
+  }
+  const { definition, notes } = proposal;
+  // The proposal goes through the same validation as every definition at synth and before a run.
+  parseDataset(definition, `proposed for ${url}`);
+  const text = `${JSON.stringify(definition, null, 2)}\n`;
+  if (flags['dry-run']) {
+    deps.stdout(text);
+    for (const note of notes) deps.stderr(`  ${note}\n`);
+    return 0;
+  }
+  const name = String(definition.name);
+  const file = writeDefinition(text, name, flags['out-dir'], flags.force === true, deps);
+  deps.stdout(`wrote ${path.relative(process.cwd(), file) || file}: ${url}, ${(definition.columns as unknown[]).length} columns\n`);
   for (const note of notes) deps.stdout(`  ${note}\n`);
-  deps.stdout('  review it (descriptions, tests, schedule), then run npm run local -- --dataset ' + name + ' or npx cdk synth\n');
+  deps.stdout(`  review it (description, tests, schedule), then run npm run local -- --dataset ${name} or npx cdk synth\n`);
   return 0;
 }
 
