@@ -12,6 +12,7 @@ import { parseDataset } from '../runtime/dataset-config';
 import { DATASET_SCHEMA_PATH, datasetJsonSchemaText } from '../runtime/dataset-json-schema';
 import { PipelineError, SourceError, UsageError } from '../runtime/pipeline-error';
 import { proposeDataset, readViewDocument } from '../runtime/socrata-metadata';
+import { addCkanDataset, isCkanAddTarget } from './ckan-add';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..');
 
@@ -230,6 +231,7 @@ export async function runDatasetCommand(argv: string[], deps: DatasetCommandDeps
       deps.stdout(`${USAGE}\n`);
       return command === undefined ? 2 : 0;
     }
+    if (command === 'add' && rest.some(isCkanAddTarget)) return await addCkanDataset(rest, deps);
     if (command === 'add') return await add(rest, deps);
     if (command === 'schema') return schema(rest, deps);
     throw new UsageError(`unknown command "${command}": use add or schema (npm run dataset -- --help)`);
