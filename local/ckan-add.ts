@@ -11,7 +11,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDataset, type ColumnType } from '../runtime/dataset-config';
 import { SourceError, UsageError } from '../runtime/pipeline-error';
-import type { DatasetCommandDeps } from './dataset-command';
+/** What `add` is given (dataset-command.ts's DatasetCommandDeps; declared here so neither imports the other). */
+interface DatasetCommandDeps {
+  fetchJson(url: string): Promise<unknown>;
+  stdout(text: string): void;
+  stderr(text: string): void;
+  repoRoot: string;
+}
 
 /** DataStore field types (PostgreSQL's, with CKAN's aliases) as dataset column types. */
 const TYPE_OF: Record<string, ColumnType> = {
