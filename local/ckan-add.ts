@@ -6,7 +6,7 @@
  * the metadata (which resource of a package, which field is the key) is a question in the error,
  * never a guess presented as fact.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDataset, type ColumnType } from '../runtime/dataset-config';
@@ -57,7 +57,7 @@ export function isCkanAddTarget(text: string): boolean {
     const p = new URL(text).pathname;
     return ACTION_URL.test(p) || RESOURCE_PAGE.test(p) || (PACKAGE_PAGE.test(p) && !/\/[a-z0-9]{4}-[a-z0-9]{4}\/?$/.test(p));
   }
-  if (!existsSync(text)) return false;
+  if (!existsSync(text) || !statSync(text).isFile()) return false;
   const head = readFileSync(text, 'utf8').slice(0, 4096);
   return /help_show\?name=(datastore_search|package_show|resource_show)/.test(head);
 }
