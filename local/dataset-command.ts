@@ -16,6 +16,7 @@ import { proposeDataset, readViewDocument } from '../runtime/socrata-metadata';
 import type { FileFormat } from '../runtime/file-formats';
 import { DEFAULT_SAMPLE_BYTES, listSampleObjects, MAX_SAMPLE_BYTES, sampleHttpFile, sampleS3Prefix } from './dataset-sample';
 import { proposeFromSample } from './dataset-sample-proposal';
+import { addCkanDataset, isCkanAddTarget } from './ckan-add';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..');
 
@@ -386,6 +387,7 @@ export async function runDatasetCommand(argv: string[], deps: DatasetCommandDeps
       deps.stdout(`${USAGE}\n`);
       return command === undefined ? 2 : 0;
     }
+    if (command === 'add' && rest.some(isCkanAddTarget)) return await addCkanDataset(rest, deps);
     if (command === 'add') return await add(rest, deps);
     if (command === 'schema') return schema(rest, deps);
     throw new UsageError(`unknown command "${command}": use add or schema (npm run dataset -- --help)`);

@@ -227,14 +227,29 @@ const s3SourceSchema = z.strictObject({
     .describe('Fields (dotted paths) whose values together identify a row; their JSON array is the primary key column, which must be a declared text column'),
 });
 
-export const SOURCE_TYPES = ['socrata', 'file', 's3'] as const;
+/**
+ * A CKAN DataStore resource, read with datastore_search sorted by _id as a snapshot of the
+ * dataset (docs/sources-ckan.md): re-read whole when the resource's last_modified changes.
+ */
+const ckanSourceSchema = z.strictObject({
+  type: z.literal('ckan'),
+  url: z
+    .string()
+    .regex(
+      /^https?:\/\/[^/\s]+(\/\S*)?\/api\/3\/action\/datastore_search\?(\S*&)?resource_id=[A-Za-z0-9_-]+(&\S*)?$/,
+      'must be https://<portal>/api/3/action/datastore_search?resource_id=<resource id>',
+    )
+    .describe('The resource\'s DataStore search URL: https://<portal>/api/3/action/datastore_search?resource_id=<resource id>'),
+});
+
+export const SOURCE_TYPES = ['socrata', 'file', 's3', 'ckan'] as const;
 export type SourceType = (typeof SOURCE_TYPES)[number];
 
 const sourceSchema = z
-  .discriminatedUnion('type', [socrataSourceSchema, fileSourceSchema, s3SourceSchema], {
+  .discriminatedUnion('type', [socrataSourceSchema, fileSourceSchema, s3SourceSchema, ckanSourceSchema], {
     error: (issue) => (issue.code === 'invalid_union' ? `type must be ${SOURCE_TYPES.join(', ')} (absent: socrata)` : undefined),
   })
-  .describe('Where the rows come from: a Socrata dataset (the default), one file over HTTP(S), or files under an S3 prefix');
+  .describe('Where the rows come from: a Socrata dataset (the default), one file over HTTP(S), files under an S3 prefix, or a CKAN DataStore resource');
 
 export type SourceConfig = z.infer<typeof sourceSchema>;
 export type SocrataSourceConfig = z.infer<typeof socrataSourceSchema>;

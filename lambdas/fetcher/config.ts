@@ -30,6 +30,8 @@ export interface FetcherConfig {
    * that make the key, `COLUMN_PATHS` a JSON object of column name to nested path).
    */
   s3?: NonNullable<FetcherConfig['file']> & { mode: 'append' | 'snapshot'; key?: string[]; columnPaths?: Record<string, string> };
+  /** `SOURCE_TYPE=ckan`: a CKAN DataStore resource, `SOURCE_URL` its datastore_search?resource_id= URL. */
+  ckan?: { url: string };
   /**
    * `SOURCE_ENDPOINT_URL`: an origin that requests of a URL source (file, portal layer) go to
    * instead of the URL's own; the source's identity stays its URL. Local runs only: the CDK never
@@ -125,8 +127,8 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
   };
 
   const sourceType = env.SOURCE_TYPE?.trim() || 'socrata';
-  if (sourceType !== 'socrata' && sourceType !== 'file' && sourceType !== 's3') problems.push(`SOURCE_TYPE must be socrata, file or s3, not "${sourceType}"`);
-  const isFile = sourceType === 'file' || sourceType === 's3';
+  if (sourceType !== 'socrata' && sourceType !== 'file' && sourceType !== 's3' && sourceType !== 'ckan') problems.push(`SOURCE_TYPE must be socrata, file, s3 or ckan, not "${sourceType}"`);
+  const isFile = sourceType === 'file' || sourceType === 's3' || sourceType === 'ckan';
   const sourceDomain = text('SOURCE_DOMAIN', isFile);
   const sourceDatasetId = text('SOURCE_DATASET_ID', isFile);
   const baseUrl = text('SOURCE_BASE_URL', true) || (sourceDomain ? `https://${sourceDomain}` : '');
@@ -175,6 +177,12 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
   if (declared) config.declaredColumns = declared.split(',').map((c) => c.trim()).filter(Boolean);
   if (sourceType === 'file') config.file = readFileSource(env, problems, /^https?:\/\/[^/]+/, 'an http(s) URL');
   if (sourceType === 's3') config.s3 = readS3Source(env, problems);
+  if (sourceType === 'ckan') {
+    const url = env.SOURCE_URL?.trim() ?? '';
+    if (!/^https?:\/\/[^/\s]+(\/\S*)?\/api\/3\/action\/datastore_search\?\S*resource_id=/.test(url)) {
+      problems.push(`SOURCE_URL="${url}" must be https://<portal>/api/3/action/datastore_search?resource_id=<resource id>`);
+    } else config.ckan = { url };
+  }
   const endpoint = text('SOURCE_ENDPOINT_URL', true);
   if (endpoint && !/^https?:\/\/[^/]+\/?$/.test(endpoint)) problems.push(`SOURCE_ENDPOINT_URL="${endpoint}" must be an http(s) origin such as http://127.0.0.1:8080`);
   else if (endpoint) config.sourceEndpoint = endpoint;
