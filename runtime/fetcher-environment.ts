@@ -54,6 +54,7 @@ export function fetcherEnvironment(input: FetcherEnvironmentInput): Record<strin
  * (and SOURCE_API only when not the default), so the templates of Socrata datasets do not change.
  */
 function sourceVariables(source: SourceConfig, columns: DatasetConfig['columns']): Record<string, string> {
+  if (source.type === 'arcgis') return { SOURCE_TYPE: 'arcgis', SOURCE_URL: source.url, ...(source.editDateField ? { SOURCE_EDIT_DATE_FIELD: source.editDateField } : {}) };
   if (!isSocrata(source)) {
     const vars: Record<string, string> = { SOURCE_TYPE: source.type, SOURCE_URL: source.url, SOURCE_FORMAT: source.format, SOURCE_COMPRESSION: source.compression ?? 'auto' };
     if (source.type === 's3') {

@@ -84,7 +84,7 @@ export class ArcgisClient {
     const url = `${base}${suffix}?${search.toString()}`;
     // Messages name the declared layer, never the local stand-in's origin.
     const shown = `${this.options.url.replace(/\/+$/, '')}${suffix}`;
-    let last = '';
+    let last: string;
     let code: number | undefined;
     let deadlineMs = timeoutMs;
     for (let attempt = 1; ; attempt++) {
