@@ -12,6 +12,7 @@ import { parseDataset } from '../runtime/dataset-config';
 import { DATASET_SCHEMA_PATH, datasetJsonSchemaText } from '../runtime/dataset-json-schema';
 import { PipelineError, SourceError, UsageError } from '../runtime/pipeline-error';
 import { proposeDataset, readViewDocument } from '../runtime/socrata-metadata';
+import { LAYER_URL, proposeArcgisDataset } from './arcgis-dataset';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..');
 
@@ -19,6 +20,7 @@ export const USAGE = `usage: npm run dataset -- <command> [options]
 
 commands:
   add <portal URL | metadata file>   write datasets/<name>.json from the dataset's Socrata metadata
+      or an ArcGIS layer URL https://<host>/.../FeatureServer/<n> (its ?f=json metadata)
       URL: https://<portal>/d/<id>, .../resource/<id>.json, .../api/views/<id>.json or the dataset page
       file: a saved https://<portal>/api/views/<id>.json, or a rows.json export
     --name <name>          dataset name, kebab-case (default: from the portal title)
@@ -129,6 +131,38 @@ async function readMetadata(source: string, domainFlag: string | undefined, deps
   return { view, domain };
 }
 
+type AddValues = { name?: string; domain?: string; 'primary-key'?: string; 'event-time'?: string; exclude?: string[] };
+
+async function proposeView(source: string, values: AddValues, deps: DatasetCommandDeps) {
+  const { view, domain } = await readMetadata(source, values.domain, deps);
+  const exclude = (values.exclude ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  const { definition, notes } = proposeDataset(view, {
+    domain,
+    ...(values.name ? { name: values.name } : {}),
+    ...(values['primary-key'] ? { primaryKey: values['primary-key'] } : {}),
+    ...(values['event-time'] ? { eventTimeColumn: values['event-time'] } : {}),
+    exclude,
+  });
+  return { definition, notes, label: `${view.name} (${domain}/${view.id})` };
+}
+
+/** An ArcGIS FeatureServer layer URL: the definition from the layer's metadata (local/arcgis-dataset.ts). */
+async function proposeLayer(url: string, values: AddValues, deps: DatasetCommandDeps) {
+  const metadataUrl = `${url.replace(/\/+$/, '')}?f=json`;
+  let body: unknown;
+  try {
+    body = await deps.fetchJson(metadataUrl);
+  } catch (err) {
+    throw fetchFailure(metadataUrl, err);
+  }
+  const { definition, notes } = proposeArcgisDataset(body, url, {
+    ...(values.name ? { name: values.name } : {}),
+    ...(values['primary-key'] ? { primaryKey: values['primary-key'] } : {}),
+    ...(values['event-time'] ? { eventTimeColumn: values['event-time'] } : {}),
+  });
+  return { definition, notes, label: `ArcGIS layer ${url}` };
+}
+
 async function add(argv: string[], deps: DatasetCommandDeps): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -150,17 +184,9 @@ async function add(argv: string[], deps: DatasetCommandDeps): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError(`add takes one portal URL or metadata file, got ${positionals.length}; see npm run dataset -- --help`);
-  const { view, domain } = await readMetadata(positionals[0]!, values.domain, deps);
-  const exclude = (values.exclude ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
-  const { definition, notes } = proposeDataset(view, {
-    domain,
-    ...(values.name ? { name: values.name } : {}),
-    ...(values['primary-key'] ? { primaryKey: values['primary-key'] } : {}),
-    ...(values['event-time'] ? { eventTimeColumn: values['event-time'] } : {}),
-    exclude,
-  });
+  const { definition, notes, label } = LAYER_URL.test(positionals[0]!) ? await proposeLayer(positionals[0]!, values, deps) : await proposeView(positionals[0]!, values, deps);
   // The proposal goes through the same validation as every definition at synth and before a run.
-  parseDataset(definition, `proposed for ${domain}/${view.id}`);
+  parseDataset(definition, `proposed for ${label}`);
   const text = `${JSON.stringify(definition, null, 2)}\n`;
   const name = String(definition.name);
   if (values['dry-run']) {
@@ -179,7 +205,7 @@ async function add(argv: string[], deps: DatasetCommandDeps): Promise<number> {
   } catch (err) {
     throw new Error(`cannot write ${file}: ${(err as Error).message}`, { cause: err });
   }
-  deps.stdout(`wrote ${path.relative(process.cwd(), file) || file}: ${view.name} (${domain}/${view.id}), ${(definition.columns as unknown[]).length} columns\n`);
+  deps.stdout(`wrote ${path.relative(process.cwd(), file) || file}: ${label}, ${(definition.columns as unknown[]).length} columns\n`);
   for (const note of notes) deps.stdout(`  ${note}\n`);
   deps.stdout('  review it (descriptions, tests, schedule), then run npm run local -- --dataset ' + name + ' or npx cdk synth\n');
   return 0;
