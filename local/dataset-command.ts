@@ -143,7 +143,7 @@ async function proposeView(source: string, values: AddValues, deps: DatasetComma
     ...(values['event-time'] ? { eventTimeColumn: values['event-time'] } : {}),
     exclude,
   });
-  return { definition, notes, label: `${view.name} (${domain}/${view.id})` };
+  return { definition, notes, source: `${domain}/${view.id}`, label: `${view.name} (${domain}/${view.id})` };
 }
 
 /** An ArcGIS FeatureServer layer URL: the definition from the layer's metadata (local/arcgis-dataset.ts). */
@@ -160,7 +160,7 @@ async function proposeLayer(url: string, values: AddValues, deps: DatasetCommand
     ...(values['primary-key'] ? { primaryKey: values['primary-key'] } : {}),
     ...(values['event-time'] ? { eventTimeColumn: values['event-time'] } : {}),
   });
-  return { definition, notes, label: `ArcGIS layer ${url}` };
+  return { definition, notes, source: url, label: `ArcGIS layer ${url}` };
 }
 
 async function add(argv: string[], deps: DatasetCommandDeps): Promise<number> {
@@ -184,9 +184,9 @@ async function add(argv: string[], deps: DatasetCommandDeps): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError(`add takes one portal URL or metadata file, got ${positionals.length}; see npm run dataset -- --help`);
-  const { definition, notes, label } = LAYER_URL.test(positionals[0]!) ? await proposeLayer(positionals[0]!, values, deps) : await proposeView(positionals[0]!, values, deps);
+  const { definition, notes, source, label } = LAYER_URL.test(positionals[0]!) ? await proposeLayer(positionals[0]!, values, deps) : await proposeView(positionals[0]!, values, deps);
   // The proposal goes through the same validation as every definition at synth and before a run.
-  parseDataset(definition, `proposed for ${label}`);
+  parseDataset(definition, `proposed for ${source}`);
   const text = `${JSON.stringify(definition, null, 2)}\n`;
   const name = String(definition.name);
   if (values['dry-run']) {
