@@ -17,6 +17,7 @@ import type { FileFormat } from '../runtime/file-formats';
 import { DEFAULT_SAMPLE_BYTES, listSampleObjects, MAX_SAMPLE_BYTES, sampleHttpFile, sampleS3Prefix } from './dataset-sample';
 import { proposeFromSample } from './dataset-sample-proposal';
 import { addCkanDataset, isCkanAddTarget } from './ckan-add';
+import { LAYER_URL, proposeArcgisDataset } from './arcgis-dataset';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..');
 
@@ -24,6 +25,7 @@ export const USAGE = `usage: npm run dataset -- <command> [options]
 
 commands:
   add <portal URL | metadata file>   write datasets/<name>.json from the dataset's Socrata metadata
+      or an ArcGIS layer URL https://<host>/.../FeatureServer/<n> (its ?f=json metadata)
       URL: https://<portal>/d/<id>, .../resource/<id>.json, .../api/views/<id>.json or the dataset page
       file: a saved https://<portal>/api/views/<id>.json, or a rows.json export
   add <file URL | s3://bucket/prefix/>   write datasets/<name>.json from a sample of the data
@@ -151,6 +153,38 @@ async function readMetadata(source: string, domainFlag: string | undefined, deps
   return { view, domain };
 }
 
+type AddValues = { name?: string; domain?: string; 'primary-key'?: string; 'event-time'?: string; exclude?: string[] };
+
+async function proposeView(source: string, values: AddValues, deps: DatasetCommandDeps) {
+  const { view, domain } = await readMetadata(source, values.domain, deps);
+  const exclude = (values.exclude ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  const { definition, notes } = proposeDataset(view, {
+    domain,
+    ...(values.name ? { name: values.name } : {}),
+    ...(values['primary-key'] ? { primaryKey: values['primary-key'] } : {}),
+    ...(values['event-time'] ? { eventTimeColumn: values['event-time'] } : {}),
+    exclude,
+  });
+  return { definition, notes, source: `${domain}/${view.id}`, label: `${view.name} (${domain}/${view.id})` };
+}
+
+/** An ArcGIS FeatureServer layer URL: the definition from the layer's metadata (local/arcgis-dataset.ts). */
+async function proposeLayer(url: string, values: AddValues, deps: DatasetCommandDeps) {
+  const metadataUrl = `${url.replace(/\/+$/, '')}?f=json`;
+  let body: unknown;
+  try {
+    body = await deps.fetchJson(metadataUrl);
+  } catch (err) {
+    throw fetchFailure(metadataUrl, err);
+  }
+  const { definition, notes } = proposeArcgisDataset(body, url, {
+    ...(values.name ? { name: values.name } : {}),
+    ...(values['primary-key'] ? { primaryKey: values['primary-key'] } : {}),
+    ...(values['event-time'] ? { eventTimeColumn: values['event-time'] } : {}),
+  });
+  return { definition, notes, source: url, label: `ArcGIS layer ${url}` };
+}
+
 async function add(argv: string[], deps: DatasetCommandDeps): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -181,17 +215,10 @@ async function add(argv: string[], deps: DatasetCommandDeps): Promise<number> {
   const sourceType = dataSourceType(target, values.format);
   if (sourceType) return addSampled(target, sourceType, { ...values, exclude }, deps);
   const fileOnly = (['format', 'sample-bytes', 'key', 'mode'] as const).filter((f) => values[f] !== undefined);
-  if (fileOnly.length) throw new UsageError(`--${fileOnly.join(', --')} ${fileOnly.length > 1 ? 'are' : 'is'} for file and S3 sources; ${target} is read as Socrata metadata`);
-  const { view, domain } = await readMetadata(target, values.domain, deps);
-  const { definition, notes } = proposeDataset(view, {
-    domain,
-    ...(values.name ? { name: values.name } : {}),
-    ...(values['primary-key'] ? { primaryKey: values['primary-key'] } : {}),
-    ...(values['event-time'] ? { eventTimeColumn: values['event-time'] } : {}),
-    exclude,
-  });
+  if (fileOnly.length) throw new UsageError(`--${fileOnly.join(', --')} ${fileOnly.length > 1 ? 'are' : 'is'} for file and S3 sources; ${target} is read as portal metadata`);
+  const { definition, notes, source, label } = LAYER_URL.test(target) ? await proposeLayer(target, values, deps) : await proposeView(target, values, deps);
   // The proposal goes through the same validation as every definition at synth and before a run.
-  parseDataset(definition, `proposed for ${domain}/${view.id}`);
+  parseDataset(definition, `proposed for ${source}`);
   const text = `${JSON.stringify(definition, null, 2)}\n`;
   const name = String(definition.name);
   if (values['dry-run']) {
@@ -200,7 +227,7 @@ async function add(argv: string[], deps: DatasetCommandDeps): Promise<number> {
     return 0;
   }
   const file = writeDefinition(text, name, values['out-dir'], values.force, deps);
-  deps.stdout(`wrote ${path.relative(process.cwd(), file) || file}: ${view.name} (${domain}/${view.id}), ${(definition.columns as unknown[]).length} columns\n`);
+  deps.stdout(`wrote ${path.relative(process.cwd(), file) || file}: ${label}, ${(definition.columns as unknown[]).length} columns\n`);
   for (const note of notes) deps.stdout(`  ${note}\n`);
   deps.stdout('  review it (descriptions, tests, schedule), then run npm run local -- --dataset ' + name + ' or npx cdk synth\n');
   return 0;

@@ -242,14 +242,28 @@ const ckanSourceSchema = z.strictObject({
     .describe('The resource\'s DataStore search URL: https://<portal>/api/3/action/datastore_search?resource_id=<resource id>'),
 });
 
-export const SOURCE_TYPES = ['socrata', 'file', 's3', 'ckan'] as const;
+/** An ArcGIS FeatureServer layer: incremental by its edit date field when one is named, else a snapshot. */
+const arcgisSourceSchema = z.strictObject({
+  type: z.literal('arcgis'),
+  url: z
+    .string()
+    .regex(/^https?:\/\/[^/\s]+\/\S*\/FeatureServer\/\d+$/, 'must be a layer URL ending in /FeatureServer/<layer id>')
+    .describe('The layer URL, https://<host>/.../FeatureServer/<layer id>'),
+  editDateField: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a field name of the layer')
+    .optional()
+    .describe("The layer's editor-tracking edit date field (editFieldsInfo.editDateField): rows are read incrementally by it; absent: the layer is read whole as a snapshot when it changes"),
+});
+
+export const SOURCE_TYPES = ['socrata', 'file', 's3', 'ckan', 'arcgis'] as const;
 export type SourceType = (typeof SOURCE_TYPES)[number];
 
 const sourceSchema = z
-  .discriminatedUnion('type', [socrataSourceSchema, fileSourceSchema, s3SourceSchema, ckanSourceSchema], {
+  .discriminatedUnion('type', [socrataSourceSchema, fileSourceSchema, s3SourceSchema, ckanSourceSchema, arcgisSourceSchema], {
     error: (issue) => (issue.code === 'invalid_union' ? `type must be ${SOURCE_TYPES.join(', ')} (absent: socrata)` : undefined),
   })
-  .describe('Where the rows come from: a Socrata dataset (the default), one file over HTTP(S), files under an S3 prefix, or a CKAN DataStore resource');
+  .describe('Where the rows come from: a Socrata dataset (the default), one file over HTTP(S), files under an S3 prefix, a CKAN DataStore resource or an ArcGIS FeatureServer layer');
 
 export type SourceConfig = z.infer<typeof sourceSchema>;
 export type SocrataSourceConfig = z.infer<typeof socrataSourceSchema>;

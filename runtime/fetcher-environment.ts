@@ -55,6 +55,7 @@ export function fetcherEnvironment(input: FetcherEnvironmentInput): Record<strin
  */
 function sourceVariables(source: SourceConfig, columns: DatasetConfig['columns']): Record<string, string> {
   if (source.type === 'ckan') return { SOURCE_TYPE: 'ckan', SOURCE_URL: source.url };
+  if (source.type === 'arcgis') return { SOURCE_TYPE: 'arcgis', SOURCE_URL: source.url, ...(source.editDateField ? { SOURCE_EDIT_DATE_FIELD: source.editDateField } : {}) };
   if (!isSocrata(source)) {
     const vars: Record<string, string> = { SOURCE_TYPE: source.type, SOURCE_URL: source.url, SOURCE_FORMAT: source.format, SOURCE_COMPRESSION: source.compression ?? 'auto' };
     if (source.type === 's3') {

@@ -29,6 +29,7 @@ export const sameSource = (a: SourceIdentity, b: SourceIdentity): boolean => sho
 export function sourceIdentity(source: SourceConfig): SourceIdentity {
   if (source.type === 'file') return { type: 'file', url: source.url };
   if (source.type === 'ckan') return { type: 'ckan', url: source.url };
+  if (source.type === 'arcgis') return { type: 'arcgis', url: source.url };
   if (source.type === 's3') {
     const { bucket, prefix } = parseS3Url(source.url);
     return { type: 's3', bucket, prefix };

@@ -33,6 +33,11 @@ export interface FetcherConfig {
   /** `SOURCE_TYPE=ckan`: a CKAN DataStore resource, `SOURCE_URL` its datastore_search?resource_id= URL. */
   ckan?: { url: string };
   /**
+   * `SOURCE_TYPE=arcgis`: an ArcGIS FeatureServer layer (`SOURCE_URL` .../FeatureServer/<n>,
+   * `SOURCE_EDIT_DATE_FIELD` its edit date field when read incrementally; absent: a snapshot).
+   */
+  arcgis?: { url: string; editDateField?: string };
+  /**
    * `SOURCE_ENDPOINT_URL`: an origin that requests of a URL source (file, portal layer) go to
    * instead of the URL's own; the source's identity stays its URL. Local runs only: the CDK never
    * sets it (as SOURCE_BASE_URL stands in for a Socrata domain).
@@ -127,8 +132,8 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
   };
 
   const sourceType = env.SOURCE_TYPE?.trim() || 'socrata';
-  if (sourceType !== 'socrata' && sourceType !== 'file' && sourceType !== 's3' && sourceType !== 'ckan') problems.push(`SOURCE_TYPE must be socrata, file, s3 or ckan, not "${sourceType}"`);
-  const isFile = sourceType === 'file' || sourceType === 's3' || sourceType === 'ckan';
+  if (!['socrata', 'file', 's3', 'ckan', 'arcgis'].includes(sourceType)) problems.push(`SOURCE_TYPE must be socrata, file, s3, ckan or arcgis, not "${sourceType}"`);
+  const isFile = sourceType !== 'socrata';
   const sourceDomain = text('SOURCE_DOMAIN', isFile);
   const sourceDatasetId = text('SOURCE_DATASET_ID', isFile);
   const baseUrl = text('SOURCE_BASE_URL', true) || (sourceDomain ? `https://${sourceDomain}` : '');
@@ -183,6 +188,7 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
       problems.push(`SOURCE_URL="${url}" must be https://<portal>/api/3/action/datastore_search?resource_id=<resource id>`);
     } else config.ckan = { url };
   }
+  if (sourceType === 'arcgis') config.arcgis = readArcgisSource(env, problems);
   const endpoint = text('SOURCE_ENDPOINT_URL', true);
   if (endpoint && !/^https?:\/\/[^/]+\/?$/.test(endpoint)) problems.push(`SOURCE_ENDPOINT_URL="${endpoint}" must be an http(s) origin such as http://127.0.0.1:8080`);
   else if (endpoint) config.sourceEndpoint = endpoint;
@@ -235,3 +241,13 @@ function readS3Source(env: NodeJS.ProcessEnv, problems: string[]): NonNullable<F
   return { ...file, mode: mode as 'append', ...(key ? { key } : {}), ...(columnPaths ? { columnPaths } : {}) };
 }
 
+
+/** `SOURCE_URL` (a FeatureServer layer) and `SOURCE_EDIT_DATE_FIELD` of an ArcGIS source. */
+function readArcgisSource(env: NodeJS.ProcessEnv, problems: string[]): NonNullable<FetcherConfig['arcgis']> {
+  const url = env.SOURCE_URL?.trim() ?? '';
+  if (!url) problems.push('SOURCE_URL is not set');
+  else if (!/^https?:\/\/[^/]+\/\S*\/FeatureServer\/\d+$/.test(url)) problems.push(`SOURCE_URL="${url}" must be a layer URL ending in /FeatureServer/<layer id>`);
+  const editDateField = env.SOURCE_EDIT_DATE_FIELD?.trim();
+  if (editDateField && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(editDateField)) problems.push(`SOURCE_EDIT_DATE_FIELD="${editDateField}" must be a field name`);
+  return { url, ...(editDateField ? { editDateField } : {}) };
+}

@@ -12,6 +12,8 @@ import { S3FilesSource } from './s3/s3-files-source';
 import { S3_OBJECT_POSITIONS, S3_SNAPSHOT_POSITIONS } from './s3/s3-positions';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { CKAN_POSITIONS, CkanDatastoreSource } from './ckan/ckan-source';
+import { openArcgisLayer } from './arcgis/arcgis-source';
+import { ARCGIS_EDIT_POSITIONS, ARCGIS_SNAPSHOT_POSITIONS } from './arcgis/arcgis-positions';
 
 export interface SourceOptions {
   /** The app token, resolved lazily and only when a request is made; never logged. */
@@ -47,6 +49,17 @@ export function openSource(config: FetcherConfig, options: SourceOptions = {}): 
       ...(options.onRetry ? { onRetry: options.onRetry } : {}),
     }) as SourceAdapter<unknown>;
   }
+  if (config.arcgis) {
+    return openArcgisLayer({
+      datasetName: config.datasetName,
+      ...config.arcgis,
+      ...(config.sourceEndpoint ? { endpoint: config.sourceEndpoint } : {}),
+      primaryKey: config.primaryKey,
+      timeoutMs: config.requestTimeoutMs,
+      retry: defaultRetryPolicy(config.maxAttempts),
+      ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+    }) as SourceAdapter<unknown>;
+  }
   if (config.file) {
     return new HttpFileSource({
       datasetName: config.datasetName,
@@ -72,7 +85,7 @@ export function openSource(config: FetcherConfig, options: SourceOptions = {}): 
 }
 
 /** Every position format an adapter writes, to show a stored checkpoint without knowing its source. */
-const POSITION_ORDERS = [KEYSET_POSITIONS, FILE_POSITIONS, S3_OBJECT_POSITIONS, S3_SNAPSHOT_POSITIONS, CKAN_POSITIONS] as readonly PositionOrder<unknown>[];
+const POSITION_ORDERS = [KEYSET_POSITIONS, FILE_POSITIONS, S3_OBJECT_POSITIONS, S3_SNAPSHOT_POSITIONS, CKAN_POSITIONS, ARCGIS_EDIT_POSITIONS, ARCGIS_SNAPSHOT_POSITIONS] as readonly PositionOrder<unknown>[];
 
 /**
  * A stored position as its adapter shows it; JSON when its format is not one of ours. Without a
