@@ -62,6 +62,8 @@ interface Field {
 interface Column {
   field: Field;
   name: string;
+  /** The column reads a top-level field of another name (a header such as "Order ID"): columns[].field. */
+  renamed?: true;
   type: ColumnType;
   /** Why the type is what it is, when that is worth a note (leading zeros kept as text). */
   typeNote?: string;
@@ -246,12 +248,11 @@ export function proposeFromSample(sample: Sample, opts: SampleProposalOptions): 
     const nested = field.segments.length > 1;
     const inferred = inferType(field.values);
     let name: string;
+    let renamed = false;
     if (!nested) {
-      if (!validColumnName(field.path)) {
-        unnamable.push(field.path);
-        continue;
-      }
-      name = field.path;
+      // A header such as "Order ID" is read into the column order_id (columns[].field).
+      renamed = !validColumnName(field.path);
+      name = renamed ? columnNameFor(field.path) : field.path;
     } else {
       if (field.segments.some((s) => s === '' || /[\s.]/.test(s))) {
         unnamable.push(field.path);
@@ -262,15 +263,16 @@ export function proposeFromSample(sample: Sample, opts: SampleProposalOptions): 
     if (excluded.has(name)) continue;
     for (let i = 2; taken.has(name.toLowerCase()); i++) name = `${columnNameFor(field.segments.join('_'))}_${i}`;
     taken.add(name.toLowerCase());
-    columns.push({ field, name, type: inferred.type, ...(inferred.note ? { typeNote: inferred.note } : {}) });
+    columns.push({ field, name, type: inferred.type, ...(renamed ? { renamed: true as const } : {}), ...(inferred.note ? { typeNote: inferred.note } : {}) });
+  }
+  const renames = columns.filter((c) => c.renamed);
+  if (renames.length) {
+    notes.push(`columns: ${renames.length} field(s) whose names are not column names are read into columns of their own (columns[].field): ${list(renames.map((c) => `${JSON.stringify(c.field.path)} -> ${c.name}`), 6)}`);
   }
   if (unnamable.length) {
-    const proposed = unnamable.map((u) => `${JSON.stringify(u)} -> ${columnNameFor(u)}`);
     questions.push(
-      `column names: the ${s3 ? 'records\' top-level' : "file's"} field(s) ${quoteList(unnamable)} are not valid column names (lower-case a-z, 0-9 and _, not starting with a digit, no word an engine or the pipeline reserves). ` +
-        `A ${opts.sourceType} source loads every ${s3 ? 'top-level ' : ''}field under its own name and cannot rename one: the fetcher passes the record's fields through unchanged ` +
-        `and the local transform reads raw fields by exact, case-sensitive name, so a renamed column (${list(proposed, 4)}) would load as NULL. ` +
-        `Leave them out with --exclude ${JSON.stringify(unnamable.join(','))} (they still reach the raw zone, reported as drift)${s3 ? ' or use them only as --key parts' : ''}, or publish the data with valid field names`,
+      `column names: the nested field(s) ${quoteList(unnamable)} have a part with a space or a dot, which a column path (data.location.lat) cannot name. ` +
+        `Leave them out with --exclude ${JSON.stringify(unnamable.join(','))} (they still reach the raw zone) or use them only as --key parts, or publish the data with plainer field names`,
     );
   }
   // With no field usable as a column, a key or an event time cannot be asked about yet.
@@ -398,6 +400,7 @@ export function proposeFromSample(sample: Sample, opts: SampleProposalOptions): 
     name: c.name,
     type: c.type,
     ...(c.field.segments.length > 1 ? { path: c.field.path } : {}),
+    ...(c.renamed ? { field: c.field.path } : {}),
   }));
   if (sourceKey && primaryKey) {
     columnEntries.push({

@@ -1,7 +1,8 @@
 /**
  * Records of a generated file or S3 source: the rows the local Socrata server would serve for the
  * dataset (dataset-rows.ts generateRows: typed by the declared columns, obeying its data tests),
- * placed where the source's records hold them: a column with a `path` at that nested path, the
+ * placed where the source's records hold them: a column with a `path` at that nested path, one
+ * with a `field` under that name, the
  * parts of a composite `source.key` at theirs. The example datasets have generators of their own
  * (seed-rows), used when one exists.
  */
@@ -29,6 +30,8 @@ export function* genericRecords(dataset: DatasetConfig, count: number, seed: num
   const source = dataset.source;
   const compositeKey = source.type === 's3' ? source.key : undefined;
   const paths = new Map(dataset.columns.map((c) => [c.name, c.path ?? c.name]));
+  // A renamed column's field (columns[].field) is a name, never split at its dots.
+  const fields = new Map(dataset.columns.filter((c) => c.field).map((c) => [c.name, c.field!]));
   const byPath = new Map(dataset.columns.map((c) => [c.path ?? c.name, c]));
   // Key parts are never left out (a record without one is quarantined, as tests show on purpose).
   const keyColumns = dataset.columns.filter((c) => compositeKey?.includes(c.path ?? c.name));
@@ -38,7 +41,9 @@ export function* genericRecords(dataset: DatasetConfig, count: number, seed: num
     for (const [name, value] of Object.entries(row)) {
       // The adapter writes a composite key into the primary key column itself.
       if (compositeKey && name === dataset.primaryKey) continue;
-      setAt(record, paths.get(name) ?? name, value);
+      const field = fields.get(name);
+      if (field !== undefined) record[field] = value;
+      else setAt(record, paths.get(name) ?? name, value);
     }
     if (compositeKey) {
       // Parts that are declared columns keep their typed values; one text part is made unique per record.

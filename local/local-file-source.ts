@@ -17,7 +17,7 @@ import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { recordLines } from '../runtime/file-formats';
-import type { DatasetConfig } from '../runtime/dataset-config';
+import { sourceFieldNames, type DatasetConfig } from '../runtime/dataset-config';
 import { writeFileDurably } from './durable-file';
 import { genericRecords, type RecordGenerator } from './generated-records';
 import type { LocalSourceEndpoint, LocalSourceRequest } from './local-source-endpoint';
@@ -64,7 +64,7 @@ export async function writeLocalFileVersion(
   generated?: FileVersion['generated'],
 ): Promise<string> {
   const source = fileSource(dataset);
-  const text = 'text' in content ? content.text : [...recordLines(source.format, content.records, dataset.columns.map((c) => c.name))].join('');
+  const text = 'text' in content ? content.text : [...recordLines(source.format, content.records, sourceFieldNames(dataset))].join('');
   const bytes = gzipped(source) ? gzipSync(text) : Buffer.from(text);
   const previous = await readVersion(dataDir, dataset);
   const now = Math.floor(Date.now() / 1000) * 1000;

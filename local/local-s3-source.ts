@@ -15,7 +15,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { recordLines } from '../runtime/file-formats';
-import type { DatasetConfig } from '../runtime/dataset-config';
+import { sourceFieldNames, type DatasetConfig } from '../runtime/dataset-config';
 import { parseS3Url } from '../runtime/s3-location';
 import { writeFileDurably } from './durable-file';
 import { genericRecords, type RecordGenerator } from './generated-records';
@@ -53,7 +53,7 @@ const extension = (source: S3Source): string => `.${source.format}${gzipped(sour
  */
 export async function writeLocalObject(dataDir: string, dataset: DatasetConfig, key: string, content: { records: Iterable<Record<string, unknown>> } | { text: string }): Promise<void> {
   const source = s3Source(dataset);
-  const text = 'text' in content ? content.text : [...recordLines(source.format, content.records, dataset.columns.map((c) => c.name))].join('');
+  const text = 'text' in content ? content.text : [...recordLines(source.format, content.records, sourceFieldNames(dataset))].join('');
   await writeFileDurably(path.join(localObjectsDir(dataDir, dataset), key), gzipped(source) ? gzipSync(text) : Buffer.from(text));
 }
 

@@ -106,6 +106,17 @@ export const columnSchema = z.strictObject({
     .strictObject({ longitude: columnName, latitude: columnName })
     .optional()
     .describe('Point columns only: names of the derived longitude/latitude columns'),
+  /**
+   * File and S3 sources: the source field this column is read from, when that name is not an
+   * identifier (a CSV header such as `Order ID` or `Accident_Index`); the column takes its name.
+   */
+  field: z
+    .string()
+    .min(1)
+    .max(1024)
+    .refine((f) => !f.startsWith(':'), 'must not start with ":" (the fetcher\'s system fields)')
+    .optional()
+    .describe('File and S3 sources only: the source field (a CSV header such as "Order ID") this column is read from, when its name is not the column name'),
   /** S3 sources: where the value sits in a nested record; the column takes its name. */
   path: z
     .string()
@@ -442,6 +453,15 @@ export const datasetSchema = datasetShape.superRefine((d, ctx) => {
 /** What a source type allows of the rest of the definition. */
 function checkSourceShape(d: z.infer<typeof datasetShape>, byName: Map<string, ColumnConfig>, ctx: z.RefinementCtx): void {
   const { source } = d;
+  const fields = new Map<string, string>();
+  d.columns.forEach((c, i) => {
+    if (!c.field) return;
+    if (source.type !== 'file' && source.type !== 's3') ctx.addIssue({ code: 'custom', path: ['columns', i, 'field'], message: `column "${c.name}": field is for file and S3 sources; a ${sourceType(source)} source's fields are read by name` });
+    if (c.path) ctx.addIssue({ code: 'custom', path: ['columns', i, 'field'], message: `column "${c.name}": give field (a top-level field's name) or path (a nested field), not both` });
+    const other = fields.get(c.field);
+    if (other) ctx.addIssue({ code: 'custom', path: ['columns', i, 'field'], message: `columns "${other}" and "${c.name}" both read field ${JSON.stringify(c.field)}` });
+    fields.set(c.field, c.name);
+  });
   if (source.type !== 's3') {
     d.columns.forEach((c, i) => {
       if (c.path) ctx.addIssue({ code: 'custom', path: ['columns', i, 'path'], message: `column "${c.name}": path is for S3 sources; a ${sourceType(source)} source's fields are read by name` });
@@ -544,12 +564,18 @@ export function pointFieldNamesOf(column: Pick<ColumnConfig, 'name' | 'coordinat
 }
 
 /** Columns of the curated table: declared columns, point coordinates, ingestion metadata, content hash. */
+/** The fields a file's header names, in column order: each column's own name, or its `field`. */
+export function sourceFieldNames(dataset: Pick<DatasetConfig, 'columns'>): string[] {
+  return dataset.columns.map((c) => c.field ?? c.name);
+}
+
 /**
  * The source's top-level fields the definition accounts for (schema drift is counted against them):
- * every column's name, and the top of each nested path, whose record the columns are read from.
+ * every column's name, the top of each nested path, whose record the columns are read from, and
+ * each renamed field.
  */
 export function declaredSourceFields(dataset: Pick<DatasetConfig, 'columns'>): string[] {
-  return [...new Set(dataset.columns.flatMap((c) => (c.path ? [c.name, c.path.split('.')[0]!] : [c.name])))];
+  return [...new Set(dataset.columns.flatMap((c) => (c.path ? [c.name, c.path.split('.')[0]!] : c.field ? [c.name, c.field] : [c.name])))];
 }
 
 export function curatedColumnNames(dataset: Pick<DatasetConfig, 'columns'>): string[] {

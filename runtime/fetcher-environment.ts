@@ -58,6 +58,8 @@ function sourceVariables(source: SourceConfig, columns: DatasetConfig['columns']
   if (source.type === 'arcgis') return { SOURCE_TYPE: 'arcgis', SOURCE_URL: source.url, ...(source.editDateField ? { SOURCE_EDIT_DATE_FIELD: source.editDateField } : {}) };
   if (!isSocrata(source)) {
     const vars: Record<string, string> = { SOURCE_TYPE: source.type, SOURCE_URL: source.url, SOURCE_FORMAT: source.format, SOURCE_COMPRESSION: source.compression ?? 'auto' };
+    const fields = Object.fromEntries(columns.filter((c) => c.field).map((c) => [c.name, c.field!]));
+    if (Object.keys(fields).length) vars.COLUMN_FIELDS = JSON.stringify(fields);
     if (source.type === 's3') {
       vars.SOURCE_MODE = source.mode ?? 'append';
       if (source.key) vars.SOURCE_KEY = JSON.stringify(source.key);

@@ -21,9 +21,10 @@ export interface FetcherConfig {
   appToken?: string;
   /**
    * `SOURCE_TYPE=file`: the source is one file over HTTP(S) (`SOURCE_URL`, `SOURCE_FORMAT` csv |
-   * ndjson | json, `SOURCE_COMPRESSION` auto | gzip | none); absent: Socrata.
+   * ndjson | json, `SOURCE_COMPRESSION` auto | gzip | none, `COLUMN_FIELDS` a JSON object of column
+   * name to the source field it is read from when the names differ); absent: Socrata.
    */
-  file?: { url: string; format: 'csv' | 'ndjson' | 'json'; compression: 'auto' | 'gzip' | 'none' };
+  file?: { url: string; format: 'csv' | 'ndjson' | 'json'; compression: 'auto' | 'gzip' | 'none'; columnFields?: Record<string, string> };
   /**
    * `SOURCE_TYPE=s3`: files under an S3 prefix (`SOURCE_URL` s3://bucket/prefix/, `SOURCE_FORMAT`,
    * `SOURCE_COMPRESSION`, `SOURCE_MODE` append | snapshot, `SOURCE_KEY` a JSON array of the paths
@@ -203,7 +204,23 @@ export function readFetcherConfig(env: NodeJS.ProcessEnv = process.env): Fetcher
   return config;
 }
 
-/** `SOURCE_URL`, `SOURCE_FORMAT` and `SOURCE_COMPRESSION` of a file source; what is wrong goes to `problems`. */
+/** A variable holding JSON of the shape `valid` accepts; undefined when absent, a problem when not that shape. */
+function jsonVariable<T>(env: NodeJS.ProcessEnv, problems: string[], name: string, valid: (v: unknown) => v is T, what: string): T | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  try {
+    const v: unknown = JSON.parse(raw);
+    if (valid(v)) return v;
+  } catch {
+    // reported below, with the variable's name
+  }
+  problems.push(`${name}=${raw} must be ${what}`);
+  return undefined;
+}
+
+const isNameMap = (v: unknown): v is Record<string, string> => !!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((p) => typeof p === 'string' && p !== '');
+
+/** `SOURCE_URL`, `SOURCE_FORMAT`, `SOURCE_COMPRESSION` and `COLUMN_FIELDS` of a file source; what is wrong goes to `problems`. */
 function readFileSource(env: NodeJS.ProcessEnv, problems: string[], urlForm: RegExp, urlKind: string): NonNullable<FetcherConfig['file']> {
   const url = env.SOURCE_URL?.trim() ?? '';
   if (!url) problems.push('SOURCE_URL is not set');
@@ -212,7 +229,8 @@ function readFileSource(env: NodeJS.ProcessEnv, problems: string[], urlForm: Reg
   if (format !== 'csv' && format !== 'ndjson' && format !== 'json') problems.push(`SOURCE_FORMAT must be csv, ndjson or json, not "${format}"`);
   const compression = env.SOURCE_COMPRESSION?.trim() || 'auto';
   if (compression !== 'auto' && compression !== 'gzip' && compression !== 'none') problems.push(`SOURCE_COMPRESSION must be auto, gzip or none, not "${compression}"`);
-  return { url, format: format as 'csv', compression: compression as 'auto' };
+  const columnFields = jsonVariable(env, problems, 'COLUMN_FIELDS', isNameMap, 'a JSON object of column name to source field name');
+  return { url, format: format as 'csv', compression: compression as 'auto', ...(columnFields ? { columnFields } : {}) };
 }
 
 /** The S3 source's variables: the file ones, its mode, and the key and column paths (JSON). */
@@ -220,24 +238,8 @@ function readS3Source(env: NodeJS.ProcessEnv, problems: string[]): NonNullable<F
   const file = readFileSource(env, problems, S3_URL_PATTERN, 'an s3://bucket/prefix/ URL');
   const mode = env.SOURCE_MODE?.trim() || 'append';
   if (mode !== 'append' && mode !== 'snapshot') problems.push(`SOURCE_MODE must be append or snapshot, not "${mode}"`);
-  const json = <T>(name: string, valid: (v: unknown) => v is T, what: string): T | undefined => {
-    const raw = env[name]?.trim();
-    if (!raw) return undefined;
-    try {
-      const v: unknown = JSON.parse(raw);
-      if (valid(v)) return v;
-    } catch {
-      // reported below, with the variable's name
-    }
-    problems.push(`${name}=${raw} must be ${what}`);
-    return undefined;
-  };
-  const key = json('SOURCE_KEY', (v): v is string[] => Array.isArray(v) && v.length > 0 && v.every((p) => typeof p === 'string' && p !== ''), 'a JSON array of field paths');
-  const columnPaths = json(
-    'COLUMN_PATHS',
-    (v): v is Record<string, string> => !!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((p) => typeof p === 'string' && p !== ''),
-    'a JSON object of column name to field path',
-  );
+  const key = jsonVariable(env, problems, 'SOURCE_KEY', (v): v is string[] => Array.isArray(v) && v.length > 0 && v.every((p) => typeof p === 'string' && p !== ''), 'a JSON array of field paths');
+  const columnPaths = jsonVariable(env, problems, 'COLUMN_PATHS', isNameMap, 'a JSON object of column name to field path');
   return { ...file, mode: mode as 'append', ...(key ? { key } : {}), ...(columnPaths ? { columnPaths } : {}) };
 }
 

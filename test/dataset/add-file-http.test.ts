@@ -308,17 +308,33 @@ describe('add <file URL>: questions and failures', () => {
 });
 
 describe('add <file URL>: real published files (test/fixtures/files/)', () => {
-  test('Superstore orders (BOM, headers with capitals and spaces): the rename the file source cannot do is a question', async () => {
+  test('Superstore orders (BOM, headers with capitals and spaces): each header is read into a column of its own; its dd/mm/yy dates are the one question', async () => {
     files.set('/Sample-Superstore.csv', { body: readFileSync(path.join(FIXTURES, 'superstore-orders-head.csv')) });
     const r = await add('/Sample-Superstore.csv');
     assert.equal(r.code, 2);
     assert.deepEqual(readdirSync(r.dir), []);
     assert.match(r.err, /sampled: 175 record\(s\)/);
-    assert.match(r.err, /QUESTION column names: the file's field\(s\) "Row ID", "Order ID", "Order Date",.* are not valid column names/);
-    assert.match(r.err, /cannot rename one: the fetcher passes the record's fields through unchanged and the local transform reads raw fields by exact, case-sensitive name, so a renamed column \("Row ID" -> row_id, "Order ID" -> order_id/);
-    assert.match(r.err, /Leave them out with --exclude "Row ID,Order ID,/);
-    // Every header is unusable: that is the one question, not a key or event time among no columns.
+    assert.match(r.err, /columns: 21 field\(s\) whose names are not column names are read into columns of their own \(columns\[\]\.field\): "Row ID" -> row_id, "Order ID" -> order_id, "Order Date" -> order_date/);
+    assert.match(r.err, /primary key: row_id \(named like a row identifier, present and distinct in all 175 sampled records/);
+    assert.match(r.err, /QUESTION event time: .*order_date \(e\.g\. "03\/01\/19"\), ship_date .* look like dates in another form/);
     assert.equal(r.err.match(/QUESTION/g)?.length, 1, r.err);
+  });
+
+  test('headers that are not column names become columns[].field in a definition the loader accepts', async () => {
+    files.set('/orders-export.csv', { body: Buffer.from('Order ID,Order Date,Customer Name,Sales\r\n' + Array.from({ length: 30 }, (_, i) => `A-${i},2026-01-${String((i % 28) + 1).padStart(2, '0')}T10:00:00,"Smith, Jo",${i}.5`).join('\r\n') + '\r\n') });
+    const r = await add('/orders-export.csv', '--primary-key', 'order_id');
+    assert.equal(r.code, 0, r.err);
+    const written = JSON.parse(readFileSync(path.join(r.dir, 'orders-export.json'), 'utf8')) as { columns: { name: string; field?: string }[]; eventTimeColumn: string };
+    assert.deepEqual(
+      written.columns.map((c) => [c.name, c.field]),
+      [
+        ['order_id', 'Order ID'],
+        ['order_date', 'Order Date'],
+        ['customer_name', 'Customer Name'],
+        ['sales', 'Sales'],
+      ],
+    );
+    assert.equal(written.eventTimeColumn, 'order_date');
   });
 
   test('Edinburgh STATS19 accidents: two identifier-like columns and dd/mm/yyyy dates are questions, not guesses', async () => {
@@ -334,6 +350,6 @@ describe('add <file URL>: real published files (test/fixtures/files/)', () => {
     assert.match(answered.err, /primary key: acc_ref \(--primary-key\); present and distinct in all 90 sampled records/);
     assert.match(answered.err, /^dataset: 1 question\(s\)/, 'the event time is still open');
     const without = await add('/accident.csv');
-    assert.match(without.err, /QUESTION column names: the file's field\(s\) "Postcode" are not valid column names/);
+    assert.match(without.err, /"Postcode" -> postcode/, 'without --exclude the capitalised header is read into a column of its own');
   });
 });

@@ -135,6 +135,36 @@ describe('npm run local of a file over HTTPS (snapshot semantics)', () => {
   });
 });
 
+for (const type of ['file', 's3'] as const) {
+  test(`${type}: headers that are not identifiers (Row ID, Customer Name) load into the columns that name them (columns[].field), the key too, without drift`, { skip: type === 's3' && !motoAvailable ? 'moto_server is not installed' : false }, async () => {
+  const renamed = parseDataset(
+    {
+      name: `superstore-${type}`,
+      description: 'A CSV whose headers are not identifiers',
+      source: type === 'file' ? { type, url: 'https://files.example.org/superstore.csv', format: 'csv' } : { type, url: 's3://superstore-drop/lines/', format: 'csv', mode: 'snapshot' },
+      primaryKey: 'row_id',
+      eventTimeColumn: 'order_date',
+      columns: [
+        { name: 'row_id', type: 'integer', field: 'Row ID' },
+        { name: 'order_date', type: 'floating_timestamp', field: 'Order Date' },
+        { name: 'customer_name', type: 'text', field: 'Customer Name' },
+        { name: 'sales', type: 'number', field: 'Sales' },
+        { name: 'sub_category', type: 'text', field: 'Sub-Category' },
+      ],
+    },
+    'test',
+  );
+  const dataDir = path.join(root, `renamed-${type}`);
+  const s = await runLocalPipeline({ dataset: renamed, dataDir, rows: 800 });
+  assert.equal(s.fetch.rowsDelivered, 800);
+  assert.equal(s.fetch.rowsQuarantined, 0);
+  assert.deepEqual(s.schemaDrift.undeclared, []);
+  const served = records(renamed, 800);
+  assert.ok('Row ID' in served[0]! && !('row_id' in served[0]!), 'the file holds the headers, not the column names');
+  await assertExact(dataDir, renamed, sourceRowsByKey(renamed, served));
+});
+}
+
 /** A CSV field as the file writer quotes it. */
 function csvText(v: unknown): string {
   const t = v === undefined || v === null ? '' : String(v as string);

@@ -35,9 +35,9 @@ export function sourceRowsByKey(dataset: DatasetConfig, records: Iterable<Record
   for (const record of records) {
     const parts = composite?.map((p) => valueAt(record, p));
     if (parts?.some((p) => p === undefined || p === null || p === '')) continue;
-    const key = parts ? JSON.stringify(parts) : comparable(keyColumn.type, valueAt(record, keyColumn.path ?? keyColumn.name));
+    const key = parts ? JSON.stringify(parts) : comparable(keyColumn.type, keyColumn.field !== undefined ? record[keyColumn.field] : valueAt(record, keyColumn.path ?? keyColumn.name));
     if (key === null) continue;
-    out.set(key, Object.fromEntries(dataset.columns.map((c) => [c.name, valueAt(record, c.path ?? c.name)])));
+    out.set(key, Object.fromEntries(dataset.columns.map((c) => [c.name, c.field !== undefined ? record[c.field] : valueAt(record, c.path ?? c.name)])));
   }
   return out;
 }

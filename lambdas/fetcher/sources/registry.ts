@@ -28,11 +28,13 @@ export function openSource(config: FetcherConfig, options: SourceOptions = {}): 
   if (config.s3) {
     const { key, columnPaths, ...s3 } = config.s3;
     if (!options.s3) throw new Error('An S3 source needs the S3 client (SourceOptions.s3)');
+    // A renamed key column is read from its field (the key builder reads the record as it came).
+    const keyField = s3.columnFields?.[config.primaryKey];
     return new S3FilesSource({
       datasetName: config.datasetName,
       ...s3,
       // A composite or nested key is written to the primary key column, which the fetcher checks.
-      primaryKey: key ?? config.primaryKey,
+      primaryKey: key ?? (keyField !== undefined ? [keyField] : config.primaryKey),
       keyColumn: config.primaryKey,
       ...(columnPaths ? { columns: columnPaths } : {}),
       s3: options.s3(),

@@ -19,6 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import { oneKeyBatch, readRowsByKey } from '../rows-by-key';
+import { fieldEntries, renameFields, type ColumnFields } from '../column-fields';
 import type { Readable } from 'node:stream';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { isProblem, readRecords, type Compression, type FileFormat, type ReadItem } from '../../../../runtime/file-formats';
@@ -65,6 +66,8 @@ export interface HttpFileSourceOptions {
   format: FileFormat;
   compression?: Compression;
   primaryKey: string;
+  /** Columns read from a field of another name (columns[].field). */
+  columnFields?: ColumnFields;
   timeoutMs: number;
   retry: RetryPolicy;
   http?: AxiosInstance;
@@ -109,6 +112,7 @@ export class HttpFileSource implements SourceAdapter<FilePosition> {
   readonly positions = FILE_POSITIONS;
   readonly identity: SourceIdentity;
   private readonly http: AxiosInstance;
+  private readonly fields: [string, string][];
   private open: OpenRead | undefined;
   /** Where this source object last read a version to its end: the page after it needs no request. */
   private ended: FilePosition | undefined;
@@ -117,6 +121,7 @@ export class HttpFileSource implements SourceAdapter<FilePosition> {
 
   constructor(private readonly options: HttpFileSourceOptions) {
     this.identity = { type: 'file', url: options.url };
+    this.fields = fieldEntries(options.columnFields, `the file source ${options.url}`);
     this.http = options.http ?? axios.create();
   }
 
@@ -139,7 +144,7 @@ export class HttpFileSource implements SourceAdapter<FilePosition> {
       const item = next.value;
       const keep = isProblem(item)
         ? await query.onProblem?.({ detail: `${this.options.url} line ${item.line}: ${item.problem}`, raw: item.raw }, at)
-        : await query.onRow({ ...item.record, ':updated_at': read.updatedAt, ':id': String(read.record) }, at);
+        : await query.onRow({ ...renameFields(item.record, this.fields), ':updated_at': read.updatedAt, ':id': String(read.record) }, at);
       next = following;
       if (keep === false) break;
     }

@@ -31,6 +31,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, ListObjectsV2Command, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
+import { fieldEntries, renameFields, type ColumnFields } from '../column-fields';
 import { compilePath, FileFormatError, isProblem, readRecords, type Compression, type FileFormat, type ReadItem, type RecordPath } from '../../../../runtime/file-formats';
 import type { BudgetMs } from '../../time-budget';
 import type { KeyPage, PositionOrder, RowPageQuery, SourceAdapter, SourceIdentity, SourceRow, StreamPageResult } from '../source-adapter';
@@ -63,6 +64,8 @@ export interface S3FilesSourceOptions {
    * set on the row from its path (absent when the path is), beside the record's own fields.
    */
   columns?: Readonly<Record<string, string>>;
+  /** Columns read from a top-level field of another name (columns[].field): column name → field name. */
+  columnFields?: ColumnFields;
   /** Created once per process by the caller; its endpoint comes from AWS_ENDPOINT_URL_S3 when set. */
   s3: S3Client;
   /** Keys per ListObjectsV2 request (default and S3's maximum 1,000; smaller in tests). */
@@ -124,6 +127,7 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
   private readonly mode: S3SourceMode;
   private readonly key: RowKeyBuilder;
   private readonly columns: [string, RecordPath][];
+  private readonly fields: [string, string][];
   private reading: Reading | undefined;
   /** New GETs after a body failed mid-object, over this source object's life (a page reports its own). */
   private bodyResumes = 0;
@@ -137,6 +141,7 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
       if (!name || name.startsWith(':')) throw new Error(`column ${JSON.stringify(name)} of the S3 source: a name is needed, and none may start with ":"`);
       return [name, compilePath(path)];
     });
+    this.fields = fieldEntries(options.columnFields, `the S3 source ${options.url}`);
     this.positions = (this.mode === 'append' ? S3_OBJECT_POSITIONS : S3_SNAPSHOT_POSITIONS) as PositionOrder<S3Position>;
     this.identity = { type: 's3', bucket: this.location.bucket, prefix: this.location.prefix };
   }
@@ -262,7 +267,7 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
       row[':line'] = line;
       row[':key_problem'] = key.problems.map((p) => p.detail).join('; ');
     }
-    Object.assign(row, record);
+    Object.assign(row, renameFields(record, this.fields));
     for (const [name, at] of this.columns) {
       const value = at(record);
       if (value === undefined) delete row[name];
