@@ -111,14 +111,21 @@ function servedValue(column: ColumnConfig, fieldType: string, value: unknown): u
   }
 }
 
+/** The first day a generated timestamp key names. */
+const DAILY_KEYS_FROM = Date.parse('2020-12-14T00:00:00Z');
+
 /** Records `from`..`to` of the generator, as the DataStore serves them (without `_id`). */
 function servedRecords(dataset: DatasetConfig, generate: RecordGenerator | undefined, options: LocalCkanOptions, from: number, to: number, seed: number): CkanRecord[] {
   const fields = new Map(fieldsOf(dataset, options).map((f) => [f.id, f.type]));
+  const key = dataset.columns.find((c) => c.name === dataset.primaryKey)!;
   const out: CkanRecord[] = [];
   let i = 0;
   for (const { record } of generate?.(dataset, to, seed) ?? genericRecords(dataset, to, seed)) {
     if (i++ < from) continue;
-    out.push(Object.fromEntries(dataset.columns.map((c) => [c.name, servedValue(c, fields.get(c.name)!, record[c.name])])));
+    // genericRecords numbers a key that is not a number as text; a timestamp key (a daily report's
+    // date) gets one day per record instead, so it is a timestamp and unique.
+    const generated = key.type.endsWith('timestamp') ? { ...record, [key.name]: new Date(DAILY_KEYS_FROM + (i - 1) * 86_400_000).toISOString().slice(0, 23) } : record;
+    out.push(Object.fromEntries(dataset.columns.map((c) => [c.name, servedValue(c, fields.get(c.name)!, generated[c.name])])));
   }
   return out;
 }
