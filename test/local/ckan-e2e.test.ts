@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { parseDataset, type DatasetConfig } from '../../runtime/dataset-config';
+import { loadDatasetFile, parseDataset, type DatasetConfig } from '../../runtime/dataset-config';
 import { changeLocalCkanResource, localCkanSource, readLocalCkanRecords } from '../../local/ckan-local-source';
 import type { CkanRecord } from '../../local/ckan-server';
 import { runLocalPipeline, type LocalRunSummary } from '../../local/pipeline';
@@ -163,6 +163,19 @@ describe('npm run local of a CKAN DataStore resource (snapshot semantics)', () =
     assert.equal(s.transform?.rowsUpdated, 1);
     assert.equal(s.transform?.rowsInserted ?? 0, 0);
     await assertCuratedExact(dataDir, dataset, await served(dataDir, dataset));
+  });
+
+  test('the example definition (dataset add of the saved Ontario answer) runs exact, its timestamp key one day per row, and again with nothing to fetch', async () => {
+    const dataset = loadDatasetFile(path.join(import.meta.dirname, '..', '..', 'examples', 'datasets', 'ontario-covid-vaccinations.json'));
+    const dataDir = path.join(root, 'ontario');
+    let s = await runLocalPipeline({ dataset, dataDir, rows: 400 });
+    assert.equal(s.fetch.rowsDelivered, 400);
+    assert.deepEqual(s.transform?.castFailures, {});
+    const rows = await readLocalCkanRecords(dataDir, dataset);
+    assert.deepEqual([rows[0]!.report_date, rows[399]!.report_date], ['2020-12-14T00:00:00', '2022-01-17T00:00:00']);
+    await assertCuratedExact(dataDir, dataset, await served(dataDir, dataset));
+    s = await runLocalPipeline({ dataset, dataDir, rows: 400 });
+    assert.equal(s.fetch.rowsFetched, 0);
   });
 
   // CKAN serves a timestamptz field with its offset (`2023-08-07T10:29:08.651+00:00`); the adapter
