@@ -36,8 +36,10 @@ export interface CkanServerOptions {
   /** The path before /api/3/action (a portal mounted under /data, say); '' at the root. */
   prefix?: string;
   fields: CkanFieldSpec[];
-  /** Records without `_id`: the server numbers them. */
+  /** Records without `_id` are numbered by the server; a record's own `_id` is kept (a remembered table). */
   records: CkanRecord[];
+  /** The serial's next value (a remembered table's: `_id`s of deleted rows are not reused). */
+  nextId?: number;
   /** `ckan.datastore.search.rows_max`: a larger `limit` is cut to it without a word. */
   rowsMax?: number;
   /** The resource's `last_modified` (naive UTC, CKAN's form); null: the portal gives none. */
@@ -65,7 +67,17 @@ export class CkanServer {
   constructor(private readonly options: CkanServerOptions) {
     this.lastModified = options.lastModified === undefined ? ckanTime(new Date()) : options.lastModified;
     this.rowsMax = options.rowsMax ?? 32_000;
-    for (const r of options.records) this.rows.push({ _id: this.nextId++, ...r });
+    for (const { _id, ...r } of options.records) {
+      const id = Number.isInteger(_id) ? (_id as number) : this.nextId;
+      this.rows.push({ _id: id, ...r });
+      this.nextId = Math.max(this.nextId, id + 1);
+    }
+    this.nextId = Math.max(this.nextId, options.nextId ?? 1);
+  }
+
+  /** The `_id` the next inserted record gets. */
+  get nextRecordId(): number {
+    return this.nextId;
   }
 
   /** The origin it listens on (`http://127.0.0.1:<port>`). */
