@@ -182,7 +182,7 @@ describe('npm run local of a CKAN DataStore resource (snapshot semantics)', () =
   // (lambdas/fetcher/sources/ckan/ckan-values.ts rawValue) passes it on as is and the cast
   // contract refuses offsets other than Z, so the curated value is NULL (castFailures). Left to
   // the adapter's owner; this test turns green when rawValue writes timestamptz values in UTC with Z.
-  test('a timestamptz field (fixed_timestamp) is exact', { todo: 'the CKAN adapter passes timestamptz offsets (+00:00) to the cast contract, which refuses them' }, async () => {
+  test('a timestamptz field (fixed_timestamp) is exact', async () => {
     const dataset = permits('permits-instants', { instants: true });
     const dataDir = path.join(root, 'permits-instants');
     const s = await runLocalPipeline({ dataset, dataDir, rows: 200 });

@@ -35,6 +35,8 @@ export function rawValue(type: string, value: unknown): unknown {
   if (typeof value === 'boolean') return value ? 'true' : 'false';
   if (typeof value !== 'string') return value; // json, arrays: kept as JSON
   if (type === 'timestamp') return timestampText(value);
+  // An instant with an offset (`+00:00`, `-05:00`): the cast contract reads UTC instants ending in Z.
+  if (type === 'timestamptz' && !Number.isNaN(Date.parse(value))) return new Date(Date.parse(value)).toISOString();
   if (type === 'date' && DATE.test(value)) return `${value}T00:00:00`;
   return value;
 }
