@@ -38,6 +38,9 @@ export interface ArcgisLayerOptions {
   features?: LayerFeature[];
   /** The clock edits are stamped with (epoch ms). */
   now?: () => number;
+  /** A layer kept across restarts: object ids are never reused, edit dates never go back (see counters). */
+  nextObjectId?: number;
+  lastEditDate?: number;
 }
 
 export interface ArcgisFaults {
@@ -73,6 +76,13 @@ export class ArcgisLayerServer {
 
   constructor(private readonly layer: ArcgisLayerOptions) {
     for (const f of layer.features ?? []) this.put(f);
+    this.nextOid = Math.max(this.nextOid, layer.nextObjectId ?? 0);
+    this.lastEditDate = Math.max(this.lastEditDate, layer.lastEditDate ?? 0);
+  }
+
+  /** What a restarted layer needs besides its features (a deleted last feature's id stays used). */
+  get counters(): { nextObjectId: number; lastEditDate: number } {
+    return { nextObjectId: this.nextOid, lastEditDate: this.lastEditDate };
   }
 
   private get now(): number {

@@ -6,12 +6,14 @@ import { sourceType } from '../runtime/dataset-config';
 import type { LocalSourceEndpoint, LocalSourceRequest, StartLocalSourceEndpoint } from './local-source-endpoint';
 import { localFileSource } from './local-file-source';
 import { localS3Source } from './local-s3-source';
+import { localArcgisSource } from './arcgis-local-source';
 import { seedRecords } from './seed-rows';
 
 const LOCAL_SOURCES: Record<string, StartLocalSourceEndpoint> = {
   // The example datasets (examples/datasets/) have generators of their own; others get genericRecords.
   file: localFileSource(seedRecords),
   s3: localS3Source(seedRecords),
+  arcgis: localArcgisSource(seedRecords),
 };
 
 export function startLocalSourceEndpoint(request: LocalSourceRequest): Promise<LocalSourceEndpoint> {

@@ -1,0 +1,164 @@
+/**
+ * `npm run local` of ArcGIS FeatureServer layers end to end (issue #21): the generated layer served
+ * by the local layer server at the declared URL's path, the deployed adapter, the real fetcher
+ * handler, the key scan, the crawl and the DuckDB transform. Expected values come from the
+ * features the layer holds (epoch-ms dates, numbers as numbers, GeoJSON points), edited between
+ * runs the way a publisher edits a layer: through the server's edit operations, which stamp the
+ * edit date as editor tracking does.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { queryCatalog, defaultCatalogPath } from '../../containers/transform/src/catalog';
+import { parseDataset, tableName, type DatasetConfig } from '../../runtime/dataset-config';
+import type { LayerFeature } from '../../local/arcgis-server';
+import { editLocalArcgisLayer, localArcgisSource, readLocalArcgisLayer } from '../../local/arcgis-local-source';
+import { runLocalPipeline, type LocalRunSummary } from '../../local/pipeline';
+import { suiteTempDir } from '../support/suite-fixtures';
+import { assertCuratedExact, sourceRowsByKey } from '../support/curated-exact';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+let root: string;
+suiteTempDir('arcgis-e2e-', (dir) => (root = dir));
+
+const LAYER = 'https://services.example.com/arcgis/rest/services/Hydrants/FeatureServer/0';
+
+/** A layer as `dataset add` defines one: lower-cased field names, dates as fixed timestamps, the point geometry. */
+const hydrants = (tracking: boolean): DatasetConfig =>
+  parseDataset(
+    {
+      name: tracking ? 'hydrant-inspections' : 'hydrant-snapshot',
+      description: 'Fire hydrant inspections, one feature per hydrant',
+      source: { type: 'arcgis', url: LAYER, ...(tracking ? { editDateField: 'EditDate' } : {}) },
+      primaryKey: 'objectid',
+      eventTimeColumn: 'inspected_at',
+      columns: [
+        { name: 'objectid', type: 'integer' },
+        { name: 'hydrant_id', type: 'text' },
+        { name: 'status', type: 'text' },
+        { name: 'flow_gpm', type: 'number' },
+        { name: 'pressure_psi', type: 'integer' },
+        { name: 'inspected_at', type: 'fixed_timestamp' },
+        ...(tracking ? [{ name: 'editdate', type: 'fixed_timestamp' }] : []),
+        { name: 'geometry', type: 'point' },
+      ],
+    },
+    'test',
+  );
+
+/** The served field of a column: upper-cased by the local layer, the edit date field as the definition spells it. */
+const field = (column: string): string => (column === 'editdate' ? 'EditDate' : column.toUpperCase());
+
+/** The layer's features as records of the dataset's columns, in the values the layer holds (dates as instants). */
+function layerRecords(dataset: DatasetConfig, features: Map<number, LayerFeature>): Record<string, unknown>[] {
+  return [...features].map(([oid, f]) =>
+    Object.fromEntries(
+      dataset.columns.map((c) => {
+        if (c.name === 'objectid') return [c.name, oid];
+        if (c.name === 'geometry') return [c.name, f.geometry];
+        const v = f.attributes[field(c.name)];
+        return [c.name, v !== null && v !== undefined && c.type.endsWith('timestamp') ? new Date(v).toISOString() : v];
+      }),
+    ),
+  );
+}
+
+/** Curated is exact against the kept layer, the point's derived longitude and latitude included. */
+async function assertExact(dataDir: string, dataset: DatasetConfig): Promise<void> {
+  const features = await readLocalArcgisLayer(dataDir, dataset);
+  await assertCuratedExact(dataDir, dataset, sourceRowsByKey(dataset, layerRecords(dataset, features)));
+  const { rows } = await queryCatalog(defaultCatalogPath(dataDir), `SELECT objectid, geometry_longitude AS x, geometry_latitude AS y FROM curated.${tableName(dataset)}`);
+  for (const r of rows) {
+    const g = features.get(Number(r.objectid))!.geometry as { coordinates: number[] } | null;
+    assert.deepEqual([r.x, r.y], g ? g.coordinates : [null, null], `${dataset.name} ${String(r.objectid)} coordinates`);
+  }
+}
+
+/** Edits under the 10% mass-delete guard: 100 updated (attributes and location), 150 deleted, 50 new. */
+async function publisherEdits(dataDir: string, dataset: DatasetConfig): Promise<void> {
+  await editLocalArcgisLayer(dataDir, dataset, (layer) => {
+    const oids = [...layer.features.keys()].sort((a, b) => a - b);
+    for (const oid of oids.slice(0, 100)) {
+      layer.update(oid, { STATUS: 'out of service', FLOW_GPM: 1234.5, PRESSURE_PSI: null });
+      layer.features.get(oid)!.geometry = { type: 'Point', coordinates: [-122.5, 37.75] };
+    }
+    for (const oid of oids.slice(1_000, 1_150)) layer.delete(oid);
+    for (let i = 0; i < 50; i++) {
+      layer.insert(
+        { HYDRANT_ID: `new-${i}`, STATUS: 'in service', FLOW_GPM: 900 + i / 4, PRESSURE_PSI: 60, INSPECTED_AT: Date.parse('2026-03-01T08:00:00Z') + i * 1_000 },
+        i % 10 ? { type: 'Point', coordinates: [-122.45 + i / 1000, 37.76] } : null,
+      );
+    }
+  });
+}
+
+describe('npm run local of an ArcGIS layer with editor tracking (incremental by edit date)', () => {
+  test('first load exact; nothing new fetches nothing; publisher edits and a larger --rows are read alone and applied exactly', async () => {
+    const dataset = hydrants(true);
+    const dataDir = path.join(root, 'incremental');
+    let s: LocalRunSummary = await runLocalPipeline({ dataset, dataDir, rows: 3_000 });
+    assert.equal(s.fetch.rowsDelivered, 3_000);
+    assert.deepEqual(s.sourceIdentity, { type: 'arcgis', url: LAYER });
+    assert.deepEqual(s.schemaDrift.undeclared, []);
+    assert.equal(s.transform?.rowsInserted, 3_000);
+    await assertExact(dataDir, dataset);
+
+    s = await runLocalPipeline({ dataset, dataDir, rows: 3_000 });
+    assert.equal(s.fetch.rowsFetched, 0);
+    assert.equal(s.transform?.rowsInserted ?? 0, 0);
+
+    await publisherEdits(dataDir, dataset);
+    s = await runLocalPipeline({ dataset, dataDir, rows: 3_000 });
+    assert.equal(s.fetch.rowsFetched, 150, 'only the edited and new features are read');
+    assert.equal(s.keys?.keys, 2_900);
+    assert.equal(s.transform?.rowsUpdated, 100);
+    assert.equal(s.transform?.rowsDeleted, 150);
+    assert.equal(s.transform?.rowsInserted, 50);
+    await assertExact(dataDir, dataset);
+
+    // The generator's next records, as new features after the edits.
+    s = await runLocalPipeline({ dataset, dataDir, rows: 3_200 });
+    assert.equal(s.fetch.rowsFetched, 200);
+    assert.equal(s.transform?.rowsInserted, 200);
+    assert.equal(s.transform?.rowsDeleted, 0);
+    await assertExact(dataDir, dataset);
+  });
+});
+
+describe('npm run local of an ArcGIS layer without editor tracking (snapshot)', () => {
+  test('first load exact; unchanged layer reads nothing; a changed layer is read whole, keys gone from it deleted', async () => {
+    const dataset = hydrants(false);
+    const dataDir = path.join(root, 'snapshot');
+    const start = localArcgisSource();
+    let served = await start({ dataset, dataDir, rows: 2_500, seed: 1 });
+    let s: LocalRunSummary;
+    try {
+      s = await runLocalPipeline({ dataset, dataDir, endpoint: served });
+      assert.equal(s.fetch.rowsDelivered, 2_500);
+      await assertExact(dataDir, dataset);
+      const before = served.layer.queries.length;
+      s = await runLocalPipeline({ dataset, dataDir, endpoint: served });
+      assert.equal(s.fetch.rowsFetched, 0);
+      assert.equal(s.transform?.rowsInserted ?? 0, 0);
+      // The layer has no last edit date: its version is a hash of a whole read, which delivers nothing.
+      assert.ok(served.layer.queries.slice(before).some((q) => q.get('where') === '1=1'), 'the layer was hashed');
+    } finally {
+      await served.close();
+    }
+
+    await publisherEdits(dataDir, dataset);
+    served = await start({ dataset, dataDir, rows: 2_500, seed: 1 });
+    try {
+      s = await runLocalPipeline({ dataset, dataDir, endpoint: served });
+    } finally {
+      await served.close();
+    }
+    assert.equal(s.fetch.rowsFetched, 2_400, 'a changed snapshot is read whole');
+    assert.equal(s.keys?.keys, 2_400);
+    assert.equal(s.transform?.rowsUpdated, 100);
+    assert.equal(s.transform?.rowsDeleted, 150);
+    assert.equal(s.transform?.rowsInserted, 50);
+    await assertExact(dataDir, dataset);
+  });
+});
