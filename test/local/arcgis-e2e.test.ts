@@ -83,7 +83,8 @@ async function publisherEdits(dataDir: string, dataset: DatasetConfig): Promise<
       layer.update(oid, { STATUS: 'out of service', FLOW_GPM: 1234.5, PRESSURE_PSI: null });
       layer.features.get(oid)!.geometry = { type: 'Point', coordinates: [-122.5, 37.75] };
     }
-    for (const oid of oids.slice(1_000, 1_150)) layer.delete(oid);
+    // The last feature too: its object id is never given to a new feature.
+    for (const oid of [...oids.slice(1_000, 1_149), oids.at(-1)!]) layer.delete(oid);
     for (let i = 0; i < 50; i++) {
       layer.insert(
         { HYDRANT_ID: `new-${i}`, STATUS: 'in service', FLOW_GPM: 900 + i / 4, PRESSURE_PSI: 60, INSPECTED_AT: Date.parse('2026-03-01T08:00:00Z') + i * 1_000 },
