@@ -85,6 +85,9 @@ async function publisherEdits(dataDir: string, dataset: DatasetConfig): Promise<
     }
     // The last feature too: its object id is never given to a new feature.
     for (const oid of [...oids.slice(1_000, 1_149), oids.at(-1)!]) layer.delete(oid);
+  });
+  // Inserted in a later session of the kept layer: the deleted last object id stays used.
+  await editLocalArcgisLayer(dataDir, dataset, (layer) => {
     for (let i = 0; i < 50; i++) {
       layer.insert(
         { HYDRANT_ID: `new-${i}`, STATUS: 'in service', FLOW_GPM: 900 + i / 4, PRESSURE_PSI: 60, INSPECTED_AT: Date.parse('2026-03-01T08:00:00Z') + i * 1_000 },
