@@ -11,10 +11,12 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { queryCatalog, defaultCatalogPath } from '../../containers/transform/src/catalog';
 import { parseDataset, tableName, type DatasetConfig } from '../../runtime/dataset-config';
+import { ConfigError } from '../../runtime/pipeline-error';
 import type { LayerFeature } from '../../local/arcgis-server';
-import { editLocalArcgisLayer, localArcgisSource, readLocalArcgisLayer } from '../../local/arcgis-local-source';
+import { editLocalArcgisLayer, layerShape, localArcgisSource, readLocalArcgisLayer } from '../../local/arcgis-local-source';
 import { runLocalPipeline, type LocalRunSummary } from '../../local/pipeline';
 import { suiteTempDir } from '../support/suite-fixtures';
+import { REPO, runCli } from './local-run-fixture';
 import { assertCuratedExact, sourceRowsByKey } from '../support/curated-exact';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -164,5 +166,46 @@ describe('npm run local of an ArcGIS layer without editor tracking (snapshot)', 
     assert.equal(s.transform?.rowsDeleted, 150);
     assert.equal(s.transform?.rowsInserted, 50);
     await assertExact(dataDir, dataset);
+  });
+});
+
+describe('npm run local -- --dataset-file examples/datasets/workforce-assignments.json', () => {
+  test('the CLI serves the example layer: the first run loads it, the second fetches nothing', async () => {
+    const args = ['--dataset-file', path.join(REPO, 'examples', 'datasets', 'workforce-assignments.json'), '--data-dir', path.join(root, 'cli'), '--rows', '2500', '--json'];
+    const summary = async (): Promise<{ status: string; fetch: { rowsFetched: number }; transform: { rowsInserted: number; curatedRows: number } }> => {
+      const r = await runCli(args);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as Awaited<ReturnType<typeof summary>>;
+    };
+    let o = await summary();
+    assert.equal(o.status, 'succeeded');
+    assert.equal(o.fetch.rowsFetched, 2_500);
+    assert.equal(o.transform.curatedRows, 2_500);
+    o = await summary();
+    assert.equal(o.fetch.rowsFetched, 0);
+    assert.equal(o.transform.rowsInserted, 0);
+  });
+});
+
+describe('a definition no ArcGIS layer can hold', () => {
+  test('is refused before anything is served, naming the columns', () => {
+    const dataset = parseDataset(
+      {
+        name: 'bad-layer',
+        description: 'columns a layer has no field type for',
+        source: { type: 'arcgis', url: LAYER, editDateField: 'EditDate' },
+        primaryKey: 'objectid',
+        eventTimeColumn: 'seen',
+        columns: [
+          { name: 'objectid', type: 'integer' },
+          { name: 'seen', type: 'fixed_timestamp' },
+          { name: 'active', type: 'checkbox' },
+          { name: 'extra', type: 'json' },
+          { name: 'editdate', type: 'text' },
+        ],
+      },
+      'test',
+    );
+    assert.throws(() => layerShape(dataset), (err: Error) => err instanceof ConfigError && /no layer field holds active \(checkbox\), extra \(json\), editdate \(text; source.editDateField must be a timestamp column\)/.test(err.message));
   });
 });
