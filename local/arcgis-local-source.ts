@@ -180,8 +180,11 @@ async function loadLayer(
   const shape = layerShape(dataset);
   let kept = await readKept(dataDir, dataset);
   if (!kept && !generate) throw new Error(`${dataset.name} has no local ArcGIS layer in ${dataDir} yet (npm run local generates it)`);
+  // A new layer (another seed, fewer rows) in a directory that read an old one: its edit dates
+  // still come after the old one's, or the checkpoint would hide its features from the fetcher.
+  const editedBefore = kept?.lastEditDate ?? 0;
   if (generate && (!kept || kept.generated.seed !== generate.seed || generate.rows < kept.generated.rows)) kept = undefined;
-  const layer = new ArcgisLayerServer({ ...shape.options, features: kept?.features ?? [], ...(kept ? { nextObjectId: kept.nextObjectId, lastEditDate: kept.lastEditDate } : {}) });
+  const layer = new ArcgisLayerServer({ ...shape.options, features: kept?.features ?? [], lastEditDate: editedBefore, ...(kept ? { nextObjectId: kept.nextObjectId } : {}) });
   const from = kept?.generated.rows ?? 0;
   if (generate && generate.rows > from) {
     // Edit dates a millisecond apart, ending now: a publisher's append, never ahead of the clock.

@@ -209,3 +209,20 @@ describe('a definition no ArcGIS layer can hold', () => {
     assert.throws(() => layerShape(dataset), (err: Error) => err instanceof ConfigError && /no layer field holds active \(checkbox\), extra \(json\), editdate \(text; source.editDateField must be a timestamp column\)/.test(err.message));
   });
 });
+
+describe('a new local layer in a directory that read an old one', () => {
+  test('edits it after every edit of the old one, so the checkpoint cannot hide its features', async () => {
+    const dataset = hydrants(true);
+    const dataDir = path.join(root, 'reseeded');
+    const start = localArcgisSource();
+    const editDates = async (seed: number): Promise<number[]> => {
+      const served = await start({ dataset, dataDir, rows: 3_000, seed });
+      await served.close();
+      return [...served.layer.features.values()].map((f) => f.attributes.EditDate as number);
+    };
+    const old = await editDates(1);
+    // Another seed: a new layer, generated within milliseconds of the old one.
+    const fresh = await editDates(2);
+    assert.ok(Math.min(...fresh) > Math.max(...old), `${Math.min(...fresh)} > ${Math.max(...old)}`);
+  });
+});
