@@ -111,6 +111,8 @@ export function layerShape(dataset: DatasetConfig): LayerShape {
       maxRecordCount: LOCAL_MAX_RECORD_COUNT,
       ...(geometryColumn ? { geometryType: geometryColumn.type === 'point' ? 'esriGeometryPoint' : 'esriGeometryMultipoint' } : {}),
       geojson: true,
+      // ArcGIS Online (services*.arcgis.com) publishes the layer's last edit date even without editor tracking.
+      hosted: /(^|\.)arcgis\.com$/i.test(new URL(source.url).hostname),
     },
     fieldOf,
     objectIdColumn: oidColumn?.name,

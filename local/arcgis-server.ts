@@ -33,6 +33,11 @@ export interface ArcgisLayerOptions {
   editDateField?: string;
   maxRecordCount: number;
   geometryType?: string;
+  /**
+   * Publishes `editingInfo.lastEditDate` without editor tracking too, as ArcGIS Online's hosted
+   * layers do (a layer of an Enterprise map service may publish none).
+   */
+  hosted?: boolean;
   /** Answers f=geojson (ArcGIS Online and recent Enterprise layers do). */
   geojson?: boolean;
   features?: LayerFeature[];
@@ -137,7 +142,7 @@ export class ArcgisLayerServer {
       objectIdField: l.objectIdField,
       fields: l.fields.map((f) => ({ name: f.name, type: f.type, alias: f.alias ?? f.name, nullable: f.type !== 'esriFieldTypeOID' })),
       editFieldsInfo: l.editDateField ? { creationDateField: null, creatorField: null, editDateField: l.editDateField, editorField: null } : null,
-      editingInfo: l.editDateField ? { lastEditDate: this.lastEditDate } : undefined,
+      editingInfo: l.editDateField || l.hosted ? { lastEditDate: this.lastEditDate } : undefined,
       maxRecordCount: l.maxRecordCount,
       supportedQueryFormats: l.geojson === false ? 'JSON' : 'JSON, geoJSON, PBF',
       advancedQueryCapabilities: { supportsPagination: true, supportsOrderBy: true, supportsQueryWithResultType: true },

@@ -27,12 +27,12 @@ suiteTempDir('arcgis-e2e-', (dir) => (root = dir));
 const LAYER = 'https://services.example.com/arcgis/rest/services/Hydrants/FeatureServer/0';
 
 /** A layer as `dataset add` defines one: lower-cased field names, dates as fixed timestamps, the point geometry. */
-const hydrants = (tracking: boolean): DatasetConfig =>
+const hydrants = (tracking: boolean, url = LAYER): DatasetConfig =>
   parseDataset(
     {
-      name: tracking ? 'hydrant-inspections' : 'hydrant-snapshot',
+      name: tracking ? 'hydrant-inspections' : url === LAYER ? 'hydrant-snapshot' : 'hydrant-snapshot-hosted',
       description: 'Fire hydrant inspections, one feature per hydrant',
-      source: { type: 'arcgis', url: LAYER, ...(tracking ? { editDateField: 'EditDate' } : {}) },
+      source: { type: 'arcgis', url, ...(tracking ? { editDateField: 'EditDate' } : {}) },
       primaryKey: 'objectid',
       eventTimeColumn: 'inspected_at',
       columns: [
@@ -132,10 +132,16 @@ describe('npm run local of an ArcGIS layer with editor tracking (incremental by 
   });
 });
 
-describe('npm run local of an ArcGIS layer without editor tracking (snapshot)', () => {
+/** ArcGIS Online's hosted layers publish their last edit date without editor tracking; the local layer does for *.arcgis.com URLs. */
+const HOSTED = 'https://services3.arcgis.com/AbC123/arcgis/rest/services/Hydrants/FeatureServer/0';
+
+/** The whole-layer read that hashes a layer without a last edit date (the key scan asks for the object id only). */
+const hashRead = (q: URLSearchParams): boolean => q.get('where') === '1=1' && q.get('outFields') === '*';
+
+for (const hosted of [false, true]) describe(`npm run local of an ArcGIS layer without editor tracking (snapshot${hosted ? ', hosted: versioned by its last edit date' : ', versioned by a hash'})`, () => {
   test('first load exact; unchanged layer reads nothing; a changed layer is read whole, keys gone from it deleted', async () => {
-    const dataset = hydrants(false);
-    const dataDir = path.join(root, 'snapshot');
+    const dataset = hydrants(false, hosted ? HOSTED : LAYER);
+    const dataDir = path.join(root, hosted ? 'snapshot-hosted' : 'snapshot');
     const start = localArcgisSource();
     let served = await start({ dataset, dataDir, rows: 2_500, seed: 1 });
     let s: LocalRunSummary;
@@ -147,8 +153,8 @@ describe('npm run local of an ArcGIS layer without editor tracking (snapshot)', 
       s = await runLocalPipeline({ dataset, dataDir, endpoint: served });
       assert.equal(s.fetch.rowsFetched, 0);
       assert.equal(s.transform?.rowsInserted ?? 0, 0);
-      // The layer has no last edit date: its version is a hash of a whole read, which delivers nothing.
-      assert.ok(served.layer.queries.slice(before).some((q) => q.get('where') === '1=1'), 'the layer was hashed');
+      // Without a last edit date the version is a hash of a whole read (which delivers nothing); with one, nothing is read.
+      assert.equal(served.layer.queries.slice(before).some(hashRead), !hosted, JSON.stringify(served.layer.queries.slice(before).map((q) => Object.fromEntries(q))));
     } finally {
       await served.close();
     }
