@@ -33,11 +33,19 @@ export interface ArcgisLayerOptions {
   editDateField?: string;
   maxRecordCount: number;
   geometryType?: string;
+  /**
+   * Publishes `editingInfo.lastEditDate` without editor tracking too, as ArcGIS Online's hosted
+   * layers do (a layer of an Enterprise map service may publish none).
+   */
+  hosted?: boolean;
   /** Answers f=geojson (ArcGIS Online and recent Enterprise layers do). */
   geojson?: boolean;
   features?: LayerFeature[];
   /** The clock edits are stamped with (epoch ms). */
   now?: () => number;
+  /** A layer kept across restarts: object ids are never reused, edit dates never go back (see counters). */
+  nextObjectId?: number;
+  lastEditDate?: number;
 }
 
 export interface ArcgisFaults {
@@ -73,6 +81,13 @@ export class ArcgisLayerServer {
 
   constructor(private readonly layer: ArcgisLayerOptions) {
     for (const f of layer.features ?? []) this.put(f);
+    this.nextOid = Math.max(this.nextOid, layer.nextObjectId ?? 0);
+    this.lastEditDate = Math.max(this.lastEditDate, layer.lastEditDate ?? 0);
+  }
+
+  /** What a restarted layer needs besides its features (a deleted last feature's id stays used). */
+  get counters(): { nextObjectId: number; lastEditDate: number } {
+    return { nextObjectId: this.nextOid, lastEditDate: this.lastEditDate };
   }
 
   private get now(): number {
@@ -127,7 +142,7 @@ export class ArcgisLayerServer {
       objectIdField: l.objectIdField,
       fields: l.fields.map((f) => ({ name: f.name, type: f.type, alias: f.alias ?? f.name, nullable: f.type !== 'esriFieldTypeOID' })),
       editFieldsInfo: l.editDateField ? { creationDateField: null, creatorField: null, editDateField: l.editDateField, editorField: null } : null,
-      editingInfo: l.editDateField ? { lastEditDate: this.lastEditDate } : undefined,
+      editingInfo: l.editDateField || l.hosted ? { lastEditDate: this.lastEditDate } : undefined,
       maxRecordCount: l.maxRecordCount,
       supportedQueryFormats: l.geojson === false ? 'JSON' : 'JSON, geoJSON, PBF',
       advancedQueryCapabilities: { supportsPagination: true, supportsOrderBy: true, supportsQueryWithResultType: true },
