@@ -4,11 +4,16 @@
  * `timestamp 'YYYY-MM-DD HH:MI:SS'` read as UTC). Anything else is an error, as a real layer
  * answers a clause it cannot parse (code 400).
  */
+import { UsageError } from '../runtime/pipeline-error';
+
 type Value = number | string | null;
 type Row = (field: string) => Value;
 type Node = (row: Row) => boolean;
 
-export class WhereSyntaxError extends Error {}
+/** A clause the local layer cannot read: the request is wrong, answered as a layer answers it (code 400). */
+export class WhereSyntaxError extends UsageError {
+  override name = 'WhereSyntaxError';
+}
 
 const TOKEN = /\s*(?:(\d+(?:\.\d+)?)|'((?:[^']|'')*)'|([A-Za-z_][A-Za-z0-9_]*)|(>=|<=|<>|=|>|<|\(|\)|,))/y;
 

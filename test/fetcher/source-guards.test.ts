@@ -83,7 +83,7 @@ describe('fetcher: quarantine share guard', () => {
       const err = await rejection(h.run({ runId: 'wrong' }), QuarantineShareError);
       assert.match(err.message, /Dataset sf-fire-incidents: every row of a page \(20\) was quarantined, above fetch\.maxQuarantineShare 0\.05/);
       assert.match(err.message, /missing primary key 20/);
-      assert.match(err.message, /check source\.domain\/datasetId/);
+      assert.match(err.message, /check the source \(127\.0\.0\.1:\d+\/zzzz-9999\) and primaryKey/);
       assert.equal(delivered.rows.length, 0);
       assert.equal(await h.checkpoints.read(), undefined);
       const keys = await h.store.list('quarantine/sf-fire-incidents/');
