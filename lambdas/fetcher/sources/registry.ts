@@ -40,37 +40,31 @@ export function openSource(config: FetcherConfig, options: SourceOptions = {}): 
       s3: options.s3(),
     }) as SourceAdapter<unknown>;
   }
+  // What every source read over HTTP(S) by URL takes: where requests go, the key, the deadline and retries.
+  const http = {
+    datasetName: config.datasetName,
+    ...(config.sourceEndpoint ? { endpoint: config.sourceEndpoint } : {}),
+    primaryKey: config.primaryKey,
+    timeoutMs: config.requestTimeoutMs,
+    retry: defaultRetryPolicy(config.maxAttempts),
+    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+  };
   if (config.ckan) {
     return new CkanDatastoreSource({
-      datasetName: config.datasetName,
       url: config.ckan.url,
-      ...(config.sourceEndpoint ? { endpoint: config.sourceEndpoint } : {}),
-      primaryKey: config.primaryKey,
-      timeoutMs: config.requestTimeoutMs,
-      retry: defaultRetryPolicy(config.maxAttempts),
-      ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+      ...http,
     }) as SourceAdapter<unknown>;
   }
   if (config.arcgis) {
     return openArcgisLayer({
-      datasetName: config.datasetName,
       ...config.arcgis,
-      ...(config.sourceEndpoint ? { endpoint: config.sourceEndpoint } : {}),
-      primaryKey: config.primaryKey,
-      timeoutMs: config.requestTimeoutMs,
-      retry: defaultRetryPolicy(config.maxAttempts),
-      ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+      ...http,
     }) as SourceAdapter<unknown>;
   }
   if (config.file) {
     return new HttpFileSource({
-      datasetName: config.datasetName,
       ...config.file,
-      ...(config.sourceEndpoint ? { endpoint: config.sourceEndpoint } : {}),
-      primaryKey: config.primaryKey,
-      timeoutMs: config.requestTimeoutMs,
-      retry: defaultRetryPolicy(config.maxAttempts),
-      ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+      ...http,
     }) as SourceAdapter<unknown>;
   }
   const client = new SocrataClient({

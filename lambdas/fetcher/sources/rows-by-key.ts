@@ -1,9 +1,10 @@
 /**
  * Rows by key from a source that can only be read whole (a file, an S3 prefix): its pages after a
  * position are read until enough rows of the wanted keys are found or it ends; rows of other keys
- * are read past. One batch holds every key: a whole pass finds them all.
+ * are read past. One batch holds every key: a whole pass finds them all. And its key scan: the
+ * same pages, each row's key kept.
  */
-import type { RowPageQuery, SourceProblem, SourceRow } from './source-adapter';
+import type { KeyPage, RowPageQuery, SourceProblem, SourceRow } from './source-adapter';
 
 /** The batches of a read-whole source: all the keys at once (none: no batch). */
 export function oneKeyBatch(keys: readonly string[]): string[] {
@@ -53,4 +54,30 @@ export async function readRowsByKey<P>(
     if (rows.length >= query.limit || !seen || !more) break;
   }
   return { rows, last };
+}
+
+/**
+ * A key-scan page of a source read in pages after a position: each row's key in the order read,
+ * and a record that is not a row (the row fetch quarantines it) as a row without a key, so the
+ * scan goes on past it. `next` is the last record's position, as JSON.
+ */
+export async function readKeysInOrder<P>(
+  after: P | null,
+  keyColumn: string,
+  readPage: (request: Pick<RowPageQuery<P>, 'after' | 'onRow'> & { onProblem: (problem: SourceProblem, position: P) => void }) => Promise<unknown>,
+): Promise<KeyPage> {
+  const rows: SourceRow[] = [];
+  let last = after;
+  await readPage({
+    after,
+    onRow: (row, at) => {
+      rows.push(row[keyColumn] === undefined ? {} : { [keyColumn]: row[keyColumn] });
+      last = at;
+    },
+    onProblem: (_problem, at) => {
+      rows.push({});
+      last = at;
+    },
+  });
+  return { rows, next: last === null ? '' : JSON.stringify(last) };
 }

@@ -22,7 +22,7 @@
  * a resource that changes faster than it can be read has no consistent snapshot to deliver.
  * Within a page `_id`s must strictly increase: a portal that ignored `sort` would skip or repeat rows.
  */
-import { oneKeyBatch, readRowsByKey } from '../rows-by-key';
+import { oneKeyBatch, readKeysInOrder, readRowsByKey } from '../rows-by-key';
 import type { KeyPage, PositionOrder, RowPageQuery, SourceAdapter, SourceIdentity, SourceRow, StreamPageResult } from '../source-adapter';
 import type { BudgetMs } from '../../time-budget';
 import { CkanApi, CkanSourceError, parseDatastoreUrl, type CkanApiOptions, type CkanResource } from './ckan-api';
@@ -170,19 +170,9 @@ export class CkanDatastoreSource implements SourceAdapter<CkanPosition> {
 
   /** Every key of the resource, in `_id` order; `next` is the position of the page's last row. */
   async readKeys(query: { after: string | null; limit: number; budgetMs?: BudgetMs }): Promise<KeyPage> {
+    const budget = query.budgetMs ? { budgetMs: query.budgetMs } : {};
     const after = query.after === null ? null : (JSON.parse(query.after) as CkanPosition);
-    const rows: SourceRow[] = [];
-    let last = after;
-    await this.streamPage({
-      after,
-      limit: query.limit,
-      ...(query.budgetMs ? { budgetMs: query.budgetMs } : {}),
-      onRow: (row, at) => {
-        rows.push({ [this.options.primaryKey]: row[this.options.primaryKey] });
-        last = at;
-      },
-    });
-    return { rows, next: last ? JSON.stringify(last) : '' };
+    return readKeysInOrder(after, this.options.primaryKey, (page) => this.streamPage({ ...page, limit: query.limit, ...budget }));
   }
 
   keyBatches(keys: readonly string[]): string[] {

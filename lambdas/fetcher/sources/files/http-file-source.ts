@@ -18,7 +18,7 @@
  * values win; `:id`, the record number.
  */
 import { createHash } from 'node:crypto';
-import { oneKeyBatch, readRowsByKey } from '../rows-by-key';
+import { oneKeyBatch, readKeysInOrder, readRowsByKey } from '../rows-by-key';
 import { fieldEntries, renameFields, type ColumnFields } from '../column-fields';
 import type { Readable } from 'node:stream';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
@@ -157,24 +157,9 @@ export class HttpFileSource implements SourceAdapter<FilePosition> {
 
   /** Keys of the current version: each record's primary key, in file order; `next` is the record number. */
   async readKeys(query: { after: string | null; limit: number; budgetMs?: BudgetMs }): Promise<KeyPage> {
+    const budget = query.budgetMs ? { budgetMs: query.budgetMs } : {};
     const after = query.after === null ? null : (JSON.parse(query.after) as FilePosition);
-    const rows: SourceRow[] = [];
-    let last = after;
-    await this.streamPage({
-      after,
-      limit: query.limit,
-      ...(query.budgetMs ? { budgetMs: query.budgetMs } : {}),
-      onRow: (row, at) => {
-        rows.push({ [this.options.primaryKey]: row[this.options.primaryKey] });
-        last = at;
-      },
-      onProblem: (_problem, at) => {
-        // Not a key (the row fetch quarantines it); the scan goes on past it.
-        rows.push({});
-        last = at;
-      },
-    });
-    return { rows, next: last ? JSON.stringify(last) : '' };
+    return readKeysInOrder(after, this.options.primaryKey, (page) => this.streamPage({ ...page, limit: query.limit, ...budget }));
   }
 
   keyBatches(keys: readonly string[]): string[] {

@@ -39,7 +39,7 @@ import { parseS3Url, type S3Location } from '../../../../runtime/s3-location';
 import { S3_OBJECT_POSITIONS, S3_SNAPSHOT_POSITIONS, type S3ObjectPosition, type S3SnapshotPosition } from './s3-positions';
 import { RowKeyBuilder } from './row-key';
 import { SourceError } from '../../../../runtime/pipeline-error';
-import { oneKeyBatch, readRowsByKey } from '../rows-by-key';
+import { oneKeyBatch, readKeysInOrder, readRowsByKey } from '../rows-by-key';
 
 export type S3SourceMode = 'append' | 'snapshot';
 
@@ -167,26 +167,7 @@ export class S3FilesSource implements SourceAdapter<S3Position> {
   async readKeys(query: { after: string | null; limit: number; budgetMs?: BudgetMs }): Promise<KeyPage> {
     this.snapshotOnly('a key scan');
     const after = query.after === null ? null : this.keyScanPosition(query.after);
-    const column = this.key.column;
-    const rows: SourceRow[] = [];
-    let last = after;
-    await this.stream(
-      {
-        after,
-        limit: query.limit,
-        onRow: (row, at) => {
-          rows.push(row[column] === undefined ? {} : { [column]: row[column] });
-          last = at;
-        },
-        onProblem: (_problem, at) => {
-          // Not a key (the row fetch quarantines it); the scan goes on past it.
-          rows.push({});
-          last = at;
-        },
-      },
-      true,
-    );
-    return { rows, next: last ? JSON.stringify(last) : '' };
+    return readKeysInOrder(after, this.key.column, (page) => this.stream({ ...page, limit: query.limit }, true));
   }
 
   keyBatches(keys: readonly string[]): string[] {
