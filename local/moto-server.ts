@@ -4,7 +4,7 @@
  * dataset) and in tests. In memory: what it holds is gone when it stops.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from './free-port';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { ConfigError } from '../runtime/pipeline-error';
 
@@ -14,15 +14,6 @@ export class MotoMissingError extends ConfigError {
   override name = 'MotoMissingError';
 }
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 export interface MotoS3 {
   /** Path-style (moto serves buckets under the path, not as host names). */

@@ -11,7 +11,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freePort } from './free-port';
 import os from 'node:os';
 import path from 'node:path';
 import { TrinoClient } from './trino-client';
@@ -56,17 +56,6 @@ export function trinoMissing(): string | undefined {
   if (!existsSync(path.join(trinoHome(), '.installed'))) missing.push(`Trino ${TRINO_VERSION} (not in ${trinoHome()})`);
   if (!findJava()) missing.push(`Java ${MIN_JAVA}+ (none in TRINO_JAVA_HOME, JAVA_HOME or /usr/lib/jvm)`);
   return missing.length ? `${missing.join(' and ')} missing: ${INSTALL_HINT}` : undefined;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** Trino's `local://` location of an absolute path (the native local file system is rooted at /). */

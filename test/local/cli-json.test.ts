@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freePort } from '../../local/free-port';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { readCheckpoint, REPO, runCli, spawnCli, type CliResult } from './local-run-fixture';
@@ -32,13 +32,6 @@ function onlyObject(r: CliResult): JsonResult {
   return parsed;
 }
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 describe('npm run local -- --json always ends with one JSON object', () => {
   test('a usage error (an unknown option, a bad --rows) is an object with exit code 2 and a hint', async () => {
