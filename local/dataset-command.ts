@@ -13,6 +13,7 @@ import { parseDataset } from '../runtime/dataset-config';
 import { DATASET_SCHEMA_PATH, datasetJsonSchemaText } from '../runtime/dataset-json-schema';
 import { PipelineError, SourceError, UsageError } from '../runtime/pipeline-error';
 import { proposeDataset, readViewDocument } from '../runtime/socrata-metadata';
+import { S3_URL_PATTERN } from '../runtime/s3-location';
 import type { FileFormat } from '../runtime/file-formats';
 import { DEFAULT_SAMPLE_BYTES, listSampleObjects, MAX_SAMPLE_BYTES, sampleHttpFile, sampleS3Prefix } from './dataset-sample';
 import { proposeFromSample } from './dataset-sample-proposal';
@@ -305,7 +306,7 @@ async function addSampled(target: string, sourceType: 'file' | 's3', flags: Samp
   }
   if (flags.key !== undefined && flags['primary-key'] !== undefined) throw new UsageError('give --key (an S3 key of one or more fields) or --primary-key (one column), not both');
   const url = sourceType === 's3' ? target : new URL(target).href;
-  if (sourceType === 's3' && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?$/.test(url)) {
+  if (sourceType === 's3' && !S3_URL_PATTERN.test(url)) {
     throw new UsageError(`"${target}" is not an s3://<bucket>/<prefix>/ URL (a bucket name of 3-63 lowercase letters, digits, dots or hyphens)`);
   }
   if (flags.format !== undefined && !FILE_FORMATS.includes(flags.format as FileFormat)) throw new UsageError(`--format must be csv, ndjson or json, got "${flags.format}"`);
