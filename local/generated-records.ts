@@ -6,7 +6,9 @@
  * parts of a composite `source.key` at theirs. The example datasets have generators of their own
  * (seed-rows), used when one exists.
  */
-import type { DatasetConfig } from '../runtime/dataset-config';
+import { gzipSync } from 'node:zlib';
+import { recordLines, type FileFormat } from '../runtime/file-formats';
+import { sourceFieldNames, type DatasetConfig } from '../runtime/dataset-config';
 import { generateRows } from './dataset-rows';
 
 import type { GeneratedRecord } from './seed-rows';
@@ -60,3 +62,12 @@ export function* genericRecords(dataset: DatasetConfig, count: number, seed: num
 
 /** The source's records: an example dataset's own generator when it has one (examples/), else genericRecords. */
 export type RecordGenerator = (dataset: DatasetConfig, count: number, seed: number) => Iterable<GeneratedRecord> | undefined;
+
+/** What a test or a generator writes into a local file or object: records, or raw text (malformed on purpose). */
+export type SourceContent = { records: Iterable<Record<string, unknown>> } | { text: string };
+
+/** The bytes of a local file or S3 object: the records in `format` under the source's field names (a header's), gzipped or not. */
+export function sourceBytes(dataset: DatasetConfig, format: FileFormat, gzip: boolean, content: SourceContent): Buffer {
+  const text = 'text' in content ? content.text : [...recordLines(format, content.records, sourceFieldNames(dataset))].join('');
+  return gzip ? gzipSync(text) : Buffer.from(text);
+}

@@ -15,11 +15,9 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
-import { recordLines } from '../runtime/file-formats';
-import { sourceFieldNames, type DatasetConfig } from '../runtime/dataset-config';
+import type { DatasetConfig } from '../runtime/dataset-config';
 import { writeFileDurably } from './durable-file';
-import { genericRecords, type RecordGenerator } from './generated-records';
+import { genericRecords, sourceBytes, type RecordGenerator, type SourceContent } from './generated-records';
 import type { LocalSourceEndpoint, LocalSourceRequest } from './local-source-endpoint';
 
 type FileSource = Extract<DatasetConfig['source'], { type: 'file' }>;
@@ -60,12 +58,11 @@ async function readVersion(dataDir: string, dataset: DatasetConfig): Promise<Fil
 export async function writeLocalFileVersion(
   dataDir: string,
   dataset: DatasetConfig,
-  content: { records: Iterable<Record<string, unknown>> } | { text: string },
+  content: SourceContent,
   generated?: FileVersion['generated'],
 ): Promise<string> {
   const source = fileSource(dataset);
-  const text = 'text' in content ? content.text : [...recordLines(source.format, content.records, sourceFieldNames(dataset))].join('');
-  const bytes = gzipped(source) ? gzipSync(text) : Buffer.from(text);
+  const bytes = sourceBytes(dataset, source.format, gzipped(source), content);
   const previous = await readVersion(dataDir, dataset);
   const now = Math.floor(Date.now() / 1000) * 1000;
   const lastModified = new Date(Math.max(now, previous ? Date.parse(previous.lastModified) + 1000 : 0)).toISOString();

@@ -12,13 +12,11 @@
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { recordLines } from '../runtime/file-formats';
-import { sourceFieldNames, type DatasetConfig } from '../runtime/dataset-config';
+import type { DatasetConfig } from '../runtime/dataset-config';
 import { parseS3Url } from '../runtime/s3-location';
 import { writeFileDurably } from './durable-file';
-import { genericRecords, type RecordGenerator } from './generated-records';
+import { genericRecords, sourceBytes, type RecordGenerator, type SourceContent } from './generated-records';
 import type { LocalSourceEndpoint, LocalSourceRequest } from './local-source-endpoint';
 import { startMotoS3 } from './moto-server';
 
@@ -51,10 +49,9 @@ const extension = (source: S3Source): string => `.${source.format}${gzipped(sour
  * Writes one object (relative key under the prefix) of `records`, or of `text` for malformed
  * objects, in the dataset's format; it is uploaded at the next start.
  */
-export async function writeLocalObject(dataDir: string, dataset: DatasetConfig, key: string, content: { records: Iterable<Record<string, unknown>> } | { text: string }): Promise<void> {
+export async function writeLocalObject(dataDir: string, dataset: DatasetConfig, key: string, content: SourceContent): Promise<void> {
   const source = s3Source(dataset);
-  const text = 'text' in content ? content.text : [...recordLines(source.format, content.records, sourceFieldNames(dataset))].join('');
-  await writeFileDurably(path.join(localObjectsDir(dataDir, dataset), key), gzipped(source) ? gzipSync(text) : Buffer.from(text));
+  await writeFileDurably(path.join(localObjectsDir(dataDir, dataset), key), sourceBytes(dataset, source.format, gzipped(source), content));
 }
 
 async function listFiles(dir: string, under = ''): Promise<string[]> {
