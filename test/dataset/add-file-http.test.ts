@@ -6,19 +6,18 @@
  * written; an unreachable host is exit 1 with one clear line.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { readFetcherConfig } from '../../lambdas/fetcher/config';
 import { openSource } from '../../lambdas/fetcher/sources/registry';
 import type { SourceRow } from '../../lambdas/fetcher/sources/source-adapter';
-import { loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
+import type { DatasetConfig } from '../../runtime/dataset-config';
 import { fetcherEnvironment } from '../../runtime/fetcher-environment';
-import { runDatasetCommand } from '../../local/dataset-command';
+import { runAdd, writtenDefinition, type AddRun } from '../support/dataset-add';
 
 const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'files');
 
@@ -88,33 +87,9 @@ before(async () => {
 });
 after(() => server.close());
 
-interface Run {
-  code: number;
-  out: string;
-  err: string;
-  dir: string;
-}
-
-async function add(urlPath: string, ...flags: string[]): Promise<Run> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'add-file-'));
-  let out = '';
-  let err = '';
-  const code = await runDatasetCommand(['add', urlPath.startsWith('http') ? urlPath : origin + urlPath, '--out-dir', dir, ...flags], {
-    fetchJson: () => Promise.reject(new Error('a file source must not ask for Socrata metadata')),
-    stdout: (t) => (out += t),
-    stderr: (t) => (err += t),
-    repoRoot: dir,
-  });
-  return { code, out, err, dir };
-}
-
-/** The one definition a run wrote, through the loader `cdk synth` and `npm run local` use. */
-function written(r: Run): DatasetConfig {
-  assert.equal(r.code, 0, r.err);
-  const names = readdirSync(r.dir);
-  assert.equal(names.length, 1, `one file written, got ${names.join(', ')}`);
-  return loadDatasetFile(path.join(r.dir, names[0]!));
-}
+type Run = AddRun;
+const add = (urlPath: string, ...flags: string[]): Promise<Run> => runAdd(urlPath.startsWith('http') ? urlPath : origin + urlPath, flags);
+const written = writtenDefinition;
 
 const typesOf = (d: DatasetConfig) => Object.fromEntries(d.columns.map((c) => [c.name, c.type]));
 

@@ -5,18 +5,15 @@
  * key column filled; the sample is bounded; ambiguity is a question (exit 2, nothing written).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { readFetcherConfig } from '../../lambdas/fetcher/config';
 import { openSource } from '../../lambdas/fetcher/sources/registry';
 import type { SourceRow } from '../../lambdas/fetcher/sources/source-adapter';
-import { loadDatasetFile, type DatasetConfig } from '../../runtime/dataset-config';
 import { fetcherEnvironment } from '../../runtime/fetcher-environment';
-import { runDatasetCommand } from '../../local/dataset-command';
+import { runAdd, writtenDefinition, type AddRun } from '../support/dataset-add';
 import { motoAvailable, startMotoS3, type MotoS3 } from '../support/moto-s3';
 
 const bucket = 'fleet-landing';
@@ -57,33 +54,8 @@ describe('add s3://bucket/prefix/', { skip: !motoAvailable && 'moto_server is no
   });
   after(() => moto?.stop());
 
-  interface Run {
-    code: number;
-    out: string;
-    err: string;
-    dir: string;
-  }
-
-  async function add(target: string, ...flags: string[]): Promise<Run> {
-    const dir = mkdtempSync(path.join(tmpdir(), 'add-s3-'));
-    let out = '';
-    let err = '';
-    const code = await runDatasetCommand(['add', target, '--out-dir', dir, ...flags], {
-      fetchJson: () => Promise.reject(new Error('an S3 source must not ask for Socrata metadata')),
-      stdout: (t) => (out += t),
-      stderr: (t) => (err += t),
-      repoRoot: dir,
-      s3: () => moto.s3,
-    });
-    return { code, out, err, dir };
-  }
-
-  function written(r: Run): DatasetConfig {
-    assert.equal(r.code, 0, r.err);
-    const names = readdirSync(r.dir);
-    assert.equal(names.length, 1, `one file written, got ${names.join(', ')}`);
-    return loadDatasetFile(path.join(r.dir, names[0]!));
-  }
+  const add = (target: string, ...flags: string[]) => runAdd(target, flags, { s3: () => moto.s3 });
+  const written = writtenDefinition;
 
   test('nested NDJSON events: leaf paths as columns, a composite key, append-only without deletion detection; the S3 adapter reads it with the key filled', async () => {
     const r = await add('s3://fleet-landing/events/');
@@ -148,7 +120,7 @@ describe('add s3://bucket/prefix/', { skip: !motoAvailable && 'moto_server is no
       },
       { step: 'initialize', name: 'recordRanges' },
     );
-    let r: Run;
+    let r: AddRun;
     try {
       r = await add('s3://fleet-landing/events/', '--sample-bytes', '700');
     } finally {
@@ -164,17 +136,7 @@ describe('add s3://bucket/prefix/', { skip: !motoAvailable && 'moto_server is no
     const saved = { ...process.env };
     Object.assign(process.env, { AWS_ENDPOINT_URL_S3: moto.endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' });
     try {
-      const run = async (target: string) => {
-        let err = '';
-        const dir = mkdtempSync(path.join(tmpdir(), 'add-s3-env-'));
-        const code = await runDatasetCommand(['add', target, '--out-dir', dir, '--dry-run'], {
-          fetchJson: () => Promise.reject(new Error('unused')),
-          stdout: () => undefined,
-          stderr: (t) => (err += t),
-          repoRoot: dir,
-        });
-        return { code, err };
-      };
+      const run = (target: string) => runAdd(target, ['--dry-run']);
       assert.equal((await run('s3://fleet-landing/events/')).code, 0);
       const missing = await run('s3://no-such-bucket/events/');
       assert.equal(missing.code, 2);
